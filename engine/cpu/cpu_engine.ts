@@ -1,0 +1,387 @@
+/**
+ * The CPU engine: DLRM training on typed arrays and WebAssembly SIMD kernels, on every core.
+ *
+ * The MLPs, activations and gradients live in one shared WebAssembly memory; embedding tables
+ * are shared typed arrays of their own (a Terabyte table is 2.56 GB, beyond a 32-bit memory).
+ * The main thread and `threads - 1` Workers run the same program in lockstep (see `program.ts`).
+ *
+ * @module
+ */
+import { type BatchChunk, batchCount, validateChunk } from "../batch.ts";
+import type { Engine, EngineInfo, StepTrace, TrainChunkResult, TrainOptions } from "../engine.ts";
+import { initMlps, initTable, type LinearParams, type Params } from "../params.ts";
+import { allocatePhaseSamples } from "../phases.ts";
+import { type ModelSpec, validateSpec } from "../spec.ts";
+import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "./barrier.ts";
+import { type CpuLayout, type LinearLayout, planLayout } from "./layout.ts";
+import { CpuProgram, type RunKind, type RunOutputs } from "./program.ts";
+import { compileKernels, instantiateKernels } from "./wasm.ts";
+import type { WorkerRequest } from "./worker.ts";
+
+/** Options of {@linkcode createCpuEngine}. */
+export interface CpuEngineOptions {
+  /** The architecture. */
+  spec: ModelSpec;
+  /** Largest batch the engine will see (training or evaluation). */
+  maxBatch: number;
+  /** Seed of DLRM's initialisation (ignored when `params` is given). */
+  seed?: number;
+  /** Initial parameters (copied), instead of a seeded initialisation. */
+  params?: Params;
+  /** Threads, the main thread included; defaults to every core. */
+  threads?: number;
+}
+
+interface Helper {
+  worker: Worker;
+  /** Resolves with the next message of the helper. */
+  next(): Promise<{ type: string; message?: string; aborted?: boolean }>;
+}
+
+/** Creates a CPU engine and initialises its parameters. */
+export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine> {
+  const spec = validateSpec(options.spec);
+  const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new RangeError(`Expected threads to be an integer in [1, 64] but found ${threads}`);
+  }
+  if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) {
+    throw new RangeError(
+      `Expected maxBatch to be a positive integer but found ${options.maxBatch}`,
+    );
+  }
+  const layout = planLayout(spec, options.maxBatch);
+  const memory = new WebAssembly.Memory({
+    initial: layout.pages,
+    maximum: layout.pages,
+    shared: true,
+  });
+  const module = await compileKernels();
+  const kernels = await instantiateKernels(module, memory);
+  const tables = spec.tableRows.map((rows) =>
+    new Float32Array(new SharedArrayBuffer(rows * spec.embeddingDim * 4))
+  );
+  const control = new SharedArrayBuffer(BARRIER_WORDS * 4);
+  const barrier = new SpinBarrier(new Int32Array(control), threads);
+  const program = new CpuProgram({
+    kernels,
+    memory,
+    layout,
+    spec,
+    tables,
+    barrier,
+    thread: 0,
+    threads,
+  });
+  const helpers: Helper[] = [];
+  for (let thread = 1; thread < threads; thread++) {
+    const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+    const queue: { type: string; message?: string }[] = [];
+    const waiting: ((m: { type: string; message?: string }) => void)[] = [];
+    worker.onmessage = (e) => {
+      const w = waiting.shift();
+      if (w) w(e.data);
+      else queue.push(e.data);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      const m = { type: "error", message: e.message };
+      const w = waiting.shift();
+      if (w) w(m);
+      else queue.push(m);
+    };
+    const next = () =>
+      queue.length > 0
+        ? Promise.resolve(queue.shift()!)
+        : new Promise<{ type: string; message?: string }>((r) => waiting.push(r));
+    helpers.push({ worker, next });
+    const setup: WorkerRequest = {
+      type: "setup",
+      module,
+      memory,
+      control,
+      spec,
+      maxBatch: options.maxBatch,
+      tables,
+      thread,
+      threads,
+    };
+    worker.postMessage(setup);
+  }
+  const engine = new CpuEngine(spec, layout, program, memory, tables, barrier, helpers, threads);
+  try {
+    for (const h of helpers) await expectReady(h);
+    await engine.initialize(options.params, options.seed ?? 0);
+  } catch (error) {
+    await engine.dispose();
+    throw error;
+  }
+  return engine;
+}
+
+async function expectReady(helper: Helper): Promise<void> {
+  const m = await helper.next();
+  if (m.type !== "ready") throw new Error(`A CPU engine thread failed: ${m.message}`);
+}
+
+class CpuEngine implements Engine {
+  readonly spec: ModelSpec;
+  readonly info: EngineInfo;
+  readonly #layout: CpuLayout;
+  readonly #program: CpuProgram;
+  readonly #memory: WebAssembly.Memory;
+  readonly #tables: Float32Array[];
+  readonly #barrier: SpinBarrier;
+  readonly #helpers: Helper[];
+  #disposed = false;
+
+  constructor(
+    spec: ModelSpec,
+    layout: CpuLayout,
+    program: CpuProgram,
+    memory: WebAssembly.Memory,
+    tables: Float32Array[],
+    barrier: SpinBarrier,
+    helpers: Helper[],
+    threads: number,
+  ) {
+    this.spec = spec;
+    this.#layout = layout;
+    this.#program = program;
+    this.#memory = memory;
+    this.#tables = tables;
+    this.#barrier = barrier;
+    this.#helpers = helpers;
+    this.info = {
+      name: "cpu",
+      device: cpuModel(),
+      threads,
+      details: { kernels: "wasm-simd128+relaxed-simd", maxBatch: layout.maxBatch },
+    };
+  }
+
+  /** Copies given parameters in, or runs DLRM's seeded initialisation on every thread. */
+  async initialize(params: Params | undefined, seed: number): Promise<void> {
+    const mlps = params ?? initMlps(this.spec, seed);
+    this.#writeLinear(this.#layout.bottom, mlps.bottom);
+    this.#writeLinear(this.#layout.top, mlps.top);
+    if (params) {
+      params.embeddings.forEach((e, t) => {
+        if (e.length !== this.#tables[t].length) {
+          throw new RangeError(
+            `Expected table ${t} to hold ${this.#tables[t].length} values but found ${e.length}`,
+          );
+        }
+        this.#tables[t].set(e);
+      });
+      return;
+    }
+    // Largest tables first, each to the thread with the least work so far.
+    const threads = this.#helpers.length + 1;
+    const load = new Array(threads).fill(0);
+    const assigned: number[][] = Array.from({ length: threads }, () => []);
+    const order = this.spec.tableRows.map((_, t) => t).sort((a, b) =>
+      this.spec.tableRows[b] - this.spec.tableRows[a]
+    );
+    for (const t of order) {
+      const i = load.indexOf(Math.min(...load));
+      load[i] += this.spec.tableRows[t];
+      assigned[i].push(t);
+    }
+    this.#helpers.forEach((h, i) => {
+      const msg: WorkerRequest = { type: "initTables", seed, tables: assigned[i + 1] };
+      h.worker.postMessage(msg);
+    });
+    for (const t of assigned[0]) initTable(this.#tables[t], this.spec.tableRows[t], seed, t);
+    for (const h of this.#helpers) await expectReady(h);
+  }
+
+  async trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<TrainChunkResult> {
+    const iterations = batchCount(chunk);
+    const phases = allocatePhaseSamples(iterations);
+    const loss = new Float32Array(iterations);
+    const start = performance.now();
+    await this.#run("train", chunk, iterations * chunk.batchSize, chunk.batchSize, options, {
+      loss,
+      forwardMs: phases.forward,
+      backwardMs: phases.backward,
+      updateMs: phases.update,
+    });
+    return { iterations, loss, phases, wallMs: performance.now() - start };
+  }
+
+  async predict(chunk: BatchChunk): Promise<Float32Array> {
+    const probabilities = new Float32Array(chunk.samples);
+    const batch = Math.min(chunk.batchSize, this.#layout.maxBatch);
+    await this.#run("predict", chunk, chunk.samples, batch, { learningRate: 0 }, {
+      probabilities,
+    });
+    return probabilities;
+  }
+
+  async traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace> {
+    const probabilities = new Float32Array(chunk.batchSize);
+    const loss = new Float32Array(1);
+    let gradients: Params | undefined;
+    await this.#run("trace", chunk, chunk.batchSize, chunk.batchSize, options, {
+      loss,
+      probabilities,
+      onGradients: (rows, s0) => {
+        gradients = this.#readGradients(chunk, s0, rows);
+      },
+    });
+    return { probabilities, loss: loss[0], gradients: gradients! };
+  }
+
+  readParams(): Promise<Params> {
+    const f32 = this.#program.f32;
+    const read = (layers: LinearLayout[], w: "w" | "gw", b: "b" | "gb") =>
+      layers.map((l) => unpadLinear(f32, l, l[w], l[b]));
+    return Promise.resolve({
+      embeddings: this.#tables.map((t) => t.slice()),
+      bottom: read(this.#layout.bottom, "w", "b"),
+      top: read(this.#layout.top, "w", "b"),
+    });
+  }
+
+  memoryBytes(): number {
+    return this.#memory.buffer.byteLength + this.#tables.reduce((s, t) => s + t.byteLength, 0);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const h of this.#helpers) h.worker.terminate();
+    await Promise.resolve();
+  }
+
+  async #run(
+    kind: RunKind,
+    chunk: BatchChunk,
+    count: number,
+    batch: number,
+    options: TrainOptions,
+    out: RunOutputs,
+  ): Promise<void> {
+    if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    validateChunk(chunk, this.spec);
+    if (batch > this.#layout.maxBatch) {
+      throw new RangeError(
+        `Expected a batch of at most ${this.#layout.maxBatch} (the engine's maxBatch) but found ${batch}`,
+      );
+    }
+    if (count > chunk.samples) {
+      throw new RangeError(`Expected ${count} samples in the chunk but found ${chunk.samples}`);
+    }
+    if (kind !== "predict" && !(options.learningRate >= 0)) {
+      throw new RangeError(`Expected a learning rate >= 0 but found ${options.learningRate}`);
+    }
+    if (count === 0) return;
+    const shared = this.#helpers.length > 0 ? toShared(chunk) : chunk;
+    const msg: WorkerRequest = {
+      type: "run",
+      kind,
+      chunk: shared,
+      first: 0,
+      count,
+      batch,
+      learningRate: options.learningRate,
+    };
+    for (const h of this.#helpers) h.worker.postMessage(msg);
+    try {
+      this.#program.run(kind, shared, 0, count, batch, options.learningRate, out);
+    } catch (error) {
+      this.#barrier.abort();
+      // Collect every helper's report so that the next run starts clean.
+      const reports = await Promise.all(this.#helpers.map((h) => h.next()));
+      this.#barrier.reset();
+      const cause = reports.find((r) => r.type === "error" && !r.aborted);
+      if (error instanceof BarrierAbortedError && cause) {
+        throw new Error(`A CPU engine thread failed: ${cause.message}`);
+      }
+      throw error;
+    }
+  }
+
+  #writeLinear(layers: LinearLayout[], params: LinearParams[]): void {
+    const f32 = this.#program.f32;
+    if (params.length !== layers.length) {
+      throw new RangeError(`Expected ${layers.length} layers but found ${params.length}`);
+    }
+    layers.forEach((l, i) => {
+      const p = params[i];
+      if (p.weight.length !== l.inputs * l.outputs || p.bias.length !== l.outputs) {
+        throw new RangeError(
+          `Expected layer ${i} to be ${l.outputs}x${l.inputs} but found ${p.weight.length} weights and ${p.bias.length} biases`,
+        );
+      }
+      for (let o = 0; o < l.outputs; o++) {
+        f32.set(p.weight.subarray(o * l.inputs, (o + 1) * l.inputs), l.w / 4 + o * l.inP);
+      }
+      f32.set(p.bias, l.b / 4);
+    });
+  }
+
+  #readGradients(chunk: BatchChunk, s0: number, rows: number): Params {
+    const f32 = this.#program.f32;
+    const L = this.#layout;
+    const d = this.spec.embeddingDim;
+    const embeddings = this.spec.tableRows.map((n, t) => {
+      const g = new Float32Array(n * d);
+      const idx = chunk.indices[t], off = chunk.offsets[t];
+      for (let r = 0; r < rows; r++) {
+        const src = L.dt / 4 + r * L.ldt + (t + 1) * L.dimP;
+        for (let j = off[s0 + r]; j < off[s0 + r + 1]; j++) {
+          for (let q = 0; q < d; q++) g[idx[j] * d + q] += f32[src + q];
+        }
+      }
+      return g;
+    });
+    const read = (layers: LinearLayout[]) => layers.map((l) => unpadLinear(f32, l, l.gw, l.gb));
+    return { embeddings, bottom: read(L.bottom), top: read(L.top) };
+  }
+}
+
+function unpadLinear(f32: Float32Array, l: LinearLayout, w: number, b: number): LinearParams {
+  const weight = new Float32Array(l.inputs * l.outputs);
+  for (let o = 0; o < l.outputs; o++) {
+    weight.set(f32.subarray(w / 4 + o * l.inP, w / 4 + o * l.inP + l.inputs), o * l.inputs);
+  }
+  return { weight, bias: f32.slice(b / 4, b / 4 + l.outputs) };
+}
+
+/** The chunk with every array in shared memory (copied where it is not), for the helpers. */
+function toShared(chunk: BatchChunk): BatchChunk {
+  const share = <T extends Float32Array | Int32Array>(a: T): T => {
+    if (a.buffer instanceof SharedArrayBuffer) return a;
+    const copy = new (a.constructor as { new (b: SharedArrayBuffer): T })(
+      new SharedArrayBuffer(a.byteLength),
+    );
+    copy.set(a as never);
+    return copy;
+  };
+  const offsetCopies = new Map<Int32Array, Int32Array>();
+  return {
+    ...chunk,
+    dense: share(chunk.dense),
+    labels: share(chunk.labels),
+    indices: chunk.indices.map(share),
+    offsets: chunk.offsets.map((o) => {
+      let c = offsetCopies.get(o);
+      if (!c) offsetCopies.set(o, c = share(o));
+      return c;
+    }),
+  };
+}
+
+/** The CPU model name, from /proc/cpuinfo where readable. */
+export function cpuModel(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    const m = info.match(/^model name\s*:\s*(.+)$/m);
+    if (m) return `${m[1].trim()} (${navigator.hardwareConcurrency} cores)`;
+  } catch {
+    // not Linux, or not readable
+  }
+  return `${Deno.build.arch} ${Deno.build.os} (${navigator.hardwareConcurrency} cores)`;
+}

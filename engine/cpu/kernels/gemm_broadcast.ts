@@ -1,0 +1,116 @@
+// C = A B with A read through strides: the "NN" product (dX = dY W) and the "TN" product
+// (dW = dY^T X). Each element of A is broadcast across a vector of B's row.
+import { fma, maskPositive } from "./simd";
+
+/**
+ * C[m, n] = sum_p A(m, p) B[p, n] for m in [m0, m1), n in [n0, n1), p < k, where A(m, p) is the
+ * float at a + 4 (m sam + p sak). When mask != 0 the result is multiplied by (M[m, n] > 0), the
+ * ReLU derivative of the layer below. n0 and n1 are multiples of 4.
+ * Register block: 4 rows by 8 columns, 8 accumulators.
+ */
+export function gemmBroadcast(
+  a: usize,
+  sam: i32,
+  sak: i32,
+  b: usize,
+  ldb: i32,
+  c: usize,
+  ldc: i32,
+  m0: i32,
+  m1: i32,
+  n0: i32,
+  n1: i32,
+  k: i32,
+  mask: usize,
+  ldm: i32,
+): void {
+  const dm = <usize> sam * 4, dk = <usize> sak * 4, db = <usize> ldb * 4;
+  const zero = f32x4.splat(0);
+  let m = m0;
+  for (; m + 4 <= m1; m += 4) {
+    let n = n0;
+    for (; n + 8 <= n1; n += 8) {
+      let c00 = zero, c01 = zero, c10 = zero, c11 = zero;
+      let c20 = zero, c21 = zero, c30 = zero, c31 = zero;
+      let ap = a + <usize> m * dm;
+      let bp = b + <usize> n * 4;
+      for (let p = 0; p < k; p++) {
+        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+        let s = v128.load32_splat(ap);
+        c00 = fma(s, b0, c00);
+        c01 = fma(s, b1, c01);
+        s = v128.load32_splat(ap + dm);
+        c10 = fma(s, b0, c10);
+        c11 = fma(s, b1, c11);
+        s = v128.load32_splat(ap + 2 * dm);
+        c20 = fma(s, b0, c20);
+        c21 = fma(s, b1, c21);
+        s = v128.load32_splat(ap + 3 * dm);
+        c30 = fma(s, b0, c30);
+        c31 = fma(s, b1, c31);
+        ap += dk;
+        bp += db;
+      }
+      store8(c, ldc, m, n, c00, c01, mask, ldm);
+      store8(c, ldc, m + 1, n, c10, c11, mask, ldm);
+      store8(c, ldc, m + 2, n, c20, c21, mask, ldm);
+      store8(c, ldc, m + 3, n, c30, c31, mask, ldm);
+    }
+    if (n < n1) {
+      let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+      let ap = a + <usize> m * dm;
+      let bp = b + <usize> n * 4;
+      for (let p = 0; p < k; p++) {
+        const b0 = v128.load(bp);
+        c0 = fma(v128.load32_splat(ap), b0, c0);
+        c1 = fma(v128.load32_splat(ap + dm), b0, c1);
+        c2 = fma(v128.load32_splat(ap + 2 * dm), b0, c2);
+        c3 = fma(v128.load32_splat(ap + 3 * dm), b0, c3);
+        ap += dk;
+        bp += db;
+      }
+      store4(c, ldc, m, n, c0, mask, ldm);
+      store4(c, ldc, m + 1, n, c1, mask, ldm);
+      store4(c, ldc, m + 2, n, c2, mask, ldm);
+      store4(c, ldc, m + 3, n, c3, mask, ldm);
+    }
+  }
+  for (; m < m1; m++) {
+    for (let n = n0; n < n1; n += 4) {
+      let c0 = zero;
+      let ap = a + <usize> m * dm;
+      let bp = b + <usize> n * 4;
+      for (let p = 0; p < k; p++) {
+        c0 = fma(v128.load32_splat(ap), v128.load(bp), c0);
+        ap += dk;
+        bp += db;
+      }
+      store4(c, ldc, m, n, c0, mask, ldm);
+    }
+  }
+}
+
+@inline function store4(c: usize, ldc: i32, m: i32, n: i32, v: v128, mask: usize, ldm: i32): void {
+  if (mask) v = maskPositive(v, v128.load(mask + (<usize> m * <usize> ldm + <usize> n) * 4));
+  v128.store(c + (<usize> m * <usize> ldc + <usize> n) * 4, v);
+}
+
+@inline function store8(
+  c: usize,
+  ldc: i32,
+  m: i32,
+  n: i32,
+  v0: v128,
+  v1: v128,
+  mask: usize,
+  ldm: i32,
+): void {
+  const cp = c + (<usize> m * <usize> ldc + <usize> n) * 4;
+  if (mask) {
+    const mp = mask + (<usize> m * <usize> ldm + <usize> n) * 4;
+    v0 = maskPositive(v0, v128.load(mp));
+    v1 = maskPositive(v1, v128.load(mp, 16));
+  }
+  v128.store(cp, v0);
+  v128.store(cp, v1, 16);
+}

@@ -1,0 +1,6 @@
+// Entry of the CPU engine's WebAssembly module: one kernel per file.
+export { linearForward } from "./linear_forward";
+export { gemmBroadcast } from "./gemm_broadcast";
+export { columnSum } from "./column_sum";
+export { sgd } from "./sgd";
+export { interactBackward, interactForward } from "./interaction";

@@ -1,0 +1,343 @@
+/**
+ * One thread's share of the CPU engine's work. The main thread and every helper Worker run the
+ * same program over the same shared memory, in lockstep between barriers; each does its part of
+ * every step (a range of output columns, rows or tables), so results do not depend on the
+ * number of threads.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../batch.ts";
+import type { ModelSpec } from "../spec.ts";
+import type { SpinBarrier } from "./barrier.ts";
+import { type CpuLayout, type LinearLayout, splitRange } from "./layout.ts";
+import type { Kernels } from "./wasm.ts";
+
+/** What the run of a chunk does with each batch. */
+export type RunKind = "train" | "predict" | "trace";
+
+/** Per-iteration outputs that thread 0 fills while running a chunk. */
+export interface RunOutputs {
+  /** Mean loss per iteration (train, trace). */
+  loss?: Float32Array;
+  /** Probabilities per sample (predict, trace). */
+  probabilities?: Float32Array;
+  /** Per-iteration phase milliseconds (train). */
+  forwardMs?: Float64Array;
+  backwardMs?: Float64Array;
+  updateMs?: Float64Array;
+  /** Called by thread 0 after the backward pass, before the update (trace). */
+  onGradients?: (rows: number, firstSample: number) => void;
+}
+
+/** Raised when the loss stops being finite. */
+export class NonFiniteLossError extends Error {
+  /** Iteration (batch) index within the chunk. */
+  readonly iteration: number;
+  constructor(iteration: number, loss: number) {
+    super(
+      `Training diverged: the loss of iteration ${iteration} of the chunk is ${loss}; ` +
+        `lower the learning rate or check the input data`,
+    );
+    this.name = "NonFiniteLossError";
+    this.iteration = iteration;
+  }
+}
+
+/** One thread's view of the engine: kernels, layout, tables and its thread id. */
+export class CpuProgram {
+  readonly f32: Float32Array;
+  readonly #k: Kernels;
+  readonly #layout: CpuLayout;
+  readonly #spec: ModelSpec;
+  readonly #tables: Float32Array[];
+  readonly #barrier: SpinBarrier;
+  readonly #thread: number;
+  readonly #threads: number;
+  readonly #layers: LinearLayout[];
+
+  constructor(options: {
+    kernels: Kernels;
+    memory: WebAssembly.Memory;
+    layout: CpuLayout;
+    spec: ModelSpec;
+    tables: Float32Array[];
+    barrier: SpinBarrier;
+    thread: number;
+    threads: number;
+  }) {
+    this.#k = options.kernels;
+    this.f32 = new Float32Array(options.memory.buffer);
+    this.#layout = options.layout;
+    this.#spec = options.spec;
+    this.#tables = options.tables;
+    this.#barrier = options.barrier;
+    this.#thread = options.thread;
+    this.#threads = options.threads;
+    this.#layers = [...options.layout.bottom, ...options.layout.top];
+  }
+
+  /**
+   * Runs `kind` over the batches of `chunk` starting at sample `first`, `count` samples in
+   * batches of `batch` (the last may be shorter for predict). Every thread calls this with the
+   * same arguments; only thread 0 fills `out`.
+   */
+  run(
+    kind: RunKind,
+    chunk: BatchChunk,
+    first: number,
+    count: number,
+    batch: number,
+    learningRate: number,
+    out: RunOutputs,
+  ): void {
+    const lead = this.#thread === 0;
+    const barrier = this.#barrier;
+    for (let it = 0, s0 = first; s0 < first + count; it++, s0 += batch) {
+      const rows = Math.min(batch, first + count - s0);
+      const t0 = lead ? performance.now() : 0;
+      this.#gather(chunk, s0, rows);
+      barrier.wait();
+      for (const layer of this.#layout.bottom) {
+        this.#forward(layer, rows);
+        barrier.wait();
+      }
+      this.#interact(rows);
+      barrier.wait();
+      const top = this.#layout.top;
+      for (let l = 0; l < top.length - 1; l++) {
+        this.#forward(top[l], rows);
+        barrier.wait();
+      }
+      if (lead) {
+        // The last layer (one output) is tiny: thread 0 runs it and the loss without a barrier.
+        this.#forward(top[top.length - 1], rows, true);
+        const loss = this.#loss(
+          chunk.labels,
+          s0,
+          rows,
+          kind !== "predict",
+          out.probabilities,
+          s0 - first,
+        );
+        if (out.loss) out.loss[it] = loss;
+        if (kind !== "predict" && !Number.isFinite(loss)) {
+          barrier.abort();
+          throw new NonFiniteLossError(it, loss);
+        }
+      }
+      barrier.wait();
+      if (kind === "predict") continue;
+      const t1 = lead ? performance.now() : 0;
+      for (let l = top.length - 1; l >= 0; l--) {
+        this.#backward(top[l], rows);
+        barrier.wait();
+      }
+      this.#interactBackward(rows);
+      barrier.wait();
+      const bottom = this.#layout.bottom;
+      for (let l = bottom.length - 1; l >= 0; l--) {
+        this.#backward(bottom[l], rows);
+        barrier.wait();
+      }
+      const t2 = lead ? performance.now() : 0;
+      if (lead && out.onGradients) out.onGradients(rows, s0);
+      this.#update(chunk, s0, rows, learningRate);
+      barrier.wait();
+      if (lead) {
+        const t3 = performance.now();
+        if (out.forwardMs) out.forwardMs[it] = t1 - t0;
+        if (out.backwardMs) out.backwardMs[it] = t2 - t1;
+        if (out.updateMs) out.updateMs[it] = t3 - t2;
+      }
+    }
+  }
+
+  /** Copies dense features and sums embedding bags into T; tables are split across threads. */
+  #gather(chunk: BatchChunk, s0: number, rows: number): void {
+    const f32 = this.f32;
+    const L = this.#layout;
+    const d = this.#spec.embeddingDim;
+    const nDense = this.#spec.denseFeatures;
+    const ld0 = L.bottom[0].ldx;
+    const [r0, r1] = splitRange(rows, 1, this.#thread, this.#threads);
+    const dense = chunk.dense;
+    for (let r = r0; r < r1; r++) {
+      const src = (s0 + r) * nDense;
+      const dst = L.dense / 4 + r * ld0;
+      for (let q = 0; q < nDense; q++) f32[dst + q] = dense[src + q];
+    }
+    const tBase = L.t / 4;
+    for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
+      const table = this.#tables[t];
+      const idx = chunk.indices[t];
+      const off = chunk.offsets[t];
+      for (let r = 0; r < rows; r++) {
+        const dst = tBase + r * L.ldt + (t + 1) * L.dimP;
+        const a = off[s0 + r], e = off[s0 + r + 1];
+        if (e - a === 1) {
+          const src = idx[a] * d;
+          for (let q = 0; q < d; q++) f32[dst + q] = table[src + q];
+        } else {
+          for (let q = 0; q < d; q++) f32[dst + q] = 0;
+          for (let j = a; j < e; j++) {
+            const src = idx[j] * d;
+            for (let q = 0; q < d; q++) f32[dst + q] += table[src + q];
+          }
+        }
+      }
+    }
+  }
+
+  #forward(layer: LinearLayout, rows: number, whole = false): void {
+    const [n0, n1] = whole
+      ? [0, layer.outP]
+      : splitRange(layer.outP, 4, this.#thread, this.#threads);
+    if (n0 >= n1) return;
+    this.#k.linearForward(
+      layer.x,
+      layer.ldx,
+      layer.w,
+      layer.inP,
+      layer.b,
+      layer.y,
+      layer.ldy,
+      rows,
+      n0,
+      n1,
+      layer.inP,
+      layer.relu ? 1 : 0,
+    );
+  }
+
+  #interact(rows: number): void {
+    const L = this.#layout;
+    const [r0, r1] = splitRange(rows, 1, this.#thread, this.#threads);
+    if (r0 >= r1) return;
+    this.#k.interactForward(
+      L.t,
+      L.ldt,
+      L.vectors,
+      L.dimP,
+      this.#spec.embeddingDim,
+      r0,
+      r1,
+      L.r,
+      L.ldr,
+    );
+  }
+
+  #interactBackward(rows: number): void {
+    const L = this.#layout;
+    const [r0, r1] = splitRange(rows, 1, this.#thread, this.#threads);
+    if (r0 >= r1) return;
+    this.#k.interactBackward(
+      L.t,
+      L.ldt,
+      L.vectors,
+      L.dimP,
+      this.#spec.embeddingDim,
+      r0,
+      r1,
+      L.dr,
+      L.ldr,
+      L.dt,
+    );
+  }
+
+  /**
+   * Sigmoid, mean binary cross-entropy (log clamped at -100 as PyTorch's BCELoss) and the
+   * gradient of the logits, (p - y) / B. Returns the mean loss.
+   */
+  #loss(
+    labels: Float32Array,
+    s0: number,
+    rows: number,
+    withGradient: boolean,
+    probabilities: Float32Array | undefined,
+    outAt: number,
+  ): number {
+    const f32 = this.f32;
+    const last = this.#layout.top[this.#layout.top.length - 1];
+    const z = last.y / 4, ldz = last.ldy, g = last.dy / 4;
+    let sum = 0;
+    for (let r = 0; r < rows; r++) {
+      const p = Math.fround(1 / (1 + Math.exp(-f32[z + r * ldz])));
+      const y = labels[s0 + r];
+      sum -= y * Math.max(Math.log(p), -100) + (1 - y) * Math.max(Math.log(1 - p), -100);
+      if (withGradient) f32[g + r * ldz] = (p - y) / rows;
+      if (probabilities) probabilities[outAt + r] = p;
+    }
+    return sum / rows;
+  }
+
+  /** dW, db (split by output rows) and dX (split by input columns) of one layer. */
+  #backward(layer: LinearLayout, rows: number): void {
+    const k = this.#k;
+    const [m0, m1] = splitRange(layer.outP, 4, this.#thread, this.#threads);
+    if (m0 < m1) {
+      k.gemmBroadcast(
+        layer.dy,
+        1,
+        layer.lddy,
+        layer.x,
+        layer.ldx,
+        layer.gw,
+        layer.inP,
+        m0,
+        m1,
+        0,
+        layer.inP,
+        rows,
+        0,
+        0,
+      );
+      k.columnSum(layer.dy, layer.lddy, rows, m0, m1, layer.gb);
+    }
+    if (layer.dx === 0) return;
+    const [n0, n1] = splitRange(layer.inP, 8, this.#thread, this.#threads);
+    if (n0 >= n1) return;
+    k.gemmBroadcast(
+      layer.dy,
+      layer.lddy,
+      1,
+      layer.w,
+      layer.inP,
+      layer.dx,
+      layer.lddx,
+      0,
+      rows,
+      n0,
+      n1,
+      layer.outP,
+      layer.mask,
+      layer.ldx,
+    );
+  }
+
+  /** SGD on this thread's share of every MLP tensor and on its tables' touched rows. */
+  #update(chunk: BatchChunk, s0: number, rows: number, lr: number): void {
+    const k = this.#k;
+    for (const layer of this.#layers) {
+      const [w0, w1] = splitRange(layer.outP * layer.inP, 4, this.#thread, this.#threads);
+      if (w0 < w1) k.sgd(layer.w, layer.gw, w0, w1, lr);
+      const [b0, b1] = splitRange(layer.outP, 4, this.#thread, this.#threads);
+      if (b0 < b1) k.sgd(layer.b, layer.gb, b0, b1, lr);
+    }
+    const f32 = this.f32;
+    const L = this.#layout;
+    const d = this.#spec.embeddingDim;
+    const dtBase = L.dt / 4;
+    for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
+      const table = this.#tables[t];
+      const idx = chunk.indices[t];
+      const off = chunk.offsets[t];
+      for (let r = 0; r < rows; r++) {
+        const g = dtBase + r * L.ldt + (t + 1) * L.dimP;
+        for (let j = off[s0 + r], e = off[s0 + r + 1]; j < e; j++) {
+          const dst = idx[j] * d;
+          for (let q = 0; q < d; q++) table[dst + q] -= lr * f32[g + q];
+        }
+      }
+    }
+  }
+}

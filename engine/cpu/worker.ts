@@ -1,0 +1,79 @@
+/**
+ * A helper thread of the CPU engine: runs its share of every step in lockstep with the main
+ * thread (see `program.ts`). Messages: `setup`, `initTables`, `run`.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { BatchChunk } from "../batch.ts";
+import { initTable } from "../params.ts";
+import type { ModelSpec } from "../spec.ts";
+import { BarrierAbortedError, SpinBarrier } from "./barrier.ts";
+import { planLayout } from "./layout.ts";
+import { CpuProgram, type RunKind } from "./program.ts";
+import { instantiateKernels } from "./wasm.ts";
+
+/** Messages the main thread sends. */
+export type WorkerRequest =
+  | {
+    type: "setup";
+    module: WebAssembly.Module;
+    memory: WebAssembly.Memory;
+    control: SharedArrayBuffer;
+    spec: ModelSpec;
+    maxBatch: number;
+    tables: Float32Array[];
+    thread: number;
+    threads: number;
+  }
+  | { type: "initTables"; seed: number; tables: number[] }
+  | {
+    type: "run";
+    kind: RunKind;
+    chunk: BatchChunk;
+    first: number;
+    count: number;
+    batch: number;
+    learningRate: number;
+  };
+
+let program: CpuProgram | undefined;
+let barrier: SpinBarrier | undefined;
+let tables: Float32Array[] = [];
+let spec: ModelSpec | undefined;
+
+self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
+  const msg = event.data;
+  try {
+    if (msg.type === "setup") {
+      const kernels = await instantiateKernels(msg.module, msg.memory);
+      barrier = new SpinBarrier(new Int32Array(msg.control), msg.threads);
+      tables = msg.tables;
+      spec = msg.spec;
+      program = new CpuProgram({
+        kernels,
+        memory: msg.memory,
+        layout: planLayout(msg.spec, msg.maxBatch),
+        spec: msg.spec,
+        tables: msg.tables,
+        barrier,
+        thread: msg.thread,
+        threads: msg.threads,
+      });
+      self.postMessage({ type: "ready" });
+    } else if (msg.type === "initTables") {
+      for (const t of msg.tables) initTable(tables[t], spec!.tableRows[t], msg.seed, t);
+      self.postMessage({ type: "ready" });
+    } else if (msg.type === "run") {
+      program!.run(msg.kind, msg.chunk, msg.first, msg.count, msg.batch, msg.learningRate, {});
+    }
+  } catch (error) {
+    // A failing helper must not leave the main thread spinning at a barrier.
+    barrier?.abort();
+    self.postMessage({
+      type: "error",
+      aborted: error instanceof BarrierAbortedError,
+      message: String((error as Error)?.stack ?? error),
+    });
+  }
+};

@@ -1,0 +1,77 @@
+/**
+ * The engine interface that the CPU and WebGPU engines implement.
+ *
+ * An engine owns one DLRM's parameters and trains it a chunk of many batches per call, reading
+ * metrics back only at the end of the chunk: a GPU engine records a whole chunk in one submit, and
+ * every host-device wait costs milliseconds.
+ *
+ * @module
+ */
+import type { BatchChunk } from "./batch.ts";
+import type { Params } from "./params.ts";
+import type { PhaseSamples } from "./phases.ts";
+import type { ModelSpec } from "./spec.ts";
+
+/** What an engine runs on, recorded in every result. */
+export interface EngineInfo {
+  /** Engine name, `"cpu"` or `"gpu"`. */
+  name: string;
+  /** The device: CPU model or GPU adapter description. */
+  device: string;
+  /** Threads (CPU) or workgroup-parallel device (GPU, 1). */
+  threads: number;
+  /** Free-form details such as kernel variant or adapter limits. */
+  details: Record<string, string | number | boolean>;
+}
+
+/** Options of one training chunk. */
+export interface TrainOptions {
+  /** SGD learning rate. */
+  learningRate: number;
+}
+
+/** What training a chunk returns. */
+export interface TrainChunkResult {
+  /** Iterations (batches) trained. */
+  iterations: number;
+  /** Mean training loss of each iteration. */
+  loss: Float32Array;
+  /** Per-iteration milliseconds of each phase. */
+  phases: PhaseSamples;
+  /** Wall-clock milliseconds of the whole call. */
+  wallMs: number;
+}
+
+/** The results of one traced step: what the golden fixtures check. */
+export interface StepTrace {
+  /** Predicted click probabilities of the batch. */
+  probabilities: Float32Array;
+  /** Mean binary cross-entropy. */
+  loss: number;
+  /** Gradients of every parameter, dense (embedding gradients zero for untouched rows). */
+  gradients: Params;
+}
+
+/** A DLRM training engine. */
+export interface Engine {
+  /** The architecture this engine holds. */
+  readonly spec: ModelSpec;
+  /** What the engine runs on. */
+  readonly info: EngineInfo;
+  /** Trains on every full batch of `chunk`, one SGD step per batch. */
+  trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<TrainChunkResult>;
+  /** Click probabilities of every sample of `chunk` (batched by `chunk.batchSize`). */
+  predict(chunk: BatchChunk): Promise<Float32Array>;
+  /**
+   * Runs one training step on the first batch of `chunk` and returns its probabilities, loss
+   * and dense gradients; the parameters are updated as in `trainChunk`. For golden checks on
+   * small models: dense embedding gradients cost the size of the tables.
+   */
+  traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace>;
+  /** A copy of the parameters. */
+  readParams(): Promise<Params>;
+  /** Bytes the engine holds for parameters, gradients and activations. */
+  memoryBytes(): number;
+  /** Frees threads and memory. */
+  dispose(): Promise<void>;
+}

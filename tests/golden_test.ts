@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { parseFixture, runGolden } from "../engine/golden.ts";
+
+const FP32_FIXTURES = ["dlrm-fp32-onehot.json", "dlrm-fp32-multihot.json"];
+
+for (const file of FP32_FIXTURES) {
+  for (const threads of [1, 2]) {
+    Deno.test(`CPU engine (${threads} thread(s)) matches golden fixture ${file}`, async () => {
+      const fixture = parseFixture(
+        await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url)),
+      );
+      const rows = await runGolden(
+        fixture,
+        (spec, params, maxBatch) => createCpuEngine({ spec, params, maxBatch, threads }),
+      );
+      assert.ok(rows.length > 10);
+      const failed = rows.filter((r) => !r.pass);
+      assert.deepEqual(
+        failed.map((r) => `step ${r.step} ${r.tensor}: max error ${r.maxAbsError}`),
+        [],
+      );
+    });
+  }
+}
+
+Deno.test("golden check fails on a perturbed parameter", async () => {
+  const fixture = parseFixture(
+    await Deno.readTextFile(new URL("./fixtures/dlrm-fp32-onehot.json", import.meta.url)),
+  );
+  fixture.initialParams.top[0].weight[3] += 0.05;
+  const rows = await runGolden(
+    fixture,
+    (spec, params, maxBatch) => createCpuEngine({ spec, params, maxBatch, threads: 1 }),
+  );
+  assert.ok(rows.some((r) => !r.pass));
+});
