@@ -1,0 +1,170 @@
+/**
+ * `deno task bench SUITE [options]`: trains and evaluates a suite's runs, writes one JSON result
+ * per run (atomically, as each finishes) and an HTML summary into an output folder. Run it
+ * again with the same `--out` to resume: finished runs with the same config are kept.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { isDeepStrictEqual } from "node:util";
+import {
+  readResult,
+  readResults,
+  renderSummaryHtml,
+  resultPath,
+  writeFileAtomic,
+  writeResult,
+} from "../reports/mod.ts";
+import { type RunProgress, runTraining, SUITES, withOverrides } from "../suites/mod.ts";
+import { choiceFlag, intFlag, numberFlag, runMain, UsageError } from "./args.ts";
+
+const HELP = `Usage: deno task bench SUITE [options]
+
+Trains and evaluates the runs of SUITE (${Object.keys(SUITES).join(", ")}) on synthetic
+Criteo-shaped data, writes one JSON result per run and report.html into an output folder.
+
+Options:
+  --engine cpu|gpu     engine to train on (default cpu)
+  --threads N          CPU threads, the main thread included (default: every core)
+  --iterations N       training iterations per epoch (default: the suite's)
+  --epochs N           epochs (default: the suite's, 1)
+  --batch-size N       training batch size (Kaggle 128, Terabyte 2048)
+  --test-samples N     test-set size
+  --eval-every N       evaluate on the test set every N iterations (0: only at epoch ends)
+  --lr X               SGD learning rate (default 0.1)
+  --seed N             the seed of every random stream (default 1)
+  --scale X            scale every embedding table's rows by X in (0, 1] (default 1: the
+                       paper's full tables, 2.16 GB Kaggle, 12.58 GB Terabyte)
+  --run NAME           run only this run of the suite (repeatable)
+  --out DIR            output folder (default results/SUITE-TIMESTAMP); an existing folder
+                       resumes: runs already finished with the same config are skipped
+  --quiet              no progress lines
+  -h, --help           this help
+`;
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      engine: { type: "string" },
+      threads: { type: "string" },
+      iterations: { type: "string" },
+      epochs: { type: "string" },
+      "batch-size": { type: "string" },
+      "test-samples": { type: "string" },
+      "eval-every": { type: "string" },
+      lr: { type: "string" },
+      seed: { type: "string" },
+      scale: { type: "string" },
+      run: { type: "string", multiple: true },
+      out: { type: "string" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `expected one suite name (${Object.keys(SUITES).join(", ")}) but found ${
+        positionals.length ? positionals.map((p) => `'${p}'`).join(" ") : "none"
+      }`,
+    );
+  }
+  const suiteName = positionals[0];
+  const make = SUITES[suiteName];
+  if (!make) {
+    throw new UsageError(
+      `unknown suite '${suiteName}'; expected one of ${Object.keys(SUITES).join(", ")}`,
+    );
+  }
+  let suite = make();
+  const iterations = intFlag("iterations", values.iterations);
+  const batchSize = intFlag("batch-size", values["batch-size"]);
+  const effectiveBatch = batchSize ?? suite.runs[0].batchSize;
+  suite = withOverrides(suite, {
+    engine: choiceFlag("engine", values.engine, ["cpu", "gpu"] as const),
+    threads: intFlag("threads", values.threads),
+    epochs: intFlag("epochs", values.epochs),
+    batchSize,
+    trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,
+    testSamples: intFlag("test-samples", values["test-samples"]),
+    evalEvery: intFlag("eval-every", values["eval-every"], 0),
+    learningRate: numberFlag("lr", values.lr, 0),
+    seed: intFlag("seed", values.seed, 0),
+    tableScale: numberFlag("scale", values.scale, 0, 1),
+  });
+  if (values.run) {
+    const unknown = values.run.filter((n) => !suite.runs.some((r) => r.name === n));
+    if (unknown.length) {
+      throw new UsageError(
+        `unknown run ${unknown.map((n) => `'${n}'`).join(", ")}; suite ${suiteName} has ${
+          suite.runs.map((r) => r.name).join(", ")
+        }`,
+      );
+    }
+    suite = { ...suite, runs: suite.runs.filter((r) => values.run!.includes(r.name)) };
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const out = values.out ?? `results/${suiteName}-${stamp}`;
+  await Deno.mkdir(out, { recursive: true });
+  await writeFileAtomic(`${out}/suite.json`, JSON.stringify(suite, null, 1) + "\n");
+
+  const progress = values.quiet ? () => {} : progressPrinter();
+  let failed = 0;
+  for (const config of suite.runs) {
+    const existing = await readResult(resultPath(out, config.name)).catch(() => undefined);
+    if (existing?.status === "ok" && isDeepStrictEqual(existing.config, config)) {
+      console.error(`[${config.name}] already finished in ${out}; skipped`);
+      continue;
+    }
+    const result = await runTraining(config, { suite: suiteName, onProgress: progress });
+    const path = await writeResult(out, result);
+    if (result.status !== "ok") failed++;
+    const t = result.timing;
+    console.error(
+      `[${config.name}] ${result.status}${result.error ? `: ${result.error}` : ""} — ${
+        t.total.median.toFixed(3)
+      } ms/it (fwd ${t.phases.forward.median.toFixed(3)}, bwd ${
+        t.phases.backward.median.toFixed(3)
+      }, upd ${t.phases.update.median.toFixed(3)}), ${t.samplesPerSecond.toFixed(0)} samples/s, ` +
+        `test AUC ${result.final?.auc.toFixed(4) ?? "–"} (teacher ${
+          result.ceiling?.auc.toFixed(4)
+        }), accuracy ${result.final?.accuracy.toFixed(4) ?? "–"}; wrote ${path}`,
+    );
+  }
+  const results = await readResults(out);
+  const reportPath = `${out}/report.html`;
+  await writeFileAtomic(reportPath, renderSummaryHtml(suiteName, results));
+  console.log(`Results: ${out}  (report: ${reportPath})`);
+  return failed ? 1 : 0;
+}
+
+function progressPrinter(): (p: RunProgress) => void {
+  let lastPrint = 0;
+  const start = performance.now();
+  return (p) => {
+    const now = performance.now();
+    if (p.stage === "train" && now - lastPrint < 5000 && p.iteration < p.totalIterations) return;
+    lastPrint = now;
+    const elapsed = (now - start) / 1000;
+    const parts = [`[${p.run}] ${p.stage}`, `it ${p.iteration}/${p.totalIterations}`];
+    if (p.stage === "init") parts.push("building model and data");
+    if (p.trainLoss !== undefined) parts.push(`loss ${p.trainLoss.toFixed(4)}`);
+    if (p.msPerIteration !== undefined) parts.push(`${p.msPerIteration.toFixed(2)} ms/it`);
+    if (p.auc !== undefined) {
+      parts.push(`test AUC ${p.auc.toFixed(4)} acc ${p.accuracy!.toFixed(4)}`);
+    }
+    if (p.stage === "train" && p.iteration > 0) {
+      const eta = (elapsed / p.iteration) * (p.totalIterations - p.iteration);
+      parts.push(`elapsed ${elapsed.toFixed(0)} s, ETA ${eta.toFixed(0)} s`);
+    }
+    console.error(parts.join(" · "));
+  };
+}
+
+if (import.meta.main) await runMain("bench", main);

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""PyTorch DLRM training benchmark: the baseline for the CPU engine's ms/iteration.
+
+Trains the same model as facebookresearch/dlrm's DLRM_Net with dot interaction
+(no self-interaction) on random, pre-generated data and prints one JSON line to stdout:
+
+  {"framework": "pytorch", "torch": ..., "threads": ..., "batch": ..., "iters": ...,
+   "msPerIter": {"median", "mean", "p10", "p90"}, "tableRows": [...], "arch": ...}
+
+Everything else (progress, warnings) goes to stderr.
+
+  python3 cli/pytorch_dlrm.py --arch kaggle --iters 200 --threads 1
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+except ImportError as err:
+    print(f"pytorch_dlrm: torch is not importable from {sys.executable}: {err}", file=sys.stderr)
+    sys.exit(2)
+
+# Same table sizes as engine/spec.ts (KAGGLE_TABLE_ROWS, TERABYTE_TABLE_ROWS).
+ARCHS = {
+    "kaggle": dict(
+        dim=16,
+        bottom=[13, 512, 256, 64, 16],
+        top=[367, 512, 256, 1],
+        rows=[1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194,
+              27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572],
+    ),
+    "terabyte": dict(
+        dim=64,
+        bottom=[13, 512, 256, 64],
+        top=[415, 512, 512, 256, 1],
+        rows=[9980333, 36084, 17217, 7378, 20134, 3, 7112, 1442, 61, 9758201, 1333352, 313829,
+              10, 2208, 11156, 122, 4, 970, 14, 9994222, 7267859, 9946608, 415421, 12420, 101,
+              36],
+    ),
+}
+
+
+def mlp(widths, sigmoid_last):
+    """Linear layers with DLRM init; ReLU after each, except Sigmoid after the last if asked."""
+    layers = []
+    for i, (n, m) in enumerate(zip(widths[:-1], widths[1:])):
+        lin = nn.Linear(n, m)
+        with torch.no_grad():
+            lin.weight.normal_(0.0, math.sqrt(2.0 / (n + m)))  # W ~ N(0, sqrt(2/(n+m)))
+            lin.bias.normal_(0.0, math.sqrt(1.0 / m))  # b ~ N(0, sqrt(1/m))
+        last = i == len(widths) - 2
+        layers += [lin, nn.Sigmoid() if (last and sigmoid_last) else nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class DLRM(nn.Module):
+    def __init__(self, dim, bottom, top, rows):
+        super().__init__()
+        self.bot = mlp(bottom, sigmoid_last=False)  # ReLU on every layer, the last included
+        self.top = mlp(top, sigmoid_last=True)
+        # Allocate each table uninitialised and fill it in place with U(-sqrt(1/n), sqrt(1/n)),
+        # avoiding EmbeddingBag's own N(0, 1) init (slow and wasted for 10M-row tables).
+        self.emb = nn.ModuleList()
+        for n in rows:
+            w = torch.empty(n, dim).uniform_(-math.sqrt(1.0 / n), math.sqrt(1.0 / n))
+            self.emb.append(nn.EmbeddingBag(n, dim, mode="sum", sparse=True, _weight=w))
+        # Strict lower triangle (i > j) of the 27x27 dot products, row-major: (1,0),(2,0),(2,1),...
+        f = len(rows) + 1
+        li = [i for i in range(f) for j in range(i)]
+        lj = [j for i in range(f) for j in range(i)]
+        self.register_buffer("li", torch.tensor(li), persistent=False)
+        self.register_buffer("lj", torch.tensor(lj), persistent=False)
+
+    def forward(self, dense, indices, offsets):
+        x = self.bot(dense)  # B x d
+        ly = [e(indices[t], offsets) for t, e in enumerate(self.emb)]  # 26 x (B x d)
+        t = torch.stack([x] + ly, dim=1)  # B x 27 x d
+        z = torch.bmm(t, t.transpose(1, 2))  # B x 27 x 27
+        r = torch.cat([x, z[:, self.li, self.lj]], dim=1)  # B x (d + 351)
+        return self.top(r).squeeze(1)  # B
+
+
+def warn_if_slow_blas():
+    """The MLPs are ~90% of the step and run on whatever BLAS torch links. Debian's python3-torch
+    uses libblas.so.3, which is netlib's reference BLAS unless OpenBLAS/BLIS is installed; that
+    makes this baseline several times slower than a stock PyTorch build. Warn on stderr."""
+    a, b = torch.randn(128, 512), torch.randn(512, 512)
+    a @ b
+    start = time.perf_counter()
+    a @ b
+    gflops = 2 * 128 * 512 * 512 / (time.perf_counter() - start) / 1e9
+    if gflops < 10:
+        print(f"warning: fp32 GEMM runs at {gflops:.1f} GFLOP/s; torch may be using reference"
+              " BLAS (install OpenBLAS for a fair baseline)", file=sys.stderr)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--arch", choices=sorted(ARCHS), default="kaggle")
+    p.add_argument("--table-rows", help="comma-separated rows per table (overrides --max-rows)")
+    p.add_argument("--max-rows", type=int, default=100000,
+                   help="cap each table at N rows; 0 = full size (default 100000)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--iters", type=int, default=200, help="timed iterations")
+    p.add_argument("--warmup", type=int, default=20, help="untimed iterations first")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    p.add_argument("--seed", type=int, default=1)
+    a = p.parse_args()
+    if a.batch < 1 or a.iters < 1 or a.warmup < 0 or a.threads < 1 or a.max_rows < 0:
+        p.error("--batch, --iters and --threads must be >= 1; --warmup and --max-rows >= 0")
+
+    arch = ARCHS[a.arch]
+    if a.table_rows:
+        rows = [int(s) for s in a.table_rows.split(",")]
+    else:
+        rows = [min(n, a.max_rows) if a.max_rows else n for n in arch["rows"]]
+    d = arch["dim"]
+    f = len(rows) + 1
+    if arch["bottom"][-1] != d or arch["top"][0] != d + f * (f - 1) // 2 or min(rows) < 1:
+        p.error(f"{a.arch} needs 26 tables of >= 1 row (got {len(rows)})")
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    warn_if_slow_blas()
+
+    t0 = time.perf_counter()
+    model = DLRM(d, arch["bottom"], arch["top"], rows)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = nn.BCELoss(reduction="mean")
+    print(f"init {time.perf_counter() - t0:.1f}s, {sum(rows)} embedding rows", file=sys.stderr)
+
+    # Pre-generate every batch so the timed loop holds only the training step.
+    B, n = a.batch, a.warmup + a.iters
+    offsets = torch.arange(B)  # one index per bag
+    batches = [
+        (
+            torch.log1p(torch.randint(0, 1000, (B, arch["bottom"][0])).float()),  # dense
+            [torch.randint(0, r, (B,)) for r in rows],  # one index per table per sample
+            torch.bernoulli(torch.full((B,), 0.25)),  # labels
+        )
+        for _ in range(n)
+    ]
+
+    times = []
+    for k, (dense, idx, y) in enumerate(batches):
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)  # drop (sparse) grads instead of zeroing them
+        loss = loss_fn(model(dense, idx, offsets), y)
+        loss.backward()
+        opt.step()
+        if k >= a.warmup:
+            times.append((time.perf_counter() - start) * 1e3)
+
+    q = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else times * 9
+    print(f"final loss {loss.item():.4f}", file=sys.stderr)
+    print(json.dumps({
+        "framework": "pytorch",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "batch": B,
+        "iters": a.iters,
+        "msPerIter": {
+            "median": round(statistics.median(times), 4),
+            "mean": round(statistics.fmean(times), 4),
+            "p10": round(q[0], 4),
+            "p90": round(q[8], 4),
+        },
+        "tableRows": rows,
+        "arch": a.arch,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+/**
+ * dqrm-bench: train, quantize and benchmark DLRM recommendation models.
+ *
+ * @example Train the Kaggle DLRM on the CPU engine for a few batches of synthetic data
+ * ```ts
+ * import { allocateOneHotChunk, createCpuEngine, kaggleSpec, SyntheticCriteo } from "./mod.ts";
+ *
+ * const spec = kaggleSpec(0.001);
+ * const engine = await createCpuEngine({ spec, maxBatch: 128, seed: 1 });
+ * const chunk = allocateOneHotChunk(spec, 128, 128 * 10, true);
+ * new SyntheticCriteo(spec, { seed: 1 }).fill(chunk, "train", 0);
+ * const result = await engine.trainChunk(chunk, { learningRate: 0.1 });
+ * console.log(result.loss);
+ * await engine.dispose();
+ * ```
+ *
+ * @module
+ */
+export * from "./engine/mod.ts";
+export * from "./engine/cpu/mod.ts";
+export * from "./data/mod.ts";
+export * from "./suites/mod.ts";
+export * from "./reports/mod.ts";

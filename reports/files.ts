@@ -1,0 +1,57 @@
+/**
+ * Result files: written atomically (a temporary file renamed into place), so an interrupted
+ * suite never leaves a half-written result, and read back for resuming and reporting.
+ *
+ * @module
+ */
+import { parseRunResult, type RunResult } from "./schema.ts";
+
+/** Writes `text` to `path` atomically: a reader sees the old file or the whole new one. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, text);
+  await Deno.rename(tmp, path);
+}
+
+/** Path of a run's result file in an output folder. */
+export function resultPath(dir: string, runName: string): string {
+  return `${dir}/${runName}.json`;
+}
+
+/** Writes a run's result file atomically. */
+export async function writeResult(dir: string, result: RunResult): Promise<string> {
+  const path = resultPath(dir, result.config.name);
+  await writeFileAtomic(path, JSON.stringify(result, null, 1) + "\n");
+  return path;
+}
+
+/** Reads and validates a result file; `undefined` when it does not exist. */
+export async function readResult(path: string): Promise<RunResult | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(
+      `Expected JSON in ${path} but could not parse it: ${(e as Error).message}`,
+    );
+  }
+  return parseRunResult(json, path);
+}
+
+/** Reads every result file of a folder (files that are not results are skipped). */
+export async function readResults(dir: string): Promise<RunResult[]> {
+  const results: RunResult[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isFile || !entry.name.endsWith(".json") || entry.name === "suite.json") continue;
+    const r = await readResult(`${dir}/${entry.name}`);
+    if (r) results.push(r);
+  }
+  return results.sort((a, b) => a.config.name.localeCompare(b.config.name));
+}

@@ -1,0 +1,133 @@
+/**
+ * Result records: the JSON that every run writes, validated by zod. JSON results are the source
+ * of truth of every table and chart; `RESULT_SCHEMA_VERSION` changes when their shape does.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ModelSpecSchema } from "../engine/spec.ts";
+
+/** Version of the result format. */
+export const RESULT_SCHEMA_VERSION = 1;
+
+/** Robust summary of a timing sample, in milliseconds. */
+export const SummarySchema = z.object({
+  n: z.number().int().nonnegative(),
+  median: z.number(),
+  mad: z.number(),
+  mean: z.number(),
+  p10: z.number(),
+  p90: z.number(),
+});
+
+/** Where a run ran: recorded with every result. */
+export const EnvironmentSchema = z.object({
+  deno: z.string(),
+  v8: z.string(),
+  typescript: z.string(),
+  os: z.string(),
+  arch: z.string(),
+  cpu: z.string(),
+  cores: z.number().int().positive(),
+  memoryBytes: z.number().nonnegative(),
+  engine: z.object({
+    name: z.string(),
+    device: z.string(),
+    threads: z.number().int().positive(),
+    details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  }),
+});
+
+/** One evaluation of the test set. */
+export const CurvePointSchema = z.object({
+  iteration: z.number().int().nonnegative(),
+  epoch: z.number().nonnegative(),
+  accuracy: z.number(),
+  auc: z.number(),
+  logLoss: z.number(),
+  /** Mean training loss since the previous point. */
+  trainLoss: z.number(),
+});
+
+/** Configuration of one training run. */
+export const RunConfigSchema = z.object({
+  /** Unique name within its suite; also the result file's name. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' or '-'"),
+  /** Quantization method (FP32 only until QAT lands). */
+  method: z.literal("fp32"),
+  arch: z.enum(["kaggle", "terabyte"]),
+  /** Factor applied to every table's rows (1 = the paper's tables). */
+  tableScale: z.number().positive().max(1),
+  engine: z.enum(["cpu", "gpu"]),
+  /** CPU threads (main thread included); 0 = every core. */
+  threads: z.number().int().nonnegative(),
+  batchSize: z.number().int().positive(),
+  testBatchSize: z.number().int().positive(),
+  learningRate: z.number().positive(),
+  epochs: z.number().int().positive(),
+  /** Training samples per epoch (synthetic data); rounded down to whole batches. */
+  trainSamples: z.number().int().positive(),
+  testSamples: z.number().int().positive(),
+  /** Evaluate every this many iterations (0 = only at the end of each epoch). */
+  evalEvery: z.number().int().nonnegative(),
+  /** Iterations per engine call. */
+  chunkIterations: z.number().int().positive(),
+  /** Iterations excluded from timing summaries (warm-up). */
+  warmupIterations: z.number().int().nonnegative(),
+  seed: z.number().int().nonnegative(),
+  data: z.object({ kind: z.literal("synthetic"), clickRate: z.number().gt(0).lt(1) }),
+});
+
+/** Configuration of one run. */
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+
+/** The record of one finished (or failed) run. */
+export const RunResultSchema = z.object({
+  schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
+  suite: z.string(),
+  config: RunConfigSchema,
+  spec: ModelSpecSchema,
+  status: z.enum(["ok", "failed"]),
+  /** Why a failed run failed. */
+  error: z.string().optional(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  environment: EnvironmentSchema,
+  iterations: z.number().int().nonnegative(),
+  timing: z.object({
+    /** Per-phase ms per iteration, warm-up excluded. */
+    phases: z.record(z.string(), SummarySchema),
+    /** Sum of the phases, per iteration. */
+    total: SummarySchema,
+    /** Wall-clock ms per iteration over the whole training, data generation included. */
+    wallMsPerIteration: z.number(),
+    samplesPerSecond: z.number(),
+  }),
+  memory: z.object({
+    /** Peak resident set size of the process. */
+    peakRssBytes: z.number().nonnegative(),
+    /** Bytes the engine holds (parameters, gradients, activations). */
+    engineBytes: z.number().nonnegative(),
+    /** FP32 parameter bytes (embeddings + MLP). */
+    parameterBytes: z.number().nonnegative(),
+  }),
+  curve: z.array(CurvePointSchema),
+  final: z.object({ accuracy: z.number(), auc: z.number(), logLoss: z.number() }).optional(),
+  /** Best test accuracy and AUC seen (DLRM reports the best periodic test). */
+  best: z.object({ accuracy: z.number(), auc: z.number() }).optional(),
+  /** The synthetic teacher's own metrics on the test set: the ceiling. */
+  ceiling: z.object({ accuracy: z.number(), auc: z.number(), logLoss: z.number() }).optional(),
+});
+
+/** The record of one run. */
+export type RunResult = z.infer<typeof RunResultSchema>;
+
+/** Validates a result, throwing a `TypeError` naming every wrong field and the file. */
+export function parseRunResult(json: unknown, where = "result"): RunResult {
+  const parsed = RunResultSchema.safeParse(json);
+  if (!parsed.success) {
+    const what = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new TypeError(`Invalid run result in ${where}: ${what.join("; ")}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { parseRunResult } from "../reports/schema.ts";
+
+const BENCH = new URL("../cli/bench.ts", import.meta.url).pathname;
+
+async function bench(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BENCH, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("bench kaggle runs end to end, writes a valid JSON result and HTML, and resumes", async () => {
+  const dir = await Deno.makeTempDir();
+  const args = [
+    "kaggle",
+    "--iterations",
+    "60",
+    "--scale",
+    "0.0005",
+    "--test-samples",
+    "2000",
+    "--eval-every",
+    "20",
+    "--threads",
+    "2",
+    "--out",
+    dir,
+  ];
+  const first = await bench(args);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, new RegExp(`Results: ${dir}`));
+  const result = parseRunResult(JSON.parse(await Deno.readTextFile(`${dir}/fp32.json`)));
+  assert.equal(result.status, "ok");
+  assert.equal(result.iterations, 60);
+  assert.deepEqual(result.curve.map((c) => c.iteration), [20, 40, 60]);
+  assert.equal(result.environment.deno, Deno.version.deno);
+  assert.equal(result.config.seed, 1);
+  assert.ok(result.final!.auc > 0.5 && result.final!.auc <= 1);
+  assert.ok(result.ceiling!.auc > result.final!.auc - 0.05);
+  assert.ok(result.timing.total.median > 0);
+  const html = await Deno.readTextFile(`${dir}/report.html`);
+  assert.match(html, /<table>/);
+  assert.match(html, /fp32/);
+  const again = await bench(args);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /already finished .* skipped/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("bench: a wrong flag or value prints one line naming it and exits 2", async () => {
+  for (
+    const [args, pattern] of [
+      [["kaggle", "--batch-size", "abc"], /--batch-size expects an integer >= 1 but found 'abc'/],
+      [["kaggle", "--scale", "2"], /--scale expects a number in \(0, 1\] but found '2'/],
+      [["kaggle", "--engine", "tpu"], /--engine expects one of cpu, gpu but found 'tpu'/],
+      [["kaggle", "--bogus"], /Unknown option '--bogus'/],
+      [["criteo"], /unknown suite 'criteo'/],
+      [[], /expected one suite name/],
+    ] as const
+  ) {
+    const r = await bench([...args]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+});
+
+Deno.test("bench --help documents every flag", async () => {
+  const r = await bench(["--help"]);
+  assert.equal(r.code, 0);
+  for (
+    const flag of [
+      "--engine",
+      "--iterations",
+      "--epochs",
+      "--batch-size",
+      "--seed",
+      "--scale",
+      "--out",
+      "--threads",
+    ]
+  ) {
+    assert.ok(r.stdout.includes(flag), flag);
+  }
+});

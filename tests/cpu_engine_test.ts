@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { initParams, type Params } from "../engine/params.ts";
+import { Rng } from "../engine/rng.ts";
+import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
+import { referenceStep } from "./reference_dlrm.ts";
+
+/** Odd widths everywhere: nothing is a multiple of 4, so every padding path runs. */
+const ODD: ModelSpec = (() => {
+  const tableRows = [11, 3, 29, 7, 5];
+  const embeddingDim = 5;
+  return {
+    denseFeatures: 13,
+    tableRows,
+    embeddingDim,
+    bottomMlp: [13, 9, 7, 5],
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+  };
+})();
+
+function randomChunk(
+  spec: ModelSpec,
+  batch: number,
+  samples: number,
+  seed: number,
+  multiHot = false,
+) {
+  const rng = new Rng(seed, 42);
+  if (!multiHot) {
+    const c = allocateOneHotChunk(spec, batch, samples);
+    for (let i = 0; i < c.dense.length; i++) c.dense[i] = Math.log1p(rng.int(50));
+    for (let s = 0; s < samples; s++) c.labels[s] = rng.next() < 0.3 ? 1 : 0;
+    spec.tableRows.forEach((n, t) => {
+      for (let s = 0; s < samples; s++) c.indices[t][s] = rng.int(n);
+    });
+    return c;
+  }
+  const indices: Int32Array[] = [], offsets: Int32Array[] = [];
+  for (const n of spec.tableRows) {
+    const off = new Int32Array(samples + 1);
+    const idx: number[] = [];
+    for (let s = 0; s < samples; s++) {
+      const bag = rng.int(4); // empty bags included
+      for (let j = 0; j < bag; j++) idx.push(rng.int(n));
+      off[s + 1] = idx.length;
+    }
+    indices.push(Int32Array.from(idx));
+    offsets.push(off);
+  }
+  const dense = Float32Array.from({ length: samples * spec.denseFeatures }, () => rng.next() * 3);
+  const labels = Float32Array.from({ length: samples }, () => (rng.next() < 0.3 ? 1 : 0));
+  return { batchSize: batch, samples, dense, labels, indices, offsets } satisfies BatchChunk;
+}
+
+function assertClose(name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol = 2e-4) {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-6 + Math.abs(want[i]) + 1e-2));
+  }
+  assert.equal(got.length, want.length, `${name}: length`);
+  assert.ok(worst <= tol, `${name}: relative error ${worst} > ${tol}`);
+}
+
+function assertParamsClose(prefix: string, got: Params, want: Params) {
+  want.embeddings.forEach((w, t) => assertClose(`${prefix} table ${t}`, got.embeddings[t], w));
+  for (const part of ["bottom", "top"] as const) {
+    want[part].forEach((w, l) => {
+      assertClose(`${prefix} ${part}[${l}].weight`, got[part][l].weight, w.weight);
+      assertClose(`${prefix} ${part}[${l}].bias`, got[part][l].bias, w.bias);
+    });
+  }
+}
+
+for (const multiHot of [false, true]) {
+  for (const batch of [1, 6, 13]) {
+    Deno.test(`CPU engine matches a float64 reference on odd widths (batch ${batch}, ${multiHot ? "multi" : "one"}-hot)`, async () => {
+      const params = initParams(ODD, 3);
+      const chunk = randomChunk(ODD, batch, batch, batch, multiHot);
+      const want = referenceStep(ODD, params, chunk);
+      const engine = await createCpuEngine({ spec: ODD, params, maxBatch: 16, threads: 2 });
+      try {
+        const got = await engine.traceStep(chunk, { learningRate: 0.1 });
+        assertClose("probabilities", got.probabilities, want.probabilities);
+        assertClose("loss", [got.loss], [want.loss]);
+        assertParamsClose("gradients", got.gradients, want.gradients);
+      } finally {
+        await engine.dispose();
+      }
+    });
+  }
+}
+
+Deno.test("CPU engine results are bit-identical for 1, 2 and 3 threads", async () => {
+  const chunk = randomChunk(ODD, 8, 8 * 25, 5);
+  const finals: Params[] = [];
+  const losses: Float32Array[] = [];
+  for (const threads of [1, 2, 3]) {
+    const engine = await createCpuEngine({ spec: ODD, seed: 9, maxBatch: 8, threads });
+    const r = await engine.trainChunk(chunk, { learningRate: 0.05 });
+    losses.push(r.loss);
+    finals.push(await engine.readParams());
+    await engine.dispose();
+  }
+  for (let i = 1; i < finals.length; i++) {
+    assert.deepEqual(losses[i], losses[0]);
+    assert.deepEqual(finals[i], finals[0]);
+  }
+});
+
+Deno.test("trainChunk() learns: the loss falls on a learnable signal", async () => {
+  const spec = ODD;
+  const chunk = randomChunk(spec, 16, 16 * 400, 8);
+  // Labels from table 0's id parity: learnable from embeddings alone.
+  for (let s = 0; s < chunk.samples; s++) chunk.labels[s] = chunk.indices[0][s] % 2;
+  const engine = await createCpuEngine({ spec, seed: 1, maxBatch: 16, threads: 2 });
+  const r = await engine.trainChunk(chunk, { learningRate: 0.5 });
+  await engine.dispose();
+  const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
+  assert.ok(mean(r.loss.subarray(350)) < 0.6 * mean(r.loss.subarray(0, 50)));
+  assert.equal(r.iterations, 400);
+  assert.ok(r.phases.forward.every((v) => v > 0));
+});
+
+Deno.test("predict() scores every sample, partial last batch included, without training", async () => {
+  const params = initParams(ODD, 4);
+  const chunk = randomChunk(ODD, 4, 10, 2);
+  const engine = await createCpuEngine({ spec: ODD, params, maxBatch: 4, threads: 2 });
+  const p = await engine.predict(chunk);
+  assert.deepEqual(await engine.readParams(), params);
+  await engine.dispose();
+  const want: number[] = [];
+  for (let s = 0; s < 10; s += 4) {
+    const n = Math.min(4, 10 - s);
+    const part = sliceChunk(chunk, s, n);
+    want.push(...referenceStep(ODD, params, part).probabilities);
+  }
+  assertClose("probabilities", p, want);
+});
+
+function sliceChunk(c: BatchChunk, s: number, n: number): BatchChunk {
+  return {
+    batchSize: n,
+    samples: n,
+    dense: c.dense.slice(s * 13, (s + n) * 13),
+    labels: c.labels.slice(s, s + n),
+    indices: c.indices.map((i) => i.slice(s, s + n)),
+    offsets: c.offsets.map(() => Int32Array.from({ length: n + 1 }, (_, i) => i)),
+  };
+}
+
+Deno.test("a diverging loss stops training with an error naming the iteration", async () => {
+  const chunk = randomChunk(ODD, 8, 80, 3);
+  const engine = await createCpuEngine({ spec: ODD, seed: 1, maxBatch: 8, threads: 2 });
+  await assert.rejects(
+    () => engine.trainChunk(chunk, { learningRate: 1e30 }),
+    /Training diverged: the loss of iteration \d+ of the chunk is NaN|Infinity/,
+  );
+  // The threads recover from the abort (no hang): the next call runs and reports the
+  // diverged parameters at its first iteration.
+  await assert.rejects(
+    () => engine.trainChunk(chunk, { learningRate: 0 }),
+    /the loss of iteration 0 of the chunk is NaN/,
+  );
+  await engine.dispose();
+});
+
+Deno.test("bad input is rejected with the table and position named", async () => {
+  const chunk = randomChunk(ODD, 4, 8, 3);
+  chunk.indices[2][5] = 29;
+  const engine = await createCpuEngine({ spec: ODD, seed: 1, maxBatch: 4, threads: 1 });
+  await assert.rejects(
+    () => engine.trainChunk(chunk, { learningRate: 0.1 }),
+    /Expected table 2 indices in \[0, 29\) but found 29 at position 5/,
+  );
+  chunk.indices[2][5] = 0;
+  await assert.rejects(
+    () => engine.trainChunk({ ...chunk, batchSize: 8 }, { learningRate: 0.1 }),
+    /Expected a batch of at most 4/,
+  );
+  await engine.dispose();
+});
