@@ -273,7 +273,8 @@ export class CpuProgram {
   /** dW, db (split by output rows) and dX (split by input columns) of one layer. */
   #backward(layer: LinearLayout, rows: number): void {
     const k = this.#k;
-    const [m0, m1] = splitRange(layer.outP, 4, this.#thread, this.#threads);
+    const [m0, m1] = splitRange(layer.outP, 6, this.#thread, this.#threads);
+    const [c0, c1] = splitRange(layer.outP, 4, this.#thread, this.#threads);
     if (m0 < m1) {
       k.gemmBroadcast(
         layer.dy,
@@ -291,8 +292,8 @@ export class CpuProgram {
         0,
         0,
       );
-      k.columnSum(layer.dy, layer.lddy, rows, m0, m1, layer.gb);
     }
+    if (c0 < c1) k.columnSum(layer.dy, layer.lddy, rows, c0, c1, layer.gb);
     if (layer.dx === 0) return;
     const [n0, n1] = splitRange(layer.inP, 8, this.#thread, this.#threads);
     if (n0 >= n1) return;

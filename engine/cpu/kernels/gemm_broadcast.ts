@@ -6,7 +6,7 @@ import { fma, maskPositive } from "./simd";
  * C[m, n] = sum_p A(m, p) B[p, n] for m in [m0, m1), n in [n0, n1), p < k, where A(m, p) is the
  * float at a + 4 (m sam + p sak). When mask != 0 the result is multiplied by (M[m, n] > 0), the
  * ReLU derivative of the layer below. n0 and n1 are multiples of 4.
- * Register block: 4 rows by 8 columns, 8 accumulators.
+ * Register block: 6 rows by 8 columns; leftover rows one at a time.
  */
 export function gemmBroadcast(
   a: usize,
@@ -27,52 +27,58 @@ export function gemmBroadcast(
   const dm = <usize> sam * 4, dk = <usize> sak * 4, db = <usize> ldb * 4;
   const zero = f32x4.splat(0);
   let m = m0;
-  for (; m + 4 <= m1; m += 4) {
+  // 6 rows x 8 columns: 12 accumulators, 2 vectors of B and one broadcast fill 15 of the 16
+  // vector registers V8 has on x64; wider blocks spill (measured: 47 vs 38 GFLOP/s for 4 x 8).
+  for (; m + 6 <= m1; m += 6) {
     let n = n0;
     for (; n + 8 <= n1; n += 8) {
-      let c00 = zero, c01 = zero, c10 = zero, c11 = zero;
-      let c20 = zero, c21 = zero, c30 = zero, c31 = zero;
-      let ap = a + <usize> m * dm;
-      let bp = b + <usize> n * 4;
+      let c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero;
+      let c30 = zero, c31 = zero, c40 = zero, c41 = zero, c50 = zero, c51 = zero;
+      let ap = a + <usize>m * dm;
+      let bp = b + <usize>n * 4;
       for (let p = 0; p < k; p++) {
         const b0 = v128.load(bp), b1 = v128.load(bp, 16);
         let s = v128.load32_splat(ap);
-        c00 = fma(s, b0, c00);
-        c01 = fma(s, b1, c01);
+        c00 = fma(s, b0, c00); c01 = fma(s, b1, c01);
         s = v128.load32_splat(ap + dm);
-        c10 = fma(s, b0, c10);
-        c11 = fma(s, b1, c11);
+        c10 = fma(s, b0, c10); c11 = fma(s, b1, c11);
         s = v128.load32_splat(ap + 2 * dm);
-        c20 = fma(s, b0, c20);
-        c21 = fma(s, b1, c21);
+        c20 = fma(s, b0, c20); c21 = fma(s, b1, c21);
         s = v128.load32_splat(ap + 3 * dm);
-        c30 = fma(s, b0, c30);
-        c31 = fma(s, b1, c31);
-        ap += dk;
-        bp += db;
+        c30 = fma(s, b0, c30); c31 = fma(s, b1, c31);
+        s = v128.load32_splat(ap + 4 * dm);
+        c40 = fma(s, b0, c40); c41 = fma(s, b1, c41);
+        s = v128.load32_splat(ap + 5 * dm);
+        c50 = fma(s, b0, c50); c51 = fma(s, b1, c51);
+        ap += dk; bp += db;
       }
       store8(c, ldc, m, n, c00, c01, mask, ldm);
       store8(c, ldc, m + 1, n, c10, c11, mask, ldm);
       store8(c, ldc, m + 2, n, c20, c21, mask, ldm);
       store8(c, ldc, m + 3, n, c30, c31, mask, ldm);
+      store8(c, ldc, m + 4, n, c40, c41, mask, ldm);
+      store8(c, ldc, m + 5, n, c50, c51, mask, ldm);
     }
     if (n < n1) {
-      let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
-      let ap = a + <usize> m * dm;
-      let bp = b + <usize> n * 4;
+      let c0 = zero, c1 = zero, c2 = zero, c3 = zero, c4 = zero, c5 = zero;
+      let ap = a + <usize>m * dm;
+      let bp = b + <usize>n * 4;
       for (let p = 0; p < k; p++) {
         const b0 = v128.load(bp);
         c0 = fma(v128.load32_splat(ap), b0, c0);
         c1 = fma(v128.load32_splat(ap + dm), b0, c1);
         c2 = fma(v128.load32_splat(ap + 2 * dm), b0, c2);
         c3 = fma(v128.load32_splat(ap + 3 * dm), b0, c3);
-        ap += dk;
-        bp += db;
+        c4 = fma(v128.load32_splat(ap + 4 * dm), b0, c4);
+        c5 = fma(v128.load32_splat(ap + 5 * dm), b0, c5);
+        ap += dk; bp += db;
       }
       store4(c, ldc, m, n, c0, mask, ldm);
       store4(c, ldc, m + 1, n, c1, mask, ldm);
       store4(c, ldc, m + 2, n, c2, mask, ldm);
       store4(c, ldc, m + 3, n, c3, mask, ldm);
+      store4(c, ldc, m + 4, n, c4, mask, ldm);
+      store4(c, ldc, m + 5, n, c5, mask, ldm);
     }
   }
   for (; m < m1; m++) {
