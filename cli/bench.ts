@@ -159,9 +159,9 @@ function progressPrinter(): (p: RunProgress) => void {
     if (p.auc !== undefined) {
       parts.push(`test AUC ${p.auc.toFixed(4)} acc ${p.accuracy!.toFixed(4)}`);
     }
-    if (p.stage === "train" && p.iteration > 0) {
-      const eta = (elapsed / p.iteration) * (p.totalIterations - p.iteration);
-      parts.push(`elapsed ${elapsed.toFixed(0)} s, ETA ${eta.toFixed(0)} s`);
+    if (p.stage === "train" && p.msPerIteration !== undefined) {
+      const eta = (p.msPerIteration * (p.totalIterations - p.iteration)) / 1000;
+      parts.push(`elapsed ${elapsed.toFixed(0)} s, training ETA ${eta.toFixed(0)} s`);
     }
     console.error(parts.join(" · "));
   };

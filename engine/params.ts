@@ -29,9 +29,12 @@ export interface Params {
  * `n` the table's rows, from the stream `[seed, init, table]`.
  */
 export function initTable(out: Float32Array, rows: number, seed: number, table: number): void {
-  const rng = new Rng(seed, STREAM.init, table);
   const bound = Math.sqrt(1 / rows);
-  for (let i = 0; i < out.length; i++) out[i] = (2 * rng.next() - 1) * bound;
+  const rng = new Rng(seed, STREAM.init, table);
+  // In slices, so the fill loop is optimised early rather than by on-stack replacement.
+  for (let at = 0; at < out.length; at += 1 << 16) {
+    rng.fillUniform(out.subarray(at, Math.min(out.length, at + (1 << 16))), -bound, bound);
+  }
 }
 
 /**

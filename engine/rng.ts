@@ -43,9 +43,10 @@ export class Rng {
 
   /** Creates the generator of the stream named by `path`. */
   constructor(...path: number[]) {
-    this.#a = hash32(...path, 1);
-    this.#b = hash32(...path, 2);
-    this.#c = hash32(...path, 3);
+    // Held as int32 (same bits), so the state never leaves V8's small-integer fast path.
+    this.#a = hash32(...path, 1) | 0;
+    this.#b = hash32(...path, 2) | 0;
+    this.#c = hash32(...path, 3) | 0;
     this.#d = hash32(...path, 4) | 1;
   }
 
@@ -70,6 +71,30 @@ export class Rng {
   /** Uniform integer in [0, n). */
   int(n: number): number {
     return Math.floor(this.next() * n);
+  }
+
+  /**
+   * Fills `out` with uniform values in `[lo, hi)` drawn from the same stream as `next()`, with
+   * the generator inlined (table initialisation fills billions of values).
+   */
+  fillUniform(out: Float32Array, lo: number, hi: number): void {
+    let a = this.#a, b = this.#b, c = this.#c, d = this.#d;
+    // 24 bits of each draw (all a float32 in [lo, hi) can hold); staying in the int32 range
+    // keeps V8 on its fast path (a uint32 above 2^31 deoptimises the loop).
+    const scale = (hi - lo) / 16777216;
+    for (let i = 0; i < out.length; i++) {
+      const r = Math.imul(b, 5);
+      const x = (r << 7) | (r >>> 25);
+      out[i] = lo + (Math.imul(x, 9) >>> 8) * scale;
+      const t = b << 9;
+      c ^= a;
+      d ^= b;
+      b ^= c;
+      a ^= d;
+      c ^= t;
+      d = (d << 11) | (d >>> 21);
+    }
+    this.#a = a, this.#b = b, this.#c = c, this.#d = d;
   }
 
   /** Standard normal (Box-Muller; one of the pair is discarded for simplicity). */

@@ -44,3 +44,15 @@ Deno.test("scaleTableRows() keeps at least one row and rejects a scale outside (
   assert.throws(() => scaleTableRows([3], 0), /Expected a table scale in \(0, 1\] but found 0/);
   assert.throws(() => scaleTableRows([3], 2), RangeError);
 });
+
+Deno.test("Rng.fillUniform() draws the stream of next() and stays in range", async () => {
+  const { Rng } = await import("../engine/rng.ts");
+  const a = new Rng(3, 1, 2), b = new Rng(3, 1, 2);
+  const out = new Float32Array(1000);
+  a.fillUniform(out, -0.5, 0.5);
+  for (let i = 0; i < out.length; i++) {
+    assert.ok(Math.abs(out[i] - Math.fround(-0.5 + b.next())) <= 1e-7, `value ${i}`);
+    assert.ok(out[i] >= -0.5 && out[i] <= 0.5);
+  }
+  assert.equal(a.nextU32(), b.nextU32());
+});

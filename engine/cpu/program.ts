@@ -43,6 +43,21 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** This thread's share of one layer's work, computed once (nothing is allocated per step). */
+interface LayerShare {
+  /** Output columns of the forward product. */
+  outCols: readonly [number, number];
+  /** Weight-gradient rows. */
+  gradRows: readonly [number, number];
+  /** Bias-gradient columns. */
+  biasCols: readonly [number, number];
+  /** Input-gradient columns. */
+  inCols: readonly [number, number];
+  /** Weight and bias elements this thread updates. */
+  weights: readonly [number, number];
+  biases: readonly [number, number];
+}
+
 /** One thread's view of the engine: kernels, layout, tables and its thread id. */
 export class CpuProgram {
   readonly f32: Float32Array;
@@ -54,6 +69,7 @@ export class CpuProgram {
   readonly #thread: number;
   readonly #threads: number;
   readonly #layers: LinearLayout[];
+  readonly #shares: Map<LinearLayout, LayerShare>;
 
   constructor(options: {
     kernels: Kernels;
@@ -74,6 +90,15 @@ export class CpuProgram {
     this.#thread = options.thread;
     this.#threads = options.threads;
     this.#layers = [...options.layout.bottom, ...options.layout.top];
+    const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
+    this.#shares = new Map(this.#layers.map((l) => [l, {
+      outCols: share(l.outP, 4),
+      gradRows: share(l.outP, 6),
+      biasCols: share(l.outP, 4),
+      inCols: share(l.inP, 8),
+      weights: share(l.outP * l.inP, 4),
+      biases: share(l.outP, 4),
+    }]));
   }
 
   /**
@@ -152,6 +177,11 @@ export class CpuProgram {
     }
   }
 
+  /** First batch row of this thread's share (`next = 1`: of the next thread's, i.e. the end). */
+  #rowStart(rows: number, next = 0): number {
+    return Math.floor((rows * (this.#thread + next)) / this.#threads);
+  }
+
   /** Copies dense features and sums embedding bags into T; tables are split across threads. */
   #gather(chunk: BatchChunk, s0: number, rows: number): void {
     const f32 = this.f32;
@@ -159,7 +189,7 @@ export class CpuProgram {
     const d = this.#spec.embeddingDim;
     const nDense = this.#spec.denseFeatures;
     const ld0 = L.bottom[0].ldx;
-    const [r0, r1] = splitRange(rows, 1, this.#thread, this.#threads);
+    const r0 = this.#rowStart(rows), r1 = this.#rowStart(rows, 1);
     const dense = chunk.dense;
     for (let r = r0; r < r1; r++) {
       const src = (s0 + r) * nDense;
@@ -189,9 +219,8 @@ export class CpuProgram {
   }
 
   #forward(layer: LinearLayout, rows: number, whole = false): void {
-    const [n0, n1] = whole
-      ? [0, layer.outP]
-      : splitRange(layer.outP, 4, this.#thread, this.#threads);
+    const cols = this.#shares.get(layer)!.outCols;
+    const n0 = whole ? 0 : cols[0], n1 = whole ? layer.outP : cols[1];
     if (n0 >= n1) return;
     this.#k.linearForward(
       layer.x,
@@ -211,7 +240,7 @@ export class CpuProgram {
 
   #interact(rows: number): void {
     const L = this.#layout;
-    const [r0, r1] = splitRange(rows, 1, this.#thread, this.#threads);
+    const r0 = this.#rowStart(rows), r1 = this.#rowStart(rows, 1);
     if (r0 >= r1) return;
     this.#k.interactForward(
       L.t,
@@ -228,7 +257,7 @@ export class CpuProgram {
 
   #interactBackward(rows: number): void {
     const L = this.#layout;
-    const [r0, r1] = splitRange(rows, 1, this.#thread, this.#threads);
+    const r0 = this.#rowStart(rows), r1 = this.#rowStart(rows, 1);
     if (r0 >= r1) return;
     this.#k.interactBackward(
       L.t,
@@ -273,8 +302,9 @@ export class CpuProgram {
   /** dW, db (split by output rows) and dX (split by input columns) of one layer. */
   #backward(layer: LinearLayout, rows: number): void {
     const k = this.#k;
-    const [m0, m1] = splitRange(layer.outP, 6, this.#thread, this.#threads);
-    const [c0, c1] = splitRange(layer.outP, 4, this.#thread, this.#threads);
+    const share = this.#shares.get(layer)!;
+    const [m0, m1] = share.gradRows;
+    const [c0, c1] = share.biasCols;
     if (m0 < m1) {
       k.gemmBroadcast(
         layer.dy,
@@ -295,7 +325,7 @@ export class CpuProgram {
     }
     if (c0 < c1) k.columnSum(layer.dy, layer.lddy, rows, c0, c1, layer.gb);
     if (layer.dx === 0) return;
-    const [n0, n1] = splitRange(layer.inP, 8, this.#thread, this.#threads);
+    const [n0, n1] = share.inCols;
     if (n0 >= n1) return;
     k.gemmBroadcast(
       layer.dy,
@@ -319,9 +349,8 @@ export class CpuProgram {
   #update(chunk: BatchChunk, s0: number, rows: number, lr: number): void {
     const k = this.#k;
     for (const layer of this.#layers) {
-      const [w0, w1] = splitRange(layer.outP * layer.inP, 4, this.#thread, this.#threads);
+      const { weights: [w0, w1], biases: [b0, b1] } = this.#shares.get(layer)!;
       if (w0 < w1) k.sgd(layer.w, layer.gw, w0, w1, lr);
-      const [b0, b1] = splitRange(layer.outP, 4, this.#thread, this.#threads);
       if (b0 < b1) k.sgd(layer.b, layer.gb, b0, b1, lr);
     }
     const f32 = this.f32;
