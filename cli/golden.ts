@@ -54,15 +54,10 @@ async function main(): Promise<number> {
       throw new Error(`cannot read fixture ${file}: ${(e as Error).message}`);
     }
     const fixture = parseFixture(text);
-    const q = fixture.quantization;
-    if (q.embeddingBits !== null || q.mlpBits !== null) {
-      console.log(`${file}: SKIPPED — quantized fixtures need QAT, which this version lacks`);
-      failures++;
-      continue;
-    }
     const rows = await runGolden(
       fixture,
-      (spec, params, maxBatch) => createCpuEngine({ spec, params, maxBatch, threads }),
+      (spec, params, maxBatch, quantization) =>
+        createCpuEngine({ spec, params, maxBatch, threads, quantization }),
     );
     const failed = rows.filter((r) => !r.pass);
     console.log(`${file} (${fixture.name}, engine ${engine}): ${failed.length ? "FAIL" : "pass"}`);

@@ -10,6 +10,7 @@
 import type { BatchChunk } from "./batch.ts";
 import type { Params } from "./params.ts";
 import type { PhaseSamples } from "./phases.ts";
+import type { QuantConfig } from "./quant.ts";
 import type { ModelSpec } from "./spec.ts";
 
 /** What an engine runs on, recorded in every result. */
@@ -68,8 +69,17 @@ export interface Engine {
    * small models: dense embedding gradients cost the size of the tables.
    */
   traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace>;
-  /** A copy of the parameters. */
+  /** A copy of the parameters (the FP32 shadow weights under QAT). */
   readParams(): Promise<Params>;
+  /** The quantization-aware training settings, or null for FP32 training. */
+  readonly quantization: QuantConfig | null;
+  /** The per-table embedding scales in use (0 where none was found yet). */
+  embeddingScales(): Float32Array;
+  /**
+   * Post-training quantization: replaces the weights by their fake-quantized values (one scale
+   * per table, one per MLP row), in place. Training afterwards continues from them.
+   */
+  quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void;
   /** Bytes the engine holds for parameters, gradients and activations. */
   memoryBytes(): number;
   /** Frees threads and memory. */

@@ -7,6 +7,7 @@
 import type { BatchChunk } from "./batch.ts";
 import type { Engine } from "./engine.ts";
 import { type Params, paramsFromJson } from "./params.ts";
+import type { QuantConfig } from "./quant.ts";
 import type { ModelSpec } from "./spec.ts";
 
 /** Tolerance of the golden checks: `|got - want| <= atol + rtol * |want|`. */
@@ -17,8 +18,10 @@ export interface GoldenFixture {
   name: string;
   arch: ModelSpec & { interaction: string; selfInteraction: boolean };
   quantization: {
-    embeddingBits: number | null;
-    mlpBits: number | null;
+    embeddingBits: 2 | 4 | 8 | 16 | null;
+    mlpBits: 2 | 4 | 8 | 16 | null;
+    mlpGranularity: "channel" | "matrix";
+    biasQuantized: boolean;
     scaleUpdatePeriod: number;
     [key: string]: unknown;
   };
@@ -130,17 +133,41 @@ function compareParams(step: number, prefix: string, got: Params, want: Params):
   return rows;
 }
 
+/** The engine quantization settings a fixture describes (null for FP32 fixtures). */
+export function fixtureQuantization(fixture: GoldenFixture): QuantConfig | null {
+  const q = fixture.quantization;
+  if (q.embeddingBits === null && q.mlpBits === null) return null;
+  return {
+    embeddingBits: q.embeddingBits,
+    mlpBits: q.mlpBits,
+    mlpGranularity: q.mlpGranularity,
+    quantizeBias: q.biasQuantized,
+    scalePeriod: q.scaleUpdatePeriod,
+    gatheredRowsOnly: true,
+  };
+}
+
 /**
  * Replays every step of `fixture` on the engine that `makeEngine` builds from its spec and
  * initial parameters, and returns the largest error of each tensor at each step.
  */
 export async function runGolden(
   fixture: GoldenFixture,
-  makeEngine: (spec: ModelSpec, params: Params, maxBatch: number) => Promise<Engine>,
+  makeEngine: (
+    spec: ModelSpec,
+    params: Params,
+    maxBatch: number,
+    quantization: QuantConfig | null,
+  ) => Promise<Engine>,
 ): Promise<GoldenRow[]> {
   const { interaction: _i, selfInteraction: _s, ...spec } = fixture.arch;
   const maxBatch = Math.max(...fixture.steps.map((s) => s.batch.batchSize));
-  const engine = await makeEngine(spec, fixture.initialParams, maxBatch);
+  const engine = await makeEngine(
+    spec,
+    fixture.initialParams,
+    maxBatch,
+    fixtureQuantization(fixture),
+  );
   const rows: GoldenRow[] = [];
   try {
     for (const [i, step] of fixture.steps.entries()) {
@@ -149,6 +176,8 @@ export async function runGolden(
         compareTensor(i, "probabilities", trace.probabilities, step.expected.probabilities),
       );
       rows.push(compareTensor(i, "loss", [trace.loss], [step.expected.loss]));
+      const scales = step.expected.embeddingScales;
+      if (scales) rows.push(compareTensor(i, "embeddingScales", engine.embeddingScales(), scales));
       rows.push(...compareParams(i, "gradients", trace.gradients, step.expected.gradients));
       const after = await engine.readParams();
       rows.push(...compareParams(i, "paramsAfterStep", after, step.expected.paramsAfterStep));

@@ -2,9 +2,15 @@ import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { parseFixture, runGolden } from "../engine/golden.ts";
 
-const FP32_FIXTURES = ["dlrm-fp32-onehot.json", "dlrm-fp32-multihot.json"];
+const FIXTURES = [
+  "dlrm-fp32-onehot.json",
+  "dlrm-fp32-multihot.json",
+  "dlrm-int4-embeddings.json",
+  "dlrm-int4-all.json",
+  "dlrm-int8-all.json",
+];
 
-for (const file of FP32_FIXTURES) {
+for (const file of FIXTURES) {
   for (const threads of [1, 2]) {
     Deno.test(`CPU engine (${threads} thread(s)) matches golden fixture ${file}`, async () => {
       const fixture = parseFixture(
@@ -12,7 +18,8 @@ for (const file of FP32_FIXTURES) {
       );
       const rows = await runGolden(
         fixture,
-        (spec, params, maxBatch) => createCpuEngine({ spec, params, maxBatch, threads }),
+        (spec, params, maxBatch, quantization) =>
+          createCpuEngine({ spec, params, maxBatch, threads, quantization }),
       );
       assert.ok(rows.length > 10);
       const failed = rows.filter((r) => !r.pass);
@@ -31,7 +38,8 @@ Deno.test("golden check fails on a perturbed parameter", async () => {
   fixture.initialParams.top[0].weight[3] += 0.05;
   const rows = await runGolden(
     fixture,
-    (spec, params, maxBatch) => createCpuEngine({ spec, params, maxBatch, threads: 1 }),
+    (spec, params, maxBatch, quantization) =>
+      createCpuEngine({ spec, params, maxBatch, threads: 1, quantization }),
   );
   assert.ok(rows.some((r) => !r.pass));
 });

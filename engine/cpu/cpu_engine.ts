@@ -12,9 +12,18 @@ import type { Engine, EngineInfo, StepTrace, TrainChunkResult, TrainOptions } fr
 import { initMlps, initTable, type LinearParams, type Params } from "../params.ts";
 import { allocatePhaseSamples } from "../phases.ts";
 import { type ModelSpec, validateSpec } from "../spec.ts";
+import {
+  fakeQuantizeArray,
+  levels,
+  maxAbs,
+  type QuantConfig,
+  QuantConfigSchema,
+  quantizeLevel,
+  scaleOf,
+} from "../quant.ts";
 import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, planLayout } from "./layout.ts";
-import { CpuProgram, type RunKind, type RunOutputs } from "./program.ts";
+import { balanceTables, CpuProgram, type RunKind, type RunOutputs } from "./program.ts";
 import { compileKernels, instantiateKernels } from "./wasm.ts";
 import type { WorkerRequest } from "./worker.ts";
 
@@ -30,6 +39,8 @@ export interface CpuEngineOptions {
   params?: Params;
   /** Threads, the main thread included; defaults to every core. */
   threads?: number;
+  /** Quantization-aware training; absent or null trains in FP32. */
+  quantization?: QuantConfig | null;
 }
 
 interface Helper {
@@ -50,7 +61,15 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
       `Expected maxBatch to be a positive integer but found ${options.maxBatch}`,
     );
   }
+  const quant = options.quantization ? QuantConfigSchema.parse(options.quantization) : null;
   const layout = planLayout(spec, options.maxBatch);
+  const scales = new Float32Array(new SharedArrayBuffer(spec.tableRows.length * 4));
+  // HAWQ's whole-table fake-quantized copies: the memory cost DQRM avoids.
+  const quantTables = quant?.embeddingBits && !quant.gatheredRowsOnly
+    ? spec.tableRows.map((rows) =>
+      new Float32Array(new SharedArrayBuffer(rows * spec.embeddingDim * 4))
+    )
+    : null;
   const memory = new WebAssembly.Memory({
     initial: layout.pages,
     maximum: layout.pages,
@@ -72,6 +91,9 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     barrier,
     thread: 0,
     threads,
+    quant,
+    scales,
+    quantTables,
   });
   const helpers: Helper[] = [];
   for (let thread = 1; thread < threads; thread++) {
@@ -105,10 +127,17 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
       tables,
       thread,
       threads,
+      quant,
+      scales,
+      quantTables,
     };
     worker.postMessage(setup);
   }
-  const engine = new CpuEngine(spec, layout, program, memory, tables, barrier, helpers, threads);
+  const engine = new CpuEngine(spec, layout, program, memory, tables, barrier, helpers, threads, {
+    quant,
+    scales,
+    quantTables,
+  });
   try {
     for (const h of helpers) await expectReady(h);
     await engine.initialize(options.params, options.seed ?? 0);
@@ -133,6 +162,11 @@ class CpuEngine implements Engine {
   readonly #tables: Float32Array[];
   readonly #barrier: SpinBarrier;
   readonly #helpers: Helper[];
+  readonly #quant: QuantConfig | null;
+  readonly #scales: Float32Array;
+  readonly #quantTables: Float32Array[] | null;
+  /** Training steps taken: the clock of the scale period. */
+  #step = 0;
   #disposed = false;
 
   constructor(
@@ -144,6 +178,7 @@ class CpuEngine implements Engine {
     barrier: SpinBarrier,
     helpers: Helper[],
     threads: number,
+    q: { quant: QuantConfig | null; scales: Float32Array; quantTables: Float32Array[] | null },
   ) {
     this.spec = spec;
     this.#layout = layout;
@@ -152,6 +187,9 @@ class CpuEngine implements Engine {
     this.#tables = tables;
     this.#barrier = barrier;
     this.#helpers = helpers;
+    this.#quant = q.quant;
+    this.#scales = q.scales;
+    this.#quantTables = q.quantTables;
     this.info = {
       name: "cpu",
       device: cpuModel(),
@@ -176,18 +214,7 @@ class CpuEngine implements Engine {
       });
       return;
     }
-    // Largest tables first, each to the thread with the least work so far.
-    const threads = this.#helpers.length + 1;
-    const load = new Array(threads).fill(0);
-    const assigned: number[][] = Array.from({ length: threads }, () => []);
-    const order = this.spec.tableRows.map((_, t) => t).sort((a, b) =>
-      this.spec.tableRows[b] - this.spec.tableRows[a]
-    );
-    for (const t of order) {
-      const i = load.indexOf(Math.min(...load));
-      load[i] += this.spec.tableRows[t];
-      assigned[i].push(t);
-    }
+    const assigned = balanceTables(this.spec.tableRows, this.#helpers.length + 1);
     this.#helpers.forEach((h, i) => {
       const msg: WorkerRequest = { type: "initTables", seed, tables: assigned[i + 1] };
       h.worker.postMessage(msg);
@@ -203,6 +230,7 @@ class CpuEngine implements Engine {
     const start = performance.now();
     await this.#run("train", chunk, iterations * chunk.batchSize, chunk.batchSize, options, {
       loss,
+      scaleMs: phases.scale,
       forwardMs: phases.forward,
       backwardMs: phases.backward,
       updateMs: phases.update,
@@ -244,8 +272,38 @@ class CpuEngine implements Engine {
     });
   }
 
+  embeddingScales(): Float32Array {
+    return this.#scales.slice();
+  }
+
+  get quantization(): QuantConfig | null {
+    return this.#quant;
+  }
+
+  quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void {
+    const f32 = this.#program.f32;
+    if (config.embeddingBits !== null) {
+      this.#tables.forEach((table, t) => {
+        this.#scales[t] = scaleOf(maxAbs(table), config.embeddingBits!);
+        fakeQuantizeArray(table, table, this.#scales[t], config.embeddingBits!);
+      });
+    }
+    if (config.mlpBits === null) return;
+    const n = levels(config.mlpBits);
+    for (const l of [...this.#layout.bottom, ...this.#layout.top]) {
+      for (let o = 0; o < l.outputs; o++) {
+        const row = f32.subarray(l.w / 4 + o * l.inP, l.w / 4 + o * l.inP + l.inputs);
+        const s = scaleOf(maxAbs(row), config.mlpBits);
+        fakeQuantizeArray(row, row, s, config.mlpBits);
+        if (config.quantizeBias) f32[l.b / 4 + o] = quantizeLevel(f32[l.b / 4 + o], s, n) * s;
+      }
+    }
+  }
+
   memoryBytes(): number {
-    return this.#memory.buffer.byteLength + this.#tables.reduce((s, t) => s + t.byteLength, 0);
+    const bytes = (tables: Float32Array[] | null) =>
+      (tables ?? []).reduce((s, t) => s + t.byteLength, 0);
+    return this.#memory.buffer.byteLength + bytes(this.#tables) + bytes(this.#quantTables);
   }
 
   async dispose(): Promise<void> {
@@ -286,10 +344,12 @@ class CpuEngine implements Engine {
       count,
       batch,
       learningRate: options.learningRate,
+      firstStep: this.#step,
     };
     for (const h of this.#helpers) h.worker.postMessage(msg);
     try {
-      this.#program.run(kind, shared, 0, count, batch, options.learningRate, out);
+      this.#program.run(kind, shared, 0, count, batch, options.learningRate, this.#step, out);
+      if (kind !== "predict") this.#step += Math.floor(count / batch);
     } catch (error) {
       this.#barrier.abort();
       // Collect every helper's report so that the next run starts clean.

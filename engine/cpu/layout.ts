@@ -26,6 +26,10 @@ export interface LinearLayout {
   b: number;
   gw: number;
   gb: number;
+  /** Fake-quantized weights and biases (QAT), and the per-row scales they were made with. */
+  wq: number;
+  bq: number;
+  scales: number;
   /** Input activation and its leading dimension. */
   x: number;
   ldx: number;
@@ -108,6 +112,9 @@ export function planLayout(spec: ModelSpec, maxBatch: number): CpuLayout {
         b: alloc(outP),
         gw: alloc(outP * inP),
         gb: alloc(outP),
+        wq: alloc(outP * inP),
+        bq: alloc(outP),
+        scales: alloc(outP),
         x,
         ldx,
         y,

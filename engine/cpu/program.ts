@@ -7,6 +7,15 @@
  * @module
  */
 import type { BatchChunk } from "../batch.ts";
+import {
+  fakeQuantize,
+  fakeQuantizeArray,
+  levels,
+  maxAbs,
+  type QuantConfig,
+  quantizeLevel,
+  scaleOf,
+} from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import type { SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, splitRange } from "./layout.ts";
@@ -22,6 +31,7 @@ export interface RunOutputs {
   /** Probabilities per sample (predict, trace). */
   probabilities?: Float32Array;
   /** Per-iteration phase milliseconds (train). */
+  scaleMs?: Float64Array;
   forwardMs?: Float64Array;
   backwardMs?: Float64Array;
   updateMs?: Float64Array;
@@ -70,6 +80,13 @@ export class CpuProgram {
   readonly #threads: number;
   readonly #layers: LinearLayout[];
   readonly #shares: Map<LinearLayout, LayerShare>;
+  readonly #quant: QuantConfig | null;
+  /** Per-table embedding scales, shared by every thread (0 = not found yet). */
+  readonly #scales: Float32Array;
+  /** Whole fake-quantized table copies (HAWQ), or null. */
+  readonly #quantTables: Float32Array[] | null;
+  /** Tables whose scales (and copies) this thread finds: balanced by rows. */
+  readonly #scaleTables: number[];
 
   constructor(options: {
     kernels: Kernels;
@@ -80,6 +97,9 @@ export class CpuProgram {
     barrier: SpinBarrier;
     thread: number;
     threads: number;
+    quant: QuantConfig | null;
+    scales: Float32Array;
+    quantTables: Float32Array[] | null;
   }) {
     this.#k = options.kernels;
     this.f32 = new Float32Array(options.memory.buffer);
@@ -90,6 +110,10 @@ export class CpuProgram {
     this.#thread = options.thread;
     this.#threads = options.threads;
     this.#layers = [...options.layout.bottom, ...options.layout.top];
+    this.#quant = options.quant;
+    this.#scales = options.scales;
+    this.#quantTables = options.quantTables;
+    this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
     this.#shares = new Map(this.#layers.map((l) => [l, {
       outCols: share(l.outP, 4),
@@ -113,12 +137,24 @@ export class CpuProgram {
     count: number,
     batch: number,
     learningRate: number,
+    firstStep: number,
     out: RunOutputs,
   ): void {
     const lead = this.#thread === 0;
     const barrier = this.#barrier;
+    const quant = this.#quant;
+    if (quant && kind === "predict") {
+      // Weights do not change while predicting: quantize once, with the cached table scales.
+      this.#quantizeWeights(false);
+      barrier.wait();
+    }
     for (let it = 0, s0 = first; s0 < first + count; it++, s0 += batch) {
       const rows = Math.min(batch, first + count - s0);
+      const ts = lead ? performance.now() : 0;
+      if (quant && kind !== "predict") {
+        this.#quantizeWeights((firstStep + it) % quant.scalePeriod === 0);
+        barrier.wait();
+      }
       const t0 = lead ? performance.now() : 0;
       this.#gather(chunk, s0, rows);
       barrier.wait();
@@ -170,9 +206,62 @@ export class CpuProgram {
       barrier.wait();
       if (lead) {
         const t3 = performance.now();
+        if (out.scaleMs) out.scaleMs[it] = t0 - ts;
         if (out.forwardMs) out.forwardMs[it] = t1 - t0;
         if (out.backwardMs) out.backwardMs[it] = t2 - t1;
         if (out.updateMs) out.updateMs[it] = t3 - t2;
+      }
+    }
+  }
+
+  /**
+   * The scale phase of QAT: finds this thread's tables' scales when `refreshTables` (or when
+   * never found), refreshes whole-table copies (HAWQ), and fake-quantizes this thread's rows of
+   * every MLP weight matrix. Callers wait at the barrier afterwards.
+   */
+  #quantizeWeights(refreshTables: boolean): void {
+    const q = this.#quant!;
+    if (q.embeddingBits !== null) {
+      for (const t of this.#scaleTables) {
+        if (refreshTables || this.#scales[t] === 0) {
+          this.#scales[t] = scaleOf(maxAbs(this.#tables[t]), q.embeddingBits);
+        }
+        if (!q.gatheredRowsOnly) {
+          fakeQuantizeArray(
+            this.#tables[t],
+            this.#quantTables![t],
+            this.#scales[t],
+            q.embeddingBits,
+          );
+        }
+      }
+    }
+    if (q.mlpBits === null) return;
+    const n = levels(q.mlpBits);
+    const f32 = this.f32;
+    for (const layer of this.#layers) {
+      const [r0, r1] = this.#shares.get(layer)!.outCols;
+      if (r0 >= r1) continue;
+      this.#k.rowMaxAbs(layer.w, layer.inP, layer.inP, r0, r1, layer.scales);
+      for (let r = r0; r < r1; r++) {
+        f32[layer.scales / 4 + r] = scaleOf(f32[layer.scales / 4 + r], q.mlpBits);
+      }
+    }
+    if (q.mlpGranularity === "matrix") this.#barrier.wait(); // every row's maximum is needed
+    for (const layer of this.#layers) {
+      const [r0, r1] = this.#shares.get(layer)!.outCols;
+      if (r0 >= r1) continue;
+      let s = 0;
+      if (q.mlpGranularity === "matrix") {
+        for (let r = 0; r < layer.outputs; r++) s = Math.max(s, f32[layer.scales / 4 + r]);
+      }
+      const scales = q.mlpGranularity === "channel" ? layer.scales : 0;
+      this.#k.fakeQuantizeRows(layer.w, layer.wq, layer.inP, layer.inP, r0, r1, scales, s, n);
+      if (q.quantizeBias) {
+        for (let r = r0; r < Math.min(r1, layer.outputs); r++) {
+          const sr = scales ? f32[layer.scales / 4 + r] : s;
+          f32[layer.bq / 4 + r] = quantizeLevel(f32[layer.b / 4 + r], sr, n) * sr;
+        }
       }
     }
   }
@@ -197,14 +286,25 @@ export class CpuProgram {
       for (let q = 0; q < nDense; q++) f32[dst + q] = dense[src + q];
     }
     const tBase = L.t / 4;
+    const bits = this.#quant?.embeddingBits ?? null;
+    const perRow = bits !== null && this.#quant!.gatheredRowsOnly;
+    const n = bits === null ? 0 : levels(bits);
     for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
-      const table = this.#tables[t];
+      // HAWQ reads its fake-quantized whole-table copy; DQRM quantizes the gathered rows.
+      const table = bits !== null && !perRow ? this.#quantTables![t] : this.#tables[t];
       const idx = chunk.indices[t];
       const off = chunk.offsets[t];
+      const scale = this.#scales[t];
       for (let r = 0; r < rows; r++) {
         const dst = tBase + r * L.ldt + (t + 1) * L.dimP;
         const a = off[s0 + r], e = off[s0 + r + 1];
-        if (e - a === 1) {
+        if (perRow) {
+          for (let q = 0; q < d; q++) f32[dst + q] = 0;
+          for (let j = a; j < e; j++) {
+            const src = idx[j] * d;
+            for (let q = 0; q < d; q++) f32[dst + q] += fakeQuantize(table[src + q], scale, n);
+          }
+        } else if (e - a === 1) {
           const src = idx[a] * d;
           for (let q = 0; q < d; q++) f32[dst + q] = table[src + q];
         } else {
@@ -222,12 +322,13 @@ export class CpuProgram {
     const cols = this.#shares.get(layer)!.outCols;
     const n0 = whole ? 0 : cols[0], n1 = whole ? layer.outP : cols[1];
     if (n0 >= n1) return;
+    const q = this.#quant;
     this.#k.linearForward(
       layer.x,
       layer.ldx,
-      layer.w,
+      q?.mlpBits ? layer.wq : layer.w,
       layer.inP,
-      layer.b,
+      q?.mlpBits && q.quantizeBias ? layer.bq : layer.b,
       layer.y,
       layer.ldy,
       rows,
@@ -331,7 +432,7 @@ export class CpuProgram {
       layer.dy,
       layer.lddy,
       1,
-      layer.w,
+      this.#quant?.mlpBits ? layer.wq : layer.w,
       layer.inP,
       layer.dx,
       layer.lddx,
@@ -370,4 +471,17 @@ export class CpuProgram {
       }
     }
   }
+}
+
+/** Assigns tables to threads, largest first, each to the thread with the fewest rows so far. */
+export function balanceTables(tableRows: readonly number[], threads: number): number[][] {
+  const load = new Array(threads).fill(0);
+  const assigned: number[][] = Array.from({ length: threads }, () => []);
+  const order = tableRows.map((_, t) => t).sort((a, b) => tableRows[b] - tableRows[a] || a - b);
+  for (const t of order) {
+    const i = load.indexOf(Math.min(...load));
+    load[i] += tableRows[t];
+    assigned[i].push(t);
+  }
+  return assigned;
 }

@@ -50,6 +50,18 @@ export interface Kernels {
     out: number,
     ldo: number,
   ): void;
+  rowMaxAbs(w: number, ld: number, cols: number, r0: number, r1: number, out: number): void;
+  fakeQuantizeRows(
+    w: number,
+    q: number,
+    ld: number,
+    cols: number,
+    r0: number,
+    r1: number,
+    scales: number,
+    s: number,
+    n: number,
+  ): void;
   interactBackward(
     t: number,
     ldt: number,

@@ -7,6 +7,7 @@
 /// <reference lib="deno.worker" />
 import type { BatchChunk } from "../batch.ts";
 import { initTable } from "../params.ts";
+import type { QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import { BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import { planLayout } from "./layout.ts";
@@ -25,6 +26,9 @@ export type WorkerRequest =
     tables: Float32Array[];
     thread: number;
     threads: number;
+    quant: QuantConfig | null;
+    scales: Float32Array;
+    quantTables: Float32Array[] | null;
   }
   | { type: "initTables"; seed: number; tables: number[] }
   | {
@@ -35,6 +39,7 @@ export type WorkerRequest =
     count: number;
     batch: number;
     learningRate: number;
+    firstStep: number;
   };
 
 let program: CpuProgram | undefined;
@@ -59,13 +64,25 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
         barrier,
         thread: msg.thread,
         threads: msg.threads,
+        quant: msg.quant,
+        scales: msg.scales,
+        quantTables: msg.quantTables,
       });
       self.postMessage({ type: "ready" });
     } else if (msg.type === "initTables") {
       for (const t of msg.tables) initTable(tables[t], spec!.tableRows[t], msg.seed, t);
       self.postMessage({ type: "ready" });
     } else if (msg.type === "run") {
-      program!.run(msg.kind, msg.chunk, msg.first, msg.count, msg.batch, msg.learningRate, {});
+      program!.run(
+        msg.kind,
+        msg.chunk,
+        msg.first,
+        msg.count,
+        msg.batch,
+        msg.learningRate,
+        msg.firstStep,
+        {},
+      );
     }
   } catch (error) {
     // A failing helper must not leave the main thread spinning at a barrier.

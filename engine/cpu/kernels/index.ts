@@ -4,3 +4,4 @@ export { gemmBroadcast } from "./gemm_broadcast";
 export { columnSum } from "./column_sum";
 export { sgd } from "./sgd";
 export { interactBackward, interactForward } from "./interaction";
+export { rowMaxAbs, fakeQuantizeRows } from "./quantize";
