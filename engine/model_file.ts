@@ -1,0 +1,362 @@
+/**
+ * The deployable model file: integer embedding tables and MLP weights packed at their bit width
+ * (INT4 two values a byte, INT2 four, INT8 one, INT16 two bytes), per-table and per-row FP32
+ * scales, FP32 biases, and a JSON header with the architecture, the bits and a CRC-32 of the
+ * payload. A quantization-aware-trained model scores the same probabilities after a round trip
+ * through this file: every stored level times its scale is the fake-quantized value it trained
+ * with.
+ *
+ * Layout: `"DQRM"`, u32 format version, u32 header bytes, the header (UTF-8 JSON), zero padding
+ * to 8 bytes, then the sections the header lists, each 8-byte aligned.
+ *
+ * @module
+ */
+import { type LinearParams, type Params } from "./params.ts";
+import { levels, maxAbs, quantizeLevel, scaleOf } from "./quant.ts";
+import { type ModelSpec, validateSpec } from "./spec.ts";
+
+/** Version of the model file format. */
+export const MODEL_FILE_VERSION = 1;
+
+const MAGIC = "DQRM";
+
+/** How a model file stores each part: bits, or null for FP32. */
+export interface ModelFileQuantization {
+  embeddingBits: 2 | 4 | 8 | 16 | null;
+  mlpBits: 2 | 4 | 8 | 16 | null;
+  mlpGranularity: "channel" | "matrix";
+  /** Biases stored as their fake-quantized values (QAT with quantized biases); still FP32. */
+  quantizeBias?: boolean;
+}
+
+/** One stored tensor. */
+interface Section {
+  name: string;
+  /** "int" (packed levels), "f32" (raw) */
+  kind: "int" | "f32";
+  bits: number;
+  count: number;
+  offset: number;
+  bytes: number;
+}
+
+/** The parsed header of a model file. */
+export interface ModelFileHeader {
+  format: "dqrm-model";
+  version: number;
+  spec: ModelSpec;
+  quantization: ModelFileQuantization;
+  sections: Section[];
+  /** CRC-32 of everything after the header padding, 8 hex digits. */
+  crc32: string;
+  payloadBytes: number;
+}
+
+function align8(n: number): number {
+  return Math.ceil(n / 8) * 8;
+}
+
+function packedBytes(count: number, bits: number): number {
+  return Math.ceil((count * bits) / 8);
+}
+
+/** The sections of a model, in file order, with offsets relative to the payload start. */
+function planSections(spec: ModelSpec, q: ModelFileQuantization): Section[] {
+  const sections: Section[] = [];
+  let offset = 0;
+  const add = (name: string, kind: "int" | "f32", bits: number, count: number) => {
+    const bytes = kind === "f32" ? count * 4 : packedBytes(count, bits);
+    sections.push({ name, kind, bits, count, offset, bytes });
+    offset = align8(offset + bytes);
+  };
+  spec.tableRows.forEach((rows, t) => {
+    const n = rows * spec.embeddingDim;
+    if (q.embeddingBits === null) add(`embeddings.${t}`, "f32", 32, n);
+    else {
+      add(`embeddings.${t}.scale`, "f32", 32, 1);
+      add(`embeddings.${t}`, "int", q.embeddingBits, n);
+    }
+  });
+  for (const [part, widths] of [["bottom", spec.bottomMlp], ["top", spec.topMlp]] as const) {
+    for (let l = 1; l < widths.length; l++) {
+      const n = widths[l - 1] * widths[l];
+      const name = `${part}.${l - 1}`;
+      if (q.mlpBits === null) add(`${name}.weight`, "f32", 32, n);
+      else {
+        add(`${name}.scales`, "f32", 32, q.mlpGranularity === "channel" ? widths[l] : 1);
+        add(`${name}.weight`, "int", q.mlpBits, n);
+      }
+      add(`${name}.bias`, "f32", 32, widths[l]);
+    }
+  }
+  return sections;
+}
+
+function headerBytes(spec: ModelSpec, q: ModelFileQuantization, crc: number): Uint8Array {
+  const sections = planSections(spec, q);
+  const last = sections[sections.length - 1];
+  const header: ModelFileHeader = {
+    format: "dqrm-model",
+    version: MODEL_FILE_VERSION,
+    spec,
+    quantization: q,
+    sections,
+    // Fixed width, so the header's length does not depend on the checksum.
+    crc32: crc.toString(16).padStart(8, "0"),
+    payloadBytes: last.offset + last.bytes,
+  };
+  return new TextEncoder().encode(JSON.stringify(header));
+}
+
+/** The exact size in bytes of the model file of `spec` stored as `q`. */
+export function modelFileSize(spec: ModelSpec, q: ModelFileQuantization): number {
+  const header = headerBytes(spec, q, 0);
+  const sections = planSections(spec, q);
+  const last = sections[sections.length - 1];
+  return align8(12 + header.length) + last.offset + last.bytes;
+}
+
+/** Packs signed levels into `bits`-wide two's-complement fields, low bits first. */
+function pack(levelsOf: (i: number) => number, count: number, bits: number, out: Uint8Array) {
+  if (bits === 8) {
+    for (let i = 0; i < count; i++) out[i] = levelsOf(i) & 0xff;
+  } else if (bits === 16) {
+    for (let i = 0; i < count; i++) {
+      const v = levelsOf(i) & 0xffff;
+      out[2 * i] = v & 0xff;
+      out[2 * i + 1] = v >>> 8;
+    }
+  } else {
+    const perByte = 8 / bits, mask = (1 << bits) - 1;
+    out.fill(0, 0, packedBytes(count, bits));
+    for (let i = 0; i < count; i++) {
+      out[Math.floor(i / perByte)] |= (levelsOf(i) & mask) << ((i % perByte) * bits);
+    }
+  }
+}
+
+/** Reads back `count` signed levels packed by {@linkcode pack}. */
+function unpack(bytes: Uint8Array, count: number, bits: number, out: Int32Array | Float32Array) {
+  if (bits === 8) {
+    for (let i = 0; i < count; i++) out[i] = (bytes[i] << 24) >> 24;
+  } else if (bits === 16) {
+    for (let i = 0; i < count; i++) out[i] = ((bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16) >> 16;
+  } else {
+    const perByte = 8 / bits, shift = 32 - bits, mask = (1 << bits) - 1;
+    for (let i = 0; i < count; i++) {
+      const v = (bytes[Math.floor(i / perByte)] >> ((i % perByte) * bits)) & mask;
+      out[i] = (v << shift) >> shift;
+    }
+  }
+}
+
+/**
+ * Serialises a model. `tableScales` are the per-table scales the embeddings trained with (their
+ * levels are computed with them); MLP scales are computed from the weights, as QAT's forward
+ * pass does. Throws a `RangeError` naming a tensor whose size does not match the spec.
+ */
+export function writeModelFile(
+  spec: ModelSpec,
+  params: Params,
+  q: ModelFileQuantization,
+  tableScales?: ArrayLike<number>,
+): Uint8Array {
+  spec = validateSpec(spec);
+  const sections = planSections(spec, q);
+  const last = sections[sections.length - 1];
+  const payload = new Uint8Array(last.offset + last.bytes);
+  const view = new DataView(payload.buffer);
+  const byName = new Map(sections.map((s) => [s.name, s]));
+  const putF32 = (name: string, values: ArrayLike<number>) => {
+    const s = byName.get(name)!;
+    if (values.length !== s.count) {
+      throw new RangeError(`Expected ${s.count} values for ${name} but found ${values.length}`);
+    }
+    for (let i = 0; i < s.count; i++) view.setFloat32(s.offset + 4 * i, values[i], true);
+  };
+  const putInt = (name: string, bits: number, levelOf: (i: number) => number) => {
+    const s = byName.get(name)!;
+    pack(levelOf, s.count, bits, payload.subarray(s.offset, s.offset + s.bytes));
+  };
+  params.embeddings.forEach((table, t) => {
+    const bits = q.embeddingBits;
+    if (bits === null) return putF32(`embeddings.${t}`, table);
+    const s = tableScales?.[t] || scaleOf(maxAbs(table), bits);
+    const n = levels(bits);
+    putF32(`embeddings.${t}.scale`, [s]);
+    if (table.length !== byName.get(`embeddings.${t}`)!.count) {
+      throw new RangeError(
+        `Expected table ${t} to hold ${
+          byName.get(`embeddings.${t}`)!.count
+        } values but found ${table.length}`,
+      );
+    }
+    putInt(`embeddings.${t}`, bits, (i) => quantizeLevel(table[i], s, n));
+  });
+  const layers = (part: "bottom" | "top", list: LinearParams[]) =>
+    list.forEach((layer, l) => {
+      const name = `${part}.${l}`;
+      const bits = q.mlpBits;
+      let bias: ArrayLike<number> = layer.bias;
+      if (bits === null) putF32(`${name}.weight`, layer.weight);
+      else {
+        const scales = mlpScales(layer, bits, q.mlpGranularity);
+        const cols = layer.weight.length / layer.bias.length;
+        const n = levels(bits);
+        putF32(`${name}.scales`, scales);
+        putInt(
+          `${name}.weight`,
+          bits,
+          (i) =>
+            quantizeLevel(
+              layer.weight[i],
+              scales[scales.length === 1 ? 0 : Math.floor(i / cols)],
+              n,
+            ),
+        );
+        if (q.quantizeBias) {
+          bias = layer.bias.map((b, r) => {
+            const sr = scales[scales.length === 1 ? 0 : r];
+            return quantizeLevel(b, sr, n) * sr;
+          });
+        }
+      }
+      putF32(`${name}.bias`, bias);
+    });
+  layers("bottom", params.bottom);
+  layers("top", params.top);
+  const crc = crc32(payload);
+  const header = headerBytes(spec, q, crc);
+  const start = align8(12 + header.length);
+  const file = new Uint8Array(start + payload.length);
+  file.set(new TextEncoder().encode(MAGIC), 0);
+  const fv = new DataView(file.buffer);
+  fv.setUint32(4, MODEL_FILE_VERSION, true);
+  fv.setUint32(8, header.length, true);
+  file.set(header, 12);
+  file.set(payload, start);
+  return file;
+}
+
+/** Per-row (or one per-matrix) scales of a layer, as QAT's forward pass computes them. */
+function mlpScales(
+  layer: LinearParams,
+  bits: number,
+  granularity: "channel" | "matrix",
+): Float32Array {
+  const rows = layer.bias.length, cols = layer.weight.length / rows;
+  const scales = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    scales[r] = scaleOf(maxAbs(layer.weight.subarray(r * cols, (r + 1) * cols)), bits);
+  }
+  if (granularity === "channel") return scales;
+  return Float32Array.of(scales.reduce((a, b) => Math.max(a, b), 0));
+}
+
+/** A loaded model: the header and the dequantized parameters (level times scale, float32). */
+export interface LoadedModel {
+  header: ModelFileHeader;
+  params: Params;
+}
+
+/**
+ * Parses and verifies a model file, returning dequantized parameters. Throws a `SyntaxError`
+ * naming what is wrong (magic, version, truncation, checksum).
+ */
+export function readModelFile(file: Uint8Array): LoadedModel {
+  if (file.length < 12 || new TextDecoder().decode(file.subarray(0, 4)) !== MAGIC) {
+    throw new SyntaxError(`Expected a model file starting with "${MAGIC}" but found other bytes`);
+  }
+  const fv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const version = fv.getUint32(4, true);
+  if (version !== MODEL_FILE_VERSION) {
+    throw new SyntaxError(`Expected model file version ${MODEL_FILE_VERSION} but found ${version}`);
+  }
+  const headerLength = fv.getUint32(8, true);
+  if (12 + headerLength > file.length) {
+    throw new SyntaxError(
+      `Expected a ${headerLength}-byte header but the file has ${file.length} bytes`,
+    );
+  }
+  const header = JSON.parse(
+    new TextDecoder().decode(file.subarray(12, 12 + headerLength)),
+  ) as ModelFileHeader;
+  const start = align8(12 + headerLength);
+  const payload = file.subarray(start);
+  if (payload.length !== header.payloadBytes) {
+    throw new SyntaxError(
+      `Expected ${header.payloadBytes} payload bytes but found ${payload.length} (truncated file?)`,
+    );
+  }
+  const crc = crc32(payload).toString(16).padStart(8, "0");
+  if (crc !== header.crc32) {
+    throw new SyntaxError(
+      `Model file checksum mismatch: header says ${header.crc32}, payload has ${crc}`,
+    );
+  }
+  const spec = validateSpec(header.spec);
+  const byName = new Map(header.sections.map((s) => [s.name, s]));
+  const pv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const f32 = (name: string) => {
+    const s = byName.get(name);
+    if (!s) throw new SyntaxError(`Expected a section "${name}" in the model file but found none`);
+    const out = new Float32Array(s.count);
+    for (let i = 0; i < s.count; i++) out[i] = pv.getFloat32(s.offset + 4 * i, true);
+    return out;
+  };
+  const ints = (name: string, scaleOf: (i: number) => number) => {
+    const s = byName.get(name)!;
+    const out = new Float32Array(s.count);
+    unpack(payload.subarray(s.offset, s.offset + s.bytes), s.count, s.bits, out);
+    for (let i = 0; i < s.count; i++) out[i] = Math.fround(out[i] * scaleOf(i));
+    return out;
+  };
+  const q = header.quantization;
+  const embeddings = spec.tableRows.map((_, t) => {
+    if (q.embeddingBits === null) return f32(`embeddings.${t}`);
+    const s = f32(`embeddings.${t}.scale`)[0];
+    return ints(`embeddings.${t}`, () => s);
+  });
+  const layers = (part: "bottom" | "top", widths: number[]) =>
+    widths.slice(1).map((outputs, l) => {
+      const name = `${part}.${l}`;
+      const cols = widths[l];
+      let weight: Float32Array;
+      if (q.mlpBits === null) weight = f32(`${name}.weight`);
+      else {
+        const scales = f32(`${name}.scales`);
+        weight = ints(`${name}.weight`, (i) =>
+          scales[scales.length === 1 ? 0 : Math.floor(i / cols)]);
+      }
+      const bias = f32(`${name}.bias`);
+      if (bias.length !== outputs) {
+        throw new SyntaxError(`Expected ${outputs} biases in ${name}`);
+      }
+      return { weight, bias };
+    });
+  return {
+    header,
+    params: {
+      embeddings,
+      bottom: layers("bottom", spec.bottomMlp),
+      top: layers("top", spec.topMlp),
+    },
+  };
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE 802.3, as zlib computes it). */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
