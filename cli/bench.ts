@@ -15,7 +15,14 @@ import {
   writeFileAtomic,
   writeResult,
 } from "../reports/mod.ts";
-import { type RunProgress, runTraining, SUITES, withOverrides } from "../suites/mod.ts";
+import {
+  type Experiment,
+  EXPERIMENTS,
+  type RunProgress,
+  runTraining,
+  SUITES,
+  withOverrides,
+} from "../suites/mod.ts";
 import { choiceFlag, intFlag, numberFlag, runMain, UsageError } from "./args.ts";
 
 const HELP = `Usage: deno task bench SUITE [options]
@@ -24,6 +31,13 @@ Trains and evaluates the runs of SUITE (${Object.keys(SUITES).join(", ")}) on sy
 Criteo-shaped data, writes one JSON result per run and report.html into an output folder.
 
 Options:
+  --experiment LIST    paper tables to run, comma-separated: ${EXPERIMENTS.join(", ")} or
+                       all (default table3: FP32, PTQ, HAWQ and DQRM at INT4)
+  --paper-scale        the paper's scale (5 epochs of the real data's size) instead of the
+                       small default
+  --budget SECONDS     training time budget per run; a run projected past it stops and is
+                       recorded as could-not-finish (default 300, as the paper's Table 3 does)
+  --save-models        also write each run's deployable model file (RUN.model) to the folder
   --engine cpu|gpu     engine to train on (default cpu)
   --threads N          CPU threads, the main thread included (default: every core)
   --iterations N       training iterations per epoch (default: the suite's)
@@ -59,6 +73,10 @@ async function main(): Promise<number> {
       seed: { type: "string" },
       scale: { type: "string" },
       run: { type: "string", multiple: true },
+      experiment: { type: "string" },
+      "paper-scale": { type: "boolean" },
+      budget: { type: "string" },
+      "save-models": { type: "boolean" },
       out: { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -82,7 +100,17 @@ async function main(): Promise<number> {
       `unknown suite '${suiteName}'; expected one of ${Object.keys(SUITES).join(", ")}`,
     );
   }
-  let suite = make();
+  const experiments = values.experiment === undefined
+    ? undefined
+    : parseExperiments(values.experiment);
+  let suite = make({ experiments, paperScale: values["paper-scale"] });
+  const budget = numberFlag("budget", values.budget, 0);
+  if (budget !== undefined) {
+    suite = {
+      ...suite,
+      runs: suite.runs.map((r) => ({ ...r, budget: { ...r.budget, seconds: budget } })),
+    };
+  }
   const iterations = intFlag("iterations", values.iterations);
   const batchSize = intFlag("batch-size", values["batch-size"]);
   const effectiveBatch = batchSize ?? suite.runs[0].batchSize;
@@ -122,9 +150,13 @@ async function main(): Promise<number> {
       console.error(`[${config.name}] already finished in ${out}; skipped`);
       continue;
     }
-    const result = await runTraining(config, { suite: suiteName, onProgress: progress });
+    const result = await runTraining(config, {
+      suite: suiteName,
+      onProgress: progress,
+      saveModelTo: values["save-models"] ? `${out}/${config.name}.model` : undefined,
+    });
     const path = await writeResult(out, result);
-    if (result.status !== "ok") failed++;
+    if (result.status === "failed") failed++;
     const t = result.timing;
     console.error(
       `[${config.name}] ${result.status}${result.error ? `: ${result.error}` : ""} — ${
@@ -142,6 +174,18 @@ async function main(): Promise<number> {
   await writeFileAtomic(reportPath, renderSummaryHtml(suiteName, results));
   console.log(`Results: ${out}  (report: ${reportPath})`);
   return failed ? 1 : 0;
+}
+
+function parseExperiments(list: string): Experiment[] {
+  if (list === "all") return [...EXPERIMENTS];
+  const names = list.split(",").map((e) => e.trim());
+  const unknown = names.filter((e) => !(EXPERIMENTS as readonly string[]).includes(e));
+  if (unknown.length || names.length === 0) {
+    throw new UsageError(
+      `--experiment expects a list of ${EXPERIMENTS.join(", ")} or all but found '${list}'`,
+    );
+  }
+  return names as Experiment[];
 }
 
 function progressPrinter(): (p: RunProgress) => void {

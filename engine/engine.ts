@@ -73,6 +73,11 @@ export interface Engine {
   readParams(): Promise<Params>;
   /** The quantization-aware training settings, or null for FP32 training. */
   readonly quantization: QuantConfig | null;
+  /**
+   * Pauses (false) or resumes (true, the default) quantization-aware training, e.g. to train a
+   * first epoch in FP32 before QAT (the paper's Table 8). Scales keep their period clock.
+   */
+  setQuantizationActive(active: boolean): void;
   /** The per-table embedding scales in use (0 where none was found yet). */
   embeddingScales(): Float32Array;
   /**

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { QuantConfigSchema } from "../engine/quant.ts";
 import { ModelSpecSchema } from "../engine/spec.ts";
 
 /** Version of the result format. */
@@ -45,16 +46,35 @@ export const CurvePointSchema = z.object({
   accuracy: z.number(),
   auc: z.number(),
   logLoss: z.number(),
-  /** Mean training loss since the previous point. */
-  trainLoss: z.number(),
+  /** Mean training loss since the previous point (null when no step was taken since). */
+  trainLoss: z.number().nullable(),
 });
 
 /** Configuration of one training run. */
 export const RunConfigSchema = z.object({
   /** Unique name within its suite; also the result file's name. */
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' or '-'"),
-  /** Quantization method (FP32 only until QAT lands). */
-  method: z.literal("fp32"),
+  /** How the model is quantized: the method's row in the paper's tables. */
+  method: z.enum(["fp32", "ptq", "dqrm", "hawq"]),
+  /** Experiments (paper tables) this run belongs to, e.g. `["table2", "table3"]`. */
+  experiments: z.array(z.string()),
+  /** Quantization-aware training, or null to train in FP32. */
+  quantization: QuantConfigSchema.nullable(),
+  /** QAT starts at this epoch: 0 from scratch, 1 after one FP32 epoch (the paper's Table 8). */
+  qatFromEpoch: z.number().int().nonnegative(),
+  /** Post-training quantization before the final evaluation (vanilla PTQ), or null. */
+  postTraining: z.object({
+    embeddingBits: QuantConfigSchema.shape.embeddingBits,
+    mlpBits: QuantConfigSchema.shape.mlpBits,
+    quantizeBias: z.boolean(),
+  }).nullable(),
+  /** A run projected past these is stopped and recorded as "could-not-finish". */
+  budget: z.object({
+    /** Training seconds. */
+    seconds: z.number().positive(),
+    /** Bytes of memory the run may use (0: the machine's total less 2 GB). */
+    memoryBytes: z.number().nonnegative(),
+  }),
   arch: z.enum(["kaggle", "terabyte"]),
   /** Factor applied to every table's rows (1 = the paper's tables). */
   tableScale: z.number().positive().max(1),
@@ -87,8 +107,8 @@ export const RunResultSchema = z.object({
   suite: z.string(),
   config: RunConfigSchema,
   spec: ModelSpecSchema,
-  status: z.enum(["ok", "failed"]),
-  /** Why a failed run failed. */
+  status: z.enum(["ok", "failed", "could-not-finish"]),
+  /** Why a run failed or could not finish. */
   error: z.string().optional(),
   startedAt: z.string(),
   finishedAt: z.string(),
@@ -110,6 +130,8 @@ export const RunResultSchema = z.object({
     engineBytes: z.number().nonnegative(),
     /** FP32 parameter bytes (embeddings + MLP). */
     parameterBytes: z.number().nonnegative(),
+    /** Size of the deployable model file (`engine/model_file.ts`) of this run's bits. */
+    modelFileBytes: z.number().nonnegative(),
   }),
   curve: z.array(CurvePointSchema),
   final: z.object({ accuracy: z.number(), auc: z.number(), logLoss: z.number() }).optional(),

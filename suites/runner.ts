@@ -6,10 +6,11 @@
  * @module
  */
 import { allocateOneHotChunk } from "../engine/batch.ts";
-import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { describeEnvironment } from "../engine/environment.ts";
 import { clickMetrics } from "../engine/metrics.ts";
+import { type ModelFileQuantization, modelFileSize, writeModelFile } from "../engine/model_file.ts";
 import { PHASES, summarize } from "../engine/phases.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
@@ -42,6 +43,37 @@ export interface RunOptions {
   suite: string;
   /** Called with progress after each chunk. */
   onProgress?: (p: RunProgress) => void;
+  /** Write the trained model's file here (quantized at the run's bits). */
+  saveModelTo?: string;
+}
+
+/** How the finished model of a run is stored: its bits. */
+export function modelQuantization(config: RunConfig): ModelFileQuantization {
+  const q = config.quantization ?? config.postTraining;
+  return {
+    embeddingBits: q?.embeddingBits ?? null,
+    mlpBits: q?.mlpBits ?? null,
+    mlpGranularity: config.quantization?.mlpGranularity ?? "channel",
+    quantizeBias: q?.quantizeBias ?? false,
+  };
+}
+
+/** Bytes a run's engine needs for its tables (twice for HAWQ's whole-table copies). */
+export function estimateMemoryBytes(config: RunConfig, spec: ModelSpec): number {
+  const tables = parameterCounts(spec).embedding * 4;
+  const copies = config.quantization?.embeddingBits && !config.quantization.gatheredRowsOnly
+    ? 2
+    : 1;
+  return tables * copies;
+}
+
+function memoryBudget(config: RunConfig): number {
+  if (config.budget.memoryBytes > 0) return config.budget.memoryBytes;
+  try {
+    return Deno.systemMemoryInfo().total - 2 * 2 ** 30;
+  } catch {
+    return Infinity;
+  }
 }
 
 /** The model spec of a run's architecture and table scale. */
@@ -60,6 +92,7 @@ async function createEngine(config: RunConfig, spec: ModelSpec): Promise<Engine>
     maxBatch: Math.max(config.batchSize, config.testBatchSize),
     seed: config.seed,
     threads: config.threads === 0 ? undefined : config.threads,
+    quantization: config.quantization,
   });
 }
 
@@ -87,6 +120,47 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   data.fill(test, "test", 0, teacher);
   const ceiling = clickMetrics(test.labels, teacher);
 
+  const counts = parameterCounts(spec);
+  const needed = estimateMemoryBytes(config, spec);
+  if (needed > memoryBudget(config)) {
+    const gb = (b: number) => (b / 1e9).toFixed(2);
+    const reason = `needs ${gb(needed)} GB for its tables, over the memory budget of ${
+      gb(memoryBudget(config))
+    } GB`;
+    report({ run: config.name, stage: "done", epoch: 0, iteration: 0, totalIterations });
+    return RunResultSchema.parse({
+      schemaVersion: RESULT_SCHEMA_VERSION,
+      suite: options.suite,
+      config,
+      spec,
+      status: "could-not-finish",
+      error: reason,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      environment: describeEnvironment({
+        name: config.engine,
+        device: cpuModel(),
+        threads: config.threads || navigator.hardwareConcurrency,
+        details: {},
+      }),
+      iterations: 0,
+      timing: {
+        phases: Object.fromEntries(PHASES.map((p) => [p, summarize([])])),
+        total: summarize([]),
+        wallMsPerIteration: 0,
+        samplesPerSecond: 0,
+      },
+      memory: {
+        peakRssBytes: Deno.memoryUsage().rss,
+        engineBytes: needed,
+        parameterBytes: 4 * (counts.embedding + counts.mlp),
+        modelFileBytes: modelFileSize(spec, modelQuantization(config)),
+      },
+      curve: [],
+      ceiling,
+    });
+  }
+
   const engine = await createEngine(config, spec);
   const environment = describeEnvironment(engine.info);
   const chunk = allocateOneHotChunk(
@@ -103,12 +177,13 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   let lossSum = 0, lossCount = 0;
   let trainWallMs = 0;
   let error: string | undefined;
+  let status: RunResult["status"] = "ok";
 
   const evaluate = async (epoch: number) => {
     report({ run: config.name, stage: "eval", epoch, iteration, totalIterations });
     const probabilities = await engine.predict(test);
     const m = clickMetrics(test.labels, probabilities);
-    curve.push({ iteration, epoch, ...m, trainLoss: lossCount ? lossSum / lossCount : NaN });
+    curve.push({ iteration, epoch, ...m, trainLoss: lossCount ? lossSum / lossCount : null });
     lossSum = 0, lossCount = 0;
     report({
       run: config.name,
@@ -122,7 +197,8 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   };
 
   try {
-    for (let epoch = 0; epoch < config.epochs; epoch++) {
+    training: for (let epoch = 0; epoch < config.epochs; epoch++) {
+      engine.setQuantizationActive(epoch >= config.qatFromEpoch);
       // Every epoch sees the same training samples in the same order, as DLRM's loader does.
       for (let it = 0; it < itersPerEpoch;) {
         // Chunks end at evaluation points, so the curve is sampled where asked.
@@ -152,6 +228,15 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         lossCount += r.iterations;
         it += n;
         iteration += n;
+        const perIteration = total.length ? summarize(total).median : r.wallMs / r.iterations;
+        const projected = trainWallMs + perIteration * (totalIterations - iteration);
+        if (projected > config.budget.seconds * 1000) {
+          status = "could-not-finish";
+          error = `projected ${(projected / 1000).toFixed(0)} s of training at ${
+            perIteration.toFixed(1)
+          } ms/it, over the budget of ${config.budget.seconds} s`;
+          break training;
+        }
         peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
         report({
           run: config.name,
@@ -168,21 +253,34 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       }
       await evaluate(epoch + 1);
     }
+    if (status === "ok" && config.postTraining) {
+      engine.quantizeInPlace(config.postTraining);
+      await evaluate(config.epochs);
+    }
+    if (status === "ok" && options.saveModelTo) {
+      const file = writeModelFile(
+        spec,
+        await engine.readParams(),
+        modelQuantization(config),
+        engine.embeddingScales(),
+      );
+      await Deno.writeFile(options.saveModelTo, file);
+    }
   } catch (e) {
+    status = "failed";
     error = e instanceof Error ? e.message : String(e);
   } finally {
     peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
     await engine.dispose();
   }
 
-  const counts = parameterCounts(spec);
   const last = curve.at(-1);
   const result: RunResult = {
     schemaVersion: RESULT_SCHEMA_VERSION,
     suite: options.suite,
     config,
     spec,
-    status: error ? "failed" : "ok",
+    status,
     ...(error ? { error } : {}),
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -198,6 +296,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       peakRssBytes: peakRss,
       engineBytes: engine.memoryBytes(),
       parameterBytes: 4 * (counts.embedding + counts.mlp),
+      modelFileBytes: modelFileSize(spec, modelQuantization(config)),
     },
     curve,
     ...(last

@@ -27,6 +27,12 @@ Deno.test("bench kaggle runs end to end, writes a valid JSON result and HTML, an
     "20",
     "--threads",
     "2",
+    "--run",
+    "fp32",
+    "--run",
+    "dqrm-int4",
+    "--run",
+    "ptq-int4",
     "--out",
     dir,
   ];
@@ -42,12 +48,19 @@ Deno.test("bench kaggle runs end to end, writes a valid JSON result and HTML, an
   assert.ok(result.final!.auc > 0.5 && result.final!.auc <= 1);
   assert.ok(result.ceiling!.auc > result.final!.auc - 0.05);
   assert.ok(result.timing.total.median > 0);
+  const dqrm = parseRunResult(JSON.parse(await Deno.readTextFile(`${dir}/dqrm-int4.json`)));
+  assert.equal(dqrm.status, "ok");
+  assert.equal(dqrm.config.quantization?.embeddingBits, 4);
+  assert.ok(dqrm.timing.phases.scale.median > 0, "the scale phase is timed");
+  assert.ok(dqrm.memory.modelFileBytes < result.memory.modelFileBytes / 7);
+  const ptq = parseRunResult(JSON.parse(await Deno.readTextFile(`${dir}/ptq-int4.json`)));
+  assert.equal(ptq.curve.length, result.curve.length + 1, "PTQ evaluates once more, quantized");
   const html = await Deno.readTextFile(`${dir}/report.html`);
   assert.match(html, /<table>/);
   assert.match(html, /fp32/);
   const again = await bench(args);
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stderr, /already finished .* skipped/);
+  assert.equal(again.stderr.match(/already finished .* skipped/g)?.length, 3);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -60,6 +73,7 @@ Deno.test("bench: a wrong flag or value prints one line naming it and exits 2", 
       [["kaggle", "--bogus"], /Unknown option '--bogus'/],
       [["criteo"], /unknown suite 'criteo'/],
       [[], /expected one suite name/],
+      [["kaggle", "--experiment", "table4"], /--experiment expects a list of table2/],
     ] as const
   ) {
     const r = await bench([...args]);
@@ -86,4 +100,36 @@ Deno.test("bench --help documents every flag", async () => {
   ) {
     assert.ok(r.stdout.includes(flag), flag);
   }
+});
+
+Deno.test("a run over its time budget is recorded as could-not-finish and the suite goes on", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await bench([
+    "kaggle",
+    "--iterations",
+    "2000",
+    "--scale",
+    "0.002",
+    "--test-samples",
+    "1000",
+    "--budget",
+    "0.5",
+    "--run",
+    "hawq-int4",
+    "--run",
+    "dqrm-int4",
+    "--out",
+    dir,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const name of ["hawq-int4", "dqrm-int4"]) {
+    const res = parseRunResult(JSON.parse(await Deno.readTextFile(`${dir}/${name}.json`)));
+    assert.equal(res.status, "could-not-finish");
+    assert.match(
+      res.error!,
+      /projected \d+ s of training at [\d.]+ ms\/it, over the budget of 0.5 s/,
+    );
+    assert.ok(res.iterations > 0 && res.iterations < 2000);
+  }
+  await Deno.remove(dir, { recursive: true });
 });

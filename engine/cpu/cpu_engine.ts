@@ -167,6 +167,7 @@ class CpuEngine implements Engine {
   readonly #quantTables: Float32Array[] | null;
   /** Training steps taken: the clock of the scale period. */
   #step = 0;
+  #quantActive = true;
   #disposed = false;
 
   constructor(
@@ -280,6 +281,10 @@ class CpuEngine implements Engine {
     return this.#quant;
   }
 
+  setQuantizationActive(active: boolean): void {
+    this.#quantActive = active;
+  }
+
   quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void {
     const f32 = this.#program.f32;
     if (config.embeddingBits !== null) {
@@ -345,10 +350,21 @@ class CpuEngine implements Engine {
       batch,
       learningRate: options.learningRate,
       firstStep: this.#step,
+      quantize: this.#quantActive,
     };
     for (const h of this.#helpers) h.worker.postMessage(msg);
     try {
-      this.#program.run(kind, shared, 0, count, batch, options.learningRate, this.#step, out);
+      this.#program.run(
+        kind,
+        shared,
+        0,
+        count,
+        batch,
+        options.learningRate,
+        this.#step,
+        this.#quantActive,
+        out,
+      );
       if (kind !== "predict") this.#step += Math.floor(count / batch);
     } catch (error) {
       this.#barrier.abort();

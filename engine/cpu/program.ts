@@ -81,6 +81,8 @@ export class CpuProgram {
   readonly #layers: LinearLayout[];
   readonly #shares: Map<LinearLayout, LayerShare>;
   readonly #quant: QuantConfig | null;
+  /** The quantization of the current run: #quant, or null while QAT is paused (FP32 warm-up). */
+  #active: QuantConfig | null = null;
   /** Per-table embedding scales, shared by every thread (0 = not found yet). */
   readonly #scales: Float32Array;
   /** Whole fake-quantized table copies (HAWQ), or null. */
@@ -138,11 +140,12 @@ export class CpuProgram {
     batch: number,
     learningRate: number,
     firstStep: number,
+    quantize: boolean,
     out: RunOutputs,
   ): void {
     const lead = this.#thread === 0;
     const barrier = this.#barrier;
-    const quant = this.#quant;
+    const quant = this.#active = quantize ? this.#quant : null;
     if (quant && kind === "predict") {
       // Weights do not change while predicting: quantize once, with the cached table scales.
       this.#quantizeWeights(false);
@@ -220,7 +223,7 @@ export class CpuProgram {
    * every MLP weight matrix. Callers wait at the barrier afterwards.
    */
   #quantizeWeights(refreshTables: boolean): void {
-    const q = this.#quant!;
+    const q = this.#active!;
     if (q.embeddingBits !== null) {
       for (const t of this.#scaleTables) {
         if (refreshTables || this.#scales[t] === 0) {
@@ -286,8 +289,8 @@ export class CpuProgram {
       for (let q = 0; q < nDense; q++) f32[dst + q] = dense[src + q];
     }
     const tBase = L.t / 4;
-    const bits = this.#quant?.embeddingBits ?? null;
-    const perRow = bits !== null && this.#quant!.gatheredRowsOnly;
+    const bits = this.#active?.embeddingBits ?? null;
+    const perRow = bits !== null && this.#active!.gatheredRowsOnly;
     const n = bits === null ? 0 : levels(bits);
     for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
       // HAWQ reads its fake-quantized whole-table copy; DQRM quantizes the gathered rows.
@@ -322,7 +325,7 @@ export class CpuProgram {
     const cols = this.#shares.get(layer)!.outCols;
     const n0 = whole ? 0 : cols[0], n1 = whole ? layer.outP : cols[1];
     if (n0 >= n1) return;
-    const q = this.#quant;
+    const q = this.#active;
     this.#k.linearForward(
       layer.x,
       layer.ldx,
@@ -432,7 +435,7 @@ export class CpuProgram {
       layer.dy,
       layer.lddy,
       1,
-      this.#quant?.mlpBits ? layer.wq : layer.w,
+      this.#active?.mlpBits ? layer.wq : layer.w,
       layer.inP,
       layer.dx,
       layer.lddx,

@@ -40,6 +40,7 @@ export type WorkerRequest =
     batch: number;
     learningRate: number;
     firstStep: number;
+    quantize: boolean;
   };
 
 let program: CpuProgram | undefined;
@@ -81,6 +82,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
         msg.batch,
         msg.learningRate,
         msg.firstStep,
+        msg.quantize,
         {},
       );
     }

@@ -1,38 +1,53 @@
 /**
  * The Kaggle suite: the paper's Criteo Kaggle DLRM (d = 16, bottom 13-512-256-64-16, top
- * 367-512-256-1, the full 26 Kaggle tables, 2.16 GB in FP32), batch 128, SGD at 0.1.
+ * 367-512-256-1, the full 26 Kaggle tables, 2.16 GB in FP32), batch 128, SGD at 0.1, DQRM's
+ * scale period 200.
  *
- * The default trains one epoch of 2,560,000 synthetic samples (20,000 iterations) with the full
- * tables and finishes in about 4 minutes on 2 cores; the paper's scale is 5 epochs of the real
- * data's 39.3M training samples (`--epochs 5 --train-samples 39291958`).
+ * Default scale: the full tables, 5,000 iterations (640,000 synthetic samples) per epoch, a
+ * 65,536-sample test set every 1,000 iterations, 300 s per run; the default experiment (Table 3)
+ * finishes in a few minutes on 2 cores. The paper's scale (`paperScale`): 5 epochs of the real
+ * data's 39,291,958 training samples, 3,274,330 test samples, 20 epochs for Table 9.
  *
  * @module
  */
+import { type Experiment, paperRuns } from "../experiments.ts";
 import type { Suite } from "../suite.ts";
 
-/** The default Kaggle suite. */
-export function kaggleSuite(): Suite {
+/** Options of the Kaggle suite. */
+export interface KaggleSuiteOptions {
+  /** Experiments to run (default: Table 3). */
+  experiments?: readonly Experiment[];
+  /** The paper's scale instead of the small default. */
+  paperScale?: boolean;
+}
+
+/** The Kaggle suite. */
+export function kaggleSuite(options: KaggleSuiteOptions = {}): Suite {
+  const paper = options.paperScale ?? false;
   return {
     name: "kaggle",
     description: "DLRM on Criteo Kaggle's architecture (synthetic Criteo-shaped data by default)",
-    runs: [{
-      name: "fp32",
-      method: "fp32",
-      arch: "kaggle",
-      tableScale: 1,
-      engine: "cpu",
-      threads: 0,
-      batchSize: 128,
-      testBatchSize: 4096,
-      learningRate: 0.1,
-      epochs: 1,
-      trainSamples: 20_000 * 128,
-      testSamples: 131_072,
-      evalEvery: 5_000,
-      chunkIterations: 250,
-      warmupIterations: 50,
-      seed: 1,
-      data: { kind: "synthetic", clickRate: 0.25 },
-    }],
+    runs: paperRuns(
+      {
+        arch: "kaggle",
+        tableScale: 1,
+        engine: "cpu",
+        threads: 0,
+        batchSize: 128,
+        testBatchSize: 4096,
+        learningRate: 0.1,
+        epochs: paper ? 5 : 1,
+        trainSamples: paper ? 39_291_958 : 5_000 * 128,
+        testSamples: paper ? 3_274_330 : 65_536,
+        evalEvery: paper ? 10_240 : 1_000,
+        chunkIterations: 250,
+        warmupIterations: 50,
+        seed: 1,
+        data: { kind: "synthetic", clickRate: 0.25 },
+        budget: { seconds: paper ? 7 * 86_400 : 300, memoryBytes: 0 },
+      },
+      { period: 200, periods: [1, 200, 500], table8Epochs: 2, table9Epochs: paper ? 20 : 4 },
+      options.experiments ?? ["table3"],
+    ),
   };
 }
