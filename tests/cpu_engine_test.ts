@@ -180,3 +180,58 @@ Deno.test("bad input is rejected with the table and position named", async () =>
   );
   await engine.dispose();
 });
+
+Deno.test("HAWQ's whole-table copies train exactly as DQRM with a new scale every step", async () => {
+  const chunk = randomChunk(ODD, 8, 8 * 20, 11);
+  const results = [];
+  for (const gatheredRowsOnly of [true, false]) {
+    const engine = await createCpuEngine({
+      spec: ODD,
+      seed: 4,
+      maxBatch: 8,
+      threads: 2,
+      quantization: {
+        embeddingBits: 4,
+        mlpBits: 8,
+        mlpGranularity: "channel",
+        quantizeBias: false,
+        scalePeriod: 1,
+        gatheredRowsOnly,
+      },
+    });
+    const r = await engine.trainChunk(chunk, { learningRate: 0.1 });
+    results.push({ loss: r.loss, params: await engine.readParams(), bytes: engine.memoryBytes() });
+    await engine.dispose();
+  }
+  assert.deepEqual(results[1].loss, results[0].loss);
+  assert.deepEqual(results[1].params, results[0].params);
+});
+
+Deno.test("QAT can pause for an FP32 warm-up: paused steps equal FP32 training", async () => {
+  const chunk = randomChunk(ODD, 8, 8 * 10, 12);
+  const fp32 = await createCpuEngine({ spec: ODD, seed: 4, maxBatch: 8, threads: 2 });
+  const qat = await createCpuEngine({
+    spec: ODD,
+    seed: 4,
+    maxBatch: 8,
+    threads: 2,
+    quantization: {
+      embeddingBits: 4,
+      mlpBits: 4,
+      mlpGranularity: "channel",
+      quantizeBias: true,
+      scalePeriod: 3,
+      gatheredRowsOnly: true,
+    },
+  });
+  qat.setQuantizationActive(false);
+  const a = await fp32.trainChunk(chunk, { learningRate: 0.1 });
+  const b = await qat.trainChunk(chunk, { learningRate: 0.1 });
+  assert.deepEqual(b.loss, a.loss);
+  qat.setQuantizationActive(true);
+  const c = await qat.trainChunk(chunk, { learningRate: 0.1 });
+  const d = await fp32.trainChunk(chunk, { learningRate: 0.1 });
+  assert.notDeepEqual(c.loss, d.loss);
+  await fp32.dispose();
+  await qat.dispose();
+});

@@ -24,7 +24,8 @@ import {
 import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, planLayout } from "./layout.ts";
 import { balanceTables, CpuProgram, type RunKind, type RunOutputs } from "./program.ts";
-import { compileKernels, instantiateKernels } from "./wasm.ts";
+import { allocateTableMemories, planTables, type TablePlan, tableViews } from "./table_store.ts";
+import { compileKernels, instantiateKernels, type Kernels } from "./wasm.ts";
 import type { WorkerRequest } from "./worker.ts";
 
 /** Options of {@linkcode createCpuEngine}. */
@@ -63,13 +64,6 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
   }
   const quant = options.quantization ? QuantConfigSchema.parse(options.quantization) : null;
   const layout = planLayout(spec, options.maxBatch);
-  const scales = new Float32Array(new SharedArrayBuffer(spec.tableRows.length * 4));
-  // HAWQ's whole-table fake-quantized copies: the memory cost DQRM avoids.
-  const quantTables = quant?.embeddingBits && !quant.gatheredRowsOnly
-    ? spec.tableRows.map((rows) =>
-      new Float32Array(new SharedArrayBuffer(rows * spec.embeddingDim * 4))
-    )
-    : null;
   const memory = new WebAssembly.Memory({
     initial: layout.pages,
     maximum: layout.pages,
@@ -77,9 +71,16 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
   });
   const module = await compileKernels();
   const kernels = await instantiateKernels(module, memory);
-  const tables = spec.tableRows.map((rows) =>
-    new Float32Array(new SharedArrayBuffer(rows * spec.embeddingDim * 4))
+  const scales = new Float32Array(new SharedArrayBuffer(spec.tableRows.length * 4));
+  // Tables in memories of their own; HAWQ's whole-table fake-quantized copies beside them (the
+  // memory cost DQRM avoids).
+  const tablePlan = planTables(
+    spec.tableRows.map((rows) => rows * spec.embeddingDim),
+    Boolean(quant?.embeddingBits && !quant.gatheredRowsOnly),
   );
+  const tableMemories = allocateTableMemories(tablePlan);
+  const { tables, copies: quantTables } = tableViews(tablePlan, tableMemories);
+  const tableKernels = await Promise.all(tableMemories.map((m) => instantiateKernels(module, m)));
   const control = new SharedArrayBuffer(BARRIER_WORDS * 4);
   const barrier = new SpinBarrier(new Int32Array(control), threads);
   const program = new CpuProgram({
@@ -94,6 +95,8 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     quant,
     scales,
     quantTables,
+    tableKernels,
+    tablePlan,
   });
   const helpers: Helper[] = [];
   for (let thread = 1; thread < threads; thread++) {
@@ -124,19 +127,21 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
       control,
       spec,
       maxBatch: options.maxBatch,
-      tables,
       thread,
       threads,
       quant,
       scales,
-      quantTables,
+      tableMemories,
+      tablePlan,
     };
     worker.postMessage(setup);
   }
   const engine = new CpuEngine(spec, layout, program, memory, tables, barrier, helpers, threads, {
     quant,
     scales,
-    quantTables,
+    tableMemories,
+    tableKernels,
+    tablePlan,
   });
   try {
     for (const h of helpers) await expectReady(h);
@@ -164,7 +169,9 @@ class CpuEngine implements Engine {
   readonly #helpers: Helper[];
   readonly #quant: QuantConfig | null;
   readonly #scales: Float32Array;
-  readonly #quantTables: Float32Array[] | null;
+  readonly #tableMemories: WebAssembly.Memory[];
+  readonly #tableKernels: Kernels[];
+  readonly #tablePlan: TablePlan;
   /** Training steps taken: the clock of the scale period. */
   #step = 0;
   #quantActive = true;
@@ -179,7 +186,13 @@ class CpuEngine implements Engine {
     barrier: SpinBarrier,
     helpers: Helper[],
     threads: number,
-    q: { quant: QuantConfig | null; scales: Float32Array; quantTables: Float32Array[] | null },
+    q: {
+      quant: QuantConfig | null;
+      scales: Float32Array;
+      tableMemories: WebAssembly.Memory[];
+      tableKernels: Kernels[];
+      tablePlan: TablePlan;
+    },
   ) {
     this.spec = spec;
     this.#layout = layout;
@@ -190,7 +203,9 @@ class CpuEngine implements Engine {
     this.#helpers = helpers;
     this.#quant = q.quant;
     this.#scales = q.scales;
-    this.#quantTables = q.quantTables;
+    this.#tableMemories = q.tableMemories;
+    this.#tableKernels = q.tableKernels;
+    this.#tablePlan = q.tablePlan;
     this.info = {
       name: "cpu",
       device: cpuModel(),
@@ -288,9 +303,11 @@ class CpuEngine implements Engine {
   quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void {
     const f32 = this.#program.f32;
     if (config.embeddingBits !== null) {
-      this.#tables.forEach((table, t) => {
-        this.#scales[t] = scaleOf(maxAbs(table), config.embeddingBits!);
-        fakeQuantizeArray(table, table, this.#scales[t], config.embeddingBits!);
+      const n = levels(config.embeddingBits);
+      this.#tablePlan.slots.forEach((slot, t) => {
+        const k = this.#tableKernels[slot.memory];
+        this.#scales[t] = scaleOf(k.maxAbsFlat(slot.offset, slot.length), config.embeddingBits!);
+        k.fakeQuantizeFlat(slot.offset, slot.offset, slot.length, this.#scales[t], n);
       });
     }
     if (config.mlpBits === null) return;
@@ -306,9 +323,10 @@ class CpuEngine implements Engine {
   }
 
   memoryBytes(): number {
-    const bytes = (tables: Float32Array[] | null) =>
-      (tables ?? []).reduce((s, t) => s + t.byteLength, 0);
-    return this.#memory.buffer.byteLength + bytes(this.#tables) + bytes(this.#quantTables);
+    return this.#tableMemories.reduce(
+      (bytes, m) => bytes + m.buffer.byteLength,
+      this.#memory.buffer.byteLength,
+    );
   }
 
   async dispose(): Promise<void> {

@@ -9,9 +9,7 @@
 import type { BatchChunk } from "../batch.ts";
 import {
   fakeQuantize,
-  fakeQuantizeArray,
   levels,
-  maxAbs,
   type QuantConfig,
   quantizeLevel,
   scaleOf,
@@ -19,6 +17,7 @@ import {
 import type { ModelSpec } from "../spec.ts";
 import type { SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, splitRange } from "./layout.ts";
+import type { TablePlan, TableSlot } from "./table_store.ts";
 import type { Kernels } from "./wasm.ts";
 
 /** What the run of a chunk does with each batch. */
@@ -87,6 +86,9 @@ export class CpuProgram {
   readonly #scales: Float32Array;
   /** Whole fake-quantized table copies (HAWQ), or null. */
   readonly #quantTables: Float32Array[] | null;
+  /** Kernels over each table memory, and where each table lives. */
+  readonly #tableKernels: Kernels[];
+  readonly #slots: TableSlot[];
   /** Tables whose scales (and copies) this thread finds: balanced by rows. */
   readonly #scaleTables: number[];
 
@@ -102,6 +104,8 @@ export class CpuProgram {
     quant: QuantConfig | null;
     scales: Float32Array;
     quantTables: Float32Array[] | null;
+    tableKernels: Kernels[];
+    tablePlan: TablePlan;
   }) {
     this.#k = options.kernels;
     this.f32 = new Float32Array(options.memory.buffer);
@@ -115,6 +119,8 @@ export class CpuProgram {
     this.#quant = options.quant;
     this.#scales = options.scales;
     this.#quantTables = options.quantTables;
+    this.#tableKernels = options.tableKernels;
+    this.#slots = options.tablePlan.slots;
     this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
     this.#shares = new Map(this.#layers.map((l) => [l, {
@@ -225,17 +231,15 @@ export class CpuProgram {
   #quantizeWeights(refreshTables: boolean): void {
     const q = this.#active!;
     if (q.embeddingBits !== null) {
+      const n = levels(q.embeddingBits);
       for (const t of this.#scaleTables) {
+        const slot = this.#slots[t];
+        const k = this.#tableKernels[slot.memory];
         if (refreshTables || this.#scales[t] === 0) {
-          this.#scales[t] = scaleOf(maxAbs(this.#tables[t]), q.embeddingBits);
+          this.#scales[t] = scaleOf(k.maxAbsFlat(slot.offset, slot.length), q.embeddingBits);
         }
         if (!q.gatheredRowsOnly) {
-          fakeQuantizeArray(
-            this.#tables[t],
-            this.#quantTables![t],
-            this.#scales[t],
-            q.embeddingBits,
-          );
+          k.fakeQuantizeFlat(slot.offset, slot.copyOffset, slot.length, this.#scales[t], n);
         }
       }
     }

@@ -50,6 +50,8 @@ export interface Kernels {
     out: number,
     ldo: number,
   ): void;
+  maxAbsFlat(p: number, count: number): number;
+  fakeQuantizeFlat(src: number, dst: number, count: number, s: number, n: number): void;
   rowMaxAbs(w: number, ld: number, cols: number, r0: number, r1: number, out: number): void;
   fakeQuantizeRows(
     w: number,

@@ -11,6 +11,7 @@ import type { QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import { BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import { planLayout } from "./layout.ts";
+import { type TablePlan, tableViews } from "./table_store.ts";
 import { CpuProgram, type RunKind } from "./program.ts";
 import { instantiateKernels } from "./wasm.ts";
 
@@ -23,12 +24,12 @@ export type WorkerRequest =
     control: SharedArrayBuffer;
     spec: ModelSpec;
     maxBatch: number;
-    tables: Float32Array[];
     thread: number;
     threads: number;
     quant: QuantConfig | null;
     scales: Float32Array;
-    quantTables: Float32Array[] | null;
+    tableMemories: WebAssembly.Memory[];
+    tablePlan: TablePlan;
   }
   | { type: "initTables"; seed: number; tables: number[] }
   | {
@@ -53,21 +54,27 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   try {
     if (msg.type === "setup") {
       const kernels = await instantiateKernels(msg.module, msg.memory);
+      const tableKernels = await Promise.all(
+        msg.tableMemories.map((m) => instantiateKernels(msg.module, m)),
+      );
       barrier = new SpinBarrier(new Int32Array(msg.control), msg.threads);
-      tables = msg.tables;
+      const views = tableViews(msg.tablePlan, msg.tableMemories);
+      tables = views.tables;
       spec = msg.spec;
       program = new CpuProgram({
         kernels,
         memory: msg.memory,
         layout: planLayout(msg.spec, msg.maxBatch),
         spec: msg.spec,
-        tables: msg.tables,
+        tables,
         barrier,
         thread: msg.thread,
         threads: msg.threads,
         quant: msg.quant,
         scales: msg.scales,
-        quantTables: msg.quantTables,
+        quantTables: views.copies,
+        tableKernels,
+        tablePlan: msg.tablePlan,
       });
       self.postMessage({ type: "ready" });
     } else if (msg.type === "initTables") {

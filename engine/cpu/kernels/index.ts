@@ -5,3 +5,4 @@ export { columnSum } from "./column_sum";
 export { sgd } from "./sgd";
 export { interactBackward, interactForward } from "./interaction";
 export { rowMaxAbs, fakeQuantizeRows } from "./quantize";
+export { maxAbsFlat, fakeQuantizeFlat } from "./table";

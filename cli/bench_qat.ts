@@ -1,0 +1,126 @@
+/**
+ * `deno task bench:qat`: the cost of quantization-aware training on the CPU engine, measured in
+ * one run on this machine. Per method (FP32, DQRM INT4 with period 200, DQRM with a new scale
+ * every step, HAWQ with whole-table copies): ms per iteration by phase, the ratio to FP32, and
+ * the engine's memory. Then the bandwidth of finding the scales of every table against a plain
+ * copy's.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { allocateOneHotChunk } from "../engine/batch.ts";
+import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
+import { PHASES, summarize } from "../engine/phases.ts";
+import type { QuantConfig } from "../engine/quant.ts";
+import { kaggleSpec, parameterCounts } from "../engine/spec.ts";
+import { SyntheticCriteo } from "../data/synthetic.ts";
+import { dqrm, hawq } from "../suites/experiments.ts";
+import { intFlag, numberFlag, runMain } from "./args.ts";
+
+const HELP = `Usage: deno task bench:qat [options]
+
+Kaggle architecture, batch 128, one index per bag, synthetic data. Prints per-phase ms/it of
+FP32, DQRM INT4 (P=200), DQRM INT4 (P=1) and HAWQ INT4, their ratio to FP32 and engine memory,
+then the bandwidth of scale finding over every table against a plain copy's.
+
+Options:
+  --scale X        table scale in (0, 1] (default 1: the full 2.16 GB of tables)
+  --iters N        timed iterations per method (default 400; HAWQ runs a tenth)
+  --threads N      CPU threads (default: every core)
+  -h, --help       this help
+`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: {
+      scale: { type: "string" },
+      iters: { type: "string" },
+      threads: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const spec = kaggleSpec(numberFlag("scale", values.scale, 0, 1) ?? 1);
+  const iters = intFlag("iters", values.iters) ?? 400;
+  const threads = intFlag("threads", values.threads);
+  const batch = 128;
+  const data = new SyntheticCriteo(spec, { seed: 1 });
+  const methods: [string, QuantConfig | null, number][] = [
+    ["fp32", null, iters],
+    ["dqrm-int4 (P=200)", dqrm(4, 4, 200), iters],
+    ["dqrm-int4 (P=1)", dqrm(4, 4, 1), iters],
+    ["hawq-int4", hawq(4, 4), Math.max(10, Math.floor(iters / 10))],
+  ];
+  const tableBytes = parameterCounts(spec).embedding * 4;
+  console.log(
+    `CPU: ${cpuModel()}; Kaggle tables ${(tableBytes / 1e9).toFixed(3)} GB, batch ${batch}`,
+  );
+  console.log(
+    "method               total ms/it  ×FP32   scale  forward backward  update  engine GB",
+  );
+  let fp32Total = 0;
+  let scaleGBs = 0;
+  for (const [name, quantization, n] of methods) {
+    const warm = Math.min(50, n);
+    const chunk = allocateOneHotChunk(spec, batch, batch * (n + warm), true);
+    data.fill(chunk, "train", 0);
+    const engine = await createCpuEngine({ spec, maxBatch: batch, seed: 1, threads, quantization });
+    try {
+      const r = await engine.trainChunk(chunk, { learningRate: 0.1 });
+      const med = (p: typeof PHASES[number]) => summarize(r.phases[p].subarray(warm)).median;
+      const total = summarize(
+        r.phases.scale.subarray(warm).map((_, i) =>
+          PHASES.reduce((s, p) => s + r.phases[p][warm + i], 0)
+        ),
+      ).median;
+      if (name === "fp32") fp32Total = total;
+      if (name === "dqrm-int4 (P=1)") scaleGBs = tableBytes / 1e6 / med("scale");
+      console.log(
+        `${name.padEnd(20)} ${total.toFixed(3).padStart(11)}  ${
+          (total / fp32Total).toFixed(2).padStart(5)
+        }  ${med("scale").toFixed(3).padStart(6)}  ${med("forward").toFixed(3).padStart(7)} ${
+          med("backward").toFixed(3).padStart(8)
+        }  ${med("update").toFixed(3).padStart(6)}  ${
+          (engine.memoryBytes() / 1e9).toFixed(3).padStart(9)
+        }`,
+      );
+    } finally {
+      await engine.dispose();
+    }
+  }
+  // A plain copy on one thread (memcpy) and on every thread, over 512 MB.
+  const n = 128 * 2 ** 20;
+  const src = new Float32Array(n).fill(1), dst = new Float32Array(n);
+  dst.set(src);
+  const copies: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    dst.set(src);
+    copies.push(performance.now() - t0);
+  }
+  const copyMs = summarize(copies).median;
+  const copyRead = (n * 4) / 1e6 / copyMs;
+  console.log(
+    `\nscale finding over all tables (all threads, every step at P=1): ${
+      scaleGBs.toFixed(1)
+    } GB/s read`,
+  );
+  console.log(
+    `plain copy (one thread, 512 MB): ${copyRead.toFixed(1)} GB/s read + ${
+      copyRead.toFixed(1)
+    } GB/s written = ${(2 * copyRead).toFixed(1)} GB/s moved`,
+  );
+  console.log(
+    `scale finding / copy: ${(scaleGBs / copyRead).toFixed(2)} of the copy's read rate, ${
+      (scaleGBs / (2 * copyRead)).toFixed(2)
+    } of the bytes it moves`,
+  );
+  return 0;
+}
+
+if (import.meta.main) await runMain("bench:qat", main);
