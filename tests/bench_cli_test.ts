@@ -133,3 +133,44 @@ Deno.test("a run over its time budget is recorded as could-not-finish and the su
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("infer scores a saved model file exactly as the run's final evaluation", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await bench([
+    "kaggle",
+    "--iterations",
+    "40",
+    "--scale",
+    "0.0005",
+    "--test-samples",
+    "3000",
+    "--run",
+    "dqrm-int4",
+    "--save-models",
+    "--out",
+    dir,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const result = parseRunResult(JSON.parse(await Deno.readTextFile(`${dir}/dqrm-int4.json`)));
+  const file = await Deno.stat(`${dir}/dqrm-int4.model`);
+  assert.equal(file.size, result.memory.modelFileBytes);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../cli/infer.ts", import.meta.url).pathname,
+      `${dir}/dqrm-int4.model`,
+      "--samples",
+      "3000",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  assert.match(
+    text,
+    new RegExp(`AUC ${result.final!.auc.toFixed(4)}, log loss ${result.final!.logLoss.toFixed(4)}`),
+  );
+  await Deno.remove(dir, { recursive: true });
+});
