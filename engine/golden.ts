@@ -138,6 +138,7 @@ export function fixtureQuantization(fixture: GoldenFixture): QuantConfig | null 
   const q = fixture.quantization;
   if (q.embeddingBits === null && q.mlpBits === null) return null;
   return {
+    quantizer: "minmax",
     embeddingBits: q.embeddingBits,
     mlpBits: q.mlpBits,
     mlpGranularity: q.mlpGranularity,

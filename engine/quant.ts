@@ -18,6 +18,12 @@ const Bits = z.union([z.literal(2), z.literal(4), z.literal(8), z.literal(16)]);
 
 /** How an engine fake-quantizes during training (quantization-aware training). */
 export const QuantConfigSchema = z.object({
+  /**
+   * How scales are found: `"minmax"` (DQRM, HAWQ: the absolute maximum, table scales every
+   * `scalePeriod` steps) or `"lsq"` (learned step size: scales are trained by SGD, initialised to
+   * `2 mean|w| / sqrt(n)`, their gradient scaled by `1 / sqrt(n numel)`).
+   */
+  quantizer: z.enum(["minmax", "lsq"]),
   /** Embedding bits (one scale per table), or null for FP32 tables. */
   embeddingBits: Bits.nullable(),
   /** MLP weight bits, or null for an FP32 MLP ("MLP in FP32"). */

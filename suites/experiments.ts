@@ -40,6 +40,7 @@ export function dqrm(
   period: number,
 ): QuantConfig {
   return {
+    quantizer: "minmax",
     embeddingBits,
     mlpBits,
     mlpGranularity: "channel",
@@ -52,6 +53,11 @@ export function dqrm(
 /** HAWQ as the paper ran it: the same quantizer, a new scale and a whole-table copy every step. */
 export function hawq(embeddingBits: BitWidth, mlpBits: BitWidth | null): QuantConfig {
   return { ...dqrm(embeddingBits, mlpBits, 1), gatheredRowsOnly: false };
+}
+
+/** LSQ: learned step sizes (per table, per MLP row), trained with the weights. */
+export function lsq(embeddingBits: BitWidth, mlpBits: BitWidth | null): QuantConfig {
+  return { ...dqrm(embeddingBits, mlpBits, 1), quantizer: "lsq" };
 }
 
 /** Builds the runs of the chosen experiments. */
@@ -96,6 +102,8 @@ export function paperRuns(
   add("table3", "ptq-int4", "ptq", null, {
     postTraining: { embeddingBits: 4, mlpBits: 4, quantizeBias: true },
   });
+  add("table3", "lsq-int4", "lsq", lsq(4, 4));
+  add("table3", "lsq-emb4", "lsq", lsq(4, null));
   add("table3", "hawq-int4", "hawq", hawq(4, 4));
   add("table3", "hawq-emb4", "hawq", hawq(4, null));
   add("table3", "dqrm-int4", "dqrm", dqrm(4, 4, P));

@@ -183,7 +183,7 @@ Deno.test("bad input is rejected with the table and position named", async () =>
 
 Deno.test("HAWQ's whole-table copies train exactly as DQRM with a new scale every step", async () => {
   const chunk = randomChunk(ODD, 8, 8 * 20, 11);
-  const results = [];
+  const results: { loss: Float32Array; params: unknown; bytes: number }[] = [];
   for (const gatheredRowsOnly of [true, false]) {
     const engine = await createCpuEngine({
       spec: ODD,
@@ -191,6 +191,7 @@ Deno.test("HAWQ's whole-table copies train exactly as DQRM with a new scale ever
       maxBatch: 8,
       threads: 2,
       quantization: {
+        quantizer: "minmax",
         embeddingBits: 4,
         mlpBits: 8,
         mlpGranularity: "channel",
@@ -216,6 +217,7 @@ Deno.test("QAT can pause for an FP32 warm-up: paused steps equal FP32 training",
     maxBatch: 8,
     threads: 2,
     quantization: {
+      quantizer: "minmax",
       embeddingBits: 4,
       mlpBits: 4,
       mlpGranularity: "channel",

@@ -23,6 +23,7 @@ for (const bits of [2, 4, 8, 16] as const) {
   for (const quantizeBias of [false, true]) {
     Deno.test(`an INT${bits} QAT model round-trips its file exactly (quantized biases: ${quantizeBias})`, async () => {
       const q: QuantConfig = {
+        quantizer: "minmax",
         embeddingBits: bits,
         mlpBits: bits,
         mlpGranularity: bits === 8 ? "matrix" : "channel",

@@ -30,6 +30,8 @@ export interface LinearLayout {
   wq: number;
   bq: number;
   scales: number;
+  /** Gradient of the per-row scales (LSQ). */
+  gscales: number;
   /** Input activation and its leading dimension. */
   x: number;
   ldx: number;
@@ -115,6 +117,7 @@ export function planLayout(spec: ModelSpec, maxBatch: number): CpuLayout {
         wq: alloc(outP * inP),
         bq: alloc(outP),
         scales: alloc(outP),
+        gscales: alloc(outP),
         x,
         ldx,
         y,

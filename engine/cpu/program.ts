@@ -12,6 +12,7 @@ import {
   levels,
   type QuantConfig,
   quantizeLevel,
+  roundHalfEven,
   scaleOf,
 } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
@@ -235,7 +236,10 @@ export class CpuProgram {
       for (const t of this.#scaleTables) {
         const slot = this.#slots[t];
         const k = this.#tableKernels[slot.memory];
-        if (refreshTables || this.#scales[t] === 0) {
+        if (q.quantizer === "lsq") {
+          // Learned step: initialised once, then trained in the update phase.
+          if (this.#scales[t] === 0) this.#scales[t] = lsqInitialStep(this.#tables[t], n);
+        } else if (refreshTables || this.#scales[t] === 0) {
           this.#scales[t] = scaleOf(k.maxAbsFlat(slot.offset, slot.length), q.embeddingBits);
         }
         if (!q.gatheredRowsOnly) {
@@ -249,20 +253,29 @@ export class CpuProgram {
     for (const layer of this.#layers) {
       const [r0, r1] = this.#shares.get(layer)!.outCols;
       if (r0 >= r1) continue;
+      if (q.quantizer === "lsq") {
+        // Learned per-row steps: initialised on first use (0 = none yet), trained afterwards.
+        if (f32[layer.scales / 4 + r0] === 0) {
+          this.#k.lsqInitRows(layer.w, layer.inP, layer.inputs, r0, r1, layer.scales, n);
+        }
+        continue;
+      }
       this.#k.rowMaxAbs(layer.w, layer.inP, layer.inP, r0, r1, layer.scales);
       for (let r = r0; r < r1; r++) {
         f32[layer.scales / 4 + r] = scaleOf(f32[layer.scales / 4 + r], q.mlpBits);
       }
     }
-    if (q.mlpGranularity === "matrix") this.#barrier.wait(); // every row's maximum is needed
+    if (q.mlpGranularity === "matrix" && q.quantizer === "minmax") {
+      this.#barrier.wait(); // every row's maximum is needed
+    }
     for (const layer of this.#layers) {
       const [r0, r1] = this.#shares.get(layer)!.outCols;
       if (r0 >= r1) continue;
       let s = 0;
-      if (q.mlpGranularity === "matrix") {
+      if (q.mlpGranularity === "matrix" && q.quantizer === "minmax") {
         for (let r = 0; r < layer.outputs; r++) s = Math.max(s, f32[layer.scales / 4 + r]);
       }
-      const scales = q.mlpGranularity === "channel" ? layer.scales : 0;
+      const scales = q.mlpGranularity === "channel" || q.quantizer === "lsq" ? layer.scales : 0;
       this.#k.fakeQuantizeRows(layer.w, layer.wq, layer.inP, layer.inP, r0, r1, scales, s, n);
       if (q.quantizeBias) {
         for (let r = r0; r < Math.min(r1, layer.outputs); r++) {
@@ -271,6 +284,40 @@ export class CpuProgram {
         }
       }
     }
+  }
+
+  /**
+   * LSQ's sparse update of one table: every gathered value moves by its gradient where it lies
+   * inside the clipping range (the mask of LSQ's straight-through estimator), and the table's
+   * learned step moves by its own gradient, scaled by 1 / sqrt(Qp * values quantized).
+   */
+  #updateLsqTable(t: number, chunk: BatchChunk, s0: number, rows: number, lr: number, n: number) {
+    const f32 = this.f32;
+    const L = this.#layout;
+    const d = this.#spec.embeddingDim;
+    const table = this.#tables[t];
+    const idx = chunk.indices[t], off = chunk.offsets[t];
+    const s = this.#scales[t];
+    let ds = 0;
+    let count = 0;
+    for (let r = 0; r < rows; r++) {
+      const g = L.dt / 4 + r * L.ldt + (t + 1) * L.dimP;
+      for (let j = off[s0 + r], e = off[s0 + r + 1]; j < e; j++) {
+        const row = idx[j] * d;
+        for (let q = 0; q < d; q++) {
+          const v = Math.fround(table[row + q] / s);
+          const grad = f32[g + q];
+          if (v < -n - 1) ds += grad * (-n - 1);
+          else if (v > n) ds += grad * n;
+          else {
+            ds += grad * (roundHalfEven(v) - v);
+            table[row + q] -= lr * grad;
+          }
+        }
+        count += d;
+      }
+    }
+    if (count > 0) this.#scales[t] = Math.max(s - (lr * ds) / Math.sqrt(n * count), 1e-8);
   }
 
   /** First batch row of this thread's share (`next = 1`: of the next thread's, i.e. the end). */
@@ -430,6 +477,21 @@ export class CpuProgram {
         0,
         0,
       );
+      const q = this.#active;
+      if (q?.mlpBits && q.quantizer === "lsq") {
+        // LSQ: clip-mask the weight gradient and find the steps' gradient, for these rows.
+        k.lsqRows(
+          layer.w,
+          layer.gw,
+          layer.inP,
+          layer.inP,
+          m0,
+          m1,
+          layer.scales,
+          layer.gscales,
+          levels(q.mlpBits),
+        );
+      }
     }
     if (c0 < c1) k.columnSum(layer.dy, layer.lddy, rows, c0, c1, layer.gb);
     if (layer.dx === 0) return;
@@ -456,6 +518,19 @@ export class CpuProgram {
   /** SGD on this thread's share of every MLP tensor and on its tables' touched rows. */
   #update(chunk: BatchChunk, s0: number, rows: number, lr: number): void {
     const k = this.#k;
+    const q = this.#active;
+    if (q?.mlpBits && q.quantizer === "lsq") {
+      const n = levels(q.mlpBits);
+      for (const layer of this.#layers) {
+        const [m0, m1] = this.#shares.get(layer)!.gradRows;
+        // LSQ's gradient scale g = 1 / sqrt(Qp * numel) of the whole weight matrix.
+        const g = lr / Math.sqrt(n * layer.inputs * layer.outputs);
+        for (let r = m0; r < Math.min(m1, layer.outputs); r++) {
+          const at = layer.scales / 4 + r;
+          this.f32[at] = Math.max(this.f32[at] - g * this.f32[layer.gscales / 4 + r], 1e-8);
+        }
+      }
+    }
     for (const layer of this.#layers) {
       const { weights: [w0, w1], biases: [b0, b1] } = this.#shares.get(layer)!;
       if (w0 < w1) k.sgd(layer.w, layer.gw, w0, w1, lr);
@@ -465,10 +540,15 @@ export class CpuProgram {
     const L = this.#layout;
     const d = this.#spec.embeddingDim;
     const dtBase = L.dt / 4;
+    const lsqBits = q?.embeddingBits && q.quantizer === "lsq" ? q.embeddingBits : 0;
     for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
       const table = this.#tables[t];
       const idx = chunk.indices[t];
       const off = chunk.offsets[t];
+      if (lsqBits) {
+        this.#updateLsqTable(t, chunk, s0, rows, lr, levels(lsqBits));
+        continue;
+      }
       for (let r = 0; r < rows; r++) {
         const g = dtBase + r * L.ldt + (t + 1) * L.dimP;
         for (let j = off[s0 + r], e = off[s0 + r + 1]; j < e; j++) {
@@ -491,4 +571,11 @@ export function balanceTables(tableRows: readonly number[], threads: number): nu
     assigned[i].push(t);
   }
   return assigned;
+}
+
+/** LSQ's initial step of a table: `2 mean|x| / sqrt(Qp)`. */
+function lsqInitialStep(table: Float32Array, n: number): number {
+  let sum = 0;
+  for (let i = 0; i < table.length; i++) sum += Math.abs(table[i]);
+  return Math.max((2 * sum) / table.length / Math.sqrt(n), 1e-8);
 }

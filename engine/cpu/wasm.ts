@@ -52,6 +52,26 @@ export interface Kernels {
   ): void;
   maxAbsFlat(p: number, count: number): number;
   fakeQuantizeFlat(src: number, dst: number, count: number, s: number, n: number): void;
+  lsqRows(
+    w: number,
+    g: number,
+    ld: number,
+    cols: number,
+    r0: number,
+    r1: number,
+    steps: number,
+    ds: number,
+    n: number,
+  ): void;
+  lsqInitRows(
+    w: number,
+    ld: number,
+    cols: number,
+    r0: number,
+    r1: number,
+    steps: number,
+    n: number,
+  ): void;
   rowMaxAbs(w: number, ld: number, cols: number, r0: number, r1: number, out: number): void;
   fakeQuantizeRows(
     w: number,

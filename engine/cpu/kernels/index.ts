@@ -6,3 +6,4 @@ export { sgd } from "./sgd";
 export { interactBackward, interactForward } from "./interaction";
 export { rowMaxAbs, fakeQuantizeRows } from "./quantize";
 export { maxAbsFlat, fakeQuantizeFlat } from "./table";
+export { lsqRows, lsqInitRows } from "./lsq";
