@@ -21,9 +21,11 @@ export const QuantConfigSchema = z.object({
   /**
    * How scales are found: `"minmax"` (DQRM, HAWQ: the absolute maximum, table scales every
    * `scalePeriod` steps) or `"lsq"` (learned step size: scales are trained by SGD, initialised to
-   * `2 mean|w| / sqrt(n)`, their gradient scaled by `1 / sqrt(n numel)`).
+   * `2 mean|w| / sqrt(n)`, their gradient scaled by `1 / sqrt(n numel)`) or `"dorefa"` (DoReFa,
+   * the public code's "PACT" baseline: `2 round(k (tanh(w) / (2 max|tanh(w)|) + 1/2)) / k - 1`
+   * over the whole table or matrix every step, `k = 2^bits - 1`).
    */
-  quantizer: z.enum(["minmax", "lsq"]),
+  quantizer: z.enum(["minmax", "lsq", "dorefa"]),
   /** Embedding bits (one scale per table), or null for FP32 tables. */
   embeddingBits: Bits.nullable(),
   /** MLP weight bits, or null for an FP32 MLP ("MLP in FP32"). */
@@ -88,4 +90,11 @@ export function maxAbs(values: Float32Array): number {
 export function fakeQuantizeArray(src: Float32Array, dst: Float32Array, s: number, bits: number) {
   const n = levels(bits);
   for (let i = 0; i < src.length; i++) dst[i] = fakeQuantize(src[i], s, n);
+}
+
+/** DoReFa's quantized value of `w`, given `m = max |tanh(w)|` of its tensor and `bits`. */
+export function dorefa(w: number, m: number, bits: number): number {
+  const k = 2 ** bits - 1;
+  const t = Math.fround(Math.fround(Math.tanh(w)) * Math.fround(1 / (2 * m)) + 0.5);
+  return Math.fround(Math.fround((2 * roundHalfEven(Math.fround(k * t))) / k) - 1);
 }

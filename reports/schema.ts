@@ -55,7 +55,7 @@ export const RunConfigSchema = z.object({
   /** Unique name within its suite; also the result file's name. */
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' or '-'"),
   /** How the model is quantized: the method's row in the paper's tables. */
-  method: z.enum(["fp32", "ptq", "dqrm", "hawq", "lsq"]),
+  method: z.enum(["fp32", "ptq", "dqrm", "hawq", "lsq", "pact"]),
   /** Experiments (paper tables) this run belongs to, e.g. `["table2", "table3"]`. */
   experiments: z.array(z.string()),
   /** Quantization-aware training, or null to train in FP32. */

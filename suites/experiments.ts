@@ -60,6 +60,11 @@ export function lsq(embeddingBits: BitWidth, mlpBits: BitWidth | null): QuantCon
   return { ...dqrm(embeddingBits, mlpBits, 1), quantizer: "lsq" };
 }
 
+/** "PACT" as the public DQRM code ran it: DoReFa weights over whole tensors every step. */
+export function pact(embeddingBits: BitWidth, mlpBits: BitWidth | null): QuantConfig {
+  return { ...dqrm(embeddingBits, mlpBits, 1), quantizer: "dorefa" };
+}
+
 /** Builds the runs of the chosen experiments. */
 export function paperRuns(
   base: BaseRun,
@@ -104,6 +109,8 @@ export function paperRuns(
   });
   add("table3", "lsq-int4", "lsq", lsq(4, 4));
   add("table3", "lsq-emb4", "lsq", lsq(4, null));
+  add("table3", "pact-int4", "pact", pact(4, 4));
+  add("table3", "pact-emb4", "pact", pact(4, null));
   add("table3", "hawq-int4", "hawq", hawq(4, 4));
   add("table3", "hawq-emb4", "hawq", hawq(4, null));
   add("table3", "dqrm-int4", "dqrm", dqrm(4, 4, P));

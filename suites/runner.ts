@@ -257,6 +257,11 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       engine.quantizeInPlace(config.postTraining);
       await evaluate(config.epochs);
     }
+    if (status === "ok" && options.saveModelTo && config.quantization?.quantizer === "dorefa") {
+      throw new Error(
+        "Model files of DoReFa (pact) runs are not supported yet: their levels are not symmetric",
+      );
+    }
     if (status === "ok" && options.saveModelTo) {
       const file = writeModelFile(
         spec,

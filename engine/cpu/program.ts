@@ -8,6 +8,7 @@
  */
 import type { BatchChunk } from "../batch.ts";
 import {
+  dorefa,
   fakeQuantize,
   levels,
   type QuantConfig,
@@ -236,6 +237,11 @@ export class CpuProgram {
       for (const t of this.#scaleTables) {
         const slot = this.#slots[t];
         const k = this.#tableKernels[slot.memory];
+        if (q.quantizer === "dorefa") {
+          // DoReFa needs max |tanh(w)| of the whole table every step: one pass over it.
+          this.#scales[t] = Math.max(Math.tanh(k.maxAbsFlat(slot.offset, slot.length)), 1e-8);
+          continue;
+        }
         if (q.quantizer === "lsq") {
           // Learned step: initialised once, then trained in the update phase.
           if (this.#scales[t] === 0) this.#scales[t] = lsqInitialStep(this.#tables[t], n);
@@ -248,6 +254,7 @@ export class CpuProgram {
       }
     }
     if (q.mlpBits === null) return;
+    if (q.quantizer === "dorefa") return this.#dorefaMlp(q.mlpBits);
     const n = levels(q.mlpBits);
     const f32 = this.f32;
     for (const layer of this.#layers) {
@@ -320,6 +327,35 @@ export class CpuProgram {
     if (count > 0) this.#scales[t] = Math.max(s - (lr * ds) / Math.sqrt(n * count), 1e-8);
   }
 
+  /** DoReFa of every MLP weight matrix, over its whole-matrix max |tanh(w)|. */
+  #dorefaMlp(bits: number): void {
+    const f32 = this.f32;
+    for (const layer of this.#layers) {
+      const [r0, r1] = this.#shares.get(layer)!.outCols;
+      if (r0 < r1) this.#k.rowMaxAbs(layer.w, layer.inP, layer.inP, r0, r1, layer.scales);
+    }
+    this.#barrier.wait(); // the matrix maximum needs every row's
+    for (const layer of this.#layers) {
+      const [r0, r1] = this.#shares.get(layer)!.outCols;
+      let m = 0;
+      for (let r = 0; r < layer.outputs; r++) m = Math.max(m, f32[layer.scales / 4 + r]);
+      // Only real rows and columns: DoReFa(0) is not 0, and padding must stay zero.
+      const end = Math.min(r1, layer.outputs);
+      if (r0 >= end) continue;
+      const tanhMax = Math.max(Math.tanh(m), 1e-8);
+      this.#k.dorefaRows(
+        layer.w,
+        layer.wq,
+        layer.inP,
+        layer.inputs,
+        r0,
+        end,
+        tanhMax,
+        2 ** bits - 1,
+      );
+    }
+  }
+
   /** First batch row of this thread's share (`next = 1`: of the next thread's, i.e. the end). */
   #rowStart(rows: number, next = 0): number {
     return Math.floor((rows * (this.#thread + next)) / this.#threads);
@@ -342,6 +378,7 @@ export class CpuProgram {
     const tBase = L.t / 4;
     const bits = this.#active?.embeddingBits ?? null;
     const perRow = bits !== null && this.#active!.gatheredRowsOnly;
+    const useDorefa = this.#active?.quantizer === "dorefa";
     const n = bits === null ? 0 : levels(bits);
     for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
       // HAWQ reads its fake-quantized whole-table copy; DQRM quantizes the gathered rows.
@@ -352,7 +389,13 @@ export class CpuProgram {
       for (let r = 0; r < rows; r++) {
         const dst = tBase + r * L.ldt + (t + 1) * L.dimP;
         const a = off[s0 + r], e = off[s0 + r + 1];
-        if (perRow) {
+        if (perRow && useDorefa) {
+          for (let q = 0; q < d; q++) f32[dst + q] = 0;
+          for (let j = a; j < e; j++) {
+            const src = idx[j] * d;
+            for (let q = 0; q < d; q++) f32[dst + q] += dorefa(table[src + q], scale, bits!);
+          }
+        } else if (perRow) {
           for (let q = 0; q < d; q++) f32[dst + q] = 0;
           for (let j = a; j < e; j++) {
             const src = idx[j] * d;

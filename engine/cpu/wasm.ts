@@ -72,6 +72,16 @@ export interface Kernels {
     steps: number,
     n: number,
   ): void;
+  dorefaRows(
+    w: number,
+    q: number,
+    ld: number,
+    cols: number,
+    r0: number,
+    r1: number,
+    m: number,
+    k: number,
+  ): void;
   rowMaxAbs(w: number, ld: number, cols: number, r0: number, r1: number, out: number): void;
   fakeQuantizeRows(
     w: number,

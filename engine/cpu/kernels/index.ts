@@ -7,3 +7,4 @@ export { interactBackward, interactForward } from "./interaction";
 export { rowMaxAbs, fakeQuantizeRows } from "./quantize";
 export { maxAbsFlat, fakeQuantizeFlat } from "./table";
 export { lsqRows, lsqInitRows } from "./lsq";
+export { dorefaRows } from "./dorefa";
