@@ -7,14 +7,8 @@
  */
 import { parseArgs } from "node:util";
 import { isDeepStrictEqual } from "node:util";
-import {
-  readResult,
-  readResults,
-  renderSummaryHtml,
-  resultPath,
-  writeFileAtomic,
-  writeResult,
-} from "../reports/mod.ts";
+import { readResult, resultPath, writeFileAtomic, writeResult } from "../reports/mod.ts";
+import { writeReport } from "../reports/report.ts";
 import {
   type Experiment,
   EXPERIMENTS,
@@ -169,10 +163,8 @@ async function main(): Promise<number> {
         }), accuracy ${result.final?.accuracy.toFixed(4) ?? "–"}; wrote ${path}`,
     );
   }
-  const results = await readResults(out);
-  const reportPath = `${out}/report.html`;
-  await writeFileAtomic(reportPath, renderSummaryHtml(suiteName, results));
-  console.log(`Results: ${out}  (report: ${reportPath})`);
+  const { html } = await writeReport(out);
+  console.log(`Results: ${out}  (report: ${html})`);
   return failed ? 1 : 0;
 }
 

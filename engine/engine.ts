@@ -69,6 +69,8 @@ export interface Engine {
    * small models: dense embedding gradients cost the size of the tables.
    */
   traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace>;
+  /** A copy of one embedding table (cheaper than `readParams` for one tensor). */
+  readTable(table: number): Float32Array;
   /** A copy of the parameters (the FP32 shadow weights under QAT). */
   readParams(): Promise<Params>;
   /** The quantization-aware training settings, or null for FP32 training. */

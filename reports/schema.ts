@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { QuantConfigSchema } from "../engine/quant.ts";
 import { ModelSpecSchema } from "../engine/spec.ts";
+import { ResultExtrasShape } from "./schema_extra.ts";
 
 /** Version of the result format. */
 export const RESULT_SCHEMA_VERSION = 1;
@@ -103,6 +104,7 @@ export type RunConfig = z.infer<typeof RunConfigSchema>;
 
 /** The record of one finished (or failed) run. */
 export const RunResultSchema = z.object({
+  ...ResultExtrasShape,
   schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
   suite: z.string(),
   config: RunConfigSchema,

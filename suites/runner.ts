@@ -12,6 +12,8 @@ import { describeEnvironment } from "../engine/environment.ts";
 import { clickMetrics } from "../engine/metrics.ts";
 import { type ModelFileQuantization, modelFileSize, writeModelFile } from "../engine/model_file.ts";
 import { PHASES, summarize } from "../engine/phases.ts";
+import { fakeQuantize, levels } from "../engine/quant.ts";
+import { histogramOf, type WeightHistogram } from "../reports/schema_extra.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import {
@@ -170,6 +172,27 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     true,
   );
   const phaseSamples = Object.fromEntries(PHASES.map((p) => [p, [] as number[]]));
+  // Every iteration's phases, warm-up included (the report marks it), to 0.1 us.
+  const rawPhases = Object.fromEntries(PHASES.map((p) => [p, [] as number[]]));
+  const histograms: WeightHistogram[] = [];
+  // The paper's Fig. 6 shows one table's weights: table 6 here (12,517 rows in Kaggle).
+  const histogramTable = Math.min(6, spec.tableRows.length - 1);
+  const recordHistograms = (epoch: number, quantizedBits: number | null) => {
+    const values = engine.readTable(histogramTable);
+    const tensor = `table ${histogramTable}`;
+    histograms.push(histogramOf(values, 64, { tensor, iteration, epoch, kind: "weights" }));
+    if (quantizedBits === null) return;
+    const s = engine.embeddingScales()[histogramTable];
+    if (!(s > 0)) return;
+    const n = levels(quantizedBits);
+    const q = values.map((v) => fakeQuantize(v, s, n));
+    histograms.push(
+      histogramOf(q, 64, { tensor, iteration, epoch, kind: "quantized", bits: quantizedBits }),
+    );
+  };
+  const minmaxBits = config.quantization?.quantizer === "minmax"
+    ? config.quantization.embeddingBits
+    : null;
   const total: number[] = [];
   const curve: RunResult["curve"] = [];
   let peakRss = Deno.memoryUsage().rss;
@@ -197,6 +220,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   };
 
   try {
+    recordHistograms(0, null);
     training: for (let epoch = 0; epoch < config.epochs; epoch++) {
       engine.setQuantizationActive(epoch >= config.qatFromEpoch);
       // Every epoch sees the same training samples in the same order, as DLRM's loader does.
@@ -216,6 +240,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         let chunkLoss = 0;
         for (let i = 0; i < r.iterations; i++) {
           chunkLoss += r.loss[i];
+          for (const p of PHASES) rawPhases[p].push(Math.round(r.phases[p][i] * 1e4) / 1e4);
           if (iteration + i < config.warmupIterations) continue;
           let sum = 0;
           for (const p of PHASES) {
@@ -252,10 +277,22 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         }
       }
       await evaluate(epoch + 1);
+      recordHistograms(epoch + 1, epoch >= config.qatFromEpoch ? minmaxBits : null);
     }
     if (status === "ok" && config.postTraining) {
       engine.quantizeInPlace(config.postTraining);
       await evaluate(config.epochs);
+      const bits = config.postTraining.embeddingBits;
+      if (bits !== null) {
+        const values = engine.readTable(histogramTable);
+        histograms.push(histogramOf(values, 64, {
+          tensor: `table ${histogramTable}`,
+          iteration,
+          epoch: config.epochs,
+          kind: "quantized",
+          bits,
+        }));
+      }
     }
     if (status === "ok" && options.saveModelTo && config.quantization?.quantizer === "dorefa") {
       throw new Error(
@@ -304,6 +341,8 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       modelFileBytes: modelFileSize(spec, modelQuantization(config)),
     },
     curve,
+    timingSamples: { warmup: Math.min(config.warmupIterations, iteration), phases: rawPhases },
+    weightHistograms: histograms,
     ...(last
       ? {
         final: { accuracy: last.accuracy, auc: last.auc, logLoss: last.logLoss },

@@ -288,6 +288,13 @@ class CpuEngine implements Engine {
     });
   }
 
+  readTable(table: number): Float32Array {
+    if (!(table >= 0 && table < this.#tables.length)) {
+      throw new RangeError(`Expected a table in [0, ${this.#tables.length}) but found ${table}`);
+    }
+    return this.#tables[table].slice();
+  }
+
   embeddingScales(): Float32Array {
     return this.#scales.slice();
   }

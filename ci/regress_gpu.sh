@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# GPU runner: the same short Kaggle suite on the WebGPU engine, compared with its own baseline
+# (GPU results are deterministic per device and driver, not across them, so the GPU baseline is
+# separate from the CPU one and is made on the runner itself). Run it on the GPU machine from
+# the repository root; needs Node/npm (for npx deno) and a WebGPU adapter.
+#
+#   ci/regress_gpu.sh [OUT]            compare with ci/baselines/kaggle-smoke-gpu.json
+#   UPDATE=1 ci/regress_gpu.sh [OUT]   (re)make that baseline on this runner
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DENO=(npx -y deno@2.9.6)
+OUT="${1:-results/ci-regress-gpu}"
+BASELINE=ci/baselines/kaggle-smoke-gpu.json
+SUITE=(kaggle --engine gpu --experiment table3 --iterations 200 --scale 0.01 --test-samples 8192 --eval-every 50)
+rm -rf "$OUT"
+"${DENO[@]}" run -A cli/bench.ts "${SUITE[@]}" --quiet --out "$OUT"
+if [[ "${UPDATE:-}" == 1 || ! -f "$BASELINE" ]]; then
+  "${DENO[@]}" run -A cli/regress.ts --baseline "$BASELINE" --update \
+    --command "deno task bench ${SUITE[*]}" "$OUT"
+  echo "made $BASELINE on $(hostname); commit it to gate later runs"
+else
+  "${DENO[@]}" run -A cli/regress.ts --baseline "$BASELINE" "$OUT"
+fi
+"${DENO[@]}" run -A cli/report.ts "$OUT"

@@ -1,0 +1,85 @@
+/**
+ * `deno task report RESULTS_DIR [options]`: rebuilds the HTML report (and its CSV tables) of a
+ * results folder from its JSON results.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { writeReport } from "../reports/report.ts";
+import { runMain, UsageError } from "./args.ts";
+
+const HELP = `Usage: deno task report RESULTS_DIR [options]
+
+Reads every JSON result under RESULTS_DIR (sub-folders included) and writes one
+self-contained HTML report (Chart.js inlined; no network needed to view it) and the
+tables as CSV files in csv/ beside it.
+
+Options:
+  --out FILE       HTML file to write (default RESULTS_DIR/report.html)
+  --title TEXT     page title (default "dqrm-bench report")
+  --no-csv         do not write the CSV files
+  --check          open the report in headless Chromium (/usr/bin/chromium), fail on a
+                   console error or a blank chart, and save a screenshot beside it
+  -h, --help       this help
+`;
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      out: { type: "string" },
+      title: { type: "string" },
+      "no-csv": { type: "boolean" },
+      check: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(`expected one results folder but found ${positionals.length}`);
+  }
+  const dir = positionals[0].replace(/\/+$/, "") || "/";
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch {
+    throw new UsageError(`results folder '${dir}' does not exist`);
+  }
+  if (!info.isDirectory) throw new UsageError(`'${dir}' is not a folder`);
+  const written = await writeReport(dir, {
+    ...(values.out ? { out: values.out } : {}),
+    ...(values.title ? { title: values.title } : {}),
+    noCsv: values["no-csv"] ?? false,
+  });
+  const m = written.model;
+  for (const s of m.skipped) console.error(`report: skipped ${s.path}: ${s.reason}`);
+  console.error(
+    `report: ${m.runs.length} runs in ${m.variants.length} variants; ${m.charts.charts.length} charts; paper rows matched: ${
+      m.tables.map((t) => `T${t.table.id} ${t.matched}/${t.table.rows.length}`).join(", ")
+    }`,
+  );
+  if (values.check) {
+    const { checkReportInBrowser } = await import("../reports/browser.ts");
+    const png = written.html.replace(/\.html?$/, "") + ".png";
+    const check = await checkReportInBrowser(written.html, { screenshot: png });
+    if (check.skipped) {
+      console.error(`report: browser check skipped: ${check.skipped}`);
+    } else {
+      console.error(
+        `report: browser check: ${check.canvases} canvases, ${check.blank.length} blank, ${check.errors.length} console errors; screenshot ${png}`,
+      );
+      for (const e of check.errors) console.error(`report: console error: ${e}`);
+      if (check.errors.length || check.blank.length) return 1;
+    }
+  }
+  for (const f of written.csv) console.error(`report: wrote ${f}`);
+  console.log(`Report: ${written.html}`);
+  return 0;
+}
+
+if (import.meta.main) await runMain("report", main);
