@@ -5,4 +5,7 @@
  */
 export * from "./schema.ts";
 export * from "./files.ts";
-export * from "./html.ts";
+export * from "./schema_extra.ts";
+export * from "./stats.ts";
+export { buildReport, writeReport } from "./report.ts";
+export { compareWithBaseline } from "./regress.ts";
