@@ -18,6 +18,7 @@ import {
   withOverrides,
 } from "../suites/mod.ts";
 import { choiceFlag, intFlag, numberFlag, runMain, UsageError } from "./args.ts";
+import { criteoRunOverrides, type PreprocessProgress } from "../data/criteo/mod.ts";
 
 const HELP = `Usage: deno task bench SUITE [options]
 
@@ -43,6 +44,13 @@ Options:
   --seed N             the seed of every random stream (default 1)
   --scale X            scale every embedding table's rows by X in (0, 1] (default 1: the
                        paper's full tables, 2.16 GB Kaggle, 12.58 GB Terabyte)
+  --data PATH          train and test on real Criteo data: Kaggle's train.txt[.gz] (or its
+                       folder), Terabyte's folder of day_N[.gz], or a cache folder built by
+                       deno task preprocess; raw files are preprocessed once into a cache
+                       (DLRM's splits; the whole training split per epoch and the whole test
+                       half unless --iterations / --test-samples ask for fewer)
+  --rows N             with --data: read at most N lines of each raw file
+  --days N             with --data terabyte: use day_0 … day_{N-1}, the last one halved
   --run NAME           run only this run of the suite (repeatable)
   --out DIR            output folder (default results/SUITE-TIMESTAMP); an existing folder
                        resumes: runs already finished with the same config are skipped
@@ -67,6 +75,9 @@ async function main(): Promise<number> {
       seed: { type: "string" },
       scale: { type: "string" },
       run: { type: "string", multiple: true },
+      data: { type: "string" },
+      rows: { type: "string" },
+      days: { type: "string" },
       experiment: { type: "string" },
       "paper-scale": { type: "boolean" },
       budget: { type: "string" },
@@ -120,6 +131,28 @@ async function main(): Promise<number> {
     seed: intFlag("seed", values.seed, 0),
     tableScale: numberFlag("scale", values.scale, 0, 1),
   });
+  if (values.data !== undefined) {
+    if (values.scale !== undefined) {
+      throw new UsageError(
+        "--scale applies to synthetic data; with --data the tables have the data's sizes",
+      );
+    }
+    if (suiteName !== "kaggle" && suiteName !== "terabyte") {
+      throw new UsageError(`--data expects the suite kaggle or terabyte but found '${suiteName}'`);
+    }
+    suite = withOverrides(
+      suite,
+      await criteoRunOverrides(suiteName, values.data, {
+        rows: intFlag("rows", values.rows),
+        days: intFlag("days", values.days),
+        trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,
+        testSamples: intFlag("test-samples", values["test-samples"]),
+        onProgress: values.quiet ? undefined : printPreprocess,
+      }),
+    );
+  } else if (values.rows !== undefined || values.days !== undefined) {
+    throw new UsageError("--rows and --days apply only with --data");
+  }
   if (values.run) {
     const unknown = values.run.filter((n) => !suite.runs.some((r) => r.name === n));
     if (unknown.length) {
@@ -158,9 +191,9 @@ async function main(): Promise<number> {
       } ms/it (fwd ${t.phases.forward.median.toFixed(3)}, bwd ${
         t.phases.backward.median.toFixed(3)
       }, upd ${t.phases.update.median.toFixed(3)}), ${t.samplesPerSecond.toFixed(0)} samples/s, ` +
-        `test AUC ${result.final?.auc.toFixed(4) ?? "–"} (teacher ${
-          result.ceiling?.auc.toFixed(4)
-        }), accuracy ${result.final?.accuracy.toFixed(4) ?? "–"}; wrote ${path}`,
+        `test AUC ${result.final?.auc.toFixed(4) ?? "–"}${
+          result.ceiling ? ` (teacher ${result.ceiling.auc.toFixed(4)})` : ""
+        }, accuracy ${result.final?.accuracy.toFixed(4) ?? "–"}; wrote ${path}`,
     );
   }
   const { html } = await writeReport(out);
@@ -178,6 +211,15 @@ function parseExperiments(list: string): Experiment[] {
     );
   }
   return names as Experiment[];
+}
+
+function printPreprocess(p: PreprocessProgress): void {
+  const mb = p.textBytes / 1e6;
+  console.error(
+    `[preprocess] ${p.stage} · file ${p.source + 1}/${p.sources} · ${mb.toFixed(0)} MB · ${
+      p.samples.toLocaleString("en-US")
+    } samples · ${(mb / p.seconds).toFixed(1)} MB/s`,
+  );
 }
 
 function progressPrinter(): (p: RunProgress) => void {

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { QuantConfigSchema } from "../engine/quant.ts";
 import { ModelSpecSchema } from "../engine/spec.ts";
+import { CriteoRunDataSchema } from "../data/criteo/run_data.ts";
 import { ResultExtrasShape } from "./schema_extra.ts";
 
 /** Version of the result format. */
@@ -96,7 +97,11 @@ export const RunConfigSchema = z.object({
   /** Iterations excluded from timing summaries (warm-up). */
   warmupIterations: z.number().int().nonnegative(),
   seed: z.number().int().nonnegative(),
-  data: z.object({ kind: z.literal("synthetic"), clickRate: z.number().gt(0).lt(1) }),
+  /** Synthetic Criteo-shaped data, or a preprocessed Criteo cache (`bench --data`). */
+  data: z.discriminatedUnion("kind", [
+    z.object({ kind: z.literal("synthetic"), clickRate: z.number().gt(0).lt(1) }),
+    CriteoRunDataSchema,
+  ]),
 });
 
 /** Configuration of one run. */

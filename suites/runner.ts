@@ -16,6 +16,9 @@ import { fakeQuantize, levels } from "../engine/quant.ts";
 import { histogramOf, type WeightHistogram } from "../reports/schema_extra.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
+import { openCriteoRunData } from "../data/criteo/prepare.ts";
+import type { BatchChunk } from "../engine/batch.ts";
+import type { ClickMetrics } from "../engine/metrics.ts";
 import {
   RESULT_SCHEMA_VERSION,
   type RunConfig,
@@ -105,7 +108,11 @@ async function createEngine(config: RunConfig, spec: ModelSpec): Promise<Engine>
  */
 export async function runTraining(config: RunConfig, options: RunOptions): Promise<RunResult> {
   const startedAt = new Date().toISOString();
-  const spec = specOf(config);
+  // Real data: the tables have the data's sizes.
+  const criteo = config.data.kind === "criteo"
+    ? await openCriteoRunData(config.data, config.seed)
+    : undefined;
+  const spec = criteo ? { ...specOf(config), tableRows: [...criteo.tableRows] } : specOf(config);
   const report = options.onProgress ?? (() => {});
   const itersPerEpoch = Math.floor(config.trainSamples / config.batchSize);
   if (itersPerEpoch < 1) {
@@ -116,11 +123,22 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   const totalIterations = itersPerEpoch * config.epochs;
   report({ run: config.name, stage: "init", epoch: 0, iteration: 0, totalIterations });
 
-  const data = new SyntheticCriteo(spec, { seed: config.seed, clickRate: config.data.clickRate });
   const test = allocateOneHotChunk(spec, config.testBatchSize, config.testSamples, true);
-  const teacher = new Float32Array(config.testSamples);
-  data.fill(test, "test", 0, teacher);
-  const ceiling = clickMetrics(test.labels, teacher);
+  let data: { fill(chunk: BatchChunk, stream: "train", firstSample: number): void };
+  let ceiling: ClickMetrics | undefined;
+  if (config.data.kind === "synthetic") {
+    const synthetic = new SyntheticCriteo(spec, {
+      seed: config.seed,
+      clickRate: config.data.clickRate,
+    });
+    const teacher = new Float32Array(config.testSamples);
+    synthetic.fill(test, "test", 0, teacher);
+    ceiling = clickMetrics(test.labels, teacher);
+    data = synthetic;
+  } else {
+    criteo!.fill(test, "test", 0);
+    data = criteo!;
+  }
 
   const counts = parameterCounts(spec);
   const needed = estimateMemoryBytes(config, spec);

@@ -43,6 +43,7 @@ export type RunOverrides = Partial<
     | "evalEvery"
     | "seed"
     | "tableScale"
+    | "data"
   >
 >;
 

@@ -1,0 +1,160 @@
+/**
+ * `deno task preprocess kaggle|terabyte INPUT --out DIR [options]`: preprocesses raw Criteo files
+ * into a binary cache that `deno task bench SUITE --data DIR` trains on, and prints what it read:
+ * lines, samples, bad lines by kind with their first line numbers, table sizes, splits, MB/s.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  BAD_LINE_KINDS,
+  BAD_LINE_MESSAGES,
+  type CacheManifest,
+  preprocessCriteo,
+  type PreprocessProgress,
+} from "../data/criteo/mod.ts";
+import { choiceFlag, intFlag, runMain, UsageError } from "./args.ts";
+
+const HELP = `Usage: deno task preprocess kaggle|terabyte INPUT --out DIR [options]
+
+Preprocesses raw Criteo TSV (plain or gzipped) into a binary cache in DIR. INPUT is Kaggle's
+train.txt[.gz] (or its folder), or Terabyte's folder of day_0 … day_23[.gz] (or one day's file).
+A complete cache with the same options and unchanged files is reused; an interrupted build
+resumes after its last finished file.
+
+Options:
+  --out DIR              cache folder (required)
+  --index hash|frequency hash: value mod max-ind-range, numbered by first appearance (DLRM);
+                         frequency: values seen fewer than --threshold times share row 0
+                         (default hash)
+  --max-ind-range N      DLRM's --max-ind-range, 0 for none (default Kaggle 0, Terabyte 10000000)
+  --threshold N          frequency mode's threshold (default 15)
+  --subsample X          fraction of negative lines dropped, in [0, 1) (default Kaggle 0,
+                         Terabyte 0.875)
+  --seed N               seed of the sub-sampling (default 1)
+  --rows N               read at most N lines of each file
+  --days N               Terabyte: use day_0 … day_{N-1}; the last is halved into test/validation
+  --strict               stop at the first bad line with file:line: what (default: skip, count)
+  --workers N            parsing workers (default: one per core)
+  --no-checksum          do not checksum the sources (CRC-32) into the manifest
+  --verify               when reusing a cache, also recompute the sources' checksums
+  --force                rebuild even if a complete cache matches
+  --quiet                no progress lines
+  -h, --help             this help
+`;
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      out: { type: "string" },
+      index: { type: "string" },
+      "max-ind-range": { type: "string" },
+      threshold: { type: "string" },
+      subsample: { type: "string" },
+      seed: { type: "string" },
+      rows: { type: "string" },
+      days: { type: "string" },
+      strict: { type: "boolean" },
+      workers: { type: "string" },
+      "no-checksum": { type: "boolean" },
+      verify: { type: "boolean" },
+      force: { type: "boolean" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 2) {
+    throw new UsageError(
+      `expected a dataset (kaggle or terabyte) and an input path but found ${
+        positionals.length ? positionals.map((p) => `'${p}'`).join(" ") : "none"
+      }`,
+    );
+  }
+  const dataset = positionals[0];
+  if (dataset !== "kaggle" && dataset !== "terabyte") {
+    throw new UsageError(`expected the dataset kaggle or terabyte but found '${dataset}'`);
+  }
+  if (values.out === undefined) throw new UsageError("--out DIR is required");
+  const subsample = values.subsample === undefined ? undefined : Number(values.subsample);
+  if (subsample !== undefined && !(subsample >= 0 && subsample < 1)) {
+    throw new UsageError(`--subsample expects a number in [0, 1) but found '${values.subsample}'`);
+  }
+  const started = performance.now();
+  const result = await preprocessCriteo({
+    dataset,
+    input: positionals[1],
+    out: values.out,
+    index: choiceFlag("index", values.index, ["hash", "frequency"] as const),
+    maxIndRange: intFlag("max-ind-range", values["max-ind-range"], 0),
+    threshold: intFlag("threshold", values.threshold),
+    subsampleRate: subsample,
+    seed: intFlag("seed", values.seed, 0),
+    rows: intFlag("rows", values.rows),
+    days: intFlag("days", values.days),
+    strict: values.strict,
+    workers: intFlag("workers", values.workers),
+    checksum: !values["no-checksum"],
+    verify: values.verify,
+    force: values.force,
+    onProgress: values.quiet ? undefined : printProgress,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    result.reused
+      ? `Reused the complete cache in ${result.dir} (${seconds.toFixed(1)} s)`
+      : `Built ${result.dir}`,
+  );
+  console.log(summarizeManifest(result.manifest));
+  return 0;
+}
+
+function printProgress(p: PreprocessProgress): void {
+  const mb = p.textBytes / 1e6;
+  console.error(
+    `[preprocess] ${p.stage} · file ${p.source + 1}/${p.sources} · ${mb.toFixed(0)} MB · ${
+      p.lines.toLocaleString("en-US")
+    } lines · ${p.samples.toLocaleString("en-US")} samples · ${(mb / p.seconds).toFixed(1)} MB/s`,
+  );
+}
+
+/** A human summary of a cache's manifest. */
+export function summarizeManifest(m: CacheManifest): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const lines = [
+    `  options: ${JSON.stringify(m.options)}`,
+    ...m.sources.map((s) =>
+      `  ${s.file}: ${n(s.lines)} lines, ${n(s.samples)} samples, ${n(s.subsampled)} sub-sampled, ${
+        n(s.badLines)
+      } bad${s.gzip ? ", gzip" : ""}${s.crc32 ? `, crc32 ${s.crc32}` : ""}`
+    ),
+    `  splits: train ${n(m.splits.train.samples)}, test ${n(m.splits.test.samples)}, validation ${
+      n(m.splits.validation.samples)
+    } samples in ${n(m.chunks.length)} chunk files`,
+    `  table rows: ${m.tableRows.join(", ")} (total ${n(m.tableRows.reduce((a, b) => a + b, 0))})`,
+  ];
+  const bad = BAD_LINE_KINDS.filter((k) => m.badLines[k].count > 0);
+  if (bad.length === 0) lines.push("  bad lines: none");
+  for (const k of bad) {
+    const t = m.badLines[k];
+    lines.push(
+      `  bad lines, ${k}: ${n(t.count)} (${BAD_LINE_MESSAGES[k]}); first at ${
+        t.first.map((s) => `${s.file}:${s.line}`).join(", ")
+      }`,
+    );
+  }
+  lines.push(
+    `  build: ${m.build.seconds.toFixed(1)} s, ${
+      (m.build.textBytes / 1e6).toFixed(0)
+    } MB of text, ${m.build.megabytesPerSecond.toFixed(1)} MB/s on ${m.build.workers} workers`,
+  );
+  return lines.join("\n");
+}
+
+if (import.meta.main) await runMain("preprocess", main);

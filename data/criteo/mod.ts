@@ -1,0 +1,37 @@
+/**
+ * The Criteo data pipeline: raw Kaggle and Terabyte TSV (plain or gzipped) in, a chunked binary
+ * cache out, every bad line accounted for; and {@linkcode CriteoData}, which streams a cache into
+ * training batches.
+ *
+ * @example Preprocess Kaggle's train.txt, then fill a batch chunk from it
+ * ```ts
+ * import { CriteoData, preprocessCriteo } from "./mod.ts";
+ *
+ * await preprocessCriteo({ dataset: "kaggle", input: "train.txt", out: "cache/kaggle" });
+ * const data = await CriteoData.open("cache/kaggle");
+ * console.log(data.trainSamples, data.testSamples, data.tableRows);
+ * ```
+ *
+ * @module
+ */
+export * from "./cache.ts";
+export * from "./dictionary.ts";
+export * from "./format.ts";
+export * from "./generate.ts";
+export * from "./prepare.ts";
+export * from "./preprocess.ts";
+export * from "./run_data.ts";
+export * from "./source.ts";
+export * from "./sources.ts";
+export * from "./splits.ts";
+export {
+  describeBadLine,
+  keepsNegative,
+  parseBlock,
+  parsedColumnsBytes,
+  parsedColumnsView,
+  samplesCapacity,
+} from "./parse.ts";
+export type { BlockParse, ParsedColumns, ParseSettings } from "./parse.ts";
+export { crc32Prefix, crc32Update, isGzipFile, LineBlockReader } from "./reader.ts";
+export type { LineBlock, LineBlockReaderOptions, ReaderBadLine } from "./reader.ts";

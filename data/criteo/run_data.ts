@@ -1,0 +1,23 @@
+/**
+ * The `data` record of a run trained on a Criteo cache, for the result schema
+ * (`reports/schema.ts`). A leaf module (zod and the cache options only), so the schema can import
+ * it without importing the pipeline.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { CacheOptionsSchema } from "./cache.ts";
+
+/** `RunConfig.data` of a run on a Criteo cache (the counterpart of `{ kind: "synthetic" }`). */
+export const CriteoRunDataSchema = z.object({
+  kind: z.literal("criteo"),
+  /** What `--data` named: raw files or a cache folder. */
+  source: z.string(),
+  /** The cache folder trained from (absolute). */
+  cache: z.string(),
+  /** How the cache was built. */
+  options: CacheOptionsSchema,
+});
+
+/** `RunConfig.data` of a run on a Criteo cache. */
+export type CriteoRunData = z.infer<typeof CriteoRunDataSchema>;

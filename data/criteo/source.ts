@@ -1,0 +1,386 @@
+/**
+ * Training data from a Criteo cache, streamed from its chunk files: the real-data counterpart of
+ * {@linkcode SyntheticCriteo}, with the same `fill(chunk, stream, firstSample)`.
+ *
+ * Test and validation samples are read in file order. Training samples are shuffled once, seeded,
+ * the same way every epoch (as DLRM's `--data-randomize=total` loader does), without holding the
+ * training set in memory: the split is cut into blocks of `shuffleBlock` samples, the blocks are
+ * permuted, and each window of `shuffleWindow` consecutive blocks of that order (about 42 MB at
+ * the defaults) is read and permuted as a whole. Any range can be filled on its own, in any order.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../../engine/batch.ts";
+import { Rng, STREAM } from "../../engine/rng.ts";
+import {
+  type CacheChunk,
+  type CacheManifest,
+  checkChunkFiles,
+  chunkFileName,
+  chunkLayout,
+  readManifest,
+} from "./cache.ts";
+import { CATEGORICAL_FEATURES, DENSE_FEATURES } from "./format.ts";
+
+/** A split of a cache: the training stream, DLRM's test half or its validation half. */
+export type CriteoStream = "train" | "test" | "validation";
+
+/** Options of {@linkcode CriteoData.open}. */
+export interface CriteoDataOptions {
+  /** Shuffle the training samples. Default true. */
+  shuffle?: boolean;
+  /** Seed of the shuffle. Default 1. */
+  seed?: number;
+  /** Samples per shuffled block. Default 4096. */
+  shuffleBlock?: number;
+  /** Blocks read and permuted together. Default 64. */
+  shuffleWindow?: number;
+}
+
+/** In-memory columns of one shuffle window. */
+interface Window {
+  index: number;
+  samples: number;
+  labels: Uint8Array;
+  dense: Float32Array;
+  categorical: Int32Array[];
+  /** Position in the window of each of its shuffled samples. */
+  order: Uint32Array;
+}
+
+/** Part of a sample range in one chunk: `count` samples from its sample `from`. */
+interface Piece {
+  chunk: number;
+  from: number;
+  count: number;
+  /** Samples of the range before this piece. */
+  done: number;
+}
+
+/**
+ * A preprocessed Criteo dataset.
+ *
+ * @example
+ * ```ts
+ * const data = await CriteoData.open("cache/kaggle");
+ * const spec = { ...kaggleSpec(), tableRows: data.tableRows };
+ * const chunk = allocateOneHotChunk(spec, 128, 128 * 250, true);
+ * data.fill(chunk, "train", 0); // the first 32,000 (shuffled) training samples
+ * data.close();
+ * ```
+ */
+export class CriteoData {
+  /** The cache folder. */
+  readonly dir: string;
+  /** Its manifest. */
+  readonly manifest: CacheManifest;
+  /** Dense features per sample (13). */
+  readonly denseFeatures: number = DENSE_FEATURES;
+  /** Rows of each table, from the data. */
+  readonly tableRows: readonly number[];
+  /** Samples of the training split. */
+  readonly trainSamples: number;
+  /** Samples of the test split (the first half of the last day). */
+  readonly testSamples: number;
+  /** Samples of the validation split (the second half of the last day). */
+  readonly validationSamples: number;
+  #chunkStarts: Float64Array;
+  #shuffle: boolean;
+  #seed: number;
+  #block: number;
+  #window: number;
+  /** Training blocks in shuffled order. */
+  #blockOrder = new Uint32Array(0);
+  /** First shuffled training sample of each window. */
+  #windowStarts = new Float64Array(1);
+  #current: Window | undefined;
+  #labels = new Uint8Array(0);
+
+  private constructor(dir: string, manifest: CacheManifest, options: CriteoDataOptions) {
+    this.dir = dir;
+    this.manifest = manifest;
+    this.tableRows = [...manifest.tableRows];
+    this.trainSamples = manifest.splits.train.samples;
+    this.testSamples = manifest.splits.test.samples;
+    this.validationSamples = manifest.splits.validation.samples;
+    this.#chunkStarts = Float64Array.from(manifest.chunks, (c) => c.start);
+    this.#shuffle = options.shuffle ?? true;
+    this.#seed = options.seed ?? 1;
+    this.#block = options.shuffleBlock ?? 4096;
+    this.#window = options.shuffleWindow ?? 64;
+    for (const [name, v] of [["shuffleBlock", this.#block], ["shuffleWindow", this.#window]]) {
+      if (!(Number.isInteger(v) && (v as number) > 0)) {
+        throw new RangeError(`Expected ${name} to be a positive integer but found ${v}`);
+      }
+    }
+    if (this.#shuffle) this.#planShuffle();
+  }
+
+  /**
+   * Opens a complete cache, checking its manifest and that every chunk file has its size.
+   * Throws `Deno.errors.NotFound` when the folder holds no complete cache.
+   */
+  static async open(dir: string, options: CriteoDataOptions = {}): Promise<CriteoData> {
+    const manifest = await readManifest(dir);
+    if (!manifest) {
+      throw new Deno.errors.NotFound(
+        `Expected a complete Criteo cache (${dir}/manifest.json) but found none; run deno task preprocess`,
+      );
+    }
+    await checkChunkFiles(dir, manifest);
+    return new CriteoData(dir, manifest, options);
+  }
+
+  /** Samples of a split. */
+  samplesOf(stream: CriteoStream): number {
+    return this.#split(stream).samples;
+  }
+
+  /**
+   * Fills `chunk` with samples `[firstSample, firstSample + chunk.samples)` of `stream`: dense
+   * features, labels and one-hot bags (offsets are rewritten as `offsets[t][s] = s`).
+   */
+  fill(chunk: BatchChunk, stream: CriteoStream, firstSample: number): void {
+    const split = this.#split(stream);
+    const n = chunk.samples;
+    if (!Number.isInteger(firstSample) || firstSample < 0 || firstSample + n > split.samples) {
+      throw new RangeError(
+        `Expected a range within the ${split.samples} samples of the ${stream} split but found [${firstSample}, ${
+          firstSample + n
+        })`,
+      );
+    }
+    checkChunkShape(chunk);
+    for (let t = 0; t < CATEGORICAL_FEATURES; t++) {
+      const off = chunk.offsets[t];
+      if (t > 0 && off === chunk.offsets[t - 1]) continue;
+      for (let s = 0; s <= n; s++) off[s] = s;
+    }
+    if (stream === "train" && this.#shuffle) this.#fillShuffled(chunk, firstSample);
+    else this.#read(split.start + firstSample, n, chunk);
+  }
+
+  /** Drops the shuffle window held in memory. */
+  close(): void {
+    this.#current = undefined;
+  }
+
+  #split(stream: CriteoStream): { start: number; samples: number } {
+    const splits = this.manifest.splits;
+    const split = stream === "train"
+      ? splits.train
+      : stream === "test"
+      ? splits.test
+      : stream === "validation"
+      ? splits.validation
+      : undefined;
+    if (!split) {
+      throw new TypeError(
+        `Expected stream "train", "test" or "validation" but found ${String(stream)}`,
+      );
+    }
+    return split;
+  }
+
+  #planShuffle(): void {
+    const blocks = Math.ceil(this.trainSamples / this.#block);
+    const order = new Uint32Array(blocks);
+    for (let b = 0; b < blocks; b++) order[b] = b;
+    shuffleInPlace(order, new Rng(this.#seed, STREAM.shuffle, 0xc7, 0));
+    this.#blockOrder = order;
+    const windows = Math.ceil(blocks / this.#window);
+    const starts = new Float64Array(windows + 1);
+    for (let w = 0; w < windows; w++) {
+      let size = 0;
+      for (let b = w * this.#window; b < Math.min(blocks, (w + 1) * this.#window); b++) {
+        size += this.#blockSize(order[b]);
+      }
+      starts[w + 1] = starts[w] + size;
+    }
+    this.#windowStarts = starts;
+  }
+
+  #blockSize(block: number): number {
+    return Math.min(this.#block, this.trainSamples - block * this.#block);
+  }
+
+  #fillShuffled(chunk: BatchChunk, first: number): void {
+    const starts = this.#windowStarts;
+    const indices = chunk.indices;
+    for (let pos = 0; pos < chunk.samples;) {
+      const i = first + pos;
+      let w =
+        this.#current && i >= starts[this.#current.index] && i < starts[this.#current.index + 1]
+          ? this.#current.index
+          : upperBound(starts, i) - 1;
+      const win = this.#load(w);
+      w = win.index;
+      const base = i - starts[w];
+      const count = Math.min(chunk.samples - pos, win.samples - base);
+      const { labels, dense, categorical, order } = win;
+      for (let k = 0; k < count; k++) {
+        const s = pos + k;
+        const j = order[base + k];
+        chunk.labels[s] = labels[j];
+        const d = j * DENSE_FEATURES, e = s * DENSE_FEATURES;
+        for (let f = 0; f < DENSE_FEATURES; f++) chunk.dense[e + f] = dense[d + f];
+        for (let t = 0; t < CATEGORICAL_FEATURES; t++) indices[t][s] = categorical[t][j];
+      }
+      pos += count;
+    }
+  }
+
+  /** The shuffle window `w`, read from disk unless it is the one held. */
+  #load(w: number): Window {
+    if (this.#current?.index === w) return this.#current;
+    const samples = this.#windowStarts[w + 1] - this.#windowStarts[w];
+    const reuse = this.#current && this.#current.labels.length >= samples
+      ? this.#current
+      : undefined;
+    const size = reuse ? reuse.labels.length : this.#window * this.#block;
+    const win: Window = reuse ?? {
+      index: w,
+      samples,
+      labels: new Uint8Array(size),
+      dense: new Float32Array(size * DENSE_FEATURES),
+      categorical: Array.from({ length: CATEGORICAL_FEATURES }, () => new Int32Array(size)),
+      order: new Uint32Array(size),
+    };
+    win.index = w;
+    win.samples = samples;
+    const target = { labels: win.labels, dense: win.dense, indices: win.categorical };
+    let at = 0;
+    const trainStart = this.manifest.splits.train.start;
+    for (
+      let b = w * this.#window;
+      b < Math.min(this.#blockOrder.length, (w + 1) * this.#window);
+      b++
+    ) {
+      const block = this.#blockOrder[b];
+      const count = this.#blockSize(block);
+      this.#readColumns(trainStart + block * this.#block, count, target, at);
+      at += count;
+    }
+    const order = win.order.subarray(0, samples);
+    for (let k = 0; k < samples; k++) order[k] = k;
+    shuffleInPlace(order, new Rng(this.#seed, STREAM.shuffle, 0xc7, 1, w));
+    this.#current = win;
+    return win;
+  }
+
+  /** Reads samples `[start, start + n)` of the cache into `chunk`. */
+  #read(start: number, n: number, chunk: BatchChunk): void {
+    if (this.#labels.length < n) this.#labels = new Uint8Array(n);
+    const labels = this.#labels;
+    this.#readColumns(start, n, { labels, dense: chunk.dense, indices: chunk.indices }, 0);
+    for (let s = 0; s < n; s++) chunk.labels[s] = labels[s];
+  }
+
+  /** Reads samples `[start, start + n)` of the cache into `out`, from its sample `at`. */
+  #readColumns(
+    start: number,
+    n: number,
+    out: { labels: Uint8Array; dense: Float32Array; indices: Int32Array[] },
+    at: number,
+  ): void {
+    for (const { chunk: c, from, count, done } of this.#pieces(start, n)) {
+      const samples = this.manifest.chunks[c].samples;
+      const layout = chunkLayout(samples);
+      const file = Deno.openSync(`${this.dir}/${chunkFileName(c)}`);
+      try {
+        const s = at + done;
+        readAt(file, layout.labels + from, out.labels.subarray(s, s + count));
+        readAt(
+          file,
+          layout.dense + 4 * DENSE_FEATURES * from,
+          bytesOf(out.dense, s * DENSE_FEATURES, count * DENSE_FEATURES),
+        );
+        for (let t = 0; t < CATEGORICAL_FEATURES; t++) {
+          readAt(
+            file,
+            layout.categorical + 4 * (samples * t + from),
+            bytesOf(out.indices[t], s, count),
+          );
+        }
+      } finally {
+        file.close();
+      }
+    }
+  }
+
+  /** The chunk pieces that hold samples `[start, start + n)`. */
+  #pieces(start: number, n: number): Piece[] {
+    const pieces: Piece[] = [];
+    const chunks: readonly CacheChunk[] = this.manifest.chunks;
+    let c = upperBound(this.#chunkStarts, start) - 1;
+    for (let left = n, at = start; left > 0; c++) {
+      const chunk = chunks[c];
+      const from = at - chunk.start;
+      const count = Math.min(left, chunk.samples - from);
+      pieces.push({ chunk: c, from, count, done: n - left });
+      left -= count;
+      at += count;
+    }
+    return pieces;
+  }
+}
+
+function checkChunkShape(chunk: BatchChunk): void {
+  const n = chunk.samples;
+  if (chunk.dense.length < n * DENSE_FEATURES || chunk.labels.length < n) {
+    throw new RangeError(
+      `Expected room for ${n} samples but found ${chunk.dense.length} dense values and ${chunk.labels.length} labels`,
+    );
+  }
+  if (
+    chunk.indices.length !== CATEGORICAL_FEATURES || chunk.offsets.length !== CATEGORICAL_FEATURES
+  ) {
+    throw new RangeError(
+      `Expected bags for ${CATEGORICAL_FEATURES} tables but found ${chunk.indices.length} index and ${chunk.offsets.length} offset arrays`,
+    );
+  }
+  for (let t = 0; t < CATEGORICAL_FEATURES; t++) {
+    if (chunk.indices[t].length < n || chunk.offsets[t].length < n + 1) {
+      throw new RangeError(
+        `Expected table ${t} to hold ${n} indices and ${n + 1} offsets but found ${
+          chunk.indices[t].length
+        } and ${chunk.offsets[t].length}`,
+      );
+    }
+  }
+}
+
+/** Index of the first element of sorted `a` greater than `x`. */
+function upperBound(a: Float64Array, x: number): number {
+  let lo = 0, hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function shuffleInPlace(a: Uint32Array, rng: Rng): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    const x = a[i];
+    a[i] = a[j];
+    a[j] = x;
+  }
+}
+
+function bytesOf(a: Float32Array | Int32Array, from: number, count: number): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset + 4 * from, 4 * count);
+}
+
+function readAt(file: Deno.FsFile, offset: number, into: Uint8Array): void {
+  file.seekSync(offset, Deno.SeekMode.Start);
+  for (let got = 0; got < into.length;) {
+    const n = file.readSync(into.subarray(got));
+    if (n === null) {
+      throw new RangeError(`Expected ${into.length} bytes at offset ${offset} but the file ended`);
+    }
+    got += n;
+  }
+}
