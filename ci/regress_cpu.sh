@@ -12,7 +12,7 @@ OUT="${1:-results/ci-regress-cpu}"
 BASELINE=ci/baselines/kaggle-smoke.json
 SUITE=(kaggle --experiment table3 --iterations 200 --scale 0.001 --test-samples 4000 --eval-every 50 --threads 1)
 rm -rf "$OUT"
-"${DENO[@]}" run -A cli/bench.ts "${SUITE[@]}" --quiet --out "$OUT"
+"${DENO[@]}" run -A --v8-flags=--expose-gc cli/bench.ts "${SUITE[@]}" --quiet --out "$OUT"
 if [[ "${UPDATE:-}" == 1 ]]; then
   "${DENO[@]}" run -A cli/regress.ts --baseline "$BASELINE" --update \
     --command "deno task bench ${SUITE[*]}" "$OUT"

@@ -107,6 +107,9 @@ async function createEngine(config: RunConfig, spec: ModelSpec): Promise<Engine>
  * measured so far.
  */
 export async function runTraining(config: RunConfig, options: RunOptions): Promise<RunResult> {
+  // Earlier runs' engines are garbage now: collect them (when the process exposes gc, as
+  // `deno task bench` does), so that this run's peak memory is its own.
+  collectGarbage();
   const startedAt = new Date().toISOString();
   // Real data: the tables have the data's sizes.
   const criteo = config.data.kind === "criteo"
@@ -247,7 +250,11 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         const toEval = config.evalEvery > 0
           ? config.evalEvery - (iteration % config.evalEvery)
           : Infinity;
-        const n = Math.min(config.chunkIterations, itersPerEpoch - it, toEval);
+        // A short first chunk, so that a run over its time budget is found out quickly.
+        const chunkLimit = iteration === 0
+          ? Math.min(20, config.chunkIterations)
+          : config.chunkIterations;
+        const n = Math.min(chunkLimit, itersPerEpoch - it, toEval);
         const t0 = performance.now();
         const view = n === config.chunkIterations
           ? chunk
@@ -374,4 +381,8 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   };
   report({ run: config.name, stage: "done", epoch: config.epochs, iteration, totalIterations });
   return RunResultSchema.parse(result);
+}
+
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }
