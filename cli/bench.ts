@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { isDeepStrictEqual } from "node:util";
 import { readResult, resultPath, writeFileAtomic, writeResult } from "../reports/mod.ts";
 import { writeReport } from "../reports/report.ts";
+import { findAdapter } from "../engine/gpu/mod.ts";
 import {
   type Experiment,
   EXPERIMENTS,
@@ -163,6 +164,13 @@ async function main(): Promise<number> {
       );
     }
     suite = { ...suite, runs: suite.runs.filter((r) => values.run!.includes(r.name)) };
+  }
+  if (suite.runs.some((r) => r.engine === "gpu")) {
+    const { adapter, reason } = await findAdapter();
+    if (!adapter) {
+      console.error(`bench: no WebGPU adapter (${reason}); run with --engine cpu`);
+      return 1;
+    }
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const out = values.out ?? `results/${suiteName}-${stamp}`;

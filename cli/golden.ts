@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
 import { GOLDEN_TOLERANCE, parseFixture, runGolden } from "../engine/golden.ts";
 import { choiceFlag, intFlag, runMain, UsageError } from "./args.ts";
 
@@ -18,7 +19,7 @@ ${GOLDEN_TOLERANCE.atol} + ${GOLDEN_TOLERANCE.rtol} * |expected|.
 
 Options:
   --engine cpu|gpu   engine to check (default cpu)
-  --threads N        CPU threads (default: every core)
+  --threads N        CPU threads (default: every core; ignored by gpu)
   --verbose          also print the parameters after each step (failures always print)
   -h, --help         this help
 `;
@@ -42,7 +43,11 @@ async function main(): Promise<number> {
   if (positionals.length === 0) throw new UsageError("expected at least one fixture FILE");
   const engine = choiceFlag("engine", values.engine, ["cpu", "gpu"] as const) ?? "cpu";
   if (engine === "gpu") {
-    throw new Error("The WebGPU engine is not available yet in this version; use --engine cpu");
+    const { adapter, reason } = await findAdapter();
+    if (!adapter) {
+      console.error(`golden: no WebGPU adapter (${reason}); use --engine cpu`);
+      return 1;
+    }
   }
   const threads = intFlag("threads", values.threads);
   let failures = 0;
@@ -57,7 +62,9 @@ async function main(): Promise<number> {
     const rows = await runGolden(
       fixture,
       (spec, params, maxBatch, quantization) =>
-        createCpuEngine({ spec, params, maxBatch, threads, quantization }),
+        engine === "gpu"
+          ? createGpuEngine({ spec, params, maxBatch, quantization })
+          : createCpuEngine({ spec, params, maxBatch, threads, quantization }),
     );
     const failed = rows.filter((r) => !r.pass);
     console.log(`${file} (${fixture.name}, engine ${engine}): ${failed.length ? "FAIL" : "pass"}`);

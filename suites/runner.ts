@@ -7,6 +7,7 @@
  */
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
+import { createGpuEngine } from "../engine/gpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { describeEnvironment } from "../engine/environment.ts";
 import { clickMetrics } from "../engine/metrics.ts";
@@ -88,9 +89,14 @@ export function specOf(config: RunConfig): ModelSpec {
 
 async function createEngine(config: RunConfig, spec: ModelSpec): Promise<Engine> {
   if (config.engine === "gpu") {
-    throw new Error(
-      "The WebGPU engine is not available yet in this version; run with --engine cpu",
-    );
+    return await createGpuEngine({
+      spec,
+      maxBatch: Math.max(config.batchSize, config.testBatchSize),
+      seed: config.seed,
+      quantization: config.quantization,
+      // The table whose weight histograms a run records (see runTraining).
+      watchTables: [Math.min(6, spec.tableRows.length - 1)],
+    });
   }
   return await createCpuEngine({
     spec,
@@ -145,24 +151,21 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
 
   const counts = parameterCounts(spec);
   const needed = estimateMemoryBytes(config, spec);
-  if (needed > memoryBudget(config)) {
-    const gb = (b: number) => (b / 1e9).toFixed(2);
-    const reason = `needs ${gb(needed)} GB for its tables, over the memory budget of ${
-      gb(memoryBudget(config))
-    } GB`;
+  /** The result of a run that never trained: over its memory budget, or no engine for it. */
+  const notRun = (status: RunResult["status"], error: string): RunResult => {
     report({ run: config.name, stage: "done", epoch: 0, iteration: 0, totalIterations });
     return RunResultSchema.parse({
       schemaVersion: RESULT_SCHEMA_VERSION,
       suite: options.suite,
       config,
       spec,
-      status: "could-not-finish",
-      error: reason,
+      status,
+      error,
       startedAt,
       finishedAt: new Date().toISOString(),
       environment: describeEnvironment({
         name: config.engine,
-        device: cpuModel(),
+        device: config.engine === "cpu" ? cpuModel() : "WebGPU",
         threads: config.threads || navigator.hardwareConcurrency,
         details: {},
       }),
@@ -182,9 +185,24 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       curve: [],
       ceiling,
     });
+  };
+  if (needed > memoryBudget(config)) {
+    const gb = (b: number) => (b / 1e9).toFixed(2);
+    return notRun(
+      "could-not-finish",
+      `needs ${gb(needed)} GB for its tables, over the memory budget of ${
+        gb(memoryBudget(config))
+      } GB`,
+    );
   }
 
-  const engine = await createEngine(config, spec);
+  let engine: Engine;
+  try {
+    engine = await createEngine(config, spec);
+  } catch (e) {
+    // An engine that cannot run this method (or no GPU) fails this run; the suite goes on.
+    return notRun("failed", e instanceof Error ? e.message : String(e));
+  }
   const environment = describeEnvironment(engine.info);
   const chunk = allocateOneHotChunk(
     spec,

@@ -44,6 +44,70 @@ export interface CpuEngineOptions {
   quantization?: QuantConfig | null;
 }
 
+/**
+ * Where a single-threaded CPU engine keeps its gradients, for a data-parallel exchange
+ * (`comm/`). Every position is a float index into `memory`, valid for the engine's life.
+ */
+export interface CpuGradientAccess {
+  /** The engine's shared WebAssembly memory as floats. */
+  memory: Float32Array;
+  /** Every linear layer, bottom MLP first: weights, their gradients, padded row width. */
+  layers: {
+    inputs: number;
+    outputs: number;
+    inP: number;
+    w: number;
+    b: number;
+    gw: number;
+    gb: number;
+  }[];
+  /** Gradient of the interaction input: sample `r`, table `t` at `dt + r * ldt + (t + 1) * dimP`. */
+  dt: number;
+  ldt: number;
+  dimP: number;
+  /** The embedding tables (FP32, the shadow weights under QAT). */
+  tables: Float32Array[];
+}
+
+/** Data-parallel hooks of a CPU engine (see {@linkcode cpuDataParallelHooks}). */
+export interface CpuDataParallelHooks {
+  /** Where the gradients live. */
+  access: CpuGradientAccess;
+  /**
+   * `trainChunk` with `exchange` called after every backward pass: it may rewrite the MLP
+   * gradients in place (the engine's SGD applies them) and must update the embedding tables
+   * itself (the engine skips its own table update). Its time is the `communication` phase.
+   */
+  trainChunk(
+    chunk: BatchChunk,
+    options: TrainOptions,
+    exchange: (rows: number, firstSample: number) => void,
+  ): Promise<TrainChunkResult>;
+}
+
+/**
+ * The data-parallel hooks of `engine`, which must be a single-threaded CPU engine (the exchange
+ * runs on the main thread between the backward pass and the update) not training LSQ (its
+ * learned steps would need an exchange of their own).
+ */
+export function cpuDataParallelHooks(engine: Engine): CpuDataParallelHooks {
+  if (!(engine instanceof CpuEngine)) {
+    throw new TypeError("Expected a CPU engine for data-parallel training");
+  }
+  if (engine.info.threads !== 1) {
+    throw new RangeError(
+      `Expected a single-threaded CPU engine per data-parallel worker but found ${engine.info.threads} threads`,
+    );
+  }
+  if (engine.quantization?.quantizer === "lsq") {
+    throw new RangeError("Expected a quantizer other than lsq for data-parallel training");
+  }
+  return {
+    access: engine.gradientAccess(),
+    trainChunk: (chunk, options, exchange) => engine.trainChunkExchanging(chunk, options, exchange),
+  };
+}
+
 interface Helper {
   worker: Worker;
   /** Resolves with the next message of the helper. */
@@ -239,7 +303,16 @@ class CpuEngine implements Engine {
     for (const h of this.#helpers) await expectReady(h);
   }
 
-  async trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<TrainChunkResult> {
+  trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<TrainChunkResult> {
+    return this.trainChunkExchanging(chunk, options);
+  }
+
+  /** `trainChunk`, with an optional data-parallel `exchange` (see {@linkcode CpuDataParallelHooks}). */
+  async trainChunkExchanging(
+    chunk: BatchChunk,
+    options: TrainOptions,
+    exchange?: (rows: number, firstSample: number) => void,
+  ): Promise<TrainChunkResult> {
     const iterations = batchCount(chunk);
     const phases = allocatePhaseSamples(iterations);
     const loss = new Float32Array(iterations);
@@ -250,8 +323,30 @@ class CpuEngine implements Engine {
       forwardMs: phases.forward,
       backwardMs: phases.backward,
       updateMs: phases.update,
+      ...(exchange ? { exchange, communicationMs: phases.communication } : {}),
     });
     return { iterations, loss, phases, wallMs: performance.now() - start };
+  }
+
+  /** See {@linkcode CpuGradientAccess}. */
+  gradientAccess(): CpuGradientAccess {
+    const L = this.#layout;
+    return {
+      memory: this.#program.f32,
+      layers: [...L.bottom, ...L.top].map((l) => ({
+        inputs: l.inputs,
+        outputs: l.outputs,
+        inP: l.inP,
+        w: l.w / 4,
+        b: l.b / 4,
+        gw: l.gw / 4,
+        gb: l.gb / 4,
+      })),
+      dt: L.dt / 4,
+      ldt: L.ldt,
+      dimP: L.dimP,
+      tables: this.#tables,
+    };
   }
 
   async predict(chunk: BatchChunk): Promise<Float32Array> {

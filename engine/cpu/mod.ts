@@ -3,5 +3,12 @@
  *
  * @module
  */
-export { type CpuEngineOptions, cpuModel, createCpuEngine } from "./cpu_engine.ts";
+export {
+  type CpuDataParallelHooks,
+  cpuDataParallelHooks,
+  type CpuEngineOptions,
+  type CpuGradientAccess,
+  cpuModel,
+  createCpuEngine,
+} from "./cpu_engine.ts";
 export { NonFiniteLossError } from "./program.ts";

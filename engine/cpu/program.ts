@@ -36,8 +36,17 @@ export interface RunOutputs {
   forwardMs?: Float64Array;
   backwardMs?: Float64Array;
   updateMs?: Float64Array;
+  /** Per-iteration milliseconds of `exchange` (train with an exchange). */
+  communicationMs?: Float64Array;
   /** Called by thread 0 after the backward pass, before the update (trace). */
   onGradients?: (rows: number, firstSample: number) => void;
+  /**
+   * Data-parallel gradient exchange (single-threaded engines only): called after the backward
+   * pass with the local gradients in memory. It may rewrite the MLP gradients in place (the SGD
+   * update then applies them) and must update the embedding tables itself: when it is set, the
+   * engine's own table update is skipped.
+   */
+  exchange?: (rows: number, firstSample: number) => void;
 }
 
 /** Raised when the loss stops being finite. */
@@ -213,14 +222,17 @@ export class CpuProgram {
       }
       const t2 = lead ? performance.now() : 0;
       if (lead && out.onGradients) out.onGradients(rows, s0);
-      this.#update(chunk, s0, rows, learningRate);
+      if (out.exchange) out.exchange(rows, s0);
+      const tc = lead ? performance.now() : 0;
+      this.#update(chunk, s0, rows, learningRate, !out.exchange);
       barrier.wait();
       if (lead) {
         const t3 = performance.now();
         if (out.scaleMs) out.scaleMs[it] = t0 - ts;
         if (out.forwardMs) out.forwardMs[it] = t1 - t0;
         if (out.backwardMs) out.backwardMs[it] = t2 - t1;
-        if (out.updateMs) out.updateMs[it] = t3 - t2;
+        if (out.communicationMs) out.communicationMs[it] = tc - t2;
+        if (out.updateMs) out.updateMs[it] = t3 - tc;
       }
     }
   }
@@ -558,8 +570,11 @@ export class CpuProgram {
     );
   }
 
-  /** SGD on this thread's share of every MLP tensor and on its tables' touched rows. */
-  #update(chunk: BatchChunk, s0: number, rows: number, lr: number): void {
+  /**
+   * SGD on this thread's share of every MLP tensor and (unless `tables` is false: a
+   * data-parallel exchange updates them) on its tables' touched rows.
+   */
+  #update(chunk: BatchChunk, s0: number, rows: number, lr: number, tables = true): void {
     const k = this.#k;
     const q = this.#active;
     if (q?.mlpBits && q.quantizer === "lsq") {
@@ -579,6 +594,7 @@ export class CpuProgram {
       if (w0 < w1) k.sgd(layer.w, layer.gw, w0, w1, lr);
       if (b0 < b1) k.sgd(layer.b, layer.gb, b0, b1, lr);
     }
+    if (!tables) return;
     const f32 = this.f32;
     const L = this.#layout;
     const d = this.#spec.embeddingDim;

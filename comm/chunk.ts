@@ -1,0 +1,77 @@
+/**
+ * Splitting a chunk of global batches among data-parallel workers.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../engine/batch.ts";
+
+/**
+ * Worker `rank`'s share of every global batch of `chunk`: of global batch `i`, the contiguous
+ * samples `[i·B + rank·b, i·B + (rank + 1)·b)` with `b = B / size` (the public code's
+ * `get_my_slice`), as a chunk of batches of `b` (copied; multi-hot bags kept).
+ */
+export function sliceChunk(chunk: BatchChunk, rank: number, size: number): BatchChunk {
+  const B = chunk.batchSize;
+  if (B % size !== 0) {
+    throw new RangeError(`Expected the global batch ${B} to be a multiple of ${size} workers`);
+  }
+  const b = B / size;
+  const batches = Math.floor(chunk.samples / B);
+  const n = batches * b;
+  const sample = (s: number) => Math.floor(s / b) * B + rank * b + (s % b);
+  const nd = chunk.dense.length / Math.max(chunk.samples, 1);
+  const dense = new Float32Array(n * nd);
+  const labels = new Float32Array(n);
+  for (let s = 0; s < n; s++) {
+    const g = sample(s);
+    dense.set(chunk.dense.subarray(g * nd, (g + 1) * nd), s * nd);
+    labels[s] = chunk.labels[g];
+  }
+  const offsetCache = new Map<Int32Array, Int32Array>();
+  const indices: Int32Array[] = [];
+  const offsets: Int32Array[] = [];
+  chunk.indices.forEach((idx, t) => {
+    const off = chunk.offsets[t];
+    let total = 0;
+    for (let s = 0; s < n; s++) total += off[sample(s) + 1] - off[sample(s)];
+    const outIdx = new Int32Array(total);
+    let outOff = offsetCache.get(off);
+    const build = !outOff;
+    if (build) outOff = new Int32Array(n + 1);
+    let at = 0;
+    for (let s = 0; s < n; s++) {
+      const g = sample(s);
+      outIdx.set(idx.subarray(off[g], off[g + 1]), at);
+      at += off[g + 1] - off[g];
+      if (build) outOff![s + 1] = at;
+    }
+    if (build) offsetCache.set(off, outOff!);
+    indices.push(outIdx);
+    offsets.push(outOff!);
+  });
+  return { batchSize: b, samples: n, dense, labels, indices, offsets };
+}
+
+/** The chunk with every array in shared memory (copied where it is not), to post to Workers. */
+export function shareChunk(chunk: BatchChunk): BatchChunk {
+  const share = <T extends Float32Array | Int32Array>(a: T): T => {
+    if (a.buffer instanceof SharedArrayBuffer) return a;
+    const copy = new (a.constructor as { new (b: SharedArrayBuffer): T })(
+      new SharedArrayBuffer(a.byteLength),
+    );
+    copy.set(a as never);
+    return copy;
+  };
+  const cache = new Map<Int32Array, Int32Array>();
+  return {
+    ...chunk,
+    dense: share(chunk.dense),
+    labels: share(chunk.labels),
+    indices: chunk.indices.map(share),
+    offsets: chunk.offsets.map((o) => {
+      let c = cache.get(o);
+      if (!c) cache.set(o, c = share(o));
+      return c;
+    }),
+  };
+}

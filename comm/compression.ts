@@ -1,0 +1,485 @@
+/**
+ * Gradient compression for data-parallel training (the paper's §3.3; reference study §4): each
+ * part switchable.
+ *
+ * - Sparse embedding gradients: a worker sends, per table, the unique rows its local batch
+ *   touched (sorted, duplicates coalesced) and their summed gradients. Lossless.
+ * - INT8/INT16 gradients, one scale per tensor (per table, per MLP weight matrix, per bias): local
+ *   scale `max|g| / n` → mean of the local scales over the workers (as the public code) →
+ *   quantize with it (half to even, clamped) → exact integer sum in Int32 → `s · sum / N`. For
+ *   embeddings only the values are quantized, never the row ids.
+ * - Error compensation, MLP only: `z = g + e`, `q = Q(z; s)`, `e ← z − s·q` (the local residual,
+ *   kept per worker).
+ *
+ * The same code serves real workers ({@linkcode exchangeWithCommunicator}) and the simulated
+ * workers of one engine (`simulated.ts`), so both give the same model bit for bit.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { BatchChunk } from "../engine/batch.ts";
+import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
+import { levels, quantizeLevel, scaleOf } from "../engine/quant.ts";
+import type { ModelSpec } from "../engine/spec.ts";
+import type { Communicator } from "./communicator.ts";
+
+/** Zod schema of the compression settings. */
+export const CompressionSchema = z.object({
+  /** Embedding gradients as unique touched rows + values (true) or as dense tables (false). */
+  sparseEmbeddings: z.boolean().default(true),
+  /** Bits of the embedding gradient values (sparse only), or null for FP32. */
+  embeddingBits: z.union([z.literal(8), z.literal(16), z.null()]).default(null),
+  /** Bits of the MLP gradients, or null for FP32. */
+  mlpBits: z.union([z.literal(8), z.literal(16), z.null()]).default(null),
+  /** Error compensation of the quantized MLP gradients. */
+  errorCompensation: z.boolean().default(false),
+}).superRefine((c, ctx) => {
+  if (c.embeddingBits !== null && !c.sparseEmbeddings) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["embeddingBits"],
+      message: "Expected sparse embedding gradients when quantizing them",
+    });
+  }
+  if (c.errorCompensation && c.mlpBits === null) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["errorCompensation"],
+      message: "Expected quantized MLP gradients (mlpBits) with error compensation",
+    });
+  }
+});
+
+/** Compression settings. */
+export type Compression = z.infer<typeof CompressionSchema>;
+
+/** The settings of the paper's Table 4 and Table 6, by name. */
+export const COMPRESSION_PRESETS = {
+  /** Dense FP32 gradients: the uncompressed all-reduce (Table 4, first column). */
+  "uncompressed": {
+    sparseEmbeddings: false,
+    embeddingBits: null,
+    mlpBits: null,
+    errorCompensation: false,
+  },
+  /** Specified sparsity, FP32 (Table 4 second column; Table 6 "baseline"). */
+  "sparse": {
+    sparseEmbeddings: true,
+    embeddingBits: null,
+    mlpBits: null,
+    errorCompensation: false,
+  },
+  /** + embedding gradients INT8 (Table 6). */
+  "sparse-emb8": {
+    sparseEmbeddings: true,
+    embeddingBits: 8,
+    mlpBits: null,
+    errorCompensation: false,
+  },
+  /** + MLP gradients INT8 (Table 4 third column; Table 6). */
+  "sparse-int8": { sparseEmbeddings: true, embeddingBits: 8, mlpBits: 8, errorCompensation: false },
+  /** + MLP error compensation (Table 6). */
+  "sparse-int8-ec": {
+    sparseEmbeddings: true,
+    embeddingBits: 8,
+    mlpBits: 8,
+    errorCompensation: true,
+  },
+} as const satisfies Record<string, Compression>;
+
+/** A short description of `c`, e.g. `"sparse + emb int8 + mlp int8 + ec"`. */
+export function compressionName(c: Compression): string {
+  const parts = [c.sparseEmbeddings ? "sparse" : "dense"];
+  if (c.embeddingBits) parts.push(`emb int${c.embeddingBits}`);
+  if (c.mlpBits) parts.push(`mlp int${c.mlpBits}`);
+  if (c.errorCompensation) parts.push("ec");
+  return parts.join(" + ");
+}
+
+/** One MLP tensor's place in the packed MLP gradient. */
+export interface TensorSlot {
+  /** `"bottom.0.weight"` etc. */
+  name: string;
+  offset: number;
+  length: number;
+}
+
+/** The packed MLP gradient: every weight matrix (unpadded, row-major) then its bias, in order. */
+export function planMlpTensors(spec: ModelSpec): TensorSlot[] {
+  const out: TensorSlot[] = [];
+  let offset = 0;
+  for (const [side, widths] of [["bottom", spec.bottomMlp], ["top", spec.topMlp]] as const) {
+    for (let l = 1; l < widths.length; l++) {
+      const weights = widths[l - 1] * widths[l];
+      out.push({ name: `${side}.${l - 1}.weight`, offset, length: weights });
+      offset += weights;
+      out.push({ name: `${side}.${l - 1}.bias`, offset: offset, length: widths[l] });
+      offset += widths[l];
+    }
+  }
+  return out;
+}
+
+/** Bytes of one iteration's messages of one worker, by part. */
+export interface ByteCount {
+  /** Embedding gradients: row ids (with the per-table counts) and values, or dense tables. */
+  embedding: number;
+  /** MLP gradients. */
+  mlp: number;
+  /** Quantization scales (the scale all-reduce). */
+  scales: number;
+  total: number;
+}
+
+/** Number of scales a worker sends per iteration under `c`. */
+export function scaleCount(spec: ModelSpec, c: Compression): number {
+  const layers = spec.bottomMlp.length - 1 + spec.topMlp.length - 1;
+  return (c.embeddingBits ? spec.tableRows.length : 0) + (c.mlpBits ? 2 * layers : 0);
+}
+
+type Narrow = Int8Array | Int16Array;
+const narrow = (bits: 8 | 16, n: number): Narrow =>
+  bits === 8 ? new Int8Array(n) : new Int16Array(n);
+
+/**
+ * One worker's side of the exchange: its local gradients, their quantized messages and its
+ * error-compensation residual.
+ */
+export class WorkerGradients {
+  readonly spec: ModelSpec;
+  readonly config: Compression;
+  readonly tensors: TensorSlot[];
+  /** The packed local MLP gradient (plus the residual under error compensation). */
+  readonly mlp: Float32Array;
+  /** Error-compensation residual, or null. */
+  readonly residual: Float32Array | null;
+  /** Quantized MLP gradient, or null. */
+  readonly mlpQ: Narrow | null;
+  /** Dense embedding gradients (dense mode), one array per table. */
+  readonly dense: Float32Array | null;
+  /** Local scales: embedding tables first, then MLP tensors (when quantized). */
+  readonly scales: Float32Array;
+  /** Unique rows per table (sparse mode). */
+  readonly counts: Int32Array;
+  #rows = new Int32Array(0);
+  #values = new Float32Array(0);
+  #keys = new Float64Array(0);
+  /** The embedding message: counts, row ids, then values (FP32 or narrow), as bytes. */
+  #message = new Int8Array(0);
+  #messageBytes = 0;
+  #unique = 0;
+
+  constructor(spec: ModelSpec, config: Compression) {
+    this.spec = spec;
+    this.config = CompressionSchema.parse(config);
+    this.tensors = planMlpTensors(spec);
+    const p = this.tensors.reduce((n, t) => n + t.length, 0);
+    this.mlp = new Float32Array(p);
+    this.residual = this.config.errorCompensation ? new Float32Array(p) : null;
+    this.mlpQ = this.config.mlpBits ? narrow(this.config.mlpBits, p) : null;
+    this.dense = this.config.sparseEmbeddings
+      ? null
+      : new Float32Array(spec.tableRows.reduce((n, r) => n + r * spec.embeddingDim, 0));
+    this.scales = new Float32Array(scaleCount(spec, this.config));
+    this.counts = new Int32Array(spec.tableRows.length);
+  }
+
+  /** Unique rows over every table in the last collected batch (sparse mode). */
+  get uniqueRows(): number {
+    return this.#unique;
+  }
+
+  /** Copies the local gradients of batch rows `[0, rows)` (samples `s0...`) out of the engine. */
+  collect(access: CpuGradientAccess, chunk: BatchChunk, s0: number, rows: number): void {
+    const mem = access.memory;
+    let at = 0;
+    for (const l of access.layers) {
+      for (let o = 0; o < l.outputs; o++) {
+        this.mlp.set(mem.subarray(l.gw + o * l.inP, l.gw + o * l.inP + l.inputs), at);
+        at += l.inputs;
+      }
+      this.mlp.set(mem.subarray(l.gb, l.gb + l.outputs), at);
+      at += l.outputs;
+    }
+    if (this.residual) {
+      const e = this.residual, m = this.mlp;
+      for (let i = 0; i < m.length; i++) m[i] += e[i];
+    }
+    const d = this.spec.embeddingDim;
+    if (this.dense) {
+      this.dense.fill(0);
+      let base = 0;
+      this.spec.tableRows.forEach((n, t) => {
+        const idx = chunk.indices[t], off = chunk.offsets[t];
+        for (let r = 0; r < rows; r++) {
+          const g = access.dt + r * access.ldt + (t + 1) * access.dimP;
+          for (let j = off[s0 + r]; j < off[s0 + r + 1]; j++) {
+            const dst = base + idx[j] * d;
+            for (let q = 0; q < d; q++) this.dense![dst + q] += mem[g + q];
+          }
+        }
+        base += n * d;
+      });
+      return;
+    }
+    // Sparse: sort (row, sample) keys per table, coalesce equal rows in sample order.
+    let total = 0;
+    for (let t = 0; t < this.spec.tableRows.length; t++) {
+      total += chunk.offsets[t][s0 + rows] - chunk.offsets[t][s0];
+    }
+    if (this.#rows.length < total) {
+      this.#rows = new Int32Array(total);
+      this.#values = new Float32Array(total * d);
+      this.#keys = new Float64Array(total);
+    }
+    let u = 0;
+    for (let t = 0; t < this.spec.tableRows.length; t++) {
+      const idx = chunk.indices[t], off = chunk.offsets[t];
+      const a = off[s0], e = off[s0 + rows];
+      const keys = this.#keys.subarray(0, e - a);
+      let k = 0;
+      for (let r = 0; r < rows; r++) {
+        for (let j = off[s0 + r]; j < off[s0 + r + 1]; j++) keys[k++] = idx[j] * rows + r;
+      }
+      keys.sort();
+      const first = u;
+      let last = -1;
+      for (let i = 0; i < keys.length; i++) {
+        const row = Math.floor(keys[i] / rows);
+        const r = keys[i] - row * rows;
+        const g = access.dt + r * access.ldt + (t + 1) * access.dimP;
+        if (row !== last) {
+          this.#rows[u] = row;
+          this.#values.set(mem.subarray(g, g + d), u * d);
+          u++;
+          last = row;
+        } else {
+          const v = (u - 1) * d;
+          for (let q = 0; q < d; q++) this.#values[v + q] += mem[g + q];
+        }
+      }
+      this.counts[t] = u - first;
+    }
+    this.#unique = u;
+  }
+
+  /** Fills {@linkcode scales} with the local scales of the collected gradients. */
+  localScales(): Float32Array {
+    const c = this.config, d = this.spec.embeddingDim;
+    let at = 0;
+    if (c.embeddingBits) {
+      let row = 0;
+      for (let t = 0; t < this.counts.length; t++) {
+        const v = this.#values.subarray(row * d, (row + this.counts[t]) * d);
+        // A table this worker did not touch contributes 0 to the mean.
+        this.scales[at++] = v.length ? scaleOf(maxAbsOf(v), c.embeddingBits) : 0;
+        row += this.counts[t];
+      }
+    }
+    if (c.mlpBits) {
+      for (const s of this.tensors) {
+        const v = this.mlp.subarray(s.offset, s.offset + s.length);
+        this.scales[at++] = scaleOf(maxAbsOf(v), c.mlpBits);
+      }
+    }
+    return this.scales;
+  }
+
+  /**
+   * Quantizes the collected gradients with the shared `scales` (laid out as
+   * {@linkcode scales}) and builds the embedding message; keeps the MLP residual under error
+   * compensation.
+   */
+  quantize(scales: Float32Array): void {
+    const c = this.config, d = this.spec.embeddingDim;
+    const tables = c.embeddingBits ? this.counts.length : 0;
+    if (c.mlpBits) {
+      const n = levels(c.mlpBits), q = this.mlpQ!, m = this.mlp, e = this.residual;
+      this.tensors.forEach((slot, i) => {
+        const s = scales[tables + i];
+        for (let j = slot.offset; j < slot.offset + slot.length; j++) {
+          q[j] = quantizeLevel(m[j], s, n);
+          if (e) e[j] = m[j] - q[j] * s;
+        }
+      });
+    }
+    if (this.dense) return;
+    // The embedding message: [counts (Int32 × T), rows (Int32 × u), values (u × d)].
+    const u = this.#unique;
+    const valueBytes = c.embeddingBits ? c.embeddingBits / 8 : 4;
+    const bytes = 4 * (this.counts.length + u) + u * d * valueBytes;
+    if (this.#message.length < bytes) this.#message = new Int8Array(bytes * 2);
+    const buf = this.#message.buffer;
+    new Int32Array(buf, 0, this.counts.length).set(this.counts);
+    new Int32Array(buf, 4 * this.counts.length, u).set(this.#rows.subarray(0, u));
+    const vAt = 4 * (this.counts.length + u);
+    const values = this.#values.subarray(0, u * d);
+    if (!c.embeddingBits) new Float32Array(buf, vAt, u * d).set(values);
+    else {
+      const out = c.embeddingBits === 8
+        ? new Int8Array(buf, vAt, u * d)
+        : new Int16Array(buf, vAt, u * d);
+      const n = levels(c.embeddingBits);
+      let row = 0;
+      for (let t = 0; t < this.counts.length; t++) {
+        const s = scales[t];
+        for (let i = row * d; i < (row + this.counts[t]) * d; i++) {
+          out[i] = s > 0 ? quantizeLevel(values[i], s, n) : 0;
+        }
+        row += this.counts[t];
+      }
+    }
+    this.#messageBytes = bytes;
+  }
+
+  /** The embedding message built by {@linkcode quantize} (sparse mode). */
+  message(): Int8Array {
+    return this.#message.subarray(0, this.#messageBytes);
+  }
+
+  /** Bytes this worker sends for the last iteration, by part. */
+  bytes(): ByteCount {
+    const embedding = this.dense ? this.dense.byteLength : this.#messageBytes;
+    const mlp = this.mlpQ ? this.mlpQ.byteLength : this.mlp.byteLength;
+    const scales = this.scales.byteLength;
+    return { embedding, mlp, scales, total: embedding + mlp + scales };
+  }
+}
+
+function maxAbsOf(v: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) {
+    const a = Math.abs(v[i]);
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+/**
+ * Writes the global gradient into the engine and updates the tables: the MLP gradients
+ * (`mlpSum`: FP32 sums or Int32 sums of levels) become `sum / N` or `s · sum / N` in the
+ * engine's gradient buffers (its SGD applies them); the embedding rows of every worker's
+ * message (`messages`, in rank order) or the dense sums are applied as `w -= lr · g`.
+ */
+export function applyGlobalGradients(
+  access: CpuGradientAccess,
+  w: WorkerGradients,
+  workers: number,
+  learningRate: number,
+  scales: Float32Array,
+  mlpSum: Float32Array | Int32Array,
+  messages: readonly Int8Array[],
+  denseSum: Float32Array | null,
+): void {
+  const c = w.config, mem = access.memory, spec = w.spec, d = spec.embeddingDim;
+  const tables = spec.tableRows.length;
+  const eTables = c.embeddingBits ? tables : 0;
+  // MLP: unpack into the padded gradient buffers, weights then bias of each layer.
+  let at = 0, tensor = 0;
+  const scaleOfTensor = () => c.mlpBits ? scales[eTables + tensor++] : (tensor++, 1);
+  for (const l of access.layers) {
+    const sw = scaleOfTensor();
+    for (let o = 0; o < l.outputs; o++) {
+      const dst = l.gw + o * l.inP;
+      for (let i = 0; i < l.inputs; i++) mem[dst + i] = (sw * mlpSum[at + i]) / workers;
+      at += l.inputs;
+    }
+    const sb = scaleOfTensor();
+    for (let i = 0; i < l.outputs; i++) mem[l.gb + i] = (sb * mlpSum[at + i]) / workers;
+    at += l.outputs;
+  }
+  // Embeddings.
+  if (denseSum) {
+    let base = 0;
+    access.tables.forEach((table) => {
+      const g = denseSum;
+      for (let i = 0; i < table.length; i++) {
+        if (g[base + i] !== 0) table[i] -= learningRate * (g[base + i] / workers);
+      }
+      base += table.length;
+    });
+    return;
+  }
+  const valueBytes = c.embeddingBits ? c.embeddingBits / 8 : 4;
+  const views = messages.map((m) => {
+    const counts = new Int32Array(m.buffer, m.byteOffset, tables);
+    let u = 0;
+    for (let t = 0; t < tables; t++) u += counts[t];
+    const rows = new Int32Array(m.buffer, m.byteOffset + 4 * tables, u);
+    const vAt = m.byteOffset + 4 * (tables + u);
+    const values = valueBytes === 4
+      ? new Float32Array(m.buffer, vAt, u * d)
+      : valueBytes === 2
+      ? new Int16Array(m.buffer, vAt, u * d)
+      : new Int8Array(m.buffer, vAt, u * d);
+    return { counts, rows, values, next: 0 };
+  });
+  // Per table: every worker's (row, rank) as one key, sorted; a worker's rows are sorted and
+  // unique, so its entries come in its own order and a cursor per worker finds them.
+  let keys = new Float64Array(0);
+  const acc = c.embeddingBits ? new Int32Array(d) : new Float32Array(d);
+  const size = messages.length;
+  const cursor = new Int32Array(size);
+  for (let t = 0; t < tables; t++) {
+    let n = 0;
+    for (const v of views) n += v.counts[t];
+    if (keys.length < n) keys = new Float64Array(n);
+    const k = keys.subarray(0, n);
+    let i = 0;
+    views.forEach((v, rank) => {
+      for (let j = 0; j < v.counts[t]; j++) k[i++] = v.rows[v.next + j] * size + rank;
+      cursor[rank] = v.next;
+    });
+    k.sort();
+    const table = access.tables[t];
+    const s = c.embeddingBits ? scales[t] : 1;
+    for (let a = 0; a < n;) {
+      const row = Math.floor(k[a] / size);
+      acc.fill(0);
+      let b = a;
+      for (; b < n && Math.floor(k[b] / size) === row; b++) {
+        const rank = k[b] - row * size;
+        const v = views[rank];
+        const src = cursor[rank]++ * d;
+        for (let q = 0; q < d; q++) acc[q] += v.values[src + q];
+      }
+      const dst = row * d;
+      for (let q = 0; q < d; q++) table[dst + q] -= learningRate * ((s * acc[q]) / workers);
+      a = b;
+    }
+    for (const v of views) v.next += v.counts[t];
+  }
+}
+
+/**
+ * One iteration's exchange of a real worker: collect the local gradients, agree on the scales,
+ * quantize, all-reduce, and write the global gradient (see {@linkcode applyGlobalGradients}).
+ */
+export function exchangeWithCommunicator(
+  comm: Communicator,
+  access: CpuGradientAccess,
+  w: WorkerGradients,
+  sums: { f32: Float32Array; i32: Int32Array },
+  chunk: BatchChunk,
+  s0: number,
+  rows: number,
+  learningRate: number,
+): void {
+  w.collect(access, chunk, s0, rows);
+  const scales = w.localScales();
+  if (scales.length) comm.allReduceMean(scales);
+  w.quantize(scales);
+  let mlpSum: Float32Array | Int32Array;
+  if (w.mlpQ) {
+    comm.allReduceSumWiden(w.mlpQ, sums.i32);
+    mlpSum = sums.i32;
+  } else {
+    sums.f32.set(w.mlp);
+    comm.allReduceSum(sums.f32);
+    mlpSum = sums.f32;
+  }
+  let messages: Int8Array[] = [];
+  if (w.dense) comm.allReduceSum(w.dense);
+  else messages = comm.allGather(w.message());
+  applyGlobalGradients(access, w, comm.size, learningRate, scales, mlpSum, messages, w.dense);
+}

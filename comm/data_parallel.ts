@@ -1,0 +1,217 @@
+/**
+ * Data-parallel training in one process: N Workers, each a single-threaded CPU engine holding a
+ * replica, exchange gradients through a {@linkcode SharedMemoryCommunicator} every iteration
+ * and apply identical updates. The coordinator (the caller's thread) only posts chunks and
+ * collects results.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../engine/batch.ts";
+import type { TrainChunkResult, TrainOptions } from "../engine/engine.ts";
+import type { Params } from "../engine/params.ts";
+import { PHASES } from "../engine/phases.ts";
+import { type QuantConfig, QuantConfigSchema } from "../engine/quant.ts";
+import { type ModelSpec, validateSpec } from "../engine/spec.ts";
+import { shareChunk } from "./chunk.ts";
+import { createSharedGroup } from "./communicator.ts";
+import { type ByteCount, type Compression, CompressionSchema } from "./compression.ts";
+import type { ReplicaRequest } from "./replica_worker.ts";
+import { ReplicaDivergenceError } from "./replicas.ts";
+
+/** Options of {@linkcode DataParallelTrainer.create}. */
+export interface DataParallelOptions {
+  spec: ModelSpec;
+  /** Workers (replicas). */
+  workers: number;
+  /** Largest global batch; each worker's engine holds `maxBatch / workers`. */
+  maxBatch: number;
+  /** Seed of the initialisation (every replica starts from the same one). */
+  seed?: number;
+  /** Initial parameters instead of the seeded initialisation. */
+  params?: Params;
+  quantization?: QuantConfig | null;
+  compression?: Partial<Compression>;
+  /** Bytes each worker may send per collective (default 8 MiB; more go in pieces). */
+  slotBytes?: number;
+}
+
+/** What a data-parallel chunk returns. */
+export interface DataParallelChunkResult extends TrainChunkResult {
+  /** Bytes a worker sends per iteration, by part (mean over workers and iterations). */
+  bytesPerIteration: ByteCount;
+  /** Bytes each worker's communicator actually sent over the chunk, by rank. */
+  bytesSent: number[];
+}
+
+interface Replica {
+  worker: Worker;
+  next(): Promise<Record<string, unknown> & { type: string; message?: string }>;
+}
+
+/** N replicas trained data-parallel in one process. */
+export class DataParallelTrainer {
+  readonly spec: ModelSpec;
+  readonly workers: number;
+  readonly compression: Compression;
+  readonly #replicas: Replica[];
+  #broken = false;
+
+  private constructor(spec: ModelSpec, compression: Compression, replicas: Replica[]) {
+    this.spec = spec;
+    this.workers = replicas.length;
+    this.compression = compression;
+    this.#replicas = replicas;
+  }
+
+  /** Starts the workers and initialises every replica identically. */
+  static async create(options: DataParallelOptions): Promise<DataParallelTrainer> {
+    const spec = validateSpec(options.spec);
+    const n = options.workers;
+    if (!Number.isInteger(n) || n < 1 || n > 64) {
+      throw new RangeError(`Expected workers to be an integer in [1, 64] but found ${n}`);
+    }
+    if (options.maxBatch % n !== 0) {
+      throw new RangeError(`Expected maxBatch ${options.maxBatch} to be a multiple of ${n}`);
+    }
+    const compression = CompressionSchema.parse(options.compression ?? {});
+    const quantization = options.quantization
+      ? QuantConfigSchema.parse(options.quantization)
+      : null;
+    const group = createSharedGroup(n, options.slotBytes);
+    const replicas: Replica[] = [];
+    for (let rank = 0; rank < n; rank++) {
+      const worker = new Worker(new URL("./replica_worker.ts", import.meta.url).href, {
+        type: "module",
+      });
+      type M = Record<string, unknown> & { type: string; message?: string };
+      const queue: M[] = [];
+      const waiting: ((m: M) => void)[] = [];
+      const deliver = (m: M) => {
+        const w = waiting.shift();
+        if (w) w(m);
+        else queue.push(m);
+      };
+      worker.onmessage = (e) => deliver(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        deliver({ type: "error", message: e.message });
+      };
+      const next = () =>
+        queue.length ? Promise.resolve(queue.shift()!) : new Promise<M>((r) => waiting.push(r));
+      replicas.push({ worker, next });
+      const setup: ReplicaRequest = {
+        type: "setup",
+        rank,
+        group,
+        spec,
+        localBatch: options.maxBatch / n,
+        seed: options.seed ?? 0,
+        params: options.params,
+        quantization,
+        compression,
+      };
+      worker.postMessage(setup);
+    }
+    const trainer = new DataParallelTrainer(spec, compression, replicas);
+    try {
+      await trainer.#collect("ready");
+    } catch (error) {
+      trainer.dispose();
+      throw error;
+    }
+    return trainer;
+  }
+
+  /** Waits for every replica's reply; throws the first real error (not a peer's abort). */
+  async #collect(type: string): Promise<Record<string, unknown>[]> {
+    const replies = await Promise.all(this.#replicas.map((r) => r.next()));
+    const errors = replies.filter((r) => r.type !== type);
+    if (errors.length) {
+      this.#broken = true;
+      const real = errors.find((e) => !String(e.message).includes("BarrierAbortedError")) ??
+        errors[0];
+      throw new Error(`A data-parallel worker failed: ${real.message}`);
+    }
+    return replies;
+  }
+
+  #post(msg: ReplicaRequest, ranks = this.#replicas): void {
+    if (this.#broken) throw new Error("Expected a live data-parallel group but a worker failed");
+    for (const r of ranks) r.worker.postMessage(msg);
+  }
+
+  /**
+   * Trains on every full global batch of `chunk` (`batchSize` is the global batch): each worker
+   * takes its contiguous slice of every batch. Losses are the mean of the workers'; phases are
+   * rank 0's (its `communication` includes waiting for the slowest worker).
+   */
+  async trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<DataParallelChunkResult> {
+    if (chunk.batchSize % this.workers !== 0) {
+      throw new RangeError(
+        `Expected the global batch ${chunk.batchSize} to be a multiple of ${this.workers} workers`,
+      );
+    }
+    const start = performance.now();
+    this.#post({ type: "train", chunk: shareChunk(chunk), learningRate: options.learningRate });
+    const replies = await this.#collect("trained");
+    const results = replies.map((r) => r.result as TrainChunkResult);
+    const iterations = results[0].iterations;
+    const loss = new Float32Array(iterations);
+    for (let i = 0; i < iterations; i++) {
+      let sum = 0;
+      for (const r of results) sum += r.loss[i];
+      loss[i] = sum / results.length;
+    }
+    const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    const per = this.workers * Math.max(iterations, 1);
+    for (const r of replies) {
+      const b = r.bytes as ByteCount;
+      for (const k of ["embedding", "mlp", "scales", "total"] as const) bytes[k] += b[k] / per;
+    }
+    const phases = Object.fromEntries(
+      PHASES.map((p) => [p, results[0].phases[p]]),
+    ) as TrainChunkResult["phases"];
+    return {
+      iterations,
+      loss,
+      phases,
+      wallMs: performance.now() - start,
+      bytesPerIteration: bytes,
+      bytesSent: replies.map((r) => r.bytesSent as number),
+    };
+  }
+
+  /** Click probabilities of `chunk`, from rank 0's replica. */
+  async predict(chunk: BatchChunk): Promise<Float32Array> {
+    this.#post({ type: "predict", chunk }, this.#replicas.slice(0, 1));
+    const m = await this.#replicas[0].next();
+    if (m.type !== "predicted") throw new Error(`A data-parallel worker failed: ${m.message}`);
+    return m.probabilities as Float32Array;
+  }
+
+  /** A copy of the parameters of replica `rank` (0 by default). */
+  async readParams(rank = 0): Promise<Params> {
+    this.#post({ type: "params" }, [this.#replicas[rank]]);
+    const m = await this.#replicas[rank].next();
+    if (m.type !== "params") throw new Error(`A data-parallel worker failed: ${m.message}`);
+    return m.params as Params;
+  }
+
+  /** Every replica's parameter checksum, by rank. */
+  async checksums(): Promise<string[]> {
+    this.#post({ type: "checksum" });
+    const replies = await this.#collect("checksum");
+    return replies.map((r) => r.checksum as string);
+  }
+
+  /** Throws {@linkcode ReplicaDivergenceError} unless every replica is bit-identical. */
+  async checkReplicas(): Promise<void> {
+    const sums = await this.checksums();
+    if (sums.some((s) => s !== sums[0])) throw new ReplicaDivergenceError(sums);
+  }
+
+  /** Stops the workers. */
+  dispose(): void {
+    for (const r of this.#replicas) r.worker.terminate();
+  }
+}

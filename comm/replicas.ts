@@ -1,0 +1,43 @@
+/**
+ * Checking that data-parallel replicas are identical: a checksum of every parameter's bits.
+ *
+ * @module
+ */
+import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
+
+/** Raised when the replicas of a data-parallel run differ. */
+export class ReplicaDivergenceError extends Error {
+  constructor(checksums: readonly string[]) {
+    super(`Data-parallel replicas diverged: parameter checksums ${checksums.join(", ")}`);
+    this.name = "ReplicaDivergenceError";
+  }
+}
+
+function fnv(h: number, words: Uint32Array): number {
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  return h;
+}
+
+/**
+ * A 64-bit checksum (two 32-bit FNV-1a lanes, hex) of every parameter's bits: the real MLP
+ * weights and biases and every table. Equal replicas give equal checksums.
+ */
+export function replicaChecksum(access: CpuGradientAccess): string {
+  let a = 0x811c9dc5 | 0, b = 0x01234567 | 0;
+  const mem = new Uint32Array(access.memory.buffer);
+  for (const l of access.layers) {
+    for (let o = 0; o < l.outputs; o++) {
+      const row = mem.subarray(l.w + o * l.inP, l.w + o * l.inP + l.inputs);
+      a = fnv(a, row);
+      b = fnv(b ^ o, row);
+    }
+    a = fnv(a, mem.subarray(l.b, l.b + l.outputs));
+  }
+  for (const t of access.tables) {
+    const words = new Uint32Array(t.buffer, t.byteOffset, t.length);
+    a = fnv(a, words);
+    b = fnv(b + 1, words);
+  }
+  const hex = (x: number) => (x >>> 0).toString(16).padStart(8, "0");
+  return hex(a) + hex(b);
+}

@@ -1,0 +1,156 @@
+/**
+ * Simulated data parallelism on one engine (the paper's Algorithm 1): the global batch is split
+ * into K micro-batches, one per simulated worker, run one after another on the same weights;
+ * each micro-batch's gradients are kept as that worker's, and after the K-th the workers'
+ * gradients go through the same compression and reduction as real workers
+ * (`compression.ts`), and one SGD step is taken.
+ *
+ * Deviations from the public code (reference study §4.4), all on purpose:
+ * - the shared scale is the mean of the K local scales, as in real data parallelism (the public
+ *   simulation reuses the first micro-batch's scale for the whole cycle, since it quantizes
+ *   each micro-batch as it comes); this needs the K FP32 gradients kept until the K-th;
+ * - error compensation keeps one residual per simulated worker, as real workers do;
+ * - the first update comes after K micro-batches (the public code updates after the first);
+ * - the integers are summed in Int32, exactly.
+ * The result is the same model, bit for bit, as K real single-threaded workers.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../engine/batch.ts";
+import { type CpuDataParallelHooks, cpuDataParallelHooks } from "../engine/cpu/mod.ts";
+import type { Engine, TrainChunkResult, TrainOptions } from "../engine/engine.ts";
+import { sumInOrder } from "./communicator.ts";
+import {
+  applyGlobalGradients,
+  type ByteCount,
+  type Compression,
+  CompressionSchema,
+  WorkerGradients,
+} from "./compression.ts";
+
+/** What a simulated data-parallel chunk returns. */
+export interface SimulatedChunkResult extends TrainChunkResult {
+  /** Bytes a simulated worker would send per global iteration (mean over workers and chunk). */
+  bytesPerIteration: ByteCount;
+}
+
+/** K simulated workers on one single-threaded CPU engine. */
+export class SimulatedDataParallel {
+  readonly workers: number;
+  readonly config: Compression;
+  readonly #hooks: CpuDataParallelHooks;
+  readonly #states: WorkerGradients[];
+  readonly #scales: Float32Array;
+  readonly #f32: Float32Array;
+  readonly #i32: Int32Array;
+  readonly #dense: Float32Array | null;
+
+  constructor(engine: Engine, workers: number, compression: Partial<Compression> = {}) {
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new RangeError(`Expected a positive integer of workers but found ${workers}`);
+    }
+    this.workers = workers;
+    this.config = CompressionSchema.parse(compression);
+    this.#hooks = cpuDataParallelHooks(engine);
+    this.#states = Array.from(
+      { length: workers },
+      () => new WorkerGradients(engine.spec, this.config),
+    );
+    const w = this.#states[0];
+    this.#scales = new Float32Array(w.scales.length);
+    this.#f32 = new Float32Array(w.mlp.length);
+    this.#i32 = new Int32Array(w.mlp.length);
+    this.#dense = w.dense ? new Float32Array(w.dense.length) : null;
+  }
+
+  /**
+   * Trains on every full global batch of `chunk` (its `batchSize` is the global batch, a
+   * multiple of the workers): one SGD step per global batch. Losses are per global batch (the
+   * mean of the workers'); phases are summed over the K micro-batches.
+   */
+  async trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<SimulatedChunkResult> {
+    const K = this.workers, B = chunk.batchSize;
+    if (B % K !== 0) {
+      throw new RangeError(`Expected the global batch ${B} to be a multiple of ${K} workers`);
+    }
+    const access = this.#hooks.access;
+    let j = 0;
+    const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    const exchange = (rows: number, s0: number) => {
+      const w = this.#states[j];
+      w.collect(access, chunk, s0, rows);
+      w.localScales();
+      if (++j < K) {
+        // Not the last worker: no step yet (zero MLP gradients; the tables are not touched).
+        for (const l of access.layers) {
+          for (let o = 0; o < l.outputs; o++) {
+            access.memory.fill(0, l.gw + o * l.inP, l.gw + o * l.inP + l.inputs);
+          }
+          access.memory.fill(0, l.gb, l.gb + l.outputs);
+        }
+        return;
+      }
+      j = 0;
+      const scales = this.#scales;
+      if (scales.length) {
+        sumInOrder(this.#states.map((s) => s.scales), scales);
+        for (let i = 0; i < scales.length; i++) scales[i] /= K;
+      }
+      for (const s of this.#states) s.quantize(scales);
+      let mlpSum: Float32Array | Int32Array = this.#f32;
+      if (this.config.mlpBits) {
+        sumInOrder(this.#states.map((s) => s.mlpQ!), this.#i32);
+        mlpSum = this.#i32;
+      } else sumInOrder(this.#states.map((s) => s.mlp), this.#f32);
+      if (this.#dense) sumInOrder(this.#states.map((s) => s.dense!), this.#dense);
+      const messages = this.#dense ? [] : this.#states.map((s) => s.message());
+      const last = this.#states[K - 1];
+      applyGlobalGradients(
+        access,
+        last,
+        K,
+        options.learningRate,
+        scales,
+        mlpSum,
+        messages,
+        this.#dense,
+      );
+      for (const s of this.#states) {
+        const b = s.bytes();
+        bytes.embedding += b.embedding / K;
+        bytes.mlp += b.mlp / K;
+        bytes.scales += b.scales / K;
+        bytes.total += b.total / K;
+      }
+    };
+    const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
+    const r = await this.#hooks.trainChunk(micro, options, exchange);
+    const iterations = r.iterations / K;
+    const loss = new Float32Array(iterations);
+    for (let i = 0; i < iterations; i++) {
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += r.loss[i * K + k];
+      loss[i] = sum / K;
+    }
+    const phases = Object.fromEntries(
+      Object.entries(r.phases).map(([p, v]) => {
+        const out = new Float64Array(iterations);
+        for (let i = 0; i < v.length; i++) out[Math.floor(i / K)] += v[i];
+        return [p, out];
+      }),
+    ) as TrainChunkResult["phases"];
+    const per = (n: number) => (iterations ? n / iterations : 0);
+    return {
+      iterations,
+      loss,
+      phases,
+      wallMs: r.wallMs,
+      bytesPerIteration: {
+        embedding: per(bytes.embedding),
+        mlp: per(bytes.mlp),
+        scales: per(bytes.scales),
+        total: per(bytes.total),
+      },
+    };
+  }
+}

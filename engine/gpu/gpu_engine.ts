@@ -1,0 +1,1355 @@
+/**
+ * The WebGPU engine: DLRM training in WGSL kernels through Deno's built-in WebGPU.
+ *
+ * Built for what Deno WebGPU costs (see `../shared/design/gpu.md`): a whole chunk of iterations
+ * is recorded as dispatches in as few compute passes as timing allows and sent in one submit;
+ * the chunk's input is uploaded with one `writeBuffer` per array and each dispatch finds its batch
+ * through a per-iteration uniform block bound at a dynamic offset; nothing waits on the GPU inside
+ * the chunk; losses (and scales, and watched tables) are read back once, at its end.
+ *
+ * @module
+ */
+import { type BatchChunk, batchCount, validateChunk } from "../batch.ts";
+import type { Engine, EngineInfo, StepTrace, TrainChunkResult, TrainOptions } from "../engine.ts";
+import { initMlps, type LinearParams, type Params } from "../params.ts";
+import { allocatePhaseSamples, type Phase, type PhaseSamples } from "../phases.ts";
+import { levels, type QuantConfig, QuantConfigSchema } from "../quant.ts";
+import { Rng, STREAM } from "../rng.ts";
+import { type ModelSpec, validateSpec } from "../spec.ts";
+import { NonFiniteLossError } from "../cpu/program.ts";
+import { BufferManager, STORAGE } from "./buffers.ts";
+import { type GpuDevice, requestGpuDevice } from "./device.ts";
+import { type GpuLayout, type PackedLinear, planGpuLayout } from "./layout.ts";
+import {
+  type Binding,
+  bindKernel,
+  type BoundKernel,
+  ITER_STRIDE,
+  type KernelSource,
+  PipelineCache,
+} from "./pipelines.ts";
+import { planTables, segmentWords, type TablePlan } from "./table_plan.ts";
+import { COLUMN_SUM } from "./kernels/column_sum.ts";
+import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
+import { GATHER_ACCUMULATE, GATHER_QUANTIZE, gatherKernel } from "./kernels/gather.ts";
+import {
+  GEMM,
+  GEMM_A_AT_S0,
+  GEMM_B_AT_S0,
+  GEMM_BIAS,
+  GEMM_FIELDS,
+  GEMM_K_ROWS,
+  GEMM_M_ROWS,
+  GEMM_MASK,
+  GEMM_RELU,
+} from "./kernels/gemm.ts";
+import { INTERACTION_BACKWARD } from "./kernels/interaction_backward.ts";
+import { INTERACTION_FORWARD } from "./kernels/interaction_forward.ts";
+import { MODE_GRADIENT, MODE_PROBABILITIES } from "./kernels/iter.ts";
+import { LOSS } from "./kernels/loss.ts";
+import { ROW_QUANTIZE, ROW_QUANTIZE_BIAS } from "./kernels/row_quantize.ts";
+import { SGD } from "./kernels/sgd.ts";
+import { MAX_ABS_BLOCK, tableMaxAbsKernel } from "./kernels/table_max_abs.ts";
+import { FAKE_QUANTIZE_BLOCK, tableFakeQuantizeKernel } from "./kernels/table_fake_quantize.ts";
+import { TABLE_SCALE } from "./kernels/table_scale.ts";
+
+/** Options of {@linkcode createGpuEngine}. */
+export interface GpuEngineOptions {
+  /** The architecture. */
+  spec: ModelSpec;
+  /** Largest batch the engine will see (training or evaluation). */
+  maxBatch: number;
+  /** Seed of DLRM's initialisation (ignored when `params` is given). */
+  seed?: number;
+  /** Initial parameters (copied), instead of a seeded initialisation. */
+  params?: Params;
+  /** Quantization-aware training; absent or null trains in FP32. */
+  quantization?: QuantConfig | null;
+  /**
+   * Largest table arena in bytes (default: the device's largest storage binding). Tests force a
+   * small one to exercise tables split across buffers.
+   */
+  arenaBytes?: number;
+  /** Most arenas one kernel binds (default: what the device allows). */
+  arenasPerGroup?: number;
+  /**
+   * With `timestamp-query`, every this many iterations (the first of each chunk included) are
+   * recorded as one compute pass per phase and timed per phase; the others run in one pass per
+   * stretch and get its time divided evenly, split by the sampled phases' proportions. Default 32.
+   */
+  timingEvery?: number;
+  /** Tables whose host copy `readTable` keeps current (refreshed at the end of each call). */
+  watchTables?: number[];
+}
+
+/** Creates a WebGPU engine and initialises its parameters exactly as the CPU engine does. */
+export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine> {
+  const spec = validateSpec(options.spec);
+  if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1 || options.maxBatch > 65535) {
+    throw new RangeError(
+      `Expected maxBatch to be an integer in [1, 65535] but found ${options.maxBatch}`,
+    );
+  }
+  const quant = options.quantization ? QuantConfigSchema.parse(options.quantization) : null;
+  if (quant) checkSupported(quant);
+  const d = spec.embeddingDim;
+  const gpu = await requestGpuDevice();
+  try {
+    const limits = gpu.device.limits;
+    const arenaBytes = Math.floor(
+      Math.min(
+        options.arenaBytes ?? Infinity,
+        limits.maxStorageBufferBindingSize,
+        limits.maxBufferSize,
+      ) / 4,
+    ) * 4;
+    // The table kernels bind at most 7 other storage buffers.
+    const perGroup = Math.min(
+      options.arenasPerGroup ?? Infinity,
+      limits.maxStorageBuffersPerShaderStage - 7,
+    );
+    const plan = planTables(spec.tableRows, d, arenaBytes, perGroup);
+    const engine = new GpuEngine(spec, options, quant, gpu, plan);
+    engine.initialize(options.params, options.seed ?? 0);
+    return engine;
+  } catch (error) {
+    gpu.device.destroy();
+    throw error;
+  }
+}
+
+/** Throws for the QAT settings this engine does not run yet. */
+function checkSupported(q: QuantConfig): void {
+  const missing = [];
+  if (q.quantizer !== "minmax") missing.push(`quantizer "${q.quantizer}"`);
+  if (q.mlpBits !== null && q.mlpGranularity !== "channel") missing.push("matrix-wise MLP scales");
+  if (q.embeddingBits !== null && !q.gatheredRowsOnly) {
+    missing.push("whole-table quantized copies (HAWQ)");
+  }
+  if (missing.length) {
+    throw new Error(`The WebGPU engine does not run ${missing.join(", ")} yet; use --engine cpu`);
+  }
+}
+
+/** Bound kernels of one layer. */
+interface LayerKernels {
+  forward: BoundKernel;
+  /** Forward with the fake-quantized weights (QAT). */
+  forwardQ: BoundKernel;
+  weightGrad: BoundKernel;
+  biasGrad: BoundKernel;
+  inputGrad: BoundKernel | null;
+  inputGradQ: BoundKernel | null;
+  quantize: BoundKernel;
+  layer: PackedLinear;
+}
+
+/** The chunk input buffers, grown as needed. */
+interface InputBuffers {
+  dense: GPUBuffer;
+  labels: GPUBuffer;
+  indices: GPUBuffer;
+  offsets: GPUBuffer;
+  dir: GPUBuffer;
+  iter: GPUBuffer;
+  probs: GPUBuffer;
+  losses: GPUBuffer;
+  /** Capacities in bytes, parallel to the buffers. */
+  caps: Record<string, number>;
+}
+
+type Kind = "train" | "predict" | "trace";
+
+/** Phases of one training iteration that get a pass of their own when sampled. */
+const PASS_PHASES: readonly Phase[] = ["scale", "forward", "backward", "update"];
+
+class GpuEngine implements Engine {
+  readonly spec: ModelSpec;
+  readonly info: EngineInfo;
+  readonly #gpu: GpuDevice;
+  readonly #device: GPUDevice;
+  readonly #buffers: BufferManager;
+  readonly #cache: PipelineCache;
+  readonly #layout: GpuLayout;
+  readonly #plan: TablePlan;
+  readonly #quant: QuantConfig | null;
+  readonly #options: GpuEngineOptions;
+  readonly #timingEvery: number;
+  // Parameters and state.
+  readonly #arenas: GPUBuffer[];
+  readonly #mlp: GPUBuffer;
+  readonly #mlpGrad: GPUBuffer;
+  readonly #mlpQ: GPUBuffer;
+  readonly #rowScales: GPUBuffer;
+  readonly #scales: GPUBuffer;
+  readonly #maxBits: GPUBuffer;
+  readonly #segs: GPUBuffer;
+  readonly #segTable: GPUBuffer;
+  // Activations.
+  readonly #t: GPUBuffer;
+  readonly #dt: GPUBuffer;
+  readonly #r: GPUBuffer;
+  readonly #dr: GPUBuffer;
+  readonly #hidden: Map<PackedLinear, { y: GPUBuffer; dy: GPUBuffer }>;
+  readonly #z: GPUBuffer;
+  readonly #dz: GPUBuffer;
+  readonly #dummy: GPUBuffer;
+  #input: InputBuffers;
+  #bound: ReturnType<GpuEngine["bindAll"]> | null = null;
+  #querySet: GPUQuerySet | null = null;
+  #queryResolve: GPUBuffer | null = null;
+  // Host state.
+  #step = 0;
+  #quantActive = true;
+  #scalesFound = false;
+  #hostScales: Float32Array;
+  #scalesStale = false;
+  #pristine = true;
+  readonly #mirrors = new Map<number, Float32Array>();
+  #mirrorsStale = false;
+  #disposed = false;
+
+  constructor(
+    spec: ModelSpec,
+    options: GpuEngineOptions,
+    quant: QuantConfig | null,
+    gpu: GpuDevice,
+    plan: TablePlan,
+  ) {
+    this.spec = spec;
+    this.#options = options;
+    this.#quant = quant;
+    this.#gpu = gpu;
+    this.#device = gpu.device;
+    this.#plan = plan;
+    this.#timingEvery = Math.max(1, Math.floor(options.timingEvery ?? 32));
+    const buffers = this.#buffers = new BufferManager(gpu.device);
+    this.#cache = new PipelineCache(gpu.device);
+    const L = this.#layout = planGpuLayout(spec);
+    const tables = spec.tableRows.length;
+    const B = options.maxBatch;
+    this.#arenas = plan.arenaFloats.map((f, i) => buffers.create(`arena ${i}`, f * 4));
+    this.#mlp = buffers.create("mlp", L.floats * 4);
+    this.#mlpGrad = buffers.create("mlp gradients", L.floats * 4);
+    this.#mlpQ = buffers.create("mlp quantized", quant?.mlpBits ? L.floats * 4 : 16);
+    this.#rowScales = buffers.create("row scales", L.rows * 4);
+    this.#scales = buffers.create("table scales", tables * 4);
+    this.#maxBits = buffers.create("table max bits", tables * 4);
+    const segWords = segmentWords(plan);
+    this.#segs = buffers.create("segments", segWords.byteLength);
+    writeTo(this.#device.queue, this.#segs, 0, segWords);
+    const segTable = Uint32Array.from(plan.segments, (s) => s.table);
+    this.#segTable = buffers.create("segment tables", Math.max(4, segTable.byteLength));
+    if (segTable.length) writeTo(this.#device.queue, this.#segTable, 0, segTable);
+    this.#t = buffers.create("T", B * L.ldt * 4);
+    this.#dt = buffers.create("dT", B * L.ldt * 4);
+    this.#r = buffers.create("R", B * L.ldr * 4);
+    this.#dr = buffers.create("dR", B * L.ldr * 4);
+    this.#hidden = new Map();
+    for (const part of [L.bottom, L.top]) {
+      for (const layer of part.slice(0, -1)) {
+        this.#hidden.set(layer, {
+          y: buffers.create("activation", B * layer.outputs * 4),
+          dy: buffers.create("activation gradient", B * layer.outputs * 4),
+        });
+      }
+    }
+    this.#z = buffers.create("logits", B * 4);
+    this.#dz = buffers.create("logit gradients", B * 4);
+    this.#dummy = buffers.create("dummy", 16);
+    this.#hostScales = new Float32Array(tables);
+    const make = (name: string, bytes: number, usage = STORAGE) =>
+      buffers.create(name, bytes, usage);
+    this.#input = {
+      dense: make("dense", 16),
+      labels: make("labels", 16),
+      indices: make("indices", 16),
+      offsets: make("offsets", 16),
+      dir: make("table directory", tables * 16),
+      iter: make("iterations", ITER_STRIDE, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+      probs: make("probabilities", 16),
+      losses: make("losses", 16),
+      caps: { iter: ITER_STRIDE },
+    };
+    for (const t of options.watchTables ?? []) this.#mirrors.set(t, new Float32Array(0));
+    const lim = gpu.device.limits;
+    this.info = {
+      name: "gpu",
+      device: gpu.description,
+      threads: 1,
+      details: {
+        backend: "webgpu",
+        maxBatch: B,
+        arenas: plan.arenaFloats.length,
+        arenaGroups: plan.groups,
+        maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+        maxBufferSize: lim.maxBufferSize,
+        timing: gpu.timestamps
+          ? `timestamp-query, phases sampled every ${this.#timingEvery} iterations`
+          : "wall clock (no timestamp-query): all time in forward",
+      },
+    };
+  }
+
+  /** Uploads given parameters, or DLRM's seeded initialisation (the CPU engine's values). */
+  initialize(params: Params | undefined, seed: number): void {
+    const L = this.#layout;
+    const mlps = params ?? initMlps(this.spec, seed);
+    const packed = new Float32Array(L.floats);
+    const put = (layers: PackedLinear[], given: LinearParams[]) => {
+      if (given.length !== layers.length) {
+        throw new RangeError(`Expected ${layers.length} layers but found ${given.length}`);
+      }
+      layers.forEach((l, i) => {
+        const p = given[i];
+        if (p.weight.length !== l.inputs * l.outputs || p.bias.length !== l.outputs) {
+          throw new RangeError(
+            `Expected layer ${i} to be ${l.outputs}x${l.inputs} but found ${p.weight.length} weights and ${p.bias.length} biases`,
+          );
+        }
+        packed.set(p.weight, l.w);
+        packed.set(p.bias, l.b);
+      });
+    };
+    put(L.bottom, mlps.bottom);
+    put(L.top, mlps.top);
+    writeTo(this.#device.queue, this.#mlp, 0, packed);
+    const d = this.spec.embeddingDim;
+    this.spec.tableRows.forEach((rows, t) => {
+      if (params && params.embeddings[t].length !== rows * d) {
+        throw new RangeError(
+          `Expected table ${t} to hold ${rows * d} values but found ${params.embeddings[t].length}`,
+        );
+      }
+      this.#forEachTablePiece(t, params?.embeddings[t], seed, (piece, floatStart) => {
+        this.#writeTableRange(t, floatStart, piece);
+      });
+    });
+    for (const t of this.#mirrors.keys()) this.#mirrors.set(t, this.#initialTable(t));
+  }
+
+  /** Table t's initial values in pieces of at most 16 Mi floats (the seeded stream, or params). */
+  #forEachTablePiece(
+    t: number,
+    given: Float32Array | undefined,
+    seed: number,
+    each: (piece: Float32Array, floatStart: number) => void,
+  ): void {
+    const rows = this.spec.tableRows[t];
+    const total = rows * this.spec.embeddingDim;
+    if (given) {
+      each(given, 0);
+      return;
+    }
+    // initTable's stream, drawn piece by piece (the stream does not depend on the slicing).
+    const bound = Math.sqrt(1 / rows);
+    const rng = new Rng(seed, STREAM.init, t);
+    const piece = new Float32Array(Math.min(total, 1 << 24));
+    for (let at = 0; at < total; at += piece.length) {
+      const view = piece.subarray(0, Math.min(piece.length, total - at));
+      rng.fillUniform(view, -bound, bound);
+      each(view, at);
+    }
+  }
+
+  #initialTable(t: number): Float32Array {
+    const out = new Float32Array(this.spec.tableRows[t] * this.spec.embeddingDim);
+    const given = this.#options.params?.embeddings[t];
+    this.#forEachTablePiece(t, given, this.#options.seed ?? 0, (p, at) => out.set(p, at));
+    return out;
+  }
+
+  /** Writes floats [floatStart, floatStart + data.length) of table t into its arenas. */
+  #writeTableRange(t: number, floatStart: number, data: Float32Array): void {
+    const d = this.spec.embeddingDim;
+    const p = this.#plan;
+    for (let s = p.firstSegment[t]; s < p.firstSegment[t] + p.segmentCount[t]; s++) {
+      const seg = p.segments[s];
+      const lo = Math.max(seg.rowStart * d, floatStart);
+      const hi = Math.min(seg.rowEnd * d, floatStart + data.length);
+      if (lo >= hi) continue;
+      writeTo(
+        this.#device.queue,
+        this.#arenas[seg.arena],
+        (seg.offset + lo - seg.rowStart * d) * 4,
+        data,
+        lo - floatStart,
+        hi - lo,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- binding
+
+  #kernel(source: KernelSource) {
+    return this.#cache.get(source);
+  }
+
+  #uniform(label: string, words: ArrayLike<number>, floats: ReadonlySet<number> = new Set()) {
+    const data = new ArrayBuffer(Math.max(16, Math.ceil(words.length / 4) * 16));
+    const u32 = new Uint32Array(data), f32 = new Float32Array(data);
+    for (let i = 0; i < words.length; i++) {
+      if (floats.has(i)) f32[i] = words[i];
+      else u32[i] = words[i];
+    }
+    const buffer = this.#buffers.create(
+      label,
+      data.byteLength,
+      GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    );
+    writeTo(this.#device.queue, buffer, 0, data);
+    this.#collect?.push(buffer);
+    return buffer;
+  }
+
+  #bind(source: KernelSource, buffers: Binding[]): BoundKernel {
+    return bindKernel(this.#device, this.#kernel(source), buffers);
+  }
+
+  #range(buffer: GPUBuffer, floatOffset: number, floats: number): Binding {
+    return { buffer, offset: floatOffset * 4, size: Math.max(4, floats * 4) };
+  }
+
+  /** Builds every bind group over the current buffers (again after input buffers grow). */
+  bindAll() {
+    for (const u of this.#bindUniforms.splice(0)) this.#buffers.destroy(u);
+    this.#collect = this.#bindUniforms;
+    try {
+      return this.#bindAllNow();
+    } finally {
+      this.#collect = null;
+    }
+  }
+
+  /** Uniform buffers of the current bind groups (freed when they are rebuilt). */
+  readonly #bindUniforms: GPUBuffer[] = [];
+  #collect: GPUBuffer[] | null = null;
+
+  #bindAllNow() {
+    const L = this.#layout;
+    const spec = this.spec;
+    const d = spec.embeddingDim;
+    const tables = spec.tableRows.length;
+    const inp = this.#input;
+    const gemmUniform = (fields: Partial<Record<typeof GEMM_FIELDS[number], number>>) =>
+      this.#uniform("gemm", GEMM_FIELDS.map((f) => fields[f] ?? 0));
+    const layerKernels = new Map<PackedLinear, LayerKernels>();
+    const all = [...L.bottom, ...L.top];
+    const quantBits = this.#quant?.mlpBits ?? null;
+    for (const [part, layers] of [["bottom", L.bottom], ["top", L.top]] as const) {
+      layers.forEach((layer, l) => {
+        const isLast = l === layers.length - 1;
+        // Input: dense chunk input, R, or the previous layer's output.
+        const prev = l > 0 ? this.#hidden.get(layers[l - 1])! : null;
+        const x: GPUBuffer = prev ? prev.y : part === "bottom" ? inp.dense : this.#r;
+        const dx: GPUBuffer | null = prev ? prev.dy : part === "bottom" ? null : this.#dr;
+        const fromChunk = part === "bottom" && l === 0;
+        const ldx = layer.inputs;
+        // Output: T's vector 0 (bottom), the logits (top), or a hidden activation.
+        const h = this.#hidden.get(layer);
+        const y = h ? h.y : part === "bottom" ? this.#t : this.#z;
+        const dy = h ? h.dy : part === "bottom" ? this.#dt : this.#dz;
+        const ldy = h ? layer.outputs : part === "bottom" ? L.ldt : 1;
+        const relu = part === "bottom" || !isLast;
+        const wRange = (buf: GPUBuffer) => this.#range(buf, layer.w, layer.inputs * layer.outputs);
+        const bRange = (buf: GPUBuffer) => this.#range(buf, layer.b, layer.outputs);
+        const fwdU = gemmUniform({
+          m: 0,
+          n: layer.outputs,
+          k: layer.inputs,
+          flags: GEMM_M_ROWS | GEMM_BIAS | (relu ? GEMM_RELU : 0) | (fromChunk ? GEMM_A_AT_S0 : 0),
+          aRow: ldx,
+          aCol: 1,
+          bRow: 1,
+          bCol: layer.inputs,
+          cRow: ldy,
+        });
+        const biasQ = this.#quant?.quantizeBias ? this.#mlpQ : this.#mlp;
+        const forward = this.#bind(GEMM, [
+          fwdU,
+          x,
+          wRange(this.#mlp),
+          y,
+          bRange(this.#mlp),
+          this.#dummy,
+        ]);
+        const forwardQ = quantBits
+          ? this.#bind(GEMM, [fwdU, x, wRange(this.#mlpQ), y, bRange(biasQ), this.#dummy])
+          : forward;
+        const weightGrad = this.#bind(GEMM, [
+          gemmUniform({
+            m: layer.outputs,
+            n: layer.inputs,
+            k: 0,
+            flags: GEMM_K_ROWS | (fromChunk ? GEMM_B_AT_S0 : 0),
+            aRow: 1,
+            aCol: ldy,
+            bRow: ldx,
+            bCol: 1,
+            cRow: layer.inputs,
+          }),
+          dy,
+          x,
+          wRange(this.#mlpGrad),
+          this.#dummy,
+          this.#dummy,
+        ]);
+        const biasGrad = this.#bind(COLUMN_SUM, [
+          this.#uniform("column sum", [layer.outputs, ldy]),
+          dy,
+          bRange(this.#mlpGrad),
+        ]);
+        let inputGrad: BoundKernel | null = null, inputGradQ: BoundKernel | null = null;
+        if (dx) {
+          const u = gemmUniform({
+            m: 0,
+            n: layer.inputs,
+            k: layer.outputs,
+            flags: GEMM_M_ROWS | (prev ? GEMM_MASK : 0),
+            aRow: ldy,
+            aCol: 1,
+            bRow: layer.inputs,
+            bCol: 1,
+            cRow: layer.inputs,
+            maskRow: layer.inputs,
+          });
+          inputGrad = this.#bind(GEMM, [u, dy, wRange(this.#mlp), dx, this.#dummy, x]);
+          inputGradQ = quantBits
+            ? this.#bind(GEMM, [u, dy, wRange(this.#mlpQ), dx, this.#dummy, x])
+            : inputGrad;
+        }
+        const quantize = this.#bind(ROW_QUANTIZE, [
+          this.#uniform("row quantize", [
+            layer.outputs,
+            layer.inputs,
+            layer.w,
+            layer.b,
+            levels(quantBits ?? 8),
+            this.#quant?.quantizeBias ? ROW_QUANTIZE_BIAS : 0,
+            layer.scales,
+            0,
+          ], new Set([4])),
+          this.#mlp,
+          this.#mlpQ,
+          this.#rowScales,
+        ]);
+        layerKernels.set(layer, {
+          forward,
+          forwardQ,
+          weightGrad,
+          biasGrad,
+          inputGrad,
+          inputGradQ,
+          quantize,
+          layer,
+        });
+      });
+    }
+    const interaction = this.#uniform("interaction", [L.vectors, d, L.ldt, L.ldr]);
+    const interactForward = this.#bind(INTERACTION_FORWARD, [interaction, this.#t, this.#r]);
+    const interactBackward = this.#bind(INTERACTION_BACKWARD, [
+      interaction,
+      this.#t,
+      this.#dr,
+      this.#dt,
+    ]);
+    const loss = this.#bind(LOSS, [this.#z, inp.labels, this.#dz, inp.probs, inp.losses]);
+    const sgd = this.#bind(SGD, [this.#uniform("sgd", [L.floats]), this.#mlp, this.#mlpGrad]);
+    // Table kernels, one bound kernel per arena group.
+    const plan = this.#plan;
+    const k = plan.arenasPerGroup;
+    const groupArenas = (g: number) => {
+      const list = this.#arenas.slice(g * k, g * k + k);
+      while (list.length < k) list.push(this.#dummy);
+      return list;
+    };
+    const groups = Array.from({ length: plan.groups }, (_, g) => g);
+    const bits = this.#quant?.embeddingBits ?? null;
+    const gatherFor = (quantize: boolean) =>
+      groups.map((g) =>
+        this.#bind(gatherKernel(k), [
+          this.#uniform("gather", [
+            tables,
+            d,
+            L.ldt,
+            (quantize ? GATHER_QUANTIZE : 0) | (g > 0 ? GATHER_ACCUMULATE : 0),
+            g * k,
+            k,
+            levels(bits ?? 8),
+            0,
+          ], new Set([6])),
+          inp.dir,
+          this.#segs,
+          inp.indices,
+          inp.offsets,
+          this.#scales,
+          this.#t,
+          ...groupArenas(g),
+        ])
+      );
+    const gather = gatherFor(false);
+    const gatherQ = bits !== null ? gatherFor(true) : gather;
+    const update = groups.map((g) =>
+      this.#bind(embeddingUpdateKernel(k), [
+        this.#uniform("embedding update", [tables, d, L.ldt, 0, g * k, k, 0, 0]),
+        inp.dir,
+        this.#segs,
+        inp.indices,
+        inp.offsets,
+        this.#dt,
+        ...groupArenas(g),
+      ])
+    );
+    return {
+      layers: all.map((l) => layerKernels.get(l)!),
+      bottom: L.bottom.map((l) => layerKernels.get(l)!),
+      top: L.top.map((l) => layerKernels.get(l)!),
+      interactForward,
+      interactBackward,
+      loss,
+      sgd,
+      gather,
+      gatherQ,
+      update,
+    };
+  }
+
+  /** Kernels that do not touch the chunk input (scale finding): bound once. */
+  #scaleKernels: {
+    maxAbs: BoundKernel[];
+    scale: Map<number, BoundKernel>;
+    fakeQuantize: Map<number, BoundKernel[]>;
+    block: number;
+    blocks: number;
+  } | null = null;
+
+  #scaleBound(bits: number) {
+    const plan = this.#plan;
+    const k = plan.arenasPerGroup;
+    const d = this.spec.embeddingDim;
+    if (!this.#scaleKernels) {
+      const maxSeg = Math.max(1, ...plan.segments.map((s) => (s.rowEnd - s.rowStart) * d));
+      const least = Math.max(MAX_ABS_BLOCK, FAKE_QUANTIZE_BLOCK);
+      const block = Math.max(least, Math.ceil(maxSeg / 65535 / 256) * 256);
+      const blocks = Math.ceil(maxSeg / block);
+      const maxAbs = Array.from({ length: plan.groups }, (_, g) => {
+        const list = this.#arenas.slice(g * k, g * k + k);
+        while (list.length < k) list.push(this.#dummy);
+        return this.#bind(tableMaxAbsKernel(k), [
+          this.#uniform("max abs", [plan.segments.length, d, g * k, k, block, 0, 0, 0]),
+          this.#segs,
+          this.#segTable,
+          this.#maxBits,
+          ...list,
+        ]);
+      });
+      this.#scaleKernels = { maxAbs, scale: new Map(), fakeQuantize: new Map(), block, blocks };
+    }
+    const sk = this.#scaleKernels;
+    if (!sk.scale.has(bits)) {
+      sk.scale.set(
+        bits,
+        this.#bind(TABLE_SCALE, [
+          this.#uniform(
+            "table scale",
+            [this.spec.tableRows.length, levels(bits), 0, 0],
+            new Set([1]),
+          ),
+          this.#maxBits,
+          this.#scales,
+        ]),
+      );
+      sk.fakeQuantize.set(
+        bits,
+        Array.from({ length: plan.groups }, (_, g) => {
+          const list = this.#arenas.slice(g * k, g * k + k);
+          while (list.length < k) list.push(this.#dummy);
+          return this.#bind(tableFakeQuantizeKernel(k), [
+            this.#uniform("fake quantize", [
+              plan.segments.length,
+              d,
+              g * k,
+              k,
+              levels(bits),
+              sk.block,
+              0,
+              0,
+            ], new Set([4])),
+            this.#segs,
+            this.#segTable,
+            this.#scales,
+            ...list,
+          ]);
+        }),
+      );
+    }
+    return sk;
+  }
+
+  // ---------------------------------------------------------------- input
+
+  #ensure(name: keyof Omit<InputBuffers, "caps">, bytes: number, usage = STORAGE): boolean {
+    const inp = this.#input;
+    const cap = inp.caps[name] ?? 16;
+    if (bytes <= cap) return false;
+    const size = Math.max(bytes, Math.ceil(cap * 1.5));
+    this.#buffers.destroy(inp[name]);
+    inp[name] = this.#buffers.create(name, size, usage);
+    inp.caps[name] = Math.ceil(size / 16) * 16;
+    return true;
+  }
+
+  /** Uploads samples [0, samples) of the chunk: one writeBuffer per array. */
+  #upload(chunk: BatchChunk, samples: number): void {
+    const q = this.#device.queue;
+    const nd = this.spec.denseFeatures;
+    const tables = this.spec.tableRows.length;
+    let grown = false;
+    grown = this.#ensure("dense", samples * nd * 4) || grown;
+    grown = this.#ensure("labels", samples * 4) || grown;
+    // Indices of every table back to back; offsets arrays once each (one-hot tables share one).
+    let indexCount = 0;
+    const unique = new Map<Int32Array, number>();
+    const dir = new Uint32Array(tables * 4);
+    let offsetCount = 0;
+    for (let t = 0; t < tables; t++) {
+      const off = chunk.offsets[t];
+      dir[4 * t] = indexCount;
+      indexCount += off[samples];
+      let at = unique.get(off);
+      if (at === undefined) {
+        unique.set(off, at = offsetCount);
+        offsetCount += samples + 1;
+      }
+      dir[4 * t + 1] = at;
+      dir[4 * t + 2] = this.#plan.firstSegment[t];
+      dir[4 * t + 3] = this.#plan.segmentCount[t];
+    }
+    const indices = new Int32Array(Math.max(4, indexCount));
+    for (let t = 0; t < tables; t++) {
+      indices.set(chunk.indices[t].subarray(0, chunk.offsets[t][samples]), dir[4 * t]);
+    }
+    const offsets = new Int32Array(Math.max(4, offsetCount));
+    for (const [off, at] of unique) offsets.set(off.subarray(0, samples + 1), at);
+    grown = this.#ensure("indices", indices.byteLength) || grown;
+    grown = this.#ensure("offsets", offsets.byteLength) || grown;
+    if (grown) this.#bound = null;
+    writeTo(q, this.#input.dense, 0, chunk.dense, 0, samples * nd);
+    writeTo(q, this.#input.labels, 0, chunk.labels, 0, samples);
+    writeTo(q, this.#input.indices, 0, indices);
+    writeTo(q, this.#input.offsets, 0, offsets);
+    writeTo(q, this.#input.dir, 0, dir);
+  }
+
+  /** Writes the per-iteration uniform blocks of `iterations` batches of `batch` samples. */
+  #writeIterations(
+    iterations: number,
+    batch: number,
+    samples: number,
+    mode: number,
+    lr: number,
+  ): void {
+    const words = ITER_STRIDE / 4;
+    const data = new ArrayBuffer(iterations * ITER_STRIDE);
+    const u32 = new Uint32Array(data), f32 = new Float32Array(data);
+    for (let i = 0; i < iterations; i++) {
+      const s0 = i * batch;
+      u32[i * words] = s0;
+      u32[i * words + 1] = Math.min(batch, samples - s0);
+      u32[i * words + 2] = i;
+      u32[i * words + 3] = mode;
+      f32[i * words + 4] = lr;
+      u32[i * words + 5] = s0;
+    }
+    if (this.#ensure("iter", data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST)) {
+      this.#bound = null;
+    }
+    writeTo(this.#device.queue, this.#input.iter, 0, data);
+  }
+
+  #iterGroup: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
+
+  #iterBindGroup(): GPUBindGroup {
+    const buffer = this.#input.iter;
+    if (this.#iterGroup?.buffer !== buffer) {
+      this.#iterGroup = {
+        buffer,
+        group: this.#device.createBindGroup({
+          label: "iterations",
+          layout: this.#cache.iterLayout,
+          entries: [{ binding: 0, resource: { buffer, offset: 0, size: 32 } }],
+        }),
+      };
+    }
+    return this.#iterGroup.group;
+  }
+
+  // ---------------------------------------------------------------- recording
+
+  #dispatch(pass: GPUComputePassEncoder, k: BoundKernel, x: number, y = 1): void {
+    if (x === 0 || y === 0) return;
+    pass.setPipeline(k.kernel.pipeline);
+    pass.setBindGroup(0, k.group);
+    pass.dispatchWorkgroups(x, y);
+  }
+
+  /** Records one phase of iteration `i` (batch of `rows` samples starting at `s0`). */
+  #record(
+    pass: GPUComputePassEncoder,
+    phase: Phase,
+    i: number,
+    rows: number,
+    chunk: BatchChunk,
+    s0: number,
+    quant: QuantConfig | null,
+    refresh: boolean,
+  ): void {
+    const b = this.#bound!;
+    pass.setBindGroup(1, this.#iterBindGroup(), [i * ITER_STRIDE]);
+    const L = this.#layout;
+    const d = this.spec.embeddingDim;
+    const tiles = (n: number) => Math.ceil(n / 16);
+    const qm = quant?.mlpBits ? quant : null;
+    if (phase === "scale") {
+      if (!quant) return;
+      if (quant.embeddingBits !== null && refresh) {
+        const sk = this.#scaleBound(quant.embeddingBits);
+        for (const k of sk.maxAbs) this.#dispatch(pass, k, sk.blocks, this.#plan.segments.length);
+        this.#dispatch(
+          pass,
+          sk.scale.get(quant.embeddingBits)!,
+          Math.ceil(this.spec.tableRows.length / 64),
+        );
+      }
+      if (qm) { for (const l of b.layers) this.#dispatch(pass, l.quantize, l.layer.outputs); }
+      return;
+    }
+    if (phase === "forward") {
+      const gather = quant?.embeddingBits != null ? b.gatherQ : b.gather;
+      const tables = this.spec.tableRows.length;
+      for (const k of gather) this.#dispatch(pass, k, Math.ceil((tables * d) / 64), rows);
+      for (const l of b.bottom) {
+        this.#dispatch(pass, qm ? l.forwardQ : l.forward, tiles(l.layer.outputs), tiles(rows));
+      }
+      this.#dispatch(pass, b.interactForward, Math.ceil(L.ldr / 64), rows);
+      for (const l of b.top) {
+        this.#dispatch(pass, qm ? l.forwardQ : l.forward, tiles(l.layer.outputs), tiles(rows));
+      }
+      this.#dispatch(pass, b.loss, 1);
+      return;
+    }
+    if (phase === "backward") {
+      const back = (l: LayerKernels) => {
+        this.#dispatch(pass, l.weightGrad, tiles(l.layer.inputs), tiles(l.layer.outputs));
+        this.#dispatch(pass, l.biasGrad, Math.ceil(l.layer.outputs / 64));
+        const ig = qm ? l.inputGradQ : l.inputGrad;
+        if (ig) this.#dispatch(pass, ig, tiles(l.layer.inputs), tiles(rows));
+      };
+      for (let l = b.top.length - 1; l >= 0; l--) back(b.top[l]);
+      this.#dispatch(pass, b.interactBackward, Math.ceil((L.vectors * d) / 64), rows);
+      for (let l = b.bottom.length - 1; l >= 0; l--) back(b.bottom[l]);
+      return;
+    }
+    if (phase === "update") {
+      const n = Math.ceil(L.floats / 256);
+      this.#dispatch(pass, b.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
+      let entries = 0;
+      for (let t = 0; t < chunk.offsets.length; t++) {
+        const off = chunk.offsets[t];
+        entries = Math.max(entries, off[s0 + rows] - off[s0]);
+      }
+      for (const k of b.update) {
+        this.#dispatch(pass, k, Math.ceil((entries * d) / 64), this.spec.tableRows.length);
+      }
+    }
+  }
+
+  #timestampPass(
+    encoder: GPUCommandEncoder,
+    queryIndex: number | null,
+  ): GPUComputePassEncoder {
+    if (queryIndex === null) return encoder.beginComputePass();
+    return encoder.beginComputePass({
+      timestampWrites: {
+        querySet: this.#querySet!,
+        beginningOfPassWriteIndex: queryIndex,
+        endOfPassWriteIndex: queryIndex + 1,
+      },
+    });
+  }
+
+  #ensureQueries(count: number): void {
+    if (this.#querySet && this.#querySet.count >= count) return;
+    this.#querySet?.destroy();
+    if (this.#queryResolve) this.#buffers.destroy(this.#queryResolve);
+    const n = Math.max(count, 256);
+    this.#querySet = this.#device.createQuerySet({ type: "timestamp", count: n });
+    this.#queryResolve = this.#buffers.create(
+      "timestamps",
+      n * 8,
+      GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    );
+  }
+
+  /** Staging copies read back after the submit. */
+  #staging(encoder: GPUCommandEncoder, src: GPUBuffer, offset: number, bytes: number): GPUBuffer {
+    const buffer = this.#device.createBuffer({
+      label: "staging",
+      size: Math.max(16, Math.ceil(bytes / 16) * 16),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    if (bytes > 0) encoder.copyBufferToBuffer(src, offset, buffer, 0, Math.ceil(bytes / 4) * 4);
+    return buffer;
+  }
+
+  async #read(buffer: GPUBuffer): Promise<ArrayBuffer> {
+    await buffer.mapAsync(GPUMapMode.READ);
+    const copy = buffer.getMappedRange().slice(0);
+    buffer.unmap();
+    buffer.destroy();
+    return copy;
+  }
+
+  /** Staging copies of the scales and watched tables, to refresh the host copies after a call. */
+  #stageMirrors(encoder: GPUCommandEncoder): () => Promise<void> {
+    const scales = this.#staging(encoder, this.#scales, 0, this.spec.tableRows.length * 4);
+    const d = this.spec.embeddingDim;
+    const tables = [...this.#mirrors.keys()].map((t) => {
+      const p = this.#plan;
+      const segs = p.segments.slice(p.firstSegment[t], p.firstSegment[t] + p.segmentCount[t]);
+      return {
+        t,
+        parts: segs.map((s) => ({
+          s,
+          buffer: this.#staging(
+            encoder,
+            this.#arenas[s.arena],
+            s.offset * 4,
+            (s.rowEnd - s.rowStart) * d * 4,
+          ),
+        })),
+      };
+    });
+    return async () => {
+      const reads = [
+        this.#read(scales),
+        ...tables.flatMap((m) => m.parts.map((p) => this.#read(p.buffer))),
+      ];
+      const got = await Promise.all(reads);
+      this.#hostScales = new Float32Array(got[0], 0, this.spec.tableRows.length);
+      this.#scalesStale = false;
+      let i = 1;
+      for (const m of tables) {
+        const out = new Float32Array(this.spec.tableRows[m.t] * d);
+        for (const p of m.parts) {
+          out.set(new Float32Array(got[i++], 0, (p.s.rowEnd - p.s.rowStart) * d), p.s.rowStart * d);
+        }
+        this.#mirrors.set(m.t, out);
+      }
+      this.#mirrorsStale = false;
+    };
+  }
+
+  #check(chunk: BatchChunk, count: number, batch: number, kind: Kind, lr: number): void {
+    if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    validateChunk(chunk, this.spec);
+    if (batch > this.#options.maxBatch) {
+      throw new RangeError(
+        `Expected a batch of at most ${this.#options.maxBatch} (the engine's maxBatch) but found ${batch}`,
+      );
+    }
+    if (count > chunk.samples) {
+      throw new RangeError(`Expected ${count} samples in the chunk but found ${chunk.samples}`);
+    }
+    if (kind !== "predict" && !(lr >= 0)) {
+      throw new RangeError(`Expected a learning rate >= 0 but found ${lr}`);
+    }
+  }
+
+  /** The QAT settings of the next step, and whether table scales are found in it. */
+  #active(): QuantConfig | null {
+    return this.#quantActive ? this.#quant : null;
+  }
+
+  #refreshAt(step: number): boolean {
+    const q = this.#active();
+    if (!q || q.embeddingBits === null) return false;
+    const refresh = !this.#scalesFound || step % q.scalePeriod === 0;
+    if (refresh) this.#scalesFound = true;
+    return refresh;
+  }
+
+  // ---------------------------------------------------------------- Engine
+
+  async trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<TrainChunkResult> {
+    const start = performance.now();
+    const iterations = batchCount(chunk);
+    const batch = chunk.batchSize;
+    const samples = iterations * batch;
+    this.#check(chunk, samples, batch, "train", options.learningRate);
+    const phases = allocatePhaseSamples(iterations);
+    const loss = new Float32Array(iterations);
+    if (iterations === 0) return { iterations, loss, phases, wallMs: 0 };
+    this.#upload(chunk, samples);
+    this.#writeIterations(iterations, batch, samples, MODE_GRADIENT, options.learningRate);
+    if (this.#ensure("losses", iterations * 4)) this.#bound = null;
+    this.#bound ??= this.bindAll();
+    const quant = this.#active();
+    const encoder = this.#device.createCommandEncoder();
+    // Passes: sampled iterations get one per phase, the stretches between them one each.
+    const timed = this.#gpu.timestamps;
+    const sampled = (i: number) => timed && i % this.#timingEvery === 0;
+    const passes: { phase: Phase | null; first: number; count: number }[] = [];
+    for (let i = 0; i < iterations;) {
+      if (sampled(i)) {
+        for (const p of PASS_PHASES) passes.push({ phase: p, first: i, count: 1 });
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < iterations && !sampled(j)) j++;
+      passes.push({ phase: null, first: i, count: j - i });
+      i = j;
+    }
+    if (timed) this.#ensureQueries(passes.length * 2);
+    const refreshes = Array.from({ length: iterations }, (_, i) => this.#refreshAt(this.#step + i));
+    passes.forEach((p, n) => {
+      const pass = this.#timestampPass(encoder, timed ? 2 * n : null);
+      for (let i = p.first; i < p.first + p.count; i++) {
+        for (const phase of p.phase ? [p.phase] : PASS_PHASES) {
+          this.#record(pass, phase, i, batch, chunk, i * batch, quant, refreshes[i]);
+        }
+      }
+      pass.end();
+    });
+    let stamps: GPUBuffer | null = null;
+    if (timed) {
+      encoder.resolveQuerySet(this.#querySet!, 0, passes.length * 2, this.#queryResolve!, 0);
+      stamps = this.#staging(encoder, this.#queryResolve!, 0, passes.length * 16);
+    }
+    const losses = this.#staging(encoder, this.#input.losses, 0, iterations * 4);
+    const mirrors = this.#stageMirrors(encoder);
+    this.#device.queue.submit([encoder.finish()]);
+    this.#step += iterations;
+    this.#pristine = false;
+    const [lossData, stampData] = await Promise.all([
+      this.#read(losses),
+      stamps ? this.#read(stamps) : Promise.resolve(null),
+      mirrors(),
+    ]);
+    loss.set(new Float32Array(lossData, 0, iterations));
+    const wallMs = performance.now() - start;
+    if (stampData) attributePhases(phases, passes, new BigUint64Array(stampData));
+    else for (let i = 0; i < iterations; i++) phases.forward[i] = wallMs / iterations;
+    for (let i = 0; i < iterations; i++) {
+      if (!Number.isFinite(loss[i])) throw new NonFiniteLossError(i, loss[i]);
+    }
+    return { iterations, loss, phases, wallMs };
+  }
+
+  async predict(chunk: BatchChunk): Promise<Float32Array> {
+    const samples = chunk.samples;
+    const batch = Math.min(chunk.batchSize, this.#options.maxBatch);
+    this.#check(chunk, samples, batch, "predict", 0);
+    const probabilities = new Float32Array(samples);
+    if (samples === 0) return probabilities;
+    const iterations = Math.ceil(samples / batch);
+    this.#upload(chunk, samples);
+    this.#writeIterations(iterations, batch, samples, MODE_PROBABILITIES, 0);
+    let grown = this.#ensure("probs", samples * 4);
+    grown = this.#ensure("losses", iterations * 4) || grown;
+    if (grown) this.#bound = null;
+    this.#bound ??= this.bindAll();
+    const quant = this.#active();
+    const encoder = this.#device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    // Weights do not change while predicting: quantize once, with the cached table scales.
+    if (quant) this.#record(pass, "scale", 0, batch, chunk, 0, quant, this.#refreshAt(-1));
+    for (let i = 0; i < iterations; i++) {
+      const rows = Math.min(batch, samples - i * batch);
+      this.#record(pass, "forward", i, rows, chunk, i * batch, quant, false);
+    }
+    pass.end();
+    const probs = this.#staging(encoder, this.#input.probs, 0, samples * 4);
+    const mirrors = this.#stageMirrors(encoder);
+    this.#device.queue.submit([encoder.finish()]);
+    const [data] = await Promise.all([this.#read(probs), mirrors()]);
+    probabilities.set(new Float32Array(data, 0, samples));
+    return probabilities;
+  }
+
+  async traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace> {
+    const rows = chunk.batchSize;
+    this.#check(chunk, rows, rows, "trace", options.learningRate);
+    this.#upload(chunk, rows);
+    this.#writeIterations(1, rows, rows, MODE_GRADIENT | MODE_PROBABILITIES, options.learningRate);
+    let grown = this.#ensure("probs", rows * 4);
+    grown = this.#ensure("losses", 16) || grown;
+    if (grown) this.#bound = null;
+    this.#bound ??= this.bindAll();
+    const quant = this.#active();
+    const refresh = this.#refreshAt(this.#step);
+    const L = this.#layout;
+    const encoder = this.#device.createCommandEncoder();
+    let pass = encoder.beginComputePass();
+    for (const phase of ["scale", "forward", "backward"] as const) {
+      this.#record(pass, phase, 0, rows, chunk, 0, quant, refresh);
+    }
+    pass.end();
+    const dt = this.#staging(encoder, this.#dt, 0, rows * L.ldt * 4);
+    const grads = this.#staging(encoder, this.#mlpGrad, 0, L.floats * 4);
+    pass = encoder.beginComputePass();
+    this.#record(pass, "update", 0, rows, chunk, 0, quant, refresh);
+    pass.end();
+    const probs = this.#staging(encoder, this.#input.probs, 0, rows * 4);
+    const loss = this.#staging(encoder, this.#input.losses, 0, 4);
+    const mirrors = this.#stageMirrors(encoder);
+    this.#device.queue.submit([encoder.finish()]);
+    this.#step += 1;
+    this.#pristine = false;
+    const [dtData, gradData, probData, lossData] = await Promise.all([
+      this.#read(dt),
+      this.#read(grads),
+      this.#read(probs),
+      this.#read(loss),
+      mirrors(),
+    ]);
+    const lossValue = new Float32Array(lossData)[0];
+    const dtf = new Float32Array(dtData);
+    const d = this.spec.embeddingDim;
+    const embeddings = this.spec.tableRows.map((n, t) => {
+      const g = new Float32Array(n * d);
+      const idx = chunk.indices[t], off = chunk.offsets[t];
+      for (let r = 0; r < rows; r++) {
+        const src = r * L.ldt + (t + 1) * d;
+        for (let j = off[r]; j < off[r + 1]; j++) {
+          for (let q = 0; q < d; q++) g[idx[j] * d + q] += dtf[src + q];
+        }
+      }
+      return g;
+    });
+    const packed = new Float32Array(gradData);
+    const gradients: Params = {
+      embeddings,
+      bottom: L.bottom.map((l) => unpack(packed, l)),
+      top: L.top.map((l) => unpack(packed, l)),
+    };
+    return {
+      probabilities: new Float32Array(probData, 0, rows).slice(),
+      loss: lossValue,
+      gradients,
+    };
+  }
+
+  readTable(table: number): Float32Array {
+    if (!(table >= 0 && table < this.spec.tableRows.length)) {
+      throw new RangeError(
+        `Expected a table in [0, ${this.spec.tableRows.length}) but found ${table}`,
+      );
+    }
+    const mirror = this.#mirrors.get(table);
+    if (mirror && mirror.length && !this.#mirrorsStale) return mirror.slice();
+    if (this.#pristine) {
+      // Nothing has changed the tables yet: their values are the initial ones.
+      const init = this.#initialTable(table);
+      this.#mirrors.set(table, init);
+      return init.slice();
+    }
+    throw new Error(
+      `The WebGPU engine's readTable(${table}) answers from a host copy refreshed at the end of ` +
+        `each trainChunk/predict/traceStep/readParams: ${
+          mirror ? "it is stale (call one of them first)" : "pass the table in watchTables"
+        }, or use readParams()`,
+    );
+  }
+
+  async readParams(): Promise<Params> {
+    if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    const L = this.#layout;
+    const d = this.spec.embeddingDim;
+    const encoder = this.#device.createCommandEncoder();
+    const mlp = this.#staging(encoder, this.#mlp, 0, L.floats * 4);
+    const parts = this.#plan.segments.map((s) => ({
+      s,
+      buffer: this.#staging(
+        encoder,
+        this.#arenas[s.arena],
+        s.offset * 4,
+        (s.rowEnd - s.rowStart) * d * 4,
+      ),
+    }));
+    const mirrors = this.#stageMirrors(encoder);
+    this.#device.queue.submit([encoder.finish()]);
+    const [mlpData, ...segData] = await Promise.all([
+      this.#read(mlp),
+      ...parts.map((p) => this.#read(p.buffer)),
+    ]);
+    await mirrors();
+    const embeddings = this.spec.tableRows.map((n) => new Float32Array(n * d));
+    parts.forEach((p, i) => {
+      embeddings[p.s.table].set(
+        new Float32Array(segData[i], 0, (p.s.rowEnd - p.s.rowStart) * d),
+        p.s.rowStart * d,
+      );
+    });
+    const packed = new Float32Array(mlpData);
+    return {
+      embeddings,
+      bottom: L.bottom.map((l) => unpack(packed, l)),
+      top: L.top.map((l) => unpack(packed, l)),
+    };
+  }
+
+  get quantization(): QuantConfig | null {
+    return this.#quant;
+  }
+
+  setQuantizationActive(active: boolean): void {
+    this.#quantActive = active;
+  }
+
+  embeddingScales(): Float32Array {
+    if (this.#scalesStale) {
+      throw new Error(
+        "The WebGPU engine's scales changed on the GPU (quantizeInPlace): call an async method " +
+          "(predict, readParams) before embeddingScales()",
+      );
+    }
+    return this.#hostScales.slice();
+  }
+
+  quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void {
+    if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    // An iteration block must exist for the kernels' group 1.
+    this.#writeIterations(1, 1, 1, 0, 0);
+    const encoder = this.#device.createCommandEncoder();
+    if (config.embeddingBits !== null) {
+      const sk = this.#scaleBound(config.embeddingBits);
+      const pass = encoder.beginComputePass();
+      pass.setBindGroup(1, this.#iterBindGroup(), [0]);
+      const segments = this.#plan.segments.length;
+      for (const k of sk.maxAbs) this.#dispatch(pass, k, sk.blocks, segments);
+      this.#dispatch(
+        pass,
+        sk.scale.get(config.embeddingBits)!,
+        Math.ceil(this.spec.tableRows.length / 64),
+      );
+      for (const k of sk.fakeQuantize.get(config.embeddingBits)!) {
+        this.#dispatch(pass, k, sk.blocks, segments);
+      }
+      pass.end();
+      this.#scalesFound = true;
+      this.#scalesStale = true;
+    }
+    if (config.mlpBits !== null) {
+      const L = this.#layout;
+      // Quantize into a scratch copy of the whole packed buffer, then copy it back.
+      const scratch = this.#buffers.create("quantize scratch", L.floats * 4);
+      encoder.copyBufferToBuffer(this.#mlp, 0, scratch, 0, L.floats * 4);
+      const pass = encoder.beginComputePass();
+      pass.setBindGroup(1, this.#iterBindGroup(), [0]);
+      const temporary: GPUBuffer[] = [scratch];
+      this.#collect = temporary;
+      for (const l of [...L.bottom, ...L.top]) {
+        const k = this.#bind(ROW_QUANTIZE, [
+          this.#uniform("row quantize", [
+            l.outputs,
+            l.inputs,
+            l.w,
+            l.b,
+            levels(config.mlpBits),
+            config.quantizeBias ? ROW_QUANTIZE_BIAS : 0,
+            l.scales,
+            0,
+          ], new Set([4])),
+          this.#mlp,
+          scratch,
+          this.#rowScales,
+        ]);
+        this.#dispatch(pass, k, l.outputs);
+      }
+      this.#collect = null;
+      pass.end();
+      encoder.copyBufferToBuffer(scratch, 0, this.#mlp, 0, L.floats * 4);
+      this.#device.queue.submit([encoder.finish()]);
+      for (const b of temporary) this.#buffers.destroy(b);
+    } else {
+      this.#device.queue.submit([encoder.finish()]);
+    }
+    this.#pristine = false;
+    this.#mirrorsStale = true;
+  }
+
+  memoryBytes(): number {
+    return this.#buffers.bytes;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    try {
+      await this.#device.queue.onSubmittedWorkDone();
+    } finally {
+      this.#querySet?.destroy();
+      this.#buffers.destroyAll();
+      this.#device.destroy();
+    }
+  }
+}
+
+/**
+ * queue.writeBuffer of a typed array (offset and size in elements). Deno accepts views over
+ * SharedArrayBuffers (the runner's chunks), which the DOM types do not admit: hence the cast.
+ */
+function writeTo(
+  queue: GPUQueue,
+  buffer: GPUBuffer,
+  offset: number,
+  data: ArrayBufferView | ArrayBuffer,
+  dataOffset?: number,
+  size?: number,
+): void {
+  queue.writeBuffer(buffer, offset, data as ArrayBuffer, dataOffset, size);
+}
+
+function unpack(packed: Float32Array, l: PackedLinear): LinearParams {
+  return {
+    weight: packed.slice(l.w, l.w + l.inputs * l.outputs),
+    bias: packed.slice(l.b, l.b + l.outputs),
+  };
+}
+
+/**
+ * Per-iteration phase milliseconds from the passes' timestamps: a sampled iteration's phases are
+ * its own passes; an unsampled stretch's time is divided evenly over its iterations and split by
+ * the mean phase proportions of the chunk's sampled iterations.
+ */
+export function attributePhases(
+  phases: PhaseSamples,
+  passes: { phase: Phase | null; first: number; count: number }[],
+  stamps: BigUint64Array,
+): void {
+  const ms = (n: number) => Math.max(0, Number(stamps[2 * n + 1] - stamps[2 * n])) / 1e6;
+  const share: Record<string, number> = {};
+  let sampledTotal = 0;
+  passes.forEach((p, n) => {
+    if (!p.phase) return;
+    const t = ms(n);
+    phases[p.phase][p.first] = t;
+    share[p.phase] = (share[p.phase] ?? 0) + t;
+    sampledTotal += t;
+  });
+  passes.forEach((p, n) => {
+    if (p.phase) return;
+    const per = ms(n) / p.count;
+    for (let i = p.first; i < p.first + p.count; i++) {
+      for (const phase of PASS_PHASES) {
+        phases[phase][i] = sampledTotal > 0
+          ? (per * (share[phase] ?? 0)) / sampledTotal
+          : phase === "forward"
+          ? per
+          : 0;
+      }
+    }
+  });
+}

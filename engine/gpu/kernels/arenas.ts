@@ -1,0 +1,48 @@
+/**
+ * WGSL helpers over the table arenas bound to a kernel: `K` arena bindings from binding `first`,
+ * a switch to read (and write) arena `a` of the bound group, and the segment lookup of a row.
+ * Not a kernel: the table kernels include it.
+ *
+ * @module
+ */
+
+/** Declarations and accessors of `k` arenas bound at `first`, `first + 1`, ... */
+export function arenaWgsl(k: number, first: number, writable: boolean): string {
+  const access = writable ? "read_write" : "read";
+  const decls = Array.from(
+    { length: k },
+    (_, i) => `@group(0) @binding(${first + i}) var<storage, ${access}> arena${i}: array<f32>;`,
+  ).join("\n");
+  const reads = Array.from({ length: k }, (_, i) => `    case ${i}u: { return arena${i}[i]; }`)
+    .join("\n");
+  const writes = Array.from({ length: k }, (_, i) => `    case ${i}u: { arena${i}[i] = v; }`)
+    .join("\n");
+  return /* wgsl */ `
+${decls}
+fn arenaRead(a: u32, i: u32) -> f32 {
+  switch a {
+${reads}
+    default: { return 0.0; }
+  }
+}
+${
+    writable
+      ? `fn arenaWrite(a: u32, i: u32, v: f32) {
+  switch a {
+${writes}
+    default: {}
+  }
+}`
+      : ""
+  }
+// Segment of row 'row' of a table whose segments are [first, first + count): vec4(rowStart,
+// rowEnd, arena, offset). Rows ascend, so the first segment ending after the row holds it.
+fn segmentOf(first: u32, count: u32, row: u32) -> vec4u {
+  var s = first;
+  for (; s + 1u < first + count; s++) {
+    if (row < segs[s].y) { break; }
+  }
+  return segs[s];
+}
+`;
+}

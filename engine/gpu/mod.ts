@@ -1,0 +1,8 @@
+/**
+ * The WebGPU engine.
+ *
+ * @module
+ */
+export { createGpuEngine, type GpuEngineOptions } from "./gpu_engine.ts";
+export { findAdapter, NoGpuAdapterError } from "./device.ts";
+export { planTables, type TablePlan, type TableSegment } from "./table_plan.ts";

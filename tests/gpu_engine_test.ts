@@ -1,0 +1,329 @@
+/**
+ * The WebGPU engine against the golden fixtures and against the CPU engine, step by step, with
+ * explicit tolerances. Needs a WebGPU adapter (in CI: lavapipe, `DENO_WEBGPU_BACKEND=vulkan`);
+ * without one every GPU test is reported as ignored, with the reason printed once.
+ */
+import assert from "node:assert/strict";
+import type { BatchChunk } from "../engine/batch.ts";
+import { allocateOneHotChunk } from "../engine/batch.ts";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import type { Engine } from "../engine/engine.ts";
+import { GOLDEN_TOLERANCE, parseFixture, runGolden } from "../engine/golden.ts";
+import { createGpuEngine, findAdapter, planTables } from "../engine/gpu/mod.ts";
+import type { Params } from "../engine/params.ts";
+import type { QuantConfig } from "../engine/quant.ts";
+import { Rng } from "../engine/rng.ts";
+import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
+
+const found = await findAdapter();
+const ignore = found.adapter === null;
+if (ignore) {
+  console.warn(
+    `SKIPPING the WebGPU engine tests: ${found.reason}. Install a Vulkan driver (CI: ` +
+      `apt-get install -y mesa-vulkan-drivers libvulkan1) and set DENO_WEBGPU_BACKEND=vulkan.`,
+  );
+}
+
+const FIXTURES = [
+  "dlrm-fp32-onehot.json",
+  "dlrm-fp32-multihot.json",
+  "dlrm-int4-embeddings.json",
+  "dlrm-int4-all.json",
+  "dlrm-int8-all.json",
+];
+
+/** Tables forced into 64-byte arenas (4 rows of d = 4), at most 2 bound per dispatch. */
+const SPLIT = { arenaBytes: 64, arenasPerGroup: 2 };
+
+for (const file of FIXTURES) {
+  for (const split of [false, true]) {
+    Deno.test({
+      name: `GPU engine matches golden fixture ${file}${
+        split ? " (tables split across arenas)" : ""
+      }`,
+      ignore,
+      sanitizeResources: false,
+      fn: async () => {
+        const fixture = parseFixture(
+          await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url)),
+        );
+        const rows = await runGolden(
+          fixture,
+          (spec, params, maxBatch, quantization) =>
+            createGpuEngine({ spec, params, maxBatch, quantization, ...(split ? SPLIT : {}) }),
+        );
+        assert.ok(rows.length > 10);
+        const failed = rows.filter((r) => !r.pass);
+        assert.deepEqual(
+          failed.map((r) => `step ${r.step} ${r.tensor}: max error ${r.maxAbsError}`),
+          [],
+        );
+      },
+    });
+  }
+}
+
+/** Odd widths everywhere, as the CPU engine's tests use. */
+const ODD: ModelSpec = (() => {
+  const tableRows = [11, 3, 29, 7, 5];
+  const embeddingDim = 5;
+  return {
+    denseFeatures: 13,
+    tableRows,
+    embeddingDim,
+    bottomMlp: [13, 9, 7, 5],
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+  };
+})();
+
+function randomChunk(
+  spec: ModelSpec,
+  batch: number,
+  samples: number,
+  seed: number,
+  multiHot: boolean,
+) {
+  const rng = new Rng(seed, 42);
+  if (!multiHot) {
+    const c = allocateOneHotChunk(spec, batch, samples);
+    for (let i = 0; i < c.dense.length; i++) c.dense[i] = Math.log1p(rng.int(50));
+    for (let s = 0; s < samples; s++) c.labels[s] = rng.next() < 0.3 ? 1 : 0;
+    // Small tables: many rows repeat within a batch (the update's duplicate path).
+    spec.tableRows.forEach((n, t) => {
+      for (let s = 0; s < samples; s++) c.indices[t][s] = rng.int(n);
+    });
+    return c;
+  }
+  const indices: Int32Array[] = [], offsets: Int32Array[] = [];
+  for (const n of spec.tableRows) {
+    const off = new Int32Array(samples + 1);
+    const idx: number[] = [];
+    for (let s = 0; s < samples; s++) {
+      const bag = rng.int(4); // empty bags included
+      for (let j = 0; j < bag; j++) idx.push(rng.int(n));
+      off[s + 1] = idx.length;
+    }
+    indices.push(Int32Array.from(idx));
+    offsets.push(off);
+  }
+  const dense = Float32Array.from({ length: samples * spec.denseFeatures }, () => rng.next() * 3);
+  const labels = Float32Array.from({ length: samples }, () => (rng.next() < 0.3 ? 1 : 0));
+  return { batchSize: batch, samples, dense, labels, indices, offsets } satisfies BatchChunk;
+}
+
+/** A tolerance: |got - want| <= atol + rtol |want|. */
+interface Tolerance {
+  atol: number;
+  rtol: number;
+}
+
+/** Asserts |got - want| <= atol + rtol |want| everywhere. */
+function assertClose(
+  name: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: Tolerance = GOLDEN_TOLERANCE,
+) {
+  assert.equal(got.length, want.length, `${name}: length`);
+  let worst = -Infinity, at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const excess = Math.abs(got[i] - want[i]) - (tol.atol + tol.rtol * Math.abs(want[i]));
+    if (!(excess <= worst)) [worst, at] = [Number.isNaN(excess) ? Infinity : excess, i];
+  }
+  assert.ok(
+    want.length === 0 || worst <= 0,
+    `${name}: value ${at} is ${got[at]}, expected ${want[at]} (atol ${tol.atol}, rtol ${tol.rtol})`,
+  );
+}
+
+function assertParamsClose(
+  prefix: string,
+  got: Params,
+  want: Params,
+  tol: Tolerance = GOLDEN_TOLERANCE,
+) {
+  want.embeddings.forEach((w, t) => assertClose(`${prefix} table ${t}`, got.embeddings[t], w, tol));
+  for (const part of ["bottom", "top"] as const) {
+    want[part].forEach((w, l) => {
+      assertClose(`${prefix} ${part}[${l}].weight`, got[part][l].weight, w.weight, tol);
+      assertClose(`${prefix} ${part}[${l}].bias`, got[part][l].bias, w.bias, tol);
+    });
+  }
+}
+
+const DQRM4: QuantConfig = {
+  quantizer: "minmax",
+  embeddingBits: 4,
+  mlpBits: 4,
+  mlpGranularity: "channel",
+  quantizeBias: false,
+  scalePeriod: 3,
+  gatheredRowsOnly: true,
+};
+
+async function pair(
+  spec: ModelSpec,
+  maxBatch: number,
+  quantization: QuantConfig | null,
+  extra: { arenaBytes?: number; arenasPerGroup?: number } = {},
+): Promise<[Engine, Engine]> {
+  const cpu = await createCpuEngine({ spec, maxBatch, seed: 5, threads: 1, quantization });
+  const gpu = await createGpuEngine({ spec, maxBatch, seed: 5, quantization, ...extra });
+  return [cpu, gpu];
+}
+
+Deno.test({
+  name: "GPU engine initialises exactly as the CPU engine for the same seed",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    for (const extra of [{}, { arenaBytes: 80, arenasPerGroup: 3 }]) {
+      const [cpu, gpu] = await pair(ODD, 4, null, extra);
+      try {
+        assertParamsClose("initial", await gpu.readParams(), await cpu.readParams(), {
+          atol: 0,
+          rtol: 0,
+        });
+        assert.deepEqual(gpu.readTable(2), cpu.readTable(2));
+      } finally {
+        await cpu.dispose();
+        await gpu.dispose();
+      }
+    }
+  },
+});
+
+for (const quant of [null, DQRM4]) {
+  for (const multiHot of [false, true]) {
+    for (const split of [false, true]) {
+      const what = `${quant ? "DQRM INT4" : "FP32"}, ${multiHot ? "multi" : "one"}-hot${
+        split ? ", split tables" : ""
+      }`;
+      Deno.test({
+        name: `GPU engine trains like the CPU engine, step by step (${what})`,
+        ignore,
+        sanitizeResources: false,
+        fn: async () => {
+          const batch = 13;
+          const [cpu, gpu] = await pair(
+            ODD,
+            batch,
+            quant,
+            split ? { arenaBytes: 60, arenasPerGroup: 2 } : {},
+          );
+          try {
+            // Traced steps: probabilities, loss and every gradient, one step at a time.
+            for (let step = 0; step < 4; step++) {
+              const chunk = randomChunk(ODD, batch, batch, 100 + step, multiHot);
+              const want = await cpu.traceStep(chunk, { learningRate: 0.1 });
+              const got = await gpu.traceStep(chunk, { learningRate: 0.1 });
+              assertClose(`step ${step} probabilities`, got.probabilities, want.probabilities);
+              assertClose(`step ${step} loss`, [got.loss], [want.loss]);
+              assertParamsClose(`step ${step} gradients`, got.gradients, want.gradients);
+              assertParamsClose(
+                `step ${step} params`,
+                await gpu.readParams(),
+                await cpu.readParams(),
+              );
+              if (quant) {
+                assertClose(`step ${step} scales`, gpu.embeddingScales(), cpu.embeddingScales());
+              }
+            }
+            // A chunk of 7 iterations in one submit.
+            const chunk = randomChunk(ODD, batch, 7 * batch, 7, multiHot);
+            const want = await cpu.trainChunk(chunk, { learningRate: 0.05 });
+            const got = await gpu.trainChunk(chunk, { learningRate: 0.05 });
+            assert.equal(got.iterations, 7);
+            assertClose("chunk losses", got.loss, want.loss, { atol: 1e-5, rtol: 2e-3 });
+            assertParamsClose("after chunk", await gpu.readParams(), await cpu.readParams(), {
+              atol: 2e-5,
+              rtol: 2e-3,
+            });
+            // Prediction in batches, the last one short.
+            const test = randomChunk(ODD, 5, 23, 8, multiHot);
+            assertClose("predict", await gpu.predict(test), await cpu.predict(test));
+          } finally {
+            await cpu.dispose();
+            await gpu.dispose();
+          }
+        },
+      });
+    }
+  }
+}
+
+Deno.test({
+  name: "GPU engine's post-training quantization matches the CPU engine's",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const [cpu, gpu] = await pair(ODD, 8, null, { arenaBytes: 100, arenasPerGroup: 2 });
+    try {
+      const chunk = randomChunk(ODD, 8, 24, 3, false);
+      await cpu.trainChunk(chunk, { learningRate: 0.1 });
+      await gpu.trainChunk(chunk, { learningRate: 0.1 });
+      const config = { embeddingBits: 4 as const, mlpBits: 4 as const, quantizeBias: true };
+      cpu.quantizeInPlace(config);
+      gpu.quantizeInPlace(config);
+      assert.throws(() => gpu.embeddingScales(), /async/);
+      assertParamsClose("quantized", await gpu.readParams(), await cpu.readParams());
+      assertClose("scales", gpu.embeddingScales(), cpu.embeddingScales());
+      const test = randomChunk(ODD, 8, 16, 4, false);
+      assertClose("predict", await gpu.predict(test), await cpu.predict(test));
+    } finally {
+      await cpu.dispose();
+      await gpu.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "GPU engine keeps watched tables current and times phases",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const gpu = await createGpuEngine({ spec: ODD, maxBatch: 4, seed: 1, timingEvery: 3 });
+    try {
+      const first = gpu.readTable(1); // pristine: the initial values, and now watched
+      const r = await gpu.trainChunk(randomChunk(ODD, 4, 40, 9, false), { learningRate: 0.1 });
+      assert.equal(r.iterations, 10);
+      assert.ok(r.loss.every(Number.isFinite));
+      const after = gpu.readTable(1);
+      assert.deepEqual(after, (await gpu.readParams()).embeddings[1]);
+      assert.notDeepEqual(after, first);
+      assert.throws(() => gpu.readTable(2), /watchTables/);
+      if (gpu.info.details.timing?.toString().startsWith("timestamp")) {
+        for (let i = 0; i < r.iterations; i++) {
+          const total = r.phases.forward[i] + r.phases.backward[i] + r.phases.update[i];
+          assert.ok(total > 0, `iteration ${i} has no GPU time`);
+        }
+      }
+      assert.ok(gpu.memoryBytes() > 0);
+    } finally {
+      await gpu.dispose();
+    }
+  },
+});
+
+Deno.test("GPU table plan splits tables across arenas at row boundaries", () => {
+  const plan = planTables([10, 3, 7], 4, 64, 2); // 4 rows per arena
+  assert.deepEqual(plan.arenaFloats, [16, 16, 16, 16, 16]);
+  assert.equal(plan.groups, 3);
+  assert.deepEqual(
+    plan.segments.map((s) => [s.table, s.rowStart, s.rowEnd, s.arena, s.offset]),
+    [
+      [0, 0, 4, 0, 0],
+      [0, 4, 8, 1, 0],
+      [0, 8, 10, 2, 0],
+      [1, 0, 2, 2, 8],
+      [1, 2, 3, 3, 0],
+      [2, 0, 3, 3, 4],
+      [2, 3, 7, 4, 0],
+    ],
+  );
+  assert.deepEqual(plan.segmentCount, [3, 2, 2]);
+  const whole = planTables([10, 3, 7], 4, 1 << 20, 8);
+  assert.equal(whole.arenaFloats.length, 1);
+  assert.equal(whole.groups, 1);
+  assert.throws(() => planTables([1], 16, 32, 1), /at least one row/);
+});
