@@ -240,6 +240,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   let trainWallMs = 0;
   let error: string | undefined;
   let status: RunResult["status"] = "ok";
+  let engineBytes = 0;
 
   const evaluate = async (epoch: number) => {
     report({ run: config.name, stage: "eval", epoch, iteration, totalIterations });
@@ -356,6 +357,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     error = e instanceof Error ? e.message : String(e);
   } finally {
     peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+    engineBytes = engine.memoryBytes(); // before dispose frees it
     await engine.dispose();
   }
 
@@ -379,7 +381,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     },
     memory: {
       peakRssBytes: peakRss,
-      engineBytes: engine.memoryBytes(),
+      engineBytes,
       parameterBytes: 4 * (counts.embedding + counts.mlp),
       modelFileBytes: modelFileSize(spec, modelQuantization(config)),
     },
