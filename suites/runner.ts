@@ -269,9 +269,10 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         const toEval = config.evalEvery > 0
           ? config.evalEvery - (iteration % config.evalEvery)
           : Infinity;
-        // A short first chunk, so that a run over its time budget is found out quickly.
+        // A short first chunk (the warm-up and a few timed iterations), so that a run over its
+        // time budget is found out quickly.
         const chunkLimit = iteration === 0
-          ? Math.min(20, config.chunkIterations)
+          ? Math.min(config.warmupIterations + 10, config.chunkIterations)
           : config.chunkIterations;
         const n = Math.min(chunkLimit, itersPerEpoch - it, toEval);
         const t0 = performance.now();
@@ -297,9 +298,12 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         lossCount += r.iterations;
         it += n;
         iteration += n;
+        // Projected from warmed-up iterations only (cold ones run the JIT and fault in pages),
+        // unless the time spent alone is already over the budget.
         const perIteration = total.length ? summarize(total).median : r.wallMs / r.iterations;
         const projected = trainWallMs + perIteration * (totalIterations - iteration);
-        if (projected > config.budget.seconds * 1000) {
+        const budgetMs = config.budget.seconds * 1000;
+        if ((total.length > 0 || trainWallMs > budgetMs) && projected > budgetMs) {
           status = "could-not-finish";
           error = `projected ${(projected / 1000).toFixed(0)} s of training at ${
             perIteration.toFixed(1)
