@@ -8,17 +8,22 @@
 #   UPDATE=1 ci/regress_gpu.sh [OUT]   (re)make that baseline on this runner
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DENO=(npx -y deno@2.9.6)
+# On the GPU machine (after `source .carry/gpu-env.sh`, see ci/gpu_carry.sh) Deno is on PATH and
+# resolves the carried packages offline; elsewhere npx fetches it.
+if command -v deno >/dev/null; then DENO=(deno); RUN=(run --no-lock --cached-only -A); else
+  DENO=(npx -y deno@2.9.6); RUN=(run -A); fi
 OUT="${1:-results/ci-regress-gpu}"
 BASELINE=ci/baselines/kaggle-smoke-gpu.json
-SUITE=(kaggle --engine gpu --experiment table3 --iterations 200 --scale 0.01 --test-samples 8192 --eval-every 50)
+# The Table 3 methods the WebGPU engine runs so far.
+SUITE=(kaggle --engine gpu --experiment table3 --run fp32 --run ptq-int4 --run dqrm-int4 --run dqrm-emb4
+  --iterations 200 --scale 0.01 --test-samples 8192 --eval-every 50)
 rm -rf "$OUT"
-"${DENO[@]}" run -A cli/bench.ts "${SUITE[@]}" --quiet --out "$OUT"
+"${DENO[@]}" "${RUN[@]}" --v8-flags=--expose-gc cli/bench.ts "${SUITE[@]}" --quiet --out "$OUT"
 if [[ "${UPDATE:-}" == 1 || ! -f "$BASELINE" ]]; then
-  "${DENO[@]}" run -A cli/regress.ts --baseline "$BASELINE" --update \
+  "${DENO[@]}" "${RUN[@]}" cli/regress.ts --baseline "$BASELINE" --update \
     --command "deno task bench ${SUITE[*]}" "$OUT"
   echo "made $BASELINE on $(hostname); commit it to gate later runs"
 else
-  "${DENO[@]}" run -A cli/regress.ts --baseline "$BASELINE" "$OUT"
+  "${DENO[@]}" "${RUN[@]}" cli/regress.ts --baseline "$BASELINE" "$OUT"
 fi
-"${DENO[@]}" run -A cli/report.ts "$OUT"
+"${DENO[@]}" "${RUN[@]}" cli/report.ts "$OUT"
