@@ -12,7 +12,7 @@ import type { Params } from "../engine/params.ts";
 import { PHASES } from "../engine/phases.ts";
 import { type QuantConfig, QuantConfigSchema } from "../engine/quant.ts";
 import { type ModelSpec, validateSpec } from "../engine/spec.ts";
-import { shareChunk } from "./chunk.ts";
+import { shareChunk } from "../engine/batch.ts";
 import { createSharedGroup } from "./communicator.ts";
 import { type ByteCount, type Compression, CompressionSchema } from "./compression.ts";
 import type { ReplicaRequest } from "./replica_worker.ts";

@@ -115,3 +115,27 @@ export function allocateOneHotChunk(
     offsets: spec.tableRows.map(() => offsets),
   };
 }
+
+/** The chunk with every array in shared memory (copied where it is not), to post to Workers. */
+export function shareChunk(chunk: BatchChunk): BatchChunk {
+  const share = <T extends Float32Array | Int32Array>(a: T): T => {
+    if (a.buffer instanceof SharedArrayBuffer) return a;
+    const copy = new (a.constructor as { new (b: SharedArrayBuffer): T })(
+      new SharedArrayBuffer(a.byteLength),
+    );
+    copy.set(a as never);
+    return copy;
+  };
+  const cache = new Map<Int32Array, Int32Array>();
+  return {
+    ...chunk,
+    dense: share(chunk.dense),
+    labels: share(chunk.labels),
+    indices: chunk.indices.map(share),
+    offsets: chunk.offsets.map((o) => {
+      let c = cache.get(o);
+      if (!c) cache.set(o, c = share(o));
+      return c;
+    }),
+  };
+}

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type BatchChunk, batchCount, validateChunk } from "../batch.ts";
+import { type BatchChunk, batchCount, shareChunk, validateChunk } from "../batch.ts";
 import type { Engine, EngineInfo, StepTrace, TrainChunkResult, TrainOptions } from "../engine.ts";
 import { initMlps, initTable, type LinearParams, type Params } from "../params.ts";
 import { allocatePhaseSamples } from "../phases.ts";
@@ -460,7 +460,7 @@ class CpuEngine implements Engine {
       throw new RangeError(`Expected a learning rate >= 0 but found ${options.learningRate}`);
     }
     if (count === 0) return;
-    const shared = this.#helpers.length > 0 ? toShared(chunk) : chunk;
+    const shared = this.#helpers.length > 0 ? shareChunk(chunk) : chunk;
     const msg: WorkerRequest = {
       type: "run",
       kind,
@@ -544,30 +544,6 @@ function unpadLinear(f32: Float32Array, l: LinearLayout, w: number, b: number): 
     weight.set(f32.subarray(w / 4 + o * l.inP, w / 4 + o * l.inP + l.inputs), o * l.inputs);
   }
   return { weight, bias: f32.slice(b / 4, b / 4 + l.outputs) };
-}
-
-/** The chunk with every array in shared memory (copied where it is not), for the helpers. */
-function toShared(chunk: BatchChunk): BatchChunk {
-  const share = <T extends Float32Array | Int32Array>(a: T): T => {
-    if (a.buffer instanceof SharedArrayBuffer) return a;
-    const copy = new (a.constructor as { new (b: SharedArrayBuffer): T })(
-      new SharedArrayBuffer(a.byteLength),
-    );
-    copy.set(a as never);
-    return copy;
-  };
-  const offsetCopies = new Map<Int32Array, Int32Array>();
-  return {
-    ...chunk,
-    dense: share(chunk.dense),
-    labels: share(chunk.labels),
-    indices: chunk.indices.map(share),
-    offsets: chunk.offsets.map((o) => {
-      let c = offsetCopies.get(o);
-      if (!c) offsetCopies.set(o, c = share(o));
-      return c;
-    }),
-  };
 }
 
 /** The CPU model name, from /proc/cpuinfo where readable. */
