@@ -261,26 +261,51 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
 
   try {
     recordHistograms(0, null);
+    // Chunk lengths: chunks end at evaluation points, so the curve is sampled where asked, and
+    // the first chunk is short (the warm-up and a few timed iterations), so that a run over its
+    // time budget is found out quickly.
+    const chunkLength = (globalIteration: number, epochIteration: number) => {
+      const toEval = config.evalEvery > 0
+        ? config.evalEvery - (globalIteration % config.evalEvery)
+        : Infinity;
+      const limit = globalIteration === 0
+        ? Math.min(config.warmupIterations + 10, config.chunkIterations)
+        : config.chunkIterations;
+      return Math.min(limit, itersPerEpoch - epochIteration, toEval);
+    };
+    // Two chunk buffers: the engine trains on one while the next is filled into the other.
+    const buffers = [
+      chunk,
+      allocateOneHotChunk(spec, config.batchSize, config.chunkIterations * config.batchSize, true),
+    ];
+    const viewOf = (buffer: typeof chunk, n: number) =>
+      n === config.chunkIterations ? buffer : { ...buffer, samples: n * config.batchSize };
+    let current = 0;
+    let prefilled: { it: number; n: number } | null = null;
     training: for (let epoch = 0; epoch < config.epochs; epoch++) {
       engine.setQuantizationActive(epoch >= config.qatFromEpoch);
       // Every epoch sees the same training samples in the same order, as DLRM's loader does.
       for (let it = 0; it < itersPerEpoch;) {
-        // Chunks end at evaluation points, so the curve is sampled where asked.
-        const toEval = config.evalEvery > 0
-          ? config.evalEvery - (iteration % config.evalEvery)
-          : Infinity;
-        // A short first chunk (the warm-up and a few timed iterations), so that a run over its
-        // time budget is found out quickly.
-        const chunkLimit = iteration === 0
-          ? Math.min(config.warmupIterations + 10, config.chunkIterations)
-          : config.chunkIterations;
-        const n = Math.min(chunkLimit, itersPerEpoch - it, toEval);
+        const n: number = chunkLength(iteration, it);
         const t0 = performance.now();
-        const view = n === config.chunkIterations
-          ? chunk
-          : { ...chunk, samples: n * config.batchSize };
-        data.fill(view, "train", it * config.batchSize);
-        const r = await engine.trainChunk(view, { learningRate: config.learningRate });
+        const view = viewOf(buffers[current], n);
+        if (prefilled?.it !== it || prefilled.n !== n) {
+          data.fill(view, "train", it * config.batchSize);
+        }
+        const pending = engine.trainChunk(view, { learningRate: config.learningRate });
+        // Fill the next chunk into the other buffer while the engine works (a GPU engine is busy
+        // until its promise settles; the CPU engine has finished by the time it returns one).
+        const nextIt: number = it + n < itersPerEpoch ? it + n : 0; // every epoch restarts at sample 0
+        const nextN: number = iteration + n < totalIterations
+          ? chunkLength(iteration + n, nextIt)
+          : 0;
+        prefilled = null;
+        if (nextN > 0) {
+          data.fill(viewOf(buffers[1 - current], nextN), "train", nextIt * config.batchSize);
+          prefilled = { it: nextIt, n: nextN };
+        }
+        const r = await pending;
+        current = 1 - current;
         trainWallMs += performance.now() - t0;
         let chunkLoss = 0;
         for (let i = 0; i < r.iterations; i++) {
