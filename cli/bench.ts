@@ -24,11 +24,13 @@ import { criteoRunOverrides, type PreprocessProgress } from "../data/criteo/mod.
 const HELP = `Usage: deno task bench SUITE [options]
 
 Trains and evaluates the runs of SUITE (${Object.keys(SUITES).join(", ")}) on synthetic
-Criteo-shaped data, writes one JSON result per run and report.html into an output folder.
+Criteo-shaped data (or real Criteo data with --data), writes one JSON result per run as it
+finishes and report.html into an output folder.
 
 Options:
   --experiment LIST    paper tables to run, comma-separated: ${EXPERIMENTS.join(", ")} or
-                       all (default table3: FP32, PTQ, HAWQ and DQRM at INT4)
+                       all (default table3: FP32, PTQ, LSQ, PACT, HAWQ and DQRM at INT4,
+                       each also with an FP32 MLP)
   --paper-scale        the paper's scale (5 epochs of the real data's size) instead of the
                        small default
   --budget SECONDS     training time budget per run; a run projected past it stops and is
@@ -43,8 +45,8 @@ Options:
   --eval-every N       evaluate on the test set every N iterations (0: only at epoch ends)
   --lr X               SGD learning rate (default 0.1)
   --seed N             the seed of every random stream (default 1)
-  --scale X            scale every embedding table's rows by X in (0, 1] (default 1: the
-                       paper's full tables, 2.16 GB Kaggle, 12.58 GB Terabyte)
+  --scale X            scale every embedding table's rows by X in (0, 1] (default: Kaggle 1,
+                       the paper's full 2.16 GB; Terabyte 0.1 of its 12.58 GB)
   --data PATH          train and test on real Criteo data: Kaggle's train.txt[.gz] (or its
                        folder), Terabyte's folder of day_N[.gz], or a cache folder built by
                        deno task preprocess; raw files are preprocessed once into a cache
