@@ -16,6 +16,7 @@ rm -rf "$OUT"
 if [[ "${UPDATE:-}" == 1 ]]; then
   "${DENO[@]}" run -A cli/regress.ts --baseline "$BASELINE" --update \
     --command "deno task bench ${SUITE[*]}" "$OUT"
+  "${DENO[@]}" fmt "$BASELINE" >/dev/null # keep deno fmt --check clean
 else
   "${DENO[@]}" run -A cli/regress.ts --baseline "$BASELINE" "$OUT"
 fi

@@ -22,6 +22,7 @@ rm -rf "$OUT"
 if [[ "${UPDATE:-}" == 1 || ! -f "$BASELINE" ]]; then
   "${DENO[@]}" "${RUN[@]}" cli/regress.ts --baseline "$BASELINE" --update \
     --command "deno task bench ${SUITE[*]}" "$OUT"
+  "${DENO[@]}" fmt "$BASELINE" >/dev/null # keep deno fmt --check clean
   echo "made $BASELINE on $(hostname); commit it to gate later runs"
 else
   "${DENO[@]}" "${RUN[@]}" cli/regress.ts --baseline "$BASELINE" "$OUT"

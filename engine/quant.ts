@@ -41,6 +41,13 @@ export const QuantConfigSchema = z.object({
    * copy of every whole table is made each step (HAWQ as the paper ran it: twice the memory).
    */
   gatheredRowsOnly: z.boolean(),
+  /**
+   * PACT's learned activation clipping: every ReLU output that feeds another linear layer is
+   * clipped to a learned `a` (one per layer, initialised to 10) and quantized to `mlpBits`
+   * (`round(min(x, a) k / a) a / k`, `k = 2^bits - 1`); `a`'s gradient is the sum of the output
+   * gradients where `x >= a`. Needs `mlpBits`.
+   */
+  activationClip: z.boolean().optional(),
 });
 
 /** Quantization-aware training settings. */

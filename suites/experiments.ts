@@ -60,9 +60,16 @@ export function lsq(embeddingBits: BitWidth, mlpBits: BitWidth | null): QuantCon
   return { ...dqrm(embeddingBits, mlpBits, 1), quantizer: "lsq" };
 }
 
-/** "PACT" as the public DQRM code ran it: DoReFa weights over whole tensors every step. */
+/**
+ * PACT: DoReFa weights over whole tensors every step (as the public DQRM code ran its "PACT"),
+ * plus PACT's learned activation clipping when the MLP is quantized.
+ */
 export function pact(embeddingBits: BitWidth, mlpBits: BitWidth | null): QuantConfig {
-  return { ...dqrm(embeddingBits, mlpBits, 1), quantizer: "dorefa" };
+  return {
+    ...dqrm(embeddingBits, mlpBits, 1),
+    quantizer: "dorefa",
+    activationClip: mlpBits !== null,
+  };
 }
 
 /** Builds the runs of the chosen experiments. */

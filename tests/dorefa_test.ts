@@ -62,3 +62,51 @@ Deno.test("the PACT (DoReFa) baseline trains with finite losses on 2 threads", a
   assert.ok(r.loss.every(Number.isFinite));
   assert.ok(r.phases.scale.every((v) => v > 0));
 });
+
+Deno.test("pactForward()/pactBackward() clip, quantize and collect the clip's gradient", async () => {
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 2, shared: true });
+  const k = await instantiateKernels(await compileKernels(), memory);
+  const f32 = new Float32Array(memory.buffer);
+  const rng = new Rng(12);
+  const rows = 3, ld = 8, a = 1.5, levels = 15;
+  const X = 1024, P = X + rows * ld * 4, G = P + rows * ld * 4;
+  const x = Float32Array.from({ length: rows * ld }, () => Math.max(0, rng.normal() * 1.2));
+  const g = Float32Array.from({ length: rows * ld }, () => rng.normal());
+  f32.set(x, X / 4);
+  f32.set(g, G / 4);
+  k.pactForward(X, P, ld, rows, 0, ld, a, levels);
+  let want = 0;
+  for (let i = 0; i < rows * ld; i++) {
+    const q = Math.fround(
+      Math.fround(Math.round(Math.fround(Math.min(x[i], a) * Math.fround(levels / a)))) *
+        Math.fround(a / levels),
+    );
+    assert.ok(Math.abs(f32[X / 4 + i] - q) < 1e-6, `forward ${i}`);
+    assert.equal(f32[P / 4 + i], x[i]);
+    if (x[i] >= a) want += g[i];
+  }
+  const sum = k.pactBackward(G, P, ld, rows, 0, ld, a);
+  assert.ok(Math.abs(sum - want) < 1e-5);
+  for (let i = 0; i < rows * ld; i++) assert.equal(f32[G / 4 + i], x[i] >= a ? 0 : g[i]);
+});
+
+Deno.test("PACT's activation clip is deterministic across threads and changes training", async () => {
+  const spec = kaggleSpec(0.0005);
+  const chunk = allocateOneHotChunk(spec, 32, 32 * 30, true);
+  new SyntheticCriteo(spec, { seed: 5 }).fill(chunk, "train", 0);
+  const losses: Float32Array[] = [];
+  for (const [threads, clip] of [[1, true], [2, true], [2, false]] as const) {
+    const engine = await createCpuEngine({
+      spec,
+      seed: 5,
+      maxBatch: 32,
+      threads,
+      quantization: { ...pact(4, 4), activationClip: clip },
+    });
+    losses.push((await engine.trainChunk(chunk, { learningRate: 0.1 })).loss);
+    await engine.dispose();
+  }
+  assert.deepEqual(losses[1], losses[0]);
+  assert.notDeepEqual(losses[2], losses[0]);
+  assert.ok(losses[0].every(Number.isFinite));
+});

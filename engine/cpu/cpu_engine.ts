@@ -114,6 +114,29 @@ interface Helper {
   next(): Promise<{ type: string; message?: string; aborted?: boolean }>;
 }
 
+/** Whether a quantization config clips activations (PACT) on this engine. */
+export function pactActive(quant: QuantConfig | null): boolean {
+  return Boolean(quant?.activationClip && quant.mlpBits !== null);
+}
+
+/** PACT's shared state: each layer's learned clip, and the gradient parts of its 8-column units. */
+export interface PactState {
+  alphas: Float32Array;
+  grads: Float64Array;
+  /** Units per layer in `grads` (the widest layer's). */
+  unitsPerLayer: number;
+}
+
+function createPactState(layout: CpuLayout): PactState {
+  const layers = layout.bottom.length + layout.top.length;
+  const unitsPerLayer = Math.max(
+    ...[...layout.bottom, ...layout.top].map((l) => Math.ceil(l.outP / 8)),
+  );
+  const alphas = new Float32Array(new SharedArrayBuffer(layers * 4)).fill(10);
+  const grads = new Float64Array(new SharedArrayBuffer(layers * unitsPerLayer * 8));
+  return { alphas, grads, unitsPerLayer };
+}
+
 /** Creates a CPU engine and initialises its parameters. */
 export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine> {
   const spec = validateSpec(options.spec);
@@ -127,7 +150,8 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     );
   }
   const quant = options.quantization ? QuantConfigSchema.parse(options.quantization) : null;
-  const layout = planLayout(spec, options.maxBatch);
+  const layout = planLayout(spec, options.maxBatch, pactActive(quant));
+  const pact = pactActive(quant) ? createPactState(layout) : null;
   const memory = new WebAssembly.Memory({
     initial: layout.pages,
     maximum: layout.pages,
@@ -161,6 +185,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     quantTables,
     tableKernels,
     tablePlan,
+    pact,
   });
   const helpers: Helper[] = [];
   for (let thread = 1; thread < threads; thread++) {
@@ -197,6 +222,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
       scales,
       tableMemories,
       tablePlan,
+      pact,
     };
     worker.postMessage(setup);
   }

@@ -47,6 +47,12 @@ export interface LinearLayout {
   /** Activation whose ReLU derivative masks dx (the input, when it came out of a ReLU), or 0. */
   mask: number;
   relu: boolean;
+  /**
+   * PACT: the unclipped ReLU output (0 for layers whose output does not feed another linear
+   * layer), and the one of the layer below, which masks dx instead of `mask` under PACT.
+   */
+  pre: number;
+  maskPre: number;
 }
 
 /** The whole engine layout. */
@@ -73,7 +79,7 @@ export interface CpuLayout {
 }
 
 /** Computes the layout of `spec` for batches of at most `maxBatch` samples. */
-export function planLayout(spec: ModelSpec, maxBatch: number): CpuLayout {
+export function planLayout(spec: ModelSpec, maxBatch: number, pact = false): CpuLayout {
   let next = 1024; // keep address 0 unused, so that 0 means "none"
   const alloc = (floats: number) => {
     const at = next;
@@ -97,7 +103,7 @@ export function planLayout(spec: ModelSpec, maxBatch: number): CpuLayout {
     last: { y: number; ldy: number; dy: number; relu: boolean } | null,
   ) => {
     const out: LinearLayout[] = [];
-    let x = input.x, ldx = input.ldx, dx = input.dx, mask = 0;
+    let x = input.x, ldx = input.ldx, dx = input.dx, mask = 0, maskPre = 0;
     for (let l = 1; l < widths.length; l++) {
       const inP = pad4(widths[l - 1]);
       const outP = pad4(widths[l]);
@@ -105,6 +111,8 @@ export function planLayout(spec: ModelSpec, maxBatch: number): CpuLayout {
       const y = isLast && last ? last.y : alloc(maxBatch * outP);
       const ldy = isLast && last ? last.ldy : outP;
       const dy = isLast && last ? last.dy : alloc(maxBatch * outP);
+      // PACT clips the outputs that feed the next linear layer of the same MLP.
+      const pre = pact && !isLast ? alloc(maxBatch * outP) : 0;
       out.push({
         inputs: widths[l - 1],
         outputs: widths[l],
@@ -128,8 +136,10 @@ export function planLayout(spec: ModelSpec, maxBatch: number): CpuLayout {
         lddx: ldx,
         mask,
         relu: isLast && last ? last.relu : true,
+        pre,
+        maskPre,
       });
-      x = y, ldx = ldy, dx = dy, mask = y;
+      x = y, ldx = ldy, dx = dy, mask = y, maskPre = pre;
     }
     return out;
   };

@@ -19,6 +19,7 @@ import {
 import type { ModelSpec } from "../spec.ts";
 import type { SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, splitRange } from "./layout.ts";
+import type { PactState } from "./cpu_engine.ts";
 import type { TablePlan, TableSlot } from "./table_store.ts";
 import type { Kernels } from "./wasm.ts";
 
@@ -100,6 +101,8 @@ export class CpuProgram {
   /** Kernels over each table memory, and where each table lives. */
   readonly #tableKernels: Kernels[];
   readonly #slots: TableSlot[];
+  /** PACT's learned clips and their gradient parts (shared), or null. */
+  readonly #pact: PactState | null;
   /** Tables whose scales (and copies) this thread finds: balanced by rows. */
   readonly #scaleTables: number[];
 
@@ -117,6 +120,7 @@ export class CpuProgram {
     quantTables: Float32Array[] | null;
     tableKernels: Kernels[];
     tablePlan: TablePlan;
+    pact?: PactState | null;
   }) {
     this.#k = options.kernels;
     this.f32 = new Float32Array(options.memory.buffer);
@@ -132,6 +136,7 @@ export class CpuProgram {
     this.#quantTables = options.quantTables;
     this.#tableKernels = options.tableKernels;
     this.#slots = options.tablePlan.slots;
+    this.#pact = options.pact ?? null;
     this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
     this.#shares = new Map(this.#layers.map((l) => [l, {
@@ -431,6 +436,22 @@ export class CpuProgram {
     const cols = this.#shares.get(layer)!.outCols;
     const n0 = whole ? 0 : cols[0], n1 = whole ? layer.outP : cols[1];
     if (n0 >= n1) return;
+    this.#linear(layer, rows, n0, n1);
+    const pact = this.#pactOn() ? this.#pact! : null;
+    if (pact && layer.pre) {
+      // PACT: clip this thread's columns to the layer's learned a and quantize them.
+      const a = pact.alphas[this.#layers.indexOf(layer)];
+      const k = 2 ** this.#active!.mlpBits! - 1;
+      this.#k.pactForward(layer.y, layer.pre, layer.ldy, rows, n0, n1, a, k);
+    }
+  }
+
+  /** Whether PACT's activation clipping runs in the current run. */
+  #pactOn(): boolean {
+    return this.#pact !== null && Boolean(this.#active?.activationClip && this.#active.mlpBits);
+  }
+
+  #linear(layer: LinearLayout, rows: number, n0: number, n1: number): void {
     const q = this.#active;
     this.#k.linearForward(
       layer.x,
@@ -552,6 +573,7 @@ export class CpuProgram {
     if (layer.dx === 0) return;
     const [n0, n1] = share.inCols;
     if (n0 >= n1) return;
+    const pact = this.#pactOn() && layer.maskPre !== 0;
     k.gemmBroadcast(
       layer.dy,
       layer.lddy,
@@ -565,9 +587,28 @@ export class CpuProgram {
       n0,
       n1,
       layer.outP,
-      layer.mask,
+      pact ? layer.maskPre : layer.mask,
       layer.ldx,
     );
+    if (pact) {
+      // The layer below's clip: zero the gradient where its input reached a, and keep the sum
+      // of what was zeroed (a's gradient) per 8-column unit, so the total does not depend on
+      // how columns are split between threads.
+      const below = this.#layers.indexOf(layer) - 1;
+      const a = this.#pact!.alphas[below];
+      const base = below * this.#pact!.unitsPerLayer;
+      for (let c = n0; c < n1; c += 8) {
+        this.#pact!.grads[base + c / 8] = this.#k.pactBackward(
+          layer.dx,
+          layer.maskPre,
+          layer.lddx,
+          rows,
+          c,
+          Math.min(c + 8, n1),
+          a,
+        );
+      }
+    }
   }
 
   /**
@@ -577,6 +618,16 @@ export class CpuProgram {
   #update(chunk: BatchChunk, s0: number, rows: number, lr: number, tables = true): void {
     const k = this.#k;
     const q = this.#active;
+    if (this.#pactOn() && this.#thread === 0) {
+      const pact = this.#pact!;
+      this.#layers.forEach((layer, j) => {
+        if (!layer.pre) return;
+        let g = 0;
+        const base = j * pact.unitsPerLayer;
+        for (let u = 0; u < Math.ceil(layer.outP / 8); u++) g += pact.grads[base + u];
+        pact.alphas[j] = Math.max(pact.alphas[j] - lr * g, 1e-3);
+      });
+    }
     if (q?.mlpBits && q.quantizer === "lsq") {
       const n = levels(q.mlpBits);
       for (const layer of this.#layers) {

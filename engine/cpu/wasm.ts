@@ -82,6 +82,25 @@ export interface Kernels {
     m: number,
     k: number,
   ): void;
+  pactForward(
+    x: number,
+    pre: number,
+    ld: number,
+    rows: number,
+    n0: number,
+    n1: number,
+    a: number,
+    k: number,
+  ): void;
+  pactBackward(
+    g: number,
+    pre: number,
+    ld: number,
+    rows: number,
+    n0: number,
+    n1: number,
+    a: number,
+  ): number;
   rowMaxAbs(w: number, ld: number, cols: number, r0: number, r1: number, out: number): void;
   fakeQuantizeRows(
     w: number,

@@ -10,6 +10,7 @@ import { initTable } from "../params.ts";
 import type { QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import { BarrierAbortedError, SpinBarrier } from "./barrier.ts";
+import type { PactState } from "./cpu_engine.ts";
 import { planLayout } from "./layout.ts";
 import { type TablePlan, tableViews } from "./table_store.ts";
 import { CpuProgram, type RunKind } from "./program.ts";
@@ -30,6 +31,7 @@ export type WorkerRequest =
     scales: Float32Array;
     tableMemories: WebAssembly.Memory[];
     tablePlan: TablePlan;
+    pact: PactState | null;
   }
   | { type: "initTables"; seed: number; tables: number[] }
   | {
@@ -64,7 +66,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       program = new CpuProgram({
         kernels,
         memory: msg.memory,
-        layout: planLayout(msg.spec, msg.maxBatch),
+        layout: planLayout(msg.spec, msg.maxBatch, msg.pact !== null),
         spec: msg.spec,
         tables,
         barrier,
@@ -75,6 +77,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
         quantTables: views.copies,
         tableKernels,
         tablePlan: msg.tablePlan,
+        pact: msg.pact,
       });
       self.postMessage({ type: "ready" });
     } else if (msg.type === "initTables") {

@@ -8,3 +8,4 @@ export { rowMaxAbs, fakeQuantizeRows } from "./quantize";
 export { maxAbsFlat, fakeQuantizeFlat } from "./table";
 export { lsqRows, lsqInitRows } from "./lsq";
 export { dorefaRows } from "./dorefa";
+export { pactForward, pactBackward } from "./pact";
