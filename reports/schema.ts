@@ -70,6 +70,16 @@ export const RunConfigSchema = z.object({
     mlpBits: QuantConfigSchema.shape.mlpBits,
     quantizeBias: z.boolean(),
   }).nullable(),
+  /**
+   * Data-parallel training, simulated on one single-threaded engine (the paper's Algorithm 1):
+   * the global batch split over `workers`, their gradients exchanged under a compression preset
+   * (`comm/compression.ts`). Absent: one worker.
+   */
+  dataParallel: z.object({
+    workers: z.number().int().min(2),
+    compression: z.enum(["uncompressed", "sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"]),
+    simulated: z.literal(true),
+  }).optional(),
   /** A run projected past these is stopped and recorded as "could-not-finish". */
   budget: z.object({
     /** Training seconds. */

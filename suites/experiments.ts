@@ -11,7 +11,15 @@ import type { BitWidth, QuantConfig } from "../engine/quant.ts";
 import type { RunConfig } from "../reports/schema.ts";
 
 /** The experiments a suite can run, named after the paper's tables. */
-export const EXPERIMENTS = ["table2", "table3", "table5", "table7", "table8", "table9"] as const;
+export const EXPERIMENTS = [
+  "table2",
+  "table3",
+  "table5",
+  "table6",
+  "table7",
+  "table8",
+  "table9",
+] as const;
 
 /** One experiment. */
 export type Experiment = typeof EXPERIMENTS[number];
@@ -125,6 +133,12 @@ export function paperRuns(
   // Table 5: the scale period.
   for (const period of settings.periods) {
     add("table5", period === P ? "dqrm-int4" : `dqrm-int4-p${period}`, "dqrm", dqrm(4, 4, period));
+  }
+  // Table 6: gradient compression with 4 data-parallel workers (simulated), INT4 DQRM training.
+  for (const preset of ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const) {
+    add("table6", `t6-dp4-${preset}`, "dqrm", dqrm(4, 4, P), {
+      dataParallel: { workers: 4, compression: preset, simulated: true },
+    });
   }
   // Table 7: which part is quantized.
   add("table7", "fp32", "fp32", null);

@@ -8,6 +8,8 @@
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { COMPRESSION_PRESETS, compressionName } from "../comm/compression.ts";
+import { type SimulatedChunkResult, SimulatedDataParallel } from "../comm/simulated.ts";
 import type { Engine } from "../engine/engine.ts";
 import { describeEnvironment } from "../engine/environment.ts";
 import { clickMetrics } from "../engine/metrics.ts";
@@ -102,7 +104,8 @@ async function createEngine(config: RunConfig, spec: ModelSpec): Promise<Engine>
     spec,
     maxBatch: Math.max(config.batchSize, config.testBatchSize),
     seed: config.seed,
-    threads: config.threads === 0 ? undefined : config.threads,
+    // Simulated data parallelism exchanges gradients between steps on one thread.
+    threads: config.dataParallel ? 1 : config.threads === 0 ? undefined : config.threads,
     quantization: config.quantization,
   });
 }
@@ -204,6 +207,10 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     return notRun("failed", e instanceof Error ? e.message : String(e));
   }
   const environment = describeEnvironment(engine.info);
+  const dp = config.dataParallel;
+  const compression = dp ? COMPRESSION_PRESETS[dp.compression] : null;
+  const trainer = dp ? new SimulatedDataParallel(engine, dp.workers, compression!) : engine;
+  const bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
   const chunk = allocateOneHotChunk(
     spec,
     config.batchSize,
@@ -292,7 +299,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         if (prefilled?.it !== it || prefilled.n !== n) {
           data.fill(view, "train", it * config.batchSize);
         }
-        const pending = engine.trainChunk(view, { learningRate: config.learningRate });
+        const pending = trainer.trainChunk(view, { learningRate: config.learningRate });
         // Fill the next chunk into the other buffer while the engine works (a GPU engine is busy
         // until its promise settles; the CPU engine has finished by the time it returns one).
         const nextIt: number = it + n < itersPerEpoch ? it + n : 0; // every epoch restarts at sample 0
@@ -306,6 +313,12 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         }
         const r = await pending;
         current = 1 - current;
+        const sent = (r as Partial<SimulatedChunkResult>).bytesPerIteration;
+        if (sent) {
+          for (const k of ["embedding", "mlp", "scales", "total"] as const) {
+            bytes[k] += sent[k] * r.iterations;
+          }
+        }
         trainWallMs += performance.now() - t0;
         let chunkLoss = 0;
         for (let i = 0; i < r.iterations; i++) {
@@ -416,6 +429,20 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     },
     curve,
     timingSamples: { warmup: Math.min(config.warmupIterations, iteration), phases: rawPhases },
+    ...(dp && iteration > 0
+      ? {
+        communication: {
+          workers: dp.workers,
+          bytesPerIteration: {
+            total: bytes.total / iteration,
+            embedding: bytes.embedding / iteration,
+            mlp: bytes.mlp / iteration,
+            scales: bytes.scales / iteration,
+          },
+          compression: `${compressionName(compression!)} (simulated)`,
+        },
+      }
+      : {}),
     weightHistograms: histograms,
     ...(last
       ? {

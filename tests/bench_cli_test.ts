@@ -174,3 +174,32 @@ Deno.test("infer scores a saved model file exactly as the run's final evaluation
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a Table 6 run trains 4 simulated workers and records the bytes each sends", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await bench([
+    "kaggle",
+    "--experiment",
+    "table6",
+    "--run",
+    "t6-dp4-sparse-int8",
+    "--iterations",
+    "20",
+    "--scale",
+    "0.0005",
+    "--test-samples",
+    "1000",
+    "--out",
+    dir,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const result = parseRunResult(
+    JSON.parse(await Deno.readTextFile(`${dir}/t6-dp4-sparse-int8.json`)),
+  );
+  assert.equal(result.status, "ok");
+  const c = result.communication!;
+  assert.equal(c.workers, 4);
+  assert.equal(c.bytesPerIteration.mlp, 475_985); // one INT8 byte per Kaggle MLP parameter
+  assert.ok(c.bytesPerIteration.embedding! > 0 && c.bytesPerIteration.total < 500_000);
+  await Deno.remove(dir, { recursive: true });
+});
