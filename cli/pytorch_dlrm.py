@@ -10,6 +10,14 @@ Trains the same model as facebookresearch/dlrm's DLRM_Net with dot interaction
 Everything else (progress, warnings) goes to stderr.
 
   python3 cli/pytorch_dlrm.py --arch kaggle --iters 200 --threads 1
+  python3 cli/pytorch_dlrm.py --device cuda --max-rows 0 --batch 128 --int4
+
+On CUDA the batches are pre-generated on the GPU and the timed loop is measured between two
+synchronizations (mean ms/it, launch-bound as PyTorch is at these sizes). --int4 adds DQRM's
+quantization-aware training as a lean PyTorch step would do it: per-channel INT4 fake
+quantization of the MLP weights every step, and INT4 fake quantization of the gathered embedding
+rows with one scale per table found every --period steps over the whole table (straight-through
+gradients).
 """
 
 import argparse
@@ -77,13 +85,51 @@ class DLRM(nn.Module):
         self.register_buffer("li", torch.tensor(li), persistent=False)
         self.register_buffer("lj", torch.tensor(lj), persistent=False)
 
-    def forward(self, dense, indices, offsets):
-        x = self.bot(dense)  # B x d
-        ly = [e(indices[t], offsets) for t, e in enumerate(self.emb)]  # 26 x (B x d)
+    def forward(self, dense, indices, offsets, qat=None):
+        if qat is None:
+            x = self.bot(dense)  # B x d
+            ly = [e(indices[t], offsets) for t, e in enumerate(self.emb)]  # 26 x (B x d)
+        else:
+            x = qat.mlp(self.bot, dense)
+            ly = [qat.rows(e, t, indices[t], offsets) for t, e in enumerate(self.emb)]
         t = torch.stack([x] + ly, dim=1)  # B x 27 x d
         z = torch.bmm(t, t.transpose(1, 2))  # B x 27 x 27
         r = torch.cat([x, z[:, self.li, self.lj]], dim=1)  # B x (d + 351)
-        return self.top(r).squeeze(1)  # B
+        top = self.top(r) if qat is None else qat.mlp(self.top, r)
+        return top.squeeze(1)  # B
+
+
+def fake_quantize(w, scale, n):
+    """Symmetric fake quantization with a straight-through gradient."""
+    q = torch.clamp(torch.round(w / scale), -n, n) * scale
+    return w + (q - w).detach()
+
+
+class Int4Qat:
+    """DQRM INT4: per-channel MLP weights every step; gathered rows with per-table scales."""
+
+    def __init__(self, model, period):
+        self.model, self.period, self.step, self.n = model, period, 0, 7.0
+        self.scales = None
+
+    def begin_step(self):
+        if self.scales is None or self.step % self.period == 0:
+            with torch.no_grad():
+                self.scales = [e.weight.abs().max().clamp_min(1e-8) / self.n for e in self.model.emb]
+        self.step += 1
+
+    def mlp(self, seq, x):
+        for layer in seq:
+            if isinstance(layer, nn.Linear):
+                s = layer.weight.abs().amax(dim=1, keepdim=True).clamp_min(1e-8) / self.n
+                x = nn.functional.linear(x, fake_quantize(layer.weight, s.detach(), self.n), layer.bias)
+            else:
+                x = layer(x)
+        return x
+
+    def rows(self, emb, t, idx, offsets):
+        w = nn.functional.embedding(idx, emb.weight, sparse=True)  # one index per bag
+        return fake_quantize(w, self.scales[t], self.n)
 
 
 def warn_if_slow_blas():
@@ -111,6 +157,9 @@ def main():
     p.add_argument("--warmup", type=int, default=20, help="untimed iterations first")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--int4", action="store_true", help="DQRM INT4 quantization-aware training")
+    p.add_argument("--period", type=int, default=200, help="table scale period with --int4")
     a = p.parse_args()
     if a.batch < 1 or a.iters < 1 or a.warmup < 0 or a.threads < 1 or a.max_rows < 0:
         p.error("--batch, --iters and --threads must be >= 1; --warmup and --max-rows >= 0")
@@ -127,35 +176,59 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    warn_if_slow_blas()
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        print("pytorch_dlrm: --device cuda but torch.cuda.is_available() is False", file=sys.stderr)
+        sys.exit(2)
+    if not cuda:
+        warn_if_slow_blas()
 
     t0 = time.perf_counter()
-    model = DLRM(d, arch["bottom"], arch["top"], rows)
+    model = DLRM(d, arch["bottom"], arch["top"], rows).to(dev)
+    qat = Int4Qat(model, a.period) if a.int4 else None
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     loss_fn = nn.BCELoss(reduction="mean")
     print(f"init {time.perf_counter() - t0:.1f}s, {sum(rows)} embedding rows", file=sys.stderr)
 
     # Pre-generate every batch so the timed loop holds only the training step.
     B, n = a.batch, a.warmup + a.iters
-    offsets = torch.arange(B)  # one index per bag
+    offsets = torch.arange(B, device=dev)  # one index per bag
     batches = [
         (
-            torch.log1p(torch.randint(0, 1000, (B, arch["bottom"][0])).float()),  # dense
-            [torch.randint(0, r, (B,)) for r in rows],  # one index per table per sample
-            torch.bernoulli(torch.full((B,), 0.25)),  # labels
+            torch.log1p(torch.randint(0, 1000, (B, arch["bottom"][0])).float()).to(dev),  # dense
+            [torch.randint(0, r, (B,)).to(dev) for r in rows],  # one index per table per sample
+            torch.bernoulli(torch.full((B,), 0.25)).to(dev),  # labels
         )
         for _ in range(n)
     ]
 
-    times = []
-    for k, (dense, idx, y) in enumerate(batches):
-        start = time.perf_counter()
+    def step(dense, idx, y):
         opt.zero_grad(set_to_none=True)  # drop (sparse) grads instead of zeroing them
-        loss = loss_fn(model(dense, idx, offsets), y)
+        if qat is not None:
+            qat.begin_step()
+        loss = loss_fn(model(dense, idx, offsets, qat), y)
         loss.backward()
         opt.step()
-        if k >= a.warmup:
-            times.append((time.perf_counter() - start) * 1e3)
+        return loss
+
+    times = []
+    if cuda:
+        # Per-step host timing would add a synchronization to every step: time the whole loop.
+        for dense, idx, y in batches[: a.warmup]:
+            loss = step(dense, idx, y)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for dense, idx, y in batches[a.warmup :]:
+            loss = step(dense, idx, y)
+        torch.cuda.synchronize()
+        times = [(time.perf_counter() - start) * 1e3 / a.iters] * a.iters
+    else:
+        for k, (dense, idx, y) in enumerate(batches):
+            start = time.perf_counter()
+            loss = step(dense, idx, y)
+            if k >= a.warmup:
+                times.append((time.perf_counter() - start) * 1e3)
 
     q = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else times * 9
     print(f"final loss {loss.item():.4f}", file=sys.stderr)
@@ -163,6 +236,8 @@ def main():
         "framework": "pytorch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(dev) if cuda else "cpu",
+        "int4": a.int4,
         "batch": B,
         "iters": a.iters,
         "msPerIter": {

@@ -10,7 +10,7 @@ import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { COMPRESSION_PRESETS, compressionName } from "../comm/compression.ts";
 import { type SimulatedChunkResult, SimulatedDataParallel } from "../comm/simulated.ts";
-import type { Engine } from "../engine/engine.ts";
+import type { Engine, TrainChunkResult } from "../engine/engine.ts";
 import { describeEnvironment } from "../engine/environment.ts";
 import { clickMetrics } from "../engine/metrics.ts";
 import { type ModelFileQuantization, modelFileSize, writeModelFile } from "../engine/model_file.ts";
@@ -289,6 +289,11 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       n === config.chunkIterations ? buffer : { ...buffer, samples: n * config.batchSize };
     let current = 0;
     let prefilled: { it: number; n: number } | null = null;
+    // The GPU engine copies a chunk's input when it records it, so the next chunk can be recorded
+    // and submitted while this one trains: the GPU never idles while the host encodes. Only within
+    // an epoch and not across an evaluation (a prediction must see exactly the chunks before it).
+    const lookahead = config.engine === "gpu" && !dp;
+    let ahead: { it: number; n: number; pending: Promise<TrainChunkResult> } | null = null;
     training: for (let epoch = 0; epoch < config.epochs; epoch++) {
       engine.setQuantizationActive(epoch >= config.qatFromEpoch);
       // Every epoch sees the same training samples in the same order, as DLRM's loader does.
@@ -296,10 +301,19 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         const n: number = chunkLength(iteration, it);
         const t0 = performance.now();
         const view = viewOf(buffers[current], n);
-        if (prefilled?.it !== it || prefilled.n !== n) {
-          data.fill(view, "train", it * config.batchSize);
+        let pending: Promise<TrainChunkResult>;
+        if (ahead) {
+          if (ahead.it !== it || ahead.n !== n) {
+            throw new Error("Expected the chunk submitted ahead");
+          }
+          pending = ahead.pending;
+          ahead = null;
+        } else {
+          if (prefilled?.it !== it || prefilled.n !== n) {
+            data.fill(view, "train", it * config.batchSize);
+          }
+          pending = trainer.trainChunk(view, { learningRate: config.learningRate });
         }
-        const pending = trainer.trainChunk(view, { learningRate: config.learningRate });
         // Fill the next chunk into the other buffer while the engine works (a GPU engine is busy
         // until its promise settles; the CPU engine has finished by the time it returns one).
         const nextIt: number = it + n < itersPerEpoch ? it + n : 0; // every epoch restarts at sample 0
@@ -308,8 +322,19 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
           : 0;
         prefilled = null;
         if (nextN > 0) {
-          data.fill(viewOf(buffers[1 - current], nextN), "train", nextIt * config.batchSize);
+          const next = viewOf(buffers[1 - current], nextN);
+          data.fill(next, "train", nextIt * config.batchSize);
           prefilled = { it: nextIt, n: nextN };
+          const evaluatesAfter = config.evalEvery > 0 && (iteration + n) % config.evalEvery === 0;
+          if (lookahead && nextIt !== 0 && !evaluatesAfter) {
+            ahead = {
+              it: nextIt,
+              n: nextN,
+              pending: trainer.trainChunk(next, { learningRate: config.learningRate }),
+            };
+            // Settled by the next turn of the loop, or by the cleanup when this one fails.
+            ahead.pending.catch(() => {});
+          }
         }
         const r = await pending;
         current = 1 - current;
@@ -346,6 +371,8 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
           error = `projected ${(projected / 1000).toFixed(0)} s of training at ${
             perIteration.toFixed(1)
           } ms/it, over the budget of ${config.budget.seconds} s`;
+          // A chunk submitted ahead still trains; let it finish before the engine is disposed.
+          await ahead?.pending.catch(() => {});
           break training;
         }
         peakRss = Math.max(peakRss, Deno.memoryUsage().rss);

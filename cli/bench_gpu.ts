@@ -1,0 +1,382 @@
+/**
+ * `deno task bench:gpu`: what the WebGPU engine costs, measured in one run on this machine's
+ * adapter. For each batch size and method (FP32, DQRM INT4 with period 200): GPU milliseconds per
+ * iteration by phase (timestamp queries), host milliseconds spent encoding, and wall-clock ms/it
+ * and samples/s with chunks submitted back to back (one in flight while the next is encoded),
+ * both with input batches pre-generated and with the synthetic generator filling every chunk.
+ * Then scale finding over every table (a new scale every step) against a plain streaming copy's
+ * bandwidth, and optionally a PyTorch step of the same model on the same GPU.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
+import type { Engine, TrainChunkResult } from "../engine/engine.ts";
+import { requestGpuDevice } from "../engine/gpu/device.ts";
+import { createGpuEngine } from "../engine/gpu/mod.ts";
+import {
+  STREAM_COPY_PER_INVOCATION,
+  STREAM_COPY_WGSL,
+  STREAM_COPY_WORKGROUP,
+} from "../engine/gpu/kernels/stream_copy.ts";
+import { type Phase, PHASES, summarize } from "../engine/phases.ts";
+import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
+import { SyntheticCriteo } from "../data/synthetic.ts";
+import { dqrm } from "../suites/experiments.ts";
+import { writeFileAtomic } from "../reports/files.ts";
+import { choiceFlag, numberFlag, runMain, UsageError } from "./args.ts";
+
+const HELP = `Usage: deno task bench:gpu [options]
+
+Times the WebGPU engine on synthetic data, one index per bag: per batch size and method (fp32,
+dqrm = DQRM INT4, period 200) the GPU ms/it by phase, host encode ms/it, and wall ms/it and
+samples/s with pre-generated input and with the generator filling each chunk; then scale finding
+over all tables (a new scale every step) against a streaming copy's bandwidth.
+
+Options:
+  --suite S        kaggle | terabyte (default kaggle)
+  --scale X        table scale in (0, 1] (default 1: full tables, 2.16 GB / 12.58 GB)
+  --batches LIST   comma-separated batch sizes (default 128,2048,16384; terabyte 2048)
+  --samples N      training samples timed per batch size and method (default 2,000,000)
+  --pytorch PY     also run cli/pytorch_dlrm.py on the GPU with this python (same batches)
+  --out FILE       write the figures as JSON
+  -h, --help       this help
+`;
+
+/** One (batch, method) row of the benchmark. */
+interface Row {
+  batch: number;
+  method: string;
+  iterations: number;
+  chunkIterations: number;
+  gpuMsPerIt: Record<Phase | "total", number>;
+  encodeMsPerIt: number;
+  wallMsPerIt: number;
+  samplesPerSecond: number;
+  wallMsPerItGenerated: number;
+  samplesPerSecondGenerated: number;
+  engineGB: number;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: {
+      suite: { type: "string" },
+      scale: { type: "string" },
+      batches: { type: "string" },
+      samples: { type: "string" },
+      pytorch: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const suite = choiceFlag("suite", values.suite, ["kaggle", "terabyte"] as const) ?? "kaggle";
+  const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
+  const spec = suite === "kaggle" ? kaggleSpec(scale) : terabyteSpec(scale);
+  const batches = (values.batches ?? (suite === "kaggle" ? "128,2048,16384" : "2048"))
+    .split(",").map((s) => Number(s.trim()));
+  if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > 65535)) {
+    throw new UsageError(
+      `Expected --batches to list integers in [1, 65535] but found ${values.batches}`,
+    );
+  }
+  const samples = numberFlag("samples", values.samples, 1, 1e10) ?? 2_000_000;
+  const tableBytes = parameterCounts(spec).embedding * 4;
+
+  const t0 = performance.now();
+  const engine = await createGpuEngine({
+    spec,
+    maxBatch: Math.max(...batches),
+    seed: 1,
+    quantization: dqrm(4, 4, 200),
+    timingEvery: 64,
+  });
+  console.log(
+    `GPU: ${engine.info.device}; ${suite} tables ${(tableBytes / 1e9).toFixed(3)} GB ` +
+      `(scale ${scale}), engine ready in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
+  );
+  console.log(
+    "batch method  its   GPU ms/it: scale forward backward update  total | encode | " +
+      "wall ms/it  samples/s | +generator ms/it samples/s",
+  );
+  const rows: Row[] = [];
+  const data = new SyntheticCriteo(spec, { seed: 1 });
+  try {
+    for (const batch of batches) {
+      const chunkIterations = Math.max(
+        1,
+        Math.min(500, Math.round(65536 / batch), Math.floor(samples / batch / 3)),
+      );
+      const chunks = Math.max(3, Math.ceil(samples / batch / chunkIterations));
+      const buffers = [0, 1].map(() =>
+        allocateOneHotChunk(spec, batch, batch * chunkIterations, true)
+      );
+      data.fill(buffers[0], "train", 0);
+      data.fill(buffers[1], "train", batch * chunkIterations);
+      for (const method of ["fp32", "dqrm"]) {
+        engine.setQuantizationActive(method === "dqrm");
+        await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
+        const pre = await timeChunks(engine, buffers, chunks, null);
+        const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
+          data.fill(chunk, "train", ((k + 2) * batch * chunkIterations) % 2 ** 30);
+        });
+        const iterations = chunks * chunkIterations;
+        const row: Row = {
+          batch,
+          method,
+          iterations,
+          chunkIterations,
+          gpuMsPerIt: pre.gpu,
+          encodeMsPerIt: pre.encodeMs / iterations,
+          wallMsPerIt: pre.wallMs / iterations,
+          samplesPerSecond: (iterations * batch) / (pre.wallMs / 1e3),
+          wallMsPerItGenerated: gen.wallMs / iterations,
+          samplesPerSecondGenerated: (iterations * batch) / (gen.wallMs / 1e3),
+          engineGB: engine.memoryBytes() / 1e9,
+        };
+        rows.push(row);
+        const g = row.gpuMsPerIt;
+        console.log(
+          `${String(batch).padStart(5)} ${method.padEnd(6)} ${String(iterations).padStart(5)}  ` +
+            `${fix(g.scale, 9)} ${fix(g.forward, 7)} ${fix(g.backward, 8)} ${fix(g.update, 6)} ` +
+            `${fix(g.total, 6)} | ${fix(row.encodeMsPerIt, 6)} | ${fix(row.wallMsPerIt, 10)} ` +
+            `${fmtRate(row.samplesPerSecond)} | ${fix(row.wallMsPerItGenerated, 16)} ` +
+            `${fmtRate(row.samplesPerSecondGenerated)}`,
+        );
+      }
+      const [f, q] = rows.slice(-2);
+      console.log(
+        `      DQRM / FP32: GPU ${(q.gpuMsPerIt.total / f.gpuMsPerIt.total).toFixed(3)}x, ` +
+          `wall ${(q.wallMsPerIt / f.wallMsPerIt).toFixed(3)}x`,
+      );
+    }
+    console.log(`engine memory (DQRM INT4, gathered rows only): ${fix(rows[0].engineGB, 0)} GB`);
+  } finally {
+    await engine.dispose();
+  }
+
+  const scaleMs = await scaleFindingMs(spec);
+  const stream = await streamCopy();
+  const scaleGBs = tableBytes / 1e6 / scaleMs;
+  console.log(
+    `\nscale finding over all tables (every step): ${scaleMs.toFixed(3)} ms = ` +
+      `${scaleGBs.toFixed(0)} GB/s read`,
+  );
+  console.log(
+    `streaming copy (${stream.mib} MiB in + out, vec4): ${stream.ms.toFixed(3)} ms = ` +
+      `${stream.gbs.toFixed(0)} GB/s moved`,
+  );
+  console.log(`scale finding / streaming copy: ${(scaleGBs / stream.gbs).toFixed(2)}`);
+
+  let pytorch: unknown[] = [];
+  if (values.pytorch) pytorch = await runPytorch(values.pytorch, suite, spec, batches);
+  if (values.out) {
+    await writeFileAtomic(
+      values.out,
+      JSON.stringify(
+        {
+          tool: "bench:gpu",
+          adapter: engine.info.device,
+          deno: Deno.version.deno,
+          suite,
+          scale,
+          tableBytes,
+          rows,
+          scaleFinding: { ms: scaleMs, gbPerS: scaleGBs },
+          streamCopy: stream,
+          scaleOverStream: scaleGBs / stream.gbs,
+          pytorch,
+        },
+        null,
+        2,
+      ),
+    );
+  }
+  return 0;
+}
+
+/**
+ * Trains `chunks` chunks with one in flight while the next is encoded, alternating the two
+ * buffers; `refill` (if given) fills each buffer again before it is trained on.
+ */
+async function timeChunks(
+  engine: Engine,
+  buffers: BatchChunk[],
+  chunks: number,
+  refill: ((chunk: BatchChunk, k: number) => void) | null,
+): Promise<{ wallMs: number; encodeMs: number; gpu: Record<Phase | "total", number> }> {
+  const results: TrainChunkResult[] = [];
+  let encodeMs = 0;
+  let inFlight: Promise<TrainChunkResult> | null = null;
+  const start = performance.now();
+  for (let k = 0; k < chunks; k++) {
+    const chunk = buffers[k % 2];
+    if (refill) refill(chunk, k);
+    const e0 = performance.now();
+    const next = engine.trainChunk(chunk, { learningRate: 0.01 });
+    encodeMs += performance.now() - e0;
+    if (inFlight) results.push(await inFlight);
+    inFlight = next;
+  }
+  results.push(await inFlight!);
+  const wallMs = performance.now() - start;
+  const gpu = { total: 0 } as Record<Phase | "total", number>;
+  let iterations = 0;
+  for (const p of PHASES) gpu[p] = 0;
+  for (const r of results) {
+    iterations += r.iterations;
+    for (const p of PHASES) for (const v of r.phases[p]) gpu[p] += v;
+  }
+  for (const p of PHASES) {
+    gpu[p] /= iterations;
+    gpu.total += gpu[p];
+  }
+  return { wallMs, encodeMs, gpu };
+}
+
+/** GPU ms of the scale phase per step, DQRM INT4 with a new scale every step (batch 128). */
+async function scaleFindingMs(spec: ModelSpec): Promise<number> {
+  const engine = await createGpuEngine({
+    spec,
+    maxBatch: 128,
+    seed: 1,
+    quantization: dqrm(4, 4, 1),
+    timingEvery: 1,
+  });
+  try {
+    const chunk = allocateOneHotChunk(spec, 128, 128 * 40, true);
+    new SyntheticCriteo(spec, { seed: 1 }).fill(chunk, "train", 0);
+    await engine.trainChunk(chunk, { learningRate: 0.01 });
+    const r = await engine.trainChunk(chunk, { learningRate: 0.01 });
+    return summarize(r.phases.scale).median;
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** Median GPU time of a vec4 streaming copy of 512 MiB (or what the device binds) into another. */
+async function streamCopy(): Promise<{ mib: number; ms: number; gbs: number }> {
+  const gpu = await requestGpuDevice();
+  const device = gpu.device;
+  try {
+    if (!gpu.timestamps) throw new Error("Expected the adapter to have timestamp-query");
+    const bytes = Math.min(
+      512 * 2 ** 20,
+      Math.floor(device.limits.maxStorageBufferBindingSize / 16) * 16,
+    );
+    const usage = GPUBufferUsage.STORAGE;
+    const src = device.createBuffer({ size: bytes, usage });
+    const dst = device.createBuffer({ size: bytes, usage });
+    const module = device.createShaderModule({ code: STREAM_COPY_WGSL });
+    const pipeline = device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+    });
+    const group = device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [{ binding: 0, resource: { buffer: src } }, {
+        binding: 1,
+        resource: { buffer: dst },
+      }],
+    });
+    const repeats = 20;
+    const querySet = device.createQuerySet({ type: "timestamp", count: repeats * 2 });
+    const resolve = device.createBuffer({
+      size: repeats * 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const read = device.createBuffer({
+      size: repeats * 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const groups = Math.min(
+      65535,
+      Math.ceil(bytes / 16 / STREAM_COPY_WORKGROUP / STREAM_COPY_PER_INVOCATION),
+    );
+    const encoder = device.createCommandEncoder();
+    for (let i = 0; i < repeats; i++) {
+      const pass = encoder.beginComputePass({
+        timestampWrites: {
+          querySet,
+          beginningOfPassWriteIndex: 2 * i,
+          endOfPassWriteIndex: 2 * i + 1,
+        },
+      });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(groups);
+      pass.end();
+    }
+    encoder.resolveQuerySet(querySet, 0, repeats * 2, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, read, 0, repeats * 16);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const stamps = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    const ms: number[] = [];
+    for (let i = 2; i < repeats; i++) ms.push(Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6);
+    const median = summarize(ms).median;
+    return { mib: bytes / 2 ** 20, ms: median, gbs: (2 * bytes) / 1e6 / median };
+  } finally {
+    device.destroy();
+  }
+}
+
+/** Runs the PyTorch step of the same model on the GPU for each batch; prints and returns it. */
+async function runPytorch(
+  python: string,
+  suite: string,
+  spec: ModelSpec,
+  batches: number[],
+): Promise<unknown[]> {
+  const out: unknown[] = [];
+  console.log("\nPyTorch (cli/pytorch_dlrm.py --device cuda), same model and batches:");
+  for (const batch of batches) {
+    for (const quant of [[], ["--int4"]]) {
+      const args = [
+        new URL("./pytorch_dlrm.py", import.meta.url).pathname,
+        "--device=cuda",
+        `--arch=${suite}`,
+        `--table-rows=${spec.tableRows.join(",")}`,
+        `--batch=${batch}`,
+        "--iters=200",
+        ...quant,
+      ];
+      const r = await new Deno.Command(python, { args, stdout: "piped", stderr: "piped" })
+        .output();
+      const text = new TextDecoder().decode(r.stdout).trim();
+      if (!r.success) {
+        console.log(
+          `  batch ${batch} ${quant[0] ?? "fp32"}: failed: ${
+            new TextDecoder().decode(r.stderr).trim().split("\n").slice(-3).join(" / ")
+          }`,
+        );
+        continue;
+      }
+      const result = JSON.parse(text.split("\n").at(-1)!);
+      out.push(result);
+      console.log(
+        `  batch ${batch} ${quant.length ? "int4" : "fp32"}: ${
+          result.msPerIter.median.toFixed(3)
+        } ms/it (${result.torch}, ${result.device})`,
+      );
+    }
+  }
+  return out;
+}
+
+function fix(x: number, width: number): string {
+  return x.toFixed(3).padStart(width);
+}
+
+function fmtRate(x: number): string {
+  return (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1e3).toFixed(1)}k`).padStart(10);
+}
+
+if (import.meta.main) await runMain("bench:gpu", main);
