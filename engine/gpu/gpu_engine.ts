@@ -31,7 +31,12 @@ import {
 import { planTables, segmentWords, type TablePlan } from "./table_plan.ts";
 import { COLUMN_SUM } from "./kernels/column_sum.ts";
 import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
-import { GATHER_ACCUMULATE, GATHER_QUANTIZE, gatherKernel } from "./kernels/gather.ts";
+import {
+  GATHER_ACCUMULATE,
+  GATHER_DOREFA,
+  GATHER_QUANTIZE,
+  gatherKernel,
+} from "./kernels/gather.ts";
 import {
   GEMM,
   GEMM_A_AT_S0,
@@ -47,11 +52,26 @@ import { INTERACTION_BACKWARD } from "./kernels/interaction_backward.ts";
 import { INTERACTION_FORWARD } from "./kernels/interaction_forward.ts";
 import { MODE_GRADIENT, MODE_PROBABILITIES } from "./kernels/iter.ts";
 import { LOSS } from "./kernels/loss.ts";
-import { ROW_QUANTIZE, ROW_QUANTIZE_BIAS } from "./kernels/row_quantize.ts";
+import {
+  ROW_QUANTIZE,
+  ROW_QUANTIZE_BIAS,
+  ROW_QUANTIZE_LEARNED,
+  ROW_QUANTIZE_MATRIX,
+} from "./kernels/row_quantize.ts";
 import { SGD } from "./kernels/sgd.ts";
 import { MAX_ABS_BLOCK, tableMaxAbsKernel } from "./kernels/table_max_abs.ts";
 import { FAKE_QUANTIZE_BLOCK, tableFakeQuantizeKernel } from "./kernels/table_fake_quantize.ts";
-import { TABLE_SCALE } from "./kernels/table_scale.ts";
+import { TABLE_SCALE, TABLE_SCALE_DOREFA } from "./kernels/table_scale.ts";
+import { ROW_MAX_ABS } from "./kernels/row_max_abs.ts";
+import { DOREFA_QUANTIZE } from "./kernels/dorefa_quantize.ts";
+import { COPY_QUANTIZE_BLOCK, tableCopyQuantizeKernel } from "./kernels/table_copy_quantize.ts";
+import { LSQ_ROWS } from "./kernels/lsq_rows.ts";
+import { LSQ_ROW_STEP } from "./kernels/lsq_row_step.ts";
+import { lsqEmbeddingUpdateKernel } from "./kernels/lsq_embedding_update.ts";
+import { LSQ_TABLE_STEP } from "./kernels/lsq_table_step.ts";
+import { PACT_FORWARD } from "./kernels/pact_forward.ts";
+import { PACT_BACKWARD, PACT_UNIT } from "./kernels/pact_backward.ts";
+import { PACT_ALPHA } from "./kernels/pact_alpha.ts";
 
 /** Options of {@linkcode createGpuEngine}. */
 export interface GpuEngineOptions {
@@ -104,9 +124,13 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
       ) / 4,
     ) * 4;
     // The table kernels bind at most 7 other storage buffers.
+    // HAWQ's copy kernel binds each arena twice (source and copy) beside 3 other buffers.
     const perGroup = Math.min(
       options.arenasPerGroup ?? Infinity,
       limits.maxStorageBuffersPerShaderStage - 7,
+      wholeTableCopies(quant)
+        ? Math.floor((limits.maxStorageBuffersPerShaderStage - 3) / 2)
+        : Infinity,
     );
     const plan = planTables(spec.tableRows, d, arenaBytes, perGroup);
     const engine = new GpuEngine(spec, options, quant, gpu, plan);
@@ -118,17 +142,52 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
   }
 }
 
-/** Throws for the QAT settings this engine does not run yet. */
+/**
+ * Throws for the QAT settings that neither engine defines: DoReFa ("PACT") quantizes gathered
+ * rows only (the CPU engine makes no DoReFa table copy) and leaves biases in FP32 (the CPU engine
+ * quantizes no bias for it).
+ */
 function checkSupported(q: QuantConfig): void {
   const missing = [];
-  if (q.quantizer !== "minmax") missing.push(`quantizer "${q.quantizer}"`);
-  if (q.mlpBits !== null && q.mlpGranularity !== "channel") missing.push("matrix-wise MLP scales");
-  if (q.embeddingBits !== null && !q.gatheredRowsOnly) {
-    missing.push("whole-table quantized copies (HAWQ)");
+  if (q.quantizer === "dorefa" && q.embeddingBits !== null && !q.gatheredRowsOnly) {
+    missing.push("DoReFa with whole-table copies (expected gatheredRowsOnly: true)");
+  }
+  if (q.quantizer === "dorefa" && q.mlpBits !== null && q.quantizeBias) {
+    missing.push("DoReFa with quantized biases (expected quantizeBias: false)");
   }
   if (missing.length) {
-    throw new Error(`The WebGPU engine does not run ${missing.join(", ")} yet; use --engine cpu`);
+    throw new Error(`The WebGPU engine does not run ${missing.join(", ")}`);
   }
+}
+
+/** Whether `q` clips activations (PACT), as the CPU engine decides it. */
+function pactActive(q: QuantConfig | null): boolean {
+  return Boolean(q?.activationClip && q.mlpBits !== null);
+}
+
+/** Whether `q` trains on whole-table fake-quantized copies (HAWQ). */
+function wholeTableCopies(q: QuantConfig | null): boolean {
+  return q !== null && q.embeddingBits !== null && !q.gatheredRowsOnly;
+}
+
+/** GPU state of the QAT methods beyond DQRM (absent parts are null). */
+interface QatBuffers {
+  /** Per-row max |w| of every layer (matrix-wise minmax, DoReFa). */
+  rowMax: GPUBuffer;
+  /** LSQ's learned MLP row steps and their gradients. */
+  rowSteps: GPUBuffer | null;
+  rowStepGrads: GPUBuffer | null;
+  /** HAWQ's fake-quantized copies of the arenas, arena by arena. */
+  copies: GPUBuffer[] | null;
+  /** Fills a group's unused copy bindings (the read-side filler may not alias a written one). */
+  copyDummy: GPUBuffer | null;
+  /** PACT: each layer's learned clip, its gradient parts per 8-column unit, unit counts. */
+  alphas: GPUBuffer | null;
+  pactParts: GPUBuffer | null;
+  pactUnits: GPUBuffer | null;
+  unitsPerLayer: number;
+  /** PACT: each clipped layer's unclipped ReLU output. */
+  pre: Map<PackedLinear, GPUBuffer>;
 }
 
 /** Bound kernels of one layer. */
@@ -141,6 +200,15 @@ interface LayerKernels {
   inputGrad: BoundKernel | null;
   inputGradQ: BoundKernel | null;
   quantize: BoundKernel;
+  /** Row maxima before `quantize` (matrix-wise minmax) or DoReFa's quantizer, or null. */
+  rowMax: BoundKernel | null;
+  dorefa: BoundKernel | null;
+  /** LSQ: gradient masking with the steps' gradient (backward), step update, or null. */
+  lsqRows: BoundKernel | null;
+  lsqStep: BoundKernel | null;
+  /** PACT: this layer's output clip (forward), its input's clip backward, or null. */
+  pactForward: BoundKernel | null;
+  pactBackward: BoundKernel | null;
   layer: PackedLinear;
 }
 
@@ -154,6 +222,8 @@ interface InputBuffers {
   iter: GPUBuffer;
   probs: GPUBuffer;
   losses: GPUBuffer;
+  /** LSQ: the step-gradient parts of each table's gathered values in one batch. */
+  lsqParts: GPUBuffer;
   /** Capacities in bytes, parallel to the buffers. */
   caps: Record<string, number>;
 }
@@ -194,6 +264,7 @@ class GpuEngine implements Engine {
   readonly #z: GPUBuffer;
   readonly #dz: GPUBuffer;
   readonly #dummy: GPUBuffer;
+  readonly #qat: QatBuffers;
   #input: InputBuffers;
   #bound: ReturnType<GpuEngine["bindAll"]> | null = null;
   #querySet: GPUQuerySet | null = null;
@@ -204,6 +275,8 @@ class GpuEngine implements Engine {
   #scalesFound = false;
   #hostScales: Float32Array;
   #scalesStale = false;
+  /** LSQ's steps have been initialised from the weights (at the first quantized call). */
+  #lsqReady = false;
   #pristine = true;
   readonly #mirrors = new Map<number, Float32Array>();
   #mirrorsStale = false;
@@ -269,8 +342,10 @@ class GpuEngine implements Engine {
       iter: make("iterations", ITER_STRIDE, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
       probs: make("probabilities", 16),
       losses: make("losses", 16),
+      lsqParts: make("lsq step parts", 16),
       caps: { iter: ITER_STRIDE },
     };
+    this.#qat = this.#createQatBuffers(B);
     for (const t of options.watchTables ?? []) this.#mirrors.set(t, new Float32Array(0));
     const lim = gpu.device.limits;
     this.info = {
@@ -288,6 +363,48 @@ class GpuEngine implements Engine {
           ? `timestamp-query, phases sampled every ${this.#timingEvery} iterations`
           : "wall clock (no timestamp-query): all time in forward",
       },
+    };
+  }
+
+  /** The buffers of the configured QAT method (see {@linkcode QatBuffers}). */
+  #createQatBuffers(maxBatch: number): QatBuffers {
+    const q = this.#quant;
+    const L = this.#layout;
+    const buffers = this.#buffers;
+    const all = [...L.bottom, ...L.top];
+    const lsqMlp = q?.quantizer === "lsq" && q.mlpBits !== null;
+    const pact = pactActive(q);
+    const pre = new Map<PackedLinear, GPUBuffer>();
+    let alphas = null, pactParts = null, pactUnits = null;
+    const unitsPerLayer = Math.max(...all.map((l) => Math.ceil(l.outputs / PACT_UNIT)));
+    if (pact) {
+      // PACT clips the ReLU outputs that feed another linear layer: the hidden activations.
+      for (const layer of this.#hidden.keys()) {
+        pre.set(layer, buffers.create("pact unclipped", maxBatch * layer.outputs * 4));
+      }
+      alphas = buffers.create("pact clips", all.length * 4);
+      writeTo(this.#device.queue, alphas, 0, new Float32Array(all.length).fill(10));
+      pactParts = buffers.create("pact clip gradients", all.length * unitsPerLayer * 4);
+      pactUnits = buffers.create("pact units", all.length * 4);
+      const units = Uint32Array.from(
+        all,
+        (l) => (pre.has(l) ? Math.ceil(l.outputs / PACT_UNIT) : 0),
+      );
+      writeTo(this.#device.queue, pactUnits, 0, units);
+    }
+    return {
+      rowMax: buffers.create("row max", L.rows * 4),
+      rowSteps: lsqMlp ? buffers.create("lsq row steps", L.rows * 4) : null,
+      rowStepGrads: lsqMlp ? buffers.create("lsq row step gradients", L.rows * 4) : null,
+      copies: wholeTableCopies(q)
+        ? this.#plan.arenaFloats.map((f, i) => buffers.create(`arena copy ${i}`, f * 4))
+        : null,
+      copyDummy: wholeTableCopies(q) ? buffers.create("copy dummy", 16) : null,
+      alphas,
+      pactParts,
+      pactUnits,
+      unitsPerLayer,
+      pre,
     };
   }
 
@@ -514,10 +631,13 @@ class GpuEngine implements Engine {
             maskRow: layer.inputs,
           });
           inputGrad = this.#bind(GEMM, [u, dy, wRange(this.#mlp), dx, this.#dummy, x]);
+          // PACT masks by the unclipped ReLU output of the layer below (quantized layers only).
+          const maskQ = (prev && this.#qat.pre.get(layers[l - 1])) ?? x;
           inputGradQ = quantBits
-            ? this.#bind(GEMM, [u, dy, wRange(this.#mlpQ), dx, this.#dummy, x])
+            ? this.#bind(GEMM, [u, dy, wRange(this.#mlpQ), dx, this.#dummy, maskQ])
             : inputGrad;
         }
+        const lsq = this.#quant?.quantizer === "lsq";
         const quantize = this.#bind(ROW_QUANTIZE, [
           this.#uniform("row quantize", [
             layer.outputs,
@@ -525,13 +645,19 @@ class GpuEngine implements Engine {
             layer.w,
             layer.b,
             levels(quantBits ?? 8),
-            this.#quant?.quantizeBias ? ROW_QUANTIZE_BIAS : 0,
+            (this.#quant?.quantizeBias ? ROW_QUANTIZE_BIAS : 0) |
+            (lsq
+              ? ROW_QUANTIZE_LEARNED
+              : this.#quant?.mlpGranularity === "matrix"
+              ? ROW_QUANTIZE_MATRIX
+              : 0),
             layer.scales,
             0,
           ], new Set([4])),
           this.#mlp,
           this.#mlpQ,
-          this.#rowScales,
+          lsq && this.#qat.rowSteps ? this.#qat.rowSteps : this.#rowScales,
+          this.#qat.rowMax,
         ]);
         layerKernels.set(layer, {
           forward,
@@ -541,6 +667,7 @@ class GpuEngine implements Engine {
           inputGrad,
           inputGradQ,
           quantize,
+          ...this.#bindQatLayer(layer, all.indexOf(layer), prev ? layers[l - 1] : null, dx, y),
           layer,
         });
       });
@@ -558,13 +685,16 @@ class GpuEngine implements Engine {
     // Table kernels, one bound kernel per arena group.
     const plan = this.#plan;
     const k = plan.arenasPerGroup;
-    const groupArenas = (g: number) => {
-      const list = this.#arenas.slice(g * k, g * k + k);
+    const groupArenas = (g: number, arenas = this.#arenas) => {
+      const list = arenas.slice(g * k, g * k + k);
       while (list.length < k) list.push(this.#dummy);
       return list;
     };
     const groups = Array.from({ length: plan.groups }, (_, g) => g);
     const bits = this.#quant?.embeddingBits ?? null;
+    // DQRM fake-quantizes the gathered rows, DoReFa maps them, HAWQ reads its quantized copies.
+    const dorefa = this.#quant?.quantizer === "dorefa";
+    const copies = this.#qat.copies;
     const gatherFor = (quantize: boolean) =>
       groups.map((g) =>
         this.#bind(gatherKernel(k), [
@@ -572,10 +702,11 @@ class GpuEngine implements Engine {
             tables,
             d,
             L.ldt,
-            (quantize ? GATHER_QUANTIZE : 0) | (g > 0 ? GATHER_ACCUMULATE : 0),
+            (quantize && !copies ? (dorefa ? GATHER_DOREFA : GATHER_QUANTIZE) : 0) |
+            (g > 0 ? GATHER_ACCUMULATE : 0),
             g * k,
             k,
-            levels(bits ?? 8),
+            dorefa ? 2 ** (bits ?? 8) - 1 : levels(bits ?? 8),
             0,
           ], new Set([6])),
           inp.dir,
@@ -584,11 +715,51 @@ class GpuEngine implements Engine {
           inp.offsets,
           this.#scales,
           this.#t,
-          ...groupArenas(g),
+          ...groupArenas(g, quantize && copies ? copies : this.#arenas),
         ])
       );
     const gather = gatherFor(false);
     const gatherQ = bits !== null ? gatherFor(true) : gather;
+    // LSQ's masked table update and per-table step update (stride: floats per table).
+    const partStride = Math.floor((inp.caps.lsqParts ?? 16) / 4 / tables);
+    const lsqTables = bits !== null && this.#quant?.quantizer === "lsq";
+    const lsqUpdate = lsqTables
+      ? groups.map((g) =>
+        this.#bind(lsqEmbeddingUpdateKernel(k), [
+          this.#uniform(
+            "lsq embedding update",
+            [tables, d, L.ldt, partStride, g * k, k, levels(bits), 0],
+            new Set([6]),
+          ),
+          inp.dir,
+          this.#segs,
+          inp.indices,
+          inp.offsets,
+          this.#dt,
+          this.#scales,
+          inp.lsqParts,
+          ...groupArenas(g),
+        ])
+      )
+      : null;
+    const lsqTableStep = lsqTables
+      ? this.#bind(LSQ_TABLE_STEP, [
+        this.#uniform("lsq table step", [tables, d, partStride, levels(bits)], new Set([3])),
+        inp.dir,
+        inp.offsets,
+        inp.lsqParts,
+        this.#scales,
+      ])
+      : null;
+    const qat = this.#qat;
+    const pactAlpha = qat.alphas
+      ? this.#bind(PACT_ALPHA, [
+        this.#uniform("pact alpha", [all.length, qat.unitsPerLayer]),
+        qat.alphas,
+        qat.pactParts!,
+        qat.pactUnits!,
+      ])
+      : null;
     const update = groups.map((g) =>
       this.#bind(embeddingUpdateKernel(k), [
         this.#uniform("embedding update", [tables, d, L.ldt, 0, g * k, k, 0, 0]),
@@ -601,6 +772,9 @@ class GpuEngine implements Engine {
       ])
     );
     return {
+      lsqUpdate,
+      lsqTableStep,
+      pactAlpha,
       layers: all.map((l) => layerKernels.get(l)!),
       bottom: L.bottom.map((l) => layerKernels.get(l)!),
       top: L.top.map((l) => layerKernels.get(l)!),
@@ -611,6 +785,97 @@ class GpuEngine implements Engine {
       gather,
       gatherQ,
       update,
+    };
+  }
+
+  /**
+   * The QAT kernels of one layer beyond DQRM's: `index` is its place in bottom-then-top order,
+   * `below` the hidden layer feeding it (or null), `dx` and `y` its input gradient and output.
+   */
+  #bindQatLayer(
+    layer: PackedLinear,
+    index: number,
+    below: PackedLinear | null,
+    dx: GPUBuffer | null,
+    y: GPUBuffer,
+  ): Pick<
+    LayerKernels,
+    "rowMax" | "dorefa" | "lsqRows" | "lsqStep" | "pactForward" | "pactBackward"
+  > {
+    const q = this.#quant;
+    const qat = this.#qat;
+    const bits = q?.mlpBits ?? null;
+    const none = {
+      rowMax: null,
+      dorefa: null,
+      lsqRows: null,
+      lsqStep: null,
+      pactForward: null,
+      pactBackward: null,
+    };
+    if (!q || bits === null) return none;
+    const shape = [layer.outputs, layer.inputs, layer.w, layer.scales];
+    const dorefa = q.quantizer === "dorefa";
+    const needsMax = dorefa || (q.quantizer === "minmax" && q.mlpGranularity === "matrix");
+    const k = 2 ** bits - 1;
+    const lsq = q.quantizer === "lsq";
+    const preBelow = below ? qat.pre.get(below) : undefined;
+    const pre = qat.pre.get(layer);
+    return {
+      rowMax: needsMax
+        ? this.#bind(ROW_MAX_ABS, [this.#uniform("row max", shape), this.#mlp, qat.rowMax])
+        : null,
+      dorefa: dorefa
+        ? this.#bind(DOREFA_QUANTIZE, [
+          this.#uniform("dorefa", [...shape, k, 0, 0, 0], new Set([4])),
+          this.#mlp,
+          this.#mlpQ,
+          qat.rowMax,
+        ])
+        : null,
+      lsqRows: lsq
+        ? this.#bind(LSQ_ROWS, [
+          this.#uniform("lsq rows", [...shape, levels(bits), 0, 0, 0], new Set([4])),
+          this.#mlp,
+          this.#mlpGrad,
+          qat.rowSteps!,
+          qat.rowStepGrads!,
+        ])
+        : null,
+      lsqStep: lsq
+        ? this.#bind(LSQ_ROW_STEP, [
+          this.#uniform("lsq row step", [
+            layer.outputs,
+            layer.scales,
+            Math.sqrt(levels(bits) * layer.inputs * layer.outputs),
+            0,
+          ], new Set([2])),
+          qat.rowSteps!,
+          qat.rowStepGrads!,
+        ])
+        : null,
+      pactForward: pre
+        ? this.#bind(PACT_FORWARD, [
+          this.#uniform("pact forward", [layer.outputs, index, k, 0], new Set([2])),
+          qat.alphas!,
+          y,
+          pre,
+        ])
+        : null,
+      pactBackward: below && preBelow && dx
+        ? this.#bind(PACT_BACKWARD, [
+          this.#uniform("pact backward", [
+            below.outputs,
+            index - 1,
+            (index - 1) * qat.unitsPerLayer,
+            0,
+          ]),
+          qat.alphas!,
+          dx,
+          preBelow,
+          qat.pactParts!,
+        ])
+        : null,
     };
   }
 
@@ -629,7 +894,7 @@ class GpuEngine implements Engine {
     const d = this.spec.embeddingDim;
     if (!this.#scaleKernels) {
       const maxSeg = Math.max(1, ...plan.segments.map((s) => (s.rowEnd - s.rowStart) * d));
-      const least = Math.max(MAX_ABS_BLOCK, FAKE_QUANTIZE_BLOCK);
+      const least = Math.max(MAX_ABS_BLOCK, FAKE_QUANTIZE_BLOCK, COPY_QUANTIZE_BLOCK);
       const block = Math.max(least, Math.ceil(maxSeg / 65535 / 256) * 256);
       const blocks = Math.ceil(maxSeg / block);
       const maxAbs = Array.from({ length: plan.groups }, (_, g) => {
@@ -684,6 +949,57 @@ class GpuEngine implements Engine {
       );
     }
     return sk;
+  }
+
+  /** Table scale kernels of DoReFa and HAWQ (beside {@linkcode #scaleBound}'s): bound once. */
+  #qatScaleKernels: { dorefaScale: BoundKernel; copy: Map<number, BoundKernel[]> } | null = null;
+
+  #qatScaleBound(bits: number) {
+    const sk = this.#scaleBound(bits);
+    this.#qatScaleKernels ??= {
+      dorefaScale: this.#bind(TABLE_SCALE, [
+        this.#uniform(
+          "dorefa table scale",
+          [this.spec.tableRows.length, 1, TABLE_SCALE_DOREFA, 0],
+          new Set([1]),
+        ),
+        this.#maxBits,
+        this.#scales,
+      ]),
+      copy: new Map(),
+    };
+    const qk = this.#qatScaleKernels;
+    const copies = this.#qat.copies;
+    if (copies && !qk.copy.has(bits)) {
+      const plan = this.#plan;
+      const k = plan.arenasPerGroup;
+      const pad = (list: GPUBuffer[], filler = this.#dummy) => {
+        while (list.length < k) list.push(filler);
+        return list;
+      };
+      qk.copy.set(
+        bits,
+        Array.from({ length: plan.groups }, (_, g) =>
+          this.#bind(tableCopyQuantizeKernel(k), [
+            this.#uniform("copy quantize", [
+              plan.segments.length,
+              this.spec.embeddingDim,
+              g * k,
+              k,
+              levels(bits),
+              sk.block,
+              0,
+              0,
+            ], new Set([4])),
+            this.#segs,
+            this.#segTable,
+            this.#scales,
+            ...pad(this.#arenas.slice(g * k, g * k + k)),
+            ...pad(copies.slice(g * k, g * k + k), this.#qat.copyDummy!),
+          ])),
+      );
+    }
+    return { ...sk, dorefaScale: qk.dorefaScale, copy: qk.copy.get(bits) ?? [] };
   }
 
   // ---------------------------------------------------------------- input
@@ -810,18 +1126,9 @@ class GpuEngine implements Engine {
     const d = this.spec.embeddingDim;
     const tiles = (n: number) => Math.ceil(n / 16);
     const qm = quant?.mlpBits ? quant : null;
+    const pact = pactActive(quant);
     if (phase === "scale") {
-      if (!quant) return;
-      if (quant.embeddingBits !== null && refresh) {
-        const sk = this.#scaleBound(quant.embeddingBits);
-        for (const k of sk.maxAbs) this.#dispatch(pass, k, sk.blocks, this.#plan.segments.length);
-        this.#dispatch(
-          pass,
-          sk.scale.get(quant.embeddingBits)!,
-          Math.ceil(this.spec.tableRows.length / 64),
-        );
-      }
-      if (qm) { for (const l of b.layers) this.#dispatch(pass, l.quantize, l.layer.outputs); }
+      if (quant) this.#recordScale(pass, quant, refresh);
       return;
     }
     if (phase === "forward") {
@@ -830,10 +1137,16 @@ class GpuEngine implements Engine {
       for (const k of gather) this.#dispatch(pass, k, Math.ceil((tables * d) / 64), rows);
       for (const l of b.bottom) {
         this.#dispatch(pass, qm ? l.forwardQ : l.forward, tiles(l.layer.outputs), tiles(rows));
+        if (pact && l.pactForward) {
+          this.#dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
+        }
       }
       this.#dispatch(pass, b.interactForward, Math.ceil(L.ldr / 64), rows);
       for (const l of b.top) {
         this.#dispatch(pass, qm ? l.forwardQ : l.forward, tiles(l.layer.outputs), tiles(rows));
+        if (pact && l.pactForward) {
+          this.#dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
+        }
       }
       this.#dispatch(pass, b.loss, 1);
       return;
@@ -841,9 +1154,13 @@ class GpuEngine implements Engine {
     if (phase === "backward") {
       const back = (l: LayerKernels) => {
         this.#dispatch(pass, l.weightGrad, tiles(l.layer.inputs), tiles(l.layer.outputs));
+        if (qm && l.lsqRows) this.#dispatch(pass, l.lsqRows, Math.ceil(l.layer.outputs / 64));
         this.#dispatch(pass, l.biasGrad, Math.ceil(l.layer.outputs / 64));
         const ig = qm ? l.inputGradQ : l.inputGrad;
         if (ig) this.#dispatch(pass, ig, tiles(l.layer.inputs), tiles(rows));
+        if (pact && l.pactBackward) {
+          this.#dispatch(pass, l.pactBackward, Math.ceil(l.layer.inputs / PACT_UNIT / 64));
+        }
       };
       for (let l = b.top.length - 1; l >= 0; l--) back(b.top[l]);
       this.#dispatch(pass, b.interactBackward, Math.ceil((L.vectors * d) / 64), rows);
@@ -851,6 +1168,13 @@ class GpuEngine implements Engine {
       return;
     }
     if (phase === "update") {
+      // The CPU engine's order: PACT's clips, LSQ's row steps, then SGD of the weights.
+      if (pact && b.pactAlpha) this.#dispatch(pass, b.pactAlpha, 1);
+      if (qm) {
+        for (const l of b.layers) {
+          if (l.lsqStep) this.#dispatch(pass, l.lsqStep, Math.ceil(l.layer.outputs / 64));
+        }
+      }
       const n = Math.ceil(L.floats / 256);
       this.#dispatch(pass, b.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
       let entries = 0;
@@ -858,10 +1182,39 @@ class GpuEngine implements Engine {
         const off = chunk.offsets[t];
         entries = Math.max(entries, off[s0 + rows] - off[s0]);
       }
+      const tables = this.spec.tableRows.length;
+      if (quant?.embeddingBits != null && b.lsqUpdate && b.lsqTableStep) {
+        for (const k of b.lsqUpdate) this.#dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
+        this.#dispatch(pass, b.lsqTableStep, tables);
+        return;
+      }
       for (const k of b.update) {
-        this.#dispatch(pass, k, Math.ceil((entries * d) / 64), this.spec.tableRows.length);
+        this.#dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
       }
     }
+  }
+
+  /**
+   * The scale phase of QAT: table scales (minmax when `refresh`, DoReFa's every step; LSQ's are
+   * learned), HAWQ's whole-table copies, then every MLP matrix fake-quantized.
+   */
+  #recordScale(pass: GPUComputePassEncoder, quant: QuantConfig, refresh: boolean): void {
+    const bits = quant.embeddingBits;
+    if (bits !== null) {
+      const sk = this.#qatScaleBound(bits);
+      const segments = this.#plan.segments.length;
+      const tableBlocks = Math.ceil(this.spec.tableRows.length / 64);
+      if (quant.quantizer === "dorefa" || (quant.quantizer === "minmax" && refresh)) {
+        for (const k of sk.maxAbs) this.#dispatch(pass, k, sk.blocks, segments);
+        const scale = quant.quantizer === "dorefa" ? sk.dorefaScale : sk.scale.get(bits)!;
+        this.#dispatch(pass, scale, tableBlocks);
+      }
+      for (const k of sk.copy) this.#dispatch(pass, k, sk.blocks, segments);
+    }
+    if (quant.mlpBits === null) return;
+    const b = this.#bound!;
+    for (const l of b.layers) if (l.rowMax) this.#dispatch(pass, l.rowMax, l.layer.outputs);
+    for (const l of b.layers) this.#dispatch(pass, l.dorefa ?? l.quantize, l.layer.outputs);
   }
 
   #timestampPass(
@@ -971,10 +1324,57 @@ class GpuEngine implements Engine {
     return this.#quantActive ? this.#quant : null;
   }
 
+  /**
+   * LSQ: initialises the learned steps from the current weights at the first quantized call, as
+   * the CPU engine does at its first quantized step: a table's step is 2 mean|w| / sqrt(n)
+   * (float64 sum), a row's the same over the row in float32.
+   */
+  async #prepareQat(): Promise<void> {
+    const q = this.#active();
+    if (!q || q.quantizer !== "lsq" || this.#lsqReady) return;
+    if (q.embeddingBits === null && q.mlpBits === null) return;
+    const params = await this.readParams();
+    const queue = this.#device.queue;
+    if (q.embeddingBits !== null) {
+      const n = levels(q.embeddingBits);
+      writeTo(queue, this.#scales, 0, Float32Array.from(params.embeddings, (t) => lsqStep(t, n)));
+      this.#scalesFound = true;
+    }
+    if (q.mlpBits !== null) {
+      const L = this.#layout;
+      const steps = new Float32Array(L.rows);
+      const n = levels(q.mlpBits);
+      [...L.bottom, ...L.top].forEach((l, i) => {
+        const w = (i < L.bottom.length ? params.bottom[i] : params.top[i - L.bottom.length])
+          .weight;
+        for (let r = 0; r < l.outputs; r++) {
+          steps[l.scales + r] = lsqRowStep(w.subarray(r * l.inputs, (r + 1) * l.inputs), n);
+        }
+      });
+      writeTo(queue, this.#qat.rowSteps!, 0, steps);
+    }
+    this.#lsqReady = true;
+  }
+
+  /** LSQ: grows the buffer of the tables' step-gradient parts to the chunk's largest batch. */
+  #ensureLsqParts(chunk: BatchChunk, batch: number, samples: number): boolean {
+    const q = this.#quant;
+    if (!q || q.quantizer !== "lsq" || q.embeddingBits === null) return false;
+    let entries = 1;
+    for (const off of chunk.offsets) {
+      for (let s0 = 0; s0 < samples; s0 += batch) {
+        entries = Math.max(entries, off[Math.min(s0 + batch, samples)] - off[s0]);
+      }
+    }
+    const tables = this.spec.tableRows.length;
+    return this.#ensure("lsqParts", tables * entries * this.spec.embeddingDim * 4);
+  }
+
+  /** Whether table scales are found at training step `step` (negative: predicting, cached). */
   #refreshAt(step: number): boolean {
     const q = this.#active();
     if (!q || q.embeddingBits === null) return false;
-    const refresh = !this.#scalesFound || step % q.scalePeriod === 0;
+    const refresh = !this.#scalesFound || (step >= 0 && step % q.scalePeriod === 0);
     if (refresh) this.#scalesFound = true;
     return refresh;
   }
@@ -987,10 +1387,12 @@ class GpuEngine implements Engine {
     const batch = chunk.batchSize;
     const samples = iterations * batch;
     this.#check(chunk, samples, batch, "train", options.learningRate);
+    await this.#prepareQat();
     const phases = allocatePhaseSamples(iterations);
     const loss = new Float32Array(iterations);
     if (iterations === 0) return { iterations, loss, phases, wallMs: 0 };
     this.#upload(chunk, samples);
+    if (this.#ensureLsqParts(chunk, batch, samples)) this.#bound = null;
     this.#writeIterations(iterations, batch, samples, MODE_GRADIENT, options.learningRate);
     if (this.#ensure("losses", iterations * 4)) this.#bound = null;
     this.#bound ??= this.bindAll();
@@ -1051,6 +1453,7 @@ class GpuEngine implements Engine {
     const samples = chunk.samples;
     const batch = Math.min(chunk.batchSize, this.#options.maxBatch);
     this.#check(chunk, samples, batch, "predict", 0);
+    await this.#prepareQat();
     const probabilities = new Float32Array(samples);
     if (samples === 0) return probabilities;
     const iterations = Math.ceil(samples / batch);
@@ -1081,7 +1484,9 @@ class GpuEngine implements Engine {
   async traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace> {
     const rows = chunk.batchSize;
     this.#check(chunk, rows, rows, "trace", options.learningRate);
+    await this.#prepareQat();
     this.#upload(chunk, rows);
+    if (this.#ensureLsqParts(chunk, rows, rows)) this.#bound = null;
     this.#writeIterations(1, rows, rows, MODE_GRADIENT | MODE_PROBABILITIES, options.learningRate);
     let grown = this.#ensure("probs", rows * 4);
     grown = this.#ensure("losses", 16) || grown;
@@ -1265,6 +1670,7 @@ class GpuEngine implements Engine {
           this.#mlp,
           scratch,
           this.#rowScales,
+          this.#qat.rowMax,
         ]);
         this.#dispatch(pass, k, l.outputs);
       }
@@ -1295,6 +1701,21 @@ class GpuEngine implements Engine {
       this.#device.destroy();
     }
   }
+}
+
+/** LSQ's initial step of a table, `2 mean|w| / sqrt(n)` (float64, as the CPU engine). */
+function lsqStep(table: Float32Array, n: number): number {
+  let sum = 0;
+  for (let i = 0; i < table.length; i++) sum += Math.abs(table[i]);
+  return Math.max((2 * sum) / table.length / Math.sqrt(n), 1e-8);
+}
+
+/** LSQ's initial step of a weight row, in float32 as the CPU engine's `lsqInitRows`. */
+function lsqRowStep(row: Float32Array, n: number): number {
+  const f = Math.fround;
+  let sum = 0;
+  for (let c = 0; c < row.length; c++) sum = f(sum + Math.abs(row[c]));
+  return Math.max(f(f(f(2 * sum) / row.length) / f(Math.sqrt(n))), f(1e-8));
 }
 
 /**

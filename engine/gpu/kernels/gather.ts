@@ -2,7 +2,9 @@
  * Embedding-bag gather: T[s, 1 + t, :] = sum of the rows indices[t][offsets[t][s0 + s] ..
  * offsets[t][s0 + s + 1]) of table t, in index order, for every table in one dispatch. With DQRM
  * (flag 1), each gathered value is fake-quantized with its table's scale before the sum: only the
- * gathered rows are quantized, no quantized table copy exists. With several arena groups, the
+ * gathered rows are quantized, no quantized table copy exists. With DoReFa (flag 4, the "PACT"
+ * baseline), each gathered value becomes 2 round(k (tanh(w) / (2 m) + 1/2)) / k - 1 with
+ * `levels` = k and m = `scales[t]` (the table's max |tanh(w)|). With several arena groups, the
  * first group's dispatch writes and later ones add the rows that live in their arenas.
  *
  * @module
@@ -15,6 +17,8 @@ import { ITER_WGSL } from "./iter.ts";
 export const GATHER_QUANTIZE = 1;
 /** Flag: add to T instead of writing (arena groups after the first). */
 export const GATHER_ACCUMULATE = 2;
+/** Flag: DoReFa-quantize gathered values (`levels` is k = 2^bits - 1, `scales[t]` the tanh max). */
+export const GATHER_DOREFA = 4;
 
 /** The gather kernel over `k` bound arenas. */
 export function gatherKernel(k: number): KernelSource {
@@ -48,6 +52,8 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let quantize = (g.flags & 1u) != 0u;
   let scale = scales[tb];
   let n = g.levels;
+  let dorefa = (g.flags & 4u) != 0u;
+  let inv = 1.0 / (2.0 * scale);
   var acc = 0.0;
   for (var j = a; j < e; j++) {
     let row = indices[info.x + j];
@@ -55,6 +61,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
     if (seg.z < g.arena0 || seg.z >= g.arena0 + g.arenas) { continue; }
     var v = arenaRead(seg.z - g.arena0, seg.w + (row - seg.x) * g.d + q);
     if (quantize) { v = clamp(round(v / scale), -n - 1.0, n) * scale; }
+    if (dorefa) { v = (2.0 * round(n * (tanh(clamp(v, -10.0, 10.0)) * inv + 0.5))) / n - 1.0; }
     acc += v;
   }
   let dst = s * g.ldt + (tb + 1u) * g.d + q;

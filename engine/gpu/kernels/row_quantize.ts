@@ -1,7 +1,12 @@
 /**
- * Channel-wise fake quantization of one MLP weight matrix: per output row, s = max(max|w|, 1e-8)
- * / n and q = clamp(round(w / s), -n - 1, n) s (round is half to even in WGSL); the bias too when
- * flag 1 is set. One workgroup per row; the maximum is reduced in workgroup memory.
+ * Fake quantization of one MLP weight matrix, one workgroup per output row:
+ * q = clamp(round(w / s), -n - 1, n) s (round is half to even in WGSL), the bias too when flag 1
+ * is set. The row's scale s is, by flag:
+ * - none (channel-wise minmax): s = max(max|w_row|, 1e-8) / n, reduced in workgroup memory and
+ *   written to `scales`;
+ * - `ROW_QUANTIZE_MATRIX` (matrix-wise minmax): s = max(max_r rowMax[r], 1e-8) / n over the
+ *   layer's rows, from the maxima `row_max_abs` left (also written to `scales`);
+ * - `ROW_QUANTIZE_LEARNED` (LSQ): s = scales[row], the learned step, read and left as it is.
  *
  * @module
  */
@@ -10,11 +15,15 @@ import { ITER_WGSL } from "./iter.ts";
 
 /** Flag: quantize the bias with its row's scale. */
 export const ROW_QUANTIZE_BIAS = 1;
+/** Flag: one scale for the whole matrix, from the row maxima in `rowMax`. */
+export const ROW_QUANTIZE_MATRIX = 2;
+/** Flag: the scale is the learned step in `scales` (LSQ). */
+export const ROW_QUANTIZE_LEARNED = 4;
 
 /** One workgroup per output row of one layer. */
 export const ROW_QUANTIZE: KernelSource = {
   name: "row_quantize",
-  bindings: ["uniform", "read", "rw", "rw"],
+  bindings: ["uniform", "read", "rw", "rw", "read"],
   code: /* wgsl */ `
 ${ITER_WGSL}
 struct G {
@@ -25,29 +34,44 @@ struct G {
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;
+@group(0) @binding(4) var<storage, read> rowMax: array<f32>;
 
 var<workgroup> part: array<f32, 64>;
+
+fn reduceMax(l: u32, m: f32) -> f32 {
+  part[l] = m;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h >>= 1u) {
+    if (l < h) { part[l] = max(part[l], part[l + h]); }
+    workgroupBarrier();
+  }
+  return part[0];
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
   let row = wg.x;
   if (row >= g.outputs) { return; }
   let base = g.wBase + row * g.inputs;
-  var m = 0.0;
-  for (var c = l.x; c < g.inputs; c += 64u) { m = max(m, abs(w[base + c])); }
-  part[l.x] = m;
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h >>= 1u) {
-    if (l.x < h) { part[l.x] = max(part[l.x], part[l.x + h]); }
-    workgroupBarrier();
-  }
   let n = g.levels;
-  let s = max(part[0], 1e-8) / n;
+  let learned = (g.flags & 4u) != 0u;
+  var s = 0.0;
+  if (learned) {
+    s = scales[g.sBase + row];
+  } else if ((g.flags & 2u) != 0u) {
+    var m = 0.0;
+    for (var r = l.x; r < g.outputs; r += 64u) { m = max(m, rowMax[g.sBase + r]); }
+    s = max(reduceMax(l.x, m), 1e-8) / n;
+  } else {
+    var m = 0.0;
+    for (var c = l.x; c < g.inputs; c += 64u) { m = max(m, abs(w[base + c])); }
+    s = max(reduceMax(l.x, m), 1e-8) / n;
+  }
   for (var c = l.x; c < g.inputs; c += 64u) {
     q[base + c] = clamp(round(w[base + c] / s), -n - 1.0, n) * s;
   }
   if (l.x == 0u) {
-    scales[g.sBase + row] = s;
+    if (!learned) { scales[g.sBase + row] = s; }
     if ((g.flags & 1u) != 0u) {
       q[g.bBase + row] = clamp(round(w[g.bBase + row] / s), -n - 1.0, n) * s;
     }

@@ -1,0 +1,99 @@
+/**
+ * LSQ's sparse update of the embedding tables (learned per-table step s_t, `levels` n): every
+ * gathered value moves by -lr * its gradient only where w / s_t lies inside [-n - 1, n] (the mask
+ * of LSQ's straight-through estimator), and each gathered value's part of the step's gradient,
+ * grad * t(w / s_t) (t as in `lsq_rows`), is written to `parts` at [table, entry of the batch,
+ * column] for `lsq_table_step` to sum. Rows are owned as in `embedding_update`: the invocation of
+ * a row's first occurrence in the batch applies every occurrence in index order, so a value seen
+ * twice is masked (and its part found) with the value the first occurrence left, as the CPU
+ * engine does.
+ *
+ * @module
+ */
+import type { BindingKind, KernelSource } from "../pipelines.ts";
+import { arenaWgsl } from "./arenas.ts";
+import { ITER_WGSL } from "./iter.ts";
+
+/** The LSQ update kernel over `k` bound arenas. */
+export function lsqEmbeddingUpdateKernel(k: number): KernelSource {
+  const bindings: BindingKind[] = [
+    "uniform",
+    "read",
+    "read",
+    "read",
+    "read",
+    "read",
+    "read",
+    "rw",
+  ];
+  for (let i = 0; i < k; i++) bindings.push("rw");
+  return {
+    name: `lsq_embedding_update_${k}`,
+    bindings,
+    code: /* wgsl */ `
+${ITER_WGSL}
+struct G {
+  tables: u32, d: u32, ldt: u32, partStride: u32,
+  arena0: u32, arenas: u32, levels: f32, pad0: u32,
+}
+@group(0) @binding(0) var<uniform> g: G;
+@group(0) @binding(1) var<storage, read> dir: array<vec4u>;
+@group(0) @binding(2) var<storage, read> segs: array<vec4u>;
+@group(0) @binding(3) var<storage, read> indices: array<u32>;
+@group(0) @binding(4) var<storage, read> offsets: array<u32>;
+@group(0) @binding(5) var<storage, read> dt: array<f32>;
+@group(0) @binding(6) var<storage, read> scales: array<f32>;
+// Per table, partStride floats: the step-gradient part of each gathered value of the batch.
+@group(0) @binding(7) var<storage, read_write> parts: array<f32>;
+${arenaWgsl(k, 8, true)}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let tb = id.y;
+  let e = id.x / g.d;
+  let q = id.x % g.d;
+  if (tb >= g.tables) { return; }
+  let info = dir[tb];
+  let ob = info.y + it.s0;
+  let a = offsets[ob];
+  let b = offsets[ob + it.rows];
+  let j = a + e;
+  if (j >= b) { return; }
+  let row = indices[info.x + j];
+  for (var jj = a; jj < j; jj++) {
+    if (indices[info.x + jj] == row) { return; }
+  }
+  let seg = segmentOf(info.z, info.w, row);
+  if (seg.z < g.arena0 || seg.z >= g.arena0 + g.arenas) { return; }
+  let local = seg.z - g.arena0;
+  let p = seg.w + (row - seg.x) * g.d + q;
+  let s = scales[tb];
+  let n = g.levels;
+  var v = arenaRead(local, p);
+  for (var jj = j; jj < b; jj++) {
+    if (indices[info.x + jj] != row) { continue; }
+    // The bag of index jj: the last sample whose bag starts at or before it.
+    var lo = 0u;
+    var hi = it.rows - 1u;
+    while (lo < hi) {
+      let mid = (lo + hi + 1u) / 2u;
+      if (offsets[ob + mid] <= jj) { lo = mid; } else { hi = mid - 1u; }
+    }
+    let grad = dt[lo * g.ldt + (tb + 1u) * g.d + q];
+    let x = v / s;
+    var t = 0.0;
+    if (x < -n - 1.0) {
+      t = -n - 1.0;
+    } else if (x > n) {
+      t = n;
+    } else {
+      t = round(x) - x;
+      v = v - it.lr * grad;
+    }
+    parts[tb * g.partStride + (jj - a) * g.d + q] = grad * t;
+  }
+  arenaWrite(local, p, v);
+}
+`,
+  };
+}
