@@ -3,16 +3,17 @@
  * processes (one rank per process, `MPI_COMM_WORLD`).
  *
  * Determinism: `MPI_Allreduce`'s order of a float sum is the implementation's, so float sums here
- * are an `MPI_Allgatherv` of every rank's contribution followed by the local in-rank-order float32
- * sum ({@linkcode sumInOrder}), the same on every rank and bit-identical to the shared-memory
- * communicator's. Integer sums are exact in any order and use `MPI_Allreduce(MPI_INT, MPI_SUM)`.
- * Widened sums gather the narrow integers (each rank sends `input.byteLength` bytes) and widen
- * locally. Payload bytes are counted as the shared-memory communicator counts them: what this
- * rank contributes, not what MPI's algorithms forward.
+ * are an all-gather (`MPI_Allgather`) of every rank's contribution followed by the local
+ * in-rank-order float32 sum (as `sumInOrder` of communicator.ts): the same on every rank and
+ * bit-identical to the shared-memory communicator's. Integer sums are exact in any order and use
+ * `MPI_Allreduce(MPI_INT, MPI_SUM)`. Widened sums gather the narrow integers (each rank sends
+ * `input.byteLength` bytes) and widen locally. Variable-length gathers are `MPI_Allgather` of the
+ * lengths then `MPI_Allgatherv`. Payload bytes are counted as the shared-memory communicator
+ * counts them: what this rank contributes, not what MPI's algorithms forward.
  *
  * @module
  */
-import { type CommArray, type Communicator, sumInOrder } from "../communicator.ts";
+import type { CommArray, Communicator } from "../communicator.ts";
 import { check, loadMpi, mpiFinalize, mpiInit, type MpiLibrary } from "./ffi.ts";
 
 type Ctor<T extends CommArray> = { new (b: ArrayBufferLike, o: number, n: number): T };
@@ -133,7 +134,7 @@ export class MpiCommunicator implements Communicator {
         { length: this.size },
         (_, k) => new Float32Array(recv.buffer, k * n * 4, n),
       );
-      sumInOrder(parts, chunk);
+      sumFloat32InOrder(parts, chunk);
     }
   }
 
@@ -150,7 +151,7 @@ export class MpiCommunicator implements Communicator {
         { length: this.size },
         (_, k) => new ctor(recv.buffer, k * n * input.BYTES_PER_ELEMENT, n),
       );
-      sumInOrder(parts, out.subarray(at, at + n));
+      sumWidened(parts, out.subarray(at, at + n));
     }
   }
 
@@ -203,4 +204,39 @@ export class MpiCommunicator implements Communicator {
 /** The bytes of a typed array (a view, no copy). */
 export function bytesOf(a: CommArray | Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(a.buffer as ArrayBuffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * `sumInOrder` (communicator.ts) for float32 parts: `out = parts[0] + parts[1] + ...`, each
+ * addition rounded to float32, so bit-identical to it. A loop of one element type of its own
+ * stays monomorphic (fast) whatever else the process sums.
+ */
+export function sumFloat32InOrder(parts: readonly Float32Array[], out: Float32Array): void {
+  out.set(parts[0]);
+  for (let k = 1; k < parts.length; k++) {
+    const p = parts[k];
+    for (let i = 0; i < out.length; i++) out[i] += p[i];
+  }
+}
+
+/** The exact Int32 sum of narrow integer parts (one loop per element type, kept monomorphic). */
+export function sumWidened(parts: readonly (Int8Array | Int16Array)[], out: Int32Array): void {
+  if (parts[0] instanceof Int8Array) sumInt8(parts as Int8Array[], out);
+  else sumInt16(parts as Int16Array[], out);
+}
+
+function sumInt8(parts: readonly Int8Array[], out: Int32Array): void {
+  out.set(parts[0]);
+  for (let k = 1; k < parts.length; k++) {
+    const p = parts[k];
+    for (let i = 0; i < out.length; i++) out[i] = (out[i] + p[i]) | 0;
+  }
+}
+
+function sumInt16(parts: readonly Int16Array[], out: Int32Array): void {
+  out.set(parts[0]);
+  for (let k = 1; k < parts.length; k++) {
+    const p = parts[k];
+    for (let i = 0; i < out.length; i++) out[i] = (out[i] + p[i]) | 0;
+  }
 }
