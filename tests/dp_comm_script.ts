@@ -5,6 +5,7 @@ import { type Communicator, sumInOrder } from "../comm/communicator.ts";
 /** What {@linkcode runCommScript} returns on one rank. */
 export interface CommScriptResult {
   f: number[];
+  order: number[];
   i32: number[];
   wide: number[];
   wide16: number[];
@@ -19,6 +20,9 @@ export function runCommScript(comm: Communicator): CommScriptResult {
   // Larger than a 256-byte slot (64 floats): reduced in pieces.
   const f = Float32Array.from({ length: 150 }, (_, i) => (r + 1) * 0.1 + i);
   comm.allReduceSum(f);
+  // Float addition does not associate: each element's sum differs under some other order.
+  const order = orderValues(r);
+  comm.allReduceSum(order);
   const i32 = Int32Array.from({ length: 5 }, (_, i) => r * 1000 + i);
   comm.allReduceSum(i32);
   const q = Int8Array.from({ length: 300 }, (_, i) => (i % 2 ? 127 : -128));
@@ -35,6 +39,7 @@ export function runCommScript(comm: Communicator): CommScriptResult {
   comm.barrier();
   return {
     f: Array.from(f),
+    order: Array.from(order),
     i32: Array.from(i32),
     wide: Array.from(wide),
     wide16: Array.from(wide16),
@@ -53,9 +58,12 @@ export function expectedCommScript(size: number): Omit<CommScriptResult, "bytesS
     sumInOrder(parts, out);
     return out[0];
   });
+  const order = new Float32Array(3);
+  sumInOrder(ranks.map(orderValues), order);
   const rankSum = ranks.reduce((a, r) => a + r, 0);
   return {
     f, // bit-identical on every rank, in rank order
+    order: Array.from(order),
     i32: Array.from({ length: 5 }, (_, i) => rankSum * 1000 + size * i),
     // size × 127 and size × -128: beyond INT8, exact in Int32.
     wide: Array.from({ length: 300 }, (_, i) => (i % 2 ? 127 * size : -128 * size)),
@@ -65,8 +73,17 @@ export function expectedCommScript(size: number): Omit<CommScriptResult, "bytesS
   };
 }
 
+/**
+ * Rank `r`'s contribution to the order-sensitive sums: of 3 ranks, element 0 sums to 1 only if
+ * ranks 0 and 2 are added first, element 1 only if ranks 1 and 2 are, element 2 to 1 only in
+ * rank order.
+ */
+function orderValues(r: number): Float32Array {
+  return Float32Array.of([1e8, 1, -1e8][r] ?? 0, [1, 1e8, -1e8][r] ?? 0, [1e8, -1e8, 1][r] ?? 0);
+}
+
 /** Payload bytes rank `rank` sends in the script. */
 export function expectedCommBytes(rank: number): number {
-  // 150 floats + 5 ints + 300 int8 + 3 int16 + 2 floats + the gathered ints.
-  return 600 + 20 + 300 + 6 + 8 + 4 * (rank + 1);
+  // 150 + 3 floats + 5 ints + 300 int8 + 3 int16 + 2 floats + the gathered ints.
+  return 600 + 12 + 20 + 300 + 6 + 8 + 4 * (rank + 1);
 }

@@ -35,13 +35,18 @@ async function mpiMissing(): Promise<string | null> {
 const missing = await mpiMissing();
 if (missing) console.log(`dp_mpi_test: skipping the MPI tests: ${missing}`);
 
-/** Runs `script args` as 2 MPI ranks (this Deno binary, loopback transports, root allowed). */
-async function mpirun(script: string, args: string[]): Promise<string> {
+/** Runs `script args` as `ranks` MPI ranks (this Deno binary, loopback transports, root allowed). */
+async function mpirun(
+  script: string,
+  args: string[],
+  ranks = 2,
+  env: Record<string, string> = {},
+): Promise<string> {
   const r = await new Deno.Command("mpirun", {
     args: [
       "--oversubscribe",
       "-np",
-      "2",
+      `${ranks}`,
       "--mca",
       "btl",
       "self,vader,tcp",
@@ -56,9 +61,12 @@ async function mpirun(script: string, args: string[]): Promise<string> {
       OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
       OMPI_MCA_btl_vader_single_copy_mechanism: "none",
       DENO_NO_UPDATE_CHECK: "1",
+      ...env,
     },
     stdout: "piped",
     stderr: "piped",
+    // A rank stuck in a collective fails the test instead of hanging it.
+    signal: AbortSignal.timeout(120_000),
   }).output();
   const out = new TextDecoder().decode(r.stdout), err = new TextDecoder().decode(r.stderr);
   assert.ok(r.success, `Expected mpirun to succeed but it exited ${r.code}:\n${out}\n${err}`);
@@ -71,9 +79,16 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir();
     try {
-      await mpirun("./dp_mpi_rank.ts", [dir]);
-      const want = expectedCommScript(2);
-      for (const rank of [0, 1]) {
+      // 3 ranks: float sums in another order than rank order would differ.
+      // Open MPI's ring all-reduce (algorithm 4) adds 3 ranks' floats out of rank order: a float
+      // sum through MPI_Allreduce would fail here.
+      await mpirun("./dp_mpi_rank.ts", [dir], 3, {
+        OMPI_MCA_coll_tuned_use_dynamic_rules: "1",
+        OMPI_MCA_coll_tuned_allreduce_algorithm: "4",
+      });
+      const want = expectedCommScript(3);
+      assert.deepEqual(want.order, [0, 0, 1]);
+      for (const rank of [0, 1, 2]) {
         const r = JSON.parse(await Deno.readTextFile(`${dir}/rank${rank}.json`));
         const { bytesSent, ...got } = r;
         assert.deepEqual(got, want); // bit-identical to the shared-memory communicator's sums
