@@ -69,8 +69,13 @@ export class DataParallelReplica {
       threads: 1,
       quantization: options.quantization,
     });
-    // Fails early (before any collective) on an engine data parallelism cannot drive.
-    cpuDataParallelHooks(engine);
+    try {
+      // Fails early (before any collective) on an engine data parallelism cannot drive.
+      cpuDataParallelHooks(engine);
+    } catch (error) {
+      await engine.dispose();
+      throw error;
+    }
     return new DataParallelReplica(
       comm,
       engine,
