@@ -35,9 +35,9 @@ export interface BandwidthRow {
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
-/** Repetitions of a message of `bytes`: about 32 MiB moved per method, 5 to 200. */
+/** Repetitions of a message of `bytes`: about 32 MiB moved per method, 20 to 200. */
 export function repetitionsFor(bytes: number): number {
-  return Math.max(5, Math.min(200, Math.ceil((32 << 20) / bytes)));
+  return Math.max(20, Math.min(200, Math.ceil((32 << 20) / bytes)));
 }
 
 /**
