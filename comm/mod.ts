@@ -1,6 +1,6 @@
 /**
- * Data-parallel training: the communicator, gradient compression, simulated and real
- * multi-worker training, and communication accounting.
+ * Data-parallel training: the communicators (shared memory, MPI), gradient compression, simulated
+ * and real multi-worker training, and communication accounting.
  *
  * @module
  */
@@ -11,3 +11,5 @@ export * from "./compression.ts";
 export * from "./data_parallel.ts";
 export * from "./replicas.ts";
 export * from "./simulated.ts";
+export * from "./replica.ts";
+export * from "./mpi/communicator.ts";

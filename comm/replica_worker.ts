@@ -1,25 +1,18 @@
 /**
- * One data-parallel worker: a single-threaded CPU engine holding a replica, joined to the group's
- * communicator. Messages: `setup`, `train`, `predict`, `params`, `checksum`.
+ * One data-parallel worker: a {@linkcode DataParallelReplica} (a single-threaded CPU engine
+ * holding a replica) joined to the group's shared-memory communicator. Messages: `setup`,
+ * `train`, `predict`, `params`, `checksum`.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import type { BatchChunk } from "../engine/batch.ts";
-import { cpuDataParallelHooks, createCpuEngine } from "../engine/cpu/mod.ts";
-import type { Engine } from "../engine/engine.ts";
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
-import { sliceChunk } from "./chunk.ts";
 import { type SharedGroup, SharedMemoryCommunicator } from "./communicator.ts";
-import {
-  type ByteCount,
-  type Compression,
-  exchangeWithCommunicator,
-  WorkerGradients,
-} from "./compression.ts";
-import { replicaChecksum } from "./replicas.ts";
+import type { Compression } from "./compression.ts";
+import { DataParallelReplica } from "./replica.ts";
 
 /** Messages the coordinator sends. */
 export type ReplicaRequest =
@@ -39,62 +32,28 @@ export type ReplicaRequest =
   | { type: "params" }
   | { type: "checksum" };
 
-let engine: Engine | undefined;
 let comm: SharedMemoryCommunicator | undefined;
-let state: WorkerGradients | undefined;
-let sums: { f32: Float32Array; i32: Int32Array } | undefined;
+let replica: DataParallelReplica | undefined;
 
 self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
   const msg = event.data;
   try {
     if (msg.type === "setup") {
       comm = new SharedMemoryCommunicator(msg.group, msg.rank);
-      engine = await createCpuEngine({
-        spec: msg.spec,
-        maxBatch: msg.localBatch,
-        seed: msg.seed,
-        params: msg.params,
-        threads: 1,
-        quantization: msg.quantization,
-      });
-      state = new WorkerGradients(msg.spec, msg.compression);
-      sums = { f32: new Float32Array(state.mlp.length), i32: new Int32Array(state.mlp.length) };
+      replica = await DataParallelReplica.create(comm, msg);
       self.postMessage({ type: "ready" });
     } else if (msg.type === "train") {
-      const hooks = cpuDataParallelHooks(engine!);
-      const local = sliceChunk(msg.chunk, comm!.rank, comm!.size);
-      const sent0 = comm!.bytesSent;
-      const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
-      const r = await hooks.trainChunk(local, { learningRate: msg.learningRate }, (rows, s0) => {
-        exchangeWithCommunicator(
-          comm!,
-          hooks.access,
-          state!,
-          sums!,
-          local,
-          s0,
-          rows,
-          msg.learningRate,
-        );
-        const b = state!.bytes();
-        bytes.embedding += b.embedding;
-        bytes.mlp += b.mlp;
-        bytes.scales += b.scales;
-        bytes.total += b.total;
-      });
-      self.postMessage({
-        type: "trained",
-        result: r,
-        bytes,
-        bytesSent: comm!.bytesSent - sent0,
-      });
+      const r = await replica!.trainChunk(msg.chunk, msg.learningRate);
+      self.postMessage({ type: "trained", ...r });
     } else if (msg.type === "predict") {
-      self.postMessage({ type: "predicted", probabilities: await engine!.predict(msg.chunk) });
+      self.postMessage({
+        type: "predicted",
+        probabilities: await replica!.engine.predict(msg.chunk),
+      });
     } else if (msg.type === "params") {
-      self.postMessage({ type: "params", params: await engine!.readParams() });
+      self.postMessage({ type: "params", params: await replica!.engine.readParams() });
     } else if (msg.type === "checksum") {
-      const access = cpuDataParallelHooks(engine!).access;
-      self.postMessage({ type: "checksum", checksum: replicaChecksum(access) });
+      self.postMessage({ type: "checksum", checksum: replica!.checksum() });
     }
   } catch (error) {
     // A failing worker must not leave the others blocked in a collective.

@@ -1,0 +1,123 @@
+/**
+ * `mpirun -np N deno run -A cli/mpi_train.ts [options]` (or `deno task dp:mpi`): data-parallel
+ * training across MPI ranks, one process per rank, each a single-threaded CPU engine replica,
+ * on synthetic data. Rank 0 prints the result and writes it as JSON (atomically) with `--out`.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { MpiCommunicator } from "../comm/mpi/communicator.ts";
+import {
+  MPI_ARCHS,
+  type MpiTrainConfig,
+  type PresetName,
+  trainOnMpiRanks,
+} from "../comm/mpi/train.ts";
+import { writeFileAtomic } from "../reports/files.ts";
+import { choiceFlag, intFlag, numberFlag, UsageError } from "./args.ts";
+
+const PRESETS = Object.keys(COMPRESSION_PRESETS) as PresetName[];
+
+const HELP =
+  `Usage: mpirun [--allow-run-as-root] -np N npx -y deno@2.9.6 run -A cli/mpi_train.ts [options]
+
+Data-parallel training across MPI ranks (one process per rank, a single-threaded CPU engine
+replica each) on synthetic data; every global batch is split across the ranks as the in-process
+data-parallel trainer splits it. Rank 0 prints the result as JSON.
+
+Options:
+  --arch ${MPI_ARCHS.join("|")}   architecture (default kaggle; tiny: small odd-width model)
+  --table-scale X         scale of the tables, in (0, 1] (default 0.01)
+  --batch N               global batch, a multiple of the ranks (default 128)
+  --iterations N          iterations (default 20)
+  --compression PRESET    ${PRESETS.join(", ")} (default sparse)
+  --seed N                seed of data and initialisation (default 1)
+  --lr X                  learning rate (default 0.1)
+  --params                include rank 0's parameters in the result
+  --out FILE              write the result JSON to FILE (atomically)
+  -h, --help              this help
+
+The MPI library is libmpi.so.40 (Open MPI 4.x) unless DQRM_MPI_LIB names another.
+`;
+
+function parse(): { config: MpiTrainConfig; out?: string; params: boolean } | undefined {
+  const { values } = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: {
+      arch: { type: "string" },
+      "table-scale": { type: "string" },
+      batch: { type: "string" },
+      iterations: { type: "string" },
+      compression: { type: "string" },
+      seed: { type: "string" },
+      lr: { type: "string" },
+      params: { type: "boolean" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return undefined;
+  return {
+    config: {
+      arch: choiceFlag("arch", values.arch, MPI_ARCHS) ?? "kaggle",
+      tableScale: numberFlag("table-scale", values["table-scale"], 0, 1) ?? 0.01,
+      batch: intFlag("batch", values.batch) ?? 128,
+      iterations: intFlag("iterations", values.iterations) ?? 20,
+      preset: choiceFlag("compression", values.compression, PRESETS) ?? "sparse",
+      seed: intFlag("seed", values.seed, 0) ?? 1,
+      learningRate: numberFlag("lr", values.lr, 0) ?? 0.1,
+    },
+    out: values.out,
+    params: values.params ?? false,
+  };
+}
+
+/** Typed arrays as plain arrays in JSON. */
+function replacer(_key: string, value: unknown): unknown {
+  return ArrayBuffer.isView(value) ? Array.from(value as Float32Array) : value;
+}
+
+async function main(): Promise<number> {
+  const args = parse();
+  if (!args) {
+    if ((Deno.env.get("OMPI_COMM_WORLD_RANK") ?? "0") === "0") console.log(HELP);
+    return 0;
+  }
+  const comm = MpiCommunicator.create();
+  try {
+    const result = await trainOnMpiRanks(comm, args.config, args.params);
+    if (result) {
+      const text = JSON.stringify(result, replacer, 1) + "\n";
+      if (args.out) await writeFileAtomic(args.out, text);
+      const { params: _, ...summary } = result;
+      console.log(JSON.stringify(summary, replacer));
+      if (!result.replicasAgree) {
+        throw new Error(
+          `Expected identical replicas but found checksums ${result.replicaChecksums.join(", ")}`,
+        );
+      }
+    }
+  } catch (e) {
+    console.error(`mpi_train (rank ${comm.rank}): ${(e as Error).message}`);
+    if (Deno.env.get("DQRM_DEBUG")) console.error(e);
+    // The other ranks may be blocked in a collective: end the whole job.
+    if (comm.size > 1) comm.abort();
+    return 1;
+  }
+  comm.finalize();
+  return 0;
+}
+
+try {
+  Deno.exit(await main());
+} catch (e) {
+  // Usage errors and a missing MPI library happen on every rank alike: rank 0 reports them.
+  if ((Deno.env.get("OMPI_COMM_WORLD_RANK") ?? "0") === "0") {
+    const usage = e instanceof UsageError ||
+      (e instanceof TypeError && /option|argument/i.test(String(e)));
+    console.error(`mpi_train: ${(e as Error).message}${usage ? " (see --help)" : ""}`);
+  }
+  Deno.exit(e instanceof UsageError ? 2 : 1);
+}

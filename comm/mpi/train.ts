@@ -1,0 +1,189 @@
+/**
+ * Data-parallel training across MPI ranks: each process is one rank holding a
+ * {@linkcode DataParallelReplica} (a single-threaded CPU engine) and trains the same global
+ * batches of synthetic data, its contiguous slice of each, exactly as the in-process
+ * `DataParallelTrainer` splits them; gradients go through an {@linkcode MpiCommunicator}.
+ *
+ * @module
+ */
+import { allocateOneHotChunk } from "../../engine/batch.ts";
+import type { Params } from "../../engine/params.ts";
+import { PHASES } from "../../engine/phases.ts";
+import { interactionWidth, kaggleSpec, type ModelSpec, terabyteSpec } from "../../engine/spec.ts";
+import { SyntheticCriteo } from "../../data/synthetic.ts";
+import { type ByteCount, type Compression, COMPRESSION_PRESETS } from "../compression.ts";
+import { DataParallelReplica } from "../replica.ts";
+import type { MpiCommunicator } from "./communicator.ts";
+
+/** Architectures the MPI runner trains. */
+export const MPI_ARCHS = ["kaggle", "terabyte", "tiny"] as const;
+/** One of {@linkcode MPI_ARCHS}. */
+export type MpiArch = typeof MPI_ARCHS[number];
+
+/** Compression preset names. */
+export type PresetName = keyof typeof COMPRESSION_PRESETS;
+
+/** A small DLRM with odd widths and small tables (rows shared between ranks), for tests. */
+export function tinySpec(): ModelSpec {
+  const tableRows = [11, 3, 29, 7, 50];
+  const embeddingDim = 5;
+  return {
+    denseFeatures: 13,
+    tableRows,
+    embeddingDim,
+    bottomMlp: [13, 9, 7, 5],
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+  };
+}
+
+/** The spec of `arch` with tables scaled by `tableScale` (the tiny spec ignores it). */
+export function specOf(arch: MpiArch, tableScale: number): ModelSpec {
+  return arch === "tiny"
+    ? tinySpec()
+    : arch === "kaggle"
+    ? kaggleSpec(tableScale)
+    : terabyteSpec(tableScale);
+}
+
+/** Settings of one MPI training run (the same on every rank). */
+export interface MpiTrainConfig {
+  arch: MpiArch;
+  tableScale: number;
+  /** Global batch (a multiple of the number of ranks). */
+  batch: number;
+  iterations: number;
+  preset: PresetName;
+  seed: number;
+  learningRate: number;
+}
+
+/** What rank 0 reports. */
+export interface MpiTrainResult {
+  tool: "mpi_train";
+  ranks: number;
+  config: MpiTrainConfig;
+  spec: ModelSpec;
+  compression: Compression;
+  /** Training loss of each iteration: the mean of the ranks' local losses. */
+  losses: number[];
+  /** Rank 0's parameter checksum. */
+  checksum: string;
+  /** Every rank's parameter checksum, by rank (gathered after training). */
+  replicaChecksums: string[];
+  /** Whether every replica is bit-identical. */
+  replicasAgree: boolean;
+  /** Bytes a rank sends per iteration, by part (mean over ranks and iterations). */
+  bytesPerIteration: ByteCount;
+  /** Payload bytes each rank's communicator sent during training, by rank. */
+  bytesSent: number[];
+  /** Milliseconds of gradient exchange (the communication phase), total per rank, by rank. */
+  communicationMs: number[];
+  /** Rank 0's median milliseconds of each phase per iteration. */
+  medianPhaseMs: Record<string, number>;
+  /** Wall-clock milliseconds of training, rank 0 (from a barrier before to one after). */
+  wallMs: number;
+  /** Global samples per second. */
+  samplesPerS: number;
+  /** Rank 0's parameters, when asked for. */
+  params?: Params;
+}
+
+interface RankReport {
+  loss: number[];
+  bytes: ByteCount;
+  bytesSent: number;
+  communicationMs: number;
+  checksum: string;
+}
+
+/** Every rank's JSON-able `value`, in rank order, through the communicator's all-gather. */
+export function gatherJson<T>(comm: MpiCommunicator, value: T): T[] {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const parts = comm.allGather(new Int8Array(bytes.buffer, 0, bytes.length));
+  return parts.map((p) =>
+    JSON.parse(new TextDecoder().decode(new Uint8Array(p.buffer, p.byteOffset, p.byteLength)))
+  );
+}
+
+const median = (a: ArrayLike<number>) => Float64Array.from(a).sort()[a.length >> 1] ?? 0;
+
+/**
+ * Trains on every rank of `comm` (every rank calls it with the same config) and returns the
+ * result on rank 0 (`undefined` on the others). The caller finalises MPI.
+ */
+export async function trainOnMpiRanks(
+  comm: MpiCommunicator,
+  config: MpiTrainConfig,
+  includeParams = false,
+): Promise<MpiTrainResult | undefined> {
+  if (config.batch % comm.size !== 0) {
+    throw new RangeError(
+      `Expected the global batch ${config.batch} to be a multiple of ${comm.size} ranks`,
+    );
+  }
+  const spec = specOf(config.arch, config.tableScale);
+  const compression = { ...COMPRESSION_PRESETS[config.preset] };
+  const chunk = allocateOneHotChunk(spec, config.batch, config.batch * config.iterations);
+  new SyntheticCriteo(spec, { seed: config.seed }).fill(chunk, "train", 0);
+  const replica = await DataParallelReplica.create(comm, {
+    spec,
+    localBatch: config.batch / comm.size,
+    seed: config.seed,
+    quantization: null,
+    compression,
+  });
+  try {
+    comm.barrier();
+    const t0 = performance.now();
+    const r = await replica.trainChunk(chunk, config.learningRate);
+    comm.barrier();
+    const wallMs = performance.now() - t0;
+    const mine: RankReport = {
+      loss: Array.from(r.result.loss),
+      bytes: r.bytes,
+      bytesSent: r.bytesSent,
+      communicationMs: r.result.phases.communication.reduce((a, b) => a + b, 0),
+      checksum: replica.checksum(),
+    };
+    const all = gatherJson(comm, mine);
+    if (comm.rank !== 0) return undefined;
+    const iterations = r.result.iterations;
+    // The mean of the ranks' losses, as DataParallelTrainer takes it.
+    const loss = new Float32Array(iterations);
+    for (let i = 0; i < iterations; i++) {
+      let sum = 0;
+      for (const a of all) sum += a.loss[i];
+      loss[i] = sum / all.length;
+    }
+    const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    const per = all.length * Math.max(iterations, 1);
+    for (const a of all) {
+      for (const k of ["embedding", "mlp", "scales", "total"] as const) {
+        bytes[k] += a.bytes[k] / per;
+      }
+    }
+    const checksums = all.map((a) => a.checksum);
+    return {
+      tool: "mpi_train",
+      ranks: comm.size,
+      config,
+      spec,
+      compression,
+      losses: Array.from(loss),
+      checksum: checksums[0],
+      replicaChecksums: checksums,
+      replicasAgree: checksums.every((c) => c === checksums[0]),
+      bytesPerIteration: bytes,
+      bytesSent: all.map((a) => a.bytesSent),
+      communicationMs: all.map((a) => +a.communicationMs.toFixed(3)),
+      medianPhaseMs: Object.fromEntries(
+        PHASES.map((p) => [p, +median(r.result.phases[p]).toFixed(3)]),
+      ),
+      wallMs: +wallMs.toFixed(3),
+      samplesPerS: +((iterations * config.batch) / (wallMs / 1000)).toFixed(1),
+      ...(includeParams ? { params: await replica.engine.readParams() } : {}),
+    };
+  } finally {
+    await replica.dispose();
+  }
+}

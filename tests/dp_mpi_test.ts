@@ -1,0 +1,193 @@
+import assert from "node:assert/strict";
+import { messageBytes, uniqueRowsOf } from "../comm/accounting.ts";
+import { sliceChunk } from "../comm/chunk.ts";
+import { COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { DataParallelTrainer } from "../comm/data_parallel.ts";
+import { loadMpi } from "../comm/mpi/ffi.ts";
+import { type MpiTrainResult, type PresetName, tinySpec } from "../comm/mpi/train.ts";
+import { SyntheticCriteo } from "../data/synthetic.ts";
+import { allocateOneHotChunk } from "../engine/batch.ts";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import type { Params } from "../engine/params.ts";
+import { expectedCommBytes, expectedCommScript } from "./dp_comm_script.ts";
+
+/** Why MPI tests cannot run here, or null when mpirun and libmpi are present. */
+async function mpiMissing(): Promise<string | null> {
+  try {
+    const r = await new Deno.Command("mpirun", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    if (!r.success) return "mpirun --version failed";
+  } catch {
+    return "mpirun is not on PATH (apt install openmpi-bin libopenmpi-dev)";
+  }
+  try {
+    loadMpi();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return null;
+}
+
+const missing = await mpiMissing();
+if (missing) console.log(`dp_mpi_test: skipping the MPI tests: ${missing}`);
+
+/** Runs `script args` as `ranks` MPI ranks (this Deno binary, loopback transports, root allowed). */
+async function mpirun(
+  script: string,
+  args: string[],
+  ranks = 2,
+  env: Record<string, string> = {},
+): Promise<string> {
+  const r = await new Deno.Command("mpirun", {
+    args: [
+      "--oversubscribe",
+      "-np",
+      `${ranks}`,
+      "--mca",
+      "btl",
+      "self,vader,tcp",
+      Deno.execPath(),
+      "run",
+      "-A",
+      new URL(script, import.meta.url).pathname,
+      ...args,
+    ],
+    env: {
+      OMPI_ALLOW_RUN_AS_ROOT: "1",
+      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
+      OMPI_MCA_btl_vader_single_copy_mechanism: "none",
+      DENO_NO_UPDATE_CHECK: "1",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+    // A rank stuck in a collective fails the test instead of hanging it.
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  const out = new TextDecoder().decode(r.stdout), err = new TextDecoder().decode(r.stderr);
+  assert.ok(r.success, `Expected mpirun to succeed but it exited ${r.code}:\n${out}\n${err}`);
+  return out;
+}
+
+Deno.test({
+  name: "MPI communicator: in-rank-order float sums, exact integer sums, gathers, bytes",
+  ignore: missing !== null,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      // 3 ranks: float sums in another order than rank order would differ.
+      // Open MPI's ring all-reduce (algorithm 4) adds 3 ranks' floats out of rank order: a float
+      // sum through MPI_Allreduce would fail here.
+      await mpirun("./dp_mpi_rank.ts", [dir], 3, {
+        OMPI_MCA_coll_tuned_use_dynamic_rules: "1",
+        OMPI_MCA_coll_tuned_allreduce_algorithm: "4",
+      });
+      const want = expectedCommScript(3);
+      assert.deepEqual(want.order, [0, 0, 1]);
+      for (const rank of [0, 1, 2]) {
+        const r = JSON.parse(await Deno.readTextFile(`${dir}/rank${rank}.json`));
+        const { bytesSent, ...got } = r;
+        assert.deepEqual(got, want); // bit-identical to the shared-memory communicator's sums
+        assert.equal(bytesSent, expectedCommBytes(rank));
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+const BATCH = 24, ITERS = 6, SEED = 3, LR = 0.1;
+
+function flat(p: Params): number[] {
+  return [...p.embeddings, ...[...p.bottom, ...p.top].flatMap((l) => [l.weight, l.bias])]
+    .flatMap((a) => Array.from(a));
+}
+
+/** Trains the tiny model on 2 MPI ranks; checks it against 2 in-process workers bit for bit. */
+async function checkAgainstInProcess(preset: PresetName): Promise<MpiTrainResult> {
+  const dir = await Deno.makeTempDir();
+  let result: MpiTrainResult;
+  try {
+    const file = `${dir}/result.json`;
+    await mpirun("../cli/mpi_train.ts", [
+      ...["--arch", "tiny", "--batch", `${BATCH}`, "--iterations", `${ITERS}`],
+      ...["--seed", `${SEED}`, "--lr", `${LR}`, "--compression", preset, "--params"],
+      ...["--out", file],
+    ]);
+    result = JSON.parse(await Deno.readTextFile(file));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  // (b) replicas identical across ranks.
+  assert.equal(result.ranks, 2);
+  assert.ok(result.replicasAgree, `replica checksums ${result.replicaChecksums}`);
+  assert.equal(result.replicaChecksums[1], result.checksum);
+  assert.equal(result.losses.length, ITERS);
+  // The same run in one process: 2 Workers over shared memory.
+  const spec = tinySpec();
+  const chunk = allocateOneHotChunk(spec, BATCH, BATCH * ITERS);
+  new SyntheticCriteo(spec, { seed: SEED }).fill(chunk, "train", 0);
+  const dp = await DataParallelTrainer.create({
+    spec,
+    workers: 2,
+    maxBatch: BATCH,
+    seed: SEED,
+    compression: COMPRESSION_PRESETS[preset],
+  });
+  try {
+    const r = await dp.trainChunk(chunk, { learningRate: LR });
+    assert.deepEqual(result.losses, Array.from(r.loss));
+    assert.deepEqual(await dp.checksums(), result.replicaChecksums);
+    assert.deepEqual(flat(result.params!), flat(await dp.readParams()));
+    assert.deepEqual(result.bytesPerIteration, r.bytesPerIteration);
+    assert.deepEqual(result.bytesSent, r.bytesSent);
+  } finally {
+    dp.dispose();
+  }
+  // Every rank sent exactly what the accounting counts for its local batches.
+  for (let rank = 0; rank < 2; rank++) {
+    const local = sliceChunk(chunk, rank, 2);
+    let bytes = 0;
+    for (let i = 0; i < ITERS; i++) {
+      const u = uniqueRowsOf(local, i * local.batchSize, local.batchSize);
+      bytes += messageBytes(spec, COMPRESSION_PRESETS[preset], u).total;
+    }
+    // Training sends the accounted bytes; the result gather afterwards is not counted.
+    assert.equal(result.bytesSent[rank], bytes);
+  }
+  return result;
+}
+
+Deno.test({
+  name: "2 MPI ranks, uncompressed: the in-process 2-worker model bit for bit, near one worker",
+  ignore: missing !== null,
+  async fn() {
+    const result = await checkAgainstInProcess("uncompressed");
+    const spec = tinySpec();
+    const chunk = allocateOneHotChunk(spec, BATCH, BATCH * ITERS);
+    new SyntheticCriteo(spec, { seed: SEED }).fill(chunk, "train", 0);
+    const engine = await createCpuEngine({ spec, maxBatch: BATCH, seed: SEED, threads: 1 });
+    try {
+      await engine.trainChunk(chunk, { learningRate: LR });
+      const want = flat(await engine.readParams()), got = flat(result.params!);
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(want[i] - got[i]));
+      assert.ok(worst < 1e-5, `max |difference| from one worker ${worst}`);
+    } finally {
+      await engine.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "2 MPI ranks, sparse INT8 + EC: the in-process model, bytes as accounted",
+  ignore: missing !== null,
+  async fn() {
+    const result = await checkAgainstInProcess("sparse-int8-ec");
+    assert.ok(result.bytesPerIteration.scales > 0 && result.bytesPerIteration.mlp > 0);
+  },
+});
