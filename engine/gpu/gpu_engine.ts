@@ -33,7 +33,6 @@ import { COLUMN_SUM } from "./kernels/column_sum.ts";
 import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
 import { GATHER_ACCUMULATE, GATHER_QUANTIZE, gatherKernel } from "./kernels/gather.ts";
 import {
-  GEMM,
   GEMM_A_AT_S0,
   GEMM_B_AT_S0,
   GEMM_BIAS,
@@ -42,7 +41,17 @@ import {
   GEMM_M_ROWS,
   GEMM_MASK,
   GEMM_RELU,
+  GEMM_TILES,
+  gemmKernel,
 } from "./kernels/gemm.ts";
+import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
+import {
+  gemmDispatch,
+  gemmLoadOrder,
+  type GemmPlan,
+  gemmReduceDispatch,
+  planGemm,
+} from "./gemm_plan.ts";
 import { INTERACTION_BACKWARD } from "./kernels/interaction_backward.ts";
 import { INTERACTION_FORWARD } from "./kernels/interaction_forward.ts";
 import { MODE_GRADIENT, MODE_PROBABILITIES } from "./kernels/iter.ts";
@@ -131,15 +140,27 @@ function checkSupported(q: QuantConfig): void {
   }
 }
 
+/**
+ * One matrix product of an iteration: its GEMM uniform fields and buffers (A, B, C, bias, mask),
+ * bound per plan (tile shape, K splits) when first recorded.
+ */
+interface GemmOp {
+  fields: Partial<Record<typeof GEMM_FIELDS[number], number>>;
+  buffers: Binding[];
+  /** Floats between the partial sums of two K splits: the most rows of C times its columns. */
+  splitStride: number;
+  bound: Map<string, BoundKernel[]>;
+}
+
 /** Bound kernels of one layer. */
 interface LayerKernels {
-  forward: BoundKernel;
+  forward: GemmOp;
   /** Forward with the fake-quantized weights (QAT). */
-  forwardQ: BoundKernel;
-  weightGrad: BoundKernel;
+  forwardQ: GemmOp;
+  weightGrad: GemmOp;
   biasGrad: BoundKernel;
-  inputGrad: BoundKernel | null;
-  inputGradQ: BoundKernel | null;
+  inputGrad: GemmOp | null;
+  inputGradQ: GemmOp | null;
   quantize: BoundKernel;
   layer: PackedLinear;
 }
@@ -257,6 +278,16 @@ class GpuEngine implements Engine {
     this.#z = buffers.create("logits", B * 4);
     this.#dz = buffers.create("logit gradients", B * 4);
     this.#dummy = buffers.create("dummy", 16);
+    // Split-K partials: room for the largest split product of a batch of maxBatch.
+    const splitFloats = [...L.bottom, ...L.top].flatMap((l) =>
+      [[B, l.outputs, l.inputs], [B, l.inputs, l.outputs], [l.outputs, l.inputs, B]].map(
+        ([m, n, k]) => {
+          const p = planGemm(m, n, k);
+          return p.splits > 1 ? p.splits * m * n : 0;
+        },
+      )
+    );
+    this.#splitScratch = buffers.create("gemm split partials", 4 * Math.max(...splitFloats));
     this.#hostScales = new Float32Array(tables);
     const make = (name: string, bytes: number, usage = STORAGE) =>
       buffers.create(name, bytes, usage);
@@ -431,8 +462,12 @@ class GpuEngine implements Engine {
     const d = spec.embeddingDim;
     const tables = spec.tableRows.length;
     const inp = this.#input;
-    const gemmUniform = (fields: Partial<Record<typeof GEMM_FIELDS[number], number>>) =>
-      this.#uniform("gemm", GEMM_FIELDS.map((f) => fields[f] ?? 0));
+    const gemm = (fields: GemmOp["fields"], buffers: Binding[]): GemmOp => ({
+      fields,
+      buffers,
+      splitStride: (fields.flags! & GEMM_M_ROWS ? this.#options.maxBatch : fields.m!) * fields.n!,
+      bound: new Map(),
+    });
     const layerKernels = new Map<PackedLinear, LayerKernels>();
     const all = [...L.bottom, ...L.top];
     const quantBits = this.#quant?.mlpBits ?? null;
@@ -453,7 +488,7 @@ class GpuEngine implements Engine {
         const relu = part === "bottom" || !isLast;
         const wRange = (buf: GPUBuffer) => this.#range(buf, layer.w, layer.inputs * layer.outputs);
         const bRange = (buf: GPUBuffer) => this.#range(buf, layer.b, layer.outputs);
-        const fwdU = gemmUniform({
+        const fwdU: GemmOp["fields"] = {
           m: 0,
           n: layer.outputs,
           k: layer.inputs,
@@ -463,21 +498,14 @@ class GpuEngine implements Engine {
           bRow: 1,
           bCol: layer.inputs,
           cRow: ldy,
-        });
+        };
         const biasQ = this.#quant?.quantizeBias ? this.#mlpQ : this.#mlp;
-        const forward = this.#bind(GEMM, [
-          fwdU,
-          x,
-          wRange(this.#mlp),
-          y,
-          bRange(this.#mlp),
-          this.#dummy,
-        ]);
+        const forward = gemm(fwdU, [x, wRange(this.#mlp), y, bRange(this.#mlp), this.#dummy]);
         const forwardQ = quantBits
-          ? this.#bind(GEMM, [fwdU, x, wRange(this.#mlpQ), y, bRange(biasQ), this.#dummy])
+          ? gemm(fwdU, [x, wRange(this.#mlpQ), y, bRange(biasQ), this.#dummy])
           : forward;
-        const weightGrad = this.#bind(GEMM, [
-          gemmUniform({
+        const weightGrad = gemm(
+          {
             m: layer.outputs,
             n: layer.inputs,
             k: 0,
@@ -487,21 +515,17 @@ class GpuEngine implements Engine {
             bRow: ldx,
             bCol: 1,
             cRow: layer.inputs,
-          }),
-          dy,
-          x,
-          wRange(this.#mlpGrad),
-          this.#dummy,
-          this.#dummy,
-        ]);
+          },
+          [dy, x, wRange(this.#mlpGrad), this.#dummy, this.#dummy],
+        );
         const biasGrad = this.#bind(COLUMN_SUM, [
           this.#uniform("column sum", [layer.outputs, ldy]),
           dy,
           bRange(this.#mlpGrad),
         ]);
-        let inputGrad: BoundKernel | null = null, inputGradQ: BoundKernel | null = null;
+        let inputGrad: GemmOp | null = null, inputGradQ: GemmOp | null = null;
         if (dx) {
-          const u = gemmUniform({
+          const u: GemmOp["fields"] = {
             m: 0,
             n: layer.inputs,
             k: layer.outputs,
@@ -512,10 +536,10 @@ class GpuEngine implements Engine {
             bCol: 1,
             cRow: layer.inputs,
             maskRow: layer.inputs,
-          });
-          inputGrad = this.#bind(GEMM, [u, dy, wRange(this.#mlp), dx, this.#dummy, x]);
+          };
+          inputGrad = gemm(u, [dy, wRange(this.#mlp), dx, this.#dummy, x]);
           inputGradQ = quantBits
-            ? this.#bind(GEMM, [u, dy, wRange(this.#mlpQ), dx, this.#dummy, x])
+            ? gemm(u, [dy, wRange(this.#mlpQ), dx, this.#dummy, x])
             : inputGrad;
         }
         const quantize = this.#bind(ROW_QUANTIZE, [
@@ -786,11 +810,54 @@ class GpuEngine implements Engine {
 
   // ---------------------------------------------------------------- recording
 
-  #dispatch(pass: GPUComputePassEncoder, k: BoundKernel, x: number, y = 1): void {
-    if (x === 0 || y === 0) return;
+  #dispatch(pass: GPUComputePassEncoder, k: BoundKernel, x: number, y = 1, z = 1): void {
+    if (x === 0 || y === 0 || z === 0) return;
     pass.setPipeline(k.kernel.pipeline);
     pass.setBindGroup(0, k.group);
-    pass.dispatchWorkgroups(x, y);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Split-K partial sums, sized for every product's plan at maxBatch. */
+  #splitScratch: GPUBuffer | null = null;
+
+  /** Records one matrix product of a batch of `rows`: its GEMM (and split-K reduction). */
+  #gemm(pass: GPUComputePassEncoder, op: GemmOp, rows: number): void {
+    const f = op.fields;
+    const m = f.flags! & GEMM_M_ROWS ? rows : f.m!;
+    const k = f.flags! & GEMM_K_ROWS ? rows : f.k!;
+    const n = f.n!;
+    if (m === 0 || n === 0) return;
+    let plan: GemmPlan = planGemm(m, n, k);
+    const room = Math.floor((this.#splitScratch?.size ?? 0) / 4 / op.splitStride);
+    if (plan.splits > room) plan = { tile: plan.tile, splits: Math.max(1, room) };
+    const key = `${plan.tile}/${plan.splits}`;
+    let kernels = op.bound.get(key);
+    if (!kernels) {
+      const [a, b, c, bias, mask] = op.buffers;
+      const { aKFast, bKFast } = gemmLoadOrder(f as Parameters<typeof gemmLoadOrder>[0]);
+      const source = gemmKernel(GEMM_TILES[plan.tile], aKFast, bKFast);
+      const words = (fields: GemmOp["fields"]) => GEMM_FIELDS.map((name) => fields[name] ?? 0);
+      this.#collect = this.#bindUniforms;
+      try {
+        if (plan.splits === 1) {
+          kernels = [this.#bind(source, [this.#uniform("gemm", words(f)), a, b, c, bias, mask])];
+        } else {
+          const split = { ...f, splits: plan.splits, splitStride: op.splitStride };
+          const u = this.#uniform("gemm", words(split));
+          // The partials' rows are n floats apart: C's layout for the main pass.
+          const partU = this.#uniform("gemm", words({ ...split, cRow: n, cBase: 0 }));
+          kernels = [
+            this.#bind(source, [partU, a, b, this.#splitScratch!, bias, mask]),
+            this.#bind(GEMM_SPLIT_REDUCE, [u, this.#splitScratch!, c, bias, mask]),
+          ];
+        }
+      } finally {
+        this.#collect = null;
+      }
+      op.bound.set(key, kernels);
+    }
+    this.#dispatch(pass, kernels[0], ...gemmDispatch(plan, m, n));
+    if (kernels[1]) this.#dispatch(pass, kernels[1], ...gemmReduceDispatch(m, n));
   }
 
   /** Records one phase of iteration `i` (batch of `rows` samples starting at `s0`). */
@@ -808,7 +875,6 @@ class GpuEngine implements Engine {
     pass.setBindGroup(1, this.#iterBindGroup(), [i * ITER_STRIDE]);
     const L = this.#layout;
     const d = this.spec.embeddingDim;
-    const tiles = (n: number) => Math.ceil(n / 16);
     const qm = quant?.mlpBits ? quant : null;
     if (phase === "scale") {
       if (!quant) return;
@@ -828,22 +894,18 @@ class GpuEngine implements Engine {
       const gather = quant?.embeddingBits != null ? b.gatherQ : b.gather;
       const tables = this.spec.tableRows.length;
       for (const k of gather) this.#dispatch(pass, k, Math.ceil((tables * d) / 64), rows);
-      for (const l of b.bottom) {
-        this.#dispatch(pass, qm ? l.forwardQ : l.forward, tiles(l.layer.outputs), tiles(rows));
-      }
+      for (const l of b.bottom) this.#gemm(pass, qm ? l.forwardQ : l.forward, rows);
       this.#dispatch(pass, b.interactForward, Math.ceil(L.ldr / 64), rows);
-      for (const l of b.top) {
-        this.#dispatch(pass, qm ? l.forwardQ : l.forward, tiles(l.layer.outputs), tiles(rows));
-      }
+      for (const l of b.top) this.#gemm(pass, qm ? l.forwardQ : l.forward, rows);
       this.#dispatch(pass, b.loss, 1);
       return;
     }
     if (phase === "backward") {
       const back = (l: LayerKernels) => {
-        this.#dispatch(pass, l.weightGrad, tiles(l.layer.inputs), tiles(l.layer.outputs));
+        this.#gemm(pass, l.weightGrad, rows);
         this.#dispatch(pass, l.biasGrad, Math.ceil(l.layer.outputs / 64));
         const ig = qm ? l.inputGradQ : l.inputGrad;
-        if (ig) this.#dispatch(pass, ig, tiles(l.layer.inputs), tiles(rows));
+        if (ig) this.#gemm(pass, ig, rows);
       };
       for (let l = b.top.length - 1; l >= 0; l--) back(b.top[l]);
       this.#dispatch(pass, b.interactBackward, Math.ceil((L.vectors * d) / 64), rows);
