@@ -31,6 +31,13 @@ import {
 import { planTables, segmentWords, type TablePlan } from "./table_plan.ts";
 import { COLUMN_SUM } from "./kernels/column_sum.ts";
 import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
+import { EMBEDDING_SORT_LOCAL } from "./kernels/embedding_sort_local.ts";
+import { sortDispatches, sortSegment } from "./sort_plan.ts";
+import { EMBEDDING_SORT_STEP } from "./kernels/embedding_sort_step.ts";
+import {
+  EMBEDDING_UPDATE_SORTED_WORKGROUP,
+  embeddingUpdateSortedKernel,
+} from "./kernels/embedding_update_sorted.ts";
 import { GATHER_ACCUMULATE, GATHER_QUANTIZE, gatherKernel } from "./kernels/gather.ts";
 import {
   GEMM_A_AT_S0,
@@ -89,7 +96,17 @@ export interface GpuEngineOptions {
   timingEvery?: number;
   /** Tables whose host copy `readTable` keeps current (refreshed at the end of each call). */
   watchTables?: number[];
+  /**
+   * Batches whose largest table gets at least this many indices update the embeddings through a
+   * GPU sort of the indices by row (O(B log² B)) instead of the pairwise scan (O(B²)); both
+   * apply the same subtractions in the same order. Default {@linkcode SORTED_UPDATE_FROM}; 0
+   * always sorts, Infinity never does.
+   */
+  sortedUpdateFrom?: number;
 }
+
+/** Default of {@linkcode GpuEngineOptions.sortedUpdateFrom}. */
+export const SORTED_UPDATE_FROM = 512;
 
 /** Creates a WebGPU engine and initialises its parameters exactly as the CPU engine does. */
 export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine> {
@@ -635,6 +652,8 @@ class GpuEngine implements Engine {
       gather,
       gatherQ,
       update,
+      /** Sorted-update dispatches by key segment size (bound when first recorded). */
+      sortedUpdates: new Map<number, [BoundKernel, number, number][]>(),
     };
   }
 
@@ -817,6 +836,76 @@ class GpuEngine implements Engine {
     pass.dispatchWorkgroups(x, y, z);
   }
 
+  /** Sort keys of the sorted embedding update (tables x a power of two), sized per chunk. */
+  #sortKeys: GPUBuffer | null = null;
+
+  /** Sizes the sort keys for the chunk's batches that take the sorted update (before binding). */
+  #ensureSortKeys(chunk: BatchChunk, batch: number, iterations: number): void {
+    let entries = 0;
+    for (const off of new Set(chunk.offsets)) {
+      for (let i = 0; i < iterations; i++) {
+        entries = Math.max(entries, off[(i + 1) * batch] - off[i * batch]);
+      }
+    }
+    const from = this.#options.sortedUpdateFrom ?? SORTED_UPDATE_FROM;
+    if (entries < from || entries === 0) return;
+    const bytes = this.spec.tableRows.length * sortSegment(entries) * 8;
+    if (bytes <= (this.#sortKeys?.size ?? 0)) return;
+    if (this.#sortKeys) this.#buffers.destroy(this.#sortKeys);
+    this.#sortKeys = this.#buffers.create("embedding sort keys", bytes);
+    this.#bound = null;
+  }
+
+  /** Dispatches (kernel, x, y) of the sorted update of batches of at most `entries` per table. */
+  #sortedUpdate(entries: number): [BoundKernel, number, number][] {
+    const b = this.#bound!;
+    const p = sortSegment(entries);
+    let list = b.sortedUpdates.get(p);
+    if (list) return list;
+    const L = this.#layout;
+    const tables = this.spec.tableRows.length;
+    const inp = this.#input;
+    const keys = this.#sortKeys!;
+    list = [];
+    this.#collect = this.#bindUniforms;
+    try {
+      for (const s of sortDispatches(tables, p)) {
+        const u = this.#uniform("sort", s.words);
+        list.push([
+          s.kind === "local"
+            ? this.#bind(EMBEDDING_SORT_LOCAL, [u, inp.dir, inp.indices, inp.offsets, keys])
+            : this.#bind(EMBEDDING_SORT_STEP, [u, keys]),
+          s.x,
+          1,
+        ]);
+      }
+      const d = this.spec.embeddingDim;
+      const x = Math.min(65535, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
+      const k = this.#plan.arenasPerGroup;
+      for (let g = 0; g < this.#plan.groups; g++) {
+        const arenas = this.#arenas.slice(g * k, g * k + k);
+        while (arenas.length < k) arenas.push(this.#dummy);
+        list.push([
+          this.#bind(embeddingUpdateSortedKernel(k), [
+            this.#uniform("sorted update", [tables, d, L.ldt, p, g * k, k, 0, 0]),
+            inp.dir,
+            this.#segs,
+            inp.offsets,
+            keys,
+            this.#dt,
+            ...arenas,
+          ]),
+          x,
+          tables,
+        ]);
+      }
+    } finally {
+      this.#collect = null;
+    }
+    b.sortedUpdates.set(p, list);
+    return list;
+  }
+
   /** Split-K partial sums, sized for every product's plan at maxBatch. */
   #splitScratch: GPUBuffer | null = null;
 
@@ -919,6 +1008,12 @@ class GpuEngine implements Engine {
       for (let t = 0; t < chunk.offsets.length; t++) {
         const off = chunk.offsets[t];
         entries = Math.max(entries, off[s0 + rows] - off[s0]);
+      }
+      const from = this.#options.sortedUpdateFrom ?? SORTED_UPDATE_FROM;
+      const keyBytes = this.spec.tableRows.length * sortSegment(entries) * 8;
+      if (entries >= from && entries > 0 && keyBytes <= (this.#sortKeys?.size ?? 0)) {
+        for (const [k, x, y] of this.#sortedUpdate(entries)) this.#dispatch(pass, k, x, y);
+        return;
       }
       for (const k of b.update) {
         this.#dispatch(pass, k, Math.ceil((entries * d) / 64), this.spec.tableRows.length);
@@ -1053,6 +1148,7 @@ class GpuEngine implements Engine {
     const loss = new Float32Array(iterations);
     if (iterations === 0) return { iterations, loss, phases, wallMs: 0 };
     this.#upload(chunk, samples);
+    this.#ensureSortKeys(chunk, batch, iterations);
     this.#writeIterations(iterations, batch, samples, MODE_GRADIENT, options.learningRate);
     if (this.#ensure("losses", iterations * 4)) this.#bound = null;
     this.#bound ??= this.bindAll();
@@ -1144,6 +1240,7 @@ class GpuEngine implements Engine {
     const rows = chunk.batchSize;
     this.#check(chunk, rows, rows, "trace", options.learningRate);
     this.#upload(chunk, rows);
+    this.#ensureSortKeys(chunk, rows, 1);
     this.#writeIterations(1, rows, rows, MODE_GRADIENT | MODE_PROBABILITIES, options.learningRate);
     let grown = this.#ensure("probs", rows * 4);
     grown = this.#ensure("losses", 16) || grown;
