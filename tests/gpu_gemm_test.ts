@@ -6,7 +6,8 @@
  * WebGPU adapter; without one the tests are reported as ignored.
  */
 import assert from "node:assert/strict";
-import { findAdapter } from "../engine/gpu/mod.ts";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
 import { gemmTiles, planGemm } from "../engine/gpu/gemm_plan.ts";
 import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import {
@@ -21,6 +22,8 @@ import {
   type GemmTileName,
 } from "../engine/gpu/kernels/gemm.ts";
 import { Rng } from "../engine/rng.ts";
+import { kaggleSpec } from "../engine/spec.ts";
+import { randomChunk } from "./test_models.ts";
 
 const ignore = (await findAdapter()).adapter === null;
 
@@ -184,4 +187,44 @@ Deno.test("GEMM plans fill the GPU: big tiles for big outputs, split-K for small
     assert.ok(s >= last, `splits fell at k = ${k}`);
     last = s;
   }
+});
+
+Deno.test({
+  name: "GPU engine with Kaggle-wide MLPs at batch 2100 (64x64 tiles, split-K dW) matches the CPU",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const spec = { ...kaggleSpec(0.00001), embeddingDim: 16 };
+    const batch = 2100;
+    // The engine's plans for this batch include big tiles and split-K weight gradients.
+    assert.ok(planGemm(256, 512, batch).splits > 1);
+    assert.equal(planGemm(batch, 512, 367).tile !== "32x32", true);
+    const cpu = await createCpuEngine({ spec, maxBatch: batch, seed: 2, threads: 2 });
+    const gpu = await createGpuEngine({ spec, maxBatch: batch, seed: 2 });
+    try {
+      const chunk = randomChunk(spec, batch, batch, 4, false);
+      const want = await cpu.traceStep(chunk, { learningRate: 0.1 });
+      const got = await gpu.traceStep(chunk, { learningRate: 0.1 });
+      const close = (name: string, g: Float32Array, w: Float32Array) => {
+        let scale = 0;
+        for (const v of w) scale = Math.max(scale, Math.abs(v));
+        for (let i = 0; i < w.length; i++) {
+          assert.ok(
+            Math.abs(g[i] - w[i]) <= 1e-6 + 1e-4 * scale + 2e-3 * Math.abs(w[i]),
+            `${name}[${i}] is ${g[i]}, expected ${w[i]}`,
+          );
+        }
+      };
+      close("probabilities", got.probabilities, want.probabilities);
+      for (const part of ["bottom", "top"] as const) {
+        want.gradients[part].forEach((w, l) => {
+          close(`${part}[${l}].weight grad`, got.gradients[part][l].weight, w.weight);
+          close(`${part}[${l}].bias grad`, got.gradients[part][l].bias, w.bias);
+        });
+      }
+    } finally {
+      await cpu.dispose();
+      await gpu.dispose();
+    }
+  },
 });
