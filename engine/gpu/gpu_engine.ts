@@ -31,6 +31,13 @@ import {
 import { planTables, segmentWords, type TablePlan } from "./table_plan.ts";
 import { COLUMN_SUM } from "./kernels/column_sum.ts";
 import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
+import { EMBEDDING_SORT_LOCAL } from "./kernels/embedding_sort_local.ts";
+import { sortDispatches, sortSegment } from "./sort_plan.ts";
+import { EMBEDDING_SORT_STEP } from "./kernels/embedding_sort_step.ts";
+import {
+  EMBEDDING_UPDATE_SORTED_WORKGROUP,
+  embeddingUpdateSortedKernel,
+} from "./kernels/embedding_update_sorted.ts";
 import {
   GATHER_ACCUMULATE,
   GATHER_DOREFA,
@@ -38,7 +45,6 @@ import {
   gatherKernel,
 } from "./kernels/gather.ts";
 import {
-  GEMM,
   GEMM_A_AT_S0,
   GEMM_B_AT_S0,
   GEMM_BIAS,
@@ -47,7 +53,17 @@ import {
   GEMM_M_ROWS,
   GEMM_MASK,
   GEMM_RELU,
+  GEMM_TILES,
+  gemmKernel,
 } from "./kernels/gemm.ts";
+import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
+import {
+  gemmDispatch,
+  gemmLoadOrder,
+  type GemmPlan,
+  gemmReduceDispatch,
+  planGemm,
+} from "./gemm_plan.ts";
 import { INTERACTION_BACKWARD } from "./kernels/interaction_backward.ts";
 import { INTERACTION_FORWARD } from "./kernels/interaction_forward.ts";
 import { MODE_GRADIENT, MODE_PROBABILITIES } from "./kernels/iter.ts";
@@ -100,7 +116,17 @@ export interface GpuEngineOptions {
   timingEvery?: number;
   /** Tables whose host copy `readTable` keeps current (refreshed at the end of each call). */
   watchTables?: number[];
+  /**
+   * Batches whose largest table gets at least this many indices update the embeddings through a
+   * GPU sort of the indices by row (O(B log² B)) instead of the pairwise scan (O(B²)); both
+   * apply the same subtractions in the same order. Default {@linkcode SORTED_UPDATE_FROM}; 0
+   * always sorts, Infinity never does.
+   */
+  sortedUpdateFrom?: number;
 }
+
+/** Default of {@linkcode GpuEngineOptions.sortedUpdateFrom}. */
+export const SORTED_UPDATE_FROM = 512;
 
 /** Creates a WebGPU engine and initialises its parameters exactly as the CPU engine does. */
 export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine> {
@@ -190,15 +216,27 @@ interface QatBuffers {
   pre: Map<PackedLinear, GPUBuffer>;
 }
 
+/**
+ * One matrix product of an iteration: its GEMM uniform fields and buffers (A, B, C, bias, mask),
+ * bound per plan (tile shape, K splits) when first recorded.
+ */
+interface GemmOp {
+  fields: Partial<Record<typeof GEMM_FIELDS[number], number>>;
+  buffers: Binding[];
+  /** Floats between the partial sums of two K splits: the most rows of C times its columns. */
+  splitStride: number;
+  bound: Map<string, BoundKernel[]>;
+}
+
 /** Bound kernels of one layer. */
 interface LayerKernels {
-  forward: BoundKernel;
+  forward: GemmOp;
   /** Forward with the fake-quantized weights (QAT). */
-  forwardQ: BoundKernel;
-  weightGrad: BoundKernel;
+  forwardQ: GemmOp;
+  weightGrad: GemmOp;
   biasGrad: BoundKernel;
-  inputGrad: BoundKernel | null;
-  inputGradQ: BoundKernel | null;
+  inputGrad: GemmOp | null;
+  inputGradQ: GemmOp | null;
   quantize: BoundKernel;
   /** Row maxima before `quantize` (matrix-wise minmax) or DoReFa's quantizer, or null. */
   rowMax: BoundKernel | null;
@@ -277,6 +315,7 @@ class GpuEngine implements Engine {
   #scalesStale = false;
   /** LSQ's steps have been initialised from the weights (at the first quantized call). */
   #lsqReady = false;
+  #qatPreparing: Promise<void> | null = null;
   #pristine = true;
   readonly #mirrors = new Map<number, Float32Array>();
   #mirrorsStale = false;
@@ -330,6 +369,16 @@ class GpuEngine implements Engine {
     this.#z = buffers.create("logits", B * 4);
     this.#dz = buffers.create("logit gradients", B * 4);
     this.#dummy = buffers.create("dummy", 16);
+    // Split-K partials: room for the largest split product of a batch of maxBatch.
+    const splitFloats = [...L.bottom, ...L.top].flatMap((l) =>
+      [[B, l.outputs, l.inputs], [B, l.inputs, l.outputs], [l.outputs, l.inputs, B]].map(
+        ([m, n, k]) => {
+          const p = planGemm(m, n, k);
+          return p.splits > 1 ? p.splits * m * n : 0;
+        },
+      )
+    );
+    this.#splitScratch = buffers.create("gemm split partials", 4 * Math.max(...splitFloats));
     this.#hostScales = new Float32Array(tables);
     const make = (name: string, bytes: number, usage = STORAGE) =>
       buffers.create(name, bytes, usage);
@@ -548,8 +597,12 @@ class GpuEngine implements Engine {
     const d = spec.embeddingDim;
     const tables = spec.tableRows.length;
     const inp = this.#input;
-    const gemmUniform = (fields: Partial<Record<typeof GEMM_FIELDS[number], number>>) =>
-      this.#uniform("gemm", GEMM_FIELDS.map((f) => fields[f] ?? 0));
+    const gemm = (fields: GemmOp["fields"], buffers: Binding[]): GemmOp => ({
+      fields,
+      buffers,
+      splitStride: (fields.flags! & GEMM_M_ROWS ? this.#options.maxBatch : fields.m!) * fields.n!,
+      bound: new Map(),
+    });
     const layerKernels = new Map<PackedLinear, LayerKernels>();
     const all = [...L.bottom, ...L.top];
     const quantBits = this.#quant?.mlpBits ?? null;
@@ -570,7 +623,7 @@ class GpuEngine implements Engine {
         const relu = part === "bottom" || !isLast;
         const wRange = (buf: GPUBuffer) => this.#range(buf, layer.w, layer.inputs * layer.outputs);
         const bRange = (buf: GPUBuffer) => this.#range(buf, layer.b, layer.outputs);
-        const fwdU = gemmUniform({
+        const fwdU: GemmOp["fields"] = {
           m: 0,
           n: layer.outputs,
           k: layer.inputs,
@@ -580,21 +633,14 @@ class GpuEngine implements Engine {
           bRow: 1,
           bCol: layer.inputs,
           cRow: ldy,
-        });
+        };
         const biasQ = this.#quant?.quantizeBias ? this.#mlpQ : this.#mlp;
-        const forward = this.#bind(GEMM, [
-          fwdU,
-          x,
-          wRange(this.#mlp),
-          y,
-          bRange(this.#mlp),
-          this.#dummy,
-        ]);
+        const forward = gemm(fwdU, [x, wRange(this.#mlp), y, bRange(this.#mlp), this.#dummy]);
         const forwardQ = quantBits
-          ? this.#bind(GEMM, [fwdU, x, wRange(this.#mlpQ), y, bRange(biasQ), this.#dummy])
+          ? gemm(fwdU, [x, wRange(this.#mlpQ), y, bRange(biasQ), this.#dummy])
           : forward;
-        const weightGrad = this.#bind(GEMM, [
-          gemmUniform({
+        const weightGrad = gemm(
+          {
             m: layer.outputs,
             n: layer.inputs,
             k: 0,
@@ -604,21 +650,17 @@ class GpuEngine implements Engine {
             bRow: ldx,
             bCol: 1,
             cRow: layer.inputs,
-          }),
-          dy,
-          x,
-          wRange(this.#mlpGrad),
-          this.#dummy,
-          this.#dummy,
-        ]);
+          },
+          [dy, x, wRange(this.#mlpGrad), this.#dummy, this.#dummy],
+        );
         const biasGrad = this.#bind(COLUMN_SUM, [
           this.#uniform("column sum", [layer.outputs, ldy]),
           dy,
           bRange(this.#mlpGrad),
         ]);
-        let inputGrad: BoundKernel | null = null, inputGradQ: BoundKernel | null = null;
+        let inputGrad: GemmOp | null = null, inputGradQ: GemmOp | null = null;
         if (dx) {
-          const u = gemmUniform({
+          const u: GemmOp["fields"] = {
             m: 0,
             n: layer.inputs,
             k: layer.outputs,
@@ -629,12 +671,12 @@ class GpuEngine implements Engine {
             bCol: 1,
             cRow: layer.inputs,
             maskRow: layer.inputs,
-          });
-          inputGrad = this.#bind(GEMM, [u, dy, wRange(this.#mlp), dx, this.#dummy, x]);
+          };
+          inputGrad = gemm(u, [dy, wRange(this.#mlp), dx, this.#dummy, x]);
           // PACT masks by the unclipped ReLU output of the layer below (quantized layers only).
           const maskQ = (prev && this.#qat.pre.get(layers[l - 1])) ?? x;
           inputGradQ = quantBits
-            ? this.#bind(GEMM, [u, dy, wRange(this.#mlpQ), dx, this.#dummy, maskQ])
+            ? gemm(u, [dy, wRange(this.#mlpQ), dx, this.#dummy, maskQ])
             : inputGrad;
         }
         const lsq = this.#quant?.quantizer === "lsq";
@@ -785,6 +827,8 @@ class GpuEngine implements Engine {
       gather,
       gatherQ,
       update,
+      /** Sorted-update dispatches by key segment size (bound when first recorded). */
+      sortedUpdates: new Map<number, [BoundKernel, number, number][]>(),
     };
   }
 
@@ -1102,11 +1146,124 @@ class GpuEngine implements Engine {
 
   // ---------------------------------------------------------------- recording
 
-  #dispatch(pass: GPUComputePassEncoder, k: BoundKernel, x: number, y = 1): void {
-    if (x === 0 || y === 0) return;
+  #dispatch(pass: GPUComputePassEncoder, k: BoundKernel, x: number, y = 1, z = 1): void {
+    if (x === 0 || y === 0 || z === 0) return;
     pass.setPipeline(k.kernel.pipeline);
     pass.setBindGroup(0, k.group);
-    pass.dispatchWorkgroups(x, y);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Sort keys of the sorted embedding update (tables x a power of two), sized per chunk. */
+  #sortKeys: GPUBuffer | null = null;
+
+  /** Sizes the sort keys for the chunk's batches that take the sorted update (before binding). */
+  #ensureSortKeys(chunk: BatchChunk, batch: number, iterations: number): void {
+    let entries = 0;
+    for (const off of new Set(chunk.offsets)) {
+      for (let i = 0; i < iterations; i++) {
+        entries = Math.max(entries, off[(i + 1) * batch] - off[i * batch]);
+      }
+    }
+    const from = this.#options.sortedUpdateFrom ?? SORTED_UPDATE_FROM;
+    if (entries < from || entries === 0) return;
+    const bytes = this.spec.tableRows.length * sortSegment(entries) * 8;
+    if (bytes <= (this.#sortKeys?.size ?? 0)) return;
+    if (this.#sortKeys) this.#buffers.destroy(this.#sortKeys);
+    this.#sortKeys = this.#buffers.create("embedding sort keys", bytes);
+    this.#bound = null;
+  }
+
+  /** Dispatches (kernel, x, y) of the sorted update of batches of at most `entries` per table. */
+  #sortedUpdate(entries: number): [BoundKernel, number, number][] {
+    const b = this.#bound!;
+    const p = sortSegment(entries);
+    let list = b.sortedUpdates.get(p);
+    if (list) return list;
+    const L = this.#layout;
+    const tables = this.spec.tableRows.length;
+    const inp = this.#input;
+    const keys = this.#sortKeys!;
+    list = [];
+    this.#collect = this.#bindUniforms;
+    try {
+      for (const s of sortDispatches(tables, p)) {
+        const u = this.#uniform("sort", s.words);
+        list.push([
+          s.kind === "local"
+            ? this.#bind(EMBEDDING_SORT_LOCAL, [u, inp.dir, inp.indices, inp.offsets, keys])
+            : this.#bind(EMBEDDING_SORT_STEP, [u, keys]),
+          s.x,
+          1,
+        ]);
+      }
+      const d = this.spec.embeddingDim;
+      const x = Math.min(65535, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
+      const k = this.#plan.arenasPerGroup;
+      for (let g = 0; g < this.#plan.groups; g++) {
+        const arenas = this.#arenas.slice(g * k, g * k + k);
+        while (arenas.length < k) arenas.push(this.#dummy);
+        list.push([
+          this.#bind(embeddingUpdateSortedKernel(k), [
+            this.#uniform("sorted update", [tables, d, L.ldt, p, g * k, k, 0, 0]),
+            inp.dir,
+            this.#segs,
+            inp.offsets,
+            keys,
+            this.#dt,
+            ...arenas,
+          ]),
+          x,
+          tables,
+        ]);
+      }
+    } finally {
+      this.#collect = null;
+    }
+    b.sortedUpdates.set(p, list);
+    return list;
+  }
+
+  /** Split-K partial sums, sized for every product's plan at maxBatch. */
+  #splitScratch: GPUBuffer | null = null;
+
+  /** Records one matrix product of a batch of `rows`: its GEMM (and split-K reduction). */
+  #gemm(pass: GPUComputePassEncoder, op: GemmOp, rows: number): void {
+    const f = op.fields;
+    const m = f.flags! & GEMM_M_ROWS ? rows : f.m!;
+    const k = f.flags! & GEMM_K_ROWS ? rows : f.k!;
+    const n = f.n!;
+    if (m === 0 || n === 0) return;
+    let plan: GemmPlan = planGemm(m, n, k);
+    const room = Math.floor((this.#splitScratch?.size ?? 0) / 4 / op.splitStride);
+    if (plan.splits > room) plan = { tile: plan.tile, splits: Math.max(1, room) };
+    const key = `${plan.tile}/${plan.splits}`;
+    let kernels = op.bound.get(key);
+    if (!kernels) {
+      const [a, b, c, bias, mask] = op.buffers;
+      const { aKFast, bKFast } = gemmLoadOrder(f as Parameters<typeof gemmLoadOrder>[0]);
+      const source = gemmKernel(GEMM_TILES[plan.tile], aKFast, bKFast);
+      const words = (fields: GemmOp["fields"]) => GEMM_FIELDS.map((name) => fields[name] ?? 0);
+      this.#collect = this.#bindUniforms;
+      try {
+        if (plan.splits === 1) {
+          kernels = [this.#bind(source, [this.#uniform("gemm", words(f)), a, b, c, bias, mask])];
+        } else {
+          const split = { ...f, splits: plan.splits, splitStride: op.splitStride };
+          const u = this.#uniform("gemm", words(split));
+          // The partials' rows are n floats apart: C's layout for the main pass.
+          const partU = this.#uniform("gemm", words({ ...split, cRow: n, cBase: 0 }));
+          kernels = [
+            this.#bind(source, [partU, a, b, this.#splitScratch!, bias, mask]),
+            this.#bind(GEMM_SPLIT_REDUCE, [u, this.#splitScratch!, c, bias, mask]),
+          ];
+        }
+      } finally {
+        this.#collect = null;
+      }
+      op.bound.set(key, kernels);
+    }
+    this.#dispatch(pass, kernels[0], ...gemmDispatch(plan, m, n));
+    if (kernels[1]) this.#dispatch(pass, kernels[1], ...gemmReduceDispatch(m, n));
   }
 
   /** Records one phase of iteration `i` (batch of `rows` samples starting at `s0`). */
@@ -1124,7 +1281,6 @@ class GpuEngine implements Engine {
     pass.setBindGroup(1, this.#iterBindGroup(), [i * ITER_STRIDE]);
     const L = this.#layout;
     const d = this.spec.embeddingDim;
-    const tiles = (n: number) => Math.ceil(n / 16);
     const qm = quant?.mlpBits ? quant : null;
     const pact = pactActive(quant);
     if (phase === "scale") {
@@ -1136,14 +1292,14 @@ class GpuEngine implements Engine {
       const tables = this.spec.tableRows.length;
       for (const k of gather) this.#dispatch(pass, k, Math.ceil((tables * d) / 64), rows);
       for (const l of b.bottom) {
-        this.#dispatch(pass, qm ? l.forwardQ : l.forward, tiles(l.layer.outputs), tiles(rows));
+        this.#gemm(pass, qm ? l.forwardQ : l.forward, rows);
         if (pact && l.pactForward) {
           this.#dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
         }
       }
       this.#dispatch(pass, b.interactForward, Math.ceil(L.ldr / 64), rows);
       for (const l of b.top) {
-        this.#dispatch(pass, qm ? l.forwardQ : l.forward, tiles(l.layer.outputs), tiles(rows));
+        this.#gemm(pass, qm ? l.forwardQ : l.forward, rows);
         if (pact && l.pactForward) {
           this.#dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
         }
@@ -1153,11 +1309,11 @@ class GpuEngine implements Engine {
     }
     if (phase === "backward") {
       const back = (l: LayerKernels) => {
-        this.#dispatch(pass, l.weightGrad, tiles(l.layer.inputs), tiles(l.layer.outputs));
+        this.#gemm(pass, l.weightGrad, rows);
         if (qm && l.lsqRows) this.#dispatch(pass, l.lsqRows, Math.ceil(l.layer.outputs / 64));
         this.#dispatch(pass, l.biasGrad, Math.ceil(l.layer.outputs / 64));
         const ig = qm ? l.inputGradQ : l.inputGrad;
-        if (ig) this.#dispatch(pass, ig, tiles(l.layer.inputs), tiles(rows));
+        if (ig) this.#gemm(pass, ig, rows);
         if (pact && l.pactBackward) {
           this.#dispatch(pass, l.pactBackward, Math.ceil(l.layer.inputs / PACT_UNIT / 64));
         }
@@ -1186,6 +1342,12 @@ class GpuEngine implements Engine {
       if (quant?.embeddingBits != null && b.lsqUpdate && b.lsqTableStep) {
         for (const k of b.lsqUpdate) this.#dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
         this.#dispatch(pass, b.lsqTableStep, tables);
+        return;
+      }
+      const from = this.#options.sortedUpdateFrom ?? SORTED_UPDATE_FROM;
+      const keyBytes = tables * sortSegment(entries) * 8;
+      if (entries >= from && entries > 0 && keyBytes <= (this.#sortKeys?.size ?? 0)) {
+        for (const [k, x, y] of this.#sortedUpdate(entries)) this.#dispatch(pass, k, x, y);
         return;
       }
       for (const k of b.update) {
@@ -1329,10 +1491,20 @@ class GpuEngine implements Engine {
    * the CPU engine does at its first quantized step: a table's step is 2 mean|w| / sqrt(n)
    * (float64 sum), a row's the same over the row in float32.
    */
-  async #prepareQat(): Promise<void> {
+  /**
+   * LSQ's steps from the weights, once, before the first quantized call: null when there is
+   * nothing to do, so that calls record and submit synchronously (the runner relies on a call
+   * having read its chunk when it returns); concurrent calls share one preparation and resume in
+   * call order.
+   */
+  #prepareQat(): Promise<void> | null {
     const q = this.#active();
-    if (!q || q.quantizer !== "lsq" || this.#lsqReady) return;
-    if (q.embeddingBits === null && q.mlpBits === null) return;
+    if (!q || q.quantizer !== "lsq" || this.#lsqReady) return null;
+    if (q.embeddingBits === null && q.mlpBits === null) return null;
+    return this.#qatPreparing ??= this.#initLsqSteps(q);
+  }
+
+  async #initLsqSteps(q: QuantConfig): Promise<void> {
     const params = await this.readParams();
     const queue = this.#device.queue;
     if (q.embeddingBits !== null) {
@@ -1387,12 +1559,14 @@ class GpuEngine implements Engine {
     const batch = chunk.batchSize;
     const samples = iterations * batch;
     this.#check(chunk, samples, batch, "train", options.learningRate);
-    await this.#prepareQat();
+    const preparing = this.#prepareQat();
+    if (preparing) await preparing;
     const phases = allocatePhaseSamples(iterations);
     const loss = new Float32Array(iterations);
     if (iterations === 0) return { iterations, loss, phases, wallMs: 0 };
     this.#upload(chunk, samples);
     if (this.#ensureLsqParts(chunk, batch, samples)) this.#bound = null;
+    this.#ensureSortKeys(chunk, batch, iterations);
     this.#writeIterations(iterations, batch, samples, MODE_GRADIENT, options.learningRate);
     if (this.#ensure("losses", iterations * 4)) this.#bound = null;
     this.#bound ??= this.bindAll();
@@ -1453,7 +1627,8 @@ class GpuEngine implements Engine {
     const samples = chunk.samples;
     const batch = Math.min(chunk.batchSize, this.#options.maxBatch);
     this.#check(chunk, samples, batch, "predict", 0);
-    await this.#prepareQat();
+    const preparing = this.#prepareQat();
+    if (preparing) await preparing;
     const probabilities = new Float32Array(samples);
     if (samples === 0) return probabilities;
     const iterations = Math.ceil(samples / batch);
@@ -1484,9 +1659,11 @@ class GpuEngine implements Engine {
   async traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace> {
     const rows = chunk.batchSize;
     this.#check(chunk, rows, rows, "trace", options.learningRate);
-    await this.#prepareQat();
+    const preparing = this.#prepareQat();
+    if (preparing) await preparing;
     this.#upload(chunk, rows);
     if (this.#ensureLsqParts(chunk, rows, rows)) this.#bound = null;
+    this.#ensureSortKeys(chunk, rows, 1);
     this.#writeIterations(1, rows, rows, MODE_GRADIENT | MODE_PROBABILITIES, options.learningRate);
     let grown = this.#ensure("probs", rows * 4);
     grown = this.#ensure("losses", 16) || grown;

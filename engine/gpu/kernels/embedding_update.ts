@@ -4,8 +4,8 @@
  * index order, every gradient of the batch that falls on that row (w -= lr * dT[bag]); later
  * occurrences return. The order of the subtractions is the CPU engine's, so duplicates in a batch
  * give the same result on any device. Cost: each invocation scans the batch's indices of its
- * table (O(B^2) per table per lane): cheap at batch 128-2048, a sort-by-row kernel is the next
- * step for batch 16384.
+ * table (O(B^2) per table): the engine's path for small batches; larger ones sort the indices by
+ * row first (embedding_sort_local.ts, embedding_update_sorted.ts).
  *
  * @module
  */

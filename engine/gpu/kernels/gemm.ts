@@ -1,8 +1,22 @@
 /**
  * Strided matrix product C = A B (+ bias, ReLU, ReLU-derivative mask), the one kernel of every
  * MLP product: forward Y = X Wᵀ, input gradient dX = dY W (masked by X > 0) and weight gradient
- * dW = dYᵀ X, by choosing strides. 16 x 16 tiles in workgroup memory; each invocation sums its
- * output over k in ascending order.
+ * dW = dYᵀ X, by choosing strides.
+ *
+ * Register-blocked: a workgroup computes a `bm x bn` tile of C, each invocation a `tm x tn`
+ * block of it held in vec4 registers (the invocation's rows and columns are contiguous, so its
+ * operands come out of workgroup memory as vec4 loads). K advances `bk` at a time through
+ * workgroup memory (rows padded by 4 floats against bank conflicts), the next K-step's global
+ * values being loaded into registers while the current one is multiplied. Global loads are
+ * scalar with generic strides; the kernel is compiled for the operand layouts it is used with, so
+ * that consecutive invocations load consecutive addresses (`aKFast`: A's contiguous dimension is
+ * k, else m; `bKFast`: B's is k, else n).
+ *
+ * Split-K (`splits` > 1): workgroup z sums k in [z * chunk, (z + 1) * chunk) and writes its raw
+ * partial sum to `c[cBase + z * splitStride + row * cRow + col]`; the epilogue (bias, ReLU, mask)
+ * then belongs to {@linkcode GEMM_SPLIT_REDUCE}, which adds the partials in z order. Without
+ * split, each output is summed over k in ascending order, as the CPU engine does; with it, each
+ * partial is, and the partials are added in a fixed order: the result is deterministic.
  *
  * @module
  */
@@ -24,7 +38,10 @@ export const GEMM_MASK = 32;
 /** Flag: B starts at sample s0 (B is the chunk's dense input): base += s0 * bRow. */
 export const GEMM_B_AT_S0 = 64;
 
-/** Words of the kernel's uniform block, in order. */
+/**
+ * Words of the kernel's uniform block, in order. `splits` (0 or 1: no split) and `splitStride`
+ * (floats between the partial sums of consecutive splits) serve split-K.
+ */
 export const GEMM_FIELDS = [
   "m",
   "n",
@@ -40,60 +57,204 @@ export const GEMM_FIELDS = [
   "bBase",
   "cBase",
   "maskBase",
+  "splits",
+  "splitStride",
 ] as const;
 
-/** C[m, n] = sum_k A[m, k] B[k, n] over strided views of A, B, C. */
-export const GEMM: KernelSource = {
-  name: "gemm",
-  bindings: ["uniform", "read", "read", "rw", "read", "read"],
-  code: /* wgsl */ `
-${ITER_WGSL}
+/** WGSL of the uniform block (shared with the split-K reduction). */
+export const GEMM_UNIFORM_WGSL = /* wgsl */ `
 struct G {
   m: u32, n: u32, k: u32, flags: u32,
   aRow: u32, aCol: u32, bRow: u32, bCol: u32,
   cRow: u32, maskRow: u32, aBase: u32, bBase: u32,
-  cBase: u32, maskBase: u32, pad0: u32, pad1: u32,
+  cBase: u32, maskBase: u32, splits: u32, splitStride: u32,
 }
 @group(0) @binding(0) var<uniform> g: G;
+`;
+
+/** A tile shape: C tile `bm x bn`, `tm x tn` outputs per invocation, `bk` k per step. */
+export interface GemmTile {
+  bm: number;
+  bn: number;
+  tm: number;
+  tn: number;
+  bk: number;
+}
+
+/**
+ * The tile shapes the engine picks from (largest first). Each stays within WebGPU's default
+ * 16 KiB of workgroup memory.
+ */
+export const GEMM_TILES = {
+  "128x128": { bm: 128, bn: 128, tm: 8, tn: 8, bk: 8 },
+  "128x64": { bm: 128, bn: 64, tm: 8, tn: 4, bk: 16 },
+  "64x64": { bm: 64, bn: 64, tm: 4, tn: 4, bk: 16 },
+  "32x32": { bm: 32, bn: 32, tm: 4, tn: 4, bk: 16 },
+} as const satisfies Record<string, GemmTile>;
+
+/** Name of a tile shape. */
+export type GemmTileName = keyof typeof GEMM_TILES;
+
+/** Invocations of a workgroup of `tile`: (x over n, y over m). */
+export function gemmWorkgroup(tile: GemmTile): [number, number] {
+  return [tile.bn / tile.tn, tile.bm / tile.tm];
+}
+
+/**
+ * The kernel for `tile`, with global loads laid out for A contiguous in k (`aKFast`) or m, and B
+ * contiguous in k (`bKFast`) or n. Bindings: uniform, A, B, C, bias, mask.
+ */
+export function gemmKernel(tile: GemmTile, aKFast: boolean, bKFast: boolean): KernelSource {
+  const { bm, bn, tm, tn, bk } = tile;
+  const [tx, ty] = gemmWorkgroup(tile);
+  const threads = tx * ty;
+  if (tm % 4 || tn % 4 || bm % tm || bn % tn || (bm * bk) % threads || (bk * bn) % threads) {
+    throw new RangeError(`Unsupported GEMM tile ${JSON.stringify(tile)}`);
+  }
+  const la = (bm * bk) / threads, lb = (bk * bn) / threads;
+  const as4 = (bm + 4) / 4, bs4 = (bn + 4) / 4; // padded rows, in vec4s
+  const lines: string[] = [];
+  // Global loads of one K-step into registers ra*, rb*.
+  const load: string[] = [];
+  for (let r = 0; r < la; r++) {
+    const e = `(li + ${r * threads}u)`;
+    const [kk, mm] = aKFast
+      ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
+      : [`${e} / ${bm}u`, `${e} % ${bm}u`];
+    load.push(
+      `{ let kk = ${kk}; let mm = ${mm}; let gm = m0 + mm; let gk = kl + kk;`,
+      `  ra${r} = select(0.0, a[aBase + min(gm, M - 1u) * g.aRow + min(gk, K - 1u) * g.aCol], gm < M && gk < kEnd); }`,
+    );
+  }
+  for (let r = 0; r < lb; r++) {
+    const e = `(li + ${r * threads}u)`;
+    const [kk, nn] = bKFast
+      ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
+      : [`${e} / ${bn}u`, `${e} % ${bn}u`];
+    load.push(
+      `{ let kk = ${kk}; let nn = ${nn}; let gn = n0 + nn; let gk = kl + kk;`,
+      `  rb${r} = select(0.0, b[bBase + min(gk, K - 1u) * g.bRow + min(gn, N - 1u) * g.bCol], gn < N && gk < kEnd); }`,
+    );
+  }
+  const store: string[] = [];
+  for (let r = 0; r < la; r++) {
+    const e = `(li + ${r * threads}u)`;
+    const [kk, mm] = aKFast
+      ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
+      : [`${e} / ${bm}u`, `${e} % ${bm}u`];
+    store.push(`{ let kk = ${kk}; let mm = ${mm}; sa[kk * ${as4}u + mm / 4u][mm % 4u] = ra${r}; }`);
+  }
+  for (let r = 0; r < lb; r++) {
+    const e = `(li + ${r * threads}u)`;
+    const [kk, nn] = bKFast
+      ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
+      : [`${e} / ${bn}u`, `${e} % ${bn}u`];
+    store.push(`{ let kk = ${kk}; let nn = ${nn}; sb[kk * ${bs4}u + nn / 4u][nn % 4u] = rb${r}; }`);
+  }
+  // One k of the register block: acc[i][j] += a[i] * b[j], vec4 over columns.
+  const step: string[] = [];
+  for (let i = 0; i < tm / 4; i++) {
+    step.push(`let a${i} = sa[kk * ${as4}u + l.y * ${tm / 4}u + ${i}u];`);
+  }
+  for (let j = 0; j < tn / 4; j++) {
+    step.push(`let b${j} = sb[kk * ${bs4}u + l.x * ${tn / 4}u + ${j}u];`);
+  }
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < tn / 4; j++) {
+      step.push(`c${i}_${j} += a${i >> 2}[${i & 3}] * b${j};`);
+    }
+  }
+  // Epilogue.
+  const out: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < tn / 4; j++) {
+      out.push(
+        `put(m0 + l.y * ${tm}u + ${i}u, n0 + l.x * ${tn}u + ${j * 4}u, c${i}_${j}, M, N, z);`,
+      );
+    }
+  }
+  const accs: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < tn / 4; j++) accs.push(`var c${i}_${j} = vec4f(0.0);`);
+  }
+  const regs = [
+    ...Array.from({ length: la }, (_, r) => `var ra${r} = 0.0;`),
+    ...Array.from({ length: lb }, (_, r) => `var rb${r} = 0.0;`),
+  ];
+  lines.push(/* wgsl */ `
+${ITER_WGSL}
+${GEMM_UNIFORM_WGSL}
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<f32>;
 
-var<workgroup> ta: array<array<f32, 16>, 16>;
-var<workgroup> tb: array<array<f32, 16>, 16>;
+var<workgroup> sa: array<vec4f, ${bk * as4}>;
+var<workgroup> sb: array<vec4f, ${bk * bs4}>;
 
-@compute @workgroup_size(16, 16)
-fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u) {
+// Writes 4 columns of one output row (those inside C).
+fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
+  if (row >= M) { return; }
+  let split = g.splits > 1u;
+  for (var q = 0u; q < 4u; q++) {
+    let n = col + q;
+    if (n >= N) { return; }
+    var acc = v[q];
+    if (split) {
+      c[g.cBase + z * g.splitStride + row * g.cRow + n] = acc;
+      continue;
+    }
+    if ((g.flags & 8u) != 0u) { acc += bias[n]; }
+    if ((g.flags & 16u) != 0u) { acc = max(acc, 0.0); }
+    if ((g.flags & 32u) != 0u && !(mask[g.maskBase + row * g.maskRow + n] > 0.0)) { acc = 0.0; }
+    c[g.cBase + row * g.cRow + n] = acc;
+  }
+}
+
+@compute @workgroup_size(${tx}, ${ty})
+fn main(
+  @builtin(local_invocation_id) l: vec3u,
+  @builtin(local_invocation_index) li: u32,
+  @builtin(workgroup_id) w: vec3u,
+) {
   let M = select(g.m, it.rows, (g.flags & 1u) != 0u);
   let K = select(g.k, it.rows, (g.flags & 2u) != 0u);
   let N = g.n;
   let aBase = g.aBase + select(0u, it.s0 * g.aRow, (g.flags & 4u) != 0u);
   let bBase = g.bBase + select(0u, it.s0 * g.bRow, (g.flags & 64u) != 0u);
-  let row = w.y * 16u + l.y;
-  let col = w.x * 16u + l.x;
-  if (w.y * 16u >= M) { return; } // uniform per workgroup
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < K; k0 += 16u) {
-    let ak = k0 + l.x;
-    var va = 0.0;
-    if (row < M && ak < K) { va = a[aBase + row * g.aRow + ak * g.aCol]; }
-    ta[l.y][l.x] = va;
-    let bk = k0 + l.y;
-    var vb = 0.0;
-    if (bk < K && col < N) { vb = b[bBase + bk * g.bRow + col * g.bCol]; }
-    tb[l.y][l.x] = vb;
+  let m0 = w.y * ${bm}u;
+  let n0 = w.x * ${bn}u;
+  let z = w.z;
+  if (m0 >= M || K == 0u) { return; } // uniform per workgroup
+  let splits = max(g.splits, 1u);
+  let chunk = ((K + splits - 1u) / splits + ${bk - 1}u) / ${bk}u * ${bk}u;
+  let kBegin = min(K, z * chunk);
+  let kEnd = min(K, kBegin + chunk);
+  ${accs.join("\n  ")}
+  ${regs.join("\n  ")}
+  var k0 = kBegin;
+  var kl = kBegin;
+  ${load.join("\n  ")}
+  for (; k0 < kEnd; k0 += ${bk}u) {
+    ${store.join("\n    ")}
     workgroupBarrier();
-    let kn = min(16u, K - k0);
-    for (var kk = 0u; kk < kn; kk++) { acc += ta[l.y][kk] * tb[kk][l.x]; }
+    kl = k0 + ${bk}u;
+    if (kl < kEnd) {
+      ${load.join("\n      ")}
+    }
+    for (var kk = 0u; kk < ${bk}u; kk++) {
+      ${step.join("\n      ")}
+    }
     workgroupBarrier();
   }
-  if (row >= M || col >= N) { return; }
-  if ((g.flags & 8u) != 0u) { acc += bias[col]; }
-  if ((g.flags & 16u) != 0u) { acc = max(acc, 0.0); }
-  if ((g.flags & 32u) != 0u && !(mask[g.maskBase + row * g.maskRow + col] > 0.0)) { acc = 0.0; }
-  c[g.cBase + row * g.cRow + col] = acc;
+  ${out.join("\n  ")}
 }
-`,
-};
+`);
+  const name = `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}_${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}`;
+  return {
+    name,
+    bindings: ["uniform", "read", "read", "rw", "read", "read"],
+    code: lines.join(""),
+  };
+}

@@ -1,0 +1,454 @@
+/**
+ * `deno run -A cli/bench_gpu_kernels.ts [--out FILE]`: micro-benchmark of the WebGPU engine's
+ * GEMM and embedding update, old against new, in one run on this machine's GPU.
+ *
+ * GEMM: every product of the Kaggle and Terabyte MLPs (forward Y = X Wᵀ + b with ReLU, input
+ * gradient dX = dY W masked, weight gradient dW = dYᵀ X) at each batch, timed for the previous
+ * kernel (16 x 16 tiles, one output per invocation; kept here only, for the comparison) and for
+ * the engine's plan (register-blocked tile and split-K chosen per shape), optionally every tile.
+ * Each timing is one compute pass of `--reps` identical dispatches, measured by timestamp queries
+ * where the device has them (else by the wall time of the submit), reported as µs per product
+ * and GFLOP/s.
+ *
+ * Embedding update: the engine itself trains synthetic Criteo batches (skewed, duplicate-heavy
+ * indices) with the pairwise update (O(B²) per table) and with the sorted one; reported is the
+ * median GPU time of the update phase (timestamp queries, every iteration sampled) and of the
+ * whole iteration.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { allocateOneHotChunk } from "../engine/batch.ts";
+import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
+import {
+  GEMM_BIAS,
+  GEMM_FIELDS,
+  GEMM_K_ROWS,
+  GEMM_M_ROWS,
+  GEMM_MASK,
+  GEMM_RELU,
+  GEMM_TILES,
+  GEMM_UNIFORM_WGSL,
+  type GemmTileName,
+} from "../engine/gpu/kernels/gemm.ts";
+import { ITER_WGSL } from "../engine/gpu/kernels/iter.ts";
+import type { KernelSource } from "../engine/gpu/pipelines.ts";
+import { PHASES, summarize } from "../engine/phases.ts";
+import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
+import { SyntheticCriteo } from "../data/synthetic.ts";
+import { intFlag, numberFlag, runMain, UsageError } from "./args.ts";
+
+const HELP = `Usage: deno run -A cli/bench_gpu_kernels.ts [options]
+
+Times the WebGPU GEMM (previous 16x16 kernel against the register-blocked one with the engine's
+plan) for every product of the Kaggle and Terabyte MLPs, and the embedding update (pairwise
+against sorted) inside the engine, at each batch size. Prints tables; writes JSON with --out.
+
+Options:
+  --batches LIST   batch sizes (default 128,2048,16384)
+  --reps N         dispatches per GEMM timing (default 50)
+  --iters N        timed training iterations per embedding-update run (default 10, after 2)
+  --scale X        table scale for the embedding runs, in (0, 1] (default 0.05)
+  --tiles          also time every tile shape for each product (with the plan's splits)
+  --skip-gemm      only the embedding update
+  --skip-update    only the GEMMs
+  --out FILE       write the results as JSON
+  -h, --help       this help
+`;
+
+/** The previous GEMM kernel: 16 x 16 tiles, one output per invocation, k ascending. */
+const NAIVE_GEMM: KernelSource = {
+  name: "gemm_naive16",
+  bindings: ["uniform", "read", "read", "rw", "read", "read"],
+  code: /* wgsl */ `
+${ITER_WGSL}
+${GEMM_UNIFORM_WGSL}
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> mask: array<f32>;
+
+var<workgroup> ta: array<array<f32, 16>, 16>;
+var<workgroup> tb: array<array<f32, 16>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u) {
+  let M = select(g.m, it.rows, (g.flags & 1u) != 0u);
+  let K = select(g.k, it.rows, (g.flags & 2u) != 0u);
+  let N = g.n;
+  let aBase = g.aBase + select(0u, it.s0 * g.aRow, (g.flags & 4u) != 0u);
+  let bBase = g.bBase + select(0u, it.s0 * g.bRow, (g.flags & 64u) != 0u);
+  let row = w.y * 16u + l.y;
+  let col = w.x * 16u + l.x;
+  if (w.y * 16u >= M) { return; }
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < K; k0 += 16u) {
+    let ak = k0 + l.x;
+    var va = 0.0;
+    if (row < M && ak < K) { va = a[aBase + row * g.aRow + ak * g.aCol]; }
+    ta[l.y][l.x] = va;
+    let bk = k0 + l.y;
+    var vb = 0.0;
+    if (bk < K && col < N) { vb = b[bBase + bk * g.bRow + col * g.bCol]; }
+    tb[l.y][l.x] = vb;
+    workgroupBarrier();
+    let kn = min(16u, K - k0);
+    for (var kk = 0u; kk < kn; kk++) { acc += ta[l.y][kk] * tb[kk][l.x]; }
+    workgroupBarrier();
+  }
+  if (row >= M || col >= N) { return; }
+  if ((g.flags & 8u) != 0u) { acc += bias[col]; }
+  if ((g.flags & 16u) != 0u) { acc = max(acc, 0.0); }
+  if ((g.flags & 32u) != 0u && !(mask[g.maskBase + row * g.maskRow + col] > 0.0)) { acc = 0.0; }
+  c[g.cBase + row * g.cRow + col] = acc;
+}
+`,
+};
+
+type Op = "forward" | "dX" | "dW";
+
+/** One timed GEMM. */
+interface GemmRow {
+  model: string;
+  batch: number;
+  op: Op;
+  layer: string;
+  m: number;
+  n: number;
+  k: number;
+  kernel: string;
+  tile: string;
+  splits: number;
+  us: number;
+  gflops: number;
+  speedup: number;
+}
+
+/** One embedding-update run. */
+interface UpdateRow {
+  model: string;
+  batch: number;
+  path: "pairwise" | "sorted";
+  updateMs: number;
+  iterationMs: number;
+  speedup: number;
+}
+
+/** Uniform fields and shapes of a layer's three products at batch `rows`. */
+function products(inputs: number, outputs: number, rows: number) {
+  return [
+    {
+      op: "forward" as Op,
+      m: rows,
+      n: outputs,
+      k: inputs,
+      fields: {
+        n: outputs,
+        k: inputs,
+        flags: GEMM_M_ROWS | GEMM_BIAS | GEMM_RELU,
+        aRow: inputs,
+        aCol: 1,
+        bRow: 1,
+        bCol: inputs,
+        cRow: outputs,
+      },
+    },
+    {
+      op: "dX" as Op,
+      m: rows,
+      n: inputs,
+      k: outputs,
+      fields: {
+        n: inputs,
+        k: outputs,
+        flags: GEMM_M_ROWS | GEMM_MASK,
+        aRow: outputs,
+        aCol: 1,
+        bRow: inputs,
+        bCol: 1,
+        cRow: inputs,
+        maskRow: inputs,
+      },
+    },
+    {
+      op: "dW" as Op,
+      m: outputs,
+      n: inputs,
+      k: rows,
+      fields: {
+        m: outputs,
+        n: inputs,
+        flags: GEMM_K_ROWS,
+        aRow: 1,
+        aCol: outputs,
+        bRow: inputs,
+        bCol: 1,
+        cRow: inputs,
+      },
+    },
+  ];
+}
+
+/** Times `record` repeated `reps` times in one pass: µs per repetition. */
+async function timePass(
+  h: KernelHarness,
+  reps: number,
+  record: (pass: GPUComputePassEncoder) => void,
+): Promise<number> {
+  const query = h.timestamps ? h.device.createQuerySet({ type: "timestamp", count: 2 }) : null;
+  const resolve = query
+    ? h.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    })
+    : null;
+  const staging = query
+    ? h.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+    : null;
+  const encoder = h.device.createCommandEncoder();
+  const pass = encoder.beginComputePass(
+    query
+      ? {
+        timestampWrites: { querySet: query, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+      }
+      : undefined,
+  );
+  h.useIteration(pass, 0);
+  for (let r = 0; r < reps; r++) record(pass);
+  pass.end();
+  if (query) {
+    encoder.resolveQuerySet(query, 0, 2, resolve!, 0);
+    encoder.copyBufferToBuffer(resolve!, 0, staging!, 0, 16);
+  }
+  const t0 = performance.now();
+  h.device.queue.submit([encoder.finish()]);
+  await h.device.queue.onSubmittedWorkDone();
+  const wallUs = (performance.now() - t0) * 1000;
+  if (!query) return wallUs / reps;
+  await staging!.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(staging!.getMappedRange().slice(0));
+  staging!.unmap();
+  for (const b of [staging!, resolve!]) b.destroy();
+  query.destroy();
+  return Number(t[1] - t[0]) / 1000 / reps;
+}
+
+async function benchGemm(
+  h: KernelHarness,
+  batches: number[],
+  reps: number,
+  allTiles: boolean,
+): Promise<GemmRow[]> {
+  const rows: GemmRow[] = [];
+  const maxBatch = Math.max(...batches);
+  const widest = 1024;
+  const rand = (n: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = Math.sin(i * 12.9898) * 0.5;
+    return a;
+  };
+  // Operands big enough for every product: batch x widest and widest x widest.
+  const big = maxBatch * widest;
+  const a = h.storage(rand(big)), b = h.storage(rand(big)), c = h.storage(big);
+  const bias = h.storage(rand(widest)), mask = h.storage(rand(big));
+  const scratch = h.storage(32 * 512 * widest);
+  const seen = new Set<string>();
+  for (
+    const [model, spec] of [["kaggle", kaggleSpec(0.001)], [
+      "terabyte",
+      terabyteSpec(0.001),
+    ]] as const
+  ) {
+    for (const batch of batches) {
+      h.setIterations([{ s0: 0, rows: batch }]);
+      for (const [part, widths] of [["bottom", spec.bottomMlp], ["top", spec.topMlp]] as const) {
+        for (let l = 1; l < widths.length; l++) {
+          for (const p of products(widths[l - 1], widths[l], batch)) {
+            const key = `${model}/${batch}/${p.op}/${p.m}x${p.n}x${p.k}`;
+            if (seen.has(key)) continue;
+            seen.add(key);
+            const flops = 2 * p.m * p.n * p.k;
+            const layer = `${part}[${l - 1}] ${widths[l - 1]}->${widths[l]}`;
+            const base = { model, batch, op: p.op, layer, m: p.m, n: p.n, k: p.k };
+            const fields: GemmFields = p.fields;
+            const words = GEMM_FIELDS.map((f) => fields[f] ?? 0);
+            const naive = h.bind(NAIVE_GEMM, [h.uniform(words), a, b, c, bias, mask]);
+            const naiveUs = await timePass(h, reps, (pass) => {
+              h.dispatch(pass, naive, Math.ceil(p.n / 16), Math.ceil(p.m / 16));
+            });
+            rows.push({
+              ...base,
+              kernel: "naive16",
+              tile: "16x16",
+              splits: 1,
+              us: naiveUs,
+              gflops: flops / naiveUs / 1e3,
+              speedup: 1,
+            });
+            const plan = planGemm(p.m, p.n, p.k);
+            const plans: [string, GemmPlan][] = [["plan", plan]];
+            if (allTiles) {
+              for (const tile of Object.keys(GEMM_TILES) as GemmTileName[]) {
+                if (tile !== plan.tile) plans.push([`tile`, { tile, splits: plan.splits }]);
+              }
+            }
+            for (const [kernel, pl] of plans) {
+              const g = h.bindGemm(pl, fields, [a, b, c, bias, mask], scratch, p.m * p.n);
+              const us = await timePass(h, reps, (pass) => g.record(pass, p.m, p.n));
+              rows.push({
+                ...base,
+                kernel,
+                tile: pl.tile,
+                splits: pl.splits,
+                us,
+                gflops: flops / us / 1e3,
+                speedup: naiveUs / us,
+              });
+            }
+          }
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+async function benchUpdate(
+  batches: number[],
+  iters: number,
+  scale: number,
+): Promise<UpdateRow[]> {
+  const out: UpdateRow[] = [];
+  const warm = 2;
+  for (
+    const [model, spec] of [["kaggle", kaggleSpec(scale)], ["terabyte", terabyteSpec(scale)]] as [
+      string,
+      ModelSpec,
+    ][]
+  ) {
+    const data = new SyntheticCriteo(spec, { seed: 1 });
+    for (const batch of batches) {
+      const chunk = allocateOneHotChunk(spec, batch, batch * (iters + warm));
+      data.fill(chunk, "train", 0);
+      let pairwise = 0;
+      for (const path of ["pairwise", "sorted"] as const) {
+        const engine = await createGpuEngine({
+          spec,
+          maxBatch: batch,
+          seed: 1,
+          timingEvery: 1,
+          sortedUpdateFrom: path === "sorted" ? 0 : Infinity,
+        });
+        try {
+          const r = await engine.trainChunk(chunk, { learningRate: 0.01 });
+          const updateMs = summarize(r.phases.update.subarray(warm)).median;
+          const iterationMs = summarize(
+            r.phases.update.subarray(warm).map((_, i) =>
+              PHASES.reduce((s, ph) => s + r.phases[ph][warm + i], 0)
+            ),
+          ).median;
+          if (path === "pairwise") pairwise = updateMs;
+          out.push({
+            model,
+            batch,
+            path,
+            updateMs,
+            iterationMs,
+            speedup: pairwise / updateMs,
+          });
+        } finally {
+          await engine.dispose();
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function pad(v: string | number, n: number): string {
+  return String(v).padStart(n);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: {
+      batches: { type: "string" },
+      reps: { type: "string" },
+      iters: { type: "string" },
+      scale: { type: "string" },
+      tiles: { type: "boolean" },
+      "skip-gemm": { type: "boolean" },
+      "skip-update": { type: "boolean" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const batches = (values.batches ?? "128,2048,16384").split(",").map((s) => {
+    const n = intFlag("batches", s);
+    if (n === undefined || n > 65535) throw new UsageError(`--batches: bad size '${s}'`);
+    return n;
+  });
+  const reps = intFlag("reps", values.reps) ?? 50;
+  const iters = intFlag("iters", values.iters) ?? 10;
+  const scale = numberFlag("scale", values.scale, 0, 1) ?? 0.05;
+  const h = await KernelHarness.create();
+  const device = h.description;
+  const timing = h.timestamps ? "timestamp-query" : "wall clock (no timestamp-query)";
+  console.log(`device: ${device}; timing: ${timing}`);
+  let gemm: GemmRow[] = [];
+  try {
+    if (!values["skip-gemm"]) {
+      gemm = await benchGemm(h, batches, reps, values.tiles ?? false);
+      console.log(
+        `\nGEMM (µs per product, ${reps} per pass)\n` +
+          "model     batch  op       layer                    m      n      k  kernel   tile    " +
+          "splits        µs   GFLOP/s  ×naive",
+      );
+      for (const r of gemm) {
+        console.log(
+          `${r.model.padEnd(9)} ${pad(r.batch, 5)}  ${r.op.padEnd(7)}  ${r.layer.padEnd(20)} ${
+            pad(r.m, 6)
+          } ${pad(r.n, 6)} ${pad(r.k, 6)}  ${r.kernel.padEnd(7)}  ${r.tile.padEnd(7)} ${
+            pad(r.splits, 6)
+          } ${pad(r.us.toFixed(1), 9)} ${pad(r.gflops.toFixed(0), 9)} ${
+            pad(r.speedup.toFixed(2), 7)
+          }`,
+        );
+      }
+    }
+  } finally {
+    h.destroy();
+  }
+  let update: UpdateRow[] = [];
+  if (!values["skip-update"]) {
+    update = await benchUpdate(batches, iters, scale);
+    console.log(
+      `\nEmbedding update inside the engine (median GPU ms per iteration, table scale ${scale})\n` +
+        "model     batch  path      update ms  iteration ms  ×pairwise",
+    );
+    for (const r of update) {
+      console.log(
+        `${r.model.padEnd(9)} ${pad(r.batch, 5)}  ${r.path.padEnd(8)} ${
+          pad(r.updateMs.toFixed(3), 10)
+        } ${pad(r.iterationMs.toFixed(3), 13)} ${pad(r.speedup.toFixed(2), 10)}`,
+      );
+    }
+  }
+  if (values.out) {
+    const json = { device, timing, batches, reps, iters, scale, gemm, update };
+    await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
+    console.log(`\nwrote ${values.out}`);
+  }
+  return 0;
+}
+
+if (import.meta.main) runMain("bench_gpu_kernels", main);

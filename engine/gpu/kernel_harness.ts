@@ -1,0 +1,199 @@
+/**
+ * Runs single engine kernels outside the engine, for kernel tests and micro-benchmarks: buffers
+ * from host arrays, an iteration uniform block, bound GEMMs planned as the engine plans them,
+ * and reads back.
+ *
+ * @module
+ */
+import { requestGpuDevice } from "./device.ts";
+import { gemmDispatch, gemmLoadOrder, type GemmPlan, gemmReduceDispatch } from "./gemm_plan.ts";
+import { GEMM_FIELDS, GEMM_TILES, gemmKernel } from "./kernels/gemm.ts";
+import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
+import {
+  type Binding,
+  bindKernel,
+  type BoundKernel,
+  ITER_STRIDE,
+  type KernelSource,
+  PipelineCache,
+} from "./pipelines.ts";
+
+/** One iteration block: the batch's first sample, its rows and the learning rate. */
+export interface IterBlock {
+  s0: number;
+  rows: number;
+  lr?: number;
+}
+
+/** GEMM uniform fields by name (absent: 0). */
+export type GemmFields = Partial<Record<typeof GEMM_FIELDS[number], number>>;
+
+/** A bound GEMM (and its split-K reduction): record it into a pass. */
+export interface BoundGemm {
+  plan: GemmPlan;
+  kernels: BoundKernel[];
+  /** Records its dispatches for an `m x n` output. */
+  record(pass: GPUComputePassEncoder, m: number, n: number): void;
+}
+
+/** A device with helpers to make buffers, bind kernels and read results. */
+export class KernelHarness {
+  readonly device: GPUDevice;
+  readonly cache: PipelineCache;
+  /** Whether `timestamp-query` is enabled. */
+  readonly timestamps: boolean;
+  /** The adapter, in words. */
+  readonly description: string;
+  readonly #buffers: GPUBuffer[] = [];
+  #iter: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
+
+  private constructor(device: GPUDevice, timestamps: boolean, description: string) {
+    this.device = device;
+    this.cache = new PipelineCache(device);
+    this.timestamps = timestamps;
+    this.description = description;
+  }
+
+  /** A harness over a new device (throws when there is no adapter). */
+  static async create(): Promise<KernelHarness> {
+    const gpu = await requestGpuDevice();
+    return new KernelHarness(gpu.device, gpu.timestamps, gpu.description);
+  }
+
+  /** A storage buffer holding `data` (u32 or f32 words), or `floats` zeroed floats. */
+  storage(data: Float32Array | Uint32Array | Int32Array | number): GPUBuffer {
+    const bytes = typeof data === "number" ? data * 4 : data.byteLength;
+    const buffer = this.device.createBuffer({
+      size: Math.max(16, Math.ceil(bytes / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    if (typeof data !== "number" && data.length) {
+      this.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+    }
+    this.#buffers.push(buffer);
+    return buffer;
+  }
+
+  /** A uniform buffer of u32 words (those at `floats` written as f32). */
+  uniform(words: readonly number[], floats: ReadonlySet<number> = new Set()): GPUBuffer {
+    const n = Math.max(4, Math.ceil(words.length / 4) * 4);
+    const u32 = new Uint32Array(n), f32 = new Float32Array(u32.buffer);
+    words.forEach((w, i) => floats.has(i) ? (f32[i] = w) : (u32[i] = w));
+    const buffer = this.device.createBuffer({
+      size: n * 4,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.device.queue.writeBuffer(buffer, 0, u32);
+    this.#buffers.push(buffer);
+    return buffer;
+  }
+
+  /** Writes the iteration blocks (block i at dynamic offset i * ITER_STRIDE). */
+  setIterations(blocks: readonly IterBlock[]): void {
+    const words = ITER_STRIDE / 4;
+    const u32 = new Uint32Array(Math.max(1, blocks.length) * words);
+    const f32 = new Float32Array(u32.buffer);
+    blocks.forEach((b, i) => {
+      u32[i * words] = b.s0;
+      u32[i * words + 1] = b.rows;
+      u32[i * words + 2] = i;
+      f32[i * words + 4] = b.lr ?? 0;
+      u32[i * words + 5] = b.s0;
+    });
+    const buffer = this.device.createBuffer({
+      size: u32.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.device.queue.writeBuffer(buffer, 0, u32);
+    this.#buffers.push(buffer);
+    const group = this.device.createBindGroup({
+      layout: this.cache.iterLayout,
+      entries: [{ binding: 0, resource: { buffer, offset: 0, size: 32 } }],
+    });
+    this.#iter = { buffer, group };
+  }
+
+  /** Binds iteration block `i` (set by {@linkcode setIterations}) to group 1 of the pass. */
+  useIteration(pass: GPUComputePassEncoder, i: number): void {
+    if (!this.#iter) throw new Error("Expected setIterations() before useIteration()");
+    pass.setBindGroup(1, this.#iter.group, [i * ITER_STRIDE]);
+  }
+
+  /** Binds `buffers` to the kernel of `source`. */
+  bind(source: KernelSource, buffers: Binding[]): BoundKernel {
+    return bindKernel(this.device, this.cache.get(source), buffers);
+  }
+
+  /** Records one dispatch. */
+  dispatch(pass: GPUComputePassEncoder, k: BoundKernel, x: number, y = 1, z = 1): void {
+    if (x === 0 || y === 0 || z === 0) return;
+    pass.setPipeline(k.kernel.pipeline);
+    pass.setBindGroup(0, k.group);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /**
+   * Binds a GEMM as the engine does: `buffers` are A, B, C, bias, mask; with splits,
+   * `scratch` holds the partials, `splitStride` floats apart.
+   */
+  bindGemm(
+    plan: GemmPlan,
+    fields: GemmFields,
+    buffers: Binding[],
+    scratch?: GPUBuffer,
+    splitStride = 0,
+  ): BoundGemm {
+    const [a, b, c, bias, mask] = buffers;
+    const order = gemmLoadOrder({
+      aRow: fields.aRow ?? 0,
+      aCol: fields.aCol ?? 0,
+      bRow: fields.bRow ?? 0,
+      bCol: fields.bCol ?? 0,
+    });
+    const source = gemmKernel(GEMM_TILES[plan.tile], order.aKFast, order.bKFast);
+    const words = (f: GemmFields) => GEMM_FIELDS.map((name) => f[name] ?? 0);
+    let kernels: BoundKernel[];
+    if (plan.splits === 1) {
+      kernels = [this.bind(source, [this.uniform(words(fields)), a, b, c, bias, mask])];
+    } else {
+      if (!scratch) throw new Error("Expected a scratch buffer for a split-K GEMM");
+      const split = { ...fields, splits: plan.splits, splitStride };
+      const partU = this.uniform(words({ ...split, cRow: fields.n ?? 0, cBase: 0 }));
+      kernels = [
+        this.bind(source, [partU, a, b, scratch, bias, mask]),
+        this.bind(GEMM_SPLIT_REDUCE, [this.uniform(words(split)), scratch, c, bias, mask]),
+      ];
+    }
+    return {
+      plan,
+      kernels,
+      record: (pass, m, n) => {
+        this.dispatch(pass, kernels[0], ...gemmDispatch(plan, m, n));
+        if (kernels[1]) this.dispatch(pass, kernels[1], ...gemmReduceDispatch(m, n));
+      },
+    };
+  }
+
+  /** Reads `floats` f32 values of `buffer` from float `offset`. */
+  async read(buffer: GPUBuffer, floats: number, offset = 0): Promise<Float32Array> {
+    const staging = this.device.createBuffer({
+      size: Math.max(16, Math.ceil((floats * 4) / 16) * 16),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(buffer, offset * 4, staging, 0, floats * 4);
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0, floats * 4));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Frees every buffer and the device. */
+  destroy(): void {
+    for (const b of this.#buffers) b.destroy();
+    this.#buffers.length = 0;
+    this.device.destroy();
+  }
+}

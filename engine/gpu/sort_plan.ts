@@ -1,0 +1,41 @@
+/**
+ * The dispatches of the bitonic sort of the batch's embedding keys: per table a segment of `p`
+ * keys (a power of two). Blocks of {@linkcode EMBEDDING_SORT_BLOCK} keys are sorted in workgroup
+ * memory; each stage k beyond a block takes global steps for the distances j >= block / 2, then a
+ * local pass for the rest.
+ *
+ * @module
+ */
+import { EMBEDDING_SORT_BLOCK } from "./kernels/embedding_sort_local.ts";
+
+/** One dispatch of the sort: uniform words and workgroup count. */
+export type SortDispatch =
+  | { kind: "local"; words: [number, number, number, number, number, 0, 0, 0]; x: number }
+  | { kind: "step"; words: [number, number, number, number]; x: number };
+
+/** Segment size for a table of `entries` keys: the next power of two (at least 1). */
+export function sortSegment(entries: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, entries)));
+}
+
+/** The dispatches that sort `tables` segments of `p` keys, the first building them. */
+export function sortDispatches(tables: number, p: number): SortDispatch[] {
+  const total = tables * p;
+  const blocks = Math.ceil(total / EMBEDDING_SORT_BLOCK);
+  const pairGroups = Math.ceil(total / 2 / 256);
+  if (blocks > 65535 || pairGroups > 65535) {
+    throw new RangeError(`Expected at most ${65535 * 512} sort keys but found ${total}`);
+  }
+  const list: SortDispatch[] = [{
+    kind: "local",
+    words: [tables, p, 2, Math.min(p, EMBEDDING_SORT_BLOCK), 1, 0, 0, 0],
+    x: blocks,
+  }];
+  for (let k = 2 * EMBEDDING_SORT_BLOCK; k <= p; k *= 2) {
+    for (let j = k / 2; j >= EMBEDDING_SORT_BLOCK / 2; j /= 2) {
+      list.push({ kind: "step", words: [tables, p, k, j], x: pairGroups });
+    }
+    list.push({ kind: "local", words: [tables, p, k, k, 0, 0, 0, 0], x: blocks });
+  }
+  return list;
+}

@@ -1,0 +1,230 @@
+/**
+ * The register-blocked GEMM kernel (every tile shape, with and without split-K) against a float64
+ * CPU reference, over awkward shapes (no dimension a multiple of a tile), strided and transposed
+ * views of A and B, offsets, every flag, and C written inside a larger buffer (what lies outside
+ * the output must stay untouched). Tolerance: |got - want| <= 1e-5 sum_k |A B| + 1e-6. Needs a
+ * WebGPU adapter; without one the tests are reported as ignored.
+ */
+import assert from "node:assert/strict";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
+import { gemmTiles, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
+import {
+  GEMM_A_AT_S0,
+  GEMM_B_AT_S0,
+  GEMM_BIAS,
+  GEMM_K_ROWS,
+  GEMM_M_ROWS,
+  GEMM_MASK,
+  GEMM_RELU,
+  GEMM_TILES,
+  type GemmTileName,
+} from "../engine/gpu/kernels/gemm.ts";
+import { Rng } from "../engine/rng.ts";
+import { kaggleSpec } from "../engine/spec.ts";
+import { randomChunk } from "./test_models.ts";
+
+const ignore = (await findAdapter()).adapter === null;
+
+/** One product to check. */
+interface Case {
+  m: number;
+  n: number;
+  k: number;
+  /** A stored transposed ([k][m]) and B stored transposed ([n][k]). */
+  aT: boolean;
+  bT: boolean;
+  flags: number;
+  splits: number;
+}
+
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [37, 53, 29],
+  [130, 70, 19],
+  [67, 129, 300],
+  [5, 3, 1100],
+];
+const FLAG_SETS = [
+  0,
+  GEMM_BIAS | GEMM_RELU,
+  GEMM_MASK,
+  GEMM_M_ROWS | GEMM_A_AT_S0 | GEMM_BIAS,
+  GEMM_K_ROWS | GEMM_B_AT_S0,
+  GEMM_M_ROWS | GEMM_K_ROWS | GEMM_A_AT_S0 | GEMM_B_AT_S0 | GEMM_RELU | GEMM_MASK,
+];
+/** The batch's first sample (for the *_AT_S0 flags). */
+const S0 = 3;
+
+/** Runs every case with `tile` in one submit and checks each against the reference. */
+async function check(h: KernelHarness, tile: GemmTileName, cases: Case[]): Promise<void> {
+  const rng = new Rng(17, 3);
+  const rand = (n: number) => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
+  const encoder = h.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  const checks: (() => Promise<void>)[] = [];
+  // One iteration block per case (rows = m or k, whichever the flags take from the batch).
+  h.setIterations(cases.map((c) => ({ s0: S0, rows: c.flags & GEMM_M_ROWS ? c.m : c.k })));
+  cases.forEach((c, i) => {
+    const { m, n, k, flags } = c;
+    const pad = 3;
+    // A(m, k) = a[aBase + m aRow + k aCol]; rows before s0 exist for the *_AT_S0 flags.
+    const extraA = flags & GEMM_A_AT_S0 ? S0 : 0, extraB = flags & GEMM_B_AT_S0 ? S0 : 0;
+    const aRow = c.aT ? 1 : k + pad, aCol = c.aT ? m + pad : 1;
+    const bRow = c.bT ? 1 : n + pad, bCol = c.bT ? k + pad : 1;
+    const aBase = 5, bBase = 2, cBase = 7, cRow = n + 2, maskBase = 1, maskRow = n + 1;
+    const aShift = extraA * aRow, bShift = extraB * bRow;
+    const aData = rand(aBase + aShift + (m + 1) * Math.max(aRow, 1) + (k + 1) * aCol + 8);
+    const bData = rand(bBase + bShift + (k + 1) * bRow + (n + 1) * bCol + 8);
+    const biasData = rand(n);
+    const maskData = rand(maskBase + m * maskRow + 4);
+    const cFloats = cBase + m * cRow + 4;
+    const cInit = new Float32Array(cFloats).fill(123);
+    const fields: GemmFields = {
+      m: flags & GEMM_M_ROWS ? 0 : m,
+      n,
+      k: flags & GEMM_K_ROWS ? 0 : k,
+      flags,
+      aRow,
+      aCol,
+      bRow,
+      bCol,
+      cRow,
+      maskRow,
+      aBase,
+      bBase,
+      cBase,
+      maskBase,
+    };
+    const cBuf = h.storage(cInit);
+    const splitStride = m * n;
+    const bound = h.bindGemm(
+      { tile, splits: c.splits },
+      fields,
+      [h.storage(aData), h.storage(bData), cBuf, h.storage(biasData), h.storage(maskData)],
+      c.splits > 1 ? h.storage(c.splits * splitStride) : undefined,
+      splitStride,
+    );
+    h.useIteration(pass, i);
+    bound.record(pass, m, n);
+    checks.push(async () => {
+      const got = await h.read(cBuf, cFloats);
+      const what = `${tile} ${JSON.stringify(c)}`;
+      for (let r = 0; r < m; r++) {
+        for (let col = 0; col < n; col++) {
+          let sum = 0, abs = 0;
+          for (let q = 0; q < k; q++) {
+            const av = aData[aBase + aShift + r * aRow + q * aCol];
+            const bv = bData[bBase + bShift + q * bRow + col * bCol];
+            sum += av * bv;
+            abs += Math.abs(av * bv);
+          }
+          if (flags & GEMM_BIAS) sum += biasData[col];
+          if (flags & GEMM_RELU) sum = Math.max(sum, 0);
+          if (flags & GEMM_MASK && !(maskData[maskBase + r * maskRow + col] > 0)) sum = 0;
+          const at = cBase + r * cRow + col;
+          const err = Math.abs(got[at] - sum);
+          assert.ok(
+            err <= 1e-5 * abs + 1e-6,
+            `${what}: C[${r}, ${col}] is ${got[at]}, expected ${sum}`,
+          );
+          got[at] = 123; // checked: the rest must be untouched
+        }
+      }
+      const stray = got.findIndex((v) => v !== 123);
+      assert.equal(stray, -1, `${what}: wrote outside C at float ${stray}`);
+    });
+  });
+  pass.end();
+  h.device.queue.submit([encoder.finish()]);
+  for (const c of checks) await c();
+}
+
+for (const tile of Object.keys(GEMM_TILES) as GemmTileName[]) {
+  Deno.test({
+    name: `GEMM ${tile} matches a float64 reference (awkward shapes, views, flags, split-K)`,
+    ignore,
+    sanitizeResources: false,
+    fn: async () => {
+      const h = await KernelHarness.create();
+      try {
+        const cases: Case[] = [];
+        let f = 0;
+        for (const [m, n, k] of SHAPES) {
+          for (const aT of [false, true]) {
+            for (const bT of [false, true]) {
+              const flags = FLAG_SETS[f++ % FLAG_SETS.length];
+              // M and K both from the batch: they are equal.
+              const kk = flags & GEMM_M_ROWS && flags & GEMM_K_ROWS ? m : k;
+              for (const splits of [1, 3]) cases.push({ m, n, k: kk, aT, bT, flags, splits });
+            }
+          }
+        }
+        // More splits than K-steps: empty splits add zeros.
+        cases.push({ m: 9, n: 70, k: 20, aT: true, bT: false, flags: GEMM_BIAS, splits: 7 });
+        await check(h, tile, cases);
+      } finally {
+        h.destroy();
+      }
+    },
+  });
+}
+
+Deno.test("GEMM plans fill the GPU: big tiles for big outputs, split-K for small ones", () => {
+  // Forward at batch 16384 of a 512-wide layer: the largest tile, no split.
+  assert.deepEqual(planGemm(16384, 512, 367), { tile: "128x128", splits: 1 });
+  // Weight gradient 512 x 256 over K = 16384: few tiles, so K is split to reach 256 workgroups.
+  const dw = planGemm(512, 256, 16384);
+  assert.ok(dw.splits > 1);
+  assert.ok(gemmTiles(dw.tile, 512, 256) * dw.splits >= 256);
+  // K = 128 is too short to split; small outputs get the smallest tile.
+  assert.deepEqual(planGemm(16, 13, 128), { tile: "32x32", splits: 1 });
+  // Splits never decrease as K grows.
+  let last = 0;
+  for (let k = 1; k <= 65536; k *= 2) {
+    const s = planGemm(256, 512, k).splits;
+    assert.ok(s >= last, `splits fell at k = ${k}`);
+    last = s;
+  }
+});
+
+Deno.test({
+  name: "GPU engine with Kaggle-wide MLPs at batch 2100 (64x64 tiles, split-K dW) matches the CPU",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const spec = { ...kaggleSpec(0.00001), embeddingDim: 16 };
+    const batch = 2100;
+    // The engine's plans for this batch include big tiles and split-K weight gradients.
+    assert.ok(planGemm(256, 512, batch).splits > 1);
+    assert.equal(planGemm(batch, 512, 367).tile !== "32x32", true);
+    const cpu = await createCpuEngine({ spec, maxBatch: batch, seed: 2, threads: 2 });
+    const gpu = await createGpuEngine({ spec, maxBatch: batch, seed: 2 });
+    try {
+      const chunk = randomChunk(spec, batch, batch, 4, false);
+      const want = await cpu.traceStep(chunk, { learningRate: 0.1 });
+      const got = await gpu.traceStep(chunk, { learningRate: 0.1 });
+      const close = (name: string, g: Float32Array, w: Float32Array) => {
+        let scale = 0;
+        for (const v of w) scale = Math.max(scale, Math.abs(v));
+        for (let i = 0; i < w.length; i++) {
+          assert.ok(
+            Math.abs(g[i] - w[i]) <= 1e-6 + 1e-4 * scale + 2e-3 * Math.abs(w[i]),
+            `${name}[${i}] is ${g[i]}, expected ${w[i]}`,
+          );
+        }
+      };
+      close("probabilities", got.probabilities, want.probabilities);
+      for (const part of ["bottom", "top"] as const) {
+        want.gradients[part].forEach((w, l) => {
+          close(`${part}[${l}].weight grad`, got.gradients[part][l].weight, w.weight);
+          close(`${part}[${l}].bias grad`, got.gradients[part][l].bias, w.bias);
+        });
+      }
+    } finally {
+      await cpu.dispose();
+      await gpu.dispose();
+    }
+  },
+});
