@@ -1,6 +1,7 @@
 /**
  * One data-parallel worker: a single-threaded CPU engine holding a replica, joined to the group's
- * communicator. Messages: `setup`, `train`, `predict`, `params`, `checksum`.
+ * communicator. Messages: `setup`, `train`, `predict`, `params`, `checksum`, `quantization`
+ * (pause or resume QAT), `quantizeInPlace` (post-training quantization).
  *
  * @module
  */
@@ -29,6 +30,8 @@ export type ReplicaRequest =
     group: SharedGroup;
     spec: ModelSpec;
     localBatch: number;
+    /** Largest batch the replica predicts (at least `localBatch`). */
+    maxBatch: number;
     seed: number;
     params?: Params;
     quantization: QuantConfig | null;
@@ -37,7 +40,12 @@ export type ReplicaRequest =
   | { type: "train"; chunk: BatchChunk; learningRate: number }
   | { type: "predict"; chunk: BatchChunk }
   | { type: "params" }
-  | { type: "checksum" };
+  | { type: "checksum" }
+  | { type: "quantization"; active: boolean }
+  | {
+    type: "quantizeInPlace";
+    config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">;
+  };
 
 let engine: Engine | undefined;
 let comm: SharedMemoryCommunicator | undefined;
@@ -51,7 +59,7 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
       comm = new SharedMemoryCommunicator(msg.group, msg.rank);
       engine = await createCpuEngine({
         spec: msg.spec,
-        maxBatch: msg.localBatch,
+        maxBatch: Math.max(msg.localBatch, msg.maxBatch),
         seed: msg.seed,
         params: msg.params,
         threads: 1,
@@ -59,7 +67,9 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
       });
       state = new WorkerGradients(msg.spec, msg.compression);
       sums = { f32: new Float32Array(state.mlp.length), i32: new Int32Array(state.mlp.length) };
-      self.postMessage({ type: "ready" });
+      // The tables live in shared memory: rank 0's are read in place by the coordinator.
+      const tables = msg.rank === 0 ? cpuDataParallelHooks(engine).access.tables : [];
+      self.postMessage({ type: "ready", memoryBytes: engine.memoryBytes(), tables });
     } else if (msg.type === "train") {
       const hooks = cpuDataParallelHooks(engine!);
       const local = sliceChunk(msg.chunk, comm!.rank, comm!.size);
@@ -87,11 +97,18 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
         result: r,
         bytes,
         bytesSent: comm!.bytesSent - sent0,
+        scales: engine!.embeddingScales(),
       });
     } else if (msg.type === "predict") {
       self.postMessage({ type: "predicted", probabilities: await engine!.predict(msg.chunk) });
     } else if (msg.type === "params") {
       self.postMessage({ type: "params", params: await engine!.readParams() });
+    } else if (msg.type === "quantization") {
+      engine!.setQuantizationActive(msg.active);
+      self.postMessage({ type: "quantization", scales: engine!.embeddingScales() });
+    } else if (msg.type === "quantizeInPlace") {
+      engine!.quantizeInPlace(msg.config);
+      self.postMessage({ type: "quantizeInPlace", scales: engine!.embeddingScales() });
     } else if (msg.type === "checksum") {
       const access = cpuDataParallelHooks(engine!).access;
       self.postMessage({ type: "checksum", checksum: replicaChecksum(access) });
