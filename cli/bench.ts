@@ -20,6 +20,10 @@ import {
 } from "../suites/mod.ts";
 import { choiceFlag, intFlag, numberFlag, runMain, UsageError } from "./args.ts";
 import { criteoRunOverrides, type PreprocessProgress } from "../data/criteo/mod.ts";
+import { COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { withDataParallel } from "../suites/suite.ts";
+
+const DP_PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
 
 const HELP = `Usage: deno task bench SUITE [options]
 
@@ -38,6 +42,16 @@ Options:
   --save-models        also write each run's deployable model file (RUN.model) to the folder
   --engine cpu|gpu     engine to train on (default cpu)
   --threads N          CPU threads, the main thread included (default: every core)
+  --workers N          train every single-engine run data-parallel on N >= 2 workers: real
+                       replicas, one single-threaded CPU engine per Worker, exchanging gradients
+                       through shared memory every iteration (the global batch is split among
+                       them; replicas are checked identical at the end). Runs that declare
+                       their own workers (tables 4 and 6) keep them
+  --compression P      gradient compression of --workers runs: ${DP_PRESETS.join(", ")}
+                       (default sparse: lossless sparse embedding gradients, FP32)
+  --dp-mode M          how data-parallel runs train: workers (real replicas) or simulated (the
+                       paper's Algorithm 1 on one engine; same model bit for bit); default:
+                       workers for --workers, each run's own for tables 6 (simulated)
   --iterations N       training iterations per epoch (default: the suite's)
   --epochs N           epochs (default: the suite's, 1)
   --batch-size N       training batch size (Kaggle 128, Terabyte 2048)
@@ -69,6 +83,9 @@ async function main(): Promise<number> {
     options: {
       engine: { type: "string" },
       threads: { type: "string" },
+      workers: { type: "string" },
+      compression: { type: "string" },
+      "dp-mode": { type: "string" },
       iterations: { type: "string" },
       epochs: { type: "string" },
       "batch-size": { type: "string" },
@@ -134,6 +151,12 @@ async function main(): Promise<number> {
     seed: intFlag("seed", values.seed, 0),
     tableScale: numberFlag("scale", values.scale, 0, 1),
   });
+  const workers = intFlag("workers", values.workers, 2);
+  const compression = choiceFlag("compression", values.compression, DP_PRESETS);
+  const dpMode = choiceFlag("dp-mode", values["dp-mode"], ["workers", "simulated"] as const);
+  if (compression !== undefined && workers === undefined) {
+    throw new UsageError("--compression applies only with --workers N");
+  }
   if (values.data !== undefined) {
     if (values.scale !== undefined) {
       throw new UsageError(
@@ -166,6 +189,15 @@ async function main(): Promise<number> {
       );
     }
     suite = { ...suite, runs: suite.runs.filter((r) => values.run!.includes(r.name)) };
+  }
+  const parallel = withDataParallel(suite, { workers, compression, mode: dpMode });
+  suite = parallel.suite;
+  if (parallel.skipped.length) {
+    console.error(
+      `bench: ${
+        parallel.skipped.join(", ")
+      } train on one engine: LSQ's learned steps have no data-parallel gradient exchange`,
+    );
   }
   if (suite.runs.some((r) => r.engine === "gpu")) {
     const { adapter, reason } = await findAdapter();
@@ -200,7 +232,9 @@ async function main(): Promise<number> {
         t.total.median.toFixed(3)
       } ms/it (fwd ${t.phases.forward.median.toFixed(3)}, bwd ${
         t.phases.backward.median.toFixed(3)
-      }, upd ${t.phases.update.median.toFixed(3)}), ${t.samplesPerSecond.toFixed(0)} samples/s, ` +
+      }, comm ${t.phases.communication.median.toFixed(3)}, upd ${
+        t.phases.update.median.toFixed(3)
+      }), ${t.samplesPerSecond.toFixed(0)} samples/s, ` +
         `test AUC ${result.final?.auc.toFixed(4) ?? "–"}${
           result.ceiling ? ` (teacher ${result.ceiling.auc.toFixed(4)})` : ""
         }, accuracy ${result.final?.accuracy.toFixed(4) ?? "–"}; wrote ${path}`,

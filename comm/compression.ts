@@ -19,7 +19,7 @@
 import { z } from "zod";
 import type { BatchChunk } from "../engine/batch.ts";
 import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
-import { levels, quantizeLevel, scaleOf } from "../engine/quant.ts";
+import { levels, scaleOf } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import type { Communicator } from "./communicator.ts";
 
@@ -295,13 +295,12 @@ export class WorkerGradients {
     const tables = c.embeddingBits ? this.counts.length : 0;
     if (c.mlpBits) {
       const n = levels(c.mlpBits), q = this.mlpQ!, m = this.mlp, e = this.residual;
-      this.tensors.forEach((slot, i) => {
-        const s = scales[tables + i];
-        for (let j = slot.offset; j < slot.offset + slot.length; j++) {
-          q[j] = quantizeLevel(m[j], s, n);
-          if (e) e[j] = m[j] - q[j] * s;
-        }
-      });
+      for (let i = 0; i < this.tensors.length; i++) {
+        const slot = this.tensors[i];
+        const from = slot.offset, to = slot.offset + slot.length;
+        if (e) quantizeKeepingResidual(m, q, e, from, to, scales[tables + i], n);
+        else quantizeRange(m, q, from, to, scales[tables + i], n);
+      }
     }
     if (this.dense) return;
     // The embedding message: [counts (Int32 × T), rows (Int32 × u), values (u × d)].
@@ -322,10 +321,9 @@ export class WorkerGradients {
       const n = levels(c.embeddingBits);
       let row = 0;
       for (let t = 0; t < this.counts.length; t++) {
-        const s = scales[t];
-        for (let i = row * d; i < (row + this.counts[t]) * d; i++) {
-          out[i] = s > 0 ? quantizeLevel(values[i], s, n) : 0;
-        }
+        const s = scales[t], from = row * d, to = (row + this.counts[t]) * d;
+        if (s > 0) quantizeRange(values, out, from, to, s, n);
+        else out.fill(0, from, to);
         row += this.counts[t];
       }
     }
@@ -353,6 +351,58 @@ function maxAbsOf(v: Float32Array): number {
     if (a > m) m = a;
   }
   return m;
+}
+
+/**
+ * `2^52 + 2^51`: adding and subtracting it rounds a float64 of magnitude below `2^51` to an
+ * integer, half to even (IEEE's default rounding), without `Math.round`'s slow paths.
+ */
+const ROUND = 6755399441055744;
+
+/*
+ * The quantizer of the hot loops: `quantizeLevel` (engine/quant.ts) inlined. The magic-number
+ * rounding is exact below 2^51; above, it is off by at most one and the clamp maps it to the
+ * same bound, as are infinities. NaN stays NaN (stored as 0, as before). A test checks equality
+ * with quantizeLevel, halves and extremes included.
+ */
+
+/**
+ * `out[i] = quantizeLevel(x[i], s, n)` (engine/quant.ts) for `i` in `[from, to)`, without
+ * allocation or `Math.round`: the INT8/INT16 gradient quantizer's loop.
+ */
+export function quantizeRange(
+  x: Float32Array,
+  out: Int8Array | Int16Array,
+  from: number,
+  to: number,
+  s: number,
+  n: number,
+): void {
+  const lo = -n - 1;
+  for (let i = from; i < to; i++) {
+    const r = (Math.fround(x[i] / s) + ROUND) - ROUND;
+    out[i] = r > n ? n : r < lo ? lo : r;
+  }
+}
+
+/** {@linkcode quantizeRange} keeping the error-compensation residual `e = x − s·q`. */
+function quantizeKeepingResidual(
+  x: Float32Array,
+  out: Int8Array | Int16Array,
+  e: Float32Array,
+  from: number,
+  to: number,
+  s: number,
+  n: number,
+): void {
+  const lo = -n - 1;
+  for (let i = from; i < to; i++) {
+    const xi = x[i];
+    let r = (Math.fround(xi / s) + ROUND) - ROUND;
+    r = r > n ? n : r < lo ? lo : r;
+    out[i] = r;
+    e[i] = xi - r * s;
+  }
 }
 
 /**

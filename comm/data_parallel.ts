@@ -25,6 +25,8 @@ export interface DataParallelOptions {
   workers: number;
   /** Largest global batch; each worker's engine holds `maxBatch / workers`. */
   maxBatch: number;
+  /** Largest batch replica 0 predicts (default: the local batch). */
+  predictBatch?: number;
   /** Seed of the initialisation (every replica starts from the same one). */
   seed?: number;
   /** Initial parameters instead of the seeded initialisation. */
@@ -41,6 +43,8 @@ export interface DataParallelChunkResult extends TrainChunkResult {
   bytesPerIteration: ByteCount;
   /** Bytes each worker's communicator actually sent over the chunk, by rank. */
   bytesSent: number[];
+  /** Replica 0's embedding scales after the chunk. */
+  embeddingScales: Float32Array;
 }
 
 interface Replica {
@@ -53,8 +57,14 @@ export class DataParallelTrainer {
   readonly spec: ModelSpec;
   readonly workers: number;
   readonly compression: Compression;
+  /** Bytes every replica's engine holds, summed. */
+  memoryBytes = 0;
+  /** Replica 0's embedding tables (shared memory: read in place, never written). */
+  tables: readonly Float32Array[] = [];
   readonly #replicas: Replica[];
   #broken = false;
+  /** Acknowledgements of posted commands not awaited yet (see {@linkcode #command}). */
+  #pending: Promise<unknown> = Promise.resolve();
 
   private constructor(spec: ModelSpec, compression: Compression, replicas: Replica[]) {
     this.spec = spec;
@@ -105,6 +115,7 @@ export class DataParallelTrainer {
         group,
         spec,
         localBatch: options.maxBatch / n,
+        maxBatch: options.predictBatch ?? options.maxBatch / n,
         seed: options.seed ?? 0,
         params: options.params,
         quantization,
@@ -114,7 +125,9 @@ export class DataParallelTrainer {
     }
     const trainer = new DataParallelTrainer(spec, compression, replicas);
     try {
-      await trainer.#collect("ready");
+      const ready = await trainer.#collect("ready");
+      trainer.memoryBytes = ready.reduce((a, r) => a + (r.memoryBytes as number), 0);
+      trainer.tables = ready[0].tables as Float32Array[];
     } catch (error) {
       trainer.dispose();
       throw error;
@@ -141,6 +154,35 @@ export class DataParallelTrainer {
   }
 
   /**
+   * Posts `msg` to every replica without waiting; its acknowledgements (`type` replies carrying
+   * replica 0's scales) are collected before the next call that waits. Returns their promise.
+   */
+  #command(msg: ReplicaRequest, type: string): Promise<Float32Array> {
+    this.#post(msg);
+    const acks = this.#pending.then(() => this.#collect(type));
+    this.#pending = acks.catch(() => {});
+    return acks.then((r) => r[0].scales as Float32Array);
+  }
+
+  /** Waits for the acknowledgements of earlier commands; throws if one failed. */
+  async #settle(): Promise<void> {
+    await this.#pending;
+    if (this.#broken) throw new Error("Expected a live data-parallel group but a worker failed");
+  }
+
+  /** Pauses or resumes quantization-aware training on every replica; resolves to the scales. */
+  setQuantizationActive(active: boolean): Promise<Float32Array> {
+    return this.#command({ type: "quantization", active }, "quantization");
+  }
+
+  /** Post-training quantization of every replica (identically); resolves to replica 0's scales. */
+  quantizeInPlace(
+    config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">,
+  ): Promise<Float32Array> {
+    return this.#command({ type: "quantizeInPlace", config }, "quantizeInPlace");
+  }
+
+  /**
    * Trains on every full global batch of `chunk` (`batchSize` is the global batch): each worker
    * takes its contiguous slice of every batch. Losses are the mean of the workers'; phases are
    * rank 0's (its `communication` includes waiting for the slowest worker).
@@ -151,6 +193,7 @@ export class DataParallelTrainer {
         `Expected the global batch ${chunk.batchSize} to be a multiple of ${this.workers} workers`,
       );
     }
+    await this.#settle();
     const start = performance.now();
     this.#post({ type: "train", chunk: shareChunk(chunk), learningRate: options.learningRate });
     const replies = await this.#collect("trained");
@@ -178,11 +221,13 @@ export class DataParallelTrainer {
       wallMs: performance.now() - start,
       bytesPerIteration: bytes,
       bytesSent: replies.map((r) => r.bytesSent as number),
+      embeddingScales: replies[0].scales as Float32Array,
     };
   }
 
   /** Click probabilities of `chunk`, from rank 0's replica. */
   async predict(chunk: BatchChunk): Promise<Float32Array> {
+    await this.#settle();
     this.#post({ type: "predict", chunk }, this.#replicas.slice(0, 1));
     const m = await this.#replicas[0].next();
     if (m.type !== "predicted") throw new Error(`A data-parallel worker failed: ${m.message}`);
@@ -191,6 +236,7 @@ export class DataParallelTrainer {
 
   /** A copy of the parameters of replica `rank` (0 by default). */
   async readParams(rank = 0): Promise<Params> {
+    await this.#settle();
     this.#post({ type: "params" }, [this.#replicas[rank]]);
     const m = await this.#replicas[rank].next();
     if (m.type !== "params") throw new Error(`A data-parallel worker failed: ${m.message}`);
@@ -199,6 +245,7 @@ export class DataParallelTrainer {
 
   /** Every replica's parameter checksum, by rank. */
   async checksums(): Promise<string[]> {
+    await this.#settle();
     this.#post({ type: "checksum" });
     const replies = await this.#collect("checksum");
     return replies.map((r) => r.checksum as string);

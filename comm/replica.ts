@@ -26,6 +26,8 @@ export interface ReplicaOptions {
   spec: ModelSpec;
   /** Samples per worker per global batch (the global batch / the group's size). */
   localBatch: number;
+  /** Largest batch the replica predicts (default and at least `localBatch`). */
+  maxBatch?: number;
   /** Seed of the initialisation (the same on every rank). */
   seed: number;
   /** Initial parameters instead of the seeded initialisation. */
@@ -63,7 +65,7 @@ export class DataParallelReplica {
   static async create(comm: Communicator, options: ReplicaOptions): Promise<DataParallelReplica> {
     const engine = await createCpuEngine({
       spec: options.spec,
-      maxBatch: options.localBatch,
+      maxBatch: Math.max(options.localBatch, options.maxBatch ?? 0),
       seed: options.seed,
       params: options.params,
       threads: 1,

@@ -1,12 +1,13 @@
 /**
  * One data-parallel worker: a {@linkcode DataParallelReplica} (a single-threaded CPU engine
- * holding a replica) joined to the group's shared-memory communicator. Messages: `setup`,
- * `train`, `predict`, `params`, `checksum`.
+ * holding a replica) joined to the group's shared-memory communicator. Messages: `setup`, `train`, `predict`, `params`, `checksum`, `quantization`
+ * (pause or resume QAT), `quantizeInPlace` (post-training quantization).
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import type { BatchChunk } from "../engine/batch.ts";
+import { cpuDataParallelHooks } from "../engine/cpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
@@ -22,6 +23,8 @@ export type ReplicaRequest =
     group: SharedGroup;
     spec: ModelSpec;
     localBatch: number;
+    /** Largest batch the replica predicts (at least `localBatch`). */
+    maxBatch: number;
     seed: number;
     params?: Params;
     quantization: QuantConfig | null;
@@ -30,7 +33,12 @@ export type ReplicaRequest =
   | { type: "train"; chunk: BatchChunk; learningRate: number }
   | { type: "predict"; chunk: BatchChunk }
   | { type: "params" }
-  | { type: "checksum" };
+  | { type: "checksum" }
+  | { type: "quantization"; active: boolean }
+  | {
+    type: "quantizeInPlace";
+    config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">;
+  };
 
 let comm: SharedMemoryCommunicator | undefined;
 let replica: DataParallelReplica | undefined;
@@ -41,10 +49,13 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
     if (msg.type === "setup") {
       comm = new SharedMemoryCommunicator(msg.group, msg.rank);
       replica = await DataParallelReplica.create(comm, msg);
-      self.postMessage({ type: "ready" });
+      const engine = replica.engine;
+      // The tables live in shared memory: rank 0's are read in place by the coordinator.
+      const tables = msg.rank === 0 ? cpuDataParallelHooks(engine).access.tables : [];
+      self.postMessage({ type: "ready", memoryBytes: engine.memoryBytes(), tables });
     } else if (msg.type === "train") {
       const r = await replica!.trainChunk(msg.chunk, msg.learningRate);
-      self.postMessage({ type: "trained", ...r });
+      self.postMessage({ type: "trained", ...r, scales: replica!.engine.embeddingScales() });
     } else if (msg.type === "predict") {
       self.postMessage({
         type: "predicted",
@@ -52,6 +63,12 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
       });
     } else if (msg.type === "params") {
       self.postMessage({ type: "params", params: await replica!.engine.readParams() });
+    } else if (msg.type === "quantization") {
+      replica!.engine.setQuantizationActive(msg.active);
+      self.postMessage({ type: "quantization", scales: replica!.engine.embeddingScales() });
+    } else if (msg.type === "quantizeInPlace") {
+      replica!.engine.quantizeInPlace(msg.config);
+      self.postMessage({ type: "quantizeInPlace", scales: replica!.engine.embeddingScales() });
     } else if (msg.type === "checksum") {
       self.postMessage({ type: "checksum", checksum: replica!.checksum() });
     }

@@ -8,6 +8,7 @@
  * @module
  */
 import type { ReportRun } from "./load.ts";
+import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 
 /** Where each feature may be found in a run's config (dot paths; first found wins). */
 export const FEATURE_ALIASES = {
@@ -148,6 +149,13 @@ function bitsOf(v: unknown): number | undefined {
   return undefined;
 }
 
+/** The settings of a compression preset's name (`"sparse-int8"`), if it is one. */
+function presetOf(name: unknown) {
+  return typeof name === "string" && Object.hasOwn(COMPRESSION_PRESETS, name)
+    ? COMPRESSION_PRESETS[name as keyof typeof COMPRESSION_PRESETS]
+    : undefined;
+}
+
 const FLOAT_METHODS = new Set(["fp32", "float", "float32", "baseline", "none"]);
 
 /**
@@ -160,6 +168,7 @@ const FLOAT_METHODS = new Set(["fp32", "float", "float32", "baseline", "none"]);
  * import assert from "node:assert/strict";
  * import { runFeatures } from "./features.ts";
  * import type { ReportRun } from "./load.ts";
+import { COMPRESSION_PRESETS } from "../comm/compression.ts";
  * const run = { config: { method: "dqrm", arch: "kaggle", quantization: { embeddingBits: 4, mlpBits: null } } };
  * const f = runFeatures(run as unknown as ReportRun);
  * assert.deepEqual([f.embeddingBits, f.mlpBits, f.workers], [4, 32, 1]);
@@ -175,8 +184,12 @@ export function runFeatures(run: ReportRun): RunFeatures {
   const mlpBits = float || mlpFp32 ? 32 : bitsOf(first(c, a.mlpBits)) ?? embeddingBits;
   const period = first(c, a.scalePeriod);
   const workers = first(c, a.workers) ?? run.communication?.workers;
-  const sparse = first(c, a.sparseEmbeddingGradients);
-  const ec = first(c, a.errorCompensation);
+  // A data-parallel run names its compression by preset (`dataParallel.compression`).
+  const preset = presetOf(getPath(c, "dataParallel.compression"));
+  const sparse = preset ? preset.sparseEmbeddings : first(c, a.sparseEmbeddingGradients);
+  const ec = preset ? preset.errorCompensation : first(c, a.errorCompensation);
+  const embGrad = preset ? preset.embeddingBits : first(c, a.embeddingGradBits);
+  const mlpGrad = preset ? preset.mlpBits : first(c, a.mlpGradBits);
   const data = getPath(c, "data.kind") ?? getPath(c, "data.source") ?? getPath(c, "data");
   return {
     arch: c.arch,
@@ -186,8 +199,8 @@ export function runFeatures(run: ReportRun): RunFeatures {
     scalePeriod: typeof period === "number" && !float ? period : undefined,
     workers: typeof workers === "number" ? workers : 1,
     sparseEmbeddingGradients: sparse === true,
-    embeddingGradBits: bitsOf(first(c, a.embeddingGradBits)) ?? 32,
-    mlpGradBits: bitsOf(first(c, a.mlpGradBits)) ?? 32,
+    embeddingGradBits: bitsOf(embGrad) ?? 32,
+    mlpGradBits: bitsOf(mlpGrad) ?? 32,
     errorCompensation: ec === true,
     epochs: c.epochs ?? 1,
     tableScale: c.tableScale ?? 1,

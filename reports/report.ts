@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { table4ByWorkers, table6ByWorkers, type WorkersTable } from "./data_parallel.ts";
 import { stringify } from "csv-stringify/sync";
 import { buildCharts, type ChartSet } from "./charts.ts";
 import { compareAll, type ComparedTable } from "./compare.ts";
@@ -54,6 +55,8 @@ export interface ReportModel {
   charts: ChartSet;
   timing: RunTiming[];
   environments: EnvironmentGroup[];
+  /** Tables 4 and 6 by worker count. */
+  dataParallel: { table4: WorkersTable[]; table6: WorkersTable[] };
 }
 
 /** Options of {@linkcode buildReport}. */
@@ -171,6 +174,7 @@ export async function buildReport(dir: string, options: BuildOptions = {}): Prom
     charts: buildCharts(variants),
     timing: timingRows(variants),
     environments: environmentGroups(runs),
+    dataParallel: { table4: table4ByWorkers(variants), table6: table6ByWorkers(variants) },
   };
 }
 

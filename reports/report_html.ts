@@ -401,7 +401,7 @@ export function renderReportHtml(model: ReportModel, options: RenderOptions): st
 <header><h1>${esc(model.title)}</h1>
 <p>Results: ${esc(model.resultsDir)} · generated ${esc(model.generatedAt)}</p>
 <p>Reproducing <em>DQRM: Deep Quantized Recommendation Models</em> — our figures beside the paper's.</p></header>
-<nav><a href="#summary">Summary</a><a href="#paper">Paper tables</a><a href="#fig3">Fig. 3 curves</a><a href="#fig1c">Fig. 1c phases</a><a href="#fig6">Fig. 6 histograms</a><a href="#comm">Communication</a><a href="#memory">Memory</a><a href="#timing">Timing statistics</a><a href="#environment">Environment</a><a href="#downloads">CSV</a></nav>
+<nav><a href="#summary">Summary</a><a href="#paper">Paper tables</a><a href="#fig3">Fig. 3 curves</a><a href="#fig1c">Fig. 1c phases</a><a href="#fig6">Fig. 6 histograms</a><a href="#comm">Communication</a><a href="#dp">Tables 4, 6 by workers</a><a href="#memory">Memory</a><a href="#timing">Timing statistics</a><a href="#environment">Environment</a><a href="#downloads">CSV</a></nav>
 <main>
 <section id="summary"><h2>Summary</h2>
 ${summary}${skipped}
@@ -423,6 +423,8 @@ ${renderCharts(charts, "trace", missing.trace)}</section>
 ${renderCharts(charts, "fig6", missing.fig6)}</section>
 <section id="comm"><h2>Communication per iteration</h2>
 ${renderCharts(charts, "comm", missing.comm)}</section>
+<section id="dp"><h2>Data parallelism by workers (Tables 4 and 6)</h2>
+${renderDataParallel(model)}</section>
 <section id="memory"><h2>Memory and model size</h2>
 ${renderCharts(charts, "memory", missing.memory)}</section>
 <section id="timing"><h2>Timing statistics</h2>
@@ -439,4 +441,51 @@ ${csvLinks || `<p class="note">No CSV files.</p>`}</section>
 <script>${CLIENT}</script>
 </body></html>
 `;
+}
+
+function renderDataParallel(model: ReportModel): string {
+  const { table4, table6 } = model.dataParallel;
+  if (!table4.length && !table6.length) {
+    return `<p class="note">No Table 4 or Table 6 runs (bench --experiment table4,table6).</p>`;
+  }
+  const pp = (x: number | undefined) =>
+    x === undefined || !Number.isFinite(x) ? "–" : `${x >= 0 ? "+" : ""}${(100 * x).toFixed(2)} pp`;
+  const t4 = table4.map((t) =>
+    `<h3>Table 4 (${esc(t.arch)}): bytes per worker per iteration</h3>
+<p class="caption">Counted exactly on the suite's training batches (each worker's slice of every global batch; row ids and per-table counts included); nothing is trained, so the uncompressed row is computed, not all-reduced. The paper measured ${
+      t.arch === "terabyte" ? "2" : "4"
+    } workers.</p>
+<table><tr><th class="l">Setting</th><th>Paper</th>${
+      t.workers.map((w) => `<th>${w} workers</th>`).join("")
+    }</tr>${
+      t.rows.map((r) =>
+        `<tr><td class="l">${esc(r.label)}</td><td class="paper">${formatBytes(r.paper)}</td>${
+          t.workers.map((w) => `<td>${formatBytes(r.ours[w]?.value?.mean)}</td>`).join("")
+        }</tr>`
+      ).join("")
+    }</table>`
+  ).join("\n");
+  const t6 = table6.map((t) =>
+    `<h3>Table 6 (${esc(t.arch)}): test accuracy by gradient setting and workers</h3>
+<p class="caption">Each cell: our best test accuracy and, below, its difference from the same training on one worker (${
+      t.single ? formatMetric("accuracy", t.single.mean) : "no single-worker run"
+    }). The paper's column: 4 GPUs, with its difference from its single-GPU DQRM INT4 (Table 3(a), 79.071%).</p>
+<table><tr><th class="l">Setting</th><th>Paper (4 workers)</th>${
+      t.workers.map((w) => `<th>${w} workers</th>`).join("")
+    }</tr>${
+      t.rows.map((r) =>
+        `<tr><td class="l">${esc(r.label)}</td><td class="paper">${
+          formatMetric("accuracy", r.paper)
+        }<small>${pp(r.paperDelta)}</small></td>${
+          t.workers.map((w) => {
+            const c = r.ours[w];
+            return `<td>${formatMetric("accuracy", c?.value?.mean)}<small>${
+              pp(c?.delta)
+            }</small></td>`;
+          }).join("")
+        }</tr>`
+      ).join("")
+    }</table>`
+  ).join("\n");
+  return t4 + t6;
 }

@@ -71,14 +71,16 @@ export const RunConfigSchema = z.object({
     quantizeBias: z.boolean(),
   }).nullable(),
   /**
-   * Data-parallel training, simulated on one single-threaded engine (the paper's Algorithm 1):
-   * the global batch split over `workers`, their gradients exchanged under a compression preset
-   * (`comm/compression.ts`). Absent: one worker.
+   * Data-parallel training: the global batch split over `workers`, their gradients exchanged
+   * under a compression preset (`comm/compression.ts`). `mode`: `simulated` on one
+   * single-threaded engine (the paper's Algorithm 1, the default), `workers` as real replicas
+   * (one single-threaded CPU engine per Worker), or `accounting`: the bytes each worker would
+   * send, counted on the run's batches, nothing trained (Table 4). Absent: one worker.
    */
   dataParallel: z.object({
     workers: z.number().int().min(2),
     compression: z.enum(["uncompressed", "sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"]),
-    simulated: z.literal(true),
+    mode: z.enum(["simulated", "workers", "accounting"]).default("simulated"),
   }).optional(),
   /** A run projected past these is stopped and recorded as "could-not-finish". */
   budget: z.object({
@@ -112,6 +114,23 @@ export const RunConfigSchema = z.object({
     z.object({ kind: z.literal("synthetic"), clickRate: z.number().gt(0).lt(1) }),
     CriteoRunDataSchema,
   ]),
+}).superRefine((c, ctx) => {
+  const dp = c.dataParallel;
+  if (!dp) return;
+  const issue = (path: string, message: string) =>
+    ctx.addIssue({ code: "custom", path: ["dataParallel", path], message });
+  if (c.batchSize % dp.workers !== 0) {
+    issue(
+      "workers",
+      `Expected the batch size ${c.batchSize} to be a multiple of the ${dp.workers} data-parallel workers`,
+    );
+  }
+  if (dp.mode !== "accounting" && c.engine !== "cpu") {
+    issue("mode", `Expected engine cpu for data-parallel training but found ${c.engine}`);
+  }
+  if (dp.mode !== "accounting" && c.quantization?.quantizer === "lsq") {
+    issue("mode", "Expected a quantizer other than lsq for data-parallel training");
+  }
 });
 
 /** Configuration of one run. */

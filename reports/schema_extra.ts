@@ -65,6 +65,15 @@ export const CommunicationSchema = z.object({
   }),
   /** Short description of the compression, e.g. `"sparse + int8"`. */
   compression: z.string().optional(),
+  /**
+   * How the workers ran: `simulated` on one engine (the paper's Algorithm 1), `workers` as real
+   * replicas, or `accounting` (bytes counted on the run's batches, nothing trained).
+   */
+  mode: z.enum(["simulated", "workers", "accounting"]).optional(),
+  /** Real workers: every replica's parameter checksum at the end of the run, by rank. */
+  replicaChecksums: z.array(z.string()).optional(),
+  /** Real workers: whether every replica ended bit-identical. */
+  replicasIdentical: z.boolean().optional(),
 });
 
 /** Communication accounting of a data-parallel run. */

@@ -1,7 +1,9 @@
 /**
  * The paper's experiments as declarative runs: Table 2 (embedding bits), Table 3 (FP32, PTQ,
- * HAWQ, DQRM at INT4, with and without an FP32 MLP), Table 5 (scale period), Table 7 (which part
- * is quantized), Table 8 (QAT from scratch vs one FP32 epoch first) and Table 9 (epochs).
+ * HAWQ, DQRM at INT4, with and without an FP32 MLP), Table 4 (communication bytes per worker),
+ * Table 5 (scale period), Table 6 (gradient compression with data-parallel workers), Table 7
+ * (which part is quantized), Table 8 (QAT from scratch vs one FP32 epoch first) and Table 9
+ * (epochs).
  * A run that several tables share (the FP32 baseline, INT4 DQRM) appears once, tagged with
  * every table it belongs to.
  *
@@ -14,6 +16,7 @@ import type { RunConfig } from "../reports/schema.ts";
 export const EXPERIMENTS = [
   "table2",
   "table3",
+  "table4",
   "table5",
   "table6",
   "table7",
@@ -39,7 +42,19 @@ export interface ExperimentSettings {
   /** Epochs of the Table 8 runs (at least 2) and the Table 9 runs. */
   table8Epochs: number;
   table9Epochs: number;
+  /** Data-parallel worker counts of Tables 4 and 6 (the paper's: 4). */
+  workerCounts: number[];
+  /** Global batches whose bytes each Table 4 run counts. */
+  table4Iterations: number;
+  /** Training samples and evaluation period of the Table 6 runs (undefined: the suite's). */
+  table6?: { trainSamples: number; evalEvery: number };
 }
+
+/** The gradient settings of Table 4, in the paper's order. */
+export const TABLE4_PRESETS = ["uncompressed", "sparse", "sparse-int8"] as const;
+
+/** The gradient settings of Table 6, in the paper's order. */
+export const TABLE6_PRESETS = ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const;
 
 /** DQRM: gathered rows only, table scales every `period` steps, channel-wise MLP scales. */
 export function dqrm(
@@ -134,11 +149,28 @@ export function paperRuns(
   for (const period of settings.periods) {
     add("table5", period === P ? "dqrm-int4" : `dqrm-int4-p${period}`, "dqrm", dqrm(4, 4, period));
   }
-  // Table 6: gradient compression with 4 data-parallel workers (simulated), INT4 DQRM training.
-  for (const preset of ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const) {
-    add("table6", `t6-dp4-${preset}`, "dqrm", dqrm(4, 4, P), {
-      dataParallel: { workers: 4, compression: preset, simulated: true },
-    });
+  // Table 4: the bytes each worker sends per iteration, counted on the training batches (no
+  // training: the uncompressed row would be a 2 GB all-reduce per step).
+  for (const workers of settings.workerCounts) {
+    for (const preset of TABLE4_PRESETS) {
+      add("table4", `t4-dp${workers}-${preset}`, "dqrm", dqrm(4, 4, P), {
+        dataParallel: { workers, compression: preset, mode: "accounting" },
+        trainSamples: settings.table4Iterations * base.batchSize,
+        evalEvery: 0,
+      });
+    }
+  }
+  // Table 6: gradient compression with data-parallel workers (simulated by default), INT4 DQRM
+  // training, against the same training on one worker.
+  const t6 = settings.table6 ?? {};
+  add("table6", "t6-single", "dqrm", dqrm(4, 4, P), t6);
+  for (const workers of settings.workerCounts) {
+    for (const preset of TABLE6_PRESETS) {
+      add("table6", `t6-dp${workers}-${preset}`, "dqrm", dqrm(4, 4, P), {
+        dataParallel: { workers, compression: preset, mode: "simulated" },
+        ...t6,
+      });
+    }
   }
   // Table 7: which part is quantized.
   add("table7", "fp32", "fp32", null);

@@ -10,6 +10,9 @@ import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { COMPRESSION_PRESETS, compressionName } from "../comm/compression.ts";
 import { type SimulatedChunkResult, SimulatedDataParallel } from "../comm/simulated.ts";
+import { DataParallelEngine } from "../comm/dp_engine.ts";
+import { ReplicaDivergenceError } from "../comm/replicas.ts";
+import { runAccounting } from "./accounting_run.ts";
 import type { Engine, TrainChunkResult } from "../engine/engine.ts";
 import { describeEnvironment } from "../engine/environment.ts";
 import { clickMetrics } from "../engine/metrics.ts";
@@ -72,7 +75,9 @@ export function estimateMemoryBytes(config: RunConfig, spec: ModelSpec): number 
   const copies = config.quantization?.embeddingBits && !config.quantization.gatheredRowsOnly
     ? 2
     : 1;
-  return tables * copies;
+  // Real data-parallel workers hold a replica each.
+  const replicas = config.dataParallel?.mode === "workers" ? config.dataParallel.workers : 1;
+  return tables * copies * replicas;
 }
 
 function memoryBudget(config: RunConfig): number {
@@ -90,6 +95,18 @@ export function specOf(config: RunConfig): ModelSpec {
 }
 
 async function createEngine(config: RunConfig, spec: ModelSpec): Promise<Engine> {
+  const dp = config.dataParallel;
+  if (dp?.mode === "workers") {
+    return await DataParallelEngine.create({
+      spec,
+      workers: dp.workers,
+      maxBatch: config.batchSize,
+      predictBatch: config.testBatchSize,
+      seed: config.seed,
+      quantization: config.quantization,
+      compression: COMPRESSION_PRESETS[dp.compression],
+    });
+  }
   if (config.engine === "gpu") {
     return await createGpuEngine({
       spec,
@@ -152,6 +169,12 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     data = criteo!;
   }
 
+  if (config.dataParallel?.mode === "accounting") {
+    const q = modelQuantization(config);
+    const result = runAccounting(config, spec, data, startedAt, options.suite, q);
+    report({ run: config.name, stage: "done", epoch: 0, iteration: 0, totalIterations });
+    return { ...result, ...(ceiling ? { ceiling } : {}) };
+  }
   const counts = parameterCounts(spec);
   const needed = estimateMemoryBytes(config, spec);
   /** The result of a run that never trained: over its memory budget, or no engine for it. */
@@ -209,7 +232,10 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   const environment = describeEnvironment(engine.info);
   const dp = config.dataParallel;
   const compression = dp ? COMPRESSION_PRESETS[dp.compression] : null;
-  const trainer = dp ? new SimulatedDataParallel(engine, dp.workers, compression!) : engine;
+  const trainer = dp?.mode === "simulated"
+    ? new SimulatedDataParallel(engine, dp.workers, compression!)
+    : engine;
+  let replicaChecksums: string[] | undefined;
   const bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
   const chunk = allocateOneHotChunk(
     spec,
@@ -421,6 +447,13 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       );
       await Deno.writeFile(options.saveModelTo, file);
     }
+    if (engine instanceof DataParallelEngine) {
+      // The replicas must end bit-identical: a run whose replicas diverged failed.
+      replicaChecksums = await engine.trainer.checksums();
+      if (replicaChecksums.some((c) => c !== replicaChecksums![0])) {
+        throw new ReplicaDivergenceError(replicaChecksums);
+      }
+    }
   } catch (e) {
     status = "failed";
     error = e instanceof Error ? e.message : String(e);
@@ -466,7 +499,14 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
             mlp: bytes.mlp / iteration,
             scales: bytes.scales / iteration,
           },
-          compression: `${compressionName(compression!)} (simulated)`,
+          compression: compressionName(compression!),
+          mode: dp.mode,
+          ...(replicaChecksums
+            ? {
+              replicaChecksums,
+              replicasIdentical: replicaChecksums.every((c) => c === replicaChecksums![0]),
+            }
+            : {}),
         },
       }
       : {}),

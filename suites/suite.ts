@@ -60,3 +60,52 @@ export function withOverrides(suite: Suite, overrides: RunOverrides): Suite {
   }
   return parsed.data;
 }
+
+/** Data-parallel settings applied from the command line (`bench --workers N`). */
+export interface DataParallelOverrides {
+  /** Single-engine runs become data-parallel on this many workers. */
+  workers?: number;
+  /** Their gradient compression (default `sparse`). */
+  compression?: NonNullable<RunConfig["dataParallel"]>["compression"];
+  /**
+   * How every training data-parallel run trains (accounting runs are left alone); default:
+   * `workers` for the runs `workers` converts, each run's own for the others.
+   */
+  mode?: "workers" | "simulated";
+}
+
+/**
+ * Applies data-parallel overrides: with `workers`, every run without data parallelism gets
+ * `workers` workers, except LSQ runs (their learned steps have no gradient exchange), which
+ * stay single-engine and are named in `skipped`; with `mode`, every training data-parallel run
+ * trains that way. Validates the result as {@linkcode withOverrides} does (batch size a
+ * multiple of the workers, CPU engine).
+ */
+export function withDataParallel(
+  suite: Suite,
+  o: DataParallelOverrides,
+): { suite: Suite; skipped: string[] } {
+  const skipped: string[] = [];
+  if (o.workers === undefined && o.mode === undefined) return { suite, skipped };
+  const runs = suite.runs.map((r): RunConfig => {
+    if (!r.dataParallel && o.workers !== undefined && r.quantization?.quantizer === "lsq") {
+      skipped.push(r.name);
+      return r;
+    }
+    if (!r.dataParallel && o.workers !== undefined) {
+      return {
+        ...r,
+        dataParallel: {
+          workers: o.workers,
+          compression: o.compression ?? "sparse",
+          mode: o.mode ?? "workers",
+        },
+      };
+    }
+    if (r.dataParallel && r.dataParallel.mode !== "accounting" && o.mode) {
+      return { ...r, dataParallel: { ...r.dataParallel, mode: o.mode } };
+    }
+    return r;
+  });
+  return { suite: withOverrides({ ...suite, runs }, {}), skipped };
+}

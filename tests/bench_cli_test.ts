@@ -73,7 +73,7 @@ Deno.test("bench: a wrong flag or value prints one line naming it and exits 2", 
       [["kaggle", "--bogus"], /Unknown option '--bogus'/],
       [["criteo"], /unknown suite 'criteo'/],
       [[], /expected one suite name/],
-      [["kaggle", "--experiment", "table4"], /--experiment expects a list of table2/],
+      [["kaggle", "--experiment", "table1"], /--experiment expects a list of table2/],
     ] as const
   ) {
     const r = await bench([...args]);

@@ -46,7 +46,16 @@ export function kaggleSuite(options: KaggleSuiteOptions = {}): Suite {
         data: { kind: "synthetic", clickRate: 0.25 },
         budget: { seconds: paper ? 7 * 86_400 : 300, memoryBytes: 0 },
       },
-      { period: 200, periods: [1, 200, 500], table8Epochs: 2, table9Epochs: paper ? 20 : 4 },
+      {
+        period: 200,
+        periods: [1, 200, 500],
+        table8Epochs: 2,
+        table9Epochs: paper ? 20 : 4,
+        workerCounts: [2, 4, 8],
+        table4Iterations: paper ? 5_000 : 500,
+        // Table 6's 13 runs at 400 iterations each by default (single-threaded workers).
+        table6: paper ? undefined : { trainSamples: 400 * 128, evalEvery: 200 },
+      },
       options.experiments ?? ["table3"],
     ),
   };

@@ -48,7 +48,15 @@ export function terabyteSuite(options: TerabyteSuiteOptions = {}): Suite {
         data: { kind: "synthetic", clickRate: 0.25 },
         budget: { seconds: paper ? 30 * 86_400 : 300, memoryBytes: 0 },
       },
-      { period: 1000, periods: [1, 200, 500, 1000], table8Epochs: 2, table9Epochs: paper ? 20 : 3 },
+      {
+        period: 1000,
+        periods: [1, 200, 500, 1000],
+        table8Epochs: 2,
+        table9Epochs: paper ? 20 : 3,
+        workerCounts: [2, 4, 8],
+        table4Iterations: paper ? 1_000 : 100,
+        table6: paper ? undefined : { trainSamples: 100 * 2048, evalEvery: 50 },
+      },
       options.experiments ?? ["table3"],
     ),
   };

@@ -1,0 +1,123 @@
+/**
+ * `deno task bench:dp [options]`: samples/s of ONE single-threaded CPU engine against N
+ * single-threaded data-parallel workers (`DataParallelTrainer`, real replicas in Workers) at the
+ * same global batch, on the Kaggle architecture (tables scaled) and synthetic data, under each
+ * gradient compression asked. Rounds alternate (one engine, then the workers, per preset) so
+ * that load from other processes hits both alike; the medians and their ratio are printed.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { allocateOneHotChunk } from "../engine/batch.ts";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { kaggleSpec } from "../engine/spec.ts";
+import { SyntheticCriteo } from "../data/synthetic.ts";
+import { COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { DataParallelTrainer } from "../comm/data_parallel.ts";
+import { choiceFlag, intFlag, numberFlag, runMain, UsageError } from "./args.ts";
+
+const PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
+
+const HELP = `Usage: deno task bench:dp [options]
+
+Samples/s of one single-threaded engine vs N single-threaded data-parallel workers at the same
+global batch (Kaggle MLPs, tables scaled, synthetic data), alternating rounds; prints JSON
+lines and the ratio per compression preset.
+
+Options:
+  --workers N       data-parallel workers (default 2)
+  --batch N         global batch (default 2048: compute dominates the exchange)
+  --iterations N    iterations per round (default 8)
+  --rounds N        alternating rounds (default 5, after one warm-up round)
+  --scale X         table scale in (0, 1] (default 0.01)
+  --presets LIST    compression presets, comma-separated: ${PRESETS.join(", ")}
+                    (default uncompressed,sparse-int8)
+  -h, --help        this help
+`;
+
+const median = (a: number[]) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: {
+      workers: { type: "string" },
+      batch: { type: "string" },
+      iterations: { type: "string" },
+      rounds: { type: "string" },
+      scale: { type: "string" },
+      presets: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const workers = intFlag("workers", values.workers, 2) ?? 2;
+  const batch = intFlag("batch", values.batch) ?? 2048;
+  const iterations = intFlag("iterations", values.iterations) ?? 8;
+  const rounds = intFlag("rounds", values.rounds) ?? 5;
+  const scale = numberFlag("scale", values.scale, 0, 1) ?? 0.01;
+  const presets = (values.presets ?? "uncompressed,sparse-int8").split(",").map((p) =>
+    choiceFlag("presets", p.trim(), PRESETS)!
+  );
+  if (batch % workers !== 0) {
+    throw new UsageError(`--batch ${batch} expects a multiple of --workers ${workers}`);
+  }
+  const spec = kaggleSpec(scale);
+  const data = new SyntheticCriteo(spec, { seed: 1 });
+  const chunk = allocateOneHotChunk(spec, batch, batch * iterations, true);
+  data.fill(chunk, "train", 0);
+  const options = { learningRate: 0.01 };
+  const one = await createCpuEngine({ spec, maxBatch: batch, seed: 1, threads: 1 });
+  try {
+    for (const preset of presets) {
+      const dp = await DataParallelTrainer.create({
+        spec,
+        workers,
+        maxBatch: batch,
+        seed: 1,
+        compression: COMPRESSION_PRESETS[preset],
+      });
+      try {
+        const single: number[] = [], parallel: number[] = [], comm: number[] = [];
+        for (let r = 0; r <= rounds; r++) {
+          let t = performance.now();
+          await one.trainChunk(chunk, options);
+          const a = (batch * iterations) / ((performance.now() - t) / 1000);
+          t = performance.now();
+          const res = await dp.trainChunk(chunk, options);
+          const b = (batch * iterations) / ((performance.now() - t) / 1000);
+          if (r === 0) continue; // warm-up
+          single.push(a);
+          parallel.push(b);
+          comm.push(...res.phases.communication);
+        }
+        await dp.checkReplicas();
+        const s = median(single), p = median(parallel);
+        console.log(JSON.stringify({
+          preset,
+          workers,
+          globalBatch: batch,
+          iterations,
+          rounds,
+          scale,
+          oneWorkerSamplesPerS: Math.round(s),
+          dataParallelSamplesPerS: Math.round(p),
+          ratio: +(p / s).toFixed(3),
+          rank0CommunicationMedianMs: +median(comm).toFixed(2),
+          perRound: { one: single.map(Math.round), parallel: parallel.map(Math.round) },
+        }));
+      } finally {
+        dp.dispose();
+      }
+    }
+  } finally {
+    await one.dispose();
+  }
+  return 0;
+}
+
+if (import.meta.main) await runMain("bench:dp", main);
