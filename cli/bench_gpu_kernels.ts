@@ -33,7 +33,7 @@ import {
   GEMM_UNIFORM_WGSL,
   type GemmTileName,
 } from "../engine/gpu/kernels/gemm.ts";
-import { ITER_WGSL } from "../engine/gpu/kernels/iter.ts";
+import { GEMM_NAIVE16 } from "../engine/gpu/kernels/gemm_naive.ts";
 import type { KernelSource } from "../engine/gpu/pipelines.ts";
 import { PHASES, summarize } from "../engine/phases.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
@@ -57,56 +57,6 @@ Options:
   --out FILE       write the results as JSON
   -h, --help       this help
 `;
-
-/** The previous GEMM kernel: 16 x 16 tiles, one output per invocation, k ascending. */
-const NAIVE_GEMM: KernelSource = {
-  name: "gemm_naive16",
-  bindings: ["uniform", "read", "read", "rw", "read", "read"],
-  code: /* wgsl */ `
-${ITER_WGSL}
-${GEMM_UNIFORM_WGSL}
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> mask: array<f32>;
-
-var<workgroup> ta: array<array<f32, 16>, 16>;
-var<workgroup> tb: array<array<f32, 16>, 16>;
-
-@compute @workgroup_size(16, 16)
-fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u) {
-  let M = select(g.m, it.rows, (g.flags & 1u) != 0u);
-  let K = select(g.k, it.rows, (g.flags & 2u) != 0u);
-  let N = g.n;
-  let aBase = g.aBase + select(0u, it.s0 * g.aRow, (g.flags & 4u) != 0u);
-  let bBase = g.bBase + select(0u, it.s0 * g.bRow, (g.flags & 64u) != 0u);
-  let row = w.y * 16u + l.y;
-  let col = w.x * 16u + l.x;
-  if (w.y * 16u >= M) { return; }
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < K; k0 += 16u) {
-    let ak = k0 + l.x;
-    var va = 0.0;
-    if (row < M && ak < K) { va = a[aBase + row * g.aRow + ak * g.aCol]; }
-    ta[l.y][l.x] = va;
-    let bk = k0 + l.y;
-    var vb = 0.0;
-    if (bk < K && col < N) { vb = b[bBase + bk * g.bRow + col * g.bCol]; }
-    tb[l.y][l.x] = vb;
-    workgroupBarrier();
-    let kn = min(16u, K - k0);
-    for (var kk = 0u; kk < kn; kk++) { acc += ta[l.y][kk] * tb[kk][l.x]; }
-    workgroupBarrier();
-  }
-  if (row >= M || col >= N) { return; }
-  if ((g.flags & 8u) != 0u) { acc += bias[col]; }
-  if ((g.flags & 16u) != 0u) { acc = max(acc, 0.0); }
-  if ((g.flags & 32u) != 0u && !(mask[g.maskBase + row * g.maskRow + col] > 0.0)) { acc = 0.0; }
-  c[g.cBase + row * g.cRow + col] = acc;
-}
-`,
-};
 
 type Op = "forward" | "dX" | "dW";
 
@@ -275,7 +225,7 @@ async function benchGemm(
             const base = { model, batch, op: p.op, layer, m: p.m, n: p.n, k: p.k };
             const fields: GemmFields = p.fields;
             const words = GEMM_FIELDS.map((f) => fields[f] ?? 0);
-            const naive = h.bind(NAIVE_GEMM, [h.uniform(words), a, b, c, bias, mask]);
+            const naive = h.bind(GEMM_NAIVE16, [h.uniform(words), a, b, c, bias, mask]);
             const naiveUs = await timePass(h, reps, (pass) => {
               h.dispatch(pass, naive, Math.ceil(p.n / 16), Math.ceil(p.m / 16));
             });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
-import { gemmTiles, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { type GemmKernelName, gemmTiles, planGemm } from "../engine/gpu/gemm_plan.ts";
 import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import {
   GEMM_A_AT_S0,
@@ -19,7 +19,6 @@ import {
   GEMM_MASK,
   GEMM_RELU,
   GEMM_TILES,
-  type GemmTileName,
 } from "../engine/gpu/kernels/gemm.ts";
 import { Rng } from "../engine/rng.ts";
 import { kaggleSpec } from "../engine/spec.ts";
@@ -58,7 +57,7 @@ const FLAG_SETS = [
 const S0 = 3;
 
 /** Runs every case with `tile` in one submit and checks each against the reference. */
-async function check(h: KernelHarness, tile: GemmTileName, cases: Case[]): Promise<void> {
+async function check(h: KernelHarness, tile: GemmKernelName, cases: Case[]): Promise<void> {
   const rng = new Rng(17, 3);
   const rand = (n: number) => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
   const encoder = h.device.createCommandEncoder();
@@ -141,7 +140,7 @@ async function check(h: KernelHarness, tile: GemmTileName, cases: Case[]): Promi
   for (const c of checks) await c();
 }
 
-for (const tile of Object.keys(GEMM_TILES) as GemmTileName[]) {
+for (const tile of [...Object.keys(GEMM_TILES), "naive16"] as GemmKernelName[]) {
   Deno.test({
     name: `GEMM ${tile} matches a float64 reference (awkward shapes, views, flags, split-K)`,
     ignore,
@@ -157,12 +156,17 @@ for (const tile of Object.keys(GEMM_TILES) as GemmTileName[]) {
               const flags = FLAG_SETS[f++ % FLAG_SETS.length];
               // M and K both from the batch: they are equal.
               const kk = flags & GEMM_M_ROWS && flags & GEMM_K_ROWS ? m : k;
-              for (const splits of [1, 3]) cases.push({ m, n, k: kk, aT, bT, flags, splits });
+              // The naive kernel never splits K.
+              for (const splits of tile === "naive16" ? [1] : [1, 3]) {
+                cases.push({ m, n, k: kk, aT, bT, flags, splits });
+              }
             }
           }
         }
         // More splits than K-steps: empty splits add zeros.
-        cases.push({ m: 9, n: 70, k: 20, aT: true, bT: false, flags: GEMM_BIAS, splits: 7 });
+        if (tile !== "naive16") {
+          cases.push({ m: 9, n: 70, k: 20, aT: true, bT: false, flags: GEMM_BIAS, splits: 7 });
+        }
         await check(h, tile, cases);
       } finally {
         h.destroy();
@@ -178,8 +182,11 @@ Deno.test("GEMM plans fill the GPU: big tiles for big outputs, split-K for small
   const dw = planGemm(512, 256, 16384);
   assert.ok(dw.splits > 1);
   assert.ok(gemmTiles(dw.tile, 512, 256) * dw.splits >= 256);
-  // K = 128 is too short to split; small outputs get the smallest tile.
-  assert.deepEqual(planGemm(16, 13, 128), { tile: "32x32", splits: 1 });
+  // K = 128 is too short to split; small outputs get the 16 x 16 kernel (more workgroups).
+  assert.deepEqual(planGemm(16, 13, 128), { tile: "naive16", splits: 1 });
+  assert.deepEqual(planGemm(128, 256, 512), { tile: "naive16", splits: 1 });
+  // A long K splits even a small output rather than leave it to a few workgroups.
+  assert.ok(planGemm(16, 64, 2048).splits > 1);
   // Splits never decrease as K grows.
   let last = 0;
   for (let k = 1; k <= 65536; k *= 2) {

@@ -29,7 +29,6 @@ import {
   PipelineCache,
 } from "./pipelines.ts";
 import { planTables, segmentWords, type TablePlan } from "./table_plan.ts";
-import { COLUMN_SUM } from "./kernels/column_sum.ts";
 import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
 import { EMBEDDING_SORT_LOCAL } from "./kernels/embedding_sort_local.ts";
 import { sortDispatches, sortSegment } from "./sort_plan.ts";
@@ -53,14 +52,13 @@ import {
   GEMM_M_ROWS,
   GEMM_MASK,
   GEMM_RELU,
-  GEMM_TILES,
-  gemmKernel,
 } from "./kernels/gemm.ts";
 import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
 import {
   gemmDispatch,
   gemmLoadOrder,
   type GemmPlan,
+  gemmPlanKernel,
   gemmReduceDispatch,
   planGemm,
 } from "./gemm_plan.ts";
@@ -234,7 +232,8 @@ interface LayerKernels {
   /** Forward with the fake-quantized weights (QAT). */
   forwardQ: GemmOp;
   weightGrad: GemmOp;
-  biasGrad: BoundKernel;
+  /** The bias gradient, dYᵀ times a column of ones: a GEMM, so large batches split K. */
+  biasGrad: GemmOp;
   inputGrad: GemmOp | null;
   inputGradQ: GemmOp | null;
   quantize: BoundKernel;
@@ -303,6 +302,8 @@ class GpuEngine implements Engine {
   readonly #dz: GPUBuffer;
   readonly #dummy: GPUBuffer;
   readonly #qat: QatBuffers;
+  /** maxBatch ones: B of the bias gradient GEMM. */
+  readonly #ones: GPUBuffer;
   #input: InputBuffers;
   #bound: ReturnType<GpuEngine["bindAll"]> | null = null;
   #querySet: GPUQuerySet | null = null;
@@ -369,9 +370,16 @@ class GpuEngine implements Engine {
     this.#z = buffers.create("logits", B * 4);
     this.#dz = buffers.create("logit gradients", B * 4);
     this.#dummy = buffers.create("dummy", 16);
+    this.#ones = buffers.create("ones", B * 4);
+    writeTo(this.#device.queue, this.#ones, 0, new Float32Array(B).fill(1));
     // Split-K partials: room for the largest split product of a batch of maxBatch.
     const splitFloats = [...L.bottom, ...L.top].flatMap((l) =>
-      [[B, l.outputs, l.inputs], [B, l.inputs, l.outputs], [l.outputs, l.inputs, B]].map(
+      [
+        [B, l.outputs, l.inputs],
+        [B, l.inputs, l.outputs],
+        [l.outputs, l.inputs, B],
+        [l.outputs, 1, B],
+      ].map(
         ([m, n, k]) => {
           const p = planGemm(m, n, k);
           return p.splits > 1 ? p.splits * m * n : 0;
@@ -653,11 +661,20 @@ class GpuEngine implements Engine {
           },
           [dy, x, wRange(this.#mlpGrad), this.#dummy, this.#dummy],
         );
-        const biasGrad = this.#bind(COLUMN_SUM, [
-          this.#uniform("column sum", [layer.outputs, ldy]),
-          dy,
-          bRange(this.#mlpGrad),
-        ]);
+        const biasGrad = gemm(
+          {
+            m: layer.outputs,
+            n: 1,
+            k: 0,
+            flags: GEMM_K_ROWS,
+            aRow: 1,
+            aCol: ldy,
+            bRow: 1,
+            bCol: 0,
+            cRow: 1,
+          },
+          [dy, this.#ones, bRange(this.#mlpGrad), this.#dummy, this.#dummy],
+        );
         let inputGrad: GemmOp | null = null, inputGradQ: GemmOp | null = null;
         if (dx) {
           const u: GemmOp["fields"] = {
@@ -1241,7 +1258,7 @@ class GpuEngine implements Engine {
     if (!kernels) {
       const [a, b, c, bias, mask] = op.buffers;
       const { aKFast, bKFast } = gemmLoadOrder(f as Parameters<typeof gemmLoadOrder>[0]);
-      const source = gemmKernel(GEMM_TILES[plan.tile], aKFast, bKFast);
+      const source = gemmPlanKernel(plan, aKFast, bKFast);
       const words = (fields: GemmOp["fields"]) => GEMM_FIELDS.map((name) => fields[name] ?? 0);
       this.#collect = this.#bindUniforms;
       try {
@@ -1311,7 +1328,7 @@ class GpuEngine implements Engine {
       const back = (l: LayerKernels) => {
         this.#gemm(pass, l.weightGrad, rows);
         if (qm && l.lsqRows) this.#dispatch(pass, l.lsqRows, Math.ceil(l.layer.outputs / 64));
-        this.#dispatch(pass, l.biasGrad, Math.ceil(l.layer.outputs / 64));
+        this.#gemm(pass, l.biasGrad, rows);
         const ig = qm ? l.inputGradQ : l.inputGrad;
         if (ig) this.#gemm(pass, ig, rows);
         if (pact && l.pactBackward) {

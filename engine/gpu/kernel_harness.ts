@@ -6,8 +6,14 @@
  * @module
  */
 import { requestGpuDevice } from "./device.ts";
-import { gemmDispatch, gemmLoadOrder, type GemmPlan, gemmReduceDispatch } from "./gemm_plan.ts";
-import { GEMM_FIELDS, GEMM_TILES, gemmKernel } from "./kernels/gemm.ts";
+import {
+  gemmDispatch,
+  gemmLoadOrder,
+  type GemmPlan,
+  gemmPlanKernel,
+  gemmReduceDispatch,
+} from "./gemm_plan.ts";
+import { GEMM_FIELDS } from "./kernels/gemm.ts";
 import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
 import {
   type Binding,
@@ -150,7 +156,7 @@ export class KernelHarness {
       bRow: fields.bRow ?? 0,
       bCol: fields.bCol ?? 0,
     });
-    const source = gemmKernel(GEMM_TILES[plan.tile], order.aKFast, order.bKFast);
+    const source = gemmPlanKernel(plan, order.aKFast, order.bKFast);
     const words = (f: GemmFields) => GEMM_FIELDS.map((name) => f[name] ?? 0);
     let kernels: BoundKernel[];
     if (plan.splits === 1) {
