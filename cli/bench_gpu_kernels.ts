@@ -30,11 +30,9 @@ import {
   GEMM_MASK,
   GEMM_RELU,
   GEMM_TILES,
-  GEMM_UNIFORM_WGSL,
   type GemmTileName,
 } from "../engine/gpu/kernels/gemm.ts";
 import { GEMM_NAIVE16 } from "../engine/gpu/kernels/gemm_naive.ts";
-import type { KernelSource } from "../engine/gpu/pipelines.ts";
 import { PHASES, summarize } from "../engine/phases.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
