@@ -10,7 +10,7 @@ import { GOLDEN_TOLERANCE, parseFixture, runGolden } from "../engine/golden.ts";
 import { createGpuEngine, findAdapter, planTables } from "../engine/gpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
-import type { ModelSpec } from "../engine/spec.ts";
+import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 import { ODD, randomChunk } from "./test_models.ts";
 
 const found = await findAdapter();
@@ -200,6 +200,63 @@ for (const quant of [null, DQRM4]) {
       });
     }
   }
+}
+
+for (const split of [false, true]) {
+  Deno.test({
+    name: `GPU scale finding over vec4 work lists equals the CPU's scales${
+      split ? " (tables split across arenas)" : ""
+    }`,
+    ignore,
+    sanitizeResources: false,
+    fn: async () => {
+      // Width 8 takes the vec4 max-|w| kernel; 20,011 rows x 8 floats span several work items.
+      const tableRows = [20011, 3, 70001, 5];
+      const spec: ModelSpec = {
+        ...ODD,
+        tableRows,
+        embeddingDim: 8,
+        bottomMlp: [13, 9, 8],
+        topMlp: [interactionWidth({ tableRows, embeddingDim: 8 }), 6, 1],
+      };
+      const quant = { ...DQRM4, scalePeriod: 1 };
+      // Planted maxima in the last float of a table, in a middle block, and negative: a work
+      // item skipped or cut short would miss one.
+      const seeded = await createCpuEngine({ spec, maxBatch: 9, seed: 5, threads: 1 });
+      const params = await seeded.readParams();
+      await seeded.dispose();
+      params.embeddings[2][70001 * 8 - 1] = 5;
+      params.embeddings[0][10_000 * 8 + 3] = -3;
+      const cpu = await createCpuEngine({
+        spec,
+        maxBatch: 9,
+        params,
+        threads: 1,
+        quantization: quant,
+      });
+      const gpu = await createGpuEngine({
+        spec,
+        maxBatch: 9,
+        params,
+        quantization: quant,
+        ...(split ? { arenaBytes: 400_000 } : {}),
+      });
+      try {
+        for (let step = 0; step < 3; step++) {
+          const chunk = randomChunk(spec, 9, 9, 300 + step);
+          await cpu.trainChunk(chunk, { learningRate: 0.5 });
+          await gpu.trainChunk(chunk, { learningRate: 0.5 });
+          // Scales are max |w| / 7 of every table: equal up to the trained weights' tolerance.
+          assertClose(`step ${step} scales`, gpu.embeddingScales(), cpu.embeddingScales());
+        }
+        const scales = gpu.embeddingScales();
+        assert.ok(Math.abs(scales[2] - 5 / 7) < 1e-3 && Math.abs(scales[0] - 3 / 7) < 1e-3);
+      } finally {
+        await cpu.dispose();
+        await gpu.dispose();
+      }
+    },
+  });
 }
 
 Deno.test({

@@ -74,6 +74,11 @@ import {
 } from "./kernels/row_quantize.ts";
 import { SGD } from "./kernels/sgd.ts";
 import { MAX_ABS_BLOCK, tableMaxAbsKernel } from "./kernels/table_max_abs.ts";
+import {
+  MAX_ABS_VEC4_BLOCK,
+  MAX_ABS_VEC4_ROW,
+  tableMaxAbsVec4Kernel,
+} from "./kernels/table_max_abs_vec4.ts";
 import { FAKE_QUANTIZE_BLOCK, tableFakeQuantizeKernel } from "./kernels/table_fake_quantize.ts";
 import { TABLE_SCALE, TABLE_SCALE_DOREFA } from "./kernels/table_scale.ts";
 import { ROW_MAX_ABS } from "./kernels/row_max_abs.ts";
@@ -86,6 +91,11 @@ import { LSQ_TABLE_STEP } from "./kernels/lsq_table_step.ts";
 import { PACT_FORWARD } from "./kernels/pact_forward.ts";
 import { PACT_BACKWARD, PACT_UNIT } from "./kernels/pact_backward.ts";
 import { PACT_ALPHA } from "./kernels/pact_alpha.ts";
+
+/** Resolves on a later task of the event loop (after the caller's synchronous code). */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
 
 /** Options of {@linkcode createGpuEngine}. */
 export interface GpuEngineOptions {
@@ -942,7 +952,8 @@ class GpuEngine implements Engine {
 
   /** Kernels that do not touch the chunk input (scale finding): bound once. */
   #scaleKernels: {
-    maxAbs: BoundKernel[];
+    /** The max-|w| dispatches, one per arena group: kernel and grid. */
+    maxAbs: { kernel: BoundKernel; x: number; y: number }[];
     scale: Map<number, BoundKernel>;
     fakeQuantize: Map<number, BoundKernel[]>;
     block: number;
@@ -958,16 +969,41 @@ class GpuEngine implements Engine {
       const least = Math.max(MAX_ABS_BLOCK, FAKE_QUANTIZE_BLOCK, COPY_QUANTIZE_BLOCK);
       const block = Math.max(least, Math.ceil(maxSeg / 65535 / 256) * 256);
       const blocks = Math.ceil(maxSeg / block);
+      // Segments on 4-float boundaries (any embedding width that is a multiple of 4) are read
+      // as vec4s from a work list; others by the scalar kernel over a (block, segment) grid.
+      const vec4 = d % 4 === 0 && plan.segments.every((seg) => seg.offset % 4 === 0);
       const maxAbs = Array.from({ length: plan.groups }, (_, g) => {
         const list = this.#arenas.slice(g * k, g * k + k);
         while (list.length < k) list.push(this.#dummy);
-        return this.#bind(tableMaxAbsKernel(k), [
-          this.#uniform("max abs", [plan.segments.length, d, g * k, k, block, 0, 0, 0]),
+        if (!vec4) {
+          const kernel = this.#bind(tableMaxAbsKernel(k), [
+            this.#uniform("max abs", [plan.segments.length, d, g * k, k, block, 0, 0, 0]),
+            this.#segs,
+            this.#segTable,
+            this.#maxBits,
+            ...list,
+          ]);
+          return { kernel, x: blocks, y: plan.segments.length };
+        }
+        const work: number[] = [];
+        plan.segments.forEach((seg, i) => {
+          if (seg.arena < g * k || seg.arena >= g * k + k) return;
+          const floats = (seg.rowEnd - seg.rowStart) * d;
+          for (let at = 0; at < floats; at += MAX_ABS_VEC4_BLOCK) work.push(i, at);
+        });
+        const items = this.#buffers.create("max abs work list", Math.max(16, work.length * 4));
+        if (work.length) writeTo(this.#device.queue, items, 0, Uint32Array.from(work));
+        const count = work.length / 2;
+        const kernel = this.#bind(tableMaxAbsVec4Kernel(k), [
+          this.#uniform("max abs", [count, d, g * k, k, MAX_ABS_VEC4_BLOCK, 0, 0, 0]),
           this.#segs,
           this.#segTable,
           this.#maxBits,
+          items,
           ...list,
         ]);
+        const x = Math.min(count, MAX_ABS_VEC4_ROW);
+        return { kernel, x, y: Math.ceil(count / MAX_ABS_VEC4_ROW) };
       });
       this.#scaleKernels = { maxAbs, scale: new Map(), fakeQuantize: new Map(), block, blocks };
     }
@@ -1384,7 +1420,7 @@ class GpuEngine implements Engine {
       const segments = this.#plan.segments.length;
       const tableBlocks = Math.ceil(this.spec.tableRows.length / 64);
       if (quant.quantizer === "dorefa" || (quant.quantizer === "minmax" && refresh)) {
-        for (const k of sk.maxAbs) this.#dispatch(pass, k, sk.blocks, segments);
+        for (const m of sk.maxAbs) this.#dispatch(pass, m.kernel, m.x, m.y);
         const scale = quant.quantizer === "dorefa" ? sk.dorefaScale : sk.scale.get(bits)!;
         this.#dispatch(pass, scale, tableBlocks);
       }
@@ -1625,6 +1661,10 @@ class GpuEngine implements Engine {
     this.#device.queue.submit([encoder.finish()]);
     this.#step += iterations;
     this.#pristine = false;
+    // Deno's mapAsync blocks the thread until the GPU has finished the copy. Mapping on a later
+    // task lets a caller that keeps one chunk in flight record and submit the next chunk first,
+    // so the GPU works on it while this thread waits.
+    await nextTask();
     const [lossData, stampData] = await Promise.all([
       this.#read(losses),
       stamps ? this.#read(stamps) : Promise.resolve(null),
@@ -1827,7 +1867,7 @@ class GpuEngine implements Engine {
       const pass = encoder.beginComputePass();
       pass.setBindGroup(1, this.#iterBindGroup(), [0]);
       const segments = this.#plan.segments.length;
-      for (const k of sk.maxAbs) this.#dispatch(pass, k, sk.blocks, segments);
+      for (const m of sk.maxAbs) this.#dispatch(pass, m.kernel, m.x, m.y);
       this.#dispatch(
         pass,
         sk.scale.get(config.embeddingBits)!,
