@@ -14,8 +14,8 @@ if command -v deno >/dev/null; then DENO=(deno); RUN=(run --no-lock --cached-onl
   DENO=(npx -y deno@2.9.6); RUN=(run -A); fi
 OUT="${1:-results/ci-regress-gpu}"
 BASELINE=ci/baselines/kaggle-smoke-gpu.json
-# The Table 3 methods the WebGPU engine runs so far.
-SUITE=(kaggle --engine gpu --experiment table3 --run fp32 --run ptq-int4 --run dqrm-int4 --run dqrm-emb4
+# Every Table 3 method (FP32, PTQ, DQRM, LSQ, PACT, HAWQ) on the WebGPU engine.
+SUITE=(kaggle --engine gpu --experiment table3
   --iterations 200 --scale 0.01 --test-samples 8192 --eval-every 50)
 rm -rf "$OUT"
 "${DENO[@]}" "${RUN[@]}" --v8-flags=--expose-gc cli/bench.ts "${SUITE[@]}" --quiet --out "$OUT"
