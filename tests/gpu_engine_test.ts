@@ -260,6 +260,40 @@ for (const split of [false, true]) {
 }
 
 Deno.test({
+  name: "GPU engine: calls in flight together give exactly what awaiting each one gives",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const batch = 7;
+    const make = () =>
+      createGpuEngine({ spec: ODD, maxBatch: batch, seed: 9, quantization: DQRM4 });
+    const chunks = [1, 2, 3].map((k) => randomChunk(ODD, batch, 5 * batch, 40 + k, true));
+    const test = randomChunk(ODD, batch, 3 * batch, 50, true);
+    const lr = { learningRate: 0.2 };
+    const [one, all] = [await make(), await make()];
+    try {
+      const want: Float32Array[] = [];
+      for (const c of chunks) want.push((await one.trainChunk(c, lr)).loss);
+      const wantProbabilities = await one.predict(test);
+      // Every call started before any is awaited: recorded while the one before trains.
+      const pending = chunks.map((c) => all.trainChunk(c, lr));
+      const probabilities = all.predict(test);
+      const got = await Promise.all(pending);
+      got.forEach((r, i) => assert.deepEqual(r.loss, want[i], `chunk ${i} losses`));
+      assert.deepEqual(await probabilities, wantProbabilities);
+      assert.deepEqual(await all.readParams(), await one.readParams());
+      // A synchronous submitter refuses to overtake calls in flight.
+      const late = all.trainChunk(chunks[0], lr);
+      assert.throws(() => all.quantizeInPlace({ ...DQRM4 }), /in flight/);
+      await late;
+    } finally {
+      await one.dispose();
+      await all.dispose();
+    }
+  },
+});
+
+Deno.test({
   name: "GPU engine's post-training quantization matches the CPU engine's",
   ignore,
   sanitizeResources: false,

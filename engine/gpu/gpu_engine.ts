@@ -92,6 +92,26 @@ import { PACT_FORWARD } from "./kernels/pact_forward.ts";
 import { PACT_BACKWARD, PACT_UNIT } from "./kernels/pact_backward.ts";
 import { PACT_ALPHA } from "./kernels/pact_alpha.ts";
 
+/** A call's place in the submission order (see `GpuEngine.#turn`). */
+interface SubmitTurn {
+  /** Null when every earlier call has submitted, else a promise of it (then record). */
+  earlierSubmitted(): Promise<void> | null;
+  /** Submits once every earlier call has read its work back. */
+  submit(commands: GPUCommandBuffer): Promise<void>;
+  /** Ends the turn (after the readback, or on failure). */
+  end(): void;
+}
+
+/** What later turns see of one. */
+interface TurnState {
+  ended: boolean;
+  submitted: boolean;
+  /** Settles when the turn ends (its work read back, or it failed). */
+  done: Promise<void>;
+  /** Settles when it has submitted (or ended without). */
+  sent: Promise<void>;
+}
+
 /** Resolves on a later task of the event loop (after the caller's synchronous code). */
 function nextTask(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -1099,6 +1119,68 @@ class GpuEngine implements Engine {
     return { ...sk, dorefaScale: qk.dorefaScale, copy: qk.copy.get(bits) ?? [] };
   }
 
+  // ---------------------------------------------------------------- submission order
+
+  /** The latest call's turn (null before the first). */
+  #lastTurn: TurnState | null = null;
+  /** Calls between taking a turn and ending it. */
+  #inFlight = 0;
+
+  /**
+   * The next turn to submit, taken when a call starts (so turns follow call order). Recording
+   * may start once every earlier call has submitted (its commands may use buffers that recording
+   * grows); `submit` waits until every earlier call has read its work back, then submits: Deno's
+   * mapAsync blocks until the queue is idle, so a readback while a later chunk is queued would
+   * wait for that chunk too and leave the GPU idle while the host records the one after. So a
+   * chunk is recorded while the one before trains, and submitted the moment it is read back.
+   * Both happen at once (synchronously) when no earlier call is in their way.
+   */
+  #turn(): SubmitTurn {
+    const previous = this.#lastTurn;
+    let ended!: () => void, submitted!: () => void;
+    const state: TurnState = {
+      ended: false,
+      submitted: false,
+      done: new Promise<void>((r) => (ended = r)),
+      sent: new Promise<void>((r) => (submitted = r)),
+    };
+    this.#lastTurn = state;
+    this.#inFlight++;
+    const submitNow = (commands: GPUCommandBuffer) => {
+      this.#device.queue.submit([commands]);
+      state.submitted = true;
+      submitted();
+    };
+    return {
+      earlierSubmitted: () =>
+        !previous || previous.submitted || previous.ended ? null : previous.sent,
+      submit: (commands) => {
+        if (!previous || previous.ended) {
+          submitNow(commands);
+          return Promise.resolve();
+        }
+        return previous.done.then(() => submitNow(commands));
+      },
+      end: () => {
+        if (state.ended) return;
+        state.ended = true;
+        this.#inFlight--;
+        submitted();
+        ended();
+      },
+    };
+  }
+
+  /** Throws unless no call is in flight (for the synchronous methods that submit). */
+  #assertIdle(what: string): void {
+    if (this.#inFlight > 0) {
+      throw new Error(
+        `Expected no training or prediction in flight before ${what} but found ${this.#inFlight}` +
+          " (await them first)",
+      );
+    }
+  }
+
   // ---------------------------------------------------------------- input
 
   #ensure(name: keyof Omit<InputBuffers, "caps">, bytes: number, usage = STORAGE): boolean {
@@ -1617,6 +1699,27 @@ class GpuEngine implements Engine {
     const phases = allocatePhaseSamples(iterations);
     const loss = new Float32Array(iterations);
     if (iterations === 0) return { iterations, loss, phases, wallMs: 0 };
+    const turn = this.#turn();
+    try {
+      return await this.#trainChunk(chunk, options, turn, start, phases, loss);
+    } finally {
+      turn.end();
+    }
+  }
+
+  async #trainChunk(
+    chunk: BatchChunk,
+    options: TrainOptions,
+    turn: SubmitTurn,
+    start: number,
+    phases: PhaseSamples,
+    loss: Float32Array,
+  ): Promise<TrainChunkResult> {
+    const earlier = turn.earlierSubmitted();
+    if (earlier) await earlier;
+    const iterations = batchCount(chunk);
+    const batch = chunk.batchSize;
+    const samples = iterations * batch;
     this.#upload(chunk, samples);
     if (this.#ensureLsqParts(chunk, batch, samples)) this.#bound = null;
     this.#ensureSortKeys(chunk, batch, iterations);
@@ -1658,12 +1761,11 @@ class GpuEngine implements Engine {
     }
     const losses = this.#staging(encoder, this.#input.losses, 0, iterations * 4);
     const mirrors = this.#stageMirrors(encoder);
-    this.#device.queue.submit([encoder.finish()]);
     this.#step += iterations;
     this.#pristine = false;
-    // Deno's mapAsync blocks the thread until the GPU has finished the copy. Mapping on a later
-    // task lets a caller that keeps one chunk in flight record and submit the next chunk first,
-    // so the GPU works on it while this thread waits.
+    await turn.submit(encoder.finish());
+    // Deno's mapAsync blocks the thread until the GPU is idle. Mapping on a later task lets a
+    // caller that keeps one chunk in flight record the next chunk while this one trains.
     await nextTask();
     const [lossData, stampData] = await Promise.all([
       this.#read(losses),
@@ -1688,6 +1790,23 @@ class GpuEngine implements Engine {
     if (preparing) await preparing;
     const probabilities = new Float32Array(samples);
     if (samples === 0) return probabilities;
+    const turn = this.#turn();
+    try {
+      return await this.#predict(chunk, batch, turn, probabilities);
+    } finally {
+      turn.end();
+    }
+  }
+
+  async #predict(
+    chunk: BatchChunk,
+    batch: number,
+    turn: SubmitTurn,
+    probabilities: Float32Array,
+  ): Promise<Float32Array> {
+    const earlier = turn.earlierSubmitted();
+    if (earlier) await earlier;
+    const samples = chunk.samples;
     const iterations = Math.ceil(samples / batch);
     this.#upload(chunk, samples);
     this.#writeIterations(iterations, batch, samples, MODE_PROBABILITIES, 0);
@@ -1707,7 +1826,7 @@ class GpuEngine implements Engine {
     pass.end();
     const probs = this.#staging(encoder, this.#input.probs, 0, samples * 4);
     const mirrors = this.#stageMirrors(encoder);
-    this.#device.queue.submit([encoder.finish()]);
+    await turn.submit(encoder.finish());
     const [data] = await Promise.all([this.#read(probs), mirrors()]);
     probabilities.set(new Float32Array(data, 0, samples));
     return probabilities;
@@ -1718,6 +1837,18 @@ class GpuEngine implements Engine {
     this.#check(chunk, rows, rows, "trace", options.learningRate);
     const preparing = this.#prepareQat();
     if (preparing) await preparing;
+    const turn = this.#turn();
+    try {
+      return await this.#traceStep(chunk, options, turn);
+    } finally {
+      turn.end();
+    }
+  }
+
+  async #traceStep(chunk: BatchChunk, options: TrainOptions, turn: SubmitTurn): Promise<StepTrace> {
+    const earlier = turn.earlierSubmitted();
+    if (earlier) await earlier;
+    const rows = chunk.batchSize;
     this.#upload(chunk, rows);
     if (this.#ensureLsqParts(chunk, rows, rows)) this.#bound = null;
     this.#ensureSortKeys(chunk, rows, 1);
@@ -1743,7 +1874,7 @@ class GpuEngine implements Engine {
     const probs = this.#staging(encoder, this.#input.probs, 0, rows * 4);
     const loss = this.#staging(encoder, this.#input.losses, 0, 4);
     const mirrors = this.#stageMirrors(encoder);
-    this.#device.queue.submit([encoder.finish()]);
+    await turn.submit(encoder.finish());
     this.#step += 1;
     this.#pristine = false;
     const [dtData, gradData, probData, lossData] = await Promise.all([
@@ -1804,6 +1935,17 @@ class GpuEngine implements Engine {
 
   async readParams(): Promise<Params> {
     if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    const turn = this.#turn();
+    try {
+      return await this.#readParams(turn);
+    } finally {
+      turn.end();
+    }
+  }
+
+  async #readParams(turn: SubmitTurn): Promise<Params> {
+    const earlier = turn.earlierSubmitted();
+    if (earlier) await earlier;
     const L = this.#layout;
     const d = this.spec.embeddingDim;
     const encoder = this.#device.createCommandEncoder();
@@ -1818,7 +1960,7 @@ class GpuEngine implements Engine {
       ),
     }));
     const mirrors = this.#stageMirrors(encoder);
-    this.#device.queue.submit([encoder.finish()]);
+    await turn.submit(encoder.finish());
     const [mlpData, ...segData] = await Promise.all([
       this.#read(mlp),
       ...parts.map((p) => this.#read(p.buffer)),
@@ -1859,6 +2001,7 @@ class GpuEngine implements Engine {
 
   quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void {
     if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    this.#assertIdle("quantizeInPlace");
     // An iteration block must exist for the kernels' group 1.
     this.#writeIterations(1, 1, 1, 0, 0);
     const encoder = this.#device.createCommandEncoder();
