@@ -8,20 +8,11 @@ import type { BatchChunk } from "../engine/batch.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import { Rng } from "../engine/rng.ts";
-import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
+import type { ModelSpec } from "../engine/spec.ts";
+import { tinySpec } from "../comm/mpi/train.ts";
 
 /** Odd widths (padding everywhere) and small tables (rows shared between workers). */
-const SPEC: ModelSpec = (() => {
-  const tableRows = [11, 3, 29, 7, 50];
-  const embeddingDim = 5;
-  return {
-    denseFeatures: 13,
-    tableRows,
-    embeddingDim,
-    bottomMlp: [13, 9, 7, 5],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
-  };
-})();
+const SPEC: ModelSpec = tinySpec();
 
 /** Multi-hot bags (0 to 3 rows, repeats and empty bags included). */
 function chunkOf(batch: number, samples: number, seed: number): BatchChunk {
