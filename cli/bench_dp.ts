@@ -26,7 +26,7 @@ lines and the ratio per compression preset.
 
 Options:
   --workers N       data-parallel workers (default 2)
-  --batch N         global batch (default 2048: compute dominates the exchange)
+  --batch N         global batch (default 4096: compute dominates the exchange)
   --iterations N    iterations per round (default 8)
   --rounds N        alternating rounds (default 5, after one warm-up round)
   --scale X         table scale in (0, 1] (default 0.01)
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const workers = intFlag("workers", values.workers, 2) ?? 2;
-  const batch = intFlag("batch", values.batch) ?? 2048;
+  const batch = intFlag("batch", values.batch) ?? 4096;
   const iterations = intFlag("iterations", values.iterations) ?? 8;
   const rounds = intFlag("rounds", values.rounds) ?? 5;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 0.01;
