@@ -6,12 +6,11 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
-import { GOLDEN_TOLERANCE, parseFixture, runGolden } from "../engine/golden.ts";
+import { parseFixture, runGolden } from "../engine/golden.ts";
 import { createGpuEngine, findAdapter, planTables } from "../engine/gpu/mod.ts";
-import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
-import { ODD, randomChunk } from "./test_models.ts";
+import { assertClose, assertParamsClose, ODD, randomChunk } from "./test_models.ts";
 
 const found = await findAdapter();
 const ignore = found.adapter === null;
@@ -57,46 +56,6 @@ for (const file of FIXTURES) {
           [],
         );
       },
-    });
-  }
-}
-
-/** A tolerance: |got - want| <= atol + rtol |want|. */
-interface Tolerance {
-  atol: number;
-  rtol: number;
-}
-
-/** Asserts |got - want| <= atol + rtol |want| everywhere. */
-function assertClose(
-  name: string,
-  got: ArrayLike<number>,
-  want: ArrayLike<number>,
-  tol: Tolerance = GOLDEN_TOLERANCE,
-) {
-  assert.equal(got.length, want.length, `${name}: length`);
-  let worst = -Infinity, at = -1;
-  for (let i = 0; i < want.length; i++) {
-    const excess = Math.abs(got[i] - want[i]) - (tol.atol + tol.rtol * Math.abs(want[i]));
-    if (!(excess <= worst)) [worst, at] = [Number.isNaN(excess) ? Infinity : excess, i];
-  }
-  assert.ok(
-    want.length === 0 || worst <= 0,
-    `${name}: value ${at} is ${got[at]}, expected ${want[at]} (atol ${tol.atol}, rtol ${tol.rtol})`,
-  );
-}
-
-function assertParamsClose(
-  prefix: string,
-  got: Params,
-  want: Params,
-  tol: Tolerance = GOLDEN_TOLERANCE,
-) {
-  want.embeddings.forEach((w, t) => assertClose(`${prefix} table ${t}`, got.embeddings[t], w, tol));
-  for (const part of ["bottom", "top"] as const) {
-    want[part].forEach((w, l) => {
-      assertClose(`${prefix} ${part}[${l}].weight`, got[part][l].weight, w.weight, tol);
-      assertClose(`${prefix} ${part}[${l}].bias`, got[part][l].bias, w.bias, tol);
     });
   }
 }

@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
-import { initParams, type Params } from "../engine/params.ts";
+import { initParams } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
-import { ODD, randomChunk } from "./test_models.ts";
+import { assertClose, assertParamsClose, ODD, randomChunk, type Tolerance } from "./test_models.ts";
 
 const found = await findAdapter();
 const ignore = found.adapter === null;
@@ -23,44 +23,10 @@ if (ignore) {
   );
 }
 
-/** A tolerance: |got - want| <= atol + rtol |want|. */
-interface Tolerance {
-  atol: number;
-  rtol: number;
-}
-
 /** Traced single steps: the golden fixtures' tolerance. */
 const STEP: Tolerance = { atol: 1e-5, rtol: 1e-3 };
 /** After a chunk of several steps (summation orders differ a little more). */
 const CHUNK: Tolerance = { atol: 2e-5, rtol: 2e-3 };
-
-function assertClose(
-  name: string,
-  got: ArrayLike<number>,
-  want: ArrayLike<number>,
-  tol: Tolerance,
-) {
-  assert.equal(got.length, want.length, `${name}: length`);
-  let worst = -Infinity, at = -1;
-  for (let i = 0; i < want.length; i++) {
-    const excess = Math.abs(got[i] - want[i]) - (tol.atol + tol.rtol * Math.abs(want[i]));
-    if (!(excess <= worst)) [worst, at] = [Number.isNaN(excess) ? Infinity : excess, i];
-  }
-  assert.ok(
-    want.length === 0 || worst <= 0,
-    `${name}: value ${at} is ${got[at]}, expected ${want[at]} (atol ${tol.atol}, rtol ${tol.rtol})`,
-  );
-}
-
-function assertParamsClose(prefix: string, got: Params, want: Params, tol: Tolerance) {
-  want.embeddings.forEach((w, t) => assertClose(`${prefix} table ${t}`, got.embeddings[t], w, tol));
-  for (const part of ["bottom", "top"] as const) {
-    want[part].forEach((w, l) => {
-      assertClose(`${prefix} ${part}[${l}].weight`, got[part][l].weight, w.weight, tol);
-      assertClose(`${prefix} ${part}[${l}].bias`, got[part][l].bias, w.bias, tol);
-    });
-  }
-}
 
 interface Case {
   name: string;

@@ -2,6 +2,9 @@
  * Test models and batches shared by the engine tests: a DLRM with odd widths everywhere and
  * seeded random one-hot or multi-hot batches.
  */
+import assert from "node:assert/strict";
+import { GOLDEN_TOLERANCE } from "../engine/golden.ts";
+import type { Params } from "../engine/params.ts";
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { Rng } from "../engine/rng.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
@@ -52,4 +55,45 @@ export function randomChunk(
   const dense = Float32Array.from({ length: samples * spec.denseFeatures }, () => rng.next() * 3);
   const labels = Float32Array.from({ length: samples }, () => (rng.next() < 0.3 ? 1 : 0));
   return { batchSize: batch, samples, dense, labels, indices, offsets } satisfies BatchChunk;
+}
+
+/** A tolerance: |got - want| <= atol + rtol |want|. */
+export interface Tolerance {
+  atol: number;
+  rtol: number;
+}
+
+/** Asserts |got - want| <= atol + rtol |want| everywhere (default: the golden tolerance). */
+export function assertClose(
+  name: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: Tolerance = GOLDEN_TOLERANCE,
+) {
+  assert.equal(got.length, want.length, `${name}: length`);
+  let worst = -Infinity, at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const excess = Math.abs(got[i] - want[i]) - (tol.atol + tol.rtol * Math.abs(want[i]));
+    if (!(excess <= worst)) [worst, at] = [Number.isNaN(excess) ? Infinity : excess, i];
+  }
+  assert.ok(
+    want.length === 0 || worst <= 0,
+    `${name}: value ${at} is ${got[at]}, expected ${want[at]} (atol ${tol.atol}, rtol ${tol.rtol})`,
+  );
+}
+
+/** {@linkcode assertClose} over every tensor of two parameter sets. */
+export function assertParamsClose(
+  prefix: string,
+  got: Params,
+  want: Params,
+  tol: Tolerance = GOLDEN_TOLERANCE,
+) {
+  want.embeddings.forEach((w, t) => assertClose(`${prefix} table ${t}`, got.embeddings[t], w, tol));
+  for (const part of ["bottom", "top"] as const) {
+    want[part].forEach((w, l) => {
+      assertClose(`${prefix} ${part}[${l}].weight`, got[part][l].weight, w.weight, tol);
+      assertClose(`${prefix} ${part}[${l}].bias`, got[part][l].bias, w.bias, tol);
+    });
+  }
 }
