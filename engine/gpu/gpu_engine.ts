@@ -244,6 +244,13 @@ interface QatBuffers {
   pre: Map<PackedLinear, GPUBuffer>;
 }
 
+/** A GEMM planned for one batch size: its bound kernels (none for an empty product) and grids. */
+interface PlannedGemm {
+  kernels: BoundKernel[];
+  main: [number, number, number];
+  reduce: [number, number];
+}
+
 /**
  * One matrix product of an iteration: its GEMM uniform fields and buffers (A, B, C, bias, mask),
  * bound per plan (tile shape, K splits) when first recorded.
@@ -254,6 +261,8 @@ interface GemmOp {
   /** Floats between the partial sums of two K splits: the most rows of C times its columns. */
   splitStride: number;
   bound: Map<string, BoundKernel[]>;
+  /** The plan, kernels and workgroup counts per batch rows (planned once per batch size). */
+  byRows: Map<number, PlannedGemm>;
 }
 
 /** Bound kernels of one layer. */
@@ -640,6 +649,7 @@ class GpuEngine implements Engine {
       buffers,
       splitStride: (fields.flags! & GEMM_M_ROWS ? this.#options.maxBatch : fields.m!) * fields.n!,
       bound: new Map(),
+      byRows: new Map(),
     });
     const layerKernels = new Map<PackedLinear, LayerKernels>();
     const all = [...L.bottom, ...L.top];
@@ -1363,11 +1373,24 @@ class GpuEngine implements Engine {
 
   /** Records one matrix product of a batch of `rows`: its GEMM (and split-K reduction). */
   #gemm(pass: GPUComputePassEncoder, op: GemmOp, rows: number): void {
+    // Recording is the host's hot path: plan and bind once per batch size, then only dispatch.
+    let planned = op.byRows.get(rows);
+    if (!planned) {
+      planned = this.#planGemm(op, rows);
+      op.byRows.set(rows, planned);
+    }
+    if (planned.kernels.length === 0) return;
+    this.#dispatch(pass, planned.kernels[0], ...planned.main);
+    if (planned.kernels[1]) this.#dispatch(pass, planned.kernels[1], ...planned.reduce);
+  }
+
+  /** The plan of `op` at `rows` batch rows: its kernels (bound) and workgroup counts. */
+  #planGemm(op: GemmOp, rows: number): PlannedGemm {
     const f = op.fields;
     const m = f.flags! & GEMM_M_ROWS ? rows : f.m!;
     const k = f.flags! & GEMM_K_ROWS ? rows : f.k!;
     const n = f.n!;
-    if (m === 0 || n === 0) return;
+    if (m === 0 || n === 0) return { kernels: [], main: [0, 0, 0], reduce: [0, 0] };
     let plan: GemmPlan = planGemm(m, n, k);
     const room = Math.floor((this.#splitScratch?.size ?? 0) / 4 / op.splitStride);
     if (plan.splits > room) plan = { tile: plan.tile, splits: Math.max(1, room) };
@@ -1397,8 +1420,7 @@ class GpuEngine implements Engine {
       }
       op.bound.set(key, kernels);
     }
-    this.#dispatch(pass, kernels[0], ...gemmDispatch(plan, m, n));
-    if (kernels[1]) this.#dispatch(pass, kernels[1], ...gemmReduceDispatch(m, n));
+    return { kernels, main: gemmDispatch(plan, m, n), reduce: gemmReduceDispatch(m, n) };
   }
 
   /** Records one phase of iteration `i` (batch of `rows` samples starting at `s0`). */
