@@ -13,6 +13,7 @@
  * @module
  */
 import type { KernelSource } from "../pipelines.ts";
+import { BAG_OF_WGSL } from "./bags.ts";
 import { ITER_WGSL } from "./iter.ts";
 
 /** Keys per workgroup (16 KiB of workgroup memory). */
@@ -24,6 +25,7 @@ export const EMBEDDING_SORT_LOCAL: KernelSource = {
   bindings: ["uniform", "read", "read", "read", "rw"],
   code: /* wgsl */ `
 ${ITER_WGSL}
+${BAG_OF_WGSL}
 struct G { tables: u32, p: u32, kFirst: u32, kLast: u32, build: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> g: G;
 @group(0) @binding(1) var<storage, read> dir: array<vec4u>;
@@ -53,12 +55,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w: vec3
         let ob = info.y + it.s0;
         let j = offsets[ob] + e % g.p;
         if (j < offsets[ob + it.rows]) {
-          var lo = 0u;
-          var hi = it.rows - 1u;
-          while (lo < hi) {
-            let mid = (lo + hi + 1u) / 2u;
-            if (offsets[ob + mid] <= j) { lo = mid; } else { hi = mid - 1u; }
-          }
+          let lo = bagOf(ob, j);
           v = vec2u(indices[info.x + j], lo);
         }
       } else {

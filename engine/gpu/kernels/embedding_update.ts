@@ -11,6 +11,7 @@
  */
 import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { arenaWgsl } from "./arenas.ts";
+import { BAG_OF_WGSL } from "./bags.ts";
 import { ITER_WGSL } from "./iter.ts";
 
 /** The update kernel over `k` bound arenas. */
@@ -22,6 +23,7 @@ export function embeddingUpdateKernel(k: number): KernelSource {
     bindings,
     code: /* wgsl */ `
 ${ITER_WGSL}
+${BAG_OF_WGSL}
 struct G { tables: u32, d: u32, ldt: u32, flags: u32, arena0: u32, arenas: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> g: G;
 @group(0) @binding(1) var<storage, read> dir: array<vec4u>;
@@ -54,13 +56,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   var v = arenaRead(local, p);
   for (var jj = j; jj < b; jj++) {
     if (indices[info.x + jj] != row) { continue; }
-    // The bag of index jj: the last sample whose bag starts at or before it.
-    var lo = 0u;
-    var hi = it.rows - 1u;
-    while (lo < hi) {
-      let mid = (lo + hi + 1u) / 2u;
-      if (offsets[ob + mid] <= jj) { lo = mid; } else { hi = mid - 1u; }
-    }
+    let lo = bagOf(ob, jj);
     v = v - it.lr * dt[lo * g.ldt + (tb + 1u) * g.d + q];
   }
   arenaWrite(local, p, v);

@@ -12,6 +12,7 @@
  */
 import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { arenaWgsl } from "./arenas.ts";
+import { BAG_OF_WGSL } from "./bags.ts";
 import { ITER_WGSL } from "./iter.ts";
 
 /** The LSQ update kernel over `k` bound arenas. */
@@ -32,6 +33,7 @@ export function lsqEmbeddingUpdateKernel(k: number): KernelSource {
     bindings,
     code: /* wgsl */ `
 ${ITER_WGSL}
+${BAG_OF_WGSL}
 struct G {
   tables: u32, d: u32, ldt: u32, partStride: u32,
   arena0: u32, arenas: u32, levels: f32, pad0: u32,
@@ -72,13 +74,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   var v = arenaRead(local, p);
   for (var jj = j; jj < b; jj++) {
     if (indices[info.x + jj] != row) { continue; }
-    // The bag of index jj: the last sample whose bag starts at or before it.
-    var lo = 0u;
-    var hi = it.rows - 1u;
-    while (lo < hi) {
-      let mid = (lo + hi + 1u) / 2u;
-      if (offsets[ob + mid] <= jj) { lo = mid; } else { hi = mid - 1u; }
-    }
+    let lo = bagOf(ob, jj);
     let grad = dt[lo * g.ldt + (tb + 1u) * g.d + q];
     let x = v / s;
     var t = 0.0;
