@@ -19,9 +19,12 @@
 import { z } from "zod";
 import type { BatchChunk } from "../engine/batch.ts";
 import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
+import type { ByteCount } from "../engine/engine.ts";
 import { levels, scaleOf } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import type { Communicator } from "./communicator.ts";
+
+export type { ByteCount };
 
 /** Zod schema of the compression settings. */
 export const CompressionSchema = z.object({
@@ -118,17 +121,6 @@ export function planMlpTensors(spec: ModelSpec): TensorSlot[] {
     }
   }
   return out;
-}
-
-/** Bytes of one iteration's messages of one worker, by part. */
-export interface ByteCount {
-  /** Embedding gradients: row ids (with the per-table counts) and values, or dense tables. */
-  embedding: number;
-  /** MLP gradients. */
-  mlp: number;
-  /** Quantization scales (the scale all-reduce). */
-  scales: number;
-  total: number;
 }
 
 /** Number of scales a worker sends per iteration under `c`. */

@@ -8,7 +8,13 @@
  */
 import type { BatchChunk } from "../engine/batch.ts";
 import { cpuModel } from "../engine/cpu/mod.ts";
-import type { Engine, EngineInfo, StepTrace, TrainOptions } from "../engine/engine.ts";
+import type {
+  Engine,
+  EngineCapabilities,
+  EngineInfo,
+  StepTrace,
+  TrainOptions,
+} from "../engine/engine.ts";
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
@@ -22,6 +28,8 @@ import {
 export class DataParallelEngine implements Engine {
   readonly spec: ModelSpec;
   readonly info: EngineInfo;
+  /** The replicas train one chunk at a time. */
+  readonly capabilities: EngineCapabilities = { overlapsChunks: false };
   readonly quantization: QuantConfig | null;
   /** The replicas. */
   readonly trainer: DataParallelTrainer;
@@ -66,12 +74,14 @@ export class DataParallelEngine implements Engine {
     );
   }
 
-  readTable(table: number): Float32Array {
+  readTable(table: number): Promise<Float32Array> {
     const tables = this.trainer.tables;
     if (!(table >= 0 && table < tables.length)) {
-      throw new RangeError(`Expected a table in [0, ${tables.length}) but found ${table}`);
+      return Promise.reject(
+        new RangeError(`Expected a table in [0, ${tables.length}) but found ${table}`),
+      );
     }
-    return tables[table].slice();
+    return Promise.resolve(tables[table].slice());
   }
 
   readParams(): Promise<Params> {
@@ -83,8 +93,12 @@ export class DataParallelEngine implements Engine {
     this.trainer.setQuantizationActive(active).then((s) => this.#scales = s, () => {});
   }
 
-  embeddingScales(): Float32Array {
-    return this.#scales.slice();
+  embeddingScales(): Promise<Float32Array> {
+    return Promise.resolve(this.#scales.slice());
+  }
+
+  replicaChecksums(): Promise<string[]> {
+    return this.trainer.checksums();
   }
 
   quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void {

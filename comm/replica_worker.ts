@@ -55,7 +55,7 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
       self.postMessage({ type: "ready", memoryBytes: engine.memoryBytes(), tables });
     } else if (msg.type === "train") {
       const r = await replica!.trainChunk(msg.chunk, msg.learningRate);
-      self.postMessage({ type: "trained", ...r, scales: replica!.engine.embeddingScales() });
+      self.postMessage({ type: "trained", ...r, scales: await replica!.engine.embeddingScales() });
     } else if (msg.type === "predict") {
       self.postMessage({
         type: "predicted",
@@ -65,10 +65,13 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
       self.postMessage({ type: "params", params: await replica!.engine.readParams() });
     } else if (msg.type === "quantization") {
       replica!.engine.setQuantizationActive(msg.active);
-      self.postMessage({ type: "quantization", scales: replica!.engine.embeddingScales() });
+      self.postMessage({ type: "quantization", scales: await replica!.engine.embeddingScales() });
     } else if (msg.type === "quantizeInPlace") {
       replica!.engine.quantizeInPlace(msg.config);
-      self.postMessage({ type: "quantizeInPlace", scales: replica!.engine.embeddingScales() });
+      self.postMessage({
+        type: "quantizeInPlace",
+        scales: await replica!.engine.embeddingScales(),
+      });
     } else if (msg.type === "checksum") {
       self.postMessage({ type: "checksum", checksum: replica!.checksum() });
     }

@@ -41,6 +41,46 @@ export interface TrainChunkResult {
   phases: PhaseSamples;
   /** Wall-clock milliseconds of the whole call. */
   wallMs: number;
+  /**
+   * Bytes each worker sent per iteration (mean over the chunk), by part: set by data-parallel
+   * trainers only.
+   */
+  bytesPerIteration?: ByteCount;
+}
+
+/** Bytes of one iteration's messages of one worker, by part. */
+export interface ByteCount {
+  /** Embedding gradients: row ids (with the per-table counts) and values, or dense tables. */
+  embedding: number;
+  /** MLP gradients. */
+  mlp: number;
+  /** Quantization scales (the scale all-reduce). */
+  scales: number;
+  total: number;
+}
+
+/** What an engine can do beyond the interface's promise, declared by the engine. */
+export interface EngineCapabilities {
+  /**
+   * The engine copies a chunk's input when the call starts, so the caller may start the next
+   * `trainChunk` before the previous one settles (the calls still apply in call order): the
+   * next chunk is recorded while one trains.
+   */
+  overlapsChunks: boolean;
+}
+
+/** Raised when the loss stops being finite. */
+export class NonFiniteLossError extends Error {
+  /** Iteration (batch) index within the chunk. */
+  readonly iteration: number;
+  constructor(iteration: number, loss: number) {
+    super(
+      `Training diverged: the loss of iteration ${iteration} of the chunk is ${loss}; ` +
+        `lower the learning rate or check the input data`,
+    );
+    this.name = "NonFiniteLossError";
+    this.iteration = iteration;
+  }
 }
 
 /** The results of one traced step: what the golden fixtures check. */
@@ -59,6 +99,8 @@ export interface Engine {
   readonly spec: ModelSpec;
   /** What the engine runs on. */
   readonly info: EngineInfo;
+  /** What the engine can do beyond the interface's promise. */
+  readonly capabilities: EngineCapabilities;
   /** Trains on every full batch of `chunk`, one SGD step per batch. */
   trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<TrainChunkResult>;
   /** Click probabilities of every sample of `chunk` (batched by `chunk.batchSize`). */
@@ -70,7 +112,7 @@ export interface Engine {
    */
   traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace>;
   /** A copy of one embedding table (cheaper than `readParams` for one tensor). */
-  readTable(table: number): Float32Array;
+  readTable(table: number): Promise<Float32Array>;
   /** A copy of the parameters (the FP32 shadow weights under QAT). */
   readParams(): Promise<Params>;
   /** The quantization-aware training settings, or null for FP32 training. */
@@ -81,7 +123,7 @@ export interface Engine {
    */
   setQuantizationActive(active: boolean): void;
   /** The per-table embedding scales in use (0 where none was found yet). */
-  embeddingScales(): Float32Array;
+  embeddingScales(): Promise<Float32Array>;
   /**
    * Post-training quantization: replaces the weights by their fake-quantized values (one scale
    * per table, one per MLP row), in place. Training afterwards continues from them.
@@ -89,6 +131,11 @@ export interface Engine {
   quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void;
   /** Bytes the engine holds for parameters, gradients and activations. */
   memoryBytes(): number;
+  /**
+   * A checksum of each replica's parameters, for engines that hold several (data-parallel
+   * replicas must stay bit-identical); absent on single engines.
+   */
+  replicaChecksums?(): Promise<string[]>;
   /** Frees threads and memory. */
   dispose(): Promise<void>;
 }

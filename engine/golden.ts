@@ -178,7 +178,9 @@ export async function runGolden(
       );
       rows.push(compareTensor(i, "loss", [trace.loss], [step.expected.loss]));
       const scales = step.expected.embeddingScales;
-      if (scales) rows.push(compareTensor(i, "embeddingScales", engine.embeddingScales(), scales));
+      if (scales) {
+        rows.push(compareTensor(i, "embeddingScales", await engine.embeddingScales(), scales));
+      }
       rows.push(...compareParams(i, "gradients", trace.gradients, step.expected.gradients));
       const after = await engine.readParams();
       rows.push(...compareParams(i, "paramsAfterStep", after, step.expected.paramsAfterStep));

@@ -249,12 +249,12 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   const histograms: WeightHistogram[] = [];
   // The paper's Fig. 6 shows one table's weights: table 6 here (12,517 rows in Kaggle).
   const histogramTable = Math.min(6, spec.tableRows.length - 1);
-  const recordHistograms = (epoch: number, quantizedBits: number | null) => {
-    const values = engine.readTable(histogramTable);
+  const recordHistograms = async (epoch: number, quantizedBits: number | null) => {
+    const values = await engine.readTable(histogramTable);
     const tensor = `table ${histogramTable}`;
     histograms.push(histogramOf(values, 64, { tensor, iteration, epoch, kind: "weights" }));
     if (quantizedBits === null) return;
-    const s = engine.embeddingScales()[histogramTable];
+    const s = (await engine.embeddingScales())[histogramTable];
     if (!(s > 0)) return;
     const n = levels(quantizedBits);
     const q = values.map((v) => fakeQuantize(v, s, n));
@@ -293,7 +293,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   };
 
   try {
-    recordHistograms(0, null);
+    await recordHistograms(0, null);
     // Chunk lengths: chunks end at evaluation points, so the curve is sampled where asked, and
     // the first chunk is short (the warm-up and a few timed iterations), so that a run over its
     // time budget is found out quickly.
@@ -416,14 +416,14 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         }
       }
       await evaluate(epoch + 1);
-      recordHistograms(epoch + 1, epoch >= config.qatFromEpoch ? minmaxBits : null);
+      await recordHistograms(epoch + 1, epoch >= config.qatFromEpoch ? minmaxBits : null);
     }
     if (status === "ok" && config.postTraining) {
       engine.quantizeInPlace(config.postTraining);
       await evaluate(config.epochs);
       const bits = config.postTraining.embeddingBits;
       if (bits !== null) {
-        const values = engine.readTable(histogramTable);
+        const values = await engine.readTable(histogramTable);
         histograms.push(histogramOf(values, 64, {
           tensor: `table ${histogramTable}`,
           iteration,
@@ -443,7 +443,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         spec,
         await engine.readParams(),
         modelQuantization(config),
-        engine.embeddingScales(),
+        await engine.embeddingScales(),
       );
       await Deno.writeFile(options.saveModelTo, file);
     }

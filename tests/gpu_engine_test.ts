@@ -93,7 +93,7 @@ Deno.test({
           atol: 0,
           rtol: 0,
         });
-        assert.deepEqual(gpu.readTable(2), cpu.readTable(2));
+        assert.deepEqual(await gpu.readTable(2), await cpu.readTable(2));
       } finally {
         await cpu.dispose();
         await gpu.dispose();
@@ -135,7 +135,11 @@ for (const quant of [null, DQRM4]) {
                 await cpu.readParams(),
               );
               if (quant) {
-                assertClose(`step ${step} scales`, gpu.embeddingScales(), cpu.embeddingScales());
+                assertClose(
+                  `step ${step} scales`,
+                  await gpu.embeddingScales(),
+                  await cpu.embeddingScales(),
+                );
               }
             }
             // A chunk of 7 iterations in one submit.
@@ -206,9 +210,13 @@ for (const split of [false, true]) {
           await cpu.trainChunk(chunk, { learningRate: 0.5 });
           await gpu.trainChunk(chunk, { learningRate: 0.5 });
           // Scales are max |w| / 7 of every table: equal up to the trained weights' tolerance.
-          assertClose(`step ${step} scales`, gpu.embeddingScales(), cpu.embeddingScales());
+          assertClose(
+            `step ${step} scales`,
+            await gpu.embeddingScales(),
+            await cpu.embeddingScales(),
+          );
         }
-        const scales = gpu.embeddingScales();
+        const scales = await gpu.embeddingScales();
         assert.ok(Math.abs(scales[2] - 5 / 7) < 1e-3 && Math.abs(scales[0] - 3 / 7) < 1e-3);
       } finally {
         await cpu.dispose();
@@ -265,9 +273,9 @@ Deno.test({
       const config = { embeddingBits: 4 as const, mlpBits: 4 as const, quantizeBias: true };
       cpu.quantizeInPlace(config);
       gpu.quantizeInPlace(config);
-      assert.throws(() => gpu.embeddingScales(), /async/);
+      await assert.rejects(() => gpu.embeddingScales(), /async/);
       assertParamsClose("quantized", await gpu.readParams(), await cpu.readParams());
-      assertClose("scales", gpu.embeddingScales(), cpu.embeddingScales());
+      assertClose("scales", await gpu.embeddingScales(), await cpu.embeddingScales());
       const test = randomChunk(ODD, 8, 16, 4, false);
       assertClose("predict", await gpu.predict(test), await cpu.predict(test));
     } finally {
@@ -284,14 +292,14 @@ Deno.test({
   fn: async () => {
     const gpu = await createGpuEngine({ spec: ODD, maxBatch: 4, seed: 1, timingEvery: 3 });
     try {
-      const first = gpu.readTable(1); // pristine: the initial values, and now watched
+      const first = await gpu.readTable(1); // pristine: the initial values, and now watched
       const r = await gpu.trainChunk(randomChunk(ODD, 4, 40, 9, false), { learningRate: 0.1 });
       assert.equal(r.iterations, 10);
       assert.ok(r.loss.every(Number.isFinite));
-      const after = gpu.readTable(1);
+      const after = await gpu.readTable(1);
       assert.deepEqual(after, (await gpu.readParams()).embeddings[1]);
       assert.notDeepEqual(after, first);
-      assert.throws(() => gpu.readTable(2), /watchTables/);
+      await assert.rejects(() => gpu.readTable(2), /watchTables/);
       if (gpu.info.details.timing?.toString().startsWith("timestamp")) {
         for (let i = 0; i < r.iterations; i++) {
           const total = r.phases.forward[i] + r.phases.backward[i] + r.phases.update[i];

@@ -117,7 +117,12 @@ for (const c of CASES) {
             await cpu.readParams(),
             STEP,
           );
-          assertClose(`step ${step} scales`, gpu.embeddingScales(), cpu.embeddingScales(), STEP);
+          assertClose(
+            `step ${step} scales`,
+            await gpu.embeddingScales(),
+            await cpu.embeddingScales(),
+            STEP,
+          );
         }
         const chunk = randomChunk(ODD, batch, 5 * batch, 9, c.multiHot);
         const want = await cpu.trainChunk(chunk, { learningRate: 0.05 });
@@ -125,7 +130,12 @@ for (const c of CASES) {
         assert.equal(got.iterations, 5);
         assertClose("chunk losses", got.loss, want.loss, CHUNK);
         assertParamsClose("after chunk", await gpu.readParams(), await cpu.readParams(), CHUNK);
-        assertClose("scales after chunk", gpu.embeddingScales(), cpu.embeddingScales(), CHUNK);
+        assertClose(
+          "scales after chunk",
+          await gpu.embeddingScales(),
+          await cpu.embeddingScales(),
+          CHUNK,
+        );
         const test = randomChunk(ODD, 5, 13, 8, c.multiHot);
         assertClose("predict", await gpu.predict(test), await cpu.predict(test), STEP);
       } finally {

@@ -55,11 +55,11 @@ Deno.test("LSQ trains its steps with the weights, identically on 1 and 2 threads
       quantization: lsq(4, 4),
     });
     await engine.trainChunk({ ...chunk, samples: 32 }, { learningRate: 0.1 });
-    const first = engine.embeddingScales();
+    const first = await engine.embeddingScales();
     const r = await engine.trainChunk(chunk, { learningRate: 0.1 });
     runs.push({
       loss: r.loss,
-      scales: engine.embeddingScales(),
+      scales: await engine.embeddingScales(),
       first,
       params: await engine.readParams(),
     });

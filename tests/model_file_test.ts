@@ -33,7 +33,12 @@ for (const bits of [2, 4, 8, 16] as const) {
       };
       const { engine, test } = await trainQat(q);
       const want = await engine.predict(test);
-      const file = writeModelFile(spec, await engine.readParams(), q, engine.embeddingScales());
+      const file = writeModelFile(
+        spec,
+        await engine.readParams(),
+        q,
+        await engine.embeddingScales(),
+      );
       await engine.dispose();
       assert.equal(file.length, modelFileSize(spec, q));
       const loaded = readModelFile(file);
@@ -62,7 +67,7 @@ Deno.test("model file sizes: INT4 packs two values a byte, and the Kaggle INT4 f
 Deno.test("readModelFile() rejects a corrupted or truncated file naming the cause", async () => {
   const { engine } = await trainQat(null);
   const q = { embeddingBits: 4, mlpBits: null, mlpGranularity: "channel" } as const;
-  const file = writeModelFile(spec, await engine.readParams(), q, engine.embeddingScales());
+  const file = writeModelFile(spec, await engine.readParams(), q, await engine.embeddingScales());
   await engine.dispose();
   const flipped = file.slice();
   flipped[flipped.length - 3] ^= 0x10;

@@ -8,7 +8,14 @@
  * @module
  */
 import { type BatchChunk, batchCount, shareChunk, validateChunk } from "../batch.ts";
-import type { Engine, EngineInfo, StepTrace, TrainChunkResult, TrainOptions } from "../engine.ts";
+import type {
+  Engine,
+  EngineCapabilities,
+  EngineInfo,
+  StepTrace,
+  TrainChunkResult,
+  TrainOptions,
+} from "../engine.ts";
 import { initMlps, initTable, type LinearParams, type Params } from "../params.ts";
 import { allocatePhaseSamples } from "../phases.ts";
 import { type ModelSpec, validateSpec } from "../spec.ts";
@@ -251,6 +258,8 @@ async function expectReady(helper: Helper): Promise<void> {
 class CpuEngine implements Engine {
   readonly spec: ModelSpec;
   readonly info: EngineInfo;
+  /** Each call runs to its end before it returns: nothing to overlap. */
+  readonly capabilities: EngineCapabilities = { overlapsChunks: false };
   readonly #layout: CpuLayout;
   readonly #program: CpuProgram;
   readonly #memory: WebAssembly.Memory;
@@ -409,15 +418,17 @@ class CpuEngine implements Engine {
     });
   }
 
-  readTable(table: number): Float32Array {
+  readTable(table: number): Promise<Float32Array> {
     if (!(table >= 0 && table < this.#tables.length)) {
-      throw new RangeError(`Expected a table in [0, ${this.#tables.length}) but found ${table}`);
+      return Promise.reject(
+        new RangeError(`Expected a table in [0, ${this.#tables.length}) but found ${table}`),
+      );
     }
-    return this.#tables[table].slice();
+    return Promise.resolve(this.#tables[table].slice());
   }
 
-  embeddingScales(): Float32Array {
-    return this.#scales.slice();
+  embeddingScales(): Promise<Float32Array> {
+    return Promise.resolve(this.#scales.slice());
   }
 
   get quantization(): QuantConfig | null {

@@ -11,4 +11,4 @@ export {
   cpuModel,
   createCpuEngine,
 } from "./cpu_engine.ts";
-export { NonFiniteLossError } from "./program.ts";
+export { NonFiniteLossError } from "../engine.ts";

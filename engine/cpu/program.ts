@@ -7,6 +7,7 @@
  * @module
  */
 import type { BatchChunk } from "../batch.ts";
+import { NonFiniteLossError } from "../engine.ts";
 import {
   dorefa,
   fakeQuantize,
@@ -48,20 +49,6 @@ export interface RunOutputs {
    * engine's own table update is skipped.
    */
   exchange?: (rows: number, firstSample: number) => void;
-}
-
-/** Raised when the loss stops being finite. */
-export class NonFiniteLossError extends Error {
-  /** Iteration (batch) index within the chunk. */
-  readonly iteration: number;
-  constructor(iteration: number, loss: number) {
-    super(
-      `Training diverged: the loss of iteration ${iteration} of the chunk is ${loss}; ` +
-        `lower the learning rate or check the input data`,
-    );
-    this.name = "NonFiniteLossError";
-    this.iteration = iteration;
-  }
 }
 
 /** This thread's share of one layer's work, computed once (nothing is allocated per step). */

@@ -10,13 +10,20 @@
  * @module
  */
 import { type BatchChunk, batchCount, validateChunk } from "../batch.ts";
-import type { Engine, EngineInfo, StepTrace, TrainChunkResult, TrainOptions } from "../engine.ts";
+import type {
+  Engine,
+  EngineCapabilities,
+  EngineInfo,
+  StepTrace,
+  TrainChunkResult,
+  TrainOptions,
+} from "../engine.ts";
 import { initMlps, type LinearParams, type Params } from "../params.ts";
 import { allocatePhaseSamples, type Phase, type PhaseSamples } from "../phases.ts";
 import { levels, type QuantConfig, QuantConfigSchema } from "../quant.ts";
 import { Rng, STREAM } from "../rng.ts";
 import { type ModelSpec, validateSpec } from "../spec.ts";
-import { NonFiniteLossError } from "../cpu/program.ts";
+import { NonFiniteLossError } from "../engine.ts";
 import { BufferManager, STORAGE } from "./buffers.ts";
 import { type GpuDevice, requestGpuDevice } from "./device.ts";
 import { type GpuLayout, type PackedLinear, planGpuLayout } from "./layout.ts";
@@ -312,6 +319,8 @@ const PASS_PHASES: readonly Phase[] = ["scale", "forward", "backward", "update"]
 class GpuEngine implements Engine {
   readonly spec: ModelSpec;
   readonly info: EngineInfo;
+  /** A chunk is recorded while the one before trains (calls take turns to submit). */
+  readonly capabilities: EngineCapabilities = { overlapsChunks: true };
   readonly #gpu: GpuDevice;
   readonly #device: GPUDevice;
   readonly #buffers: BufferManager;
@@ -1933,7 +1942,15 @@ class GpuEngine implements Engine {
     };
   }
 
-  readTable(table: number): Float32Array {
+  readTable(table: number): Promise<Float32Array> {
+    try {
+      return Promise.resolve(this.#readTableNow(table));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #readTableNow(table: number): Float32Array {
     if (!(table >= 0 && table < this.spec.tableRows.length)) {
       throw new RangeError(
         `Expected a table in [0, ${this.spec.tableRows.length}) but found ${table}`,
@@ -2011,7 +2028,15 @@ class GpuEngine implements Engine {
     this.#quantActive = active;
   }
 
-  embeddingScales(): Float32Array {
+  embeddingScales(): Promise<Float32Array> {
+    try {
+      return Promise.resolve(this.#embeddingScalesNow());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #embeddingScalesNow(): Float32Array {
     if (this.#scalesStale) {
       throw new Error(
         "The WebGPU engine's scales changed on the GPU (quantizeInPlace): call an async method " +
