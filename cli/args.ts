@@ -1,8 +1,33 @@
 /**
- * Small helpers for the command-line tools: one-line usage errors and typed flag values.
+ * The command-line tools' shared vocabulary: one name per concept (`--batch-size`,
+ * `--iterations`, `--scale`, the suite as the first positional), one `--help` layout (usage
+ * line, description, options table with defaults), one-line usage errors and typed flag values.
+ *
+ * Each tool declares its flags with {@link defineCli} and parses them with {@link parseCli}:
+ *
+ * @example Declaring and parsing a tool's flags
+ * ```ts
+ * import { defineCli, FLAGS, helpText, intFlag, parseCli } from "./args.ts";
+ *
+ * const cli = defineCli({
+ *   usage: "deno task demo [SUITE] [options]",
+ *   description: "Trains a demo.",
+ *   options: {
+ *     "batch-size": { ...FLAGS["batch-size"], default: "128" },
+ *     iterations: FLAGS.iterations,
+ *     quiet: { type: "boolean", help: "no progress lines" },
+ *   },
+ * });
+ * const parsed = parseCli(cli, ["kaggle", "--batch-size", "64"]);
+ * if (parsed === undefined) throw new Error("--help was asked for");
+ * const batchSize = intFlag("batch-size", parsed.values["batch-size"]) ?? 128;
+ * console.assert(batchSize === 64 && parsed.positionals[0] === "kaggle");
+ * console.assert(helpText(cli).includes("--batch-size N"));
+ * ```
  *
  * @module
  */
+import { parseArgs } from "node:util";
 
 /** A usage error: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -12,6 +37,162 @@ export class UsageError extends Error {
   }
 }
 
+/** One flag: its value type, placeholder, help text and the default shown in `--help`. */
+export interface FlagSpec {
+  /** `string` flags take a value; `boolean` flags do not. */
+  readonly type: "string" | "boolean";
+  /** The value's placeholder in the help table (`N`, `X`, `FILE`); string flags only. */
+  readonly arg?: string;
+  /** What the flag does (wrapped to the help table's width). */
+  readonly help: string;
+  /** The default as shown in `--help`, appended as `(default …)`. */
+  readonly default?: string;
+  /** One-letter alias. */
+  readonly short?: string;
+  /** The flag may repeat; its value is then a list. */
+  readonly multiple?: boolean;
+}
+
+/** The shared flags: one name, placeholder and meaning per concept in every tool. */
+export const FLAGS = {
+  "batch-size": { type: "string", arg: "N", help: "training batch size" },
+  iterations: { type: "string", arg: "N", help: "training iterations" },
+  scale: {
+    type: "string",
+    arg: "X",
+    help: "scale every embedding table's rows by X, in (0, 1]",
+  },
+  threads: { type: "string", arg: "N", help: "CPU threads, the main thread included" },
+  workers: { type: "string", arg: "N", help: "data-parallel workers" },
+  seed: { type: "string", arg: "N", help: "seed of the data and initialisation" },
+  lr: { type: "string", arg: "X", help: "SGD learning rate" },
+  engine: { type: "string", arg: "cpu|gpu", help: "engine to train on", default: "cpu" },
+  compression: { type: "string", arg: "PRESET", help: "gradient compression preset" },
+  out: { type: "string", arg: "FILE", help: "also write the figures as JSON" },
+  quiet: { type: "boolean", help: "no progress lines" },
+} as const satisfies Record<string, FlagSpec>;
+
+/** A tool's command line: its usage line, description and flags (`--help` is added). */
+export interface CliSpec<O extends Record<string, FlagSpec> = Record<string, FlagSpec>> {
+  /** The usage line without `Usage: `, e.g. `deno task bench SUITE [options]`. */
+  readonly usage: string;
+  /** Paragraphs printed under the usage line, as written. */
+  readonly description: string;
+  /** The flags, by long name. */
+  readonly options: O;
+  /** Whether positional arguments are accepted (default true). */
+  readonly positionals?: boolean;
+}
+
+/** The parsed value of one flag. */
+export type FlagValue<F extends FlagSpec> = F["type"] extends "boolean" ? boolean | undefined
+  : F["multiple"] extends true ? string[] | undefined
+  : string | undefined;
+
+/** The parsed values of a tool's flags. */
+export type FlagValues<O extends Record<string, FlagSpec>> = { [K in keyof O]: FlagValue<O[K]> };
+
+/** Declares a tool's command line (keeps the flag names' literal types). */
+export function defineCli<const O extends Record<string, FlagSpec>>(spec: CliSpec<O>): CliSpec<O> {
+  return spec;
+}
+
+const HELP_FLAG: FlagSpec = { type: "boolean", short: "h", help: "this help" };
+const WIDTH = 100;
+
+/** The `--help` text of a tool: usage line, description, options table with defaults. */
+export function helpText(spec: CliSpec): string {
+  const rows = [...Object.entries(spec.options), ["help", HELP_FLAG] as const].map(
+    ([name, f]) => {
+      const flag = `${f.short ? `-${f.short}, ` : ""}--${name}${f.arg ? ` ${f.arg}` : ""}`;
+      const text = f.default === undefined ? f.help : `${f.help} (default ${f.default})`;
+      return [flag, text] as const;
+    },
+  );
+  const col = Math.max(...rows.map(([flag]) => flag.length)) + 4;
+  const lines = [`Usage: ${spec.usage}`, "", spec.description.trim(), "", "Options:"];
+  for (const [flag, text] of rows) {
+    const wrapped = wrap(text, WIDTH - col);
+    lines.push(`  ${flag.padEnd(col - 2)}${wrapped[0]}`);
+    for (const more of wrapped.slice(1)) lines.push(" ".repeat(col) + more);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter((w) => w)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
+/**
+ * Parses `args` by the tool's spec (strictly: an unknown flag or a missing value is a
+ * {@link UsageError}). Prints the help and returns undefined on `-h` / `--help`.
+ */
+export function parseCli<const O extends Record<string, FlagSpec>>(
+  spec: CliSpec<O>,
+  args: string[] = Deno.args,
+): { values: FlagValues<O>; positionals: string[] } | undefined {
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  > = {};
+  for (const [name, f] of [...Object.entries(spec.options), ["help", HELP_FLAG] as const]) {
+    options[name] = {
+      type: f.type,
+      ...(f.short ? { short: f.short } : {}),
+      ...(f.multiple ? { multiple: true } : {}),
+    };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: spec.positionals ?? true,
+    });
+  } catch (e) {
+    if (e instanceof TypeError) throw new UsageError(e.message.split("\n")[0]);
+    throw e;
+  }
+  if (parsed.values.help) {
+    console.log(helpText(spec));
+    return undefined;
+  }
+  return { values: parsed.values as FlagValues<O>, positionals: parsed.positionals };
+}
+
+/**
+ * The suite named by the first positional argument (the same way in every tool:
+ * `deno task bench kaggle`, `deno task bench:cpu terabyte`). With a `fallback`, no positional
+ * means the fallback; otherwise exactly one is required. Extra positionals are an error.
+ */
+export function suiteArg<T extends string>(
+  positionals: readonly string[],
+  suites: readonly T[],
+  fallback?: T,
+): T {
+  if (positionals.length === 0 && fallback !== undefined) return fallback;
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `expected ${fallback === undefined ? "one" : "at most one"} suite name (${
+        suites.join(", ")
+      }) but found ${positionals.length ? positionals.map((p) => `'${p}'`).join(" ") : "none"}`,
+    );
+  }
+  const name = positionals[0];
+  if (!suites.includes(name as T)) {
+    throw new UsageError(`unknown suite '${name}'; expected one of ${suites.join(", ")}`);
+  }
+  return name as T;
+}
 /** Parses an integer flag value (undefined stays undefined). */
 export function intFlag(
   name: string,

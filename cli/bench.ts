@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { isDeepStrictEqual } from "node:util";
 import { readResult, resultPath, writeFileAtomic, writeResult } from "../reports/mod.ts";
 import { writeReport } from "../reports/report.ts";
@@ -18,113 +17,129 @@ import {
   SUITES,
   withOverrides,
 } from "../suites/mod.ts";
-import { choiceFlag, intFlag, numberFlag, runMain, UsageError } from "./args.ts";
+import {
+  choiceFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  numberFlag,
+  parseCli,
+  runMain,
+  suiteArg,
+  UsageError,
+} from "./args.ts";
 import { criteoRunOverrides, type PreprocessProgress } from "../data/criteo/mod.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { withDataParallel } from "../suites/suite.ts";
 
 const DP_PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
 
-const HELP = `Usage: deno task bench SUITE [options]
-
-Trains and evaluates the runs of SUITE (${Object.keys(SUITES).join(", ")}) on synthetic
+const CLI = defineCli({
+  usage: "deno task bench SUITE [options]",
+  description: `Trains and evaluates the runs of SUITE (${
+    Object.keys(SUITES).join(", ")
+  }) on synthetic
 Criteo-shaped data (or real Criteo data with --data), writes one JSON result per run as it
-finishes and report.html into an output folder.
-
-Options:
-  --experiment LIST    paper tables to run, comma-separated: ${EXPERIMENTS.join(", ")} or
-                       all (default table3: FP32, PTQ, LSQ, PACT, HAWQ and DQRM at INT4,
-                       each also with an FP32 MLP)
-  --paper-scale        the paper's scale (5 epochs of the real data's size) instead of the
-                       small default
-  --budget SECONDS     training time budget per run; a run projected past it stops and is
-                       recorded as could-not-finish (default 300, as the paper's Table 3 does)
-  --save-models        also write each run's deployable model file (RUN.model) to the folder
-  --engine cpu|gpu     engine to train on (default cpu)
-  --threads N          CPU threads, the main thread included (default: every core)
-  --workers N          train every single-engine run data-parallel on N >= 2 workers: real
-                       replicas, one single-threaded CPU engine per Worker, exchanging gradients
-                       through shared memory every iteration (the global batch is split among
-                       them; replicas are checked identical at the end). Runs that declare
-                       their own workers (tables 4 and 6) keep them
-  --compression P      gradient compression of --workers runs: ${DP_PRESETS.join(", ")}
-                       (default sparse: lossless sparse embedding gradients, FP32)
-  --dp-mode M          how data-parallel runs train: workers (real replicas) or simulated (the
-                       paper's Algorithm 1 on one engine; same model bit for bit); default:
-                       workers for --workers, each run's own for tables 6 (simulated)
-  --iterations N       training iterations per epoch (default: the suite's)
-  --epochs N           epochs (default: the suite's, 1)
-  --batch-size N       training batch size (Kaggle 128, Terabyte 2048)
-  --test-samples N     test-set size
-  --eval-every N       evaluate on the test set every N iterations (0: only at epoch ends)
-  --lr X               SGD learning rate (default 0.1)
-  --seed N             the seed of every random stream (default 1)
-  --scale X            scale every embedding table's rows by X in (0, 1] (default: Kaggle 1,
-                       the paper's full 2.16 GB; Terabyte 0.1 of its 12.58 GB)
-  --data PATH          train and test on real Criteo data: Kaggle's train.txt[.gz] (or its
-                       folder), Terabyte's folder of day_N[.gz], or a cache folder built by
-                       deno task preprocess; raw files are preprocessed once into a cache
-                       (DLRM's splits; the whole training split per epoch and the whole test
-                       half unless --iterations / --test-samples ask for fewer)
-  --rows N             with --data: read at most N lines of each raw file
-  --days N             with --data terabyte: use day_0 … day_{N-1}, the last one halved
-  --run NAME           run only this run of the suite (repeatable)
-  --out DIR            output folder (default results/SUITE-TIMESTAMP); an existing folder
-                       resumes: runs already finished with the same config are skipped
-  --quiet              no progress lines
-  -h, --help           this help
-`;
+finishes and report.html into an output folder.`,
+  options: {
+    experiment: {
+      type: "string",
+      arg: "LIST",
+      help: `paper tables to run, comma-separated: ${EXPERIMENTS.join(", ")} or all`,
+      default: "table3: FP32, PTQ, LSQ, PACT, HAWQ and DQRM at INT4, each also with an FP32 MLP",
+    },
+    "paper-scale": {
+      type: "boolean",
+      help: "the paper's scale (5 epochs of the real data's size) instead of the small default",
+    },
+    budget: {
+      type: "string",
+      arg: "SECONDS",
+      help: "training time budget per run; a run projected past it stops and is recorded as " +
+        "could-not-finish",
+      default: "300, as the paper's Table 3 does",
+    },
+    "save-models": {
+      type: "boolean",
+      help: "also write each run's deployable model file (RUN.model) to the folder",
+    },
+    engine: FLAGS.engine,
+    threads: { ...FLAGS.threads, default: "every core" },
+    workers: {
+      ...FLAGS.workers,
+      help: "train every single-engine run data-parallel on N >= 2 workers: real replicas, one " +
+        "single-threaded CPU engine per Worker, exchanging gradients through shared memory " +
+        "every iteration (the global batch is split among them; replicas are checked identical " +
+        "at the end). Runs that declare their own workers (tables 4 and 6) keep them",
+    },
+    compression: {
+      ...FLAGS.compression,
+      help: `gradient compression of --workers runs: ${DP_PRESETS.join(", ")}`,
+      default: "sparse: lossless sparse embedding gradients, FP32",
+    },
+    "dp-mode": {
+      type: "string",
+      arg: "M",
+      help: "how data-parallel runs train: workers (real replicas) or simulated (the paper's " +
+        "Algorithm 1 on one engine; same model bit for bit)",
+      default: "workers for --workers, each run's own for tables 6 (simulated)",
+    },
+    iterations: {
+      ...FLAGS.iterations,
+      help: "training iterations per epoch",
+      default: "the suite's",
+    },
+    epochs: { type: "string", arg: "N", help: "epochs", default: "the suite's, 1" },
+    "batch-size": { ...FLAGS["batch-size"], default: "Kaggle 128, Terabyte 2048" },
+    "test-samples": { type: "string", arg: "N", help: "test-set size" },
+    "eval-every": {
+      type: "string",
+      arg: "N",
+      help: "evaluate on the test set every N iterations (0: only at epoch ends)",
+    },
+    lr: { ...FLAGS.lr, default: "0.1" },
+    seed: { ...FLAGS.seed, help: "the seed of every random stream", default: "1" },
+    scale: {
+      ...FLAGS.scale,
+      default: "Kaggle 1, the paper's full 2.16 GB; Terabyte 0.1 of its 12.58 GB",
+    },
+    data: {
+      type: "string",
+      arg: "PATH",
+      help: "train and test on real Criteo data: Kaggle's train.txt[.gz] (or its folder), " +
+        "Terabyte's folder of day_N[.gz], or a cache folder built by deno task preprocess; raw " +
+        "files are preprocessed once into a cache (DLRM's splits; the whole training split per " +
+        "epoch and the whole test half unless --iterations / --test-samples ask for fewer)",
+    },
+    rows: { type: "string", arg: "N", help: "with --data: read at most N lines of each raw file" },
+    days: {
+      type: "string",
+      arg: "N",
+      help: "with --data terabyte: use day_0 … day_{N-1}, the last one halved",
+    },
+    run: {
+      type: "string",
+      arg: "NAME",
+      multiple: true,
+      help: "run only this run of the suite (repeatable)",
+    },
+    out: {
+      ...FLAGS.out,
+      arg: "DIR",
+      help: "output folder; an existing folder resumes: runs already finished with the same " +
+        "config are skipped",
+      default: "results/SUITE-TIMESTAMP",
+    },
+    quiet: FLAGS.quiet,
+  },
+});
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      engine: { type: "string" },
-      threads: { type: "string" },
-      workers: { type: "string" },
-      compression: { type: "string" },
-      "dp-mode": { type: "string" },
-      iterations: { type: "string" },
-      epochs: { type: "string" },
-      "batch-size": { type: "string" },
-      "test-samples": { type: "string" },
-      "eval-every": { type: "string" },
-      lr: { type: "string" },
-      seed: { type: "string" },
-      scale: { type: "string" },
-      run: { type: "string", multiple: true },
-      data: { type: "string" },
-      rows: { type: "string" },
-      days: { type: "string" },
-      experiment: { type: "string" },
-      "paper-scale": { type: "boolean" },
-      budget: { type: "string" },
-      "save-models": { type: "boolean" },
-      out: { type: "string" },
-      quiet: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      `expected one suite name (${Object.keys(SUITES).join(", ")}) but found ${
-        positionals.length ? positionals.map((p) => `'${p}'`).join(" ") : "none"
-      }`,
-    );
-  }
-  const suiteName = positionals[0];
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const suiteName = suiteArg(positionals, Object.keys(SUITES));
   const make = SUITES[suiteName];
-  if (!make) {
-    throw new UsageError(
-      `unknown suite '${suiteName}'; expected one of ${Object.keys(SUITES).join(", ")}`,
-    );
-  }
   const experiments = values.experiment === undefined
     ? undefined
     : parseExperiments(values.experiment);
