@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { describeEnvironment } from "../engine/environment.ts";
@@ -15,51 +14,48 @@ import { summarize } from "../engine/phases.ts";
 import { Rng } from "../engine/rng.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { writeFileAtomic } from "../reports/files.ts";
-import { choiceFlag, intFlag, runMain, UsageError } from "./args.ts";
+import { defineCli, FLAGS, intFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
 
-const HELP = `Usage: deno task bench:cpu [options]
-
-Times one training iteration (forward, backward, SGD update) of the CPU engine and of a lean
+const CLI = defineCli({
+  usage: "deno task bench:cpu [SUITE] [options]",
+  description:
+    `Times one training iteration (forward, backward, SGD update) of the CPU engine and of a lean
 PyTorch DLRM on the same machine, in alternating rounds, and prints both and their ratio.
-
-Options:
-  --arch kaggle|terabyte  architecture (default kaggle)
-  --batch N               batch size (default 128)
-  --iters N               timed iterations per round (default 200)
-  --rounds N              alternating rounds per engine (default 3)
-  --max-rows N            cap every table at N rows (default 100000; 0 = the full tables)
-  --threads LIST          thread counts to compare, comma-separated (default 1,2)
-  --python PATH           python3 with torch (default: the first of python3, /usr/bin/python3
-                          that imports torch)
-  --no-pytorch            time only our engine
-  --out FILE              also write the figures as JSON
-  -h, --help              this help
-`;
+SUITE picks the architecture: kaggle (default) or terabyte.`,
+  options: {
+    "batch-size": { ...FLAGS["batch-size"], default: "128" },
+    iterations: { ...FLAGS.iterations, help: "timed iterations per round", default: "200" },
+    rounds: { type: "string", arg: "N", help: "alternating rounds per engine", default: "3" },
+    "max-rows": {
+      type: "string",
+      arg: "N",
+      help: "cap every table at N rows (0 = the full tables)",
+      default: "100000",
+    },
+    threads: {
+      ...FLAGS.threads,
+      arg: "LIST",
+      help: "thread counts to compare, comma-separated",
+      default: "1,2",
+    },
+    python: {
+      type: "string",
+      arg: "PATH",
+      help: "python3 with torch",
+      default: "the first of python3, /usr/bin/python3 that imports torch",
+    },
+    "no-pytorch": { type: "boolean", help: "time only our engine" },
+    out: FLAGS.out,
+  },
+});
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    strict: true,
-    options: {
-      arch: { type: "string" },
-      batch: { type: "string" },
-      iters: { type: "string" },
-      rounds: { type: "string" },
-      "max-rows": { type: "string" },
-      threads: { type: "string" },
-      python: { type: "string" },
-      "no-pytorch": { type: "boolean" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const arch = choiceFlag("arch", values.arch, ["kaggle", "terabyte"] as const) ?? "kaggle";
-  const batch = intFlag("batch", values.batch) ?? 128;
-  const iters = intFlag("iters", values.iters) ?? 200;
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const arch = suiteArg(positionals, ["kaggle", "terabyte"] as const, "kaggle");
+  const batch = intFlag("batch-size", values["batch-size"]) ?? 128;
+  const iters = intFlag("iterations", values.iterations) ?? 200;
   const rounds = intFlag("rounds", values.rounds) ?? 3;
   const maxRows = intFlag("max-rows", values["max-rows"], 0) ?? 100_000;
   const threadList = (values.threads ?? "1,2").split(",").map((t) => {
@@ -185,13 +181,12 @@ async function runPytorch(
   const out = await new Deno.Command(python, {
     args: [
       script,
-      "--arch",
       arch,
       "--table-rows",
       spec.tableRows.join(","),
-      "--batch",
+      "--batch-size",
       String(batch),
-      "--iters",
+      "--iterations",
       String(iters),
       "--warmup",
       String(warmup),

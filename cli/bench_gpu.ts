@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import type { Engine, TrainChunkResult } from "../engine/engine.ts";
 import { requestGpuDevice } from "../engine/gpu/device.ts";
@@ -24,24 +23,38 @@ import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../en
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm } from "../suites/experiments.ts";
 import { writeFileAtomic } from "../reports/files.ts";
-import { choiceFlag, numberFlag, runMain, UsageError } from "./args.ts";
+import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
 
-const HELP = `Usage: deno task bench:gpu [options]
-
-Times the WebGPU engine on synthetic data, one index per bag: per batch size and method (fp32,
+const CLI = defineCli({
+  usage: "deno task bench:gpu [SUITE] [options]",
+  description:
+    `Times the WebGPU engine on synthetic data, one index per bag: per batch size and method (fp32,
 dqrm = DQRM INT4, period 200) the GPU ms/it by phase, host encode ms/it, and wall ms/it and
 samples/s with pre-generated input and with the generator filling each chunk; then scale finding
-over all tables (a new scale every step) against a streaming copy's bandwidth.
-
-Options:
-  --suite S        kaggle | terabyte (default kaggle)
-  --scale X        table scale in (0, 1] (default 1: full tables, 2.16 GB / 12.58 GB)
-  --batches LIST   comma-separated batch sizes (default 128,2048,16384; terabyte 2048)
-  --samples N      training samples timed per batch size and method (default 2,000,000)
-  --pytorch PY     also run cli/pytorch_dlrm.py on the GPU with this python (same batches)
-  --out FILE       write the figures as JSON
-  -h, --help       this help
-`;
+over all tables (a new scale every step) against a streaming copy's bandwidth. SUITE picks the
+architecture: kaggle (default) or terabyte.`,
+  options: {
+    scale: { ...FLAGS.scale, default: "1: full tables, 2.16 GB / 12.58 GB" },
+    "batch-size": {
+      ...FLAGS["batch-size"],
+      arg: "LIST",
+      help: "comma-separated batch sizes",
+      default: "128,2048,16384; terabyte 2048",
+    },
+    samples: {
+      type: "string",
+      arg: "N",
+      help: "training samples timed per batch size and method",
+      default: "2,000,000",
+    },
+    pytorch: {
+      type: "string",
+      arg: "PY",
+      help: "also run cli/pytorch_dlrm.py on the GPU with this python (same batches)",
+    },
+    out: { ...FLAGS.out, help: "write the figures as JSON" },
+  },
+});
 
 /** One (batch, method) row of the benchmark. */
 interface Row {
@@ -59,31 +72,17 @@ interface Row {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    strict: true,
-    options: {
-      suite: { type: "string" },
-      scale: { type: "string" },
-      batches: { type: "string" },
-      samples: { type: "string" },
-      pytorch: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const suite = choiceFlag("suite", values.suite, ["kaggle", "terabyte"] as const) ?? "kaggle";
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const suite = suiteArg(positionals, ["kaggle", "terabyte"] as const, "kaggle");
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const spec = suite === "kaggle" ? kaggleSpec(scale) : terabyteSpec(scale);
-  const batches = (values.batches ?? (suite === "kaggle" ? "128,2048,16384" : "2048"))
+  const batches = (values["batch-size"] ?? (suite === "kaggle" ? "128,2048,16384" : "2048"))
     .split(",").map((s) => Number(s.trim()));
   if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > 65535)) {
     throw new UsageError(
-      `Expected --batches to list integers in [1, 65535] but found ${values.batches}`,
+      `--batch-size expects a list of integers in [1, 65535] but found '${values["batch-size"]}'`,
     );
   }
   const samples = numberFlag("samples", values.samples, 1, 1e10) ?? 2_000_000;
@@ -343,10 +342,10 @@ async function runPytorch(
       const args = [
         new URL("./pytorch_dlrm.py", import.meta.url).pathname,
         "--device=cuda",
-        `--arch=${suite}`,
+        suite,
         `--table-rows=${spec.tableRows.join(",")}`,
-        `--batch=${batch}`,
-        "--iters=200",
+        `--batch-size=${batch}`,
+        "--iterations=200",
         ...quant,
       ];
       const r = await new Deno.Command(python, { args, stdout: "piped", stderr: "piped" })

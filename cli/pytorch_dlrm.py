@@ -9,8 +9,8 @@ Trains the same model as facebookresearch/dlrm's DLRM_Net with dot interaction
 
 Everything else (progress, warnings) goes to stderr.
 
-  python3 cli/pytorch_dlrm.py --arch kaggle --iters 200 --threads 1
-  python3 cli/pytorch_dlrm.py --device cuda --max-rows 0 --batch 128 --int4
+  python3 cli/pytorch_dlrm.py kaggle --iterations 200 --threads 1
+  python3 cli/pytorch_dlrm.py --device cuda --max-rows 0 --batch-size 128 --int4
 
 On CUDA the batches are pre-generated on the GPU and the timed loop is measured between two
 synchronizations (mean ms/it, launch-bound as PyTorch is at these sizes). --int4 adds DQRM's
@@ -148,12 +148,13 @@ def warn_if_slow_blas():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--arch", choices=sorted(ARCHS), default="kaggle")
+    p.add_argument("suite", nargs="?", choices=sorted(ARCHS), default="kaggle",
+                   help="architecture (default kaggle)")
     p.add_argument("--table-rows", help="comma-separated rows per table (overrides --max-rows)")
     p.add_argument("--max-rows", type=int, default=100000,
                    help="cap each table at N rows; 0 = full size (default 100000)")
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--iters", type=int, default=200, help="timed iterations")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--iterations", type=int, default=200, help="timed iterations")
     p.add_argument("--warmup", type=int, default=20, help="untimed iterations first")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=1)
@@ -161,10 +162,11 @@ def main():
     p.add_argument("--int4", action="store_true", help="DQRM INT4 quantization-aware training")
     p.add_argument("--period", type=int, default=200, help="table scale period with --int4")
     a = p.parse_args()
-    if a.batch < 1 or a.iters < 1 or a.warmup < 0 or a.threads < 1 or a.max_rows < 0:
-        p.error("--batch, --iters and --threads must be >= 1; --warmup and --max-rows >= 0")
+    if a.batch_size < 1 or a.iterations < 1 or a.warmup < 0 or a.threads < 1 or a.max_rows < 0:
+        p.error("--batch-size, --iterations and --threads must be >= 1;"
+                " --warmup and --max-rows >= 0")
 
-    arch = ARCHS[a.arch]
+    arch = ARCHS[a.suite]
     if a.table_rows:
         rows = [int(s) for s in a.table_rows.split(",")]
     else:
@@ -172,7 +174,7 @@ def main():
     d = arch["dim"]
     f = len(rows) + 1
     if arch["bottom"][-1] != d or arch["top"][0] != d + f * (f - 1) // 2 or min(rows) < 1:
-        p.error(f"{a.arch} needs 26 tables of >= 1 row (got {len(rows)})")
+        p.error(f"{a.suite} needs 26 tables of >= 1 row (got {len(rows)})")
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -192,7 +194,7 @@ def main():
     print(f"init {time.perf_counter() - t0:.1f}s, {sum(rows)} embedding rows", file=sys.stderr)
 
     # Pre-generate every batch so the timed loop holds only the training step.
-    B, n = a.batch, a.warmup + a.iters
+    B, n = a.batch_size, a.warmup + a.iterations
     offsets = torch.arange(B, device=dev)  # one index per bag
     batches = [
         (
@@ -222,7 +224,7 @@ def main():
         for dense, idx, y in batches[a.warmup :]:
             loss = step(dense, idx, y)
         torch.cuda.synchronize()
-        times = [(time.perf_counter() - start) * 1e3 / a.iters] * a.iters
+        times = [(time.perf_counter() - start) * 1e3 / a.iterations] * a.iterations
     else:
         for k, (dense, idx, y) in enumerate(batches):
             start = time.perf_counter()
@@ -239,7 +241,7 @@ def main():
         "device": torch.cuda.get_device_name(dev) if cuda else "cpu",
         "int4": a.int4,
         "batch": B,
-        "iters": a.iters,
+        "iters": a.iterations,
         "msPerIter": {
             "median": round(statistics.median(times), 4),
             "mean": round(statistics.fmean(times), 4),
@@ -247,7 +249,7 @@ def main():
             "p90": round(q[8], 4),
         },
         "tableRows": rows,
-        "arch": a.arch,
+        "arch": a.suite,
     }))
 
 
