@@ -7,64 +7,72 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
-import { choiceFlag, intFlag, numberFlag, runMain, UsageError } from "./args.ts";
+import {
+  choiceFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  numberFlag,
+  parseCli,
+  runMain,
+  UsageError,
+} from "./args.ts";
 
 const PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
 
-const HELP = `Usage: deno task bench:dp [options]
-
-Samples/s of one single-threaded engine vs N single-threaded data-parallel workers at the same
+const CLI = defineCli({
+  usage: "deno task bench:dp [options]",
+  description:
+    `Samples/s of one single-threaded engine vs N single-threaded data-parallel workers at the same
 global batch (Kaggle MLPs, tables scaled, synthetic data), alternating rounds; prints JSON
-lines and the ratio per compression preset.
-
-Options:
-  --workers N       data-parallel workers (default 2)
-  --batch N         global batch (default 4096: compute dominates the exchange)
-  --iterations N    iterations per round (default 8)
-  --rounds N        alternating rounds (default 5, after one warm-up round)
-  --scale X         table scale in (0, 1] (default 0.01)
-  --presets LIST    compression presets, comma-separated: ${PRESETS.join(", ")}
-                    (default uncompressed,sparse-int8)
-  -h, --help        this help
-`;
+lines and the ratio per compression preset.`,
+  options: {
+    workers: { ...FLAGS.workers, default: "2" },
+    "batch-size": {
+      ...FLAGS["batch-size"],
+      help: "global batch",
+      default: "4096: compute dominates the exchange",
+    },
+    iterations: { ...FLAGS.iterations, help: "iterations per round", default: "8" },
+    rounds: {
+      type: "string",
+      arg: "N",
+      help: "alternating rounds",
+      default: "5, after one warm-up round",
+    },
+    scale: { ...FLAGS.scale, default: "0.01" },
+    compression: {
+      ...FLAGS.compression,
+      arg: "LIST",
+      help: `compression presets, comma-separated: ${PRESETS.join(", ")}`,
+      default: "uncompressed,sparse-int8",
+    },
+  },
+  positionals: false,
+});
 
 const median = (a: number[]) => a.slice().sort((x, y) => x - y)[a.length >> 1];
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    strict: true,
-    options: {
-      workers: { type: "string" },
-      batch: { type: "string" },
-      iterations: { type: "string" },
-      rounds: { type: "string" },
-      scale: { type: "string" },
-      presets: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const workers = intFlag("workers", values.workers, 2) ?? 2;
-  const batch = intFlag("batch", values.batch) ?? 4096;
+  const batch = intFlag("batch-size", values["batch-size"]) ?? 4096;
   const iterations = intFlag("iterations", values.iterations) ?? 8;
   const rounds = intFlag("rounds", values.rounds) ?? 5;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 0.01;
-  const presets = (values.presets ?? "uncompressed,sparse-int8").split(",").map((p) =>
-    choiceFlag("presets", p.trim(), PRESETS)!
+  const presets = (values.compression ?? "uncompressed,sparse-int8").split(",").map((p) =>
+    choiceFlag("compression", p.trim(), PRESETS)!
   );
   if (batch % workers !== 0) {
-    throw new UsageError(`--batch ${batch} expects a multiple of --workers ${workers}`);
+    throw new UsageError(`--batch-size ${batch} expects a multiple of --workers ${workers}`);
   }
   const spec = kaggleSpec(scale);
   const data = new SyntheticCriteo(spec, { seed: 1 });

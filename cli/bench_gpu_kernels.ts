@@ -17,7 +17,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
@@ -36,25 +35,42 @@ import { GEMM_NAIVE16 } from "../engine/gpu/kernels/gemm_naive.ts";
 import { PHASES, summarize } from "../engine/phases.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
-import { intFlag, numberFlag, runMain, UsageError } from "./args.ts";
+import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";
 
-const HELP = `Usage: deno run -A cli/bench_gpu_kernels.ts [options]
-
-Times the WebGPU GEMM (previous 16x16 kernel against the register-blocked one with the engine's
+const CLI = defineCli({
+  usage: "deno run -A cli/bench_gpu_kernels.ts [options]",
+  description:
+    `Times the WebGPU GEMM (previous 16x16 kernel against the register-blocked one with the engine's
 plan) for every product of the Kaggle and Terabyte MLPs, and the embedding update (pairwise
-against sorted) inside the engine, at each batch size. Prints tables; writes JSON with --out.
-
-Options:
-  --batches LIST   batch sizes (default 128,2048,16384)
-  --reps N         dispatches per GEMM timing (default 50)
-  --iters N        timed training iterations per embedding-update run (default 10, after 2)
-  --scale X        table scale for the embedding runs, in (0, 1] (default 0.05)
-  --tiles          also time every tile shape for each product (with the plan's splits)
-  --skip-gemm      only the embedding update
-  --skip-update    only the GEMMs
-  --out FILE       write the results as JSON
-  -h, --help       this help
-`;
+against sorted) inside the engine, at each batch size. Prints tables; writes JSON with --out.`,
+  options: {
+    "batch-size": {
+      ...FLAGS["batch-size"],
+      arg: "LIST",
+      help: "batch sizes, comma-separated",
+      default: "128,2048,16384",
+    },
+    reps: { type: "string", arg: "N", help: "dispatches per GEMM timing", default: "50" },
+    iterations: {
+      ...FLAGS.iterations,
+      help: "timed training iterations per embedding-update run",
+      default: "10, after 2",
+    },
+    scale: {
+      ...FLAGS.scale,
+      help: "table scale for the embedding runs, in (0, 1]",
+      default: "0.05",
+    },
+    tiles: {
+      type: "boolean",
+      help: "also time every tile shape for each product (with the plan's splits)",
+    },
+    "skip-gemm": { type: "boolean", help: "only the embedding update" },
+    "skip-update": { type: "boolean", help: "only the GEMMs" },
+    out: { ...FLAGS.out, help: "write the results as JSON" },
+  },
+  positionals: false,
+});
 
 type Op = "forward" | "dX" | "dW";
 
@@ -321,32 +337,16 @@ function pad(v: string | number, n: number): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    strict: true,
-    options: {
-      batches: { type: "string" },
-      reps: { type: "string" },
-      iters: { type: "string" },
-      scale: { type: "string" },
-      tiles: { type: "boolean" },
-      "skip-gemm": { type: "boolean" },
-      "skip-update": { type: "boolean" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const batches = (values.batches ?? "128,2048,16384").split(",").map((s) => {
-    const n = intFlag("batches", s);
-    if (n === undefined || n > 65535) throw new UsageError(`--batches: bad size '${s}'`);
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const batches = (values["batch-size"] ?? "128,2048,16384").split(",").map((s) => {
+    const n = intFlag("batch-size", s);
+    if (n === undefined || n > 65535) throw new UsageError(`--batch-size: bad size '${s}'`);
     return n;
   });
   const reps = intFlag("reps", values.reps) ?? 50;
-  const iters = intFlag("iters", values.iters) ?? 10;
+  const iters = intFlag("iterations", values.iterations) ?? 10;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 0.05;
   const h = await KernelHarness.create();
   const device = h.description;

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
 import { PHASES, summarize } from "../engine/phases.ts";
@@ -15,38 +14,32 @@ import type { QuantConfig } from "../engine/quant.ts";
 import { kaggleSpec, parameterCounts } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm, hawq } from "../suites/experiments.ts";
-import { intFlag, numberFlag, runMain } from "./args.ts";
+import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
 
-const HELP = `Usage: deno task bench:qat [options]
-
-Kaggle architecture, batch 128, one index per bag, synthetic data. Prints per-phase ms/it of
+const CLI = defineCli({
+  usage: "deno task bench:qat [options]",
+  description:
+    `Kaggle architecture, batch 128, one index per bag, synthetic data. Prints per-phase ms/it of
 FP32, DQRM INT4 (P=200), DQRM INT4 (P=1) and HAWQ INT4, their ratio to FP32 and engine memory,
-then the bandwidth of scale finding over every table against a plain copy's.
-
-Options:
-  --scale X        table scale in (0, 1] (default 1: the full 2.16 GB of tables)
-  --iters N        timed iterations per method (default 400; HAWQ runs a tenth)
-  --threads N      CPU threads (default: every core)
-  -h, --help       this help
-`;
+then the bandwidth of scale finding over every table against a plain copy's.`,
+  options: {
+    scale: { ...FLAGS.scale, default: "1: the full 2.16 GB of tables" },
+    iterations: {
+      ...FLAGS.iterations,
+      help: "timed iterations per method",
+      default: "400; HAWQ runs a tenth",
+    },
+    threads: { ...FLAGS.threads, default: "every core" },
+  },
+  positionals: false,
+});
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    strict: true,
-    options: {
-      scale: { type: "string" },
-      iters: { type: "string" },
-      threads: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const spec = kaggleSpec(numberFlag("scale", values.scale, 0, 1) ?? 1);
-  const iters = intFlag("iters", values.iters) ?? 400;
+  const iters = intFlag("iterations", values.iterations) ?? 400;
   const threads = intFlag("threads", values.threads);
   const batch = 128;
   const data = new SyntheticCriteo(spec, { seed: 1 });
