@@ -7,26 +7,50 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { CriteoData, preprocessCriteo, writeRawTsv } from "../data/criteo/mod.ts";
-import { choiceFlag, intFlag, runMain } from "./args.ts";
+import { choiceFlag, defineCli, FLAGS, intFlag, parseCli, runMain } from "./args.ts";
 
-const HELP = `Usage: deno run -A cli/bench_preprocess.ts [options]
-
-Options:
-  --bytes N            size of the generated raw text (default 1073741824, 1 GiB)
-  --gzip               generate and read a gzipped file
-  --file PATH          raw file (default /tmp/dqrm-criteo-bench-BYTES.tsv[.gz])
-  --out DIR            cache folder (default /tmp/dqrm-criteo-bench-cache)
-  --index hash|frequency
-  --workers N          parsing workers (default: one per core)
-  --no-checksum        do not checksum the source
-  --repeat N           builds to time (default 1)
-  -h, --help           this help
-`;
+const CLI = defineCli({
+  usage: "deno run -A cli/bench_preprocess.ts [options]",
+  description:
+    `Generates a synthetic raw Criteo TSV file (once; reused while its size matches), preprocesses
+it into a cache and prints MB/s of raw text, the CPU cores the build kept busy and the machine's
+load; then times filling training chunks from the cache against generating them synthetically.`,
+  options: {
+    bytes: {
+      type: "string",
+      arg: "N",
+      help: "size of the generated raw text",
+      default: "1073741824, 1 GiB",
+    },
+    gzip: { type: "boolean", help: "generate and read a gzipped file" },
+    file: {
+      type: "string",
+      arg: "PATH",
+      help: "raw file",
+      default: "/tmp/dqrm-criteo-bench-BYTES.tsv[.gz]",
+    },
+    out: {
+      ...FLAGS.out,
+      arg: "DIR",
+      help: "cache folder",
+      default: "/tmp/dqrm-criteo-bench-cache",
+    },
+    index: {
+      type: "string",
+      arg: "hash|frequency",
+      help: "how values are numbered",
+      default: "hash",
+    },
+    workers: { ...FLAGS.workers, help: "parsing workers", default: "one per core" },
+    "no-checksum": { type: "boolean", help: "do not checksum the source" },
+    repeat: { type: "string", arg: "N", help: "builds to time", default: "1" },
+  },
+  positionals: false,
+});
 
 /** CPU seconds this process has used (all threads), from /proc; undefined elsewhere. */
 function cpuSeconds(): number | undefined {
@@ -40,24 +64,9 @@ function cpuSeconds(): number | undefined {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      bytes: { type: "string" },
-      gzip: { type: "boolean" },
-      file: { type: "string" },
-      out: { type: "string" },
-      index: { type: "string" },
-      workers: { type: "string" },
-      "no-checksum": { type: "boolean" },
-      repeat: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const bytes = intFlag("bytes", values.bytes) ?? 2 ** 30;
   const gzip = values.gzip ?? false;
   const file = values.file ?? `/tmp/dqrm-criteo-bench-${bytes}.tsv${gzip ? ".gz" : ""}`;

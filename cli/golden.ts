@@ -5,41 +5,31 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
 import { GOLDEN_TOLERANCE, parseFixture, runGolden } from "../engine/golden.ts";
-import { choiceFlag, intFlag, runMain, UsageError } from "./args.ts";
+import { choiceFlag, defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } from "./args.ts";
 
-const HELP = `Usage: deno task golden FILE... [options]
-
-Replays each golden fixture (see tests/fixtures/FORMAT.md) on an engine and prints the largest
+const CLI = defineCli({
+  usage: "deno task golden FILE... [options]",
+  description:
+    `Replays each golden fixture (see tests/fixtures/FORMAT.md) on an engine and prints the largest
 error per tensor and step. Exits 1 when any value is off by more than
-${GOLDEN_TOLERANCE.atol} + ${GOLDEN_TOLERANCE.rtol} * |expected|.
-
-Options:
-  --engine cpu|gpu   engine to check (default cpu)
-  --threads N        CPU threads (default: every core; ignored by gpu)
-  --verbose          also print the parameters after each step (failures always print)
-  -h, --help         this help
-`;
+${GOLDEN_TOLERANCE.atol} + ${GOLDEN_TOLERANCE.rtol} * |expected|.`,
+  options: {
+    engine: { ...FLAGS.engine, help: "engine to check" },
+    threads: { ...FLAGS.threads, default: "every core; ignored by gpu" },
+    verbose: {
+      type: "boolean",
+      help: "also print the parameters after each step (failures always print)",
+    },
+  },
+});
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      engine: { type: "string" },
-      threads: { type: "string" },
-      verbose: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length === 0) throw new UsageError("expected at least one fixture FILE");
   const engine = choiceFlag("engine", values.engine, ["cpu", "gpu"] as const) ?? "cpu";
   if (engine === "gpu") {

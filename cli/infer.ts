@@ -5,44 +5,30 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
 import { clickMetrics } from "../engine/metrics.ts";
 import { readModelFile } from "../engine/model_file.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
-import { intFlag, runMain, UsageError } from "./args.ts";
+import { defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } from "./args.ts";
 
-const HELP = `Usage: deno task infer MODEL [options]
-
-Scores synthetic test data (the test stream of the seed the model was trained with, by default
-seed 1) with a model file and prints accuracy, ROC AUC, log loss and samples/s.
-
-Options:
-  --samples N      test samples (default 262144)
-  --batch N        batch size (default 16384)
-  --seed N         seed of the synthetic data (default 1)
-  --threads N      CPU threads (default: every core)
-  -h, --help       this help
-`;
+const CLI = defineCli({
+  usage: "deno task infer MODEL [options]",
+  description:
+    `Scores synthetic test data (the test stream of the seed the model was trained with, by default
+seed 1) with a model file and prints accuracy, ROC AUC, log loss and samples/s.`,
+  options: {
+    samples: { type: "string", arg: "N", help: "test samples", default: "262144" },
+    "batch-size": { ...FLAGS["batch-size"], help: "batch size", default: "16384" },
+    seed: { ...FLAGS.seed, help: "seed of the synthetic data", default: "1" },
+    threads: { ...FLAGS.threads, default: "every core" },
+  },
+});
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      samples: { type: "string" },
-      batch: { type: "string" },
-      seed: { type: "string" },
-      threads: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError("expected one MODEL file");
   const path = positionals[0];
   let bytes: Uint8Array;
@@ -54,7 +40,7 @@ async function main(): Promise<number> {
   const { header, params } = readModelFile(bytes);
   const spec = header.spec;
   const samples = intFlag("samples", values.samples) ?? 262_144;
-  const batch = intFlag("batch", values.batch) ?? 16_384;
+  const batch = intFlag("batch-size", values["batch-size"]) ?? 16_384;
   const seed = intFlag("seed", values.seed, 0) ?? 1;
   const q = header.quantization;
   console.log(

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   BAD_LINE_KINDS,
   BAD_LINE_MESSAGES,
@@ -13,63 +12,67 @@ import {
   preprocessCriteo,
   type PreprocessProgress,
 } from "../data/criteo/mod.ts";
-import { choiceFlag, intFlag, runMain, UsageError } from "./args.ts";
+import { choiceFlag, defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } from "./args.ts";
 
-const HELP = `Usage: deno task preprocess kaggle|terabyte INPUT --out DIR [options]
-
-Preprocesses raw Criteo TSV (plain or gzipped) into a binary cache in DIR. INPUT is Kaggle's
+const CLI = defineCli({
+  usage: "deno task preprocess kaggle|terabyte INPUT --out DIR [options]",
+  description:
+    `Preprocesses raw Criteo TSV (plain or gzipped) into a binary cache in DIR. INPUT is Kaggle's
 train.txt[.gz] (or its folder), or Terabyte's folder of day_0 … day_23[.gz] (or one day's file).
 A complete cache with the same options and unchanged files is reused; an interrupted build
-resumes after its last finished file.
-
-Options:
-  --out DIR              cache folder (required)
-  --index hash|frequency hash: value mod max-ind-range, numbered by first appearance (DLRM);
-                         frequency: values seen fewer than --threshold times share row 0
-                         (default hash)
-  --max-ind-range N      DLRM's --max-ind-range, 0 for none (default Kaggle 0, Terabyte 10000000)
-  --threshold N          frequency mode's threshold (default 15)
-  --subsample X          fraction of negative lines dropped, in [0, 1) (default Kaggle 0,
-                         Terabyte 0.875)
-  --seed N               seed of the sub-sampling (default 1)
-  --rows N               read at most N lines of each file
-  --days N               Terabyte: use day_0 … day_{N-1}; the last is halved into test/validation
-  --strict               stop at the first bad line with file:line: what (default: skip, count)
-  --workers N            parsing workers (default: one per core)
-  --no-checksum          do not checksum the sources (CRC-32) into the manifest
-  --verify               when reusing a cache, also recompute the sources' checksums
-  --force                rebuild even if a complete cache matches
-  --quiet                no progress lines
-  -h, --help             this help
-`;
+resumes after its last finished file.`,
+  options: {
+    out: { ...FLAGS.out, arg: "DIR", help: "cache folder (required)" },
+    index: {
+      type: "string",
+      arg: "hash|frequency",
+      help: "hash: value mod max-ind-range, numbered by first appearance (DLRM); frequency: " +
+        "values seen fewer than --threshold times share row 0",
+      default: "hash",
+    },
+    "max-ind-range": {
+      type: "string",
+      arg: "N",
+      help: "DLRM's --max-ind-range, 0 for none",
+      default: "Kaggle 0, Terabyte 10000000",
+    },
+    threshold: { type: "string", arg: "N", help: "frequency mode's threshold", default: "15" },
+    subsample: {
+      type: "string",
+      arg: "X",
+      help: "fraction of negative lines dropped, in [0, 1)",
+      default: "Kaggle 0, Terabyte 0.875",
+    },
+    seed: { ...FLAGS.seed, help: "seed of the sub-sampling", default: "1" },
+    rows: { type: "string", arg: "N", help: "read at most N lines of each file" },
+    days: {
+      type: "string",
+      arg: "N",
+      help: "Terabyte: use day_0 … day_{N-1}; the last is halved into test/validation",
+    },
+    strict: {
+      type: "boolean",
+      help: "stop at the first bad line with file:line: what",
+      default: "skip, count",
+    },
+    workers: { ...FLAGS.workers, help: "parsing workers", default: "one per core" },
+    "no-checksum": {
+      type: "boolean",
+      help: "do not checksum the sources (CRC-32) into the manifest",
+    },
+    verify: {
+      type: "boolean",
+      help: "when reusing a cache, also recompute the sources' checksums",
+    },
+    force: { type: "boolean", help: "rebuild even if a complete cache matches" },
+    quiet: FLAGS.quiet,
+  },
+});
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      out: { type: "string" },
-      index: { type: "string" },
-      "max-ind-range": { type: "string" },
-      threshold: { type: "string" },
-      subsample: { type: "string" },
-      seed: { type: "string" },
-      rows: { type: "string" },
-      days: { type: "string" },
-      strict: { type: "boolean" },
-      workers: { type: "string" },
-      "no-checksum": { type: "boolean" },
-      verify: { type: "boolean" },
-      force: { type: "boolean" },
-      quiet: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 2) {
     throw new UsageError(
       `expected a dataset (kaggle or terabyte) and an input path but found ${

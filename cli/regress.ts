@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../reports/files.ts";
 import { loadResults } from "../reports/load.ts";
 import {
@@ -15,43 +14,40 @@ import {
   readBaseline,
   type Tolerance,
 } from "../reports/regress.ts";
-import { runMain, UsageError } from "./args.ts";
+import { defineCli, FLAGS, parseCli, runMain, UsageError } from "./args.ts";
 
-const HELP = `Usage: deno task regress --baseline FILE RESULTS_DIR [options]
-
-Compares every run of the baseline FILE with the result of the same run name under
+const CLI = defineCli({
+  usage: "deno task regress --baseline FILE RESULTS_DIR [options]",
+  description: `Compares every run of the baseline FILE with the result of the same run name under
 RESULTS_DIR (sub-folders included). Deterministic CPU figures (test metrics at every
 evaluation, training loss, iterations, parameter and model bytes) must match to the
 baseline's tolerance; timings regress only when the 95% interval of the ratio of medians
 lies wholly above the baseline's band (default ×3, for noisy shared machines); peak memory
-by a ratio band (default ×1.5). Exits 1 naming each regression, 0 when there is none.
-
-Options:
-  --baseline FILE   the baseline (ci/baselines/NAME.json); required
-  --update          write FILE from the results instead of comparing (keeps FILE's
-                    tolerances when it exists)
-  --command TEXT    with --update: how the results were produced, stored in FILE
-  --quiet           print regressions only
-  -h, --help        this help
-`;
+by a ratio band (default ×1.5). Exits 1 naming each regression, 0 when there is none.`,
+  options: {
+    baseline: {
+      type: "string",
+      arg: "FILE",
+      help: "the baseline (ci/baselines/NAME.json); required",
+    },
+    update: {
+      type: "boolean",
+      help: "write FILE from the results instead of comparing (keeps FILE's tolerances when " +
+        "it exists)",
+    },
+    command: {
+      type: "string",
+      arg: "TEXT",
+      help: "with --update: how the results were produced, stored in FILE",
+    },
+    quiet: { ...FLAGS.quiet, help: "print regressions only" },
+  },
+});
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      baseline: { type: "string" },
-      update: { type: "boolean" },
-      command: { type: "string" },
-      quiet: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (!values.baseline) throw new UsageError("--baseline FILE is required");
   if (positionals.length !== 1) {
     throw new UsageError(`expected one results folder but found ${positionals.length}`);

@@ -4,42 +4,30 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { writeReport } from "../reports/report.ts";
-import { runMain, UsageError } from "./args.ts";
+import { defineCli, FLAGS, parseCli, runMain, UsageError } from "./args.ts";
 
-const HELP = `Usage: deno task report RESULTS_DIR [options]
-
-Reads every JSON result under RESULTS_DIR (sub-folders included) and writes one
+const CLI = defineCli({
+  usage: "deno task report RESULTS_DIR [options]",
+  description: `Reads every JSON result under RESULTS_DIR (sub-folders included) and writes one
 self-contained HTML report (Chart.js inlined; no network needed to view it) and the
-tables as CSV files in csv/ beside it.
-
-Options:
-  --out FILE       HTML file to write (default RESULTS_DIR/report.html)
-  --title TEXT     page title (default "dqrm-bench report")
-  --no-csv         do not write the CSV files
-  --check          open the report in headless Chromium (/usr/bin/chromium), fail on a
-                   console error or a blank chart, and save a screenshot beside it
-  -h, --help       this help
-`;
+tables as CSV files in csv/ beside it.`,
+  options: {
+    out: { ...FLAGS.out, help: "HTML file to write", default: "RESULTS_DIR/report.html" },
+    title: { type: "string", arg: "TEXT", help: "page title", default: '"dqrm-bench report"' },
+    "no-csv": { type: "boolean", help: "do not write the CSV files" },
+    check: {
+      type: "boolean",
+      help: "open the report in headless Chromium (/usr/bin/chromium), fail on a console " +
+        "error or a blank chart, and save a screenshot beside it",
+    },
+  },
+});
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      out: { type: "string" },
-      title: { type: "string" },
-      "no-csv": { type: "boolean" },
-      check: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) {
     throw new UsageError(`expected one results folder but found ${positionals.length}`);
   }
