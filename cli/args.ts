@@ -133,11 +133,13 @@ function wrap(text: string, width: number): string[] {
 
 /**
  * Parses `args` by the tool's spec (strictly: an unknown flag or a missing value is a
- * {@link UsageError}). Prints the help and returns undefined on `-h` / `--help`.
+ * {@link UsageError}). Returns undefined on `-h` / `--help`, after printing the help unless
+ * `printHelp` is false (MPI tools print it on rank 0 only).
  */
 export function parseCli<const O extends Record<string, FlagSpec>>(
   spec: CliSpec<O>,
   args: string[] = Deno.args,
+  printHelp = true,
 ): { values: FlagValues<O>; positionals: string[] } | undefined {
   const options: Record<
     string,
@@ -163,7 +165,7 @@ export function parseCli<const O extends Record<string, FlagSpec>>(
     throw e;
   }
   if (parsed.values.help) {
-    console.log(helpText(spec));
+    if (printHelp) console.log(helpText(spec));
     return undefined;
   }
   return { values: parsed.values as FlagValues<O>, positionals: parsed.positionals };

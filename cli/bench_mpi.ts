@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import {
   type BandwidthRow,
@@ -17,27 +16,40 @@ import {
 import { MpiCommunicator } from "../comm/mpi/communicator.ts";
 import { gatherJson, type PresetName, trainOnMpiRanks } from "../comm/mpi/train.ts";
 import { writeFileAtomic } from "../reports/files.ts";
-import { choiceFlag, intFlag, numberFlag, UsageError } from "./args.ts";
+import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, UsageError } from "./args.ts";
 
 const PRESETS = Object.keys(COMPRESSION_PRESETS) as PresetName[];
 
-const HELP =
-  `Usage: mpirun [--allow-run-as-root] -np 2 npx -y deno@2.9.6 run -A cli/bench_mpi.ts [options]
-
-Bandwidth of MPI ping-pong (Send/Recv, one way), Open MPI's MPI_Allreduce (float) and our MPI
+const CLI = defineCli({
+  usage: "mpirun [--allow-run-as-root] -np 2 npx -y deno@2.9.6 run -A cli/bench_mpi.ts [options]",
+  description:
+    `Bandwidth of MPI ping-pong (Send/Recv, one way), Open MPI's MPI_Allreduce (float) and our MPI
 communicator's allReduceSum (float: gather + in-rank-order sum) and allReduceSumWiden (int8 →
 int32), per message size, in alternating repetitions; then one real compressed gradient
-exchange per iteration of data-parallel training across the ranks. Rank 0 prints the figures.
-
-Options:
-  --sizes LIST            message sizes in KiB, comma-separated (default 64,256,1024,4096,8192)
-  --exchange-batch N      global batch of the exchange (default 128)
-  --exchange-iters N      training iterations timed (default 20)
-  --compression PRESET    preset of the exchange: ${PRESETS.join(", ")} (default sparse-int8)
-  --table-scale X         Kaggle table scale of the exchange, in (0, 1] (default 0.01)
-  --out FILE              also write the figures as JSON (atomically)
-  -h, --help              this help
-`;
+exchange per iteration of data-parallel training across the ranks. Rank 0 prints the figures.`,
+  options: {
+    sizes: {
+      type: "string",
+      arg: "LIST",
+      help: "message sizes in KiB, comma-separated",
+      default: "64,256,1024,4096,8192",
+    },
+    "batch-size": { ...FLAGS["batch-size"], help: "global batch of the exchange", default: "128" },
+    iterations: { ...FLAGS.iterations, help: "training iterations timed", default: "20" },
+    compression: {
+      ...FLAGS.compression,
+      help: `preset of the exchange: ${PRESETS.join(", ")}`,
+      default: "sparse-int8",
+    },
+    scale: {
+      ...FLAGS.scale,
+      help: "Kaggle table scale of the exchange, in (0, 1]",
+      default: "0.01",
+    },
+    out: { ...FLAGS.out, help: "also write the figures as JSON (atomically)" },
+  },
+  positionals: false,
+});
 
 const mib = (bytesPerS: number) => (bytesPerS / (1 << 20)).toFixed(1).padStart(9);
 
@@ -58,30 +70,16 @@ function printRows(rows: BandwidthRow[]): void {
 }
 
 async function main(comm: MpiCommunicator, args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      sizes: { type: "string" },
-      "exchange-batch": { type: "string" },
-      "exchange-iters": { type: "string" },
-      compression: { type: "string" },
-      "table-scale": { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    if (comm.rank === 0) console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCli(CLI, args, comm.rank === 0);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const sizes = (values.sizes ?? "64,256,1024,4096,8192").split(",").map((s) =>
     (intFlag("sizes", s.trim()) ?? 0) * 1024
   );
-  const batch = intFlag("exchange-batch", values["exchange-batch"]) ?? 128;
-  const iterations = intFlag("exchange-iters", values["exchange-iters"]) ?? 20;
+  const batch = intFlag("batch-size", values["batch-size"]) ?? 128;
+  const iterations = intFlag("iterations", values.iterations) ?? 20;
   const preset = choiceFlag("compression", values.compression, PRESETS) ?? "sparse-int8";
-  const tableScale = numberFlag("table-scale", values["table-scale"], 0, 1) ?? 0.01;
+  const tableScale = numberFlag("scale", values.scale, 0, 1) ?? 0.01;
 
   const rows = sizes.map((bytes) => measureBandwidth(comm, bytes));
   if (comm.rank === 0) {

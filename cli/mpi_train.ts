@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { MpiCommunicator } from "../comm/mpi/communicator.ts";
 import {
@@ -15,55 +14,54 @@ import {
   trainOnMpiRanks,
 } from "../comm/mpi/train.ts";
 import { writeFileAtomic } from "../reports/files.ts";
-import { choiceFlag, intFlag, numberFlag, UsageError } from "./args.ts";
+import {
+  choiceFlag,
+  defineCli,
+  FLAGS,
+  helpText,
+  intFlag,
+  numberFlag,
+  parseCli,
+  suiteArg,
+  UsageError,
+} from "./args.ts";
 
 const PRESETS = Object.keys(COMPRESSION_PRESETS) as PresetName[];
 
-const HELP =
-  `Usage: mpirun [--allow-run-as-root] -np N npx -y deno@2.9.6 run -A cli/mpi_train.ts [options]
-
-Data-parallel training across MPI ranks (one process per rank, a single-threaded CPU engine
+const CLI = defineCli({
+  usage: "mpirun [--allow-run-as-root] -np N npx -y deno@2.9.6 run -A cli/mpi_train.ts [SUITE] " +
+    "[options]",
+  description:
+    `Data-parallel training across MPI ranks (one process per rank, a single-threaded CPU engine
 replica each) on synthetic data; every global batch is split across the ranks as the in-process
-data-parallel trainer splits it. Rank 0 prints the result as JSON.
-
-Options:
-  --arch ${MPI_ARCHS.join("|")}   architecture (default kaggle; tiny: small odd-width model)
-  --table-scale X         scale of the tables, in (0, 1] (default 0.01)
-  --batch N               global batch, a multiple of the ranks (default 128)
-  --iterations N          iterations (default 20)
-  --compression PRESET    ${PRESETS.join(", ")} (default sparse)
-  --seed N                seed of data and initialisation (default 1)
-  --lr X                  learning rate (default 0.1)
-  --params                include rank 0's parameters in the result
-  --out FILE              write the result JSON to FILE (atomically)
-  -h, --help              this help
-
-The MPI library is libmpi.so.40 (Open MPI 4.x) unless DQRM_MPI_LIB names another.
-`;
+data-parallel trainer splits it. Rank 0 prints the result as JSON. SUITE picks the architecture:
+${MPI_ARCHS.join(", ")} (default kaggle; tiny: a small odd-width model).
+The MPI library is libmpi.so.40 (Open MPI 4.x) unless DQRM_MPI_LIB names another.`,
+  options: {
+    scale: { ...FLAGS.scale, default: "0.01" },
+    "batch-size": {
+      ...FLAGS["batch-size"],
+      help: "global batch, a multiple of the ranks",
+      default: "128",
+    },
+    iterations: { ...FLAGS.iterations, default: "20" },
+    compression: { ...FLAGS.compression, help: PRESETS.join(", "), default: "sparse" },
+    seed: { ...FLAGS.seed, default: "1" },
+    lr: { ...FLAGS.lr, default: "0.1" },
+    params: { type: "boolean", help: "include rank 0's parameters in the result" },
+    out: { ...FLAGS.out, help: "write the result JSON to FILE (atomically)" },
+  },
+});
 
 function parse(): { config: MpiTrainConfig; out?: string; params: boolean } | undefined {
-  const { values } = parseArgs({
-    args: Deno.args,
-    strict: true,
-    options: {
-      arch: { type: "string" },
-      "table-scale": { type: "string" },
-      batch: { type: "string" },
-      iterations: { type: "string" },
-      compression: { type: "string" },
-      seed: { type: "string" },
-      lr: { type: "string" },
-      params: { type: "boolean" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) return undefined;
+  const parsed = parseCli(CLI, Deno.args, false);
+  if (!parsed) return undefined;
+  const { values, positionals } = parsed;
   return {
     config: {
-      arch: choiceFlag("arch", values.arch, MPI_ARCHS) ?? "kaggle",
-      tableScale: numberFlag("table-scale", values["table-scale"], 0, 1) ?? 0.01,
-      batch: intFlag("batch", values.batch) ?? 128,
+      arch: suiteArg(positionals, MPI_ARCHS, "kaggle"),
+      tableScale: numberFlag("scale", values.scale, 0, 1) ?? 0.01,
+      batch: intFlag("batch-size", values["batch-size"]) ?? 128,
       iterations: intFlag("iterations", values.iterations) ?? 20,
       preset: choiceFlag("compression", values.compression, PRESETS) ?? "sparse",
       seed: intFlag("seed", values.seed, 0) ?? 1,
@@ -82,7 +80,7 @@ function replacer(_key: string, value: unknown): unknown {
 async function main(): Promise<number> {
   const args = parse();
   if (!args) {
-    if ((Deno.env.get("OMPI_COMM_WORLD_RANK") ?? "0") === "0") console.log(HELP);
+    if ((Deno.env.get("OMPI_COMM_WORLD_RANK") ?? "0") === "0") console.log(helpText(CLI));
     return 0;
   }
   const comm = MpiCommunicator.create();

@@ -114,7 +114,7 @@ async function checkAgainstInProcess(preset: PresetName): Promise<MpiTrainResult
   try {
     const file = `${dir}/result.json`;
     await mpirun("../cli/mpi_train.ts", [
-      ...["--arch", "tiny", "--batch", `${BATCH}`, "--iterations", `${ITERS}`],
+      ...["tiny", "--batch-size", `${BATCH}`, "--iterations", `${ITERS}`],
       ...["--seed", `${SEED}`, "--lr", `${LR}`, "--compression", preset, "--params"],
       ...["--out", file],
     ]);
