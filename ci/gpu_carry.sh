@@ -7,13 +7,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ../shared/tools/gpu-prepare.sh >/dev/null
-npm_dir=.carry/deno_dir/npm/registry.npmjs.org
+# The npm registry (npm's own setting, which honours .npmrc and NPM_CONFIG_REGISTRY as Deno
+# does) and Deno's cache folder for it: the URL's host, "_PORT" when it names a port, then its
+# path segments.
+registry=$(npm config get registry)
+registry=${registry%/}/
+rest=${registry#*://}
+hostport=${rest%%/*}
+hostport=${hostport##*@}
+host=${hostport%%:*}
+[ "$hostport" = "$host" ] || host="${host}_${hostport#*:}"
+path=${rest#*/}
+npm_dir=".carry/deno_dir/npm/$host${path:+/${path%/}}"
 rm -rf "$npm_dir"/{assemblyscript,binaryen,long,playwright-core}
 for pkg in "$npm_dir"/@*/* "$npm_dir"/*; do
   [ -d "$pkg" ] || continue
   case "$pkg" in "$npm_dir"/@*) [ "$(dirname "$pkg")" = "$npm_dir" ] && continue ;; esac
   name=${pkg#"$npm_dir"/}
-  [ -f "$pkg/registry.json" ] || curl -fsS "https://registry.npmjs.org/${name/\//%2f}" -o "$pkg/registry.json"
+  [ -f "$pkg/registry.json" ] || curl -fsS "$registry${name/\//%2f}" -o "$pkg/registry.json"
 done
 rm -rf .carry/deno_dir/{gen,v8_code_cache_v2*,dep_analysis_cache_v2*,node_analysis_cache_v2*,check_cache_v2*}
 du -sh .carry
