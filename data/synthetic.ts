@@ -367,6 +367,10 @@ function generateRun(
  *
  * @example
  * ```ts
+ * import { allocateOneHotChunk } from "../engine/batch.ts";
+ * import { kaggleSpec } from "../engine/spec.ts";
+ * import { SyntheticCriteo } from "./synthetic.ts";
+ *
  * const spec = kaggleSpec();
  * const data = new SyntheticCriteo(spec, { seed: 1 });
  * const chunk = allocateOneHotChunk(spec, 2048, 2048 * 16);

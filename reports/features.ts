@@ -168,7 +168,6 @@ const FLOAT_METHODS = new Set(["fp32", "float", "float32", "baseline", "none"]);
  * import assert from "node:assert/strict";
  * import { runFeatures } from "./features.ts";
  * import type { ReportRun } from "./load.ts";
-import { COMPRESSION_PRESETS } from "../comm/compression.ts";
  * const run = { config: { method: "dqrm", arch: "kaggle", quantization: { embeddingBits: 4, mlpBits: null } } };
  * const f = runFeatures(run as unknown as ReportRun);
  * assert.deepEqual([f.embeddingBits, f.mlpBits, f.workers], [4, 32, 1]);

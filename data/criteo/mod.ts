@@ -7,9 +7,12 @@
  * ```ts
  * import { CriteoData, preprocessCriteo } from "./mod.ts";
  *
- * await preprocessCriteo({ dataset: "kaggle", input: "train.txt", out: "cache/kaggle" });
- * const data = await CriteoData.open("cache/kaggle");
- * console.log(data.trainSamples, data.testSamples, data.tableRows);
+ * async function prepare(input = "train.txt", out = "cache/kaggle") {
+ *   await preprocessCriteo({ dataset: "kaggle", input, out });
+ *   const data = await CriteoData.open(out);
+ *   console.log(data.trainSamples, data.testSamples, data.tableRows);
+ *   data.close();
+ * }
  * ```
  *
  * @module

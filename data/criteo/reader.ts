@@ -91,12 +91,16 @@ export async function crc32Prefix(path: string, bytes: number): Promise<string> 
  *
  * @example
  * ```ts
- * const reader = await LineBlockReader.open("train.txt");
- * const buffer = new Uint8Array(4 << 20);
- * for (let b; (b = await reader.next(buffer)) !== null;) {
- *   // buffer[0, b.length) holds whole lines, from byte b.offset of the text
+ * import { LineBlockReader } from "./reader.ts";
+ *
+ * async function readAll(path = "train.txt") {
+ *   const reader = await LineBlockReader.open(path);
+ *   const buffer = new Uint8Array(4 << 20);
+ *   for (let b; (b = await reader.next(buffer)) !== null;) {
+ *     // buffer[0, b.length) holds whole lines, from byte b.offset of the text
+ *   }
+ *   await reader.close();
  * }
- * await reader.close();
  * ```
  */
 export class LineBlockReader {

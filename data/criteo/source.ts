@@ -62,11 +62,19 @@ interface Piece {
  *
  * @example
  * ```ts
- * const data = await CriteoData.open("cache/kaggle");
- * const spec = { ...kaggleSpec(), tableRows: data.tableRows };
- * const chunk = allocateOneHotChunk(spec, 128, 128 * 250, true);
- * data.fill(chunk, "train", 0); // the first 32,000 (shuffled) training samples
- * data.close();
+ * import { allocateOneHotChunk } from "../../engine/batch.ts";
+ * import { kaggleSpec } from "../../engine/spec.ts";
+ * import { CriteoData } from "./source.ts";
+ *
+ * // The first 32,000 (shuffled) training samples of a cache built by `deno task preprocess`.
+ * async function firstChunk(cache = "cache/kaggle") {
+ *   const data = await CriteoData.open(cache);
+ *   const spec = { ...kaggleSpec(), tableRows: data.tableRows };
+ *   const chunk = allocateOneHotChunk(spec, 128, 128 * 250, true);
+ *   data.fill(chunk, "train", 0);
+ *   data.close();
+ *   return chunk;
+ * }
  * ```
  */
 export class CriteoData {
