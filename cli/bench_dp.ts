@@ -14,6 +14,7 @@ import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
+import { upperMedian } from "../record/stats.ts";
 import { choiceFlag, intFlag, numberFlag, runMain, UsageError } from "./args.ts";
 
 const PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
@@ -34,8 +35,6 @@ Options:
                     (default uncompressed,sparse-int8)
   -h, --help        this help
 `;
-
-const median = (a: number[]) => a.slice().sort((x, y) => x - y)[a.length >> 1];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -96,7 +95,7 @@ async function main(): Promise<number> {
           comm.push(...res.phases.communication);
         }
         await dp.checkReplicas();
-        const s = median(single), p = median(parallel);
+        const s = upperMedian(single), p = upperMedian(parallel);
         console.log(JSON.stringify({
           preset,
           workers,
@@ -107,7 +106,7 @@ async function main(): Promise<number> {
           oneWorkerSamplesPerS: Math.round(s),
           dataParallelSamplesPerS: Math.round(p),
           ratio: +(p / s).toFixed(3),
-          rank0CommunicationMedianMs: +median(comm).toFixed(2),
+          rank0CommunicationMedianMs: +upperMedian(comm).toFixed(2),
           perRound: { one: single.map(Math.round), parallel: parallel.map(Math.round) },
         }));
       } finally {

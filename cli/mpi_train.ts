@@ -8,16 +8,13 @@
 import { parseArgs } from "node:util";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { MpiCommunicator } from "../comm/mpi/communicator.ts";
-import {
-  MPI_ARCHS,
-  type MpiTrainConfig,
-  type PresetName,
-  trainOnMpiRanks,
-} from "../comm/mpi/train.ts";
-import { writeFileAtomic } from "../reports/files.ts";
+import { validateSpec } from "../engine/spec.ts";
+import type { CompressionPresetName } from "../record/presets.ts";
+import { writeFileAtomic } from "../record/files.ts";
+import { MPI_ARCHS, type MpiTrainConfig, trainOnMpiRanks } from "../suites/mpi_train.ts";
 import { choiceFlag, intFlag, numberFlag, UsageError } from "./args.ts";
 
-const PRESETS = Object.keys(COMPRESSION_PRESETS) as PresetName[];
+const PRESETS = Object.keys(COMPRESSION_PRESETS) as CompressionPresetName[];
 
 const HELP =
   `Usage: mpirun [--allow-run-as-root] -np N npx -y deno@2.9.6 run -A cli/mpi_train.ts [options]
@@ -27,7 +24,8 @@ replica each) on synthetic data; every global batch is split across the ranks as
 data-parallel trainer splits it. Rank 0 prints the result as JSON.
 
 Options:
-  --arch ${MPI_ARCHS.join("|")}   architecture (default kaggle; tiny: small odd-width model)
+  --arch ${MPI_ARCHS.join("|")}  architecture (default kaggle)
+  --spec FILE             train the model spec in FILE (JSON) instead of --arch's
   --table-scale X         scale of the tables, in (0, 1] (default 0.01)
   --batch N               global batch, a multiple of the ranks (default 128)
   --iterations N          iterations (default 20)
@@ -47,6 +45,7 @@ function parse(): { config: MpiTrainConfig; out?: string; params: boolean } | un
     strict: true,
     options: {
       arch: { type: "string" },
+      spec: { type: "string" },
       "table-scale": { type: "string" },
       batch: { type: "string" },
       iterations: { type: "string" },
@@ -68,6 +67,9 @@ function parse(): { config: MpiTrainConfig; out?: string; params: boolean } | un
       preset: choiceFlag("compression", values.compression, PRESETS) ?? "sparse",
       seed: intFlag("seed", values.seed, 0) ?? 1,
       learningRate: numberFlag("lr", values.lr, 0) ?? 0.1,
+      ...(values.spec
+        ? { spec: validateSpec(JSON.parse(Deno.readTextFileSync(values.spec))) }
+        : {}),
     },
     out: values.out,
     params: values.params ?? false,

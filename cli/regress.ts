@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { writeFileAtomic } from "../reports/files.ts";
+import { writeFileAtomic } from "../record/files.ts";
 import { loadResults } from "../reports/load.ts";
 import {
   compareWithBaseline,

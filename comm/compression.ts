@@ -22,6 +22,7 @@ import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
 import type { ByteCount } from "../engine/engine.ts";
 import { levels, scaleOf } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
+import { COMPRESSION_PRESETS as PRESETS, type CompressionPresetName } from "../record/presets.ts";
 import type { Communicator } from "./communicator.ts";
 
 export type { ByteCount };
@@ -56,39 +57,14 @@ export const CompressionSchema = z.object({
 /** Compression settings. */
 export type Compression = z.infer<typeof CompressionSchema>;
 
-/** The settings of the paper's Table 4 and Table 6, by name. */
-export const COMPRESSION_PRESETS = {
-  /** Dense FP32 gradients: the uncompressed all-reduce (Table 4, first column). */
-  "uncompressed": {
-    sparseEmbeddings: false,
-    embeddingBits: null,
-    mlpBits: null,
-    errorCompensation: false,
-  },
-  /** Specified sparsity, FP32 (Table 4 second column; Table 6 "baseline"). */
-  "sparse": {
-    sparseEmbeddings: true,
-    embeddingBits: null,
-    mlpBits: null,
-    errorCompensation: false,
-  },
-  /** + embedding gradients INT8 (Table 6). */
-  "sparse-emb8": {
-    sparseEmbeddings: true,
-    embeddingBits: 8,
-    mlpBits: null,
-    errorCompensation: false,
-  },
-  /** + MLP gradients INT8 (Table 4 third column; Table 6). */
-  "sparse-int8": { sparseEmbeddings: true, embeddingBits: 8, mlpBits: 8, errorCompensation: false },
-  /** + MLP error compensation (Table 6). */
-  "sparse-int8-ec": {
-    sparseEmbeddings: true,
-    embeddingBits: 8,
-    mlpBits: 8,
-    errorCompensation: true,
-  },
-} as const satisfies Record<string, Compression>;
+/**
+ * The settings of the paper's Table 4 and Table 6, by name (defined in `record/presets.ts`, so
+ * the result schema and the reports read them without the compression code; checked here to be
+ * {@linkcode Compression} settings).
+ */
+export const COMPRESSION_PRESETS:
+  & typeof PRESETS
+  & Readonly<Record<CompressionPresetName, Compression>> = PRESETS;
 
 /** A short description of `c`, e.g. `"sparse + emb int8 + mlp int8 + ec"`. */
 export function compressionName(c: Compression): string {
