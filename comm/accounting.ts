@@ -52,7 +52,7 @@ export function messageBytes(
  * import assert from "node:assert/strict";
  * import { meanBytesPerIteration } from "./accounting.ts";
  * const w = { embedding: 40, mlp: 20, scales: 4, total: 64 };
- * assert.deepEqual(meanBytesPerIteration([w, w], 4), { embedding: 5, mlp: 2.5, scales: 0.5, total: 8 });
+ * assert.deepEqual(meanBytesPerIteration([w, w], 4), { embedding: 10, mlp: 5, scales: 1, total: 16 });
  * ```
  */
 export function meanBytesPerIteration(
