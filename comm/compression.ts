@@ -22,10 +22,12 @@ import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
 import type { ByteCount } from "../engine/engine.ts";
 import { levels, scaleOf } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
-import { COMPRESSION_PRESETS as PRESETS, type CompressionPresetName } from "../record/presets.ts";
+import { COMPRESSION_PRESETS, type CompressionPresetName } from "../record/presets.ts";
 import type { Communicator } from "./communicator.ts";
 
 export type { ByteCount };
+/** The compression presets by name (from `record/presets.ts`). */
+export { COMPRESSION_PRESETS };
 
 /** Zod schema of the compression settings. */
 export const CompressionSchema = z.object({
@@ -57,14 +59,9 @@ export const CompressionSchema = z.object({
 /** Compression settings. */
 export type Compression = z.infer<typeof CompressionSchema>;
 
-/**
- * The settings of the paper's Table 4 and Table 6, by name (defined in `record/presets.ts`, so
- * the result schema and the reports read them without the compression code; checked here to be
- * {@linkcode Compression} settings).
- */
-export const COMPRESSION_PRESETS:
-  & typeof PRESETS
-  & Readonly<Record<CompressionPresetName, Compression>> = PRESETS;
+// The presets (record/presets.ts, re-exported here) are compression settings.
+const _PRESETS_ARE_COMPRESSIONS: Readonly<Record<CompressionPresetName, Compression>> =
+  COMPRESSION_PRESETS;
 
 /** A short description of `c`, e.g. `"sparse + emb int8 + mlp int8 + ec"`. */
 export function compressionName(c: Compression): string {
