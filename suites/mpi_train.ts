@@ -24,7 +24,7 @@ export const MPI_ARCHS = ["kaggle", "terabyte"] as const;
 export type MpiArch = typeof MPI_ARCHS[number];
 
 /** The spec of `arch` with tables scaled by `tableScale`. */
-export function specOf(arch: MpiArch, tableScale: number): ModelSpec {
+export function mpiArchSpec(arch: MpiArch, tableScale: number): ModelSpec {
   return arch === "kaggle" ? kaggleSpec(tableScale) : terabyteSpec(tableScale);
 }
 
@@ -95,7 +95,7 @@ export async function trainOnMpiRanks(
       `Expected the global batch ${config.batch} to be a multiple of ${comm.size} ranks`,
     );
   }
-  const spec = config.spec ?? specOf(config.arch, config.tableScale);
+  const spec = config.spec ?? mpiArchSpec(config.arch, config.tableScale);
   const compression = { ...COMPRESSION_PRESETS[config.preset] };
   const chunk = allocateOneHotChunk(spec, config.batch, config.batch * config.iterations);
   new SyntheticCriteo(spec, { seed: config.seed }).fill(chunk, "train", 0);
