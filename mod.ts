@@ -19,5 +19,6 @@
 export * from "./engine/mod.ts";
 export * from "./engine/cpu/mod.ts";
 export * from "./data/mod.ts";
+export * from "./record/mod.ts";
 export * from "./suites/mod.ts";
 export * from "./reports/mod.ts";

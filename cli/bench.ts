@@ -6,7 +6,7 @@
  * @module
  */
 import { isDeepStrictEqual } from "node:util";
-import { readResult, resultPath, writeFileAtomic, writeResult } from "../reports/mod.ts";
+import { readResult, resultPath, writeFileAtomic, writeResult } from "../record/mod.ts";
 import { writeReport } from "../reports/report.ts";
 import { findAdapter } from "../engine/gpu/mod.ts";
 import {

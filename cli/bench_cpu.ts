@@ -10,10 +10,10 @@
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { describeEnvironment } from "../engine/environment.ts";
-import { summarize } from "../engine/phases.ts";
+import { median, summarize } from "../record/stats.ts";
 import { Rng } from "../engine/rng.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
-import { writeFileAtomic } from "../reports/files.ts";
+import { writeFileAtomic } from "../record/files.ts";
 import { defineCli, FLAGS, intFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
 
 const CLI = defineCli({
@@ -149,9 +149,6 @@ function push(m: Map<number, number[]>, k: number, v: number) {
 }
 function last(m: Map<number, number[]>, k: number): number {
   return m.get(k)!.at(-1)!;
-}
-function median(v: number[]): number {
-  return summarize(v).median;
 }
 
 async function findTorchPython(given?: string): Promise<string | undefined> {

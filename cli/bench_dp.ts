@@ -13,6 +13,7 @@ import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
+import { upperMedian } from "../record/stats.ts";
 import {
   choiceFlag,
   defineCli,
@@ -56,8 +57,6 @@ lines and the ratio per compression preset.`,
   },
   positionals: false,
 });
-
-const median = (a: number[]) => a.slice().sort((x, y) => x - y)[a.length >> 1];
 
 async function main(): Promise<number> {
   const parsed = parseCli(CLI);
@@ -104,7 +103,7 @@ async function main(): Promise<number> {
           comm.push(...res.phases.communication);
         }
         await dp.checkReplicas();
-        const s = median(single), p = median(parallel);
+        const s = upperMedian(single), p = upperMedian(parallel);
         console.log(JSON.stringify({
           preset,
           workers,
@@ -115,7 +114,7 @@ async function main(): Promise<number> {
           oneWorkerSamplesPerS: Math.round(s),
           dataParallelSamplesPerS: Math.round(p),
           ratio: +(p / s).toFixed(3),
-          rank0CommunicationMedianMs: +median(comm).toFixed(2),
+          rank0CommunicationMedianMs: +upperMedian(comm).toFixed(2),
           perRound: { one: single.map(Math.round), parallel: parallel.map(Math.round) },
         }));
       } finally {

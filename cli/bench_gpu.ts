@@ -18,11 +18,12 @@ import {
   STREAM_COPY_WGSL,
   STREAM_COPY_WORKGROUP,
 } from "../engine/gpu/kernels/stream_copy.ts";
-import { type Phase, PHASES, summarize } from "../engine/phases.ts";
+import { type Phase, PHASES } from "../engine/phases.ts";
+import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm } from "../suites/experiments.ts";
-import { writeFileAtomic } from "../reports/files.ts";
+import { writeFileAtomic } from "../record/files.ts";
 import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
 
 const CLI = defineCli({

@@ -32,7 +32,8 @@ import {
   type GemmTileName,
 } from "../engine/gpu/kernels/gemm.ts";
 import { GEMM_NAIVE16 } from "../engine/gpu/kernels/gemm_naive.ts";
-import { PHASES, summarize } from "../engine/phases.ts";
+import { PHASES } from "../engine/phases.ts";
+import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";

@@ -9,7 +9,8 @@
  */
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
-import { PHASES, summarize } from "../engine/phases.ts";
+import { PHASES } from "../engine/phases.ts";
+import { summarize } from "../record/stats.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { kaggleSpec, parameterCounts } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";

@@ -7,13 +7,10 @@
  */
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { MpiCommunicator } from "../comm/mpi/communicator.ts";
-import {
-  MPI_ARCHS,
-  type MpiTrainConfig,
-  type PresetName,
-  trainOnMpiRanks,
-} from "../comm/mpi/train.ts";
-import { writeFileAtomic } from "../reports/files.ts";
+import { validateSpec } from "../engine/spec.ts";
+import type { CompressionPresetName } from "../record/presets.ts";
+import { writeFileAtomic } from "../record/files.ts";
+import { MPI_ARCHS, type MpiTrainConfig, trainOnMpiRanks } from "../suites/mpi_train.ts";
 import {
   choiceFlag,
   defineCli,
@@ -26,7 +23,7 @@ import {
   UsageError,
 } from "./args.ts";
 
-const PRESETS = Object.keys(COMPRESSION_PRESETS) as PresetName[];
+const PRESETS = Object.keys(COMPRESSION_PRESETS) as CompressionPresetName[];
 
 const CLI = defineCli({
   usage: "mpirun [--allow-run-as-root] -np N npx -y deno@2.9.6 run -A cli/mpi_train.ts [SUITE] " +
@@ -35,9 +32,14 @@ const CLI = defineCli({
     `Data-parallel training across MPI ranks (one process per rank, a single-threaded CPU engine
 replica each) on synthetic data; every global batch is split across the ranks as the in-process
 data-parallel trainer splits it. Rank 0 prints the result as JSON. SUITE picks the architecture:
-${MPI_ARCHS.join(", ")} (default kaggle; tiny: a small odd-width model).
+${MPI_ARCHS.join(", ")} (default kaggle), or --spec FILE trains the model spec in FILE (JSON).
 The MPI library is libmpi.so.40 (Open MPI 4.x) unless DQRM_MPI_LIB names another.`,
   options: {
+    spec: {
+      type: "string",
+      arg: "FILE",
+      help: "train the model spec in FILE (JSON) instead of SUITE's",
+    },
     scale: { ...FLAGS.scale, default: "0.01" },
     "batch-size": {
       ...FLAGS["batch-size"],
@@ -66,6 +68,9 @@ function parse(): { config: MpiTrainConfig; out?: string; params: boolean } | un
       preset: choiceFlag("compression", values.compression, PRESETS) ?? "sparse",
       seed: intFlag("seed", values.seed, 0) ?? 1,
       learningRate: numberFlag("lr", values.lr, 0) ?? 0.1,
+      ...(values.spec
+        ? { spec: validateSpec(JSON.parse(Deno.readTextFileSync(values.spec))) }
+        : {}),
     },
     out: values.out,
     params: values.params ?? false,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { writeFileAtomic } from "../reports/files.ts";
+import { writeFileAtomic } from "../record/files.ts";
 import { loadResults } from "../reports/load.ts";
 import {
   compareWithBaseline,

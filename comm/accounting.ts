@@ -41,6 +41,32 @@ export function messageBytes(
   return { embedding, mlp, scales, total: embedding + mlp + scales };
 }
 
+/**
+ * Mean bytes one worker sends per iteration, by part: `totals` are the bytes each worker sent
+ * over the same `iterations` iterations (one entry per worker, or one entry for all of them
+ * counted together), averaged over the workers and the iterations (`iterations` 0 counts as 1).
+ * Each part is summed over the workers as `Σ totals[w][k] / (workers · iterations)`, in order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { meanBytesPerIteration } from "./accounting.ts";
+ * const w = { embedding: 40, mlp: 20, scales: 4, total: 64 };
+ * assert.deepEqual(meanBytesPerIteration([w, w], 4), { embedding: 10, mlp: 5, scales: 1, total: 16 });
+ * ```
+ */
+export function meanBytesPerIteration(
+  totals: readonly ByteCount[],
+  iterations: number,
+): ByteCount {
+  const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  const per = totals.length * Math.max(iterations, 1);
+  for (const b of totals) {
+    for (const k of ["embedding", "mlp", "scales", "total"] as const) bytes[k] += b[k] / per;
+  }
+  return bytes;
+}
+
 /** The most rows a local batch of `localBatch` one-hot samples can touch: `min(b, n_t)`. */
 export function maxUniqueRows(spec: ModelSpec, localBatch: number, bag = 1): number[] {
   return spec.tableRows.map((n) => Math.min(n, localBatch * bag));

@@ -22,9 +22,12 @@ import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
 import type { ByteCount } from "../engine/engine.ts";
 import { levels, scaleOf } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
+import { COMPRESSION_PRESETS, type CompressionPresetName } from "../record/presets.ts";
 import type { Communicator } from "./communicator.ts";
 
 export type { ByteCount };
+/** The compression presets by name (from `record/presets.ts`). */
+export { COMPRESSION_PRESETS };
 
 /** Zod schema of the compression settings. */
 export const CompressionSchema = z.object({
@@ -56,39 +59,9 @@ export const CompressionSchema = z.object({
 /** Compression settings. */
 export type Compression = z.infer<typeof CompressionSchema>;
 
-/** The settings of the paper's Table 4 and Table 6, by name. */
-export const COMPRESSION_PRESETS = {
-  /** Dense FP32 gradients: the uncompressed all-reduce (Table 4, first column). */
-  "uncompressed": {
-    sparseEmbeddings: false,
-    embeddingBits: null,
-    mlpBits: null,
-    errorCompensation: false,
-  },
-  /** Specified sparsity, FP32 (Table 4 second column; Table 6 "baseline"). */
-  "sparse": {
-    sparseEmbeddings: true,
-    embeddingBits: null,
-    mlpBits: null,
-    errorCompensation: false,
-  },
-  /** + embedding gradients INT8 (Table 6). */
-  "sparse-emb8": {
-    sparseEmbeddings: true,
-    embeddingBits: 8,
-    mlpBits: null,
-    errorCompensation: false,
-  },
-  /** + MLP gradients INT8 (Table 4 third column; Table 6). */
-  "sparse-int8": { sparseEmbeddings: true, embeddingBits: 8, mlpBits: 8, errorCompensation: false },
-  /** + MLP error compensation (Table 6). */
-  "sparse-int8-ec": {
-    sparseEmbeddings: true,
-    embeddingBits: 8,
-    mlpBits: 8,
-    errorCompensation: true,
-  },
-} as const satisfies Record<string, Compression>;
+// The presets (record/presets.ts, re-exported here) are compression settings.
+const _PRESETS_ARE_COMPRESSIONS: Readonly<Record<CompressionPresetName, Compression>> =
+  COMPRESSION_PRESETS;
 
 /** A short description of `c`, e.g. `"sparse + emb int8 + mlp int8 + ec"`. */
 export function compressionName(c: Compression): string {

@@ -13,6 +13,7 @@ import { PHASES } from "../engine/phases.ts";
 import { type QuantConfig, QuantConfigSchema } from "../engine/quant.ts";
 import { type ModelSpec, validateSpec } from "../engine/spec.ts";
 import { shareChunk } from "../engine/batch.ts";
+import { meanBytesPerIteration } from "./accounting.ts";
 import { createSharedGroup } from "./communicator.ts";
 import { type ByteCount, type Compression, CompressionSchema } from "./compression.ts";
 import type { ReplicaRequest } from "./replica_worker.ts";
@@ -205,12 +206,7 @@ export class DataParallelTrainer {
       for (const r of results) sum += r.loss[i];
       loss[i] = sum / results.length;
     }
-    const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
-    const per = this.workers * Math.max(iterations, 1);
-    for (const r of replies) {
-      const b = r.bytes as ByteCount;
-      for (const k of ["embedding", "mlp", "scales", "total"] as const) bytes[k] += b[k] / per;
-    }
+    const bytes = meanBytesPerIteration(replies.map((r) => r.bytes as ByteCount), iterations);
     const phases = Object.fromEntries(
       PHASES.map((p) => [p, results[0].phases[p]]),
     ) as TrainChunkResult["phases"];

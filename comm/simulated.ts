@@ -19,6 +19,7 @@
 import type { BatchChunk } from "../engine/batch.ts";
 import { type CpuDataParallelHooks, cpuDataParallelHooks } from "../engine/cpu/mod.ts";
 import type { Engine, TrainChunkResult, TrainOptions } from "../engine/engine.ts";
+import { meanBytesPerIteration } from "./accounting.ts";
 import { sumInOrder } from "./communicator.ts";
 import {
   applyGlobalGradients,
@@ -139,18 +140,12 @@ export class SimulatedDataParallel {
         return [p, out];
       }),
     ) as TrainChunkResult["phases"];
-    const per = (n: number) => (iterations ? n / iterations : 0);
     return {
       iterations,
       loss,
       phases,
       wallMs: r.wallMs,
-      bytesPerIteration: {
-        embedding: per(bytes.embedding),
-        mlp: per(bytes.mlp),
-        scales: per(bytes.scales),
-        total: per(bytes.total),
-      },
+      bytesPerIteration: meanBytesPerIteration([bytes], iterations),
     };
   }
 }

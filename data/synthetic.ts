@@ -26,7 +26,7 @@
  */
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { type ClickMetrics, clickMetrics } from "../engine/metrics.ts";
-import { hash32, Rng, STREAM } from "../engine/rng.ts";
+import { hash32, normalQuantile, Rng, STREAM } from "../engine/rng.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 
 /**
@@ -186,28 +186,6 @@ function fmix32(h: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h;
-}
-
-/**
- * Standard normal quantile of `p` in (0, 1), Acklam's rational approximation (relative error
- * below 1.2e-9): cheaper than Box-Muller's log, sqrt and cos, and one uniform per normal.
- */
-function normalQuantile(p: number): number {
-  if (p < 0.02425 || p > 0.97575) {
-    const q = Math.sqrt(-2 * Math.log(p < 0.5 ? p : 1 - p));
-    const x = (((((-7.784894002430293e-3 * q - 3.223964580411365e-1) * q - 2.400758277161838) * q -
-              2.549732539343734) * q + 4.374664141464968) * q + 2.938163982698783) /
-      ((((7.784695709041462e-3 * q + 3.224671290700398e-1) * q + 2.445134137142996) * q +
-            3.754408661907416) * q + 1);
-    return p < 0.5 ? x : -x;
-  }
-  const q = p - 0.5;
-  const r = q * q;
-  return (((((-3.969683028665376e1 * r + 2.209460984245205e2) * r - 2.759285104469687e2) * r +
-            1.38357751867269e2) * r - 3.066479806614716e1) * r + 2.506628277459239) *
-    q /
-    (((((-5.447609879822406e1 * r + 1.615858368580409e2) * r - 1.556989798598866e2) * r +
-              6.680131188771972e1) * r - 1.328068155288572e1) * r + 1);
 }
 
 function gcd(a: number, b: number): number {

@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { cpuModel } from "./cpu/cpu_engine.ts";
 import type { EngineInfo } from "./engine.ts";
 
 /** The environment record of a result. */
@@ -38,4 +37,16 @@ export function describeEnvironment(engine: EngineInfo): Environment {
     memoryBytes,
     engine,
   };
+}
+
+/** The CPU model name, from /proc/cpuinfo where readable. */
+export function cpuModel(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    const m = info.match(/^model name\s*:\s*(.+)$/m);
+    if (m) return `${m[1].trim()} (${navigator.hardwareConcurrency} cores)`;
+  } catch {
+    // not Linux, or not readable
+  }
+  return `${Deno.build.arch} ${Deno.build.os} (${navigator.hardwareConcurrency} cores)`;
 }

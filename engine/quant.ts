@@ -105,3 +105,11 @@ export function dorefa(w: number, m: number, bits: number): number {
   const t = Math.fround(Math.fround(Math.tanh(w)) * Math.fround(1 / (2 * m)) + 0.5);
   return Math.fround(Math.fround((2 * roundHalfEven(Math.fround(k * t))) / k) - 1);
 }
+
+/**
+ * Whether `quant` clips activations (PACT): `activationClip` with quantized MLP activations
+ * (`mlpBits`). Both engines decide it here.
+ */
+export function pactActive(quant: QuantConfig | null): boolean {
+  return Boolean(quant?.activationClip && quant.mlpBits !== null);
+}

@@ -11,8 +11,8 @@ import type { ChartConfiguration, ChartDataset } from "chart.js";
 import { PHASES } from "../engine/phases.ts";
 import { runMetric, type Variant } from "./group.ts";
 import type { LoadedRun, ReportRun } from "./load.ts";
-import type { WeightHistogram } from "./schema_extra.ts";
-import { median } from "./stats.ts";
+import type { WeightHistogram } from "../record/schema_extra.ts";
+import { median } from "../record/stats.ts";
 import { rawSamples, TOTAL } from "./timing.ts";
 
 /** One chart of the report. */
@@ -489,7 +489,7 @@ export function buildCharts(variants: readonly Variant[]): ChartSet {
   if (!has("fig1c")) missing.fig1c = "No run recorded phase timings (field `timing.phases`).";
   if (!has("fig6")) {
     missing.fig6 =
-      "No run recorded weight histograms (optional field `weightHistograms`, reports/schema_extra.ts).";
+      "No run recorded weight histograms (optional field `weightHistograms`, record/schema_extra.ts).";
   }
   if (!has("comm")) {
     missing.comm =

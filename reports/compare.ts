@@ -24,7 +24,7 @@ import {
   type PaperValue,
   type RowMatch,
 } from "./paper.ts";
-import type { Spread } from "./stats.ts";
+import type { Spread } from "../record/stats.ts";
 
 /** How our figure compares with the paper's. */
 export type DiffClass = "better" | "worse" | "same" | "none";

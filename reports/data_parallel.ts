@@ -9,7 +9,7 @@ import { getPath } from "./features.ts";
 import type { Variant } from "./group.ts";
 import { variantMetric } from "./group.ts";
 import { paperNumber, TABLE_3A, TABLE_4A, TABLE_4B, TABLE_6 } from "./paper.ts";
-import type { Spread } from "./stats.ts";
+import type { Spread } from "../record/stats.ts";
 
 /** One setting (row) of a by-workers table. */
 export interface WorkersRow {

@@ -8,7 +8,7 @@
  * @module
  */
 import type { ReportRun } from "./load.ts";
-import { COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { compressionPreset } from "../record/presets.ts";
 
 /** Where each feature may be found in a run's config (dot paths; first found wins). */
 export const FEATURE_ALIASES = {
@@ -149,13 +149,6 @@ function bitsOf(v: unknown): number | undefined {
   return undefined;
 }
 
-/** The settings of a compression preset's name (`"sparse-int8"`), if it is one. */
-function presetOf(name: unknown) {
-  return typeof name === "string" && Object.hasOwn(COMPRESSION_PRESETS, name)
-    ? COMPRESSION_PRESETS[name as keyof typeof COMPRESSION_PRESETS]
-    : undefined;
-}
-
 const FLOAT_METHODS = new Set(["fp32", "float", "float32", "baseline", "none"]);
 
 /**
@@ -184,7 +177,7 @@ export function runFeatures(run: ReportRun): RunFeatures {
   const period = first(c, a.scalePeriod);
   const workers = first(c, a.workers) ?? run.communication?.workers;
   // A data-parallel run names its compression by preset (`dataParallel.compression`).
-  const preset = presetOf(getPath(c, "dataParallel.compression"));
+  const preset = compressionPreset(getPath(c, "dataParallel.compression"));
   const sparse = preset ? preset.sparseEmbeddings : first(c, a.sparseEmbeddingGradients);
   const ec = preset ? preset.errorCompensation : first(c, a.errorCompensation);
   const embGrad = preset ? preset.embeddingBits : first(c, a.embeddingGradBits);

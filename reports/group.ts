@@ -9,7 +9,7 @@ import { kaggleSpec, type ModelSpec, ModelSpecSchema, terabyteSpec } from "../en
 import { type RunFeatures, runFeatures } from "./features.ts";
 import type { LoadedRun, ReportRun } from "./load.ts";
 import type { MetricKey } from "./paper.ts";
-import { type Spread, spreadOf } from "./stats.ts";
+import { type Spread, spreadOf } from "../record/stats.ts";
 
 /** Runs of one configuration (repetitions differ only in name and seed). */
 export interface Variant {

@@ -7,8 +7,8 @@
  * @module
  */
 import { z } from "zod";
-import { CurvePointSchema, SummarySchema } from "./schema.ts";
-import { ResultExtrasShape } from "./schema_extra.ts";
+import { CurvePointSchema, SummarySchema } from "../record/schema.ts";
+import { ResultExtrasShape } from "../record/schema_extra.ts";
 
 const num = z.number();
 const optNum = num.optional();

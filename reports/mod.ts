@@ -1,11 +1,8 @@
 /**
- * Result records, result files and reports.
+ * Reports: HTML and CSV reports of result files, and regression checks against a baseline. The
+ * result records, files and statistics they read are in `record/`.
  *
  * @module
  */
-export * from "./schema.ts";
-export * from "./files.ts";
-export * from "./schema_extra.ts";
-export * from "./stats.ts";
 export { buildReport, writeReport } from "./report.ts";
 export { compareWithBaseline } from "./regress.ts";

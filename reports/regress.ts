@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { flatten } from "./group.ts";
 import type { ReportRun } from "./load.ts";
-import { type Ratio, ratioFromSummaries } from "./stats.ts";
+import { type Ratio, ratioFromSummaries } from "../record/stats.ts";
 import { phasesOf, timingStats } from "./timing.ts";
 
 /** Version of the baseline format. */

@@ -10,12 +10,12 @@ import { table4ByWorkers, table6ByWorkers, type WorkersTable } from "./data_para
 import { stringify } from "csv-stringify/sync";
 import { buildCharts, type ChartSet } from "./charts.ts";
 import { compareAll, type ComparedTable } from "./compare.ts";
-import { writeFileAtomic } from "./files.ts";
+import { writeFileAtomic } from "../record/files.ts";
 import { groupVariants, runLabel, runMetric, type Variant } from "./group.ts";
 import { type LoadedRun, loadResults, type SkippedFile } from "./load.ts";
 import { paperNumber } from "./paper.ts";
 import { renderReportHtml } from "./report_html.ts";
-import type { Ratio } from "./stats.ts";
+import type { Ratio } from "../record/stats.ts";
 import { phasesOf, timingRatio, type TimingStats, timingStats, TOTAL } from "./timing.ts";
 
 /** Timing of one phase of one run, with its ratio to the reference run. */

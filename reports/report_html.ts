@@ -18,7 +18,7 @@ import {
 import { modelBytesComputed, runMetric, variantMetric } from "./group.ts";
 import { type MetricKey, METRICS, type PaperValue } from "./paper.ts";
 import type { ReportModel, RunTiming } from "./report.ts";
-import type { Interval } from "./stats.ts";
+import type { Interval } from "../record/stats.ts";
 
 /** Options of {@linkcode renderReportHtml}. */
 export interface RenderOptions {

@@ -16,7 +16,7 @@ import {
   ratioFromIntervals,
   ratioFromSummaries,
   ratioOfMedians,
-} from "./stats.ts";
+} from "../record/stats.ts";
 
 /** Statistics of one phase (or `total`) of one run, in ms per iteration. */
 export interface TimingStats {

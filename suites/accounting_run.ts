@@ -13,14 +13,15 @@ import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { cpuModel } from "../engine/cpu/mod.ts";
 import { describeEnvironment } from "../engine/environment.ts";
 import { modelFileSize } from "../engine/model_file.ts";
-import { PHASES, summarize } from "../engine/phases.ts";
+import { PHASES } from "../engine/phases.ts";
+import { summarize } from "../record/stats.ts";
 import { type ModelSpec, parameterCounts } from "../engine/spec.ts";
 import {
   RESULT_SCHEMA_VERSION,
   type RunConfig,
   type RunResult,
   RunResultSchema,
-} from "../reports/schema.ts";
+} from "../record/schema.ts";
 import type { ModelFileQuantization } from "../engine/model_file.ts";
 
 /** Where the batches come from (the runner's synthetic or Criteo data). */

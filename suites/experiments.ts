@@ -10,7 +10,7 @@
  * @module
  */
 import type { BitWidth, QuantConfig } from "../engine/quant.ts";
-import type { RunConfig } from "../reports/schema.ts";
+import type { RunConfig } from "../record/schema.ts";
 
 /** The experiments a suite can run, named after the paper's tables. */
 export const EXPERIMENTS = [

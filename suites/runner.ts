@@ -17,9 +17,10 @@ import type { Engine, TrainChunkResult } from "../engine/engine.ts";
 import { describeEnvironment } from "../engine/environment.ts";
 import { clickMetrics } from "../engine/metrics.ts";
 import { type ModelFileQuantization, modelFileSize, writeModelFile } from "../engine/model_file.ts";
-import { PHASES, summarize } from "../engine/phases.ts";
+import { PHASES } from "../engine/phases.ts";
+import { summarize } from "../record/stats.ts";
 import { fakeQuantize, levels } from "../engine/quant.ts";
-import { histogramOf, type WeightHistogram } from "../reports/schema_extra.ts";
+import { histogramOf, type WeightHistogram } from "../record/schema_extra.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { openCriteoRunData } from "../data/criteo/prepare.ts";
@@ -30,7 +31,7 @@ import {
   type RunConfig,
   type RunResult,
   RunResultSchema,
-} from "../reports/schema.ts";
+} from "../record/schema.ts";
 
 /** Progress of a run, reported after every chunk and evaluation. */
 export interface RunProgress {

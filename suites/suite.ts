@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { type RunConfig, RunConfigSchema } from "../reports/schema.ts";
+import { type RunConfig, RunConfigSchema } from "../record/schema.ts";
 
 /** Zod schema of a suite. */
 export const SuiteSchema = z.object({

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseRunResult } from "../reports/schema.ts";
+import { parseRunResult } from "../record/schema.ts";
 
 const BENCH = new URL("../cli/bench.ts", import.meta.url).pathname;
 

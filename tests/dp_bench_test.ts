@@ -6,7 +6,7 @@ import type { Params } from "../engine/params.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { accountBatches } from "../suites/accounting_run.ts";
 import { kaggleSuite, runTraining, withDataParallel } from "../suites/mod.ts";
-import type { RunConfig } from "../reports/schema.ts";
+import type { RunConfig } from "../record/schema.ts";
 
 /** A tiny FP32 Kaggle run: 16 iterations of batch 32 on tables × 0.0005. */
 function tiny(): RunConfig {

@@ -4,12 +4,14 @@ import { sliceChunk } from "../comm/chunk.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
 import { loadMpi } from "../comm/mpi/ffi.ts";
-import { type MpiTrainResult, type PresetName, tinySpec } from "../comm/mpi/train.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Params } from "../engine/params.ts";
+import type { CompressionPresetName } from "../record/presets.ts";
+import type { MpiTrainResult } from "../suites/mpi_train.ts";
 import { expectedCommBytes, expectedCommScript } from "./dp_comm_script.ts";
+import { tinySpec } from "./test_models.ts";
 
 /** Why MPI tests cannot run here, or null when mpirun and libmpi are present. */
 async function mpiMissing(): Promise<string | null> {
@@ -108,13 +110,14 @@ function flat(p: Params): number[] {
 }
 
 /** Trains the tiny model on 2 MPI ranks; checks it against 2 in-process workers bit for bit. */
-async function checkAgainstInProcess(preset: PresetName): Promise<MpiTrainResult> {
+async function checkAgainstInProcess(preset: CompressionPresetName): Promise<MpiTrainResult> {
   const dir = await Deno.makeTempDir();
   let result: MpiTrainResult;
   try {
-    const file = `${dir}/result.json`;
+    const file = `${dir}/result.json`, specFile = `${dir}/spec.json`;
+    await Deno.writeTextFile(specFile, JSON.stringify(tinySpec()));
     await mpirun("../cli/mpi_train.ts", [
-      ...["tiny", "--batch-size", `${BATCH}`, "--iterations", `${ITERS}`],
+      ...["--spec", specFile, "--batch-size", `${BATCH}`, "--iterations", `${ITERS}`],
       ...["--seed", `${SEED}`, "--lr", `${LR}`, "--compression", preset, "--params"],
       ...["--out", file],
     ]);

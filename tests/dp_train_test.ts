@@ -9,7 +9,7 @@ import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import { Rng } from "../engine/rng.ts";
 import type { ModelSpec } from "../engine/spec.ts";
-import { tinySpec } from "../comm/mpi/train.ts";
+import { tinySpec } from "./test_models.ts";
 
 /** Odd widths (padding everywhere) and small tables (rows shared between workers). */
 const SPEC: ModelSpec = tinySpec();

@@ -8,7 +8,8 @@
  */
 import { Rng } from "../engine/rng.ts";
 import { kaggleSpec } from "../engine/spec.ts";
-import { histogramOf } from "../reports/schema_extra.ts";
+import { histogramOf } from "../record/schema_extra.ts";
+import { summarize as summary } from "../record/stats.ts";
 
 /** Options of {@linkcode fakeRun}. */
 export interface FakeRun {
@@ -43,20 +44,6 @@ export interface FakeRun {
 }
 
 const PHASES = ["scale", "forward", "backward", "communication", "update"] as const;
-
-function summary(values: number[]) {
-  const s = [...values].sort((a, b) => a - b);
-  const n = s.length;
-  if (n === 0) return { n, median: 0, mad: 0, mean: 0, p10: 0, p90: 0 };
-  const q = (p: number) => {
-    const x = p * (n - 1), lo = Math.floor(x), hi = Math.min(n - 1, lo + 1);
-    return s[lo] + (s[hi] - s[lo]) * (x - lo);
-  };
-  const median = q(0.5);
-  const dev = s.map((v) => Math.abs(v - median)).sort((a, b) => a - b);
-  const mad = n % 2 ? dev[(n - 1) / 2] : (dev[n / 2 - 1] + dev[n / 2]) / 2;
-  return { n, median, mad, mean: s.reduce((a, b) => a + b, 0) / n, p10: q(0.1), p90: q(0.9) };
-}
 
 /** A run result (as JSON) with the given features. */
 export function fakeRun(o: FakeRun): Record<string, unknown> {

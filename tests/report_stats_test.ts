@@ -14,7 +14,7 @@ import {
   ratioFromSummaries,
   ratioOfMedians,
   spreadOf,
-} from "../reports/stats.ts";
+} from "../record/stats.ts";
 
 const close = (got: number, want: number, tol: number, what = "") =>
   assert.ok(Math.abs(got - want) <= tol, `${what} ${got} vs ${want} (tol ${tol})`);

@@ -22,6 +22,22 @@ export const ODD: ModelSpec = (() => {
   };
 })();
 
+/**
+ * A small DLRM with odd widths and small tables (rows shared between data-parallel workers and
+ * ranks): the data-parallel and MPI tests' model.
+ */
+export function tinySpec(): ModelSpec {
+  const tableRows = [11, 3, 29, 7, 50];
+  const embeddingDim = 5;
+  return {
+    denseFeatures: 13,
+    tableRows,
+    embeddingDim,
+    bottomMlp: [13, 9, 7, 5],
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+  };
+}
+
 /** Seeded random batches of `spec` (multi-hot bags of 0-3 rows, empty ones included). */
 export function randomChunk(
   spec: ModelSpec,

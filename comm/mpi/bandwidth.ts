@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { upperMedian } from "../../record/stats.ts";
 import { check } from "./ffi.ts";
 import type { MpiCommunicator } from "./communicator.ts";
 
@@ -32,8 +33,6 @@ export interface BandwidthRow {
   /** Each collective's bandwidth over the ping-pong bandwidth. */
   ratioToPingPong: Record<Exclude<BandwidthMethod, "pingPong">, number>;
 }
-
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 /** Repetitions of a message of `bytes`: about 32 MiB moved per method, 20 to 200. */
 export function repetitionsFor(bytes: number): number {
@@ -94,7 +93,7 @@ export function measureBandwidth(
     if (r < 0) { for (const m of BANDWIDTH_METHODS) times[m].length = 0; }
   }
   const seconds = Object.fromEntries(
-    BANDWIDTH_METHODS.map((m) => [m, median(times[m]) / (m === "pingPong" ? 2 : 1)]),
+    BANDWIDTH_METHODS.map((m) => [m, upperMedian(times[m]) / (m === "pingPong" ? 2 : 1)]),
   ) as Record<BandwidthMethod, number>;
   const bytesPerS = Object.fromEntries(
     BANDWIDTH_METHODS.map((m) => [m, bytes / seconds[m]]),
@@ -145,7 +144,7 @@ export function measureExchangeCollectives(
     t.embedding.push(t3 - t2);
     total.push(t3 - t0);
   }
-  const ms = (a: number[]) => +(median(a) * 1000).toFixed(4);
+  const ms = (a: number[]) => +(upperMedian(a) * 1000).toFixed(4);
   return {
     medianMs: {
       scales: ms(t.scales),

@@ -240,3 +240,12 @@ function sumInt16(parts: readonly Int16Array[], out: Int32Array): void {
     for (let i = 0; i < out.length; i++) out[i] = (out[i] + p[i]) | 0;
   }
 }
+
+/** Every rank's JSON-able `value`, in rank order, through the communicator's all-gather. */
+export function gatherJson<T>(comm: MpiCommunicator, value: T): T[] {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const parts = comm.allGather(new Int8Array(bytes.buffer, 0, bytes.length));
+  return parts.map((p) =>
+    JSON.parse(new TextDecoder().decode(new Uint8Array(p.buffer, p.byteOffset, p.byteLength)))
+  );
+}

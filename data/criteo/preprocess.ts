@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import { KAGGLE_TABLE_ROWS, TERABYTE_TABLE_ROWS } from "../../engine/spec.ts";
-import { writeFileAtomic } from "../../reports/files.ts";
+import { writeFileAtomic } from "../files.ts";
 import {
   allocateChunkColumns,
   BadLineReportSchema,

@@ -1,6 +1,6 @@
 /**
  * The `data` record of a run trained on a Criteo cache, for the result schema
- * (`reports/schema.ts`). A leaf module (zod and the cache options only), so the schema can import
+ * (`record/schema.ts`). A leaf module (zod and the cache options only), so the schema can import
  * it without importing the pipeline.
  *
  * @module

@@ -18,11 +18,13 @@ import type {
 } from "../engine.ts";
 import { initMlps, initTable, type LinearParams, type Params } from "../params.ts";
 import { allocatePhaseSamples } from "../phases.ts";
+import { cpuModel } from "../environment.ts";
 import { type ModelSpec, validateSpec } from "../spec.ts";
 import {
   fakeQuantizeArray,
   levels,
   maxAbs,
+  pactActive,
   type QuantConfig,
   QuantConfigSchema,
   quantizeLevel,
@@ -119,11 +121,6 @@ interface Helper {
   worker: Worker;
   /** Resolves with the next message of the helper. */
   next(): Promise<{ type: string; message?: string; aborted?: boolean }>;
-}
-
-/** Whether a quantization config clips activations (PACT) on this engine. */
-export function pactActive(quant: QuantConfig | null): boolean {
-  return Boolean(quant?.activationClip && quant.mlpBits !== null);
 }
 
 /** PACT's shared state: each layer's learned clip, and the gradient parts of its 8-column units. */
@@ -581,16 +578,4 @@ function unpadLinear(f32: Float32Array, l: LinearLayout, w: number, b: number): 
     weight.set(f32.subarray(w / 4 + o * l.inP, w / 4 + o * l.inP + l.inputs), o * l.inputs);
   }
   return { weight, bias: f32.slice(b / 4, b / 4 + l.outputs) };
-}
-
-/** The CPU model name, from /proc/cpuinfo where readable. */
-export function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    const m = info.match(/^model name\s*:\s*(.+)$/m);
-    if (m) return `${m[1].trim()} (${navigator.hardwareConcurrency} cores)`;
-  } catch {
-    // not Linux, or not readable
-  }
-  return `${Deno.build.arch} ${Deno.build.os} (${navigator.hardwareConcurrency} cores)`;
 }

@@ -8,7 +8,7 @@ export {
   cpuDataParallelHooks,
   type CpuEngineOptions,
   type CpuGradientAccess,
-  cpuModel,
   createCpuEngine,
 } from "./cpu_engine.ts";
+export { cpuModel } from "../environment.ts";
 export { NonFiniteLossError } from "../engine.ts";

@@ -12,6 +12,7 @@ import {
   dorefa,
   fakeQuantize,
   levels,
+  pactActive,
   type QuantConfig,
   quantizeLevel,
   roundHalfEven,
@@ -435,7 +436,7 @@ export class CpuProgram {
 
   /** Whether PACT's activation clipping runs in the current run. */
   #pactOn(): boolean {
-    return this.#pact !== null && Boolean(this.#active?.activationClip && this.#active.mlpBits);
+    return this.#pact !== null && pactActive(this.#active);
   }
 
   #linear(layer: LinearLayout, rows: number, n0: number, n1: number): void {

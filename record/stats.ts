@@ -4,11 +4,18 @@
  * runs' medians with its interval. A comparison between two runs is a ratio with an interval,
  * never a difference of two single numbers.
  *
+ * Also the robust summary every result records ({@linkcode summarize}), the plain medians the
+ * benchmark tools print ({@linkcode upperMedian}) and the normal quantile
+ * ({@linkcode normalQuantile}, from `engine/rng.ts`, where the synthetic data draws normals with
+ * it): the one place these statistics are written.
+ *
  * Every function is deterministic: the bootstrap draws from a seeded stream.
  *
  * @module
  */
-import { Rng } from "../engine/rng.ts";
+import { normalQuantile, Rng } from "../engine/rng.ts";
+
+export { normalQuantile };
 
 /** Scales a median absolute deviation to a standard deviation for normal data. */
 export const MAD_TO_SIGMA = 1.4826;
@@ -100,6 +107,33 @@ export function quantileSorted(sortedValues: ArrayLike<number>, p: number): numb
   const lo = Math.floor(x);
   const hi = Math.min(n - 1, lo + 1);
   return sortedValues[lo] + (sortedValues[hi] - sortedValues[lo]) * (x - lo);
+}
+
+/**
+ * Median of a sorted sample as the mean of its two middle values, `(a + b) / 2`;
+ * {@linkcode quantileSorted} at ½ computes `a + (b - a) / 2`, which can differ in the last bit.
+ * The MAD of {@linkcode summarize} (what results record) is taken this way. `NaN` when empty.
+ */
+export function medianOfSorted(sortedValues: ArrayLike<number>): number {
+  const n = sortedValues.length;
+  if (n === 0) return NaN;
+  return n % 2 ? sortedValues[(n - 1) / 2] : (sortedValues[n / 2 - 1] + sortedValues[n / 2]) / 2;
+}
+
+/**
+ * The upper middle value of a sample, `sorted[n >> 1]` (no averaging of the two middle values):
+ * the quick median the benchmark tools print. `NaN` when empty.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { upperMedian } from "./stats.ts";
+ * assert.equal(upperMedian([4, 1, 3, 2]), 3);
+ * ```
+ */
+export function upperMedian(values: ArrayLike<number>): number {
+  if (values.length === 0) return NaN;
+  return Float64Array.from(values).sort()[values.length >> 1];
 }
 
 /**
@@ -303,6 +337,53 @@ export function describeSample(
   };
 }
 
+/** Robust summary of a sample: median, median absolute deviation, 10th and 90th percentiles. */
+export interface SampleSummary {
+  /** Number of samples. */
+  n: number;
+  /** Median. */
+  median: number;
+  /** Median absolute deviation (unscaled). */
+  mad: number;
+  /** Mean. */
+  mean: number;
+  /** 10th percentile. */
+  p10: number;
+  /** 90th percentile. */
+  p90: number;
+}
+
+/**
+ * Summarises a sample as a result's timing records it (`SummarySchema`); empty samples give
+ * zeros. The median and percentiles are {@linkcode quantileSorted}'s, the MAD the
+ * {@linkcode medianOfSorted} of the sorted absolute deviations.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { summarize } from "./stats.ts";
+ * const s = summarize([3, 1, 2, 10]);
+ * assert.deepEqual([s.median, s.mad, s.mean], [2.5, 1, 4]);
+ * ```
+ */
+export function summarize(values: ArrayLike<number>): SampleSummary {
+  const n = values.length;
+  if (n === 0) return { n, median: 0, mad: 0, mean: 0, p10: 0, p90: 0 };
+  const s = Float64Array.from(values).sort();
+  const median = quantileSorted(s, 0.5);
+  const mad = medianOfSorted(Float64Array.from(s, (v) => Math.abs(v - median)).sort());
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += s[i];
+  return {
+    n,
+    median,
+    mad,
+    mean: sum / n,
+    p10: quantileSorted(s, 0.1),
+    p90: quantileSorted(s, 0.9),
+  };
+}
+
 /** A ratio of two medians with its confidence interval. */
 export interface Ratio extends Interval {
   /** `median(a) / median(b)`. */
@@ -459,46 +540,6 @@ export function spreadOf(values: readonly (number | undefined)[]): Spread | unde
     ? Math.sqrt(x.reduce((s, v) => s + (v - mean) ** 2, 0) / (x.length - 1))
     : 0;
   return { n: x.length, mean, sd, min: Math.min(...x), max: Math.max(...x) };
-}
-
-/** Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9). */
-export function normalQuantile(p: number): number {
-  if (!(p > 0 && p < 1)) throw new RangeError(`Expected p in (0, 1) but found ${p}`);
-  const a = [
-    -39.69683028665376,
-    220.9460984245205,
-    -275.9285104469687,
-    138.357751867269,
-    -30.66479806614716,
-    2.506628277459239,
-  ];
-  const b = [
-    -54.47609879822406,
-    161.5858368580409,
-    -155.6989798598866,
-    66.80131188771972,
-    -13.28068155288572,
-  ];
-  const c = [
-    -0.007784894002430293,
-    -0.3223964580411365,
-    -2.400758277161838,
-    -2.549732539343734,
-    4.374664141464968,
-    2.938163982698783,
-  ];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
-  const lowTail = 0.02425;
-  if (p < lowTail || p > 1 - lowTail) {
-    const q = Math.sqrt(-2 * Math.log(p < lowTail ? p : 1 - p));
-    const x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-      ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-    return p < lowTail ? x : -x;
-  }
-  const q = p - 0.5;
-  const r = q * q;
-  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
 function checkLevel(level: number): void {

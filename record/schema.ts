@@ -8,6 +8,7 @@ import { z } from "zod";
 import { QuantConfigSchema } from "../engine/quant.ts";
 import { ModelSpecSchema } from "../engine/spec.ts";
 import { CriteoRunDataSchema } from "../data/criteo/run_data.ts";
+import { COMPRESSION_PRESET_NAMES } from "./presets.ts";
 import { ResultExtrasShape } from "./schema_extra.ts";
 
 /** Version of the result format. */
@@ -72,14 +73,14 @@ export const RunConfigSchema = z.object({
   }).nullable(),
   /**
    * Data-parallel training: the global batch split over `workers`, their gradients exchanged
-   * under a compression preset (`comm/compression.ts`). `mode`: `simulated` on one
+   * under a compression preset (`record/presets.ts`). `mode`: `simulated` on one
    * single-threaded engine (the paper's Algorithm 1, the default), `workers` as real replicas
    * (one single-threaded CPU engine per Worker), or `accounting`: the bytes each worker would
    * send, counted on the run's batches, nothing trained (Table 4). Absent: one worker.
    */
   dataParallel: z.object({
     workers: z.number().int().min(2),
-    compression: z.enum(["uncompressed", "sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"]),
+    compression: z.enum(COMPRESSION_PRESET_NAMES),
     mode: z.enum(["simulated", "workers", "accounting"]).default("simulated"),
   }).optional(),
   /** A run projected past these is stopped and recorded as "could-not-finish". */

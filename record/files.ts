@@ -4,14 +4,10 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../data/files.ts";
 import { parseRunResult, type RunResult } from "./schema.ts";
 
-/** Writes `text` to `path` atomically: a reader sees the old file or the whole new one. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
-}
+export { writeFileAtomic };
 
 /** Path of a run's result file in an output folder. */
 export function resultPath(dir: string, runName: string): string {

@@ -6,43 +6,26 @@
  *
  * @module
  */
-import { allocateOneHotChunk } from "../../engine/batch.ts";
-import type { Params } from "../../engine/params.ts";
-import { PHASES } from "../../engine/phases.ts";
-import { interactionWidth, kaggleSpec, type ModelSpec, terabyteSpec } from "../../engine/spec.ts";
-import { SyntheticCriteo } from "../../data/synthetic.ts";
-import { type ByteCount, type Compression, COMPRESSION_PRESETS } from "../compression.ts";
-import { DataParallelReplica } from "../replica.ts";
-import type { MpiCommunicator } from "./communicator.ts";
+import { allocateOneHotChunk } from "../engine/batch.ts";
+import type { Params } from "../engine/params.ts";
+import { PHASES } from "../engine/phases.ts";
+import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
+import { SyntheticCriteo } from "../data/synthetic.ts";
+import type { CompressionPresetName } from "../record/presets.ts";
+import { upperMedian } from "../record/stats.ts";
+import { meanBytesPerIteration } from "../comm/accounting.ts";
+import { type ByteCount, type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { gatherJson, type MpiCommunicator } from "../comm/mpi/communicator.ts";
+import { DataParallelReplica } from "../comm/replica.ts";
 
-/** Architectures the MPI runner trains. */
-export const MPI_ARCHS = ["kaggle", "terabyte", "tiny"] as const;
+/** Architectures the MPI runner trains (or any spec given as {@linkcode MpiTrainConfig.spec}). */
+export const MPI_ARCHS = ["kaggle", "terabyte"] as const;
 /** One of {@linkcode MPI_ARCHS}. */
 export type MpiArch = typeof MPI_ARCHS[number];
 
-/** Compression preset names. */
-export type PresetName = keyof typeof COMPRESSION_PRESETS;
-
-/** A small DLRM with odd widths and small tables (rows shared between ranks), for tests. */
-export function tinySpec(): ModelSpec {
-  const tableRows = [11, 3, 29, 7, 50];
-  const embeddingDim = 5;
-  return {
-    denseFeatures: 13,
-    tableRows,
-    embeddingDim,
-    bottomMlp: [13, 9, 7, 5],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
-  };
-}
-
-/** The spec of `arch` with tables scaled by `tableScale` (the tiny spec ignores it). */
-export function specOf(arch: MpiArch, tableScale: number): ModelSpec {
-  return arch === "tiny"
-    ? tinySpec()
-    : arch === "kaggle"
-    ? kaggleSpec(tableScale)
-    : terabyteSpec(tableScale);
+/** The spec of `arch` with tables scaled by `tableScale`. */
+export function mpiArchSpec(arch: MpiArch, tableScale: number): ModelSpec {
+  return arch === "kaggle" ? kaggleSpec(tableScale) : terabyteSpec(tableScale);
 }
 
 /** Settings of one MPI training run (the same on every rank). */
@@ -52,9 +35,11 @@ export interface MpiTrainConfig {
   /** Global batch (a multiple of the number of ranks). */
   batch: number;
   iterations: number;
-  preset: PresetName;
+  preset: CompressionPresetName;
   seed: number;
   learningRate: number;
+  /** A model to train instead of `arch`'s (`arch` and `tableScale` are then not used). */
+  spec?: ModelSpec;
 }
 
 /** What rank 0 reports. */
@@ -96,17 +81,6 @@ interface RankReport {
   checksum: string;
 }
 
-/** Every rank's JSON-able `value`, in rank order, through the communicator's all-gather. */
-export function gatherJson<T>(comm: MpiCommunicator, value: T): T[] {
-  const bytes = new TextEncoder().encode(JSON.stringify(value));
-  const parts = comm.allGather(new Int8Array(bytes.buffer, 0, bytes.length));
-  return parts.map((p) =>
-    JSON.parse(new TextDecoder().decode(new Uint8Array(p.buffer, p.byteOffset, p.byteLength)))
-  );
-}
-
-const median = (a: ArrayLike<number>) => Float64Array.from(a).sort()[a.length >> 1] ?? 0;
-
 /**
  * Trains on every rank of `comm` (every rank calls it with the same config) and returns the
  * result on rank 0 (`undefined` on the others). The caller finalises MPI.
@@ -121,7 +95,7 @@ export async function trainOnMpiRanks(
       `Expected the global batch ${config.batch} to be a multiple of ${comm.size} ranks`,
     );
   }
-  const spec = specOf(config.arch, config.tableScale);
+  const spec = config.spec ?? mpiArchSpec(config.arch, config.tableScale);
   const compression = { ...COMPRESSION_PRESETS[config.preset] };
   const chunk = allocateOneHotChunk(spec, config.batch, config.batch * config.iterations);
   new SyntheticCriteo(spec, { seed: config.seed }).fill(chunk, "train", 0);
@@ -155,13 +129,7 @@ export async function trainOnMpiRanks(
       for (const a of all) sum += a.loss[i];
       loss[i] = sum / all.length;
     }
-    const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
-    const per = all.length * Math.max(iterations, 1);
-    for (const a of all) {
-      for (const k of ["embedding", "mlp", "scales", "total"] as const) {
-        bytes[k] += a.bytes[k] / per;
-      }
-    }
+    const bytes = meanBytesPerIteration(all.map((a) => a.bytes), iterations);
     const checksums = all.map((a) => a.checksum);
     return {
       tool: "mpi_train",
@@ -177,7 +145,10 @@ export async function trainOnMpiRanks(
       bytesSent: all.map((a) => a.bytesSent),
       communicationMs: all.map((a) => +a.communicationMs.toFixed(3)),
       medianPhaseMs: Object.fromEntries(
-        PHASES.map((p) => [p, +median(r.result.phases[p]).toFixed(3)]),
+        PHASES.map((p) => {
+          const ms = r.result.phases[p];
+          return [p, ms.length ? +upperMedian(ms).toFixed(3) : 0];
+        }),
       ),
       wallMs: +wallMs.toFixed(3),
       samplesPerS: +((iterations * config.batch) / (wallMs / 1000)).toFixed(1),
