@@ -5,7 +5,7 @@
  * is recorded as dispatches in as few compute passes as timing allows and sent in one submit;
  * the chunk's input is uploaded with one `writeBuffer` per array and each dispatch finds its batch
  * through a per-iteration uniform block bound at a dynamic offset; nothing waits on the GPU inside
- * the chunk; losses (and scales, and watched tables) are read back once, at its end.
+ * the chunk; losses (and scales) are read back once, at its end.
  *
  * @module
  */
@@ -103,6 +103,8 @@ import { PACT_ALPHA } from "./kernels/pact_alpha.ts";
 interface SubmitTurn {
   /** Null when every earlier call has submitted, else a promise of it (then record). */
   earlierSubmitted(): Promise<void> | null;
+  /** Settles once every earlier call has read its work back (or failed). */
+  earlierDone(): Promise<void>;
   /** Submits once every earlier call has read its work back. */
   submit(commands: GPUCommandBuffer): Promise<void>;
   /** Ends the turn (after the readback, or on failure). */
@@ -149,8 +151,6 @@ export interface GpuEngineOptions {
    * stretch and get its time divided evenly, split by the sampled phases' proportions. Default 32.
    */
   timingEvery?: number;
-  /** Tables whose host copy `readTable` keeps current (refreshed at the end of each call). */
-  watchTables?: number[];
   /**
    * Batches whose largest table gets at least this many indices update the embeddings through a
    * GPU sort of the indices by row (O(B log² B)) instead of the pairwise scan (O(B²)); both
@@ -365,9 +365,6 @@ class GpuEngine implements Engine {
   /** LSQ's steps have been initialised from the weights (at the first quantized call). */
   #lsqReady = false;
   #qatPreparing: Promise<void> | null = null;
-  #pristine = true;
-  readonly #mirrors = new Map<number, Float32Array>();
-  #mirrorsStale = false;
   #disposed = false;
 
   constructor(
@@ -451,7 +448,6 @@ class GpuEngine implements Engine {
       caps: { iter: ITER_STRIDE },
     };
     this.#qat = this.#createQatBuffers(B);
-    for (const t of options.watchTables ?? []) this.#mirrors.set(t, new Float32Array(0));
     const lim = gpu.device.limits;
     this.info = {
       name: "gpu",
@@ -547,7 +543,6 @@ class GpuEngine implements Engine {
         this.#writeTableRange(t, floatStart, piece);
       });
     });
-    for (const t of this.#mirrors.keys()) this.#mirrors.set(t, this.#initialTable(t));
   }
 
   /** Table t's initial values in pieces of at most 16 Mi floats (the seeded stream, or params). */
@@ -572,13 +567,6 @@ class GpuEngine implements Engine {
       rng.fillUniform(view, -bound, bound);
       each(view, at);
     }
-  }
-
-  #initialTable(t: number): Float32Array {
-    const out = new Float32Array(this.spec.tableRows[t] * this.spec.embeddingDim);
-    const given = this.#options.params?.embeddings[t];
-    this.#forEachTablePiece(t, given, this.#options.seed ?? 0, (p, at) => out.set(p, at));
-    return out;
   }
 
   /** Writes floats [floatStart, floatStart + data.length) of table t into its arenas. */
@@ -1173,6 +1161,7 @@ class GpuEngine implements Engine {
     return {
       earlierSubmitted: () =>
         !previous || previous.submitted || previous.ended ? null : previous.sent,
+      earlierDone: () => (!previous || previous.ended ? Promise.resolve() : previous.done),
       submit: (commands) => {
         if (!previous || previous.ended) {
           submitNow(commands);
@@ -1591,43 +1580,49 @@ class GpuEngine implements Engine {
     return copy;
   }
 
-  /** Staging copies of the scales and watched tables, to refresh the host copies after a call. */
-  #stageMirrors(encoder: GPUCommandEncoder): () => Promise<void> {
-    const scales = this.#staging(encoder, this.#scales, 0, this.spec.tableRows.length * 4);
-    const d = this.spec.embeddingDim;
-    const tables = [...this.#mirrors.keys()].map((t) => {
-      const p = this.#plan;
-      const segs = p.segments.slice(p.firstSegment[t], p.firstSegment[t] + p.segmentCount[t]);
-      return {
-        t,
-        parts: segs.map((s) => ({
-          s,
-          buffer: this.#staging(
-            encoder,
-            this.#arenas[s.arena],
-            s.offset * 4,
-            (s.rowEnd - s.rowStart) * d * 4,
-          ),
-        })),
-      };
-    });
+  /**
+   * A staging copy of the table scales when `quant` may change them on the GPU, and its reader,
+   * which refreshes the host copy (none when `quant` leaves them as they are).
+   */
+  #stageScales(
+    encoder: GPUCommandEncoder,
+    quant: QuantConfig | null,
+  ): (() => Promise<void>) | null {
+    if (quant?.embeddingBits == null) return null;
+    return this.#stageScalesNow(encoder);
+  }
+
+  #stageScalesNow(encoder: GPUCommandEncoder): () => Promise<void> {
+    const staged = this.#staging(encoder, this.#scales, 0, this.spec.tableRows.length * 4);
     return async () => {
-      const reads = [
-        this.#read(scales),
-        ...tables.flatMap((m) => m.parts.map((p) => this.#read(p.buffer))),
-      ];
-      const got = await Promise.all(reads);
-      this.#hostScales = new Float32Array(got[0], 0, this.spec.tableRows.length);
+      this.#hostScales = new Float32Array(await this.#read(staged), 0, this.spec.tableRows.length);
       this.#scalesStale = false;
-      let i = 1;
-      for (const m of tables) {
-        const out = new Float32Array(this.spec.tableRows[m.t] * d);
-        for (const p of m.parts) {
-          out.set(new Float32Array(got[i++], 0, (p.s.rowEnd - p.s.rowStart) * d), p.s.rowStart * d);
-        }
-        this.#mirrors.set(m.t, out);
-      }
-      this.#mirrorsStale = false;
+    };
+  }
+
+  /** Staging copies of table t's segments, and their reader, which assembles the table. */
+  #stageTable(encoder: GPUCommandEncoder, t: number): () => Promise<Float32Array> {
+    const d = this.spec.embeddingDim;
+    const p = this.#plan;
+    const parts = p.segments.slice(p.firstSegment[t], p.firstSegment[t] + p.segmentCount[t]).map(
+      (s) => ({
+        s,
+        buffer: this.#staging(
+          encoder,
+          this.#arenas[s.arena],
+          s.offset * 4,
+          (s.rowEnd - s.rowStart) * d * 4,
+        ),
+      }),
+    );
+    return async () => {
+      const got = await Promise.all(parts.map((part) => this.#read(part.buffer)));
+      const out = new Float32Array(this.spec.tableRows[t] * d);
+      parts.forEach((part, i) => {
+        const floats = (part.s.rowEnd - part.s.rowStart) * d;
+        out.set(new Float32Array(got[i], 0, floats), part.s.rowStart * d);
+      });
+      return out;
     };
   }
 
@@ -1791,9 +1786,8 @@ class GpuEngine implements Engine {
       stamps = this.#staging(encoder, this.#queryResolve!, 0, passes.length * 16);
     }
     const losses = this.#staging(encoder, this.#input.losses, 0, iterations * 4);
-    const mirrors = this.#stageMirrors(encoder);
+    const scales = this.#stageScales(encoder, quant);
     this.#step += iterations;
-    this.#pristine = false;
     await turn.submit(encoder.finish());
     // Deno's mapAsync blocks the thread until the GPU is idle. Mapping on a later task lets a
     // caller that keeps one chunk in flight record the next chunk while this one trains.
@@ -1801,7 +1795,7 @@ class GpuEngine implements Engine {
     const [lossData, stampData] = await Promise.all([
       this.#read(losses),
       stamps ? this.#read(stamps) : Promise.resolve(null),
-      mirrors(),
+      scales?.(),
     ]);
     loss.set(new Float32Array(lossData, 0, iterations));
     const wallMs = performance.now() - start;
@@ -1856,9 +1850,9 @@ class GpuEngine implements Engine {
     }
     pass.end();
     const probs = this.#staging(encoder, this.#input.probs, 0, samples * 4);
-    const mirrors = this.#stageMirrors(encoder);
+    const scales = this.#stageScales(encoder, quant);
     await turn.submit(encoder.finish());
-    const [data] = await Promise.all([this.#read(probs), mirrors()]);
+    const [data] = await Promise.all([this.#read(probs), scales?.()]);
     probabilities.set(new Float32Array(data, 0, samples));
     return probabilities;
   }
@@ -1904,16 +1898,15 @@ class GpuEngine implements Engine {
     pass.end();
     const probs = this.#staging(encoder, this.#input.probs, 0, rows * 4);
     const loss = this.#staging(encoder, this.#input.losses, 0, 4);
-    const mirrors = this.#stageMirrors(encoder);
+    const scales = this.#stageScales(encoder, quant);
     await turn.submit(encoder.finish());
     this.#step += 1;
-    this.#pristine = false;
     const [dtData, gradData, probData, lossData] = await Promise.all([
       this.#read(dt),
       this.#read(grads),
       this.#read(probs),
       this.#read(loss),
-      mirrors(),
+      scales?.(),
     ]);
     const lossValue = new Float32Array(lossData)[0];
     const dtf = new Float32Array(dtData);
@@ -1942,34 +1935,24 @@ class GpuEngine implements Engine {
     };
   }
 
-  readTable(table: number): Promise<Float32Array> {
-    try {
-      return Promise.resolve(this.#readTableNow(table));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  #readTableNow(table: number): Float32Array {
-    if (!(table >= 0 && table < this.spec.tableRows.length)) {
+  async readTable(table: number): Promise<Float32Array> {
+    if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    if (!(Number.isInteger(table) && table >= 0 && table < this.spec.tableRows.length)) {
       throw new RangeError(
         `Expected a table in [0, ${this.spec.tableRows.length}) but found ${table}`,
       );
     }
-    const mirror = this.#mirrors.get(table);
-    if (mirror && mirror.length && !this.#mirrorsStale) return mirror.slice();
-    if (this.#pristine) {
-      // Nothing has changed the tables yet: their values are the initial ones.
-      const init = this.#initialTable(table);
-      this.#mirrors.set(table, init);
-      return init.slice();
+    const turn = this.#turn();
+    try {
+      const earlier = turn.earlierSubmitted();
+      if (earlier) await earlier;
+      const encoder = this.#device.createCommandEncoder();
+      const read = this.#stageTable(encoder, table);
+      await turn.submit(encoder.finish());
+      return await read();
+    } finally {
+      turn.end();
     }
-    throw new Error(
-      `The WebGPU engine's readTable(${table}) answers from a host copy refreshed at the end of ` +
-        `each trainChunk/predict/traceStep/readParams: ${
-          mirror ? "it is stale (call one of them first)" : "pass the table in watchTables"
-        }, or use readParams()`,
-    );
   }
 
   async readParams(): Promise<Params> {
@@ -1998,13 +1981,11 @@ class GpuEngine implements Engine {
         (s.rowEnd - s.rowStart) * d * 4,
       ),
     }));
-    const mirrors = this.#stageMirrors(encoder);
     await turn.submit(encoder.finish());
     const [mlpData, ...segData] = await Promise.all([
       this.#read(mlp),
       ...parts.map((p) => this.#read(p.buffer)),
     ]);
-    await mirrors();
     const embeddings = this.spec.tableRows.map((n) => new Float32Array(n * d));
     parts.forEach((p, i) => {
       embeddings[p.s.table].set(
@@ -2028,22 +2009,24 @@ class GpuEngine implements Engine {
     this.#quantActive = active;
   }
 
-  embeddingScales(): Promise<Float32Array> {
+  async embeddingScales(): Promise<Float32Array> {
+    if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    if (!this.#scalesStale && this.#inFlight === 0) return this.#hostScales.slice();
+    const turn = this.#turn();
     try {
-      return Promise.resolve(this.#embeddingScalesNow());
-    } catch (e) {
-      return Promise.reject(e);
+      // Every earlier call has refreshed the host copy once read back; only quantizeInPlace
+      // leaves it stale, and then the scales are read back in this call's turn.
+      await turn.earlierDone();
+      if (this.#scalesStale) {
+        const encoder = this.#device.createCommandEncoder();
+        const read = this.#stageScalesNow(encoder);
+        await turn.submit(encoder.finish());
+        await read();
+      }
+      return this.#hostScales.slice();
+    } finally {
+      turn.end();
     }
-  }
-
-  #embeddingScalesNow(): Float32Array {
-    if (this.#scalesStale) {
-      throw new Error(
-        "The WebGPU engine's scales changed on the GPU (quantizeInPlace): call an async method " +
-          "(predict, readParams) before embeddingScales()",
-      );
-    }
-    return this.#hostScales.slice();
   }
 
   quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void {
@@ -2106,8 +2089,6 @@ class GpuEngine implements Engine {
     } else {
       this.#device.queue.submit([encoder.finish()]);
     }
-    this.#pristine = false;
-    this.#mirrorsStale = true;
   }
 
   memoryBytes(): number {
