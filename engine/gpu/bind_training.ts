@@ -8,13 +8,7 @@
 import { levels } from "../quant.ts";
 import { floatRange } from "./binder.ts";
 import { type GemmFields, type GemmOp, gemmOp } from "./gemm_bind.ts";
-import { EMBEDDING_SORT_LOCAL } from "./kernels/embedding_sort_local.ts";
-import { EMBEDDING_SORT_STEP } from "./kernels/embedding_sort_step.ts";
 import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
-import {
-  EMBEDDING_UPDATE_SORTED_WORKGROUP,
-  embeddingUpdateSortedKernel,
-} from "./kernels/embedding_update_sorted.ts";
 import {
   GATHER_ACCUMULATE,
   GATHER_DOREFA,
@@ -51,7 +45,6 @@ import {
 import { SGD } from "./kernels/sgd.ts";
 import type { PackedLinear } from "./layout.ts";
 import type { BoundKernel } from "./pipelines.ts";
-import { sortDispatches, sortSegment } from "./sort_plan.ts";
 import type { GpuState } from "./state.ts";
 
 /** Bound kernels of one layer. */
@@ -163,8 +156,9 @@ function bindLayer(
   const dy = h ? h.grad : part === "bottom" ? state.interactionInputGrad : state.logitGrads;
   const ldy = h ? layer.outputs : part === "bottom" ? L.ldt : 1;
   const relu = part === "bottom" || !isLast;
-  const weights = (buf: GPUBuffer) => floatRange(buf, layer.w, layer.inputs * layer.outputs);
-  const biases = (buf: GPUBuffer) => floatRange(buf, layer.b, layer.outputs);
+  const weights = (buf: GPUBuffer) =>
+    floatRange(buf, layer.weightOffset, layer.inputs * layer.outputs);
+  const biases = (buf: GPUBuffer) => floatRange(buf, layer.biasOffset, layer.outputs);
   const forwardFields: GemmFields = {
     m: 0,
     n: layer.outputs,
@@ -237,12 +231,12 @@ function bindLayer(
     binder.uniform("row quantize", [
       layer.outputs,
       layer.inputs,
-      layer.w,
-      layer.b,
+      layer.weightOffset,
+      layer.biasOffset,
       levels(quantBits ?? 8),
       (quant?.quantizeBias ? ROW_QUANTIZE_BIAS : 0) |
       (lsq ? ROW_QUANTIZE_LEARNED : quant?.mlpGranularity === "matrix" ? ROW_QUANTIZE_MATRIX : 0),
-      layer.scales,
+      layer.scaleOffset,
       0,
     ], new Set([4])),
     mlp,
@@ -292,7 +286,7 @@ function bindQatLayer(
       pactBackward: null,
     };
   }
-  const shape = [layer.outputs, layer.inputs, layer.w, layer.scales];
+  const shape = [layer.outputs, layer.inputs, layer.weightOffset, layer.scaleOffset];
   const dorefa = q.quantizer === "dorefa";
   const needsMax = dorefa || (q.quantizer === "minmax" && q.mlpGranularity === "matrix");
   const k = 2 ** bits - 1;
@@ -324,7 +318,7 @@ function bindQatLayer(
       ? binder.bind(LSQ_ROW_STEP, [
         binder.uniform("lsq row step", [
           layer.outputs,
-          layer.scales,
+          layer.scaleOffset,
           Math.sqrt(levels(bits) * layer.inputs * layer.outputs),
           0,
         ], new Set([2])),
@@ -492,66 +486,4 @@ function bindTableKernels(state: GpuState): Pick<
     lsqTableStep,
     pactAlpha,
   };
-}
-
-/**
- * Dispatches (kernel, x, y) of the sorted embedding update of batches of at most `entries`
- * indices per table: the sort of the keys, then the update per arena group. Bound once per key
- * segment size, into `kernels`.
- */
-export function sortedUpdate(
-  state: GpuState,
-  kernels: TrainingKernels,
-  entries: number,
-): [BoundKernel, number, number][] {
-  const p = sortSegment(entries);
-  let list = kernels.sortedUpdates.get(p);
-  if (list) return list;
-  list = state.binder.collecting(kernels.uniforms, () => bindSortedUpdate(state, p));
-  kernels.sortedUpdates.set(p, list);
-  return list;
-}
-
-function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, number][] {
-  const L = state.layout;
-  const binder = state.binder;
-  const tables = state.spec.tableRows.length;
-  const input = state.input;
-  const keys = state.sortKeys!;
-  const list: [BoundKernel, number, number][] = [];
-  for (const s of sortDispatches(tables, p)) {
-    const u = binder.uniform("sort", s.words);
-    list.push([
-      s.kind === "local"
-        ? binder.bind(EMBEDDING_SORT_LOCAL, [
-          u,
-          input.tableDirectory,
-          input.indices,
-          input.offsets,
-          keys,
-        ])
-        : binder.bind(EMBEDDING_SORT_STEP, [u, keys]),
-      s.x,
-      1,
-    ]);
-  }
-  const d = state.spec.embeddingDim;
-  const x = Math.min(65535, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
-  const k = state.plan.arenasPerGroup;
-  for (let g = 0; g < state.plan.groups; g++) {
-    list.push([
-      binder.bind(embeddingUpdateSortedKernel(k), [
-        binder.uniform("sorted update", [tables, d, L.ldt, p, g * k, k, 0, 0]),
-        input.tableDirectory,
-        state.segments,
-        input.offsets,
-        keys,
-        state.interactionInputGrad,
-        ...state.groupArenas(g),
-      ]),
-      x,
-      tables,
-    ]);
-  }
-  return list;
 }

@@ -24,7 +24,7 @@ import {
 } from "../engine.ts";
 import type { Params } from "../params.ts";
 import { allocatePhaseSamples, type PhaseSamples } from "../phases.ts";
-import { levels, type QuantConfig, QuantConfigSchema } from "../quant.ts";
+import { type QuantConfig, QuantConfigSchema } from "../quant.ts";
 import { type ModelSpec, validateSpec } from "../spec.ts";
 import { ScaleKernels } from "./bind_scales.ts";
 import { bindTraining, type TrainingKernels } from "./bind_training.ts";
@@ -39,10 +39,16 @@ import {
   writeIterations,
 } from "./input.ts";
 import { MODE_GRADIENT, MODE_PROBABILITIES } from "./kernels/iter.ts";
-import { ROW_QUANTIZE, ROW_QUANTIZE_BIAS } from "./kernels/row_quantize.ts";
 import { writeInitialLsqSteps } from "./lsq_init.ts";
-import { stageParams, stageTable, unpackMlps, uploadParams } from "./params_io.ts";
-import { dispatch, type Recording, recordPhase } from "./record.ts";
+import {
+  denseTableGradients,
+  stageParams,
+  stageTable,
+  unpackMlps,
+  uploadParams,
+} from "./params_io.ts";
+import { encodeQuantizeInPlace } from "./post_training.ts";
+import { type Recording, recordPhase } from "./record.ts";
 import { GpuState, wholeTableCopies } from "./state.ts";
 import { nextTask, readStaged, stage, SubmitQueue, type SubmitTurn } from "./submit.ts";
 import { planTables } from "./table_plan.ts";
@@ -492,20 +498,7 @@ class GpuEngine implements Engine {
       readStaged(loss),
       scales?.(),
     ]);
-    const dtf = new Float32Array(dtData);
-    const d = this.spec.embeddingDim;
-    // Dense embedding gradients: each bag's dT vector added to every row it gathered.
-    const embeddings = this.spec.tableRows.map((n, t) => {
-      const g = new Float32Array(n * d);
-      const idx = chunk.indices[t], off = chunk.offsets[t];
-      for (let r = 0; r < rows; r++) {
-        const src = r * L.ldt + (t + 1) * d;
-        for (let j = off[r]; j < off[r + 1]; j++) {
-          for (let q = 0; q < d; q++) g[idx[j] * d + q] += dtf[src + q];
-        }
-      }
-      return g;
-    });
+    const embeddings = denseTableGradients(this.spec, chunk, rows, new Float32Array(dtData));
     return {
       probabilities: new Float32Array(probData, 0, rows).slice(),
       loss: new Float32Array(lossData)[0],
@@ -573,57 +566,14 @@ class GpuEngine implements Engine {
     const state = this.#state;
     // An iteration block must exist for the kernels' group 1.
     this.#rebindIf(writeIterations(state, 1, 1, 1, 0, 0));
-    const iterations = iterationsBindGroup(state);
     const encoder = this.#device.createCommandEncoder();
+    const temporary = encodeQuantizeInPlace(state, this.#scaleKernels, encoder, config);
+    this.#device.queue.submit([encoder.finish()]);
+    for (const b of temporary) state.buffers.destroy(b);
     if (config.embeddingBits !== null) {
-      const sk = this.#scaleKernels.forBits(config.embeddingBits);
-      const pass = encoder.beginComputePass();
-      pass.setBindGroup(1, iterations, [0]);
-      const segments = state.plan.segments.length;
-      for (const m of sk.maxAbs) dispatch(pass, m.kernel, m.x, m.y);
-      dispatch(pass, sk.scale, Math.ceil(this.spec.tableRows.length / 64));
-      for (const k of sk.fakeQuantize) dispatch(pass, k, sk.blocks, segments);
-      pass.end();
       this.#scalesFound = true;
       this.#scalesStale = true;
     }
-    if (config.mlpBits === null) {
-      this.#device.queue.submit([encoder.finish()]);
-      return;
-    }
-    const L = state.layout;
-    const binder = state.binder;
-    // Quantize into a scratch copy of the whole packed buffer, then copy it back.
-    const scratch = state.buffers.create("quantize scratch", L.floats * 4);
-    encoder.copyBufferToBuffer(state.mlp, 0, scratch, 0, L.floats * 4);
-    const pass = encoder.beginComputePass();
-    pass.setBindGroup(1, iterations, [0]);
-    const temporary: GPUBuffer[] = [scratch];
-    binder.collecting(temporary, () => {
-      for (const l of [...L.bottom, ...L.top]) {
-        const k = binder.bind(ROW_QUANTIZE, [
-          binder.uniform("row quantize", [
-            l.outputs,
-            l.inputs,
-            l.w,
-            l.b,
-            levels(config.mlpBits!),
-            config.quantizeBias ? ROW_QUANTIZE_BIAS : 0,
-            l.scales,
-            0,
-          ], new Set([4])),
-          state.mlp,
-          scratch,
-          state.rowScales,
-          state.qat.rowMax,
-        ]);
-        dispatch(pass, k, l.outputs);
-      }
-    });
-    pass.end();
-    encoder.copyBufferToBuffer(scratch, 0, state.mlp, 0, L.floats * 4);
-    this.#device.queue.submit([encoder.finish()]);
-    for (const b of temporary) state.buffers.destroy(b);
   }
 
   memoryBytes(): number {

@@ -26,7 +26,7 @@ export function writeInitialLsqSteps(state: GpuState, params: Params, q: QuantCo
       const w = (i < L.bottom.length ? params.bottom[i] : params.top[i - L.bottom.length])
         .weight;
       for (let r = 0; r < l.outputs; r++) {
-        steps[l.scales + r] = lsqRowStep(w.subarray(r * l.inputs, (r + 1) * l.inputs), n);
+        steps[l.scaleOffset + r] = lsqRowStep(w.subarray(r * l.inputs, (r + 1) * l.inputs), n);
       }
     });
     writeTo(queue, state.qat.rowSteps!, 0, steps);

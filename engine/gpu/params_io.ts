@@ -4,7 +4,9 @@
  *
  * @module
  */
+import type { BatchChunk } from "../batch.ts";
 import { initMlps, type LinearParams, type Params } from "../params.ts";
+import type { ModelSpec } from "../spec.ts";
 import { Rng, STREAM } from "../rng.ts";
 import { writeTo } from "./buffers.ts";
 import type { PackedLinear } from "./layout.ts";
@@ -28,8 +30,8 @@ export function uploadParams(state: GpuState, params: Params | undefined, seed: 
           `Expected layer ${i} to be ${l.outputs}x${l.inputs} but found ${p.weight.length} weights and ${p.bias.length} biases`,
         );
       }
-      packed.set(p.weight, l.w);
-      packed.set(p.bias, l.b);
+      packed.set(p.weight, l.weightOffset);
+      packed.set(p.bias, l.biasOffset);
     });
   };
   put(L.bottom, mlps.bottom);
@@ -167,7 +169,32 @@ export function unpackMlps(
 
 function unpack(packed: Float32Array, l: PackedLinear): LinearParams {
   return {
-    weight: packed.slice(l.w, l.w + l.inputs * l.outputs),
-    bias: packed.slice(l.b, l.b + l.outputs),
+    weight: packed.slice(l.weightOffset, l.weightOffset + l.inputs * l.outputs),
+    bias: packed.slice(l.biasOffset, l.biasOffset + l.outputs),
   };
+}
+
+/**
+ * Dense embedding gradients of the first `rows` samples of `chunk` from dT (`dt`, rows of
+ * `(tables + 1) d` floats): each bag's vector added to every row it gathered.
+ */
+export function denseTableGradients(
+  spec: ModelSpec,
+  chunk: BatchChunk,
+  rows: number,
+  dt: Float32Array,
+): Float32Array[] {
+  const d = spec.embeddingDim;
+  const ldt = (spec.tableRows.length + 1) * d;
+  return spec.tableRows.map((n, t) => {
+    const g = new Float32Array(n * d);
+    const idx = chunk.indices[t], off = chunk.offsets[t];
+    for (let r = 0; r < rows; r++) {
+      const src = r * ldt + (t + 1) * d;
+      for (let j = off[r]; j < off[r + 1]; j++) {
+        for (let q = 0; q < d; q++) g[idx[j] * d + q] += dt[src + q];
+      }
+    }
+    return g;
+  });
 }
