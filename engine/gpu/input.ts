@@ -11,9 +11,6 @@ import { ITER_STRIDE } from "./pipelines.ts";
 import { sortSegment } from "./sort_plan.ts";
 import type { GpuState, InputName } from "./state.ts";
 
-/** Default of `GpuEngineOptions.sortedUpdateFrom`. */
-export const SORTED_UPDATE_FROM = 512;
-
 const UNIFORM = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
 
 /** Grows input buffer `name` to at least `bytes` (by half again at least); true if replaced. */

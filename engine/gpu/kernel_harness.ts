@@ -43,7 +43,7 @@ export class KernelHarness {
   /** The adapter, in words. */
   readonly description: string;
   readonly #buffers: GPUBuffer[] = [];
-  #iter: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
+  #iterations: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
 
   private constructor(device: GPUDevice, timestamps: boolean, description: string) {
     this.device = device;
@@ -108,13 +108,13 @@ export class KernelHarness {
       layout: this.cache.iterLayout,
       entries: [{ binding: 0, resource: { buffer, offset: 0, size: 32 } }],
     });
-    this.#iter = { buffer, group };
+    this.#iterations = { buffer, group };
   }
 
   /** Binds iteration block `i` (set by {@linkcode setIterations}) to group 1 of the pass. */
   useIteration(pass: GPUComputePassEncoder, i: number): void {
-    if (!this.#iter) throw new Error("Expected setIterations() before useIteration()");
-    pass.setBindGroup(1, this.#iter.group, [i * ITER_STRIDE]);
+    if (!this.#iterations) throw new Error("Expected setIterations() before useIteration()");
+    pass.setBindGroup(1, this.#iterations.group, [i * ITER_STRIDE]);
   }
 
   /** Binds `buffers` to the kernel of `source`. */
