@@ -44,11 +44,16 @@ export function dispatch(
 }
 
 /** Records one matrix product of a batch of `rows`: its GEMM (and split-K reduction). */
-function recordGemm(r: Recording, pass: GPUComputePassEncoder, op: GemmOp, rows: number): void {
+function recordGemm(
+  recording: Recording,
+  pass: GPUComputePassEncoder,
+  op: GemmOp,
+  rows: number,
+): void {
   let planned = op.byRows.get(rows);
   if (!planned) {
-    const state = r.state;
-    planned = planGemmOp(state.binder, r.kernels.uniforms, state.splitScratch, op, rows);
+    const state = recording.state;
+    planned = planGemmOp(state.binder, recording.kernels.uniforms, state.splitScratch, op, rows);
     op.byRows.set(rows, planned);
   }
   if (planned.kernels.length === 0) return;
@@ -58,7 +63,7 @@ function recordGemm(r: Recording, pass: GPUComputePassEncoder, op: GemmOp, rows:
 
 /** Records one phase of iteration `i` (batch of `rows` samples starting at `s0`). */
 export function recordPhase(
-  r: Recording,
+  recording: Recording,
   pass: GPUComputePassEncoder,
   phase: Phase,
   i: number,
@@ -68,96 +73,98 @@ export function recordPhase(
   quant: QuantConfig | null,
   refresh: boolean,
 ): void {
-  const b = r.kernels;
-  pass.setBindGroup(1, r.iterations, [i * ITER_STRIDE]);
-  const state = r.state;
+  const kernels = recording.kernels;
+  pass.setBindGroup(1, recording.iterations, [i * ITER_STRIDE]);
+  const state = recording.state;
   const L = state.layout;
   const d = state.spec.embeddingDim;
-  const qm = quant?.mlpBits ? quant : null;
+  const quantizedMlp = quant?.mlpBits ? quant : null;
   const pact = pactActive(quant);
   if (phase === "scale") {
-    if (quant) recordScale(r, pass, quant, refresh);
+    if (quant) recordScale(recording, pass, quant, refresh);
     return;
   }
   if (phase === "forward") {
-    const gather = quant?.embeddingBits != null ? b.gatherQuantized : b.gather;
+    const gather = quant?.embeddingBits != null ? kernels.gatherQuantized : kernels.gather;
     const tables = state.spec.tableRows.length;
     for (const k of gather) dispatch(pass, k, Math.ceil((tables * d) / 64), rows);
-    for (const l of b.bottom) {
-      recordGemm(r, pass, qm ? l.forwardQuantized : l.forward, rows);
+    for (const l of kernels.bottom) {
+      recordGemm(recording, pass, quantizedMlp ? l.forwardQuantized : l.forward, rows);
       if (pact && l.pactForward) {
         dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
       }
     }
-    dispatch(pass, b.interactForward, Math.ceil(L.ldr / 64), rows);
-    for (const l of b.top) {
-      recordGemm(r, pass, qm ? l.forwardQuantized : l.forward, rows);
+    dispatch(pass, kernels.interactForward, Math.ceil(L.ldr / 64), rows);
+    for (const l of kernels.top) {
+      recordGemm(recording, pass, quantizedMlp ? l.forwardQuantized : l.forward, rows);
       if (pact && l.pactForward) {
         dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
       }
     }
-    dispatch(pass, b.loss, 1);
+    dispatch(pass, kernels.loss, 1);
     return;
   }
   if (phase === "backward") {
     const back = (l: LayerKernels) => {
-      recordGemm(r, pass, l.weightGrad, rows);
-      if (qm && l.lsqRows) dispatch(pass, l.lsqRows, Math.ceil(l.layer.outputs / 64));
-      recordGemm(r, pass, l.biasGrad, rows);
-      const inputGrad = qm ? l.inputGradQuantized : l.inputGrad;
-      if (inputGrad) recordGemm(r, pass, inputGrad, rows);
+      recordGemm(recording, pass, l.weightGrad, rows);
+      if (quantizedMlp && l.lsqRows) dispatch(pass, l.lsqRows, Math.ceil(l.layer.outputs / 64));
+      recordGemm(recording, pass, l.biasGrad, rows);
+      const inputGrad = quantizedMlp ? l.inputGradQuantized : l.inputGrad;
+      if (inputGrad) recordGemm(recording, pass, inputGrad, rows);
       if (pact && l.pactBackward) {
         dispatch(pass, l.pactBackward, Math.ceil(l.layer.inputs / PACT_UNIT / 64));
       }
     };
-    for (let l = b.top.length - 1; l >= 0; l--) back(b.top[l]);
-    dispatch(pass, b.interactBackward, Math.ceil((L.vectors * d) / 64), rows);
-    for (let l = b.bottom.length - 1; l >= 0; l--) back(b.bottom[l]);
+    for (let l = kernels.top.length - 1; l >= 0; l--) back(kernels.top[l]);
+    dispatch(pass, kernels.interactBackward, Math.ceil((L.vectors * d) / 64), rows);
+    for (let l = kernels.bottom.length - 1; l >= 0; l--) back(kernels.bottom[l]);
     return;
   }
-  if (phase === "update") recordUpdate(r, pass, rows, chunk, s0, quant, qm, pact);
+  if (phase === "update") recordUpdate(recording, pass, rows, chunk, s0, quant, quantizedMlp, pact);
 }
 
 /** The update phase: PACT's clips, LSQ's row steps, SGD of the MLP, then the tables. */
 function recordUpdate(
-  r: Recording,
+  recording: Recording,
   pass: GPUComputePassEncoder,
   rows: number,
   chunk: BatchChunk,
   s0: number,
   quant: QuantConfig | null,
-  qm: QuantConfig | null,
+  quantizedMlp: QuantConfig | null,
   pact: boolean,
 ): void {
-  const b = r.kernels;
-  const state = r.state;
+  const kernels = recording.kernels;
+  const state = recording.state;
   const d = state.spec.embeddingDim;
   // The CPU engine's order: PACT's clips, LSQ's row steps, then SGD of the weights.
-  if (pact && b.pactAlpha) dispatch(pass, b.pactAlpha, 1);
-  if (qm) {
-    for (const l of b.layers) {
+  if (pact && kernels.pactAlpha) dispatch(pass, kernels.pactAlpha, 1);
+  if (quantizedMlp) {
+    for (const l of kernels.layers) {
       if (l.lsqStep) dispatch(pass, l.lsqStep, Math.ceil(l.layer.outputs / 64));
     }
   }
   const n = Math.ceil(state.layout.floats / 256);
-  dispatch(pass, b.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
+  dispatch(pass, kernels.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
   let entries = 0;
   for (let t = 0; t < chunk.offsets.length; t++) {
     const off = chunk.offsets[t];
     entries = Math.max(entries, off[s0 + rows] - off[s0]);
   }
   const tables = state.spec.tableRows.length;
-  if (quant?.embeddingBits != null && b.lsqUpdate && b.lsqTableStep) {
-    for (const k of b.lsqUpdate) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
-    dispatch(pass, b.lsqTableStep, tables);
+  if (quant?.embeddingBits != null && kernels.lsqUpdate && kernels.lsqTableStep) {
+    for (const k of kernels.lsqUpdate) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
+    dispatch(pass, kernels.lsqTableStep, tables);
     return;
   }
   const keyBytes = tables * sortSegment(entries) * 8;
-  if (entries >= r.sortedUpdateFrom && entries > 0 && keyBytes <= (state.sortKeys?.size ?? 0)) {
-    for (const [k, x, y] of sortedUpdate(state, b, entries)) dispatch(pass, k, x, y);
+  if (
+    entries >= recording.sortedUpdateFrom && entries > 0 && keyBytes <= (state.sortKeys?.size ?? 0)
+  ) {
+    for (const [k, x, y] of sortedUpdate(state, kernels, entries)) dispatch(pass, k, x, y);
     return;
   }
-  for (const k of b.update) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
+  for (const k of kernels.update) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
 }
 
 /**
@@ -165,24 +172,28 @@ function recordUpdate(
  * learned), HAWQ's whole-table copies, then every MLP matrix fake-quantized.
  */
 function recordScale(
-  r: Recording,
+  recording: Recording,
   pass: GPUComputePassEncoder,
   quant: QuantConfig,
   refresh: boolean,
 ): void {
-  const state = r.state;
+  const state = recording.state;
   const bits = quant.embeddingBits;
   if (bits !== null) {
-    const sk = r.scaleKernels.forQat(bits);
+    const tableKernels = recording.scaleKernels.forQat(bits);
     const segments = state.plan.segments.length;
     const tableBlocks = Math.ceil(state.spec.tableRows.length / 64);
     if (quant.quantizer === "dorefa" || (quant.quantizer === "minmax" && refresh)) {
-      for (const m of sk.maxAbs) dispatch(pass, m.kernel, m.x, m.y);
-      dispatch(pass, quant.quantizer === "dorefa" ? sk.dorefaScale : sk.scale, tableBlocks);
+      for (const m of tableKernels.maxAbs) dispatch(pass, m.kernel, m.x, m.y);
+      dispatch(
+        pass,
+        quant.quantizer === "dorefa" ? tableKernels.dorefaScale : tableKernels.scale,
+        tableBlocks,
+      );
     }
-    for (const k of sk.copy) dispatch(pass, k, sk.blocks, segments);
+    for (const k of tableKernels.copy) dispatch(pass, k, tableKernels.blocks, segments);
   }
   if (quant.mlpBits === null) return;
-  for (const l of r.kernels.layers) if (l.rowMax) dispatch(pass, l.rowMax, l.layer.outputs);
-  for (const l of r.kernels.layers) dispatch(pass, l.dorefa ?? l.quantize, l.layer.outputs);
+  for (const l of recording.kernels.layers) if (l.rowMax) dispatch(pass, l.rowMax, l.layer.outputs);
+  for (const l of recording.kernels.layers) dispatch(pass, l.dorefa ?? l.quantize, l.layer.outputs);
 }
