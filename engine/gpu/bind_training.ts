@@ -44,7 +44,7 @@ import {
 } from "./kernels/row_quantize.ts";
 import { SGD } from "./kernels/sgd.ts";
 import type { PackedLinear } from "./layout.ts";
-import type { BoundKernel } from "./pipelines.ts";
+import type { Binding, BoundKernel } from "./pipelines.ts";
 import type { GpuState } from "./state.ts";
 
 /** Bound kernels of one layer. */
@@ -133,8 +133,7 @@ function bindLayer(
   const binder = state.binder;
   const quant = state.quant;
   const input = state.input;
-  const gemm = (fields: GemmFields, buffers: Parameters<typeof gemmOp>[1]) =>
-    gemmOp(fields, buffers, state.maxBatch);
+  const gemm = (fields: GemmFields, buffers: Binding[]) => gemmOp(fields, buffers, state.maxBatch);
   const quantBits = quant?.mlpBits ?? null;
   // Input: dense chunk input, R, or the previous layer's output.
   const prev = below ? state.hidden.get(below)! : null;
