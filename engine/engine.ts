@@ -111,7 +111,10 @@ export interface Engine {
    * small models: dense embedding gradients cost the size of the tables.
    */
   traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace>;
-  /** A copy of one embedding table (cheaper than `readParams` for one tensor). */
+  /**
+   * A copy of one embedding table as every call made before this one left it (cheaper than
+   * `readParams` for one tensor); rejects with a RangeError for a table out of range.
+   */
   readTable(table: number): Promise<Float32Array>;
   /** A copy of the parameters (the FP32 shadow weights under QAT). */
   readParams(): Promise<Params>;
@@ -122,7 +125,10 @@ export interface Engine {
    * first epoch in FP32 before QAT (the paper's Table 8). Scales keep their period clock.
    */
   setQuantizationActive(active: boolean): void;
-  /** The per-table embedding scales in use (0 where none was found yet). */
+  /**
+   * The per-table embedding scales in use (0 where none was found yet), as every call made
+   * before this one left them (`quantizeInPlace` included).
+   */
   embeddingScales(): Promise<Float32Array>;
   /**
    * Post-training quantization: replaces the weights by their fake-quantized values (one scale

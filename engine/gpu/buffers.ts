@@ -47,3 +47,18 @@ export class BufferManager {
     this.#bytes = 0;
   }
 }
+
+/**
+ * queue.writeBuffer of a typed array (offset and size in elements). Deno accepts views over
+ * SharedArrayBuffers (the runner's chunks), which the DOM types do not admit: hence the cast.
+ */
+export function writeTo(
+  queue: GPUQueue,
+  buffer: GPUBuffer,
+  offset: number,
+  data: ArrayBufferView | ArrayBuffer,
+  dataOffset?: number,
+  size?: number,
+): void {
+  queue.writeBuffer(buffer, offset, data as ArrayBuffer, dataOffset, size);
+}

@@ -6,15 +6,8 @@
  * @module
  */
 import { requestGpuDevice } from "./device.ts";
-import {
-  gemmDispatch,
-  gemmLoadOrder,
-  type GemmPlan,
-  gemmPlanKernel,
-  gemmReduceDispatch,
-} from "./gemm_plan.ts";
-import { GEMM_FIELDS } from "./kernels/gemm.ts";
-import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
+import { bindGemm, type GemmFields } from "./gemm_bind.ts";
+import { gemmDispatch, type GemmPlan, gemmReduceDispatch } from "./gemm_plan.ts";
 import {
   type Binding,
   bindKernel,
@@ -31,8 +24,7 @@ export interface IterBlock {
   lr?: number;
 }
 
-/** GEMM uniform fields by name (absent: 0). */
-export type GemmFields = Partial<Record<typeof GEMM_FIELDS[number], number>>;
+export type { GemmFields } from "./gemm_bind.ts";
 
 /** A bound GEMM (and its split-K reduction): record it into a pass. */
 export interface BoundGemm {
@@ -51,7 +43,7 @@ export class KernelHarness {
   /** The adapter, in words. */
   readonly description: string;
   readonly #buffers: GPUBuffer[] = [];
-  #iter: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
+  #iterations: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
 
   private constructor(device: GPUDevice, timestamps: boolean, description: string) {
     this.device = device;
@@ -116,13 +108,13 @@ export class KernelHarness {
       layout: this.cache.iterLayout,
       entries: [{ binding: 0, resource: { buffer, offset: 0, size: 32 } }],
     });
-    this.#iter = { buffer, group };
+    this.#iterations = { buffer, group };
   }
 
   /** Binds iteration block `i` (set by {@linkcode setIterations}) to group 1 of the pass. */
   useIteration(pass: GPUComputePassEncoder, i: number): void {
-    if (!this.#iter) throw new Error("Expected setIterations() before useIteration()");
-    pass.setBindGroup(1, this.#iter.group, [i * ITER_STRIDE]);
+    if (!this.#iterations) throw new Error("Expected setIterations() before useIteration()");
+    pass.setBindGroup(1, this.#iterations.group, [i * ITER_STRIDE]);
   }
 
   /** Binds `buffers` to the kernel of `source`. */
@@ -139,8 +131,8 @@ export class KernelHarness {
   }
 
   /**
-   * Binds a GEMM as the engine does: `buffers` are A, B, C, bias, mask; with splits,
-   * `scratch` holds the partials, `splitStride` floats apart.
+   * Binds a GEMM with the engine's own binding (`bindGemm`): `buffers` are A, B, C, bias, mask;
+   * with splits, `scratch` holds the partials, `splitStride` floats apart.
    */
   bindGemm(
     plan: GemmPlan,
@@ -149,27 +141,12 @@ export class KernelHarness {
     scratch?: GPUBuffer,
     splitStride = 0,
   ): BoundGemm {
-    const [a, b, c, bias, mask] = buffers;
-    const order = gemmLoadOrder({
-      aRow: fields.aRow ?? 0,
-      aCol: fields.aCol ?? 0,
-      bRow: fields.bRow ?? 0,
-      bCol: fields.bCol ?? 0,
-    });
-    const source = gemmPlanKernel(plan, order.aKFast, order.bKFast);
-    const words = (f: GemmFields) => GEMM_FIELDS.map((name) => f[name] ?? 0);
-    let kernels: BoundKernel[];
-    if (plan.splits === 1) {
-      kernels = [this.bind(source, [this.uniform(words(fields)), a, b, c, bias, mask])];
-    } else {
-      if (!scratch) throw new Error("Expected a scratch buffer for a split-K GEMM");
-      const split = { ...fields, splits: plan.splits, splitStride };
-      const partU = this.uniform(words({ ...split, cRow: fields.n ?? 0, cBase: 0 }));
-      kernels = [
-        this.bind(source, [partU, a, b, scratch, bias, mask]),
-        this.bind(GEMM_SPLIT_REDUCE, [this.uniform(words(split)), scratch, c, bias, mask]),
-      ];
-    }
+    const binder = {
+      bind: (source: KernelSource, bound: Binding[]) => this.bind(source, bound),
+      uniform: (_label: string, words: ArrayLike<number>, floats?: ReadonlySet<number>) =>
+        this.uniform(Array.from(words), floats),
+    };
+    const kernels = bindGemm(binder, plan, fields, buffers, scratch, splitStride);
     return {
       plan,
       kernels,

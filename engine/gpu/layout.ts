@@ -16,11 +16,11 @@ export const ALIGN_FLOATS = 64;
 export interface PackedLinear {
   inputs: number;
   outputs: number;
-  /** Weights `[outputs, inputs]` and biases. */
-  w: number;
-  b: number;
-  /** First of this layer's per-row scales in the scales buffer. */
-  scales: number;
+  /** Where the weights `[outputs, inputs]` and the biases start. */
+  weightOffset: number;
+  biasOffset: number;
+  /** Where this layer's per-row scales start in the scales buffer. */
+  scaleOffset: number;
 }
 
 /** The packing of both MLPs and the activation widths. */
@@ -53,9 +53,9 @@ export function planGpuLayout(spec: ModelSpec): GpuLayout {
       const layer = {
         inputs,
         outputs,
-        w: alloc(inputs * outputs),
-        b: alloc(outputs),
-        scales: rows,
+        weightOffset: alloc(inputs * outputs),
+        biasOffset: alloc(outputs),
+        scaleOffset: rows,
       };
       rows += outputs;
       return layer;

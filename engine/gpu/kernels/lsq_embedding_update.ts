@@ -14,6 +14,7 @@ import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { arenaWgsl } from "./arenas.ts";
 import { BAG_OF_WGSL } from "./bags.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { ROW_OWNER_MAIN_WGSL, UPDATE_INPUTS_WGSL } from "./row_owner.ts";
 
 /** The LSQ update kernel over `k` bound arenas. */
 export function lsqEmbeddingUpdateKernel(k: number): KernelSource {
@@ -39,36 +40,13 @@ struct G {
   arena0: u32, arenas: u32, levels: f32, pad0: u32,
 }
 @group(0) @binding(0) var<uniform> g: G;
-@group(0) @binding(1) var<storage, read> dir: array<vec4u>;
-@group(0) @binding(2) var<storage, read> segs: array<vec4u>;
-@group(0) @binding(3) var<storage, read> indices: array<u32>;
-@group(0) @binding(4) var<storage, read> offsets: array<u32>;
-@group(0) @binding(5) var<storage, read> dt: array<f32>;
+${UPDATE_INPUTS_WGSL}
 @group(0) @binding(6) var<storage, read> scales: array<f32>;
 // Per table, partStride floats: the step-gradient part of each gathered value of the batch.
 @group(0) @binding(7) var<storage, read_write> parts: array<f32>;
 ${arenaWgsl(k, 8, true)}
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let tb = id.y;
-  let e = id.x / g.d;
-  let q = id.x % g.d;
-  if (tb >= g.tables) { return; }
-  let info = dir[tb];
-  let ob = info.y + it.s0;
-  let a = offsets[ob];
-  let b = offsets[ob + it.rows];
-  let j = a + e;
-  if (j >= b) { return; }
-  let row = indices[info.x + j];
-  for (var jj = a; jj < j; jj++) {
-    if (indices[info.x + jj] == row) { return; }
-  }
-  let seg = segmentOf(info.z, info.w, row);
-  if (seg.z < g.arena0 || seg.z >= g.arena0 + g.arenas) { return; }
-  let local = seg.z - g.arena0;
-  let p = seg.w + (row - seg.x) * g.d + q;
+${ROW_OWNER_MAIN_WGSL}
   let s = scales[tb];
   let n = g.levels;
   var v = arenaRead(local, p);

@@ -9,6 +9,7 @@
 import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { arenaWgsl } from "./arenas.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { SEGMENT_BINDINGS_WGSL, SEGMENT_BLOCK_MAIN_WGSL } from "./segment_blocks.ts";
 
 /** Least floats one workgroup reduces (more where a segment needs over 65,535 blocks). */
 export const MAX_ABS_BLOCK = 256 * 16;
@@ -24,22 +25,13 @@ export function tableMaxAbsKernel(k: number): KernelSource {
 ${ITER_WGSL}
 struct G { segments: u32, d: u32, arena0: u32, arenas: u32, block: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> g: G;
-@group(0) @binding(1) var<storage, read> segs: array<vec4u>;
-// The table of each segment.
-@group(0) @binding(2) var<storage, read> segTable: array<u32>;
+${SEGMENT_BINDINGS_WGSL}
 @group(0) @binding(3) var<storage, read_write> maxBits: array<atomic<u32>>;
 ${arenaWgsl(k, 4, false)}
 
 var<workgroup> part: array<u32, 256>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u) {
-  let si = w.y;
-  if (si >= g.segments) { return; }
-  let seg = segs[si];
-  if (seg.z < g.arena0 || seg.z >= g.arena0 + g.arenas) { return; }
-  let count = (seg.y - seg.x) * g.d;
-  let start = w.x * g.block;
+${SEGMENT_BLOCK_MAIN_WGSL}
   if (start >= count) { return; }
   let end = min(count, start + g.block);
   var m = 0u;

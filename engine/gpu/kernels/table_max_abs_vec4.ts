@@ -9,6 +9,7 @@
  */
 import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { SEGMENT_BINDINGS_WGSL } from "./segment_blocks.ts";
 
 /** Floats one work item covers (the last block of a segment may be shorter). */
 export const MAX_ABS_VEC4_BLOCK = 65536;
@@ -33,8 +34,7 @@ export function tableMaxAbsVec4Kernel(k: number): KernelSource {
 ${ITER_WGSL}
 struct G { items: u32, d: u32, arena0: u32, arenas: u32, block: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> g: G;
-@group(0) @binding(1) var<storage, read> segs: array<vec4u>;
-@group(0) @binding(2) var<storage, read> segTable: array<u32>;
+${SEGMENT_BINDINGS_WGSL}
 @group(0) @binding(3) var<storage, read_write> maxBits: array<atomic<u32>>;
 // Work items: (segment, first float of the block within the segment).
 @group(0) @binding(4) var<storage, read> items: array<vec2u>;

@@ -1,0 +1,129 @@
+/**
+ * Binding matrix products: {@linkcode bindGemm}, the one binding of a planned GEMM that the engine
+ * and the kernel harness share (so kernel tests exercise the engine's own binding), and the
+ * engine's products ({@linkcode GemmOp}), planned and bound once per batch size.
+ *
+ * @module
+ */
+import type { GemmBinder, KernelBinder } from "./binder.ts";
+import {
+  gemmDispatch,
+  gemmLoadOrder,
+  type GemmPlan,
+  gemmPlanKernel,
+  gemmReduceDispatch,
+  planGemm,
+} from "./gemm_plan.ts";
+import { GEMM_FIELDS, GEMM_K_ROWS, GEMM_M_ROWS } from "./kernels/gemm.ts";
+import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
+import type { Binding, BoundKernel } from "./pipelines.ts";
+
+/** GEMM uniform fields by name (absent: 0). */
+export type GemmFields = Partial<Record<typeof GEMM_FIELDS[number], number>>;
+
+/** The uniform words of `fields`, in the kernel's order. */
+function gemmWords(fields: GemmFields): number[] {
+  return GEMM_FIELDS.map((name) => fields[name] ?? 0);
+}
+
+/**
+ * Binds the kernels of `plan` over `buffers` (A, B, C, bias, mask): the GEMM alone, or with K
+ * splits the GEMM writing partial sums into `scratch` (`splitStride` floats apart, rows n floats
+ * apart) and the reduction summing them into C.
+ */
+export function bindGemm(
+  binder: GemmBinder,
+  plan: GemmPlan,
+  fields: GemmFields,
+  buffers: Binding[],
+  scratch?: GPUBuffer,
+  splitStride = 0,
+): BoundKernel[] {
+  const [a, b, c, bias, mask] = buffers;
+  const { aKFast, bKFast } = gemmLoadOrder({
+    aRow: fields.aRow ?? 0,
+    aCol: fields.aCol ?? 0,
+    bRow: fields.bRow ?? 0,
+    bCol: fields.bCol ?? 0,
+  });
+  const source = gemmPlanKernel(plan, aKFast, bKFast);
+  if (plan.splits === 1) {
+    return [binder.bind(source, [binder.uniform("gemm", gemmWords(fields)), a, b, c, bias, mask])];
+  }
+  if (!scratch) throw new Error("Expected a scratch buffer for a split-K GEMM but found none");
+  const split = { ...fields, splits: plan.splits, splitStride };
+  const reduceUniform = binder.uniform("gemm", gemmWords(split));
+  // The partials' rows are n floats apart: C's layout for the main pass.
+  const partUniform = binder.uniform(
+    "gemm",
+    gemmWords({ ...split, cRow: fields.n ?? 0, cBase: 0 }),
+  );
+  return [
+    binder.bind(source, [partUniform, a, b, scratch, bias, mask]),
+    binder.bind(GEMM_SPLIT_REDUCE, [reduceUniform, scratch, c, bias, mask]),
+  ];
+}
+
+/** A GEMM planned for one batch size: its bound kernels (none for an empty product) and grids. */
+export interface PlannedGemm {
+  kernels: BoundKernel[];
+  main: [number, number, number];
+  reduce: [number, number];
+}
+
+/**
+ * One matrix product of an iteration: its GEMM uniform fields and buffers (A, B, C, bias, mask),
+ * bound per plan (tile shape, K splits) when first recorded.
+ */
+export interface GemmOp {
+  fields: GemmFields;
+  buffers: Binding[];
+  /** Floats between the partial sums of two K splits: the most rows of C times its columns. */
+  splitStride: number;
+  /** Bound kernels by plan (`tile/splits`). */
+  bound: Map<string, BoundKernel[]>;
+  /** The plan, kernels and workgroup counts per batch rows (planned once per batch size). */
+  byRows: Map<number, PlannedGemm>;
+}
+
+/** A product whose M or K is the batch rows (flag `GEMM_M_ROWS` or `GEMM_K_ROWS`). */
+export function gemmOp(fields: GemmFields, buffers: Binding[], maxBatch: number): GemmOp {
+  return {
+    fields,
+    buffers,
+    splitStride: (fields.flags! & GEMM_M_ROWS ? maxBatch : fields.m!) * fields.n!,
+    bound: new Map(),
+    byRows: new Map(),
+  };
+}
+
+/**
+ * The plan of `op` at `rows` batch rows: its kernels (bound on first use, their uniforms listed
+ * in `uniforms`) and workgroup counts. K splits are capped by the room in `scratch`.
+ */
+export function planGemmOp(
+  binder: KernelBinder,
+  uniforms: GPUBuffer[],
+  scratch: GPUBuffer,
+  op: GemmOp,
+  rows: number,
+): PlannedGemm {
+  const f = op.fields;
+  const m = f.flags! & GEMM_M_ROWS ? rows : f.m!;
+  const k = f.flags! & GEMM_K_ROWS ? rows : f.k!;
+  const n = f.n!;
+  if (m === 0 || n === 0) return { kernels: [], main: [0, 0, 0], reduce: [0, 0] };
+  let plan: GemmPlan = planGemm(m, n, k);
+  const room = Math.floor(scratch.size / 4 / op.splitStride);
+  if (plan.splits > room) plan = { tile: plan.tile, splits: Math.max(1, room) };
+  const key = `${plan.tile}/${plan.splits}`;
+  let kernels = op.bound.get(key);
+  if (!kernels) {
+    kernels = binder.collecting(
+      uniforms,
+      () => bindGemm(binder, plan, f, op.buffers, scratch, op.splitStride),
+    );
+    op.bound.set(key, kernels);
+  }
+  return { kernels, main: gemmDispatch(plan, m, n), reduce: gemmReduceDispatch(m, n) };
+}

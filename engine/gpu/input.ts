@@ -1,0 +1,164 @@
+/**
+ * A chunk's input on the GPU: the arrays uploaded with one `writeBuffer` each, the per-iteration
+ * uniform blocks, and the buffers sized by the chunk's batches (sort keys, LSQ's step parts).
+ * Each `ensure` returns whether a buffer was replaced, which means the kernels must be bound again.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../batch.ts";
+import { STORAGE, writeTo } from "./buffers.ts";
+import { ITER_STRIDE } from "./pipelines.ts";
+import { sortSegment } from "./sort_plan.ts";
+import type { GpuState, InputName } from "./state.ts";
+
+const UNIFORM = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+
+/** Grows input buffer `name` to at least `bytes` (by half again at least); true if replaced. */
+export function ensureInput(
+  state: GpuState,
+  name: InputName,
+  bytes: number,
+  usage = STORAGE,
+): boolean {
+  const input = state.input;
+  const capacity = input.capacity[name] ?? 16;
+  if (bytes <= capacity) return false;
+  const size = Math.max(bytes, Math.ceil(capacity * 1.5));
+  state.buffers.destroy(input[name]);
+  input[name] = state.buffers.create(name, size, usage);
+  input.capacity[name] = Math.ceil(size / 16) * 16;
+  return true;
+}
+
+/** Uploads samples [0, samples) of the chunk: one writeBuffer per array. True if regrown. */
+export function uploadChunk(state: GpuState, chunk: BatchChunk, samples: number): boolean {
+  const queue = state.device.queue;
+  const plan = state.plan;
+  const nd = state.spec.denseFeatures;
+  const tables = state.spec.tableRows.length;
+  let grown = false;
+  grown = ensureInput(state, "dense", samples * nd * 4) || grown;
+  grown = ensureInput(state, "labels", samples * 4) || grown;
+  // Indices of every table back to back; offsets arrays once each (one-hot tables share one).
+  let indexCount = 0;
+  const unique = new Map<Int32Array, number>();
+  const directory = new Uint32Array(tables * 4);
+  let offsetCount = 0;
+  for (let t = 0; t < tables; t++) {
+    const off = chunk.offsets[t];
+    directory[4 * t] = indexCount;
+    indexCount += off[samples];
+    let at = unique.get(off);
+    if (at === undefined) {
+      unique.set(off, at = offsetCount);
+      offsetCount += samples + 1;
+    }
+    directory[4 * t + 1] = at;
+    directory[4 * t + 2] = plan.firstSegment[t];
+    directory[4 * t + 3] = plan.segmentCount[t];
+  }
+  const indices = new Int32Array(Math.max(4, indexCount));
+  for (let t = 0; t < tables; t++) {
+    indices.set(chunk.indices[t].subarray(0, chunk.offsets[t][samples]), directory[4 * t]);
+  }
+  const offsets = new Int32Array(Math.max(4, offsetCount));
+  for (const [off, at] of unique) offsets.set(off.subarray(0, samples + 1), at);
+  grown = ensureInput(state, "indices", indices.byteLength) || grown;
+  grown = ensureInput(state, "offsets", offsets.byteLength) || grown;
+  const input = state.input;
+  writeTo(queue, input.dense, 0, chunk.dense, 0, samples * nd);
+  writeTo(queue, input.labels, 0, chunk.labels, 0, samples);
+  writeTo(queue, input.indices, 0, indices);
+  writeTo(queue, input.offsets, 0, offsets);
+  writeTo(queue, input.tableDirectory, 0, directory);
+  return grown;
+}
+
+/**
+ * Writes the per-iteration uniform blocks of `iterations` batches of `batch` samples (see
+ * `kernels/iter.ts`). True if the buffer was regrown.
+ */
+export function writeIterations(
+  state: GpuState,
+  iterations: number,
+  batch: number,
+  samples: number,
+  mode: number,
+  lr: number,
+): boolean {
+  const words = ITER_STRIDE / 4;
+  const data = new ArrayBuffer(iterations * ITER_STRIDE);
+  const u32 = new Uint32Array(data), f32 = new Float32Array(data);
+  for (let i = 0; i < iterations; i++) {
+    const s0 = i * batch;
+    u32[i * words] = s0;
+    u32[i * words + 1] = Math.min(batch, samples - s0);
+    u32[i * words + 2] = i;
+    u32[i * words + 3] = mode;
+    f32[i * words + 4] = lr;
+    u32[i * words + 5] = s0;
+  }
+  const grown = ensureInput(state, "iterations", data.byteLength, UNIFORM);
+  writeTo(state.device.queue, state.input.iterations, 0, data);
+  return grown;
+}
+
+/** The bind group (group 1) of the iteration blocks, made again when their buffer grew. */
+export function iterationsBindGroup(state: GpuState): GPUBindGroup {
+  const buffer = state.input.iterations;
+  if (state.iterationsGroup?.buffer !== buffer) {
+    state.iterationsGroup = {
+      buffer,
+      group: state.device.createBindGroup({
+        label: "iterations",
+        layout: state.binder.cache.iterLayout,
+        entries: [{ binding: 0, resource: { buffer, offset: 0, size: 32 } }],
+      }),
+    };
+  }
+  return state.iterationsGroup.group;
+}
+
+/**
+ * Sizes the sort keys for the chunk's batches that take the sorted update (before binding).
+ * True if they were replaced.
+ */
+export function ensureSortKeys(
+  state: GpuState,
+  chunk: BatchChunk,
+  batch: number,
+  iterations: number,
+  sortedUpdateFrom: number,
+): boolean {
+  let entries = 0;
+  for (const off of new Set(chunk.offsets)) {
+    for (let i = 0; i < iterations; i++) {
+      entries = Math.max(entries, off[(i + 1) * batch] - off[i * batch]);
+    }
+  }
+  if (entries < sortedUpdateFrom || entries === 0) return false;
+  const bytes = state.spec.tableRows.length * sortSegment(entries) * 8;
+  if (bytes <= (state.sortKeys?.size ?? 0)) return false;
+  if (state.sortKeys) state.buffers.destroy(state.sortKeys);
+  state.sortKeys = state.buffers.create("embedding sort keys", bytes);
+  return true;
+}
+
+/** LSQ: grows the buffer of the tables' step-gradient parts to the chunk's largest batch. */
+export function ensureLsqParts(
+  state: GpuState,
+  chunk: BatchChunk,
+  batch: number,
+  samples: number,
+): boolean {
+  const q = state.quant;
+  if (!q || q.quantizer !== "lsq" || q.embeddingBits === null) return false;
+  let entries = 1;
+  for (const off of chunk.offsets) {
+    for (let s0 = 0; s0 < samples; s0 += batch) {
+      entries = Math.max(entries, off[Math.min(s0 + batch, samples)] - off[s0]);
+    }
+  }
+  const tables = state.spec.tableRows.length;
+  return ensureInput(state, "lsqParts", tables * entries * state.spec.embeddingDim * 4);
+}

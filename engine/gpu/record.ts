@@ -1,0 +1,199 @@
+/**
+ * Recording: one phase (scale, forward, backward, update) of one iteration encoded as dispatches
+ * into an open compute pass. This is the host's hot path (a chunk records thousands of
+ * iterations), so it only dispatches kernels bound beforehand: GEMMs are planned and bound once
+ * per batch size, the sorted update once per key segment size.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../batch.ts";
+import type { Phase } from "../phases.ts";
+import type { QuantConfig } from "../quant.ts";
+import type { ScaleKernels } from "./bind_scales.ts";
+import { sortedUpdate } from "./bind_sorted_update.ts";
+import type { LayerKernels, TrainingKernels } from "./bind_training.ts";
+import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
+import { PACT_UNIT } from "./kernels/pact_backward.ts";
+import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
+import { sortSegment } from "./sort_plan.ts";
+import { type GpuState, pactActive } from "./state.ts";
+
+/** What recording a call's iterations needs, gathered once per call. */
+export interface Recording {
+  state: GpuState;
+  kernels: TrainingKernels;
+  scaleKernels: ScaleKernels;
+  /** The bind group of the call's iteration blocks. */
+  iterations: GPUBindGroup;
+  /** Least indices of a table in a batch for the sorted embedding update. */
+  sortedUpdateFrom: number;
+}
+
+/** Records one dispatch (none when the grid is empty). */
+export function dispatch(
+  pass: GPUComputePassEncoder,
+  k: BoundKernel,
+  x: number,
+  y = 1,
+  z = 1,
+): void {
+  if (x === 0 || y === 0 || z === 0) return;
+  pass.setPipeline(k.kernel.pipeline);
+  pass.setBindGroup(0, k.group);
+  pass.dispatchWorkgroups(x, y, z);
+}
+
+/** Records one matrix product of a batch of `rows`: its GEMM (and split-K reduction). */
+function recordGemm(
+  recording: Recording,
+  pass: GPUComputePassEncoder,
+  op: GemmOp,
+  rows: number,
+): void {
+  let planned = op.byRows.get(rows);
+  if (!planned) {
+    const state = recording.state;
+    planned = planGemmOp(state.binder, recording.kernels.uniforms, state.splitScratch, op, rows);
+    op.byRows.set(rows, planned);
+  }
+  if (planned.kernels.length === 0) return;
+  dispatch(pass, planned.kernels[0], ...planned.main);
+  if (planned.kernels[1]) dispatch(pass, planned.kernels[1], ...planned.reduce);
+}
+
+/** Records one phase of iteration `i` (batch of `rows` samples starting at `s0`). */
+export function recordPhase(
+  recording: Recording,
+  pass: GPUComputePassEncoder,
+  phase: Phase,
+  i: number,
+  rows: number,
+  chunk: BatchChunk,
+  s0: number,
+  quant: QuantConfig | null,
+  refresh: boolean,
+): void {
+  const kernels = recording.kernels;
+  pass.setBindGroup(1, recording.iterations, [i * ITER_STRIDE]);
+  const state = recording.state;
+  const L = state.layout;
+  const d = state.spec.embeddingDim;
+  const quantizedMlp = quant?.mlpBits ? quant : null;
+  const pact = pactActive(quant);
+  if (phase === "scale") {
+    if (quant) recordScale(recording, pass, quant, refresh);
+    return;
+  }
+  if (phase === "forward") {
+    const gather = quant?.embeddingBits != null ? kernels.gatherQuantized : kernels.gather;
+    const tables = state.spec.tableRows.length;
+    for (const k of gather) dispatch(pass, k, Math.ceil((tables * d) / 64), rows);
+    for (const l of kernels.bottom) {
+      recordGemm(recording, pass, quantizedMlp ? l.forwardQuantized : l.forward, rows);
+      if (pact && l.pactForward) {
+        dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
+      }
+    }
+    dispatch(pass, kernels.interactForward, Math.ceil(L.ldr / 64), rows);
+    for (const l of kernels.top) {
+      recordGemm(recording, pass, quantizedMlp ? l.forwardQuantized : l.forward, rows);
+      if (pact && l.pactForward) {
+        dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
+      }
+    }
+    dispatch(pass, kernels.loss, 1);
+    return;
+  }
+  if (phase === "backward") {
+    const back = (l: LayerKernels) => {
+      recordGemm(recording, pass, l.weightGrad, rows);
+      if (quantizedMlp && l.lsqRows) dispatch(pass, l.lsqRows, Math.ceil(l.layer.outputs / 64));
+      recordGemm(recording, pass, l.biasGrad, rows);
+      const inputGrad = quantizedMlp ? l.inputGradQuantized : l.inputGrad;
+      if (inputGrad) recordGemm(recording, pass, inputGrad, rows);
+      if (pact && l.pactBackward) {
+        dispatch(pass, l.pactBackward, Math.ceil(l.layer.inputs / PACT_UNIT / 64));
+      }
+    };
+    for (let l = kernels.top.length - 1; l >= 0; l--) back(kernels.top[l]);
+    dispatch(pass, kernels.interactBackward, Math.ceil((L.vectors * d) / 64), rows);
+    for (let l = kernels.bottom.length - 1; l >= 0; l--) back(kernels.bottom[l]);
+    return;
+  }
+  if (phase === "update") recordUpdate(recording, pass, rows, chunk, s0, quant, quantizedMlp, pact);
+}
+
+/** The update phase: PACT's clips, LSQ's row steps, SGD of the MLP, then the tables. */
+function recordUpdate(
+  recording: Recording,
+  pass: GPUComputePassEncoder,
+  rows: number,
+  chunk: BatchChunk,
+  s0: number,
+  quant: QuantConfig | null,
+  quantizedMlp: QuantConfig | null,
+  pact: boolean,
+): void {
+  const kernels = recording.kernels;
+  const state = recording.state;
+  const d = state.spec.embeddingDim;
+  // The CPU engine's order: PACT's clips, LSQ's row steps, then SGD of the weights.
+  if (pact && kernels.pactAlpha) dispatch(pass, kernels.pactAlpha, 1);
+  if (quantizedMlp) {
+    for (const l of kernels.layers) {
+      if (l.lsqStep) dispatch(pass, l.lsqStep, Math.ceil(l.layer.outputs / 64));
+    }
+  }
+  const n = Math.ceil(state.layout.floats / 256);
+  dispatch(pass, kernels.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
+  let entries = 0;
+  for (let t = 0; t < chunk.offsets.length; t++) {
+    const off = chunk.offsets[t];
+    entries = Math.max(entries, off[s0 + rows] - off[s0]);
+  }
+  const tables = state.spec.tableRows.length;
+  if (quant?.embeddingBits != null && kernels.lsqUpdate && kernels.lsqTableStep) {
+    for (const k of kernels.lsqUpdate) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
+    dispatch(pass, kernels.lsqTableStep, tables);
+    return;
+  }
+  const keyBytes = tables * sortSegment(entries) * 8;
+  if (
+    entries >= recording.sortedUpdateFrom && entries > 0 && keyBytes <= (state.sortKeys?.size ?? 0)
+  ) {
+    for (const [k, x, y] of sortedUpdate(state, kernels, entries)) dispatch(pass, k, x, y);
+    return;
+  }
+  for (const k of kernels.update) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
+}
+
+/**
+ * The scale phase of QAT: table scales (minmax when `refresh`, DoReFa's every step; LSQ's are
+ * learned), HAWQ's whole-table copies, then every MLP matrix fake-quantized.
+ */
+function recordScale(
+  recording: Recording,
+  pass: GPUComputePassEncoder,
+  quant: QuantConfig,
+  refresh: boolean,
+): void {
+  const state = recording.state;
+  const bits = quant.embeddingBits;
+  if (bits !== null) {
+    const tableKernels = recording.scaleKernels.forQat(bits);
+    const segments = state.plan.segments.length;
+    const tableBlocks = Math.ceil(state.spec.tableRows.length / 64);
+    if (quant.quantizer === "dorefa" || (quant.quantizer === "minmax" && refresh)) {
+      for (const m of tableKernels.maxAbs) dispatch(pass, m.kernel, m.x, m.y);
+      dispatch(
+        pass,
+        quant.quantizer === "dorefa" ? tableKernels.dorefaScale : tableKernels.scale,
+        tableBlocks,
+      );
+    }
+    for (const k of tableKernels.copy) dispatch(pass, k, tableKernels.blocks, segments);
+  }
+  if (quant.mlpBits === null) return;
+  for (const l of recording.kernels.layers) if (l.rowMax) dispatch(pass, l.rowMax, l.layer.outputs);
+  for (const l of recording.kernels.layers) dispatch(pass, l.dorefa ?? l.quantize, l.layer.outputs);
+}

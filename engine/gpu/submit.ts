@@ -1,0 +1,132 @@
+/**
+ * Submission order and readback. Calls take turns to submit (see {@linkcode SubmitQueue.turn});
+ * results come back through staging copies mapped after the submit.
+ *
+ * @module
+ */
+
+/** A call's place in the submission order (see {@linkcode SubmitQueue.turn}). */
+export interface SubmitTurn {
+  /** Null when every earlier call has submitted, else a promise of it (then record). */
+  earlierSubmitted(): Promise<void> | null;
+  /** Settles once every earlier call has read its work back (or failed). */
+  earlierDone(): Promise<void>;
+  /** Submits once every earlier call has read its work back. */
+  submit(commands: GPUCommandBuffer): Promise<void>;
+  /** Ends the turn (after the readback, or on failure). */
+  end(): void;
+}
+
+/** What later turns see of one. */
+interface TurnState {
+  ended: boolean;
+  submitted: boolean;
+  /** Settles when the turn ends (its work read back, or it failed). */
+  done: Promise<void>;
+  /** Settles when it has submitted (or ended without). */
+  sent: Promise<void>;
+}
+
+/** The order in which one engine's calls submit to its queue. */
+export class SubmitQueue {
+  readonly #queue: GPUQueue;
+  /** The latest call's turn (null before the first). */
+  #lastTurn: TurnState | null = null;
+  #inFlight = 0;
+
+  constructor(queue: GPUQueue) {
+    this.#queue = queue;
+  }
+
+  /** Calls between taking a turn and ending it. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * The next turn to submit, taken when a call starts (so turns follow call order). Recording
+   * may start once every earlier call has submitted (its commands may use buffers that recording
+   * grows); `submit` waits until every earlier call has read its work back, then submits: Deno's
+   * mapAsync blocks until the queue is idle, so a readback while a later chunk is queued would
+   * wait for that chunk too and leave the GPU idle while the host records the one after. So a
+   * chunk is recorded while the one before trains, and submitted the moment it is read back.
+   * Both happen at once (synchronously) when no earlier call is in their way.
+   */
+  turn(): SubmitTurn {
+    const previous = this.#lastTurn;
+    let ended!: () => void, submitted!: () => void;
+    const state: TurnState = {
+      ended: false,
+      submitted: false,
+      done: new Promise<void>((r) => (ended = r)),
+      sent: new Promise<void>((r) => (submitted = r)),
+    };
+    this.#lastTurn = state;
+    this.#inFlight++;
+    const submitNow = (commands: GPUCommandBuffer) => {
+      this.#queue.submit([commands]);
+      state.submitted = true;
+      submitted();
+    };
+    return {
+      earlierSubmitted: () =>
+        !previous || previous.submitted || previous.ended ? null : previous.sent,
+      earlierDone: () => (!previous || previous.ended ? Promise.resolve() : previous.done),
+      submit: (commands) => {
+        if (!previous || previous.ended) {
+          submitNow(commands);
+          return Promise.resolve();
+        }
+        return previous.done.then(() => submitNow(commands));
+      },
+      end: () => {
+        if (state.ended) return;
+        state.ended = true;
+        this.#inFlight--;
+        submitted();
+        ended();
+      },
+    };
+  }
+
+  /** Throws unless no call is in flight (for the synchronous methods that submit). */
+  assertIdle(what: string): void {
+    if (this.#inFlight > 0) {
+      throw new Error(
+        `Expected no training or prediction in flight before ${what} but found ${this.#inFlight}` +
+          " (await them first)",
+      );
+    }
+  }
+}
+
+/** Copies `bytes` of `src` from `offset` into a new staging buffer, to map after the submit. */
+export function stage(
+  device: GPUDevice,
+  encoder: GPUCommandEncoder,
+  src: GPUBuffer,
+  offset: number,
+  bytes: number,
+): GPUBuffer {
+  const buffer = device.createBuffer({
+    label: "staging",
+    size: Math.max(16, Math.ceil(bytes / 16) * 16),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  if (bytes > 0) encoder.copyBufferToBuffer(src, offset, buffer, 0, Math.ceil(bytes / 4) * 4);
+  return buffer;
+}
+
+/** Maps a staging buffer, copies its contents out and destroys it. */
+export async function readStaged(buffer: GPUBuffer): Promise<ArrayBuffer> {
+  await buffer.mapAsync(GPUMapMode.READ);
+  const copy = buffer.getMappedRange().slice(0);
+  buffer.unmap();
+  buffer.destroy();
+  return copy;
+}
+
+/** Resolves on a later task of the event loop (after the caller's synchronous code). */
+export function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
