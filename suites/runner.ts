@@ -114,8 +114,6 @@ async function createEngine(config: RunConfig, spec: ModelSpec): Promise<Engine>
       maxBatch: Math.max(config.batchSize, config.testBatchSize),
       seed: config.seed,
       quantization: config.quantization,
-      // The table whose weight histograms a run records (see runTraining).
-      watchTables: [Math.min(6, spec.tableRows.length - 1)],
     });
   }
   return await createCpuEngine({
