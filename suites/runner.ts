@@ -14,13 +14,12 @@ import { runAccounting } from "./accounting_run.ts";
 import type { Engine } from "../engine/engine.ts";
 import { type ClickMetrics, clickMetrics } from "../engine/metrics.ts";
 import { writeModelFile } from "../engine/model_file.ts";
-import { fakeQuantize, levels } from "../engine/quant.ts";
-import { histogramOf, type WeightHistogram } from "../reports/schema_extra.ts";
 import { type ModelSpec, parameterCounts } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { openCriteoRunData } from "../data/criteo/prepare.ts";
 import type { RunConfig, RunResult } from "../reports/schema.ts";
 import { chunkTrainerOf, createRunEngine, plannedEngineInfo } from "./engines.ts";
+import { WeightHistograms } from "./histograms.ts";
 import { buildRunResult, modelQuantization } from "./result.ts";
 import { type RunProgress, trainChunks, type TrainData, TrainingTally } from "./training_loop.ts";
 
@@ -36,15 +35,6 @@ export interface RunOptions {
   /** Write the trained model's file here (quantized at the run's bits). */
   saveModelTo?: string;
 }
-
-/**
- * The table whose weight histograms a run records: the paper's Fig. 6 shows one table's weights,
- * table 6 (12,517 rows in Kaggle). Specs with fewer tables use their last one.
- */
-const HISTOGRAM_TABLE = 6;
-
-/** Bins of every recorded weight histogram. */
-const HISTOGRAM_BINS = 64;
 
 /** Bytes a run's engine needs for its tables (twice for HAWQ's whole-table copies). */
 export function estimateMemoryBytes(config: RunConfig, spec: ModelSpec): number {
@@ -152,31 +142,10 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   const dp = config.dataParallel;
   const trainer = chunkTrainerOf(config, engine);
   let replicaChecksums: string[] | undefined;
-  const histograms: WeightHistogram[] = [];
-  const histogramTable = Math.min(HISTOGRAM_TABLE, spec.tableRows.length - 1);
-  const tensor = `table ${histogramTable}`;
   const tally = new TrainingTally();
-  const recordHistograms = async (epoch: number, quantizedBits: number | null) => {
-    const iteration = tally.iteration;
-    const values = await engine.readTable(histogramTable);
-    histograms.push(
-      histogramOf(values, HISTOGRAM_BINS, { tensor, iteration, epoch, kind: "weights" }),
-    );
-    if (quantizedBits === null) return;
-    const s = (await engine.embeddingScales())[histogramTable];
-    if (!(s > 0)) return;
-    const n = levels(quantizedBits);
-    const q = values.map((v) => fakeQuantize(v, s, n));
-    histograms.push(
-      histogramOf(q, HISTOGRAM_BINS, {
-        tensor,
-        iteration,
-        epoch,
-        kind: "quantized",
-        bits: quantizedBits,
-      }),
-    );
-  };
+  const histograms = new WeightHistograms(spec);
+  const recordHistograms = (epoch: number, quantizedBits: number | null) =>
+    histograms.record(engine, tally.iteration, epoch, quantizedBits);
   const minmaxBits = config.quantization?.quantizer === "minmax"
     ? config.quantization.embeddingBits
     : null;
@@ -226,14 +195,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       await evaluate(config.epochs);
       const bits = config.postTraining.embeddingBits;
       if (bits !== null) {
-        const values = await engine.readTable(histogramTable);
-        histograms.push(histogramOf(values, HISTOGRAM_BINS, {
-          tensor,
-          iteration: tally.iteration,
-          epoch: config.epochs,
-          kind: "quantized",
-          bits,
-        }));
+        await histograms.recordQuantizedInPlace(engine, tally.iteration, config.epochs, bits);
       }
     }
     if (status === "ok" && options.saveModelTo && config.quantization?.quantizer === "dorefa") {
@@ -295,7 +257,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         },
       }
       : {}),
-    weightHistograms: histograms,
+    weightHistograms: histograms.records,
     ceiling,
   });
   report({ run: config.name, stage: "done", epoch: config.epochs, iteration, totalIterations });
