@@ -162,6 +162,14 @@ export function terabyteSpec(tableScale = 1): ModelSpec {
   };
 }
 
+/** The paper's architectures by name. */
+export type Architecture = "kaggle" | "terabyte";
+
+/** The spec of the paper's `arch` with every table's rows scaled by `tableScale`. */
+export function archSpec(arch: Architecture, tableScale = 1): ModelSpec {
+  return arch === "kaggle" ? kaggleSpec(tableScale) : terabyteSpec(tableScale);
+}
+
 /** Parameter counts of a spec: embedding values, MLP weights and biases. */
 export function parameterCounts(spec: ModelSpec): { embedding: number; mlp: number } {
   const embedding = spec.tableRows.reduce((s, n) => s + n * spec.embeddingDim, 0);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { kaggleSpec, type ModelSpec, ModelSpecSchema, terabyteSpec } from "../engine/spec.ts";
+import { archSpec, type ModelSpec, ModelSpecSchema } from "../engine/spec.ts";
 import { type RunFeatures, runFeatures } from "./features.ts";
 import type { LoadedRun, ReportRun } from "./load.ts";
 import type { MetricKey } from "./paper.ts";
@@ -151,9 +151,8 @@ export function specOfRun(run: ReportRun): ModelSpec | undefined {
   const parsed = ModelSpecSchema.safeParse(run.spec);
   if (parsed.success) return parsed.data;
   const scale = run.config.tableScale ?? 1;
-  if (run.config.arch === "kaggle") return kaggleSpec(scale);
-  if (run.config.arch === "terabyte") return terabyteSpec(scale);
-  return undefined;
+  const arch = run.config.arch;
+  return arch === "kaggle" || arch === "terabyte" ? archSpec(arch, scale) : undefined;
 }
 
 /**

@@ -9,25 +9,15 @@
  */
 import { messageBytes, uniqueRowsOf } from "../comm/accounting.ts";
 import { COMPRESSION_PRESETS, compressionName } from "../comm/compression.ts";
-import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
+import { allocateOneHotChunk } from "../engine/batch.ts";
 import { cpuModel } from "../engine/cpu/mod.ts";
-import { describeEnvironment } from "../engine/environment.ts";
-import { modelFileSize } from "../engine/model_file.ts";
-import { PHASES } from "../engine/phases.ts";
-import { summarize } from "../record/stats.ts";
-import { type ModelSpec, parameterCounts } from "../engine/spec.ts";
-import {
-  RESULT_SCHEMA_VERSION,
-  type RunConfig,
-  type RunResult,
-  RunResultSchema,
-} from "../record/schema.ts";
-import type { ModelFileQuantization } from "../engine/model_file.ts";
+import type { ClickMetrics } from "../engine/metrics.ts";
+import type { ModelSpec } from "../engine/spec.ts";
+import type { RunConfig, RunResult } from "../record/schema.ts";
+import { buildRunResult } from "./result.ts";
+import type { TrainData } from "./training_loop.ts";
 
-/** Where the batches come from (the runner's synthetic or Criteo data). */
-export interface TrainData {
-  fill(chunk: BatchChunk, stream: "train", firstSample: number): void;
-}
+export type { TrainData } from "./training_loop.ts";
 
 /** Bytes per iteration of one worker, by part, as {@linkcode messageBytes} counts them. */
 export interface AccountedBytes {
@@ -85,57 +75,46 @@ export function accountBatches(
 }
 
 /** The result record of an accounting run (no training: no curve, no timings). */
-export function runAccounting(
-  config: RunConfig,
-  spec: ModelSpec,
-  data: TrainData,
-  startedAt: string,
-  suite: string,
-  quantization: ModelFileQuantization,
-): RunResult {
+export function runAccounting(run: {
+  config: RunConfig;
+  spec: ModelSpec;
+  data: TrainData;
+  startedAt: string;
+  /** Suite name recorded in the result. */
+  suite: string;
+  /** The synthetic teacher's metrics on the test set, when the data has a teacher. */
+  ceiling?: ClickMetrics;
+}): RunResult {
+  const { config, spec } = run;
   const dp = config.dataParallel!;
   const iterations = Math.floor(config.trainSamples / config.batchSize);
-  const bytes = accountBatches(spec, data, {
+  const bytes = accountBatches(spec, run.data, {
     batchSize: config.batchSize,
     workers: dp.workers,
     iterations,
     compression: dp.compression,
     chunkIterations: config.chunkIterations,
   });
-  const counts = parameterCounts(spec);
-  return RunResultSchema.parse({
-    schemaVersion: RESULT_SCHEMA_VERSION,
-    suite,
+  return buildRunResult({
+    suite: run.suite,
     config,
     spec,
     status: "ok",
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    environment: describeEnvironment({
+    startedAt: run.startedAt,
+    engine: {
       name: "accounting",
       device: cpuModel(),
       threads: 1,
       details: { note: "bytes counted on the run's batches; nothing trained" },
-    }),
+    },
     iterations,
-    timing: {
-      phases: Object.fromEntries(PHASES.map((p) => [p, summarize([])])),
-      total: summarize([]),
-      wallMsPerIteration: 0,
-      samplesPerSecond: 0,
-    },
-    memory: {
-      peakRssBytes: Deno.memoryUsage().rss,
-      engineBytes: 0,
-      parameterBytes: 4 * (counts.embedding + counts.mlp),
-      modelFileBytes: modelFileSize(spec, quantization),
-    },
-    curve: [],
+    engineBytes: 0,
     communication: {
       workers: dp.workers,
       bytesPerIteration: bytes,
       compression: compressionName(COMPRESSION_PRESETS[dp.compression]),
       mode: "accounting",
     },
+    ceiling: run.ceiling,
   });
 }

@@ -9,7 +9,7 @@
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import type { Params } from "../engine/params.ts";
 import { PHASES } from "../engine/phases.ts";
-import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
+import { archSpec, type ModelSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import type { CompressionPresetName } from "../record/presets.ts";
 import { upperMedian } from "../record/stats.ts";
@@ -22,11 +22,6 @@ import { DataParallelReplica } from "../comm/replica.ts";
 export const MPI_ARCHS = ["kaggle", "terabyte"] as const;
 /** One of {@linkcode MPI_ARCHS}. */
 export type MpiArch = typeof MPI_ARCHS[number];
-
-/** The spec of `arch` with tables scaled by `tableScale`. */
-export function mpiArchSpec(arch: MpiArch, tableScale: number): ModelSpec {
-  return arch === "kaggle" ? kaggleSpec(tableScale) : terabyteSpec(tableScale);
-}
 
 /** Settings of one MPI training run (the same on every rank). */
 export interface MpiTrainConfig {
@@ -95,7 +90,7 @@ export async function trainOnMpiRanks(
       `Expected the global batch ${config.batch} to be a multiple of ${comm.size} ranks`,
     );
   }
-  const spec = config.spec ?? mpiArchSpec(config.arch, config.tableScale);
+  const spec = config.spec ?? archSpec(config.arch, config.tableScale);
   const compression = { ...COMPRESSION_PRESETS[config.preset] };
   const chunk = allocateOneHotChunk(spec, config.batch, config.batch * config.iterations);
   new SyntheticCriteo(spec, { seed: config.seed }).fill(chunk, "train", 0);

@@ -5,6 +5,12 @@
  */
 import { z } from "zod";
 import { type RunConfig, RunConfigSchema } from "../record/schema.ts";
+import {
+  type BaseRun,
+  type Experiment,
+  type ExperimentSettings,
+  paperRuns,
+} from "./experiments.ts";
 
 /** Zod schema of a suite. */
 export const SuiteSchema = z.object({
@@ -27,6 +33,40 @@ export const SuiteSchema = z.object({
 
 /** A suite of runs. */
 export type Suite = z.infer<typeof SuiteSchema>;
+
+/** Options every built-in suite takes. */
+export interface SuiteOptions {
+  /** Experiments (paper tables) to run (default: Table 3). */
+  experiments?: readonly Experiment[];
+  /** The paper's scale instead of the small default. */
+  paperScale?: boolean;
+}
+
+/** What a built-in suite is made of; only the numbers differ between datasets. */
+export interface SuiteSettings {
+  name: string;
+  description: string;
+  /**
+   * What every run shares and the experiments' dataset settings, at the small default scale
+   * (`paperScale` false) or the paper's.
+   */
+  at(paperScale: boolean): { base: BaseRun; experiments: ExperimentSettings };
+}
+
+/** The experiments a suite runs when none are asked for. */
+const DEFAULT_EXPERIMENTS: readonly Experiment[] = ["table3"];
+
+/** A built-in suite from its settings: its runs are those of the chosen experiments. */
+export function defineSuite(settings: SuiteSettings): (options?: SuiteOptions) => Suite {
+  return (options = {}) => {
+    const { base, experiments } = settings.at(options.paperScale ?? false);
+    return {
+      name: settings.name,
+      description: settings.description,
+      runs: paperRuns(base, experiments, options.experiments ?? DEFAULT_EXPERIMENTS),
+    };
+  };
+}
 
 /** Overrides a user may apply to every run of a suite from the command line. */
 export type RunOverrides = Partial<

@@ -495,7 +495,8 @@ class CpuEngine implements Engine {
     }
     if (count === 0) return;
     const shared = this.#helpers.length > 0 ? shareChunk(chunk) : chunk;
-    const msg: WorkerRequest = {
+    // One request per chunk (nothing per iteration): posted to the helpers and run here.
+    const request: Extract<WorkerRequest, { type: "run" }> = {
       type: "run",
       kind,
       chunk: shared,
@@ -506,19 +507,9 @@ class CpuEngine implements Engine {
       firstStep: this.#step,
       quantize: this.#quantActive,
     };
-    for (const h of this.#helpers) h.worker.postMessage(msg);
+    for (const h of this.#helpers) h.worker.postMessage(request);
     try {
-      this.#program.run(
-        kind,
-        shared,
-        0,
-        count,
-        batch,
-        options.learningRate,
-        this.#step,
-        this.#quantActive,
-        out,
-      );
+      this.#program.run(request, out);
       if (kind !== "predict") this.#step += Math.floor(count / batch);
     } catch (error) {
       this.#barrier.abort();

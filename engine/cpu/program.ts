@@ -28,6 +28,29 @@ import type { Kernels } from "./wasm.ts";
 /** What the run of a chunk does with each batch. */
 export type RunKind = "train" | "predict" | "trace";
 
+/**
+ * What one run of a chunk does; every thread receives the same request (the main thread
+ * posts it to the helpers as their `run` message, so it holds only cloneable data).
+ */
+export interface RunRequest {
+  /** What is done with each batch. */
+  kind: RunKind;
+  /** The chunk whose batches are run. */
+  chunk: BatchChunk;
+  /** First sample of the chunk to run. */
+  first: number;
+  /** Samples to run from `first`. */
+  count: number;
+  /** Samples per batch (the last batch may be shorter for predict). */
+  batch: number;
+  /** SGD learning rate (ignored by predict). */
+  learningRate: number;
+  /** Global step of the first batch: table scales are refreshed every `scalePeriod` steps. */
+  firstStep: number;
+  /** Whether quantization-aware training (or quantized prediction) is active. */
+  quantize: boolean;
+}
+
 /** Per-iteration outputs that thread 0 fills while running a chunk. */
 export interface RunOutputs {
   /** Mean loss per iteration (train, trace). */
@@ -138,21 +161,12 @@ export class CpuProgram {
   }
 
   /**
-   * Runs `kind` over the batches of `chunk` starting at sample `first`, `count` samples in
-   * batches of `batch` (the last may be shorter for predict). Every thread calls this with the
-   * same arguments; only thread 0 fills `out`.
+   * Runs `request.kind` over the batches of `request.chunk` starting at sample `first`, `count`
+   * samples in batches of `batch` (the last may be shorter for predict). Every thread calls
+   * this with the same request; only thread 0 fills `out`.
    */
-  run(
-    kind: RunKind,
-    chunk: BatchChunk,
-    first: number,
-    count: number,
-    batch: number,
-    learningRate: number,
-    firstStep: number,
-    quantize: boolean,
-    out: RunOutputs,
-  ): void {
+  run(request: RunRequest, out: RunOutputs): void {
+    const { kind, chunk, first, count, batch, learningRate, firstStep, quantize } = request;
     const lead = this.#thread === 0;
     const barrier = this.#barrier;
     const quant = this.#active = quantize ? this.#quant : null;

@@ -5,7 +5,6 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { BatchChunk } from "../batch.ts";
 import { initTable } from "../params.ts";
 import type { QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
@@ -13,7 +12,7 @@ import { BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import type { PactState } from "./cpu_engine.ts";
 import { planLayout } from "./layout.ts";
 import { type TablePlan, tableViews } from "./table_store.ts";
-import { CpuProgram, type RunKind } from "./program.ts";
+import { CpuProgram, type RunOutputs, type RunRequest } from "./program.ts";
 import { instantiateKernels } from "./wasm.ts";
 
 /** Messages the main thread sends. */
@@ -34,19 +33,12 @@ export type WorkerRequest =
     pact: PactState | null;
   }
   | { type: "initTables"; seed: number; tables: number[] }
-  | {
-    type: "run";
-    kind: RunKind;
-    chunk: BatchChunk;
-    first: number;
-    count: number;
-    batch: number;
-    learningRate: number;
-    firstStep: number;
-    quantize: boolean;
-  };
+  // The request itself: the helper runs it as it came, with nothing copied.
+  | ({ type: "run" } & RunRequest);
 
 let program: CpuProgram | undefined;
+/** Helpers fill no outputs (only thread 0 does): one empty object for every run. */
+const NO_OUTPUTS: RunOutputs = {};
 let barrier: SpinBarrier | undefined;
 let tables: Float32Array[] = [];
 let spec: ModelSpec | undefined;
@@ -84,17 +76,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       for (const t of msg.tables) initTable(tables[t], spec!.tableRows[t], msg.seed, t);
       self.postMessage({ type: "ready" });
     } else if (msg.type === "run") {
-      program!.run(
-        msg.kind,
-        msg.chunk,
-        msg.first,
-        msg.count,
-        msg.batch,
-        msg.learningRate,
-        msg.firstStep,
-        msg.quantize,
-        {},
-      );
+      program!.run(msg, NO_OUTPUTS);
     }
   } catch (error) {
     // A failing helper must not leave the main thread spinning at a barrier.

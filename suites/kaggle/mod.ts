@@ -10,53 +10,40 @@
  *
  * @module
  */
-import { type Experiment, paperRuns } from "../experiments.ts";
-import type { Suite } from "../suite.ts";
-
-/** Options of the Kaggle suite. */
-export interface KaggleSuiteOptions {
-  /** Experiments to run (default: Table 3). */
-  experiments?: readonly Experiment[];
-  /** The paper's scale instead of the small default. */
-  paperScale?: boolean;
-}
+import { defineSuite } from "../suite.ts";
 
 /** The Kaggle suite. */
-export function kaggleSuite(options: KaggleSuiteOptions = {}): Suite {
-  const paper = options.paperScale ?? false;
-  return {
-    name: "kaggle",
-    description: "DLRM on Criteo Kaggle's architecture (synthetic Criteo-shaped data by default)",
-    runs: paperRuns(
-      {
-        arch: "kaggle",
-        tableScale: 1,
-        engine: "cpu",
-        threads: 0,
-        batchSize: 128,
-        testBatchSize: 4096,
-        learningRate: 0.1,
-        epochs: paper ? 5 : 1,
-        trainSamples: paper ? 39_291_958 : 5_000 * 128,
-        testSamples: paper ? 3_274_330 : 65_536,
-        evalEvery: paper ? 10_240 : 1_000,
-        chunkIterations: 250,
-        warmupIterations: 50,
-        seed: 1,
-        data: { kind: "synthetic", clickRate: 0.25 },
-        budget: { seconds: paper ? 7 * 86_400 : 300, memoryBytes: 0 },
-      },
-      {
-        period: 200,
-        periods: [1, 200, 500],
-        table8Epochs: 2,
-        table9Epochs: paper ? 20 : 4,
-        workerCounts: [2, 4, 8],
-        table4Iterations: paper ? 5_000 : 500,
-        // Table 6's 13 runs at 400 iterations each by default (single-threaded workers).
-        table6: paper ? undefined : { trainSamples: 400 * 128, evalEvery: 200 },
-      },
-      options.experiments ?? ["table3"],
-    ),
-  };
-}
+export const kaggleSuite = defineSuite({
+  name: "kaggle",
+  description: "DLRM on Criteo Kaggle's architecture (synthetic Criteo-shaped data by default)",
+  at: (paper) => ({
+    base: {
+      arch: "kaggle",
+      tableScale: 1,
+      engine: "cpu",
+      threads: 0,
+      batchSize: 128,
+      testBatchSize: 4096,
+      learningRate: 0.1,
+      epochs: paper ? 5 : 1,
+      trainSamples: paper ? 39_291_958 : 5_000 * 128,
+      testSamples: paper ? 3_274_330 : 65_536,
+      evalEvery: paper ? 10_240 : 1_000,
+      chunkIterations: 250,
+      warmupIterations: 50,
+      seed: 1,
+      data: { kind: "synthetic", clickRate: 0.25 },
+      budget: { seconds: paper ? 7 * 86_400 : 300, memoryBytes: 0 },
+    },
+    experiments: {
+      period: 200,
+      periods: [1, 200, 500],
+      table8Epochs: 2,
+      table9Epochs: paper ? 20 : 4,
+      workerCounts: [2, 4, 8],
+      table4Iterations: paper ? 5_000 : 500,
+      // Table 6's 13 runs at 400 iterations each by default (single-threaded workers).
+      table6: paper ? undefined : { trainSamples: 400 * 128, evalEvery: 200 },
+    },
+  }),
+});

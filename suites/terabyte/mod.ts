@@ -12,52 +12,39 @@
  *
  * @module
  */
-import { type Experiment, paperRuns } from "../experiments.ts";
-import type { Suite } from "../suite.ts";
-
-/** Options of the Terabyte suite. */
-export interface TerabyteSuiteOptions {
-  /** Experiments to run (default: Table 3). */
-  experiments?: readonly Experiment[];
-  /** The paper's scale instead of the small default. */
-  paperScale?: boolean;
-}
+import { defineSuite } from "../suite.ts";
 
 /** The Terabyte suite. */
-export function terabyteSuite(options: TerabyteSuiteOptions = {}): Suite {
-  const paper = options.paperScale ?? false;
-  return {
-    name: "terabyte",
-    description: "DLRM on Criteo Terabyte's architecture (synthetic Criteo-shaped data by default)",
-    runs: paperRuns(
-      {
-        arch: "terabyte",
-        tableScale: paper ? 1 : 0.1,
-        engine: "cpu",
-        threads: 0,
-        batchSize: 2048,
-        testBatchSize: 2048,
-        learningRate: 0.1,
-        epochs: paper ? 5 : 1,
-        trainSamples: paper ? 3_958_000_000 : 100 * 2048,
-        testSamples: paper ? 10_000_000 : 32_768,
-        evalEvery: paper ? 10_240 : 50,
-        chunkIterations: 20,
-        warmupIterations: 5,
-        seed: 1,
-        data: { kind: "synthetic", clickRate: 0.25 },
-        budget: { seconds: paper ? 30 * 86_400 : 300, memoryBytes: 0 },
-      },
-      {
-        period: 1000,
-        periods: [1, 200, 500, 1000],
-        table8Epochs: 2,
-        table9Epochs: paper ? 20 : 3,
-        workerCounts: [2, 4, 8],
-        table4Iterations: paper ? 1_000 : 100,
-        table6: paper ? undefined : { trainSamples: 100 * 2048, evalEvery: 50 },
-      },
-      options.experiments ?? ["table3"],
-    ),
-  };
-}
+export const terabyteSuite = defineSuite({
+  name: "terabyte",
+  description: "DLRM on Criteo Terabyte's architecture (synthetic Criteo-shaped data by default)",
+  at: (paper) => ({
+    base: {
+      arch: "terabyte",
+      tableScale: paper ? 1 : 0.1,
+      engine: "cpu",
+      threads: 0,
+      batchSize: 2048,
+      testBatchSize: 2048,
+      learningRate: 0.1,
+      epochs: paper ? 5 : 1,
+      trainSamples: paper ? 3_958_000_000 : 100 * 2048,
+      testSamples: paper ? 10_000_000 : 32_768,
+      evalEvery: paper ? 10_240 : 50,
+      chunkIterations: 20,
+      warmupIterations: 5,
+      seed: 1,
+      data: { kind: "synthetic", clickRate: 0.25 },
+      budget: { seconds: paper ? 30 * 86_400 : 300, memoryBytes: 0 },
+    },
+    experiments: {
+      period: 1000,
+      periods: [1, 200, 500, 1000],
+      table8Epochs: 2,
+      table9Epochs: paper ? 20 : 3,
+      workerCounts: [2, 4, 8],
+      table4Iterations: paper ? 1_000 : 100,
+      table6: paper ? undefined : { trainSamples: 100 * 2048, evalEvery: 50 },
+    },
+  }),
+});

@@ -1,0 +1,253 @@
+/**
+ * The chunk loop of a training run: fills the training data a chunk at a time, trains it
+ * (starting the next chunk early when the trainer allows), keeps the timing samples, projects
+ * the time budget, and calls for evaluations where the curve is sampled and at every epoch's
+ * end. What it measured is kept in a {@linkcode TrainingTally} that outlives a failure.
+ *
+ * @module
+ */
+import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
+import type { ByteCount, Engine, TrainChunkResult } from "../engine/engine.ts";
+import { type Phase, PHASES } from "../engine/phases.ts";
+import { summarize } from "../record/stats.ts";
+import { meanBytesPerIteration } from "../comm/accounting.ts";
+import type { ModelSpec } from "../engine/spec.ts";
+import type { RunConfig } from "../record/schema.ts";
+import type { ChunkTrainer } from "./engines.ts";
+
+/** Progress of a run, reported after every chunk and evaluation. */
+export interface RunProgress {
+  run: string;
+  stage: "init" | "train" | "eval" | "done";
+  epoch: number;
+  iteration: number;
+  totalIterations: number;
+  /** Mean training loss of the last chunk. */
+  trainLoss?: number;
+  /** Median ms per iteration so far. */
+  msPerIteration?: number;
+  /** Latest test metrics. */
+  accuracy?: number;
+  auc?: number;
+}
+
+/** Where the training batches come from (synthetic or Criteo data). */
+export interface TrainData {
+  /** Fills `chunk` with the training samples from `firstSample` on. */
+  fill(chunk: BatchChunk, stream: "train", firstSample: number): void;
+}
+
+/** Adds a chunk's mean bytes per iteration, weighted by its iterations, to `sum`. */
+function addChunkBytes(sum: ByteCount, perIteration: ByteCount, iterations: number): void {
+  for (const k of ["embedding", "mlp", "scales", "total"] as const) {
+    sum[k] += perIteration[k] * iterations;
+  }
+}
+
+/** The mean bytes per iteration of `sum` over `iterations`, total first as results record it. */
+function meanChunkBytes(sum: ByteCount, iterations: number): ByteCount {
+  const { total, embedding, mlp, scales } = meanBytesPerIteration([sum], iterations);
+  return { total, embedding, mlp, scales };
+}
+
+/**
+ * What the chunk loop has measured so far. The caller keeps it, so that a run that fails
+ * mid-training still records its iterations, timings and curve.
+ */
+export class TrainingTally {
+  /** Iterations trained. */
+  iteration = 0;
+  /** Wall-clock ms of the chunk loop (filling data included). */
+  trainWallMs = 0;
+  /** Peak resident set size seen. */
+  peakRss: number = Deno.memoryUsage().rss;
+  /** Per-phase ms of every warmed-up iteration. */
+  readonly phaseSamples: Record<Phase, number[]> = phaseArrays();
+  /** Every iteration's phases, warm-up included (the report marks it), to 0.1 us. */
+  readonly rawPhases: Record<Phase, number[]> = phaseArrays();
+  /** Sum of the phases of every warmed-up iteration. */
+  readonly total: number[] = [];
+  /** Bytes sent, summed over iterations (data-parallel trainers only). */
+  readonly #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  #lossSum = 0;
+  #lossCount = 0;
+
+  /** Records the rss now into the peak. */
+  sampleRss(): void {
+    this.peakRss = Math.max(this.peakRss, Deno.memoryUsage().rss);
+  }
+
+  /** Mean training loss since the last call (null when no iteration trained since). */
+  takeMeanLoss(): number | null {
+    const mean = this.#lossCount ? this.#lossSum / this.#lossCount : null;
+    this.#lossSum = 0, this.#lossCount = 0;
+    return mean;
+  }
+
+  /** Mean bytes a worker sent per iteration over the iterations trained so far. */
+  bytesPerIteration(): ByteCount {
+    return meanChunkBytes(this.#bytes, this.iteration);
+  }
+
+  /** Adds a trained chunk; returns its mean loss. */
+  addChunk(r: TrainChunkResult, warmupIterations: number): number {
+    if (r.bytesPerIteration) addChunkBytes(this.#bytes, r.bytesPerIteration, r.iterations);
+    let chunkLoss = 0;
+    for (let i = 0; i < r.iterations; i++) {
+      chunkLoss += r.loss[i];
+      for (const p of PHASES) this.rawPhases[p].push(Math.round(r.phases[p][i] * 1e4) / 1e4);
+      if (this.iteration + i < warmupIterations) continue;
+      let sum = 0;
+      for (const p of PHASES) {
+        this.phaseSamples[p].push(r.phases[p][i]);
+        sum += r.phases[p][i];
+      }
+      this.total.push(sum);
+    }
+    this.#lossSum += chunkLoss;
+    this.#lossCount += r.iterations;
+    return chunkLoss;
+  }
+}
+
+function phaseArrays(): Record<Phase, number[]> {
+  return Object.fromEntries(PHASES.map((p) => [p, [] as number[]])) as Record<Phase, number[]>;
+}
+
+/** What the chunk loop trains, and whom it tells. */
+export interface ChunkLoopSettings {
+  config: RunConfig;
+  spec: ModelSpec;
+  /** The engine (switched in and out of QAT at each epoch). */
+  engine: Engine;
+  /** What trains the chunks: the engine, or simulated workers over it. */
+  trainer: ChunkTrainer;
+  data: TrainData;
+  itersPerEpoch: number;
+  totalIterations: number;
+  report(progress: RunProgress): void;
+  /** Evaluates on the test set at `epoch` (fractional between epoch ends). */
+  evaluate(epoch: number): Promise<void>;
+  /** Called after the evaluation that ends epoch `epoch` (0-based). */
+  endEpoch(epoch: number): Promise<void>;
+}
+
+/**
+ * Trains every epoch of the run a chunk at a time, adding each chunk to `tally`. Returns why
+ * training stopped early (projected past the time budget), or undefined when it finished; a
+ * failure of the engine is thrown.
+ */
+export async function trainChunks(
+  settings: ChunkLoopSettings,
+  tally: TrainingTally,
+): Promise<string | undefined> {
+  const { config, spec, engine, trainer, data, itersPerEpoch, totalIterations, report } = settings;
+  // Chunk lengths: chunks end at evaluation points, so the curve is sampled where asked, and the
+  // first chunk is short (the warm-up and a few timed iterations), so that a run over its time
+  // budget is found out quickly.
+  const chunkLength = (globalIteration: number, epochIteration: number) => {
+    const toEval = config.evalEvery > 0
+      ? config.evalEvery - (globalIteration % config.evalEvery)
+      : Infinity;
+    const limit = globalIteration === 0
+      ? Math.min(config.warmupIterations + 10, config.chunkIterations)
+      : config.chunkIterations;
+    return Math.min(limit, itersPerEpoch - epochIteration, toEval);
+  };
+  // Two chunk buffers: the engine trains on one while the next is filled into the other.
+  const chunkSamples = config.chunkIterations * config.batchSize;
+  const buffers = [
+    allocateOneHotChunk(spec, config.batchSize, chunkSamples, true),
+    allocateOneHotChunk(spec, config.batchSize, chunkSamples, true),
+  ];
+  const viewOf = (buffer: BatchChunk, n: number) =>
+    n === config.chunkIterations ? buffer : { ...buffer, samples: n * config.batchSize };
+  let current = 0;
+  let prefilled: { it: number; n: number } | null = null;
+  // An engine that copies a chunk's input when it records it (the GPU engine) lets the next chunk
+  // be recorded and submitted while this one trains: the device never idles while the host
+  // encodes. Only within an epoch and not across an evaluation (a prediction must see exactly the
+  // chunks before it).
+  const lookahead = trainer.overlapsChunks;
+  let ahead: { it: number; n: number; pending: Promise<TrainChunkResult> } | null = null;
+  for (let epoch = 0; epoch < config.epochs; epoch++) {
+    engine.setQuantizationActive(epoch >= config.qatFromEpoch);
+    // Every epoch sees the same training samples in the same order, as DLRM's loader does.
+    for (let it = 0; it < itersPerEpoch;) {
+      const n: number = chunkLength(tally.iteration, it);
+      const t0 = performance.now();
+      const view = viewOf(buffers[current], n);
+      let pending: Promise<TrainChunkResult>;
+      if (ahead) {
+        if (ahead.it !== it || ahead.n !== n) {
+          throw new Error("Expected the chunk submitted ahead");
+        }
+        pending = ahead.pending;
+        ahead = null;
+      } else {
+        if (prefilled?.it !== it || prefilled.n !== n) {
+          data.fill(view, "train", it * config.batchSize);
+        }
+        pending = trainer.trainChunk(view, { learningRate: config.learningRate });
+      }
+      // Fill the next chunk into the other buffer while the engine works (a GPU engine is busy
+      // until its promise settles; the CPU engine has finished by the time it returns one).
+      const nextIt: number = it + n < itersPerEpoch ? it + n : 0; // every epoch restarts at sample 0
+      const nextN: number = tally.iteration + n < totalIterations
+        ? chunkLength(tally.iteration + n, nextIt)
+        : 0;
+      prefilled = null;
+      if (nextN > 0) {
+        const next = viewOf(buffers[1 - current], nextN);
+        data.fill(next, "train", nextIt * config.batchSize);
+        prefilled = { it: nextIt, n: nextN };
+        const evaluatesAfter = config.evalEvery > 0 &&
+          (tally.iteration + n) % config.evalEvery === 0;
+        if (lookahead && nextIt !== 0 && !evaluatesAfter) {
+          ahead = {
+            it: nextIt,
+            n: nextN,
+            pending: trainer.trainChunk(next, { learningRate: config.learningRate }),
+          };
+          // Settled by the next turn of the loop, or by the cleanup when this one fails.
+          ahead.pending.catch(() => {});
+        }
+      }
+      const r = await pending;
+      current = 1 - current;
+      tally.trainWallMs += performance.now() - t0;
+      const chunkLoss = tally.addChunk(r, config.warmupIterations);
+      it += n;
+      tally.iteration += n;
+      // Projected from warmed-up iterations only (cold ones run the JIT and fault in pages),
+      // unless the time spent alone is already over the budget.
+      const total = tally.total;
+      const perIteration = total.length ? summarize(total).median : r.wallMs / r.iterations;
+      const projected = tally.trainWallMs + perIteration * (totalIterations - tally.iteration);
+      const budgetMs = config.budget.seconds * 1000;
+      if ((total.length > 0 || tally.trainWallMs > budgetMs) && projected > budgetMs) {
+        // A chunk submitted ahead still trains; let it finish before the engine is disposed.
+        await ahead?.pending.catch(() => {});
+        return `projected ${(projected / 1000).toFixed(0)} s of training at ${
+          perIteration.toFixed(1)
+        } ms/it, over the budget of ${config.budget.seconds} s`;
+      }
+      tally.sampleRss();
+      report({
+        run: config.name,
+        stage: "train",
+        epoch: epoch + it / itersPerEpoch,
+        iteration: tally.iteration,
+        totalIterations,
+        trainLoss: chunkLoss / r.iterations,
+        msPerIteration: perIteration,
+      });
+      if (config.evalEvery > 0 && tally.iteration % config.evalEvery === 0 && it < itersPerEpoch) {
+        await settings.evaluate(epoch + it / itersPerEpoch);
+      }
+    }
+    await settings.evaluate(epoch + 1);
+    await settings.endEpoch(epoch);
+  }
+  return undefined;
+}
