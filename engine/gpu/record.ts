@@ -16,7 +16,8 @@ import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
 import { sortSegment } from "./sort_plan.ts";
-import { type GpuState, pactActive } from "./state.ts";
+import type { GpuState } from "./state.ts";
+import { pactActive } from "../quant.ts";
 
 /** What recording a call's iterations needs, gathered once per call. */
 export interface Recording {

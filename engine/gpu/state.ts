@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { QuantConfig } from "../quant.ts";
+import { pactActive, type QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import { KernelBinder } from "./binder.ts";
 import { BufferManager, STORAGE, writeTo } from "./buffers.ts";
@@ -13,11 +13,6 @@ import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type GpuLayout, type PackedLinear, planGpuLayout } from "./layout.ts";
 import { ITER_STRIDE } from "./pipelines.ts";
 import { segmentWords, type TablePlan } from "./table_plan.ts";
-
-/** Whether `q` clips activations (PACT), as the CPU engine decides it. */
-export function pactActive(q: QuantConfig | null): boolean {
-  return Boolean(q?.activationClip && q.mlpBits !== null);
-}
 
 /** Whether `q` trains on whole-table fake-quantized copies (HAWQ). */
 export function wholeTableCopies(q: QuantConfig | null): boolean {
