@@ -27,7 +27,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 
 /** A usage error: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -131,44 +130,138 @@ function wrap(text: string, width: number): string[] {
   return [...lines, line];
 }
 
+/** A negative number (`-5`, `-0.1`, `-1e-3`): a value, never a flag. */
+const NEGATIVE_NUMBER = /^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+
 /**
- * Parses `args` by the tool's spec (strictly: an unknown flag or a missing value is a
- * {@link UsageError}). Returns undefined on `-h` / `--help`, after printing the help unless
- * `printHelp` is false (MPI tools print it on rank 0 only).
+ * Parses `args` by the tool's spec, strictly and with one-line errors ({@link UsageError}): an
+ * unknown flag names the nearest known one (`did you mean --iterations?`), a flag that takes a
+ * value takes the next argument even when it is a negative number (`--lr -1`; the range check
+ * then rejects it), a missing value, a value given to a switch and a flag given twice are
+ * named. Returns undefined on `-h` / `--help`, after printing the help unless `printHelp` is
+ * false (MPI tools print it on rank 0 only).
  */
 export function parseCli<const O extends Record<string, FlagSpec>>(
   spec: CliSpec<O>,
   args: string[] = Deno.args,
   printHelp = true,
 ): { values: FlagValues<O>; positionals: string[] } | undefined {
-  const options: Record<
-    string,
-    { type: "string" | "boolean"; short?: string; multiple?: boolean }
-  > = {};
-  for (const [name, f] of [...Object.entries(spec.options), ["help", HELP_FLAG] as const]) {
-    options[name] = {
-      type: f.type,
-      ...(f.short ? { short: f.short } : {}),
-      ...(f.multiple ? { multiple: true } : {}),
-    };
+  const flags = new Map<string, FlagSpec>([
+    ...Object.entries(spec.options),
+    ["help", HELP_FLAG],
+  ]);
+  const shorts = new Map<string, string>();
+  for (const [name, f] of flags) if (f.short) shorts.set(f.short, name);
+  const values: Record<string, string | boolean | string[]> = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-" || NEGATIVE_NUMBER.test(arg)) {
+      if (spec.positionals === false) {
+        throw new UsageError(`expected no arguments besides flags but found '${arg}'`);
+      }
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const long = arg.startsWith("--");
+    const key = long
+      ? arg.slice(2, eq < 0 ? undefined : eq)
+      : arg.slice(1, eq < 0 ? undefined : eq);
+    const name = long ? key : shorts.get(key);
+    const f = name === undefined ? undefined : flags.get(name);
+    if (name === undefined || f === undefined) {
+      const shown = eq < 0 ? arg : arg.slice(0, eq);
+      const near = long ? nearestFlag(key, [...flags.keys()]) : undefined;
+      throw new UsageError(
+        `Unknown option '${shown}'${near ? `; did you mean --${near}?` : ""}`,
+      );
+    }
+    const shown = long ? `--${name}` : `-${key}`;
+    if (f.type === "boolean") {
+      if (eq >= 0) {
+        throw new UsageError(`${shown} takes no value but found '${arg.slice(eq + 1)}'`);
+      }
+      values[name] = true;
+      continue;
+    }
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      const next = args[i + 1];
+      if (
+        next === undefined || (next.startsWith("-") && next !== "-" && !NEGATIVE_NUMBER.test(next))
+      ) {
+        throw new UsageError(
+          `${shown} expects a value${f.arg ? ` ${f.arg}` : ""} but found ${
+            next === undefined ? "none" : `the flag '${next}'`
+          }`,
+        );
+      }
+      value = next;
+      i++;
+    }
+    if (f.multiple) {
+      values[name] = [...(values[name] as string[] | undefined ?? []), value];
+    } else if (values[name] !== undefined && values[name] !== value) {
+      throw new UsageError(`${shown} given twice ('${values[name]}' and '${value}'); give it once`);
+    } else values[name] = value;
   }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options,
-      strict: true,
-      allowPositionals: spec.positionals ?? true,
-    });
-  } catch (e) {
-    if (e instanceof TypeError) throw new UsageError(e.message.split("\n")[0]);
-    throw e;
-  }
-  if (parsed.values.help) {
+  if (values.help) {
     if (printHelp) console.log(helpText(spec));
     return undefined;
   }
-  return { values: parsed.values as FlagValues<O>, positionals: parsed.positionals };
+  return { values: values as FlagValues<O>, positionals };
+}
+
+/**
+ * The known flag nearest to an unknown one: one that starts with it, else the closest by edit
+ * distance (adjacent swaps count one) within a third of its length, at least 2. Undefined when
+ * none is near.
+ *
+ * @example
+ * ```ts
+ * import { nearestFlag } from "./args.ts";
+ * console.assert(nearestFlag("iteration", ["iterations", "seed"]) === "iterations");
+ * console.assert(nearestFlag("bogus", ["iterations", "seed"]) === undefined);
+ * ```
+ */
+export function nearestFlag(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  if (lower.length >= 3) {
+    const prefixed = known.filter((k) => k.startsWith(lower));
+    if (prefixed.length === 1) return prefixed[0];
+  }
+  let best: string | undefined, bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(lower, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(lower.length / 3)) ? best : undefined;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => {
+    const row = new Array<number>(b.length + 1).fill(0);
+    row[0] = i;
+    return row;
+  });
+  for (let j = 0; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
 }
 
 /**

@@ -90,3 +90,60 @@ Deno.test("CLIs that take a suite take it as the first argument, checked alike",
     }),
   );
 });
+
+Deno.test("flag errors are one line: negative numbers are values, near misses are suggested", async () => {
+  const { defineCli, FLAGS, parseCli, UsageError } = await import("../cli/args.ts");
+  const cli = defineCli({
+    usage: "t",
+    description: "t",
+    options: {
+      iterations: FLAGS.iterations,
+      lr: FLAGS.lr,
+      quiet: FLAGS.quiet,
+      run: { type: "string", arg: "NAME", multiple: true, help: "runs" },
+    },
+  });
+  const parse = (...args: string[]) => parseCli(cli, args, false)!;
+  assert.equal(parse("--iterations", "-5").values.iterations, "-5");
+  assert.equal(parse("--lr", "-1e-3").values.lr, "-1e-3");
+  assert.equal(parse("--lr=-.5").values.lr, "-.5");
+  assert.deepEqual(parse("--run", "a", "--run", "b").values.run, ["a", "b"]);
+  assert.deepEqual(parse("x", "--", "--quiet").positionals, ["x", "--quiet"]);
+  assert.equal(parse("-h"), undefined);
+  for (
+    const [args, message] of [
+      [["--iteration", "5"], "Unknown option '--iteration'; did you mean --iterations?"],
+      [["--itreations=5"], "Unknown option '--itreations'; did you mean --iterations?"],
+      [["--qiuet"], "Unknown option '--qiuet'; did you mean --quiet?"],
+      [["--iter", "5"], "Unknown option '--iter'; did you mean --iterations?"],
+      [["--bogus"], "Unknown option '--bogus'"],
+      [["-x"], "Unknown option '-x'"],
+      [["--iterations"], "--iterations expects a value N but found none"],
+      [["--iterations", "--quiet"], "--iterations expects a value N but found the flag '--quiet'"],
+      [["--quiet=yes"], "--quiet takes no value but found 'yes'"],
+      [["--lr", "1", "--lr", "2"], "--lr given twice ('1' and '2'); give it once"],
+    ] as const
+  ) {
+    assert.throws(
+      () => parse(...args),
+      (e: Error) => e instanceof UsageError && e.message === message,
+      `${args.join(" ")}`,
+    );
+  }
+});
+
+Deno.test("negative numbers and near-miss flags give one line naming the flag (bench)", async () => {
+  for (
+    const [args, pattern] of [
+      [["--iterations", "-5"], /^bench: --iterations expects an integer >= 1 but found '-5'/],
+      [["--lr", "-1"], /^bench: --lr expects a number > 0 but found '-1'/],
+      [["--iteration", "5"], /^bench: Unknown option '--iteration'; did you mean --iterations\?/],
+    ] as const
+  ) {
+    const r = await run("bench.ts", ["kaggle", ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /ambiguous|To specify a positional/);
+  }
+});
