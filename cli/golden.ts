@@ -48,14 +48,19 @@ async function main(): Promise<number> {
     } catch (e) {
       throw new Error(`cannot read fixture ${file}: ${(e as Error).message}`);
     }
-    const fixture = parseFixture(text);
-    const rows = await runGolden(
-      fixture,
-      (spec, params, maxBatch, quantization) =>
-        engine === "gpu"
-          ? createGpuEngine({ spec, params, maxBatch, quantization })
-          : createCpuEngine({ spec, params, maxBatch, threads, quantization }),
-    );
+    let fixture, rows;
+    try {
+      fixture = parseFixture(text);
+      rows = await runGolden(
+        fixture,
+        (spec, params, maxBatch, quantization) =>
+          engine === "gpu"
+            ? createGpuEngine({ spec, params, maxBatch, quantization })
+            : createCpuEngine({ spec, params, maxBatch, threads, quantization }),
+      );
+    } catch (e) {
+      throw new Error(`fixture ${file}: ${(e as Error).message.split("\n")[0]}`);
+    }
     const failed = rows.filter((r) => !r.pass);
     console.log(`${file} (${fixture.name}, engine ${engine}): ${failed.length ? "FAIL" : "pass"}`);
     for (const r of rows) {

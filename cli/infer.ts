@@ -37,7 +37,14 @@ async function main(): Promise<number> {
   } catch (e) {
     throw new Error(`cannot read model file ${path}: ${(e as Error).message}`);
   }
-  const { header, params } = readModelFile(bytes);
+  let model: ReturnType<typeof readModelFile>;
+  try {
+    model = readModelFile(bytes);
+  } catch (e) {
+    throw new Error(`model file ${path}: ${(e as Error).message}`);
+  }
+  const { header, params, warnings } = model;
+  for (const w of warnings) console.error(`infer: warning: ${path}: ${w}`);
   const spec = header.spec;
   const samples = intFlag("samples", values.samples) ?? 262_144;
   const batch = intFlag("batch-size", values["batch-size"]) ?? 16_384;
@@ -46,7 +53,9 @@ async function main(): Promise<number> {
   console.log(
     `${path}: ${(bytes.length / 1e6).toFixed(2)} MB, embeddings ${
       q.embeddingBits ? `INT${q.embeddingBits}` : "FP32"
-    }, MLP ${q.mlpBits ? `INT${q.mlpBits} (${q.mlpGranularity})` : "FP32"}, checksum ok`,
+    }, MLP ${q.mlpBits ? `INT${q.mlpBits} (${q.mlpGranularity})` : "FP32"}, checksum ok${
+      warnings.length ? " (payload only)" : ""
+    }`,
   );
   const test = allocateOneHotChunk(spec, batch, samples, true);
   new SyntheticCriteo(spec, { seed }).fill(test, "test", 0);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { z } from "zod";
 import type { BatchChunk } from "./batch.ts";
 import type { Engine } from "./engine.ts";
 import { type Params, paramsFromJson } from "./params.ts";
@@ -41,15 +42,76 @@ export interface GoldenFixture {
 
 type JsonParams = Parameters<typeof paramsFromJson>[0];
 
-/** Parses fixture JSON, converting each step's batch into a {@linkcode BatchChunk}. */
+const nums = z.array(z.number());
+const ints = z.array(z.number().int().nonnegative());
+const ParamsJsonSchema = z.object({
+  embeddings: z.array(nums),
+  bottom: z.array(z.object({ weight: nums, bias: nums })),
+  top: z.array(z.object({ weight: nums, bias: nums })),
+});
+const bits = z.union([z.literal(2), z.literal(4), z.literal(8), z.literal(16), z.null()]);
+
+/** The fixture's shape (`tests/fixtures/FORMAT.md`), checked before any of it is used. */
+const FixtureJsonSchema = z.looseObject({
+  arch: z.looseObject({
+    denseFeatures: z.number().int().positive(),
+    tableRows: z.array(z.number().int().positive()).min(1),
+    embeddingDim: z.number().int().positive(),
+    bottomMlp: ints.min(2),
+    topMlp: ints.min(2),
+  }),
+  quantization: z.looseObject({ embeddingBits: bits, mlpBits: bits }),
+  learningRate: z.number(),
+  initialParams: ParamsJsonSchema,
+  steps: z.array(z.looseObject({
+    batch: z.object({
+      dense: z.array(nums),
+      indices: z.array(ints),
+      offsets: z.array(ints),
+      labels: nums,
+    }),
+    expected: z.looseObject({
+      probabilities: nums,
+      loss: z.number(),
+      gradients: ParamsJsonSchema,
+      paramsAfterStep: ParamsJsonSchema,
+    }),
+  })).min(1),
+});
+
+/**
+ * Parses fixture JSON, converting each step's batch into a {@linkcode BatchChunk}. Throws a
+ * one-line `TypeError` naming what is wrong (not JSON, a missing or mistyped field by its path,
+ * a batch whose tables do not match the architecture).
+ */
 export function parseFixture(text: string): GoldenFixture {
-  const raw = JSON.parse(text);
-  for (const key of ["arch", "quantization", "learningRate", "initialParams", "steps"]) {
-    if (!(key in raw)) {
-      throw new TypeError(`Expected a golden fixture with "${key}" but found none`);
-    }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new TypeError(`Expected a golden fixture in JSON but found: ${(e as Error).message}`);
   }
+  const checked = FixtureJsonSchema.safeParse(json);
+  if (!checked.success) {
+    const issues = checked.error.issues;
+    const what = issues.slice(0, 3).map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`);
+    if (issues.length > 3) what.push(`${issues.length - 3} more`);
+    throw new TypeError(`Expected a golden fixture but found: ${what.join("; ")}`);
+  }
+  // deno-lint-ignore no-explicit-any
+  const raw = json as any;
   const tables = raw.arch.tableRows.length;
+  raw.steps.forEach((step: { batch: { indices: unknown[]; offsets: unknown[] } }, i: number) => {
+    for (const key of ["indices", "offsets"] as const) {
+      if (step.batch[key].length !== tables) {
+        throw new TypeError(
+          `Expected steps.${i}.batch.${key} to hold ${tables} tables (arch.tableRows) but found ${
+            step.batch[key].length
+          }`,
+        );
+      }
+    }
+  });
   const steps = raw.steps.map((step: {
     batch: { dense: number[][]; indices: number[][]; offsets: number[][]; labels: number[] };
     expected: Record<string, unknown>;

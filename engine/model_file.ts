@@ -2,12 +2,15 @@
  * The deployable model file: integer embedding tables and MLP weights packed at their bit width
  * (INT4 two values a byte, INT2 four, INT8 one, INT16 two bytes), per-table and per-row FP32
  * scales, FP32 biases, and a JSON header with the architecture, the bits and a CRC-32 of the
- * payload. A quantization-aware-trained model scores the same probabilities after a round trip
+ * whole file (header and payload). A quantization-aware-trained model scores the same probabilities after a round trip
  * through this file: every stored level times its scale is the fake-quantized value it trained
  * with.
  *
  * Layout: `"DQRM"`, u32 format version, u32 header bytes, the header (UTF-8 JSON), zero padding
- * to 8 bytes, then the sections the header lists, each 8-byte aligned.
+ * to 8 bytes, then the sections the header lists, each 8-byte aligned. The header's `crc32` is
+ * the CRC-32 of every byte of the file with its own 8 hex digits read as `00000000`, so an edit
+ * to the header (its bits, its shapes) fails the check as an edit to the payload does. Version 1
+ * files (CRC of the payload only) are still read, with a warning that their header is unchecked.
  *
  * @module
  */
@@ -16,7 +19,10 @@ import { levels, maxAbs, quantizeLevel, scaleOf } from "./quant.ts";
 import { type ModelSpec, validateSpec } from "./spec.ts";
 
 /** Version of the model file format. */
-export const MODEL_FILE_VERSION = 1;
+export const MODEL_FILE_VERSION = 2;
+
+/** The last version whose CRC covers only the payload (still read, with a warning). */
+const PAYLOAD_CRC_VERSION = 1;
 
 const MAGIC = "DQRM";
 
@@ -47,7 +53,10 @@ export interface ModelFileHeader {
   spec: ModelSpec;
   quantization: ModelFileQuantization;
   sections: Section[];
-  /** CRC-32 of everything after the header padding, 8 hex digits. */
+  /**
+   * CRC-32, 8 hex digits: of the whole file with these digits read as `00000000` (version 2);
+   * of everything after the header padding (version 1).
+   */
   crc32: string;
   payloadBytes: number;
 }
@@ -102,7 +111,7 @@ function headerBytes(spec: ModelSpec, q: ModelFileQuantization, crc: number): Ui
     quantization: q,
     sections,
     // Fixed width, so the header's length does not depend on the checksum.
-    crc32: crc.toString(16).padStart(8, "0"),
+    crc32: hex8(crc),
     payloadBytes: last.offset + last.bytes,
   };
   return new TextEncoder().encode(JSON.stringify(header));
@@ -225,8 +234,9 @@ export function writeModelFile(
     });
   layers("bottom", params.bottom);
   layers("top", params.top);
-  const crc = crc32(payload);
-  const header = headerBytes(spec, q, crc);
+  // The CRC is taken with its own digits zero (the header's length does not depend on them),
+  // then written in.
+  const header = headerBytes(spec, q, 0);
   const start = align8(12 + header.length);
   const file = new Uint8Array(start + payload.length);
   file.set(new TextEncoder().encode(MAGIC), 0);
@@ -235,6 +245,8 @@ export function writeModelFile(
   fv.setUint32(8, header.length, true);
   file.set(header, 12);
   file.set(payload, start);
+  const at = crcDigitsAt(file, 12, 12 + header.length)!;
+  file.set(new TextEncoder().encode(hex8(crc32(file))), at);
   return file;
 }
 
@@ -257,11 +269,29 @@ function mlpScales(
 export interface LoadedModel {
   header: ModelFileHeader;
   params: Params;
+  /** What the reader could not check (a version 1 file's header), one line each. */
+  warnings: string[];
+}
+
+const CRC_KEY = new TextEncoder().encode('"crc32":"');
+
+function hex8(crc: number): string {
+  return crc.toString(16).padStart(8, "0");
+}
+
+/** Offset of the 8 hex digits of the header's last `"crc32":"…"` field in `[from, to)`. */
+function crcDigitsAt(file: Uint8Array, from: number, to: number): number | undefined {
+  outer: for (let i = to - CRC_KEY.length - 9; i >= from; i--) {
+    for (let k = 0; k < CRC_KEY.length; k++) if (file[i + k] !== CRC_KEY[k]) continue outer;
+    return i + CRC_KEY.length;
+  }
+  return undefined;
 }
 
 /**
  * Parses and verifies a model file, returning dequantized parameters. Throws a `SyntaxError`
- * naming what is wrong (magic, version, truncation, checksum).
+ * naming what is wrong (magic, version, header, truncation, checksum) in one line. A version 1
+ * file (its CRC covers the payload only) is read with a warning in `warnings`.
  */
 export function readModelFile(file: Uint8Array): LoadedModel {
   if (file.length < 12 || new TextDecoder().decode(file.subarray(0, 4)) !== MAGIC) {
@@ -269,8 +299,10 @@ export function readModelFile(file: Uint8Array): LoadedModel {
   }
   const fv = new DataView(file.buffer, file.byteOffset, file.byteLength);
   const version = fv.getUint32(4, true);
-  if (version !== MODEL_FILE_VERSION) {
-    throw new SyntaxError(`Expected model file version ${MODEL_FILE_VERSION} but found ${version}`);
+  if (version !== MODEL_FILE_VERSION && version !== PAYLOAD_CRC_VERSION) {
+    throw new SyntaxError(
+      `Expected model file version ${PAYLOAD_CRC_VERSION} or ${MODEL_FILE_VERSION} but found ${version}`,
+    );
   }
   const headerLength = fv.getUint32(8, true);
   if (12 + headerLength > file.length) {
@@ -278,9 +310,15 @@ export function readModelFile(file: Uint8Array): LoadedModel {
       `Expected a ${headerLength}-byte header but the file has ${file.length} bytes`,
     );
   }
-  const header = JSON.parse(
-    new TextDecoder().decode(file.subarray(12, 12 + headerLength)),
-  ) as ModelFileHeader;
+  let header: ModelFileHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(file.subarray(12, 12 + headerLength)));
+  } catch (e) {
+    throw new SyntaxError(`Expected a JSON model file header but found: ${(e as Error).message}`);
+  }
+  if (typeof header !== "object" || header === null || header.format !== "dqrm-model") {
+    throw new SyntaxError(`Expected a model file header with format "dqrm-model" but found none`);
+  }
   const start = align8(12 + headerLength);
   const payload = file.subarray(start);
   if (payload.length !== header.payloadBytes) {
@@ -288,10 +326,28 @@ export function readModelFile(file: Uint8Array): LoadedModel {
       `Expected ${header.payloadBytes} payload bytes but found ${payload.length} (truncated file?)`,
     );
   }
-  const crc = crc32(payload).toString(16).padStart(8, "0");
+  const warnings: string[] = [];
+  let crc: string;
+  if (version === PAYLOAD_CRC_VERSION) {
+    crc = hex8(crc32(payload));
+    warnings.push(
+      `model file version ${version}: its checksum covers the payload only, so the header ` +
+        `(architecture, bits, shapes) is unchecked; save it again to get version ${MODEL_FILE_VERSION}`,
+    );
+  } else {
+    const at = crcDigitsAt(file, 12, 12 + headerLength);
+    if (at === undefined) {
+      throw new SyntaxError(`Expected a "crc32" field in the model file header but found none`);
+    }
+    let c = crcUpdate(0xffffffff, file.subarray(0, at));
+    c = crcUpdate(c, new TextEncoder().encode("00000000"));
+    crc = hex8((crcUpdate(c, file.subarray(at + 8)) ^ 0xffffffff) >>> 0);
+  }
   if (crc !== header.crc32) {
     throw new SyntaxError(
-      `Model file checksum mismatch: header says ${header.crc32}, payload has ${crc}`,
+      `Model file checksum mismatch: header says ${header.crc32}, ${
+        version === PAYLOAD_CRC_VERSION ? "payload" : "header and payload"
+      } have ${crc}`,
     );
   }
   const spec = validateSpec(header.spec);
@@ -336,6 +392,7 @@ export function readModelFile(file: Uint8Array): LoadedModel {
     });
   return {
     header,
+    warnings,
     params: {
       embeddings,
       bottom: layers("bottom", spec.bottomMlp),
@@ -356,7 +413,11 @@ const CRC_TABLE = (() => {
 
 /** CRC-32 (IEEE 802.3, as zlib computes it). */
 export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
+  return (crcUpdate(0xffffffff, bytes) ^ 0xffffffff) >>> 0;
+}
+
+/** Runs the CRC-32 register `c` over `bytes`. */
+function crcUpdate(c: number, bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return c;
 }

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { modelFileSize, readModelFile, writeModelFile } from "../engine/model_file.ts";
+import {
+  crc32,
+  MODEL_FILE_VERSION,
+  modelFileSize,
+  readModelFile,
+  writeModelFile,
+} from "../engine/model_file.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
@@ -74,4 +80,68 @@ Deno.test("readModelFile() rejects a corrupted or truncated file naming the caus
   assert.throws(() => readModelFile(flipped), /checksum mismatch/);
   assert.throws(() => readModelFile(file.subarray(0, file.length - 8)), /truncated/);
   assert.throws(() => readModelFile(new Uint8Array(20)), /starting with "DQRM"/);
+});
+
+/** Replaces `from` by `to` (same length) in a model file's header. */
+function editHeader(file: Uint8Array, from: string, to: string): Uint8Array {
+  assert.equal(from.length, to.length);
+  const text = new TextDecoder("latin1").decode(file);
+  const at = text.indexOf(from);
+  assert.ok(at > 0, `header has ${from}`);
+  const out = file.slice();
+  out.set(new TextEncoder().encode(to), at);
+  return out;
+}
+
+Deno.test("the model file's CRC covers its header: editing the bits in the header is caught", async () => {
+  const { engine } = await trainQat(null);
+  const q = { embeddingBits: 4, mlpBits: null, mlpGranularity: "channel" } as const;
+  const file = writeModelFile(spec, await engine.readParams(), q, await engine.embeddingScales());
+  await engine.dispose();
+  assert.equal(MODEL_FILE_VERSION, 2);
+  assert.deepEqual(readModelFile(file).warnings, []);
+  for (
+    const [from, to] of [
+      ['"embeddingBits":4', '"embeddingBits":8'],
+      ['"mlpGranularity":"channel"', '"mlpGranularity":"matrix" '],
+    ]
+  ) {
+    assert.throws(
+      () => readModelFile(editHeader(file, from, to)),
+      (e: Error) =>
+        e instanceof SyntaxError &&
+        /^Model file checksum mismatch: header says [0-9a-f]{8}, header and payload have [0-9a-f]{8}$/
+          .test(e.message),
+      from,
+    );
+  }
+  // The checksum's own digits, and the fixed prefix, are covered too.
+  const crc = readModelFile(file).header.crc32;
+  const other = (parseInt(crc, 16) ^ 1).toString(16).padStart(8, "0");
+  assert.throws(() => readModelFile(editHeader(file, crc, other)), /checksum mismatch/);
+  assert.throws(() => readModelFile(editHeader(file, "{", "[")), /JSON model file header/);
+});
+
+Deno.test("a version 1 model file (CRC of the payload only) is read with a one-line warning", async () => {
+  const { engine } = await trainQat(null);
+  const q = { embeddingBits: 4, mlpBits: null, mlpGranularity: "channel" } as const;
+  const file = writeModelFile(spec, await engine.readParams(), q, await engine.embeddingScales());
+  await engine.dispose();
+  const v2 = readModelFile(file);
+  // A version 1 file: the same bytes, version 1 and the payload's CRC.
+  const headerLength = new DataView(file.buffer).getUint32(8, true);
+  const payload = file.subarray(Math.ceil((12 + headerLength) / 8) * 8);
+  let v1 = editHeader(file, `"version":2`, `"version":1`);
+  v1 = editHeader(v1, v2.header.crc32, crc32(payload).toString(16).padStart(8, "0"));
+  new DataView(v1.buffer).setUint32(4, 1, true);
+  const loaded = readModelFile(v1);
+  assert.deepEqual(loaded.params, v2.params);
+  assert.equal(loaded.warnings.length, 1);
+  assert.match(loaded.warnings[0], /^model file version 1: its checksum covers the payload only/);
+  assert.ok(!loaded.warnings[0].includes("\n"));
+  new DataView(v1.buffer).setUint32(4, 3, true);
+  assert.throws(
+    () => readModelFile(v1),
+    /^SyntaxError: Expected model file version 1 or 2 but found 3$/,
+  );
 });
