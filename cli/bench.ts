@@ -1,12 +1,12 @@
 /**
  * `deno task bench SUITE [options]`: trains and evaluates a suite's runs, writes one JSON result
  * per run (atomically, as each finishes) and an HTML summary into an output folder. Run it
- * again with the same `--out` to resume: finished runs with the same config are kept.
+ * again with the same `--out` to resume: finished runs with the same config are kept; results
+ * trained with another config stop it with one line (`--fresh` deletes them first).
  *
  * @module
  */
-import { isDeepStrictEqual } from "node:util";
-import { readResult, resultPath, writeFileAtomic, writeResult } from "../record/mod.ts";
+import { writeFileAtomic, writeResult } from "../record/mod.ts";
 import { writeReport } from "../reports/report.ts";
 import { findAdapter } from "../engine/gpu/mod.ts";
 import {
@@ -31,6 +31,8 @@ import {
 import { criteoRunOverrides, type PreprocessProgress } from "../data/criteo/mod.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { withDataParallel } from "../suites/suite.ts";
+import { conflictMessage, deleteResults, planResume } from "./resume.ts";
+import { runSummaryLine, warmupWarning } from "./run_lines.ts";
 
 const DP_PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
 
@@ -127,8 +129,14 @@ finishes and report.html into an output folder.`,
       ...FLAGS.out,
       arg: "DIR",
       help: "output folder; an existing folder resumes: runs already finished with the same " +
-        "config are skipped",
+        "config are skipped, and results trained with another config stop the command " +
+        "(see --fresh)",
       default: "results/SUITE-TIMESTAMP",
+    },
+    fresh: {
+      type: "boolean",
+      help: "with an existing --out: delete its run results (RUN.json, RUN.model) first and " +
+        "run everything again, even where they were trained with another config",
     },
     quiet: FLAGS.quiet,
   },
@@ -194,6 +202,7 @@ async function main(): Promise<number> {
   } else if (values.rows !== undefined || values.days !== undefined) {
     throw new UsageError("--rows and --days apply only with --data");
   }
+  const unfiltered = suite;
   if (values.run) {
     const unknown = values.run.filter((n) => !suite.runs.some((r) => r.name === n));
     if (unknown.length) {
@@ -206,6 +215,7 @@ async function main(): Promise<number> {
     suite = { ...suite, runs: suite.runs.filter((r) => values.run!.includes(r.name)) };
   }
   const parallel = withDataParallel(suite, { workers, compression, mode: dpMode });
+  const everyRun = withDataParallel(unfiltered, { workers, compression, mode: dpMode }).suite.runs;
   suite = parallel.suite;
   if (parallel.skipped.length) {
     console.error(
@@ -223,16 +233,33 @@ async function main(): Promise<number> {
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const out = values.out ?? `results/${suiteName}-${stamp}`;
+  const resume = await planResume(out, everyRun);
+  if (values.fresh) {
+    const n = await deleteResults(out, resume);
+    if (n) console.error(`bench: --fresh: deleted ${n} result(s) from ${out}`);
+    resume.finished.clear();
+  } else if (resume.conflicts.length) throw new UsageError(conflictMessage(out, resume.conflicts));
+  const short = warmupWarning(suite.runs, iterations);
+  if (short) console.error(`bench: ${short}`);
   await Deno.mkdir(out, { recursive: true });
   await writeFileAtomic(`${out}/suite.json`, JSON.stringify(suite, null, 1) + "\n");
 
   const progress = values.quiet ? () => {} : progressPrinter();
   let failed = 0;
   for (const config of suite.runs) {
-    const existing = await readResult(resultPath(out, config.name)).catch(() => undefined);
-    if (existing?.status === "ok" && isDeepStrictEqual(existing.config, config)) {
+    if (resume.finished.has(config.name)) {
       console.error(`[${config.name}] already finished in ${out}; skipped`);
       continue;
+    }
+    const previous = resume.rerun.get(config.name);
+    if (previous && !values.fresh) {
+      console.error(`[${config.name}] its result in ${out} is ${previous}; running it again`);
+    }
+    const unreadable = resume.unreadable.find((u) => u.path === `${config.name}.json`);
+    if (unreadable && !values.fresh) {
+      console.error(
+        `[${config.name}] replacing the unreadable ${unreadable.path}: ${unreadable.reason}`,
+      );
     }
     const result = await runTraining(config, {
       suite: suiteName,
@@ -241,21 +268,10 @@ async function main(): Promise<number> {
     });
     const path = await writeResult(out, result);
     if (result.status === "failed") failed++;
-    const t = result.timing;
-    console.error(
-      `[${config.name}] ${result.status}${result.error ? `: ${result.error}` : ""} — ${
-        t.total.median.toFixed(3)
-      } ms/it (fwd ${t.phases.forward.median.toFixed(3)}, bwd ${
-        t.phases.backward.median.toFixed(3)
-      }, comm ${t.phases.communication.median.toFixed(3)}, upd ${
-        t.phases.update.median.toFixed(3)
-      }), ${t.samplesPerSecond.toFixed(0)} samples/s, ` +
-        `test AUC ${result.final?.auc.toFixed(4) ?? "–"}${
-          result.ceiling ? ` (teacher ${result.ceiling.auc.toFixed(4)})` : ""
-        }, accuracy ${result.final?.accuracy.toFixed(4) ?? "–"}; wrote ${path}`,
-    );
+    console.error(runSummaryLine(result, path));
   }
-  const { html } = await writeReport(out);
+  const { html, model } = await writeReport(out);
+  for (const f of model.skipped) console.error(`bench: report skipped ${f.path}: ${f.reason}`);
   console.log(`Results: ${out}  (report: ${html})`);
   return failed ? 1 : 0;
 }

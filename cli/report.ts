@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { loadResults } from "../reports/load.ts";
 import { writeReport } from "../reports/report.ts";
 import { defineCli, FLAGS, parseCli, runMain, UsageError } from "./args.ts";
 
@@ -39,6 +40,15 @@ async function main(): Promise<number> {
     throw new UsageError(`results folder '${dir}' does not exist`);
   }
   if (!info.isDirectory) throw new UsageError(`'${dir}' is not a folder`);
+  const found = await loadResults(dir);
+  if (found.runs.length === 0) {
+    for (const s of found.skipped) console.error(`report: skipped ${s.path}: ${s.reason}`);
+    throw new Error(
+      `no run results in '${dir}'${
+        found.skipped.length ? ` (${found.skipped.length} JSON file(s) skipped, listed above)` : ""
+      }; expected the RUN.json files deno task bench writes`,
+    );
+  }
   const written = await writeReport(dir, {
     ...(values.out ? { out: values.out } : {}),
     ...(values.title ? { title: values.title } : {}),

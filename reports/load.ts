@@ -132,9 +132,11 @@ export function parseReportRun(json: unknown, where = "result"): ReportRun {
 }
 
 /**
- * Reads every result file under `dir` (sub-folders included by default). JSON files without a
- * `schemaVersion` and `config` (suite files, baselines) are not results and are passed over
- * silently; results that fail validation are listed in `skipped` with the reason.
+ * Reads every result file under `dir` (sub-folders included by default). JSON files that carry
+ * a list of `runs` (suite files, baselines) or none of a result's fields (`schemaVersion`,
+ * `config`, `status`, `timing`) are not results and are passed over; every other JSON file is
+ * a result or is listed in `skipped` with the reason (not JSON, no `config`, a wrong field), so
+ * no result vanishes from a report unnamed.
  */
 export async function loadResults(dir: string, options: LoadOptions = {}): Promise<LoadedResults> {
   const recursive = options.recursive ?? true;
@@ -156,6 +158,13 @@ export async function loadResults(dir: string, options: LoadOptions = {}): Promi
         continue;
       }
       if (!looksLikeResult(json)) continue;
+      if (!("config" in (json as object))) {
+        skipped.push({
+          path: rel,
+          reason: "no config: a result without its run config cannot be placed in the report",
+        });
+        continue;
+      }
       try {
         runs.push({ path: rel, run: parseReportRun(json, rel) });
       } catch (err) {
@@ -167,7 +176,11 @@ export async function loadResults(dir: string, options: LoadOptions = {}): Promi
   return { runs, skipped };
 }
 
+/** Fields of a run result; a JSON object with any of them (and no `runs` list) is one. */
+const RESULT_FIELDS = ["schemaVersion", "config", "status", "timing"];
+
 function looksLikeResult(json: unknown): boolean {
-  return typeof json === "object" && json !== null && "schemaVersion" in json &&
-    "config" in json && "status" in json;
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return false;
+  if ("runs" in json) return false; // a suite file or a regression baseline
+  return RESULT_FIELDS.some((k) => k in json);
 }

@@ -295,7 +295,8 @@ function renderTiming(timing: readonly RunTiming[]): string {
       }</td><td>${esc(ciText(s.ci, (x) => x.toFixed(3)))}</td><td>${s.outliers ?? "–"}</td><td>${
         esc(ratioText(p.ratio))
       }</td></tr>`;
-    }).join("");
+    }).join("") ||
+      `<tr><td class="l" colspan="8">no timed iterations (${t.run.run.iterations} trained, all warm-up)</td></tr>`;
     return `<tr class="group"><th class="l" colspan="8">${esc(t.label)} <span class="badge">${
       esc(t.run.path)
     }</span><span class="badge">${esc(source)}</span>${

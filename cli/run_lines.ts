@@ -1,0 +1,54 @@
+/**
+ * The lines `deno task bench` prints about a run's timing: the summary of a finished run (which
+ * says "no timed iterations" rather than `0.000 ms/it` when every iteration was warm-up) and the
+ * warning, before training, that a run is too short to time anything.
+ *
+ * @module
+ */
+import type { RunConfig, RunResult } from "../record/schema.ts";
+
+/** Iterations a run trains: whole batches per epoch times epochs. */
+export function runIterations(config: RunConfig): number {
+  return Math.floor(config.trainSamples / config.batchSize) * config.epochs;
+}
+
+/**
+ * One line warning that runs train no more iterations than their warm-up, so nothing will be
+ * timed (their results record timing summaries of n = 0); undefined when every run times some.
+ */
+export function warmupWarning(
+  runs: readonly RunConfig[],
+  iterationsFlag?: number,
+): string | undefined {
+  const short = runs.filter((r) => runIterations(r) <= r.warmupIterations);
+  if (short.length === 0) return undefined;
+  const warmup = Math.max(...short.map((r) => r.warmupIterations));
+  const names = short.length === runs.length
+    ? "every run"
+    : short.slice(0, 4).map((r) => r.name).join(", ") + (short.length > 4 ? ", …" : "");
+  const what = iterationsFlag === undefined
+    ? `${names} trains no more iterations than its warm-up of ${warmup}`
+    : `--iterations ${iterationsFlag} is not above the warm-up of ${warmup} iterations (${names})`;
+  return `warning: ${what}, which is excluded from timing, so no iteration will be timed and the ` +
+    `results record no timing (n = 0); use --iterations ${warmup + 1} or more to time them`;
+}
+
+/** The line printed when a run finishes: status, timing (or "no timed iterations"), metrics. */
+export function runSummaryLine(result: RunResult, path: string): string {
+  const t = result.timing;
+  const ms = (s: { median: number }) => s.median.toFixed(3);
+  const timing = t.total.n === 0
+    ? `no timed iterations (${result.iterations} trained, ${
+      Math.min(result.config.warmupIterations, result.iterations)
+    } of them warm-up)`
+    : `${ms(t.total)} ms/it (fwd ${ms(t.phases.forward)}, bwd ${ms(t.phases.backward)}, comm ${
+      ms(t.phases.communication)
+    }, upd ${ms(t.phases.update)})`;
+  return `[${result.config.name}] ${result.status}${
+    result.error ? `: ${result.error}` : ""
+  } — ${timing}, ${t.samplesPerSecond.toFixed(0)} samples/s, test AUC ${
+    result.final?.auc.toFixed(4) ?? "–"
+  }${result.ceiling ? ` (teacher ${result.ceiling.auc.toFixed(4)})` : ""}, accuracy ${
+    result.final?.accuracy.toFixed(4) ?? "–"
+  }; wrote ${path}`;
+}
