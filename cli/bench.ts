@@ -8,7 +8,7 @@
  */
 import { writeFileAtomic, writeResult } from "../record/mod.ts";
 import { writeReport } from "../reports/report.ts";
-import { findAdapter } from "../engine/gpu/mod.ts";
+import { findAdapter, softwareAdapterName, softwareAdapterWarning } from "../engine/gpu/mod.ts";
 import {
   type Experiment,
   EXPERIMENTS,
@@ -230,6 +230,8 @@ async function main(): Promise<number> {
       console.error(`bench: no WebGPU adapter (${reason}); run with --engine cpu`);
       return 1;
     }
+    const software = softwareAdapterName(adapter.info);
+    if (software) console.error(`bench: ${softwareAdapterWarning(software)}`);
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const out = values.out ?? `results/${suiteName}-${stamp}`;

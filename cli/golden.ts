@@ -6,7 +6,12 @@
  * @module
  */
 import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
+import {
+  createGpuEngine,
+  findAdapter,
+  softwareAdapterName,
+  softwareAdapterWarning,
+} from "../engine/gpu/mod.ts";
 import { GOLDEN_TOLERANCE, parseFixture, runGolden } from "../engine/golden.ts";
 import { choiceFlag, defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } from "./args.ts";
 
@@ -38,6 +43,8 @@ async function main(): Promise<number> {
       console.error(`golden: no WebGPU adapter (${reason}); use --engine cpu`);
       return 1;
     }
+    const software = softwareAdapterName(adapter.info);
+    if (software) console.error(`golden: ${softwareAdapterWarning(software)}`);
   }
   const threads = intFlag("threads", values.threads);
   let failures = 0;

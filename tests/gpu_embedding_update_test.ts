@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import type { BatchChunk } from "../engine/batch.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
-import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
+import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { EMBEDDING_SORT_LOCAL } from "../engine/gpu/kernels/embedding_sort_local.ts";
 import { EMBEDDING_SORT_STEP } from "../engine/gpu/kernels/embedding_sort_step.ts";
@@ -18,7 +19,7 @@ import { sortDispatches, sortSegment } from "../engine/gpu/sort_plan.ts";
 import { Rng } from "../engine/rng.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 
-const ignore = (await findAdapter()).adapter === null;
+const ignore = (await findTestAdapter()).adapter === null;
 
 const SPEC: ModelSpec = (() => {
   const tableRows = [3, 1000, 7, 40];

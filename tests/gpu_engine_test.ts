@@ -7,12 +7,13 @@ import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { parseFixture, runGolden } from "../engine/golden.ts";
-import { createGpuEngine, findAdapter, planTables } from "../engine/gpu/mod.ts";
+import { createGpuEngine, planTables } from "../engine/gpu/mod.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 import { assertClose, assertParamsClose, ODD, randomChunk } from "./test_models.ts";
 
-const found = await findAdapter();
+const found = await findTestAdapter();
 const ignore = found.adapter === null;
 if (ignore) {
   console.warn(

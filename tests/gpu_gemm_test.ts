@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
+import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
 import { type GemmKernelName, gemmTiles, planGemm } from "../engine/gpu/gemm_plan.ts";
 import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import {
@@ -24,7 +25,7 @@ import { Rng } from "../engine/rng.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { randomChunk } from "./test_models.ts";
 
-const ignore = (await findAdapter()).adapter === null;
+const ignore = (await findTestAdapter()).adapter === null;
 
 /** One product to check. */
 interface Case {

@@ -8,13 +8,14 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
-import { createGpuEngine, findAdapter } from "../engine/gpu/mod.ts";
+import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
 import { initParams } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
 import { assertClose, assertParamsClose, ODD, randomChunk, type Tolerance } from "./test_models.ts";
 
-const found = await findAdapter();
+const found = await findTestAdapter();
 const ignore = found.adapter === null;
 if (ignore) {
   console.warn(

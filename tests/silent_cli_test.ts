@@ -6,6 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { softwareAdapterName } from "../engine/gpu/mod.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
 
 const CLI = new URL("../cli/", import.meta.url).pathname;
 
@@ -141,4 +143,43 @@ Deno.test("report: dropped results are listed by file and reason; an empty folde
   assert.equal(none.code, 1, none.stderr);
   assert.match(none.stderr, /no run results in .* \(2 JSON file\(s\) skipped, listed above\)/);
   await Deno.remove(dir, { recursive: true });
+});
+
+const adapter = await findTestAdapter();
+
+Deno.test({
+  name: "bench --engine gpu on a software adapter warns, naming it, and records it in the result",
+  ignore: adapter.adapter === null || softwareAdapterName(adapter.adapter.info) === undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const r = await run("bench.ts", [
+      ...TINY,
+      ...["--iterations", "4", "--run", "fp32", "--engine", "gpu", "--out", dir],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const name = softwareAdapterName(adapter.adapter!.info)!;
+    const warning = r.stderr.split("\n").find((l) => l.includes("software"));
+    assert.ok(warning, r.stderr);
+    assert.ok(warning.startsWith(`bench: warning: the WebGPU adapter is software (${name})`));
+    const result = JSON.parse(await Deno.readTextFile(`${dir}/fp32.json`));
+    assert.equal(result.environment.engine.details.softwareAdapter, true);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("software adapters are told from GPUs by name or the fallback flag", () => {
+  assert.equal(
+    softwareAdapterName({ description: "llvmpipe (LLVM 15.0.6, 256 bits)" }),
+    "llvmpipe (LLVM 15.0.6, 256 bits)",
+  );
+  assert.equal(
+    softwareAdapterName({ description: "SwiftShader Device (Subzero)" }),
+    "SwiftShader Device (Subzero)",
+  );
+  assert.equal(softwareAdapterName({ description: "x", isFallbackAdapter: true }), "x");
+  assert.equal(softwareAdapterName({ description: "NVIDIA H200", vendor: "nvidia" }), undefined);
+  assert.equal(
+    softwareAdapterName({ description: "AMD Radeon RX 7900 XTX (RADV NAVI31)" }),
+    undefined,
+  );
 });

@@ -26,6 +26,37 @@ export async function findAdapter(): Promise<{ adapter: GPUAdapter | null; reaso
   }
 }
 
+const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|software|\bwarp\b|basic render/i;
+
+/**
+ * The name of a software adapter (a CPU rasteriser: llvmpipe/lavapipe, SwiftShader, WARP), or
+ * undefined for a hardware GPU. Such an adapter runs every kernel on the CPU, some hundred times
+ * slower than a GPU: fine for correctness, meaningless as a GPU timing.
+ *
+ * @example
+ * ```ts
+ * import { softwareAdapterName } from "./device.ts";
+ * const lavapipe = { description: "llvmpipe (LLVM 15.0.6, 256 bits)", isFallbackAdapter: true };
+ * console.assert(softwareAdapterName(lavapipe) === "llvmpipe (LLVM 15.0.6, 256 bits)");
+ * console.assert(softwareAdapterName({ description: "NVIDIA H100" }) === undefined);
+ * ```
+ */
+export function softwareAdapterName(
+  info: { description?: string; device?: string; vendor?: string; isFallbackAdapter?: boolean },
+): string | undefined {
+  const name = [info.description, info.device].find((x) => x && SOFTWARE.test(x));
+  if (name) return name;
+  if (info.isFallbackAdapter) return info.description || info.device || "a fallback adapter";
+  return undefined;
+}
+
+/** The one-line warning a tool prints before training on a software adapter. */
+export function softwareAdapterWarning(name: string): string {
+  return `warning: the WebGPU adapter is software (${name}): it runs on the CPU, far slower ` +
+    `than a GPU, so its timings say nothing about GPU speed (results record ` +
+    `environment.engine.details.softwareAdapter = true)`;
+}
+
 /** A device and what it was created with. */
 export interface GpuDevice {
   adapter: GPUAdapter;
@@ -34,6 +65,8 @@ export interface GpuDevice {
   description: string;
   /** Whether `timestamp-query` is enabled. */
   timestamps: boolean;
+  /** The adapter's name when it is a software one ({@linkcode softwareAdapterName}). */
+  software?: string;
 }
 
 /**
@@ -63,5 +96,6 @@ export async function requestGpuDevice(): Promise<GpuDevice> {
   const info = adapter.info;
   const description = [info.description, info.vendor && `vendor ${info.vendor}`]
     .filter(Boolean).join(", ") || "unknown WebGPU adapter";
-  return { adapter, device, description, timestamps };
+  const software = softwareAdapterName(info);
+  return { adapter, device, description, timestamps, ...(software ? { software } : {}) };
 }

@@ -156,6 +156,7 @@ class GpuEngine implements Engine {
         timing: gpu.timestamps
           ? `timestamp-query, phases sampled every ${this.#timingEvery} iterations`
           : "wall clock (no timestamp-query): all time in forward",
+        ...(gpu.software ? { softwareAdapter: true } : {}),
       },
     };
   }

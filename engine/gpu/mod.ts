@@ -4,5 +4,10 @@
  * @module
  */
 export { createGpuEngine, type GpuEngineOptions } from "./gpu_engine.ts";
-export { findAdapter, NoGpuAdapterError } from "./device.ts";
+export {
+  findAdapter,
+  NoGpuAdapterError,
+  softwareAdapterName,
+  softwareAdapterWarning,
+} from "./device.ts";
 export { planTables, type TablePlan, type TableSegment } from "./table_plan.ts";
