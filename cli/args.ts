@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { parseArgs } from "node:util";
 
 /** A usage error: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -130,16 +131,13 @@ function wrap(text: string, width: number): string[] {
   return [...lines, line];
 }
 
-/** A negative number (`-5`, `-0.1`, `-1e-3`): a value, never a flag. */
-const NEGATIVE_NUMBER = /^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
-
 /**
- * Parses `args` by the tool's spec, strictly and with one-line errors ({@link UsageError}): an
- * unknown flag names the nearest known one (`did you mean --iterations?`), a flag that takes a
- * value takes the next argument even when it is a negative number (`--lr -1`; the range check
- * then rejects it), a missing value, a value given to a switch and a flag given twice are
- * named. Returns undefined on `-h` / `--help`, after printing the help unless `printHelp` is
- * false (MPI tools print it on rank 0 only).
+ * Parses `args` by the tool's spec with `node:util`'s `parseArgs`, strictly and with one-line
+ * errors ({@link UsageError}): an unknown flag names the nearest known one (`did you mean
+ * --iterations?`), a flag that takes a value takes the next argument even when it is a negative
+ * number (`--lr -1`; the range check then rejects it), a missing value, a value given to a switch
+ * and a flag given twice with different values are named. Returns undefined on `-h` / `--help`,
+ * after printing the help unless `printHelp` is false (MPI tools print it on rank 0 only).
  */
 export function parseCli<const O extends Record<string, FlagSpec>>(
   spec: CliSpec<O>,
@@ -152,70 +150,115 @@ export function parseCli<const O extends Record<string, FlagSpec>>(
   ]);
   const shorts = new Map<string, string>();
   for (const [name, f] of flags) if (f.short) shorts.set(f.short, name);
-  const values: Record<string, string | boolean | string[]> = {};
-  const positionals: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      positionals.push(...args.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith("-") || arg === "-" || NEGATIVE_NUMBER.test(arg)) {
-      if (spec.positionals === false) {
-        throw new UsageError(`expected no arguments besides flags but found '${arg}'`);
-      }
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const long = arg.startsWith("--");
-    const key = long
-      ? arg.slice(2, eq < 0 ? undefined : eq)
-      : arg.slice(1, eq < 0 ? undefined : eq);
-    const name = long ? key : shorts.get(key);
-    const f = name === undefined ? undefined : flags.get(name);
-    if (name === undefined || f === undefined) {
-      const shown = eq < 0 ? arg : arg.slice(0, eq);
-      const near = long ? nearestFlag(key, [...flags.keys()]) : undefined;
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: withNegativeValuesInline(args, flags, shorts),
+      options: Object.fromEntries(
+        [...flags].map(([name, f]) => [name, {
+          type: f.type,
+          ...(f.short ? { short: f.short } : {}),
+          ...(f.multiple ? { multiple: true } : {}),
+        }]),
+      ),
+      strict: true,
+      allowPositionals: spec.positionals ?? true,
+      tokens: true,
+    });
+  } catch (e) {
+    throw usageErrorOf(e, args, flags, shorts);
+  }
+  // parseArgs keeps the last of a repeated flag: a second, different value is a mistake.
+  const seen = new Map<string, string | undefined>();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== "option" || flags.get(token.name)?.multiple) continue;
+    if (seen.has(token.name) && seen.get(token.name) !== token.value) {
       throw new UsageError(
-        `Unknown option '${shown}'${near ? `; did you mean --${near}?` : ""}`,
+        `${token.rawName} given twice ('${
+          seen.get(token.name)
+        }' and '${token.value}'); give it once`,
       );
     }
-    const shown = long ? `--${name}` : `-${key}`;
-    if (f.type === "boolean") {
-      if (eq >= 0) {
-        throw new UsageError(`${shown} takes no value but found '${arg.slice(eq + 1)}'`);
-      }
-      values[name] = true;
-      continue;
-    }
-    let value: string;
-    if (eq >= 0) value = arg.slice(eq + 1);
-    else {
-      const next = args[i + 1];
-      if (
-        next === undefined || (next.startsWith("-") && next !== "-" && !NEGATIVE_NUMBER.test(next))
-      ) {
-        throw new UsageError(
-          `${shown} expects a value${f.arg ? ` ${f.arg}` : ""} but found ${
-            next === undefined ? "none" : `the flag '${next}'`
-          }`,
-        );
-      }
-      value = next;
-      i++;
-    }
-    if (f.multiple) {
-      values[name] = [...(values[name] as string[] | undefined ?? []), value];
-    } else if (values[name] !== undefined && values[name] !== value) {
-      throw new UsageError(`${shown} given twice ('${values[name]}' and '${value}'); give it once`);
-    } else values[name] = value;
+    seen.set(token.name, token.value);
   }
-  if (values.help) {
+  if (parsed.values.help) {
     if (printHelp) console.log(helpText(spec));
     return undefined;
   }
-  return { values: values as FlagValues<O>, positionals };
+  const { help: _, ...values } = parsed.values;
+  return { values: values as FlagValues<O>, positionals: parsed.positionals };
+}
+
+/** A negative number (`-5`, `-0.1`, `-1e-3`): a value, never a flag. */
+const NEGATIVE_NUMBER = /^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+
+/**
+ * `args` with a negative number after a flag that takes a value joined to it (`--lr=-1`,
+ * `-n-1`): `parseArgs` would otherwise call it ambiguous, in three lines.
+ */
+function withNegativeValuesInline(
+  args: readonly string[],
+  flags: ReadonlyMap<string, FlagSpec>,
+  shorts: ReadonlyMap<string, string>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const name = arg.startsWith("--") ? arg.slice(2) : /^-\w$/.test(arg) ? shorts.get(arg[1]) : "";
+    const next = args[i + 1];
+    if (
+      name && flags.get(name)?.type === "string" && next !== undefined &&
+      NEGATIVE_NUMBER.test(next)
+    ) {
+      out.push(arg.startsWith("--") ? `${arg}=${next}` : `${arg}${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/** `parseArgs`'s error (several lines, Node's wording) as one line of ours. */
+function usageErrorOf(
+  error: unknown,
+  args: readonly string[],
+  flags: ReadonlyMap<string, FlagSpec>,
+  shorts: ReadonlyMap<string, string>,
+): Error {
+  if (!(error instanceof TypeError)) return error as Error;
+  const code = (error as TypeError & { code?: string }).code;
+  const quoted = /'([^']*)'/.exec(error.message)?.[1] ?? "";
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    const long = quoted.startsWith("--");
+    const near = long ? nearestFlag(quoted.slice(2), [...flags.keys()]) : undefined;
+    return new UsageError(`Unknown option '${quoted}'${near ? `; did you mean --${near}?` : ""}`);
+  }
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+    return new UsageError(`expected no arguments besides flags but found '${quoted}'`);
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    // The quoted part is "-s, --name <value>", "--name <value>" or "--name".
+    const name = /--([\w-]+)/.exec(quoted)?.[1] ?? shorts.get(quoted.slice(1, 2)) ?? quoted;
+    const f = flags.get(name);
+    const shown = `--${name}`;
+    if (f?.type === "boolean") {
+      const given = args.find((a) => a.startsWith(`${shown}=`))?.slice(shown.length + 1);
+      return new UsageError(`${shown} takes no value but found '${given ?? ""}'`);
+    }
+    const at = args.findIndex((a) =>
+      a === shown || (f?.short !== undefined && a === `-${f.short}`)
+    );
+    const next = at >= 0 ? args[at + 1] : undefined;
+    return new UsageError(
+      `${shown} expects a value${f?.arg ? ` ${f.arg}` : ""} but found ${
+        next === undefined ? "none" : `the flag '${next}'`
+      }`,
+    );
+  }
+  return new UsageError(error.message.split("\n")[0]);
 }
 
 /**
