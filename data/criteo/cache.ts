@@ -21,8 +21,11 @@ import { BAD_LINE_KINDS, CATEGORICAL_FEATURES, DENSE_FEATURES } from "./format.t
 /** Name of the cache format, recorded in every manifest. */
 export const CACHE_FORMAT = "dqrm-criteo-cache";
 
-/** Version of the cache format; a cache of another version is rebuilt. */
-export const CACHE_VERSION = 1;
+/**
+ * Version of the cache format; a cache of another version is rebuilt. 2: CR LF line ends and the
+ * competition's CSV are read, sources record their format and fingerprint, bad `id` lines.
+ */
+export const CACHE_VERSION = 2;
 
 /** File name of the manifest in a cache folder. */
 export const MANIFEST_FILE = "manifest.json";
@@ -107,11 +110,19 @@ export const SourceSchema = z.object({
   bytes: z.number().int().nonnegative(),
   /** Modification time (ms since the epoch), when the system reports it. */
   modifiedMs: z.number().nullable(),
+  /** CRC-32 of the file's first and last MiB and 32 windows between (`sources.ts`). */
+  fingerprint: z.string().regex(/^[0-9a-f]{8}$/),
   gzip: z.boolean(),
+  /** The line format detected from the first line. */
+  format: z.object({
+    separator: z.enum(["tab", "comma"]),
+    idColumn: z.boolean(),
+    header: z.boolean(),
+  }),
   /** CRC-32 (as gzip's, 8 hex digits) of the first `hashedBytes` bytes of the file as stored. */
   crc32: z.string().regex(/^[0-9a-f]{8}$/).nullable(),
   hashedBytes: z.number().int().nonnegative(),
-  /** Lines read (bad lines included): all of the file's unless `rows` stopped early. */
+  /** Lines read (bad lines included, a header line not): all of the file's unless `rows` stopped. */
   lines: z.number().int().nonnegative(),
   /** Uncompressed bytes read. */
   textBytes: z.number().int().nonnegative(),

@@ -11,6 +11,7 @@ import { type CacheManifest, CacheOptionsSchema, MANIFEST_FILE, readManifest } f
 import { preprocessCriteo, type PreprocessProgress } from "./preprocess.ts";
 import type { CriteoRunData } from "./run_data.ts";
 import { CriteoData } from "./source.ts";
+import { resolveInput } from "./sources.ts";
 
 /** Options of {@linkcode prepareCriteo}. */
 export interface PrepareCriteoOptions {
@@ -74,7 +75,7 @@ export async function prepareCriteo(
     }
     return { cache: path, manifest, reused: true };
   }
-  const absolute = await Deno.realPath(path);
+  const absolute = await resolveInput(dataset, path);
   const cache = options.cacheDir ?? defaultCacheDir(dataset, absolute);
   const result = await preprocessCriteo({
     dataset,
