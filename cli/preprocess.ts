@@ -9,6 +9,7 @@ import {
   BAD_LINE_KINDS,
   BAD_LINE_MESSAGES,
   type CacheManifest,
+  formatName,
   preprocessCriteo,
   type PreprocessProgress,
 } from "../data/criteo/mod.ts";
@@ -135,7 +136,7 @@ export function summarizeManifest(m: CacheManifest): string {
     ...m.sources.map((s) =>
       `  ${s.file}: ${n(s.lines)} lines, ${n(s.samples)} samples, ${n(s.subsampled)} sub-sampled, ${
         n(s.badLines)
-      } bad${s.gzip ? ", gzip" : ""}${s.crc32 ? `, crc32 ${s.crc32}` : ""}`
+      } bad, ${formatName(s.format)}${s.gzip ? ", gzip" : ""}${s.crc32 ? `, crc32 ${s.crc32}` : ""}`
     ),
     `  splits: train ${n(m.splits.train.samples)}, test ${n(m.splits.test.samples)}, validation ${
       n(m.splits.validation.samples)

@@ -191,6 +191,27 @@ export const ManifestSchema = z.object({
 export type CacheManifest = z.infer<typeof ManifestSchema>;
 
 /**
+ * What a cache's raw input held, as a run's result records it (`inputLines`): lines, samples,
+ * sub-sampled lines, and the bad lines by kind (kinds found only) with their first sites.
+ */
+export function inputLinesOf(manifest: CacheManifest): {
+  lines: number;
+  samples: number;
+  subsampled: number;
+  bad: number;
+  badLines: Record<string, { count: number; first: { file: string; line: number }[] }>;
+} {
+  const found = BAD_LINE_KINDS.filter((k) => manifest.badLines[k].count > 0);
+  return {
+    lines: manifest.lines,
+    samples: manifest.samples,
+    subsampled: manifest.sources.reduce((n, s) => n + s.subsampled, 0),
+    bad: found.reduce((n, k) => n + manifest.badLines[k].count, 0),
+    badLines: Object.fromEntries(found.map((k) => [k, manifest.badLines[k]])),
+  };
+}
+
+/**
  * Reads and validates a cache's manifest; `undefined` when the folder has none (not built, or
  * not complete). Throws a `TypeError` naming every wrong field of a manifest of this version, and
  * returns `undefined` for another format version (to be rebuilt).
