@@ -218,6 +218,10 @@ Deno.test("a missing path and an interrupted cache are one-line errors saying wh
       ) &&
       e.message.includes("rebuild it with deno task preprocess DATASET RAW_INPUT --out"),
   );
+  await assert.rejects(
+    CriteoData.open(`${dir}/cache`),
+    /^CriteoInputError: The cache at .* is incomplete/,
+  );
   await Deno.writeTextFile(
     `${dir}/cache/build.json`,
     JSON.stringify({ dataset: "kaggle", input: `${dir}/train.txt` }),

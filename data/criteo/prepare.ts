@@ -7,7 +7,13 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type CacheManifest, CacheOptionsSchema, MANIFEST_FILE, readManifest } from "./cache.ts";
+import {
+  CACHE_VERSION,
+  type CacheManifest,
+  CacheOptionsSchema,
+  MANIFEST_FILE,
+  readManifest,
+} from "./cache.ts";
 import { preprocessCriteo, type PreprocessProgress } from "./preprocess.ts";
 import type { CriteoRunData } from "./run_data.ts";
 import { CriteoData } from "./source.ts";
@@ -61,7 +67,9 @@ export async function prepareCriteo(
   if (isCache) {
     const manifest = await readManifest(path);
     if (!manifest) {
-      throw new RangeError(`Expected a cache of format version 1 in ${path}; rebuild it`);
+      throw new RangeError(
+        `Expected a cache of format version ${CACHE_VERSION} in ${path} but found another; rebuild it`,
+      );
     }
     if (manifest.options.dataset !== dataset) {
       throw new RangeError(
