@@ -114,7 +114,8 @@ finishes and report.html into an output folder.`,
     data: {
       type: "string",
       arg: "PATH",
-      help: "train and test on real Criteo data: Kaggle's train.txt[.gz] (or its folder), " +
+      help: "train and test on real Criteo data: Kaggle's train.txt[.gz] or the competition's " +
+        "train.csv (or its folder), " +
         "Terabyte's folder of day_N[.gz], or a cache folder built by deno task preprocess; raw " +
         "files are preprocessed once into a cache (DLRM's splits; the whole training split per " +
         "epoch and the whole test half unless --iterations / --test-samples ask for fewer)",
