@@ -28,7 +28,15 @@ import {
   suiteArg,
   UsageError,
 } from "./args.ts";
-import { criteoRunOverrides, type PreprocessProgress } from "../data/criteo/mod.ts";
+import {
+  type CacheManifest,
+  criteoRunOverrides,
+  describeBadLineReport,
+  inputLinesOf,
+  type PreprocessProgress,
+  readManifest,
+} from "../data/criteo/mod.ts";
+import type { InputLines } from "../record/schema_extra.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { withDataParallel } from "../suites/suite.ts";
 import { conflictMessage, deleteResults, planResume } from "./resume.ts";
@@ -108,7 +116,8 @@ finishes and report.html into an output folder.`,
     data: {
       type: "string",
       arg: "PATH",
-      help: "train and test on real Criteo data: Kaggle's train.txt[.gz] (or its folder), " +
+      help: "train and test on real Criteo data: Kaggle's train.txt[.gz] or the competition's " +
+        "train.csv (or its folder), " +
         "Terabyte's folder of day_N[.gz], or a cache folder built by deno task preprocess; raw " +
         "files are preprocessed once into a cache (DLRM's splits; the whole training split per " +
         "epoch and the whole test half unless --iterations / --test-samples ask for fewer)",
@@ -180,6 +189,7 @@ async function main(): Promise<number> {
   if (compression !== undefined && workers === undefined) {
     throw new UsageError("--compression applies only with --workers N");
   }
+  let inputLines: InputLines | undefined;
   if (values.data !== undefined) {
     if (values.scale !== undefined) {
       throw new UsageError(
@@ -189,16 +199,19 @@ async function main(): Promise<number> {
     if (suiteName !== "kaggle" && suiteName !== "terabyte") {
       throw new UsageError(`--data expects the suite kaggle or terabyte but found '${suiteName}'`);
     }
-    suite = withOverrides(
-      suite,
-      await criteoRunOverrides(suiteName, values.data, {
-        rows: intFlag("rows", values.rows),
-        days: intFlag("days", values.days),
-        trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,
-        testSamples: intFlag("test-samples", values["test-samples"]),
-        onProgress: values.quiet ? undefined : printPreprocess,
-      }),
-    );
+    const overrides = await criteoRunOverrides(suiteName, values.data, {
+      rows: intFlag("rows", values.rows),
+      days: intFlag("days", values.days),
+      trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,
+      testSamples: intFlag("test-samples", values["test-samples"]),
+      onProgress: values.quiet ? undefined : printPreprocess,
+    });
+    const manifest = await readManifest(overrides.data.cache);
+    if (manifest) {
+      inputLines = inputLinesOf(manifest);
+      printInputLines(manifest, overrides.data.cache, values.quiet ?? false);
+    }
+    suite = withOverrides(suite, overrides);
   } else if (values.rows !== undefined || values.days !== undefined) {
     throw new UsageError("--rows and --days apply only with --data");
   }
@@ -268,6 +281,7 @@ async function main(): Promise<number> {
       onProgress: progress,
       saveModelTo: values["save-models"] ? `${out}/${config.name}.model` : undefined,
     });
+    if (inputLines) result.inputLines = inputLines;
     const path = await writeResult(out, result);
     if (result.status === "failed") failed++;
     console.error(runSummaryLine(result, path));
@@ -297,6 +311,22 @@ function printPreprocess(p: PreprocessProgress): void {
       p.samples.toLocaleString("en-US")
     } samples · ${(mb / p.seconds).toFixed(1)} MB/s`,
   );
+}
+
+/**
+ * Prints what the raw input held: lines, samples and bad lines skipped (on stderr; the bad lines
+ * even with --quiet, so none is dropped unsaid).
+ */
+function printInputLines(m: CacheManifest, cache: string, quiet: boolean): void {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const lines = inputLinesOf(m);
+  if (quiet && lines.bad === 0) return;
+  console.error(
+    `[data] ${cache}: ${n(lines.lines)} lines read, ${n(lines.samples)} samples kept, ${
+      n(lines.subsampled)
+    } sub-sampled, ${n(lines.bad)} bad lines skipped${lines.bad ? ":" : ""}`,
+  );
+  for (const line of describeBadLineReport(m.badLines)) console.error(`[data]   ${line}`);
 }
 
 function progressPrinter(): (p: RunProgress) => void {

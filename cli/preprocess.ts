@@ -9,6 +9,7 @@ import {
   BAD_LINE_KINDS,
   BAD_LINE_MESSAGES,
   type CacheManifest,
+  formatName,
   preprocessCriteo,
   type PreprocessProgress,
 } from "../data/criteo/mod.ts";
@@ -17,10 +18,12 @@ import { choiceFlag, defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } 
 const CLI = defineCli({
   usage: "deno task preprocess kaggle|terabyte INPUT --out DIR [options]",
   description:
-    `Preprocesses raw Criteo TSV (plain or gzipped) into a binary cache in DIR. INPUT is Kaggle's
-train.txt[.gz] (or its folder), or Terabyte's folder of day_0 … day_23[.gz] (or one day's file).
-A complete cache with the same options and unchanged files is reused; an interrupted build
-resumes after its last finished file.`,
+    `Preprocesses raw Criteo data into a binary cache in DIR: TSV or the Kaggle competition's CSV
+(Id,Label,I1..C26; header and Id skipped), plain or gzipped, LF or CR LF line ends, detected per
+file. INPUT is Kaggle's train.txt[.gz] or train.csv (or its folder), or Terabyte's folder of
+day_0 … day_23[.gz] (or one day's file). A complete cache with the same options and unchanged
+files is reused; an interrupted build resumes after its last finished file. A file with no
+usable sample is an error naming the likely cause.`,
   options: {
     out: { ...FLAGS.out, arg: "DIR", help: "cache folder (required)" },
     index: {
@@ -62,7 +65,8 @@ resumes after its last finished file.`,
     },
     verify: {
       type: "boolean",
-      help: "when reusing a cache, also recompute the sources' checksums",
+      help: "when reusing a cache, also recompute each source's whole CRC-32 (by default: " +
+        "path, size, time, and a CRC-32 of its first and last MiB and 32 windows between)",
     },
     force: { type: "boolean", help: "rebuild even if a complete cache matches" },
     quiet: FLAGS.quiet,
@@ -135,7 +139,7 @@ export function summarizeManifest(m: CacheManifest): string {
     ...m.sources.map((s) =>
       `  ${s.file}: ${n(s.lines)} lines, ${n(s.samples)} samples, ${n(s.subsampled)} sub-sampled, ${
         n(s.badLines)
-      } bad${s.gzip ? ", gzip" : ""}${s.crc32 ? `, crc32 ${s.crc32}` : ""}`
+      } bad, ${formatName(s.format)}${s.gzip ? ", gzip" : ""}${s.crc32 ? `, crc32 ${s.crc32}` : ""}`
     ),
     `  splits: train ${n(m.splits.train.samples)}, test ${n(m.splits.test.samples)}, validation ${
       n(m.splits.validation.samples)

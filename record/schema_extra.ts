@@ -79,6 +79,33 @@ export const CommunicationSchema = z.object({
 /** Communication accounting of a data-parallel run. */
 export type Communication = z.infer<typeof CommunicationSchema>;
 
+/**
+ * What the raw input of a run on real Criteo data held (`bench --data`, from the cache's
+ * manifest): lines read, samples kept, good negatives sub-sampled away, and the bad lines skipped,
+ * by kind (only kinds found; `data/criteo/format.ts` lists them) with their first sites.
+ */
+export const InputLinesSchema = z.object({
+  /** Lines read from the raw files (bad lines included, header lines not). */
+  lines: z.number().int().nonnegative(),
+  /** Samples kept in the cache (every split). */
+  samples: z.number().int().nonnegative(),
+  /** Good negative lines dropped by sub-sampling. */
+  subsampled: z.number().int().nonnegative(),
+  /** Bad lines skipped, all kinds. */
+  bad: z.number().int().nonnegative(),
+  /** Bad lines by kind: count and the first sites (`file`, 1-based `line`). */
+  badLines: z.record(
+    z.string(),
+    z.object({
+      count: z.number().int().positive(),
+      first: z.array(z.object({ file: z.string(), line: z.number().int().positive() })),
+    }),
+  ),
+});
+
+/** What a run's raw Criteo input held. */
+export type InputLines = z.infer<typeof InputLinesSchema>;
+
 /** The optional fields, as a zod shape to spread into the run result's object. */
 export const ResultExtrasShape = {
   /** Raw per-iteration timings (warm-up included, marked). */
@@ -87,6 +114,8 @@ export const ResultExtrasShape = {
   weightHistograms: z.array(WeightHistogramSchema).optional(),
   /** Communication bytes per iteration (data-parallel runs). */
   communication: CommunicationSchema.optional(),
+  /** Runs on real Criteo data: lines read, samples kept, bad lines skipped by kind. */
+  inputLines: InputLinesSchema.optional(),
 };
 
 /** Zod schema of the optional fields alone. */

@@ -122,3 +122,96 @@ export function readAll(data: CriteoData): BatchChunk {
 export async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "dqrm-criteo-test-" });
 }
+
+/** A line format as the reference parser sees it. */
+export interface ReferenceFormat {
+  separator: "tab" | "comma";
+  idColumn: boolean;
+  header: boolean;
+}
+
+/** What the reference parser finds in a file: samples and bad lines, numbered in the file. */
+export interface ReferenceFile {
+  format: ReferenceFormat;
+  /** Data lines (bad ones included, a header not). */
+  lines: number;
+  samples: ReferenceSample[];
+  /** 1-based file line numbers of the bad lines of each kind. */
+  bad: Record<string, number[]>;
+}
+
+/** The reference's format detection, written from the rules in `data/criteo/format.ts`. */
+export function referenceFormat(firstLine: string): ReferenceFormat {
+  const separator = firstLine.includes("\t") ? "tab" : firstLine.includes(",") ? "comma" : "tab";
+  const f = firstLine.split(separator === "tab" ? "\t" : ",");
+  const name = f[0].replace(/^\uFEFF/, "").replace(/^"(.*)"$/, "$1").trim().toLowerCase();
+  if (name === "id" || name === "label") {
+    return { separator, idColumn: name === "id", header: true };
+  }
+  const idColumn = f.length === 41 && /^[0-9]+$/.test(f[0]) && (f[1] === "0" || f[1] === "1");
+  return { separator, idColumn, header: false };
+}
+
+/**
+ * Classifies one line (its bytes as a Latin-1 string, without LF; a CR before the LF included)
+ * the obvious way: the kind of bad line, or the sample it holds.
+ */
+export function referenceLine(
+  line: string,
+  format: ReferenceFormat,
+): { kind: string } | { label: number; dense: number[]; cats: number[] } {
+  const body = line.endsWith("\r") ? line.slice(0, -1) : line;
+  if (body === "") return { kind: "empty" };
+  if (body.includes("\r")) return { kind: "carriageReturn" };
+  if (line.length + 1 > 65536) return { kind: "lineLength" };
+  const f = body.split(format.separator === "tab" ? "\t" : ",");
+  if (f.length !== 40 + (format.idColumn ? 1 : 0)) return { kind: "fields" };
+  if (format.idColumn && !/^[0-9]+$/.test(f.shift()!)) return { kind: "id" };
+  if (f[0] !== "0" && f[0] !== "1") return { kind: "label" };
+  const ints = f.slice(1, 14), cats = f.slice(14);
+  for (const x of ints) {
+    if (x === "") continue;
+    if (!/^-?[0-9]+$/.test(x)) return { kind: "integer" };
+    const v = BigInt(x);
+    if (v > 2147483647n || v < -2147483648n) return { kind: "integer" };
+  }
+  for (const x of cats) {
+    if (!/^[0-9a-fA-F]*$/.test(x)) return { kind: "hexadecimal" };
+    if (x.length > 8) return { kind: "categoricalLength" };
+  }
+  return {
+    label: Number(f[0]),
+    dense: ints.map((x) => Math.fround(Math.log1p(Math.max(0, Number(x || "0"))))),
+    cats: cats.map((x) => parseInt(x || "0", 16)),
+  };
+}
+
+/** Bytes as a Latin-1 string (one character per byte). */
+export function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return s;
+}
+
+/**
+ * Parses a whole raw file the obvious way: lines split at LF (an unterminated last line counts),
+ * the format detected from the first line (or `format` when given), a header skipped, every line
+ * classified with {@linkcode referenceLine}.
+ */
+export function referenceParseFile(bytes: Uint8Array, format?: ReferenceFormat): ReferenceFile {
+  const lines = latin1(bytes).split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  let fmt = format ?? referenceFormat((lines[0] ?? "").replace(/\r$/, ""));
+  // A header is a whole first line.
+  if (fmt.header && !bytes.includes(10)) fmt = { ...fmt, header: false };
+  const header = fmt.header ? 1 : 0;
+  const out: ReferenceFile = { format: fmt, lines: lines.length - header, samples: [], bad: {} };
+  for (let i = header; i < lines.length; i++) {
+    const r = referenceLine(lines[i], fmt);
+    if ("kind" in r) (out.bad[r.kind] ??= []).push(i + 1);
+    else out.samples.push({ line: i + 1, ...r });
+  }
+  return out;
+}

@@ -75,7 +75,10 @@ Deno.test("describeBadLine() classifies every kind a line can have, first proble
   const cases: [string, string | undefined][] = [
     [good, undefined],
     ["", "empty"],
-    [good + "\r", "carriageReturn"],
+    [good + "\r", undefined], // CR LF line end
+    ["\r", "empty"],
+    [good + "\r\r", "carriageReturn"],
+    [fields.slice(0, 20).join("\t") + "\r" + fields.slice(20).join("\t"), "carriageReturn"],
     ["x".repeat(MAX_LINE_BYTES), "lineLength"],
     [fields.slice(0, 39).join("\t"), "fields"],
     [good + "\t", "fields"],
@@ -134,7 +137,7 @@ Deno.test("parseBlock() and describeBadLine() agree on thousands of mutated line
 });
 
 Deno.test("parseBlock() counts bad lines by kind with their first 0-based lines", () => {
-  const lines = [goodLine(1), "", goodLine(2), "1\t2", "", goodLine(3) + "\r", "", goodLine(4)];
+  const lines = [goodLine(1), "", goodLine(2), "1\t2", "", goodLine(3) + "\r\r", "", goodLine(4)];
   const { result } = parse(text(lines));
   assert.equal(result.samples, 3);
   assert.equal(result.lines, 8);

@@ -21,8 +21,11 @@ import { BAD_LINE_KINDS, CATEGORICAL_FEATURES, DENSE_FEATURES } from "./format.t
 /** Name of the cache format, recorded in every manifest. */
 export const CACHE_FORMAT = "dqrm-criteo-cache";
 
-/** Version of the cache format; a cache of another version is rebuilt. */
-export const CACHE_VERSION = 1;
+/**
+ * Version of the cache format; a cache of another version is rebuilt. 2: CR LF line ends and the
+ * competition's CSV are read, sources record their format and fingerprint, bad `id` lines.
+ */
+export const CACHE_VERSION = 2;
 
 /** File name of the manifest in a cache folder. */
 export const MANIFEST_FILE = "manifest.json";
@@ -107,11 +110,19 @@ export const SourceSchema = z.object({
   bytes: z.number().int().nonnegative(),
   /** Modification time (ms since the epoch), when the system reports it. */
   modifiedMs: z.number().nullable(),
+  /** CRC-32 of the file's first and last MiB and 32 windows between (`sources.ts`). */
+  fingerprint: z.string().regex(/^[0-9a-f]{8}$/),
   gzip: z.boolean(),
+  /** The line format detected from the first line. */
+  format: z.object({
+    separator: z.enum(["tab", "comma"]),
+    idColumn: z.boolean(),
+    header: z.boolean(),
+  }),
   /** CRC-32 (as gzip's, 8 hex digits) of the first `hashedBytes` bytes of the file as stored. */
   crc32: z.string().regex(/^[0-9a-f]{8}$/).nullable(),
   hashedBytes: z.number().int().nonnegative(),
-  /** Lines read (bad lines included): all of the file's unless `rows` stopped early. */
+  /** Lines read (bad lines included, a header line not): all of the file's unless `rows` stopped. */
   lines: z.number().int().nonnegative(),
   /** Uncompressed bytes read. */
   textBytes: z.number().int().nonnegative(),
@@ -178,6 +189,27 @@ export const ManifestSchema = z.object({
 
 /** The manifest of a complete cache. */
 export type CacheManifest = z.infer<typeof ManifestSchema>;
+
+/**
+ * What a cache's raw input held, as a run's result records it (`inputLines`): lines, samples,
+ * sub-sampled lines, and the bad lines by kind (kinds found only) with their first sites.
+ */
+export function inputLinesOf(manifest: CacheManifest): {
+  lines: number;
+  samples: number;
+  subsampled: number;
+  bad: number;
+  badLines: Record<string, { count: number; first: { file: string; line: number }[] }>;
+} {
+  const found = BAD_LINE_KINDS.filter((k) => manifest.badLines[k].count > 0);
+  return {
+    lines: manifest.lines,
+    samples: manifest.samples,
+    subsampled: manifest.sources.reduce((n, s) => n + s.subsampled, 0),
+    bad: found.reduce((n, k) => n + manifest.badLines[k].count, 0),
+    badLines: Object.fromEntries(found.map((k) => [k, manifest.badLines[k]])),
+  };
+}
 
 /**
  * Reads and validates a cache's manifest; `undefined` when the folder has none (not built, or

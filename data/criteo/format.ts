@@ -1,10 +1,12 @@
 /**
- * The raw Criteo TSV format (Kaggle `train.txt`, Terabyte `day_N`) and the kinds of bad line the
- * pipeline counts.
+ * The raw Criteo formats (Kaggle `train.txt`, Terabyte `day_N`, the Kaggle competition's
+ * `train.csv`) and the kinds of bad line the pipeline counts.
  *
- * A line holds 40 tab-separated fields: the click label (`0` or `1`), 13 integer counts and 26
- * categorical values written as hexadecimal hashes of up to 8 digits. An empty field is a missing
- * value. Lines end with LF; the last line of a file may lack it.
+ * A TSV line holds 40 tab-separated fields: the click label (`0` or `1`), 13 integer counts and
+ * 26 categorical values written as hexadecimal hashes of up to 8 digits. An empty field is a
+ * missing value. The competition's CSV has a header line (`Id,Label,I1,…,I13,C1,…,C26`) and a
+ * leading Id column, comma-separated. Lines end with LF or CR LF; the last line of a file may lack
+ * it. Each file's format is detected from its first line ({@linkcode detectLineFormat}).
  *
  * @module
  */
@@ -33,6 +35,7 @@ export const BAD_LINE_KINDS = [
   "carriageReturn",
   "lineLength",
   "fields",
+  "id",
   "label",
   "integer",
   "hexadecimal",
@@ -46,15 +49,88 @@ export type BadLineKind = typeof BAD_LINE_KINDS[number];
 /** What each kind of bad line means, as a message in the style `file:line: what`. */
 export const BAD_LINE_MESSAGES: Readonly<Record<BadLineKind, string>> = {
   empty: "Expected a line of 40 fields but found an empty line",
-  carriageReturn: "Expected a line ending in LF but found CR LF",
+  carriageReturn: "Expected LF or CR LF line ends but found a CR inside a line",
   lineLength: `Expected a line of at most ${MAX_LINE_BYTES} bytes but found a longer one`,
-  fields: `Expected ${FIELDS} tab-separated fields but found another count`,
+  fields: `Expected ${FIELDS} tab-separated fields (41 with an Id column) but found another count`,
+  id: "Expected a decimal Id in the Id column",
   label: "Expected a label of 0 or 1",
   integer: "Expected an integer in [-2^31, 2^31) or an empty field",
   hexadecimal: "Expected a hexadecimal categorical value or an empty field",
   categoricalLength: `Expected a categorical value of at most ${MAX_HEX_DIGITS} hexadecimal digits`,
   truncatedGzip: "Expected a complete gzip stream but it ended early or is corrupt",
 };
+
+/** How the lines of a file are laid out: detected per file from its first line. */
+export interface LineFormat {
+  /** Field separator: tab (Criteo's TSV) or comma (the Kaggle competition's CSV). */
+  separator: "tab" | "comma";
+  /** Whether each line starts with an Id column (the Kaggle competition's CSV). */
+  idColumn: boolean;
+  /** Whether the first line is a header of column names (skipped: neither sample nor bad). */
+  header: boolean;
+}
+
+/** Criteo's raw TSV: 40 tab-separated fields, no header. */
+export const TSV_FORMAT: Readonly<LineFormat> = {
+  separator: "tab",
+  idColumn: false,
+  header: false,
+};
+
+/** The byte of a format's separator. */
+export function separatorByte(format: LineFormat): number {
+  return format.separator === "comma" ? 44 : 9;
+}
+
+/** Fields of a line of `format` (41 with an Id column). */
+export function fieldsOf(format: LineFormat): number {
+  return FIELDS + (format.idColumn ? 1 : 0);
+}
+
+/** A short name of a format, e.g. `CSV with header and Id column`. */
+export function formatName(format: LineFormat): string {
+  const parts = [format.header ? "header" : "", format.idColumn ? "Id column" : ""].filter(Boolean);
+  return `${format.separator === "comma" ? "CSV" : "TSV"}${
+    parts.length ? ` with ${parts.join(" and ")}` : ""
+  }`;
+}
+
+/**
+ * The format of a file from its first line (without its line end): the separator is a tab when
+ * the line has one, else a comma when it has one; the line is a header when its first field is
+ * `Id` or `Label` (any case, quotes and a UTF-8 BOM ignored); an Id column is named `Id` by the
+ * header or, without one, is a decimal first field before a 0/1 label in a line of 41 fields.
+ * Throws a {@linkcode CriteoInputError} for a header without a label column (a test file).
+ */
+export function detectLineFormat(firstLine: string): LineFormat {
+  const separator = firstLine.includes("\t") ? "tab" : firstLine.includes(",") ? "comma" : "tab";
+  const fields = firstLine.split(separator === "tab" ? "\t" : ",").map((f) =>
+    f.replace(/^\uFEFF/, "").replace(/^"(.*)"$/, "$1").trim().toLowerCase()
+  );
+  if (fields[0] === "id" || fields[0] === "label") {
+    const idColumn = fields[0] === "id";
+    if (idColumn && fields[1] !== "label") {
+      throw new CriteoInputError(
+        `Expected a header of Id,Label,I1..I13,C1..C26 but found no Label column after Id (${
+          JSON.stringify(firstLine.slice(0, 40))
+        }…): a test file without click labels cannot be trained on`,
+      );
+    }
+    return { separator, idColumn, header: true };
+  }
+  const idColumn = fields.length === FIELDS + 1 && /^[0-9]+$/.test(fields[0]) &&
+    /^[01]$/.test(fields[1]);
+  return { separator, idColumn, header: false };
+}
+
+/** Input that holds no usable Criteo sample, or that is not Criteo data: one line, naming it. */
+export class CriteoInputError extends Error {
+  /** Creates the error; `message` names the file and what was expected and found. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CriteoInputError";
+  }
+}
 
 /** Line numbers kept per kind of bad line. */
 export const FIRST_BAD_LINES = 10;
@@ -101,6 +177,19 @@ export function mergeBadLineReports(report: BadLineReport, more: BadLineReport):
       if (into.first.length < FIRST_BAD_LINES) into.first.push(site);
     }
   }
+}
+
+/**
+ * One line per kind of bad line found: `kind: count (meaning); first at file:line, …`.
+ * Empty when the report has none.
+ */
+export function describeBadLineReport(report: BadLineReport): string[] {
+  const n = (x: number) => x.toLocaleString("en-US");
+  return BAD_LINE_KINDS.filter((k) => report[k].count > 0).map((k) =>
+    `${k}: ${n(report[k].count)} (${BAD_LINE_MESSAGES[k]}); first at ${
+      report[k].first.map((s) => `${s.file}:${s.line}`).join(", ")
+    }`
+  );
 }
 
 /** Total bad lines of a report. */

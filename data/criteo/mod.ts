@@ -18,6 +18,7 @@
  * @module
  */
 export * from "./cache.ts";
+export * from "./diagnose.ts";
 export * from "./dictionary.ts";
 export * from "./format.ts";
 export * from "./generate.ts";
@@ -29,6 +30,7 @@ export * from "./sources.ts";
 export * from "./splits.ts";
 export {
   describeBadLine,
+  emptyBlockParse,
   keepsNegative,
   parseBlock,
   parsedColumnsBytes,
@@ -36,5 +38,5 @@ export {
   samplesCapacity,
 } from "./parse.ts";
 export type { BlockParse, ParsedColumns, ParseSettings } from "./parse.ts";
-export { crc32Prefix, crc32Update, isGzipFile, LineBlockReader } from "./reader.ts";
+export { crc32Prefix, crc32Update, isGzipFile, LineBlockReader, readHead } from "./reader.ts";
 export type { LineBlock, LineBlockReaderOptions, ReaderBadLine } from "./reader.ts";

@@ -1,7 +1,8 @@
 /**
- * Parses blocks of raw Criteo TSV lines straight from bytes into columns: no string is made per
- * line or field on the fast path. A line that fails the fast path is classified by a slow,
- * exact validator ({@linkcode describeBadLine}) and skipped.
+ * Parses blocks of raw Criteo lines (TSV, or the Kaggle competition's CSV with an Id column; LF
+ * or CR LF line ends) straight from bytes into columns: no string is made per line or field on
+ * the fast path. A line that fails the fast path is classified by a slow, exact validator
+ * ({@linkcode describeBadLine}) and skipped.
  *
  * Values: the label as 0/1; each integer `x` as `log(x + 1)` in float32, missing and negative
  * values as 0 (`log 1`); each categorical as its 32-bit value (`parseInt(hex, 16)`, missing = 0),
@@ -15,9 +16,13 @@ import {
   CATEGORICAL_FEATURES,
   DENSE_FEATURES,
   FIELDS,
+  fieldsOf,
   FIRST_BAD_LINES,
+  type LineFormat,
   MAX_HEX_DIGITS,
   MAX_LINE_BYTES,
+  separatorByte,
+  TSV_FORMAT,
 } from "./format.ts";
 
 /** Columns a block is parsed into; every array holds `capacity` samples. */
@@ -76,6 +81,8 @@ export interface ParseSettings {
   source: number;
   /** Offset of the block in the file's text (a decision depends on the line's offset). */
   offset: number;
+  /** The file's line format (separator, Id column). Default: Criteo's TSV. */
+  format?: LineFormat;
 }
 
 /** What {@linkcode parseBlock} found in a block. */
@@ -94,6 +101,17 @@ export interface BlockParse {
   firstBad?: { line: number; kind: BadLineKind; what: string };
 }
 
+/** What {@linkcode parseBlock} finds in a block without lines. */
+export function emptyBlockParse(): BlockParse {
+  return {
+    samples: 0,
+    lines: 0,
+    subsampled: 0,
+    badCounts: BAD_LINE_KINDS.map(() => 0),
+    badLines: BAD_LINE_KINDS.map(() => []),
+  };
+}
+
 /** Value of each byte as a hexadecimal digit, -1 for other bytes. */
 const HEX = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEX[48 + i] = i;
@@ -103,7 +121,7 @@ for (let i = 0; i < 6; i++) HEX[97 + i] = HEX[65 + i] = 10 + i;
 const LOG1P = Float64Array.from({ length: 4096 }, (_, x) => Math.log1p(x));
 
 const INT_MAX = 2147483647;
-const TAB = 9, LF = 10, CR = 13, MINUS = 45, ZERO = 48, NINE = 57;
+const LF = 10, CR = 13, MINUS = 45, ZERO = 48, NINE = 57;
 
 /**
  * Whether the sub-sampling keeps a good negative line: a seeded hash of `(seed, source, offset)`,
@@ -130,8 +148,9 @@ export function keepsNegative(
 
 /**
  * Parses the lines of `bytes[start, end)` into `out`, samples from index 0, each with its 0-based
- * line in the block. Every line must end in LF (`bytes[end - 1]` is LF), and `out.capacity` must
- * be at least {@linkcode samplesCapacity} of the range. Bad lines are counted by kind and skipped.
+ * line in the block. Every line must end in LF (`bytes[end - 1]` is LF; a CR before it is part of
+ * the line end), and `out.capacity` must be at least {@linkcode samplesCapacity} of the range.
+ * Bad lines are counted by kind and skipped.
  */
 export function parseBlock(
   bytes: Uint8Array,
@@ -147,6 +166,9 @@ export function parseBlock(
   const range = settings.maxIndRange > 0 ? settings.maxIndRange : 0;
   const rate = settings.subsampleRate;
   const { seed, source } = settings;
+  const format = settings.format ?? TSV_FORMAT;
+  const SEP = separatorByte(format);
+  const idColumn = format.idColumn;
   const base = settings.offset - start;
   const badCounts = BAD_LINE_KINDS.map(() => 0);
   const badLines: number[][] = BAD_LINE_KINDS.map(() => []);
@@ -161,8 +183,14 @@ export function parseBlock(
       if (s >= capacity) {
         throw new RangeError(`Expected at most ${capacity} samples in the block but found more`);
       }
+      if (idColumn) {
+        const from = p;
+        while (bytes[p] >= ZERO && bytes[p] <= NINE) p++;
+        if (p === from || bytes[p] !== SEP) break parse;
+        p++;
+      }
       label = bytes[p] - ZERO;
-      if ((label !== 0 && label !== 1) || bytes[p + 1] !== TAB) break parse;
+      if ((label !== 0 && label !== 1) || bytes[p + 1] !== SEP) break parse;
       p += 2;
       const d0 = s * DENSE_FEATURES;
       for (let j = 0; j < DENSE_FEATURES; j++) {
@@ -178,7 +206,7 @@ export function parseBlock(
           v = v * 10 + (c - ZERO);
           c = bytes[++p];
         }
-        if (c !== TAB || v > INT_MAX + (negative ? 1 : 0)) break parse;
+        if (c !== SEP || v > INT_MAX + (negative ? 1 : 0)) break parse;
         p++;
         dense[d0 + j] = negative ? 0 : v < 4096 ? LOG1P[v] : Math.log1p(v);
       }
@@ -190,7 +218,12 @@ export function parseBlock(
           digits++;
           d = HEX[bytes[++p]];
         }
-        if (digits > MAX_HEX_DIGITS || bytes[p] !== (t === CATEGORICAL_FEATURES - 1 ? LF : TAB)) {
+        if (digits > MAX_HEX_DIGITS) break parse;
+        if (t < CATEGORICAL_FEATURES - 1) {
+          if (bytes[p] !== SEP) break parse;
+        } else if (bytes[p] === CR && bytes[p + 1] === LF) {
+          p++;
+        } else if (bytes[p] !== LF) {
           break parse;
         }
         p++;
@@ -209,7 +242,7 @@ export function parseBlock(
       }
     } else {
       const lineEnd = bytes.indexOf(LF, lineStart);
-      const bad = describeBadLine(bytes.subarray(lineStart, lineEnd));
+      const bad = describeBadLine(bytes.subarray(lineStart, lineEnd), format);
       if (bad === undefined) {
         throw new Error(
           `Expected line ${line} to be bad, as the fast parser found, but it is valid`,
@@ -231,18 +264,27 @@ function shown(field: string): string {
 }
 
 /**
- * Classifies a line (without its LF) that is not a valid Criteo line: the first of
- * {@linkcode BAD_LINE_KINDS} that applies, scanning fields left to right. Returns `undefined`
- * for a valid line.
+ * Classifies a line (without its LF; a CR before the LF is part of the line end) that is not a
+ * valid Criteo line of `format`: the first of {@linkcode BAD_LINE_KINDS} that applies, scanning
+ * fields left to right. Returns `undefined` for a valid line.
  */
 export function describeBadLine(
   line: Uint8Array,
+  format: LineFormat = TSV_FORMAT,
 ): { kind: BadLineKind; what: string } | undefined {
-  if (line.length === 0) {
-    return { kind: "empty", what: "Expected 40 fields but found an empty line" };
+  const fieldCount = fieldsOf(format);
+  const body = line.length > 0 && line[line.length - 1] === CR
+    ? line.subarray(0, line.length - 1)
+    : line;
+  if (body.length === 0) {
+    return { kind: "empty", what: `Expected ${fieldCount} fields but found an empty line` };
   }
-  if (line[line.length - 1] === CR) {
-    return { kind: "carriageReturn", what: "Expected the line to end in LF but found CR LF" };
+  const cr = body.indexOf(CR);
+  if (cr >= 0) {
+    return {
+      kind: "carriageReturn",
+      what: `Expected LF or CR LF line ends but found a CR at byte ${cr + 1} of the line`,
+    };
   }
   if (line.length + 1 > MAX_LINE_BYTES) {
     return {
@@ -250,45 +292,58 @@ export function describeBadLine(
       what: `Expected a line of at most ${MAX_LINE_BYTES} bytes but found ${line.length + 1}`,
     };
   }
-  const fields = new TextDecoder().decode(line).split("\t");
-  if (fields.length !== FIELDS) {
+  const comma = format.separator === "comma";
+  const fields = new TextDecoder().decode(body).split(comma ? "," : "\t");
+  if (fields.length !== fieldCount) {
     return {
       kind: "fields",
-      what: `Expected ${FIELDS} tab-separated fields but found ${fields.length}`,
+      what: `Expected ${fieldCount} ${
+        comma ? "comma" : "tab"
+      }-separated fields but found ${fields.length}`,
     };
   }
-  if (fields[0] !== "0" && fields[0] !== "1") {
-    return { kind: "label", what: `Expected a label of 0 or 1 but found ${shown(fields[0])}` };
+  const first = format.idColumn ? 1 : 0;
+  if (format.idColumn && !/^[0-9]+$/.test(fields[0])) {
+    return { kind: "id", what: `Expected a decimal Id in field 1 but found ${shown(fields[0])}` };
+  }
+  if (fields[first] !== "0" && fields[first] !== "1") {
+    return {
+      kind: "label",
+      what: `Expected a label of 0 or 1${first ? " in field 2" : ""} but found ${
+        shown(fields[first])
+      }`,
+    };
   }
   for (let j = 0; j < DENSE_FEATURES; j++) {
-    const f = fields[1 + j];
+    const f = fields[first + 1 + j];
     if (f === "") continue;
     const v = Number(f);
     if (!/^-?[0-9]+$/.test(f) || v > INT_MAX || v < -INT_MAX - 1) {
       return {
         kind: "integer",
-        what: `Expected an integer in [-2^31, 2^31) or nothing in field ${2 + j} (I${
+        what: `Expected an integer in [-2^31, 2^31) or nothing in field ${first + 2 + j} (I${
           j + 1
         }) but found ${shown(f)}`,
       };
     }
   }
   for (let t = 0; t < CATEGORICAL_FEATURES; t++) {
-    const f = fields[1 + DENSE_FEATURES + t];
+    const f = fields[first + 1 + DENSE_FEATURES + t];
+    const field = first + 2 + DENSE_FEATURES + t;
     if (!/^[0-9a-fA-F]*$/.test(f)) {
       return {
         kind: "hexadecimal",
-        what: `Expected hexadecimal digits or nothing in field ${2 + DENSE_FEATURES + t} (C${
-          t + 1
-        }) but found ${shown(f)}`,
+        what: `Expected hexadecimal digits or nothing in field ${field} (C${t + 1}) but found ${
+          shown(f)
+        }`,
       };
     }
     if (f.length > MAX_HEX_DIGITS) {
       return {
         kind: "categoricalLength",
-        what: `Expected at most ${MAX_HEX_DIGITS} hexadecimal digits in field ${
-          2 + DENSE_FEATURES + t
-        } (C${t + 1}) but found ${f.length}`,
+        what: `Expected at most ${MAX_HEX_DIGITS} hexadecimal digits in field ${field} (C${
+          t + 1
+        }) but found ${f.length}`,
       };
     }
   }

@@ -7,10 +7,17 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type CacheManifest, CacheOptionsSchema, MANIFEST_FILE, readManifest } from "./cache.ts";
+import {
+  CACHE_VERSION,
+  type CacheManifest,
+  CacheOptionsSchema,
+  MANIFEST_FILE,
+  readManifest,
+} from "./cache.ts";
 import { preprocessCriteo, type PreprocessProgress } from "./preprocess.ts";
 import type { CriteoRunData } from "./run_data.ts";
 import { CriteoData } from "./source.ts";
+import { resolveInput } from "./sources.ts";
 
 /** Options of {@linkcode prepareCriteo}. */
 export interface PrepareCriteoOptions {
@@ -60,7 +67,9 @@ export async function prepareCriteo(
   if (isCache) {
     const manifest = await readManifest(path);
     if (!manifest) {
-      throw new RangeError(`Expected a cache of format version 1 in ${path}; rebuild it`);
+      throw new RangeError(
+        `Expected a cache of format version ${CACHE_VERSION} in ${path} but found another; rebuild it`,
+      );
     }
     if (manifest.options.dataset !== dataset) {
       throw new RangeError(
@@ -74,7 +83,7 @@ export async function prepareCriteo(
     }
     return { cache: path, manifest, reused: true };
   }
-  const absolute = await Deno.realPath(path);
+  const absolute = await resolveInput(dataset, path);
   const cache = options.cacheDir ?? defaultCacheDir(dataset, absolute);
   const result = await preprocessCriteo({
     dataset,

@@ -48,14 +48,28 @@ import {
   emptyBadLineReport,
   FIRST_BAD_LINES,
 } from "./format.ts";
+import { type FirstBadLine, formatOf, likelyCause, noSampleError } from "./diagnose.ts";
 import {
   type BlockParse,
+  emptyBlockParse,
   parsedColumnsBytes,
   parsedColumnsView,
   samplesCapacity,
 } from "./parse.ts";
-import { crc32Prefix, type LineBlock, LineBlockReader, type ReaderBadLine } from "./reader.ts";
-import { findSources, identifySource, sameSource, type SourceIdentity } from "./sources.ts";
+import {
+  crc32Prefix,
+  type LineBlock,
+  LineBlockReader,
+  type ReaderBadLine,
+  readHead,
+} from "./reader.ts";
+import {
+  BUILD_FILE,
+  findSources,
+  identifySource,
+  sameSource,
+  type SourceIdentity,
+} from "./sources.ts";
 import { partLines, splitRanges } from "./splits.ts";
 import { WorkerPool } from "./pool.ts";
 import type { WorkerReply } from "./worker.ts";
@@ -66,6 +80,8 @@ export const BLOCK_BYTES = 4 << 20;
 const BLOCK_SAMPLES = samplesCapacity(BLOCK_BYTES);
 /** Default samples per chunk file (about 10.5 MB). */
 export const DEFAULT_CHUNK_SAMPLES = 65536;
+/** Bytes of a file's text its format is detected from (and a bad file diagnosed from). */
+const HEAD_BYTES = 64 << 10;
 /** Default frequency threshold (NVIDIA's DLRM preprocessing uses 15). */
 export const DEFAULT_THRESHOLD = 15;
 
@@ -99,7 +115,10 @@ export interface PreprocessOptions {
   workers?: number;
   /** Checksum every source (CRC-32) into the manifest. Default true. */
   checksum?: boolean;
-  /** Reusing a cache: also recompute the sources' checksums. Default false (size and time only). */
+  /**
+   * Reusing a cache: also recompute the sources' whole CRC-32. Default false: path, size,
+   * modification time and fingerprint (CRC-32 of the first and last MiB and 32 windows between).
+   */
   verify?: boolean;
   /** Rebuild even when a complete cache with the same options and sources exists. */
   force?: boolean;
@@ -224,6 +243,8 @@ interface InFlight {
   mapsLeft: number;
   /** 1-based number of the block's first line (set when the block is numbered). */
   firstLine: number;
+  /** Header lines at the block's start, not parsed (1 in a file's first block with a header). */
+  header: number;
 }
 
 /** What was read from a source so far. */
@@ -232,6 +253,8 @@ interface SourceStats {
   samples: number;
   subsampled: number;
   bad: number;
+  /** The first bad line (reader's or parser's). */
+  firstBad?: FirstBadLine;
 }
 
 class Build {
@@ -275,6 +298,11 @@ class Build {
     const dir = this.#dir;
     await Deno.mkdir(dir, { recursive: true });
     await removeIfPresent(`${dir}/${MANIFEST_FILE}`);
+    const input = this.#settings.input;
+    await writeFileAtomic(
+      `${dir}/${BUILD_FILE}`,
+      JSON.stringify({ dataset: this.#options.dataset, input }) + "\n",
+    );
     const resumeFrom = await this.#prepare();
     try {
       await this.#startWorkers(resumeFrom > 0);
@@ -290,6 +318,7 @@ class Build {
       await writeFileAtomic(`${dir}/${MANIFEST_FILE}`, JSON.stringify(manifest, null, 1) + "\n");
       await removeIfPresent(`${dir}/${PROGRESS_FILE}`);
       await removeIfPresent(`${dir}/state`);
+      await removeIfPresent(`${dir}/${BUILD_FILE}`);
       this.#progress("done", this.#identities.length - 1, true);
       return manifest;
     } finally {
@@ -375,8 +404,12 @@ class Build {
 
   async #readSource(index: number): Promise<void> {
     const identity = this.#identities[index];
+    const head = await readHead(identity.path, HEAD_BYTES);
+    const format = formatOf(head, identity.path);
+    const headerLines = format.header ? 1 : 0;
+    const rows = this.#options.rows;
     const reader = await LineBlockReader.open(identity.path, {
-      maxLines: this.#options.rows ?? undefined,
+      maxLines: rows === null ? undefined : rows + headerLines,
       checksum: this.#settings.checksum ?? true,
     });
     this.#reader = reader;
@@ -390,6 +423,7 @@ class Build {
     let sequence = 0, nextMap = 0, nextWrite = 0;
     // Lines before the next block to number (blocks are numbered in order, when mapped).
     let numbered = 0;
+    let headerLeft = headerLines;
 
     const write = () => {
       for (
@@ -408,10 +442,11 @@ class Build {
         // Number the lines: those the reader skipped before the block, the block's own, then a
         // truncated last line.
         for (const s of f.skipped) if (s.kind === "lineLength") s.line = ++numbered;
+        numbered += f.header;
         f.firstLine = numbered + 1;
-        if (f.block.lines !== undefined && f.block.lines !== f.parse.lines) {
+        if (f.block.lines !== undefined && f.block.lines !== f.header + f.parse.lines) {
           throw new Error(
-            `Expected the reader's ${f.block.lines} lines and the parser's ${f.parse.lines} to agree`,
+            `Expected the reader's ${f.block.lines} lines and the parser's ${f.parse.lines} (+${f.header} header) to agree`,
           );
         }
         numbered += f.parse.lines;
@@ -419,7 +454,20 @@ class Build {
           if (s.kind === "truncatedGzip") s.line = s.counts ? ++numbered : numbered + 1;
         }
         nextMap++;
-        if (this.#settings.strict) strictCheck(f, identity.file);
+        const bad = firstBadOf(f);
+        if (bad) {
+          if (this.#settings.strict) {
+            const hint = bad.line === headerLines + 1
+              ? `; likely cause: ${likelyCause(head, format, bad)}`
+              : "";
+            throw new CriteoFormatError(
+              { file: identity.file, line: bad.line },
+              bad.kind,
+              bad.what + hint,
+            );
+          }
+          stats.firstBad ??= bad;
+        }
         const samples = f.parse.samples;
         f.mapsLeft = samples > 0 ? mappers.length : 0;
         if (samples > 0) {
@@ -451,19 +499,32 @@ class Build {
           free.push(slot);
           break;
         }
-        const f: InFlight = { slot, block, skipped: block.skipped, mapsLeft: -1, firstLine: 0 };
+        // A header line starts the file's first block (it was detected in the file's head).
+        const header = headerLeft > 0 && block.length > 0 ? headerLeft : 0;
+        const start = header ? this.#slots[slot].input.indexOf(10) + 1 : 0;
+        headerLeft -= header;
+        const f: InFlight = {
+          slot,
+          block,
+          skipped: block.skipped,
+          mapsLeft: -1,
+          firstLine: 0,
+          header,
+        };
         inflight.set(sequence++, f);
-        if (block.length === 0) {
-          f.parse = noLines();
+        if (block.length === start) {
+          f.parse = emptyBlockParse();
           map();
           continue;
         }
         pool.call(pool.leastLoaded(), {
           type: "parse",
           slot,
+          start,
           length: block.length,
-          offset: block.offset,
+          offset: block.offset + start,
           source: index,
+          format,
         }).then((r) => {
           f.parse = (r as Extract<WorkerReply, { type: "parsed" }>).result;
           map();
@@ -475,12 +536,17 @@ class Build {
       await reader.close();
     }
     this.#textBytes += reader.textBytes;
+    const lines = Math.max(0, numbered - headerLines);
+    if (stats.samples + stats.subsampled === 0) {
+      throw noSampleError(identity.path, lines, head, format, stats.firstBad);
+    }
     this.#sources.push({
       ...identity,
       gzip: reader.gzip,
+      format,
       crc32: reader.crc32 ?? null,
       hashedBytes: reader.hashedBytes,
-      lines: numbered,
+      lines,
       textBytes: reader.textBytes,
       samples: stats.samples,
       subsampled: stats.subsampled,
@@ -603,9 +669,11 @@ class Build {
     const total = this.#samples;
     let lastPartStart: number;
     if (this.#options.dataset === "kaggle") {
-      const lines = this.#sources[0].lines;
+      const { lines, format } = this.#sources[0];
       const parts = partLines(lines);
-      lastPartStart = await this.#firstSampleAfterLine(lines - parts[parts.length - 1]);
+      // Samples keep their file's line numbers, counting a header line.
+      const header = format.header ? 1 : 0;
+      lastPartStart = await this.#firstSampleAfterLine(header + lines - parts[parts.length - 1]);
     } else {
       const last = this.#sources.length - 1;
       lastPartStart = this.#sources.slice(0, last).reduce((n, s) => n + s.samples, 0);
@@ -680,28 +748,17 @@ class Build {
   }
 }
 
-function noLines(): BlockParse {
-  return {
-    samples: 0,
-    lines: 0,
-    subsampled: 0,
-    badCounts: BAD_LINE_KINDS.map(() => 0),
-    badLines: BAD_LINE_KINDS.map(() => []),
-  };
-}
-
-/** Throws the first bad line of a numbered block (the reader's or the parser's). */
-function strictCheck(f: InFlight, file: string): void {
-  const candidates: { line: number; kind: BadLineKind; what: string }[] = f.skipped.map((s) => ({
+/** The first bad line of a numbered block (the reader's or the parser's), if any. */
+function firstBadOf(f: InFlight): FirstBadLine | undefined {
+  const candidates: FirstBadLine[] = f.skipped.map((s) => ({
     line: s.line!,
     kind: s.kind,
     what: s.what,
   }));
   const bad = f.parse?.firstBad;
   if (bad) candidates.push({ ...bad, line: f.firstLine + bad.line });
-  if (candidates.length === 0) return;
-  const first = candidates.reduce((a, b) => (b.line < a.line ? b : a));
-  throw new CriteoFormatError({ file, line: first.line }, first.kind, first.what);
+  if (candidates.length === 0) return undefined;
+  return candidates.reduce((a, b) => (b.line < a.line ? b : a));
 }
 
 const ProgressSchema = z.object({

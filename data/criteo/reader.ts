@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { crc32, createGunzip } from "node:zlib";
+import { constants as zlibConstants, crc32, createGunzip, gunzipSync } from "node:zlib";
 import type { BadLineKind } from "./format.ts";
 
 /** A bad line found by the reader itself, placed before or after the lines of its block. */
@@ -47,6 +47,8 @@ export interface LineBlockReaderOptions {
 }
 
 const READ_BYTES = 1 << 20;
+/** Compressed bytes {@linkcode readHead} decompresses (at most ~32 MiB of text). */
+const HEAD_GZIP_BYTES = 32 << 10;
 /** Decompressed bytes read ahead of the caller. */
 const AHEAD_BYTES = 32 << 20;
 const LF = 10;
@@ -58,6 +60,43 @@ export async function isGzipFile(path: string): Promise<boolean> {
     const head = new Uint8Array(2);
     const n = await file.read(head);
     return n === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Up to `bytes` bytes of a file's text from its start (decompressed when gzipped): what a
+ * format is detected from and a file with no usable sample is diagnosed from. A gzip stream that
+ * breaks early gives what it decompressed before.
+ */
+export async function readHead(path: string, bytes: number): Promise<Uint8Array> {
+  const gzip = await isGzipFile(path);
+  const file = await Deno.open(path);
+  let got = 0;
+  try {
+    if (!gzip) {
+      const out = new Uint8Array(bytes);
+      while (got < bytes) {
+        const n = await file.read(out.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      return out.slice(0, got);
+    }
+    // A cut stream decompresses as far as it goes (sync flush); a corrupt one gives nothing.
+    const raw = new Uint8Array(HEAD_GZIP_BYTES);
+    while (got < raw.length) {
+      const n = await file.read(raw.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    try {
+      const text = gunzipSync(raw.subarray(0, got), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      return new Uint8Array(text.buffer, text.byteOffset, Math.min(bytes, text.length)).slice();
+    } catch {
+      return new Uint8Array(0);
+    }
   } finally {
     file.close();
   }

@@ -21,6 +21,7 @@ import {
   readManifest,
 } from "./cache.ts";
 import { CATEGORICAL_FEATURES, DENSE_FEATURES } from "./format.ts";
+import { checkNotIncompleteCache } from "./sources.ts";
 
 /** A split of a cache: the training stream, DLRM's test half or its validation half. */
 export type CriteoStream = "train" | "test" | "validation";
@@ -126,11 +127,13 @@ export class CriteoData {
 
   /**
    * Opens a complete cache, checking its manifest and that every chunk file has its size.
-   * Throws `Deno.errors.NotFound` when the folder holds no complete cache.
+   * Throws a `CriteoInputError` for an interrupted build, `Deno.errors.NotFound` when the folder
+   * holds no complete cache.
    */
   static async open(dir: string, options: CriteoDataOptions = {}): Promise<CriteoData> {
     const manifest = await readManifest(dir);
     if (!manifest) {
+      await checkNotIncompleteCache(dir);
       throw new Deno.errors.NotFound(
         `Expected a complete Criteo cache (${dir}/manifest.json) but found none; run deno task preprocess`,
       );

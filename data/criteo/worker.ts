@@ -9,6 +9,7 @@
 /// <reference lib="deno.worker" />
 import { chunkFileName, chunkLayout } from "./cache.ts";
 import { IdDictionary } from "./dictionary.ts";
+import type { LineFormat } from "./format.ts";
 import {
   type BlockParse,
   parseBlock,
@@ -29,9 +30,18 @@ export type WorkerRequest =
     capacity: number;
     /** Per slot: the block's text and its parsed columns. */
     slots: { input: SharedArrayBuffer; output: SharedArrayBuffer }[];
-    settings: Omit<ParseSettings, "source" | "offset">;
+    settings: Omit<ParseSettings, "source" | "offset" | "format">;
   }
-  | { type: "parse"; slot: number; length: number; offset: number; source: number }
+  | {
+    type: "parse";
+    slot: number;
+    /** Lines of `[start, length)` of the slot's text (start > 0 skips a header line). */
+    start: number;
+    length: number;
+    offset: number;
+    source: number;
+    format: LineFormat;
+  }
   | { type: "map"; slot: number; samples: number }
   | { type: "save"; dir: string }
   | { type: "load"; dir: string }
@@ -56,7 +66,7 @@ let tables: number[] = [];
 let dicts: IdDictionary[] = [];
 let counting = false;
 let slots: { input: Uint8Array; output: ParsedColumns }[] = [];
-let settings: Omit<ParseSettings, "source" | "offset">;
+let settings: Omit<ParseSettings, "source" | "offset" | "format">;
 
 function handle(msg: WorkerRequest): WorkerReply {
   switch (msg.type) {
@@ -72,10 +82,11 @@ function handle(msg: WorkerRequest): WorkerReply {
       return { type: "ready" };
     case "parse": {
       const { input, output } = slots[msg.slot];
-      const result = parseBlock(input, 0, msg.length, output, {
+      const result = parseBlock(input, msg.start, msg.length, output, {
         ...settings,
         source: msg.source,
         offset: msg.offset,
+        format: msg.format,
       });
       return { type: "parsed", slot: msg.slot, result };
     }
