@@ -28,7 +28,12 @@ import {
   suiteArg,
   UsageError,
 } from "./args.ts";
-import { criteoRunOverrides, type PreprocessProgress } from "../data/criteo/mod.ts";
+import {
+  criteoRunOverrides,
+  type PreprocessProgress,
+  saveModelIndexing,
+} from "../data/criteo/mod.ts";
+import { givenPreprocessFlags, PREPROCESS_FLAGS, preprocessChoices } from "./criteo_flags.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { withDataParallel } from "../suites/suite.ts";
 
@@ -61,7 +66,9 @@ finishes and report.html into an output folder.`,
     },
     "save-models": {
       type: "boolean",
-      help: "also write each run's deployable model file (RUN.model) to the folder",
+      help: "also write each run's deployable model file (RUN.model) to the folder; with --data " +
+        "also RUN.model.indexing and the data's dictionaries (dictionaries/ID/), which infer " +
+        "--data needs to map raw values to the model's rows",
     },
     engine: FLAGS.engine,
     threads: { ...FLAGS.threads, default: "every core" },
@@ -109,14 +116,10 @@ finishes and report.html into an output folder.`,
       help: "train and test on real Criteo data: Kaggle's train.txt[.gz] (or its folder), " +
         "Terabyte's folder of day_N[.gz], or a cache folder built by deno task preprocess; raw " +
         "files are preprocessed once into a cache (DLRM's splits; the whole training split per " +
-        "epoch and the whole test half unless --iterations / --test-samples ask for fewer)",
+        "epoch and the whole test half unless --iterations / --test-samples ask for fewer); " +
+        "the preprocessing options below apply with it",
     },
-    rows: { type: "string", arg: "N", help: "with --data: read at most N lines of each raw file" },
-    days: {
-      type: "string",
-      arg: "N",
-      help: "with --data terabyte: use day_0 … day_{N-1}, the last one halved",
-    },
+    ...PREPROCESS_FLAGS,
     run: {
       type: "string",
       arg: "NAME",
@@ -181,18 +184,20 @@ async function main(): Promise<number> {
     if (suiteName !== "kaggle" && suiteName !== "terabyte") {
       throw new UsageError(`--data expects the suite kaggle or terabyte but found '${suiteName}'`);
     }
-    suite = withOverrides(
-      suite,
-      await criteoRunOverrides(suiteName, values.data, {
-        rows: intFlag("rows", values.rows),
-        days: intFlag("days", values.days),
-        trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,
-        testSamples: intFlag("test-samples", values["test-samples"]),
-        onProgress: values.quiet ? undefined : printPreprocess,
-      }),
-    );
-  } else if (values.rows !== undefined || values.days !== undefined) {
-    throw new UsageError("--rows and --days apply only with --data");
+    const overrides = await criteoRunOverrides(suiteName, values.data, {
+      ...preprocessChoices(values),
+      testData: values["test-data"],
+      dictionaries: values["save-models"],
+      trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,
+      testSamples: intFlag("test-samples", values["test-samples"]),
+      onProgress: values.quiet ? undefined : printPreprocess,
+    });
+    const { summary, ...runOverrides } = overrides;
+    for (const line of summary) console.error(`bench: ${line}`);
+    suite = withOverrides(suite, runOverrides);
+  } else {
+    const given = givenPreprocessFlags(values);
+    if (given.length) throw new UsageError(`${given.join(", ")} apply only with --data`);
   }
   if (values.run) {
     const unknown = values.run.filter((n) => !suite.runs.some((r) => r.name === n));
@@ -240,6 +245,10 @@ async function main(): Promise<number> {
       saveModelTo: values["save-models"] ? `${out}/${config.name}.model` : undefined,
     });
     const path = await writeResult(out, result);
+    const model = `${out}/${config.name}.model`;
+    if (values["save-models"] && config.data.kind === "criteo" && result.status === "ok") {
+      console.error(`[${config.name}] wrote ${await saveModelIndexing(model, config.data)}`);
+    }
     if (result.status === "failed") failed++;
     const t = result.timing;
     console.error(

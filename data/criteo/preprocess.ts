@@ -103,6 +103,12 @@ export interface PreprocessOptions {
   verify?: boolean;
   /** Rebuild even when a complete cache with the same options and sources exists. */
   force?: boolean;
+  /**
+   * A folder of final dictionaries (`CACHE/dictionaries` of a complete cache) that map the values
+   * (a test set read with a training set's rows): nothing is numbered, the table sizes are the
+   * dictionaries', and a value they lack gets row 0. Their index mode must be `index`'s.
+   */
+  dictionaries?: string;
   /** Called about once a second while reading, and at each stage. */
   onProgress?: (progress: PreprocessProgress) => void;
 }
@@ -127,6 +133,8 @@ export interface PreprocessResult {
   manifest: CacheManifest;
   /** Whether an existing complete cache was reused without building. */
   reused: boolean;
+  /** With `dictionaries`, after a build: each table's values that they lacked (row 0). */
+  unseen?: number[];
 }
 
 /** The options a cache records, defaults filled in. */
@@ -165,8 +173,9 @@ export async function preprocessCriteo(options: PreprocessOptions): Promise<Prep
     const existing = await reusable(dir, cacheOptions, identities, options.verify ?? false);
     if (existing) return { dir, manifest: existing, reused: true };
   }
-  const manifest = await new Build(dir, cacheOptions, identities, options).run();
-  return { dir, manifest, reused: false };
+  const build = new Build(dir, cacheOptions, identities, options);
+  const manifest = await build.run();
+  return { dir, manifest, reused: false, unseen: build.unseen };
 }
 
 async function reusable(
@@ -177,6 +186,11 @@ async function reusable(
 ): Promise<CacheManifest | undefined> {
   const manifest = await readManifest(dir).catch(() => undefined);
   if (!manifest || !sameOptions(manifest.options, options)) return undefined;
+  // A single Terabyte day built before it was cut into 7 parts (nothing trained): rebuild.
+  const { train } = manifest.splits;
+  if (manifest.sources.length === 1 && train.samples === 0 && manifest.samples > 0) {
+    return undefined;
+  }
   if (
     manifest.sources.length !== identities.length ||
     !manifest.sources.every((s, i) => sameSource(s, identities[i]))
@@ -257,6 +271,8 @@ class Build {
   #stats: SourceStats | undefined;
   #source = 0;
   #lastProgress = 0;
+  /** With frozen dictionaries: each table's values they lacked. */
+  unseen: number[] | undefined;
 
   constructor(
     dir: string,
@@ -349,6 +365,10 @@ class Build {
       capacity: BLOCK_SAMPLES,
       slots,
       settings: { maxIndRange, subsampleRate, seed },
+      frozen: this.#settings.dictionaries === undefined ? undefined : {
+        dir: this.#settings.dictionaries,
+        offset: index === "frequency" ? 1 : 0,
+      },
     }));
     if (resume) await this.#pool.all(() => ({ type: "load", dir: this.#dir }));
   }
@@ -595,6 +615,10 @@ class Build {
     for (const r of replies) {
       if (r.type !== "finished") throw new Error(`Expected a finished reply but found ${r.type}`);
       r.tables.forEach((t, i) => rows[t] = r.rows[i]);
+      if (r.unseen) {
+        this.unseen ??= new Array<number>(CATEGORICAL_FEATURES).fill(0);
+        r.tables.forEach((t, i) => this.unseen![t] = r.unseen![i]);
+      }
     }
     return rows;
   }
@@ -602,7 +626,9 @@ class Build {
   async #manifest(tableRows: number[], resumedFromSource: number): Promise<CacheManifest> {
     const total = this.#samples;
     let lastPartStart: number;
-    if (this.#options.dataset === "kaggle") {
+    // One file (Kaggle's, or a single Terabyte day): DLRM's 7 parts of its lines, the last one
+    // held out (`splits.ts`); several days: every day but the last trains.
+    if (this.#sources.length === 1) {
       const lines = this.#sources[0].lines;
       const parts = partLines(lines);
       lastPartStart = await this.#firstSampleAfterLine(lines - parts[parts.length - 1]);
