@@ -166,6 +166,18 @@ Deno.test("Terabyte with one day: the day is cut into 7 parts, parts 0-5 train, 
     test: { start: 600, samples: 50 },
     validation: { start: 650, samples: 50 },
   });
+  // A test part without a click: AUC is undefined, so one line says so before any training.
+  const quiet = Array.from(
+    { length: 700 },
+    (_, i) => goodLine(i).replace(/^1/, i >= 600 ? "0" : "1"),
+  );
+  await Deno.writeFile(`${dir}/day_q`, text(quiet));
+  await assert.rejects(
+    criteoRunOverrides("terabyte", `${dir}/day_q`, { cacheDir: `${dir}/q`, subsampleRate: 0 }),
+    (e: Error) =>
+      e.message ===
+        `Expected clicks and non-clicks among the 50 test samples of ${dir}/day_q (AUC needs both) but found only non-clicks; use more data`,
+  );
   // Nothing usable: one line naming the file.
   await Deno.writeFile(`${dir}/bad`, text(["1\t2", "x"]));
   await assert.rejects(
@@ -177,14 +189,20 @@ Deno.test("Terabyte with one day: the day is cut into 7 parts, parts 0-5 train, 
 });
 
 Deno.test({
-  name: "the Terabyte day_0 sample alone trains on parts 0-5 of its lines",
+  name: "the Terabyte day_0 sample alone: parts 0-5 of its lines train; its test part has no click",
   ignore: !present(TERABYTE_SAMPLE),
   fn: async () => {
     const dir = await tempDir();
-    const o = await criteoRunOverrides("terabyte", TERABYTE_SAMPLE, { cacheDir: dir });
+    await assert.rejects(
+      criteoRunOverrides("terabyte", TERABYTE_SAMPLE, { cacheDir: dir }),
+      /^RangeError: Expected clicks and non-clicks among the 8 test samples of .* but found only non-clicks; use more data$/,
+    );
     const m = (await readManifest(dir))!;
-    assert.ok(o.trainSamples > 0 && o.trainSamples === m.splits.train.samples);
-    assert.equal(o.testSamples + m.splits.validation.samples + o.trainSamples, m.samples);
+    assert.ok(m.splits.train.samples > 100);
+    assert.equal(
+      m.splits.test.samples + m.splits.validation.samples + m.splits.train.samples,
+      m.samples,
+    );
     await Deno.remove(dir, { recursive: true });
   },
 });

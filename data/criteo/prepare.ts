@@ -13,6 +13,8 @@ import {
   type CacheManifest,
   type CacheOptions,
   CacheOptionsSchema,
+  chunkFileName,
+  chunkLayout,
   MANIFEST_FILE,
   readManifest,
 } from "./cache.ts";
@@ -266,6 +268,21 @@ export async function criteoRunOverrides(
     }
     return asked ?? available;
   };
+  const testSamples = pick("test", options.testSamples, splits.test.samples);
+  const testCache = test ?? prepared;
+  const clicks = await countClicks(
+    testCache.cache,
+    testCache.manifest,
+    splits.test.start,
+    testSamples,
+  );
+  if (clicks === 0 || clicks === testSamples) {
+    throw new RangeError(
+      `Expected clicks and non-clicks among the ${testSamples} test samples of ${
+        testData ?? path
+      } (AUC needs both) but found only ${clicks ? "clicks" : "non-clicks"}; use more data`,
+    );
+  }
   return {
     data: {
       kind: "criteo",
@@ -283,9 +300,37 @@ export async function criteoRunOverrides(
         : {}),
     },
     trainSamples: pick("training", options.trainSamples, splits.train.samples),
-    testSamples: pick("test", options.testSamples, splits.test.samples),
+    testSamples,
     summary,
   };
+}
+
+/** Clicks among samples `[start, start + n)` of a cache (read from the label columns only). */
+async function countClicks(
+  cache: string,
+  manifest: CacheManifest,
+  start: number,
+  n: number,
+): Promise<number> {
+  let clicks = 0;
+  for (const [i, c] of manifest.chunks.entries()) {
+    const from = Math.max(start, c.start), to = Math.min(start + n, c.start + c.samples);
+    if (from >= to) continue;
+    const labels = new Uint8Array(to - from);
+    const file = await Deno.open(`${cache}/${chunkFileName(i)}`);
+    try {
+      await file.seek(chunkLayout(c.samples).labels + from - c.start, Deno.SeekMode.Start);
+      for (let got = 0; got < labels.length;) {
+        const r = await file.read(labels.subarray(got));
+        if (r === null) throw new RangeError(`Expected the labels of ${chunkFileName(i)}`);
+        got += r;
+      }
+    } finally {
+      file.close();
+    }
+    for (const l of labels) clicks += l;
+  }
+  return clicks;
 }
 
 /** A run's real data: training samples from one cache, test samples from it or another. */
