@@ -198,3 +198,75 @@ Deno.test("bench --data --test-data trains on the whole file; infer --data score
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("preprocess --test-data builds the test cache beside the training cache; bench --data takes both folders", async () => {
+  const dir = await tempDir();
+  await Deno.writeFile(
+    `${dir}/train.txt`,
+    text(Array.from({ length: 700 }, (_, i) => goodLine(i))),
+  );
+  await Deno.writeFile(
+    `${dir}/test.txt`,
+    text(Array.from({ length: 100 }, (_, i) => goodLine(700 + i, 70))),
+  );
+  const args = [
+    "kaggle",
+    `${dir}/train.txt`,
+    "--out",
+    `${dir}/c`,
+    "--test-data",
+    `${dir}/test.txt`,
+  ];
+  const p = await run("preprocess.ts", [...args, "--quiet"], `${dir}/cache`);
+  assert.equal(p.code, 0, p.stderr);
+  const built = p.stdout.match(/Built the test cache (\S+) from /)?.[1];
+  assert.ok(built?.startsWith(`${dir}/c/tests/test.txt-`), p.stdout);
+  assert.match(p.stdout, /test: 100 samples in 1 chunk files/);
+  assert.match(p.stdout, /with --test-data the whole training data trains \(700 samples\)/);
+  const again = await run("preprocess.ts", [...args, "--quiet"], `${dir}/cache`);
+  assert.match(again.stdout, new RegExp(`Reused the test cache ${built}`));
+  const b = await run("bench.ts", [
+    "kaggle",
+    "--data",
+    `${dir}/c`,
+    "--test-data",
+    built!,
+    "--run",
+    "fp32",
+    "--iterations",
+    "2",
+    ...SMALL,
+    "--out",
+    `${dir}/r`,
+  ], `${dir}/cache`);
+  assert.equal(b.code, 0, b.stderr);
+  const result = parseRunResult(JSON.parse(await Deno.readTextFile(`${dir}/r/fp32.json`)));
+  assert.equal(result.config.testSamples, 100);
+  assert.equal(result.config.data.kind === "criteo" && result.config.data.test?.cache, built);
+  // A test cache of other dictionaries is refused in one line.
+  await Deno.writeFile(
+    `${dir}/other.txt`,
+    text(Array.from({ length: 300 }, (_, i) => goodLine(i, 9))),
+  );
+  await run(
+    "preprocess.ts",
+    ["kaggle", `${dir}/other.txt`, "--out", `${dir}/o`, "--quiet"],
+    `${dir}/cache`,
+  );
+  const wrong = await run("bench.ts", [
+    "kaggle",
+    "--data",
+    `${dir}/o`,
+    "--test-data",
+    built!,
+    "--run",
+    "fp32",
+    ...SMALL,
+  ], `${dir}/cache`);
+  assert.equal(wrong.code, 1);
+  assert.match(
+    wrong.stderr.trim(),
+    /^bench: Expected .* to be a test cache read through the dictionaries of .*\/o \([0-9a-f]{16}\) but found [0-9a-f]{16}$/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
