@@ -159,6 +159,23 @@ Deno.test("bench --data --test-data trains on the whole file; infer --data score
     if (i !== 5) assert.ok(Number(p) > 0 && Number(p) < 1, `line ${i + 1}: ${p}`);
   }
 
+  // Rebuilding the cache with other options leaves the results folder's dictionaries alone.
+  const other = await run("bench.ts", [
+    "kaggle",
+    "--data",
+    `${dir}/train.txt`,
+    "--max-ind-range",
+    "7",
+    "--run",
+    "fp32",
+    "--iterations",
+    "1",
+    "--save-models",
+    ...SMALL,
+    "--out",
+    `${dir}/r2`,
+  ], cacheDir);
+  assert.equal(other.code, 0, other.stderr);
   // The model moves with its folder: the sidecar and the dictionaries beside it go along.
   await Deno.rename(`${dir}/r`, `${dir}/moved`);
   await Deno.remove(cacheDir, { recursive: true });

@@ -194,10 +194,15 @@ function finish(dir: string, threshold: number, chunks: number[]): WorkerReply {
   return { type: "finished", tables, rows: remaps.map((r) => r.rows) };
 }
 
-/** Writes table `t`'s final dictionary (its rows' values) into the cache `dir`. */
+/**
+ * Writes table `t`'s final dictionary (its rows' values) into the cache `dir`: a new file renamed
+ * into place, so hard links to the old one (a results folder's copy) keep their contents.
+ */
 function saveFinal(dir: string, t: number, values: Uint32Array): void {
   const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  Deno.writeFileSync(`${dir}/${DICTIONARIES_DIR}/${finalDictionaryFileName(t)}`, bytes);
+  const path = `${dir}/${DICTIONARIES_DIR}/${finalDictionaryFileName(t)}`;
+  Deno.writeFileSync(`${path}.tmp`, bytes);
+  Deno.renameSync(`${path}.tmp`, path);
 }
 
 /** Table `t`'s final dictionary from the dictionaries folder `dir`, as a frozen lookup. */
