@@ -70,6 +70,46 @@ export const FLAGS = {
   compression: { type: "string", arg: "PRESET", help: "gradient compression preset" },
   out: { type: "string", arg: "FILE", help: "also write the figures as JSON" },
   quiet: { type: "boolean", help: "no progress lines" },
+  // Preprocessing real Criteo data (preprocess, bench --data): cli/criteo_flags.ts reads them.
+  index: {
+    type: "string",
+    arg: "hash|frequency",
+    help: "hash: value mod max-ind-range, numbered by first appearance (DLRM); frequency: " +
+      "values seen fewer than --threshold times share row 0",
+    default: "hash",
+  },
+  "max-ind-range": {
+    type: "string",
+    arg: "N",
+    help: "DLRM's --max-ind-range: categorical values modulo N, 0 for none",
+    default: "Kaggle 0, Terabyte 10000000",
+  },
+  threshold: { type: "string", arg: "N", help: "frequency mode's threshold", default: "15" },
+  subsample: {
+    type: "string",
+    arg: "X",
+    help: "fraction of negative lines dropped, in [0, 1)",
+    default: "Kaggle 0, Terabyte 0.875",
+  },
+  rows: { type: "string", arg: "N", help: "read at most N lines of each raw file" },
+  days: {
+    type: "string",
+    arg: "N",
+    help: "Terabyte: use day_0 … day_{N-1}; the last is halved into test/validation (one day: " +
+      "cut into 7 parts as Kaggle's file, part 6 halved)",
+  },
+  strict: {
+    type: "boolean",
+    help: "stop at the first bad line with file:line: what",
+    default: "skip, count",
+  },
+  "test-data": {
+    type: "string",
+    arg: "FILE",
+    help: "a separate test set: a raw Criteo file read with the training data's modulo and " +
+      "dictionaries (a value they lack gets row 0), not sub-sampled; the whole training data " +
+      "then trains",
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 /** A tool's command line: its usage line, description and flags (`--help` is added). */

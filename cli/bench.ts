@@ -35,8 +35,10 @@ import {
   inputLinesOf,
   type PreprocessProgress,
   readManifest,
+  saveModelIndexing,
 } from "../data/criteo/mod.ts";
 import type { InputLines } from "../record/schema_extra.ts";
+import { givenPreprocessFlags, PREPROCESS_FLAGS, preprocessChoices } from "./criteo_flags.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { withDataParallel } from "../suites/suite.ts";
 import { conflictMessage, deleteResults, planResume } from "./resume.ts";
@@ -71,7 +73,9 @@ finishes and report.html into an output folder.`,
     },
     "save-models": {
       type: "boolean",
-      help: "also write each run's deployable model file (RUN.model) to the folder",
+      help: "also write each run's deployable model file (RUN.model) to the folder; with --data " +
+        "also RUN.model.indexing and the data's dictionaries (dictionaries/ID/), which infer " +
+        "--data needs to map raw values to the model's rows",
     },
     engine: FLAGS.engine,
     threads: { ...FLAGS.threads, default: "every core" },
@@ -120,14 +124,10 @@ finishes and report.html into an output folder.`,
         "train.csv (or its folder), " +
         "Terabyte's folder of day_N[.gz], or a cache folder built by deno task preprocess; raw " +
         "files are preprocessed once into a cache (DLRM's splits; the whole training split per " +
-        "epoch and the whole test half unless --iterations / --test-samples ask for fewer)",
+        "epoch and the whole test half unless --iterations / --test-samples ask for fewer); " +
+        "the preprocessing options below apply with it",
     },
-    rows: { type: "string", arg: "N", help: "with --data: read at most N lines of each raw file" },
-    days: {
-      type: "string",
-      arg: "N",
-      help: "with --data terabyte: use day_0 … day_{N-1}, the last one halved",
-    },
+    ...PREPROCESS_FLAGS,
     run: {
       type: "string",
       arg: "NAME",
@@ -200,20 +200,24 @@ async function main(): Promise<number> {
       throw new UsageError(`--data expects the suite kaggle or terabyte but found '${suiteName}'`);
     }
     const overrides = await criteoRunOverrides(suiteName, values.data, {
-      rows: intFlag("rows", values.rows),
-      days: intFlag("days", values.days),
+      ...preprocessChoices(values),
+      testData: values["test-data"],
+      dictionaries: values["save-models"],
       trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,
       testSamples: intFlag("test-samples", values["test-samples"]),
       onProgress: values.quiet ? undefined : printPreprocess,
     });
+    const { summary, ...runOverrides } = overrides;
+    for (const line of summary) console.error(`bench: ${line}`);
     const manifest = await readManifest(overrides.data.cache);
     if (manifest) {
       inputLines = inputLinesOf(manifest);
       printInputLines(manifest, overrides.data.cache, values.quiet ?? false);
     }
-    suite = withOverrides(suite, overrides);
-  } else if (values.rows !== undefined || values.days !== undefined) {
-    throw new UsageError("--rows and --days apply only with --data");
+    suite = withOverrides(suite, runOverrides);
+  } else {
+    const given = givenPreprocessFlags(values);
+    if (given.length) throw new UsageError(`${given.join(", ")} apply only with --data`);
   }
   const unfiltered = suite;
   if (values.run) {
@@ -283,6 +287,10 @@ async function main(): Promise<number> {
     });
     if (inputLines) result.inputLines = inputLines;
     const path = await writeResult(out, result);
+    const model = `${out}/${config.name}.model`;
+    if (values["save-models"] && config.data.kind === "criteo" && result.status === "ok") {
+      console.error(`[${config.name}] wrote ${await saveModelIndexing(model, config.data)}`);
+    }
     if (result.status === "failed") failed++;
     console.error(runSummaryLine(result, path));
   }

@@ -9,11 +9,15 @@ import {
   BAD_LINE_KINDS,
   BAD_LINE_MESSAGES,
   type CacheManifest,
+  describeUnseen,
   formatName,
+  prepareTestCriteo,
   preprocessCriteo,
   type PreprocessProgress,
+  splitRule,
 } from "../data/criteo/mod.ts";
-import { choiceFlag, defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } from "./args.ts";
+import { defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } from "./args.ts";
+import { PREPROCESS_FLAGS, preprocessChoices } from "./criteo_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task preprocess kaggle|terabyte INPUT --out DIR [options]",
@@ -23,41 +27,13 @@ const CLI = defineCli({
 file. INPUT is Kaggle's train.txt[.gz] or train.csv (or its folder), or Terabyte's folder of
 day_0 … day_23[.gz] (or one day's file). A complete cache with the same options and unchanged
 files is reused; an interrupted build resumes after its last finished file. A file with no
-usable sample is an error naming the likely cause.`,
+usable sample is an error naming the likely cause. With --test-data FILE, FILE is also read
+through the cache's dictionaries into DIR/tests/NAME-KEY (bench --data DIR --test-data FILE
+reuses it).`,
   options: {
     out: { ...FLAGS.out, arg: "DIR", help: "cache folder (required)" },
-    index: {
-      type: "string",
-      arg: "hash|frequency",
-      help: "hash: value mod max-ind-range, numbered by first appearance (DLRM); frequency: " +
-        "values seen fewer than --threshold times share row 0",
-      default: "hash",
-    },
-    "max-ind-range": {
-      type: "string",
-      arg: "N",
-      help: "DLRM's --max-ind-range, 0 for none",
-      default: "Kaggle 0, Terabyte 10000000",
-    },
-    threshold: { type: "string", arg: "N", help: "frequency mode's threshold", default: "15" },
-    subsample: {
-      type: "string",
-      arg: "X",
-      help: "fraction of negative lines dropped, in [0, 1)",
-      default: "Kaggle 0, Terabyte 0.875",
-    },
+    ...PREPROCESS_FLAGS,
     seed: { ...FLAGS.seed, help: "seed of the sub-sampling", default: "1" },
-    rows: { type: "string", arg: "N", help: "read at most N lines of each file" },
-    days: {
-      type: "string",
-      arg: "N",
-      help: "Terabyte: use day_0 … day_{N-1}; the last is halved into test/validation",
-    },
-    strict: {
-      type: "boolean",
-      help: "stop at the first bad line with file:line: what",
-      default: "skip, count",
-    },
     workers: { ...FLAGS.workers, help: "parsing workers", default: "one per core" },
     "no-checksum": {
       type: "boolean",
@@ -89,23 +65,13 @@ async function main(): Promise<number> {
     throw new UsageError(`expected the dataset kaggle or terabyte but found '${dataset}'`);
   }
   if (values.out === undefined) throw new UsageError("--out DIR is required");
-  const subsample = values.subsample === undefined ? undefined : Number(values.subsample);
-  if (subsample !== undefined && !(subsample >= 0 && subsample < 1)) {
-    throw new UsageError(`--subsample expects a number in [0, 1) but found '${values.subsample}'`);
-  }
   const started = performance.now();
   const result = await preprocessCriteo({
     dataset,
     input: positionals[1],
     out: values.out,
-    index: choiceFlag("index", values.index, ["hash", "frequency"] as const),
-    maxIndRange: intFlag("max-ind-range", values["max-ind-range"], 0),
-    threshold: intFlag("threshold", values.threshold),
-    subsampleRate: subsample,
+    ...preprocessChoices(values),
     seed: intFlag("seed", values.seed, 0),
-    rows: intFlag("rows", values.rows),
-    days: intFlag("days", values.days),
-    strict: values.strict,
     workers: intFlag("workers", values.workers),
     checksum: !values["no-checksum"],
     verify: values.verify,
@@ -119,6 +85,30 @@ async function main(): Promise<number> {
       : `Built ${result.dir}`,
   );
   console.log(summarizeManifest(result.manifest));
+  if (result.manifest.samples === 0) {
+    throw new RangeError(
+      `Expected samples in ${positionals[1]} but found none in its ${result.manifest.lines} lines`,
+    );
+  }
+  const testData = values["test-data"];
+  if (testData !== undefined) {
+    const test = await prepareTestCriteo(
+      { cache: result.dir, manifest: result.manifest, reused: result.reused },
+      testData,
+      { strict: values.strict, onProgress: values.quiet ? undefined : printProgress },
+    );
+    console.log(
+      `${test.reused ? "Reused" : "Built"} the test cache ${test.cache} from ${testData}, ` +
+        `read with the dictionaries of ${result.dir}`,
+    );
+    console.log(summarizeManifest(test.manifest, true));
+    console.log(`  ${describeUnseen(test)}`);
+    console.log(
+      `  with --test-data the whole training data trains (${
+        result.manifest.samples.toLocaleString("en-US")
+      } samples) and every test sample tests`,
+    );
+  }
   return 0;
 }
 
@@ -131,8 +121,8 @@ function printProgress(p: PreprocessProgress): void {
   );
 }
 
-/** A human summary of a cache's manifest. */
-export function summarizeManifest(m: CacheManifest): string {
+/** A human summary of a cache's manifest (`test`: a test cache, every sample tests). */
+export function summarizeManifest(m: CacheManifest, test = false): string {
   const n = (x: number) => x.toLocaleString("en-US");
   const lines = [
     `  options: ${JSON.stringify(m.options)}`,
@@ -141,9 +131,13 @@ export function summarizeManifest(m: CacheManifest): string {
         n(s.badLines)
       } bad, ${formatName(s.format)}${s.gzip ? ", gzip" : ""}${s.crc32 ? `, crc32 ${s.crc32}` : ""}`
     ),
-    `  splits: train ${n(m.splits.train.samples)}, test ${n(m.splits.test.samples)}, validation ${
-      n(m.splits.validation.samples)
-    } samples in ${n(m.chunks.length)} chunk files`,
+    test
+      ? `  test: ${n(m.samples)} samples in ${n(m.chunks.length)} chunk files`
+      : `  splits: train ${n(m.splits.train.samples)}, test ${
+        n(m.splits.test.samples)
+      }, validation ${n(m.splits.validation.samples)} samples in ${
+        n(m.chunks.length)
+      } chunk files (${splitRule(m.options.dataset, m.sources.length)})`,
     `  table rows: ${m.tableRows.join(", ")} (total ${n(m.tableRows.reduce((a, b) => a + b, 0))})`,
   ];
   const bad = BAD_LINE_KINDS.filter((k) => m.badLines[k].count > 0);

@@ -4,6 +4,9 @@
  * ```
  * CACHE/manifest.json        written last (atomically); a cache without it is not complete
  * CACHE/chunks/000000.bin    samples [start, start + n) of the concatenated sources
+ * CACHE/dictionaries/        table-NN.bin: the raw value of each row (`dictionary.ts`), for data
+ *                            read through them (`indexing.ts`: --test-data, infer --data)
+ * CACHE/tests/NAME-KEY/      a test file read through them (`--test-data`), a cache of its own
  * CACHE/progress.json        only while building: what is done, to resume after an interruption
  * CACHE/state/               only while building: the dictionaries at the last checkpoint
  * ```

@@ -7,6 +7,18 @@
  */
 
 const EMPTY = -1;
+
+/** Folder of a complete cache that holds its final dictionaries. */
+export const DICTIONARIES_DIR = "dictionaries";
+
+/**
+ * Name of table `t`'s final dictionary in a dictionaries folder (`CACHE/dictionaries/` of a
+ * complete cache): the raw (hashed) value of each row, `u32` little-endian, from row 0 (hash mode)
+ * or row 1 (frequency mode, whose row 0 is shared by rare values).
+ */
+export function finalDictionaryFileName(t: number): string {
+  return `table-${String(t).padStart(2, "0")}.bin`;
+}
 const INITIAL_CAPACITY = 1024;
 
 /**
@@ -87,6 +99,20 @@ export class IdDictionary {
       column[i] = id;
       if (counts !== undefined) this.#counts![id]++;
     }
+  }
+
+  /**
+   * Replaces each of `column[0, n)` by its row in a frozen dictionary, adding nothing: a value's
+   * id plus `offset`, or `unseen` when the value was never seen. Returns how many were unseen.
+   */
+  lookupInPlace(column: Uint32Array | Int32Array, n: number, offset = 0, unseen = 0): number {
+    let missing = 0;
+    for (let i = 0; i < n; i++) {
+      const id = this.get(column[i]);
+      if (id < 0) missing++;
+      column[i] = id < 0 ? unseen : id + offset;
+    }
+    return missing;
   }
 
   /**

@@ -22,6 +22,7 @@ export * from "./diagnose.ts";
 export * from "./dictionary.ts";
 export * from "./format.ts";
 export * from "./generate.ts";
+export * from "./indexing.ts";
 export * from "./prepare.ts";
 export * from "./preprocess.ts";
 export * from "./run_data.ts";

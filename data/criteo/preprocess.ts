@@ -27,7 +27,6 @@ import {
   type CacheOptions,
   CacheOptionsSchema,
   type CacheSource,
-  checkChunkFiles,
   type ChunkColumns,
   chunkFileName,
   chunkLayout,
@@ -35,7 +34,6 @@ import {
   encodeChunk,
   MANIFEST_FILE,
   ManifestSchema,
-  readManifest,
   SourceSchema,
 } from "./cache.ts";
 import {
@@ -56,13 +54,7 @@ import {
   parsedColumnsView,
   samplesCapacity,
 } from "./parse.ts";
-import {
-  crc32Prefix,
-  type LineBlock,
-  LineBlockReader,
-  type ReaderBadLine,
-  readHead,
-} from "./reader.ts";
+import { type LineBlock, LineBlockReader, type ReaderBadLine, readHead } from "./reader.ts";
 import {
   BUILD_FILE,
   findSources,
@@ -71,105 +63,25 @@ import {
   type SourceIdentity,
 } from "./sources.ts";
 import { partLines, splitRanges } from "./splits.ts";
+import {
+  type PreprocessOptions,
+  type PreprocessProgress,
+  type PreprocessResult,
+  resolveCacheOptions,
+  reusableCache,
+  sameOptions,
+} from "./preprocess_options.ts";
 import { WorkerPool } from "./pool.ts";
 import type { WorkerReply } from "./worker.ts";
+
+export * from "./preprocess_options.ts";
 
 /** Bytes of text per block handed to a worker. */
 export const BLOCK_BYTES = 4 << 20;
 /** Samples a block's parse columns hold (the most its text can have). */
 const BLOCK_SAMPLES = samplesCapacity(BLOCK_BYTES);
-/** Default samples per chunk file (about 10.5 MB). */
-export const DEFAULT_CHUNK_SAMPLES = 65536;
 /** Bytes of a file's text its format is detected from (and a bad file diagnosed from). */
 const HEAD_BYTES = 64 << 10;
-/** Default frequency threshold (NVIDIA's DLRM preprocessing uses 15). */
-export const DEFAULT_THRESHOLD = 15;
-
-/** Options of {@linkcode preprocessCriteo}. */
-export interface PreprocessOptions {
-  /** Split layout: `kaggle` (one `train.txt`, 7 parts) or `terabyte` (`day_0 … day_23`). */
-  dataset: "kaggle" | "terabyte";
-  /** Kaggle: `train.txt[.gz]` or its folder. Terabyte: the folder of days, or one day's file. */
-  input: string;
-  /** Cache folder (created when missing). */
-  out: string;
-  /** `hash` (DLRM: value mod max-ind-range, numbered by first appearance) or `frequency`. Default `hash`. */
-  index?: "hash" | "frequency";
-  /** DLRM's `--max-ind-range`; 0 for none. Default: Kaggle 0, Terabyte 10,000,000. */
-  maxIndRange?: number;
-  /** Frequency mode: values seen fewer times share row 0. Default 15. */
-  threshold?: number;
-  /** Fraction of negative lines dropped. Default: Kaggle 0, Terabyte 0.875 (as the paper). */
-  subsampleRate?: number;
-  /** Seed of the sub-sampling. Default 1. */
-  seed?: number;
-  /** At most this many lines of each source file. */
-  rows?: number;
-  /** Terabyte: use `day_0 … day_{days-1}` (the last one halved into test and validation). */
-  days?: number;
-  /** Samples per chunk file. Default 65,536. */
-  chunkSamples?: number;
-  /** Stop at the first bad line with `file:line: what` (a {@linkcode CriteoFormatError}). */
-  strict?: boolean;
-  /** Parsing workers. Default: one per core. */
-  workers?: number;
-  /** Checksum every source (CRC-32) into the manifest. Default true. */
-  checksum?: boolean;
-  /**
-   * Reusing a cache: also recompute the sources' whole CRC-32. Default false: path, size,
-   * modification time and fingerprint (CRC-32 of the first and last MiB and 32 windows between).
-   */
-  verify?: boolean;
-  /** Rebuild even when a complete cache with the same options and sources exists. */
-  force?: boolean;
-  /** Called about once a second while reading, and at each stage. */
-  onProgress?: (progress: PreprocessProgress) => void;
-}
-
-/** Progress of a build. */
-export interface PreprocessProgress {
-  stage: "read" | "checkpoint" | "finish" | "done";
-  /** Index of the source being read and the number of sources. */
-  source: number;
-  sources: number;
-  /** Uncompressed bytes, lines and samples so far (this run). */
-  textBytes: number;
-  lines: number;
-  samples: number;
-  seconds: number;
-}
-
-/** What {@linkcode preprocessCriteo} did. */
-export interface PreprocessResult {
-  /** The cache folder. */
-  dir: string;
-  manifest: CacheManifest;
-  /** Whether an existing complete cache was reused without building. */
-  reused: boolean;
-}
-
-/** The options a cache records, defaults filled in. */
-export function resolveCacheOptions(options: PreprocessOptions): CacheOptions {
-  const terabyte = options.dataset === "terabyte";
-  const index = options.index ?? "hash";
-  const parsed = CacheOptionsSchema.safeParse({
-    dataset: options.dataset,
-    index,
-    maxIndRange: options.maxIndRange ?? (terabyte ? 10_000_000 : 0),
-    threshold: index === "frequency" ? options.threshold ?? DEFAULT_THRESHOLD : 1,
-    subsampleRate: options.subsampleRate ?? (terabyte ? 0.875 : 0),
-    seed: options.seed ?? 1,
-    rows: options.rows ?? null,
-    days: options.days ?? null,
-    chunkSamples: options.chunkSamples ?? DEFAULT_CHUNK_SAMPLES,
-  });
-  if (!parsed.success) {
-    const what = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    throw new RangeError(`Invalid preprocessing options: ${what.join("; ")}`);
-  }
-  return parsed.data;
-}
-
 /**
  * Makes sure `options.out` holds a complete cache of the sources with these options: reuses one
  * that matches (options, file sizes and times, chunk files; checksums with `verify`), resumes an
@@ -181,43 +93,12 @@ export async function preprocessCriteo(options: PreprocessOptions): Promise<Prep
   const paths = await findSources(options.dataset, options.input, options.days);
   const identities = await Promise.all(paths.map(identifySource));
   if (!options.force) {
-    const existing = await reusable(dir, cacheOptions, identities, options.verify ?? false);
+    const existing = await reusableCache(dir, cacheOptions, identities, options.verify ?? false);
     if (existing) return { dir, manifest: existing, reused: true };
   }
-  const manifest = await new Build(dir, cacheOptions, identities, options).run();
-  return { dir, manifest, reused: false };
-}
-
-async function reusable(
-  dir: string,
-  options: CacheOptions,
-  identities: SourceIdentity[],
-  verify: boolean,
-): Promise<CacheManifest | undefined> {
-  const manifest = await readManifest(dir).catch(() => undefined);
-  if (!manifest || !sameOptions(manifest.options, options)) return undefined;
-  if (
-    manifest.sources.length !== identities.length ||
-    !manifest.sources.every((s, i) => sameSource(s, identities[i]))
-  ) return undefined;
-  try {
-    await checkChunkFiles(dir, manifest);
-  } catch {
-    return undefined;
-  }
-  if (verify) {
-    for (const s of manifest.sources) {
-      if (s.crc32 === null || (await crc32Prefix(s.path, s.hashedBytes)) !== s.crc32) {
-        return undefined;
-      }
-    }
-  }
-  return manifest;
-}
-
-function sameOptions(a: CacheOptions, b: CacheOptions): boolean {
-  return JSON.stringify(CacheOptionsSchema.parse(a)) ===
-    JSON.stringify(CacheOptionsSchema.parse(b));
+  const build = new Build(dir, cacheOptions, identities, options);
+  const manifest = await build.run();
+  return { dir, manifest, reused: false, unseen: build.unseen };
 }
 
 /** Saved after each source file but the last, to resume from. */
@@ -280,6 +161,8 @@ class Build {
   #stats: SourceStats | undefined;
   #source = 0;
   #lastProgress = 0;
+  /** With frozen dictionaries: each table's values they lacked. */
+  unseen: number[] | undefined;
 
   constructor(
     dir: string,
@@ -378,6 +261,10 @@ class Build {
       capacity: BLOCK_SAMPLES,
       slots,
       settings: { maxIndRange, subsampleRate, seed },
+      frozen: this.#settings.dictionaries === undefined ? undefined : {
+        dir: this.#settings.dictionaries,
+        offset: index === "frequency" ? 1 : 0,
+      },
     }));
     if (resume) await this.#pool.all(() => ({ type: "load", dir: this.#dir }));
   }
@@ -661,6 +548,10 @@ class Build {
     for (const r of replies) {
       if (r.type !== "finished") throw new Error(`Expected a finished reply but found ${r.type}`);
       r.tables.forEach((t, i) => rows[t] = r.rows[i]);
+      if (r.unseen) {
+        this.unseen ??= new Array<number>(CATEGORICAL_FEATURES).fill(0);
+        r.tables.forEach((t, i) => this.unseen![t] = r.unseen![i]);
+      }
     }
     return rows;
   }
@@ -668,7 +559,9 @@ class Build {
   async #manifest(tableRows: number[], resumedFromSource: number): Promise<CacheManifest> {
     const total = this.#samples;
     let lastPartStart: number;
-    if (this.#options.dataset === "kaggle") {
+    // One file (Kaggle's, or a single Terabyte day): DLRM's 7 parts of its lines, the last one
+    // held out (`splits.ts`); several days: every day but the last trains.
+    if (this.#sources.length === 1) {
       const { lines, format } = this.#sources[0];
       const parts = partLines(lines);
       // Samples keep their file's line numbers, counting a header line.

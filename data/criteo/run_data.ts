@@ -17,6 +17,19 @@ export const CriteoRunDataSchema = z.object({
   cache: z.string(),
   /** How the cache was built. */
   options: CacheOptionsSchema,
+  /**
+   * A separate test set (`--test-data`), read through the training cache's dictionaries: every
+   * sample of the training cache then trains, and every sample of this one tests. Absent: DLRM's
+   * splits of the training cache (its held-out last part tests).
+   */
+  test: z.object({
+    /** What `--test-data` named. */
+    source: z.string(),
+    /** Its mapped cache (absolute). */
+    cache: z.string(),
+    /** The dictionaries it was mapped with (`indexing.ts`'s id). */
+    dictionaries: z.string(),
+  }).optional(),
 });
 
 /** `RunConfig.data` of a run on a Criteo cache. */

@@ -22,6 +22,7 @@ import {
 } from "./cache.ts";
 import { CATEGORICAL_FEATURES, DENSE_FEATURES } from "./format.ts";
 import { checkNotIncompleteCache } from "./sources.ts";
+import { type SplitRanges, splitsOf, type SplitUse } from "./splits.ts";
 
 /** A split of a cache: the training stream, DLRM's test half or its validation half. */
 export type CriteoStream = "train" | "test" | "validation";
@@ -36,6 +37,11 @@ export interface CriteoDataOptions {
   shuffleBlock?: number;
   /** Blocks read and permuted together. Default 64. */
   shuffleWindow?: number;
+  /**
+   * Which samples each split holds: the manifest's DLRM splits (default), or every sample in
+   * one split (`train`: a training set tested on another cache; `test`: such a test cache).
+   */
+  use?: SplitUse;
 }
 
 /** In-memory columns of one shuffle window. */
@@ -93,6 +99,8 @@ export class CriteoData {
   readonly testSamples: number;
   /** Samples of the validation split (the second half of the last day). */
   readonly validationSamples: number;
+  /** The splits read: the manifest's, or every sample in one (`options.use`). */
+  readonly splits: SplitRanges;
   #chunkStarts: Float64Array;
   #shuffle: boolean;
   #seed: number;
@@ -109,9 +117,10 @@ export class CriteoData {
     this.dir = dir;
     this.manifest = manifest;
     this.tableRows = [...manifest.tableRows];
-    this.trainSamples = manifest.splits.train.samples;
-    this.testSamples = manifest.splits.test.samples;
-    this.validationSamples = manifest.splits.validation.samples;
+    this.splits = splitsOf(manifest, options.use);
+    this.trainSamples = this.splits.train.samples;
+    this.testSamples = this.splits.test.samples;
+    this.validationSamples = this.splits.validation.samples;
     this.#chunkStarts = Float64Array.from(manifest.chunks, (c) => c.start);
     this.#shuffle = options.shuffle ?? true;
     this.#seed = options.seed ?? 1;
@@ -177,7 +186,7 @@ export class CriteoData {
   }
 
   #split(stream: CriteoStream): { start: number; samples: number } {
-    const splits = this.manifest.splits;
+    const splits = this.splits;
     const split = stream === "train"
       ? splits.train
       : stream === "test"
@@ -261,7 +270,7 @@ export class CriteoData {
     win.samples = samples;
     const target = { labels: win.labels, dense: win.dense, indices: win.categorical };
     let at = 0;
-    const trainStart = this.manifest.splits.train.start;
+    const trainStart = this.splits.train.start;
     for (
       let b = w * this.#window;
       b < Math.min(this.#blockOrder.length, (w + 1) * this.#window);

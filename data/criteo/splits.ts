@@ -4,7 +4,10 @@
  * - Kaggle: `train.txt` is cut into 7 consecutive parts ("days") of near-equal line counts (the
  *   first `lines % 7` parts one line longer); parts 0–5 train, part 6 is halved into test (the
  *   first half, rounded up) and validation.
- * - Terabyte: `day_0 … day_{n-2}` train; the last day used is halved the same way.
+ * - Terabyte: `day_0 … day_{n-2}` train; the last day used is halved the same way. With one day
+ *   only (the usual sample, `day_0`), that day is cut into 7 parts as Kaggle's file is.
+ * - With a separate test set (`--test-data`): every sample of the training data trains, and every
+ *   sample of the test set tests (`use: "train"` / `"test"`).
  *
  * Halving counts samples (after sub-sampling and bad lines), as DLRM's `np.array_split` does.
  *
@@ -50,4 +53,40 @@ export function splitRanges(lastPartStart: number, total: number): SplitRanges {
     test: { start: lastPartStart, samples: test },
     validation: { start: lastPartStart + test, samples: validation },
   };
+}
+
+/** Which samples a cache's splits hold: DLRM's (`splits`), or all of them in one split. */
+export type SplitUse = "splits" | "train" | "test";
+
+/**
+ * The splits of a cache of `samples` samples with the manifest's DLRM `splits`: those, or every
+ * sample in the one split `use` names (the others empty).
+ */
+export function splitsOf(
+  manifest: { samples: number; splits: SplitRanges },
+  use: SplitUse = "splits",
+): SplitRanges {
+  if (use === "splits") return manifest.splits;
+  if (use !== "train" && use !== "test") {
+    throw new TypeError(`Expected the split use "splits", "train" or "test" but found ${use}`);
+  }
+  const all = { start: 0, samples: manifest.samples };
+  const none = { start: manifest.samples, samples: 0 };
+  return {
+    train: use === "train" ? all : none,
+    test: use === "test" ? all : none,
+    validation: none,
+  };
+}
+
+/**
+ * The rule that split a dataset read from `sources` files (for output and the README): DLRM's
+ * 7 parts of one file, or its held-out last day.
+ */
+export function splitRule(dataset: "kaggle" | "terabyte", sources: number): string {
+  const parts = "cut into 7 parts by lines: parts 0-5 train, part 6 is halved into test and " +
+    "validation";
+  if (dataset === "kaggle") return `train.txt is ${parts}`;
+  if (sources === 1) return `one day only: as Kaggle's file, the day is ${parts}`;
+  return `day_0 to day_${sources - 2} train, day_${sources - 1} is halved into test and validation`;
 }

@@ -8,7 +8,7 @@
  */
 /// <reference lib="deno.worker" />
 import { chunkFileName, chunkLayout } from "./cache.ts";
-import { IdDictionary } from "./dictionary.ts";
+import { DICTIONARIES_DIR, finalDictionaryFileName, IdDictionary } from "./dictionary.ts";
 import type { LineFormat } from "./format.ts";
 import {
   type BlockParse,
@@ -31,6 +31,12 @@ export type WorkerRequest =
     /** Per slot: the block's text and its parsed columns. */
     slots: { input: SharedArrayBuffer; output: SharedArrayBuffer }[];
     settings: Omit<ParseSettings, "source" | "offset" | "format">;
+    /**
+     * Map with the final dictionaries in the folder `dir` instead of numbering (a test set read
+     * with a training set's rows): a value's row is its id plus `offset` (1 in frequency mode,
+     * whose row 0 is shared), a value the dictionary lacks gets row 0.
+     */
+    frozen?: { dir: string; offset: number };
   }
   | {
     type: "parse";
@@ -54,7 +60,13 @@ export type WorkerReply =
   | { type: "mapped"; slot: number }
   | { type: "saved" }
   | { type: "loaded" }
-  | { type: "finished"; tables: number[]; rows: number[] }
+  | {
+    type: "finished";
+    tables: number[];
+    rows: number[];
+    /** Frozen mode: values of each table that the dictionary lacked (mapped to row 0). */
+    unseen?: number[];
+  }
   | { type: "error"; message: string };
 
 /** Path of table `t`'s saved dictionary in a cache folder. */
@@ -63,6 +75,8 @@ export function dictionaryFileName(t: number): string {
 }
 
 let tables: number[] = [];
+let frozen: { dir: string; offset: number } | undefined;
+let unseen: number[] = [];
 let dicts: IdDictionary[] = [];
 let counting = false;
 let slots: { input: Uint8Array; output: ParsedColumns }[] = [];
@@ -72,8 +86,12 @@ function handle(msg: WorkerRequest): WorkerReply {
   switch (msg.type) {
     case "init":
       tables = msg.tables;
-      counting = msg.counting;
-      dicts = tables.map(() => new IdDictionary(counting));
+      frozen = msg.frozen;
+      counting = msg.counting && !frozen;
+      dicts = frozen
+        ? tables.map((t) => loadFinal(frozen!.dir, t))
+        : tables.map(() => new IdDictionary(counting));
+      unseen = tables.map(() => 0);
       settings = msg.settings;
       slots = msg.slots.map((s) => ({
         input: new Uint8Array(s.input),
@@ -94,11 +112,14 @@ function handle(msg: WorkerRequest): WorkerReply {
       const { output } = slots[msg.slot];
       for (const [i, t] of tables.entries()) {
         const start = t * output.capacity;
-        dicts[i].mapInPlace(output.categorical.subarray(start, start + msg.samples), msg.samples);
+        const column = output.categorical.subarray(start, start + msg.samples);
+        if (frozen) unseen[i] += dicts[i].lookupInPlace(column, msg.samples, frozen.offset);
+        else dicts[i].mapInPlace(column, msg.samples);
       }
       return { type: "mapped", slot: msg.slot };
     }
     case "save":
+      if (frozen) return { type: "saved" };
       for (const [i, t] of tables.entries()) {
         const d = dicts[i];
         const values = new Uint8Array(d.values.buffer, 0, 4 * d.size);
@@ -110,6 +131,7 @@ function handle(msg: WorkerRequest): WorkerReply {
       }
       return { type: "saved" };
     case "load":
+      if (frozen) return { type: "loaded" };
       for (const [i, t] of tables.entries()) {
         const bytes = Deno.readFileSync(`${msg.dir}/${dictionaryFileName(t)}`);
         const size = bytes.length / (counting ? 8 : 4);
@@ -132,7 +154,13 @@ function handle(msg: WorkerRequest): WorkerReply {
  * others share row 0.
  */
 function finish(dir: string, threshold: number, chunks: number[]): WorkerReply {
+  if (frozen) {
+    const rows = dicts.map((d) => Math.max(1, d.size + frozen!.offset));
+    return { type: "finished", tables, rows, unseen };
+  }
+  Deno.mkdirSync(`${dir}/${DICTIONARIES_DIR}`, { recursive: true });
   if (!counting) {
+    for (const [i, t] of tables.entries()) saveFinal(dir, t, dicts[i].values);
     return { type: "finished", tables, rows: dicts.map((d) => Math.max(1, d.size)) };
   }
   const remaps = dicts.map((d) => {
@@ -167,7 +195,38 @@ function finish(dir: string, threshold: number, chunks: number[]): WorkerReply {
       file.close();
     }
   }
+  for (const [i, t] of tables.entries()) {
+    const { remap, rows } = remaps[i];
+    const values = dicts[i].values;
+    const kept = new Uint32Array(rows - 1);
+    for (let id = 0; id < remap.length; id++) if (remap[id] > 0) kept[remap[id] - 1] = values[id];
+    saveFinal(dir, t, kept);
+  }
   return { type: "finished", tables, rows: remaps.map((r) => r.rows) };
+}
+
+/**
+ * Writes table `t`'s final dictionary (its rows' values) into the cache `dir`: a new file renamed
+ * into place, so hard links to the old one (a results folder's copy) keep their contents.
+ */
+function saveFinal(dir: string, t: number, values: Uint32Array): void {
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const path = `${dir}/${DICTIONARIES_DIR}/${finalDictionaryFileName(t)}`;
+  Deno.writeFileSync(`${path}.tmp`, bytes);
+  Deno.renameSync(`${path}.tmp`, path);
+}
+
+/** Table `t`'s final dictionary from the dictionaries folder `dir`, as a frozen lookup. */
+function loadFinal(dir: string, t: number): IdDictionary {
+  const path = `${dir}/${finalDictionaryFileName(t)}`;
+  const bytes = Deno.readFileSync(path);
+  if (bytes.length % 4 !== 0) {
+    throw new RangeError(`Expected ${path} to hold 4-byte values but found ${bytes.length} bytes`);
+  }
+  const values = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  const dict = new IdDictionary();
+  dict.restore(values);
+  return dict;
 }
 
 self.onmessage = (e: MessageEvent<WorkerRequest>) => {
