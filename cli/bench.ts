@@ -14,6 +14,7 @@ import {
   EXPERIMENTS,
   type RunProgress,
   runTraining,
+  SuiteProgress,
   SUITES,
   withOverrides,
 } from "../suites/mod.ts";
@@ -226,30 +227,41 @@ async function main(): Promise<number> {
   await Deno.mkdir(out, { recursive: true });
   await writeFileAtomic(`${out}/suite.json`, JSON.stringify(suite, null, 1) + "\n");
 
-  const progress = values.quiet ? () => {} : progressPrinter();
+  const suiteProgress = new SuiteProgress(suite.runs);
+  const progress = values.quiet ? () => {} : progressPrinter(suiteProgress);
   let failed = 0;
-  for (const config of suite.runs) {
+  for (const [index, config] of suite.runs.entries()) {
     const existing = await readResult(resultPath(out, config.name)).catch(() => undefined);
     if (existing?.status === "ok" && isDeepStrictEqual(existing.config, config)) {
-      console.error(`[${config.name}] already finished in ${out}; skipped`);
+      suiteProgress.skipRun(index);
+      console.error(
+        `[${suiteProgress.position} ${config.name}] already finished in ${out}; skipped`,
+      );
       continue;
     }
+    suiteProgress.startRun(index);
     const result = await runTraining(config, {
       suite: suiteName,
       onProgress: progress,
       saveModelTo: values["save-models"] ? `${out}/${config.name}.model` : undefined,
     });
     const path = await writeResult(out, result);
+    suiteProgress.endRun(result);
     if (result.status === "failed") failed++;
     const t = result.timing;
+    const partial = result.partial
+      ? ` (partial: ${result.partial.iterations} of ${result.partial.of} it)`
+      : "";
     console.error(
-      `[${config.name}] ${result.status}${result.error ? `: ${result.error}` : ""} — ${
-        t.total.median.toFixed(3)
-      } ms/it (fwd ${t.phases.forward.median.toFixed(3)}, bwd ${
-        t.phases.backward.median.toFixed(3)
-      }, comm ${t.phases.communication.median.toFixed(3)}, upd ${
-        t.phases.update.median.toFixed(3)
-      }), ${t.samplesPerSecond.toFixed(0)} samples/s, ` +
+      `[${suiteProgress.position} ${config.name}] ${result.status}${partial}${
+        result.error ? `: ${result.error}` : ""
+      } — ${t.total.median.toFixed(3)} ms/it phase sum (fwd ${
+        t.phases.forward.median.toFixed(3)
+      }, bwd ${t.phases.backward.median.toFixed(3)}, comm ${
+        t.phases.communication.median.toFixed(3)
+      }, upd ${t.phases.update.median.toFixed(3)}), ${
+        t.samplesPerSecond.toFixed(0)
+      } samples/s wall clock (${t.wallMsPerIteration.toFixed(3)} ms/it), ` +
         `test AUC ${result.final?.auc.toFixed(4) ?? "–"}${
           result.ceiling ? ` (teacher ${result.ceiling.auc.toFixed(4)})` : ""
         }, accuracy ${result.final?.accuracy.toFixed(4) ?? "–"}; wrote ${path}`,
@@ -281,26 +293,14 @@ function printPreprocess(p: PreprocessProgress): void {
   );
 }
 
-function progressPrinter(): (p: RunProgress) => void {
+/** Prints a run's progress (train lines at most every 5 s) with run k of N and the ETAs. */
+function progressPrinter(suite: SuiteProgress): (p: RunProgress) => void {
   let lastPrint = 0;
-  const start = performance.now();
   return (p) => {
     const now = performance.now();
     if (p.stage === "train" && now - lastPrint < 5000 && p.iteration < p.totalIterations) return;
     lastPrint = now;
-    const elapsed = (now - start) / 1000;
-    const parts = [`[${p.run}] ${p.stage}`, `it ${p.iteration}/${p.totalIterations}`];
-    if (p.stage === "init") parts.push("building model and data");
-    if (p.trainLoss !== undefined) parts.push(`loss ${p.trainLoss.toFixed(4)}`);
-    if (p.msPerIteration !== undefined) parts.push(`${p.msPerIteration.toFixed(2)} ms/it`);
-    if (p.auc !== undefined) {
-      parts.push(`test AUC ${p.auc.toFixed(4)} acc ${p.accuracy!.toFixed(4)}`);
-    }
-    if (p.stage === "train" && p.msPerIteration !== undefined) {
-      const eta = (p.msPerIteration * (p.totalIterations - p.iteration)) / 1000;
-      parts.push(`elapsed ${elapsed.toFixed(0)} s, training ETA ${eta.toFixed(0)} s`);
-    }
-    console.error(parts.join(" · "));
+    console.error(suite.line(p));
   };
 }
 
