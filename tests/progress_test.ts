@@ -5,7 +5,10 @@ import type { RunConfig, RunResult } from "../record/schema.ts";
 const BENCH = new URL("../cli/bench.ts", import.meta.url).pathname;
 
 Deno.test("SuiteProgress: run k of N, and an overall ETA capped by each run's budget", () => {
-  const runs: RunConfig[] = kaggleSuite().runs.slice(0, 3);
+  const runs: RunConfig[] = kaggleSuite().runs.slice(0, 3).map((r) => ({
+    ...r,
+    budget: { seconds: 300, memoryBytes: 0 },
+  }));
   let now = 0;
   const p = new SuiteProgress(runs, () => now);
   p.startRun(0);
