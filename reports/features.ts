@@ -229,6 +229,7 @@ export function runFeatures(run: ReportRun): RunFeatures {
   const embGrad = preset ? preset.embeddingBits : first(c, a.embeddingGradBits);
   const mlpGrad = preset ? preset.mlpBits : first(c, a.mlpGradBits);
   const data = getPath(c, "data.kind") ?? getPath(c, "data.source") ?? getPath(c, "data");
+  const subset = subsetOf(run);
   return {
     arch: c.arch,
     method,
@@ -246,6 +247,6 @@ export function runFeatures(run: ReportRun): RunFeatures {
     qatFromEpoch: typeof c.qatFromEpoch === "number" ? c.qatFromEpoch : 0,
     experiments: Array.isArray(c.experiments) ? c.experiments.map(String) : [],
     deviceClass: c.engine === "cpu" || c.engine === "gpu" ? c.engine : "unknown",
-    ...(subsetOf(run) ? { subset: subsetOf(run) } : {}),
+    ...(subset ? { subset } : {}),
   };
 }

@@ -105,21 +105,28 @@ export class SuiteProgress {
   /** Seconds left to the current run at `p` (training left, capped by its budget, + overhead). */
   #currentLeft(p: RunProgress): number | undefined {
     const config = this.#runs[this.#current];
-    if (!config || this.#pace === undefined) return undefined;
+    // Before this run's first chunk: the pace of the runs finished so far.
+    const pace = this.#pace ?? this.#finishedPace();
+    if (!config || pace === undefined) return undefined;
     const spent = (this.#now() - this.#runStart) / 1000;
     const training = Math.min(
-      (this.#pace * (p.totalIterations - p.iteration)) / 1000,
+      (pace * (p.totalIterations - p.iteration)) / 1000,
       Math.max(config.budget.seconds - spent, 0),
     );
     // Building and evaluating are spread over the run: the part of the overhead still ahead.
     return training + this.#overheadSeconds() * (1 - p.iteration / p.totalIterations);
   }
 
+  /** Wall-clock ms per iteration of the runs finished so far (undefined before any). */
+  #finishedPace(): number | undefined {
+    return this.#trainedIterations
+      ? (1000 * this.#trainSeconds) / this.#trainedIterations
+      : undefined;
+  }
+
   /** Seconds the runs after the current one are projected to take. */
   #laterLeft(): number | undefined {
-    const pace = this.#trainedIterations
-      ? (1000 * this.#trainSeconds) / this.#trainedIterations
-      : this.#pace;
+    const pace = this.#finishedPace() ?? this.#pace;
     if (pace === undefined) return undefined;
     let left = 0;
     for (const config of this.#runs.slice(this.#current + 1)) {

@@ -26,6 +26,16 @@ Deno.test("SuiteProgress: run k of N, and an overall ETA capped by each run's bu
   now = 310_000;
   p.endRun({ iterations: 5000, timing: { wallMsPerIteration: 60 } } as unknown as RunResult);
   p.startRun(1);
+  now = 315_000;
+  // Before its first chunk, a run is projected at the finished runs' pace.
+  const init = p.line({
+    run: runs[1].name,
+    stage: "init",
+    epoch: 0,
+    iteration: 0,
+    totalIterations: 5000,
+  });
+  assert.match(init, /^\[run 2 of 3 [^\]]+\] init · it 0\/5000 · building model and data · ETA/);
   now = 320_000;
   const second = p.line({
     run: runs[1].name,
