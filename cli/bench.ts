@@ -14,6 +14,7 @@ import {
   EXPERIMENTS,
   type RunProgress,
   runTraining,
+  SuiteProgress,
   SUITES,
   withOverrides,
 } from "../suites/mod.ts";
@@ -263,11 +264,15 @@ async function main(): Promise<number> {
   await Deno.mkdir(out, { recursive: true });
   await writeFileAtomic(`${out}/suite.json`, JSON.stringify(suite, null, 1) + "\n");
 
-  const progress = values.quiet ? () => {} : progressPrinter();
+  const suiteProgress = new SuiteProgress(suite.runs);
+  const progress = values.quiet ? () => {} : progressPrinter(suiteProgress);
   let failed = 0;
-  for (const config of suite.runs) {
+  for (const [index, config] of suite.runs.entries()) {
     if (resume.finished.has(config.name)) {
-      console.error(`[${config.name}] already finished in ${out}; skipped`);
+      suiteProgress.skipRun(index);
+      console.error(
+        `[${suiteProgress.position} ${config.name}] already finished in ${out}; skipped`,
+      );
       continue;
     }
     const previous = resume.rerun.get(config.name);
@@ -280,6 +285,7 @@ async function main(): Promise<number> {
         `[${config.name}] replacing the unreadable ${unreadable.path}: ${unreadable.reason}`,
       );
     }
+    suiteProgress.startRun(index);
     const result = await runTraining(config, {
       suite: suiteName,
       onProgress: progress,
@@ -291,8 +297,9 @@ async function main(): Promise<number> {
     if (values["save-models"] && config.data.kind === "criteo" && result.status === "ok") {
       console.error(`[${config.name}] wrote ${await saveModelIndexing(model, config.data)}`);
     }
+    suiteProgress.endRun(result);
     if (result.status === "failed") failed++;
-    console.error(runSummaryLine(result, path));
+    console.error(runSummaryLine(result, path, suiteProgress.position));
   }
   const { html, model } = await writeReport(out);
   for (const f of model.skipped) console.error(`bench: report skipped ${f.path}: ${f.reason}`);
@@ -337,26 +344,14 @@ function printInputLines(m: CacheManifest, cache: string, quiet: boolean): void 
   for (const line of describeBadLineReport(m.badLines)) console.error(`[data]   ${line}`);
 }
 
-function progressPrinter(): (p: RunProgress) => void {
+/** Prints a run's progress (train lines at most every 5 s) with run k of N and the ETAs. */
+function progressPrinter(suite: SuiteProgress): (p: RunProgress) => void {
   let lastPrint = 0;
-  const start = performance.now();
   return (p) => {
     const now = performance.now();
     if (p.stage === "train" && now - lastPrint < 5000 && p.iteration < p.totalIterations) return;
     lastPrint = now;
-    const elapsed = (now - start) / 1000;
-    const parts = [`[${p.run}] ${p.stage}`, `it ${p.iteration}/${p.totalIterations}`];
-    if (p.stage === "init") parts.push("building model and data");
-    if (p.trainLoss !== undefined) parts.push(`loss ${p.trainLoss.toFixed(4)}`);
-    if (p.msPerIteration !== undefined) parts.push(`${p.msPerIteration.toFixed(2)} ms/it`);
-    if (p.auc !== undefined) {
-      parts.push(`test AUC ${p.auc.toFixed(4)} acc ${p.accuracy!.toFixed(4)}`);
-    }
-    if (p.stage === "train" && p.msPerIteration !== undefined) {
-      const eta = (p.msPerIteration * (p.totalIterations - p.iteration)) / 1000;
-      parts.push(`elapsed ${elapsed.toFixed(0)} s, training ETA ${eta.toFixed(0)} s`);
-    }
-    console.error(parts.join(" · "));
+    console.error(suite.line(p));
   };
 }
 

@@ -33,22 +33,29 @@ export function warmupWarning(
     `results record no timing (n = 0); use --iterations ${warmup + 1} or more to time them`;
 }
 
-/** The line printed when a run finishes: status, timing (or "no timed iterations"), metrics. */
-export function runSummaryLine(result: RunResult, path: string): string {
+/**
+ * The line printed when a run finishes: its position in the suite (`2/10`, when given), status
+ * (with how far a partial run got), phase-sum timing (or "no timed iterations"), wall-clock
+ * samples/s and metrics.
+ */
+export function runSummaryLine(result: RunResult, path: string, position?: string): string {
   const t = result.timing;
   const ms = (s: { median: number }) => s.median.toFixed(3);
   const timing = t.total.n === 0
     ? `no timed iterations (${result.iterations} trained, ${
       Math.min(result.config.warmupIterations, result.iterations)
     } of them warm-up)`
-    : `${ms(t.total)} ms/it (fwd ${ms(t.phases.forward)}, bwd ${ms(t.phases.backward)}, comm ${
-      ms(t.phases.communication)
-    }, upd ${ms(t.phases.update)})`;
-  return `[${result.config.name}] ${result.status}${
+    : `${ms(t.total)} ms/it phase sum (fwd ${ms(t.phases.forward)}, bwd ${
+      ms(t.phases.backward)
+    }, comm ${ms(t.phases.communication)}, upd ${ms(t.phases.update)})`;
+  const partial = result.partial
+    ? ` (partial: ${result.partial.iterations} of ${result.partial.of} it)`
+    : "";
+  return `[${position ? `${position} ` : ""}${result.config.name}] ${result.status}${partial}${
     result.error ? `: ${result.error}` : ""
-  } — ${timing}, ${t.samplesPerSecond.toFixed(0)} samples/s, test AUC ${
-    result.final?.auc.toFixed(4) ?? "–"
-  }${result.ceiling ? ` (teacher ${result.ceiling.auc.toFixed(4)})` : ""}, accuracy ${
-    result.final?.accuracy.toFixed(4) ?? "–"
-  }; wrote ${path}`;
+  } — ${timing}, ${t.samplesPerSecond.toFixed(0)} samples/s wall clock (${
+    t.wallMsPerIteration.toFixed(3)
+  } ms/it), test AUC ${result.final?.auc.toFixed(4) ?? "–"}${
+    result.ceiling ? ` (teacher ${result.ceiling.auc.toFixed(4)})` : ""
+  }, accuracy ${result.final?.accuracy.toFixed(4) ?? "–"}; wrote ${path}`;
 }

@@ -147,6 +147,14 @@ export const RunResultSchema = z.object({
   status: z.enum(["ok", "failed", "could-not-finish"]),
   /** Why a run failed or could not finish. */
   error: z.string().optional(),
+  /**
+   * A run stopped when its time budget was spent ("could-not-finish"): it trained `iterations`
+   * of its `of`, then was evaluated, so its metrics are those of a partly trained model.
+   */
+  partial: z.object({
+    iterations: z.number().int().nonnegative(),
+    of: z.number().int().positive(),
+  }).optional(),
   startedAt: z.string(),
   finishedAt: z.string(),
   environment: EnvironmentSchema,
@@ -158,6 +166,10 @@ export const RunResultSchema = z.object({
     total: SummarySchema,
     /** Wall-clock ms per iteration over the whole training, data generation included. */
     wallMsPerIteration: z.number(),
+    /**
+     * Wall-clock samples per second over the whole training (batch × 1000 /
+     * `wallMsPerIteration`), data generation included; `total` is the phase-summed time.
+     */
     samplesPerSecond: z.number(),
   }),
   memory: z.object({

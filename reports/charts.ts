@@ -9,7 +9,7 @@
  */
 import type { ChartConfiguration, ChartDataset } from "chart.js";
 import { PHASES } from "../engine/phases.ts";
-import { runMetric, type Variant } from "./group.ts";
+import { runMetric, specOfRun, type Variant } from "./group.ts";
 import type { LoadedRun, ReportRun } from "./load.ts";
 import type { WeightHistogram } from "../record/schema_extra.ts";
 import { median } from "../record/stats.ts";
@@ -108,6 +108,51 @@ function epochBoundaries(runs: readonly ReportRun[]): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
+/** When the runs evaluated their test set, in words: `every 1,000 iterations`. */
+export function evaluatedWhen(runs: readonly ReportRun[]): string {
+  const every = [...new Set(runs.map((r) => r.config.evalEvery))].sort((a, b) =>
+    (a ?? 0) - (b ?? 0)
+  );
+  const text = (n: number | undefined) =>
+    n === undefined
+      ? "as recorded"
+      : n > 0
+      ? `every ${n.toLocaleString("en-US")} iterations`
+      : "at the end of each epoch";
+  if (every.length === 1) return `${text(every[0])} and at the end of each epoch`;
+  return `${every.map(text).join(" or ")} (by run)`;
+}
+
+/**
+ * A histogram's tensor in words: `table 6` (the recorded name) reads `embedding table #6
+ * (12,517 rows)`, not the paper's Table 6; other names are kept.
+ */
+export function tensorLabel(tensor: string, run: ReportRun): string {
+  const m = /^table (\d+)$/.exec(tensor);
+  if (!m) return tensor;
+  const rows = specOfRun(run)?.tableRows[Number(m[1])];
+  return `embedding table #${m[1]}${
+    rows === undefined ? "" : ` (${rows.toLocaleString("en-US")} rows)`
+  }`;
+}
+
+/**
+ * The quantized variants Fig. 6 shows (at most `max`, in report order): DQRM's always, then the
+ * others, finished runs before those that did not finish.
+ */
+export function fig6Variants(candidates: readonly Variant[], max = 6): Variant[] {
+  const finished = (v: Variant) => v.runs.some((r) => r.run.status === "ok");
+  const dqrm = (v: Variant) => v.method === "dqrm";
+  const ranked = [
+    ...candidates.filter((v) => dqrm(v) && finished(v)),
+    ...candidates.filter((v) => dqrm(v) && !finished(v)),
+    ...candidates.filter((v) => !dqrm(v) && finished(v)),
+    ...candidates.filter((v) => !dqrm(v) && !finished(v)),
+  ];
+  const chosen = new Set(ranked.slice(0, max));
+  return candidates.filter((v) => chosen.has(v));
+}
+
 function curveCharts(arch: string, variants: readonly Variant[], index: Map<Variant, number>) {
   const charts: ChartSpec[] = [];
   const withCurves = variants.filter((v) => okRuns(v).length > 0);
@@ -147,7 +192,9 @@ function curveCharts(arch: string, variants: readonly Variant[], index: Map<Vari
       title: `${d.label} vs iteration — ${arch}`,
       caption: d.key === "loss"
         ? "Mean training loss since the previous test point (paper Fig. 3c/d)."
-        : "Test set evaluated every evalEvery iterations; dashed lines separate epochs (paper Fig. 3a/b).",
+        : `Test set evaluated ${
+          evaluatedWhen(withCurves.flatMap((v) => v.runs.map((r) => r.run)))
+        }; dashed lines separate epochs (paper Fig. 3a/b).`,
       epochLines: lines,
       config: {
         type: "line",
@@ -239,7 +286,7 @@ function histogramCharts(arch: string, variants: readonly Variant[]): ChartSpec[
   );
   const refHists = reference?.runs[0].run.weightHistograms ?? [];
   const charts: ChartSpec[] = [];
-  const quantized = withHist.filter((v) => v !== reference).slice(0, 6);
+  const quantized = fig6Variants(withHist.filter((v) => v !== reference));
   const targets = quantized.length ? quantized : reference ? [reference] : [];
   for (const v of targets) {
     const hists = v.runs[0].run.weightHistograms!;
@@ -281,21 +328,21 @@ function histogramCharts(arch: string, variants: readonly Variant[]): ChartSpec[
             );}
         }
         const epoch = at[0]?.epoch;
+        const what = tensorLabel(tensor, v.runs[0].run);
+        const when = `iteration ${it.toLocaleString("en-US")}${
+          epoch !== undefined ? ` (epoch ${+epoch.toFixed(2)})` : ""
+        }`;
         charts.push({
           id: `fig6-${arch}-${v.id}-${tensor.replace(/[^a-z0-9]+/gi, "_")}-${it}`,
           figure: "fig6",
-          title: `${tensor}, ${v.label}, iteration ${it}`,
+          title: `${what}, ${v.label}, ${when}`,
           config: {
             type: "line",
             data: { datasets },
             options: {
               ...BASE_OPTIONS,
               plugins: {
-                title: title(
-                  `${tensor} @ it ${it}${
-                    epoch !== undefined ? ` (epoch ${epoch})` : ""
-                  } — ${v.label}`,
-                ),
+                title: title(`${what}, ${when} — ${v.label}`),
                 legend: LEGEND,
               },
               scales: {

@@ -11,13 +11,18 @@ import {
   fullTableModelBytes,
   type MetricPoint,
   modelBytesComputed,
+  partialOf,
+  partialText,
+  reportedRuns,
   type Variant,
+  variantIsPartial,
   variantMetric,
 } from "./group.ts";
 import {
   type MetricKey,
   METRICS,
   PAPER_TABLES,
+  paperDeviceClass,
   paperNumber,
   type PaperRow,
   type PaperTable,
@@ -48,6 +53,19 @@ export interface ComparedCell {
   oursVsBaseline?: number;
 }
 
+/**
+ * A badge on a row: `hardware` (our device class differs from the paper's: times are not
+ * compared), `subset` (our data is a subset of the paper's: figures are not compared, sizes at
+ * the paper's full tables), `partial` (stopped by its time budget: figures of a partly trained
+ * model are not compared).
+ */
+export interface RowBadge {
+  kind: "hardware" | "subset" | "partial";
+  text: string;
+  /** What it means, for a tooltip. */
+  title: string;
+}
+
 /** One row of a compared table. */
 export interface ComparedRow {
   row: PaperRow;
@@ -57,6 +75,8 @@ export interface ComparedRow {
   continuation: boolean;
   /** How our run's conditions differ from the paper's. */
   conditions: string[];
+  /** Hardware, subset and partial badges. */
+  badges: RowBadge[];
   /** Errors of failed runs of the variant. */
   failures: string[];
   cells: Record<string, ComparedCell>;
@@ -102,13 +122,60 @@ export function matches(features: RunFeatures, match: RowMatch): boolean {
 
 function conditionsOf(table: PaperTable, f: RunFeatures): string[] {
   const out: string[] = [];
-  if (f.tableScale !== 1) out.push(`tables ×${f.tableScale}`);
   if (f.data !== "criteo" && f.data !== "unknown") out.push(`${f.data} data`);
   const epochs = PAPER_EPOCHS[table.id] ?? 5;
   if (f.epochs < epochs) {
     out.push(`${f.epochs} epoch${f.epochs === 1 ? "" : "s"} (paper ${epochs})`);
   }
   return out;
+}
+
+const DEVICE_NAMES: Record<string, string> = { cpu: "CPU", gpu: "GPU" };
+
+/** The badges of a variant beside a row of `table`. */
+function badgesOf(table: PaperTable, variant: Variant): RowBadge[] {
+  const out: RowBadge[] = [];
+  const paperDevice = paperDeviceClass(table);
+  const ours = variant.features.deviceClass;
+  if (
+    table.columns.includes("msPerIteration") && paperDevice && ours !== "unknown" &&
+    ours !== paperDevice
+  ) {
+    out.push({
+      kind: "hardware",
+      text: `${DEVICE_NAMES[ours] ?? ours}, paper ${DEVICE_NAMES[paperDevice]}`,
+      title: `Our run trained on a ${DEVICE_NAMES[ours] ?? ours}, the paper on ${
+        table.platform.split(",")[0]
+      }: times are shown, not compared`,
+    });
+  }
+  if (variant.features.subset) {
+    out.push({
+      kind: "subset",
+      text: `subset: ${variant.features.subset}`,
+      title:
+        "Our data is a subset of the paper's: accuracy, AUC and loss are shown, not compared; model sizes are compared at the paper's full tables, computed from bits",
+    });
+  }
+  if (variantIsPartial(variant)) {
+    const p = partialOf(reportedRuns(variant)[0].run)!;
+    out.push({
+      kind: "partial",
+      text: partialText(p),
+      title:
+        `Stopped by its time budget after ${p.iterations} of ${p.of} iterations, then evaluated: accuracy, AUC and loss of a partly trained model, shown, not compared`,
+    });
+  }
+  return out;
+}
+
+/** Whether a badge means `key` is shown but not judged better or worse than the paper's. */
+function notCompared(key: MetricKey, badges: readonly RowBadge[]): boolean {
+  return badges.some((b) =>
+    b.kind === "hardware"
+      ? key === "msPerIteration"
+      : key === "accuracy" || key === "auc" || key === "trainLoss"
+  );
 }
 
 function classify(key: MetricKey, diff: number | undefined, ratio: boolean): DiffClass {
@@ -160,17 +227,24 @@ export function compareTable(table: PaperTable, variants: readonly Variant[]): C
     if (found.length) matched++;
     const list: (Variant | undefined)[] = found.length ? found : [undefined];
     list.forEach((variant, i) => {
+      const badges = variant ? badgesOf(table, variant) : [];
       const cells: Record<string, ComparedCell> = {};
       for (const key of table.columns) {
         cells[key] = cellOf(key, row, variant, baseRow, baseVariant);
+        if (notCompared(key, badges)) {
+          // Shown, not compared: no colour and no difference.
+          cells[key].diffClass = "none";
+          delete cells[key].diff;
+        }
       }
       rows.push({
         row,
         variant,
         continuation: i > 0,
         conditions: variant ? conditionsOf(table, variant.features) : [],
+        badges,
         failures: variant
-          ? variant.runs.filter((r) => r.run.status !== "ok").map((r) =>
+          ? variant.runs.filter((r) => r.run.status !== "ok" && !partialOf(r.run)).map((r) =>
             `${r.path}: ${r.run.status}${r.run.error ? ` (${r.run.error})` : ""}`
           )
           : [],

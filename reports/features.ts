@@ -9,6 +9,16 @@
  */
 import type { ReportRun } from "./load.ts";
 import { compressionPreset } from "../record/presets.ts";
+import { archSpec } from "../engine/spec.ts";
+
+/**
+ * Training samples per epoch of the paper's data sets (Criteo Kaggle's 6/7 training split;
+ * Terabyte's days 0–22 after sub-sampling, as `suites/terabyte` at the paper's scale).
+ */
+export const PAPER_TRAIN_SAMPLES: Record<string, number> = {
+  kaggle: 39_291_958,
+  terabyte: 3_958_000_000,
+};
 
 /** Where each feature may be found in a run's config (dot paths; first found wins). */
 export const FEATURE_ALIASES = {
@@ -117,6 +127,42 @@ export interface RunFeatures {
   qatFromEpoch: number;
   /** Paper tables the run was declared for (`config.experiments`, e.g. `["table3"]`). */
   experiments: string[];
+  /** The device class it trained on (`config.engine`): `cpu`, `gpu` or `unknown`. */
+  deviceClass: string;
+  /**
+   * How its data is a subset of the paper's (tables scaled down, or real data with fewer rows
+   * or training samples than the paper's), or undefined for the full data.
+   */
+  subset?: string;
+}
+
+/** Why a run's data is a subset of the paper's, or undefined (see {@linkcode RunFeatures}). */
+export function subsetOf(run: ReportRun): string | undefined {
+  const c = run.config;
+  const scale = c.tableScale ?? 1;
+  if (scale < 1) return `tables ×${scale}`;
+  if (getPath(c, "data.kind") !== "criteo") return undefined;
+  const rows = getPath(run.spec, "tableRows");
+  const arch = c.arch === "kaggle" || c.arch === "terabyte" ? c.arch : undefined;
+  const paperRows = arch ? archSpec(arch, 1).tableRows.reduce((s, n) => s + n, 0) : undefined;
+  const ours = Array.isArray(rows) ? rows.reduce((s: number, n) => s + Number(n), 0) : undefined;
+  const parts: string[] = [];
+  if (ours !== undefined && paperRows !== undefined && ours < paperRows) {
+    parts.push(
+      `${ours.toLocaleString("en-US")} table rows of the paper's ${
+        paperRows.toLocaleString("en-US")
+      }`,
+    );
+  }
+  const samples = c.trainSamples, paperSamples = arch ? PAPER_TRAIN_SAMPLES[arch] : undefined;
+  if (samples !== undefined && paperSamples !== undefined && samples < paperSamples) {
+    parts.push(
+      `${samples.toLocaleString("en-US")} training samples of the paper's ${
+        paperSamples.toLocaleString("en-US")
+      }`,
+    );
+  }
+  return parts.length ? `real data: ${parts.join(", ")}` : undefined;
 }
 
 /** Reads a dot path of a nested object. */
@@ -183,6 +229,7 @@ export function runFeatures(run: ReportRun): RunFeatures {
   const embGrad = preset ? preset.embeddingBits : first(c, a.embeddingGradBits);
   const mlpGrad = preset ? preset.mlpBits : first(c, a.mlpGradBits);
   const data = getPath(c, "data.kind") ?? getPath(c, "data.source") ?? getPath(c, "data");
+  const subset = subsetOf(run);
   return {
     arch: c.arch,
     method,
@@ -199,5 +246,7 @@ export function runFeatures(run: ReportRun): RunFeatures {
     data: typeof data === "string" ? data : "unknown",
     qatFromEpoch: typeof c.qatFromEpoch === "number" ? c.qatFromEpoch : 0,
     experiments: Array.isArray(c.experiments) ? c.experiments.map(String) : [],
+    deviceClass: c.engine === "cpu" || c.engine === "gpu" ? c.engine : "unknown",
+    ...(subset ? { subset } : {}),
   };
 }

@@ -177,10 +177,17 @@ export function computedModelBytes(run: ReportRun): number | undefined {
 
 /**
  * Model size the run's method would have with the paper's full tables (computed from bits), for
- * runs on scaled-down tables; undefined for full-table runs.
+ * runs on scaled-down tables or real data with fewer table rows; undefined for full-table runs.
  */
 export function fullTableModelBytes(run: ReportRun): number | undefined {
-  if ((run.config.tableScale ?? 1) === 1) return undefined;
+  const arch = run.config.arch;
+  const paperRows = arch === "kaggle" || arch === "terabyte"
+    ? archSpec(arch, 1).tableRows.reduce((s, n) => s + n, 0)
+    : undefined;
+  const rows = specOfRun(run)?.tableRows.reduce((s, n) => s + n, 0);
+  // Full tables: at scale 1 with the paper's rows (real data may have fewer).
+  const smaller = paperRows !== undefined && rows !== undefined && rows < paperRows;
+  if ((run.config.tableScale ?? 1) === 1 && !smaller) return undefined;
   return computedModelBytes({ ...run, spec: undefined, config: { ...run.config, tableScale: 1 } });
 }
 
@@ -239,13 +246,44 @@ export function runMetric(run: ReportRun, key: MetricKey, at?: MetricPoint): num
   }
 }
 
-/** A figure over a variant's successful runs: mean, spread and count. */
+/**
+ * How much of its training a run stopped by its time budget did (`partial` of its result), or
+ * undefined for a run that finished or never trained.
+ */
+export function partialOf(run: ReportRun): { iterations: number; of: number } | undefined {
+  const p = (run as { partial?: unknown }).partial;
+  if (typeof p !== "object" || p === null) return undefined;
+  const { iterations, of } = p as Record<string, unknown>;
+  return typeof iterations === "number" && typeof of === "number" && of > 0
+    ? { iterations, of }
+    : undefined;
+}
+
+/** `partial (k of n it)`: the badge of a partly trained run. */
+export function partialText(p: { iterations: number; of: number }): string {
+  return `partial (${p.iterations.toLocaleString("en-US")} of ${p.of.toLocaleString("en-US")} it)`;
+}
+
+/**
+ * The runs whose figures a variant reports: its finished runs, or, when none finished, its
+ * partly trained ones (stopped by their time budget, then evaluated).
+ */
+export function reportedRuns(variant: Variant): LoadedRun[] {
+  const ok = variant.runs.filter((r) => r.run.status === "ok");
+  return ok.length ? ok : variant.runs.filter((r) => partialOf(r.run) && r.run.curve.length);
+}
+
+/** Whether a variant's figures are of partly trained runs only. */
+export function variantIsPartial(variant: Variant): boolean {
+  const runs = reportedRuns(variant);
+  return runs.length > 0 && runs.every((r) => partialOf(r.run) !== undefined);
+}
+
+/** A figure over a variant's reported runs ({@linkcode reportedRuns}): mean, spread, count. */
 export function variantMetric(
   variant: Variant,
   key: MetricKey,
   at?: MetricPoint,
 ): Spread | undefined {
-  return spreadOf(
-    variant.runs.filter((r) => r.run.status === "ok").map((r) => runMetric(r.run, key, at)),
-  );
+  return spreadOf(reportedRuns(variant).map((r) => runMetric(r.run, key, at)));
 }

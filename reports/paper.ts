@@ -657,3 +657,13 @@ export function paperNumber(v: PaperValue | undefined): number | undefined {
   if (v === undefined) return undefined;
   return typeof v === "number" ? v : v.value;
 }
+
+/**
+ * The device class the paper measured a table on (`gpu` or `cpu`, read from its platform), or
+ * undefined when the platform names neither.
+ */
+export function paperDeviceClass(table: PaperTable): "gpu" | "cpu" | undefined {
+  if (/\bGPUs?\b/.test(table.platform)) return "gpu";
+  if (/\bCPUs?\b/.test(table.platform)) return "cpu";
+  return undefined;
+}

@@ -205,7 +205,7 @@ export function reportCsv(model: ReportModel): Record<string, string> {
         r.row.setting ?? "",
         r.variant?.label ?? "",
         r.variant?.runs.length ?? 0,
-        r.conditions.join("; "),
+        [...r.badges.map((b) => b.text), ...r.conditions].join("; "),
       ];
       for (const c of t.table.columns) {
         const cell = r.cells[c];

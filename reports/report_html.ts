@@ -15,7 +15,7 @@ import {
   formatMs,
   formatSpread,
 } from "./format.ts";
-import { modelBytesComputed, runMetric, variantMetric } from "./group.ts";
+import { modelBytesComputed, partialOf, partialText, runMetric, variantMetric } from "./group.ts";
 import { type MetricKey, METRICS, type PaperValue } from "./paper.ts";
 import type { ReportModel, RunTiming } from "./report.ts";
 import type { Interval } from "../record/stats.ts";
@@ -54,6 +54,7 @@ small,.sub{display:block;color:var(--muted);font-size:.72rem}
 .diff{display:block;font-size:.72rem;font-weight:600}
 td.better .diff{color:#1f6f1f}td.worse .diff{color:#9b1c1c}
 .badge{display:inline-block;border-radius:3px;padding:0 .3rem;font-size:.72rem;background:var(--bg2);color:var(--muted);margin:.05rem .1rem .05rem 0}
+.badge.hardware{background:#e3ecf7;color:#2b4f7a}.badge.subset{background:#efe6f5;color:#5b3a75}.badge.partial{background:#fff1d6;color:#7a5200}
 .warn{background:#fff6d6;border:1px solid #ecd57a;padding:.5rem .8rem;border-radius:4px;font-size:.85rem}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:1rem}
 figure.chart{margin:0;border:1px solid var(--line);border-radius:6px;padding:.5rem;background:#fff}
@@ -174,6 +175,10 @@ function renderPaperTable(t: ComparedTable): string {
     const variantCell = v
       ? `<strong>${esc(v.label)}</strong>${
         v.runs.length > 1 ? ` <span class="badge">${v.runs.length} runs</span>` : ""
+      }${
+        r.badges.map((b) =>
+          `<span class="badge ${b.kind}" title="${esc(b.title)}">${esc(b.text)}</span>`
+        ).join("")
       }${r.conditions.map((c) => `<span class="badge">${esc(c)}</span>`).join("")}${
         r.failures.map((f) => `<small>${esc(f)}</small>`).join("")
       }`
@@ -219,13 +224,14 @@ function renderRuns(model: ReportModel): string {
     "Final log loss",
     "Training loss",
     "Teacher AUC (ceiling)",
-    "ms/it median [95% CI]",
-    "samples/s",
+    "ms/it median [95% CI] (phase sum)",
+    "samples/s (wall clock)",
     "Peak RSS",
     "Model size",
   ];
   const rows = model.variants.map((v) => {
     const statuses = [...new Set(v.runs.map((r) => r.run.status))].join(", ");
+    const partials = v.runs.map((r) => partialOf(r.run)).filter((p) => p !== undefined);
     const first = v.runs[0].run;
     const total = model.timing.find((t) => t.variant === v)?.phases.find((p) =>
       p.phase === "total"
@@ -234,12 +240,17 @@ function renderRuns(model: ReportModel): string {
       const ok = xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
       return ok.length ? ok.reduce((s, x) => s + x, 0) / ok.length : undefined;
     };
+    const wall = mean(
+      v.runs.map((r) => r.run.timing?.wallMsPerIteration).filter((x) => x !== 0),
+    );
     const cells = [
       `<td class="l">${esc(v.label)}<small>${
         esc(v.runs.map((r) => r.path).join(", "))
       }</small></td>`,
       `<td>${v.runs.length}</td>`,
       `<td class="l">${esc(statuses)}${
+        partials.map((p) => ` <span class="badge partial">${esc(partialText(p))}</span>`).join("")
+      }${
         v.runs.filter((r) => r.run.error).map((r) => `<small>${esc(r.run.error!)}</small>`).join("")
       }</td>`,
       `<td>${esc(v.runs.map((r) => r.run.iterations).join(", "))}</td>`,
@@ -255,7 +266,9 @@ function renderRuns(model: ReportModel): string {
           }${v.runs.length > 1 ? " (first run)" : ""}</small>`
           : "–"
       }</td>`,
-      `<td>${esc(mean(v.runs.map((r) => r.run.timing?.samplesPerSecond))?.toFixed(0) ?? "–")}</td>`,
+      `<td>${esc(mean(v.runs.map((r) => r.run.timing?.samplesPerSecond))?.toFixed(0) ?? "–")}${
+        wall === undefined ? "" : `<small>wall ${esc(formatMs(wall))}/it</small>`
+      }</td>`,
       `<td>${esc(formatBytes(mean(v.runs.map((r) => r.run.memory?.peakRssBytes))))}</td>`,
       `<td>${esc(formatBytes(mean(v.runs.map((r) => runMetric(r.run, "modelBytes")))))}${
         v.runs.every((r) => modelBytesComputed(r.run)) ? "<small>computed</small>" : ""
@@ -407,12 +420,12 @@ export function renderReportHtml(model: ReportModel, options: RenderOptions): st
 <section id="summary"><h2>Summary</h2>
 ${summary}${skipped}
 ${model.runs.length ? renderRuns(model) : ""}
-<p class="note">Accuracy and AUC are the best periodic test (as DLRM reports them; mean ± sd over a variant's runs); training loss is the mean loss over the last evaluation interval. Teacher AUC is the synthetic data's own ceiling.</p>
+<p class="note">Accuracy and AUC are the best periodic test (as DLRM reports them; mean ± sd over a variant's runs); training loss is the mean loss over the last evaluation interval. Teacher AUC is the synthetic data's own ceiling. A run marked partial was stopped by its time budget after the iterations shown, then evaluated: its figures are those of a partly trained model. Two times: ms/it is the median of the sum of an iteration's timed phases (warm-up excluded, what the paper's tables and Fig. 1c compare); samples/s is wall clock over the whole training (batch × 1000 / wall ms/it, filling the training data and warm-up included), so it is lower than batch × 1000 / ms/it.</p>
 </section>
 <section id="paper"><h2>The paper's tables, with our figures</h2>
 <p class="note legend">Each metric shows the paper's published value and ours side by side; Δ is ours − paper (a ratio × for times, sizes and bytes; sizes of runs on scaled-down tables are compared at the full tables, computed from their bits). Values in parentheses are differences from the table's baseline row, as the paper's Table 2 writes them: the paper's from its baseline, ours from our baseline run. <span class="better" style="background:var(--better)">green</span> ours better than the paper, <span style="background:var(--worse)">red</span> worse, beyond: accuracy ±${
     (100 * th.accuracy.abs!).toFixed(1)
-  } pp, AUC ±${th.auc.abs}, loss ±${th.trainLoss.abs}, time ×${th.msPerIteration.ratio}, size and bytes ×${th.modelBytes.ratio}. A run stands beside a row when its method, bit widths, scale period, workers and gradient compression match; badges name where its conditions differ from the paper's (scaled tables, synthetic data, fewer epochs) — read such differences as context, not as failures.</p>
+  } pp, AUC ±${th.auc.abs}, loss ±${th.trainLoss.abs}, time ×${th.msPerIteration.ratio}, size and bytes ×${th.modelBytes.ratio}. A run stands beside a row when its method, bit widths, scale period, workers and gradient compression match; badges name where its conditions differ from the paper's (synthetic data, fewer epochs) — read such differences as context, not as failures. Three badges mean a figure is shown but not compared (no colour, no Δ): <span class="badge hardware">hardware</span> our device class (CPU or GPU) differs from the paper's, so times are not compared; <span class="badge subset">subset</span> our data is a subset of the paper's (tables scaled down, or real data with fewer table rows or samples), so accuracy, AUC and loss are not compared and model sizes are compared at the paper's full tables; <span class="badge partial">partial</span> the run was stopped by its time budget, so its accuracy, AUC and loss are of a partly trained model.</p>
 ${model.tables.map(renderPaperTable).join("\n")}
 </section>
 <section id="fig3"><h2>Test accuracy, AUC and training loss against iteration (Fig. 3)</h2>

@@ -12,6 +12,7 @@ export { terabyteSuite } from "./terabyte/mod.ts";
 export * from "./suite.ts";
 export * from "./runner.ts";
 export * from "./experiments.ts";
+export * from "./progress.ts";
 
 /** Every built-in suite by name. */
 export const SUITES: Record<string, (options?: SuiteOptions) => Suite> = {

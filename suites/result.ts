@@ -44,6 +44,8 @@ export interface RunRecordParts {
   status: RunResult["status"];
   /** Why the run failed or could not finish (recorded when defined, even empty). */
   error?: string;
+  /** Iterations trained of the planned, for a run stopped by its time budget. */
+  partial?: RunResult["partial"];
   /** The engine the run trained on, or would have. */
   engine: EngineInfo;
   /** Iterations trained (or counted, for accounting). */
@@ -77,6 +79,7 @@ export function buildRunResult(parts: RunRecordParts): RunResult {
     spec,
     status: parts.status,
     ...(parts.error !== undefined ? { error: parts.error } : {}),
+    ...(parts.partial ? { partial: parts.partial } : {}),
     startedAt: parts.startedAt,
     finishedAt: new Date().toISOString(),
     environment: describeEnvironment(parts.engine),

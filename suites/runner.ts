@@ -152,6 +152,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   let error: string | undefined;
   let status: RunResult["status"] = "ok";
   let engineBytes = 0;
+  let partial: RunResult["partial"];
 
   const evaluate = async (epoch: number) => {
     const iteration = tally.iteration;
@@ -186,12 +187,18 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
         recordHistograms(epoch + 1, epoch >= config.qatFromEpoch ? minmaxBits : null),
     }, tally);
     if (stoppedBecause !== undefined) {
+      // Over its time budget: the model trained so far is evaluated and recorded as partial.
       status = "could-not-finish";
-      error = stoppedBecause;
+      error =
+        `${stoppedBecause}; stopped after ${tally.iteration} of ${totalIterations} iterations`;
+      partial = { iterations: tally.iteration, of: totalIterations };
+      if (curve.at(-1)?.iteration !== tally.iteration) {
+        await evaluate(tally.iteration / itersPerEpoch);
+      }
     }
-    if (status === "ok" && config.postTraining) {
+    if ((status === "ok" || partial) && config.postTraining) {
       engine.quantizeInPlace(config.postTraining);
-      await evaluate(config.epochs);
+      await evaluate(partial ? tally.iteration / itersPerEpoch : config.epochs);
       const bits = config.postTraining.embeddingBits;
       if (bits !== null) {
         await histograms.recordQuantizedInPlace(engine, tally.iteration, config.epochs, bits);
@@ -233,6 +240,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     status,
     // A failure without a message records none.
     error: error || undefined,
+    ...(partial && status === "could-not-finish" ? { partial } : {}),
     startedAt,
     engine: engineInfo,
     iterations: iteration,

@@ -133,9 +133,10 @@ export interface ChunkLoopSettings {
 }
 
 /**
- * Trains every epoch of the run a chunk at a time, adding each chunk to `tally`. Returns why
- * training stopped early (projected past the time budget), or undefined when it finished; a
- * failure of the engine is thrown.
+ * Trains every epoch of the run a chunk at a time, adding each chunk to `tally`. A run projected
+ * past its time budget trains until the budget is spent (its last chunk cut to what fits), then
+ * stops: returns why (the projection), or undefined when it finished; a failure of the engine is
+ * thrown. The caller evaluates the partly trained model.
  */
 export async function trainChunks(
   settings: ChunkLoopSettings,
@@ -145,6 +146,8 @@ export async function trainChunks(
   // Chunk lengths: chunks end at evaluation points, so the curve is sampled where asked, and the
   // first chunk is short (the warm-up and a few timed iterations), so that a run over its time
   // budget is found out quickly.
+  // Iterations the time budget has left (measured after each chunk): a chunk never goes past it.
+  let budgetIterations = Infinity;
   const chunkLength = (globalIteration: number, epochIteration: number) => {
     const toEval = config.evalEvery > 0
       ? config.evalEvery - (globalIteration % config.evalEvery)
@@ -152,8 +155,10 @@ export async function trainChunks(
     const limit = globalIteration === 0
       ? Math.min(config.warmupIterations + 10, config.chunkIterations)
       : config.chunkIterations;
-    return Math.min(limit, itersPerEpoch - epochIteration, toEval);
+    return Math.min(limit, itersPerEpoch - epochIteration, toEval, budgetIterations);
   };
+  const budgetMs = config.budget.seconds * 1000;
+  let overBudget: string | undefined;
   // Two chunk buffers: the engine trains on one while the next is filled into the other.
   const chunkSamples = config.chunkIterations * config.batchSize;
   const buffers = [
@@ -174,7 +179,8 @@ export async function trainChunks(
     engine.setQuantizationActive(epoch >= config.qatFromEpoch);
     // Every epoch sees the same training samples in the same order, as DLRM's loader does.
     for (let it = 0; it < itersPerEpoch;) {
-      const n: number = chunkLength(tally.iteration, it);
+      // A chunk submitted ahead trains as submitted (its length was fixed then).
+      const n: number = ahead && ahead.it === it ? ahead.n : chunkLength(tally.iteration, it);
       const t0 = performance.now();
       const view = viewOf(buffers[current], n);
       let pending: Promise<TrainChunkResult>;
@@ -215,7 +221,8 @@ export async function trainChunks(
       }
       const r = await pending;
       current = 1 - current;
-      tally.trainWallMs += performance.now() - t0;
+      const chunkWallMs = performance.now() - t0;
+      tally.trainWallMs += chunkWallMs;
       const chunkLoss = tally.addChunk(r, config.warmupIterations);
       it += n;
       tally.iteration += n;
@@ -224,13 +231,31 @@ export async function trainChunks(
       const total = tally.total;
       const perIteration = total.length ? summarize(total).median : r.wallMs / r.iterations;
       const projected = tally.trainWallMs + perIteration * (totalIterations - tally.iteration);
-      const budgetMs = config.budget.seconds * 1000;
-      if ((total.length > 0 || tally.trainWallMs > budgetMs) && projected > budgetMs) {
-        // A chunk submitted ahead still trains; let it finish before the engine is disposed.
-        await ahead?.pending.catch(() => {});
-        return `projected ${(projected / 1000).toFixed(0)} s of training at ${
+      if (
+        overBudget === undefined && (total.length > 0 || tally.trainWallMs > budgetMs) &&
+        projected > budgetMs
+      ) {
+        overBudget = `projected ${(projected / 1000).toFixed(0)} s of training at ${
           perIteration.toFixed(1)
         } ms/it, over the budget of ${config.budget.seconds} s`;
+      }
+      if (overBudget !== undefined) {
+        // Train on until the budget is spent: the chunks left are cut to the iterations that
+        // fit at the last chunk's wall-clock pace (data filling included).
+        const pace = chunkWallMs / n;
+        budgetIterations = Math.floor((budgetMs - tally.trainWallMs) / pace);
+        if (budgetIterations < 1 && tally.iteration < totalIterations) {
+          // A chunk submitted ahead still trains; let it finish before the engine is disposed.
+          if (ahead) {
+            const extra = await ahead.pending.catch(() => undefined);
+            ahead = null;
+            if (extra) {
+              tally.addChunk(extra, config.warmupIterations);
+              tally.iteration += extra.iterations;
+            }
+          }
+          return overBudget;
+        }
       }
       tally.sampleRss();
       report({

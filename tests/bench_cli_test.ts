@@ -130,7 +130,13 @@ Deno.test("a run over its time budget is recorded as could-not-finish and the su
       /projected \d+ s of training at [\d.]+ ms\/it, over the budget of 0.5 s/,
     );
     assert.ok(res.iterations > 0 && res.iterations < 2000);
+    // Trained until the budget was spent, then evaluated: the row is partial, not empty.
+    assert.deepEqual(res.partial, { iterations: res.iterations, of: 2000 });
+    assert.equal(res.curve.at(-1)?.iteration, res.iterations);
+    assert.ok(res.final);
   }
+  const html = await Deno.readTextFile(`${dir}/report.html`);
+  assert.match(html, /<span class="badge partial"[^>]*>partial \(\d+ of 2,000 it\)<\/span>/);
   await Deno.remove(dir, { recursive: true });
 });
 

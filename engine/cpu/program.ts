@@ -23,6 +23,7 @@ import type { SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, splitRange } from "./layout.ts";
 import type { PactState } from "./cpu_engine.ts";
 import type { TablePlan, TableSlot } from "./table_store.ts";
+import { TableMax } from "./table_max.ts";
 import type { Kernels } from "./wasm.ts";
 
 /** What the run of a chunk does with each batch. */
@@ -116,6 +117,8 @@ export class CpuProgram {
   readonly #pact: PactState | null;
   /** Tables whose scales (and copies) this thread finds: balanced by rows. */
   readonly #scaleTables: number[];
+  /** DoReFa: block maxima of this thread's scale tables. */
+  readonly #tableMax: (TableMax | undefined)[] = [];
 
   constructor(options: {
     kernels: Kernels;
@@ -179,7 +182,9 @@ export class CpuProgram {
       const rows = Math.min(batch, first + count - s0);
       const ts = lead ? performance.now() : 0;
       if (quant && kind !== "predict") {
-        this.#quantizeWeights((firstStep + it) % quant.scalePeriod === 0);
+        // The rows the previous step updated, when this run updated them (not an exchange).
+        const touched = it > 0 && !out.exchange ? { chunk, s0: s0 - batch, rows: batch } : null;
+        this.#quantizeWeights((firstStep + it) % quant.scalePeriod === 0, touched);
         barrier.wait();
       }
       const t0 = lead ? performance.now() : 0;
@@ -249,7 +254,10 @@ export class CpuProgram {
    * never found), refreshes whole-table copies (HAWQ), and fake-quantizes this thread's rows of
    * every MLP weight matrix. Callers wait at the barrier afterwards.
    */
-  #quantizeWeights(refreshTables: boolean): void {
+  #quantizeWeights(
+    refreshTables: boolean,
+    touched: { chunk: BatchChunk; s0: number; rows: number } | null = null,
+  ): void {
     const q = this.#active!;
     if (q.embeddingBits !== null) {
       const n = levels(q.embeddingBits);
@@ -257,8 +265,20 @@ export class CpuProgram {
         const slot = this.#slots[t];
         const k = this.#tableKernels[slot.memory];
         if (q.quantizer === "dorefa") {
-          // DoReFa needs max |tanh(w)| of the whole table every step: one pass over it.
-          this.#scales[t] = Math.max(Math.tanh(k.maxAbsFlat(slot.offset, slot.length)), 1e-8);
+          // DoReFa needs max |tanh(w)| = tanh(max |w|) of the whole table every step: kept
+          // from block maxima, re-reading only the blocks the last step updated (table_max.ts).
+          const tm = this.#tableMax[t] ??= new TableMax(slot.offset, slot.length);
+          const m = touched
+            ? tm.touched(
+              k,
+              touched.chunk.indices[t],
+              touched.chunk.offsets[t],
+              touched.s0,
+              touched.rows,
+              this.#spec.embeddingDim,
+            )
+            : tm.full(k);
+          this.#scales[t] = Math.max(Math.tanh(m), 1e-8);
           continue;
         }
         if (q.quantizer === "lsq") {

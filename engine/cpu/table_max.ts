@@ -1,0 +1,82 @@
+/**
+ * The largest |w| of a whole embedding table, kept up to date without reading the whole table
+ * every step: DoReFa ("PACT") needs max |tanh(w)| = tanh(max |w|) of every table at every step,
+ * but SGD only changes the rows a batch touched. The table is cut into blocks of
+ * {@linkcode TABLE_MAX_BLOCK} floats whose maxima are kept; a step re-reads only the blocks
+ * holding the rows the previous step updated, then takes the maximum of the blocks' maxima.
+ * A maximum does not depend on the order it is taken in (and a NaN anywhere gives NaN either
+ * way), so the result is the whole-table pass's, bit for bit.
+ *
+ * @module
+ */
+import type { Kernels } from "./wasm.ts";
+
+/** Floats per block (64 rows of 16): a multiple of 4, so every block stays 16-byte aligned. */
+export const TABLE_MAX_BLOCK = 1024;
+
+/** Block maxima of one table, for the thread that finds its scale. */
+export class TableMax {
+  readonly #blocks: Float32Array;
+  readonly #stamps: Int32Array;
+  #step = 0;
+  readonly #offset: number;
+  readonly #length: number;
+
+  /** A table of `length` floats at byte `offset` of its memory. */
+  constructor(offset: number, length: number) {
+    this.#offset = offset;
+    this.#length = length;
+    const n = Math.ceil(length / TABLE_MAX_BLOCK);
+    this.#blocks = new Float32Array(n);
+    this.#stamps = new Int32Array(n).fill(-1);
+  }
+
+  #readBlock(k: Kernels, b: number): void {
+    const start = b * TABLE_MAX_BLOCK;
+    const count = Math.min(TABLE_MAX_BLOCK, this.#length - start);
+    this.#blocks[b] = k.maxAbsFlat(this.#offset + start * 4, count);
+  }
+
+  /** Reads every block: the table's largest |w|. */
+  full(k: Kernels): number {
+    for (let b = 0; b < this.#blocks.length; b++) this.#readBlock(k, b);
+    return this.#max();
+  }
+
+  /**
+   * Re-reads the blocks of the rows `indices[offsets[s0]] … indices[offsets[s0 + rows] - 1]` (of
+   * `dim` floats each), the only ones written since the last call: the table's largest |w|.
+   */
+  touched(
+    k: Kernels,
+    indices: ArrayLike<number>,
+    offsets: ArrayLike<number>,
+    s0: number,
+    rows: number,
+    dim: number,
+  ): number {
+    const step = ++this.#step;
+    const stamps = this.#stamps;
+    for (let j = offsets[s0], e = offsets[s0 + rows]; j < e; j++) {
+      const first = indices[j] * dim;
+      const last = first + dim - 1;
+      for (let b = Math.floor(first / TABLE_MAX_BLOCK); b * TABLE_MAX_BLOCK <= last; b++) {
+        if (stamps[b] === step) continue;
+        stamps[b] = step;
+        this.#readBlock(k, b);
+      }
+    }
+    return this.#max();
+  }
+
+  #max(): number {
+    const blocks = this.#blocks;
+    let m = 0;
+    for (let b = 0; b < blocks.length; b++) {
+      const v = blocks[b];
+      if (v > m) m = v;
+      else if (v !== v) return NaN;
+    }
+    return m;
+  }
+}

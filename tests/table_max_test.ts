@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { allocateOneHotChunk } from "../engine/batch.ts";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { TABLE_MAX_BLOCK, TableMax } from "../engine/cpu/table_max.ts";
+import { compileKernels, instantiateKernels } from "../engine/cpu/wasm.ts";
+import { Rng } from "../engine/rng.ts";
+import { kaggleSpec } from "../engine/spec.ts";
+import { SyntheticCriteo } from "../data/synthetic.ts";
+import { pact } from "../suites/experiments.ts";
+
+Deno.test("TableMax keeps a table's largest |w| through sparse updates, as a whole-table pass finds it", async () => {
+  const memory = new WebAssembly.Memory({ initial: 4, maximum: 4, shared: true });
+  const k = await instantiateKernels(await compileKernels(), memory);
+  const dim = 16, rowsInTable = 1000, offset = 4096;
+  const table = new Float32Array(memory.buffer, offset, rowsInTable * dim);
+  const rng = new Rng(3);
+  for (let i = 0; i < table.length; i++) table[i] = rng.normal() * 0.1;
+  const tm = new TableMax(offset, table.length);
+  const whole = () => k.maxAbsFlat(offset, table.length);
+  assert.equal(tm.full(k), whole());
+  assert.ok(table.length % TABLE_MAX_BLOCK !== 0, "a short last block is covered");
+  const batch = 8;
+  for (let step = 0; step < 200; step++) {
+    const indices = Int32Array.from({ length: batch }, () => Math.floor(rng.next() * rowsInTable));
+    const offsets = Int32Array.from({ length: batch + 1 }, (_, i) => i);
+    // Shrink the row holding the maximum now and then (a running max would miss it), else move.
+    const max = whole();
+    const argmax = table.findIndex((v) => Math.abs(v) === max);
+    if (step % 10 === 0) indices[0] = Math.floor(argmax / dim);
+    for (const row of indices) {
+      for (let q = 0; q < dim; q++) {
+        table[row * dim + q] = step % 10 === 0 ? table[row * dim + q] * 0.5 : rng.normal() * 0.12;
+      }
+    }
+    assert.equal(tm.touched(k, indices, offsets, 0, batch, dim), whole(), `step ${step}`);
+  }
+  table[5 * dim + 3] = NaN;
+  assert.ok(Number.isNaN(tm.touched(k, [5], [0, 1], 0, 1, dim)));
+});
+
+Deno.test("PACT trains the same model bit for bit whether table maxima are kept or re-read every step", async () => {
+  const spec = kaggleSpec(0.001);
+  const batch = 32, steps = 24;
+  const whole = allocateOneHotChunk(spec, batch, batch * steps, true);
+  const data = new SyntheticCriteo(spec, { seed: 4 });
+  data.fill(whole, "train", 0);
+  const one = allocateOneHotChunk(spec, batch, batch, true);
+  const options = { spec, seed: 4, maxBatch: batch, threads: 2, quantization: pact(4, 4) };
+  // One chunk: steps after the first keep the maxima; one step a chunk: every step re-reads.
+  const kept = await createCpuEngine(options);
+  const a = (await kept.trainChunk(whole, { learningRate: 0.1 })).loss;
+  const reread = await createCpuEngine(options);
+  const b = new Float32Array(steps);
+  for (let s = 0; s < steps; s++) {
+    data.fill(one, "train", s * batch);
+    b[s] = (await reread.trainChunk(one, { learningRate: 0.1 })).loss[0];
+  }
+  assert.deepEqual(a, b);
+  const pa = await kept.readParams(), pb = await reread.readParams();
+  assert.deepEqual(pa.embeddings, pb.embeddings);
+  await kept.dispose();
+  await reread.dispose();
+});
