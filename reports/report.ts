@@ -55,6 +55,8 @@ export interface ReportModel {
   charts: ChartSet;
   timing: RunTiming[];
   environments: EnvironmentGroup[];
+  /** What the raw input of runs on real data held: lines, samples, bad lines skipped. */
+  inputs: InputGroup[];
   /** Tables 4 and 6 by worker count. */
   dataParallel: { table4: WorkersTable[]; table6: WorkersTable[] };
 }
@@ -147,6 +149,46 @@ function environmentGroups(runs: readonly LoadedRun[]): EnvironmentGroup[] {
   return [...groups.values()];
 }
 
+/** Runs that read the same raw input, and what it held (from their `inputLines`). */
+export interface InputGroup {
+  /** The data's source (or cache) as the runs recorded it. */
+  source: string;
+  lines: number;
+  samples: number;
+  subsampled: number;
+  bad: number;
+  /** One line per kind of bad line: count and first sites. */
+  badLines: string[];
+  runs: string[];
+}
+
+function inputGroups(runs: readonly LoadedRun[]): InputGroup[] {
+  const groups = new Map<string, InputGroup>();
+  for (const r of runs) {
+    const input = r.run.inputLines;
+    if (!input) continue;
+    const data = r.run.config.data as { source?: string; cache?: string } | undefined;
+    const source = data?.source ?? data?.cache ?? "?";
+    const key = JSON.stringify([source, input]);
+    const g = groups.get(key) ?? {
+      source,
+      lines: input.lines,
+      samples: input.samples,
+      subsampled: input.subsampled,
+      bad: input.bad,
+      badLines: Object.entries(input.badLines).map(([kind, b]) =>
+        `${kind}: ${b.count.toLocaleString("en-US")} (first at ${
+          b.first.map((f) => `${f.file}:${f.line}`).join(", ")
+        })`
+      ),
+      runs: [],
+    };
+    g.runs.push(r.path);
+    groups.set(key, g);
+  }
+  return [...groups.values()];
+}
+
 /**
  * Reads a results folder (sub-folders included) and builds the report's model.
  *
@@ -174,6 +216,7 @@ export async function buildReport(dir: string, options: BuildOptions = {}): Prom
     charts: buildCharts(variants),
     timing: timingRows(variants),
     environments: environmentGroups(runs),
+    inputs: inputGroups(runs),
     dataParallel: { table4: table4ByWorkers(variants), table6: table6ByWorkers(variants) },
   };
 }

@@ -339,6 +339,19 @@ function renderCharts(charts: readonly ChartSpec[], figure: string, missing?: st
   }</div>`;
 }
 
+function renderInputs(model: ReportModel): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  return model.inputs.map((g) =>
+    `<h3>Input data: ${esc(g.source)}</h3><dl class="env"><dt>Lines read</dt><dd>${
+      n(g.lines)
+    }</dd><dt>Samples kept</dt><dd>${n(g.samples)}</dd><dt>Sub-sampled away</dt><dd>${
+      n(g.subsampled)
+    }</dd><dt>Bad lines skipped</dt><dd>${n(g.bad)}${
+      g.badLines.length ? `: ${esc(g.badLines.join("; "))}` : ""
+    }</dd><dt>Runs</dt><dd>${esc(g.runs.join(", "))}</dd></dl>`
+  ).join("\n");
+}
+
 function renderEnvironment(model: ReportModel): string {
   if (model.environments.length === 0) {
     return `<p class="note">No run recorded its environment.</p>`;
@@ -446,7 +459,8 @@ ${renderCharts(charts, "memory", missing.memory)}</section>
 ${model.timing.length ? renderTiming(model.timing) : `<p class="note">No timings.</p>`}
 </section>
 <section id="environment"><h2>Environment</h2>
-${renderEnvironment(model)}</section>
+${renderEnvironment(model)}
+${renderInputs(model)}</section>
 <section id="downloads"><h2>CSV export</h2>
 ${csvLinks || `<p class="note">No CSV files.</p>`}</section>
 </main>

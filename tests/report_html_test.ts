@@ -210,6 +210,26 @@ Deno.test("writeReport() writes one self-contained HTML file with Chart.js inlin
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("the report shows what a real-data run's input held: lines, samples, bad lines by kind", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dqrm-report-" });
+  const run = fakeRun({ name: "fp32" });
+  run.inputLines = {
+    lines: 10_000,
+    samples: 9_990,
+    subsampled: 0,
+    bad: 10,
+    badLines: { fields: { count: 10, first: [{ file: "train.txt", line: 17 }] } },
+  };
+  await writeFakeResults(dir, [run]);
+  const model = await buildReport(dir);
+  assert.equal(model.inputs.length, 1);
+  assert.equal(model.inputs[0].bad, 10);
+  const html = await Deno.readTextFile((await writeReport(dir, { generatedAt: "test" })).html);
+  assert.match(html, /Bad lines skipped<\/dt><dd>10: fields: 10 \(first at train\.txt:17\)/);
+  assert.match(html, /Samples kept<\/dt><dd>9,990/);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("report CLI rebuilds the report, names a missing folder and exits 2 on a usage error", async () => {
   const dir = await fixtureDir();
   const run = async (args: string[]) => {
