@@ -5,7 +5,7 @@
  *
  * Default scale: the full tables, 5,000 iterations (640,000 synthetic samples) per epoch, a
  * 65,536-sample test set every 1,000 iterations, 150 s of training per run: on 2 cores every
- * method but HAWQ finishes within it (PACT, the slowest, in about 110 s), and HAWQ (a
+ * method but HAWQ finishes within it (PACT, the slowest, in about 130 s), and HAWQ (a
  * fake-quantized copy of every whole table every step) trains until it is spent and is recorded
  * partial, so the default experiment (Table 3) fills every row in about 19 minutes. The paper's scale (`paperScale`): 5 epochs of the real
  * data's 39,291,958 training samples, 3,274,330 test samples, 20 epochs for Table 9.
