@@ -102,7 +102,10 @@ Deno.test("bench: a run of no more iterations than its warm-up says 'no timed it
     r.stderr,
     /bench: warning: --iterations 10 is not above the warm-up of 50 iterations \(every run\), .* use --iterations 51 or more/,
   );
-  assert.match(r.stderr, /\[run 1 of 1 fp32\] ok — no timed iterations \(10 trained, 10 of them warm-up\)/);
+  assert.match(
+    r.stderr,
+    /\[run 1 of 1 fp32\] ok — no timed iterations \(10 trained, 10 of them warm-up\)/,
+  );
   assert.doesNotMatch(r.stderr, /0\.000 ms\/it/);
   const result = JSON.parse(await Deno.readTextFile(`${dir}/fp32.json`));
   assert.equal(result.timing.total.n, 0, "the result marks it: no samples");
