@@ -108,16 +108,31 @@ export function crc32Update(bytes: Uint8Array, crc = 0): number {
 }
 
 /** CRC-32 (8 hex digits) of the first `bytes` bytes of a file. */
-export async function crc32Prefix(path: string, bytes: number): Promise<string> {
+export function crc32Prefix(path: string, bytes: number): Promise<string> {
+  return crc32OfRanges(path, [[0, bytes]]);
+}
+
+/**
+ * CRC-32 (8 hex digits) of the bytes of a file's `[from, from + length)` ranges, read in order
+ * (a range past the end of the file counts only the bytes there).
+ */
+export async function crc32OfRanges(
+  path: string,
+  ranges: readonly (readonly [from: number, length: number])[],
+): Promise<string> {
   let crc = 0;
   const file = await Deno.open(path);
   try {
-    const buf = new Uint8Array(1 << 20);
-    for (let left = bytes; left > 0;) {
-      const n = await file.read(buf.subarray(0, Math.min(buf.length, left)));
-      if (n === null) break;
-      crc = crc32(buf.subarray(0, n), crc) >>> 0;
-      left -= n;
+    const longest = Math.max(1, ...ranges.map(([, length]) => length));
+    const buf = new Uint8Array(Math.min(longest, 1 << 20));
+    for (const [from, length] of ranges) {
+      await file.seek(from, Deno.SeekMode.Start);
+      for (let left = length; left > 0;) {
+        const n = await file.read(buf.subarray(0, Math.min(buf.length, left)));
+        if (n === null) break;
+        crc = crc32(buf.subarray(0, n), crc) >>> 0;
+        left -= n;
+      }
     }
   } finally {
     file.close();

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { crc32 } from "node:zlib";
 import { CriteoInputError } from "./format.ts";
+import { crc32OfRanges } from "./reader.ts";
 
 /** Number of Terabyte days. */
 export const TERABYTE_DAYS = 24;
@@ -36,7 +36,7 @@ export const FINGERPRINT_WINDOWS = 32;
 const WINDOW_BYTES = 1 << 16;
 
 /** The fingerprint of a file of `size` bytes (see {@linkcode SourceIdentity.fingerprint}). */
-export async function fingerprintFile(path: string, size: number): Promise<string> {
+export function fingerprintFile(path: string, size: number): Promise<string> {
   const ranges: [number, number][] = [];
   const sampled = 2 * FINGERPRINT_END_BYTES + FINGERPRINT_WINDOWS * WINDOW_BYTES;
   if (size <= sampled) {
@@ -50,23 +50,7 @@ export async function fingerprintFile(path: string, size: number): Promise<strin
     }
     ranges.push([size - FINGERPRINT_END_BYTES, FINGERPRINT_END_BYTES]);
   }
-  const file = await Deno.open(path);
-  let crc = 0;
-  try {
-    const buf = new Uint8Array(Math.min(size, FINGERPRINT_END_BYTES) || 1);
-    for (const [from, length] of ranges) {
-      await file.seek(from, Deno.SeekMode.Start);
-      for (let left = length; left > 0;) {
-        const n = await file.read(buf.subarray(0, Math.min(buf.length, left)));
-        if (n === null) break;
-        crc = crc32(buf.subarray(0, n), crc) >>> 0;
-        left -= n;
-      }
-    }
-  } finally {
-    file.close();
-  }
-  return crc.toString(16).padStart(8, "0");
+  return crc32OfRanges(path, ranges);
 }
 
 async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
