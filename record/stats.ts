@@ -449,6 +449,31 @@ export function ratioOfMedians(
   };
 }
 
+/** A ratio without an interval (the inputs cannot give one). */
+function noRatio(ratio: number, level: number): Ratio {
+  return {
+    ratio: Number.isFinite(ratio) ? ratio : NaN,
+    lo: NaN,
+    hi: NaN,
+    level,
+    coverage: 0,
+    method: "none",
+  };
+}
+
+/** A ratio's log-normal interval from the two estimates' relative standard errors. */
+function logNormalRatio(ratio: number, seA: number, seB: number, level: number): Ratio {
+  const half = normalQuantile(0.5 + level / 2) * Math.hypot(seA, seB);
+  return {
+    ratio,
+    lo: ratio * Math.exp(-half),
+    hi: ratio * Math.exp(half),
+    level,
+    coverage: level,
+    method: "normal-approximation",
+  };
+}
+
 /**
  * Ratio of two medians known only by their summaries (median, MAD, n), with a log-normal
  * interval: the medians' approximate standard errors (see
@@ -462,26 +487,11 @@ export function ratioFromSummaries(
   checkLevel(level);
   const ratio = a.median / b.median;
   if (!(a.median > 0 && b.median > 0) || a.n < 2 || b.n < 2) {
-    return {
-      ratio: Number.isFinite(ratio) ? ratio : NaN,
-      lo: NaN,
-      hi: NaN,
-      level,
-      coverage: 0,
-      method: "none",
-    };
+    return noRatio(ratio, level);
   }
   const se = (s: { median: number; mad: number; n: number }) =>
     1.2533 * MAD_TO_SIGMA * s.mad / Math.sqrt(s.n) / s.median;
-  const half = normalQuantile(0.5 + level / 2) * Math.hypot(se(a), se(b));
-  return {
-    ratio,
-    lo: ratio * Math.exp(-half),
-    hi: ratio * Math.exp(half),
-    level,
-    coverage: level,
-    method: "normal-approximation",
-  };
+  return logNormalRatio(ratio, se(a), se(b), level);
 }
 
 /**
@@ -499,26 +509,11 @@ export function ratioFromIntervals(
   const ok = (x: { median: number; ci: Interval }) =>
     x.median > 0 && x.ci.lo > 0 && x.ci.hi > 0 && Number.isFinite(x.ci.hi);
   if (!ok(a) || !ok(b)) {
-    return {
-      ratio: Number.isFinite(ratio) ? ratio : NaN,
-      lo: NaN,
-      hi: NaN,
-      level,
-      coverage: 0,
-      method: "none",
-    };
+    return noRatio(ratio, level);
   }
   const z = (x: { ci: Interval }) => normalQuantile(0.5 + x.ci.level / 2);
   const se = (x: { ci: Interval }) => Math.log(x.ci.hi / x.ci.lo) / (2 * z(x));
-  const half = normalQuantile(0.5 + level / 2) * Math.hypot(se(a), se(b));
-  return {
-    ratio,
-    lo: ratio * Math.exp(-half),
-    hi: ratio * Math.exp(half),
-    level,
-    coverage: level,
-    method: "normal-approximation",
-  };
+  return logNormalRatio(ratio, se(a), se(b), level);
 }
 
 /** Mean, sample standard deviation, min and max of repeated figures (e.g. one per seed). */
