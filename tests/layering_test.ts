@@ -43,7 +43,7 @@ Deno.test("no folder imports from a folder above it (engine ← data ← record 
       for (const re of SPECIFIERS) {
         for (const m of text.matchAll(re)) {
           const spec = m[1];
-          if (!spec.startsWith(".")) continue; // npm:, jsr:, node: and mapped bare names
+          if (!spec.startsWith(".")) continue; // package specifiers (npm:, node:) and mapped bare names
           const to = relative(ROOT, normalize(join(dirname(file), spec)));
           edges++;
           const target = layerOf(to);
