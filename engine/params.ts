@@ -25,6 +25,27 @@ export interface Params {
 }
 
 /**
+ * Throws unless `given` holds one layer per entry of `layers`, each of that layer's shape
+ * (`outputs * inputs` weights, `outputs` biases).
+ */
+export function checkLinearShapes(
+  layers: readonly { inputs: number; outputs: number }[],
+  given: readonly LinearParams[],
+): void {
+  if (given.length !== layers.length) {
+    throw new RangeError(`Expected ${layers.length} layers but found ${given.length}`);
+  }
+  layers.forEach((l, i) => {
+    const p = given[i];
+    if (p.weight.length !== l.inputs * l.outputs || p.bias.length !== l.outputs) {
+      throw new RangeError(
+        `Expected layer ${i} to be ${l.outputs}x${l.inputs} but found ${p.weight.length} weights and ${p.bias.length} biases`,
+      );
+    }
+  });
+}
+
+/**
  * Fills `out` with DLRM's initialisation of table `table`: uniform in `[-sqrt(1/n), sqrt(1/n)]`,
  * `n` the table's rows, from the stream `[seed, init, table]`.
  */

@@ -16,7 +16,13 @@ import type {
   TrainChunkResult,
   TrainOptions,
 } from "../engine.ts";
-import { initMlps, initTable, type LinearParams, type Params } from "../params.ts";
+import {
+  checkLinearShapes,
+  initMlps,
+  initTable,
+  type LinearParams,
+  type Params,
+} from "../params.ts";
 import { allocatePhaseSamples } from "../phases.ts";
 import { cpuModel } from "../environment.ts";
 import { type ModelSpec, validateSpec } from "../spec.ts";
@@ -526,16 +532,9 @@ class CpuEngine implements Engine {
 
   #writeLinear(layers: LinearLayout[], params: LinearParams[]): void {
     const f32 = this.#program.f32;
-    if (params.length !== layers.length) {
-      throw new RangeError(`Expected ${layers.length} layers but found ${params.length}`);
-    }
+    checkLinearShapes(layers, params);
     layers.forEach((l, i) => {
       const p = params[i];
-      if (p.weight.length !== l.inputs * l.outputs || p.bias.length !== l.outputs) {
-        throw new RangeError(
-          `Expected layer ${i} to be ${l.outputs}x${l.inputs} but found ${p.weight.length} weights and ${p.bias.length} biases`,
-        );
-      }
       for (let o = 0; o < l.outputs; o++) {
         f32.set(p.weight.subarray(o * l.inputs, (o + 1) * l.inputs), l.w / 4 + o * l.inP);
       }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { BatchChunk } from "../batch.ts";
-import { initMlps, type LinearParams, type Params } from "../params.ts";
+import { checkLinearShapes, initMlps, type LinearParams, type Params } from "../params.ts";
 import type { ModelSpec } from "../spec.ts";
 import { Rng, STREAM } from "../rng.ts";
 import { writeTo } from "./buffers.ts";
@@ -20,16 +20,9 @@ export function uploadParams(state: GpuState, params: Params | undefined, seed: 
   const mlps = params ?? initMlps(spec, seed);
   const packed = new Float32Array(L.floats);
   const put = (layers: PackedLinear[], given: LinearParams[]) => {
-    if (given.length !== layers.length) {
-      throw new RangeError(`Expected ${layers.length} layers but found ${given.length}`);
-    }
+    checkLinearShapes(layers, given);
     layers.forEach((l, i) => {
       const p = given[i];
-      if (p.weight.length !== l.inputs * l.outputs || p.bias.length !== l.outputs) {
-        throw new RangeError(
-          `Expected layer ${i} to be ${l.outputs}x${l.inputs} but found ${p.weight.length} weights and ${p.bias.length} biases`,
-        );
-      }
       packed.set(p.weight, l.weightOffset);
       packed.set(p.bias, l.biasOffset);
     });
