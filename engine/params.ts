@@ -50,12 +50,25 @@ export function checkLinearShapes(
  * `n` the table's rows, from the stream `[seed, init, table]`.
  */
 export function initTable(out: Float32Array, rows: number, seed: number, table: number): void {
-  const bound = Math.sqrt(1 / rows);
-  const rng = new Rng(seed, STREAM.init, table);
+  const fill = tableInitStream(rows, seed, table);
   // In slices, so the fill loop is optimised early rather than by on-stack replacement.
   for (let at = 0; at < out.length; at += 1 << 16) {
-    rng.fillUniform(out.subarray(at, Math.min(out.length, at + (1 << 16))), -bound, bound);
+    fill(out.subarray(at, Math.min(out.length, at + (1 << 16))));
   }
+}
+
+/**
+ * {@linkcode initTable}'s values drawn in pieces: each call fills `out` with the stream's next
+ * values (the stream does not depend on the slicing).
+ */
+export function tableInitStream(
+  rows: number,
+  seed: number,
+  table: number,
+): (out: Float32Array) => void {
+  const bound = Math.sqrt(1 / rows);
+  const rng = new Rng(seed, STREAM.init, table);
+  return (out) => rng.fillUniform(out, -bound, bound);
 }
 
 /**

@@ -5,9 +5,14 @@
  * @module
  */
 import type { BatchChunk } from "../batch.ts";
-import { checkLinearShapes, initMlps, type LinearParams, type Params } from "../params.ts";
+import {
+  checkLinearShapes,
+  initMlps,
+  type LinearParams,
+  type Params,
+  tableInitStream,
+} from "../params.ts";
 import type { ModelSpec } from "../spec.ts";
-import { Rng, STREAM } from "../rng.ts";
 import { writeTo } from "./buffers.ts";
 import type { PackedLinear } from "./layout.ts";
 import { readStaged, stage } from "./submit.ts";
@@ -57,13 +62,11 @@ function forEachTablePiece(
     each(given, 0);
     return;
   }
-  // initTable's stream, drawn piece by piece (the stream does not depend on the slicing).
-  const bound = Math.sqrt(1 / rows);
-  const rng = new Rng(seed, STREAM.init, t);
+  const fill = tableInitStream(rows, seed, t);
   const piece = new Float32Array(Math.min(total, 1 << 24));
   for (let at = 0; at < total; at += piece.length) {
     const view = piece.subarray(0, Math.min(piece.length, total - at));
-    rng.fillUniform(view, -bound, bound);
+    fill(view);
     each(view, at);
   }
 }
