@@ -131,13 +131,11 @@ export function ensureSortKeys(
   sortedUpdateFrom: number,
 ): boolean {
   let entries = 0;
-  for (const off of new Set(chunk.offsets)) {
-    for (let i = 0; i < iterations; i++) {
-      entries = Math.max(entries, off[(i + 1) * batch] - off[i * batch]);
-    }
+  for (let i = 0; i < iterations; i++) {
+    entries = Math.max(entries, batchEntries(chunk, i * batch, batch));
   }
   if (entries < sortedUpdateFrom || entries === 0) return false;
-  const bytes = state.spec.tableRows.length * sortSegment(entries) * 8;
+  const bytes = sortKeyBytes(state, entries);
   if (bytes <= (state.sortKeys?.size ?? 0)) return false;
   if (state.sortKeys) state.buffers.destroy(state.sortKeys);
   state.sortKeys = state.buffers.create("embedding sort keys", bytes);
@@ -154,11 +152,21 @@ export function ensureLsqParts(
   const q = state.quant;
   if (!q || q.quantizer !== "lsq" || q.embeddingBits === null) return false;
   let entries = 1;
-  for (const off of chunk.offsets) {
-    for (let s0 = 0; s0 < samples; s0 += batch) {
-      entries = Math.max(entries, off[Math.min(s0 + batch, samples)] - off[s0]);
-    }
+  for (let s0 = 0; s0 < samples; s0 += batch) {
+    entries = Math.max(entries, batchEntries(chunk, s0, Math.min(batch, samples - s0)));
   }
   const tables = state.spec.tableRows.length;
   return ensureInput(state, "lsqParts", tables * entries * state.spec.embeddingDim * 4);
+}
+
+/** The most indices any one table has in the batch of `rows` samples from `s0`. */
+export function batchEntries(chunk: BatchChunk, s0: number, rows: number): number {
+  let entries = 0;
+  for (const off of chunk.offsets) entries = Math.max(entries, off[s0 + rows] - off[s0]);
+  return entries;
+}
+
+/** Bytes of the sort keys of every table for a batch of `entries` indices per table. */
+export function sortKeyBytes(state: GpuState, entries: number): number {
+  return state.spec.tableRows.length * sortSegment(entries) * 8;
 }

@@ -13,9 +13,9 @@ import type { ScaleKernels } from "./bind_scales.ts";
 import { sortedUpdate } from "./bind_sorted_update.ts";
 import type { LayerKernels, TrainingKernels } from "./bind_training.ts";
 import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
+import { batchEntries, sortKeyBytes } from "./input.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
-import { sortSegment } from "./sort_plan.ts";
 import type { GpuState } from "./state.ts";
 import { pactActive } from "../quant.ts";
 
@@ -147,18 +147,14 @@ function recordUpdate(
   }
   const n = Math.ceil(state.layout.floats / 256);
   dispatch(pass, kernels.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
-  let entries = 0;
-  for (let t = 0; t < chunk.offsets.length; t++) {
-    const off = chunk.offsets[t];
-    entries = Math.max(entries, off[s0 + rows] - off[s0]);
-  }
+  const entries = batchEntries(chunk, s0, rows);
   const tables = state.spec.tableRows.length;
   if (quant?.embeddingBits != null && kernels.lsqUpdate && kernels.lsqTableStep) {
     for (const k of kernels.lsqUpdate) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
     dispatch(pass, kernels.lsqTableStep, tables);
     return;
   }
-  const keyBytes = tables * sortSegment(entries) * 8;
+  const keyBytes = sortKeyBytes(state, entries);
   if (
     entries >= recording.sortedUpdateFrom && entries > 0 && keyBytes <= (state.sortKeys?.size ?? 0)
   ) {
