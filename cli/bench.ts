@@ -213,7 +213,7 @@ async function main(): Promise<number> {
     const manifest = await readManifest(overrides.data.cache);
     if (manifest) {
       inputLines = inputLinesOf(manifest);
-      printInputLines(manifest, overrides.data.cache, values.quiet ?? false);
+      printInputLines(inputLines, manifest, overrides.data.cache, values.quiet ?? false);
     }
     suite = withOverrides(suite, runOverrides);
   } else {
@@ -286,14 +286,14 @@ async function main(): Promise<number> {
       );
     }
     suiteProgress.startRun(index);
+    const model = `${out}/${config.name}.model`;
     const result = await runTraining(config, {
       suite: suiteName,
       onProgress: progress,
-      saveModelTo: values["save-models"] ? `${out}/${config.name}.model` : undefined,
+      saveModelTo: values["save-models"] ? model : undefined,
     });
     if (inputLines) result.inputLines = inputLines;
     const path = await writeResult(out, result);
-    const model = `${out}/${config.name}.model`;
     if (values["save-models"] && config.data.kind === "criteo" && result.status === "ok") {
       console.error(`[${config.name}] wrote ${await saveModelIndexing(model, config.data)}`);
     }
@@ -332,9 +332,13 @@ function printPreprocess(p: PreprocessProgress): void {
  * Prints what the raw input held: lines, samples and bad lines skipped (on stderr; the bad lines
  * even with --quiet, so none is dropped unsaid).
  */
-function printInputLines(m: CacheManifest, cache: string, quiet: boolean): void {
+function printInputLines(
+  lines: InputLines,
+  m: CacheManifest,
+  cache: string,
+  quiet: boolean,
+): void {
   const n = (x: number) => x.toLocaleString("en-US");
-  const lines = inputLinesOf(m);
   if (quiet && lines.bad === 0) return;
   console.error(
     `[data] ${cache}: ${n(lines.lines)} lines read, ${n(lines.samples)} samples kept, ${
