@@ -40,12 +40,10 @@ import {
 } from "../data/criteo/mod.ts";
 import type { InputLines } from "../record/schema_extra.ts";
 import { givenPreprocessFlags, PREPROCESS_FLAGS, preprocessChoices } from "./criteo_flags.ts";
-import { COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { COMPRESSION_PRESET_NAMES } from "../record/presets.ts";
 import { withDataParallel } from "../suites/suite.ts";
 import { conflictMessage, deleteResults, planResume } from "./resume.ts";
 import { runSummaryLine, warmupWarning } from "./run_lines.ts";
-
-const DP_PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
 
 const CLI = defineCli({
   usage: "deno task bench SUITE [options]",
@@ -89,7 +87,7 @@ finishes and report.html into an output folder.`,
     },
     compression: {
       ...FLAGS.compression,
-      help: `gradient compression of --workers runs: ${DP_PRESETS.join(", ")}`,
+      help: `gradient compression of --workers runs: ${COMPRESSION_PRESET_NAMES.join(", ")}`,
       default: "sparse: lossless sparse embedding gradients, FP32",
     },
     "dp-mode": {
@@ -185,7 +183,7 @@ async function main(): Promise<number> {
     tableScale: numberFlag("scale", values.scale, 0, 1),
   });
   const workers = intFlag("workers", values.workers, 2);
-  const compression = choiceFlag("compression", values.compression, DP_PRESETS);
+  const compression = choiceFlag("compression", values.compression, COMPRESSION_PRESET_NAMES);
   const dpMode = choiceFlag("dp-mode", values["dp-mode"], ["workers", "simulated"] as const);
   if (compression !== undefined && workers === undefined) {
     throw new UsageError("--compression applies only with --workers N");
