@@ -40,12 +40,10 @@ import {
 } from "../data/criteo/mod.ts";
 import type { InputLines } from "../record/schema_extra.ts";
 import { givenPreprocessFlags, PREPROCESS_FLAGS, preprocessChoices } from "./criteo_flags.ts";
-import { COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { COMPRESSION_PRESET_NAMES } from "../record/presets.ts";
 import { withDataParallel } from "../suites/suite.ts";
 import { conflictMessage, deleteResults, planResume } from "./resume.ts";
 import { runSummaryLine, warmupWarning } from "./run_lines.ts";
-
-const DP_PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
 
 const CLI = defineCli({
   usage: "deno task bench SUITE [options]",
@@ -89,7 +87,7 @@ finishes and report.html into an output folder.`,
     },
     compression: {
       ...FLAGS.compression,
-      help: `gradient compression of --workers runs: ${DP_PRESETS.join(", ")}`,
+      help: `gradient compression of --workers runs: ${COMPRESSION_PRESET_NAMES.join(", ")}`,
       default: "sparse: lossless sparse embedding gradients, FP32",
     },
     "dp-mode": {
@@ -185,7 +183,7 @@ async function main(): Promise<number> {
     tableScale: numberFlag("scale", values.scale, 0, 1),
   });
   const workers = intFlag("workers", values.workers, 2);
-  const compression = choiceFlag("compression", values.compression, DP_PRESETS);
+  const compression = choiceFlag("compression", values.compression, COMPRESSION_PRESET_NAMES);
   const dpMode = choiceFlag("dp-mode", values["dp-mode"], ["workers", "simulated"] as const);
   if (compression !== undefined && workers === undefined) {
     throw new UsageError("--compression applies only with --workers N");
@@ -213,7 +211,7 @@ async function main(): Promise<number> {
     const manifest = await readManifest(overrides.data.cache);
     if (manifest) {
       inputLines = inputLinesOf(manifest);
-      printInputLines(manifest, overrides.data.cache, values.quiet ?? false);
+      printInputLines(inputLines, manifest, overrides.data.cache, values.quiet ?? false);
     }
     suite = withOverrides(suite, runOverrides);
   } else {
@@ -286,14 +284,14 @@ async function main(): Promise<number> {
       );
     }
     suiteProgress.startRun(index);
+    const model = `${out}/${config.name}.model`;
     const result = await runTraining(config, {
       suite: suiteName,
       onProgress: progress,
-      saveModelTo: values["save-models"] ? `${out}/${config.name}.model` : undefined,
+      saveModelTo: values["save-models"] ? model : undefined,
     });
     if (inputLines) result.inputLines = inputLines;
     const path = await writeResult(out, result);
-    const model = `${out}/${config.name}.model`;
     if (values["save-models"] && config.data.kind === "criteo" && result.status === "ok") {
       console.error(`[${config.name}] wrote ${await saveModelIndexing(model, config.data)}`);
     }
@@ -332,9 +330,13 @@ function printPreprocess(p: PreprocessProgress): void {
  * Prints what the raw input held: lines, samples and bad lines skipped (on stderr; the bad lines
  * even with --quiet, so none is dropped unsaid).
  */
-function printInputLines(m: CacheManifest, cache: string, quiet: boolean): void {
+function printInputLines(
+  lines: InputLines,
+  m: CacheManifest,
+  cache: string,
+  quiet: boolean,
+): void {
   const n = (x: number) => x.toLocaleString("en-US");
-  const lines = inputLinesOf(m);
   if (quiet && lines.bad === 0) return;
   console.error(
     `[data] ${cache}: ${n(lines.lines)} lines read, ${n(lines.samples)} samples kept, ${

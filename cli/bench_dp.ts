@@ -12,6 +12,7 @@ import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { COMPRESSION_PRESET_NAMES as PRESETS } from "../record/presets.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
 import { upperMedian } from "../record/stats.ts";
 import {
@@ -24,8 +25,6 @@ import {
   runMain,
   UsageError,
 } from "./args.ts";
-
-const PRESETS = Object.keys(COMPRESSION_PRESETS) as (keyof typeof COMPRESSION_PRESETS)[];
 
 const CLI = defineCli({
   usage: "deno task bench:dp [options]",

@@ -14,12 +14,10 @@ import {
   measureExchangeCollectives,
 } from "../comm/mpi/bandwidth.ts";
 import { gatherJson, MpiCommunicator } from "../comm/mpi/communicator.ts";
-import type { CompressionPresetName } from "../record/presets.ts";
+import { COMPRESSION_PRESET_NAMES as PRESETS } from "../record/presets.ts";
 import { trainOnMpiRanks } from "../suites/mpi_train.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, UsageError } from "./args.ts";
-
-const PRESETS = Object.keys(COMPRESSION_PRESETS) as CompressionPresetName[];
 
 const CLI = defineCli({
   usage: "mpirun [--allow-run-as-root] -np 2 npx -y deno@2.9.6 run -A cli/bench_mpi.ts [options]",

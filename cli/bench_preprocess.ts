@@ -39,12 +39,7 @@ load; then times filling training chunks from the cache against generating them 
       help: "cache folder",
       default: "/tmp/dqrm-criteo-bench-cache",
     },
-    index: {
-      type: "string",
-      arg: "hash|frequency",
-      help: "how values are numbered",
-      default: "hash",
-    },
+    index: { ...FLAGS.index, help: "how values are numbered" },
     workers: { ...FLAGS.workers, help: "parsing workers", default: "one per core" },
     "no-checksum": { type: "boolean", help: "do not checksum the source" },
     repeat: { type: "string", arg: "N", help: "builds to time", default: "1" },

@@ -108,7 +108,8 @@ async function main(): Promise<number> {
       await scoreSynthetic(engine, spec, samples, batch, intFlag("seed", values.seed, 0) ?? 1);
       return 0;
     }
-    const { options, dictionaries } = { ...indexing.indexing, dictionaries: indexing.dictionaries };
+    const { options } = indexing.indexing;
+    const { dictionaries } = indexing;
     const input = await resolveInput(options.dataset, values.data!);
     const started = performance.now();
     const mapped = await prepareMappedCache({
@@ -189,26 +190,16 @@ async function scoreMapped(
   }
   data.close();
   const rate = `${(n / seconds).toFixed(0)} samples/s on ${cpuModel()}`;
-  if (hasLabels(mapped)) {
-    const m = clickMetrics(labels, probabilities);
-    console.log(
-      `${n} samples: accuracy ${m.accuracy.toFixed(4)}, AUC ${m.auc.toFixed(4)}, log loss ${
-        m.logLoss.toFixed(4)
-      }; ${rate}`,
-    );
-  } else console.log(`${n} samples (no labels, no metrics); ${rate}`);
+  const m = clickMetrics(labels, probabilities);
+  console.log(
+    `${n} samples: accuracy ${m.accuracy.toFixed(4)}, AUC ${m.auc.toFixed(4)}, log loss ${
+      m.logLoss.toFixed(4)
+    }; ${rate}`,
+  );
   if (out !== undefined) {
     await writePredictions(out, mapped, probabilities);
     console.log(`wrote ${out}: ${mapped.manifest.lines} lines, one per line of the input`);
   }
-}
-
-/**
- * Whether the scored file had labels. The raw TSV form always has them; a form without (Kaggle's
- * test set) says so in its manifest as `labels: false`.
- */
-function hasLabels(mapped: MappedCache): boolean {
-  return (mapped.manifest as { labels?: boolean }).labels !== false;
 }
 
 /**

@@ -5,10 +5,9 @@
  *
  * @module
  */
-import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { MpiCommunicator } from "../comm/mpi/communicator.ts";
 import { validateSpec } from "../engine/spec.ts";
-import type { CompressionPresetName } from "../record/presets.ts";
+import { COMPRESSION_PRESET_NAMES as PRESETS } from "../record/presets.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { MPI_ARCHS, type MpiTrainConfig, trainOnMpiRanks } from "../suites/mpi_train.ts";
 import {
@@ -22,8 +21,6 @@ import {
   suiteArg,
   UsageError,
 } from "./args.ts";
-
-const PRESETS = Object.keys(COMPRESSION_PRESETS) as CompressionPresetName[];
 
 const CLI = defineCli({
   usage: "mpirun [--allow-run-as-root] -np N npx -y deno@2.9.6 run -A cli/mpi_train.ts [SUITE] " +

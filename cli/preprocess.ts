@@ -6,9 +6,8 @@
  * @module
  */
 import {
-  BAD_LINE_KINDS,
-  BAD_LINE_MESSAGES,
   type CacheManifest,
+  describeBadLineReport,
   describeUnseen,
   formatName,
   prepareTestCriteo,
@@ -140,16 +139,9 @@ export function summarizeManifest(m: CacheManifest, test = false): string {
       } chunk files (${splitRule(m.options.dataset, m.sources.length)})`,
     `  table rows: ${m.tableRows.join(", ")} (total ${n(m.tableRows.reduce((a, b) => a + b, 0))})`,
   ];
-  const bad = BAD_LINE_KINDS.filter((k) => m.badLines[k].count > 0);
+  const bad = describeBadLineReport(m.badLines);
   if (bad.length === 0) lines.push("  bad lines: none");
-  for (const k of bad) {
-    const t = m.badLines[k];
-    lines.push(
-      `  bad lines, ${k}: ${n(t.count)} (${BAD_LINE_MESSAGES[k]}); first at ${
-        t.first.map((s) => `${s.file}:${s.line}`).join(", ")
-      }`,
-    );
-  }
+  for (const line of bad) lines.push(`  bad lines, ${line}`);
   lines.push(
     `  build: ${m.build.seconds.toFixed(1)} s, ${
       (m.build.textBytes / 1e6).toFixed(0)

@@ -6,11 +6,7 @@
  * @module
  */
 import type { RunConfig, RunResult } from "../record/schema.ts";
-
-/** Iterations a run trains: whole batches per epoch times epochs. */
-export function runIterations(config: RunConfig): number {
-  return Math.floor(config.trainSamples / config.batchSize) * config.epochs;
-}
+import { plannedIterations } from "../suites/progress.ts";
 
 /**
  * One line warning that runs train no more iterations than their warm-up, so nothing will be
@@ -20,7 +16,7 @@ export function warmupWarning(
   runs: readonly RunConfig[],
   iterationsFlag?: number,
 ): string | undefined {
-  const short = runs.filter((r) => runIterations(r) <= r.warmupIterations);
+  const short = runs.filter((r) => plannedIterations(r) <= r.warmupIterations);
   if (short.length === 0) return undefined;
   const warmup = Math.max(...short.map((r) => r.warmupIterations));
   const names = short.length === runs.length
