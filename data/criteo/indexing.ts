@@ -25,7 +25,7 @@ import {
   CacheOptionsSchema,
   readManifest,
 } from "./cache.ts";
-import { DICTIONARIES_DIR, finalDictionaryFileName } from "./dictionary.ts";
+import { DICTIONARIES_DIR, finalDictionaryFileName, rowOffset } from "./dictionary.ts";
 import { CATEGORICAL_FEATURES } from "./format.ts";
 import { writeFileAtomic } from "../files.ts";
 import { preprocessCriteo, type PreprocessProgress } from "./preprocess.ts";
@@ -41,11 +41,6 @@ export interface DictionarySet {
   crc32: string[];
   /** Size of each table's file. */
   bytes: number[];
-}
-
-/** The row of a value's first id: 1 in frequency mode (row 0 is shared), else 0. */
-export function rowOffset(index: CacheOptions["index"]): number {
-  return index === "frequency" ? 1 : 0;
 }
 
 /**
