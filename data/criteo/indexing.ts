@@ -43,6 +43,11 @@ export interface DictionarySet {
   bytes: number[];
 }
 
+/** CRC-32 of `bytes`, 8 hex digits. */
+function crcOf(bytes: Uint8Array): string {
+  return (crc32(bytes) >>> 0).toString(16).padStart(8, "0");
+}
+
 /**
  * Checks the dictionaries in `dir` against the table sizes they must give (`tableRows`, index
  * mode `index`) and identifies them. Throws a `RangeError` naming the first missing or wrong file.
@@ -71,7 +76,7 @@ export async function dictionarySet(
         } rows) but found ${bytes.length}`,
       );
     }
-    sums.push((crc32(bytes) >>> 0).toString(16).padStart(8, "0"));
+    sums.push(crcOf(bytes));
     sizes.push(bytes.length);
   }
   const id = createHash("sha256").update(JSON.stringify([sums, sizes])).digest("hex").slice(0, 16);
@@ -229,10 +234,6 @@ export function modelIndexingPath(modelPath: string): string {
 function folderOf(path: string): string {
   const slash = path.lastIndexOf("/");
   return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
-}
-
-function crcOf(bytes: Uint8Array): string {
-  return (crc32(bytes) >>> 0).toString(16).padStart(8, "0");
 }
 
 /**
