@@ -20,6 +20,16 @@ async function run(tool: string, args: string[], cacheDir: string) {
 }
 
 const SMALL = ["--threads", "1", "--eval-every", "0", "--quiet"];
+/** A short fp32 run of 2 iterations writing its results to `out`. */
+const fp32TwoIterations = (out: string) => [
+  "--run",
+  "fp32",
+  "--iterations",
+  "2",
+  ...SMALL,
+  "--out",
+  out,
+];
 
 Deno.test("bench --data takes the preprocessing options; a built cache must match them", async () => {
   const dir = await tempDir();
@@ -38,13 +48,7 @@ Deno.test("bench --data takes the preprocessing options; a built cache must matc
     "--threshold",
     "2",
     "--strict",
-    "--run",
-    "fp32",
-    "--iterations",
-    "2",
-    ...SMALL,
-    "--out",
-    `${dir}/r`,
+    ...fp32TwoIterations(`${dir}/r`),
   ], `${dir}/cache`);
   assert.equal(r.code, 0, r.stderr);
   assert.match(
@@ -248,13 +252,7 @@ Deno.test("preprocess --test-data builds the test cache beside the training cach
     `${dir}/c`,
     "--test-data",
     built!,
-    "--run",
-    "fp32",
-    "--iterations",
-    "2",
-    ...SMALL,
-    "--out",
-    `${dir}/r`,
+    ...fp32TwoIterations(`${dir}/r`),
   ], `${dir}/cache`);
   assert.equal(b.code, 0, b.stderr);
   const result = parseRunResult(JSON.parse(await Deno.readTextFile(`${dir}/r/fp32.json`)));

@@ -13,14 +13,7 @@ import {
   MANIFEST_FILE,
   preprocessCriteo,
 } from "../data/criteo/mod.ts";
-import { goodLine, gzip, readAll, tempDir, text } from "./criteo_helpers.ts";
-
-const HEADER = [
-  "Id",
-  "Label",
-  ...Array.from({ length: 13 }, (_, i) => `I${i + 1}`),
-  ...Array.from({ length: 26 }, (_, i) => `C${i + 1}`),
-].join(",");
+import { CSV_HEADER as HEADER, goodLine, gzip, readAll, tempDir, text } from "./criteo_helpers.ts";
 
 /** The Kaggle competition's CSV form of TSV lines: header, Id column, commas, CR LF. */
 function csvOf(lines: string[], { header = true, crlf = true } = {}): Uint8Array {

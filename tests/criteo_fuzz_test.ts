@@ -21,6 +21,7 @@ import {
 } from "../data/criteo/mod.ts";
 import { Rng } from "../engine/rng.ts";
 import {
+  CSV_HEADER as HEADER,
   goodLine,
   gzip,
   KAGGLE_SAMPLE,
@@ -35,12 +36,6 @@ import {
 
 const TSV: LineFormat = { separator: "tab", idColumn: false, header: false };
 const CSV: LineFormat = { separator: "comma", idColumn: true, header: false };
-const HEADER = [
-  "Id",
-  "Label",
-  ...Array.from({ length: 13 }, (_, i) => `I${i + 1}`),
-  ...Array.from({ length: 26 }, (_, i) => `C${i + 1}`),
-].join(",");
 const ALPHABET = '0123456789abcdefABCDEF-+.,\t\r\n "xz';
 const ODD_VALUES = ["2147483648", "-2147483649", "99999999999999999999", "1.0", "123456789", ""];
 

@@ -53,6 +53,14 @@ export function goodLine(i: number, distinct = 50): string {
   return tsvLine(i % 4 === 0 ? 1 : 0, ints, cats);
 }
 
+/** The header line of the Kaggle competition's CSV: Id, Label, I1-I13, C1-C26. */
+export const CSV_HEADER = [
+  "Id",
+  "Label",
+  ...Array.from({ length: 13 }, (_, i) => `I${i + 1}`),
+  ...Array.from({ length: 26 }, (_, i) => `C${i + 1}`),
+].join(",");
+
 /** The bytes of `lines` joined by LF, with a final LF unless `unterminated`. */
 export function text(lines: string[], unterminated = false): Uint8Array {
   return new TextEncoder().encode(lines.join("\n") + (unterminated ? "" : "\n"));

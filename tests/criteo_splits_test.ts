@@ -87,13 +87,15 @@ Deno.test("--test-data: the test file is read with the training data's modulo an
   const refTest = referenceParse(test.filter((_, i) => i !== 5).join("\n") + "\n");
   for (const [index, range, threshold] of [["hash", 37, 1], ["frequency", 0, 2]] as const) {
     const cacheDir = `${dir}/cache-${index}`;
-    const o = await criteoRunOverrides("kaggle", `${dir}/train.txt`, {
-      cacheDir,
-      index,
-      maxIndRange: range,
-      threshold: index === "frequency" ? threshold : undefined,
-      testData: `${dir}/test.txt`,
-    });
+    const overrides = () =>
+      criteoRunOverrides("kaggle", `${dir}/train.txt`, {
+        cacheDir,
+        index,
+        maxIndRange: range,
+        threshold: index === "frequency" ? threshold : undefined,
+        testData: `${dir}/test.txt`,
+      });
+    const o = await overrides();
     assert.equal(o.trainSamples, 700, "the whole training file trains");
     assert.equal(o.testSamples, 209);
     assert.equal(o.data.options.maxIndRange, range);
@@ -118,13 +120,7 @@ Deno.test("--test-data: the test file is read with the training data's modulo an
     }
     if (index === "frequency") assert.ok(unseen > 0, "the test file holds unseen values");
     // The test cache is reused while current, and rebuilt when the dictionaries change.
-    const again = await criteoRunOverrides("kaggle", `${dir}/train.txt`, {
-      cacheDir,
-      index,
-      maxIndRange: range,
-      threshold: index === "frequency" ? threshold : undefined,
-      testData: `${dir}/test.txt`,
-    });
+    const again = await overrides();
     assert.deepEqual(again.data, o.data);
     source.close();
   }

@@ -19,6 +19,11 @@ export const DICTIONARIES_DIR = "dictionaries";
 export function finalDictionaryFileName(t: number): string {
   return `table-${String(t).padStart(2, "0")}.bin`;
 }
+
+/** The row of a value's first id: 1 in frequency mode (row 0 is shared), else 0. */
+export function rowOffset(index: "hash" | "frequency"): number {
+  return index === "frequency" ? 1 : 0;
+}
 const INITIAL_CAPACITY = 1024;
 
 /**

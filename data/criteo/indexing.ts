@@ -25,7 +25,7 @@ import {
   CacheOptionsSchema,
   readManifest,
 } from "./cache.ts";
-import { DICTIONARIES_DIR, finalDictionaryFileName } from "./dictionary.ts";
+import { DICTIONARIES_DIR, finalDictionaryFileName, rowOffset } from "./dictionary.ts";
 import { CATEGORICAL_FEATURES } from "./format.ts";
 import { writeFileAtomic } from "../files.ts";
 import { preprocessCriteo, type PreprocessProgress } from "./preprocess.ts";
@@ -43,9 +43,9 @@ export interface DictionarySet {
   bytes: number[];
 }
 
-/** The row of a value's first id: 1 in frequency mode (row 0 is shared), else 0. */
-export function rowOffset(index: CacheOptions["index"]): number {
-  return index === "frequency" ? 1 : 0;
+/** CRC-32 of `bytes`, 8 hex digits. */
+function crcOf(bytes: Uint8Array): string {
+  return (crc32(bytes) >>> 0).toString(16).padStart(8, "0");
 }
 
 /**
@@ -76,7 +76,7 @@ export async function dictionarySet(
         } rows) but found ${bytes.length}`,
       );
     }
-    sums.push((crc32(bytes) >>> 0).toString(16).padStart(8, "0"));
+    sums.push(crcOf(bytes));
     sizes.push(bytes.length);
   }
   const id = createHash("sha256").update(JSON.stringify([sums, sizes])).digest("hex").slice(0, 16);
@@ -234,10 +234,6 @@ export function modelIndexingPath(modelPath: string): string {
 function folderOf(path: string): string {
   const slash = path.lastIndexOf("/");
   return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
-}
-
-function crcOf(bytes: Uint8Array): string {
-  return (crc32(bytes) >>> 0).toString(16).padStart(8, "0");
 }
 
 /**

@@ -30,7 +30,7 @@ import { preprocessCriteo, type PreprocessOptions, type PreprocessProgress } fro
 import type { CriteoRunData } from "./run_data.ts";
 import { CriteoData, type CriteoStream } from "./source.ts";
 import { resolveInput } from "./sources.ts";
-import { splitRule } from "./splits.ts";
+import { splitRule, splitsOf } from "./splits.ts";
 
 /** The preprocessing options `bench --data` accepts (as `deno task preprocess` does). */
 export type PreprocessChoices = Pick<
@@ -243,11 +243,7 @@ export async function criteoRunOverrides(
   const summary: string[] = [];
   if (testData !== undefined) {
     test = await prepareTestCriteo(prepared, testData, options);
-    splits = {
-      train: { start: 0, samples: m.samples },
-      test: { start: 0, samples: test.manifest.samples },
-      validation: { start: m.samples, samples: 0 },
-    };
+    splits = { ...splitsOf(m, "train"), test: splitsOf(test.manifest, "test").test };
     summary.push(
       `data: ${from}; the whole training data trains: ${n(m.samples)} samples`,
       `test data: ${testData} -> ${test.cache}: ${

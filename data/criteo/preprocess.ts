@@ -46,6 +46,7 @@ import {
   emptyBadLineReport,
   FIRST_BAD_LINES,
 } from "./format.ts";
+import { rowOffset } from "./dictionary.ts";
 import { type FirstBadLine, formatOf, likelyCause, noSampleError } from "./diagnose.ts";
 import {
   type BlockParse,
@@ -263,7 +264,7 @@ class Build {
       settings: { maxIndRange, subsampleRate, seed },
       frozen: this.#settings.dictionaries === undefined ? undefined : {
         dir: this.#settings.dictionaries,
-        offset: index === "frequency" ? 1 : 0,
+        offset: rowOffset(index),
       },
     }));
     if (resume) await this.#pool.all(() => ({ type: "load", dir: this.#dir }));

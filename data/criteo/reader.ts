@@ -71,34 +71,28 @@ export async function isGzipFile(path: string): Promise<boolean> {
  * breaks early gives what it decompressed before.
  */
 export async function readHead(path: string, bytes: number): Promise<Uint8Array> {
-  const gzip = await isGzipFile(path);
-  const file = await Deno.open(path);
+  // One read serves both: the text itself, or the gzip stream's first compressed bytes.
+  const raw = new Uint8Array(Math.max(bytes, HEAD_GZIP_BYTES));
   let got = 0;
+  const file = await Deno.open(path);
   try {
-    if (!gzip) {
-      const out = new Uint8Array(bytes);
-      while (got < bytes) {
-        const n = await file.read(out.subarray(got));
-        if (n === null) break;
-        got += n;
-      }
-      return out.slice(0, got);
-    }
-    // A cut stream decompresses as far as it goes (sync flush); a corrupt one gives nothing.
-    const raw = new Uint8Array(HEAD_GZIP_BYTES);
     while (got < raw.length) {
       const n = await file.read(raw.subarray(got));
       if (n === null) break;
       got += n;
     }
-    try {
-      const text = gunzipSync(raw.subarray(0, got), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-      return new Uint8Array(text.buffer, text.byteOffset, Math.min(bytes, text.length)).slice();
-    } catch {
-      return new Uint8Array(0);
-    }
   } finally {
     file.close();
+  }
+  if (!(got >= 2 && raw[0] === 0x1f && raw[1] === 0x8b)) return raw.slice(0, Math.min(got, bytes));
+  // A cut stream decompresses as far as it goes (sync flush); a corrupt one gives nothing.
+  try {
+    const text = gunzipSync(raw.subarray(0, Math.min(got, HEAD_GZIP_BYTES)), {
+      finishFlush: zlibConstants.Z_SYNC_FLUSH,
+    });
+    return new Uint8Array(text.buffer, text.byteOffset, Math.min(bytes, text.length)).slice();
+  } catch {
+    return new Uint8Array(0);
   }
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { MANIFEST_FILE } from "./cache.ts";
 import { CriteoInputError } from "./format.ts";
 import { crc32OfRanges } from "./reader.ts";
 
@@ -140,7 +141,7 @@ export const BUILD_FILE = "build.json";
  */
 export async function checkNotIncompleteCache(dir: string): Promise<void> {
   const has = (name: string) => statOrNull(`${dir}/${name}`);
-  if (await has("manifest.json")) return;
+  if (await has(MANIFEST_FILE)) return;
   const build = await has(BUILD_FILE);
   if (!build && !(await has("progress.json")) && !(await has("chunks"))?.isDirectory) return;
   let how = "deno task preprocess DATASET RAW_INPUT --out " + dir;

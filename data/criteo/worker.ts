@@ -71,7 +71,7 @@ export type WorkerReply =
 
 /** Path of table `t`'s saved dictionary in a cache folder. */
 export function dictionaryFileName(t: number): string {
-  return `state/table-${String(t).padStart(2, "0")}.bin`;
+  return `state/${finalDictionaryFileName(t)}`;
 }
 
 let tables: number[] = [];
