@@ -34,9 +34,9 @@ import {
   criteoRunOverrides,
   describeBadLineReport,
   inputLinesOf,
+  modelIndexingSaver,
   type PreprocessProgress,
   readManifest,
-  saveModelIndexing,
 } from "../data/criteo/mod.ts";
 import type { InputLines } from "../record/schema_extra.ts";
 import { givenPreprocessFlags, PREPROCESS_FLAGS, preprocessChoices } from "./criteo_flags.ts";
@@ -265,6 +265,8 @@ async function main(): Promise<number> {
   const suiteProgress = new SuiteProgress(suite.runs);
   const progress = values.quiet ? () => {} : progressPrinter(suiteProgress);
   let failed = 0;
+  // Each run on real data saves its model's indexing; the cache's dictionaries are read once.
+  const saveModelIndexing = modelIndexingSaver();
   for (const [index, config] of suite.runs.entries()) {
     if (resume.finished.has(config.name)) {
       suiteProgress.skipRun(index);

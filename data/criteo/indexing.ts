@@ -239,13 +239,60 @@ function folderOf(path: string): string {
 /**
  * Writes the sidecar of the model file `modelPath`, trained on `data`: its cache's dictionaries
  * are hard-linked (copied across file systems) into `dictionaries/ID/` beside the model, once per
- * folder. Returns the sidecar's path.
+ * folder. Returns the sidecar's path. For several models, {@linkcode modelIndexingSaver} reads
+ * and copies each cache's dictionaries once.
  */
-export async function saveModelIndexing(modelPath: string, data: CriteoRunData): Promise<string> {
-  const manifest = await readManifest(data.cache);
-  if (!manifest) throw new RangeError(`Expected a complete cache in ${data.cache} but found none`);
-  const set = await cacheDictionaries(data.cache, manifest);
-  const folder = folderOf(modelPath);
+export function saveModelIndexing(modelPath: string, data: CriteoRunData): Promise<string> {
+  return modelIndexingSaver()(modelPath, data);
+}
+
+/** What a sidecar needs of a cache, its dictionaries copied beside the models. */
+interface SavedDictionaries {
+  manifest: CacheManifest;
+  set: DictionarySet;
+  rel: string;
+}
+
+/**
+ * A {@linkcode saveModelIndexing} that reads each cache's manifest and dictionaries, and copies
+ * them into each models' folder, once for all the models it saves (a suite's runs share a cache).
+ */
+export function modelIndexingSaver(): (modelPath: string, data: CriteoRunData) => Promise<string> {
+  const prepared = new Map<string, Promise<SavedDictionaries>>();
+  return async (modelPath, data) => {
+    const folder = folderOf(modelPath);
+    const key = `${data.cache}\0${folder}`;
+    let saved = prepared.get(key);
+    if (!saved) {
+      saved = copyDictionaries(data.cache, folder);
+      prepared.set(key, saved);
+    }
+    const { manifest, set, rel } = await saved;
+    const model = await Deno.readFile(modelPath);
+    const sidecar: ModelIndexing = {
+      format: "dqrm-model-indexing",
+      version: 1,
+      model: {
+        file: modelPath.slice(modelPath.lastIndexOf("/") + 1),
+        bytes: model.length,
+        crc32: crcOf(model),
+      },
+      options: manifest.options,
+      tableRows: manifest.tableRows,
+      dictionaries: { dir: rel, id: set.id, crc32: set.crc32, bytes: set.bytes },
+      trainedOn: { source: data.source, cache: data.cache },
+    };
+    const path = modelIndexingPath(modelPath);
+    await writeFileAtomic(path, JSON.stringify(sidecar, null, 1) + "\n");
+    return path;
+  };
+}
+
+/** Reads the cache's dictionaries and puts them into `folder/dictionaries/ID/` unless there. */
+async function copyDictionaries(cache: string, folder: string): Promise<SavedDictionaries> {
+  const manifest = await readManifest(cache);
+  if (!manifest) throw new RangeError(`Expected a complete cache in ${cache} but found none`);
+  const set = await cacheDictionaries(cache, manifest);
   const rel = `${DICTIONARIES_DIR}/${set.id}`;
   const target = `${folder}/${rel}`;
   const copied = await dictionarySet(target, manifest.tableRows, manifest.options.index)
@@ -259,23 +306,7 @@ export async function saveModelIndexing(modelPath: string, data: CriteoRunData):
         .catch(() => Deno.copyFile(`${set.dir}/${name}`, `${target}/${name}`));
     }
   }
-  const model = await Deno.readFile(modelPath);
-  const sidecar: ModelIndexing = {
-    format: "dqrm-model-indexing",
-    version: 1,
-    model: {
-      file: modelPath.slice(modelPath.lastIndexOf("/") + 1),
-      bytes: model.length,
-      crc32: crcOf(model),
-    },
-    options: manifest.options,
-    tableRows: manifest.tableRows,
-    dictionaries: { dir: rel, id: set.id, crc32: set.crc32, bytes: set.bytes },
-    trainedOn: { source: data.source, cache: data.cache },
-  };
-  const path = modelIndexingPath(modelPath);
-  await writeFileAtomic(path, JSON.stringify(sidecar, null, 1) + "\n");
-  return path;
+  return { manifest, set, rel };
 }
 
 /** A model's indexing, its dictionaries found and checked. */
