@@ -10,14 +10,13 @@
 import type { ReportRun } from "./load.ts";
 import { compressionPreset } from "../record/presets.ts";
 import { archSpec } from "../engine/spec.ts";
+import { KAGGLE_PAPER_TRAIN_SAMPLES } from "../suites/kaggle/mod.ts";
+import { TERABYTE_PAPER_TRAIN_SAMPLES } from "../suites/terabyte/mod.ts";
 
-/**
- * Training samples per epoch of the paper's data sets (Criteo Kaggle's 6/7 training split;
- * Terabyte's days 0–22 after sub-sampling, as `suites/terabyte` at the paper's scale).
- */
+/** Training samples per epoch of the paper's data sets, as the suites train at the paper's scale. */
 export const PAPER_TRAIN_SAMPLES: Record<string, number> = {
-  kaggle: 39_291_958,
-  terabyte: 3_958_000_000,
+  kaggle: KAGGLE_PAPER_TRAIN_SAMPLES,
+  terabyte: TERABYTE_PAPER_TRAIN_SAMPLES,
 };
 
 /** Where each feature may be found in a run's config (dot paths; first found wins). */
