@@ -135,6 +135,13 @@ export interface RunFeatures {
   subset?: string;
 }
 
+/** Rows of the paper's full tables of `arch`, summed; undefined for another architecture. */
+export function paperTableRows(arch: unknown): number | undefined {
+  return arch === "kaggle" || arch === "terabyte"
+    ? archSpec(arch, 1).tableRows.reduce((s, n) => s + n, 0)
+    : undefined;
+}
+
 /** Why a run's data is a subset of the paper's, or undefined (see {@linkcode RunFeatures}). */
 export function subsetOf(run: ReportRun): string | undefined {
   const c = run.config;
@@ -143,7 +150,7 @@ export function subsetOf(run: ReportRun): string | undefined {
   if (getPath(c, "data.kind") !== "criteo") return undefined;
   const rows = getPath(run.spec, "tableRows");
   const arch = c.arch === "kaggle" || c.arch === "terabyte" ? c.arch : undefined;
-  const paperRows = arch ? archSpec(arch, 1).tableRows.reduce((s, n) => s + n, 0) : undefined;
+  const paperRows = paperTableRows(arch);
   const ours = Array.isArray(rows) ? rows.reduce((s: number, n) => s + Number(n), 0) : undefined;
   const parts: string[] = [];
   if (ours !== undefined && paperRows !== undefined && ours < paperRows) {
