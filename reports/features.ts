@@ -10,14 +10,13 @@
 import type { ReportRun } from "./load.ts";
 import { compressionPreset } from "../record/presets.ts";
 import { archSpec } from "../engine/spec.ts";
+import { KAGGLE_PAPER_TRAIN_SAMPLES } from "../suites/kaggle/mod.ts";
+import { TERABYTE_PAPER_TRAIN_SAMPLES } from "../suites/terabyte/mod.ts";
 
-/**
- * Training samples per epoch of the paper's data sets (Criteo Kaggle's 6/7 training split;
- * Terabyte's days 0–22 after sub-sampling, as `suites/terabyte` at the paper's scale).
- */
+/** Training samples per epoch of the paper's data sets, as the suites train at the paper's scale. */
 export const PAPER_TRAIN_SAMPLES: Record<string, number> = {
-  kaggle: 39_291_958,
-  terabyte: 3_958_000_000,
+  kaggle: KAGGLE_PAPER_TRAIN_SAMPLES,
+  terabyte: TERABYTE_PAPER_TRAIN_SAMPLES,
 };
 
 /** Where each feature may be found in a run's config (dot paths; first found wins). */
@@ -136,6 +135,13 @@ export interface RunFeatures {
   subset?: string;
 }
 
+/** Rows of the paper's full tables of `arch`, summed; undefined for another architecture. */
+export function paperTableRows(arch: unknown): number | undefined {
+  return arch === "kaggle" || arch === "terabyte"
+    ? archSpec(arch, 1).tableRows.reduce((s, n) => s + n, 0)
+    : undefined;
+}
+
 /** Why a run's data is a subset of the paper's, or undefined (see {@linkcode RunFeatures}). */
 export function subsetOf(run: ReportRun): string | undefined {
   const c = run.config;
@@ -144,7 +150,7 @@ export function subsetOf(run: ReportRun): string | undefined {
   if (getPath(c, "data.kind") !== "criteo") return undefined;
   const rows = getPath(run.spec, "tableRows");
   const arch = c.arch === "kaggle" || c.arch === "terabyte" ? c.arch : undefined;
-  const paperRows = arch ? archSpec(arch, 1).tableRows.reduce((s, n) => s + n, 0) : undefined;
+  const paperRows = paperTableRows(arch);
   const ours = Array.isArray(rows) ? rows.reduce((s: number, n) => s + Number(n), 0) : undefined;
   const parts: string[] = [];
   if (ours !== undefined && paperRows !== undefined && ours < paperRows) {

@@ -6,7 +6,7 @@
  * @module
  */
 import { archSpec, type ModelSpec, ModelSpecSchema } from "../engine/spec.ts";
-import { type RunFeatures, runFeatures } from "./features.ts";
+import { paperTableRows, type RunFeatures, runFeatures } from "./features.ts";
 import type { LoadedRun, ReportRun } from "./load.ts";
 import type { MetricKey } from "./paper.ts";
 import { type Spread, spreadOf } from "../record/stats.ts";
@@ -180,10 +180,7 @@ export function computedModelBytes(run: ReportRun): number | undefined {
  * runs on scaled-down tables or real data with fewer table rows; undefined for full-table runs.
  */
 export function fullTableModelBytes(run: ReportRun): number | undefined {
-  const arch = run.config.arch;
-  const paperRows = arch === "kaggle" || arch === "terabyte"
-    ? archSpec(arch, 1).tableRows.reduce((s, n) => s + n, 0)
-    : undefined;
+  const paperRows = paperTableRows(run.config.arch);
   const rows = specOfRun(run)?.tableRows.reduce((s, n) => s + n, 0);
   // Full tables: at scale 1 with the paper's rows (real data may have fewer).
   const smaller = paperRows !== undefined && rows !== undefined && rows < paperRows;

@@ -17,8 +17,6 @@ import type { RunConfig, RunResult } from "../record/schema.ts";
 import { buildRunResult } from "./result.ts";
 import type { TrainData } from "./training_loop.ts";
 
-export type { TrainData } from "./training_loop.ts";
-
 /** Bytes per iteration of one worker, by part, as {@linkcode messageBytes} counts them. */
 export interface AccountedBytes {
   embedding: number;

@@ -54,8 +54,6 @@ export interface RunRecordParts {
   tally?: TrainingTally;
   /** Bytes the engine held. */
   engineBytes: number;
-  /** Peak resident set size (default: the process's now). */
-  peakRssBytes?: number;
   /** Test-set evaluations (default: none). */
   curve?: RunResult["curve"];
   communication?: Communication;
@@ -93,7 +91,8 @@ export function buildRunResult(parts: RunRecordParts): RunResult {
       samplesPerSecond: trainWallMs ? (iterations * config.batchSize) / (trainWallMs / 1000) : 0,
     },
     memory: {
-      peakRssBytes: parts.peakRssBytes ?? Deno.memoryUsage().rss,
+      // The peak training saw; a run that trained nothing records the process's rss now.
+      peakRssBytes: tally?.peakRss ?? Deno.memoryUsage().rss,
       engineBytes: parts.engineBytes,
       parameterBytes: 4 * (counts.embedding + counts.mlp),
       modelFileBytes: modelFileSize(spec, modelQuantization(config)),

@@ -246,7 +246,6 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     iterations: iteration,
     tally,
     engineBytes,
-    peakRssBytes: tally.peakRss,
     curve,
     ...(dp && iteration > 0
       ? {

@@ -9,7 +9,7 @@
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import type { ByteCount, Engine, TrainChunkResult } from "../engine/engine.ts";
 import { type Phase, PHASES } from "../engine/phases.ts";
-import { summarize } from "../record/stats.ts";
+import { quantileSorted } from "../record/stats.ts";
 import { meanBytesPerIteration } from "../comm/accounting.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import type { RunConfig } from "../record/schema.ts";
@@ -227,9 +227,12 @@ export async function trainChunks(
       it += n;
       tally.iteration += n;
       // Projected from warmed-up iterations only (cold ones run the JIT and fault in pages),
-      // unless the time spent alone is already over the budget.
+      // unless the time spent alone is already over the budget. The median as summarize takes
+      // it, without the rest of the summary (a second sort for the MAD) every chunk.
       const total = tally.total;
-      const perIteration = total.length ? summarize(total).median : r.wallMs / r.iterations;
+      const perIteration = total.length
+        ? quantileSorted(Float64Array.from(total).sort(), 0.5)
+        : r.wallMs / r.iterations;
       const projected = tally.trainWallMs + perIteration * (totalIterations - tally.iteration);
       if (
         overBudget === undefined && (total.length > 0 || tally.trainWallMs > budgetMs) &&

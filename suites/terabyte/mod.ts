@@ -14,6 +14,9 @@
  */
 import { defineSuite } from "../suite.ts";
 
+/** Training samples per epoch of the paper's Criteo Terabyte data (days 0–22, sub-sampled). */
+export const TERABYTE_PAPER_TRAIN_SAMPLES = 3_958_000_000;
+
 /** The Terabyte suite. */
 export const terabyteSuite = defineSuite({
   name: "terabyte",
@@ -28,7 +31,7 @@ export const terabyteSuite = defineSuite({
       testBatchSize: 2048,
       learningRate: 0.1,
       epochs: paper ? 5 : 1,
-      trainSamples: paper ? 3_958_000_000 : 100 * 2048,
+      trainSamples: paper ? TERABYTE_PAPER_TRAIN_SAMPLES : 100 * 2048,
       testSamples: paper ? 10_000_000 : 32_768,
       evalEvery: paper ? 10_240 : 50,
       chunkIterations: 20,
