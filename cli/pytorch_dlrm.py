@@ -4,13 +4,15 @@
 Trains the same model as facebookresearch/dlrm's DLRM_Net with dot interaction
 (no self-interaction) on random, pre-generated data and prints one JSON line to stdout:
 
-  {"framework": "pytorch", "torch": ..., "threads": ..., "batch": ..., "iters": ...,
-   "msPerIter": {"median", "mean", "p10", "p90"}, "tableRows": [...], "arch": ...}
+  {"framework": "pytorch", "mode": "eager" | "cudagraph", "torch": ..., "threads": ...,
+   "batch": ..., "iters": ..., "msPerIter": {"median", "mean", "p10", "p90"},
+   "tableRows": [...], "arch": ...}
 
 Everything else (progress, warnings) goes to stderr.
 
   python3 cli/pytorch_dlrm.py kaggle --iterations 200 --threads 1
   python3 cli/pytorch_dlrm.py --device cuda --max-rows 0 --batch-size 128 --int4
+  python3 cli/pytorch_dlrm.py --device cuda --max-rows 0 --batch-size 128 --mode cudagraph
 
 On CUDA the batches are pre-generated on the GPU and the timed loop is measured between two
 synchronizations (mean ms/it, launch-bound as PyTorch is at these sizes). --int4 adds DQRM's
@@ -18,6 +20,11 @@ quantization-aware training as a lean PyTorch step would do it: per-channel INT4
 quantization of the MLP weights every step, and INT4 fake quantization of the gathered embedding
 rows with one scale per table found every --period steps over the whole table (straight-through
 gradients).
+
+--mode cudagraph (CUDA only) is the strongest lean PyTorch peer: the whole training step (gather,
+MLPs, interaction, BCE-with-logits loss, backward, SGD on the MLPs, index_add_ of the gathered
+rows' gradients into one concatenated table, no dense table gradient) is one CUDA graph replayed
+after copying the next pre-staged batch into its static input; see pytorch_dlrm_graph.py.
 """
 
 import argparse
@@ -161,10 +168,22 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--int4", action="store_true", help="DQRM INT4 quantization-aware training")
     p.add_argument("--period", type=int, default=200, help="table scale period with --int4")
+    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default 0.1)")
+    p.add_argument("--mode", choices=["eager", "cudagraph"], default="eager",
+                   help="eager (default), or cudagraph: the whole step as one CUDA graph (CUDA)")
+    p.add_argument("--verify", type=int, default=0, metavar="N",
+                   help="with --mode cudagraph: train N steps eagerly and as the graph from\n"
+                        "the same weights and batches, print the largest differences\n"
+                        "(exit 1 over 1e-3)")
     a = p.parse_args()
-    if a.batch_size < 1 or a.iterations < 1 or a.warmup < 0 or a.threads < 1 or a.max_rows < 0:
-        p.error("--batch-size, --iterations and --threads must be >= 1;"
+    if a.batch_size < 1 or a.iterations < 1 or a.warmup < 0 or a.threads < 1 or a.max_rows < 0 \
+            or a.period < 1:
+        p.error("--batch-size, --iterations, --threads and --period must be >= 1;"
                 " --warmup and --max-rows >= 0")
+    if a.mode == "cudagraph" and not a.device.startswith("cuda"):
+        p.error("--mode cudagraph needs --device cuda")
+    if a.verify < 0 or (a.verify and a.mode != "cudagraph"):
+        p.error("--verify N needs N >= 0 and --mode cudagraph")
 
     arch = ARCHS[a.suite]
     if a.table_rows:
@@ -185,11 +204,25 @@ def main():
         sys.exit(2)
     if not cuda:
         warn_if_slow_blas()
+    elif dev.index is not None:
+        torch.cuda.set_device(dev)
+
+    if a.verify:
+        sys.exit(verify_cudagraph(a, arch, rows, dev))
+    if a.mode == "cudagraph":
+        from pytorch_dlrm_graph import run_cudagraph  # next to this script
+
+        t0 = time.perf_counter()
+        times, loss = run_cudagraph(arch, rows, a.batch_size, a.iterations, a.warmup, a.int4,
+                                    a.period, a.lr, a.seed, dev)
+        print(f"cudagraph: {time.perf_counter() - t0:.1f}s in all", file=sys.stderr)
+        report(a, rows, times, loss, dev)
+        return
 
     t0 = time.perf_counter()
     model = DLRM(d, arch["bottom"], arch["top"], rows).to(dev)
     qat = Int4Qat(model, a.period) if a.int4 else None
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr)
     loss_fn = nn.BCELoss(reduction="mean")
     print(f"init {time.perf_counter() - t0:.1f}s, {sum(rows)} embedding rows", file=sys.stderr)
 
@@ -232,16 +265,71 @@ def main():
             if k >= a.warmup:
                 times.append((time.perf_counter() - start) * 1e3)
 
+    report(a, rows, times, loss.item(), dev)
+
+
+def verify_cudagraph(a, arch, rows, dev):
+    """Trains a.verify steps with the eager model (DLRM, Int4Qat, sparse SGD) and with the CUDA
+    graph from the same weights and batches; prints the largest differences as JSON; returns the
+    exit status (1 when one exceeds 1e-3)."""
+    from pytorch_dlrm_graph import GraphStep  # next to this script
+
+    g = GraphStep(arch, rows, a.batch_size, a.int4, a.period, a.lr, a.seed, dev, a.verify)
+    g.capture()  # its warm-up steps train; the eager model's weights are copied in afterwards
+    model = DLRM(arch["dim"], arch["bottom"], arch["top"], rows).to(dev)
+    qat = Int4Qat(model, a.period) if a.int4 else None
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr)
+    loss_fn = nn.BCELoss(reduction="mean")
+    lins = [m for m in list(model.bot) + list(model.top) if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for t, e in enumerate(model.emb):
+            g.table_rows(t).copy_(e.weight)
+        for k, lin in enumerate(lins):
+            g.params[2 * k].copy_(lin.weight)
+            g.params[2 * k + 1].copy_(lin.bias)
+    offsets = torch.arange(a.batch_size, device=dev)
+    loss_diff = 0.0
+    for k in range(a.verify):
+        dense, idx, label = g.inputs(g.data[k])
+        opt.zero_grad(set_to_none=True)
+        if qat is not None:
+            qat.begin_step()
+        indices = [idx[:, t].long() for t in range(len(rows))]
+        loss = loss_fn(model(dense.contiguous(), indices, offsets, qat), label.contiguous())
+        loss.backward()
+        opt.step()
+        g.replay(k)
+        loss_diff = max(loss_diff, abs(loss.item() - g.loss.item()))
+    with torch.no_grad():
+        table_diff = max((g.table_rows(t) - e.weight).abs().max().item()
+                         for t, e in enumerate(model.emb))
+        mlp_diff = max(max((g.params[2 * k] - lin.weight).abs().max().item(),
+                           (g.params[2 * k + 1] - lin.bias).abs().max().item())
+                       for k, lin in enumerate(lins))
+    ok = max(table_diff, mlp_diff, loss_diff) <= 1e-3
+    print(json.dumps({"verify": a.verify, "mode": "cudagraph", "int4": a.int4,
+                      "batch": a.batch_size, "lastLoss": round(g.loss.item(), 6),
+                      "maxTableDiff": table_diff, "maxMlpDiff": mlp_diff,
+                      "maxLossDiff": loss_diff, "ok": ok}))
+    return 0 if ok else 1
+
+
+def report(a, rows, times, loss, dev):
+    """Prints the final loss to stderr and the result's JSON line to stdout."""
+    cuda = dev.type == "cuda"
     q = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else times * 9
-    print(f"final loss {loss.item():.4f}", file=sys.stderr)
+    print(f"final loss {loss:.4f}", file=sys.stderr)
     print(json.dumps({
         "framework": "pytorch",
+        "mode": a.mode,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(dev) if cuda else "cpu",
         "int4": a.int4,
-        "batch": B,
+        "batch": a.batch_size,
         "iters": a.iterations,
+        "warmup": a.warmup,
+        "period": a.period if a.int4 else None,
         "msPerIter": {
             "median": round(statistics.median(times), 4),
             "mean": round(statistics.fmean(times), 4),
