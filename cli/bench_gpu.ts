@@ -5,7 +5,8 @@
  * and samples/s with chunks submitted back to back (one in flight while the next is encoded),
  * both with input batches pre-generated and with the synthetic generator filling every chunk.
  * Then scale finding over every table (a new scale every step) against a plain streaming copy's
- * bandwidth, and optionally a PyTorch step of the same model on the same GPU.
+ * bandwidth, and optionally a PyTorch step of the same model on the same GPU, eager and captured
+ * whole as one CUDA graph, each beside our wall ms/it (ours / theirs).
  *
  * @module
  */
@@ -24,6 +25,7 @@ import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../en
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm } from "../suites/experiments.ts";
 import { writeFileAtomic } from "../record/files.ts";
+import { runPytorch } from "./pytorch_peer.ts";
 import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
 
 const CLI = defineCli({
@@ -51,7 +53,7 @@ architecture: kaggle (default) or terabyte.`,
     pytorch: {
       type: "string",
       arg: "PY",
-      help: "also run cli/pytorch_dlrm.py on the GPU with this python (same batches)",
+      help: "also run cli/pytorch_dlrm.py with this python: eager and one CUDA graph per step",
     },
     out: { ...FLAGS.out, help: "write the figures as JSON" },
   },
@@ -175,8 +177,9 @@ async function main(): Promise<number> {
   );
   console.log(`scale finding / streaming copy: ${(scaleGBs / stream.gbs).toFixed(2)}`);
 
-  let pytorch: unknown[] = [];
-  if (values.pytorch) pytorch = await runPytorch(values.pytorch, suite, spec, batches);
+  const pytorch = values.pytorch
+    ? await runPytorch(values.pytorch, suite, spec.tableRows, batches, rows)
+    : { runs: [], comparison: [] };
   if (values.out) {
     await writeFileAtomic(
       values.out,
@@ -192,7 +195,8 @@ async function main(): Promise<number> {
           scaleFinding: { ms: scaleMs, gbPerS: scaleGBs },
           streamCopy: stream,
           scaleOverStream: scaleGBs / stream.gbs,
-          pytorch,
+          pytorch: pytorch.runs,
+          pytorchComparison: pytorch.comparison,
         },
         null,
         2,
@@ -327,49 +331,6 @@ async function streamCopy(): Promise<{ mib: number; ms: number; gbs: number }> {
   } finally {
     device.destroy();
   }
-}
-
-/** Runs the PyTorch step of the same model on the GPU for each batch; prints and returns it. */
-async function runPytorch(
-  python: string,
-  suite: string,
-  spec: ModelSpec,
-  batches: number[],
-): Promise<unknown[]> {
-  const out: unknown[] = [];
-  console.log("\nPyTorch (cli/pytorch_dlrm.py --device cuda), same model and batches:");
-  for (const batch of batches) {
-    for (const quant of [[], ["--int4"]]) {
-      const args = [
-        new URL("./pytorch_dlrm.py", import.meta.url).pathname,
-        "--device=cuda",
-        suite,
-        `--table-rows=${spec.tableRows.join(",")}`,
-        `--batch-size=${batch}`,
-        "--iterations=200",
-        ...quant,
-      ];
-      const r = await new Deno.Command(python, { args, stdout: "piped", stderr: "piped" })
-        .output();
-      const text = new TextDecoder().decode(r.stdout).trim();
-      if (!r.success) {
-        console.log(
-          `  batch ${batch} ${quant[0] ?? "fp32"}: failed: ${
-            new TextDecoder().decode(r.stderr).trim().split("\n").slice(-3).join(" / ")
-          }`,
-        );
-        continue;
-      }
-      const result = JSON.parse(text.split("\n").at(-1)!);
-      out.push(result);
-      console.log(
-        `  batch ${batch} ${quant.length ? "int4" : "fp32"}: ${
-          result.msPerIter.median.toFixed(3)
-        } ms/it (${result.torch}, ${result.device})`,
-      );
-    }
-  }
-  return out;
 }
 
 function fix(x: number, width: number): string {
