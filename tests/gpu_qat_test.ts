@@ -45,6 +45,8 @@ interface Case {
    * out (its masks run).
    */
   outlier?: number;
+  /** Samples per step (11 unless said): above 256, PACT's backward stages rows in tiles. */
+  batch?: number;
 }
 
 const CASES: Case[] = [
@@ -65,6 +67,13 @@ const CASES: Case[] = [
   { name: "PACT INT4", quant: pact(4, 4), multiHot: false },
   { name: "PACT INT4, multi-hot, split tables", quant: pact(4, 4), multiHot: true, split: true },
   { name: "PACT INT8, activations clipped", quant: pact(8, 8), multiHot: true, gain: 6 },
+  {
+    name: "PACT INT8, activations clipped, rows over two tiles",
+    quant: pact(8, 8),
+    multiHot: false,
+    gain: 6,
+    batch: 300,
+  },
   { name: "PACT embeddings INT4", quant: pact(4, null), multiHot: true },
   { name: "HAWQ INT4", quant: hawq(4, 4), multiHot: false },
   { name: "HAWQ INT4, multi-hot, split tables", quant: hawq(4, 4), multiHot: true, split: true },
@@ -102,7 +111,7 @@ for (const c of CASES) {
     ignore,
     sanitizeResources: false,
     fn: async () => {
-      const batch = 11;
+      const batch = c.batch ?? 11;
       const [cpu, gpu] = await pair(c, batch);
       try {
         for (let step = 0; step < 4; step++) {

@@ -113,7 +113,7 @@ export function recordPhase(
       const inputGrad = quantizedMlp ? l.inputGradQuantized : l.inputGrad;
       if (inputGrad) recordGemm(recording, pass, inputGrad, rows);
       if (pact && l.pactBackward) {
-        dispatch(pass, l.pactBackward, Math.ceil(l.layer.inputs / PACT_UNIT / 64));
+        dispatch(pass, l.pactBackward, Math.ceil(l.layer.inputs / PACT_UNIT));
       }
     };
     for (let l = kernels.top.length - 1; l >= 0; l--) back(kernels.top[l]);
