@@ -77,12 +77,12 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
       ) / 4,
     ) * 4;
     // The table kernels bind at most 7 other storage buffers.
-    // HAWQ's copy kernel binds each arena twice (source and copy) beside 3 other buffers.
+    // HAWQ's copy kernel binds each arena twice (source and copy) beside 4 other buffers.
     const perGroup = Math.min(
       options.arenasPerGroup ?? Infinity,
       limits.maxStorageBuffersPerShaderStage - 7,
       wholeTableCopies(quant)
-        ? Math.floor((limits.maxStorageBuffersPerShaderStage - 3) / 2)
+        ? Math.floor((limits.maxStorageBuffersPerShaderStage - 4) / 2)
         : Infinity,
     );
     const plan = planTables(spec.tableRows, spec.embeddingDim, arenaBytes, perGroup);

@@ -178,7 +178,6 @@ function recordScale(
   const bits = quant.embeddingBits;
   if (bits !== null) {
     const tableKernels = recording.scaleKernels.forQat(bits);
-    const segments = state.plan.segments.length;
     const tableBlocks = Math.ceil(state.spec.tableRows.length / 64);
     if (quant.quantizer === "dorefa" || (quant.quantizer === "minmax" && refresh)) {
       for (const m of tableKernels.maxAbs) dispatch(pass, m.kernel, m.x, m.y);
@@ -188,7 +187,7 @@ function recordScale(
         tableBlocks,
       );
     }
-    for (const k of tableKernels.copy) dispatch(pass, k, tableKernels.blocks, segments);
+    for (const c of tableKernels.copy) dispatch(pass, c.kernel, c.x, c.y);
   }
   if (quant.mlpBits === null) return;
   for (const l of recording.kernels.layers) if (l.rowMax) dispatch(pass, l.rowMax, l.layer.outputs);
