@@ -1,16 +1,22 @@
 /**
- * Readbacks that avoid Deno's fixed `mapAsync` sleep return exactly the bytes on the GPU: the
- * `OffscreenCanvas` path (`engine/gpu/canvas_readback.ts`). Needs a WebGPU adapter (in CI:
- * lavapipe, `DENO_WEBGPU_BACKEND=vulkan`); without one the tests are reported as ignored.
+ * The ways around Deno's fixed `mapAsync` sleep give exactly what a plain readback gives: the
+ * `OffscreenCanvas` readback (`engine/gpu/canvas_readback.ts`) returns the bytes on the GPU, and
+ * the engine's next chunk, submitted as the one before maps (`engine/gpu/submit.ts`), trains to
+ * the same bits. Needs a WebGPU adapter (in CI: lavapipe, `DENO_WEBGPU_BACKEND=vulkan`); without
+ * one the GPU tests are reported as ignored.
  */
 import assert from "node:assert/strict";
 import { CanvasReader, canvasShape, hasOffscreenCanvas } from "../engine/gpu/canvas_readback.ts";
-import { readStaged, stage } from "../engine/gpu/submit.ts";
+import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { readStaged, stage, SubmitQueue } from "../engine/gpu/submit.ts";
+import type { QuantConfig } from "../engine/quant.ts";
 import { Rng } from "../engine/rng.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
+import { ODD, randomChunk } from "./test_models.ts";
 
 const found = await findTestAdapter();
-const ignore = found.adapter === null || !hasOffscreenCanvas();
+const ignoreEngine = found.adapter === null;
+const ignore = ignoreEngine || !hasOffscreenCanvas();
 if (ignore) {
   console.warn(
     `SKIPPING the WebGPU readback tests: ${found.reason || "no OffscreenCanvas"}. Install a ` +
@@ -105,6 +111,97 @@ Deno.test({
       src.destroy();
       reader.dispose();
       device.destroy();
+    }
+  },
+});
+
+Deno.test("a turn submits once the turn before has made its mapAsync calls, or has ended", async () => {
+  const log: string[] = [];
+  const queue = { submit: (b: string[]) => log.push(...b) } as unknown as GPUQueue;
+  const commands = (name: string) => name as unknown as GPUCommandBuffer;
+  const submits = new SubmitQueue(queue);
+  const [first, second, third] = [submits.turn(), submits.turn(), submits.turn()];
+  await first.submit(commands("first"));
+  const secondSent = second.submit(commands("second")).then(() => log.push("second sent"));
+  const thirdSent = third.submit(commands("third")).then(() => log.push("third sent"));
+  await Promise.resolve();
+  assert.deepEqual(log, ["first"], "nothing overtakes a turn that has not mapped");
+  first.mapping();
+  await secondSent;
+  assert.deepEqual(log, ["first", "second", "second sent"], "the next submits before the end");
+  assert.equal(submits.inFlight, 3);
+  second.end(); // ended without mapping (failed): the turn after it goes on
+  await thirdSent;
+  assert.deepEqual(log.slice(3), ["third", "third sent"]);
+  first.end();
+  third.end();
+  assert.equal(submits.inFlight, 0);
+});
+
+const QAT: QuantConfig = {
+  quantizer: "minmax",
+  embeddingBits: 4,
+  mlpBits: 4,
+  mlpGranularity: "channel",
+  quantizeBias: false,
+  scalePeriod: 2,
+  gatheredRowsOnly: true,
+};
+
+Deno.test({
+  name: "GPU engine: a chunk submitted while the one before maps trains to the same bits",
+  ignore: ignoreEngine,
+  sanitizeResources: false,
+  async fn() {
+    const batch = 6;
+    // Timed passes and QAT scales: every chunk maps three staging buffers.
+    const make = () =>
+      createGpuEngine({ spec: ODD, maxBatch: batch, seed: 5, quantization: QAT, timingEvery: 2 });
+    const chunks = [0, 1, 2, 3].map((k) => randomChunk(ODD, batch, 4 * batch, 70 + k, k % 2 === 1));
+    const lr = { learningRate: 0.3 };
+    const [one, ahead] = [await make(), await make()];
+    const submit = GPUQueue.prototype.submit;
+    const mapAsync = GPUBuffer.prototype.mapAsync;
+    const log: string[] = [];
+    const restore = () => {
+      GPUQueue.prototype.submit = submit;
+      GPUBuffer.prototype.mapAsync = mapAsync;
+    };
+    try {
+      const want: Float32Array[] = [];
+      for (const c of chunks) want.push((await one.trainChunk(c, lr)).loss);
+      // As the training loop does: the next chunk is started before this one is awaited.
+      GPUQueue.prototype.submit = function (this: GPUQueue, buffers: GPUCommandBuffer[]) {
+        log.push("submit");
+        return submit.call(this, buffers);
+      };
+      GPUBuffer.prototype.mapAsync = function (this: GPUBuffer, ...args) {
+        return mapAsync.apply(this, args).then(() => {
+          if (log.at(-1) !== "mapped") log.push("mapped");
+          return undefined;
+        });
+      };
+      let pending = ahead.trainChunk(chunks[0], lr);
+      for (let k = 0; k < chunks.length; k++) {
+        const next = k + 1 < chunks.length ? ahead.trainChunk(chunks[k + 1], lr) : null;
+        const r = await pending;
+        log.push(`chunk ${k} returned`);
+        assert.deepEqual(r.loss, want[k], `chunk ${k} losses`);
+        if (next) pending = next;
+      }
+      restore();
+      assert.deepEqual(await ahead.readParams(), await one.readParams());
+      // Each chunk after the first went to the GPU before the maps of the one before resolved.
+      assert.deepEqual(log, [
+        "submit",
+        ...chunks.slice(1).flatMap((_, k) => ["submit", "mapped", `chunk ${k} returned`]),
+        "mapped",
+        `chunk ${chunks.length - 1} returned`,
+      ]);
+    } finally {
+      restore();
+      await one.dispose();
+      await ahead.dispose();
     }
   },
 });
