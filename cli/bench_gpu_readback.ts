@@ -13,7 +13,7 @@
  * back (and checked): submitting each chunk after the previous readback (the engine's way),
  * submitting it right after the previous chunk's `mapAsync` call (two staging buffers), and
  * reading through the canvas. Reported: wall ms per chunk, GPU idle ms per chunk and the GPU's
- * busy fraction (the chunk's GPU time from timestamp queries, else from the host clock).
+ * busy fraction (each chunk's GPU time from timestamp queries, else the calibration's).
  *
  * @module
  */
@@ -124,17 +124,27 @@ function staging(device: GPUDevice, bytes: number): GPUBuffer {
   });
 }
 
-/** Records `busy` work (writing `marker`), timed when `timed`. */
+/** Where a pass writes its start and end times (slots `2 * slot` and `2 * slot + 1`). */
+interface Stamp {
+  querySet: GPUQuerySet;
+  slot: number;
+}
+
+/** Records `busy` work (writing `marker`), timed into `stamp` when given. */
 function recordBusy(
   b: Bench,
   encoder: GPUCommandEncoder,
   busy: Busy,
   marker: number,
-  timed = false,
+  stamp: Stamp | null = null,
 ): void {
   b.device.queue.writeBuffer(b.uniform, 0, new Uint32Array([busy.steps, marker, 0, 0]));
-  const writes = { querySet: b.query!, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 };
-  const pass = encoder.beginComputePass(timed && b.query ? { timestampWrites: writes } : {});
+  const writes = stamp && {
+    querySet: stamp.querySet,
+    beginningOfPassWriteIndex: 2 * stamp.slot,
+    endOfPassWriteIndex: 2 * stamp.slot + 1,
+  };
+  const pass = encoder.beginComputePass(writes ? { timestampWrites: writes } : {});
   pass.setPipeline(b.pipeline);
   pass.setBindGroup(0, b.group);
   const rows = Math.ceil(busy.workgroups / 65535);
@@ -152,7 +162,7 @@ function takeMarker(buffer: GPUBuffer, want: number, what: string): void {
 /** GPU ms of `busy` work (timestamp queries, else the host time of a drained map). */
 async function busyMs(b: Bench, busy: Busy): Promise<number> {
   const encoder = b.device.createCommandEncoder();
-  recordBusy(b, encoder, busy, 1, true);
+  recordBusy(b, encoder, busy, 1, b.query && { querySet: b.query, slot: 0 });
   const read = staging(b.device, 16);
   if (b.query && b.resolved) {
     encoder.resolveQuerySet(b.query, 0, 2, b.resolved, 0);
@@ -318,11 +328,14 @@ async function stream(
   chunks: number,
   busy: Busy,
   reader: CanvasReader | null,
-): Promise<number> {
+): Promise<{ wallMs: number; gpuMs: number | null }> {
   const reads = [staging(b.device, 16), staging(b.device, 16)];
+  const querySet = b.timestamps
+    ? b.device.createQuerySet({ type: "timestamp", count: 2 * chunks })
+    : null;
   const submitChunk = (k: number) => {
     const encoder = b.device.createCommandEncoder();
-    recordBusy(b, encoder, busy, k + 1);
+    recordBusy(b, encoder, busy, k + 1, querySet && { querySet, slot: k });
     if (mode === "canvas") reader!.copy(encoder, b.out, 0, 4);
     else encoder.copyBufferToBuffer(b.out, 0, reads[k % 2], 0, 16);
     b.device.queue.submit([encoder.finish()]);
@@ -349,9 +362,29 @@ async function stream(
       takeMarker(reads[k % 2], k + 1, `chunk ${k}`);
     }
   }
-  const wall = performance.now() - t0;
+  const wallMs = performance.now() - t0;
   for (const r of reads) r.destroy();
-  return wall;
+  return { wallMs, gpuMs: querySet ? await stampedMs(b.device, querySet, chunks) : null };
+}
+
+/** The GPU ms of `passes` passes timed into `querySet`, summed. */
+async function stampedMs(device: GPUDevice, querySet: GPUQuerySet, passes: number) {
+  const resolved = device.createBuffer({
+    size: 16 * passes,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
+  const read = staging(device, 16 * passes);
+  const encoder = device.createCommandEncoder();
+  encoder.resolveQuerySet(querySet, 0, 2 * passes, resolved, 0);
+  encoder.copyBufferToBuffer(resolved, 0, read, 0, 16 * passes);
+  device.queue.submit([encoder.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(read.getMappedRange());
+  let ns = 0;
+  for (let i = 0; i < passes; i++) ns += Number(t[2 * i + 1] - t[2 * i]);
+  read.unmap();
+  for (const x of [read, resolved, querySet]) x.destroy();
+  return ns / 1e6;
 }
 
 /** One row of the single-readback table: a median and its ratio to the baseline's. */
@@ -463,17 +496,19 @@ async function main(): Promise<number> {
       let serial = 0;
       for (const mode of modes) {
         await stream(b, mode, 2, c.busy, canvas); // warm-up
-        const wall = await stream(b, mode, chunks, c.busy, canvas);
-        if (mode === "serial") serial = wall;
-        const per = wall / chunks;
+        const { wallMs, gpuMs } = await stream(b, mode, chunks, c.busy, canvas);
+        if (mode === "serial") serial = wallMs;
+        // The chunks' own GPU time where timestamps exist, else the calibration's.
+        const chunkGpuMs = (gpuMs ?? c.gpuMs * chunks) / chunks;
+        const per = wallMs / chunks;
         streams.push({
           mode,
-          chunkGpuMs: c.gpuMs,
+          chunkGpuMs,
           chunks,
           wallMsPerChunk: per,
-          idleMsPerChunk: Math.max(0, per - c.gpuMs),
-          busyFraction: Math.min(1, c.gpuMs / per),
-          ratio: wall / serial,
+          idleMsPerChunk: Math.max(0, per - chunkGpuMs),
+          busyFraction: Math.min(1, chunkGpuMs / per),
+          ratio: wallMs / serial,
         });
       }
     }
