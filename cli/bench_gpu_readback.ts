@@ -258,10 +258,10 @@ function doneOnce(b: Bench): (s: Samples) => Promise<void> {
 
 /** `count` 4-byte maps of one submit, awaited together. */
 function mapAllOnce(b: Bench, count: number): (s: Samples) => Promise<void> {
-  const reads = Array.from({ length: count }, () => staging(b.device, 16));
+  const reads = Array.from({ length: count }, () => staging(b.device, 4));
   return async (s) => {
     const encoder = b.device.createCommandEncoder();
-    for (const r of reads) encoder.copyBufferToBuffer(b.out, 0, r, 0, 16);
+    for (const r of reads) encoder.copyBufferToBuffer(b.out, 0, r, 0, 4);
     b.device.queue.submit([encoder.finish()]);
     const t0 = performance.now();
     await Promise.all(reads.map((r) => r.mapAsync(GPUMapMode.READ)));
@@ -329,7 +329,7 @@ async function stream(
   busy: Busy,
   reader: CanvasReader | null,
 ): Promise<{ wallMs: number; gpuMs: number | null }> {
-  const reads = [staging(b.device, 16), staging(b.device, 16)];
+  const reads = [staging(b.device, 4), staging(b.device, 4)];
   const querySet = b.timestamps
     ? b.device.createQuerySet({ type: "timestamp", count: 2 * chunks })
     : null;
@@ -337,7 +337,7 @@ async function stream(
     const encoder = b.device.createCommandEncoder();
     recordBusy(b, encoder, busy, k + 1, querySet && { querySet, slot: k });
     if (mode === "canvas") reader!.copy(encoder, b.out, 0, 4);
-    else encoder.copyBufferToBuffer(b.out, 0, reads[k % 2], 0, 16);
+    else encoder.copyBufferToBuffer(b.out, 0, reads[k % 2], 0, 4);
     b.device.queue.submit([encoder.finish()]);
   };
   const t0 = performance.now();
@@ -446,20 +446,20 @@ async function main(): Promise<number> {
   const streams: StreamRow[] = [];
   const notes: string[] = [];
   try {
-    const tiny = await repeat(reps, mapOnce(b, 16));
+    const tiny = await repeat(reps, mapOnce(b, 4));
     const baseline = summarize(tiny.total).median;
-    rows.push(...rowsOf("mapAsync 16 B, idle queue", tiny, baseline));
+    rows.push(...rowsOf("mapAsync 4 B, idle queue", tiny, baseline));
     rows.push(
       ...rowsOf("onSubmittedWorkDone, idle queue", await repeat(reps, doneOnce(b)), baseline),
     );
     const work = await calibrate(b, chunkMs[0]);
-    const busy = await repeat(reps, mapOnce(b, 16, work.busy));
+    const busy = await repeat(reps, mapOnce(b, 4, work.busy));
     rows.push(
-      ...rowsOf(`mapAsync 16 B after ${work.gpuMs.toFixed(2)} ms GPU work`, busy, baseline),
+      ...rowsOf(`mapAsync 4 B after ${work.gpuMs.toFixed(2)} ms GPU work`, busy, baseline),
     );
     rows.push(...rowsOf("mapAsync 4 MB", await repeat(reps, mapOnce(b, MB4)), baseline));
     rows.push(
-      ...rowsOf("4 x mapAsync 16 B, Promise.all", await repeat(reps, mapAllOnce(b, 4)), baseline),
+      ...rowsOf("4 x mapAsync 4 B, Promise.all", await repeat(reps, mapAllOnce(b, 4)), baseline),
     );
     if (canvas) {
       try {
@@ -516,7 +516,7 @@ async function main(): Promise<number> {
     canvas?.dispose();
     gpu.device.destroy();
   }
-  console.log(`\nSingle readbacks (${reps} reps; ratio: median / mapAsync 16 B total)`);
+  console.log(`\nSingle readbacks (${reps} reps; ratio: median / mapAsync 4 B total)`);
   console.log(
     `${"readback".padEnd(50)} ${"part".padEnd(24)} ${pad("median ms", 10)} ${pad("p10", 8)} ${
       pad("p90", 8)
