@@ -156,7 +156,8 @@ async function main(): Promise<number> {
   const data = new SyntheticCriteo(spec, { seed: 1 });
   try {
     for (const batch of batches) {
-      // Chunks of ~262k samples: each chunk's readback leaves the GPU idle ~10 ms (Deno's mapAsync).
+      // Chunks of ~262k samples: far longer than mapAsync's 10 ms sleep, which the next chunk
+      // trains through (engine/gpu/README.md, "The readback floor").
       const chunkIterations = Math.max(
         1,
         Math.min(500, Math.round(262144 / batch), Math.floor(samples / batch / 3)),
