@@ -137,6 +137,9 @@ export function provenanceOf(run: ReportRun) {
     { commit: null, dirty: null, machine: machineOf(run.environment ?? {}) };
 }
 
+/** Phases under this (ms/it) are not charted: the method does not run them. */
+export const MIN_PHASE_MS = 0.01;
+
 /** The key figures of a run, with intervals for timings; `fp32Total` gives the QAT overhead. */
 export function runFigures(
   run: ReportRun,
@@ -151,7 +154,8 @@ export function runFigures(
   if (run.status !== "ok") return out;
   for (const phase of phasesOf(run)) {
     const s = timingStats(run, phase);
-    if (!s || !(s.median > 0)) continue;
+    // A phase the method does not run (FP32's scale) times a few microseconds of bookkeeping.
+    if (!s || !(s.median >= MIN_PHASE_MS)) continue;
     put(`ms.${phase}`, s.median, s.ci.lo, s.ci.hi);
   }
   put("samplesPerSecond", run.timing?.samplesPerSecond || undefined);
