@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { CHROMIUM_PATH, chromiumAvailable } from "../reports/browser.ts";
 import { machineOf } from "../record/provenance.ts";
 import { fakeRun } from "./report_fixtures.ts";
+import { runScript } from "./run_cli.ts";
 
 /** Kept after the test (results/ is ignored by git) so the screenshots can be looked at. */
 const DIR = new URL("../results/publish-browser-test", import.meta.url).pathname;
@@ -14,15 +15,7 @@ if (!available) {
   );
 }
 
-async function publish(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const publish = (...args: string[]) => runScript(CLI, args);
 
 Deno.test({
   name:

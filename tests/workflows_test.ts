@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runScript } from "./run_cli.ts";
 
 const CLI = new URL("../cli/validate_workflows.ts", import.meta.url).pathname;
 
@@ -12,16 +13,8 @@ try {
   console.warn(`SKIP workflow validation: @action-validator/core is not available (${missing})`);
 }
 
-async function validate(...files: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...files],
-    cwd: new URL("..", import.meta.url).pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const validate = (...files: string[]) =>
+  runScript(CLI, files, new URL("..", import.meta.url).pathname);
 
 Deno.test({
   name: "the CPU, GPU and publish workflows are valid GitHub Actions workflows (action-validator)",
