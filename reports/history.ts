@@ -110,8 +110,11 @@ export interface HistoryPoint {
   /** Folder ids of its repeats, oldest first. */
   folders: string[];
   figures: Record<string, FigureValue>;
-  /** Each repeat's own figures, by folder id. */
-  repeats: { folder: string; figures: Record<string, number> }[];
+  /**
+   * Each repeat's own figures and status, by folder id (a run that did not finish charts
+   * nothing: its figures would be those of a partly trained model).
+   */
+  repeats: { folder: string; status: string; error?: string; figures: Record<string, number> }[];
   /** What the regression gate says against the previous point (empty: it passes). */
   regressions: PointFinding[];
   steps: PointStep[];
@@ -267,6 +270,8 @@ function buildSeries(series: Omit<Series, "points">, members: Member[]): Series 
       figures: merged,
       repeats: g.map((m) => ({
         folder: m.folder.id,
+        status: m.run.status,
+        ...(m.run.error ? { error: m.run.error } : {}),
         figures: Object.fromEntries(Object.entries(m.figures).map(([k, v]) => [k, v.value])),
       })),
       regressions: [],

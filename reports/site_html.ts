@@ -247,6 +247,11 @@ export function renderHistoryHtml(s: Series, chartJs: string): string {
   const shown = s.figures.filter((k) => !k.startsWith("ms.") || k === "ms.total");
   const rows = s.points.map((p, i) => {
     const marks = [
+      ...p.repeats.filter((r) => r.status !== "ok").map((r) =>
+        `<li><span class="badge partial">${esc(r.status)}</span> ${
+          esc(r.error ?? "")
+        } (not charted) <small>folder ${esc(r.folder)}</small></li>`
+      ),
       ...p.regressions.map((f) =>
         `<li><span class="mark gate">gate</span> ${esc(f.detail)} <small>folder ${
           esc(f.folder)
@@ -273,9 +278,9 @@ export function renderHistoryHtml(s: Series, chartJs: string): string {
           f && f.n > 1 ? `<small>${f.n} repeats</small>` : ""
         }</td>`;
       }).join("")
-    }<td class="l">${
-      i === 0 ? "first point" : marks.length ? `<ul>${marks.join("")}</ul>` : "gate passes"
-    }</td></tr>`;
+    }<td class="l">${`${i === 0 ? "first point" : marks.length ? "" : "gate passes"}${
+      marks.length ? `<ul>${marks.join("")}</ul>` : ""
+    }`}</td></tr>`;
   }).join("\n");
   const title = `${s.suite} · ${s.run} · ${s.machine.label}`;
   const body =

@@ -191,13 +191,30 @@ Deno.test("publishSite: index, history pages, feed; publishing again adds one fo
     const feed2 = JSON.parse(await Deno.readTextFile(`${site}/history.json`));
     const fp32b = feed2.series.find((s: { run: string }) => s.run === "fp32");
     assert.equal(fp32b.points.length, 4);
+    // A run that did not finish is a point that charts nothing and says why.
+    const partial = await writeFolder(`${tmp}/partial`, [{
+      ...run("fp32", COMMITS[2], 4),
+      status: "could-not-finish",
+      error: "over the budget of 1 s",
+    }]);
+    await publishSite(site, [partial], { now: "2026-01-03T00:00:00.000Z" });
+    const feed3 = JSON.parse(await Deno.readTextFile(`${site}/history.json`));
+    const last = feed3.series.find((s: { run: string }) => s.run === "fp32").points.at(-1);
+    assert.deepEqual(last.repeats.map((r: { status: string }) => r.status), [
+      "ok",
+      "could-not-finish",
+    ]);
+    assert.match(
+      await Deno.readTextFile(`${site}/${fp32.page}`),
+      /could-not-finish<\/span> over the budget of 1 s \(not charted\)/,
+    );
     // Nothing new: nothing written.
     const none = await publishSite(site, [c], { now: "2026-01-03T00:00:00.000Z" });
     assert.deepEqual([none.added, none.written], [[], []]);
 
     const links = await checkSiteLinks(site);
     assert.deepEqual(links.broken, []);
-    assert.equal(links.pages.length, 1 + 2 + 4, "index, two histories, four reports");
+    assert.equal(links.pages.length, 1 + 2 + 5, "index, two histories, five reports");
     await Deno.writeTextFile(
       `${site}/history/extra.html`,
       `<a href="../runs/nope/report.html">x</a><a href="../index.html#nowhere">y</a><a href="https://x.org">z</a>`,
