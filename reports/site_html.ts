@@ -287,13 +287,17 @@ export function renderHistoryHtml(s: Series, chartJs: string): string {
     `<nav><a href="../index.html">Index</a><a href="#points">Points</a><a href="#charts">Charts</a><a href="../history.json">history.json</a></nav>
 <main>
 <section id="points"><h2>Points</h2>
-<p class="note">One point per commit on this machine (runs at one commit are repeats: the figure is their median, the band their range, or for times the union of their 95% intervals of the median). Each point after the first is checked with the regression gate against the previous point's latest run: deterministic figures within 1e-6, times failing only when the 95% interval of the ratio of medians lies wholly above ×3, peak memory within ×1.5. Steps: a lasting change of level of at least 5% (piecewise-constant L1 fit, as asv does).</p>
+<p class="note">One point per commit on this machine (runs at one commit are repeats: the figure is their median, the band their range, or for times the union of their 95% intervals of the median). Each point after the first is checked with the regression gate against the previous point's latest run: deterministic figures within 1e-6, times failing only when the 95% interval of the ratio of medians lies wholly above ×3, peak memory within ×1.5. Steps: a lasting change of level of at least 10% for times and memory, 5% for metrics (piecewise-constant L1 fit, as asv does); phases the gate deems too small to compare (under 0.5 ms/it) are not searched for steps.</p>
 <table><tr><th>#</th><th class="l">Commit</th><th class="l">Date (UTC)</th><th class="l">Reports</th>${
       shown.map((k) => `<th>${esc(figureDef(k).label)}</th>`).join("")
     }<th class="l">Against the previous point</th></tr>
 ${rows}</table></section>
 <section id="charts"><h2>Trends</h2>
-<div class="charts">${figures}</div></section>
+${
+      figures
+        ? `<div class="charts">${figures}</div>`
+        : `<p class="note">Nothing to chart: no run of this series finished (see the points above).</p>`
+    }</section>
 </main>`;
   return page(
     title,
