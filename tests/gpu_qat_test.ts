@@ -70,6 +70,19 @@ const VEC4: ModelSpec = (() => {
   };
 })();
 
+/** A hidden layer of 300 inputs: LSQ's row backward stages a row's columns in two tiles. */
+const WIDE: ModelSpec = (() => {
+  const tableRows = [11, 3, 29, 7, 5];
+  const embeddingDim = 8;
+  return {
+    denseFeatures: 13,
+    tableRows,
+    embeddingDim,
+    bottomMlp: [13, 300, 8],
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+  };
+})();
+
 const CASES: Case[] = [
   { name: "LSQ INT4", quant: lsq(4, 4), multiHot: false },
   { name: "LSQ INT4, multi-hot, split tables", quant: lsq(4, 4), multiHot: true, split: true },
@@ -79,6 +92,12 @@ const CASES: Case[] = [
     quant: lsq(4, 4),
     multiHot: true,
     outlier: 12,
+  },
+  {
+    name: "LSQ INT4, a row of 300 columns",
+    quant: lsq(4, 4),
+    multiHot: false,
+    spec: WIDE,
   },
   {
     name: "LSQ INT8, HAWQ copies, matrix",

@@ -108,7 +108,7 @@ export function recordPhase(
   if (phase === "backward") {
     const back = (l: LayerKernels) => {
       recordGemm(recording, pass, l.weightGrad, rows);
-      if (quantizedMlp && l.lsqRows) dispatch(pass, l.lsqRows, Math.ceil(l.layer.outputs / 64));
+      if (quantizedMlp && l.lsqRows) dispatch(pass, l.lsqRows, l.layer.outputs);
       recordGemm(recording, pass, l.biasGrad, rows);
       const inputGrad = quantizedMlp ? l.inputGradQuantized : l.inputGrad;
       if (inputGrad) recordGemm(recording, pass, inputGrad, rows);
