@@ -191,5 +191,10 @@ function recordScale(
   }
   if (quant.mlpBits === null) return;
   for (const l of recording.kernels.layers) if (l.rowMax) dispatch(pass, l.rowMax, l.layer.outputs);
-  for (const l of recording.kernels.layers) dispatch(pass, l.dorefa ?? l.quantize, l.layer.outputs);
+  if (quant.quantizer === "dorefa") {
+    for (const l of recording.kernels.layers) dispatch(pass, l.dorefa!, l.layer.outputs);
+    return;
+  }
+  const q = recording.kernels.quantize;
+  dispatch(pass, q.kernel, q.x, q.y);
 }
