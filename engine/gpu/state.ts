@@ -8,7 +8,7 @@ import { pactActive, type QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import { KernelBinder } from "./binder.ts";
 import { BufferManager, STORAGE, writeTo } from "./buffers.ts";
-import { planGemm } from "./gemm_plan.ts";
+import { gemmMostSplits } from "./gemm_plan.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type GpuLayout, type PackedLinear, planGpuLayout } from "./layout.ts";
 import { ITER_STRIDE } from "./pipelines.ts";
@@ -171,8 +171,8 @@ export class GpuState {
         [l.outputs, 1, B],
       ].map(
         ([m, n, k]) => {
-          const p = planGemm(m, n, k);
-          return p.splits > 1 ? p.splits * m * n : 0;
+          const splits = gemmMostSplits(m, n, k);
+          return splits > 1 ? splits * m * n : 0;
         },
       )
     );
