@@ -224,12 +224,12 @@ Deno.test({
   fn: async () => {
     const h = await KernelHarness.create();
     try {
-      // Tiles whose vec4 loads split differently (one vec4 per invocation and K-step, several),
-      // loading along m / n (a transposed operand) as well as along k.
-      for (const tile of ["128x128_8x8_k8", "64x128_8x4_k32"]) {
+      // A tile of several vec4 loads per invocation and K-step, loading along m / n (a transposed
+      // operand) as well as along k.
+      for (const tile of ["64x128_8x4_k32"]) {
         const cases: Case[] = [];
         let f = 0;
-        for (const [m, n, k] of [[37, 53, 29], [130, 70, 19], [67, 129, 300]]) {
+        for (const [m, n, k] of [[37, 53, 29], [67, 129, 300]]) {
           for (const aT of [false, true]) {
             for (const bT of [false, true]) {
               const flags = FLAG_SETS[f++ % FLAG_SETS.length];

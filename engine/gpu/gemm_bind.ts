@@ -79,12 +79,7 @@ export function bindGemm(
   splitStride = 0,
 ): BoundKernel[] {
   const [a, b, c, bias, mask] = buffers;
-  const { aKFast, bKFast } = gemmLoadOrder({
-    aRow: fields.aRow ?? 0,
-    aCol: fields.aCol ?? 0,
-    bRow: fields.bRow ?? 0,
-    bCol: fields.bCol ?? 0,
-  });
+  const { aKFast, bKFast } = gemmLoadOrder(fields);
   const source = gemmPlanKernel(plan, aKFast, bKFast, gemmVec4(plan, fields, aKFast, bKFast));
   if (plan.splits === 1) {
     return [binder.bind(source, [binder.uniform("gemm", gemmWords(fields)), a, b, c, bias, mask])];
@@ -152,12 +147,7 @@ export function planGemmOp(
   const k = f.flags! & GEMM_K_ROWS ? rows : f.k!;
   const n = f.n!;
   if (m === 0 || n === 0) return { kernels: [], main: [0, 0, 0], reduce: [0, 0] };
-  const layout = gemmLoadOrder({
-    aRow: f.aRow ?? 0,
-    aCol: f.aCol ?? 0,
-    bRow: f.bRow ?? 0,
-    bCol: f.bCol ?? 0,
-  });
+  const layout = gemmLoadOrder(f);
   let plan: GemmPlan = planGemm(m, n, k, { layout });
   const room = Math.floor(scratch.size / 4 / op.splitStride);
   if (plan.splits > room) plan = { ...plan, splits: Math.max(1, room) };

@@ -156,10 +156,11 @@ export function gemmReduceDispatch(m: number, n: number): [number, number] {
 
 /**
  * The operand layouts to compile for, from the strides: A is loaded along k when its k stride is
- * 1 (or its m stride is not), B along k when its k stride is 1 (or its n stride is not).
+ * 1 (or its m stride is not), B along k when its k stride is 1 (or its n stride is not). An absent
+ * stride is 0.
  */
 export function gemmLoadOrder(
-  s: { aRow: number; aCol: number; bRow: number; bCol: number },
+  s: { aRow?: number; aCol?: number; bRow?: number; bCol?: number },
 ): { aKFast: boolean; bKFast: boolean } {
   return {
     aKFast: s.aCol === 1 || s.aRow !== 1,
