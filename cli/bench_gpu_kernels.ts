@@ -90,6 +90,12 @@ against sorted) inside the engine, at each batch size. Prints tables; writes JSO
       help: "sweep only products of at least X GFLOP",
       default: "0.25",
     },
+    "sweep-seconds": {
+      type: "string",
+      arg: "S",
+      help: "start no product's sweep after S seconds of sweeping (the rest are listed as skipped)",
+      default: "200",
+    },
     "sweep-tiles": {
       type: "string",
       arg: "LIST",
@@ -321,10 +327,11 @@ async function benchSweep(
   h: KernelHarness,
   buffers: SweepBuffers,
   batches: number[],
-  options: SweepOptions & { minGflop: number },
+  options: SweepOptions & { minGflop: number; seconds: number },
 ): Promise<SweepResult[]> {
   const out: SweepResult[] = [];
   const seen = new Set<string>();
+  const start = performance.now();
   let batch = -1;
   for (const p of benchProducts(batches)) {
     if (2 * p.m * p.n * p.k < options.minGflop * 1e9) continue;
@@ -335,6 +342,12 @@ async function benchSweep(
     if (p.batch !== batch) h.setIterations([{ s0: 0, rows: batch = p.batch }]);
     const label = `${p.model} b${p.batch} ${p.op} ${p.layer}`;
     const t0 = performance.now();
+    if (t0 - start > options.seconds * 1000) {
+      console.log(
+        `${label.padEnd(38)} ${pad(`${p.m}x${p.n}x${p.k}`, 16)}  skipped: --sweep-seconds`,
+      );
+      continue;
+    }
     const r = await sweepGemm(h, buffers, { label, ...p }, options);
     const best = r.best;
     console.log(
@@ -465,7 +478,13 @@ async function main(): Promise<number> {
         const tiles = values["sweep-tiles"]?.split(",").map((t) => t.trim());
         tiles?.forEach((t) => gemmTileByName(t)); // a bad name fails before any timing
         console.log(`\nGEMM sweep (${sweepReps} per timing, products of >= ${minGflop} GFLOP)`);
-        sweep = await benchSweep(h, buffers, batches, { reps: sweepReps, minGflop, tiles });
+        const seconds = numberFlag("sweep-seconds", values["sweep-seconds"], 0) ?? 200;
+        sweep = await benchSweep(h, buffers, batches, {
+          reps: sweepReps,
+          minGflop,
+          seconds,
+          tiles,
+        });
         for (const r of sweep) {
           const line = tunedLine(r);
           if (line) tuned.push(line);

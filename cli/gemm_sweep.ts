@@ -182,6 +182,8 @@ export interface SweepCandidate {
   /** Whether it keeps the reference's summation order (then it must be identical). */
   sameOrder: boolean;
   ok: boolean;
+  /** Why the device refused it (compiling, binding or running), if it did. */
+  error?: string;
 }
 
 /** A product's sweep: the rule's plan, the engine's current plan, the best candidate. */
@@ -260,8 +262,12 @@ export async function sweepGemm(
   const diffs = h.storage(2 * plans.length);
   const times: number[] = [];
   let slot = 0;
-  // One submit per tile: its candidates' timed passes, each followed by its check.
+  // One submit per tile: its candidates' timed passes, each followed by its check. A tile the
+  // device refuses (compiling, binding or running) fails its candidates, not the sweep.
+  const errors: string[] = [];
   for (const group of byTile) {
+    h.device.pushErrorScope("validation");
+    h.device.pushErrorScope("internal");
     const jobs = group.map((plan): PassJob => {
       const gemm = bind(plan, candidate);
       const diff = h.bind(MAX_ABS_DIFF, [h.uniform([m * n, slot++]), candidate, reference, diffs]);
@@ -272,7 +278,19 @@ export async function sweepGemm(
         check: (pass) => h.dispatch(pass, diff, 256),
       };
     });
-    times.push(...await timePasses(h, jobs));
+    const internal = await h.device.popErrorScope(), invalid = await h.device.popErrorScope();
+    const refused = internal ?? invalid;
+    let error = refused?.message ?? "";
+    let got: number[] = [];
+    if (!error) {
+      try {
+        got = await timePasses(h, jobs);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+    }
+    times.push(...(error ? group.map(() => NaN) : got));
+    errors.push(...group.map(() => error));
   }
   const bits = new Uint32Array((await h.read(diffs, 2 * plans.length)).buffer);
   const asFloat = new Float32Array(bits.buffer);
@@ -295,6 +313,7 @@ export async function sweepGemm(
       maxAbsReference,
       sameOrder,
       ok,
+      ...(errors[i] ? { error: errors[i] } : {}),
     };
   });
   const passing = candidates.filter((c) => c.ok).sort((x, y) => x.us - y.us);

@@ -218,15 +218,15 @@ for (const tile of [...Object.keys(GEMM_TILES), "naive16"] as GemmKernelName[]) 
 }
 
 Deno.test({
-  name: "GEMM vec4 loads equal scalar loads bit for bit (sweep tiles, every layout, split-K)",
+  name: "GEMM strided tile matches the reference; vec4 loads equal scalar loads bit for bit",
   ignore,
   sanitizeResources: false,
   fn: async () => {
     const h = await KernelHarness.create();
     try {
-      // A tile of several vec4 loads per invocation and K-step, loading along m / n (a transposed
-      // operand) as well as along k.
-      for (const tile of ["64x128_8x4_k32"]) {
+      // A strided tile of several vec4 loads per invocation and K-step, loading along m / n (a
+      // transposed operand) as well as along k.
+      for (const tile of ["64x128_8x4_k32s"]) {
         const cases: Case[] = [];
         let f = 0;
         for (const [m, n, k] of [[37, 53, 29], [67, 129, 300]]) {
@@ -250,9 +250,21 @@ Deno.test({
   },
 });
 
-Deno.test("GEMM tile names resolve; sweep candidates compile; tuned plans override the rule", () => {
+Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plans override the rule", () => {
   assert.deepEqual(gemmTileByName("128x64_8x4_k16"), { bm: 128, bn: 64, tm: 8, tn: 4, bk: 16 });
   assert.deepEqual(gemmTileByName("64x64"), GEMM_TILES["64x64"]);
+  assert.deepEqual(gemmTileByName("64x64_8x8_k16s"), {
+    bm: 64,
+    bn: 64,
+    tm: 8,
+    tn: 8,
+    bk: 16,
+    strided: true,
+  });
+  assert.notEqual(
+    gemmKernel(gemmTileByName("64x64_8x8_k16s"), true, true).code,
+    gemmKernel(gemmTileByName("64x64_8x8_k16"), true, true).code,
+  );
   assert.throws(() => gemmTileByName("128x64".replace("64", "6")), /Expected a GEMM tile name/);
   assert.throws(() => gemmTileByName("64x64_3x4_k16"), /cannot be compiled/);
   assert.ok(GEMM_CANDIDATES.length >= 24);

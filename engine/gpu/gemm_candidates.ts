@@ -1,7 +1,8 @@
 /**
  * The tile shapes a GEMM sweep tries (`cli/bench_gpu_kernels.ts --sweep`), named
  * `BMxBN_TMxTN_kBK`: a `BM x BN` block of C per workgroup, a `TM x TN` register block per
- * invocation, K advancing BK at a time. A name resolves to its tile wherever a plan names one
+ * invocation, K advancing BK at a time; a trailing `s` names the strided placement of the
+ * register block (`GemmTile.strided`). A name resolves to its tile wherever a plan names one
  * ({@linkcode gemmTileByName}); the engine's own four shapes keep their short names.
  *
  * @module
@@ -14,11 +15,11 @@ import {
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
 
-const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)$/;
+const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)$/;
 
-/** The name of `tile`: `BMxBN_TMxTN_kBK`. */
+/** The name of `tile`: `BMxBN_TMxTN_kBK`, `s` appended when strided. */
 export function gemmTileName(tile: GemmTile): string {
-  return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}`;
+  return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}${tile.strided ? "s" : ""}`;
 }
 
 /**
@@ -36,8 +37,8 @@ export function gemmTileByName(name: string): GemmTile {
       }, found "${name}"`,
     );
   }
-  const [bm, bn, tm, tn, bk] = match.slice(1).map(Number);
-  const tile = { bm, bn, tm, tn, bk };
+  const [bm, bn, tm, tn, bk] = match.slice(1, 6).map(Number);
+  const tile: GemmTile = { bm, bn, tm, tn, bk, ...(match[6] ? { strided: true } : {}) };
   const problem = gemmTileProblem(tile);
   if (problem) throw new RangeError(`GEMM tile "${name}" cannot be compiled: ${problem}`);
   return tile;
@@ -45,7 +46,8 @@ export function gemmTileByName(name: string): GemmTile {
 
 /**
  * The sweep's candidates: register blocks of 4x4 to 8x8 in 64 to 256 invocations, K steps of 8
- * to 32, every one loadable with vec4s (so each is tried with scalar and vec4 loads).
+ * to 32, every one loadable with vec4s (so each is tried with scalar and vec4 loads); the larger
+ * register blocks also strided.
  */
 export const GEMM_CANDIDATES: readonly string[] = [
   "128x128_8x8_k8",
@@ -78,6 +80,18 @@ export const GEMM_CANDIDATES: readonly string[] = [
   "32x64_4x8_k16",
   "32x32_4x4_k16",
   "32x32_4x4_k32",
+  "128x128_8x8_k8s",
+  "128x128_8x8_k16s",
+  "128x64_8x8_k8s",
+  "128x64_8x8_k16s",
+  "64x128_8x8_k8s",
+  "64x128_8x8_k16s",
+  "128x64_8x4_k16s",
+  "64x128_4x8_k16s",
+  "64x64_8x8_k16s",
+  "64x64_8x4_k16s",
+  "64x64_4x8_k16s",
+  "64x64_4x4_k16s",
 ];
 
 /** The candidates that fit `maxWorkgroupBytes` of workgroup memory and `maxThreads` invocations. */

@@ -80,6 +80,14 @@ export interface GemmTile {
   tm: number;
   tn: number;
   bk: number;
+  /**
+   * How an invocation's outputs lie in the block: false (default), `tm` consecutive rows and `tn`
+   * consecutive columns; true, groups of 4 rows (and of 4 columns) one workgroup width apart, so
+   * that neighbouring invocations read neighbouring vec4s of workgroup memory (no bank
+   * conflicts) and write neighbouring columns of C. Each output sums the same products in the
+   * same order either way.
+   */
+  strided?: boolean;
 }
 
 /**
@@ -222,10 +230,12 @@ export function gemmKernel(
   // One k of the register block: acc[i][j] += a[i] * b[j], vec4 over columns.
   const step: string[] = [];
   for (let i = 0; i < tm / 4; i++) {
-    step.push(`let a${i} = sa[kk * ${as4}u + l.y * ${tm / 4}u + ${i}u];`);
+    const row4 = tile.strided ? `${i * ty}u + l.y` : `l.y * ${tm / 4}u + ${i}u`;
+    step.push(`let a${i} = sa[kk * ${as4}u + ${row4}];`);
   }
   for (let j = 0; j < tn / 4; j++) {
-    step.push(`let b${j} = sb[kk * ${bs4}u + l.x * ${tn / 4}u + ${j}u];`);
+    const col4 = tile.strided ? `${j * tx}u + l.x` : `l.x * ${tn / 4}u + ${j}u`;
+    step.push(`let b${j} = sb[kk * ${bs4}u + ${col4}];`);
   }
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn / 4; j++) {
@@ -237,7 +247,11 @@ export function gemmKernel(
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn / 4; j++) {
       out.push(
-        `put(m0 + l.y * ${tm}u + ${i}u, n0 + l.x * ${tn}u + ${j * 4}u, c${i}_${j}, M, N, z);`,
+        tile.strided
+          ? `put(m0 + (${(i >> 2) * ty}u + l.y) * 4u + ${i & 3}u, n0 + (${
+            j * tx
+          }u + l.x) * 4u, c${i}_${j}, M, N, z);`
+          : `put(m0 + l.y * ${tm}u + ${i}u, n0 + l.x * ${tn}u + ${j * 4}u, c${i}_${j}, M, N, z);`,
       );
     }
   }
