@@ -244,6 +244,19 @@ Deno.test({
           assert.deepEqual(vec4[i], scalar[i], `${tile} ${JSON.stringify(c)}: vec4 != scalar`)
         );
       }
+      // A binding whose size is not a multiple of 16 bytes is loaded by scalars.
+      const buffer = h.storage(64);
+      const fields = { m: 4, n: 4, k: 5, aRow: 8, aCol: 1, bRow: 1, bCol: 8, cRow: 4 };
+      const names = [20, 32].map((size) =>
+        h.bindGemm({ tile: "64x128_8x4_k32s", splits: 1, vec4: true }, fields, [
+          { buffer, offset: 0, size },
+          buffer,
+          h.storage(16),
+          buffer,
+          buffer,
+        ]).kernels[0].kernel.source.name
+      );
+      assert.deepEqual(names.map((name) => name.endsWith("_a4_b4")), [false, true]);
     } finally {
       h.destroy();
     }

@@ -80,7 +80,10 @@ export function bindGemm(
 ): BoundKernel[] {
   const [a, b, c, bias, mask] = buffers;
   const { aKFast, bKFast } = gemmLoadOrder(fields);
-  const source = gemmPlanKernel(plan, aKFast, bKFast, gemmVec4(plan, fields, aKFast, bKFast));
+  const aligned = gemmVec4(plan, fields, aKFast, bKFast);
+  // A binding of a size not a multiple of 16 bytes hides its last floats from vec4 reads.
+  const vec4 = { a: aligned.a && a.size % 16 === 0, b: aligned.b && b.size % 16 === 0 };
+  const source = gemmPlanKernel(plan, aKFast, bKFast, vec4);
   if (plan.splits === 1) {
     return [binder.bind(source, [binder.uniform("gemm", gemmWords(fields)), a, b, c, bias, mask])];
   }
