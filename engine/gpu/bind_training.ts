@@ -26,7 +26,7 @@ import {
 } from "./kernels/gemm.ts";
 import { INTERACTION_BACKWARD } from "./kernels/interaction_backward.ts";
 import { INTERACTION_FORWARD } from "./kernels/interaction_forward.ts";
-import { LOSS } from "./kernels/loss.ts";
+import { LOSS, LOSS_SUM } from "./kernels/loss.ts";
 import { lsqEmbeddingUpdateKernel } from "./kernels/lsq_embedding_update.ts";
 import { LSQ_ROW_STEP } from "./kernels/lsq_row_step.ts";
 import { LSQ_ROWS } from "./kernels/lsq_rows.ts";
@@ -85,7 +85,9 @@ export interface TrainingKernels {
   top: LayerKernels[];
   interactForward: BoundKernel;
   interactBackward: BoundKernel;
+  /** The loss terms per workgroup, then their sum (`kernels/loss.ts`). */
   loss: BoundKernel;
+  lossSum: BoundKernel;
   sgd: BoundKernel;
   /** One per arena group: the plain gather, and the gather of the QAT method. */
   gather: BoundKernel[];
@@ -357,6 +359,7 @@ function bindTableKernels(state: GpuState): Pick<
   | "interactForward"
   | "interactBackward"
   | "loss"
+  | "lossSum"
   | "sgd"
   | "gather"
   | "gatherQuantized"
@@ -389,8 +392,9 @@ function bindTableKernels(state: GpuState): Pick<
     input.labels,
     state.logitGrads,
     input.probabilities,
-    input.losses,
+    state.lossPartials,
   ]);
+  const lossSum = binder.bind(LOSS_SUM, [state.lossPartials, input.losses]);
   const sgd = binder.bind(SGD, [binder.uniform("sgd", [L.floats]), state.mlp, state.mlpGrad]);
   const k = state.plan.arenasPerGroup;
   const groups = Array.from({ length: state.plan.groups }, (_, g) => g);
@@ -478,6 +482,7 @@ function bindTableKernels(state: GpuState): Pick<
     interactForward,
     interactBackward,
     loss,
+    lossSum,
     sgd,
     gather,
     gatherQuantized,

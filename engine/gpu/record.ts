@@ -14,6 +14,7 @@ import { sortedUpdate } from "./bind_sorted_update.ts";
 import type { LayerKernels, TrainingKernels } from "./bind_training.ts";
 import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
 import { batchEntries, sortKeyBytes } from "./input.ts";
+import { lossWorkgroups } from "./kernels/loss.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
 import type { GpuState } from "./state.ts";
@@ -102,7 +103,8 @@ export function recordPhase(
         dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
       }
     }
-    dispatch(pass, kernels.loss, 1);
+    dispatch(pass, kernels.loss, lossWorkgroups(rows));
+    dispatch(pass, kernels.lossSum, 1);
     return;
   }
   if (phase === "backward") {
