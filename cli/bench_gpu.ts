@@ -23,28 +23,11 @@ import { type Phase, PHASES } from "../engine/phases.ts";
 import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
-import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
-import type { QuantConfig } from "../engine/quant.ts";
+import { dqrm } from "../suites/experiments.ts";
+import { batchSizesFlag, GPU_METHODS as METHODS, methodsFlag } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
-import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
-
-/**
- * The methods this bench can time (INT4 tables and MLP), each with the whole-table passes it
- * makes per iteration: reads or writes of every table's bytes, its memory-traffic floor.
- */
-const METHODS: Record<string, { quant: QuantConfig | null; tablePasses: number }> = {
-  fp32: { quant: null, tablePasses: 0 },
-  // a max-|w| read of every table every 200 steps
-  dqrm: { quant: dqrm(4, 4, 200), tablePasses: 1 / 200 },
-  "dqrm-p1": { quant: dqrm(4, 4, 1), tablePasses: 1 },
-  // the max-|w| read, then the quantized copy's read and write, every step
-  hawq: { quant: hawq(4, 4), tablePasses: 3 },
-  // DoReFa's per-table maximum every step
-  pact: { quant: pact(4, 4), tablePasses: 1 },
-  // learned steps: only gathered rows
-  lsq: { quant: lsq(4, 4), tablePasses: 0 },
-};
+import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu [SUITE] [options]",
@@ -105,22 +88,12 @@ async function main(): Promise<number> {
   const suite = suiteArg(positionals, ["kaggle", "terabyte"] as const, "kaggle");
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const spec = suite === "kaggle" ? kaggleSpec(scale) : terabyteSpec(scale);
-  const batches = (values["batch-size"] ?? (suite === "kaggle" ? "128,2048,16384" : "2048"))
-    .split(",").map((s) => Number(s.trim()));
-  if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > 65535)) {
-    throw new UsageError(
-      `--batch-size expects a list of integers in [1, 65535] but found '${values["batch-size"]}'`,
-    );
-  }
+  const batches = batchSizesFlag(
+    values["batch-size"],
+    suite === "kaggle" ? "128,2048,16384" : "2048",
+  );
   const samples = numberFlag("samples", values.samples, 1, 1e10) ?? 2_000_000;
-  const methods = (values.methods ?? "fp32,dqrm").split(",").map((m) => m.trim());
-  for (const m of methods) {
-    if (!(m in METHODS)) {
-      throw new UsageError(
-        `--methods expects names from ${Object.keys(METHODS).join(", ")} but found '${m}'`,
-      );
-    }
-  }
+  const methods = methodsFlag(values.methods, "fp32,dqrm");
   const tableBytes = parameterCounts(spec).embedding * 4;
 
   // FP32 and DQRM share one engine (DQRM switched off for FP32); every other method has its own.
