@@ -1,7 +1,9 @@
 /**
  * The sorted embedding update's kernels (see `sort_plan.ts`): the bitonic sort of the batch's
- * keys by row, then the update of each arena group from the sorted keys. Bound when first
- * recorded, once per key segment size, with the training kernels they belong to.
+ * keys by row, then the tree update (each key's run start, the passes that sum each row's run in
+ * the pairwise-tree order, the update of each arena group from the sums), or, where the row sums
+ * would not fit a binding, the update of each arena group that sums each row in one lane. Bound
+ * when first recorded, once per key segment size, with the training kernels they belong to.
  *
  * @module
  */
@@ -12,13 +14,19 @@ import {
   EMBEDDING_UPDATE_SORTED_WORKGROUP,
   embeddingUpdateSortedKernel,
 } from "./kernels/embedding_update_sorted.ts";
+import {
+  EMBEDDING_RUN_START,
+  EMBEDDING_RUN_START_WORKGROUP,
+} from "./kernels/embedding_run_start.ts";
+import { embeddingTreeApplyKernel } from "./kernels/embedding_tree_apply.ts";
+import { EMBEDDING_TREE_PASS, EMBEDDING_TREE_WORKGROUP } from "./kernels/embedding_tree_pass.ts";
 import type { BoundKernel } from "./pipelines.ts";
-import { sortDispatches, sortSegment } from "./sort_plan.ts";
+import { sortDispatches, sortSegment, treeSpans } from "./sort_plan.ts";
 import type { GpuState } from "./state.ts";
 
 /**
  * Dispatches (kernel, x, y) of the sorted embedding update of batches of at most `entries`
- * indices per table: the sort of the keys, then the update per arena group. Bound once per key
+ * indices per table: the sort of the keys, then the row sums and the update per arena group. Bound once per key
  * segment size, into `kernels`.
  */
 export function sortedUpdate(
@@ -60,17 +68,57 @@ function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, num
   const d = state.spec.embeddingDim;
   const x = Math.min(65535, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
   const k = state.plan.arenasPerGroup;
-  for (let g = 0; g < state.plan.groups; g++) {
+  const tree = state.sortTree;
+  if (tree) {
     list.push([
-      binder.bind(embeddingUpdateSortedKernel(k), [
-        binder.uniform("sorted update", [tables, d, L.ldt, p, g * k, k, 0, 0]),
+      binder.bind(EMBEDDING_RUN_START, [
+        binder.uniform("run start", [tables, p, 0, 0]),
         input.tableDirectory,
-        state.segments,
         input.offsets,
         keys,
-        state.interactionInputGrad,
-        ...state.groupArenas(g),
+        tree.runStart,
       ]),
+      Math.min(65535, Math.ceil(p / EMBEDDING_RUN_START_WORKGROUP)),
+      tables,
+    ]);
+    for (const span of treeSpans(p)) {
+      list.push([
+        binder.bind(EMBEDDING_TREE_PASS, [
+          binder.uniform("tree pass", [tables, d, L.ldt, p, span, span === 1 ? 1 : 0, 0, 0]),
+          input.tableDirectory,
+          input.offsets,
+          keys,
+          tree.runStart,
+          state.interactionInputGrad,
+          tree.sums,
+        ]),
+        Math.min(65535, Math.ceil((p * d) / EMBEDDING_TREE_WORKGROUP)),
+        tables,
+      ]);
+    }
+  }
+  for (let g = 0; g < state.plan.groups; g++) {
+    const arenas = state.groupArenas(g);
+    list.push([
+      tree
+        ? binder.bind(embeddingTreeApplyKernel(k), [
+          binder.uniform("tree apply", [tables, d, p, g * k, k, 0, 0, 0]),
+          input.tableDirectory,
+          state.segments,
+          input.offsets,
+          keys,
+          tree.sums,
+          ...arenas,
+        ])
+        : binder.bind(embeddingUpdateSortedKernel(k), [
+          binder.uniform("sorted update", [tables, d, L.ldt, p, g * k, k, 0, 0]),
+          input.tableDirectory,
+          state.segments,
+          input.offsets,
+          keys,
+          state.interactionInputGrad,
+          ...arenas,
+        ]),
       x,
       tables,
     ]);
