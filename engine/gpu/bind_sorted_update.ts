@@ -8,6 +8,7 @@
  * @module
  */
 import type { TrainingKernels } from "./bind_training.ts";
+import type { GemmBinder } from "./binder.ts";
 import { EMBEDDING_SORT_LOCAL } from "./kernels/embedding_sort_local.ts";
 import { EMBEDDING_SORT_STEP } from "./kernels/embedding_sort_step.ts";
 import {
@@ -42,39 +43,72 @@ export function sortedUpdate(
   return list;
 }
 
+/** The buffers and shape the sorted update binds (the engine's, or a kernel harness's). */
+export interface SortedUpdateBuffers {
+  tables: number;
+  /** Embedding width and dT's row stride (floats). */
+  d: number;
+  ldt: number;
+  tableDirectory: GPUBuffer;
+  indices: GPUBuffer;
+  offsets: GPUBuffer;
+  segments: GPUBuffer;
+  dt: GPUBuffer;
+  keys: GPUBuffer;
+  /** The tree update's buffers, or null to sum each row in one lane. */
+  tree: { runStart: GPUBuffer; sums: GPUBuffer } | null;
+  /** The arenas of each group, `arenasPerGroup` each. */
+  groups: GPUBuffer[][];
+  arenasPerGroup: number;
+}
+
 function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, number][] {
-  const L = state.layout;
-  const binder = state.binder;
-  const tables = state.spec.tableRows.length;
   const input = state.input;
-  const keys = state.sortKeys!;
+  return bindSortedUpdateKernels(state.binder, {
+    tables: state.spec.tableRows.length,
+    d: state.spec.embeddingDim,
+    ldt: state.layout.ldt,
+    tableDirectory: input.tableDirectory,
+    indices: input.indices,
+    offsets: input.offsets,
+    segments: state.segments,
+    dt: state.interactionInputGrad,
+    keys: state.sortKeys!,
+    tree: state.sortTree,
+    groups: Array.from({ length: state.plan.groups }, (_, g) => state.groupArenas(g)),
+    arenasPerGroup: state.plan.arenasPerGroup,
+  }, p);
+}
+
+/**
+ * Binds the sorted update of `p`-key segments over `b`: its dispatches (kernel, x, y), the sort,
+ * then the tree's passes and the update of each arena group (or the one-lane update of each).
+ */
+export function bindSortedUpdateKernels(
+  binder: GemmBinder,
+  b: SortedUpdateBuffers,
+  p: number,
+): [BoundKernel, number, number][] {
+  const { tables, d, ldt, keys, tree } = b;
   const list: [BoundKernel, number, number][] = [];
   for (const s of sortDispatches(tables, p)) {
     const u = binder.uniform("sort", s.words);
     list.push([
       s.kind === "local"
-        ? binder.bind(EMBEDDING_SORT_LOCAL, [
-          u,
-          input.tableDirectory,
-          input.indices,
-          input.offsets,
-          keys,
-        ])
+        ? binder.bind(EMBEDDING_SORT_LOCAL, [u, b.tableDirectory, b.indices, b.offsets, keys])
         : binder.bind(EMBEDDING_SORT_STEP, [u, keys]),
       s.x,
       1,
     ]);
   }
-  const d = state.spec.embeddingDim;
   const x = Math.min(65535, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
-  const k = state.plan.arenasPerGroup;
-  const tree = state.sortTree;
+  const k = b.arenasPerGroup;
   if (tree) {
     list.push([
       binder.bind(EMBEDDING_RUN_START, [
         binder.uniform("run start", [tables, p, 0, 0]),
-        input.tableDirectory,
-        input.offsets,
+        b.tableDirectory,
+        b.offsets,
         keys,
         tree.runStart,
       ]),
@@ -84,12 +118,12 @@ function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, num
     for (const span of treeSpans(p)) {
       list.push([
         binder.bind(EMBEDDING_TREE_PASS, [
-          binder.uniform("tree pass", [tables, d, L.ldt, p, span, span === 1 ? 1 : 0, 0, 0]),
-          input.tableDirectory,
-          input.offsets,
+          binder.uniform("tree pass", [tables, d, ldt, p, span, span === 1 ? 1 : 0, 0, 0]),
+          b.tableDirectory,
+          b.offsets,
           keys,
           tree.runStart,
-          state.interactionInputGrad,
+          b.dt,
           tree.sums,
         ]),
         Math.min(65535, Math.ceil((p * d) / EMBEDDING_TREE_WORKGROUP)),
@@ -97,31 +131,30 @@ function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, num
       ]);
     }
   }
-  for (let g = 0; g < state.plan.groups; g++) {
-    const arenas = state.groupArenas(g);
+  b.groups.forEach((arenas, g) => {
     list.push([
       tree
         ? binder.bind(embeddingTreeApplyKernel(k), [
           binder.uniform("tree apply", [tables, d, p, g * k, k, 0, 0, 0]),
-          input.tableDirectory,
-          state.segments,
-          input.offsets,
+          b.tableDirectory,
+          b.segments,
+          b.offsets,
           keys,
           tree.sums,
           ...arenas,
         ])
         : binder.bind(embeddingUpdateSortedKernel(k), [
-          binder.uniform("sorted update", [tables, d, L.ldt, p, g * k, k, 0, 0]),
-          input.tableDirectory,
-          state.segments,
-          input.offsets,
+          binder.uniform("sorted update", [tables, d, ldt, p, g * k, k, 0, 0]),
+          b.tableDirectory,
+          b.segments,
+          b.offsets,
           keys,
-          state.interactionInputGrad,
+          b.dt,
           ...arenas,
         ]),
       x,
       tables,
     ]);
-  }
+  });
   return list;
 }
