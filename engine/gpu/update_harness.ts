@@ -37,6 +37,7 @@ export class UpdateHarness {
   readonly #arenas: GPUBuffer[];
   readonly #batch: UpdateBatch;
   readonly #paths: Record<UpdatePath, [BoundKernel, number, number][]>;
+  readonly #buffers: GPUBuffer[];
 
   private constructor(
     h: KernelHarness,
@@ -44,12 +45,14 @@ export class UpdateHarness {
     arenas: GPUBuffer[],
     batch: UpdateBatch,
     paths: Record<UpdatePath, [BoundKernel, number, number][]>,
+    buffers: GPUBuffer[],
   ) {
     this.#h = h;
     this.#plan = plan;
     this.#arenas = arenas;
     this.#batch = batch;
     this.#paths = paths;
+    this.#buffers = buffers;
   }
 
   /**
@@ -65,11 +68,17 @@ export class UpdateHarness {
     arenaBytes = Infinity,
   ): UpdateHarness {
     const { tableRows, d, samples } = batch;
+    const made: GPUBuffer[] = [];
+    const storage = (data: Float32Array | Uint32Array | number) => {
+      const buffer = h.storage(data);
+      made.push(buffer);
+      return buffer;
+    };
     const limits = h.device.limits;
     const bytes = Math.min(arenaBytes, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     const k = Math.max(1, limits.maxStorageBuffersPerShaderStage - 7);
     const plan = planTables(tableRows, d, Math.floor(bytes / 4) * 4, k);
-    const arenas = plan.arenaFloats.map((n) => h.storage(n));
+    const arenas = plan.arenaFloats.map((n) => storage(n));
     if (tables) {
       for (const s of plan.segments) {
         const rows = tables[s.table].subarray(s.rowStart * d, s.rowEnd * d);
@@ -92,19 +101,19 @@ export class UpdateHarness {
     const ldt = (nTables + 1) * d;
     const groups = Array.from({ length: plan.groups }, (_, g) => {
       const list = arenas.slice(g * plan.arenasPerGroup, (g + 1) * plan.arenasPerGroup);
-      while (list.length < plan.arenasPerGroup) list.push(h.storage(4));
+      while (list.length < plan.arenasPerGroup) list.push(storage(4));
       return list;
     });
     const buffers = {
       tables: nTables,
       d,
       ldt,
-      tableDirectory: h.storage(dir),
-      indices: h.storage(Uint32Array.from(allIdx)),
-      offsets: h.storage(Uint32Array.from(allOff)),
-      segments: h.storage(segmentWords(plan)),
-      dt: h.storage(batch.dt),
-      keys: h.storage(nTables * p * 2),
+      tableDirectory: storage(dir),
+      indices: storage(Uint32Array.from(allIdx)),
+      offsets: storage(Uint32Array.from(allOff)),
+      segments: storage(segmentWords(plan)),
+      dt: storage(batch.dt),
+      keys: storage(nTables * p * 2),
       groups,
       arenasPerGroup: plan.arenasPerGroup,
     };
@@ -112,7 +121,7 @@ export class UpdateHarness {
       bind: (source: KernelSource, bound: GPUBuffer[]) => h.bind(source, bound),
       uniform: (_label: string, words: ArrayLike<number>) => h.uniform(Array.from(words)),
     };
-    const tree = { runStart: h.storage(nTables * p), sums: h.storage(nTables * p * d) };
+    const tree = { runStart: storage(nTables * p), sums: storage(nTables * p * d) };
     const kp = plan.arenasPerGroup;
     const x = Math.ceil((entries * d) / 64);
     const paths: Record<UpdatePath, [BoundKernel, number, number][]> = {
@@ -132,7 +141,7 @@ export class UpdateHarness {
       lane: bindSortedUpdateKernels(binder, { ...buffers, tree: null }, p),
       tree: bindSortedUpdateKernels(binder, { ...buffers, tree }, p),
     };
-    return new UpdateHarness(h, plan, arenas, batch, paths);
+    return new UpdateHarness(h, plan, arenas, batch, paths, made);
   }
 
   /** Records one update of the batch by `path` into `pass` (iteration block 0 bound). */
@@ -148,6 +157,12 @@ export class UpdateHarness {
     this.record(pass, path);
     pass.end();
     this.#h.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Frees the batch's and the tables' buffers (the harness keeps its device). */
+  destroy(): void {
+    for (const b of this.#buffers) b.destroy();
+    this.#buffers.length = 0;
   }
 
   /** Reads every table back. */
