@@ -7,7 +7,8 @@
  * indices, one batch's update of every table is timed by the engine's own kernels
  * (engine/gpu/update_harness.ts): the sort by row, then **lane** (the previous update: one lane
  * sums a row's gradients one after another, n dependent steps for a row of n occurrences) or
- * **tree** (the level-parallel pairwise tree, log32(n) passes), and, for batches up to 2048,
+ * **tree** (the level-parallel pairwise tree, log32(n) passes; `--fans` also times it with
+ * other numbers of children a lane per pass: `tree/F`), and, for batches up to 2048,
  * **pairwise** (the engine's path for small batches: no sort, O(B²) per table). Each timing is
  * one compute pass of `--reps` updates, by timestamp queries where the device has them; printed
  * are ms per update and lane / tree.
@@ -16,6 +17,7 @@
  */
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
+import { EMBEDDING_TREE_FAN } from "../engine/gpu/kernels/embedding_tree_pass.ts";
 import { type UpdateBatch, UpdateHarness, type UpdatePath } from "../engine/gpu/update_harness.ts";
 import { Rng } from "../engine/rng.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
@@ -37,6 +39,13 @@ uniform indices, at each batch size. Prints a table; writes JSON with --out.`,
     },
     reps: { type: "string", arg: "N", help: "updates per timed pass", default: "20" },
     scale: { ...FLAGS.scale, help: "table row scale, in (0, 1]", default: "0.05" },
+    fans: {
+      type: "string",
+      arg: "LIST",
+      help:
+        `other tree fans (children a lane sums per pass) to time beside the engine's ${EMBEDDING_TREE_FAN}`,
+      default: "2,8",
+    },
     out: { ...FLAGS.out, help: "write the results as JSON" },
   },
   positionals: false,
@@ -50,7 +59,8 @@ interface UpdateRow {
   model: string;
   batch: number;
   skew: Skew;
-  path: UpdatePath;
+  /** `tree/F`: the tree with F children a lane per pass instead of the engine's. */
+  path: UpdatePath | `tree/${number}`;
   /** Indices of the table with the most occurrences of one row, and that count. */
   hottestRow: number;
   ms: number;
@@ -101,6 +111,7 @@ async function bench(
   batches: number[],
   reps: number,
   scale: number,
+  fans: number[],
 ): Promise<UpdateRow[]> {
   const rows: UpdateRow[] = [];
   const models: [string, ModelSpec][] = [
@@ -112,19 +123,25 @@ async function bench(
       for (const skew of ["zipf", "uniform"] as const) {
         const b = makeBatch(spec, batch, skew, 1);
         const u = UpdateHarness.create(h, b, 0.01);
-        const paths: UpdatePath[] = batch <= PAIRWISE_MAX_BATCH
-          ? ["lane", "tree", "pairwise"]
-          : ["lane", "tree"];
+        const paths: [UpdatePath, number | undefined][] = [
+          ["lane", undefined],
+          ["tree", undefined],
+          ...fans.map((f): [UpdatePath, number] => ["tree", f]),
+          ...(batch <= PAIRWISE_MAX_BATCH
+            ? [["pairwise", undefined] as [UpdatePath, undefined]]
+            : []),
+        ];
         let lane = 0;
-        for (const path of paths) {
-          await h.timePass(1, (pass) => u.record(pass, path)); // warm-up: compile, first touch
-          const ms = (await h.timePass(reps, (pass) => u.record(pass, path))) / 1000;
+        for (const [path, fan] of paths) {
+          const record = (pass: GPUComputePassEncoder) => u.record(pass, path, fan);
+          await h.timePass(1, record); // warm-up: compile, first touch
+          const ms = (await h.timePass(reps, record)) / 1000;
           if (path === "lane") lane = ms;
           rows.push({
             model,
             batch,
             skew,
-            path,
+            path: fan === undefined ? path : `tree/${fan}`,
             hottestRow: hottest(b),
             ms,
             speedupOverLane: lane / ms,
@@ -152,13 +169,20 @@ async function main(): Promise<number> {
   });
   const reps = intFlag("reps", values.reps) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 0.05;
+  const fans = (values.fans ?? "2,8").split(",").filter((f) => f !== "").map((f) => {
+    const n = intFlag("fans", f);
+    if (n === undefined || n < 2 || (n & (n - 1)) !== 0) {
+      throw new UsageError(`--fans: expected powers of two from 2 but found '${f}'`);
+    }
+    return n;
+  });
   const h = await KernelHarness.create();
   const device = h.description;
   const timing = h.timestamps ? "timestamp-query" : "wall clock (no timestamp-query)";
   console.log(`device: ${device}; timing: ${timing}; table scale ${scale}; ${reps} per pass`);
   let rows: UpdateRow[];
   try {
-    rows = await bench(h, batches, reps, scale);
+    rows = await bench(h, batches, reps, scale, fans);
   } finally {
     h.destroy();
   }
@@ -174,7 +198,16 @@ async function main(): Promise<number> {
     );
   }
   if (values.out) {
-    const json = { device, timing, batches, reps, scale, update: rows };
+    const json = {
+      device,
+      timing,
+      batches,
+      reps,
+      scale,
+      fan: EMBEDDING_TREE_FAN,
+      fans,
+      update: rows,
+    };
     await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`\nwrote ${values.out}`);
   }

@@ -139,9 +139,10 @@ for (const [d, arenaBytes] of [[4, Infinity], [3, 40 * 3 * 4]] as const) {
         const initial = batch.tableRows.map((rows) => spread(rng, rows * d));
         const want = cpuUpdate(batch, initial, lr);
         const exact = float64Update(batch, initial, lr);
-        for (const path of ["pairwise", "lane", "tree"] as const) {
+        const paths = [["pairwise"], ["lane"], ["tree"], ["tree", 2], ["tree", 4]] as const;
+        for (const [path, fan] of paths) {
           const u = UpdateHarness.create(h, batch, lr, initial, arenaBytes);
-          u.run(path);
+          u.run(path, fan);
           const got = await u.readTables();
           got.forEach((table, t) => {
             assert.deepEqual(table, want[t], `${path}: table ${t} differs from the CPU engine`);

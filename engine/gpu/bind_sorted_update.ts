@@ -20,7 +20,11 @@ import {
   EMBEDDING_RUN_START_WORKGROUP,
 } from "./kernels/embedding_run_start.ts";
 import { embeddingTreeApplyKernel } from "./kernels/embedding_tree_apply.ts";
-import { EMBEDDING_TREE_PASS, EMBEDDING_TREE_WORKGROUP } from "./kernels/embedding_tree_pass.ts";
+import {
+  EMBEDDING_TREE_FAN,
+  EMBEDDING_TREE_WORKGROUP,
+  embeddingTreePassKernel,
+} from "./kernels/embedding_tree_pass.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import { sortDispatches, sortSegment, treeSpans } from "./sort_plan.ts";
 import type { GpuState } from "./state.ts";
@@ -57,6 +61,8 @@ export interface SortedUpdateBuffers {
   keys: GPUBuffer;
   /** The tree update's buffers, or null to sum each row in one lane. */
   tree: { runStart: GPUBuffer; sums: GPUBuffer } | null;
+  /** Children a lane sums per tree pass (default {@linkcode EMBEDDING_TREE_FAN}). */
+  fan?: number;
   /** The arenas of each group, `arenasPerGroup` each. */
   groups: GPUBuffer[][];
   arenasPerGroup: number;
@@ -115,9 +121,10 @@ export function bindSortedUpdateKernels(
       Math.min(65535, Math.ceil(p / EMBEDDING_RUN_START_WORKGROUP)),
       tables,
     ]);
-    for (const span of treeSpans(p)) {
+    const fan = b.fan ?? EMBEDDING_TREE_FAN;
+    for (const span of treeSpans(p, fan)) {
       list.push([
-        binder.bind(EMBEDDING_TREE_PASS, [
+        binder.bind(embeddingTreePassKernel(fan), [
           binder.uniform("tree pass", [tables, d, ldt, p, span, span === 1 ? 1 : 0, 0, 0]),
           b.tableDirectory,
           b.offsets,

@@ -43,15 +43,15 @@ export function sortDispatches(tables: number, p: number): SortDispatch[] {
 }
 
 /**
- * The spans (keys under each child: 1, FAN, FAN^2, ...) of the passes of the tree update that
- * sum the rows of `p`-key segments: enough that one group of FAN children covers `p` keys.
+ * The spans (keys under each child: 1, fan, fan^2, ...) of the passes of the tree update that
+ * sum the rows of `p`-key segments: enough that one group of `fan` children covers `p` keys.
  */
-export function treeSpans(p: number): number[] {
+export function treeSpans(p: number, fan = EMBEDDING_TREE_FAN): number[] {
   const spans = [];
   let span = 1;
   do {
     spans.push(span);
-    span *= EMBEDDING_TREE_FAN;
+    span *= fan;
   } while (span < p);
   return spans;
 }

@@ -38,6 +38,9 @@ export class UpdateHarness {
   readonly #batch: UpdateBatch;
   readonly #paths: Record<UpdatePath, [BoundKernel, number, number][]>;
   readonly #buffers: GPUBuffer[];
+  /** Binds the tree path with another fan (children a lane sums per pass). */
+  readonly #bindFan: (fan: number) => [BoundKernel, number, number][];
+  readonly #fans = new Map<number, [BoundKernel, number, number][]>();
 
   private constructor(
     h: KernelHarness,
@@ -46,6 +49,7 @@ export class UpdateHarness {
     batch: UpdateBatch,
     paths: Record<UpdatePath, [BoundKernel, number, number][]>,
     buffers: GPUBuffer[],
+    bindFan: (fan: number) => [BoundKernel, number, number][],
   ) {
     this.#h = h;
     this.#plan = plan;
@@ -53,6 +57,7 @@ export class UpdateHarness {
     this.#batch = batch;
     this.#paths = paths;
     this.#buffers = buffers;
+    this.#bindFan = bindFan;
   }
 
   /**
@@ -141,20 +146,29 @@ export class UpdateHarness {
       lane: bindSortedUpdateKernels(binder, { ...buffers, tree: null }, p),
       tree: bindSortedUpdateKernels(binder, { ...buffers, tree }, p),
     };
-    return new UpdateHarness(h, plan, arenas, batch, paths, made);
+    const bindFan = (fan: number) => bindSortedUpdateKernels(binder, { ...buffers, tree, fan }, p);
+    return new UpdateHarness(h, plan, arenas, batch, paths, made, bindFan);
   }
 
-  /** Records one update of the batch by `path` into `pass` (iteration block 0 bound). */
-  record(pass: GPUComputePassEncoder, path: UpdatePath): void {
+  /**
+   * Records one update of the batch by `path` into `pass` (iteration block 0 bound); `fan`
+   * (tree only) binds the tree's passes with that many children a lane instead of the engine's.
+   */
+  record(pass: GPUComputePassEncoder, path: UpdatePath, fan?: number): void {
+    let list = this.#paths[path];
+    if (path === "tree" && fan !== undefined) {
+      list = this.#fans.get(fan) ?? this.#bindFan(fan);
+      this.#fans.set(fan, list);
+    }
     this.#h.useIteration(pass, 0);
-    for (const [k, x, y] of this.#paths[path]) this.#h.dispatch(pass, k, x, y);
+    for (const [k, x, y] of list) this.#h.dispatch(pass, k, x, y);
   }
 
-  /** Runs one update by `path` in a pass of its own. */
-  run(path: UpdatePath): void {
+  /** Runs one update by `path` (and `fan`, see {@linkcode record}) in a pass of its own. */
+  run(path: UpdatePath, fan?: number): void {
     const encoder = this.#h.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    this.record(pass, path);
+    this.record(pass, path, fan);
     pass.end();
     this.#h.device.queue.submit([encoder.finish()]);
   }

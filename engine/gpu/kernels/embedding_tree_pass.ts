@@ -18,18 +18,20 @@ import { PAIRWISE_TREE_WGSL } from "./pairwise_tree.ts";
 
 /** Invocations per workgroup. */
 export const EMBEDDING_TREE_WORKGROUP = 256;
-/** Children summed by one lane of one pass (a power of two). */
+/** The engine's children summed by one lane of one pass (a power of two). */
 export const EMBEDDING_TREE_FAN = 32;
 
 /**
- * Uniform words: tables, d, ldt, p, span, leaves (1 on the first pass). Bindings: uniform, dir,
- * offsets, keys, runStart, dT, sums (per table `p * d` floats, key-major). Lanes (key, column)
- * of each table; they stride over the keys when the dispatch is smaller.
+ * The pass kernel summing up to `fan` children a lane (a power of two, at most 2^31). Uniform
+ * words: tables, d, ldt, p, span, leaves (1 on the first pass). Bindings: uniform, dir, offsets,
+ * keys, runStart, dT, sums (per table `p * d` floats, key-major). Lanes (key, column) of each
+ * table; they stride over the keys when the dispatch is smaller.
  */
-export const EMBEDDING_TREE_PASS: KernelSource = {
-  name: "embedding_tree_pass",
-  bindings: ["uniform", "read", "read", "read", "read", "read", "rw"],
-  code: /* wgsl */ `
+export function embeddingTreePassKernel(fan = EMBEDDING_TREE_FAN): KernelSource {
+  return {
+    name: `embedding_tree_pass_${fan}`,
+    bindings: ["uniform", "read", "read", "read", "read", "read", "rw"],
+    code: /* wgsl */ `
 ${ITER_WGSL}
 ${PAIRWISE_TREE_WGSL}
 struct G { tables: u32, d: u32, ldt: u32, p: u32, span: u32, leaves: u32, pad0: u32, pad1: u32 }
@@ -52,13 +54,13 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: v
   for (var x = id.x; x < n * g.d; x += nw.x * ${EMBEDDING_TREE_WORKGROUP}u) {
     let i = x / g.d;
     let q = x % g.d;
-    if ((i - runStart[base + i]) % (g.span * ${EMBEDDING_TREE_FAN}u) != 0u) { continue; }
+    if ((i - runStart[base + i]) % (g.span * ${fan}u) != 0u) { continue; }
     let row = keys[base + i].x;
     // A run this short was summed by an earlier pass: its sum already lies at i.
     let second = i + g.span;
     if (g.leaves == 0u && (second >= n || keys[base + second].x != row)) { continue; }
     var tree: Tree;
-    for (var m = 0u; m < ${EMBEDDING_TREE_FAN}u; m++) {
+    for (var m = 0u; m < ${fan}u; m++) {
       let c = i + m * g.span;
       if (c >= n) { break; }
       let key = keys[base + c];
@@ -73,4 +75,5 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: v
   }
 }
 `,
-};
+  };
+}
