@@ -61,10 +61,32 @@ export class PairwiseTree {
   /** Pushes the vector at `from[at .. at + d)`, then merges equal-size sums. */
   push(from: Float32Array, at: number): void {
     const d = this.#d, st = this.#stack;
-    st.set(from.subarray(at, at + d), this.#top * d);
+    const to = this.#top * d;
+    for (let q = 0; q < d; q++) st[to + q] = from[at + q];
     this.#top++;
     this.#count++;
-    for (let m = this.#count; (m & 1) === 0; m >>>= 1) {
+    this.#mergeFrom(this.#count);
+  }
+
+  /**
+   * Pushes the vectors at `from[a ..]` and `from[b ..]` as two values (after an even count):
+   * the same sums as two pushes, without copying the first (its merge with the second is their
+   * sum).
+   */
+  pushPair(from: Float32Array, a: number, b: number): void {
+    const d = this.#d, st = this.#stack;
+    if (this.#count & 1) throw new RangeError("Expected an even count before a pair");
+    const to = this.#top * d;
+    for (let q = 0; q < d; q++) st[to + q] = from[a + q] + from[b + q];
+    this.#top++;
+    this.#count += 2;
+    this.#mergeFrom(this.#count >>> 1);
+  }
+
+  /** Merges the two top sums once per trailing zero bit of `m`. */
+  #mergeFrom(m: number): void {
+    const d = this.#d, st = this.#stack;
+    for (; (m & 1) === 0; m >>>= 1) {
       this.#top--;
       const left = (this.#top - 1) * d, right = this.#top * d;
       for (let q = 0; q < d; q++) st[left + q] += st[right + q];
@@ -86,11 +108,20 @@ export class PairwiseTree {
   }
 }
 
-/** One thread's sparse SGD of tables: scratch for the batch's keys and the row sums. */
+/** One thread's sparse SGD of tables: scratch for grouping a batch's occurrences by row. */
 export class SparseSgd {
   readonly #d: number;
   readonly #tree: PairwiseTree;
-  #keys = new Float64Array(0);
+  /** Open-addressing hash of the batch's rows: row (-1: free) and its number in first-seen order. */
+  #slotRow = new Int32Array(0);
+  #slotId = new Int32Array(0);
+  /** Per distinct row: the row, its occurrences, and where its bags start in `#bags`. */
+  #rowOf = new Int32Array(0);
+  #count = new Int32Array(0);
+  #start = new Int32Array(0);
+  /** Per occurrence in index order: its row's number; then the bags grouped by row. */
+  #idOf = new Int32Array(0);
+  #bags = new Int32Array(0);
 
   constructor(d: number) {
     this.#d = d;
@@ -99,7 +130,9 @@ export class SparseSgd {
 
   /**
    * Moves every row of `table` that samples `[s0, s0 + rows)` gather (`indices`, `offsets`)
-   * by `-lr` times its summed gradient (pairwise-tree order, float32).
+   * by `-lr` times its summed gradient (pairwise-tree order over its occurrences in bag order,
+   * float32). Rows are grouped by a hash in O(occurrences), not sorted: rows do not depend on
+   * each other, only each row's own order matters.
    */
   apply(
     table: Float32Array,
@@ -111,36 +144,75 @@ export class SparseSgd {
     lr: number,
   ): void {
     const d = this.#d, tree = this.#tree, { grads, base, ld } = g;
-    const a = offsets[s0], n = offsets[s0 + rows] - a;
+    const n = offsets[s0 + rows] - offsets[s0];
     if (n === 0) return;
-    if (this.#keys.length < n) this.#keys = new Float64Array(n);
-    // Keys row * rows + bag: sorted, each row's occurrences lie together in bag order.
-    const keys = this.#keys.subarray(0, n);
-    let k = 0;
+    this.#reserve(n);
+    const slotRow = this.#slotRow, slotId = this.#slotId, mask = slotRow.length - 1;
+    const shift = 32 - Math.log2(slotRow.length);
+    const rowOf = this.#rowOf, count = this.#count, start = this.#start;
+    const idOf = this.#idOf, bags = this.#bags;
+    slotRow.fill(-1);
+    let distinct = 0, k = 0;
     for (let r = 0; r < rows; r++) {
       for (let j = offsets[s0 + r], e = offsets[s0 + r + 1]; j < e; j++) {
-        keys[k++] = indices[j] * rows + r;
+        const row = indices[j];
+        let h = shift === 32 ? 0 : Math.imul(row, 0x9e3779b1) >>> shift;
+        while (slotRow[h] !== -1 && slotRow[h] !== row) h = (h + 1) & mask;
+        if (slotRow[h] === -1) {
+          slotRow[h] = row;
+          slotId[h] = distinct;
+          rowOf[distinct] = row;
+          count[distinct++] = 0;
+        }
+        const id = slotId[h];
+        count[id]++;
+        idOf[k++] = id;
       }
     }
-    keys.sort();
+    // Bags grouped by row, each row's in ascending order (a stable counting sort).
+    for (let id = 0, at = 0; id < distinct; id++) {
+      start[id] = at;
+      at += count[id];
+    }
+    k = 0;
+    for (let r = 0; r < rows; r++) {
+      for (let j = offsets[s0 + r], e = offsets[s0 + r + 1]; j < e; j++) {
+        bags[start[idOf[k++]]++] = r;
+      }
+    }
     const lr32 = Math.fround(lr);
-    for (let i = 0; i < n;) {
-      const row = Math.floor(keys[i] / rows);
-      let end = i + 1;
-      while (end < n && keys[end] < (row + 1) * rows) end++;
+    for (let id = 0, end = 0; id < distinct; id++) {
+      const first = end; // start[id] now holds the end of the row's bags
+      end = start[id];
       let sum: Float32Array, at: number;
-      if (end - i === 1) {
+      if (end - first === 1) {
         sum = grads;
-        at = base + (keys[i] - row * rows) * ld;
+        at = base + bags[first] * ld;
       } else {
         tree.clear();
-        for (let m = i; m < end; m++) tree.push(grads, base + (keys[m] - row * rows) * ld);
+        let m = first;
+        for (; m + 1 < end; m += 2) {
+          tree.pushPair(grads, base + bags[m] * ld, base + bags[m + 1] * ld);
+        }
+        if (m < end) tree.push(grads, base + bags[m] * ld);
         sum = tree.sum();
         at = 0;
       }
-      const w = row * d;
+      const w = rowOf[id] * d;
       for (let q = 0; q < d; q++) table[w + q] -= Math.fround(lr32 * sum[at + q]);
-      i = end;
     }
+  }
+
+  /** Grows the scratch to `n` occurrences (hash of at least 2n slots, a power of two). */
+  #reserve(n: number): void {
+    if (this.#idOf.length >= n) return;
+    const slots = 2 ** Math.ceil(Math.log2(2 * n));
+    this.#slotRow = new Int32Array(slots);
+    this.#slotId = new Int32Array(slots);
+    this.#rowOf = new Int32Array(n);
+    this.#count = new Int32Array(n);
+    this.#start = new Int32Array(n);
+    this.#idOf = new Int32Array(n);
+    this.#bags = new Int32Array(n);
   }
 }
