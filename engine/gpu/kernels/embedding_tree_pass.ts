@@ -14,7 +14,7 @@
  */
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
-import { PAIRWISE_TREE_WGSL } from "./pairwise_tree.ts";
+import { pairwiseTreeWgsl } from "./pairwise_tree.ts";
 
 /** Invocations per workgroup. */
 export const EMBEDDING_TREE_WORKGROUP = 256;
@@ -33,7 +33,7 @@ export function embeddingTreePassKernel(fan = EMBEDDING_TREE_FAN): KernelSource 
     bindings: ["uniform", "read", "read", "read", "read", "read", "rw"],
     code: /* wgsl */ `
 ${ITER_WGSL}
-${PAIRWISE_TREE_WGSL}
+${pairwiseTreeWgsl(Math.log2(fan) + 1)}
 struct G { tables: u32, d: u32, ldt: u32, p: u32, span: u32, leaves: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> g: G;
 @group(0) @binding(1) var<storage, read> dir: array<vec4u>;

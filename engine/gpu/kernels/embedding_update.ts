@@ -14,7 +14,7 @@ import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { arenaWgsl } from "./arenas.ts";
 import { BAG_OF_WGSL } from "./bags.ts";
 import { ITER_WGSL } from "./iter.ts";
-import { PAIRWISE_TREE_WGSL } from "./pairwise_tree.ts";
+import { pairwiseTreeWgsl } from "./pairwise_tree.ts";
 import { ROW_OWNER_MAIN_WGSL, UPDATE_INPUTS_WGSL } from "./row_owner.ts";
 
 /** The update kernel over `k` bound arenas. */
@@ -27,7 +27,7 @@ export function embeddingUpdateKernel(k: number): KernelSource {
     code: /* wgsl */ `
 ${ITER_WGSL}
 ${BAG_OF_WGSL}
-${PAIRWISE_TREE_WGSL}
+${pairwiseTreeWgsl()}
 struct G { tables: u32, d: u32, ldt: u32, flags: u32, arena0: u32, arenas: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> g: G;
 ${UPDATE_INPUTS_WGSL}

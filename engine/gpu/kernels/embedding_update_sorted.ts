@@ -12,7 +12,7 @@
 import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { arenaWgsl } from "./arenas.ts";
 import { ITER_WGSL } from "./iter.ts";
-import { PAIRWISE_TREE_WGSL } from "./pairwise_tree.ts";
+import { pairwiseTreeWgsl } from "./pairwise_tree.ts";
 
 /** Invocations per workgroup. */
 export const EMBEDDING_UPDATE_SORTED_WORKGROUP = 256;
@@ -29,7 +29,7 @@ export function embeddingUpdateSortedKernel(k: number): KernelSource {
     bindings,
     code: /* wgsl */ `
 ${ITER_WGSL}
-${PAIRWISE_TREE_WGSL}
+${pairwiseTreeWgsl()}
 struct G { tables: u32, d: u32, ldt: u32, p: u32, arena0: u32, arenas: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> g: G;
 @group(0) @binding(1) var<storage, read> dir: array<vec4u>;

@@ -2,15 +2,20 @@
  * WGSL piece: the streaming binary counter of the pairwise-tree order in which both engines sum
  * a row's gradients (defined in engine/cpu/sparse_sgd.ts): `treePush` adds one value, then
  * merges the two top sums while they cover equally many values (`left + right`); `treeSum`
- * folds the pending sums from the top. One scalar column per counter; at most 2^32 values. Not
- * a kernel: the embedding update kernels include it.
+ * folds the pending sums from the top. One scalar column per counter. Not a kernel: the
+ * embedding update kernels include it.
  *
  * @module
  */
 
-/** `Tree`, `treePush(&tree, x)` and `treeSum(&tree)` (at least one value pushed). */
-export const PAIRWISE_TREE_WGSL = /* wgsl */ `
-struct Tree { sums: array<f32, 32>, top: u32, count: u32 }
+/**
+ * `Tree`, `treePush(&tree, x)` and `treeSum(&tree)` (at least one value pushed), for at most
+ * 2^(depth - 1) values (a counter holds one pending sum per bit of its count; the default, 32,
+ * takes any u32 count). A smaller depth keeps the lane's counter small.
+ */
+export function pairwiseTreeWgsl(depth = 32): string {
+  return /* wgsl */ `
+struct Tree { sums: array<f32, ${depth}>, top: u32, count: u32 }
 
 fn treePush(t: ptr<function, Tree>, x: f32) {
   (*t).sums[(*t).top] = x;
@@ -29,3 +34,4 @@ fn treeSum(t: ptr<function, Tree>) -> f32 {
   return s;
 }
 `;
+}
