@@ -2,8 +2,8 @@
  * `deno run -A cli/bench_gpu_update.ts [--out FILE]`: micro-benchmark of the WebGPU engine's
  * embedding update phase, old against new, in one run on this machine's GPU.
  *
- * For the Kaggle and Terabyte table shapes (rows scaled by `--scale`; the small, hot tables keep
- * their size), each batch size, and Zipf-skewed (the synthetic Criteo stream) or uniform one-hot
+ * For the Kaggle and Terabyte tables (2.2 and 12.6 GB at full size; `--scale` shrinks every
+ * table, the small hot ones too, down to 1 row), each batch size, and Zipf-skewed (the synthetic Criteo stream) or uniform one-hot
  * indices, one batch's update of every table is timed by the engine's own kernels
  * (engine/gpu/update_harness.ts): the sort by row, then **lane** (the previous update: one lane
  * sums a row's gradients one after another, n dependent steps for a row of n occurrences) or
@@ -38,7 +38,11 @@ uniform indices, at each batch size. Prints a table; writes JSON with --out.`,
       default: "128,2048,16384",
     },
     reps: { type: "string", arg: "N", help: "updates per timed pass", default: "20" },
-    scale: { ...FLAGS.scale, help: "table row scale, in (0, 1]", default: "0.05" },
+    scale: {
+      ...FLAGS.scale,
+      help: "table row scale, in (0, 1] (below 1 the small tables shrink too)",
+      default: "1",
+    },
     fans: {
       type: "string",
       arg: "LIST",
@@ -168,7 +172,7 @@ async function main(): Promise<number> {
     return n;
   });
   const reps = intFlag("reps", values.reps) ?? 20;
-  const scale = numberFlag("scale", values.scale, 0, 1) ?? 0.05;
+  const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const fans = (values.fans ?? "2,8").split(",").filter((f) => f !== "").map((f) => {
     const n = intFlag("fans", f);
     if (n === undefined || n < 2 || (n & (n - 1)) !== 0) {
