@@ -65,8 +65,8 @@ interface UpdateRow {
   skew: Skew;
   /** `tree/F`: the tree with F children a lane per pass instead of the engine's. */
   path: UpdatePath | `tree/${number}`;
-  /** Indices of the table with the most occurrences of one row, and that count. */
-  hottestRow: number;
+  /** The most occurrences of one row in any table of the batch. */
+  hottestRowOccurrences: number;
   ms: number;
   /** lane ms / this ms. */
   speedupOverLane: number;
@@ -135,6 +135,7 @@ async function bench(
             ? [["pairwise", undefined] as [UpdatePath, undefined]]
             : []),
         ];
+        const hottestRowOccurrences = hottest(b);
         let lane = 0;
         for (const [path, fan] of paths) {
           const record = (pass: GPUComputePassEncoder) => u.record(pass, path, fan);
@@ -146,7 +147,7 @@ async function bench(
             batch,
             skew,
             path: fan === undefined ? path : `tree/${fan}`,
-            hottestRow: hottest(b),
+            hottestRowOccurrences,
             ms,
             speedupOverLane: lane / ms,
           });
@@ -196,9 +197,9 @@ async function main(): Promise<number> {
   );
   for (const r of rows) {
     console.log(
-      `${r.model.padEnd(9)} ${pad(r.batch, 5)}  ${r.skew.padEnd(7)} ${pad(r.hottestRow, 12)}  ${
-        r.path.padEnd(8)
-      } ${pad(r.ms.toFixed(4), 10)} ${pad(r.speedupOverLane.toFixed(2), 13)}`,
+      `${r.model.padEnd(9)} ${pad(r.batch, 5)}  ${r.skew.padEnd(7)} ${
+        pad(r.hottestRowOccurrences, 12)
+      }  ${r.path.padEnd(8)} ${pad(r.ms.toFixed(4), 10)} ${pad(r.speedupOverLane.toFixed(2), 13)}`,
     );
   }
   if (values.out) {
