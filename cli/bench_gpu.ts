@@ -23,10 +23,28 @@ import { type Phase, PHASES } from "../engine/phases.ts";
 import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
-import { dqrm } from "../suites/experiments.ts";
+import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
+import type { QuantConfig } from "../engine/quant.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
 import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
+
+/**
+ * The methods this bench can time (INT4 tables and MLP), each with the whole-table passes it
+ * makes per iteration: reads or writes of every table's bytes, its memory-traffic floor.
+ */
+const METHODS: Record<string, { quant: QuantConfig | null; tablePasses: number }> = {
+  fp32: { quant: null, tablePasses: 0 },
+  // a max-|w| read of every table every 200 steps
+  dqrm: { quant: dqrm(4, 4, 200), tablePasses: 1 / 200 },
+  "dqrm-p1": { quant: dqrm(4, 4, 1), tablePasses: 1 },
+  // the max-|w| read, then the quantized copy's read and write, every step
+  hawq: { quant: hawq(4, 4), tablePasses: 3 },
+  // DoReFa's per-table maximum every step
+  pact: { quant: pact(4, 4), tablePasses: 1 },
+  // learned steps: only gathered rows
+  lsq: { quant: lsq(4, 4), tablePasses: 0 },
+};
 
 const CLI = defineCli({
   usage: "deno task bench:gpu [SUITE] [options]",
@@ -49,6 +67,12 @@ architecture: kaggle (default) or terabyte.`,
       arg: "N",
       help: "training samples timed per batch size and method",
       default: "2,000,000",
+    },
+    methods: {
+      type: "string",
+      arg: "LIST",
+      help: `comma-separated methods: ${Object.keys(METHODS).join(", ")}`,
+      default: "fp32,dqrm",
     },
     pytorch: {
       type: "string",
@@ -89,18 +113,39 @@ async function main(): Promise<number> {
     );
   }
   const samples = numberFlag("samples", values.samples, 1, 1e10) ?? 2_000_000;
+  const methods = (values.methods ?? "fp32,dqrm").split(",").map((m) => m.trim());
+  for (const m of methods) {
+    if (!(m in METHODS)) {
+      throw new UsageError(
+        `--methods expects names from ${Object.keys(METHODS).join(", ")} but found '${m}'`,
+      );
+    }
+  }
   const tableBytes = parameterCounts(spec).embedding * 4;
 
+  // FP32 and DQRM share one engine (DQRM switched off for FP32); every other method has its own.
   const t0 = performance.now();
-  const engine = await createGpuEngine({
-    spec,
-    maxBatch: Math.max(...batches),
-    seed: 1,
-    quantization: dqrm(4, 4, 200),
-    timingEvery: 64,
-  });
+  const engines = new Map<string, Engine>();
+  const engineFor = async (method: string): Promise<Engine> => {
+    const key = method === "fp32" || method === "dqrm" ? "dqrm" : method;
+    let engine = engines.get(key);
+    if (!engine) {
+      engine = await createGpuEngine({
+        spec,
+        maxBatch: Math.max(...batches),
+        seed: 1,
+        quantization: METHODS[key].quant,
+        timingEvery: 64,
+      });
+      engines.set(key, engine);
+    }
+    engine.setQuantizationActive(method !== "fp32");
+    return engine;
+  };
+  const first = await engineFor(methods[0]);
+  const adapter = first.info.device;
   console.log(
-    `GPU: ${engine.info.device}; ${suite} tables ${(tableBytes / 1e9).toFixed(3)} GB ` +
+    `GPU: ${adapter}; ${suite} tables ${(tableBytes / 1e9).toFixed(3)} GB ` +
       `(scale ${scale}), engine ready in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
   );
   console.log(
@@ -111,7 +156,8 @@ async function main(): Promise<number> {
   const data = new SyntheticCriteo(spec, { seed: 1 });
   try {
     for (const batch of batches) {
-      // Chunks of ~262k samples: each chunk's readback leaves the GPU idle ~10 ms (Deno's mapAsync).
+      // Chunks of ~262k samples: far longer than mapAsync's 10 ms sleep, which the next chunk
+      // trains through (engine/gpu/README.md, "The readback floor").
       const chunkIterations = Math.max(
         1,
         Math.min(500, Math.round(262144 / batch), Math.floor(samples / batch / 3)),
@@ -122,8 +168,8 @@ async function main(): Promise<number> {
       );
       data.fill(buffers[0], "train", 0);
       data.fill(buffers[1], "train", batch * chunkIterations);
-      for (const method of ["fp32", "dqrm"]) {
-        engine.setQuantizationActive(method === "dqrm");
+      for (const method of methods) {
+        const engine = await engineFor(method);
         await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
         const pre = await timeChunks(engine, buffers, chunks, null);
         const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
@@ -153,15 +199,22 @@ async function main(): Promise<number> {
             `${fmtRate(row.samplesPerSecondGenerated)}`,
         );
       }
-      const [f, q] = rows.slice(-2);
-      console.log(
-        `      DQRM / FP32: GPU ${(q.gpuMsPerIt.total / f.gpuMsPerIt.total).toFixed(3)}x, ` +
-          `wall ${(q.wallMsPerIt / f.wallMsPerIt).toFixed(3)}x`,
-      );
+      const f = rows.find((r) => r.batch === batch && r.method === "fp32");
+      for (const q of rows.filter((r) => r.batch === batch && r.method !== "fp32")) {
+        if (!f) break;
+        console.log(
+          `      ${q.method} / FP32: GPU ${
+            (q.gpuMsPerIt.total / f.gpuMsPerIt.total).toFixed(3)
+          }x, ` +
+            `wall ${(q.wallMsPerIt / f.wallMsPerIt).toFixed(3)}x`,
+        );
+      }
     }
-    console.log(`engine memory (DQRM INT4, gathered rows only): ${fix(rows[0].engineGB, 0)} GB`);
+    for (const [key, engine] of engines) {
+      console.log(`engine memory (${key}): ${fix(engine.memoryBytes() / 1e9, 0)} GB`);
+    }
   } finally {
-    await engine.dispose();
+    for (const engine of engines.values()) await engine.dispose();
   }
 
   const scaleMs = await scaleFindingMs(spec);
@@ -176,6 +229,7 @@ async function main(): Promise<number> {
       `${stream.gbs.toFixed(0)} GB/s moved`,
   );
   console.log(`scale finding / streaming copy: ${(scaleGBs / stream.gbs).toFixed(2)}`);
+  const floors = trafficFloors(rows, tableBytes, stream.gbs);
 
   const pytorch = values.pytorch
     ? await runPytorch(values.pytorch, suite, spec.tableRows, batches, rows)
@@ -186,7 +240,7 @@ async function main(): Promise<number> {
       JSON.stringify(
         {
           tool: "bench:gpu",
-          adapter: engine.info.device,
+          adapter,
           deno: Deno.version.deno,
           suite,
           scale,
@@ -197,6 +251,7 @@ async function main(): Promise<number> {
           scaleOverStream: scaleGBs / stream.gbs,
           pytorch: pytorch.runs,
           pytorchComparison: pytorch.comparison,
+          trafficFloors: floors,
         },
         null,
         2,
@@ -204,6 +259,45 @@ async function main(): Promise<number> {
     );
   }
   return 0;
+}
+
+/** One method's GPU time against its memory-traffic floor at one batch size. */
+interface TrafficFloor {
+  batch: number;
+  method: string;
+  /** FP32's GPU ms/it plus the method's whole-table bytes at the streaming copy's bandwidth. */
+  floorMs: number;
+  gpuOverFloor: number;
+  wallOverFloor: number;
+}
+
+/**
+ * Each method's memory-traffic floor: the FP32 step (same batch, same run) plus its whole-table
+ * passes (`METHODS`) moved at the streaming copy's bandwidth. Printed and returned.
+ */
+function trafficFloors(rows: Row[], tableBytes: number, streamGBs: number): TrafficFloor[] {
+  const floors: TrafficFloor[] = [];
+  for (const row of rows) {
+    const f = rows.find((r) => r.batch === row.batch && r.method === "fp32");
+    if (!f || row.method === "fp32") continue;
+    const floorMs = f.gpuMsPerIt.total +
+      (METHODS[row.method].tablePasses * tableBytes) / 1e6 / streamGBs;
+    floors.push({
+      batch: row.batch,
+      method: row.method,
+      floorMs,
+      gpuOverFloor: row.gpuMsPerIt.total / floorMs,
+      wallOverFloor: row.wallMsPerIt / floorMs,
+    });
+  }
+  if (floors.length) console.log("\nmemory-traffic floor (FP32 step + whole-table passes):");
+  for (const x of floors) {
+    console.log(
+      `${String(x.batch).padStart(5)} ${x.method.padEnd(7)} floor ${fix(x.floorMs, 7)} ms  ` +
+        `GPU / floor ${x.gpuOverFloor.toFixed(2)}x  wall / floor ${x.wallOverFloor.toFixed(2)}x`,
+    );
+  }
+  return floors;
 }
 
 /**

@@ -3,15 +3,16 @@
  * embedding update phase, old against new, in one run on this machine's GPU.
  *
  * For the Kaggle and Terabyte tables (2.2 and 12.6 GB at full size; `--scale` shrinks every
- * table, the small hot ones too, down to 1 row), each batch size, and Zipf-skewed (the synthetic Criteo stream) or uniform one-hot
- * indices, one batch's update of every table is timed by the engine's own kernels
- * (engine/gpu/update_harness.ts): the sort by row, then **lane** (the previous update: one lane
- * sums a row's gradients one after another, n dependent steps for a row of n occurrences) or
- * **tree** (the level-parallel pairwise tree, log32(n) passes; `--fans` also times it with
- * other numbers of children a lane per pass: `tree/F`), and, for batches up to 2048,
- * **pairwise** (the engine's path for small batches: no sort, O(B²) per table). Each timing is
- * one compute pass of `--reps` updates, by timestamp queries where the device has them; printed
- * are ms per update and lane / tree.
+ * table, the small hot ones too, down to 1 row), each batch size, and Zipf-skewed (the synthetic
+ * Criteo stream) or uniform one-hot indices, one batch's update of every table is timed by the
+ * engine's own kernels (engine/gpu/update_harness.ts): the sort by row, then **lane** (the
+ * previous update: one lane sums a row's gradients one after another, n dependent steps for a
+ * row of n occurrences) or **tree** (the level-parallel pairwise tree, log32(n) passes; `--fans`
+ * also times it with other numbers of children a lane per pass: `tree/F`), and, for batches up
+ * to 2048, **pairwise** (the engine's path for small batches: no sort, O(B²) per table). Each
+ * timing is one compute pass of `--reps` updates, after one warm-up update, by timestamp queries
+ * where the device has them (`timePasses` of gemm_sweep.ts); printed are ms per update and
+ * lane / tree.
  *
  * @module
  */
@@ -22,6 +23,7 @@ import { type UpdateBatch, UpdateHarness, type UpdatePath } from "../engine/gpu/
 import { Rng } from "../engine/rng.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
+import { timePasses } from "./gemm_sweep.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";
 
 const CLI = defineCli({
@@ -139,8 +141,8 @@ async function bench(
         let lane = 0;
         for (const [path, fan] of paths) {
           const record = (pass: GPUComputePassEncoder) => u.record(pass, path, fan);
-          await h.timePass(1, record); // warm-up: compile, first touch
-          const ms = (await h.timePass(reps, record)) / 1000;
+          // A first pass of one update warms up (compiles, first touches) before the timed one.
+          const ms = (await timePasses(h, [{ reps: 1, record }, { reps, record }]))[1] / 1000;
           if (path === "lane") lane = ms;
           rows.push({
             model,

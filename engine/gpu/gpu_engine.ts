@@ -77,12 +77,12 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
       ) / 4,
     ) * 4;
     // The table kernels bind at most 7 other storage buffers.
-    // HAWQ's copy kernel binds each arena twice (source and copy) beside 3 other buffers.
+    // HAWQ's copy kernel binds each arena twice (source and copy) beside 4 other buffers.
     const perGroup = Math.min(
       options.arenasPerGroup ?? Infinity,
       limits.maxStorageBuffersPerShaderStage - 7,
       wholeTableCopies(quant)
-        ? Math.floor((limits.maxStorageBuffersPerShaderStage - 3) / 2)
+        ? Math.floor((limits.maxStorageBuffersPerShaderStage - 4) / 2)
         : Infinity,
     );
     const plan = planTables(spec.tableRows, spec.embeddingDim, arenaBytes, perGroup);
@@ -334,14 +334,19 @@ class GpuEngine implements Engine {
     const scales = this.#stageScales(encoder, quant);
     this.#step += iterations;
     await turn.submit(encoder.finish());
-    // Deno's mapAsync blocks the thread until the GPU is idle. Mapping on a later task lets a
-    // caller that keeps one chunk in flight record the next chunk while this one trains.
+    // Deno's mapAsync call blocks the thread until the GPU is idle. Mapping once the call
+    // before has returned its results, on a later task, lets a caller that keeps one chunk in
+    // flight take them and record the next chunk while this one trains; the next chunk then
+    // submits as this one maps (`mapping`) and trains during mapAsync's 10 ms sleep.
+    await turn.earlierDone();
     await nextTask();
-    const [lossData, stampData] = await Promise.all([
+    const reading = Promise.all([
       readStaged(losses),
       stamps ? readStaged(stamps) : Promise.resolve(null),
       scales?.(),
     ]);
+    turn.mapping();
+    const [lossData, stampData] = await reading;
     loss.set(new Float32Array(lossData, 0, iterations));
     const wallMs = performance.now() - start;
     if (stampData) attributePhases(phases, passes, new BigUint64Array(stampData));
@@ -394,7 +399,9 @@ class GpuEngine implements Engine {
     const probs = stage(this.#device, encoder, state.input.probabilities, 0, samples * 4);
     const scales = this.#stageScales(encoder, quant);
     await turn.submit(encoder.finish());
-    const [data] = await Promise.all([readStaged(probs), scales?.()]);
+    const reading = Promise.all([readStaged(probs), scales?.()]);
+    turn.mapping();
+    const [data] = await reading;
     probabilities.set(new Float32Array(data, 0, samples));
     return probabilities;
   }

@@ -42,20 +42,28 @@ export class KernelHarness {
   readonly timestamps: boolean;
   /** The adapter, in words. */
   readonly description: string;
+  /** The adapter's name when it is a software one (timings say nothing about a GPU). */
+  readonly software?: string;
   readonly #buffers: GPUBuffer[] = [];
   #iterations: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
 
-  private constructor(device: GPUDevice, timestamps: boolean, description: string) {
+  private constructor(
+    device: GPUDevice,
+    timestamps: boolean,
+    description: string,
+    software?: string,
+  ) {
     this.device = device;
     this.cache = new PipelineCache(device);
     this.timestamps = timestamps;
     this.description = description;
+    this.software = software;
   }
 
   /** A harness over a new device (throws when there is no adapter). */
   static async create(): Promise<KernelHarness> {
     const gpu = await requestGpuDevice();
-    return new KernelHarness(gpu.device, gpu.timestamps, gpu.description);
+    return new KernelHarness(gpu.device, gpu.timestamps, gpu.description, gpu.software);
   }
 
   /** A storage buffer holding `data` (u32 or f32 words), or `floats` zeroed floats. */
@@ -171,57 +179,6 @@ export class KernelHarness {
     staging.unmap();
     staging.destroy();
     return out;
-  }
-
-  /**
-   * Times `record` repeated `reps` times in one compute pass (iteration block 0 bound): µs per
-   * repetition, by timestamp queries where the device has them, else by the submit's wall time.
-   */
-  async timePass(reps: number, record: (pass: GPUComputePassEncoder) => void): Promise<number> {
-    const device = this.device;
-    const query = this.timestamps ? device.createQuerySet({ type: "timestamp", count: 2 }) : null;
-    const resolve = device.createBuffer({
-      size: 16,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    });
-    const staging = device.createBuffer({
-      size: 16,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    try {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass(
-        query
-          ? {
-            timestampWrites: {
-              querySet: query,
-              beginningOfPassWriteIndex: 0,
-              endOfPassWriteIndex: 1,
-            },
-          }
-          : undefined,
-      );
-      this.useIteration(pass, 0);
-      for (let r = 0; r < reps; r++) record(pass);
-      pass.end();
-      if (query) {
-        encoder.resolveQuerySet(query, 0, 2, resolve, 0);
-        encoder.copyBufferToBuffer(resolve, 0, staging, 0, 16);
-      }
-      const t0 = performance.now();
-      device.queue.submit([encoder.finish()]);
-      await device.queue.onSubmittedWorkDone();
-      const wallUs = (performance.now() - t0) * 1000;
-      if (!query) return wallUs / reps;
-      await staging.mapAsync(GPUMapMode.READ);
-      const t = new BigUint64Array(staging.getMappedRange().slice(0));
-      staging.unmap();
-      return Number(t[1] - t[0]) / 1000 / reps;
-    } finally {
-      staging.destroy();
-      resolve.destroy();
-      query?.destroy();
-    }
   }
 
   /** Frees every buffer and the device. */
