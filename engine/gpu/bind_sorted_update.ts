@@ -142,7 +142,7 @@ export function bindSortedUpdateKernels(
     list.push([
       tree
         ? binder.bind(embeddingTreeApplyKernel(k), [
-          binder.uniform("tree apply", [tables, d, p, g * k, k, 0, 0, 0]),
+          binder.uniform("tree apply", [tables, d, ldt, p, g * k, k, 0, 0]),
           b.tableDirectory,
           b.segments,
           b.offsets,
