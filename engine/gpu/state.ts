@@ -114,6 +114,11 @@ export class GpuState {
   readonly input: InputBuffers;
   /** Sort keys of the sorted embedding update (tables x a power of two), sized per chunk. */
   sortKeys: GPUBuffer | null = null;
+  /**
+   * The tree update's run starts and row sums, sized with the sort keys; null where the sums
+   * would not fit one binding (the sorted update then sums each row in one lane).
+   */
+  sortTree: { runStart: GPUBuffer; sums: GPUBuffer } | null = null;
   /** The bind group of the iteration blocks, over the current `input.iterations`. */
   iterationsGroup: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
 
