@@ -8,7 +8,10 @@ import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { FillPool, sliceBounds } from "../data/fill_pool.ts";
 import { CriteoData, preprocessCriteo } from "../data/criteo/mod.ts";
+import { kaggleSuite, runTraining } from "../suites/mod.ts";
+import type { RunConfig } from "../record/schema.ts";
 import { KAGGLE_SAMPLE, present, tempDir } from "./criteo_helpers.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
 
 /** Asserts that the first `chunk.samples` samples of two chunks are equal bit for bit. */
 function assertSameSamples(got: BatchChunk, want: BatchChunk, what: string): void {
@@ -103,3 +106,52 @@ Deno.test({
     }
   },
 });
+
+const adapter = await findTestAdapter();
+
+for (const engine of ["cpu", "gpu"] as const) {
+  Deno.test({
+    name: `a ${engine} run trains the same model with its chunks filled by 2 data workers`,
+    ignore: engine === "gpu" && !adapter,
+    fn: async () => {
+      const fp32 = kaggleSuite({ experiments: ["table3"] }).runs.find((r) => r.name === "fp32")!;
+      // Chunks of 3 iterations over epochs of 10: short views, an epoch's restart, evaluations.
+      const config: RunConfig = {
+        ...fp32,
+        engine,
+        tableScale: 0.0005,
+        batchSize: 32,
+        testBatchSize: 256,
+        trainSamples: 10 * 32,
+        testSamples: 256,
+        epochs: 2,
+        evalEvery: 4,
+        chunkIterations: 3,
+        warmupIterations: 1,
+        threads: 1,
+      };
+      const dir = await Deno.makeTempDir();
+      try {
+        const main = await runTraining(config, { suite: "t", saveModelTo: `${dir}/main.model` });
+        const pooled = await runTraining(config, {
+          suite: "t",
+          saveModelTo: `${dir}/pool.model`,
+          dataWorkers: 2,
+        });
+        assert.equal(main.status, "ok", main.error);
+        assert.equal(pooled.status, "ok", pooled.error);
+        assert.equal(pooled.iterations, 20);
+        assert.deepEqual(
+          pooled.curve.map((p) => [p.iteration, p.logLoss, p.auc, p.trainLoss]),
+          main.curve.map((p) => [p.iteration, p.logLoss, p.auc, p.trainLoss]),
+        );
+        assert.deepEqual(
+          await Deno.readFile(`${dir}/pool.model`),
+          await Deno.readFile(`${dir}/main.model`),
+        );
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
