@@ -3,7 +3,8 @@
  * adapter. For each batch size and method (FP32, DQRM INT4 with period 200): GPU milliseconds per
  * iteration by phase (timestamp queries), host milliseconds spent encoding, and wall-clock ms/it
  * and samples/s with chunks submitted back to back (one in flight while the next is encoded),
- * both with input batches pre-generated and with the synthetic generator filling every chunk.
+ * both with input batches pre-generated and with the synthetic generator filling every chunk (a
+ * pool of data Workers, `--data-workers`, while the chunk before trains).
  * Then scale finding over every table (a new scale every step) against a plain streaming copy's
  * bandwidth, and optionally a PyTorch step of the same model on the same GPU, eager and captured
  * whole as one CUDA graph, each beside our wall ms/it (ours / theirs).
@@ -26,14 +27,25 @@ import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm } from "../suites/experiments.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
-import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
+import { defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
+import {
+  defineCli,
+  FLAGS,
+  intFlag,
+  numberFlag,
+  parseCli,
+  runMain,
+  suiteArg,
+  UsageError,
+} from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu [SUITE] [options]",
   description:
     `Times the WebGPU engine on synthetic data, one index per bag: per batch size and method (fp32,
 dqrm = DQRM INT4, period 200) the GPU ms/it by phase, host encode ms/it, and wall ms/it and
-samples/s with pre-generated input and with the generator filling each chunk; then scale finding
+samples/s with pre-generated input and with the generator filling each chunk (in --data-workers
+Workers, while the chunk before trains); then scale finding
 over all tables (a new scale every step) against a streaming copy's bandwidth. SUITE picks the
 architecture: kaggle (default) or terabyte.`,
   options: {
@@ -49,6 +61,11 @@ architecture: kaggle (default) or terabyte.`,
       arg: "N",
       help: "training samples timed per batch size and method",
       default: "2,000,000",
+    },
+    "data-workers": {
+      ...FLAGS["data-workers"],
+      help: "Workers that fill each chunk in the +generator columns (0: the main thread)",
+      default: "the cores but one, at most 15",
     },
     pytorch: {
       type: "string",
@@ -109,6 +126,15 @@ async function main(): Promise<number> {
   );
   const rows: Row[] = [];
   const data = new SyntheticCriteo(spec, { seed: 1 });
+  const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
+  const pool = dataWorkers > 0
+    ? await FillPool.start({ kind: "synthetic", shape: spec, options: { seed: 1 } }, dataWorkers)
+    : undefined;
+  console.log(
+    `+generator: each chunk filled by ${
+      pool ? `${dataWorkers} data workers` : "the main thread"
+    } while the chunk before trains`,
+  );
   try {
     for (const batch of batches) {
       // Chunks of ~262k samples: each chunk's readback leaves the GPU idle ~10 ms (Deno's mapAsync).
@@ -127,7 +153,8 @@ async function main(): Promise<number> {
         await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
         const pre = await timeChunks(engine, buffers, chunks, null);
         const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
-          data.fill(chunk, "train", ((k + 2) * batch * chunkIterations) % 2 ** 30);
+          const first = ((k + 2) * batch * chunkIterations) % 2 ** 30;
+          return pool ? pool.fill(chunk, "train", first) : data.fill(chunk, "train", first);
         });
         const iterations = chunks * chunkIterations;
         const row: Row = {
@@ -161,6 +188,7 @@ async function main(): Promise<number> {
     }
     console.log(`engine memory (DQRM INT4, gathered rows only): ${fix(rows[0].engineGB, 0)} GB`);
   } finally {
+    pool?.close();
     await engine.dispose();
   }
 
@@ -191,6 +219,7 @@ async function main(): Promise<number> {
           suite,
           scale,
           tableBytes,
+          dataWorkers,
           rows,
           scaleFinding: { ms: scaleMs, gbPerS: scaleGBs },
           streamCopy: stream,
@@ -208,13 +237,14 @@ async function main(): Promise<number> {
 
 /**
  * Trains `chunks` chunks with one in flight while the next is encoded, alternating the two
- * buffers; `refill` (if given) fills each buffer again before it is trained on.
+ * buffers; `refill` (if given) fills each buffer again before it is trained on (awaited: a data
+ * worker pool fills while the chunk before trains).
  */
-async function timeChunks(
+export async function timeChunks(
   engine: Engine,
   buffers: BatchChunk[],
   chunks: number,
-  refill: ((chunk: BatchChunk, k: number) => void) | null,
+  refill: ((chunk: BatchChunk, k: number) => void | Promise<void>) | null,
 ): Promise<{ wallMs: number; encodeMs: number; gpu: Record<Phase | "total", number> }> {
   const results: TrainChunkResult[] = [];
   let encodeMs = 0;
@@ -222,7 +252,7 @@ async function timeChunks(
   const start = performance.now();
   for (let k = 0; k < chunks; k++) {
     const chunk = buffers[k % 2];
-    if (refill) refill(chunk, k);
+    if (refill) await refill(chunk, k);
     const e0 = performance.now();
     const next = engine.trainChunk(chunk, { learningRate: 0.01 });
     encodeMs += performance.now() - e0;
