@@ -136,8 +136,8 @@ export function iterationsBindGroup(state: GpuState): GPUBindGroup {
 }
 
 /**
- * Sizes the sort keys for the chunk's batches that take the sorted update (before binding).
- * True if they were replaced.
+ * Sizes the sort keys (and the tree update's run starts and row sums) for the chunk's batches
+ * that take the sorted update (before binding). True if they were replaced.
  */
 export function ensureSortKeys(
   state: GpuState,
@@ -155,6 +155,19 @@ export function ensureSortKeys(
   if (bytes <= (state.sortKeys?.size ?? 0)) return false;
   if (state.sortKeys) state.buffers.destroy(state.sortKeys);
   state.sortKeys = state.buffers.create("embedding sort keys", bytes);
+  if (state.sortTree) {
+    state.buffers.destroy(state.sortTree.runStart);
+    state.buffers.destroy(state.sortTree.sums);
+  }
+  // The tree update's row sums: a float per sorted key and column.
+  const sums = (bytes / 8) * state.spec.embeddingDim * 4;
+  const limits = state.device.limits;
+  state.sortTree = sums > Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
+    ? null
+    : {
+      runStart: state.buffers.create("embedding run starts", bytes / 2),
+      sums: state.buffers.create("embedding row sums", sums),
+    };
   return true;
 }
 
