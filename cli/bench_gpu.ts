@@ -3,7 +3,8 @@
  * adapter. For each batch size and method (FP32, DQRM INT4 with period 200): GPU milliseconds per
  * iteration by phase (timestamp queries), host milliseconds spent encoding, and wall-clock ms/it
  * and samples/s with chunks submitted back to back (one in flight while the next is encoded),
- * both with input batches pre-generated and with the synthetic generator filling every chunk.
+ * both with input batches pre-generated and with the synthetic generator filling every chunk (a
+ * pool of data Workers, `--data-workers`, while the chunk before trains).
  * Then scale finding over every table (a new scale every step) against a plain streaming copy's
  * bandwidth, and optionally a PyTorch step of the same model on the same GPU, eager and captured
  * whole as one CUDA graph, each beside our wall ms/it (ours / theirs).
@@ -27,16 +28,18 @@ import { dqrm } from "../suites/experiments.ts";
 import { batchSizesFlag, GPU_METHODS as METHODS, methodsFlag } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
-import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
+import { defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
+import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu [SUITE] [options]",
   description:
     `Times the WebGPU engine on synthetic data, one index per bag: per batch size and method (fp32,
 dqrm = DQRM INT4, period 200) the GPU ms/it by phase, host encode ms/it, and wall ms/it and
-samples/s with pre-generated input and with the generator filling each chunk; then scale finding
-over all tables (a new scale every step) against a streaming copy's bandwidth. SUITE picks the
-architecture: kaggle (default) or terabyte.`,
+samples/s with pre-generated input and with the generator filling each chunk (in --data-workers
+Workers, while the chunk before trains); then scale finding over all tables (a new scale every
+step) against a streaming copy's bandwidth. SUITE picks the architecture: kaggle (default) or
+terabyte.`,
   options: {
     scale: { ...FLAGS.scale, default: "1: full tables, 2.16 GB / 12.58 GB" },
     "batch-size": {
@@ -56,6 +59,11 @@ architecture: kaggle (default) or terabyte.`,
       arg: "LIST",
       help: `comma-separated methods: ${Object.keys(METHODS).join(", ")}`,
       default: "fp32,dqrm",
+    },
+    "data-workers": {
+      ...FLAGS["data-workers"],
+      help: "Workers that fill each chunk in the +generator columns (0: the main thread)",
+      default: "the cores but one, at most 15",
     },
     pytorch: {
       type: "string",
@@ -127,7 +135,20 @@ async function main(): Promise<number> {
   );
   const rows: Row[] = [];
   const data = new SyntheticCriteo(spec, { seed: 1 });
+  const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
+  let pool: FillPool | undefined;
   try {
+    if (dataWorkers > 0) {
+      pool = await FillPool.start(
+        { kind: "synthetic", shape: spec, options: { seed: 1 } },
+        dataWorkers,
+      );
+    }
+    console.log(
+      `+generator: each chunk filled by ${
+        pool ? `${dataWorkers} data workers` : "the main thread"
+      } while the chunk before trains`,
+    );
     for (const batch of batches) {
       // Chunks of ~262k samples: far longer than mapAsync's 10 ms sleep, which the next chunk
       // trains through (engine/gpu/README.md, "The readback floor").
@@ -146,7 +167,8 @@ async function main(): Promise<number> {
         await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
         const pre = await timeChunks(engine, buffers, chunks, null);
         const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
-          data.fill(chunk, "train", ((k + 2) * batch * chunkIterations) % 2 ** 30);
+          const from = ((k + 2) * batch * chunkIterations) % 2 ** 30;
+          return pool ? pool.fill(chunk, "train", from) : data.fill(chunk, "train", from);
         });
         const iterations = chunks * chunkIterations;
         const row: Row = {
@@ -187,6 +209,7 @@ async function main(): Promise<number> {
       console.log(`engine memory (${key}): ${fix(engine.memoryBytes() / 1e9, 0)} GB`);
     }
   } finally {
+    pool?.close();
     for (const engine of engines.values()) await engine.dispose();
   }
 
@@ -218,6 +241,7 @@ async function main(): Promise<number> {
           suite,
           scale,
           tableBytes,
+          dataWorkers,
           rows,
           scaleFinding: { ms: scaleMs, gbPerS: scaleGBs },
           streamCopy: stream,
@@ -275,13 +299,14 @@ function trafficFloors(rows: Row[], tableBytes: number, streamGBs: number): Traf
 
 /**
  * Trains `chunks` chunks with one in flight while the next is encoded, alternating the two
- * buffers; `refill` (if given) fills each buffer again before it is trained on.
+ * buffers; `refill` (if given) fills each buffer again before it is trained on (awaited: a data
+ * worker pool fills while the chunk before trains).
  */
-async function timeChunks(
+export async function timeChunks(
   engine: Engine,
   buffers: BatchChunk[],
   chunks: number,
-  refill: ((chunk: BatchChunk, k: number) => void) | null,
+  refill: ((chunk: BatchChunk, k: number) => void | Promise<void>) | null,
 ): Promise<{ wallMs: number; encodeMs: number; gpu: Record<Phase | "total", number> }> {
   const results: TrainChunkResult[] = [];
   let encodeMs = 0;
@@ -289,7 +314,7 @@ async function timeChunks(
   const start = performance.now();
   for (let k = 0; k < chunks; k++) {
     const chunk = buffers[k % 2];
-    if (refill) refill(chunk, k);
+    if (refill) await refill(chunk, k);
     const e0 = performance.now();
     const next = engine.trainChunk(chunk, { learningRate: 0.01 });
     encodeMs += performance.now() - e0;
