@@ -101,6 +101,11 @@ against sorted) inside the engine, at each batch size. Prints tables; writes JSO
       arg: "LIST",
       help: "sweep only these tiles (names like 128x64_8x4_k16, comma-separated)",
     },
+    "sweep-split-all": {
+      type: "boolean",
+      help:
+        "also try K splits on products the rule keeps in the CPU engine's order (small batches)",
+    },
     "skip-gemm": { type: "boolean", help: "only the embedding update" },
     "skip-update": { type: "boolean", help: "only the GEMMs" },
     out: { ...FLAGS.out, help: "write the results as JSON" },
@@ -484,6 +489,7 @@ async function main(): Promise<number> {
           minGflop,
           seconds,
           tiles,
+          splitAll: values["sweep-split-all"] ?? false,
         });
         for (const r of sweep) {
           const line = tunedLine(r);

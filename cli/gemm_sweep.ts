@@ -208,6 +208,11 @@ export interface SweepOptions {
   tiles?: readonly string[];
   /** Relative tolerance (to the largest |reference|) for a candidate that reorders the sums. */
   tolerance?: number;
+  /**
+   * Also try K splits (of at least 64 of k) on products the rule keeps unsplit, in the CPU
+   * engine's summation order: a split changes their sums within `tolerance`.
+   */
+  splitAll?: boolean;
 }
 
 /** First float of each K split's chunk for `tile`'s K step (the kernel's own split rule). */
@@ -250,7 +255,15 @@ export async function sweepGemm(
     for (const vec4 of [false, true]) {
       const loads = gemmVec4({ tile: name, splits: 1, vec4 }, fields, layout.aKFast, layout.bKFast);
       if (vec4 && !loads.a && !loads.b) continue; // the same kernel as scalar loads
-      for (const splits of gemmSplitChoices(gemmTileByName(name), m, n, k, rule.splits)) {
+      const choices = gemmSplitChoices(
+        gemmTileByName(name),
+        m,
+        n,
+        k,
+        rule.splits,
+        options.splitAll ? { anySplit: true, minSplitK: 64 } : {},
+      );
+      for (const splits of choices) {
         if (splits <= room || splits === 1) {
           out.push({ tile: name, splits, ...(vec4 ? { vec4 } : {}) });
         }

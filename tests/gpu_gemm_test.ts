@@ -315,6 +315,11 @@ Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plan
   );
   // A product the rule does not split keeps its summation order: the sweep tries no splits.
   assert.deepEqual(gemmSplitChoices(gemmTileByName("64x64"), 16384, 512, 367, 1), [1]);
+  // Small batches, when asked: splits of at least 64 of k that reach 64 workgroups.
+  assert.deepEqual(
+    gemmSplitChoices(gemmTileByName("32x32"), 128, 256, 512, 1, { anySplit: true, minSplitK: 64 }),
+    [1, 2, 4, 8],
+  );
   // 32 tiles: 2 to 64 splits give 64 to 2048 workgroups; 1 split would leave a GPU idle.
   const choices = gemmSplitChoices(gemmTileByName("64x64"), 512, 256, 16384, 8);
   assert.deepEqual(choices, [2, 4, 8, 16, 32, 64]);

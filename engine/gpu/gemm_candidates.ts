@@ -105,9 +105,10 @@ export function gemmCandidateTiles(maxWorkgroupBytes: number, maxThreads = 256):
 
 /**
  * K splits worth trying for an `m x n` product over `k` with `tile`: none when the product must
- * keep its summation order (`current` is 1: the unsplit product equals the CPU engine's), else
- * powers of two while each split keeps at least `minSplitK` of k and the workgroups number from
- * `minWorkgroups` (fewer leave most of a GPU idle) to `maxWorkgroups`, plus `current`.
+ * keep its summation order (`current` is 1: the unsplit product equals the CPU engine's) unless
+ * `anySplit`, else powers of two while each split keeps at least `minSplitK` of k and the
+ * workgroups number from `minWorkgroups` (fewer leave most of a GPU idle) to `maxWorkgroups`,
+ * plus `current`.
  */
 export function gemmSplitChoices(
   tile: GemmTile,
@@ -115,9 +116,15 @@ export function gemmSplitChoices(
   n: number,
   k: number,
   current: number,
-  { minSplitK = 128, maxSplits = 64, minWorkgroups = 64, maxWorkgroups = 4096 } = {},
+  {
+    minSplitK = 128,
+    maxSplits = 64,
+    minWorkgroups = 64,
+    maxWorkgroups = 4096,
+    anySplit = false,
+  } = {},
 ): number[] {
-  if (current <= 1) return [1];
+  if (current <= 1 && !anySplit) return [1];
   const tiles = Math.ceil(m / tile.bm) * Math.ceil(n / tile.bn);
   const out = new Set<number>([current]);
   for (let s = 1; s <= maxSplits && k / s >= minSplitK; s *= 2) {
