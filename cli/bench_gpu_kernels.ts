@@ -322,7 +322,7 @@ async function benchGemm(
   return rows;
 }
 
-/** Sweeps every product of at least `minGflop` GFLOP (once per shape and layout). */
+/** Sweeps every product of at least `minGflop` GFLOP (once per shape and layout), largest first. */
 async function benchSweep(
   h: KernelHarness,
   buffers: SweepBuffers,
@@ -333,7 +333,9 @@ async function benchSweep(
   const seen = new Set<string>();
   const start = performance.now();
   let batch = -1;
-  for (const p of benchProducts(batches)) {
+  // Largest first: if --sweep-seconds runs out, the products that matter most were swept.
+  const products = benchProducts(batches).sort((x, y) => y.m * y.n * y.k - x.m * x.n * x.k);
+  for (const p of products) {
     if (2 * p.m * p.n * p.k < options.minGflop * 1e9) continue;
     const layout = gemmLoadOrder(p.fields);
     const key = gemmTunedKey(p.m, p.n, p.k, layout.aKFast, layout.bKFast);

@@ -218,7 +218,7 @@ for (const tile of [...Object.keys(GEMM_TILES), "naive16"] as GemmKernelName[]) 
 }
 
 Deno.test({
-  name: "GEMM strided tile matches the reference; vec4 loads equal scalar loads bit for bit",
+  name: "GEMM strided and double-buffered tiles match the reference; vec4 loads equal scalar loads",
   ignore,
   sanitizeResources: false,
   fn: async () => {
@@ -244,6 +244,20 @@ Deno.test({
           assert.deepEqual(vec4[i], scalar[i], `${tile} ${JSON.stringify(c)}: vec4 != scalar`)
         );
       }
+      // Double-buffered: one barrier a K-step, the same results as the float64 reference.
+      const cases = [[37, 53, 29], [67, 129, 300]].flatMap(([m, n, k], i) =>
+        [false, true].map((aT): Case => ({
+          m,
+          n,
+          k,
+          aT,
+          bT: !aT,
+          flags: FLAG_SETS[i + 1],
+          splits: k > 100 ? 3 : 1,
+          aligned: true,
+        }))
+      );
+      await check(h, "64x64_8x8_k16sd", cases, true);
       // A binding whose size is not a multiple of 16 bytes is loaded by scalars.
       const buffer = h.storage(64);
       const fields = { m: 4, n: 4, k: 5, aRow: 8, aCol: 1, bRow: 1, bCol: 8, cRow: 4 };
@@ -274,6 +288,7 @@ Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plan
     bk: 16,
     strided: true,
   });
+  assert.equal(gemmTileByName("64x64_8x8_k16sd").double, true);
   assert.notEqual(
     gemmKernel(gemmTileByName("64x64_8x8_k16s"), true, true).code,
     gemmKernel(gemmTileByName("64x64_8x8_k16"), true, true).code,
