@@ -359,7 +359,7 @@ async function benchSweep(
         (best
           ? `  best ${best.tile}/${best.splits}${best.vec4 ? "/vec4" : ""} ${
             best.us.toFixed(1)
-          } µs ${((r.gflop / best.us) * 1e-3).toFixed(2)} TFLOP/s ×${
+          } µs ${((r.gflop / best.us) * 1e3).toFixed(2)} TFLOP/s ×${
             (r.rule.us / best.us).toFixed(2)
           }`
           : "  no candidate passed") +
@@ -370,6 +370,60 @@ async function benchSweep(
     out.push(r);
   }
   return out;
+}
+
+/** Work and time of a group of products: their rate and share of the FMA peak. */
+interface Totals {
+  group: string;
+  gflop: number;
+  us: number;
+  tflops: number;
+  percentOfPeak: number;
+}
+
+function totals(group: string, gflop: number, us: number, peakTflops: number): Totals {
+  const tflops = gflop / us * 1e3;
+  return { group, gflop, us, tflops, percentOfPeak: 100 * tflops / peakTflops };
+}
+
+function totalsLine(t: Totals): string {
+  return `  ${t.group.padEnd(34)} ${pad(t.gflop.toFixed(2), 8)} GFLOP ${
+    pad(t.us.toFixed(0), 8)
+  } µs ${pad(t.tflops.toFixed(2), 7)} TFLOP/s ${pad(t.percentOfPeak.toFixed(1), 5)} % of peak`;
+}
+
+/** Per model and batch, the engine's plans over all its products: GFLOP, µs, TFLOP/s. */
+function summarizePlans(
+  rows: GemmRow[],
+  peakTflops: number,
+): { lines: string[]; totals: Totals[] } {
+  const groups = new Map<string, { gflop: number; us: number }>();
+  for (const r of rows) {
+    if (r.kernel !== "plan") continue;
+    const key = `${r.model} b${r.batch} MLP products`;
+    const g = groups.get(key) ?? { gflop: 0, us: 0 };
+    g.gflop += 2 * r.m * r.n * r.k / 1e9;
+    g.us += r.us;
+    groups.set(key, g);
+  }
+  const out = [...groups].map(([group, g]) => totals(group, g.gflop, g.us, peakTflops));
+  return { lines: ["\nEngine plans, all products together:", ...out.map(totalsLine)], totals: out };
+}
+
+/** The swept products together: under the rule's plans, and under the tuned lines' plans. */
+function summarizeSweep(
+  results: SweepResult[],
+  peakTflops: number,
+): { lines: string[]; totals: Totals[] } {
+  const gflop = results.reduce((s, r) => s + r.gflop, 0);
+  const rule = results.reduce((s, r) => s + r.rule.us, 0);
+  // What the engine would run once the GEMM_TUNED lines are pasted.
+  const tunedUs = results.reduce((s, r) => s + (tunedLine(r) ? r.best!.us : r.rule.us), 0);
+  const out = [
+    totals(`${results.length} swept products, rule`, gflop, rule, peakTflops),
+    totals(`${results.length} swept products, tuned`, gflop, tunedUs, peakTflops),
+  ];
+  return { lines: ["\nSwept products together:", ...out.map(totalsLine)], totals: out };
 }
 
 async function benchUpdate(
@@ -447,6 +501,7 @@ async function main(): Promise<number> {
   let gemm: GemmRow[] = [];
   let peak: FmaPeak | null = null;
   let sweep: SweepResult[] = [];
+  let summary: { lines: string[]; totals: Totals[]; sweep?: Totals[] } | null = null;
   const tuned: string[] = [];
   try {
     if (!values["skip-gemm"]) {
@@ -474,6 +529,8 @@ async function main(): Promise<number> {
           } ${pad(r.speedup.toFixed(2), 7)}`,
         );
       }
+      summary = summarizePlans(gemm, peak.tflops);
+      for (const line of summary.lines) console.log(line);
       if (values.sweep) {
         const sweepReps = intFlag("sweep-reps", values["sweep-reps"]) ?? 10;
         const minGflop = numberFlag("sweep-min-gflop", values["sweep-min-gflop"], 0) ?? 0.25;
@@ -495,6 +552,11 @@ async function main(): Promise<number> {
           `\nGEMM_TUNED entries (${tuned.length}; paste into GEMM_TUNED in engine/gpu/gemm_tuned.ts):`,
         );
         for (const line of tuned) console.log(line);
+        if (sweep.length) {
+          const swept = summarizeSweep(sweep, peak.tflops);
+          for (const line of swept.lines) console.log(line);
+          summary = { ...summary, sweep: swept.totals };
+        }
       }
     }
   } finally {
@@ -516,7 +578,20 @@ async function main(): Promise<number> {
     }
   }
   if (values.out) {
-    const json = { device, timing, batches, reps, iters, scale, peak, gemm, sweep, tuned, update };
+    const json = {
+      device,
+      timing,
+      batches,
+      reps,
+      iters,
+      scale,
+      peak,
+      gemm,
+      summary: summary && { plans: summary.totals, sweep: summary.sweep },
+      sweep,
+      tuned,
+      update,
+    };
     await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`\nwrote ${values.out}`);
   }
