@@ -289,6 +289,10 @@ Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plan
     strided: true,
   });
   assert.equal(gemmTileByName("64x64_8x8_k16sd").double, true);
+  assert.equal(
+    gemmKernel(gemmTileByName("64x64_8x8_k16sd"), false, true, { a: true, b: false }).name,
+    "gemm_64x64_8x8_k16sd_ambk_a4",
+  );
   assert.notEqual(
     gemmKernel(gemmTileByName("64x64_8x8_k16s"), true, true).code,
     gemmKernel(gemmTileByName("64x64_8x8_k16"), true, true).code,

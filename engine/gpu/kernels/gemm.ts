@@ -364,7 +364,8 @@ fn main(
 }
 `);
   const name =
-    `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}_${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
+    `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}_` +
+    `${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
     `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}`;
   return {
     name,
