@@ -332,6 +332,13 @@ Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plan
     gemmMostSplits(512, 256, 16384, { [dw]: { tile: "32x32", splits: 63, vec4: false } }),
     63,
   );
+  // A smaller batch's tuned plan counts too (a chunk may hold smaller batches); a larger's not.
+  const small = gemmTunedKey(512, 256, 2048, false, false);
+  const big = gemmTunedKey(512, 256, 32768, false, false);
+  const tunedSmall = { [small]: { tile: "32x32", splits: 40, vec4: false } };
+  const tunedBig = { [big]: { tile: "32x32", splits: 64, vec4: false } };
+  assert.equal(gemmMostSplits(512, 256, 16384, tunedSmall), 40);
+  assert.equal(gemmMostSplits(512, 256, 16384, tunedBig), planGemm(512, 256, 16384).splits);
   // A product the rule does not split keeps its summation order: the sweep tries no splits.
   assert.deepEqual(gemmSplitChoices(gemmTileByName("64x64"), 16384, 512, 367, 1), [1]);
   // 32 tiles: 2 to 64 splits give 64 to 2048 workgroups; 1 split would leave a GPU idle.
