@@ -22,6 +22,7 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { gemmLoadOrder, type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
 import { gemmTileByName } from "../engine/gpu/gemm_candidates.ts";
 import { gemmTunedKey } from "../engine/gpu/gemm_tuned.ts";
+import { planGpuLayout } from "../engine/gpu/layout.ts";
 import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import {
   GEMM_BIAS,
@@ -145,8 +146,11 @@ interface UpdateRow {
   speedup: number;
 }
 
-/** Uniform fields and shapes of a layer's three products at batch `rows`. */
-function products(inputs: number, outputs: number, rows: number) {
+/**
+ * Uniform fields and shapes of a layer's three products at batch `rows`, its input's rows `ldx`
+ * floats apart (the engine pads R's rows, the Top MLP's first input, to a multiple of 4).
+ */
+function products(inputs: number, outputs: number, rows: number, ldx = inputs) {
   return [
     {
       op: "forward" as Op,
@@ -157,7 +161,7 @@ function products(inputs: number, outputs: number, rows: number) {
         n: outputs,
         k: inputs,
         flags: GEMM_M_ROWS | GEMM_BIAS | GEMM_RELU,
-        aRow: inputs,
+        aRow: ldx,
         aCol: 1,
         bRow: 1,
         bCol: inputs,
@@ -177,8 +181,8 @@ function products(inputs: number, outputs: number, rows: number) {
         aCol: 1,
         bRow: inputs,
         bCol: 1,
-        cRow: inputs,
-        maskRow: inputs,
+        cRow: ldx,
+        maskRow: ldx,
       },
     },
     {
@@ -192,7 +196,7 @@ function products(inputs: number, outputs: number, rows: number) {
         flags: GEMM_K_ROWS,
         aRow: 1,
         aCol: outputs,
-        bRow: inputs,
+        bRow: ldx,
         bCol: 1,
         cRow: inputs,
       },
@@ -223,7 +227,8 @@ function benchProducts(batches: number[]): BenchProduct[] {
     for (const batch of batches) {
       for (const [part, widths] of [["bottom", spec.bottomMlp], ["top", spec.topMlp]] as const) {
         for (let l = 1; l < widths.length; l++) {
-          for (const p of products(widths[l - 1], widths[l], batch)) {
+          const ldx = part === "top" && l === 1 ? planGpuLayout(spec).ldr : widths[l - 1];
+          for (const p of products(widths[l - 1], widths[l], batch, ldx)) {
             const key = `${model}/${batch}/${p.op}/${p.m}x${p.n}x${p.k}`;
             if (seen.has(key)) continue;
             seen.add(key);
