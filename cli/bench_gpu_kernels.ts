@@ -5,10 +5,13 @@
  * GEMM: every product of the Kaggle and Terabyte MLPs (forward Y = X Wᵀ + b with ReLU, input
  * gradient dX = dY W masked, weight gradient dW = dYᵀ X) at each batch, timed for the previous
  * kernel (16 x 16 tiles, one output per invocation; kept here only, for the comparison) and for
- * the engine's plan (register-blocked tile and split-K chosen per shape), optionally every tile.
- * Each timing is one compute pass of `--reps` identical dispatches, measured by timestamp queries
- * where the device has them (else by the wall time of the submit), reported as µs per product
- * and GFLOP/s.
+ * the engine's plan (tuned, else register-blocked tile and split-K chosen per shape), optionally
+ * every engine tile. Each timing is one compute pass of `--reps` identical dispatches, measured by
+ * timestamp queries where the device has them (else by the wall time of the submit), reported as
+ * µs per product, TFLOP/s and % of the adapter's FMA peak (measured first, `gemm_sweep.ts`), with
+ * totals per model and batch. `--sweep` then tries every candidate tile on each large product
+ * and prints the `GEMM_TUNED` lines of engine/gpu/gemm_tuned.ts (engine/gpu/README.md, "GEMM
+ * tuning").
  *
  * Embedding update: the engine itself trains synthetic Criteo batches (skewed, duplicate-heavy
  * indices) with the pairwise update (O(B²) per table) and with the sorted one; reported is the
@@ -55,8 +58,10 @@ const CLI = defineCli({
   usage: "deno run -A cli/bench_gpu_kernels.ts [options]",
   description:
     `Times the WebGPU GEMM (previous 16x16 kernel against the register-blocked one with the engine's
-plan) for every product of the Kaggle and Terabyte MLPs, and the embedding update (pairwise
-against sorted) inside the engine, at each batch size. Prints tables; writes JSON with --out.`,
+plan; TFLOP/s and % of the measured FMA peak) for every product of the Kaggle and Terabyte MLPs,
+and the embedding update (pairwise against sorted) inside the engine, at each batch size. With
+--sweep, tries every candidate tile on the large products and prints GEMM_TUNED lines to paste
+into engine/gpu/gemm_tuned.ts. Prints tables; writes JSON with --out.`,
   options: {
     "batch-size": {
       ...FLAGS["batch-size"],
