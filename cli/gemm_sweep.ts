@@ -232,6 +232,9 @@ export async function sweepGemm(
   const layout = gemmLoadOrder(fields);
   const key = gemmTunedKey(m, n, k, layout.aKFast, layout.bKFast);
   const room = Math.floor(buffers.scratch.size / 4 / (m * n));
+  // Floats from C's start to past its last output (rows may be padded: the pad is compared too,
+  // so both outputs are cleared first).
+  const extent = (fields.cBase ?? 0) + (m - 1) * (fields.cRow ?? n) + n;
   const { a, b, bias, mask, reference, candidate, scratch } = buffers;
   const bind = (plan: GemmPlan, c: GPUBuffer) =>
     h.bindGemm(plan, fields, [a, b, c, bias, mask], scratch, m * n);
@@ -239,7 +242,11 @@ export async function sweepGemm(
   const current = planGemm(m, n, k, { layout });
   const ruleGemm = bind(rule, reference), currentGemm = bind(current, candidate);
   const [ruleUs, currentUs] = await timePasses(h, [
-    { reps, record: (pass) => ruleGemm.record(pass, m, n) },
+    {
+      reps,
+      prepare: (encoder) => encoder.clearBuffer(reference, 0, extent * 4),
+      record: (pass) => ruleGemm.record(pass, m, n),
+    },
     { reps, record: (pass) => currentGemm.record(pass, m, n) },
   ]);
   const ruleBk = gemmPlanTile(rule)?.bk ?? 1;
@@ -283,10 +290,10 @@ export async function sweepGemm(
     h.device.pushErrorScope("internal");
     const jobs = group.map((plan): PassJob => {
       const gemm = bind(plan, candidate);
-      const diff = h.bind(MAX_ABS_DIFF, [h.uniform([m * n, slot++]), candidate, reference, diffs]);
+      const diff = h.bind(MAX_ABS_DIFF, [h.uniform([extent, slot++]), candidate, reference, diffs]);
       return {
         reps,
-        prepare: (encoder) => encoder.clearBuffer(candidate, 0, m * n * 4),
+        prepare: (encoder) => encoder.clearBuffer(candidate, 0, extent * 4),
         record: (pass) => gemm.record(pass, m, n),
         check: (pass) => h.dispatch(pass, diff, 256),
       };
