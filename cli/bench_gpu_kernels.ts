@@ -3,8 +3,9 @@
  * GEMM and embedding update, old against new, in one run on this machine's GPU.
  *
  * GEMM: every product of the Kaggle and Terabyte MLPs (forward Y = X Wᵀ + b with ReLU, input
- * gradient dX = dY W masked, weight gradient dW = dYᵀ X) at each batch, timed for the previous
- * kernel (16 x 16 tiles, one output per invocation; kept here only, for the comparison) and for
+ * gradient dX = dY W masked, weight gradient dW = dYᵀ X, bias gradient dB = dYᵀ 1) at each
+ * batch, timed for the previous kernel (16 x 16 tiles, one output per invocation; kept here
+ * only, for the comparison) and for
  * the engine's plan (tuned, else register-blocked tile and split-K chosen per shape), optionally
  * every engine tile. Each timing is one compute pass of `--reps` identical dispatches, measured by
  * timestamp queries where the device has them (else by the wall time of the submit), reported as
@@ -119,7 +120,7 @@ into engine/gpu/gemm_tuned.ts. Prints tables; writes JSON with --out.`,
   positionals: false,
 });
 
-type Op = "forward" | "dX" | "dW";
+type Op = "forward" | "dX" | "dW" | "dB";
 
 /** A product of one layer of a model at one batch size. */
 interface ProductShape {
@@ -157,7 +158,7 @@ interface UpdateRow {
 }
 
 /**
- * Uniform fields and shapes of a layer's three products at batch `rows`, its input's rows `ldx`
+ * Uniform fields and shapes of a layer's four products at batch `rows`, its input's rows `ldx`
  * floats apart (the engine pads R's rows, the Top MLP's first input, to a multiple of 4).
  */
 function products(inputs: number, outputs: number, rows: number, ldx = inputs) {
@@ -209,6 +210,23 @@ function products(inputs: number, outputs: number, rows: number, ldx = inputs) {
         bRow: ldx,
         bCol: 1,
         cRow: inputs,
+      },
+    },
+    {
+      // The bias gradient: column sums of dY, a product with the ones vector (n = 1).
+      op: "dB" as Op,
+      m: outputs,
+      n: 1,
+      k: rows,
+      fields: {
+        m: outputs,
+        n: 1,
+        flags: GEMM_K_ROWS,
+        aRow: 1,
+        aCol: outputs,
+        bRow: 1,
+        bCol: 0,
+        cRow: 1,
       },
     },
   ];

@@ -96,14 +96,18 @@ export interface GemmTile {
 }
 
 /**
- * The tile shapes the engine picks from (largest first). Each stays within WebGPU's default
- * 16 KiB of workgroup memory.
+ * The tile shapes the engine's rule picks from (largest first, see gemm_plan.ts), and two thin
+ * ones for tuned plans of products with a single column or row (a bias gradient: n = 1; the last
+ * layer's weight gradient: m = 1), where a square tile multiplies mostly masked-out zeros. Each
+ * stays within WebGPU's default 16 KiB of workgroup memory.
  */
 export const GEMM_TILES = {
   "128x128": { bm: 128, bn: 128, tm: 8, tn: 8, bk: 8 },
   "128x64": { bm: 128, bn: 64, tm: 8, tn: 4, bk: 16 },
   "64x64": { bm: 64, bn: 64, tm: 4, tn: 4, bk: 16 },
   "32x32": { bm: 32, bn: 32, tm: 4, tn: 4, bk: 16 },
+  "256x4": { bm: 256, bn: 4, tm: 4, tn: 4, bk: 16 },
+  "4x256": { bm: 4, bn: 256, tm: 4, tn: 4, bk: 16 },
 } as const satisfies Record<string, GemmTile>;
 
 /** Name of a tile shape. */
