@@ -31,7 +31,7 @@ ${SORTED_UPDATE_INPUTS_WGSL}
 ${arenaWgsl(k, 6, true)}
 
 ${sortedRowOwnerWgsl(EMBEDDING_TREE_APPLY_WORKGROUP)}
-    arenaWrite(local, p, arenaRead(local, p) - it.lr * sums[(base + i) * g.d + q]);
+    arenaWrite(local, p, arenaRead(local, p) - unfused(it.lr * sums[(base + i) * g.d + q]));
   }
 }
 `,

@@ -40,7 +40,7 @@ ${ROW_OWNER_MAIN_WGSL}
     let lo = bagOf(ob, jj);
     treePush(&tree, dt[lo * g.ldt + (tb + 1u) * g.d + q]);
   }
-  arenaWrite(local, p, arenaRead(local, p) - it.lr * treeSum(&tree));
+  arenaWrite(local, p, arenaRead(local, p) - unfused(it.lr * treeSum(&tree)));
 }
 `,
   };

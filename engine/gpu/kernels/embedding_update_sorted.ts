@@ -42,7 +42,7 @@ ${sortedRowOwnerWgsl(EMBEDDING_UPDATE_SORTED_WORKGROUP)}
       if (key.x != row) { break; }
       treePush(&tree, dt[key.y * g.ldt + (t + 1u) * g.d + q]);
     }
-    arenaWrite(local, p, arenaRead(local, p) - it.lr * treeSum(&tree));
+    arenaWrite(local, p, arenaRead(local, p) - unfused(it.lr * treeSum(&tree)));
   }
 }
 `,
