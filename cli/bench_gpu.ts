@@ -102,6 +102,7 @@ async function main(): Promise<number> {
   );
   const samples = numberFlag("samples", values.samples, 1, 1e10) ?? 2_000_000;
   const methods = methodsFlag(values.methods, "fp32,dqrm");
+  const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
   const tableBytes = parameterCounts(spec).embedding * 4;
 
   // FP32 and DQRM share one engine (DQRM switched off for FP32); every other method has its own.
@@ -129,13 +130,8 @@ async function main(): Promise<number> {
     `GPU: ${adapter}; ${suite} tables ${(tableBytes / 1e9).toFixed(3)} GB ` +
       `(scale ${scale}), engine ready in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
   );
-  console.log(
-    "batch method  its   GPU ms/it: scale forward backward update  total | encode | " +
-      "wall ms/it  samples/s | +generator ms/it samples/s",
-  );
   const rows: Row[] = [];
   const data = new SyntheticCriteo(spec, { seed: 1 });
-  const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
   let pool: FillPool | undefined;
   try {
     if (dataWorkers > 0) {
@@ -148,6 +144,10 @@ async function main(): Promise<number> {
       `+generator: each chunk filled by ${
         pool ? `${dataWorkers} data workers` : "the main thread"
       } while the chunk before trains`,
+    );
+    console.log(
+      "batch method  its   GPU ms/it: scale forward backward update  total | encode | " +
+        "wall ms/it  samples/s | +generator ms/it samples/s",
     );
     for (const batch of batches) {
       // Chunks of ~262k samples: far longer than mapAsync's 10 ms sleep, which the next chunk

@@ -164,6 +164,7 @@ async function main(): Promise<number> {
       device = timed.device;
       endToEnd.push(...timed.rows);
     }
+    printFillOverEngine(fillRows, endToEnd);
   } else if (found) console.log(`\nno WebGPU adapter (${found.reason}): end-to-end rows skipped`);
 
   if (values.out) {
@@ -256,6 +257,27 @@ async function timeEndToEnd(
     await engine.dispose();
   }
   return { device: engine.info.device, rows };
+}
+
+/**
+ * Per source and batch size, each fill rate as ms per iteration over the engine's own wall ms/it:
+ * below 1, that many workers fill a batch faster than the engine trains one.
+ */
+function printFillOverEngine(fills: FillRow[], endToEnd: EndToEndRow[]): void {
+  console.log("\nfill ms/it / engine ms/it (below 1: the fill keeps up)");
+  const counts = [...new Set(fills.map((f) => f.workers))];
+  console.log(
+    `data       batch ${counts.map((w) => (w === 0 ? "main" : String(w)).padStart(7)).join("")}`,
+  );
+  for (const e of endToEnd) {
+    const ratios = counts.map((w) => {
+      const rate = fills.find((f) => f.data === e.data && f.workers === w)?.samplesPerSecond;
+      return rate
+        ? ((e.batch / rate) * 1e3 / e.engineMsPerIt).toFixed(2).padStart(7)
+        : "-".padStart(7);
+    });
+    console.log(`${e.data.padEnd(10)} ${String(e.batch).padStart(5)} ${ratios.join("")}`);
+  }
 }
 
 function syntheticSource(spec: ModelSpec): Source {
