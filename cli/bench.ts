@@ -8,7 +8,13 @@
  */
 import { writeFileAtomic, writeResult } from "../record/mod.ts";
 import { writeReport } from "../reports/report.ts";
-import { findAdapter, softwareAdapterName, softwareAdapterWarning } from "../engine/gpu/mod.ts";
+import {
+  findAdapter,
+  GpuIndexError,
+  gpuIndexSetting,
+  softwareAdapterName,
+  softwareAdapterWarning,
+} from "../engine/gpu/mod.ts";
 import {
   type Experiment,
   EXPERIMENTS,
@@ -77,6 +83,7 @@ finishes and report.html into an output folder.`,
         "--data needs to map raw values to the model's rows",
     },
     engine: FLAGS.engine,
+    "gpu-index": FLAGS["gpu-index"],
     threads: { ...FLAGS.threads, default: "every core" },
     workers: {
       ...FLAGS.workers,
@@ -240,8 +247,15 @@ async function main(): Promise<number> {
       } train on one engine: LSQ's learned steps have no data-parallel gradient exchange`,
     );
   }
+  const gpuIndex = intFlag("gpu-index", values["gpu-index"], 0);
+  if (gpuIndex !== undefined && !suite.runs.some((r) => r.engine === "gpu")) {
+    throw new UsageError("--gpu-index applies only with --engine gpu");
+  }
   if (suite.runs.some((r) => r.engine === "gpu")) {
-    const { adapter, reason } = await findAdapter();
+    const { adapter, reason } = await findAdapter(gpuIndexSetting(gpuIndex)).catch((e) => {
+      if (e instanceof GpuIndexError) throw new UsageError(e.message);
+      throw e;
+    });
     if (!adapter) {
       console.error(`bench: no WebGPU adapter (${reason}); run with --engine cpu`);
       return 1;

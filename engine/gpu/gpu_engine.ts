@@ -66,7 +66,7 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
   }
   const quant = options.quantization ? QuantConfigSchema.parse(options.quantization) : null;
   if (quant) checkSupported(quant);
-  const gpu = await requestGpuDevice();
+  const gpu = await requestGpuDevice(options.gpuIndex);
   try {
     const limits = gpu.device.limits;
     const arenaBytes = Math.floor(
