@@ -1,0 +1,175 @@
+/**
+ * WGSL piece: float32 arithmetic done in integers, correctly rounded (half to even), so that the
+ * gradient compression kernels give exactly what `comm/compression.ts` computes in JavaScript
+ * (float64 arithmetic rounded to float32 by `Math.fround` or a `Float32Array` store). Native WGSL
+ * arithmetic cannot promise that: a division may be off by 2.5 ULP, a driver may flush subnormals
+ * to zero or contract `a * b + c` into an FMA. Integer operations are exact on every device.
+ *
+ * - `divRn(a, b)`: `fround(a / b)` (float64 division then float32 rounding is the correctly
+ *   rounded float32 quotient: 53 >= 2 * 24 + 2 bits, so the double rounding is innocuous).
+ * - `addRn(a, b)`: `fround(a + b)`, for the same reason.
+ * - `residualRn(x, r, s)`: `fround(x - r * s)` for an integer level `|r| <= 2^15` and a scale
+ *   `s > 0`: exact when `x - r * s` fits in 53 bits, which holds whenever `|x| <= 2^28 s` (the
+ *   scale is a mean of local scales that include this worker's, so `|x| <= levels * workers * s`).
+ * - `levelOf(x, s, n)`: `quantizeRange`'s level: `fround(x / s)` rounded half to even, clamped to
+ *   `[-n - 1, n]`; NaN gives 0 (as a store of NaN into an Int8Array does).
+ *
+ * Not a kernel: kernels include it.
+ *
+ * @module
+ */
+
+/** WGSL functions of exact float32 arithmetic. */
+export const EXACT_F32_WGSL = /* wgsl */ `
+// A finite nonzero |x| as m * 2^e with m in [2^23, 2^24) (subnormals normalised).
+struct Unpacked { m: u32, e: i32 }
+fn unpackF32(x: f32) -> Unpacked {
+  let b = bitcast<u32>(x) & 0x7fffffffu;
+  let bexp = i32(b >> 23u);
+  let frac = b & 0x7fffffu;
+  if (bexp == 0) {
+    let shift = countLeadingZeros(frac) - 8u;
+    return Unpacked(frac << shift, -149 - i32(shift));
+  }
+  return Unpacked(frac | 0x800000u, bexp - 150);
+}
+
+// (hi:lo + sticky) * 2^e rounded half to even to a float32 with sign neg. sticky (a nonzero
+// amount below the lowest bit) needs at least one bit dropped by the rounding, which every caller
+// guarantees. An exact zero is +0, as IEEE's round to nearest gives for x - x.
+fn packRne(neg: bool, hi: u32, lo: u32, e: i32, sticky: bool) -> f32 {
+  if (hi == 0u && lo == 0u) { return 0.0; }
+  var m = lo;
+  var ee = e;
+  var st = sticky;
+  if (hi != 0u) {
+    let k = 32u - countLeadingZeros(hi);
+    if (k == 32u) {
+      m = hi;
+      st = st || lo != 0u;
+    } else {
+      m = (hi << (32u - k)) | (lo >> k);
+      st = st || (lo & ((1u << k) - 1u)) != 0u;
+    }
+    ee = e + i32(k);
+  }
+  let top = 31 - i32(countLeadingZeros(m));
+  let lsbE = max(ee + top - 23, -149);
+  let shift = lsbE - ee;
+  var keep = 0u;
+  if (shift <= 0) {
+    keep = m << u32(-shift);
+  } else if (shift <= 32) {
+    let s = u32(shift);
+    var rem = m;
+    var half = 0x80000000u;
+    if (s < 32u) {
+      keep = m >> s;
+      rem = m & ((1u << s) - 1u);
+      half = 1u << (s - 1u);
+    }
+    if (rem > half || (rem == half && (st || (keep & 1u) == 1u))) { keep += 1u; }
+  }
+  let sign = select(0u, 0x80000000u, neg);
+  if (keep == 0u) { return bitcast<f32>(sign); }
+  if (lsbE + 149 >= 255) { return bitcast<f32>(sign | 0x7f800000u); }
+  let bits = (u32(lsbE + 149) << 23u) + keep;
+  return bitcast<f32>(sign | min(bits, 0x7f800000u));
+}
+
+fn isFiniteBits(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
+fn isZeroBits(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0u; }
+fn isNegBits(x: f32) -> bool { return (bitcast<u32>(x) & 0x80000000u) != 0u; }
+
+// hi:lo << k for k < 64 (WGSL shifts take the amount modulo 32).
+fn shl64(hi: u32, lo: u32, k: u32) -> vec2u {
+  if (k == 0u) { return vec2u(hi, lo); }
+  if (k >= 32u) { return vec2u(lo << (k - 32u), 0u); }
+  return vec2u((hi << k) | (lo >> (32u - k)), lo << k);
+}
+fn add64(a: vec2u, b: vec2u) -> vec2u {
+  let lo = a.y + b.y;
+  return vec2u(a.x + b.x + select(0u, 1u, lo < a.y), lo);
+}
+fn sub64(a: vec2u, b: vec2u) -> vec2u {
+  return vec2u(a.x - b.x - select(0u, 1u, a.y < b.y), a.y - b.y);
+}
+fn less64(a: vec2u, b: vec2u) -> bool { return a.x < b.x || (a.x == b.x && a.y < b.y); }
+
+// sa * A * 2^L + sb * B * 2^L, rounded: the sum of two aligned signed 64-bit magnitudes.
+fn signedSumRne(negA: bool, a: vec2u, negB: bool, b: vec2u, l: i32) -> f32 {
+  if (negA == negB) { return packRne(negA, add64(a, b).x, add64(a, b).y, l, false); }
+  if (less64(a, b)) { let d = sub64(b, a); return packRne(negB, d.x, d.y, l, false); }
+  let d = sub64(a, b);
+  return packRne(negA, d.x, d.y, l, false);
+}
+
+// fround(a / b) for finite b != 0.
+fn divRn(a: f32, b: f32) -> f32 {
+  let neg = isNegBits(a) != isNegBits(b);
+  if (!isFiniteBits(a) || !isFiniteBits(b)) { return a / b; }
+  if (isZeroBits(a)) { return bitcast<f32>(select(0u, 0x80000000u, neg)); }
+  let ua = unpackF32(a);
+  let ub = unpackF32(b);
+  var r = ua.m;
+  var e = ua.e - ub.e;
+  if (r < ub.m) { r = r << 1u; e -= 1; }
+  var q = 0u;
+  for (var i = 0u; i < 26u; i++) {
+    q = q << 1u;
+    if (r >= ub.m) { r -= ub.m; q |= 1u; }
+    r = r << 1u;
+  }
+  return packRne(neg, 0u, q, e - 25, r != 0u);
+}
+
+// fround(a + b).
+fn addRn(a: f32, b: f32) -> f32 {
+  if (!isFiniteBits(a) || !isFiniteBits(b)) { return a + b; }
+  if (isZeroBits(a) && isZeroBits(b)) {
+    return bitcast<f32>(select(0u, 0x80000000u, isNegBits(a) && isNegBits(b)));
+  }
+  if (isZeroBits(a)) { return b; }
+  if (isZeroBits(b)) { return a; }
+  var big = unpackF32(a);
+  var small = unpackF32(b);
+  var negBig = isNegBits(a);
+  var negSmall = isNegBits(b);
+  if (big.e < small.e) {
+    let t = big; big = small; small = t;
+    let n = negBig; negBig = negSmall; negSmall = n;
+  }
+  let d = u32(big.e - small.e);
+  // Farther apart, the smaller is below a quarter of the larger's last place: no effect.
+  if (d > 40u) { return select(b, a, unpackF32(a).e >= unpackF32(b).e); }
+  return signedSumRne(negBig, shl64(0u, big.m, d), negSmall, vec2u(0u, small.m), small.e);
+}
+
+// fround(x - r * s) for an integer |r| <= 2^15 and finite s > 0 (see the module notes).
+fn residualRn(x: f32, r: i32, s: f32) -> f32 {
+  if (r == 0 || !isFiniteBits(x)) { return x; }
+  let us = unpackF32(s);
+  let ar = u32(abs(r));
+  // |r| * m_s, up to 39 bits, as hi:lo.
+  let p0 = ar * (us.m & 0xffffu);
+  let p1 = ar * (us.m >> 16u);
+  let c = add64(vec2u(p1 >> 16u, p1 << 16u), vec2u(0u, p0));
+  let ux = unpackF32(x);
+  let l = min(ux.e, us.e);
+  let sx = u32(ux.e - l);
+  let sc = u32(us.e - l);
+  // Outside |x| <= 2^40 s the difference does not fit: unreachable for a shared mean scale.
+  if (sx > 40u || sc > 24u) { return x; }
+  return signedSumRne(isNegBits(x), shl64(0u, ux.m, sx), r > 0, shl64(c.x, c.y, sc), l);
+}
+
+// The integer level of x at scale s > 0 with n = 2^(bits-1) - 1.
+fn levelOf(x: f32, s: f32, n: i32) -> i32 {
+  let b = bitcast<u32>(x) & 0x7fffffffu;
+  if (b > 0x7f800000u) { return 0; }
+  let q = divRn(x, s);
+  if ((bitcast<u32>(q) & 0x7fffffffu) > 0x7f800000u) { return 0; }
+  if (!isFiniteBits(q)) { return select(n, -n - 1, isNegBits(q)); }
+  return i32(clamp(round(q), f32(-n - 1), f32(n)));
+}
+`;

@@ -1,0 +1,266 @@
+/**
+ * The GPU's gradient compression (`engine/gpu/grad_compress.ts`, kernels `grad_*.ts` on the
+ * exact float32 arithmetic of `exact_f32.ts`) against `comm/compression.ts`, bit for bit: local
+ * scales, INT8/INT16 messages and error-compensation residuals, on random gradients of several
+ * workers over two iterations and on edge values (halves, clamps, subnormals, zeros, NaN).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type Compression, WorkerGradients } from "../comm/compression.ts";
+import type { BatchChunk } from "../engine/batch.ts";
+import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
+import { GpuMlpCompression, planGradientTensors } from "../engine/gpu/grad_compress.ts";
+import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
+import { type GpuLayout, planGpuLayout } from "../engine/gpu/layout.ts";
+import { Rng } from "../engine/rng.ts";
+import type { ModelSpec } from "../engine/spec.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
+import { tinySpec } from "./test_models.ts";
+
+const found = await findTestAdapter();
+const ignore = found.adapter === null;
+
+/** A CPU gradient access over `memory` laid out as the GPU's packed gradients (`layout`). */
+function accessOf(spec: ModelSpec, layout: GpuLayout, memory: Float32Array): CpuGradientAccess {
+  const layers = [...layout.bottom, ...layout.top].map((l) => ({
+    inputs: l.inputs,
+    outputs: l.outputs,
+    inP: l.inputs,
+    w: 0,
+    b: 0,
+    gw: l.weightOffset,
+    gb: l.biasOffset,
+  }));
+  const dimP = spec.embeddingDim;
+  return { memory, layers, dt: layout.floats, ldt: layout.ldt, dimP, tables: [] };
+}
+
+/** One sample touching row 0 of every table: what `collect` needs besides the MLP. */
+function oneSample(spec: ModelSpec): BatchChunk {
+  return {
+    batchSize: 1,
+    samples: 1,
+    dense: new Float32Array(spec.denseFeatures),
+    labels: new Float32Array(1),
+    indices: spec.tableRows.map(() => new Int32Array(1)),
+    offsets: spec.tableRows.map(() => Int32Array.from([0, 1])),
+  };
+}
+
+const bitsOf = (f: number) => new Uint32Array(Float32Array.of(f).buffer)[0];
+
+/** Equal floats, NaN equal to any NaN, -0 distinct from 0: with the index of the first miss. */
+function assertSameFloats(got: Float32Array, want: Float32Array, what: string) {
+  assert.equal(got.length, want.length, what);
+  for (let i = 0; i < want.length; i++) {
+    if (Number.isNaN(want[i]) && Number.isNaN(got[i])) continue;
+    if (bitsOf(got[i]) !== bitsOf(want[i])) {
+      assert.fail(
+        `${what}[${i}]: got ${got[i]} (0x${bitsOf(got[i]).toString(16)}), ` +
+          `want ${want[i]} (0x${bitsOf(want[i]).toString(16)})`,
+      );
+    }
+  }
+}
+
+/** One worker's GPU compression over its own gradient buffer. */
+function gpuWorker(h: KernelHarness, layout: GpuLayout, c: Compression) {
+  const grad = h.storage(layout.floats);
+  const binder = {
+    bind: h.bind.bind(h),
+    uniform: (_l: string, w: ArrayLike<number>) => h.uniform(Array.from(w)),
+  };
+  const mlp = new GpuMlpCompression({
+    device: h.device,
+    binder,
+    layout,
+    bits: c.mlpBits!,
+    errorCompensation: c.errorCompensation,
+    grad,
+    firstScale: 0,
+    scaleCount: planGradientTensors(layout, 0).tensors,
+  });
+  return { grad, mlp };
+}
+
+async function readBytes(h: KernelHarness, buffer: GPUBuffer, bytes: number) {
+  const f = await h.read(buffer, Math.ceil(bytes / 4));
+  return new Int8Array(f.buffer, 0, bytes);
+}
+
+/** The packed residual in the message's (compact) order. */
+function compact(layout: GpuLayout, packed: Float32Array): Float32Array {
+  const plan = planGradientTensors(layout, 0);
+  const out = new Float32Array(plan.elements);
+  for (let t = 0; t < plan.tensors; t++) {
+    const [src, at, n] = plan.table.subarray(4 * t, 4 * t + 3);
+    out.set(packed.subarray(src, src + n), at);
+  }
+  return out;
+}
+
+/** Random gradients with zero, tiny (< 1e-8), hot and subnormal tensors and NaN values. */
+function randomGradients(layout: GpuLayout, rng: Rng, worker: number): Float32Array<ArrayBuffer> {
+  const g = new Float32Array(layout.floats + layout.ldt);
+  const plan = planGradientTensors(layout, 0);
+  for (let t = 0; t < plan.tensors; t++) {
+    const [src, , n] = plan.table.subarray(4 * t, 4 * t + 3);
+    const kind = (t + worker) % 6;
+    const amplitude = [0, 1e-9, 1e-3, 10, 1e-41, 0.05][kind];
+    for (let i = 0; i < n; i++) {
+      g[src + i] = (rng.next() - 0.5) * 2 * amplitude * (rng.next() < 0.05 ? 30 : 1);
+    }
+    if (kind === 5 && n > 2) g[src + 1] = NaN;
+  }
+  return g;
+}
+
+for (const bits of [8, 16] as const) {
+  for (const errorCompensation of [false, true]) {
+    Deno.test({
+      name: `GPU MLP compression equals comm/compression.ts: int${bits}` +
+        `${errorCompensation ? " + error compensation" : ""}, 3 workers, 2 iterations`,
+      ignore,
+      fn: async () => {
+        const spec = tinySpec();
+        const layout = planGpuLayout(spec);
+        const c: Compression = {
+          sparseEmbeddings: true,
+          embeddingBits: null,
+          mlpBits: bits,
+          errorCompensation,
+        };
+        const h = await KernelHarness.create();
+        h.setIterations([{ s0: 0, rows: 1 }]);
+        const bindIteration = (p: GPUComputePassEncoder) => h.useIteration(p, 0);
+        const rng = new Rng(7 + bits, errorCompensation ? 1 : 0);
+        const workers = [0, 1, 2].map(() => ({
+          cpu: new WorkerGradients(spec, c),
+          gpu: gpuWorker(h, layout, c),
+        }));
+        try {
+          for (let iteration = 0; iteration < 2; iteration++) {
+            const local: Float32Array[] = [];
+            for (const [k, w] of workers.entries()) {
+              const g = randomGradients(layout, rng, k + iteration);
+              w.cpu.collect(accessOf(spec, layout, g), oneSample(spec), 0, 1);
+              h.device.queue.writeBuffer(w.gpu.grad, 0, g, 0, layout.floats);
+              const encoder = h.device.createCommandEncoder();
+              w.gpu.mlp.recordScales(encoder, bindIteration);
+              h.device.queue.submit([encoder.finish()]);
+              const want = Float32Array.from(w.cpu.localScales());
+              const got = await h.read(w.gpu.mlp.scales, want.length);
+              assertSameFloats(got, want, `iteration ${iteration} worker ${k} local scales`);
+              local.push(want);
+            }
+            // The mean as the shared-memory communicator takes it: sum in rank order, / size.
+            const shared = Float32Array.from(local[0]);
+            for (const s of local.slice(1)) for (let i = 0; i < s.length; i++) shared[i] += s[i];
+            for (let i = 0; i < shared.length; i++) shared[i] /= local.length;
+            for (const [k, w] of workers.entries()) {
+              w.cpu.quantize(shared);
+              h.device.queue.writeBuffer(w.gpu.mlp.scales, 0, shared);
+              const encoder = h.device.createCommandEncoder();
+              w.gpu.mlp.recordQuantize(encoder, bindIteration);
+              h.device.queue.submit([encoder.finish()]);
+              const q = w.cpu.mlpQ!;
+              const want = new Int8Array(q.buffer, q.byteOffset, q.byteLength);
+              const got = await readBytes(h, w.gpu.mlp.message, w.gpu.mlp.messageBytes);
+              assert.deepEqual(got, want, `iteration ${iteration} worker ${k} message`);
+              if (errorCompensation) {
+                const residual = await h.read(w.gpu.mlp.residual!, layout.floats);
+                assertSameFloats(
+                  compact(layout, residual),
+                  w.cpu.residual!,
+                  `iteration ${iteration} worker ${k} residual`,
+                );
+              }
+            }
+          }
+        } finally {
+          for (const w of workers) w.gpu.mlp.destroy();
+          h.destroy();
+        }
+      },
+    });
+  }
+}
+
+/** Values at the quantizer's edges for scale `s` with `n` levels. */
+function edgeValues(s: number, n: number): number[] {
+  const halves = [0.5, 1.5, 2.5, 3.5, n - 0.5, n + 0.5, n + 1.5, 1000.5].flatMap((k) => [k, -k]);
+  return [
+    ...halves.map((k) => k * s),
+    0,
+    -0,
+    NaN,
+    1e30,
+    -1e30,
+    1e-44,
+    -3e-39,
+    s,
+    -s,
+    Math.fround(s * 0.49999997),
+    Math.fround(s * 0.5000001),
+    3.4e38,
+  ];
+}
+
+Deno.test({
+  name: "GPU quantization equals comm/compression.ts on halves, clamps, subnormals, NaN",
+  ignore,
+  fn: async () => {
+    const spec = tinySpec();
+    const layout = planGpuLayout(spec);
+    const h = await KernelHarness.create();
+    h.setIterations([{ s0: 0, rows: 1 }]);
+    const bindIteration = (p: GPUComputePassEncoder) => h.useIteration(p, 0);
+    try {
+      for (const bits of [8, 16] as const) {
+        const c: Compression = {
+          sparseEmbeddings: true,
+          embeddingBits: null,
+          mlpBits: bits,
+          errorCompensation: true,
+        };
+        const n = 2 ** (bits - 1) - 1;
+        const plan = planGradientTensors(layout, 0);
+        // Exact powers of two make exact halves; the others round; the last is tiny.
+        const scales = Float32Array.from(
+          { length: plan.tensors },
+          (_, t) => [2 ** -7, 0.01, 3e-5, 2 ** -20, 1e5, Math.fround(1e-8 / n)][t % 6],
+        );
+        const g = new Float32Array(layout.floats + layout.ldt);
+        for (let t = 0; t < plan.tensors; t++) {
+          const [src, , len] = plan.table.subarray(4 * t, 4 * t + 3);
+          const values = edgeValues(scales[t], n);
+          for (let i = 0; i < len; i++) g[src + i] = values[i % values.length];
+        }
+        const cpu = new WorkerGradients(spec, c);
+        cpu.collect(accessOf(spec, layout, g), oneSample(spec), 0, 1);
+        cpu.quantize(scales);
+        const gpu = gpuWorker(h, layout, c);
+        h.device.queue.writeBuffer(gpu.grad, 0, g, 0, layout.floats);
+        // The local scales pass adds the (zero) residual, as collect does; then the chosen scales.
+        const first = h.device.createCommandEncoder();
+        gpu.mlp.recordScales(first, bindIteration);
+        h.device.queue.submit([first.finish()]);
+        h.device.queue.writeBuffer(gpu.mlp.scales, 0, scales);
+        const encoder = h.device.createCommandEncoder();
+        gpu.mlp.recordQuantize(encoder, bindIteration);
+        h.device.queue.submit([encoder.finish()]);
+        const q = cpu.mlpQ!;
+        const got = await readBytes(h, gpu.mlp.message, gpu.mlp.messageBytes);
+        assert.deepEqual(got, new Int8Array(q.buffer, q.byteOffset, q.byteLength), `int${bits}`);
+        const clamped = Array.from(q).filter((v) => v === n || v === -n - 1).length;
+        assert.ok(clamped > 0 && q.some((v) => v !== 0 && Math.abs(v) < 4), "edges reached");
+        const residual = compact(layout, await h.read(gpu.mlp.residual!, layout.floats));
+        assertSameFloats(residual, cpu.residual!, `int${bits} residual`);
+        gpu.mlp.destroy();
+      }
+    } finally {
+      h.destroy();
+    }
+  },
+});
