@@ -8,9 +8,10 @@
  * - `divRn(a, b)`: `fround(a / b)` (float64 division then float32 rounding is the correctly
  *   rounded float32 quotient: 53 >= 2 * 24 + 2 bits, so the double rounding is innocuous).
  * - `addRn(a, b)`: `fround(a + b)`, for the same reason.
- * - `residualRn(x, r, s)`: `fround(x - r * s)` for an integer level `|r| <= 2^15` and a scale
- *   `s > 0`: exact when `x - r * s` fits in 53 bits, which holds whenever `|x| <= 2^28 s` (the
- *   scale is a mean of local scales that include this worker's, so `|x| <= levels * workers * s`).
+ * - `residualRn(x, r, s)`: `x - r * s` for an integer level `|r| <= 2^15` and a scale `s > 0`,
+ *   rounded once to float32. JavaScript rounds it to float64 first; the two agree whenever the
+ *   exact difference fits in 53 bits, which holds for `|x| <= 2^28 s` (the scale is a mean of
+ *   local scales that include this worker's, so `|x| <= levels * workers * s`).
  * - `levelOf(x, s, n)`: `quantizeRange`'s level: `fround(x / s)` rounded half to even, clamped to
  *   `[-n - 1, n]`; NaN gives 0 (as a store of NaN into an Int8Array does).
  *
@@ -96,12 +97,30 @@ fn sub64(a: vec2u, b: vec2u) -> vec2u {
 }
 fn less64(a: vec2u, b: vec2u) -> bool { return a.x < b.x || (a.x == b.x && a.y < b.y); }
 
-// sa * A * 2^L + sb * B * 2^L, rounded: the sum of two aligned signed 64-bit magnitudes.
-fn signedSumRne(negA: bool, a: vec2u, negB: bool, b: vec2u, l: i32) -> f32 {
-  if (negA == negB) { return packRne(negA, add64(a, b).x, add64(a, b).y, l, false); }
-  if (less64(a, b)) { let d = sub64(b, a); return packRne(negB, d.x, d.y, l, false); }
-  let d = sub64(a, b);
-  return packRne(negA, d.x, d.y, l, false);
+// hi:lo >> k with the bits shifted out as (hi, lo, nonzero).
+fn shr64Sticky(v: vec2u, k: u32) -> vec3u {
+  if (k == 0u) { return vec3u(v, 0u); }
+  if (k >= 64u) { return vec3u(0u, 0u, select(0u, 1u, v.x != 0u || v.y != 0u)); }
+  if (k >= 32u) {
+    let lost = (v.x & ((1u << (k - 32u)) - 1u)) != 0u || v.y != 0u;
+    return vec3u(0u, v.x >> (k - 32u), select(0u, 1u, lost));
+  }
+  let lost = (v.y & ((1u << k) - 1u)) != 0u;
+  return vec3u(v.x >> k, (v.y >> k) | (v.x << (32u - k)), select(0u, 1u, lost));
+}
+
+// (sa * A + sb * B) * 2^L rounded, for aligned 64-bit magnitudes; sticky is a fraction below the
+// lowest bit that belongs to the smaller of the two (which must be strictly the smaller).
+fn signedSumRne(negA: bool, a: vec2u, negB: bool, b: vec2u, l: i32, sticky: bool) -> f32 {
+  if (negA == negB) { let t = add64(a, b); return packRne(negA, t.x, t.y, l, sticky); }
+  var big = a;
+  var small = b;
+  var neg = negA;
+  if (less64(a, b)) { big = b; small = a; neg = negB; }
+  var d = sub64(big, small);
+  // big - (small + f) = (big - small - 1) + (1 - f), 0 < 1 - f < 1.
+  if (sticky) { d = sub64(d, vec2u(0u, 1u)); }
+  return packRne(neg, d.x, d.y, l, sticky);
 }
 
 // fround(a / b) for finite b != 0.
@@ -142,7 +161,7 @@ fn addRn(a: f32, b: f32) -> f32 {
   let d = u32(big.e - small.e);
   // Farther apart, the smaller is below a quarter of the larger's last place: no effect.
   if (d > 40u) { return select(b, a, unpackF32(a).e >= unpackF32(b).e); }
-  return signedSumRne(negBig, shl64(0u, big.m, d), negSmall, vec2u(0u, small.m), small.e);
+  return signedSumRne(negBig, shl64(0u, big.m, d), negSmall, vec2u(0u, small.m), small.e, false);
 }
 
 // fround(x - r * s) for an integer |r| <= 2^15 and finite s > 0 (see the module notes).
@@ -155,12 +174,15 @@ fn residualRn(x: f32, r: i32, s: f32) -> f32 {
   let p1 = ar * (us.m >> 16u);
   let c = add64(vec2u(p1 >> 16u, p1 << 16u), vec2u(0u, p0));
   let ux = unpackF32(x);
-  let l = min(ux.e, us.e);
-  let sx = u32(ux.e - l);
-  let sc = u32(us.e - l);
-  // Outside |x| <= 2^40 s the difference does not fit: unreachable for a shared mean scale.
-  if (sx > 40u || sc > 24u) { return x; }
-  return signedSumRne(isNegBits(x), shl64(0u, ux.m, sx), r > 0, shl64(c.x, c.y, sc), l);
+  // A common lowest bit at which both fit in 64 bits; the smaller one, if it reaches below it,
+  // keeps what it loses as a sticky fraction.
+  let l = max(min(ux.e, us.e), max(ux.e - 40, us.e - 24));
+  var xa = shl64(0u, ux.m, u32(max(ux.e - l, 0)));
+  var ca = shl64(c.x, c.y, u32(max(us.e - l, 0)));
+  var sticky = false;
+  if (ux.e < l) { let t = shr64Sticky(vec2u(0u, ux.m), u32(l - ux.e)); xa = t.xy; sticky = t.z != 0u; }
+  if (us.e < l) { let t = shr64Sticky(c, u32(l - us.e)); ca = t.xy; sticky = t.z != 0u; }
+  return signedSumRne(isNegBits(x), xa, r > 0, ca, l, sticky);
 }
 
 // The integer level of x at scale s > 0 with n = 2^(bits-1) - 1.
