@@ -11,12 +11,13 @@ import { type Compression, WorkerGradients } from "../comm/compression.ts";
 import type { BatchChunk } from "../engine/batch.ts";
 import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
 import { GpuMlpCompression, planGradientTensors } from "../engine/gpu/grad_compress.ts";
+import { GpuRowCompression, rowMessageBytes } from "../engine/gpu/grad_compress_rows.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { type GpuLayout, planGpuLayout } from "../engine/gpu/layout.ts";
 import { Rng } from "../engine/rng.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
-import { tinySpec } from "./test_models.ts";
+import { randomChunk, tinySpec } from "./test_models.ts";
 
 const found = await findTestAdapter();
 const ignore = found.adapter === null;
@@ -71,6 +72,8 @@ function gpuWorker(h: KernelHarness, layout: GpuLayout, c: Compression) {
     bind: h.bind.bind(h),
     uniform: (_l: string, w: ArrayLike<number>) => h.uniform(Array.from(w)),
   };
+  const scaleCount = planGradientTensors(layout, 0).tensors;
+  const maxBits = h.storage(scaleCount), scales = h.storage(scaleCount);
   const mlp = new GpuMlpCompression({
     device: h.device,
     binder,
@@ -79,9 +82,10 @@ function gpuWorker(h: KernelHarness, layout: GpuLayout, c: Compression) {
     errorCompensation: c.errorCompensation,
     grad,
     firstScale: 0,
-    scaleCount: planGradientTensors(layout, 0).tensors,
+    maxBits,
+    scales,
   });
-  return { grad, mlp };
+  return { grad, mlp, maxBits, scales };
 }
 
 async function readBytes(h: KernelHarness, buffer: GPUBuffer, bytes: number) {
@@ -147,10 +151,11 @@ for (const bits of [8, 16] as const) {
               w.cpu.collect(accessOf(spec, layout, g), oneSample(spec), 0, 1);
               h.device.queue.writeBuffer(w.gpu.grad, 0, g, 0, layout.floats);
               const encoder = h.device.createCommandEncoder();
+              encoder.clearBuffer(w.gpu.maxBits);
               w.gpu.mlp.recordScales(encoder, bindIteration);
               h.device.queue.submit([encoder.finish()]);
               const want = Float32Array.from(w.cpu.localScales());
-              const got = await h.read(w.gpu.mlp.scales, want.length);
+              const got = await h.read(w.gpu.scales, want.length);
               assertSameFloats(got, want, `iteration ${iteration} worker ${k} local scales`);
               local.push(want);
             }
@@ -160,7 +165,7 @@ for (const bits of [8, 16] as const) {
             for (let i = 0; i < shared.length; i++) shared[i] /= local.length;
             for (const [k, w] of workers.entries()) {
               w.cpu.quantize(shared);
-              h.device.queue.writeBuffer(w.gpu.mlp.scales, 0, shared);
+              h.device.queue.writeBuffer(w.gpu.scales, 0, shared);
               const encoder = h.device.createCommandEncoder();
               w.gpu.mlp.recordQuantize(encoder, bindIteration);
               h.device.queue.submit([encoder.finish()]);
@@ -246,7 +251,7 @@ Deno.test({
         const first = h.device.createCommandEncoder();
         gpu.mlp.recordScales(first, bindIteration);
         h.device.queue.submit([first.finish()]);
-        h.device.queue.writeBuffer(gpu.mlp.scales, 0, scales);
+        h.device.queue.writeBuffer(gpu.scales, 0, scales);
         const encoder = h.device.createCommandEncoder();
         gpu.mlp.recordQuantize(encoder, bindIteration);
         h.device.queue.submit([encoder.finish()]);
@@ -264,3 +269,125 @@ Deno.test({
     }
   },
 });
+
+/** The chunk input as `engine/gpu/input.ts` uploads it (directory, indices, offsets). */
+function uploadChunk(h: KernelHarness, chunk: BatchChunk) {
+  const T = chunk.indices.length;
+  const directory = new Uint32Array(4 * T);
+  const indices: number[] = [], offsets: number[] = [];
+  for (let t = 0; t < T; t++) {
+    directory[4 * t] = indices.length;
+    directory[4 * t + 1] = offsets.length;
+    indices.push(...chunk.indices[t].subarray(0, chunk.offsets[t][chunk.samples]));
+    offsets.push(...chunk.offsets[t].subarray(0, chunk.samples + 1));
+  }
+  return {
+    tableDirectory: h.storage(directory),
+    indices: h.storage(Uint32Array.from(indices)),
+    offsets: h.storage(Uint32Array.from(offsets)),
+  };
+}
+
+const ROW_CASES = [
+  ...[null, 8, 16].flatMap((bits) =>
+    [false, true].map((multiHot) => ({ bits, multiHot, rows: 37 }))
+  ),
+  // Over 2048 keys a table: the sort's global steps and the scan's carry over 256-key blocks.
+  { bits: 8, multiHot: true, rows: 1500 },
+] as { bits: 8 | 16 | null; multiHot: boolean; rows: number }[];
+
+for (const { bits, multiHot, rows } of ROW_CASES) {
+  Deno.test({
+    name: `GPU sparse embedding message equals comm/compression.ts: ` +
+      `${bits ? `int${bits}` : "fp32"} values, ${multiHot ? "multi-hot" : "one-hot"}, ` +
+      `2 workers of ${rows} samples`,
+    ignore,
+    fn: async () => {
+      const spec = tinySpec();
+      const layout = planGpuLayout(spec);
+      const T = spec.tableRows.length, d = spec.embeddingDim;
+      const c: Compression = {
+        sparseEmbeddings: true,
+        embeddingBits: bits,
+        mlpBits: null,
+        errorCompensation: false,
+      };
+      const workers = 2;
+      const chunk = randomChunk(spec, rows, rows * workers, 3 + (bits ?? 0), multiHot);
+      let entries = 0;
+      for (const off of chunk.offsets) {
+        for (let k = 0; k < workers; k++) {
+          entries = Math.max(entries, off[(k + 1) * rows] - off[k * rows]);
+        }
+      }
+      const rng = new Rng(19, bits ?? 1);
+      const h = await KernelHarness.create();
+      h.setIterations([0, 1].map((k) => ({ s0: k * rows, rows })));
+      try {
+        const input = uploadChunk(h, chunk);
+        const binder = {
+          bind: h.bind.bind(h),
+          uniform: (_l: string, w: ArrayLike<number>) => h.uniform(Array.from(w)),
+        };
+        const side = [0, 1].map((k) => {
+          const dT = new Float32Array(rows * layout.ldt);
+          for (let i = 0; i < dT.length; i++) {
+            dT[i] = (rng.next() - 0.5) * (rng.next() < 0.1 ? 100 : 1e-3);
+          }
+          dT[layout.ldt + d] = NaN; // sample 1, table 0, column 0
+          const memory = new Float32Array(layout.floats + dT.length);
+          memory.set(dT, layout.floats);
+          const cpu = new WorkerGradients(spec, c);
+          cpu.collect(accessOf(spec, layout, memory), chunk, k * rows, rows);
+          const maxBits = h.storage(T), scales = h.storage(T);
+          const gpu = new GpuRowCompression({
+            device: h.device,
+            binder,
+            tables: T,
+            embeddingDim: d,
+            ldt: layout.ldt,
+            bits,
+            entries,
+            input,
+            dT: h.storage(dT),
+            maxBits,
+            scales,
+          });
+          return { cpu, gpu, maxBits, scales };
+        });
+        const local: Float32Array[] = [];
+        for (const [k, w] of side.entries()) {
+          const encoder = h.device.createCommandEncoder();
+          encoder.clearBuffer(w.maxBits);
+          const pass = encoder.beginComputePass();
+          w.gpu.recordSums(pass, (p) => h.useIteration(p, k));
+          pass.end();
+          h.device.queue.submit([encoder.finish()]);
+          const want = Float32Array.from(w.cpu.localScales());
+          if (bits) assertSameFloats(await h.read(w.scales, T), want, `worker ${k} scales`);
+          local.push(want);
+        }
+        const shared = local[0].map((s, i) => (s + local[1][i]) / 2);
+        for (const [k, w] of side.entries()) {
+          w.cpu.quantize(shared);
+          if (bits) h.device.queue.writeBuffer(w.scales, 0, shared);
+          const encoder = h.device.createCommandEncoder();
+          const pass = encoder.beginComputePass();
+          w.gpu.recordMessage(pass, (p) => h.useIteration(p, k));
+          pass.end();
+          h.device.queue.submit([encoder.finish()]);
+          const all = await readBytes(h, w.gpu.message, w.gpu.capacityBytes);
+          const counts = new Uint32Array(all.buffer, 0, T);
+          const got = all.subarray(0, rowMessageBytes(counts, d, bits));
+          const want = w.cpu.message();
+          assert.equal(got.length, want.length, `worker ${k} message bytes`);
+          assert.deepEqual(got, want, `worker ${k} message`);
+          assert.ok(w.cpu.uniqueRows < entries * T, "some rows repeat");
+          w.gpu.destroy();
+        }
+      } finally {
+        h.destroy();
+      }
+    },
+  });
+}

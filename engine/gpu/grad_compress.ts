@@ -63,8 +63,10 @@ export interface GpuMlpCompressionOptions {
   grad: GPUBuffer;
   /** Index of the first MLP scale in the scale vector (the embedding tables' come first). */
   firstScale: number;
-  /** Scales in the vector (embedding tables and MLP tensors). */
-  scaleCount: number;
+  /** Largest |g| bits per scale (embedding tables, then MLP tensors). */
+  maxBits: GPUBuffer;
+  /** The scale vector, laid out as `WorkerGradients.scales`. */
+  scales: GPUBuffer;
 }
 
 const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -75,10 +77,6 @@ export class GpuMlpCompression {
   readonly elements: number;
   /** Bytes of the message as `comm/compression.ts` counts them (one or two per value). */
   readonly messageBytes: number;
-  /** Largest |g| bits per scale (zeroed by {@linkcode recordScales}). */
-  readonly maxBits: GPUBuffer;
-  /** The scale vector: local scales after {@linkcode recordScales}; upload the shared ones. */
-  readonly scales: GPUBuffer;
   /** The INT8/INT16 message, little-endian, padded to whole 32-bit words. */
   readonly message: GPUBuffer;
   /** The error-compensation residual (packed as the gradients), or null. */
@@ -103,8 +101,6 @@ export class GpuMlpCompression {
     };
     const table = buffer("gradient tensors", plan.table.byteLength);
     o.device.queue.writeBuffer(table, 0, plan.table);
-    this.maxBits = buffer("gradient max bits", o.scaleCount * 4);
-    this.scales = buffer("gradient scales", o.scaleCount * 4);
     this.message = buffer("mlp message", this.#words * 4);
     this.residual = o.errorCompensation ? buffer("mlp residual", o.layout.floats * 4) : null;
     const residual = this.residual ?? buffer("no residual", 16);
@@ -117,31 +113,31 @@ export class GpuMlpCompression {
         table,
         o.grad,
         residual,
-        this.maxBits,
+        o.maxBits,
       ]),
       scales: o.binder.bind(GRAD_SCALES, [
         u([o.firstScale, plan.tensors, n, 0, threshold, tiny, 0, 0]),
-        this.maxBits,
+        o.maxBits,
         buffer("no counts", 16),
-        this.scales,
+        o.scales,
       ]),
       quantize: o.binder.bind(GRAD_QUANTIZE, [
         u([plan.elements, o.bits, n, o.errorCompensation ? 1 : 0, plan.tensors, this.#words, 0, 0]),
         table,
         o.grad,
         residual,
-        this.scales,
+        o.scales,
         this.message,
       ]),
     };
   }
 
   /**
-   * Records the local scales into {@linkcode scales} (after adding the residual to the gradients
-   * under error compensation). `bindIteration` sets the pass's group 1.
+   * Records the MLP's local scales into the scale vector (after adding the residual to the
+   * gradients under error compensation); its `maxBits` must be zero. `bindIteration` sets the
+   * pass's group 1.
    */
   recordScales(encoder: GPUCommandEncoder, bindIteration: (p: GPUComputePassEncoder) => void) {
-    encoder.clearBuffer(this.maxBits);
     const pass = encoder.beginComputePass();
     bindIteration(pass);
     const largest = Math.max(1, ...this.#lengths());
@@ -155,7 +151,7 @@ export class GpuMlpCompression {
     pass.end();
   }
 
-  /** Records the quantization with the shared scales now in {@linkcode scales}. */
+  /** Records the quantization with the shared scales now in the scale vector. */
   recordQuantize(encoder: GPUCommandEncoder, bindIteration: (p: GPUComputePassEncoder) => void) {
     const pass = encoder.beginComputePass();
     bindIteration(pass);
