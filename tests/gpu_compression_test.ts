@@ -7,11 +7,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type Compression, WorkerGradients } from "../comm/compression.ts";
+import { type Compression, COMPRESSION_PRESETS, WorkerGradients } from "../comm/compression.ts";
 import type { BatchChunk } from "../engine/batch.ts";
-import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
 import { GpuMlpCompression, planGradientTensors } from "../engine/gpu/grad_compress.ts";
 import { GpuRowCompression, rowMessageBytes } from "../engine/gpu/grad_compress_rows.ts";
+import { GpuGradientExchange, gpuLayoutAccess } from "../engine/gpu/grad_exchange.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { type GpuLayout, planGpuLayout } from "../engine/gpu/layout.ts";
 import { Rng } from "../engine/rng.ts";
@@ -21,21 +21,6 @@ import { randomChunk, tinySpec } from "./test_models.ts";
 
 const found = await findTestAdapter();
 const ignore = found.adapter === null;
-
-/** A CPU gradient access over `memory` laid out as the GPU's packed gradients (`layout`). */
-function accessOf(spec: ModelSpec, layout: GpuLayout, memory: Float32Array): CpuGradientAccess {
-  const layers = [...layout.bottom, ...layout.top].map((l) => ({
-    inputs: l.inputs,
-    outputs: l.outputs,
-    inP: l.inputs,
-    w: 0,
-    b: 0,
-    gw: l.weightOffset,
-    gb: l.biasOffset,
-  }));
-  const dimP = spec.embeddingDim;
-  return { memory, layers, dt: layout.floats, ldt: layout.ldt, dimP, tables: [] };
-}
 
 /** One sample touching row 0 of every table: what `collect` needs besides the MLP. */
 function oneSample(spec: ModelSpec): BatchChunk {
@@ -148,7 +133,7 @@ for (const bits of [8, 16] as const) {
             const local: Float32Array[] = [];
             for (const [k, w] of workers.entries()) {
               const g = randomGradients(layout, rng, k + iteration);
-              w.cpu.collect(accessOf(spec, layout, g), oneSample(spec), 0, 1);
+              w.cpu.collect(gpuLayoutAccess(spec, layout, g), oneSample(spec), 0, 1);
               h.device.queue.writeBuffer(w.gpu.grad, 0, g, 0, layout.floats);
               const encoder = h.device.createCommandEncoder();
               encoder.clearBuffer(w.gpu.maxBits);
@@ -243,7 +228,7 @@ Deno.test({
           for (let i = 0; i < len; i++) g[src + i] = values[i % values.length];
         }
         const cpu = new WorkerGradients(spec, c);
-        cpu.collect(accessOf(spec, layout, g), oneSample(spec), 0, 1);
+        cpu.collect(gpuLayoutAccess(spec, layout, g), oneSample(spec), 0, 1);
         cpu.quantize(scales);
         const gpu = gpuWorker(h, layout, c);
         h.device.queue.writeBuffer(gpu.grad, 0, g, 0, layout.floats);
@@ -338,7 +323,7 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
           const memory = new Float32Array(layout.floats + dT.length);
           memory.set(dT, layout.floats);
           const cpu = new WorkerGradients(spec, c);
-          cpu.collect(accessOf(spec, layout, memory), chunk, k * rows, rows);
+          cpu.collect(gpuLayoutAccess(spec, layout, memory), chunk, k * rows, rows);
           const maxBits = h.storage(T), scales = h.storage(T);
           const gpu = new GpuRowCompression({
             device: h.device,
@@ -386,6 +371,75 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
           w.gpu.destroy();
         }
       } finally {
+        h.destroy();
+      }
+    },
+  });
+}
+
+for (const preset of ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const) {
+  Deno.test({
+    name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps`,
+    ignore,
+    fn: async () => {
+      const spec = tinySpec();
+      const layout = planGpuLayout(spec);
+      const c = COMPRESSION_PRESETS[preset] as Compression;
+      const rows = 29, workers = 2, steps = 2;
+      const chunk = randomChunk(spec, rows, rows * workers * steps, 23, true);
+      let entries = 0;
+      for (const off of chunk.offsets) {
+        for (let k = 0; k < workers * steps; k++) {
+          entries = Math.max(entries, off[(k + 1) * rows] - off[k * rows]);
+        }
+      }
+      const rng = new Rng(29, 2);
+      const h = await KernelHarness.create();
+      h.setIterations(Array.from({ length: workers * steps }, (_, k) => ({ s0: k * rows, rows })));
+      const binder = {
+        bind: h.bind.bind(h),
+        uniform: (_l: string, w: ArrayLike<number>) => h.uniform(Array.from(w)),
+      };
+      const input = uploadChunk(h, chunk);
+      const side = [0, 1].map(() => {
+        const grad = h.storage(layout.floats), dT = h.storage(rows * layout.ldt);
+        const options = { device: h.device, binder, spec, layout, compression: c, entries };
+        return {
+          grad,
+          dT,
+          cpu: new WorkerGradients(spec, c),
+          gpu: new GpuGradientExchange({ ...options, input, dT, grad }),
+        };
+      });
+      try {
+        for (let step = 0; step < steps; step++) {
+          const local: Float32Array[] = [];
+          for (const [k, w] of side.entries()) {
+            const memory = new Float32Array(layout.floats + rows * layout.ldt);
+            for (let i = 0; i < memory.length; i++) memory[i] = (rng.next() - 0.5) * 0.01;
+            const iteration = step * workers + k;
+            w.cpu.collect(gpuLayoutAccess(spec, layout, memory), chunk, iteration * rows, rows);
+            h.device.queue.writeBuffer(w.grad, 0, memory, 0, layout.floats);
+            h.device.queue.writeBuffer(w.dT, 0, memory, layout.floats);
+            const want = Float32Array.from(w.cpu.localScales());
+            if (w.gpu.scaleCount) {
+              const got = await w.gpu.localScales((p) => h.useIteration(p, iteration));
+              assertSameFloats(got, want, `step ${step} worker ${k} scales`);
+            }
+            local.push(want);
+          }
+          const shared = local[0].map((s, i) => (s + local[1][i]) / 2);
+          for (const [k, w] of side.entries()) {
+            w.cpu.quantize(shared);
+            const iteration = step * workers + k;
+            const got = await w.gpu.messages(shared, (p) => h.useIteration(p, iteration));
+            assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
+            const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
+            assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
+          }
+        }
+      } finally {
+        for (const w of side) w.gpu.destroy();
         h.destroy();
       }
     },
