@@ -11,7 +11,12 @@ import { type Compression, COMPRESSION_PRESETS, WorkerGradients } from "../comm/
 import type { BatchChunk } from "../engine/batch.ts";
 import { GpuMlpCompression, planGradientTensors } from "../engine/gpu/grad_compress.ts";
 import { GpuRowCompression, rowMessageBytes } from "../engine/gpu/grad_compress_rows.ts";
-import { GpuGradientExchange, gpuLayoutAccess } from "../engine/gpu/grad_exchange.ts";
+import {
+  GpuGradientExchange,
+  gpuLayoutAccess,
+  largestBag,
+  packChunkInput,
+} from "../engine/gpu/grad_exchange.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { type GpuLayout, planGpuLayout } from "../engine/gpu/layout.ts";
 import { Rng } from "../engine/rng.ts";
@@ -257,19 +262,11 @@ Deno.test({
 
 /** The chunk input as `engine/gpu/input.ts` uploads it (directory, indices, offsets). */
 function uploadChunk(h: KernelHarness, chunk: BatchChunk) {
-  const T = chunk.indices.length;
-  const directory = new Uint32Array(4 * T);
-  const indices: number[] = [], offsets: number[] = [];
-  for (let t = 0; t < T; t++) {
-    directory[4 * t] = indices.length;
-    directory[4 * t + 1] = offsets.length;
-    indices.push(...chunk.indices[t].subarray(0, chunk.offsets[t][chunk.samples]));
-    offsets.push(...chunk.offsets[t].subarray(0, chunk.samples + 1));
-  }
+  const packed = packChunkInput(chunk);
   return {
-    tableDirectory: h.storage(directory),
-    indices: h.storage(Uint32Array.from(indices)),
-    offsets: h.storage(Uint32Array.from(offsets)),
+    tableDirectory: h.storage(packed.directory),
+    indices: h.storage(packed.indices),
+    offsets: h.storage(packed.offsets),
   };
 }
 
@@ -299,12 +296,7 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
       };
       const workers = 2;
       const chunk = randomChunk(spec, rows, rows * workers, 3 + (bits ?? 0), multiHot);
-      let entries = 0;
-      for (const off of chunk.offsets) {
-        for (let k = 0; k < workers; k++) {
-          entries = Math.max(entries, off[(k + 1) * rows] - off[k * rows]);
-        }
-      }
+      const entries = largestBag(chunk, rows);
       const rng = new Rng(19, bits ?? 1);
       const h = await KernelHarness.create();
       h.setIterations([0, 1].map((k) => ({ s0: k * rows, rows })));
@@ -387,12 +379,7 @@ for (const preset of ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] 
       const c = COMPRESSION_PRESETS[preset] as Compression;
       const rows = 29, workers = 2, steps = 2;
       const chunk = randomChunk(spec, rows, rows * workers * steps, 23, true);
-      let entries = 0;
-      for (const off of chunk.offsets) {
-        for (let k = 0; k < workers * steps; k++) {
-          entries = Math.max(entries, off[(k + 1) * rows] - off[k * rows]);
-        }
-      }
+      const entries = largestBag(chunk, rows);
       const rng = new Rng(29, 2);
       const h = await KernelHarness.create();
       h.setIterations(Array.from({ length: workers * steps }, (_, k) => ({ s0: k * rows, rows })));

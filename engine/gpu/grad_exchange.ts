@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { BatchChunk } from "../batch.ts";
 import type { CpuGradientAccess } from "../cpu/mod.ts";
 import type { ModelSpec } from "../spec.ts";
 import type { GemmBinder } from "./binder.ts";
@@ -76,6 +77,44 @@ export function gpuLayoutAccess(
   }));
   const dimP = spec.embeddingDim;
   return { memory, layers, dt: layout.floats, ldt: layout.ldt, dimP, tables: [] };
+}
+
+/**
+ * A chunk's indices as the engine uploads them (`input.ts`, without its sharing of one-hot
+ * offsets): the table directory `(first index, first offset, 0, 0)` per table, every table's
+ * indices back to back, every table's offsets back to back.
+ */
+export function packChunkInput(chunk: BatchChunk): {
+  directory: Uint32Array<ArrayBuffer>;
+  indices: Uint32Array<ArrayBuffer>;
+  offsets: Uint32Array<ArrayBuffer>;
+} {
+  const T = chunk.indices.length, n = chunk.samples;
+  const directory = new Uint32Array(4 * T);
+  let indexCount = 0;
+  for (let t = 0; t < T; t++) {
+    directory[4 * t] = indexCount;
+    directory[4 * t + 1] = t * (n + 1);
+    indexCount += chunk.offsets[t][n];
+  }
+  const indices = new Uint32Array(Math.max(4, indexCount));
+  const offsets = new Uint32Array(T * (n + 1));
+  for (let t = 0; t < T; t++) {
+    indices.set(chunk.indices[t].subarray(0, chunk.offsets[t][n]), directory[4 * t]);
+    offsets.set(chunk.offsets[t].subarray(0, n + 1), t * (n + 1));
+  }
+  return { directory, indices, offsets };
+}
+
+/** The most indices a table has in one batch of `rows` samples of `chunk`. */
+export function largestBag(chunk: BatchChunk, rows: number): number {
+  let most = 0;
+  for (const off of chunk.offsets) {
+    for (let s = 0; s + rows <= chunk.samples; s += rows) {
+      most = Math.max(most, off[s + rows] - off[s]);
+    }
+  }
+  return most;
 }
 
 /** The GPU side of one worker's gradient exchange. */
@@ -148,6 +187,11 @@ export class GpuGradientExchange {
     const mlpPadded = Math.ceil(this.#mlpBytes / 4) * 4;
     this.#staging = buffer("exchange readback", mlpPadded + this.#rows.capacityBytes, MAP_READ);
     this.#scaleStaging = buffer("scale readback", 4 * Math.max(1, this.scaleCount), MAP_READ);
+  }
+
+  /** Bytes copied to the host per iteration (both readbacks, at their buffers' sizes). */
+  get readbackBytes(): number {
+    return this.#staging.size + (this.scaleCount ? 4 * this.scaleCount : 0);
   }
 
   /**
