@@ -103,3 +103,84 @@ Deno.test({
     }
   },
 });
+
+/** out = subF64Rn(w, d) per element, d as float64 bits (lo, hi). */
+const SUB_F64_PROBE: KernelSource = {
+  name: "sub_f64_probe",
+  bindings: ["read", "read", "rw"],
+  code: /* wgsl */ `
+${EXACT_F32_WGSL}
+@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> d: array<vec2u>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = id.x;
+  if (i >= arrayLength(&w)) { return; }
+  out[i] = subF64Rn(w[i], d[i].x, d[i].y);
+}
+`,
+};
+
+Deno.test({
+  name: "exact_f32 subtracts a float64 from a float32 as JavaScript's Float32Array -= does",
+  ignore: found.adapter === null,
+  fn: async () => {
+    const rng = new Rng(13, 4);
+    const count = 20000;
+    const w = new Float32Array(count), d = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      w[i] = randomFloat(rng);
+      const r = rng.next();
+      switch (i % 6) {
+        case 0: // near w: cancellation
+          d[i] = w[i] * (1 + (r - 0.5) * 2 ** -(20 + rng.int(40)));
+          break;
+        case 1: // an SGD step: lr * gradient, far below w
+          d[i] = w[i] * (r - 0.5) * 2 ** -rng.int(60);
+          break;
+        case 2: // far above w
+          d[i] = w[i] * (r + 0.5) * 2 ** rng.int(60);
+          break;
+        case 3: // a float32 value
+          d[i] = randomFloat(rng);
+          break;
+        case 4: // zeros and signs
+          d[i] = [0, -0, 5e-324, -5e-324, 1e-310][rng.int(5)];
+          if (rng.next() < 0.5) w[i] = rng.next() < 0.5 ? 0 : -0;
+          break;
+        default: {
+          // Just past halfway to w's neighbour: the float64 rounding lands on the midpoint,
+          // which the float32 rounding then breaks to even (a single rounding would not).
+          const ulp = Math.abs(fromBits(bitsOf(w[i]) & 0x7f800000)) * 2 ** -23;
+          d[i] = (rng.next() < 0.5 ? -1 : 1) * (ulp / 2) * (1 + 2 ** -52 * (rng.int(3) - 1));
+        }
+      }
+    }
+    const h = await KernelHarness.create();
+    try {
+      h.setIterations([{ s0: 0, rows: 0 }]);
+      const out = h.storage(count);
+      const bits = new Uint32Array(d.buffer);
+      const k = h.bind(SUB_F64_PROBE, [h.storage(w), h.storage(bits), out]);
+      const encoder = h.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      h.useIteration(pass, 0);
+      h.dispatch(pass, k, Math.ceil(count / 64));
+      pass.end();
+      h.device.queue.submit([encoder.finish()]);
+      const got = await h.read(out, count);
+      const misses: string[] = [];
+      const want = new Float32Array(w);
+      for (let i = 0; i < count; i++) {
+        want[i] -= d[i];
+        if (bitsOf(got[i]) !== bitsOf(want[i]) && misses.length < 5) {
+          misses.push(`${w[i]} - ${d[i]}: got ${got[i]}, want ${want[i]}`);
+        }
+      }
+      assert.deepEqual(misses, []);
+    } finally {
+      h.destroy();
+    }
+  },
+});

@@ -12,6 +12,8 @@
  *   rounded once to float32. JavaScript rounds it to float64 first; the two agree whenever the
  *   exact difference fits in 53 bits, which holds for `|x| <= 2^28 s` (the scale is a mean of
  *   local scales that include this worker's, so `|x| <= levels * workers * s`).
+ * - `subF64Rn(w, dLo, dHi)`: `fround(w - d)` for a float64 `d` (JavaScript's `table[i] -= d` on a
+ *   Float32Array: the difference rounded to float64, then to float32).
  * - `levelOf(x, s, n)`: `quantizeRange`'s level: `fround(x / s)` rounded half to even, clamped to
  *   `[-n - 1, n]`; NaN gives 0 (as a store of NaN into an Int8Array does).
  *
@@ -109,18 +111,25 @@ fn shr64Sticky(v: vec2u, k: u32) -> vec3u {
   return vec3u(v.x >> k, (v.y >> k) | (v.x << (32u - k)), select(0u, 1u, lost));
 }
 
-// (sa * A + sb * B) * 2^L rounded, for aligned 64-bit magnitudes; sticky is a fraction below the
-// lowest bit that belongs to the smaller of the two (which must be strictly the smaller).
-fn signedSumRne(negA: bool, a: vec2u, negB: bool, b: vec2u, l: i32, sticky: bool) -> f32 {
-  if (negA == negB) { let t = add64(a, b); return packRne(negA, t.x, t.y, l, sticky); }
+// sa * A + sb * B for aligned 64-bit magnitudes, as (magnitude, negative); sticky is a fraction
+// below the lowest bit that belongs to the smaller of the two (which must be strictly the
+// smaller): big - (small + f) = (big - small - 1) + (1 - f), 0 < 1 - f < 1, still sticky.
+struct SignedSum { m: vec2u, neg: bool }
+fn signedSum(negA: bool, a: vec2u, negB: bool, b: vec2u, sticky: bool) -> SignedSum {
+  if (negA == negB) { return SignedSum(add64(a, b), negA); }
   var big = a;
   var small = b;
   var neg = negA;
   if (less64(a, b)) { big = b; small = a; neg = negB; }
   var d = sub64(big, small);
-  // big - (small + f) = (big - small - 1) + (1 - f), 0 < 1 - f < 1.
   if (sticky) { d = sub64(d, vec2u(0u, 1u)); }
-  return packRne(neg, d.x, d.y, l, sticky);
+  return SignedSum(d, neg);
+}
+
+// (sa * A + sb * B) * 2^L rounded to float32 (see signedSum).
+fn signedSumRne(negA: bool, a: vec2u, negB: bool, b: vec2u, l: i32, sticky: bool) -> f32 {
+  let r = signedSum(negA, a, negB, b, sticky);
+  return packRne(r.neg, r.m.x, r.m.y, l, sticky);
 }
 
 // fround(a / b) for finite b != 0.
@@ -174,15 +183,66 @@ fn residualRn(x: f32, r: i32, s: f32) -> f32 {
   let p1 = ar * (us.m >> 16u);
   let c = add64(vec2u(p1 >> 16u, p1 << 16u), vec2u(0u, p0));
   let ux = unpackF32(x);
-  // A common lowest bit at which both fit in 64 bits; the smaller one, if it reaches below it,
-  // keeps what it loses as a sticky fraction.
-  let l = max(min(ux.e, us.e), max(ux.e - 40, us.e - 24));
+  // A common lowest bit at which both fit in 63 bits (so that their sum fits in 64); the
+  // smaller one, if it reaches below it, keeps what it loses as a sticky fraction.
+  let l = max(min(ux.e, us.e), max(ux.e - 39, us.e - 24));
   var xa = shl64(0u, ux.m, u32(max(ux.e - l, 0)));
   var ca = shl64(c.x, c.y, u32(max(us.e - l, 0)));
   var sticky = false;
   if (ux.e < l) { let t = shr64Sticky(vec2u(0u, ux.m), u32(l - ux.e)); xa = t.xy; sticky = t.z != 0u; }
   if (us.e < l) { let t = shr64Sticky(c, u32(l - us.e)); ca = t.xy; sticky = t.z != 0u; }
   return signedSumRne(isNegBits(x), xa, r > 0, ca, l, sticky);
+}
+
+// (v + sticky) * 2^e rounded half to even to 53 significant bits: (mantissa, exponent).
+struct Wide { m: vec2u, e: i32 }
+fn roundTo53(v: vec2u, e: i32, sticky: bool) -> Wide {
+  var top = 31 - i32(countLeadingZeros(v.y));
+  if (v.x != 0u) { top = 63 - i32(countLeadingZeros(v.x)); }
+  if (top <= 52) { return Wide(v, e); }
+  let k = u32(top - 52);
+  let cut = shr64Sticky(v, k);
+  let rem = v.y & ((1u << k) - 1u);
+  let half = 1u << (k - 1u);
+  var q = cut.xy;
+  if (rem > half || (rem == half && (sticky || (q.y & 1u) == 1u))) { q = add64(q, vec2u(0u, 1u)); }
+  return Wide(q, e + i32(k));
+}
+
+// fround(w - d) for a float32 w and a float64 d given by its bits (lo, hi): JavaScript's
+// \`table[i] -= delta\` on a Float32Array, the subtraction rounded to float64 first.
+fn subF64Rn(w: f32, dLo: u32, dHi: u32) -> f32 {
+  let negD = (dHi & 0x80000000u) != 0u;
+  let bexp = (dHi >> 20u) & 0x7ffu;
+  let frac = vec2u(dHi & 0xfffffu, dLo);
+  if (bexp == 0x7ffu) {
+    if (frac.x != 0u || frac.y != 0u || !isFiniteBits(w)) { return w - bitcast<f32>(0x7fc00000u); }
+    return bitcast<f32>(select(0xff800000u, 0x7f800000u, negD));
+  }
+  if (!isFiniteBits(w)) { return w; }
+  if (bexp == 0u) {
+    // Zero or below 2^-1022: no effect on a nonzero float32; -d's sign on a zero.
+    if (!isZeroBits(w)) { return w; }
+    if (frac.x == 0u && frac.y == 0u) {
+      return bitcast<f32>(select(0u, 0x80000000u, isNegBits(w) && !negD));
+    }
+    return bitcast<f32>(select(0x80000000u, 0u, negD));
+  }
+  let md = vec2u(frac.x | 0x100000u, frac.y);
+  let ed = i32(bexp) - 1075;
+  if (isZeroBits(w)) { return packRne(!negD, md.x, md.y, ed, false); }
+  let uw = unpackF32(w);
+  // A common lowest bit at which both fit in 63 bits (so that their sum fits in 64); the
+  // smaller one, if it reaches below it, keeps what it loses as a sticky fraction.
+  let l = max(min(uw.e, ed), max(uw.e - 39, ed - 10));
+  var wa = shl64(0u, uw.m, u32(max(uw.e - l, 0)));
+  var da = shl64(md.x, md.y, u32(max(ed - l, 0)));
+  var sticky = false;
+  if (uw.e < l) { let t = shr64Sticky(vec2u(0u, uw.m), u32(l - uw.e)); wa = t.xy; sticky = t.z != 0u; }
+  if (ed < l) { let t = shr64Sticky(md, u32(l - ed)); da = t.xy; sticky = t.z != 0u; }
+  let r = signedSum(isNegBits(w), wa, !negD, da, sticky);
+  let wide = roundTo53(r.m, l, sticky);
+  return packRne(r.neg, wide.m.x, wide.m.y, wide.e, false);
 }
 
 // The integer level of x at scale s > 0 with n = 2^(bits-1) - 1.
