@@ -147,7 +147,8 @@ async function main(): Promise<number> {
           // one compared) starts from the same gradients as JavaScript's.
           if (it === 0) h.device.queue.writeBuffer(grad, 0, memory, 0, layout.floats);
           const t0 = performance.now();
-          const scales = gpu.scaleCount ? await gpu.localScales(bindIteration) : new Float32Array();
+          gpu.collect(bindIteration);
+          const scales = gpu.scaleCount ? await gpu.readLocalScales() : new Float32Array();
           const m = await gpu.messages(scales, bindIteration);
           if (it >= 3) times.push(performance.now() - t0);
           if (it === 0) {

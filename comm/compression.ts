@@ -386,23 +386,8 @@ export function applyGlobalGradients(
   messages: readonly Int8Array[],
   denseSum: Float32Array | null,
 ): void {
-  const c = w.config, mem = access.memory, spec = w.spec, d = spec.embeddingDim;
-  const tables = spec.tableRows.length;
-  const eTables = c.embeddingBits ? tables : 0;
-  // MLP: unpack into the padded gradient buffers, weights then bias of each layer.
-  let at = 0, tensor = 0;
-  const scaleOfTensor = () => c.mlpBits ? scales[eTables + tensor++] : (tensor++, 1);
-  for (const l of access.layers) {
-    const sw = scaleOfTensor();
-    for (let o = 0; o < l.outputs; o++) {
-      const dst = l.gw + o * l.inP;
-      for (let i = 0; i < l.inputs; i++) mem[dst + i] = (sw * mlpSum[at + i]) / workers;
-      at += l.inputs;
-    }
-    const sb = scaleOfTensor();
-    for (let i = 0; i < l.outputs; i++) mem[l.gb + i] = (sb * mlpSum[at + i]) / workers;
-    at += l.outputs;
-  }
+  const d = w.spec.embeddingDim;
+  writeGlobalMlpGradient(access, w, workers, scales, mlpSum);
   // Embeddings.
   if (denseSum) {
     let base = 0;
@@ -423,13 +408,41 @@ export function applyGlobalGradients(
 }
 
 /**
+ * Writes the global MLP gradient (`mlpSum`: FP32 sums or Int32 sums of levels) into the
+ * gradient buffers of `access` as `sum / N` or `s · sum / N`, weights then bias of each layer.
+ */
+export function writeGlobalMlpGradient(
+  access: Pick<CpuGradientAccess, "memory" | "layers">,
+  w: Pick<WorkerGradients, "spec" | "config">,
+  workers: number,
+  scales: Float32Array,
+  mlpSum: Float32Array | Int32Array,
+): void {
+  const c = w.config, mem = access.memory;
+  const eTables = c.embeddingBits ? w.spec.tableRows.length : 0;
+  let at = 0, tensor = 0;
+  const scaleOfTensor = () => c.mlpBits ? scales[eTables + tensor++] : (tensor++, 1);
+  for (const l of access.layers) {
+    const sw = scaleOfTensor();
+    for (let o = 0; o < l.outputs; o++) {
+      const dst = l.gw + o * l.inP;
+      for (let i = 0; i < l.inputs; i++) mem[dst + i] = (sw * mlpSum[at + i]) / workers;
+      at += l.inputs;
+    }
+    const sb = scaleOfTensor();
+    for (let i = 0; i < l.outputs; i++) mem[l.gb + i] = (sb * mlpSum[at + i]) / workers;
+    at += l.outputs;
+  }
+}
+
+/**
  * Visits every row of the global embedding gradient: table by table, rows ascending, with the
  * sum over the workers' messages (`messages`, in rank order) of the row's values (`acc`: Int32
  * sums of levels under INT8/INT16, else FP32 sums) and the table's shared scale `s` (1 in FP32).
  * The update of a row is `w -= learningRate * ((s * acc[q]) / workers)`.
  */
 export function forEachGlobalRow(
-  w: WorkerGradients,
+  w: Pick<WorkerGradients, "spec" | "config">,
   scales: Float32Array,
   messages: readonly Int8Array[],
   visit: (table: number, row: number, acc: Int32Array | Float32Array, s: number) => void,
@@ -491,7 +504,7 @@ export function forEachGlobalRow(
  * float64 amounts `learningRate * ((s * acc[q]) / workers)` to subtract, `d` per row.
  */
 export function globalRowDeltas(
-  w: WorkerGradients,
+  w: Pick<WorkerGradients, "spec" | "config">,
   workers: number,
   learningRate: number,
   scales: Float32Array,

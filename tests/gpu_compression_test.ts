@@ -409,8 +409,9 @@ for (const preset of ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] 
             h.device.queue.writeBuffer(w.grad, 0, memory, 0, layout.floats);
             h.device.queue.writeBuffer(w.dT, 0, memory, layout.floats);
             const want = Float32Array.from(w.cpu.localScales());
+            w.gpu.collect((p) => h.useIteration(p, iteration));
             if (w.gpu.scaleCount) {
-              const got = await w.gpu.localScales((p) => h.useIteration(p, iteration));
+              const got = await w.gpu.readLocalScales();
               assertSameFloats(got, want, `step ${step} worker ${k} scales`);
             }
             local.push(want);

@@ -3,9 +3,9 @@
  * `comm/compression.ts` (`WorkerGradients`) computed where the gradients are, so that only its
  * results cross to the host. Per iteration:
  *
- * 1. {@linkcode GpuGradientExchange.localScales} (only under INT8/INT16): the unique rows and
- *    their sums, the local scales; one readback of the scale vector (a few floats), which the
- *    host averages over the workers (`Communicator.allReduceMean`).
+ * 1. {@linkcode GpuGradientExchange.collect}: the unique rows and their sums, the local scales;
+ *    under INT8/INT16 one readback of the scale vector (a few floats), which the host averages
+ *    over the workers (`Communicator.allReduceMean`).
  * 2. {@linkcode GpuGradientExchange.messages}: the shared scales uploaded, the INT8/INT16 MLP
  *    message (or the FP32 MLP gradient) and the embedding message built; one readback of both.
  *
@@ -195,11 +195,27 @@ export class GpuGradientExchange {
   }
 
   /**
-   * Step 1 under INT8/INT16: this worker's local scales (laid out as `WorkerGradients.scales`),
-   * read back. `bindIteration` sets group 1 (the batch).
+   * Step 1: records and submits the unique rows, their sums and the local scales of the batch
+   * bound by `bindIteration` (group 1); with `copyMlp`, the engine's MLP gradients are first
+   * copied into this exchange's own gradient buffer (a simulated worker keeps its own).
    */
-  async localScales(bindIteration: (p: GPUComputePassEncoder) => void): Promise<Float32Array> {
-    const encoder = this.#sums(bindIteration);
+  collect(
+    bindIteration: (p: GPUComputePassEncoder) => void,
+    copyMlp?: GPUBuffer,
+  ): void {
+    const encoder = this.#o.device.createCommandEncoder();
+    if (copyMlp) encoder.copyBufferToBuffer(copyMlp, 0, this.#o.grad, 0, this.#o.layout.floats * 4);
+    encoder.clearBuffer(this.#maxBits);
+    const pass = encoder.beginComputePass();
+    this.#rows.recordSums(pass, bindIteration);
+    pass.end();
+    if (this.#mlp) this.#mlp.recordScales(encoder, bindIteration);
+    this.#o.device.queue.submit([encoder.finish()]);
+  }
+
+  /** The local scales of the last {@linkcode collect} (as `WorkerGradients.scales`), read back. */
+  async readLocalScales(): Promise<Float32Array> {
+    const encoder = this.#o.device.createCommandEncoder();
     encoder.copyBufferToBuffer(this.#scales, 0, this.#scaleStaging, 0, 4 * this.scaleCount);
     this.#o.device.queue.submit([encoder.finish()]);
     await this.#scaleStaging.mapAsync(GPUMapMode.READ);
@@ -210,26 +226,30 @@ export class GpuGradientExchange {
     return out;
   }
 
+  /** {@linkcode collect}, then {@linkcode readLocalScales}. */
+  localScales(bindIteration: (p: GPUComputePassEncoder) => void): Promise<Float32Array> {
+    this.collect(bindIteration);
+    return this.readLocalScales();
+  }
+
   /**
-   * Step 2: the messages with the shared `scales` (the mean of the workers' local scales; empty
-   * without INT8/INT16, when step 1 is skipped), read back in one copy.
+   * Step 2, after {@linkcode collect}: the messages with the shared `scales` (the mean of the
+   * workers' local scales; ignored without INT8/INT16), read back in one copy.
    */
   async messages(
     scales: Float32Array,
     bindIteration: (p: GPUComputePassEncoder) => void,
   ): Promise<GpuMessages> {
     const device = this.#o.device;
-    let encoder: GPUCommandEncoder;
-    if (this.scaleCount === 0) encoder = this.#sums(bindIteration);
-    else {
+    if (this.scaleCount > 0) {
       if (scales.length !== this.scaleCount) {
         throw new RangeError(
           `Expected ${this.scaleCount} shared scales but found ${scales.length}`,
         );
       }
       device.queue.writeBuffer(this.#scales, 0, scales as Float32Array<ArrayBuffer>);
-      encoder = device.createCommandEncoder();
     }
+    const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     this.#rows.recordMessage(pass, bindIteration);
     pass.end();
@@ -265,17 +285,6 @@ export class GpuGradientExchange {
     this.#mlp?.destroy();
     this.#rows.destroy();
     for (const b of this.#own) b.destroy();
-  }
-
-  /** An encoder with the unique rows, their sums and the local scales recorded. */
-  #sums(bindIteration: (p: GPUComputePassEncoder) => void): GPUCommandEncoder {
-    const encoder = this.#o.device.createCommandEncoder();
-    encoder.clearBuffer(this.#maxBits);
-    const pass = encoder.beginComputePass();
-    this.#rows.recordSums(pass, bindIteration);
-    pass.end();
-    if (this.#mlp) this.#mlp.recordScales(encoder, bindIteration);
-    return encoder;
   }
 
   /** The packed FP32 MLP gradient in `planMlpTensors` order (alignment padding dropped). */

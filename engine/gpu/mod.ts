@@ -3,7 +3,13 @@
  *
  * @module
  */
-export { createGpuEngine, type GpuEngineOptions } from "./gpu_engine.ts";
+export { createGpuEngine, gpuDataParallelHooks, type GpuEngineOptions } from "./gpu_engine.ts";
+export type {
+  GpuDataParallelHooks,
+  GpuExchange,
+  GpuReplicaBuffers,
+  GpuTableStep,
+} from "./dp_train.ts";
 export {
   findAdapter,
   NoGpuAdapterError,
