@@ -115,7 +115,12 @@ export async function trainChunkExchanging(
     plan: state.plan,
     mlpGrad: state.mlpGrad,
     dT: state.interactionInputGrad,
-    input: state.input,
+    // A snapshot: the engine replaces input buffers that must grow.
+    input: {
+      tableDirectory: state.input.tableDirectory,
+      indices: state.input.indices,
+      offsets: state.input.offsets,
+    },
     segments: state.segments,
     groupArenas: (g) => state.groupArenas(g),
     bindIteration: (pass, i) => pass.setBindGroup(1, group, [i * ITER_STRIDE]),

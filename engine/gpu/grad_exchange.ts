@@ -189,6 +189,11 @@ export class GpuGradientExchange {
     this.#scaleStaging = buffer("scale readback", 4 * Math.max(1, this.scaleCount), MAP_READ);
   }
 
+  /** Values of the MLP message (every weight and bias, `planMlpTensors`'s packing). */
+  get mlpValues(): number {
+    return planGradientTensors(this.#o.layout, 0).elements;
+  }
+
   /** Bytes copied to the host per iteration (both readbacks, at their buffers' sizes). */
   get readbackBytes(): number {
     return this.#staging.size + (this.scaleCount ? 4 * this.scaleCount : 0);
