@@ -7,9 +7,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createSharedGroup } from "../comm/communicator.ts";
 import { type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { SimulatedGpuDataParallel } from "../comm/gpu_replica.ts";
+import { GpuRanks } from "../comm/gpu_ranks.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
@@ -34,20 +34,16 @@ function assertTrained(initial: Params, trained: Params) {
 
 /** Two GPU ranks in Workers; their parameters (equal on every rank) and losses. */
 async function trainRanks(compression: Compression) {
-  const group = createSharedGroup(K, 1 << 20);
-  const results = await Promise.all(Array.from({ length: K }, (_, rank) => {
-    const w = new Worker(new URL("./gpu_dp_rank.ts", import.meta.url).href, { type: "module" });
-    return new Promise<{ params: Params; losses: Float32Array[]; error?: string }>((resolve) => {
-      w.onmessage = (e) => {
-        w.terminate();
-        resolve(e.data);
-      };
-      w.postMessage({ group, rank, spec, seed, compression, chunks, learningRate });
-    });
-  }));
-  for (const r of results) if (r.error) assert.fail(r.error);
-  assert.deepEqual(results[1].params, results[0].params, "ranks agree");
-  return results[0];
+  const ranks = await GpuRanks.create({ ranks: K, spec, batchSize: B, seed, compression });
+  try {
+    const losses: Float32Array[] = [];
+    for (const c of chunks) losses.push((await ranks.trainChunk(c, learningRate))[0].loss);
+    const params = await ranks.params();
+    assert.deepEqual(params[1], params[0], "ranks agree");
+    return { params: params[0], losses };
+  } finally {
+    await ranks.dispose();
+  }
 }
 
 for (const preset of ["sparse", "sparse-int8-ec"] as const) {
