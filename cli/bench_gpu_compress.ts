@@ -25,9 +25,8 @@ import { Rng } from "../engine/rng.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { upperMedian } from "../record/stats.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";
-
-const PRESETS = ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const;
+import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
+import { GPU_DP_FLAGS, intList, presetList } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu-compress [options]",
@@ -36,18 +35,7 @@ const CLI = defineCli({
 readbacks) against the same compression in JavaScript, on Kaggle-model gradients, per batch size
 and preset; checks that both send the same bytes. Prints a table; writes JSON with --out.`,
   options: {
-    "batch-size": {
-      ...FLAGS["batch-size"],
-      arg: "LIST",
-      help: "per-rank batch sizes, comma-separated",
-      default: "128,2048,16384",
-    },
-    compression: {
-      ...FLAGS.compression,
-      arg: "LIST",
-      help: `presets, comma-separated, of ${PRESETS.join(", ")}`,
-      default: "sparse,sparse-int8",
-    },
+    ...GPU_DP_FLAGS,
     iterations: { ...FLAGS.iterations, help: "timed iterations per case", default: "20, after 3" },
     scale: { ...FLAGS.scale, help: "table scale of the Kaggle model, in (0, 1]", default: "1" },
     "gpu-index": FLAGS["gpu-index"],
@@ -83,18 +71,8 @@ async function main(): Promise<number> {
   const parsed = parseCli(CLI, Deno.args);
   if (!parsed) return 0;
   const { values } = parsed;
-  const batches = (values["batch-size"] ?? "128,2048,16384").split(",").map((s) => {
-    const n = intFlag("batch-size", s.trim());
-    if (n === undefined) throw new UsageError(`--batch-size: bad size '${s}'`);
-    return n;
-  });
-  const presets = (values.compression ?? "sparse,sparse-int8").split(",").map((s) => {
-    const name = s.trim() as typeof PRESETS[number];
-    if (!PRESETS.includes(name)) {
-      throw new UsageError(`--compression expects some of ${PRESETS.join(", ")} but found '${s}'`);
-    }
-    return name;
-  });
+  const batches = intList("batch-size", values["batch-size"] ?? "128,2048,16384");
+  const presets = presetList(values.compression ?? "sparse,sparse-int8");
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const gpuIndex = gpuIndexSetting(intFlag("gpu-index", values["gpu-index"], 0));

@@ -11,7 +11,7 @@ import type { ModelSpec } from "../engine/spec.ts";
 import { createSharedGroup } from "./communicator.ts";
 import type { Compression } from "./compression.ts";
 import type { GpuRankRequest } from "./gpu_rank_worker.ts";
-import type { SimulatedChunkResult } from "./simulated.ts";
+import type { GpuRankChunkResult } from "./gpu_replica.ts";
 
 /** Options of {@linkcode GpuRanks.create}. */
 export interface GpuRanksOptions {
@@ -67,12 +67,12 @@ export class GpuRanks {
   }
 
   /** Trains every rank on its slice of every global batch of `chunk`; rank 0's result first. */
-  async trainChunk(chunk: BatchChunk, learningRate: number): Promise<SimulatedChunkResult[]> {
+  async trainChunk(chunk: BatchChunk, learningRate: number): Promise<GpuRankChunkResult[]> {
     return (await this.#all(() => ({
       type: "train",
       chunk,
       learningRate,
-    }))) as unknown as SimulatedChunkResult[];
+    }))) as unknown as GpuRankChunkResult[];
   }
 
   /** Every rank's parameters (equal, bit for bit, unless a replica diverged). */

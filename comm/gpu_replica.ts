@@ -143,6 +143,23 @@ class GpuReplicaParts {
   }
 }
 
+/**
+ * Where a GPU rank's exchange spends its time, ms summed over a chunk: `gpu` waits for the
+ * GPU (the iteration's forward and backward passes, the compression kernels and the two
+ * readbacks), `exchange` in the communicator's collectives (waiting for the other ranks
+ * included), `apply` computes the global gradient on the host and uploads it.
+ */
+export interface GpuExchangeTiming {
+  gpu: number;
+  exchange: number;
+  apply: number;
+}
+
+/** What a GPU rank's chunk returns: {@linkcode SimulatedChunkResult} and its timing. */
+export interface GpuRankChunkResult extends SimulatedChunkResult {
+  timing: GpuExchangeTiming;
+}
+
 /** One rank of real data parallelism on a GPU engine, exchanging through `comm`. */
 export class GpuRankExchange implements GpuExchange {
   readonly comm: Communicator;
@@ -151,6 +168,7 @@ export class GpuRankExchange implements GpuExchange {
   #parts: GpuReplicaParts | null = null;
   #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
   #mlpSum: { f32: Float32Array; i32: Int32Array } | null = null;
+  #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
 
   constructor(comm: Communicator, compression: Partial<Compression>) {
     this.comm = comm;
@@ -162,11 +180,16 @@ export class GpuRankExchange implements GpuExchange {
     engine: Engine,
     chunk: BatchChunk,
     learningRate: number,
-  ): Promise<SimulatedChunkResult> {
+  ): Promise<GpuRankChunkResult> {
     this.#learningRate = learningRate;
     this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    this.#timing = { gpu: 0, exchange: 0, apply: 0 };
     const r = await gpuDataParallelHooks(engine).trainChunk(chunk, { learningRate }, this);
-    return { ...r, bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations) };
+    return {
+      ...r,
+      bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations),
+      timing: this.#timing,
+    };
   }
 
   prepare(buffers: GpuReplicaBuffers, entries: number): void {
@@ -178,12 +201,19 @@ export class GpuRankExchange implements GpuExchange {
   }
 
   async step(i: number): Promise<GpuTableStep> {
-    const parts = this.#parts!, gpu = parts.exchanges[0], comm = this.comm;
+    const parts = this.#parts!, gpu = parts.exchanges[0], comm = this.comm, t = this.#timing;
     const bind = (p: GPUComputePassEncoder) => parts.buffers.bindIteration(p, i);
+    let t0 = performance.now();
     gpu.collect(bind);
     const scales = gpu.scaleCount ? await gpu.readLocalScales() : new Float32Array(0);
+    let t1 = performance.now();
+    t.gpu += t1 - t0;
     if (scales.length) comm.allReduceMean(scales);
+    t0 = performance.now();
+    t.exchange += t0 - t1;
     const m = await gpu.messages(scales, bind);
+    t1 = performance.now();
+    t.gpu += t1 - t0;
     const sums = this.#mlpSum!;
     let mlpSum: Float32Array | Int32Array;
     if (m.mlp instanceof Float32Array) {
@@ -195,9 +225,13 @@ export class GpuRankExchange implements GpuExchange {
       mlpSum = sums.i32;
     }
     const messages = comm.allGather(m.embedding);
+    t0 = performance.now();
+    t.exchange += t0 - t1;
     const b = bytesOf(scales.length, m);
     for (const k of ["embedding", "mlp", "scales", "total"] as const) this.#bytes[k] += b[k];
-    return parts.globalStep(comm.size, this.#learningRate, scales, mlpSum, messages);
+    const step = parts.globalStep(comm.size, this.#learningRate, scales, mlpSum, messages);
+    t.apply += performance.now() - t0;
+    return step;
   }
 
   finish(): void {}
