@@ -244,7 +244,8 @@ async function main(): Promise<number> {
     console.error(
       `bench: ${
         parallel.skipped.join(", ")
-      } train on one engine: LSQ's learned steps have no data-parallel gradient exchange`,
+      } train on one engine: learned steps (LSQ) and, on the GPU, learned clips (PACT) have ` +
+        `no data-parallel gradient exchange`,
     );
   }
   const gpuIndex = intFlag("gpu-index", values["gpu-index"], 0);

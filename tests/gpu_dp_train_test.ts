@@ -14,6 +14,7 @@ import { SimulatedDataParallel } from "../comm/simulated.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import type { Params } from "../engine/params.ts";
+import { kaggleSuite, withDataParallel } from "../suites/mod.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
 import { assertParamsClose, randomChunk, tinySpec } from "./test_models.ts";
 
@@ -92,4 +93,24 @@ Deno.test({
     await gpu.dispose();
     await cpu.dispose();
   },
+});
+
+Deno.test("GPU runs train data-parallel as simulated workers, sparse, without learned clips", () => {
+  const t3 = kaggleSuite({ experiments: ["table3"] });
+  const gpu = { ...t3, runs: t3.runs.map((r) => ({ ...r, engine: "gpu" as const })) };
+  const { suite, skipped } = withDataParallel(gpu, { workers: 2, mode: "simulated" });
+  assert.ok(
+    skipped.includes("lsq-int4") && skipped.some((n) => n.startsWith("pact")),
+    `${skipped}`,
+  );
+  const fp32 = suite.runs.find((r) => r.name === "fp32")!;
+  assert.deepEqual(fp32.dataParallel, { workers: 2, compression: "sparse", mode: "simulated" });
+  assert.throws(
+    () => withDataParallel(gpu, { workers: 2, mode: "simulated", compression: "uncompressed" }),
+    /Expected sparse embedding gradients for data parallelism on the GPU but found uncompressed/,
+  );
+  assert.throws(
+    () => withDataParallel(gpu, { workers: 2, mode: "workers" }),
+    /Expected engine cpu for data-parallel training but found gpu \(on the GPU, workers are simulated/,
+  );
 });
