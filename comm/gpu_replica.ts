@@ -23,12 +23,15 @@ import {
   type GpuMessages,
 } from "../engine/gpu/grad_exchange.ts";
 import {
+  createGpuEngine,
   gpuDataParallelHooks,
   type GpuExchange,
   type GpuReplicaBuffers,
   type GpuTableStep,
 } from "../engine/gpu/mod.ts";
+import type { ModelSpec } from "../engine/spec.ts";
 import { meanBytesPerIteration } from "./accounting.ts";
+import { sliceChunk } from "./chunk.ts";
 import { type Communicator, sumInOrder } from "./communicator.ts";
 import {
   type ByteCount,
@@ -37,6 +40,7 @@ import {
   globalRowDeltas,
   writeGlobalMlpGradient,
 } from "./compression.ts";
+import { paramsChecksum } from "./replicas.ts";
 import { perGlobalBatch, type SimulatedChunkResult } from "./simulated.ts";
 
 /** A worker's bytes for one iteration, as `WorkerGradients.bytes` counts them. */
@@ -325,5 +329,60 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   destroy(): void {
     this.#parts?.destroy();
     this.#parts = null;
+  }
+}
+
+/**
+ * A GPU replica of real data parallelism: a GPU engine (on GPU `gpuIndex`, default the Open MPI
+ * local rank's, else the default adapter) and its {@linkcode GpuRankExchange}, with the
+ * interface of the CPU's `DataParallelReplica`.
+ */
+export class GpuReplica {
+  readonly engine: Engine;
+  readonly #exchange: GpuRankExchange;
+
+  private constructor(engine: Engine, exchange: GpuRankExchange) {
+    this.engine = engine;
+    this.#exchange = exchange;
+  }
+
+  /** A replica on this rank of `comm`, initialised as every other rank's (same seed). */
+  static async create(comm: Communicator, o: {
+    spec: ModelSpec;
+    localBatch: number;
+    seed: number;
+    compression: Partial<Compression>;
+    gpuIndex?: number;
+  }): Promise<GpuReplica> {
+    const engine = await createGpuEngine({
+      spec: o.spec,
+      maxBatch: o.localBatch,
+      seed: o.seed,
+      gpuIndex: o.gpuIndex,
+    });
+    return new GpuReplica(engine, new GpuRankExchange(comm, o.compression));
+  }
+
+  /** Trains on this rank's slice of every full global batch of `chunk`. */
+  async trainChunk(chunk: BatchChunk, learningRate: number) {
+    const comm = this.#exchange.comm, sent0 = comm.bytesSent;
+    const local = sliceChunk(chunk, comm.rank, comm.size);
+    const result = await this.#exchange.trainChunk(this.engine, local, learningRate);
+    const bytes = { ...result.bytesPerIteration };
+    for (const k of ["embedding", "mlp", "scales", "total"] as const) {
+      bytes[k] *= result.iterations;
+    }
+    return { result, bytes, bytesSent: comm.bytesSent - sent0 };
+  }
+
+  /** The checksum of this replica's parameters (`replicas.ts`), read from the GPU. */
+  async checksum(): Promise<string> {
+    return paramsChecksum(await this.engine.readParams());
+  }
+
+  /** Frees the exchange and the engine. */
+  async dispose(): Promise<void> {
+    this.#exchange.destroy();
+    await this.engine.dispose();
   }
 }
