@@ -10,7 +10,7 @@
 /// <reference lib="deno.worker" />
 import type { BatchChunk } from "../engine/batch.ts";
 import type { Engine } from "../engine/engine.ts";
-import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { createGpuEngine, GpuIndexError } from "../engine/gpu/mod.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { sliceChunk } from "./chunk.ts";
@@ -67,6 +67,10 @@ self.onmessage = async (event: MessageEvent<GpuRankRequest>) => {
     }
   } catch (error) {
     comm?.abort();
-    self.postMessage({ type: "error", message: String((error as Error)?.stack ?? error) });
+    // A wrong GPU index is one line; anything else comes with its stack.
+    const message = error instanceof GpuIndexError
+      ? `${error.name}: ${error.message}`
+      : String((error as Error)?.stack ?? error);
+    self.postMessage({ type: "error", message });
   }
 };

@@ -51,6 +51,9 @@ export class GpuRanks {
     const url = new URL("./gpu_rank_worker.ts", import.meta.url).href;
     const workers = Array.from({ length: o.ranks }, () => new Worker(url, { type: "module" }));
     const ranks = new GpuRanks(workers, []);
+    // A GPU is chosen through process-wide environment variables read when a Worker first asks
+    // for an adapter: ranks choosing GPUs start one after another.
+    const one = o.gpuIndex !== undefined;
     const ready = await ranks.#all((rank) => ({
       type: "setup",
       group,
@@ -61,7 +64,7 @@ export class GpuRanks {
       quantization: o.quantization ?? null,
       compression: o.compression,
       gpuIndex: o.gpuIndex?.(rank),
-    }));
+    }), one);
     ranks.devices.push(...ready.map((r) => String(r.device)));
     return ranks;
   }
@@ -89,18 +92,25 @@ export class GpuRanks {
     }
   }
 
-  /** Sends each rank its request and waits for every answer (the first error throws). */
-  #all(request: (rank: number) => GpuRankRequest): Promise<Record<string, unknown>[]> {
-    return Promise.all(
-      this.#workers.map((w, rank) =>
-        new Promise<Record<string, unknown>>((resolve, reject) => {
-          w.onmessage = (e) => {
-            if (e.data.type === "error") reject(new Error(`GPU rank ${rank}: ${e.data.message}`));
-            else resolve(e.data);
-          };
-          w.postMessage(request(rank));
-        })
-      ),
-    );
+  /**
+   * Sends each rank its request and waits for every answer (the first error throws); with
+   * `inTurn`, each rank's request only after the previous rank answered.
+   */
+  async #all(
+    request: (rank: number) => GpuRankRequest,
+    inTurn = false,
+  ): Promise<Record<string, unknown>[]> {
+    const ask = (w: Worker, rank: number) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        w.onmessage = (e) => {
+          if (e.data.type === "error") reject(new Error(`GPU rank ${rank}: ${e.data.message}`));
+          else resolve(e.data);
+        };
+        w.postMessage(request(rank));
+      });
+    if (!inTurn) return await Promise.all(this.#workers.map(ask));
+    const out = [];
+    for (const [rank, w] of this.#workers.entries()) out.push(await ask(w, rank));
+    return out;
   }
 }
