@@ -3,7 +3,13 @@
  *
  * @module
  */
-export { createGpuEngine, gpuDataParallelHooks, type GpuEngineOptions } from "./gpu_engine.ts";
+export {
+  createGpuEngine,
+  gpuDataParallelHooks,
+  type GpuEngineOptions,
+  profileGpuStep,
+} from "./gpu_engine.ts";
+export type { KernelTime } from "./kernel_profile.ts";
 export type {
   GpuDataParallelHooks,
   GpuExchange,
