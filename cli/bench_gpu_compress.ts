@@ -25,8 +25,8 @@ import { Rng } from "../engine/rng.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { upperMedian } from "../record/stats.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
-import { GPU_DP_FLAGS, intList, presetList } from "./gpu_dp_flags.ts";
+import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
+import { GPU_DP_FLAGS, intList, presetList, READBACKS } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu-compress [options]",
@@ -75,6 +75,7 @@ async function main(): Promise<number> {
   const presets = presetList(values.compression ?? "sparse,sparse-int8");
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
+  const readback = choiceFlag("readback", values.readback, READBACKS) ?? "map";
   const gpuIndex = gpuIndexSetting(intFlag("gpu-index", values["gpu-index"], 0));
   if (gpuIndex !== undefined) await selectGpu(gpuIndex);
   const h = await KernelHarness.create();
@@ -83,7 +84,10 @@ async function main(): Promise<number> {
   const data = new SyntheticCriteo(spec, { seed: 1 });
   const rows: Row[] = [];
   const floor = await readbackFloor(h);
-  console.log(`device: ${h.description}; readback floor ${floor.toFixed(3)} ms (one mapAsync)`);
+  console.log(
+    `device: ${h.description}; readback floor ${floor.toFixed(3)} ms (one mapAsync); ` +
+      `readback ${readback}`,
+  );
   console.log(
     "batch  compression      js ms   gpu ms  ×js   readbacks  read bytes   sent bytes  identical",
   );
@@ -117,6 +121,7 @@ async function main(): Promise<number> {
           input: gpuInput,
           dT,
           grad,
+          readback,
         });
         const times: number[] = [];
         let identical = true, readBytes = 0;
@@ -163,7 +168,14 @@ async function main(): Promise<number> {
     h.destroy();
   }
   if (values.out) {
-    const json = { device: h.description, readbackFloorMs: floor, scale, iterations, rows };
+    const json = {
+      device: h.description,
+      readbackFloorMs: floor,
+      readback,
+      scale,
+      iterations,
+      rows,
+    };
     await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`wrote ${values.out}`);
   }

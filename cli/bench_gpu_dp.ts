@@ -17,8 +17,8 @@ import { SyntheticCriteo } from "../data/synthetic.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { kaggleSpec } from "../engine/spec.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
-import { GPU_DP_FLAGS, intList, presetList } from "./gpu_dp_flags.ts";
+import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
+import { GPU_DP_FLAGS, intList, presetList, READBACKS } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu-dp [options]",
@@ -72,6 +72,7 @@ async function main(): Promise<number> {
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const gpus = values.gpus === undefined ? null : intList("gpus", values.gpus, 0);
   const gpuIndex = gpus ? (r: number) => gpus[Math.min(r, gpus.length - 1)] : undefined;
+  const readback = choiceFlag("readback", values.readback, READBACKS) ?? "map";
   const spec = kaggleSpec(scale);
   const data = new SyntheticCriteo(spec, { seed: 1 });
   const rows: Row[] = [];
@@ -101,6 +102,7 @@ async function main(): Promise<number> {
         seed: 1,
         compression,
         gpuIndex,
+        readback,
       });
       try {
         devices = group.devices;
@@ -133,9 +135,9 @@ async function main(): Promise<number> {
       }
     }
   }
-  console.log(`devices: ${devices.join("; ")}`);
+  console.log(`devices: ${devices.join("; ")}; readback ${readback}`);
   if (values.out) {
-    const json = { devices, scale, iterations, learningRate, rows };
+    const json = { devices, scale, iterations, learningRate, readback, rows };
     await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`wrote ${values.out}`);
   }

@@ -12,7 +12,10 @@ export const GPU_PRESETS = ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8
 /** A preset of {@linkcode GPU_PRESETS}. */
 export type GpuPreset = typeof GPU_PRESETS[number];
 
-/** `--batch-size LIST` and `--compression LIST`. */
+/** How a GPU worker reads its results back (`GpuGradientExchange`'s `readback`). */
+export const READBACKS = ["map", "canvas-scales", "canvas"] as const;
+
+/** `--batch-size LIST`, `--compression LIST` and `--readback MODE`. */
 export const GPU_DP_FLAGS = {
   "batch-size": {
     ...FLAGS["batch-size"],
@@ -25,6 +28,13 @@ export const GPU_DP_FLAGS = {
     arg: "LIST",
     help: `presets, comma-separated, of ${GPU_PRESETS.join(", ")}`,
     default: "sparse,sparse-int8",
+  },
+  readback: {
+    type: "string",
+    arg: "MODE",
+    help: "how results come back: map (mapAsync: Deno sleeps 10 ms after each), canvas-scales " +
+      "(the scales through an OffscreenCanvas: no sleep), canvas (the messages too)",
+    default: "map",
   },
 } as const;
 

@@ -12,6 +12,7 @@ import type { BatchChunk } from "../engine/batch.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createGpuEngine, GpuIndexError } from "../engine/gpu/mod.ts";
 import type { QuantConfig } from "../engine/quant.ts";
+import type { GpuReadback } from "../engine/gpu/grad_exchange.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { sliceChunk } from "./chunk.ts";
 import { type SharedGroup, SharedMemoryCommunicator } from "./communicator.ts";
@@ -31,6 +32,7 @@ export type GpuRankRequest =
     quantization?: QuantConfig | null;
     compression: Compression;
     gpuIndex?: number;
+    readback?: GpuReadback;
   }
   | { type: "train"; chunk: BatchChunk; learningRate: number }
   | { type: "params" }
@@ -52,7 +54,7 @@ self.onmessage = async (event: MessageEvent<GpuRankRequest>) => {
         quantization: msg.quantization ?? null,
         gpuIndex: msg.gpuIndex,
       });
-      exchange = new GpuRankExchange(comm, msg.compression);
+      exchange = new GpuRankExchange(comm, msg.compression, msg.readback);
       self.postMessage({ type: "ready", device: engine.info.device });
     } else if (msg.type === "train") {
       const local = sliceChunk(msg.chunk, comm!.rank, comm!.size);

@@ -7,6 +7,7 @@
 import type { BatchChunk } from "../engine/batch.ts";
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
+import type { GpuReadback } from "../engine/gpu/grad_exchange.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { createSharedGroup } from "./communicator.ts";
 import type { Compression } from "./compression.ts";
@@ -26,6 +27,8 @@ export interface GpuRanksOptions {
   gpuIndex?: (rank: number) => number | undefined;
   /** Bytes of a rank's slot in shared memory (the largest message it gathers). */
   slotBytes?: number;
+  /** How ranks read their results back (`GpuGradientExchange`'s option; default `map`). */
+  readback?: GpuReadback;
 }
 
 /** N GPU ranks in Workers. */
@@ -64,6 +67,7 @@ export class GpuRanks {
       quantization: o.quantization ?? null,
       compression: o.compression,
       gpuIndex: o.gpuIndex?.(rank),
+      readback: o.readback,
     }), one);
     ranks.devices.push(...ready.map((r) => String(r.device)));
     return ranks;

@@ -21,6 +21,7 @@ import {
   GpuGradientExchange,
   gpuLayoutAccess,
   type GpuMessages,
+  type GpuReadback,
 } from "../engine/gpu/grad_exchange.ts";
 import {
   createGpuEngine,
@@ -69,6 +70,7 @@ class GpuReplicaParts {
     entries: number,
     workers: number,
     own: number | null,
+    readback: GpuReadback,
   ) {
     this.buffers = buffers;
     this.entries = entries;
@@ -94,6 +96,7 @@ class GpuReplicaParts {
         input: b.input,
         dT: b.dT,
         grad: own === null ? b.mlpGrad : grad(),
+        readback,
       }));
     this.apply = new GpuRowApply({
       device: b.device,
@@ -174,7 +177,15 @@ export class GpuRankExchange implements GpuExchange {
   #mlpSum: { f32: Float32Array; i32: Int32Array } | null = null;
   #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
 
-  constructor(comm: Communicator, compression: Partial<Compression>) {
+  readonly #readback: GpuReadback;
+
+  /** A rank's exchange; `readback` as `GpuGradientExchange`'s (default `map`). */
+  constructor(
+    comm: Communicator,
+    compression: Partial<Compression>,
+    readback: GpuReadback = "map",
+  ) {
+    this.#readback = readback;
     this.comm = comm;
     this.config = CompressionSchema.parse(compression);
   }
@@ -199,7 +210,14 @@ export class GpuRankExchange implements GpuExchange {
   prepare(buffers: GpuReplicaBuffers, entries: number): void {
     if (this.#parts?.fits(buffers, entries)) return;
     this.#parts?.destroy();
-    this.#parts = new GpuReplicaParts(buffers, this.config, entries, this.comm.size, null);
+    this.#parts = new GpuReplicaParts(
+      buffers,
+      this.config,
+      entries,
+      this.comm.size,
+      null,
+      this.#readback,
+    );
     const n = this.#parts.exchanges[0].mlpValues;
     this.#mlpSum = { f32: new Float32Array(n), i32: new Int32Array(n) };
   }
@@ -256,7 +274,16 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   #parts: GpuReplicaParts | null = null;
   #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
 
-  constructor(engine: Engine, workers: number, compression: Partial<Compression> = {}) {
+  readonly #readback: GpuReadback;
+
+  /** K workers on `engine`; `readback` as `GpuGradientExchange`'s (default `map`). */
+  constructor(
+    engine: Engine,
+    workers: number,
+    compression: Partial<Compression> = {},
+    readback: GpuReadback = "map",
+  ) {
+    this.#readback = readback;
     if (!Number.isInteger(workers) || workers < 1) {
       throw new RangeError(`Expected a positive integer of workers but found ${workers}`);
     }
@@ -288,7 +315,8 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   prepare(buffers: GpuReplicaBuffers, entries: number): void {
     if (this.#parts?.fits(buffers, entries)) return;
     this.#parts?.destroy();
-    this.#parts = new GpuReplicaParts(buffers, this.config, entries, this.workers, this.workers);
+    const K = this.workers;
+    this.#parts = new GpuReplicaParts(buffers, this.config, entries, K, K, this.#readback);
   }
 
   async step(i: number): Promise<GpuTableStep | null> {
@@ -353,6 +381,7 @@ export class GpuReplica {
     seed: number;
     compression: Partial<Compression>;
     gpuIndex?: number;
+    readback?: GpuReadback;
   }): Promise<GpuReplica> {
     const engine = await createGpuEngine({
       spec: o.spec,
@@ -360,7 +389,7 @@ export class GpuReplica {
       seed: o.seed,
       gpuIndex: o.gpuIndex,
     });
-    return new GpuReplica(engine, new GpuRankExchange(comm, o.compression));
+    return new GpuReplica(engine, new GpuRankExchange(comm, o.compression, o.readback));
   }
 
   /** Trains on this rank's slice of every full global batch of `chunk`. */

@@ -11,9 +11,11 @@ import { type Compression, COMPRESSION_PRESETS, WorkerGradients } from "../comm/
 import type { BatchChunk } from "../engine/batch.ts";
 import { GpuMlpCompression, planGradientTensors } from "../engine/gpu/grad_compress.ts";
 import { GpuRowCompression, rowMessageBytes } from "../engine/gpu/grad_compress_rows.ts";
+import { hasOffscreenCanvas } from "../engine/gpu/canvas_readback.ts";
 import {
   GpuGradientExchange,
   gpuLayoutAccess,
+  type GpuReadback,
   largestBag,
   packChunkInput,
 } from "../engine/gpu/grad_exchange.ts";
@@ -369,10 +371,22 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
   });
 }
 
-for (const preset of ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const) {
+const EXCHANGE_CASES: [GpuPresetName, GpuReadback][] = [
+  ["sparse", "map"],
+  ["sparse-emb8", "map"],
+  ["sparse-int8", "map"],
+  ["sparse-int8-ec", "map"],
+  ["sparse", "canvas"],
+  ["sparse-int8-ec", "canvas-scales"],
+  ["sparse-int8", "canvas"],
+];
+type GpuPresetName = "sparse" | "sparse-emb8" | "sparse-int8" | "sparse-int8-ec";
+
+for (const [preset, readback] of EXCHANGE_CASES) {
   Deno.test({
-    name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps`,
-    ignore,
+    name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps, ` +
+      `readback ${readback}`,
+    ignore: ignore || (readback !== "map" && !hasOffscreenCanvas()),
     fn: async () => {
       const spec = tinySpec();
       const layout = planGpuLayout(spec);
@@ -395,7 +409,7 @@ for (const preset of ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] 
           grad,
           dT,
           cpu: new WorkerGradients(spec, c),
-          gpu: new GpuGradientExchange({ ...options, input, dT, grad }),
+          gpu: new GpuGradientExchange({ ...options, input, dT, grad, readback }),
         };
       });
       try {

@@ -19,6 +19,7 @@ import type { ModelSpec } from "../spec.ts";
 import type { GemmBinder } from "./binder.ts";
 import { GpuMlpCompression, planGradientTensors } from "./grad_compress.ts";
 import { GpuRowCompression, rowMessageBytes } from "./grad_compress_rows.ts";
+import { CanvasReader } from "./canvas_readback.ts";
 import type { GpuLayout } from "./layout.ts";
 
 /** The compression settings (`comm/compression.ts`'s `Compression`). */
@@ -44,7 +45,16 @@ export interface GpuGradientExchangeOptions {
   dT: GPUBuffer;
   /** The packed MLP gradients (`layout.ts`). */
   grad: GPUBuffer;
+  /**
+   * How results come back (default `map`): `mapAsync` (Deno sleeps 10 ms after each), or the
+   * `OffscreenCanvas` path of `canvas_readback.ts` (no sleep, but BMP encoding of the bytes) for
+   * the scales only (`canvas-scales`) or for the scales and the messages (`canvas`).
+   */
+  readback?: GpuReadback;
 }
+
+/** How {@linkcode GpuGradientExchange} reads its results back. */
+export type GpuReadback = "map" | "canvas-scales" | "canvas";
 
 /** What one worker sends for one iteration, as `WorkerGradients` holds it. */
 export interface GpuMessages {
@@ -129,6 +139,8 @@ export class GpuGradientExchange {
   readonly #mlpBytes: number;
   readonly #staging: GPUBuffer;
   readonly #scaleStaging: GPUBuffer;
+  /** The canvas reader and the buffer both messages are gathered in for it, or null. */
+  readonly #canvas: { reader: CanvasReader; gather: GPUBuffer | null } | null;
   readonly #own: GPUBuffer[] = [];
 
   constructor(o: GpuGradientExchangeOptions) {
@@ -187,6 +199,11 @@ export class GpuGradientExchange {
     const mlpPadded = Math.ceil(this.#mlpBytes / 4) * 4;
     this.#staging = buffer("exchange readback", mlpPadded + this.#rows.capacityBytes, MAP_READ);
     this.#scaleStaging = buffer("scale readback", 4 * Math.max(1, this.scaleCount), MAP_READ);
+    const mode = o.readback ?? "map";
+    this.#canvas = mode === "map" ? null : {
+      reader: new CanvasReader(o.device),
+      gather: mode === "canvas" ? buffer("exchange gather", this.#staging.size) : null,
+    };
   }
 
   /** Values of the MLP message (every weight and bias, `planMlpTensors`'s packing). */
@@ -220,7 +237,13 @@ export class GpuGradientExchange {
 
   /** The local scales of the last {@linkcode collect} (as `WorkerGradients.scales`), read back. */
   async readLocalScales(): Promise<Float32Array> {
+    if (this.scaleCount === 0) return new Float32Array(0);
     const encoder = this.#o.device.createCommandEncoder();
+    if (this.#canvas) {
+      this.#canvas.reader.copy(encoder, this.#scales, 0, 4 * this.scaleCount);
+      this.#o.device.queue.submit([encoder.finish()]);
+      return new Float32Array(await this.#canvas.reader.read(4 * this.scaleCount));
+    }
     encoder.copyBufferToBuffer(this.#scales, 0, this.#scaleStaging, 0, 4 * this.scaleCount);
     this.#o.device.queue.submit([encoder.finish()]);
     await this.#scaleStaging.mapAsync(GPUMapMode.READ);
@@ -261,17 +284,19 @@ export class GpuGradientExchange {
     if (this.#mlp) this.#mlp.recordQuantize(encoder, bindIteration);
     const mlpPadded = Math.ceil(this.#mlpBytes / 4) * 4;
     const source = this.#mlp ? this.#mlp.message : this.#o.grad;
-    encoder.copyBufferToBuffer(source, 0, this.#staging, 0, mlpPadded);
-    encoder.copyBufferToBuffer(
-      this.#rows.message,
-      0,
-      this.#staging,
-      mlpPadded,
-      this.#rows.capacityBytes,
-    );
-    device.queue.submit([encoder.finish()]);
-    await this.#staging.mapAsync(GPUMapMode.READ);
-    const all = this.#staging.getMappedRange();
+    const gather = this.#canvas?.gather ?? this.#staging;
+    encoder.copyBufferToBuffer(source, 0, gather, 0, mlpPadded);
+    encoder.copyBufferToBuffer(this.#rows.message, 0, gather, mlpPadded, this.#rows.capacityBytes);
+    let all: ArrayBuffer;
+    if (gather !== this.#staging) {
+      this.#canvas!.reader.copy(encoder, gather, 0, gather.size);
+      device.queue.submit([encoder.finish()]);
+      all = await this.#canvas!.reader.read(gather.size);
+    } else {
+      device.queue.submit([encoder.finish()]);
+      await this.#staging.mapAsync(GPUMapMode.READ);
+      all = this.#staging.getMappedRange();
+    }
     const T = this.#o.spec.tableRows.length;
     const counts = new Uint32Array(all, mlpPadded, T);
     const c = this.#o.compression;
@@ -281,12 +306,13 @@ export class GpuGradientExchange {
     if (c.mlpBits === 8) mlp = new Int8Array(all.slice(0, this.#mlpBytes));
     else if (c.mlpBits === 16) mlp = new Int16Array(all.slice(0, this.#mlpBytes));
     else mlp = this.#compactMlp(new Float32Array(all, 0, this.#o.layout.floats));
-    this.#staging.unmap();
+    if (gather === this.#staging) this.#staging.unmap();
     return { mlp, embedding };
   }
 
   /** Frees every buffer this exchange made. */
   destroy(): void {
+    this.#canvas?.reader.dispose();
     this.#mlp?.destroy();
     this.#rows.destroy();
     for (const b of this.#own) b.destroy();
