@@ -5,10 +5,13 @@
  * GEMM: every product of the Kaggle and Terabyte MLPs (forward Y = X Wᵀ + b with ReLU, input
  * gradient dX = dY W masked, weight gradient dW = dYᵀ X) at each batch, timed for the previous
  * kernel (16 x 16 tiles, one output per invocation; kept here only, for the comparison) and for
- * the engine's plan (register-blocked tile and split-K chosen per shape), optionally every tile.
- * Each timing is one compute pass of `--reps` identical dispatches, measured by timestamp queries
- * where the device has them (else by the wall time of the submit), reported as µs per product
- * and GFLOP/s.
+ * the engine's plan (tuned, else register-blocked tile and split-K chosen per shape), optionally
+ * every engine tile. Each timing is one compute pass of `--reps` identical dispatches, measured by
+ * timestamp queries where the device has them (else by the wall time of the submit), reported as
+ * µs per product, TFLOP/s and % of the adapter's FMA peak (measured first, `gemm_sweep.ts`), with
+ * totals per model and batch. `--sweep` then tries every candidate tile on each large product
+ * and prints the `GEMM_TUNED` lines of engine/gpu/gemm_tuned.ts (engine/gpu/README.md, "GEMM
+ * tuning").
  *
  * Embedding update: the engine itself trains synthetic Criteo batches (skewed, duplicate-heavy
  * indices) with the pairwise update (O(B²) per table) and with the sorted one; reported is the
@@ -22,6 +25,7 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { gemmLoadOrder, type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
 import { gemmTileByName } from "../engine/gpu/gemm_candidates.ts";
 import { gemmTunedKey } from "../engine/gpu/gemm_tuned.ts";
+import { planGpuLayout } from "../engine/gpu/layout.ts";
 import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import {
   GEMM_BIAS,
@@ -54,8 +58,10 @@ const CLI = defineCli({
   usage: "deno run -A cli/bench_gpu_kernels.ts [options]",
   description:
     `Times the WebGPU GEMM (previous 16x16 kernel against the register-blocked one with the engine's
-plan) for every product of the Kaggle and Terabyte MLPs, and the embedding update (pairwise
-against sorted) inside the engine, at each batch size. Prints tables; writes JSON with --out.`,
+plan; TFLOP/s and % of the measured FMA peak) for every product of the Kaggle and Terabyte MLPs,
+and the embedding update (pairwise against sorted) inside the engine, at each batch size. With
+--sweep, tries every candidate tile on the large products and prints GEMM_TUNED lines to paste
+into engine/gpu/gemm_tuned.ts. Prints tables; writes JSON with --out.`,
   options: {
     "batch-size": {
       ...FLAGS["batch-size"],
@@ -101,6 +107,11 @@ against sorted) inside the engine, at each batch size. Prints tables; writes JSO
       arg: "LIST",
       help: "sweep only these tiles (names like 128x64_8x4_k16, comma-separated)",
     },
+    "sweep-split-all": {
+      type: "boolean",
+      help:
+        "also try K splits on products the rule keeps in the CPU engine's order (small batches)",
+    },
     "skip-gemm": { type: "boolean", help: "only the embedding update" },
     "skip-update": { type: "boolean", help: "only the GEMMs" },
     out: { ...FLAGS.out, help: "write the results as JSON" },
@@ -145,8 +156,11 @@ interface UpdateRow {
   speedup: number;
 }
 
-/** Uniform fields and shapes of a layer's three products at batch `rows`. */
-function products(inputs: number, outputs: number, rows: number) {
+/**
+ * Uniform fields and shapes of a layer's three products at batch `rows`, its input's rows `ldx`
+ * floats apart (the engine pads R's rows, the Top MLP's first input, to a multiple of 4).
+ */
+function products(inputs: number, outputs: number, rows: number, ldx = inputs) {
   return [
     {
       op: "forward" as Op,
@@ -157,7 +171,7 @@ function products(inputs: number, outputs: number, rows: number) {
         n: outputs,
         k: inputs,
         flags: GEMM_M_ROWS | GEMM_BIAS | GEMM_RELU,
-        aRow: inputs,
+        aRow: ldx,
         aCol: 1,
         bRow: 1,
         bCol: inputs,
@@ -177,8 +191,8 @@ function products(inputs: number, outputs: number, rows: number) {
         aCol: 1,
         bRow: inputs,
         bCol: 1,
-        cRow: inputs,
-        maskRow: inputs,
+        cRow: ldx,
+        maskRow: ldx,
       },
     },
     {
@@ -192,7 +206,7 @@ function products(inputs: number, outputs: number, rows: number) {
         flags: GEMM_K_ROWS,
         aRow: 1,
         aCol: outputs,
-        bRow: inputs,
+        bRow: ldx,
         bCol: 1,
         cRow: inputs,
       },
@@ -223,7 +237,8 @@ function benchProducts(batches: number[]): BenchProduct[] {
     for (const batch of batches) {
       for (const [part, widths] of [["bottom", spec.bottomMlp], ["top", spec.topMlp]] as const) {
         for (let l = 1; l < widths.length; l++) {
-          for (const p of products(widths[l - 1], widths[l], batch)) {
+          const ldx = part === "top" && l === 1 ? planGpuLayout(spec).ldr : widths[l - 1];
+          for (const p of products(widths[l - 1], widths[l], batch, ldx)) {
             const key = `${model}/${batch}/${p.op}/${p.m}x${p.n}x${p.k}`;
             if (seen.has(key)) continue;
             seen.add(key);
@@ -322,7 +337,7 @@ async function benchGemm(
   return rows;
 }
 
-/** Sweeps every product of at least `minGflop` GFLOP (once per shape and layout). */
+/** Sweeps every product of at least `minGflop` GFLOP (once per shape and layout), largest first. */
 async function benchSweep(
   h: KernelHarness,
   buffers: SweepBuffers,
@@ -333,7 +348,9 @@ async function benchSweep(
   const seen = new Set<string>();
   const start = performance.now();
   let batch = -1;
-  for (const p of benchProducts(batches)) {
+  // Largest first: if --sweep-seconds runs out, the products that matter most were swept.
+  const products = benchProducts(batches).sort((x, y) => y.m * y.n * y.k - x.m * x.n * x.k);
+  for (const p of products) {
     if (2 * p.m * p.n * p.k < options.minGflop * 1e9) continue;
     const layout = gemmLoadOrder(p.fields);
     const key = gemmTunedKey(p.m, p.n, p.k, layout.aKFast, layout.bKFast);
@@ -357,7 +374,7 @@ async function benchSweep(
         (best
           ? `  best ${best.tile}/${best.splits}${best.vec4 ? "/vec4" : ""} ${
             best.us.toFixed(1)
-          } µs ${((r.gflop / best.us) * 1e-3).toFixed(2)} TFLOP/s ×${
+          } µs ${((r.gflop / best.us) * 1e3).toFixed(2)} TFLOP/s ×${
             (r.rule.us / best.us).toFixed(2)
           }`
           : "  no candidate passed") +
@@ -368,6 +385,60 @@ async function benchSweep(
     out.push(r);
   }
   return out;
+}
+
+/** Work and time of a group of products: their rate and share of the FMA peak. */
+interface Totals {
+  group: string;
+  gflop: number;
+  us: number;
+  tflops: number;
+  percentOfPeak: number;
+}
+
+function totals(group: string, gflop: number, us: number, peakTflops: number): Totals {
+  const tflops = gflop / us * 1e3;
+  return { group, gflop, us, tflops, percentOfPeak: 100 * tflops / peakTflops };
+}
+
+function totalsLine(t: Totals): string {
+  return `  ${t.group.padEnd(34)} ${pad(t.gflop.toFixed(2), 8)} GFLOP ${
+    pad(t.us.toFixed(0), 8)
+  } µs ${pad(t.tflops.toFixed(2), 7)} TFLOP/s ${pad(t.percentOfPeak.toFixed(1), 5)} % of peak`;
+}
+
+/** Per model and batch, the engine's plans over all its products: GFLOP, µs, TFLOP/s. */
+function summarizePlans(
+  rows: GemmRow[],
+  peakTflops: number,
+): { lines: string[]; totals: Totals[] } {
+  const groups = new Map<string, { gflop: number; us: number }>();
+  for (const r of rows) {
+    if (r.kernel !== "plan") continue;
+    const key = `${r.model} b${r.batch} MLP products`;
+    const g = groups.get(key) ?? { gflop: 0, us: 0 };
+    g.gflop += 2 * r.m * r.n * r.k / 1e9;
+    g.us += r.us;
+    groups.set(key, g);
+  }
+  const out = [...groups].map(([group, g]) => totals(group, g.gflop, g.us, peakTflops));
+  return { lines: ["\nEngine plans, all products together:", ...out.map(totalsLine)], totals: out };
+}
+
+/** The swept products together: under the rule's plans, and under the tuned lines' plans. */
+function summarizeSweep(
+  results: SweepResult[],
+  peakTflops: number,
+): { lines: string[]; totals: Totals[] } {
+  const gflop = results.reduce((s, r) => s + r.gflop, 0);
+  const rule = results.reduce((s, r) => s + r.rule.us, 0);
+  // What the engine would run once the GEMM_TUNED lines are pasted.
+  const tunedUs = results.reduce((s, r) => s + (tunedLine(r) ? r.best!.us : r.rule.us), 0);
+  const out = [
+    totals(`${results.length} swept products, rule`, gflop, rule, peakTflops),
+    totals(`${results.length} swept products, tuned`, gflop, tunedUs, peakTflops),
+  ];
+  return { lines: ["\nSwept products together:", ...out.map(totalsLine)], totals: out };
 }
 
 async function benchUpdate(
@@ -445,6 +516,7 @@ async function main(): Promise<number> {
   let gemm: GemmRow[] = [];
   let peak: FmaPeak | null = null;
   let sweep: SweepResult[] = [];
+  let summary: { lines: string[]; totals: Totals[]; sweep?: Totals[] } | null = null;
   const tuned: string[] = [];
   try {
     if (!values["skip-gemm"]) {
@@ -472,6 +544,8 @@ async function main(): Promise<number> {
           } ${pad(r.speedup.toFixed(2), 7)}`,
         );
       }
+      summary = summarizePlans(gemm, peak.tflops);
+      for (const line of summary.lines) console.log(line);
       if (values.sweep) {
         const sweepReps = intFlag("sweep-reps", values["sweep-reps"]) ?? 10;
         const minGflop = numberFlag("sweep-min-gflop", values["sweep-min-gflop"], 0) ?? 0.25;
@@ -484,6 +558,7 @@ async function main(): Promise<number> {
           minGflop,
           seconds,
           tiles,
+          splitAll: values["sweep-split-all"] ?? false,
         });
         for (const r of sweep) {
           const line = tunedLine(r);
@@ -493,6 +568,11 @@ async function main(): Promise<number> {
           `\nGEMM_TUNED entries (${tuned.length}; paste into GEMM_TUNED in engine/gpu/gemm_tuned.ts):`,
         );
         for (const line of tuned) console.log(line);
+        if (sweep.length) {
+          const swept = summarizeSweep(sweep, peak.tflops);
+          for (const line of swept.lines) console.log(line);
+          summary = { ...summary, sweep: swept.totals };
+        }
       }
     }
   } finally {
@@ -514,7 +594,20 @@ async function main(): Promise<number> {
     }
   }
   if (values.out) {
-    const json = { device, timing, batches, reps, iters, scale, peak, gemm, sweep, tuned, update };
+    const json = {
+      device,
+      timing,
+      batches,
+      reps,
+      iters,
+      scale,
+      peak,
+      gemm,
+      summary: summary && { plans: summary.totals, sweep: summary.sweep },
+      sweep,
+      tuned,
+      update,
+    };
     await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`\nwrote ${values.out}`);
   }

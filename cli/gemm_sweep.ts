@@ -208,6 +208,11 @@ export interface SweepOptions {
   tiles?: readonly string[];
   /** Relative tolerance (to the largest |reference|) for a candidate that reorders the sums. */
   tolerance?: number;
+  /**
+   * Also try K splits (of at least 64 of k) on products the rule keeps unsplit, in the CPU
+   * engine's summation order: a split changes their sums within `tolerance`.
+   */
+  splitAll?: boolean;
 }
 
 /** First float of each K split's chunk for `tile`'s K step (the kernel's own split rule). */
@@ -227,6 +232,9 @@ export async function sweepGemm(
   const layout = gemmLoadOrder(fields);
   const key = gemmTunedKey(m, n, k, layout.aKFast, layout.bKFast);
   const room = Math.floor(buffers.scratch.size / 4 / (m * n));
+  // Floats from C's start to past its last output (rows may be padded: the pad is compared too,
+  // so both outputs are cleared first).
+  const extent = (fields.cBase ?? 0) + (m - 1) * (fields.cRow ?? n) + n;
   const { a, b, bias, mask, reference, candidate, scratch } = buffers;
   const bind = (plan: GemmPlan, c: GPUBuffer) =>
     h.bindGemm(plan, fields, [a, b, c, bias, mask], scratch, m * n);
@@ -234,7 +242,11 @@ export async function sweepGemm(
   const current = planGemm(m, n, k, { layout });
   const ruleGemm = bind(rule, reference), currentGemm = bind(current, candidate);
   const [ruleUs, currentUs] = await timePasses(h, [
-    { reps, record: (pass) => ruleGemm.record(pass, m, n) },
+    {
+      reps,
+      prepare: (encoder) => encoder.clearBuffer(reference, 0, extent * 4),
+      record: (pass) => ruleGemm.record(pass, m, n),
+    },
     { reps, record: (pass) => currentGemm.record(pass, m, n) },
   ]);
   const ruleBk = gemmPlanTile(rule)?.bk ?? 1;
@@ -250,7 +262,15 @@ export async function sweepGemm(
     for (const vec4 of [false, true]) {
       const loads = gemmVec4({ tile: name, splits: 1, vec4 }, fields, layout.aKFast, layout.bKFast);
       if (vec4 && !loads.a && !loads.b) continue; // the same kernel as scalar loads
-      for (const splits of gemmSplitChoices(gemmTileByName(name), m, n, k, rule.splits)) {
+      const choices = gemmSplitChoices(
+        gemmTileByName(name),
+        m,
+        n,
+        k,
+        rule.splits,
+        options.splitAll ? { anySplit: true, minSplitK: 64 } : {},
+      );
+      for (const splits of choices) {
         if (splits <= room || splits === 1) {
           out.push({ tile: name, splits, ...(vec4 ? { vec4 } : {}) });
         }
@@ -270,10 +290,10 @@ export async function sweepGemm(
     h.device.pushErrorScope("internal");
     const jobs = group.map((plan): PassJob => {
       const gemm = bind(plan, candidate);
-      const diff = h.bind(MAX_ABS_DIFF, [h.uniform([m * n, slot++]), candidate, reference, diffs]);
+      const diff = h.bind(MAX_ABS_DIFF, [h.uniform([extent, slot++]), candidate, reference, diffs]);
       return {
         reps,
-        prepare: (encoder) => encoder.clearBuffer(candidate, 0, m * n * 4),
+        prepare: (encoder) => encoder.clearBuffer(candidate, 0, extent * 4),
         record: (pass) => gemm.record(pass, m, n),
         check: (pass) => h.dispatch(pass, diff, 256),
       };

@@ -1,5 +1,6 @@
 /**
- * The GEMM sweep's GPU pieces on small sizes: the max-|difference| check kernel, the FMA peak
+ * The GEMM sweep's GPU pieces on small sizes: every candidate's WGSL, the max-|difference| check
+ * kernel, the FMA peak
  * measurement, and a sweep of one split-K product (candidates that keep the rule's summation
  * order must match it exactly, the others within tolerance; the GEMM_TUNED line it prints pastes
  * into the tuned table and plans the product). Needs a WebGPU adapter; without one the tests are
@@ -10,12 +11,40 @@ import { measureFmaPeak, sweepGemm, timePasses, tunedLine } from "../cli/gemm_sw
 import { gemmLoadOrder, planGemm } from "../engine/gpu/gemm_plan.ts";
 import type { TunedGemm } from "../engine/gpu/gemm_tuned.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
-import { GEMM_BIAS, GEMM_K_ROWS } from "../engine/gpu/kernels/gemm.ts";
+import { GEMM_BIAS, GEMM_K_ROWS, gemmKernel } from "../engine/gpu/kernels/gemm.ts";
+import { GEMM_CANDIDATES, gemmTileByName } from "../engine/gpu/gemm_candidates.ts";
 import { MAX_ABS_DIFF } from "../engine/gpu/kernels/max_abs_diff.ts";
 import { Rng } from "../engine/rng.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
 
 const ignore = (await findTestAdapter()).adapter === null;
+
+Deno.test({
+  name: "every sweep candidate's WGSL validates (each layout, scalar and vec4 loads)",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const h = await KernelHarness.create();
+    try {
+      for (const name of GEMM_CANDIDATES) {
+        const tile = gemmTileByName(name);
+        for (
+          const [ak, bk, vec4] of [[true, true, false], [true, false, true], [false, false, true]]
+        ) {
+          const source = gemmKernel(tile, ak, bk, { a: vec4, b: vec4 });
+          // Parsing and validation only: no pipeline, so no driver compile.
+          const module = h.device.createShaderModule({ code: source.code });
+          const errors = (await module.getCompilationInfo()).messages.filter((m) =>
+            m.type === "error"
+          );
+          assert.deepEqual(errors.map((e) => `${e.lineNum}: ${e.message}`), [], source.name);
+        }
+      }
+    } finally {
+      h.destroy();
+    }
+  },
+});
 
 Deno.test({
   name: "max_abs_diff folds the largest |x - y| and |y| per slot, NaN as the largest",

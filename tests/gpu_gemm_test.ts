@@ -218,7 +218,7 @@ for (const tile of [...Object.keys(GEMM_TILES), "naive16"] as GemmKernelName[]) 
 }
 
 Deno.test({
-  name: "GEMM strided tile matches the reference; vec4 loads equal scalar loads bit for bit",
+  name: "GEMM strided and double-buffered tiles match the reference; vec4 loads equal scalar loads",
   ignore,
   sanitizeResources: false,
   fn: async () => {
@@ -244,6 +244,20 @@ Deno.test({
           assert.deepEqual(vec4[i], scalar[i], `${tile} ${JSON.stringify(c)}: vec4 != scalar`)
         );
       }
+      // Double-buffered: one barrier a K-step, the same results as the float64 reference.
+      const cases = [[37, 53, 29], [67, 129, 300]].flatMap(([m, n, k], i) =>
+        [false, true].map((aT): Case => ({
+          m,
+          n,
+          k,
+          aT,
+          bT: !aT,
+          flags: FLAG_SETS[i + 1],
+          splits: k > 100 ? 3 : 1,
+          aligned: true,
+        }))
+      );
+      await check(h, "64x64_8x8_k16sd", cases, true);
       // A binding whose size is not a multiple of 16 bytes is loaded by scalars.
       const buffer = h.storage(64);
       const fields = { m: 4, n: 4, k: 5, aRow: 8, aCol: 1, bRow: 1, bCol: 8, cRow: 4 };
@@ -274,6 +288,11 @@ Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plan
     bk: 16,
     strided: true,
   });
+  assert.equal(gemmTileByName("64x64_8x8_k16sd").double, true);
+  assert.equal(
+    gemmKernel(gemmTileByName("64x64_8x8_k16sd"), false, true, { a: true, b: false }).name,
+    "gemm_64x64_8x8_k16sd_ambk_a4",
+  );
   assert.notEqual(
     gemmKernel(gemmTileByName("64x64_8x8_k16s"), true, true).code,
     gemmKernel(gemmTileByName("64x64_8x8_k16"), true, true).code,
@@ -313,8 +332,20 @@ Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plan
     gemmMostSplits(512, 256, 16384, { [dw]: { tile: "32x32", splits: 63, vec4: false } }),
     63,
   );
+  // A smaller batch's tuned plan counts too (a chunk may hold smaller batches); a larger's not.
+  const small = gemmTunedKey(512, 256, 2048, false, false);
+  const big = gemmTunedKey(512, 256, 32768, false, false);
+  const tunedSmall = { [small]: { tile: "32x32", splits: 40, vec4: false } };
+  const tunedBig = { [big]: { tile: "32x32", splits: 64, vec4: false } };
+  assert.equal(gemmMostSplits(512, 256, 16384, tunedSmall), 40);
+  assert.equal(gemmMostSplits(512, 256, 16384, tunedBig), planGemm(512, 256, 16384).splits);
   // A product the rule does not split keeps its summation order: the sweep tries no splits.
   assert.deepEqual(gemmSplitChoices(gemmTileByName("64x64"), 16384, 512, 367, 1), [1]);
+  // Small batches, when asked: splits of at least 64 of k that reach 64 workgroups.
+  assert.deepEqual(
+    gemmSplitChoices(gemmTileByName("32x32"), 128, 256, 512, 1, { anySplit: true, minSplitK: 64 }),
+    [1, 2, 4, 8],
+  );
   // 32 tiles: 2 to 64 splits give 64 to 2048 workgroups; 1 split would leave a GPU idle.
   const choices = gemmSplitChoices(gemmTileByName("64x64"), 512, 256, 16384, 8);
   assert.deepEqual(choices, [2, 4, 8, 16, 32, 64]);

@@ -170,7 +170,8 @@ function bindLayer(
     ? null
     : state.interactionOutputGrad;
   const fromChunk = part === "bottom" && !below;
-  const ldx = layer.inputs;
+  // X's row stride: R's (padded to 4 floats) for the Top MLP's first layer, else its width.
+  const ldx = !prev && part === "top" ? L.ldr : layer.inputs;
   // Output: T's vector 0 (bottom), the logits (top), or a hidden activation.
   const h = state.hidden.get(layer);
   const y = h ? h.output : part === "bottom" ? state.interactionInput : state.logits;
@@ -237,8 +238,8 @@ function bindLayer(
       aCol: 1,
       bRow: layer.inputs,
       bCol: 1,
-      cRow: layer.inputs,
-      maskRow: layer.inputs,
+      cRow: ldx,
+      maskRow: ldx,
     };
     inputGrad = gemm(fields, [dy, weights(mlp), dx, dummy, x]);
     // PACT masks by the unclipped ReLU output of the layer below (quantized layers only).

@@ -2,7 +2,7 @@
  * The tile shapes a GEMM sweep tries (`cli/bench_gpu_kernels.ts --sweep`), named
  * `BMxBN_TMxTN_kBK`: a `BM x BN` block of C per workgroup, a `TM x TN` register block per
  * invocation, K advancing BK at a time; a trailing `s` names the strided placement of the
- * register block (`GemmTile.strided`). A name resolves to its tile wherever a plan names one
+ * register block (`GemmTile.strided`), a `d` two workgroup-memory buffers (`GemmTile.double`). A name resolves to its tile wherever a plan names one
  * ({@linkcode gemmTileByName}); the engine's own four shapes keep their short names.
  *
  * @module
@@ -15,11 +15,13 @@ import {
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
 
-const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)$/;
+const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)(d?)$/;
 
-/** The name of `tile`: `BMxBN_TMxTN_kBK`, `s` appended when strided. */
+/** The name of `tile`: `BMxBN_TMxTN_kBK`, then `s` when strided, `d` when double-buffered. */
 export function gemmTileName(tile: GemmTile): string {
-  return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}${tile.strided ? "s" : ""}`;
+  return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}${tile.strided ? "s" : ""}${
+    tile.double ? "d" : ""
+  }`;
 }
 
 /**
@@ -38,7 +40,15 @@ export function gemmTileByName(name: string): GemmTile {
     );
   }
   const [bm, bn, tm, tn, bk] = match.slice(1, 6).map(Number);
-  const tile: GemmTile = { bm, bn, tm, tn, bk, ...(match[6] ? { strided: true } : {}) };
+  const tile: GemmTile = {
+    bm,
+    bn,
+    tm,
+    tn,
+    bk,
+    ...(match[6] ? { strided: true } : {}),
+    ...(match[7] ? { double: true } : {}),
+  };
   const problem = gemmTileProblem(tile);
   if (problem) throw new RangeError(`GEMM tile "${name}" cannot be compiled: ${problem}`);
   return tile;
@@ -47,7 +57,7 @@ export function gemmTileByName(name: string): GemmTile {
 /**
  * The sweep's candidates: register blocks of 4x4 to 8x8 in 64 to 256 invocations, K steps of 8
  * to 32, every one loadable with vec4s (so each is tried with scalar and vec4 loads); the larger
- * register blocks also strided.
+ * register blocks also strided, and some of those double-buffered.
  */
 export const GEMM_CANDIDATES: readonly string[] = [
   "128x128_8x8_k8",
@@ -92,6 +102,12 @@ export const GEMM_CANDIDATES: readonly string[] = [
   "64x64_8x4_k16s",
   "64x64_4x8_k16s",
   "64x64_4x4_k16s",
+  "128x128_8x8_k8sd",
+  "128x128_8x8_k16sd",
+  "128x64_8x8_k16sd",
+  "64x128_8x8_k16sd",
+  "64x64_8x8_k16sd",
+  "128x64_8x4_k16sd",
 ];
 
 /** The candidates that fit `maxWorkgroupBytes` of workgroup memory and `maxThreads` invocations. */
@@ -105,9 +121,10 @@ export function gemmCandidateTiles(maxWorkgroupBytes: number, maxThreads = 256):
 
 /**
  * K splits worth trying for an `m x n` product over `k` with `tile`: none when the product must
- * keep its summation order (`current` is 1: the unsplit product equals the CPU engine's), else
- * powers of two while each split keeps at least `minSplitK` of k and the workgroups number from
- * `minWorkgroups` (fewer leave most of a GPU idle) to `maxWorkgroups`, plus `current`.
+ * keep its summation order (`current` is 1: the unsplit product equals the CPU engine's) unless
+ * `anySplit`, else powers of two while each split keeps at least `minSplitK` of k and the
+ * workgroups number from `minWorkgroups` (fewer leave most of a GPU idle) to `maxWorkgroups`,
+ * plus `current`.
  */
 export function gemmSplitChoices(
   tile: GemmTile,
@@ -115,9 +132,15 @@ export function gemmSplitChoices(
   n: number,
   k: number,
   current: number,
-  { minSplitK = 128, maxSplits = 64, minWorkgroups = 64, maxWorkgroups = 4096 } = {},
+  {
+    minSplitK = 128,
+    maxSplits = 64,
+    minWorkgroups = 64,
+    maxWorkgroups = 4096,
+    anySplit = false,
+  } = {},
 ): number[] {
-  if (current <= 1) return [1];
+  if (current <= 1 && !anySplit) return [1];
   const tiles = Math.ceil(m / tile.bm) * Math.ceil(n / tile.bn);
   const out = new Set<number>([current]);
   for (let s = 1; s <= maxSplits && k / s >= minSplitK; s *= 2) {

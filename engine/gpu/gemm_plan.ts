@@ -106,8 +106,9 @@ export function planGemm(m: number, n: number, k: number, options: GemmPlanOptio
 }
 
 /**
- * The most K splits any plan of an `m x n` product over `k` may have, tuned ones of any layout
- * included: what a split-K scratch buffer must hold room for.
+ * The most K splits any plan of an `m x n` product over `k` (the batch rows at most) may have:
+ * the rule's at `k`, and every tuned plan of the same `m x n` over `k` or fewer, in any layout.
+ * What a split-K scratch buffer must hold room for.
  */
 export function gemmMostSplits(
   m: number,
@@ -116,8 +117,9 @@ export function gemmMostSplits(
   tuned: Readonly<Record<string, TunedGemm>> = GEMM_TUNED,
 ): number {
   let most = planGemm(m, n, k).splits;
-  for (const [aKFast, bKFast] of [[true, true], [true, false], [false, true], [false, false]]) {
-    most = Math.max(most, tuned[gemmTunedKey(m, n, k, aKFast, bKFast)]?.splits ?? 0);
+  for (const [key, plan] of Object.entries(tuned)) {
+    const [tm, tn, tk] = key.split("/")[0].split("x").map(Number);
+    if (tm === m && tn === n && tk <= k) most = Math.max(most, plan.splits);
   }
   return most;
 }

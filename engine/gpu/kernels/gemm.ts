@@ -88,6 +88,11 @@ export interface GemmTile {
    * same order either way.
    */
   strided?: boolean;
+  /**
+   * Two workgroup-memory buffers per operand: the next K-step is stored into one while the other
+   * is multiplied, so a step needs one barrier instead of two (twice the workgroup memory).
+   */
+  double?: boolean;
 }
 
 /**
@@ -129,8 +134,11 @@ function operandLoads(
   threads: number,
   kFast: boolean,
   vec4: boolean,
+  double: boolean,
 ): { regs: string[]; load: string[]; store: string[] } {
-  const O = o.toUpperCase(), s4 = (bo + 4) / 4, sx = `s${x}`;
+  const O = o.toUpperCase(), s4 = (bo + 4) / 4;
+  // With two buffers, stores go to buffer `pw` of the operand's array.
+  const sx = double ? `s${x}[pw * ${bk * s4}u + ` : `s${x}[`;
   // Strides of the operand along its other dimension and along k.
   const [oStride, kStride] = x === "a" ? ["g.aRow", "g.aCol"] : ["g.bCol", "g.bRow"];
   const base = `${x}Base`, regs: string[] = [], load: string[] = [], store: string[] = [];
@@ -146,7 +154,7 @@ function operandLoads(
         `  r${x}${r} = select(0.0, ${x}[${base} + min(go, ${O} - 1u) * ${oStride} + min(gk, K - 1u) * ${kStride}], go < ${O} && gk < kEnd); }`,
       );
       store.push(
-        `{ let kk = ${kk}; let oo = ${oo}; ${sx}[kk * ${s4}u + oo / 4u][oo % 4u] = r${x}${r}; }`,
+        `{ let kk = ${kk}; let oo = ${oo}; ${sx}kk * ${s4}u + oo / 4u][oo % 4u] = r${x}${r}; }`,
       );
     }
     return { regs, load, store };
@@ -166,7 +174,7 @@ function operandLoads(
       store.push(
         `{ let kk = ${kk}; let oo = ${oo};`,
         ...[0, 1, 2, 3].map((q) =>
-          `  ${sx}[(kk + ${q}u) * ${s4}u + oo / 4u][oo % 4u] = r${x}${r}[${q}];`
+          `  ${sx}(kk + ${q}u) * ${s4}u + oo / 4u][oo % 4u] = r${x}${r}[${q}];`
         ),
         `}`,
       );
@@ -177,7 +185,7 @@ function operandLoads(
         `  let v = ${x}[(${base} + min(gk, K - 1u) * ${kStride}) / 4u + min(go, ${O} - 1u) / 4u];`,
         `  r${x}${r} = select(vec4f(0.0), v, (vec4u(go) + vec4u(0u, 1u, 2u, 3u) < vec4u(${O})) & vec4<bool>(gk < kEnd)); }`,
       );
-      store.push(`{ let kk = ${kk}; let oo = ${oo}; ${sx}[kk * ${s4}u + oo / 4u] = r${x}${r}; }`);
+      store.push(`{ let kk = ${kk}; let oo = ${oo}; ${sx}kk * ${s4}u + oo / 4u] = r${x}${r}; }`);
     }
   }
   return { regs, load, store };
@@ -198,9 +206,9 @@ export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: 
   return "";
 }
 
-/** Floats of workgroup memory `tile` uses (both operand tiles, rows padded by 4). */
+/** Bytes of workgroup memory `tile` uses (both operand tiles, rows padded by 4, per buffer). */
 export function gemmTileWorkgroupBytes(tile: GemmTile): number {
-  return tile.bk * (tile.bm + 4 + tile.bn + 4) * 4;
+  return tile.bk * (tile.bm + 4 + tile.bn + 4) * 4 * (tile.double ? 2 : 1);
 }
 
 /**
@@ -224,18 +232,19 @@ export function gemmKernel(
   if (problem) throw new RangeError(`Unsupported GEMM tile ${JSON.stringify(tile)}: ${problem}`);
   const as4 = (bm + 4) / 4, bs4 = (bn + 4) / 4; // padded rows, in vec4s
   const lines: string[] = [];
-  const opA = operandLoads("a", "m", bm, bk, threads, aKFast, vec4.a);
-  const opB = operandLoads("b", "n", bn, bk, threads, bKFast, vec4.b);
+  const double = tile.double ?? false;
+  const opA = operandLoads("a", "m", bm, bk, threads, aKFast, vec4.a, double);
+  const opB = operandLoads("b", "n", bn, bk, threads, bKFast, vec4.b, double);
   const load = [...opA.load, ...opB.load], store = [...opA.store, ...opB.store];
   // One k of the register block: acc[i][j] += a[i] * b[j], vec4 over columns.
   const step: string[] = [];
   for (let i = 0; i < tm / 4; i++) {
     const row4 = tile.strided ? `${i * ty}u + l.y` : `l.y * ${tm / 4}u + ${i}u`;
-    step.push(`let a${i} = sa[kk * ${as4}u + ${row4}];`);
+    step.push(`let a${i} = sa[${double ? `pr * ${bk * as4}u + ` : ""}kk * ${as4}u + ${row4}];`);
   }
   for (let j = 0; j < tn / 4; j++) {
     const col4 = tile.strided ? `${j * tx}u + l.x` : `l.x * ${tn / 4}u + ${j}u`;
-    step.push(`let b${j} = sb[kk * ${bs4}u + ${col4}];`);
+    step.push(`let b${j} = sb[${double ? `pr * ${bk * bs4}u + ` : ""}kk * ${bs4}u + ${col4}];`);
   }
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn / 4; j++) {
@@ -260,6 +269,41 @@ export function gemmKernel(
     for (let j = 0; j < tn / 4; j++) accs.push(`var c${i}_${j} = vec4f(0.0);`);
   }
   const regs = [...opA.regs, ...opB.regs];
+  // One K-step per round: store the loaded step, load the next, multiply.
+  const mainLoop = `for (; k0 < kEnd; k0 += ${bk}u) {
+    ${store.join("\n    ")}
+    workgroupBarrier();
+    kl = k0 + ${bk}u;
+    if (kl < kEnd) {
+      ${load.join("\n      ")}
+    }
+    for (var kk = 0u; kk < ${bk}u; kk++) {
+      ${step.join("\n      ")}
+    }
+    workgroupBarrier();
+  }`;
+  // Two buffers: multiply buffer pr while the next step goes into the other one.
+  const mainLoopDouble = `var pr = 0u;
+  var pw = 0u;
+  if (k0 < kEnd) {
+    ${store.join("\n    ")}
+  }
+  workgroupBarrier();
+  for (; k0 < kEnd; k0 += ${bk}u) {
+    kl = k0 + ${bk}u;
+    if (kl < kEnd) {
+      ${load.join("\n      ")}
+    }
+    for (var kk = 0u; kk < ${bk}u; kk++) {
+      ${step.join("\n      ")}
+    }
+    pw = 1u - pr;
+    if (kl < kEnd) {
+      ${store.join("\n      ")}
+    }
+    workgroupBarrier();
+    pr = pw;
+  }`;
   lines.push(/* wgsl */ `
 ${ITER_WGSL}
 ${GEMM_UNIFORM_WGSL}
@@ -269,8 +313,8 @@ ${GEMM_UNIFORM_WGSL}
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<f32>;
 
-var<workgroup> sa: array<vec4f, ${bk * as4}>;
-var<workgroup> sb: array<vec4f, ${bk * bs4}>;
+var<workgroup> sa: array<vec4f, ${(double ? 2 : 1) * bk * as4}>;
+var<workgroup> sb: array<vec4f, ${(double ? 2 : 1) * bk * bs4}>;
 
 // Writes 4 columns of one output row (those inside C).
 fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
@@ -315,23 +359,13 @@ fn main(
   var k0 = kBegin;
   var kl = kBegin;
   ${load.join("\n  ")}
-  for (; k0 < kEnd; k0 += ${bk}u) {
-    ${store.join("\n    ")}
-    workgroupBarrier();
-    kl = k0 + ${bk}u;
-    if (kl < kEnd) {
-      ${load.join("\n      ")}
-    }
-    for (var kk = 0u; kk < ${bk}u; kk++) {
-      ${step.join("\n      ")}
-    }
-    workgroupBarrier();
-  }
+  ${double ? mainLoopDouble : mainLoop}
   ${out.join("\n  ")}
 }
 `);
   const name =
-    `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}_${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
+    `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}_` +
+    `${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
     `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}`;
   return {
     name,
