@@ -73,6 +73,13 @@ export const FLAGS = {
   seed: { type: "string", arg: "N", help: "seed of the data and initialisation" },
   lr: { type: "string", arg: "X", help: "SGD learning rate" },
   engine: { type: "string", arg: "cpu|gpu", help: "engine to train on", default: "cpu" },
+  "gpu-index": {
+    type: "string",
+    arg: "N",
+    help: "with --engine gpu: the GPU this process opens, by its index in the Vulkan device " +
+      "list (needs Mesa's device-select layer for N > 0)",
+    default: "the Open MPI local rank, else the default adapter",
+  },
   compression: { type: "string", arg: "PRESET", help: "gradient compression preset" },
   out: { type: "string", arg: "FILE", help: "also write the figures as JSON" },
   quiet: { type: "boolean", help: "no progress lines" },

@@ -9,7 +9,13 @@
 import { writeFileAtomic, writeResult } from "../record/mod.ts";
 import { defaultDataWorkers } from "../data/fill_pool.ts";
 import { writeReport } from "../reports/report.ts";
-import { findAdapter, softwareAdapterName, softwareAdapterWarning } from "../engine/gpu/mod.ts";
+import {
+  findAdapter,
+  GpuIndexError,
+  gpuIndexSetting,
+  softwareAdapterName,
+  softwareAdapterWarning,
+} from "../engine/gpu/mod.ts";
 import {
   type Experiment,
   EXPERIMENTS,
@@ -78,6 +84,7 @@ finishes and report.html into an output folder.`,
         "--data needs to map raw values to the model's rows",
     },
     engine: FLAGS.engine,
+    "gpu-index": FLAGS["gpu-index"],
     threads: { ...FLAGS.threads, default: "every core" },
     "data-workers": { ...FLAGS["data-workers"], default: "the cores but one, at most 15" },
     workers: {
@@ -240,11 +247,19 @@ async function main(): Promise<number> {
     console.error(
       `bench: ${
         parallel.skipped.join(", ")
-      } train on one engine: LSQ's learned steps have no data-parallel gradient exchange`,
+      } train on one engine: learned steps (LSQ) and, on the GPU, learned clips (PACT) have ` +
+        `no data-parallel gradient exchange`,
     );
   }
+  const gpuIndex = intFlag("gpu-index", values["gpu-index"], 0);
+  if (gpuIndex !== undefined && !suite.runs.some((r) => r.engine === "gpu")) {
+    throw new UsageError("--gpu-index applies only with --engine gpu");
+  }
   if (suite.runs.some((r) => r.engine === "gpu")) {
-    const { adapter, reason } = await findAdapter();
+    const { adapter, reason } = await findAdapter(gpuIndexSetting(gpuIndex)).catch((e) => {
+      if (e instanceof GpuIndexError) throw new UsageError(e.message);
+      throw e;
+    });
     if (!adapter) {
       console.error(`bench: no WebGPU adapter (${reason}); run with --engine cpu`);
       return 1;

@@ -27,9 +27,10 @@ const CLI = defineCli({
     "[options]",
   description:
     `Data-parallel training across MPI ranks (one process per rank, a single-threaded CPU engine
-replica each) on synthetic data; every global batch is split across the ranks as the in-process
-data-parallel trainer splits it. Rank 0 prints the result as JSON. SUITE picks the architecture:
-${MPI_ARCHS.join(", ")} (default kaggle), or --spec FILE trains the model spec in FILE (JSON).
+replica each, or a GPU engine with --engine gpu) on synthetic data; every global batch is split
+across the ranks as the in-process data-parallel trainer splits it. Rank 0 prints the result as
+JSON. SUITE picks the architecture: ${MPI_ARCHS.join(", ")} (default kaggle), or --spec FILE
+trains the model spec in FILE (JSON).
 The MPI library is libmpi.so.40 (Open MPI 4.x) unless DQRM_MPI_LIB names another.`,
   options: {
     spec: {
@@ -47,6 +48,14 @@ The MPI library is libmpi.so.40 (Open MPI 4.x) unless DQRM_MPI_LIB names another
     compression: { ...FLAGS.compression, help: PRESETS.join(", "), default: "sparse" },
     seed: { ...FLAGS.seed, default: "1" },
     lr: { ...FLAGS.lr, default: "0.1" },
+    engine: {
+      ...FLAGS.engine,
+      help: "each rank's engine: cpu, or gpu (gradients compressed on the GPU; sparse presets)",
+    },
+    "gpu-index": {
+      ...FLAGS["gpu-index"],
+      help: "with --engine gpu: every rank's GPU (default: each rank its Open MPI local rank)",
+    },
     params: { type: "boolean", help: "include rank 0's parameters in the result" },
     out: { ...FLAGS.out, help: "write the result JSON to FILE (atomically)" },
   },
@@ -65,6 +74,8 @@ function parse(): { config: MpiTrainConfig; out?: string; params: boolean } | un
       preset: choiceFlag("compression", values.compression, PRESETS) ?? "sparse",
       seed: intFlag("seed", values.seed, 0) ?? 1,
       learningRate: numberFlag("lr", values.lr, 0) ?? 0.1,
+      engine: choiceFlag("engine", values.engine, ["cpu", "gpu"] as const) ?? "cpu",
+      gpuIndex: intFlag("gpu-index", values["gpu-index"], 0),
       ...(values.spec
         ? { spec: validateSpec(JSON.parse(Deno.readTextFileSync(values.spec))) }
         : {}),

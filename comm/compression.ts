@@ -386,10 +386,40 @@ export function applyGlobalGradients(
   messages: readonly Int8Array[],
   denseSum: Float32Array | null,
 ): void {
-  const c = w.config, mem = access.memory, spec = w.spec, d = spec.embeddingDim;
-  const tables = spec.tableRows.length;
-  const eTables = c.embeddingBits ? tables : 0;
-  // MLP: unpack into the padded gradient buffers, weights then bias of each layer.
+  const d = w.spec.embeddingDim;
+  writeGlobalMlpGradient(access, w, workers, scales, mlpSum);
+  // Embeddings.
+  if (denseSum) {
+    let base = 0;
+    access.tables.forEach((table) => {
+      const g = denseSum;
+      for (let i = 0; i < table.length; i++) {
+        if (g[base + i] !== 0) table[i] -= learningRate * (g[base + i] / workers);
+      }
+      base += table.length;
+    });
+    return;
+  }
+  const stores = access.tables;
+  forEachGlobalRow(w, scales, messages, (t, row, acc, s) => {
+    const table = stores[t], dst = row * d;
+    for (let q = 0; q < d; q++) table[dst + q] -= learningRate * ((s * acc[q]) / workers);
+  });
+}
+
+/**
+ * Writes the global MLP gradient (`mlpSum`: FP32 sums or Int32 sums of levels) into the
+ * gradient buffers of `access` as `sum / N` or `s · sum / N`, weights then bias of each layer.
+ */
+export function writeGlobalMlpGradient(
+  access: Pick<CpuGradientAccess, "memory" | "layers">,
+  w: Pick<WorkerGradients, "spec" | "config">,
+  workers: number,
+  scales: Float32Array,
+  mlpSum: Float32Array | Int32Array,
+): void {
+  const c = w.config, mem = access.memory;
+  const eTables = c.embeddingBits ? w.spec.tableRows.length : 0;
   let at = 0, tensor = 0;
   const scaleOfTensor = () => c.mlpBits ? scales[eTables + tensor++] : (tensor++, 1);
   for (const l of access.layers) {
@@ -403,18 +433,22 @@ export function applyGlobalGradients(
     for (let i = 0; i < l.outputs; i++) mem[l.gb + i] = (sb * mlpSum[at + i]) / workers;
     at += l.outputs;
   }
-  // Embeddings.
-  if (denseSum) {
-    let base = 0;
-    access.tables.forEach((table) => {
-      const g = denseSum;
-      for (let i = 0; i < table.length; i++) {
-        if (g[base + i] !== 0) table[i] -= learningRate * (g[base + i] / workers);
-      }
-      base += table.length;
-    });
-    return;
-  }
+}
+
+/**
+ * Visits every row of the global embedding gradient: table by table, rows ascending, with the
+ * sum over the workers' messages (`messages`, in rank order) of the row's values (`acc`: Int32
+ * sums of levels under INT8/INT16, else FP32 sums) and the table's shared scale `s` (1 in FP32).
+ * The update of a row is `w -= learningRate * ((s * acc[q]) / workers)`.
+ */
+export function forEachGlobalRow(
+  w: Pick<WorkerGradients, "spec" | "config">,
+  scales: Float32Array,
+  messages: readonly Int8Array[],
+  visit: (table: number, row: number, acc: Int32Array | Float32Array, s: number) => void,
+): void {
+  const c = w.config, d = w.spec.embeddingDim;
+  const tables = w.spec.tableRows.length;
   const valueBytes = c.embeddingBits ? c.embeddingBits / 8 : 4;
   const views = messages.map((m) => {
     const counts = new Int32Array(m.buffer, m.byteOffset, tables);
@@ -446,7 +480,6 @@ export function applyGlobalGradients(
       cursor[rank] = v.next;
     });
     k.sort();
-    const table = access.tables[t];
     const s = c.embeddingBits ? scales[t] : 1;
     for (let a = 0; a < n;) {
       const row = Math.floor(k[a] / size);
@@ -458,12 +491,40 @@ export function applyGlobalGradients(
         const src = cursor[rank]++ * d;
         for (let q = 0; q < d; q++) acc[q] += v.values[src + q];
       }
-      const dst = row * d;
-      for (let q = 0; q < d; q++) table[dst + q] -= learningRate * ((s * acc[q]) / workers);
+      visit(t, row, acc, s);
       a = b;
     }
     for (const v of views) v.next += v.counts[t];
   }
+}
+
+/**
+ * The global embedding update as a list for a device to apply: per global row (table by table,
+ * rows ascending, as {@linkcode forEachGlobalRow}) its `(table, row)` in `entries` and the
+ * float64 amounts `learningRate * ((s * acc[q]) / workers)` to subtract, `d` per row.
+ */
+export function globalRowDeltas(
+  w: Pick<WorkerGradients, "spec" | "config">,
+  workers: number,
+  learningRate: number,
+  scales: Float32Array,
+  messages: readonly Int8Array[],
+): { rows: number; entries: Uint32Array; deltas: Float64Array } {
+  const d = w.spec.embeddingDim;
+  let most = 0;
+  for (const m of messages) {
+    const counts = new Int32Array(m.buffer, m.byteOffset, w.spec.tableRows.length);
+    for (let t = 0; t < counts.length; t++) most += counts[t];
+  }
+  const entries = new Uint32Array(2 * most), deltas = new Float64Array(most * d);
+  let n = 0;
+  forEachGlobalRow(w, scales, messages, (t, row, acc, s) => {
+    entries[2 * n] = t;
+    entries[2 * n + 1] = row;
+    for (let q = 0; q < d; q++) deltas[n * d + q] = learningRate * ((s * acc[q]) / workers);
+    n++;
+  });
+  return { rows: n, entries: entries.subarray(0, 2 * n), deltas: deltas.subarray(0, n * d) };
 }
 
 /**

@@ -4,6 +4,7 @@
  * @module
  */
 import type { CpuGradientAccess } from "../engine/cpu/mod.ts";
+import type { Params } from "../engine/params.ts";
 
 /** Raised when the replicas of a data-parallel run differ. */
 export class ReplicaDivergenceError extends Error {
@@ -40,4 +41,29 @@ export function replicaChecksum(access: CpuGradientAccess): string {
   }
   const hex = (x: number) => (x >>> 0).toString(16).padStart(8, "0");
   return hex(a) + hex(b);
+}
+
+/** {@linkcode replicaChecksum} of parameters read from an engine (a GPU replica's). */
+export function paramsChecksum(params: Params): string {
+  const layers = [...params.bottom, ...params.top];
+  const floats = layers.reduce((n, l) => n + l.weight.length + l.bias.length, 0);
+  const memory = new Float32Array(floats);
+  let at = 0;
+  const access: CpuGradientAccess = {
+    memory,
+    layers: layers.map((l) => {
+      const outputs = l.bias.length, inputs = l.weight.length / outputs;
+      const w = at;
+      memory.set(l.weight, at);
+      at += l.weight.length;
+      memory.set(l.bias, at);
+      at += outputs;
+      return { inputs, outputs, inP: inputs, w, b: w + l.weight.length, gw: 0, gb: 0 };
+    }),
+    dt: 0,
+    ldt: 0,
+    dimP: 0,
+    tables: params.embeddings,
+  };
+  return replicaChecksum(access);
 }

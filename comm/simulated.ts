@@ -125,27 +125,29 @@ export class SimulatedDataParallel {
       }
     };
     const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
-    const r = await this.#hooks.trainChunk(micro, options, exchange);
-    const iterations = r.iterations / K;
-    const loss = new Float32Array(iterations);
-    for (let i = 0; i < iterations; i++) {
-      let sum = 0;
-      for (let k = 0; k < K; k++) sum += r.loss[i * K + k];
-      loss[i] = sum / K;
-    }
-    const phases = Object.fromEntries(
-      Object.entries(r.phases).map(([p, v]) => {
-        const out = new Float64Array(iterations);
-        for (let i = 0; i < v.length; i++) out[Math.floor(i / K)] += v[i];
-        return [p, out];
-      }),
-    ) as TrainChunkResult["phases"];
-    return {
-      iterations,
-      loss,
-      phases,
-      wallMs: r.wallMs,
-      bytesPerIteration: meanBytesPerIteration([bytes], iterations),
-    };
+    const r = perGlobalBatch(await this.#hooks.trainChunk(micro, options, exchange), K);
+    return { ...r, bytesPerIteration: meanBytesPerIteration([bytes], r.iterations) };
   }
+}
+
+/**
+ * A micro-batch chunk's result per global batch of `workers` micro-batches: losses the mean of
+ * the workers', phases summed over them.
+ */
+export function perGlobalBatch(r: TrainChunkResult, workers: number): TrainChunkResult {
+  const K = workers, iterations = r.iterations / K;
+  const loss = new Float32Array(iterations);
+  for (let i = 0; i < iterations; i++) {
+    let sum = 0;
+    for (let k = 0; k < K; k++) sum += r.loss[i * K + k];
+    loss[i] = sum / K;
+  }
+  const phases = Object.fromEntries(
+    Object.entries(r.phases).map(([p, v]) => {
+      const out = new Float64Array(iterations);
+      for (let i = 0; i < v.length; i++) out[Math.floor(i / K)] += v[i];
+      return [p, out];
+    }),
+  ) as TrainChunkResult["phases"];
+  return { iterations, loss, phases, wallMs: r.wallMs };
 }

@@ -5,10 +5,10 @@
  * @module
  */
 import { z } from "zod";
-import { QuantConfigSchema } from "../engine/quant.ts";
+import { pactActive, QuantConfigSchema } from "../engine/quant.ts";
 import { ModelSpecSchema } from "../engine/spec.ts";
 import { CriteoRunDataSchema } from "../data/criteo/run_data.ts";
-import { COMPRESSION_PRESET_NAMES } from "./presets.ts";
+import { COMPRESSION_PRESET_NAMES, COMPRESSION_PRESETS } from "./presets.ts";
 import { ResultExtrasShape } from "./schema_extra.ts";
 import { migrateRunJson, ProvenanceSchema } from "./provenance.ts";
 
@@ -130,8 +130,27 @@ export const RunConfigSchema = z.object({
       `Expected the batch size ${c.batchSize} to be a multiple of the ${dp.workers} data-parallel workers`,
     );
   }
-  if (dp.mode !== "accounting" && c.engine !== "cpu") {
-    issue("mode", `Expected engine cpu for data-parallel training but found ${c.engine}`);
+  if (dp.mode === "workers" && c.engine !== "cpu") {
+    issue(
+      "mode",
+      `Expected engine cpu for data-parallel training but found ${c.engine} (on the GPU, ` +
+        `workers are simulated on one engine: mode simulated)`,
+    );
+  }
+  if (dp.mode === "simulated" && c.engine === "gpu") {
+    if (!COMPRESSION_PRESETS[dp.compression].sparseEmbeddings) {
+      issue(
+        "compression",
+        `Expected sparse embedding gradients for data parallelism on the GPU but found ` +
+          `${dp.compression} (dense gradients are the accounting baseline only)`,
+      );
+    }
+    if (pactActive(c.quantization ?? null)) {
+      issue(
+        "mode",
+        "Expected QAT without learned clips (not PACT) for data parallelism on the GPU",
+      );
+    }
   }
   if (dp.mode !== "accounting" && c.quantization?.quantizer === "lsq") {
     issue("mode", "Expected a quantizer other than lsq for data-parallel training");

@@ -13,6 +13,7 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelEngine } from "../comm/dp_engine.ts";
+import { SimulatedGpuDataParallel } from "../comm/gpu_replica.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
 import type { RunConfig } from "../record/schema.ts";
 
@@ -87,7 +88,7 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
 
 /**
  * The kind of engine `config` trains on: real replicas are an engine of their own, while
- * simulated data parallelism trains on one CPU engine (see {@linkcode chunkTrainerOf}).
+ * simulated data parallelism trains on one CPU or GPU engine (see {@linkcode chunkTrainerOf}).
  */
 export function engineKindOf(config: RunConfig): EngineKind {
   return config.dataParallel?.mode === "workers" ? "data-parallel" : config.engine;
@@ -122,11 +123,10 @@ export interface ChunkTrainer {
 export function chunkTrainerOf(config: RunConfig, engine: Engine): ChunkTrainer {
   const dp = config.dataParallel;
   if (dp?.mode === "simulated") {
-    const simulated = new SimulatedDataParallel(
-      engine,
-      dp.workers,
-      COMPRESSION_PRESETS[dp.compression],
-    );
+    const compression = COMPRESSION_PRESETS[dp.compression];
+    const simulated = engine.info.name === "gpu"
+      ? new SimulatedGpuDataParallel(engine, dp.workers, compression)
+      : new SimulatedDataParallel(engine, dp.workers, compression);
     return {
       trainChunk: (chunk, options) => simulated.trainChunk(chunk, options),
       overlapsChunks: false,

@@ -1,6 +1,7 @@
 /**
  * Data-parallel training across MPI ranks: each process is one rank holding a
- * {@linkcode DataParallelReplica} (a single-threaded CPU engine) and trains the same global
+ * {@linkcode DataParallelReplica} (a single-threaded CPU engine) or a {@linkcode GpuReplica} (a
+ * GPU engine, gradients compressed on the GPU) and trains the same global
  * batches of synthetic data, its contiguous slice of each, exactly as the in-process
  * `DataParallelTrainer` splits them; gradients go through an {@linkcode MpiCommunicator}.
  *
@@ -16,6 +17,7 @@ import { upperMedian } from "../record/stats.ts";
 import { meanBytesPerIteration } from "../comm/accounting.ts";
 import { type ByteCount, type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { gatherJson, type MpiCommunicator } from "../comm/mpi/communicator.ts";
+import { GpuReplica } from "../comm/gpu_replica.ts";
 import { DataParallelReplica } from "../comm/replica.ts";
 
 /** Architectures the MPI runner trains (or any spec given as {@linkcode MpiTrainConfig.spec}). */
@@ -35,6 +37,10 @@ export interface MpiTrainConfig {
   learningRate: number;
   /** A model to train instead of `arch`'s (`arch` and `tableScale` are then not used). */
   spec?: ModelSpec;
+  /** The replicas' engine (default cpu): a GPU engine per rank (`comm/gpu_replica.ts`). */
+  engine?: "cpu" | "gpu";
+  /** With engine gpu: this rank's GPU (default: its Open MPI local rank). */
+  gpuIndex?: number;
 }
 
 /** What rank 0 reports. */
@@ -94,13 +100,10 @@ export async function trainOnMpiRanks(
   const compression = { ...COMPRESSION_PRESETS[config.preset] };
   const chunk = allocateOneHotChunk(spec, config.batch, config.batch * config.iterations);
   new SyntheticCriteo(spec, { seed: config.seed }).fill(chunk, "train", 0);
-  const replica = await DataParallelReplica.create(comm, {
-    spec,
-    localBatch: config.batch / comm.size,
-    seed: config.seed,
-    quantization: null,
-    compression,
-  });
+  const options = { spec, localBatch: config.batch / comm.size, seed: config.seed, compression };
+  const replica = config.engine === "gpu"
+    ? await GpuReplica.create(comm, { ...options, gpuIndex: config.gpuIndex })
+    : await DataParallelReplica.create(comm, { ...options, quantization: null });
   try {
     comm.barrier();
     const t0 = performance.now();
@@ -112,7 +115,7 @@ export async function trainOnMpiRanks(
       bytes: r.bytes,
       bytesSent: r.bytesSent,
       communicationMs: r.result.phases.communication.reduce((a, b) => a + b, 0),
-      checksum: replica.checksum(),
+      checksum: await replica.checksum(),
     };
     const all = gatherJson(comm, mine);
     if (comm.rank !== 0) return undefined;

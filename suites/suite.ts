@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { pactActive } from "../engine/quant.ts";
 import { type RunConfig, RunConfigSchema } from "../record/schema.ts";
 import {
   type BaseRun,
@@ -116,8 +117,9 @@ export interface DataParallelOverrides {
 
 /**
  * Applies data-parallel overrides: with `workers`, every run without data parallelism gets
- * `workers` workers, except LSQ runs (their learned steps have no gradient exchange), which
- * stay single-engine and are named in `skipped`; with `mode`, every training data-parallel run
+ * `workers` workers, except LSQ runs (their learned steps have no gradient exchange) and PACT
+ * runs on the GPU (nor have its learned clips), which stay single-engine and are named in
+ * `skipped`; with `mode`, every training data-parallel run
  * trains that way. Validates the result as {@linkcode withOverrides} does (batch size a
  * multiple of the workers, CPU engine).
  */
@@ -128,7 +130,10 @@ export function withDataParallel(
   const skipped: string[] = [];
   if (o.workers === undefined && o.mode === undefined) return { suite, skipped };
   const runs = suite.runs.map((r): RunConfig => {
-    if (!r.dataParallel && o.workers !== undefined && r.quantization?.quantizer === "lsq") {
+    // LSQ's learned steps (and, on the GPU, PACT's learned clips) have no exchange.
+    const learned = r.quantization?.quantizer === "lsq" ||
+      (r.engine === "gpu" && pactActive(r.quantization ?? null));
+    if (!r.dataParallel && o.workers !== undefined && learned) {
       skipped.push(r.name);
       return r;
     }

@@ -3,7 +3,6 @@ import { messageBytes, uniqueRowsOf } from "../comm/accounting.ts";
 import { sliceChunk } from "../comm/chunk.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
-import { loadMpi } from "../comm/mpi/ffi.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
@@ -11,69 +10,8 @@ import type { Params } from "../engine/params.ts";
 import type { CompressionPresetName } from "../record/presets.ts";
 import type { MpiTrainResult } from "../suites/mpi_train.ts";
 import { expectedCommBytes, expectedCommScript } from "./dp_comm_script.ts";
+import { missing, mpirun, mpiTrainTiny } from "./mpi_helpers.ts";
 import { tinySpec } from "./test_models.ts";
-
-/** Why MPI tests cannot run here, or null when mpirun and libmpi are present. */
-async function mpiMissing(): Promise<string | null> {
-  try {
-    const r = await new Deno.Command("mpirun", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output();
-    if (!r.success) return "mpirun --version failed";
-  } catch {
-    return "mpirun is not on PATH (apt install openmpi-bin libopenmpi-dev)";
-  }
-  try {
-    loadMpi();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return null;
-}
-
-const missing = await mpiMissing();
-if (missing) console.log(`dp_mpi_test: skipping the MPI tests: ${missing}`);
-
-/** Runs `script args` as `ranks` MPI ranks (this Deno binary, loopback transports, root allowed). */
-async function mpirun(
-  script: string,
-  args: string[],
-  ranks = 2,
-  env: Record<string, string> = {},
-): Promise<string> {
-  const r = await new Deno.Command("mpirun", {
-    args: [
-      "--oversubscribe",
-      "-np",
-      `${ranks}`,
-      "--mca",
-      "btl",
-      "self,vader,tcp",
-      Deno.execPath(),
-      "run",
-      "-A",
-      new URL(script, import.meta.url).pathname,
-      ...args,
-    ],
-    env: {
-      OMPI_ALLOW_RUN_AS_ROOT: "1",
-      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
-      OMPI_MCA_btl_vader_single_copy_mechanism: "none",
-      DENO_NO_UPDATE_CHECK: "1",
-      ...env,
-    },
-    stdout: "piped",
-    stderr: "piped",
-    // A rank stuck in a collective fails the test instead of hanging it.
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  const out = new TextDecoder().decode(r.stdout), err = new TextDecoder().decode(r.stderr);
-  assert.ok(r.success, `Expected mpirun to succeed but it exited ${r.code}:\n${out}\n${err}`);
-  return out;
-}
 
 Deno.test({
   name: "MPI communicator: in-rank-order float sums, exact integer sums, gathers, bytes",
@@ -111,20 +49,13 @@ function flat(p: Params): number[] {
 
 /** Trains the tiny model on 2 MPI ranks; checks it against 2 in-process workers bit for bit. */
 async function checkAgainstInProcess(preset: CompressionPresetName): Promise<MpiTrainResult> {
-  const dir = await Deno.makeTempDir();
-  let result: MpiTrainResult;
-  try {
-    const file = `${dir}/result.json`, specFile = `${dir}/spec.json`;
-    await Deno.writeTextFile(specFile, JSON.stringify(tinySpec()));
-    await mpirun("../cli/mpi_train.ts", [
-      ...["--spec", specFile, "--batch-size", `${BATCH}`, "--iterations", `${ITERS}`],
-      ...["--seed", `${SEED}`, "--lr", `${LR}`, "--compression", preset, "--params"],
-      ...["--out", file],
-    ]);
-    result = JSON.parse(await Deno.readTextFile(file));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const result = await mpiTrainTiny({
+    batch: BATCH,
+    iterations: ITERS,
+    seed: SEED,
+    lr: LR,
+    preset,
+  });
   // (b) replicas identical across ranks.
   assert.equal(result.ranks, 2);
   assert.ok(result.replicasAgree, `replica checksums ${result.replicaChecksums}`);

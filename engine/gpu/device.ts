@@ -3,6 +3,13 @@
  *
  * @module
  */
+import {
+  checkSelectedAdapter,
+  gpuIndexSetting,
+  gpuSelection,
+  markAdapterRequested,
+  selectGpu,
+} from "./adapter_select.ts";
 
 /** Raised when no WebGPU adapter exists (no `navigator.gpu`, or `requestAdapter()` gives none). */
 export class NoGpuAdapterError extends Error {
@@ -12,18 +19,28 @@ export class NoGpuAdapterError extends Error {
   }
 }
 
-/** The adapter, or null with the reason when there is none. */
-export async function findAdapter(): Promise<{ adapter: GPUAdapter | null; reason: string }> {
+/**
+ * The adapter, or null with the reason when there is none. The process opens GPU `gpuIndex`
+ * (`adapter_select.ts`), else the one already selected, else its Open MPI local rank's, else the
+ * default adapter; a GPU index naming no adapter throws a `GpuIndexError`.
+ */
+export async function findAdapter(
+  gpuIndex?: number,
+): Promise<{ adapter: GPUAdapter | null; reason: string }> {
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) return { adapter: null, reason: "navigator.gpu is undefined" };
+  const index = gpuIndex ?? gpuSelection()?.index ?? gpuIndexSetting(undefined);
+  const selection = index === undefined ? undefined : await selectGpu(index);
+  markAdapterRequested();
+  let adapter: GPUAdapter | null;
   try {
-    const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
-    return adapter
-      ? { adapter, reason: "" }
-      : { adapter: null, reason: "navigator.gpu.requestAdapter() returned null" };
+    adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   } catch (e) {
     return { adapter: null, reason: `requestAdapter() failed: ${(e as Error).message}` };
   }
+  if (!adapter) return { adapter: null, reason: "navigator.gpu.requestAdapter() returned null" };
+  if (selection) checkSelectedAdapter(selection, adapter.info.description);
+  return { adapter, reason: "" };
 }
 
 const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|software|\bwarp\b|basic render/i;
@@ -73,8 +90,8 @@ export interface GpuDevice {
  * Requests a device with the adapter's largest buffers and bindings and every storage-buffer
  * binding slot it has, and `timestamp-query` where it exists.
  */
-export async function requestGpuDevice(): Promise<GpuDevice> {
-  const { adapter, reason } = await findAdapter();
+export async function requestGpuDevice(gpuIndex?: number): Promise<GpuDevice> {
+  const { adapter, reason } = await findAdapter(gpuIndex);
   if (!adapter) throw new NoGpuAdapterError(reason);
   const l = adapter.limits;
   const timestamps = adapter.features.has("timestamp-query");

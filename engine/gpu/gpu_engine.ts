@@ -48,6 +48,12 @@ import {
   uploadParams,
 } from "./params_io.ts";
 import { encodeQuantizeInPlace } from "./post_training.ts";
+import {
+  checkDataParallelQuant,
+  type GpuDataParallelHooks,
+  type GpuExchange,
+  trainChunkExchanging,
+} from "./dp_train.ts";
 import { type Recording, recordPhase } from "./record.ts";
 import { KernelProfiler, type KernelTime } from "./kernel_profile.ts";
 import { GpuState, wholeTableCopies } from "./state.ts";
@@ -67,7 +73,7 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
   }
   const quant = options.quantization ? QuantConfigSchema.parse(options.quantization) : null;
   if (quant) checkSupported(quant);
-  const gpu = await requestGpuDevice();
+  const gpu = await requestGpuDevice(options.gpuIndex);
   try {
     const limits = gpu.device.limits;
     const arenaBytes = Math.floor(
@@ -612,6 +618,51 @@ class GpuEngine implements Engine {
     return this.#state.buffers.bytes;
   }
 
+  /** Data-parallel training's hooks (`dp_train.ts`). */
+  dataParallelHooks(): GpuDataParallelHooks {
+    checkDataParallelQuant(this.#quant);
+    return {
+      spec: this.spec,
+      trainChunk: (chunk, options, exchange) =>
+        this.#inTurn(async (turn) => {
+          const earlier = turn.earlierSubmitted();
+          if (earlier) await earlier;
+          await turn.earlierDone();
+          return await this.#trainExchanging(chunk, options.learningRate, exchange);
+        }),
+    };
+  }
+
+  async #trainExchanging(
+    chunk: BatchChunk,
+    learningRate: number,
+    exchange: GpuExchange,
+  ): Promise<TrainChunkResult> {
+    const iterations = batchCount(chunk);
+    const batch = chunk.batchSize;
+    const samples = iterations * batch;
+    this.#check(chunk, samples, batch, "train", learningRate);
+    const state = this.#state;
+    this.#rebindIf(uploadChunk(state, chunk, samples));
+    this.#rebindIf(writeIterations(state, iterations, batch, samples, MODE_GRADIENT, learningRate));
+    this.#rebindIf(ensureInput(state, "losses", Math.max(1, iterations) * 4));
+    const refreshes = Array.from({ length: iterations }, (_, i) => this.#refreshAt(this.#step + i));
+    const recording = this.#recording();
+    const quant = this.#active();
+    const r = await trainChunkExchanging(
+      { state, recording, quant, refreshes },
+      chunk,
+      iterations,
+      batch,
+      exchange,
+    );
+    this.#step += iterations;
+    for (let i = 0; i < iterations; i++) {
+      if (!Number.isFinite(r.loss[i])) throw new NonFiniteLossError(i, r.loss[i]);
+    }
+    return r;
+  }
+
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -623,4 +674,17 @@ class GpuEngine implements Engine {
       this.#device.destroy();
     }
   }
+}
+
+/**
+ * The data-parallel hooks of `engine`, which must be a GPU engine (`dp_train.ts`): what a GPU
+ * replica (`comm/gpu_replica.ts`) trains through.
+ */
+export function gpuDataParallelHooks(engine: Engine): GpuDataParallelHooks {
+  if (!(engine instanceof GpuEngine)) {
+    throw new TypeError(
+      `Expected a GPU engine for GPU data parallelism but found ${engine.info.name}`,
+    );
+  }
+  return engine.dataParallelHooks();
 }

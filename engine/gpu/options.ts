@@ -42,6 +42,11 @@ export interface GpuEngineOptions {
    * always sorts, Infinity never does.
    */
   sortedUpdateFrom?: number;
+  /**
+   * Which GPU this process opens (`adapter_select.ts`); default: the one already selected, else
+   * the Open MPI local rank's, else the default adapter.
+   */
+  gpuIndex?: number;
 }
 
 /**

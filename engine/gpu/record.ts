@@ -140,15 +140,7 @@ function recordUpdate(
   const kernels = recording.kernels;
   const state = recording.state;
   const d = state.spec.embeddingDim;
-  // The CPU engine's order: PACT's clips, LSQ's row steps, then SGD of the weights.
-  if (pact && kernels.pactAlpha) dispatch(pass, kernels.pactAlpha, 1);
-  if (quantizedMlp) {
-    for (const l of kernels.layers) {
-      if (l.lsqStep) dispatch(pass, l.lsqStep, Math.ceil(l.layer.outputs / 64));
-    }
-  }
-  const n = Math.ceil(state.layout.floats / 256);
-  dispatch(pass, kernels.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
+  recordMlpUpdate(recording, pass, quantizedMlp, pact);
   const entries = batchEntries(chunk, s0, rows);
   const tables = state.spec.tableRows.length;
   if (quant?.embeddingBits != null && kernels.lsqUpdate && kernels.lsqTableStep) {
@@ -164,6 +156,27 @@ function recordUpdate(
     return;
   }
   for (const k of kernels.update) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
+}
+
+/**
+ * The MLP's part of the update phase, in the CPU engine's order: PACT's clips, LSQ's row steps,
+ * then SGD of the weights (data-parallel training updates the tables itself).
+ */
+export function recordMlpUpdate(
+  recording: Recording,
+  pass: GPUComputePassEncoder,
+  quantizedMlp: QuantConfig | null,
+  pact: boolean,
+): void {
+  const kernels = recording.kernels;
+  if (pact && kernels.pactAlpha) dispatch(pass, kernels.pactAlpha, 1);
+  if (quantizedMlp) {
+    for (const l of kernels.layers) {
+      if (l.lsqStep) dispatch(pass, l.lsqStep, Math.ceil(l.layer.outputs / 64));
+    }
+  }
+  const n = Math.ceil(recording.state.layout.floats / 256);
+  dispatch(pass, kernels.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
 }
 
 /**

@@ -1,0 +1,61 @@
+/**
+ * The flags the GPU data-parallel benchmarks share (`bench_gpu_compress.ts`, `bench_gpu_dp.ts`):
+ * per-rank batch sizes and the compression presets the GPU builds, as lists.
+ *
+ * @module
+ */
+import { FLAGS, intFlag, UsageError } from "./args.ts";
+
+/** The compression presets a GPU worker builds (dense gradients are the accounting baseline). */
+export const GPU_PRESETS = ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const;
+
+/** A preset of {@linkcode GPU_PRESETS}. */
+export type GpuPreset = typeof GPU_PRESETS[number];
+
+/** How a GPU worker reads its results back (`GpuGradientExchange`'s `readback`). */
+export const READBACKS = ["map", "canvas-scales", "canvas"] as const;
+
+/** `--batch-size LIST`, `--compression LIST` and `--readback MODE`. */
+export const GPU_DP_FLAGS = {
+  "batch-size": {
+    ...FLAGS["batch-size"],
+    arg: "LIST",
+    help: "per-rank batch sizes, comma-separated",
+    default: "128,2048,16384",
+  },
+  compression: {
+    ...FLAGS.compression,
+    arg: "LIST",
+    help: `presets, comma-separated, of ${GPU_PRESETS.join(", ")}`,
+    default: "sparse,sparse-int8",
+  },
+  readback: {
+    type: "string",
+    arg: "MODE",
+    help: "how results come back: map (mapAsync: Deno sleeps 10 ms after each), canvas-scales " +
+      "(the scales through an OffscreenCanvas: no sleep), canvas (the messages too)",
+    default: "map",
+  },
+} as const;
+
+/** The integers of a comma-separated `--flag` value (each at least `min`). */
+export function intList(flag: string, value: string, min = 1): number[] {
+  return value.split(",").map((s) => {
+    const n = intFlag(flag, s.trim(), min);
+    if (n === undefined) throw new UsageError(`--${flag}: bad value '${s}'`);
+    return n;
+  });
+}
+
+/** The presets of a `--compression LIST` value. */
+export function presetList(value: string): GpuPreset[] {
+  return value.split(",").map((s) => {
+    const name = s.trim() as GpuPreset;
+    if (!GPU_PRESETS.includes(name)) {
+      throw new UsageError(
+        `--compression expects some of ${GPU_PRESETS.join(", ")} but found '${s}'`,
+      );
+    }
+    return name;
+  });
+}

@@ -1,0 +1,78 @@
+/**
+ * One GPU rank of data parallelism in a Worker: its own GPU engine (on GPU `gpuIndex` of this
+ * host, or the default adapter), the group's shared-memory communicator, and its contiguous
+ * slice of every global batch it is sent (`sliceChunk`). Messages: `setup`, `train`, `params`,
+ * `dispose`; every answer is `{ type, ... }`, or `{ type: "error", message }` (the group is
+ * aborted then, so that no rank stays blocked in a collective).
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { BatchChunk } from "../engine/batch.ts";
+import type { Engine } from "../engine/engine.ts";
+import { createGpuEngine, GpuIndexError } from "../engine/gpu/mod.ts";
+import type { QuantConfig } from "../engine/quant.ts";
+import type { GpuReadback } from "../engine/gpu/grad_exchange.ts";
+import type { ModelSpec } from "../engine/spec.ts";
+import { sliceChunk } from "./chunk.ts";
+import { type SharedGroup, SharedMemoryCommunicator } from "./communicator.ts";
+import type { Compression } from "./compression.ts";
+import { GpuRankExchange } from "./gpu_replica.ts";
+
+/** Messages a GPU rank accepts. */
+export type GpuRankRequest =
+  | {
+    type: "setup";
+    group: SharedGroup;
+    rank: number;
+    spec: ModelSpec;
+    /** This rank's batch (the global batch / ranks). */
+    localBatch: number;
+    seed: number;
+    quantization?: QuantConfig | null;
+    compression: Compression;
+    gpuIndex?: number;
+    readback?: GpuReadback;
+  }
+  | { type: "train"; chunk: BatchChunk; learningRate: number }
+  | { type: "params" }
+  | { type: "dispose" };
+
+let comm: SharedMemoryCommunicator | undefined;
+let engine: Engine | undefined;
+let exchange: GpuRankExchange | undefined;
+
+self.onmessage = async (event: MessageEvent<GpuRankRequest>) => {
+  const msg = event.data;
+  try {
+    if (msg.type === "setup") {
+      comm = new SharedMemoryCommunicator(msg.group, msg.rank);
+      engine = await createGpuEngine({
+        spec: msg.spec,
+        maxBatch: msg.localBatch,
+        seed: msg.seed,
+        quantization: msg.quantization ?? null,
+        gpuIndex: msg.gpuIndex,
+      });
+      exchange = new GpuRankExchange(comm, msg.compression, msg.readback);
+      self.postMessage({ type: "ready", device: engine.info.device });
+    } else if (msg.type === "train") {
+      const local = sliceChunk(msg.chunk, comm!.rank, comm!.size);
+      const r = await exchange!.trainChunk(engine!, local, msg.learningRate);
+      self.postMessage({ type: "trained", ...r });
+    } else if (msg.type === "params") {
+      self.postMessage({ type: "params", params: await engine!.readParams() });
+    } else if (msg.type === "dispose") {
+      exchange?.destroy();
+      await engine?.dispose();
+      self.postMessage({ type: "disposed" });
+    }
+  } catch (error) {
+    comm?.abort();
+    // A wrong GPU index is one line; anything else comes with its stack.
+    const message = error instanceof GpuIndexError
+      ? `${error.name}: ${error.message}`
+      : String((error as Error)?.stack ?? error);
+    self.postMessage({ type: "error", message });
+  }
+};

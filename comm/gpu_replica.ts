@@ -1,0 +1,417 @@
+/**
+ * Data parallelism with GPU engines, the same algorithm as with CPU engines (`compression.ts`):
+ * after every backward pass each worker's gradients are compressed on its GPU
+ * (`engine/gpu/grad_exchange.ts`), only the compressed bytes are read back and exchanged, and the
+ * global gradient goes back up: the MLP's into the engine's gradient buffer (its SGD applies
+ * it), the tables' as a list of row updates applied on the GPU with JavaScript's rounding
+ * (`engine/gpu/grad_apply.ts`). So a GPU replica takes the same steps as a CPU replica of the same
+ * gradients, bit for bit.
+ *
+ * - {@linkcode GpuRankExchange}: one rank of real data parallelism, one GPU engine per rank,
+ *   exchanging through a {@linkcode Communicator} (shared memory between Workers, or MPI).
+ * - {@linkcode SimulatedGpuDataParallel}: K workers simulated on one GPU engine (the paper's
+ *   Algorithm 1, as `simulated.ts` does on a CPU engine): the same model as K GPU ranks.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../engine/batch.ts";
+import type { Engine } from "../engine/engine.ts";
+import { GpuRowApply } from "../engine/gpu/grad_apply.ts";
+import {
+  GpuGradientExchange,
+  gpuLayoutAccess,
+  type GpuMessages,
+  type GpuReadback,
+} from "../engine/gpu/grad_exchange.ts";
+import {
+  createGpuEngine,
+  gpuDataParallelHooks,
+  type GpuExchange,
+  type GpuReplicaBuffers,
+  type GpuTableStep,
+} from "../engine/gpu/mod.ts";
+import type { ModelSpec } from "../engine/spec.ts";
+import { meanBytesPerIteration } from "./accounting.ts";
+import { sliceChunk } from "./chunk.ts";
+import { type Communicator, sumInOrder } from "./communicator.ts";
+import {
+  type ByteCount,
+  type Compression,
+  CompressionSchema,
+  globalRowDeltas,
+  writeGlobalMlpGradient,
+} from "./compression.ts";
+import { paramsChecksum } from "./replicas.ts";
+import { perGlobalBatch, type SimulatedChunkResult } from "./simulated.ts";
+
+/** A worker's bytes for one iteration, as `WorkerGradients.bytes` counts them. */
+function bytesOf(scales: number, m: GpuMessages): ByteCount {
+  const embedding = m.embedding.byteLength, mlp = m.mlp.byteLength, s = 4 * scales;
+  return { embedding, mlp, scales: s, total: embedding + mlp + s };
+}
+
+/**
+ * What a GPU replica's exchange builds over the engine's buffers: `own` compressions (one per
+ * simulated worker, each with its own copy of the MLP gradients; or one over the engine's
+ * gradients), the table update and the host copy of the global MLP gradient.
+ */
+class GpuReplicaParts {
+  readonly buffers: GpuReplicaBuffers;
+  readonly entries: number;
+  readonly exchanges: GpuGradientExchange[];
+  readonly apply: GpuRowApply;
+  readonly #host: Float32Array;
+  readonly #grads: GPUBuffer[] = [];
+  readonly #config: Compression;
+
+  constructor(
+    buffers: GpuReplicaBuffers,
+    config: Compression,
+    entries: number,
+    workers: number,
+    own: number | null,
+    readback: GpuReadback,
+  ) {
+    this.buffers = buffers;
+    this.entries = entries;
+    this.#config = config;
+    const b = buffers, layout = b.layout;
+    const grad = () => {
+      const g = b.device.createBuffer({
+        label: "worker mlp gradients",
+        size: layout.floats * 4,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+      this.#grads.push(g);
+      return g;
+    };
+    this.exchanges = Array.from({ length: own ?? 1 }, () =>
+      new GpuGradientExchange({
+        device: b.device,
+        binder: b.binder,
+        spec: b.spec,
+        layout,
+        compression: config,
+        entries,
+        input: b.input,
+        dT: b.dT,
+        grad: own === null ? b.mlpGrad : grad(),
+        readback,
+      }));
+    this.apply = new GpuRowApply({
+      device: b.device,
+      binder: b.binder,
+      embeddingDim: b.spec.embeddingDim,
+      plan: b.plan,
+      tableDirectory: b.input.tableDirectory,
+      segments: b.segments,
+      groupArenas: b.groupArenas,
+      maxRows: workers * b.spec.tableRows.length * Math.max(1, entries),
+    });
+    this.#host = new Float32Array(layout.floats);
+  }
+
+  /** Whether these parts serve `buffers` for batches of `entries` indices per table. */
+  fits(buffers: GpuReplicaBuffers, entries: number): boolean {
+    const a = this.buffers, b = buffers;
+    return a.mlpGrad === b.mlpGrad && a.dT === b.dT && a.segments === b.segments &&
+      a.input.tableDirectory === b.input.tableDirectory && a.input.indices === b.input.indices &&
+      a.input.offsets === b.input.offsets && entries <= this.entries;
+  }
+
+  /**
+   * Writes the global gradient of `workers` workers: the MLP's into the engine's gradient
+   * buffer, the tables' into the update that the step records.
+   */
+  globalStep(
+    workers: number,
+    learningRate: number,
+    scales: Float32Array,
+    mlpSum: Float32Array | Int32Array,
+    messages: readonly Int8Array[],
+  ): GpuTableStep {
+    const b = this.buffers, c = { spec: b.spec, config: this.#config };
+    writeGlobalMlpGradient(
+      gpuLayoutAccess(b.spec, b.layout, this.#host),
+      c,
+      workers,
+      scales,
+      mlpSum,
+    );
+    b.device.queue.writeBuffer(b.mlpGrad, 0, this.#host as Float32Array<ArrayBuffer>);
+    this.apply.upload(globalRowDeltas(c, workers, learningRate, scales, messages));
+    return { recordTables: (pass) => this.apply.record(pass) };
+  }
+
+  destroy(): void {
+    for (const e of this.exchanges) e.destroy();
+    this.apply.destroy();
+    for (const g of this.#grads) g.destroy();
+  }
+}
+
+/**
+ * Where a GPU rank's exchange spends its time, ms summed over a chunk: `gpu` waits for the
+ * GPU (the iteration's forward and backward passes, the compression kernels and the two
+ * readbacks), `exchange` in the communicator's collectives (waiting for the other ranks
+ * included), `apply` computes the global gradient on the host and uploads it.
+ */
+export interface GpuExchangeTiming {
+  gpu: number;
+  exchange: number;
+  apply: number;
+}
+
+/** What a GPU rank's chunk returns: {@linkcode SimulatedChunkResult} and its timing. */
+export interface GpuRankChunkResult extends SimulatedChunkResult {
+  timing: GpuExchangeTiming;
+}
+
+/** One rank of real data parallelism on a GPU engine, exchanging through `comm`. */
+export class GpuRankExchange implements GpuExchange {
+  readonly comm: Communicator;
+  readonly config: Compression;
+  #learningRate = 0;
+  #parts: GpuReplicaParts | null = null;
+  #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  #mlpSum: { f32: Float32Array; i32: Int32Array } | null = null;
+  #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
+
+  readonly #readback: GpuReadback;
+
+  /** A rank's exchange; `readback` as `GpuGradientExchange`'s (default `map`). */
+  constructor(
+    comm: Communicator,
+    compression: Partial<Compression>,
+    readback: GpuReadback = "map",
+  ) {
+    this.#readback = readback;
+    this.comm = comm;
+    this.config = CompressionSchema.parse(compression);
+  }
+
+  /** Trains `chunk` on `engine` (a GPU engine), exchanging after every backward pass. */
+  async trainChunk(
+    engine: Engine,
+    chunk: BatchChunk,
+    learningRate: number,
+  ): Promise<GpuRankChunkResult> {
+    this.#learningRate = learningRate;
+    this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    this.#timing = { gpu: 0, exchange: 0, apply: 0 };
+    const r = await gpuDataParallelHooks(engine).trainChunk(chunk, { learningRate }, this);
+    return {
+      ...r,
+      bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations),
+      timing: this.#timing,
+    };
+  }
+
+  prepare(buffers: GpuReplicaBuffers, entries: number): void {
+    if (this.#parts?.fits(buffers, entries)) return;
+    this.#parts?.destroy();
+    this.#parts = new GpuReplicaParts(
+      buffers,
+      this.config,
+      entries,
+      this.comm.size,
+      null,
+      this.#readback,
+    );
+    const n = this.#parts.exchanges[0].mlpValues;
+    this.#mlpSum = { f32: new Float32Array(n), i32: new Int32Array(n) };
+  }
+
+  async step(i: number): Promise<GpuTableStep> {
+    const parts = this.#parts!, gpu = parts.exchanges[0], comm = this.comm, t = this.#timing;
+    const bind = (p: GPUComputePassEncoder) => parts.buffers.bindIteration(p, i);
+    let t0 = performance.now();
+    gpu.collect(bind);
+    const scales = gpu.scaleCount ? await gpu.readLocalScales() : new Float32Array(0);
+    let t1 = performance.now();
+    t.gpu += t1 - t0;
+    if (scales.length) comm.allReduceMean(scales);
+    t0 = performance.now();
+    t.exchange += t0 - t1;
+    const m = await gpu.messages(scales, bind);
+    t1 = performance.now();
+    t.gpu += t1 - t0;
+    const sums = this.#mlpSum!;
+    let mlpSum: Float32Array | Int32Array;
+    if (m.mlp instanceof Float32Array) {
+      sums.f32.set(m.mlp);
+      comm.allReduceSum(sums.f32);
+      mlpSum = sums.f32;
+    } else {
+      comm.allReduceSumWiden(m.mlp, sums.i32);
+      mlpSum = sums.i32;
+    }
+    const messages = comm.allGather(m.embedding);
+    t0 = performance.now();
+    t.exchange += t0 - t1;
+    const b = bytesOf(scales.length, m);
+    for (const k of ["embedding", "mlp", "scales", "total"] as const) this.#bytes[k] += b[k];
+    const step = parts.globalStep(comm.size, this.#learningRate, scales, mlpSum, messages);
+    t.apply += performance.now() - t0;
+    return step;
+  }
+
+  finish(): void {}
+
+  /** Frees the GPU objects (before the engine is disposed). */
+  destroy(): void {
+    this.#parts?.destroy();
+    this.#parts = null;
+  }
+}
+
+/** K workers simulated on one GPU engine: the model of K GPU ranks, bit for bit. */
+export class SimulatedGpuDataParallel implements GpuExchange {
+  readonly workers: number;
+  readonly config: Compression;
+  readonly #engine: Engine;
+  #learningRate = 0;
+  #parts: GpuReplicaParts | null = null;
+  #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+
+  readonly #readback: GpuReadback;
+
+  /** K workers on `engine`; `readback` as `GpuGradientExchange`'s (default `map`). */
+  constructor(
+    engine: Engine,
+    workers: number,
+    compression: Partial<Compression> = {},
+    readback: GpuReadback = "map",
+  ) {
+    this.#readback = readback;
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new RangeError(`Expected a positive integer of workers but found ${workers}`);
+    }
+    this.#engine = engine;
+    this.workers = workers;
+    this.config = CompressionSchema.parse(compression);
+  }
+
+  /**
+   * Trains on every full global batch of `chunk` (its `batchSize`, a multiple of the workers):
+   * one step per global batch; losses are the mean of the workers'.
+   */
+  async trainChunk(
+    chunk: BatchChunk,
+    options: { learningRate: number },
+  ): Promise<SimulatedChunkResult> {
+    const K = this.workers, B = chunk.batchSize;
+    if (B % K !== 0) {
+      throw new RangeError(`Expected the global batch ${B} to be a multiple of ${K} workers`);
+    }
+    this.#learningRate = options.learningRate;
+    this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
+    const hooks = gpuDataParallelHooks(this.#engine);
+    const r = perGlobalBatch(await hooks.trainChunk(micro, options, this), K);
+    return { ...r, bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations) };
+  }
+
+  prepare(buffers: GpuReplicaBuffers, entries: number): void {
+    if (this.#parts?.fits(buffers, entries)) return;
+    this.#parts?.destroy();
+    const K = this.workers;
+    this.#parts = new GpuReplicaParts(buffers, this.config, entries, K, K, this.#readback);
+  }
+
+  async step(i: number): Promise<GpuTableStep | null> {
+    const K = this.workers, parts = this.#parts!, k = i % K;
+    const bind = (j: number) => (p: GPUComputePassEncoder) => parts.buffers.bindIteration(p, j);
+    // Worker k keeps its own copy of the MLP gradients; its row sums stay in its buffers.
+    parts.exchanges[k].collect(bind(i), parts.buffers.mlpGrad);
+    if (k < K - 1) return null;
+    const local: Float32Array[] = [];
+    for (const e of parts.exchanges) local.push(await e.readLocalScales());
+    const scales = new Float32Array(parts.exchanges[0].scaleCount);
+    if (scales.length) {
+      sumInOrder(local, scales);
+      for (let j = 0; j < scales.length; j++) scales[j] /= K;
+    }
+    const sent: GpuMessages[] = [];
+    for (const [j, e] of parts.exchanges.entries()) {
+      sent.push(await e.messages(scales, bind(i - (K - 1) + j)));
+    }
+    const first = sent[0].mlp;
+    const mlpSum = first instanceof Float32Array
+      ? new Float32Array(first.length)
+      : new Int32Array(first.length);
+    sumInOrder(sent.map((m) => m.mlp) as (Float32Array | Int8Array | Int16Array)[], mlpSum);
+    for (const m of sent) {
+      const b = bytesOf(scales.length, m);
+      for (const key of ["embedding", "mlp", "scales", "total"] as const) {
+        this.#bytes[key] += b[key] / K;
+      }
+    }
+    const messages = sent.map((m) => m.embedding);
+    return parts.globalStep(K, this.#learningRate, scales, mlpSum, messages);
+  }
+
+  finish(): void {}
+
+  /** Frees the GPU objects (before the engine is disposed). */
+  destroy(): void {
+    this.#parts?.destroy();
+    this.#parts = null;
+  }
+}
+
+/**
+ * A GPU replica of real data parallelism: a GPU engine (on GPU `gpuIndex`, default the Open MPI
+ * local rank's, else the default adapter) and its {@linkcode GpuRankExchange}, with the
+ * interface of the CPU's `DataParallelReplica`.
+ */
+export class GpuReplica {
+  readonly engine: Engine;
+  readonly #exchange: GpuRankExchange;
+
+  private constructor(engine: Engine, exchange: GpuRankExchange) {
+    this.engine = engine;
+    this.#exchange = exchange;
+  }
+
+  /** A replica on this rank of `comm`, initialised as every other rank's (same seed). */
+  static async create(comm: Communicator, o: {
+    spec: ModelSpec;
+    localBatch: number;
+    seed: number;
+    compression: Partial<Compression>;
+    gpuIndex?: number;
+    readback?: GpuReadback;
+  }): Promise<GpuReplica> {
+    const engine = await createGpuEngine({
+      spec: o.spec,
+      maxBatch: o.localBatch,
+      seed: o.seed,
+      gpuIndex: o.gpuIndex,
+    });
+    return new GpuReplica(engine, new GpuRankExchange(comm, o.compression, o.readback));
+  }
+
+  /** Trains on this rank's slice of every full global batch of `chunk`. */
+  async trainChunk(chunk: BatchChunk, learningRate: number) {
+    const comm = this.#exchange.comm, sent0 = comm.bytesSent;
+    const local = sliceChunk(chunk, comm.rank, comm.size);
+    const result = await this.#exchange.trainChunk(this.engine, local, learningRate);
+    const bytes = { ...result.bytesPerIteration };
+    for (const k of ["embedding", "mlp", "scales", "total"] as const) {
+      bytes[k] *= result.iterations;
+    }
+    return { result, bytes, bytesSent: comm.bytesSent - sent0 };
+  }
+
+  /** The checksum of this replica's parameters (`replicas.ts`), read from the GPU. */
+  async checksum(): Promise<string> {
+    return paramsChecksum(await this.engine.readParams());
+  }
+
+  /** Frees the exchange and the engine. */
+  async dispose(): Promise<void> {
+    this.#exchange.destroy();
+    await this.engine.dispose();
+  }
+}

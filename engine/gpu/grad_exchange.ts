@@ -1,0 +1,331 @@
+/**
+ * One data-parallel worker's side of the gradient exchange on the GPU: the compression of
+ * `comm/compression.ts` (`WorkerGradients`) computed where the gradients are, so that only its
+ * results cross to the host. Per iteration:
+ *
+ * 1. {@linkcode GpuGradientExchange.collect}: the unique rows and their sums, the local scales;
+ *    under INT8/INT16 one readback of the scale vector (a few floats), which the host averages
+ *    over the workers (`Communicator.allReduceMean`).
+ * 2. {@linkcode GpuGradientExchange.messages}: the shared scales uploaded, the INT8/INT16 MLP
+ *    message (or the FP32 MLP gradient) and the embedding message built; one readback of both.
+ *
+ * Dense (uncompressed) embedding gradients are the accounting baseline only: not built here.
+ *
+ * @module
+ */
+import type { BatchChunk } from "../batch.ts";
+import type { CpuGradientAccess } from "../cpu/mod.ts";
+import type { ModelSpec } from "../spec.ts";
+import type { GemmBinder } from "./binder.ts";
+import { GpuMlpCompression, planGradientTensors } from "./grad_compress.ts";
+import { GpuRowCompression, rowMessageBytes } from "./grad_compress_rows.ts";
+import { CanvasReader } from "./canvas_readback.ts";
+import type { GpuLayout } from "./layout.ts";
+
+/** The compression settings (`comm/compression.ts`'s `Compression`). */
+export interface GpuCompression {
+  sparseEmbeddings: boolean;
+  embeddingBits: 8 | 16 | null;
+  mlpBits: 8 | 16 | null;
+  errorCompensation: boolean;
+}
+
+/** Options of {@linkcode GpuGradientExchange}. */
+export interface GpuGradientExchangeOptions {
+  device: GPUDevice;
+  binder: GemmBinder;
+  spec: ModelSpec;
+  layout: GpuLayout;
+  compression: GpuCompression;
+  /** Most indices a table has in one batch. */
+  entries: number;
+  /** The chunk input (`input.ts`). */
+  input: { tableDirectory: GPUBuffer; indices: GPUBuffer; offsets: GPUBuffer };
+  /** dT of the batch (`ldt` floats per sample). */
+  dT: GPUBuffer;
+  /** The packed MLP gradients (`layout.ts`). */
+  grad: GPUBuffer;
+  /**
+   * How results come back (default `map`): `mapAsync` (Deno sleeps 10 ms after each), or the
+   * `OffscreenCanvas` path of `canvas_readback.ts` (no sleep, but BMP encoding of the bytes) for
+   * the scales only (`canvas-scales`) or for the scales and the messages (`canvas`).
+   */
+  readback?: GpuReadback;
+}
+
+/** How {@linkcode GpuGradientExchange} reads its results back. */
+export type GpuReadback = "map" | "canvas-scales" | "canvas";
+
+/** What one worker sends for one iteration, as `WorkerGradients` holds it. */
+export interface GpuMessages {
+  /** The MLP: INT8/INT16 levels, or the FP32 gradient (packed as `planMlpTensors`). */
+  mlp: Int8Array | Int16Array | Float32Array;
+  /** The embedding message: counts, row ids, values. */
+  embedding: Int8Array;
+}
+
+const MAP_READ = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+
+/**
+ * A CPU gradient access over host arrays laid out as the GPU's: the MLP gradients packed as
+ * `layout.ts` packs them, then dT (`ldt` floats per sample). `WorkerGradients.collect` reads it
+ * as it reads a CPU engine's memory: for references and baselines of the GPU compression.
+ */
+export function gpuLayoutAccess(
+  spec: ModelSpec,
+  layout: GpuLayout,
+  memory: Float32Array,
+): CpuGradientAccess {
+  const layers = [...layout.bottom, ...layout.top].map((l) => ({
+    inputs: l.inputs,
+    outputs: l.outputs,
+    inP: l.inputs,
+    w: 0,
+    b: 0,
+    gw: l.weightOffset,
+    gb: l.biasOffset,
+  }));
+  const dimP = spec.embeddingDim;
+  return { memory, layers, dt: layout.floats, ldt: layout.ldt, dimP, tables: [] };
+}
+
+/**
+ * A chunk's indices as the engine uploads them (`input.ts`, without its sharing of one-hot
+ * offsets): the table directory `(first index, first offset, 0, 0)` per table, every table's
+ * indices back to back, every table's offsets back to back.
+ */
+export function packChunkInput(chunk: BatchChunk): {
+  directory: Uint32Array<ArrayBuffer>;
+  indices: Uint32Array<ArrayBuffer>;
+  offsets: Uint32Array<ArrayBuffer>;
+} {
+  const T = chunk.indices.length, n = chunk.samples;
+  const directory = new Uint32Array(4 * T);
+  let indexCount = 0;
+  for (let t = 0; t < T; t++) {
+    directory[4 * t] = indexCount;
+    directory[4 * t + 1] = t * (n + 1);
+    indexCount += chunk.offsets[t][n];
+  }
+  const indices = new Uint32Array(Math.max(4, indexCount));
+  const offsets = new Uint32Array(T * (n + 1));
+  for (let t = 0; t < T; t++) {
+    indices.set(chunk.indices[t].subarray(0, chunk.offsets[t][n]), directory[4 * t]);
+    offsets.set(chunk.offsets[t].subarray(0, n + 1), t * (n + 1));
+  }
+  return { directory, indices, offsets };
+}
+
+/** The most indices a table has in one batch of `rows` samples of `chunk`. */
+export function largestBag(chunk: BatchChunk, rows: number): number {
+  let most = 0;
+  for (const off of chunk.offsets) {
+    for (let s = 0; s + rows <= chunk.samples; s += rows) {
+      most = Math.max(most, off[s + rows] - off[s]);
+    }
+  }
+  return most;
+}
+
+/** The GPU side of one worker's gradient exchange. */
+export class GpuGradientExchange {
+  /** Scales per iteration (embedding tables, then MLP tensors, when quantized). */
+  readonly scaleCount: number;
+  readonly #o: GpuGradientExchangeOptions;
+  readonly #mlp: GpuMlpCompression | null;
+  readonly #rows: GpuRowCompression;
+  readonly #maxBits: GPUBuffer;
+  readonly #scales: GPUBuffer;
+  readonly #mlpBytes: number;
+  readonly #staging: GPUBuffer;
+  readonly #scaleStaging: GPUBuffer;
+  /** The canvas reader and the buffer both messages are gathered in for it, or null. */
+  readonly #canvas: { reader: CanvasReader; gather: GPUBuffer | null } | null;
+  readonly #own: GPUBuffer[] = [];
+
+  constructor(o: GpuGradientExchangeOptions) {
+    const c = o.compression;
+    if (!c.sparseEmbeddings) {
+      throw new RangeError(
+        "Expected sparse embedding gradients on the GPU but found dense ones (the uncompressed " +
+          "all-reduce is the accounting baseline only)",
+      );
+    }
+    this.#o = o;
+    const T = o.spec.tableRows.length;
+    const tensors = planGradientTensors(o.layout, 0);
+    this.scaleCount = (c.embeddingBits ? T : 0) + (c.mlpBits ? tensors.tensors : 0);
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const buffer = (label: string, bytes: number, usage = storage) => {
+      const b = o.device.createBuffer({
+        label,
+        size: Math.max(16, Math.ceil(bytes / 4) * 4),
+        usage,
+      });
+      this.#own.push(b);
+      return b;
+    };
+    // The tables' largest |g| go to [0, T) whether their scales are sent or not.
+    this.#maxBits = buffer("gradient max bits", 4 * Math.max(this.scaleCount, T));
+    this.#scales = buffer("gradient scales", 4 * Math.max(this.scaleCount, T));
+    this.#mlp = c.mlpBits
+      ? new GpuMlpCompression({
+        device: o.device,
+        binder: o.binder,
+        layout: o.layout,
+        bits: c.mlpBits,
+        errorCompensation: c.errorCompensation,
+        grad: o.grad,
+        firstScale: c.embeddingBits ? T : 0,
+        maxBits: this.#maxBits,
+        scales: this.#scales,
+      })
+      : null;
+    this.#rows = new GpuRowCompression({
+      device: o.device,
+      binder: o.binder,
+      tables: T,
+      embeddingDim: o.spec.embeddingDim,
+      ldt: o.layout.ldt,
+      bits: c.embeddingBits,
+      entries: o.entries,
+      input: o.input,
+      dT: o.dT,
+      maxBits: this.#maxBits,
+      scales: this.#scales,
+    });
+    // Without INT8/INT16 the MLP message is the packed FP32 gradient, read whole.
+    this.#mlpBytes = this.#mlp ? this.#mlp.messageBytes : o.layout.floats * 4;
+    const mlpPadded = Math.ceil(this.#mlpBytes / 4) * 4;
+    this.#staging = buffer("exchange readback", mlpPadded + this.#rows.capacityBytes, MAP_READ);
+    this.#scaleStaging = buffer("scale readback", 4 * Math.max(1, this.scaleCount), MAP_READ);
+    const mode = o.readback ?? "map";
+    this.#canvas = mode === "map" ? null : {
+      reader: new CanvasReader(o.device),
+      gather: mode === "canvas" ? buffer("exchange gather", this.#staging.size) : null,
+    };
+  }
+
+  /** Values of the MLP message (every weight and bias, `planMlpTensors`'s packing). */
+  get mlpValues(): number {
+    return planGradientTensors(this.#o.layout, 0).elements;
+  }
+
+  /** Bytes copied to the host per iteration (both readbacks, at their buffers' sizes). */
+  get readbackBytes(): number {
+    return this.#staging.size + (this.scaleCount ? 4 * this.scaleCount : 0);
+  }
+
+  /**
+   * Step 1: records and submits the unique rows, their sums and the local scales of the batch
+   * bound by `bindIteration` (group 1); with `copyMlp`, the engine's MLP gradients are first
+   * copied into this exchange's own gradient buffer (a simulated worker keeps its own).
+   */
+  collect(
+    bindIteration: (p: GPUComputePassEncoder) => void,
+    copyMlp?: GPUBuffer,
+  ): void {
+    const encoder = this.#o.device.createCommandEncoder();
+    if (copyMlp) encoder.copyBufferToBuffer(copyMlp, 0, this.#o.grad, 0, this.#o.layout.floats * 4);
+    encoder.clearBuffer(this.#maxBits);
+    const pass = encoder.beginComputePass();
+    this.#rows.recordSums(pass, bindIteration);
+    pass.end();
+    if (this.#mlp) this.#mlp.recordScales(encoder, bindIteration);
+    this.#o.device.queue.submit([encoder.finish()]);
+  }
+
+  /** The local scales of the last {@linkcode collect} (as `WorkerGradients.scales`), read back. */
+  async readLocalScales(): Promise<Float32Array> {
+    if (this.scaleCount === 0) return new Float32Array(0);
+    const encoder = this.#o.device.createCommandEncoder();
+    if (this.#canvas) {
+      this.#canvas.reader.copy(encoder, this.#scales, 0, 4 * this.scaleCount);
+      this.#o.device.queue.submit([encoder.finish()]);
+      return new Float32Array(await this.#canvas.reader.read(4 * this.scaleCount));
+    }
+    encoder.copyBufferToBuffer(this.#scales, 0, this.#scaleStaging, 0, 4 * this.scaleCount);
+    this.#o.device.queue.submit([encoder.finish()]);
+    await this.#scaleStaging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(
+      this.#scaleStaging.getMappedRange(0, 4 * this.scaleCount).slice(0),
+    );
+    this.#scaleStaging.unmap();
+    return out;
+  }
+
+  /** {@linkcode collect}, then {@linkcode readLocalScales}. */
+  localScales(bindIteration: (p: GPUComputePassEncoder) => void): Promise<Float32Array> {
+    this.collect(bindIteration);
+    return this.readLocalScales();
+  }
+
+  /**
+   * Step 2, after {@linkcode collect}: the messages with the shared `scales` (the mean of the
+   * workers' local scales; ignored without INT8/INT16), read back in one copy.
+   */
+  async messages(
+    scales: Float32Array,
+    bindIteration: (p: GPUComputePassEncoder) => void,
+  ): Promise<GpuMessages> {
+    const device = this.#o.device;
+    if (this.scaleCount > 0) {
+      if (scales.length !== this.scaleCount) {
+        throw new RangeError(
+          `Expected ${this.scaleCount} shared scales but found ${scales.length}`,
+        );
+      }
+      device.queue.writeBuffer(this.#scales, 0, scales as Float32Array<ArrayBuffer>);
+    }
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    this.#rows.recordMessage(pass, bindIteration);
+    pass.end();
+    if (this.#mlp) this.#mlp.recordQuantize(encoder, bindIteration);
+    const mlpPadded = Math.ceil(this.#mlpBytes / 4) * 4;
+    const source = this.#mlp ? this.#mlp.message : this.#o.grad;
+    const gather = this.#canvas?.gather ?? this.#staging;
+    encoder.copyBufferToBuffer(source, 0, gather, 0, mlpPadded);
+    encoder.copyBufferToBuffer(this.#rows.message, 0, gather, mlpPadded, this.#rows.capacityBytes);
+    let all: ArrayBuffer;
+    if (gather !== this.#staging) {
+      this.#canvas!.reader.copy(encoder, gather, 0, gather.size);
+      device.queue.submit([encoder.finish()]);
+      all = await this.#canvas!.reader.read(gather.size);
+    } else {
+      device.queue.submit([encoder.finish()]);
+      await this.#staging.mapAsync(GPUMapMode.READ);
+      all = this.#staging.getMappedRange();
+    }
+    const T = this.#o.spec.tableRows.length;
+    const counts = new Uint32Array(all, mlpPadded, T);
+    const c = this.#o.compression;
+    const bytes = rowMessageBytes(counts, this.#o.spec.embeddingDim, c.embeddingBits);
+    const embedding = new Int8Array(all.slice(mlpPadded, mlpPadded + bytes));
+    let mlp: Int8Array | Int16Array | Float32Array;
+    if (c.mlpBits === 8) mlp = new Int8Array(all.slice(0, this.#mlpBytes));
+    else if (c.mlpBits === 16) mlp = new Int16Array(all.slice(0, this.#mlpBytes));
+    else mlp = this.#compactMlp(new Float32Array(all, 0, this.#o.layout.floats));
+    if (gather === this.#staging) this.#staging.unmap();
+    return { mlp, embedding };
+  }
+
+  /** Frees every buffer this exchange made. */
+  destroy(): void {
+    this.#canvas?.reader.dispose();
+    this.#mlp?.destroy();
+    this.#rows.destroy();
+    for (const b of this.#own) b.destroy();
+  }
+
+  /** The packed FP32 MLP gradient in `planMlpTensors` order (alignment padding dropped). */
+  #compactMlp(packed: Float32Array): Float32Array {
+    const plan = planGradientTensors(this.#o.layout, 0);
+    const out = new Float32Array(plan.elements);
+    for (let t = 0; t < plan.tensors; t++) {
+      const [src, at, n] = plan.table.subarray(4 * t, 4 * t + 3);
+      out.set(packed.subarray(src, src + n), at);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * GPU data parallelism (`comm/gpu_replica.ts`): two GPU ranks (Workers, each with its own GPU
+ * engine, exchanging through shared memory) train the same model, bit for bit, as two workers
+ * simulated on one GPU engine; the simulated GPU workers agree with the simulated CPU workers
+ * (`comm/simulated.ts`) within the golden tolerance; bytes per worker equal the CPU's.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
+import { SimulatedGpuDataParallel } from "../comm/gpu_replica.ts";
+import { GpuRanks } from "../comm/gpu_ranks.ts";
+import { SimulatedDataParallel } from "../comm/simulated.ts";
+import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { createGpuEngine } from "../engine/gpu/mod.ts";
+import type { Params } from "../engine/params.ts";
+import { kaggleSuite, withDataParallel } from "../suites/mod.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
+import { assertParamsClose, randomChunk, tinySpec } from "./test_models.ts";
+
+const found = await findTestAdapter();
+const ignore = found.adapter === null;
+
+const spec = tinySpec();
+const K = 2, B = 24, seed = 9, learningRate = 0.05;
+const chunks = [0, 1].map((i) => randomChunk(spec, B, B * 3, 70 + i, true));
+
+/** Every table and MLP tensor moved away from its initial values. */
+function assertTrained(initial: Params, trained: Params) {
+  trained.embeddings.forEach((t, i) => assert.notDeepEqual(t, initial.embeddings[i], `table ${i}`));
+  for (const side of ["bottom", "top"] as const) {
+    trained[side].forEach((l, i) => assert.notDeepEqual(l.weight, initial[side][i].weight));
+  }
+}
+
+/** Two GPU ranks in Workers; their parameters (equal on every rank) and losses. */
+async function trainRanks(compression: Compression) {
+  const ranks = await GpuRanks.create({ ranks: K, spec, batchSize: B, seed, compression });
+  try {
+    const losses: Float32Array[] = [];
+    for (const c of chunks) losses.push((await ranks.trainChunk(c, learningRate))[0].loss);
+    const params = await ranks.params();
+    assert.deepEqual(params[1], params[0], "ranks agree");
+    return { params: params[0], losses };
+  } finally {
+    await ranks.dispose();
+  }
+}
+
+for (const preset of ["sparse", "sparse-int8-ec"] as const) {
+  Deno.test({
+    name: `two GPU ranks equal two workers simulated on one GPU engine: ${preset}`,
+    ignore,
+    fn: async () => {
+      const compression = COMPRESSION_PRESETS[preset] as Compression;
+      const engine = await createGpuEngine({ spec, maxBatch: B / K, seed });
+      const initial = await engine.readParams();
+      const simulated = new SimulatedGpuDataParallel(engine, K, compression);
+      const losses: Float32Array[] = [];
+      for (const c of chunks) losses.push((await simulated.trainChunk(c, { learningRate })).loss);
+      const params = await engine.readParams();
+      simulated.destroy();
+      await engine.dispose();
+      const ranks = await trainRanks(compression);
+      assert.deepEqual(ranks.params, params);
+      assertTrained(initial, params);
+      // A rank's losses are its own batches'; the simulated ones are the workers' mean.
+      assert.equal(ranks.losses.length, losses.length);
+    },
+  });
+}
+
+Deno.test({
+  name: "two workers simulated on a GPU engine agree with two on a CPU engine (sparse FP32)",
+  ignore,
+  fn: async () => {
+    const compression = COMPRESSION_PRESETS.sparse as Compression;
+    const gpu = await createGpuEngine({ spec, maxBatch: B / K, seed });
+    const cpu = await createCpuEngine({ spec, maxBatch: B / K, seed, threads: 1 });
+    const initial = await gpu.readParams();
+    const onGpu = new SimulatedGpuDataParallel(gpu, K, compression);
+    const onCpu = new SimulatedDataParallel(cpu, K, compression);
+    for (const c of chunks) {
+      const a = await onGpu.trainChunk(c, { learningRate });
+      const b = await onCpu.trainChunk(c, { learningRate });
+      assert.deepEqual(a.bytesPerIteration, b.bytesPerIteration, "bytes per worker");
+      assert.equal(a.iterations, b.iterations);
+    }
+    const trained = await gpu.readParams();
+    assertTrained(initial, trained);
+    assertParamsClose("after training", trained, await cpu.readParams());
+    onGpu.destroy();
+    await gpu.dispose();
+    await cpu.dispose();
+  },
+});
+
+Deno.test("GPU runs train data-parallel as simulated workers, sparse, without learned clips", () => {
+  const t3 = kaggleSuite({ experiments: ["table3"] });
+  const gpu = { ...t3, runs: t3.runs.map((r) => ({ ...r, engine: "gpu" as const })) };
+  const { suite, skipped } = withDataParallel(gpu, { workers: 2, mode: "simulated" });
+  assert.ok(
+    skipped.includes("lsq-int4") && skipped.some((n) => n.startsWith("pact")),
+    `${skipped}`,
+  );
+  const fp32 = suite.runs.find((r) => r.name === "fp32")!;
+  assert.deepEqual(fp32.dataParallel, { workers: 2, compression: "sparse", mode: "simulated" });
+  assert.throws(
+    () => withDataParallel(gpu, { workers: 2, mode: "simulated", compression: "uncompressed" }),
+    /Expected sparse embedding gradients for data parallelism on the GPU but found uncompressed/,
+  );
+  assert.throws(
+    () => withDataParallel(gpu, { workers: 2, mode: "workers" }),
+    /Expected engine cpu for data-parallel training but found gpu \(on the GPU, workers are simulated/,
+  );
+});
