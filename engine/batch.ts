@@ -61,6 +61,8 @@ export function validateChunk(
       `Expected bags for ${spec.tableRows.length} tables but found ${chunk.indices.length} index and ${chunk.offsets.length} offset arrays`,
     );
   }
+  // One-hot chunks share one offsets array among all tables: its order is checked once.
+  const ordered = new Set<Int32Array>();
   for (let t = 0; t < spec.tableRows.length; t++) {
     const off = chunk.offsets[t];
     const idx = chunk.indices[t];
@@ -71,10 +73,12 @@ export function validateChunk(
         } values starting at 0 but found ${off.length} starting at ${off[0]}`,
       );
     }
-    for (let s = 0; s < n; s++) {
-      if (off[s + 1] < off[s]) {
+    if (!ordered.has(off)) {
+      const s = firstDecrease(off, n);
+      if (s >= 0) {
         throw new RangeError(`Expected table ${t} offsets to be non-decreasing at sample ${s}`);
       }
+      ordered.add(off);
     }
     if (off[n] > idx.length) {
       throw new RangeError(
@@ -82,14 +86,44 @@ export function validateChunk(
       );
     }
     const rows = spec.tableRows[t];
-    for (let i = 0; i < off[n]; i++) {
-      if (idx[i] < 0 || idx[i] >= rows) {
-        throw new RangeError(
-          `Expected table ${t} indices in [0, ${rows}) but found ${idx[i]} at position ${i}`,
-        );
-      }
+    const i = firstOutOfRange(idx, off[n], rows);
+    if (i >= 0) {
+      throw new RangeError(
+        `Expected table ${t} indices in [0, ${rows}) but found ${idx[i]} at position ${i}`,
+      );
     }
   }
+}
+
+/** The first `s < n` with `off[s + 1] < off[s]`, or -1 (one load per element). */
+function firstDecrease(off: Int32Array, n: number): number {
+  let previous = off[0];
+  for (let s = 1; s <= n; s++) {
+    const v = off[s];
+    if (v < previous) return s - 1;
+    previous = v;
+  }
+  return -1;
+}
+
+/**
+ * The first `i < count` with `idx[i]` outside `[0, rows)`, or -1. The scan has no branch per
+ * element: `(rows - 1 - v) | v` is negative exactly when `v < 0` or `v > rows - 1` (both are
+ * int32, so the difference cannot wrap into the wrong sign), and the OR of all of them is negative
+ * exactly when one is; only then is the position looked for.
+ */
+function firstOutOfRange(idx: Int32Array, count: number, rows: number): number {
+  const last = rows - 1;
+  let bad = 0;
+  for (let i = 0; i < count; i++) {
+    const v = idx[i];
+    bad |= (last - v) | v;
+  }
+  if (bad >= 0 && Number.isInteger(rows) && rows >= 1 && rows <= 2 ** 31) return -1;
+  for (let i = 0; i < count; i++) {
+    if (!(idx[i] >= 0 && idx[i] < rows)) return i;
+  }
+  return -1;
 }
 
 /**
