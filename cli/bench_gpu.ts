@@ -299,8 +299,11 @@ function trafficFloors(rows: Row[], tableBytes: number, streamGBs: number): Traf
 
 /**
  * Trains `chunks` chunks with one in flight while the next is encoded, alternating the two
- * buffers; `refill` (if given) fills each buffer again before it is trained on (awaited: a data
- * worker pool fills while the chunk before trains).
+ * buffers; `refill` (if given) fills each buffer again before it is trained on. The fill of chunk
+ * `k + 1` starts as soon as chunk `k` is recorded (the GPU engine copies a chunk's input as it
+ * records it, so the buffer of chunk `k - 1` is free): a data worker pool fills while the device
+ * trains chunks `k - 1` and `k`, and the main thread waits for it only after chunk `k - 1`. Give it
+ * an engine already warmed up by a call that settled (a first LSQ call reads its chunk late).
  */
 export async function timeChunks(
   engine: Engine,
@@ -312,12 +315,19 @@ export async function timeChunks(
   let encodeMs = 0;
   let inFlight: Promise<TrainChunkResult> | null = null;
   const start = performance.now();
+  const fill = (k: number): Promise<void> | undefined => {
+    if (!refill || k >= chunks) return undefined;
+    const filling = Promise.resolve(refill(buffers[k % 2], k));
+    filling.catch(() => {}); // awaited before chunk k is recorded; rejects there
+    return filling;
+  };
+  let filling = fill(0);
   for (let k = 0; k < chunks; k++) {
-    const chunk = buffers[k % 2];
-    if (refill) await refill(chunk, k);
+    await filling;
     const e0 = performance.now();
-    const next = engine.trainChunk(chunk, { learningRate: 0.01 });
+    const next = engine.trainChunk(buffers[k % 2], { learningRate: 0.01 });
     encodeMs += performance.now() - e0;
+    filling = fill(k + 1);
     if (inFlight) results.push(await inFlight);
     inFlight = next;
   }

@@ -169,22 +169,36 @@ export async function trainChunks(
   };
   const budgetMs = config.budget.seconds * 1000;
   let overBudget: string | undefined;
-  // Two chunk buffers: the engine trains on one while the next is filled into the other.
-  const chunkSamples = config.chunkIterations * config.batchSize;
-  const buffers = [
-    allocateOneHotChunk(spec, config.batchSize, chunkSamples, true),
-    allocateOneHotChunk(spec, config.batchSize, chunkSamples, true),
-  ];
-  const viewOf = (buffer: BatchChunk, n: number) =>
-    n === config.chunkIterations ? buffer : { ...buffer, samples: n * config.batchSize };
-  let current = 0;
-  let prefilled: { it: number; n: number } | null = null;
   // An engine that copies a chunk's input when it records it (the GPU engine) lets the next chunk
   // be recorded and submitted while this one trains: the device never idles while the host
   // encodes. Only within an epoch and not across an evaluation (a prediction must see exactly the
   // chunks before it).
   const lookahead = trainer.overlapsChunks;
   let ahead: { it: number; n: number; pending: Promise<TrainChunkResult> } | null = null;
+  // Chunk buffers: the engine trains on one while the next is filled into another; with an engine
+  // that records ahead, a third takes the chunk after next, filled while the engine trains both.
+  const chunkSamples = config.chunkIterations * config.batchSize;
+  const buffers = Array.from(
+    { length: lookahead ? 3 : 2 },
+    () => allocateOneHotChunk(spec, config.batchSize, chunkSamples, true),
+  );
+  const viewOf = (buffer: BatchChunk, n: number) =>
+    n === config.chunkIterations ? buffer : { ...buffer, samples: n * config.batchSize };
+  // The chunk each buffer holds or is being filled with (`done` settles when it is written).
+  const holds: ({ it: number; n: number; done: Promise<void> } | null)[] = buffers.map(() => null);
+  const startFill = (slot: number, it: number, n: number) => {
+    const before = holds[slot]?.done.catch(() => {}); // one fill at a time into a buffer
+    const done = Promise.resolve(before).then(() =>
+      data.fill(viewOf(buffers[slot], n), "train", it * config.batchSize)
+    );
+    done.catch(() => {}); // awaited by filled(), which reports its error
+    holds[slot] = { it, n, done };
+  };
+  const filled = (slot: number, it: number, n: number): Promise<void> => {
+    if (holds[slot]?.it !== it || holds[slot]?.n !== n) startFill(slot, it, n);
+    return holds[slot]!.done;
+  };
+  let current = 0;
   for (let epoch = 0; epoch < config.epochs; epoch++) {
     engine.setQuantizationActive(epoch >= config.qatFromEpoch);
     // Every epoch sees the same training samples in the same order, as DLRM's loader does.
@@ -201,31 +215,28 @@ export async function trainChunks(
         pending = ahead.pending;
         ahead = null;
       } else {
-        if (prefilled?.it !== it || prefilled.n !== n) {
-          await data.fill(view, "train", it * config.batchSize);
-        }
+        await filled(current, it, n);
         pending = trainer.trainChunk(view, { learningRate: config.learningRate });
       }
-      // Fill the next chunk into the other buffer while the engine works (a GPU engine is busy
+      // Fill the next chunk into the next buffer while the engine works (a GPU engine is busy
       // until its promise settles; the CPU engine has finished by the time it returns one).
       const nextIt: number = it + n < itersPerEpoch ? it + n : 0; // every epoch restarts at sample 0
       const nextN: number = tally.iteration + n < totalIterations
         ? chunkLength(tally.iteration + n, nextIt)
         : 0;
-      prefilled = null;
       if (nextN > 0) {
-        const next = viewOf(buffers[1 - current], nextN);
+        const nextSlot = (current + 1) % buffers.length;
         // An asynchronous source fills while the engine records, submits and trains `pending`.
         try {
-          await data.fill(next, "train", nextIt * config.batchSize);
+          await filled(nextSlot, nextIt, nextN);
         } catch (e) {
           pending.catch(() => {}); // the fill's error is the one to report
           throw e;
         }
-        prefilled = { it: nextIt, n: nextN };
         const evaluatesAfter = config.evalEvery > 0 &&
           (tally.iteration + n) % config.evalEvery === 0;
         if (lookahead && nextIt !== 0 && !evaluatesAfter) {
+          const next = viewOf(buffers[nextSlot], nextN);
           ahead = {
             it: nextIt,
             n: nextN,
@@ -233,10 +244,18 @@ export async function trainChunks(
           };
           // Settled by the next turn of the loop, or by the cleanup when this one fails.
           ahead.pending.catch(() => {});
+          // The chunk after next goes into the buffer of the chunk before this one (settled last
+          // turn) while the engine trains this one and the next; a length the time budget cuts
+          // later is filled again.
+          const afterIt = nextIt + nextN < itersPerEpoch ? nextIt + nextN : 0;
+          const afterN = tally.iteration + n + nextN < totalIterations
+            ? chunkLength(tally.iteration + n + nextN, afterIt)
+            : 0;
+          if (afterN > 0) startFill((current + 2) % buffers.length, afterIt, afterN);
         }
       }
       const r = await pending;
-      current = 1 - current;
+      current = (current + 1) % buffers.length;
       const chunkWallMs = performance.now() - t0;
       tally.trainWallMs += chunkWallMs;
       const chunkLoss = tally.addChunk(r, config.warmupIterations);
