@@ -244,9 +244,11 @@ export async function trainChunks(
           };
           // Settled by the next turn of the loop, or by the cleanup when this one fails.
           ahead.pending.catch(() => {});
+        }
+        if (lookahead) {
           // The chunk after next goes into the buffer of the chunk before this one (settled last
-          // turn) while the engine trains this one and the next; a length the time budget cuts
-          // later is filled again.
+          // turn) while the engine trains this one and the next (or evaluates); a length the
+          // time budget cuts later is filled again.
           const afterIt = nextIt + nextN < itersPerEpoch ? nextIt + nextN : 0;
           const afterN = tally.iteration + n + nextN < totalIterations
             ? chunkLength(tally.iteration + n + nextN, afterIt)
