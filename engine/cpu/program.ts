@@ -25,6 +25,7 @@ import type { PactState } from "./cpu_engine.ts";
 import type { TablePlan, TableSlot } from "./table_store.ts";
 import { TableMax } from "./table_max.ts";
 import type { Kernels } from "./wasm.ts";
+import { type MatrixKernels, wasmMatrixKernels } from "./blas.ts";
 
 /** What the run of a chunk does with each batch. */
 export type RunKind = "train" | "predict" | "trace";
@@ -95,6 +96,8 @@ interface LayerShare {
 export class CpuProgram {
   readonly f32: Float32Array;
   readonly #k: Kernels;
+  /** The matrix products: the WebAssembly kernels' or native BLAS calls. */
+  readonly #mm: MatrixKernels;
   readonly #layout: CpuLayout;
   readonly #spec: ModelSpec;
   readonly #tables: Float32Array[];
@@ -135,8 +138,11 @@ export class CpuProgram {
     tableKernels: Kernels[];
     tablePlan: TablePlan;
     pact?: PactState | null;
+    /** The matrix products; the WebAssembly kernels' when absent. */
+    matrix?: MatrixKernels;
   }) {
     this.#k = options.kernels;
+    const mm = this.#mm = options.matrix ?? wasmMatrixKernels(options.kernels);
     this.f32 = new Float32Array(options.memory.buffer);
     this.#layout = options.layout;
     this.#spec = options.spec;
@@ -154,10 +160,10 @@ export class CpuProgram {
     this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
     this.#shares = new Map(this.#layers.map((l) => [l, {
-      outCols: share(l.outP, 4),
-      gradRows: share(l.outP, 6),
+      outCols: share(l.outP, mm.units.outCols),
+      gradRows: share(l.outP, mm.units.gradRows),
       biasCols: share(l.outP, 4),
-      inCols: share(l.inP, 8),
+      inCols: share(l.inP, mm.units.inCols),
       weights: share(l.outP * l.inP, 4),
       biases: share(l.outP, 4),
     }]));
@@ -475,7 +481,7 @@ export class CpuProgram {
 
   #linear(layer: LinearLayout, rows: number, n0: number, n1: number): void {
     const q = this.#active;
-    this.#k.linearForward(
+    this.#mm.linearForward(
       layer.x,
       layer.ldx,
       q?.mlpBits ? layer.wq : layer.w,
@@ -559,7 +565,7 @@ export class CpuProgram {
     const [m0, m1] = share.gradRows;
     const [c0, c1] = share.biasCols;
     if (m0 < m1) {
-      k.gemmBroadcast(
+      this.#mm.gemmBroadcast(
         layer.dy,
         1,
         layer.lddy,
@@ -596,7 +602,7 @@ export class CpuProgram {
     const [n0, n1] = share.inCols;
     if (n0 >= n1) return;
     const pact = this.#pactOn() && layer.maskPre !== 0;
-    k.gemmBroadcast(
+    this.#mm.gemmBroadcast(
       layer.dy,
       layer.lddy,
       1,
