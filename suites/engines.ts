@@ -48,6 +48,7 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
         // Simulated data parallelism exchanges gradients between steps on one thread.
         threads: config.dataParallel ? 1 : config.threads === 0 ? undefined : config.threads,
         quantization: config.quantization,
+        kernels: config.cpuKernels,
       }),
     planned: plannedCpu,
   },

@@ -74,6 +74,7 @@ export type RunOverrides = Partial<
     RunConfig,
     | "engine"
     | "threads"
+    | "cpuKernels"
     | "batchSize"
     | "testBatchSize"
     | "learningRate"

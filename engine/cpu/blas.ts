@@ -130,7 +130,9 @@ export function openBlas(path: string = blasLibraryPath()): BlasLibrary {
   const core = text(s.openblas_get_corename?.());
   return {
     path,
-    description: config ? `${config}${core ? ` (${core})` : ""}` : `CBLAS from ${path}`,
+    description: config
+      ? `${config}${core && !config.includes(core) ? ` (${core})` : ""}`
+      : `CBLAS from ${path}`,
     sgemm: s.cblas_sgemm as unknown as Sgemm,
     close: () => lib.close(),
   };
