@@ -20,6 +20,7 @@ import {
 } from "../suites/mod.ts";
 import {
   choiceFlag,
+  cpuKernelsFlag,
   defineCli,
   FLAGS,
   intFlag,
@@ -78,6 +79,11 @@ finishes and report.html into an output folder.`,
     },
     engine: FLAGS.engine,
     threads: { ...FLAGS.threads, default: "every core" },
+    "cpu-kernels": {
+      ...FLAGS["cpu-kernels"],
+      default: "wasm: bit for bit the same results on every machine",
+    },
+    "blas-lib": FLAGS["blas-lib"],
     workers: {
       ...FLAGS.workers,
       help: "train every single-engine run data-parallel on N >= 2 workers: real replicas, one " +
@@ -173,6 +179,9 @@ async function main(): Promise<number> {
   suite = withOverrides(suite, {
     engine: choiceFlag("engine", values.engine, ["cpu", "gpu"] as const),
     threads: intFlag("threads", values.threads),
+    cpuKernels: values["cpu-kernels"] === undefined && values["blas-lib"] === undefined
+      ? undefined
+      : cpuKernelsFlag(values, "wasm"),
     epochs: intFlag("epochs", values.epochs),
     batchSize,
     trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,
