@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { BLAS_BLOCK, blasAvailable } from "../engine/cpu/blas.ts";
+import { BLAS_BLOCK, BLAS_ROW_TILE, blasAvailable } from "../engine/cpu/blas.ts";
 import { initParams, type Params } from "../engine/params.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 import { referenceStep } from "./reference_dlrm.ts";
@@ -25,20 +25,23 @@ const WIDE: ModelSpec = (() => {
   };
 })();
 
-for (const multiHot of [false, true]) {
+/** A batch whose forward products are shared by row tiles, the last one short. */
+const LARGE = 2 * BLAS_ROW_TILE + 37;
+
+for (const [batch, multiHot] of [[13, false], [13, true], [LARGE, true]] as const) {
   Deno.test({
-    name: `BLAS path matches a float64 reference on wide odd layers (${
+    name: `BLAS path matches a float64 reference on wide odd layers (batch ${batch}, ${
       multiHot ? "multi" : "one"
     }-hot)${SKIP}`,
     ignore: !BLAS,
     fn: async () => {
       const params = initParams(WIDE, 3);
-      const chunk = randomChunk(WIDE, 13, 13, 13, multiHot);
+      const chunk = randomChunk(WIDE, batch, batch, 13, multiHot);
       const want = referenceStep(WIDE, params, chunk);
       const engine = await createCpuEngine({
         spec: WIDE,
         params,
-        maxBatch: 16,
+        maxBatch: batch,
         threads: 2,
         kernels: "blas",
       });
@@ -55,35 +58,37 @@ for (const multiHot of [false, true]) {
   });
 }
 
-Deno.test({
-  name: `BLAS path results are bit-identical for 1, 2 and 3 threads${SKIP}`,
-  ignore: !BLAS,
-  fn: async () => {
-    const chunk = randomChunk(WIDE, 24, 24 * 10, 5, true);
-    const finals: Params[] = [];
-    const losses: Float32Array[] = [];
-    for (const threads of [1, 2, 3]) {
-      const engine = await createCpuEngine({
-        spec: WIDE,
-        seed: 9,
-        maxBatch: 24,
-        threads,
-        kernels: "blas",
-      });
-      try {
-        const r = await engine.trainChunk(chunk, { learningRate: 0.05 });
-        losses.push(r.loss);
-        finals.push(await engine.readParams());
-      } finally {
-        await engine.dispose();
+for (const batch of [24, LARGE]) {
+  Deno.test({
+    name: `BLAS path results are bit-identical for 1, 2 and 3 threads (batch ${batch})${SKIP}`,
+    ignore: !BLAS,
+    fn: async () => {
+      const chunk = randomChunk(WIDE, batch, batch * 4, 5, true);
+      const finals: Params[] = [];
+      const losses: Float32Array[] = [];
+      for (const threads of [1, 2, 3]) {
+        const engine = await createCpuEngine({
+          spec: WIDE,
+          seed: 9,
+          maxBatch: batch,
+          threads,
+          kernels: "blas",
+        });
+        try {
+          const r = await engine.trainChunk(chunk, { learningRate: 0.05 });
+          losses.push(r.loss);
+          finals.push(await engine.readParams());
+        } finally {
+          await engine.dispose();
+        }
       }
-    }
-    for (let i = 1; i < finals.length; i++) {
-      assert.deepEqual(losses[i], losses[0]);
-      assert.deepEqual(finals[i], finals[0]);
-    }
-  },
-});
+      for (let i = 1; i < finals.length; i++) {
+        assert.deepEqual(losses[i], losses[0]);
+        assert.deepEqual(finals[i], finals[0]);
+      }
+    },
+  });
+}
 
 Deno.test("kernels: blas names the library it could not open; auto falls back to wasm", async () => {
   const missing = "/nonexistent/libblas-for-test.so";

@@ -29,6 +29,9 @@ export const BLAS_LIBRARY_ENV = "DQRM_BLAS_LIB";
 /** Rows or columns per GEMM call: the fixed unit threads share products in on the BLAS path. */
 export const BLAS_BLOCK = 64;
 
+/** Rows per forward row tile of large batches on the BLAS path (see `MatrixKernels.rowTiles`). */
+export const BLAS_ROW_TILE = 256;
+
 /** Which matrix kernels a CPU engine uses: WebAssembly SIMD, native BLAS, or BLAS when found. */
 export type CpuKernelChoice = "wasm" | "blas" | "auto";
 
@@ -166,6 +169,13 @@ export interface MatrixKernels {
   units: { outCols: number; gradRows: number; inCols: number };
   /** What runs the products, for the record. */
   name: string;
+  /**
+   * Forward products of batches of at least `2 rows` rows are shared by whole row tiles of
+   * `rows` rows instead of by columns, each tile one `linearForward` over the columns it is
+   * given: the large operand is then packed once per tile, not once per column block. Absent:
+   * always by columns.
+   */
+  rowTiles?: { rows: number; linearForward: Kernels["linearForward"] };
 }
 
 /** The WebAssembly SIMD kernels' products (units fit their register blocks). */
@@ -230,6 +240,28 @@ export function blasMatrixKernels(
         );
       }
       k.biasActivate(y, ldy, rows, n0, n1, bias, relu);
+    },
+    rowTiles: {
+      rows: BLAS_ROW_TILE,
+      linearForward(x, ldx, w, ldw, bias, y, ldy, rows, n0, n1, kk, relu) {
+        sgemm(
+          ROW_MAJOR,
+          NO_TRANS,
+          TRANS,
+          rows,
+          n1 - n0,
+          kk,
+          1,
+          base + x,
+          ldx,
+          base + w + n0 * ldw * 4,
+          ldw,
+          0,
+          base + y + n0 * 4,
+          ldy,
+        );
+        k.biasActivate(y, ldy, rows, n0, n1, bias, relu);
+      },
     },
     // C = A B with A(m, p) at a + 4 (m sam + p sak). A read transposed (sam = 1) is the weight
     // gradient dY^T X, shared by rows of C; otherwise it is dX = dY W, shared by columns.

@@ -461,16 +461,29 @@ export class CpuProgram {
   }
 
   #forward(layer: LinearLayout, rows: number, whole = false): void {
-    const cols = this.#shares.get(layer)!.outCols;
-    const n0 = whole ? 0 : cols[0], n1 = whole ? layer.outP : cols[1];
-    if (n0 >= n1) return;
-    this.#linear(layer, rows, n0, n1);
+    const tiles = this.#mm.rowTiles;
+    let r0 = 0, r1 = rows, n0 = 0, n1 = layer.outP;
+    if (!whole && tiles && rows >= 2 * tiles.rows) {
+      // Large batches: whole row tiles per thread, each one product over every column.
+      const [t0, t1] = splitRange(Math.ceil(rows / tiles.rows), 1, this.#thread, this.#threads);
+      r0 = t0 * tiles.rows;
+      r1 = Math.min(t1 * tiles.rows, rows);
+      if (r0 >= r1) return;
+      for (let r = r0; r < r1; r += tiles.rows) {
+        this.#linear(layer, r, Math.min(r + tiles.rows, r1), 0, layer.outP, tiles.linearForward);
+      }
+    } else {
+      if (!whole) [n0, n1] = this.#shares.get(layer)!.outCols;
+      if (n0 >= n1) return;
+      this.#linear(layer, 0, rows, n0, n1, this.#mm.linearForward);
+    }
     const pact = this.#pactOn() ? this.#pact! : null;
     if (pact && layer.pre) {
-      // PACT: clip this thread's columns to the layer's learned a and quantize them.
+      // PACT: clip this thread's part to the layer's learned a and quantize it.
       const a = pact.alphas[this.#layers.indexOf(layer)];
       const k = 2 ** this.#active!.mlpBits! - 1;
-      this.#k.pactForward(layer.y, layer.pre, layer.ldy, rows, n0, n1, a, k);
+      const at = r0 * layer.ldy * 4;
+      this.#k.pactForward(layer.y + at, layer.pre + at, layer.ldy, r1 - r0, n0, n1, a, k);
     }
   }
 
@@ -479,17 +492,25 @@ export class CpuProgram {
     return this.#pact !== null && pactActive(this.#active);
   }
 
-  #linear(layer: LinearLayout, rows: number, n0: number, n1: number): void {
+  /** Rows [r0, r1) and columns [n0, n1) of a layer's output, by `product`. */
+  #linear(
+    layer: LinearLayout,
+    r0: number,
+    r1: number,
+    n0: number,
+    n1: number,
+    product: MatrixKernels["linearForward"],
+  ): void {
     const q = this.#active;
-    this.#mm.linearForward(
-      layer.x,
+    product(
+      layer.x + r0 * layer.ldx * 4,
       layer.ldx,
       q?.mlpBits ? layer.wq : layer.w,
       layer.inP,
       q?.mlpBits && q.quantizeBias ? layer.bq : layer.b,
-      layer.y,
+      layer.y + r0 * layer.ldy * 4,
       layer.ldy,
-      rows,
+      r1 - r0,
       n0,
       n1,
       layer.inP,
