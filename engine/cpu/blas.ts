@@ -29,8 +29,14 @@ export const BLAS_LIBRARY_ENV = "DQRM_BLAS_LIB";
 /** Rows or columns per GEMM call: the fixed unit threads share products in on the BLAS path. */
 export const BLAS_BLOCK = 64;
 
-/** Rows per forward row tile of large batches on the BLAS path (see `MatrixKernels.rowTiles`). */
+/** Rows per row tile of large batches on the BLAS path (see `MatrixKernels.large`). */
 export const BLAS_ROW_TILE = 256;
+
+/**
+ * Rows per weight-gradient call of large batches: larger than {@linkcode BLAS_BLOCK} as each call
+ * packs the whole batch of inputs (measured at batch 2048: 80-86 GFLOP/s against 73-77).
+ */
+export const BLAS_LARGE_BLOCK = 128;
 
 /** Which matrix kernels a CPU engine uses: WebAssembly SIMD, native BLAS, or BLAS when found. */
 export type CpuKernelChoice = "wasm" | "blas" | "auto";
@@ -170,12 +176,18 @@ export interface MatrixKernels {
   /** What runs the products, for the record. */
   name: string;
   /**
-   * Forward products of batches of at least `2 rows` rows are shared by whole row tiles of
-   * `rows` rows instead of by columns, each tile one `linearForward` over the columns it is
-   * given: the large operand is then packed once per tile, not once per column block. Absent:
-   * always by columns.
+   * How batches of at least `minRows` rows run, when that differs. Their forward products and
+   * (without PACT) input-gradient products are shared by whole tiles of `rowTile` rows, each
+   * tile one call over every column (`tileForward`, `tileInputGradient`): the large operand is
+   * packed once per tile, not once per column block. Their other products run by `kernels`.
    */
-  rowTiles?: { rows: number; linearForward: Kernels["linearForward"] };
+  large?: {
+    minRows: number;
+    rowTile: number;
+    tileForward: Kernels["linearForward"];
+    tileInputGradient: Kernels["gemmBroadcast"];
+    kernels: MatrixKernels;
+  };
 }
 
 /** The WebAssembly SIMD kernels' products (units fit their register blocks). */
@@ -208,20 +220,44 @@ export function blasMatrixKernels(
   k: Kernels,
 ): MatrixKernels {
   const base = memoryAddress(memory);
-  const sgemm = blas.sgemm;
+  const name = `blas: ${blas.description}`;
+  const whole = blasProducts(blas.sgemm, base, k, Infinity);
+  return {
+    ...blasProducts(blas.sgemm, base, k, BLAS_BLOCK),
+    units: { outCols: BLAS_BLOCK, gradRows: BLAS_BLOCK, inCols: BLAS_BLOCK },
+    name,
+    large: {
+      minRows: 2 * BLAS_ROW_TILE,
+      rowTile: BLAS_ROW_TILE,
+      tileForward: whole.linearForward,
+      tileInputGradient: whole.gemmBroadcast,
+      kernels: {
+        ...blasProducts(blas.sgemm, base, k, BLAS_LARGE_BLOCK),
+        units: { outCols: BLAS_LARGE_BLOCK, gradRows: BLAS_LARGE_BLOCK, inCols: BLAS_LARGE_BLOCK },
+        name,
+      },
+    },
+  };
+}
+
+/** `linearForward` and `gemmBroadcast` as GEMM calls over blocks of `block` (Infinity: one). */
+function blasProducts(
+  sgemm: Sgemm,
+  base: number,
+  k: Kernels,
+  block: number,
+): Pick<MatrixKernels, "linearForward" | "gemmBroadcast"> {
   const startsBlock = (at: number, what: string) => {
-    if (at % BLAS_BLOCK !== 0) {
-      throw new RangeError(`Expected ${what} at a multiple of ${BLAS_BLOCK} but found ${at}`);
+    if (at % block !== 0) {
+      throw new RangeError(`Expected ${what} at a multiple of ${block} but found ${at}`);
     }
   };
   return {
-    units: { outCols: BLAS_BLOCK, gradRows: BLAS_BLOCK, inCols: BLAS_BLOCK },
-    name: `blas: ${blas.description}`,
     // Y[:, n0:n1] = act(X W[n0:n1]^T + b), one call per block of output columns.
     linearForward(x, ldx, w, ldw, bias, y, ldy, rows, n0, n1, kk, relu) {
       startsBlock(n0, "a forward block");
-      for (let n = n0; n < n1; n += BLAS_BLOCK) {
-        const nb = Math.min(BLAS_BLOCK, n1 - n);
+      for (let n = n0; n < n1; n += block) {
+        const nb = Math.min(block, n1 - n);
         sgemm(
           ROW_MAJOR,
           NO_TRANS,
@@ -241,35 +277,13 @@ export function blasMatrixKernels(
       }
       k.biasActivate(y, ldy, rows, n0, n1, bias, relu);
     },
-    rowTiles: {
-      rows: BLAS_ROW_TILE,
-      linearForward(x, ldx, w, ldw, bias, y, ldy, rows, n0, n1, kk, relu) {
-        sgemm(
-          ROW_MAJOR,
-          NO_TRANS,
-          TRANS,
-          rows,
-          n1 - n0,
-          kk,
-          1,
-          base + x,
-          ldx,
-          base + w + n0 * ldw * 4,
-          ldw,
-          0,
-          base + y + n0 * 4,
-          ldy,
-        );
-        k.biasActivate(y, ldy, rows, n0, n1, bias, relu);
-      },
-    },
     // C = A B with A(m, p) at a + 4 (m sam + p sak). A read transposed (sam = 1) is the weight
     // gradient dY^T X, shared by rows of C; otherwise it is dX = dY W, shared by columns.
     gemmBroadcast(a, sam, sak, b, ldb, c, ldc, m0, m1, n0, n1, kk, mask, ldm) {
       if (sam === 1) {
         startsBlock(m0, "a weight-gradient block");
-        for (let m = m0; m < m1; m += BLAS_BLOCK) {
-          const mb = Math.min(BLAS_BLOCK, m1 - m);
+        for (let m = m0; m < m1; m += block) {
+          const mb = Math.min(block, m1 - m);
           sgemm(
             ROW_MAJOR,
             TRANS,
@@ -289,8 +303,8 @@ export function blasMatrixKernels(
         }
       } else if (sak === 1) {
         startsBlock(n0, "an input-gradient block");
-        for (let n = n0; n < n1; n += BLAS_BLOCK) {
-          const nb = Math.min(BLAS_BLOCK, n1 - n);
+        for (let n = n0; n < n1; n += block) {
+          const nb = Math.min(block, n1 - n);
           sgemm(
             ROW_MAJOR,
             NO_TRANS,

@@ -106,6 +106,8 @@ export class CpuProgram {
   readonly #threads: number;
   readonly #layers: LinearLayout[];
   readonly #shares: Map<LinearLayout, LayerShare>;
+  /** Shares of the products of large batches (`MatrixKernels.large`), or null. */
+  readonly #largeShares: Map<LinearLayout, LayerShare> | null;
   readonly #quant: QuantConfig | null;
   /** The quantization of the current run: #quant, or null while QAT is paused (FP32 warm-up). */
   #active: QuantConfig | null = null;
@@ -159,14 +161,29 @@ export class CpuProgram {
     this.#pact = options.pact ?? null;
     this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
-    this.#shares = new Map(this.#layers.map((l) => [l, {
-      outCols: share(l.outP, mm.units.outCols),
-      gradRows: share(l.outP, mm.units.gradRows),
-      biasCols: share(l.outP, 4),
-      inCols: share(l.inP, mm.units.inCols),
-      weights: share(l.outP * l.inP, 4),
-      biases: share(l.outP, 4),
-    }]));
+    const shares = ({ units }: MatrixKernels) =>
+      new Map(this.#layers.map((l) => [l, {
+        outCols: share(l.outP, units.outCols),
+        gradRows: share(l.outP, units.gradRows),
+        biasCols: share(l.outP, 4),
+        inCols: share(l.inP, units.inCols),
+        weights: share(l.outP * l.inP, 4),
+        biases: share(l.outP, 4),
+      }]));
+    this.#shares = shares(mm);
+    this.#largeShares = mm.large ? shares(mm.large.kernels) : null;
+  }
+
+  /** How a batch of `rows` rows runs its products when it is large, or null. */
+  #large(rows: number): MatrixKernels["large"] | null {
+    const large = this.#mm.large;
+    return large && rows >= large.minRows ? large : null;
+  }
+
+  /** This thread's rows [r0, r1) of a batch shared by whole tiles of `tile` rows. */
+  #tileRows(rows: number, tile: number): [number, number] {
+    const [t0, t1] = splitRange(Math.ceil(rows / tile), 1, this.#thread, this.#threads);
+    return [t0 * tile, Math.min(t1 * tile, rows)];
   }
 
   /**
@@ -461,16 +478,15 @@ export class CpuProgram {
   }
 
   #forward(layer: LinearLayout, rows: number, whole = false): void {
-    const tiles = this.#mm.rowTiles;
+    const large = whole ? null : this.#large(rows);
     let r0 = 0, r1 = rows, n0 = 0, n1 = layer.outP;
-    if (!whole && tiles && rows >= 2 * tiles.rows) {
-      // Large batches: whole row tiles per thread, each one product over every column.
-      const [t0, t1] = splitRange(Math.ceil(rows / tiles.rows), 1, this.#thread, this.#threads);
-      r0 = t0 * tiles.rows;
-      r1 = Math.min(t1 * tiles.rows, rows);
+    if (large) {
+      // Whole row tiles per thread, each one product over every column.
+      [r0, r1] = this.#tileRows(rows, large.rowTile);
       if (r0 >= r1) return;
-      for (let r = r0; r < r1; r += tiles.rows) {
-        this.#linear(layer, r, Math.min(r + tiles.rows, r1), 0, layer.outP, tiles.linearForward);
+      for (let r = r0; r < r1; r += large.rowTile) {
+        const end = Math.min(r + large.rowTile, r1);
+        this.#linear(layer, r, end, 0, layer.outP, large.tileForward);
       }
     } else {
       if (!whole) [n0, n1] = this.#shares.get(layer)!.outCols;
@@ -582,11 +598,13 @@ export class CpuProgram {
   /** dW, db (split by output rows) and dX (split by input columns) of one layer. */
   #backward(layer: LinearLayout, rows: number): void {
     const k = this.#k;
-    const share = this.#shares.get(layer)!;
+    const large = this.#large(rows);
+    const mm = large ? large.kernels : this.#mm;
+    const share = (large ? this.#largeShares! : this.#shares).get(layer)!;
     const [m0, m1] = share.gradRows;
     const [c0, c1] = share.biasCols;
     if (m0 < m1) {
-      this.#mm.gemmBroadcast(
+      mm.gemmBroadcast(
         layer.dy,
         1,
         layer.lddy,
@@ -620,14 +638,38 @@ export class CpuProgram {
     }
     if (c0 < c1) k.columnSum(layer.dy, layer.lddy, rows, c0, c1, layer.gb);
     if (layer.dx === 0) return;
+    const pact = this.#pactOn() && layer.maskPre !== 0;
+    const w = this.#active?.mlpBits ? layer.wq : layer.w;
+    if (large && !pact) {
+      // Whole row tiles per thread (PACT's clip gradient sums columns: it keeps column shares).
+      const [r0, r1] = this.#tileRows(rows, large.rowTile);
+      for (let r = r0; r < r1; r += large.rowTile) {
+        large.tileInputGradient(
+          layer.dy + r * layer.lddy * 4,
+          layer.lddy,
+          1,
+          w,
+          layer.inP,
+          layer.dx + r * layer.lddx * 4,
+          layer.lddx,
+          0,
+          Math.min(large.rowTile, r1 - r),
+          0,
+          layer.inP,
+          layer.outP,
+          layer.mask && layer.mask + r * layer.ldx * 4,
+          layer.ldx,
+        );
+      }
+      return;
+    }
     const [n0, n1] = share.inCols;
     if (n0 >= n1) return;
-    const pact = this.#pactOn() && layer.maskPre !== 0;
-    this.#mm.gemmBroadcast(
+    mm.gemmBroadcast(
       layer.dy,
       layer.lddy,
       1,
-      this.#active?.mlpBits ? layer.wq : layer.w,
+      w,
       layer.inP,
       layer.dx,
       layer.lddx,
