@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { BLAS_BLOCK, BLAS_ROW_TILE, blasAvailable } from "../engine/cpu/blas.ts";
+import { BLAS_BLOCK, BLAS_ROW_TILE, blasAvailable, openBlas } from "../engine/cpu/blas.ts";
 import { initParams, type Params } from "../engine/params.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 import { referenceStep } from "./reference_dlrm.ts";
@@ -135,6 +135,26 @@ Deno.test({
       assert.match(String(engine.info.details.kernels), /^blas: /);
     } finally {
       await engine.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: `opening BLAS leaves OPENBLAS_NUM_THREADS as it was (child processes inherit it)${SKIP}`,
+  ignore: !BLAS,
+  fn: () => {
+    const before = Deno.env.get("OPENBLAS_NUM_THREADS");
+    try {
+      for (const value of [undefined, "3"]) {
+        if (value === undefined) Deno.env.delete("OPENBLAS_NUM_THREADS");
+        else Deno.env.set("OPENBLAS_NUM_THREADS", value);
+        const blas = openBlas();
+        blas.close();
+        assert.equal(Deno.env.get("OPENBLAS_NUM_THREADS"), value);
+      }
+    } finally {
+      if (before === undefined) Deno.env.delete("OPENBLAS_NUM_THREADS");
+      else Deno.env.set("OPENBLAS_NUM_THREADS", before);
     }
   },
 });

@@ -26,6 +26,9 @@ export const DEFAULT_BLAS_LIBRARY = "libopenblas.so.0";
 /** Environment variable naming the BLAS library file. */
 export const BLAS_LIBRARY_ENV = "DQRM_BLAS_LIB";
 
+/** OpenBLAS's thread count at load time. */
+const THREADS_ENV = "OPENBLAS_NUM_THREADS";
+
 /** Rows or columns per GEMM call: the fixed unit threads share products in on the BLAS path. */
 export const BLAS_BLOCK = 64;
 
@@ -119,8 +122,10 @@ export function blasLibraryPath(given?: string): string {
  * Throws when the file cannot be opened or has no `cblas_sgemm`.
  */
 export function openBlas(path: string = blasLibraryPath()): BlasLibrary {
-  // OpenBLAS starts its thread pool when loaded: ask for none before the first load.
-  if (Deno.env.get("OPENBLAS_NUM_THREADS") === undefined) Deno.env.set("OPENBLAS_NUM_THREADS", "1");
+  // OpenBLAS starts its thread pool as it loads: ask for none, for the load only, so that child
+  // processes (bench:cpu's PyTorch) do not inherit the setting.
+  const asked = Deno.env.get(THREADS_ENV);
+  Deno.env.set(THREADS_ENV, "1");
   let lib: Deno.DynamicLibrary<typeof CBLAS_SYMBOLS & typeof OPENBLAS_SYMBOLS>;
   try {
     lib = Deno.dlopen(path, { ...CBLAS_SYMBOLS, ...OPENBLAS_SYMBOLS });
@@ -130,6 +135,9 @@ export function openBlas(path: string = blasLibraryPath()): BlasLibrary {
         (error as Error).message
       }`,
     );
+  } finally {
+    if (asked === undefined) Deno.env.delete(THREADS_ENV);
+    else Deno.env.set(THREADS_ENV, asked);
   }
   const s = lib.symbols;
   s.openblas_set_num_threads?.(1);
