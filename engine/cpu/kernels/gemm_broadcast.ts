@@ -2,13 +2,43 @@
 // (dW = dY^T X). Each element of A is broadcast across a vector of B's row.
 import { fma, maskPositive } from "./simd";
 
+/** Columns of B per panel: a panel's k rows stay in cache while every row block passes over it. */
+const PANEL: i32 = 64;
+
 /**
  * C[m, n] = sum_p A(m, p) B[p, n] for m in [m0, m1), n in [n0, n1), p < k, where A(m, p) is the
  * float at a + 4 (m sam + p sak). When mask != 0 the result is multiplied by (M[m, n] > 0), the
  * ReLU derivative of the layer below. n0 and n1 are multiples of 4.
- * Register block: 6 rows by 8 columns; leftover rows one at a time.
+ * Cache blocking: panels of PANEL columns, each over every row (large batches otherwise stream
+ * all of B from memory once per row block). Every C[m, n] is the same sequence of multiply-adds
+ * over p whatever the blocking, so results do not depend on it.
  */
 export function gemmBroadcast(
+  a: usize,
+  sam: i32,
+  sak: i32,
+  b: usize,
+  ldb: i32,
+  c: usize,
+  ldc: i32,
+  m0: i32,
+  m1: i32,
+  n0: i32,
+  n1: i32,
+  k: i32,
+  mask: usize,
+  ldm: i32,
+): void {
+  for (let p0 = n0; p0 < n1; p0 += PANEL) {
+    gemmPanel(a, sam, sak, b, ldb, c, ldc, m0, m1, p0, min(p0 + PANEL, n1), k, mask, ldm);
+  }
+}
+
+/**
+ * gemmBroadcast over columns [n0, n1).
+ * Register block: 6 rows by 8 columns; leftover rows one at a time.
+ */
+function gemmPanel(
   a: usize,
   sam: i32,
   sak: i32,
