@@ -3,7 +3,9 @@
  * same machine, in the same run. Kaggle architecture, one index per bag, FP32. Our engine and
  * PyTorch (`cli/pytorch_dlrm.py`, when a python3 with torch is found) are measured in
  * alternating rounds so that background load hits both alike; it prints the medians and the
- * ratio ours / PyTorch at each thread count.
+ * ratio ours / PyTorch at each thread count. `--cpu-kernels wasm,blas` times both of our kernel
+ * paths in the same rounds (ours / ours-wasm). It says what it compares: the CPU model and its
+ * vector extensions, our BLAS library and kernel set, PyTorch's version, BLAS and CPU capability.
  *
  * @module
  */
