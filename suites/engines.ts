@@ -79,6 +79,7 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
         seed: config.seed,
         quantization: config.quantization,
         compression: COMPRESSION_PRESETS[dp.compression],
+        kernels: config.cpuKernels,
       });
     },
     // Data-parallel replicas are single-threaded CPU engines (the schema requires engine cpu).

@@ -3,6 +3,8 @@ import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { BLAS_BLOCK, BLAS_ROW_TILE, blasAvailable, openBlas } from "../engine/cpu/blas.ts";
 import { initParams, type Params } from "../engine/params.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
+import { DataParallelTrainer } from "../comm/data_parallel.ts";
+import { SimulatedDataParallel } from "../comm/simulated.ts";
 import { referenceStep } from "./reference_dlrm.ts";
 import { assertClose, assertParamsClose, randomChunk } from "./test_models.ts";
 
@@ -155,6 +157,41 @@ Deno.test({
     } finally {
       if (before === undefined) Deno.env.delete("OPENBLAS_NUM_THREADS");
       else Deno.env.set("OPENBLAS_NUM_THREADS", before);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    `BLAS path: real data-parallel workers record it and equal simulated ones bit for bit${SKIP}`,
+  ignore: !BLAS,
+  fn: async () => {
+    const chunk = randomChunk(WIDE, 24, 24 * 4, 8, true);
+    const engine = await createCpuEngine({
+      spec: WIDE,
+      maxBatch: 24,
+      seed: 4,
+      threads: 1,
+      kernels: "blas",
+    });
+    const dp = await DataParallelTrainer.create({
+      spec: WIDE,
+      workers: 2,
+      maxBatch: 24,
+      seed: 4,
+      kernels: "blas",
+    });
+    try {
+      assert.equal(dp.kernels.cpuKernels, "blas");
+      const a = await new SimulatedDataParallel(engine, 2).trainChunk(chunk, {
+        learningRate: 0.05,
+      });
+      const b = await dp.trainChunk(chunk, { learningRate: 0.05 });
+      assert.deepEqual(Array.from(a.loss), Array.from(b.loss));
+      assert.deepEqual(await dp.readParams(), await engine.readParams());
+    } finally {
+      dp.dispose();
+      await engine.dispose();
     }
   },
 });
