@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fills .carry/ for the GPU machine (no network there) within its 64 MiB limit: runs the shared
-# gpu-prepare.sh, then drops the npm packages only the wasm build (assemblyscript, binaryen) and
-# the browser test (playwright-core) use, and adds the registry metadata Deno needs to resolve
-# the rest without the lockfile. On the GPU machine run tasks' commands with
+# gpu-prepare.sh, then drops the npm packages only the wasm build (assemblyscript, binaryen), the
+# browser test (playwright-core) and the workflow validator (@action-validator) use, and adds the
+# registry metadata Deno needs to resolve the rest without the lockfile. On the GPU machine run tasks' commands with
 # `deno run --no-lock --cached-only -A ...` after `source .carry/gpu-env.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ host=${hostport%%:*}
 [ "$hostport" = "$host" ] || host="${host}_${hostport#*:}"
 path=${rest#*/}
 npm_dir=".carry/deno_dir/npm/$host${path:+/${path%/}}"
-rm -rf "$npm_dir"/{assemblyscript,binaryen,long,playwright-core}
+rm -rf "$npm_dir"/{assemblyscript,binaryen,long,playwright-core,@action-validator}
 for pkg in "$npm_dir"/@*/* "$npm_dir"/*; do
   [ -d "$pkg" ] || continue
   case "$pkg" in "$npm_dir"/@*) [ "$(dirname "$pkg")" = "$npm_dir" ] && continue ;; esac

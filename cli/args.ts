@@ -70,6 +70,12 @@ export const FLAGS = {
   },
   threads: { type: "string", arg: "N", help: "CPU threads, the main thread included" },
   workers: { type: "string", arg: "N", help: "data-parallel workers" },
+  "data-workers": {
+    type: "string",
+    arg: "N",
+    help: "Workers that fill the training chunks while the engine trains (0: the main thread); " +
+      "the data is the same bit for bit",
+  },
   seed: { type: "string", arg: "N", help: "seed of the data and initialisation" },
   lr: { type: "string", arg: "X", help: "SGD learning rate" },
   engine: { type: "string", arg: "cpu|gpu", help: "engine to train on", default: "cpu" },

@@ -7,6 +7,7 @@
  * @module
  */
 import { writeFileAtomic, writeResult } from "../record/mod.ts";
+import { defaultDataWorkers } from "../data/fill_pool.ts";
 import { writeReport } from "../reports/report.ts";
 import { findAdapter, softwareAdapterName, softwareAdapterWarning } from "../engine/gpu/mod.ts";
 import {
@@ -84,6 +85,7 @@ finishes and report.html into an output folder.`,
       default: "wasm: bit for bit the same results on every machine",
     },
     "blas-lib": FLAGS["blas-lib"],
+    "data-workers": { ...FLAGS["data-workers"], default: "the cores but one, at most 15" },
     workers: {
       ...FLAGS.workers,
       help: "train every single-engine run data-parallel on N >= 2 workers: real replicas, one " +
@@ -192,6 +194,7 @@ async function main(): Promise<number> {
     tableScale: numberFlag("scale", values.scale, 0, 1),
   });
   const workers = intFlag("workers", values.workers, 2);
+  const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
   const compression = choiceFlag("compression", values.compression, COMPRESSION_PRESET_NAMES);
   const dpMode = choiceFlag("dp-mode", values["dp-mode"], ["workers", "simulated"] as const);
   if (compression !== undefined && workers === undefined) {
@@ -300,6 +303,7 @@ async function main(): Promise<number> {
       suite: suiteName,
       onProgress: progress,
       saveModelTo: values["save-models"] ? model : undefined,
+      dataWorkers,
     });
     if (inputLines) result.inputLines = inputLines;
     const path = await writeResult(out, result);

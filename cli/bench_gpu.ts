@@ -3,7 +3,8 @@
  * adapter. For each batch size and method (FP32, DQRM INT4 with period 200): GPU milliseconds per
  * iteration by phase (timestamp queries), host milliseconds spent encoding, and wall-clock ms/it
  * and samples/s with chunks submitted back to back (one in flight while the next is encoded),
- * both with input batches pre-generated and with the synthetic generator filling every chunk.
+ * both with input batches pre-generated and with the synthetic generator filling every chunk (a
+ * pool of data Workers, `--data-workers`, while the chunk before trains).
  * Then scale finding over every table (a new scale every step) against a plain streaming copy's
  * bandwidth, and optionally a PyTorch step of the same model on the same GPU, eager and captured
  * whole as one CUDA graph, each beside our wall ms/it (ours / theirs).
@@ -24,18 +25,21 @@ import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm } from "../suites/experiments.ts";
+import { batchSizesFlag, GPU_METHODS as METHODS, methodsFlag } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
-import { defineCli, FLAGS, numberFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
+import { defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
+import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu [SUITE] [options]",
   description:
     `Times the WebGPU engine on synthetic data, one index per bag: per batch size and method (fp32,
 dqrm = DQRM INT4, period 200) the GPU ms/it by phase, host encode ms/it, and wall ms/it and
-samples/s with pre-generated input and with the generator filling each chunk; then scale finding
-over all tables (a new scale every step) against a streaming copy's bandwidth. SUITE picks the
-architecture: kaggle (default) or terabyte.`,
+samples/s with pre-generated input and with the generator filling each chunk (in --data-workers
+Workers, while the chunk before trains); then scale finding over all tables (a new scale every
+step) against a streaming copy's bandwidth. SUITE picks the architecture: kaggle (default) or
+terabyte.`,
   options: {
     scale: { ...FLAGS.scale, default: "1: full tables, 2.16 GB / 12.58 GB" },
     "batch-size": {
@@ -49,6 +53,17 @@ architecture: kaggle (default) or terabyte.`,
       arg: "N",
       help: "training samples timed per batch size and method",
       default: "2,000,000",
+    },
+    methods: {
+      type: "string",
+      arg: "LIST",
+      help: `comma-separated methods: ${Object.keys(METHODS).join(", ")}`,
+      default: "fp32,dqrm",
+    },
+    "data-workers": {
+      ...FLAGS["data-workers"],
+      help: "Workers that fill each chunk in the +generator columns (0: the main thread)",
+      default: "the cores but one, at most 15",
     },
     pytorch: {
       type: "string",
@@ -81,26 +96,37 @@ async function main(): Promise<number> {
   const suite = suiteArg(positionals, ["kaggle", "terabyte"] as const, "kaggle");
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const spec = suite === "kaggle" ? kaggleSpec(scale) : terabyteSpec(scale);
-  const batches = (values["batch-size"] ?? (suite === "kaggle" ? "128,2048,16384" : "2048"))
-    .split(",").map((s) => Number(s.trim()));
-  if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > 65535)) {
-    throw new UsageError(
-      `--batch-size expects a list of integers in [1, 65535] but found '${values["batch-size"]}'`,
-    );
-  }
+  const batches = batchSizesFlag(
+    values["batch-size"],
+    suite === "kaggle" ? "128,2048,16384" : "2048",
+  );
   const samples = numberFlag("samples", values.samples, 1, 1e10) ?? 2_000_000;
+  const methods = methodsFlag(values.methods, "fp32,dqrm");
   const tableBytes = parameterCounts(spec).embedding * 4;
 
+  // FP32 and DQRM share one engine (DQRM switched off for FP32); every other method has its own.
   const t0 = performance.now();
-  const engine = await createGpuEngine({
-    spec,
-    maxBatch: Math.max(...batches),
-    seed: 1,
-    quantization: dqrm(4, 4, 200),
-    timingEvery: 64,
-  });
+  const engines = new Map<string, Engine>();
+  const engineFor = async (method: string): Promise<Engine> => {
+    const key = method === "fp32" || method === "dqrm" ? "dqrm" : method;
+    let engine = engines.get(key);
+    if (!engine) {
+      engine = await createGpuEngine({
+        spec,
+        maxBatch: Math.max(...batches),
+        seed: 1,
+        quantization: METHODS[key].quant,
+        timingEvery: 64,
+      });
+      engines.set(key, engine);
+    }
+    engine.setQuantizationActive(method !== "fp32");
+    return engine;
+  };
+  const first = await engineFor(methods[0]);
+  const adapter = first.info.device;
   console.log(
-    `GPU: ${engine.info.device}; ${suite} tables ${(tableBytes / 1e9).toFixed(3)} GB ` +
+    `GPU: ${adapter}; ${suite} tables ${(tableBytes / 1e9).toFixed(3)} GB ` +
       `(scale ${scale}), engine ready in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
   );
   console.log(
@@ -109,9 +135,23 @@ async function main(): Promise<number> {
   );
   const rows: Row[] = [];
   const data = new SyntheticCriteo(spec, { seed: 1 });
+  const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
+  let pool: FillPool | undefined;
   try {
+    if (dataWorkers > 0) {
+      pool = await FillPool.start(
+        { kind: "synthetic", shape: spec, options: { seed: 1 } },
+        dataWorkers,
+      );
+    }
+    console.log(
+      `+generator: each chunk filled by ${
+        pool ? `${dataWorkers} data workers` : "the main thread"
+      } while the chunk before trains`,
+    );
     for (const batch of batches) {
-      // Chunks of ~262k samples: each chunk's readback leaves the GPU idle ~10 ms (Deno's mapAsync).
+      // Chunks of ~262k samples: far longer than mapAsync's 10 ms sleep, which the next chunk
+      // trains through (engine/gpu/README.md, "The readback floor").
       const chunkIterations = Math.max(
         1,
         Math.min(500, Math.round(262144 / batch), Math.floor(samples / batch / 3)),
@@ -122,12 +162,13 @@ async function main(): Promise<number> {
       );
       data.fill(buffers[0], "train", 0);
       data.fill(buffers[1], "train", batch * chunkIterations);
-      for (const method of ["fp32", "dqrm"]) {
-        engine.setQuantizationActive(method === "dqrm");
+      for (const method of methods) {
+        const engine = await engineFor(method);
         await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
         const pre = await timeChunks(engine, buffers, chunks, null);
         const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
-          data.fill(chunk, "train", ((k + 2) * batch * chunkIterations) % 2 ** 30);
+          const from = ((k + 2) * batch * chunkIterations) % 2 ** 30;
+          return pool ? pool.fill(chunk, "train", from) : data.fill(chunk, "train", from);
         });
         const iterations = chunks * chunkIterations;
         const row: Row = {
@@ -153,15 +194,23 @@ async function main(): Promise<number> {
             `${fmtRate(row.samplesPerSecondGenerated)}`,
         );
       }
-      const [f, q] = rows.slice(-2);
-      console.log(
-        `      DQRM / FP32: GPU ${(q.gpuMsPerIt.total / f.gpuMsPerIt.total).toFixed(3)}x, ` +
-          `wall ${(q.wallMsPerIt / f.wallMsPerIt).toFixed(3)}x`,
-      );
+      const f = rows.find((r) => r.batch === batch && r.method === "fp32");
+      for (const q of rows.filter((r) => r.batch === batch && r.method !== "fp32")) {
+        if (!f) break;
+        console.log(
+          `      ${q.method} / FP32: GPU ${
+            (q.gpuMsPerIt.total / f.gpuMsPerIt.total).toFixed(3)
+          }x, ` +
+            `wall ${(q.wallMsPerIt / f.wallMsPerIt).toFixed(3)}x`,
+        );
+      }
     }
-    console.log(`engine memory (DQRM INT4, gathered rows only): ${fix(rows[0].engineGB, 0)} GB`);
+    for (const [key, engine] of engines) {
+      console.log(`engine memory (${key}): ${fix(engine.memoryBytes() / 1e9, 0)} GB`);
+    }
   } finally {
-    await engine.dispose();
+    pool?.close();
+    for (const engine of engines.values()) await engine.dispose();
   }
 
   const scaleMs = await scaleFindingMs(spec);
@@ -176,6 +225,7 @@ async function main(): Promise<number> {
       `${stream.gbs.toFixed(0)} GB/s moved`,
   );
   console.log(`scale finding / streaming copy: ${(scaleGBs / stream.gbs).toFixed(2)}`);
+  const floors = trafficFloors(rows, tableBytes, stream.gbs);
 
   const pytorch = values.pytorch
     ? await runPytorch(values.pytorch, suite, spec.tableRows, batches, rows)
@@ -186,17 +236,19 @@ async function main(): Promise<number> {
       JSON.stringify(
         {
           tool: "bench:gpu",
-          adapter: engine.info.device,
+          adapter,
           deno: Deno.version.deno,
           suite,
           scale,
           tableBytes,
+          dataWorkers,
           rows,
           scaleFinding: { ms: scaleMs, gbPerS: scaleGBs },
           streamCopy: stream,
           scaleOverStream: scaleGBs / stream.gbs,
           pytorch: pytorch.runs,
           pytorchComparison: pytorch.comparison,
+          trafficFloors: floors,
         },
         null,
         2,
@@ -206,15 +258,55 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** One method's GPU time against its memory-traffic floor at one batch size. */
+interface TrafficFloor {
+  batch: number;
+  method: string;
+  /** FP32's GPU ms/it plus the method's whole-table bytes at the streaming copy's bandwidth. */
+  floorMs: number;
+  gpuOverFloor: number;
+  wallOverFloor: number;
+}
+
+/**
+ * Each method's memory-traffic floor: the FP32 step (same batch, same run) plus its whole-table
+ * passes (`METHODS`) moved at the streaming copy's bandwidth. Printed and returned.
+ */
+function trafficFloors(rows: Row[], tableBytes: number, streamGBs: number): TrafficFloor[] {
+  const floors: TrafficFloor[] = [];
+  for (const row of rows) {
+    const f = rows.find((r) => r.batch === row.batch && r.method === "fp32");
+    if (!f || row.method === "fp32") continue;
+    const floorMs = f.gpuMsPerIt.total +
+      (METHODS[row.method].tablePasses * tableBytes) / 1e6 / streamGBs;
+    floors.push({
+      batch: row.batch,
+      method: row.method,
+      floorMs,
+      gpuOverFloor: row.gpuMsPerIt.total / floorMs,
+      wallOverFloor: row.wallMsPerIt / floorMs,
+    });
+  }
+  if (floors.length) console.log("\nmemory-traffic floor (FP32 step + whole-table passes):");
+  for (const x of floors) {
+    console.log(
+      `${String(x.batch).padStart(5)} ${x.method.padEnd(7)} floor ${fix(x.floorMs, 7)} ms  ` +
+        `GPU / floor ${x.gpuOverFloor.toFixed(2)}x  wall / floor ${x.wallOverFloor.toFixed(2)}x`,
+    );
+  }
+  return floors;
+}
+
 /**
  * Trains `chunks` chunks with one in flight while the next is encoded, alternating the two
- * buffers; `refill` (if given) fills each buffer again before it is trained on.
+ * buffers; `refill` (if given) fills each buffer again before it is trained on (awaited: a data
+ * worker pool fills while the chunk before trains).
  */
-async function timeChunks(
+export async function timeChunks(
   engine: Engine,
   buffers: BatchChunk[],
   chunks: number,
-  refill: ((chunk: BatchChunk, k: number) => void) | null,
+  refill: ((chunk: BatchChunk, k: number) => void | Promise<void>) | null,
 ): Promise<{ wallMs: number; encodeMs: number; gpu: Record<Phase | "total", number> }> {
   const results: TrainChunkResult[] = [];
   let encodeMs = 0;
@@ -222,7 +314,7 @@ async function timeChunks(
   const start = performance.now();
   for (let k = 0; k < chunks; k++) {
     const chunk = buffers[k % 2];
-    if (refill) refill(chunk, k);
+    if (refill) await refill(chunk, k);
     const e0 = performance.now();
     const next = engine.trainChunk(chunk, { learningRate: 0.01 });
     encodeMs += performance.now() - e0;

@@ -5,10 +5,13 @@
  * GEMM: every product of the Kaggle and Terabyte MLPs (forward Y = X Wᵀ + b with ReLU, input
  * gradient dX = dY W masked, weight gradient dW = dYᵀ X) at each batch, timed for the previous
  * kernel (16 x 16 tiles, one output per invocation; kept here only, for the comparison) and for
- * the engine's plan (register-blocked tile and split-K chosen per shape), optionally every tile.
- * Each timing is one compute pass of `--reps` identical dispatches, measured by timestamp queries
- * where the device has them (else by the wall time of the submit), reported as µs per product
- * and GFLOP/s.
+ * the engine's plan (tuned, else register-blocked tile and split-K chosen per shape), optionally
+ * every engine tile. Each timing is one compute pass of `--reps` identical dispatches, measured by
+ * timestamp queries where the device has them (else by the wall time of the submit), reported as
+ * µs per product, TFLOP/s and % of the adapter's FMA peak (measured first, `gemm_sweep.ts`), with
+ * totals per model and batch. `--sweep` then tries every candidate tile on each large product
+ * and prints the `GEMM_TUNED` lines of engine/gpu/gemm_tuned.ts (engine/gpu/README.md, "GEMM
+ * tuning").
  *
  * Embedding update: the engine itself trains synthetic Criteo batches (skewed, duplicate-heavy
  * indices) with the pairwise update (O(B²) per table) and with the sorted one; reported is the
@@ -19,7 +22,10 @@
  */
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
-import { type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { gemmLoadOrder, type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { gemmTileByName } from "../engine/gpu/gemm_candidates.ts";
+import { gemmTunedKey } from "../engine/gpu/gemm_tuned.ts";
+import { planGpuLayout } from "../engine/gpu/layout.ts";
 import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import {
   GEMM_BIAS,
@@ -36,14 +42,26 @@ import { PHASES } from "../engine/phases.ts";
 import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
+import {
+  type FmaPeak,
+  measureFmaPeak,
+  type SweepBuffers,
+  sweepGemm,
+  type SweepOptions,
+  type SweepResult,
+  timePasses,
+  tunedLine,
+} from "./gemm_sweep.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno run -A cli/bench_gpu_kernels.ts [options]",
   description:
     `Times the WebGPU GEMM (previous 16x16 kernel against the register-blocked one with the engine's
-plan) for every product of the Kaggle and Terabyte MLPs, and the embedding update (pairwise
-against sorted) inside the engine, at each batch size. Prints tables; writes JSON with --out.`,
+plan; TFLOP/s and % of the measured FMA peak) for every product of the Kaggle and Terabyte MLPs,
+and the embedding update (pairwise against sorted) inside the engine, at each batch size. With
+--sweep, tries every candidate tile on the large products and prints GEMM_TUNED lines to paste
+into engine/gpu/gemm_tuned.ts. Prints tables; writes JSON with --out.`,
   options: {
     "batch-size": {
       ...FLAGS["batch-size"],
@@ -66,6 +84,34 @@ against sorted) inside the engine, at each batch size. Prints tables; writes JSO
       type: "boolean",
       help: "also time every tile shape for each product (with the plan's splits)",
     },
+    sweep: {
+      type: "boolean",
+      help: "try every candidate tile (scalar and vec4 loads, K splits) on each large product, " +
+        "checked against the rule's plan; print GEMM_TUNED lines for engine/gpu/gemm_tuned.ts",
+    },
+    "sweep-reps": { type: "string", arg: "N", help: "dispatches per sweep timing", default: "10" },
+    "sweep-min-gflop": {
+      type: "string",
+      arg: "X",
+      help: "sweep only products of at least X GFLOP",
+      default: "0.25",
+    },
+    "sweep-seconds": {
+      type: "string",
+      arg: "S",
+      help: "start no product's sweep after S seconds of sweeping (the rest are listed as skipped)",
+      default: "200",
+    },
+    "sweep-tiles": {
+      type: "string",
+      arg: "LIST",
+      help: "sweep only these tiles (names like 128x64_8x4_k16, comma-separated)",
+    },
+    "sweep-split-all": {
+      type: "boolean",
+      help:
+        "also try K splits on products the rule keeps in the CPU engine's order (small batches)",
+    },
     "skip-gemm": { type: "boolean", help: "only the embedding update" },
     "skip-update": { type: "boolean", help: "only the GEMMs" },
     out: { ...FLAGS.out, help: "write the results as JSON" },
@@ -75,8 +121,8 @@ against sorted) inside the engine, at each batch size. Prints tables; writes JSO
 
 type Op = "forward" | "dX" | "dW";
 
-/** One timed GEMM. */
-interface GemmRow {
+/** A product of one layer of a model at one batch size. */
+interface ProductShape {
   model: string;
   batch: number;
   op: Op;
@@ -84,11 +130,19 @@ interface GemmRow {
   m: number;
   n: number;
   k: number;
+}
+
+/** One timed GEMM. */
+interface GemmRow extends ProductShape {
   kernel: string;
   tile: string;
   splits: number;
   us: number;
+  vec4: boolean;
   gflops: number;
+  tflops: number;
+  /** Of the adapter's measured FMA peak. */
+  percentOfPeak: number;
   speedup: number;
 }
 
@@ -102,8 +156,11 @@ interface UpdateRow {
   speedup: number;
 }
 
-/** Uniform fields and shapes of a layer's three products at batch `rows`. */
-function products(inputs: number, outputs: number, rows: number) {
+/**
+ * Uniform fields and shapes of a layer's three products at batch `rows`, its input's rows `ldx`
+ * floats apart (the engine pads R's rows, the Top MLP's first input, to a multiple of 4).
+ */
+function products(inputs: number, outputs: number, rows: number, ldx = inputs) {
   return [
     {
       op: "forward" as Op,
@@ -114,7 +171,7 @@ function products(inputs: number, outputs: number, rows: number) {
         n: outputs,
         k: inputs,
         flags: GEMM_M_ROWS | GEMM_BIAS | GEMM_RELU,
-        aRow: inputs,
+        aRow: ldx,
         aCol: 1,
         bRow: 1,
         bCol: inputs,
@@ -134,8 +191,8 @@ function products(inputs: number, outputs: number, rows: number) {
         aCol: 1,
         bRow: inputs,
         bCol: 1,
-        cRow: inputs,
-        maskRow: inputs,
+        cRow: ldx,
+        maskRow: ldx,
       },
     },
     {
@@ -149,7 +206,7 @@ function products(inputs: number, outputs: number, rows: number) {
         flags: GEMM_K_ROWS,
         aRow: 1,
         aCol: outputs,
-        bRow: inputs,
+        bRow: ldx,
         bCol: 1,
         cRow: inputs,
       },
@@ -163,51 +220,40 @@ async function timePass(
   reps: number,
   record: (pass: GPUComputePassEncoder) => void,
 ): Promise<number> {
-  const query = h.timestamps ? h.device.createQuerySet({ type: "timestamp", count: 2 }) : null;
-  const resolve = query
-    ? h.device.createBuffer({
-      size: 16,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    })
-    : null;
-  const staging = query
-    ? h.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
-    : null;
-  const encoder = h.device.createCommandEncoder();
-  const pass = encoder.beginComputePass(
-    query
-      ? {
-        timestampWrites: { querySet: query, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
-      }
-      : undefined,
-  );
-  h.useIteration(pass, 0);
-  for (let r = 0; r < reps; r++) record(pass);
-  pass.end();
-  if (query) {
-    encoder.resolveQuerySet(query, 0, 2, resolve!, 0);
-    encoder.copyBufferToBuffer(resolve!, 0, staging!, 0, 16);
-  }
-  const t0 = performance.now();
-  h.device.queue.submit([encoder.finish()]);
-  await h.device.queue.onSubmittedWorkDone();
-  const wallUs = (performance.now() - t0) * 1000;
-  if (!query) return wallUs / reps;
-  await staging!.mapAsync(GPUMapMode.READ);
-  const t = new BigUint64Array(staging!.getMappedRange().slice(0));
-  staging!.unmap();
-  for (const b of [staging!, resolve!]) b.destroy();
-  query.destroy();
-  return Number(t[1] - t[0]) / 1000 / reps;
+  return (await timePasses(h, [{ reps, record }]))[0];
 }
 
-async function benchGemm(
-  h: KernelHarness,
-  batches: number[],
-  reps: number,
-  allTiles: boolean,
-): Promise<GemmRow[]> {
-  const rows: GemmRow[] = [];
+/** A product with its GEMM uniform fields. */
+interface BenchProduct extends ProductShape {
+  fields: GemmFields;
+}
+
+/** Every distinct product of the Kaggle and Terabyte MLPs at each batch size. */
+function benchProducts(batches: number[]): BenchProduct[] {
+  const out: BenchProduct[] = [];
+  const seen = new Set<string>();
+  const models = [["kaggle", kaggleSpec(0.001)], ["terabyte", terabyteSpec(0.001)]] as const;
+  for (const [model, spec] of models) {
+    for (const batch of batches) {
+      for (const [part, widths] of [["bottom", spec.bottomMlp], ["top", spec.topMlp]] as const) {
+        for (let l = 1; l < widths.length; l++) {
+          const ldx = part === "top" && l === 1 ? planGpuLayout(spec).ldr : widths[l - 1];
+          for (const p of products(widths[l - 1], widths[l], batch, ldx)) {
+            const key = `${model}/${batch}/${p.op}/${p.m}x${p.n}x${p.k}`;
+            if (seen.has(key)) continue;
+            seen.add(key);
+            const layer = `${part}[${l - 1}] ${widths[l - 1]}->${widths[l]}`;
+            out.push({ model, batch, layer, ...p });
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Operand buffers big enough for every product: batch x widest and widest x widest. */
+function benchBuffers(h: KernelHarness, batches: number[]): SweepBuffers {
   const maxBatch = Math.max(...batches);
   const widest = 1024;
   const rand = (n: number) => {
@@ -215,70 +261,184 @@ async function benchGemm(
     for (let i = 0; i < n; i++) a[i] = Math.sin(i * 12.9898) * 0.5;
     return a;
   };
-  // Operands big enough for every product: batch x widest and widest x widest.
-  const big = maxBatch * widest;
-  const a = h.storage(rand(big)), b = h.storage(rand(big)), c = h.storage(big);
-  const bias = h.storage(rand(widest)), mask = h.storage(rand(big));
-  const scratch = h.storage(32 * 512 * widest);
-  const seen = new Set<string>();
-  for (
-    const [model, spec] of [["kaggle", kaggleSpec(0.001)], [
-      "terabyte",
-      terabyteSpec(0.001),
-    ]] as const
-  ) {
-    for (const batch of batches) {
-      h.setIterations([{ s0: 0, rows: batch }]);
-      for (const [part, widths] of [["bottom", spec.bottomMlp], ["top", spec.topMlp]] as const) {
-        for (let l = 1; l < widths.length; l++) {
-          for (const p of products(widths[l - 1], widths[l], batch)) {
-            const key = `${model}/${batch}/${p.op}/${p.m}x${p.n}x${p.k}`;
-            if (seen.has(key)) continue;
-            seen.add(key);
-            const flops = 2 * p.m * p.n * p.k;
-            const layer = `${part}[${l - 1}] ${widths[l - 1]}->${widths[l]}`;
-            const base = { model, batch, op: p.op, layer, m: p.m, n: p.n, k: p.k };
-            const fields: GemmFields = p.fields;
-            const words = GEMM_FIELDS.map((f) => fields[f] ?? 0);
-            const naive = h.bind(GEMM_NAIVE16, [h.uniform(words), a, b, c, bias, mask]);
-            const naiveUs = await timePass(h, reps, (pass) => {
-              h.dispatch(pass, naive, Math.ceil(p.n / 16), Math.ceil(p.m / 16));
-            });
-            rows.push({
-              ...base,
-              kernel: "naive16",
-              tile: "16x16",
-              splits: 1,
-              us: naiveUs,
-              gflops: flops / naiveUs / 1e3,
-              speedup: 1,
-            });
-            const plan = planGemm(p.m, p.n, p.k);
-            const plans: [string, GemmPlan][] = [["plan", plan]];
-            if (allTiles) {
-              for (const tile of Object.keys(GEMM_TILES) as GemmTileName[]) {
-                if (tile !== plan.tile) plans.push([`tile`, { tile, splits: plan.splits }]);
-              }
-            }
-            for (const [kernel, pl] of plans) {
-              const g = h.bindGemm(pl, fields, [a, b, c, bias, mask], scratch, p.m * p.n);
-              const us = await timePass(h, reps, (pass) => g.record(pass, p.m, p.n));
-              rows.push({
-                ...base,
-                kernel,
-                tile: pl.tile,
-                splits: pl.splits,
-                us,
-                gflops: flops / us / 1e3,
-                speedup: naiveUs / us,
-              });
-            }
-          }
-        }
+  const big = Math.max(maxBatch, widest) * widest;
+  return {
+    a: h.storage(rand(big)),
+    b: h.storage(rand(big)),
+    bias: h.storage(rand(widest)),
+    mask: h.storage(rand(big)),
+    reference: h.storage(big),
+    candidate: h.storage(big),
+    // Partials of split products: 32 splits of a widest x widest output, or what binds.
+    scratch: h.storage(
+      Math.min(32 * widest * widest, h.device.limits.maxStorageBufferBindingSize / 4),
+    ),
+  };
+}
+
+async function benchGemm(
+  h: KernelHarness,
+  buffers: SweepBuffers,
+  batches: number[],
+  reps: number,
+  allTiles: boolean,
+  peakTflops: number,
+): Promise<GemmRow[]> {
+  const rows: GemmRow[] = [];
+  const { a, b, bias, mask, candidate: c, scratch } = buffers;
+  let batch = -1;
+  for (const p of benchProducts(batches)) {
+    if (p.batch !== batch) h.setIterations([{ s0: 0, rows: batch = p.batch }]);
+    const flops = 2 * p.m * p.n * p.k;
+    const { model, op, layer, m, n, k, fields } = p;
+    const base = { model, batch, op, layer, m, n, k };
+    const rates = (us: number) => ({
+      us,
+      gflops: flops / us / 1e3,
+      tflops: flops / us / 1e6,
+      percentOfPeak: (100 * flops / us / 1e6) / peakTflops,
+    });
+    const words = GEMM_FIELDS.map((f) => fields[f] ?? 0);
+    const naive = h.bind(GEMM_NAIVE16, [h.uniform(words), a, b, c, bias, mask]);
+    const naiveUs = await timePass(h, reps, (pass) => {
+      h.dispatch(pass, naive, Math.ceil(n / 16), Math.ceil(m / 16));
+    });
+    rows.push({
+      ...base,
+      kernel: "naive16",
+      tile: "16x16",
+      splits: 1,
+      vec4: false,
+      ...rates(naiveUs),
+      speedup: 1,
+    });
+    const layout = gemmLoadOrder(fields);
+    const plan = planGemm(m, n, k, { layout });
+    const plans: [string, GemmPlan][] = [["plan", plan]];
+    if (allTiles) {
+      for (const tile of Object.keys(GEMM_TILES) as GemmTileName[]) {
+        if (tile !== plan.tile) plans.push([`tile`, { tile, splits: plan.splits }]);
       }
+    }
+    for (const [kernel, pl] of plans) {
+      const g = h.bindGemm(pl, fields, [a, b, c, bias, mask], scratch, m * n);
+      const us = await timePass(h, reps, (pass) => g.record(pass, m, n));
+      rows.push({
+        ...base,
+        kernel,
+        tile: pl.tile,
+        splits: pl.splits,
+        vec4: pl.vec4 ?? false,
+        ...rates(us),
+        speedup: naiveUs / us,
+      });
     }
   }
   return rows;
+}
+
+/** Sweeps every product of at least `minGflop` GFLOP (once per shape and layout), largest first. */
+async function benchSweep(
+  h: KernelHarness,
+  buffers: SweepBuffers,
+  batches: number[],
+  options: SweepOptions & { minGflop: number; seconds: number },
+): Promise<SweepResult[]> {
+  const out: SweepResult[] = [];
+  const seen = new Set<string>();
+  const start = performance.now();
+  let batch = -1;
+  // Largest first: if --sweep-seconds runs out, the products that matter most were swept.
+  const products = benchProducts(batches).sort((x, y) => y.m * y.n * y.k - x.m * x.n * x.k);
+  for (const p of products) {
+    if (2 * p.m * p.n * p.k < options.minGflop * 1e9) continue;
+    const layout = gemmLoadOrder(p.fields);
+    const key = gemmTunedKey(p.m, p.n, p.k, layout.aKFast, layout.bKFast);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (p.batch !== batch) h.setIterations([{ s0: 0, rows: batch = p.batch }]);
+    const label = `${p.model} b${p.batch} ${p.op} ${p.layer}`;
+    const t0 = performance.now();
+    if (t0 - start > options.seconds * 1000) {
+      console.log(
+        `${label.padEnd(38)} ${pad(`${p.m}x${p.n}x${p.k}`, 16)}  skipped: --sweep-seconds`,
+      );
+      continue;
+    }
+    const r = await sweepGemm(h, buffers, { label, ...p }, options);
+    const best = r.best;
+    console.log(
+      `${label.padEnd(38)} ${
+        pad(`${r.m}x${r.n}x${r.k}`, 16)
+      }  rule ${r.rule.tile}/${r.rule.splits} ${r.rule.us.toFixed(1)} µs` +
+        (best
+          ? `  best ${best.tile}/${best.splits}${best.vec4 ? "/vec4" : ""} ${
+            best.us.toFixed(1)
+          } µs ${((r.gflop / best.us) * 1e3).toFixed(2)} TFLOP/s ×${
+            (r.rule.us / best.us).toFixed(2)
+          }`
+          : "  no candidate passed") +
+        `  (${r.candidates.length} tried, ${r.rejected} rejected, ${
+          ((performance.now() - t0) / 1000).toFixed(1)
+        } s)`,
+    );
+    out.push(r);
+  }
+  return out;
+}
+
+/** Work and time of a group of products: their rate and share of the FMA peak. */
+interface Totals {
+  group: string;
+  gflop: number;
+  us: number;
+  tflops: number;
+  percentOfPeak: number;
+}
+
+function totals(group: string, gflop: number, us: number, peakTflops: number): Totals {
+  const tflops = gflop / us * 1e3;
+  return { group, gflop, us, tflops, percentOfPeak: 100 * tflops / peakTflops };
+}
+
+function totalsLine(t: Totals): string {
+  return `  ${t.group.padEnd(34)} ${pad(t.gflop.toFixed(2), 8)} GFLOP ${
+    pad(t.us.toFixed(0), 8)
+  } µs ${pad(t.tflops.toFixed(2), 7)} TFLOP/s ${pad(t.percentOfPeak.toFixed(1), 5)} % of peak`;
+}
+
+/** Per model and batch, the engine's plans over all its products: GFLOP, µs, TFLOP/s. */
+function summarizePlans(
+  rows: GemmRow[],
+  peakTflops: number,
+): { lines: string[]; totals: Totals[] } {
+  const groups = new Map<string, { gflop: number; us: number }>();
+  for (const r of rows) {
+    if (r.kernel !== "plan") continue;
+    const key = `${r.model} b${r.batch} MLP products`;
+    const g = groups.get(key) ?? { gflop: 0, us: 0 };
+    g.gflop += 2 * r.m * r.n * r.k / 1e9;
+    g.us += r.us;
+    groups.set(key, g);
+  }
+  const out = [...groups].map(([group, g]) => totals(group, g.gflop, g.us, peakTflops));
+  return { lines: ["\nEngine plans, all products together:", ...out.map(totalsLine)], totals: out };
+}
+
+/** The swept products together: under the rule's plans, and under the tuned lines' plans. */
+function summarizeSweep(
+  results: SweepResult[],
+  peakTflops: number,
+): { lines: string[]; totals: Totals[] } {
+  const gflop = results.reduce((s, r) => s + r.gflop, 0);
+  const rule = results.reduce((s, r) => s + r.rule.us, 0);
+  // What the engine would run once the GEMM_TUNED lines are pasted.
+  const tunedUs = results.reduce((s, r) => s + (tunedLine(r) ? r.best!.us : r.rule.us), 0);
+  const out = [
+    totals(`${results.length} swept products, rule`, gflop, rule, peakTflops),
+    totals(`${results.length} swept products, tuned`, gflop, tunedUs, peakTflops),
+  ];
+  return { lines: ["\nSwept products together:", ...out.map(totalsLine)], totals: out };
 }
 
 async function benchUpdate(
@@ -354,24 +514,65 @@ async function main(): Promise<number> {
   const timing = h.timestamps ? "timestamp-query" : "wall clock (no timestamp-query)";
   console.log(`device: ${device}; timing: ${timing}`);
   let gemm: GemmRow[] = [];
+  let peak: FmaPeak | null = null;
+  let sweep: SweepResult[] = [];
+  let summary: { lines: string[]; totals: Totals[]; sweep?: Totals[] } | null = null;
+  const tuned: string[] = [];
   try {
     if (!values["skip-gemm"]) {
-      gemm = await benchGemm(h, batches, reps, values.tiles ?? false);
+      h.setIterations([{ s0: 0, rows: 0 }]);
+      peak = await measureFmaPeak(h, h.software ? { workgroups: 64, minUs: 2000 } : {});
       console.log(
-        `\nGEMM (µs per product, ${reps} per pass)\n` +
-          "model     batch  op       layer                    m      n      k  kernel   tile    " +
-          "splits        µs   GFLOP/s  ×naive",
+        `FMA peak: ${peak.tflops.toFixed(2)} TFLOP/s (${peak.workgroups} workgroups x ` +
+          `${peak.loops} rounds, ${peak.us.toFixed(0)} µs)`,
+      );
+      const buffers = benchBuffers(h, batches);
+      gemm = await benchGemm(h, buffers, batches, reps, values.tiles ?? false, peak.tflops);
+      console.log(
+        `\nGEMM (µs per product, ${reps} per pass; % of the FMA peak)\n` +
+          "model     batch  op       layer                    m      n      k  kernel   tile          " +
+          "    splits v4       µs  TFLOP/s  %peak  ×naive",
       );
       for (const r of gemm) {
         console.log(
           `${r.model.padEnd(9)} ${pad(r.batch, 5)}  ${r.op.padEnd(7)}  ${r.layer.padEnd(20)} ${
             pad(r.m, 6)
-          } ${pad(r.n, 6)} ${pad(r.k, 6)}  ${r.kernel.padEnd(7)}  ${r.tile.padEnd(7)} ${
+          } ${pad(r.n, 6)} ${pad(r.k, 6)}  ${r.kernel.padEnd(7)}  ${r.tile.padEnd(17)} ${
             pad(r.splits, 6)
-          } ${pad(r.us.toFixed(1), 9)} ${pad(r.gflops.toFixed(0), 9)} ${
-            pad(r.speedup.toFixed(2), 7)
-          }`,
+          } ${r.vec4 ? "v4" : "  "} ${pad(r.us.toFixed(1), 8)} ${pad(r.tflops.toFixed(2), 8)} ${
+            pad(r.percentOfPeak.toFixed(1), 6)
+          } ${pad(r.speedup.toFixed(2), 7)}`,
         );
+      }
+      summary = summarizePlans(gemm, peak.tflops);
+      for (const line of summary.lines) console.log(line);
+      if (values.sweep) {
+        const sweepReps = intFlag("sweep-reps", values["sweep-reps"]) ?? 10;
+        const minGflop = numberFlag("sweep-min-gflop", values["sweep-min-gflop"], 0) ?? 0.25;
+        const tiles = values["sweep-tiles"]?.split(",").map((t) => t.trim());
+        tiles?.forEach((t) => gemmTileByName(t)); // a bad name fails before any timing
+        console.log(`\nGEMM sweep (${sweepReps} per timing, products of >= ${minGflop} GFLOP)`);
+        const seconds = numberFlag("sweep-seconds", values["sweep-seconds"], 0) ?? 200;
+        sweep = await benchSweep(h, buffers, batches, {
+          reps: sweepReps,
+          minGflop,
+          seconds,
+          tiles,
+          splitAll: values["sweep-split-all"] ?? false,
+        });
+        for (const r of sweep) {
+          const line = tunedLine(r);
+          if (line) tuned.push(line);
+        }
+        console.log(
+          `\nGEMM_TUNED entries (${tuned.length}; paste into GEMM_TUNED in engine/gpu/gemm_tuned.ts):`,
+        );
+        for (const line of tuned) console.log(line);
+        if (sweep.length) {
+          const swept = summarizeSweep(sweep, peak.tflops);
+          for (const line of swept.lines) console.log(line);
+          summary = { ...summary, sweep: swept.totals };
+        }
       }
     }
   } finally {
@@ -393,7 +594,20 @@ async function main(): Promise<number> {
     }
   }
   if (values.out) {
-    const json = { device, timing, batches, reps, iters, scale, gemm, update };
+    const json = {
+      device,
+      timing,
+      batches,
+      reps,
+      iters,
+      scale,
+      peak,
+      gemm,
+      summary: summary && { plans: summary.totals, sweep: summary.sweep },
+      sweep,
+      tuned,
+      update,
+    };
     await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`\nwrote ${values.out}`);
   }

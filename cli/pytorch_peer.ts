@@ -41,7 +41,9 @@ export async function runPytorch(
   );
   console.log("batch method  ours wall     eager cudagraph | ours/eager ours/graph");
   for (const batch of batches) {
-    for (const method of ["fp32", "dqrm"]) {
+    // PyTorch's forms exist for FP32 and DQRM INT4 only.
+    const methods = ["fp32", "dqrm"].filter((m) => ours.some((r) => r.method === m));
+    for (const method of methods) {
       const ms: Record<"eager" | "cudagraph", number | null> = { eager: null, cudagraph: null };
       for (const mode of ["eager", "cudagraph"] as const) {
         const r = await pytorchStep(python, suite, tableRows, batch, method === "dqrm", mode);

@@ -92,7 +92,11 @@ export function validateChunk(
   }
 }
 
-/** Allocates an empty one-hot chunk (one index per bag) of `samples` samples. */
+/**
+ * Allocates an empty one-hot chunk (one index per bag) of `samples` samples. The tables' index
+ * arrays are consecutive views of one array (table `t` from `t * samples`), so the GPU engine
+ * uploads them with one write, without gathering them first (see {@linkcode contiguousIndices}).
+ */
 export function allocateOneHotChunk(
   spec: { denseFeatures: number; tableRows: readonly number[] },
   batchSize: number,
@@ -104,13 +108,14 @@ export function allocateOneHotChunk(
   const i32 = (n: number) =>
     shared ? new Int32Array(new SharedArrayBuffer(n * 4)) : new Int32Array(n);
   const offsets = i32(samples + 1);
+  const all = i32(spec.tableRows.length * samples);
   for (let s = 0; s <= samples; s++) offsets[s] = s;
   return {
     batchSize,
     samples,
     dense: f32(samples * spec.denseFeatures),
     labels: f32(samples),
-    indices: spec.tableRows.map(() => i32(samples)),
+    indices: spec.tableRows.map((_, t) => all.subarray(t * samples, (t + 1) * samples)),
     // One-hot bags all share the same offsets array.
     offsets: spec.tableRows.map(() => offsets),
   };
@@ -138,4 +143,27 @@ export function shareChunk(chunk: BatchChunk): BatchChunk {
       return c;
     }),
   };
+}
+
+/**
+ * The tables' index arrays as one array when they are consecutive views of one buffer with a
+ * common stride (as {@linkcode allocateOneHotChunk} lays them out): `all` spans them, table `t`
+ * from `t * stride`. `undefined` when they are laid out otherwise.
+ */
+export function contiguousIndices(
+  chunk: BatchChunk,
+): { all: Int32Array; stride: number } | undefined {
+  const first = chunk.indices[0];
+  if (first === undefined) return undefined;
+  const stride = first.length;
+  for (const [t, idx] of chunk.indices.entries()) {
+    if (
+      idx.buffer !== first.buffer || idx.length !== stride ||
+      idx.byteOffset !== first.byteOffset + 4 * t * stride
+    ) {
+      return undefined;
+    }
+  }
+  const all = new Int32Array(first.buffer, first.byteOffset, chunk.indices.length * stride);
+  return { all, stride };
 }

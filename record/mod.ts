@@ -11,5 +11,6 @@
 export * from "./schema.ts";
 export * from "./schema_extra.ts";
 export * from "./presets.ts";
+export * from "./provenance.ts";
 export * from "./files.ts";
 export * from "./stats.ts";

@@ -11,9 +11,13 @@ import { CPU_KERNEL_CHOICES } from "../engine/cpu/blas.ts";
 import { CriteoRunDataSchema } from "../data/criteo/run_data.ts";
 import { COMPRESSION_PRESET_NAMES } from "./presets.ts";
 import { ResultExtrasShape } from "./schema_extra.ts";
+import { migrateRunJson, ProvenanceSchema } from "./provenance.ts";
 
-/** Version of the result format. */
-export const RESULT_SCHEMA_VERSION = 1;
+/**
+ * Version of the result format: 2 added `provenance` (commit, dirty flag, machine); version 1
+ * results are migrated on reading (`record/provenance.ts`).
+ */
+export const RESULT_SCHEMA_VERSION = 2;
 
 /** Robust summary of a timing sample, in milliseconds. */
 export const SummarySchema = z.object({
@@ -149,6 +153,8 @@ export const RunResultSchema = z.object({
   ...ResultExtrasShape,
   schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
   suite: z.string(),
+  /** Commit, dirty flag and machine fingerprint the run was measured with. */
+  provenance: ProvenanceSchema,
   config: RunConfigSchema,
   spec: ModelSpecSchema,
   status: z.enum(["ok", "failed", "could-not-finish"]),
@@ -200,9 +206,12 @@ export const RunResultSchema = z.object({
 /** The record of one run. */
 export type RunResult = z.infer<typeof RunResultSchema>;
 
-/** Validates a result, throwing a `TypeError` naming every wrong field and the file. */
+/**
+ * Validates a result (migrating an older version first), throwing a `TypeError` naming every
+ * wrong field and the file.
+ */
 export function parseRunResult(json: unknown, where = "result"): RunResult {
-  const parsed = RunResultSchema.safeParse(json);
+  const parsed = RunResultSchema.safeParse(migrateRunJson(json));
   if (!parsed.success) {
     const what = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     throw new TypeError(`Invalid run result in ${where}: ${what.join("; ")}`);

@@ -137,3 +137,32 @@ export async function checkReportInBrowser(
     await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
   }
 }
+
+/** What {@linkcode checkSiteInBrowser} saw on each page. */
+export interface SiteCheck {
+  /** Why the check did not run (Chromium missing). */
+  skipped?: string;
+  pages: { page: string; check: BrowserCheck }[];
+}
+
+/**
+ * Opens every page of a published site in headless Chromium (one browser check each, as
+ * {@linkcode checkReportInBrowser}); `screenshots` maps a page (relative to the site) to the PNG
+ * to save of it.
+ */
+export async function checkSiteInBrowser(
+  site: string,
+  pages: readonly string[],
+  screenshots: Record<string, string> = {},
+): Promise<SiteCheck> {
+  if (!(await chromiumAvailable())) {
+    return { skipped: `Chromium not found at ${CHROMIUM_PATH}`, pages: [] };
+  }
+  const out: SiteCheck = { pages: [] };
+  for (const page of pages) {
+    const shot = screenshots[page];
+    const check = await checkReportInBrowser(`${site}/${page}`, shot ? { screenshot: shot } : {});
+    out.pages.push({ page, check });
+  }
+  return out;
+}

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { CurvePointSchema, SummarySchema } from "../record/schema.ts";
 import { ResultExtrasShape } from "../record/schema_extra.ts";
+import { migrateRunJson, ProvenanceSchema } from "../record/provenance.ts";
 
 const num = z.number();
 const optNum = num.optional();
@@ -37,6 +38,8 @@ const MetricsSchema = z.looseObject({ accuracy: num, auc: num, logLoss: optNum }
 export const ReportRunSchema = z.looseObject({
   schemaVersion: z.number().int().positive(),
   suite: z.string().optional(),
+  /** Commit, dirty flag, machine (version 1 results gain it by migration). */
+  provenance: ProvenanceSchema.optional(),
   config: ReportConfigSchema,
   spec: z.unknown().optional(),
   status: z.string(),
@@ -123,7 +126,7 @@ export interface LoadOptions {
  * ```
  */
 export function parseReportRun(json: unknown, where = "result"): ReportRun {
-  const parsed = ReportRunSchema.safeParse(json);
+  const parsed = ReportRunSchema.safeParse(migrateRunJson(json));
   if (!parsed.success) {
     const what = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     throw new TypeError(`Invalid run result in ${where}: ${what.join("; ")}`);

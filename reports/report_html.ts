@@ -28,7 +28,8 @@ export interface RenderOptions {
   csv?: Record<string, string>;
 }
 
-const CSS = `
+/** The report's style sheet, shared by the published site's pages. */
+export const CSS = `
 :root{--fg:#1d1d1f;--muted:#6b6b70;--line:#d9d9de;--bg2:#f5f5f7;--better:#d8f0d8;--worse:#f8d7d7;--accent:#4e79a7}
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:var(--fg);line-height:1.4}
@@ -66,8 +67,11 @@ details>summary{cursor:pointer;color:var(--accent);margin:.6rem 0}
 .legend span{display:inline-block;padding:0 .4rem;margin-right:.5rem;border:1px solid var(--line)}
 `;
 
-/** The page's own script: draws every chart from the embedded JSON. */
-const CLIENT = `
+/**
+ * The page's own script: draws every chart from the embedded JSON (`#chart-data`), then sets
+ * `data-charts-drawn` on the body (what the browser check waits for).
+ */
+export const CLIENT = `
 (function () {
   "use strict";
   var specs = JSON.parse(document.getElementById("chart-data").textContent);
@@ -363,7 +367,8 @@ function renderEnvironment(model: ReportModel): string {
   ).join("\n");
 }
 
-function jsonForScript(value: unknown): string {
+/** JSON safe to embed in a `<script>` element. */
+export function jsonForScript(value: unknown): string {
   return JSON.stringify(value).replace(/</g, "\\u003c").replace(
     /\u2028|\u2029/g,
     (c) => c === "\u2028" ? "\\u2028" : "\\u2029",

@@ -12,6 +12,7 @@ import type { ClickMetrics } from "../engine/metrics.ts";
 import { type ModelFileQuantization, modelFileSize } from "../engine/model_file.ts";
 import { PHASES } from "../engine/phases.ts";
 import { summarize } from "../record/stats.ts";
+import { provenanceNow } from "../record/provenance.ts";
 import { type ModelSpec, parameterCounts } from "../engine/spec.ts";
 import {
   RESULT_SCHEMA_VERSION,
@@ -70,9 +71,11 @@ export function buildRunResult(parts: RunRecordParts): RunResult {
   const last = curve.at(-1);
   // A run that trained nothing has the timings of an empty tally.
   const trainWallMs = tally?.trainWallMs ?? 0;
+  const environment = describeEnvironment(parts.engine);
   const result: RunResult = {
     schemaVersion: RESULT_SCHEMA_VERSION,
     suite: parts.suite,
+    provenance: provenanceNow(environment),
     config,
     spec,
     status: parts.status,
@@ -80,7 +83,7 @@ export function buildRunResult(parts: RunRecordParts): RunResult {
     ...(parts.partial ? { partial: parts.partial } : {}),
     startedAt: parts.startedAt,
     finishedAt: new Date().toISOString(),
-    environment: describeEnvironment(parts.engine),
+    environment,
     iterations,
     timing: {
       phases: Object.fromEntries(

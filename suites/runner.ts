@@ -16,6 +16,7 @@ import { writeModelFile } from "../engine/model_file.ts";
 import { archSpec, type ModelSpec, parameterCounts } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { openCriteoRunData } from "../data/criteo/prepare.ts";
+import { FillPool, type FillSourceSpec } from "../data/fill_pool.ts";
 import type { RunConfig, RunResult } from "../record/schema.ts";
 import { chunkTrainerOf, createRunEngine, plannedEngineInfo } from "./engines.ts";
 import { WeightHistograms } from "./histograms.ts";
@@ -33,6 +34,11 @@ export interface RunOptions {
   onProgress?: (p: RunProgress) => void;
   /** Write the trained model's file here (quantized at the run's bits). */
   saveModelTo?: string;
+  /**
+   * Workers that fill the training chunks (`data/fill_pool.ts`), overlapping the engine's work
+   * on the chunk before; the data is the same bit for bit. Default 0: the main thread fills.
+   */
+  dataWorkers?: number;
 }
 
 /** Bytes a run's engine needs for its tables (twice for HAWQ's whole-table copies). */
@@ -84,11 +90,11 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   const test = allocateOneHotChunk(spec, config.testBatchSize, config.testSamples, true);
   let data: TrainData;
   let ceiling: ClickMetrics | undefined;
+  let fillSource: FillSourceSpec;
   if (config.data.kind === "synthetic") {
-    const synthetic = new SyntheticCriteo(spec, {
-      seed: config.seed,
-      clickRate: config.data.clickRate,
-    });
+    const syntheticOptions = { seed: config.seed, clickRate: config.data.clickRate };
+    const synthetic = new SyntheticCriteo(spec, syntheticOptions);
+    fillSource = { kind: "synthetic", shape: spec, options: syntheticOptions };
     const teacher = new Float32Array(config.testSamples);
     synthetic.fill(test, "test", 0, teacher);
     ceiling = clickMetrics(test.labels, teacher);
@@ -96,6 +102,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   } else {
     criteo!.fill(test, "test", 0);
     data = criteo!;
+    fillSource = { kind: "criteo", dir: criteo!.train.dir, options: criteo!.train.options };
   }
 
   if (config.dataParallel?.mode === "accounting") {
@@ -130,10 +137,16 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     );
   }
 
+  // The data workers build their sources while the engine is made.
+  const dataWorkers = options.dataWorkers ?? 0;
+  const starting = dataWorkers > 0 ? FillPool.start(fillSource, dataWorkers) : undefined;
+  starting?.catch(() => {}); // awaited below, or closed when the engine fails first
   let engine: Engine;
+  let pool: FillPool | undefined;
   try {
     engine = await createRunEngine(config, spec);
   } catch (e) {
+    starting?.then((p) => p.close(), () => {});
     // An engine that cannot run this method (or no GPU) fails this run; the suite goes on.
     return notRun("failed", e instanceof Error ? e.message : String(e));
   }
@@ -173,12 +186,13 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
 
   try {
     await recordHistograms(0, null);
+    pool = await starting;
     const stoppedBecause = await trainChunks({
       config,
       spec,
       engine,
       trainer,
-      data,
+      data: pool ?? data,
       itersPerEpoch,
       totalIterations,
       report,
@@ -230,6 +244,8 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     tally.sampleRss();
     engineBytes = engine.memoryBytes(); // before dispose frees it
     await engine.dispose();
+    pool?.close();
+    starting?.then((p) => p.close(), () => {});
   }
 
   const iteration = tally.iteration;

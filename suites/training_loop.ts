@@ -37,6 +37,16 @@ export interface TrainData {
   fill(chunk: BatchChunk, stream: "train", firstSample: number): void;
 }
 
+/**
+ * What the chunk loop fills its chunks from: a {@linkcode TrainData}, or one that fills
+ * asynchronously (a pool of Workers, `data/fill_pool.ts`), which the loop awaits while the engine
+ * trains the chunk before.
+ */
+export interface ChunkSource {
+  /** Fills `chunk` with the training samples from `firstSample` on (settled when written). */
+  fill(chunk: BatchChunk, stream: "train", firstSample: number): void | Promise<void>;
+}
+
 /** Adds a chunk's mean bytes per iteration, weighted by its iterations, to `sum`. */
 function addChunkBytes(sum: ByteCount, perIteration: ByteCount, iterations: number): void {
   for (const k of ["embedding", "mlp", "scales", "total"] as const) {
@@ -122,7 +132,7 @@ export interface ChunkLoopSettings {
   engine: Engine;
   /** What trains the chunks: the engine, or simulated workers over it. */
   trainer: ChunkTrainer;
-  data: TrainData;
+  data: ChunkSource;
   itersPerEpoch: number;
   totalIterations: number;
   report(progress: RunProgress): void;
@@ -192,7 +202,7 @@ export async function trainChunks(
         ahead = null;
       } else {
         if (prefilled?.it !== it || prefilled.n !== n) {
-          data.fill(view, "train", it * config.batchSize);
+          await data.fill(view, "train", it * config.batchSize);
         }
         pending = trainer.trainChunk(view, { learningRate: config.learningRate });
       }
@@ -205,7 +215,13 @@ export async function trainChunks(
       prefilled = null;
       if (nextN > 0) {
         const next = viewOf(buffers[1 - current], nextN);
-        data.fill(next, "train", nextIt * config.batchSize);
+        // An asynchronous source fills while the engine records, submits and trains `pending`.
+        try {
+          await data.fill(next, "train", nextIt * config.batchSize);
+        } catch (e) {
+          pending.catch(() => {}); // the fill's error is the one to report
+          throw e;
+        }
         prefilled = { it: nextIt, n: nextN };
         const evaluatesAfter = config.evalEvery > 0 &&
           (tally.iteration + n) % config.evalEvery === 0;

@@ -15,6 +15,7 @@ const TOOLS: Record<string, string[]> = {
   "bench_dp.ts": ["--batch-size", "--iterations", "--scale", "--workers", "--compression"],
   "bench_gpu.ts": ["--batch-size", "--scale", "--out"],
   "bench_gpu_kernels.ts": ["--batch-size", "--iterations", "--scale", "--out"],
+  "bench_gpu_update.ts": ["--batch-size", "--scale", "--out"],
   "bench_preprocess.ts": ["--workers", "--out"],
   "bench_qat.ts": ["--iterations", "--scale", "--threads"],
   "golden.ts": ["--engine", "--threads"],

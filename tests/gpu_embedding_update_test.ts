@@ -1,6 +1,6 @@
 /**
  * The two embedding-update paths of the WebGPU engine, the pairwise scan and the sort by row,
- * against each other (bit for bit: both apply the same subtractions in the same order) and
+ * against each other (bit for bit: both sum each row's gradients in the same order) and
  * against the CPU engine (explicit tolerance), on duplicate-heavy batches: tiny tables, a skewed
  * table, multi-hot bags with repeats, and batches big enough that the sort needs its global
  * steps (more than 2048 keys per table). Needs a WebGPU adapter; without one the tests are

@@ -9,7 +9,22 @@ import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
-import { type GemmKernelName, gemmTiles, planGemm } from "../engine/gpu/gemm_plan.ts";
+import {
+  type GemmKernelName,
+  gemmLoadOrder,
+  gemmMostSplits,
+  gemmTiles,
+  planGemm,
+} from "../engine/gpu/gemm_plan.ts";
+import { gemmVec4 } from "../engine/gpu/gemm_bind.ts";
+import {
+  GEMM_CANDIDATES,
+  gemmCandidateTiles,
+  gemmSplitChoices,
+  gemmTileByName,
+  gemmTileName,
+} from "../engine/gpu/gemm_candidates.ts";
+import { gemmTunedKey } from "../engine/gpu/gemm_tuned.ts";
 import { type GemmFields, KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import {
   GEMM_A_AT_S0,
@@ -20,6 +35,8 @@ import {
   GEMM_MASK,
   GEMM_RELU,
   GEMM_TILES,
+  gemmKernel,
+  gemmTileProblem,
 } from "../engine/gpu/kernels/gemm.ts";
 import { Rng } from "../engine/rng.ts";
 import { kaggleSpec } from "../engine/spec.ts";
@@ -37,6 +54,8 @@ interface Case {
   bT: boolean;
   flags: number;
   splits: number;
+  /** Strides and bases multiples of 4, so that a vec4 plan loads both operands as vec4s. */
+  aligned?: boolean;
 }
 
 const SHAPES: [number, number, number][] = [
@@ -57,23 +76,33 @@ const FLAG_SETS = [
 /** The batch's first sample (for the *_AT_S0 flags). */
 const S0 = 3;
 
-/** Runs every case with `tile` in one submit and checks each against the reference. */
-async function check(h: KernelHarness, tile: GemmKernelName, cases: Case[]): Promise<void> {
+/**
+ * Runs every case with `tile` (vec4 loads with `vec4`) in one submit and checks each against the
+ * reference; returns each case's C buffer as read.
+ */
+async function check(
+  h: KernelHarness,
+  tile: GemmKernelName,
+  cases: Case[],
+  vec4 = false,
+): Promise<Float32Array[]> {
   const rng = new Rng(17, 3);
   const rand = (n: number) => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
   const encoder = h.device.createCommandEncoder();
   const pass = encoder.beginComputePass();
-  const checks: (() => Promise<void>)[] = [];
+  const checks: (() => Promise<Float32Array>)[] = [];
   // One iteration block per case (rows = m or k, whichever the flags take from the batch).
   h.setIterations(cases.map((c) => ({ s0: S0, rows: c.flags & GEMM_M_ROWS ? c.m : c.k })));
   cases.forEach((c, i) => {
     const { m, n, k, flags } = c;
-    const pad = 3;
+    // Padded strides: awkward, or the next multiple of 4 past the extent when aligned.
+    const pad = (x: number) => c.aligned ? Math.ceil((x + 1) / 4) * 4 : x + 3;
     // A(m, k) = a[aBase + m aRow + k aCol]; rows before s0 exist for the *_AT_S0 flags.
     const extraA = flags & GEMM_A_AT_S0 ? S0 : 0, extraB = flags & GEMM_B_AT_S0 ? S0 : 0;
-    const aRow = c.aT ? 1 : k + pad, aCol = c.aT ? m + pad : 1;
-    const bRow = c.bT ? 1 : n + pad, bCol = c.bT ? k + pad : 1;
-    const aBase = 5, bBase = 2, cBase = 7, cRow = n + 2, maskBase = 1, maskRow = n + 1;
+    const aRow = c.aT ? 1 : pad(k), aCol = c.aT ? pad(m) : 1;
+    const bRow = c.bT ? 1 : pad(n), bCol = c.bT ? pad(k) : 1;
+    const [aBase, bBase] = c.aligned ? [8, 4] : [5, 2];
+    const cBase = 7, cRow = n + 2, maskBase = 1, maskRow = n + 1;
     const aShift = extraA * aRow, bShift = extraB * bRow;
     const aData = rand(aBase + aShift + (m + 1) * Math.max(aRow, 1) + (k + 1) * aCol + 8);
     const bData = rand(bBase + bShift + (k + 1) * bRow + (n + 1) * bCol + 8);
@@ -99,8 +128,16 @@ async function check(h: KernelHarness, tile: GemmKernelName, cases: Case[]): Pro
     };
     const cBuf = h.storage(cInit);
     const splitStride = m * n;
+    const plan = { tile, splits: c.splits, ...(vec4 ? { vec4 } : {}) };
+    if (vec4) {
+      const layout = gemmLoadOrder({ aRow, aCol, bRow, bCol });
+      const loads = gemmVec4(plan, fields, layout.aKFast, layout.bKFast);
+      // An operand transposed (contiguous in m or n) and starting at sample s0 is misaligned.
+      const want = { a: !(c.aT && flags & GEMM_A_AT_S0), b: !(c.bT && flags & GEMM_B_AT_S0) };
+      assert.deepEqual(loads, want, `vec4 loads of ${JSON.stringify(c)}`);
+    }
     const bound = h.bindGemm(
-      { tile, splits: c.splits },
+      plan,
       fields,
       [h.storage(aData), h.storage(bData), cBuf, h.storage(biasData), h.storage(maskData)],
       c.splits > 1 ? h.storage(c.splits * splitStride) : undefined,
@@ -110,7 +147,8 @@ async function check(h: KernelHarness, tile: GemmKernelName, cases: Case[]): Pro
     bound.record(pass, m, n);
     checks.push(async () => {
       const got = await h.read(cBuf, cFloats);
-      const what = `${tile} ${JSON.stringify(c)}`;
+      const read = got.slice();
+      const what = `${tile}${vec4 ? " vec4" : ""} ${JSON.stringify(c)}`;
       for (let r = 0; r < m; r++) {
         for (let col = 0; col < n; col++) {
           let sum = 0, abs = 0;
@@ -134,11 +172,14 @@ async function check(h: KernelHarness, tile: GemmKernelName, cases: Case[]): Pro
       }
       const stray = got.findIndex((v) => v !== 123);
       assert.equal(stray, -1, `${what}: wrote outside C at float ${stray}`);
+      return read;
     });
   });
   pass.end();
   h.device.queue.submit([encoder.finish()]);
-  for (const c of checks) await c();
+  const out: Float32Array[] = [];
+  for (const c of checks) out.push(await c());
+  return out;
 }
 
 for (const tile of [...Object.keys(GEMM_TILES), "naive16"] as GemmKernelName[]) {
@@ -175,6 +216,140 @@ for (const tile of [...Object.keys(GEMM_TILES), "naive16"] as GemmKernelName[]) 
     },
   });
 }
+
+Deno.test({
+  name: "GEMM strided and double-buffered tiles match the reference; vec4 loads equal scalar loads",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const h = await KernelHarness.create();
+    try {
+      // A strided tile of several vec4 loads per invocation and K-step, loading along m / n (a
+      // transposed operand) as well as along k.
+      for (const tile of ["64x128_8x4_k32s"]) {
+        const cases: Case[] = [];
+        let f = 0;
+        for (const [m, n, k] of [[37, 53, 29], [67, 129, 300]]) {
+          for (const aT of [false, true]) {
+            for (const bT of [false, true]) {
+              const flags = FLAG_SETS[f++ % FLAG_SETS.length];
+              const kk = flags & GEMM_M_ROWS && flags & GEMM_K_ROWS ? m : k;
+              cases.push({ m, n, k: kk, aT, bT, flags, splits: k > 100 ? 3 : 1, aligned: true });
+            }
+          }
+        }
+        const scalar = await check(h, tile, cases);
+        const vec4 = await check(h, tile, cases, true);
+        cases.forEach((c, i) =>
+          assert.deepEqual(vec4[i], scalar[i], `${tile} ${JSON.stringify(c)}: vec4 != scalar`)
+        );
+      }
+      // Double-buffered: one barrier a K-step, the same results as the float64 reference.
+      const cases = [[37, 53, 29], [67, 129, 300]].flatMap(([m, n, k], i) =>
+        [false, true].map((aT): Case => ({
+          m,
+          n,
+          k,
+          aT,
+          bT: !aT,
+          flags: FLAG_SETS[i + 1],
+          splits: k > 100 ? 3 : 1,
+          aligned: true,
+        }))
+      );
+      await check(h, "64x64_8x8_k16sd", cases, true);
+      // A binding whose size is not a multiple of 16 bytes is loaded by scalars.
+      const buffer = h.storage(64);
+      const fields = { m: 4, n: 4, k: 5, aRow: 8, aCol: 1, bRow: 1, bCol: 8, cRow: 4 };
+      const names = [20, 32].map((size) =>
+        h.bindGemm({ tile: "64x128_8x4_k32s", splits: 1, vec4: true }, fields, [
+          { buffer, offset: 0, size },
+          buffer,
+          h.storage(16),
+          buffer,
+          buffer,
+        ]).kernels[0].kernel.source.name
+      );
+      assert.deepEqual(names.map((name) => name.endsWith("_a4_b4")), [false, true]);
+    } finally {
+      h.destroy();
+    }
+  },
+});
+
+Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plans override the rule", () => {
+  assert.deepEqual(gemmTileByName("128x64_8x4_k16"), { bm: 128, bn: 64, tm: 8, tn: 4, bk: 16 });
+  assert.deepEqual(gemmTileByName("64x64"), GEMM_TILES["64x64"]);
+  assert.deepEqual(gemmTileByName("64x64_8x8_k16s"), {
+    bm: 64,
+    bn: 64,
+    tm: 8,
+    tn: 8,
+    bk: 16,
+    strided: true,
+  });
+  assert.equal(gemmTileByName("64x64_8x8_k16sd").double, true);
+  assert.equal(
+    gemmKernel(gemmTileByName("64x64_8x8_k16sd"), false, true, { a: true, b: false }).name,
+    "gemm_64x64_8x8_k16sd_ambk_a4",
+  );
+  assert.notEqual(
+    gemmKernel(gemmTileByName("64x64_8x8_k16s"), true, true).code,
+    gemmKernel(gemmTileByName("64x64_8x8_k16"), true, true).code,
+  );
+  assert.throws(() => gemmTileByName("128x64".replace("64", "6")), /Expected a GEMM tile name/);
+  assert.throws(() => gemmTileByName("64x64_3x4_k16"), /cannot be compiled/);
+  assert.ok(GEMM_CANDIDATES.length >= 24);
+  for (const name of GEMM_CANDIDATES) {
+    const tile = gemmTileByName(name);
+    assert.equal(gemmTileName(tile), name);
+    assert.equal(gemmTileProblem(tile, { a: true, b: true }), "", name);
+    for (const [ak, bk] of [[true, true], [true, false], [false, false]]) {
+      const vec = gemmKernel(tile, ak, bk, { a: true, b: true });
+      assert.notEqual(vec.name, gemmKernel(tile, ak, bk).name);
+    }
+  }
+  // 16 KiB of workgroup memory leaves out the k32 tiles of 128-wide blocks.
+  assert.ok(!gemmCandidateTiles(16384).includes("128x64_8x8_k32"));
+  assert.ok(gemmCandidateTiles(49152).includes("128x64_8x8_k32"));
+  const layout = { aKFast: true, bKFast: true };
+  const key = gemmTunedKey(16384, 512, 367, true, true);
+  const tuned = { [key]: { tile: "64x128_8x8_k16", splits: 1, vec4: true } };
+  assert.deepEqual(planGemm(16384, 512, 367, { layout, tuned }), {
+    tile: "64x128_8x8_k16",
+    splits: 1,
+    vec4: true,
+  });
+  // Another layout of the same shape, or no layout, is planned by the rule.
+  const rule = planGemm(16384, 512, 367);
+  assert.deepEqual(
+    planGemm(16384, 512, 367, { layout: { aKFast: false, bKFast: true }, tuned }),
+    rule,
+  );
+  // Scratch sizing takes the most splits of any layout's tuned plan.
+  const dw = gemmTunedKey(512, 256, 16384, false, false);
+  assert.equal(
+    gemmMostSplits(512, 256, 16384, { [dw]: { tile: "32x32", splits: 63, vec4: false } }),
+    63,
+  );
+  // A smaller batch's tuned plan counts too (a chunk may hold smaller batches); a larger's not.
+  const small = gemmTunedKey(512, 256, 2048, false, false);
+  const big = gemmTunedKey(512, 256, 32768, false, false);
+  const tunedSmall = { [small]: { tile: "32x32", splits: 40, vec4: false } };
+  const tunedBig = { [big]: { tile: "32x32", splits: 64, vec4: false } };
+  assert.equal(gemmMostSplits(512, 256, 16384, tunedSmall), 40);
+  assert.equal(gemmMostSplits(512, 256, 16384, tunedBig), planGemm(512, 256, 16384).splits);
+  // A product the rule does not split keeps its summation order: the sweep tries no splits.
+  assert.deepEqual(gemmSplitChoices(gemmTileByName("64x64"), 16384, 512, 367, 1), [1]);
+  // Small batches, when asked: splits of at least 64 of k that reach 64 workgroups.
+  assert.deepEqual(
+    gemmSplitChoices(gemmTileByName("32x32"), 128, 256, 512, 1, { anySplit: true, minSplitK: 64 }),
+    [1, 2, 4, 8],
+  );
+  // 32 tiles: 2 to 64 splits give 64 to 2048 workgroups; 1 split would leave a GPU idle.
+  const choices = gemmSplitChoices(gemmTileByName("64x64"), 512, 256, 16384, 8);
+  assert.deepEqual(choices, [2, 4, 8, 16, 32, 64]);
+});
 
 Deno.test("GEMM plans fill the GPU: big tiles for big outputs, split-K for small ones", () => {
   // Forward at batch 16384 of a 512-wide layer: the largest tile, no split.
@@ -224,6 +399,8 @@ Deno.test({
         }
       };
       close("probabilities", got.probabilities, want.probabilities);
+      // 2100 rows: the loss is summed over 3 workgroups, then their partials in order.
+      close("loss", Float32Array.of(got.loss), Float32Array.of(want.loss));
       for (const part of ["bottom", "top"] as const) {
         want.gradients[part].forEach((w, l) => {
           close(`${part}[${l}].weight grad`, got.gradients[part][l].weight, w.weight);

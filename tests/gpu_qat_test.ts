@@ -12,6 +12,7 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
 import { initParams } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
+import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
 import { assertClose, assertParamsClose, ODD, randomChunk, type Tolerance } from "./test_models.ts";
 
@@ -45,7 +46,42 @@ interface Case {
    * out (its masks run).
    */
   outlier?: number;
+  /** Samples per step (11 unless said): above 256, PACT's backward stages rows in tiles. */
+  batch?: number;
+  /** The model (`ODD` unless said). */
+  spec?: ModelSpec;
+  /** Bytes per arena of a split plan (60 unless said). */
+  arenaBytes?: number;
 }
+
+/**
+ * Embedding width 8 (whole-table kernels read vec4s) and a table of 9000 rows, over 65,536
+ * floats: its work list has two blocks, the second one short.
+ */
+const VEC4: ModelSpec = (() => {
+  const tableRows = [9000, 3, 29, 12, 5];
+  const embeddingDim = 8;
+  return {
+    denseFeatures: 13,
+    tableRows,
+    embeddingDim,
+    bottomMlp: [13, 9, 7, 8],
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+  };
+})();
+
+/** A hidden layer of 300 inputs: LSQ's row backward stages a row's columns in two tiles. */
+const WIDE: ModelSpec = (() => {
+  const tableRows = [11, 3, 29, 7, 5];
+  const embeddingDim = 8;
+  return {
+    denseFeatures: 13,
+    tableRows,
+    embeddingDim,
+    bottomMlp: [13, 300, 8],
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+  };
+})();
 
 const CASES: Case[] = [
   { name: "LSQ INT4", quant: lsq(4, 4), multiHot: false },
@@ -58,6 +94,12 @@ const CASES: Case[] = [
     outlier: 12,
   },
   {
+    name: "LSQ INT4, a row of 300 columns",
+    quant: lsq(4, 4),
+    multiHot: false,
+    spec: WIDE,
+  },
+  {
     name: "LSQ INT8, HAWQ copies, matrix",
     quant: { ...lsq(8, 8), gatheredRowsOnly: false },
     multiHot: true,
@@ -65,10 +107,31 @@ const CASES: Case[] = [
   { name: "PACT INT4", quant: pact(4, 4), multiHot: false },
   { name: "PACT INT4, multi-hot, split tables", quant: pact(4, 4), multiHot: true, split: true },
   { name: "PACT INT8, activations clipped", quant: pact(8, 8), multiHot: true, gain: 6 },
+  {
+    name: "PACT INT8, activations clipped, rows over two tiles",
+    quant: pact(8, 8),
+    multiHot: false,
+    gain: 6,
+    batch: 300,
+  },
   { name: "PACT embeddings INT4", quant: pact(4, null), multiHot: true },
   { name: "HAWQ INT4", quant: hawq(4, 4), multiHot: false },
   { name: "HAWQ INT4, multi-hot, split tables", quant: hawq(4, 4), multiHot: true, split: true },
   { name: "HAWQ embeddings INT8", quant: hawq(8, null), multiHot: true },
+  {
+    name: "HAWQ INT4, embedding width 8 (vec4 copies)",
+    quant: hawq(4, 4),
+    multiHot: true,
+    spec: VEC4,
+  },
+  {
+    name: "HAWQ INT4, embedding width 8, split tables",
+    quant: hawq(4, 4),
+    multiHot: false,
+    spec: VEC4,
+    split: true,
+    arenaBytes: 4096 * 32,
+  },
   {
     name: "DQRM INT4, matrix scales, quantized biases",
     quant: { ...dqrm(4, 4, 2), mlpGranularity: "matrix", quantizeBias: true },
@@ -83,15 +146,16 @@ const CASES: Case[] = [
 
 async function pair(c: Case, maxBatch: number): Promise<[Engine, Engine]> {
   const quantization = c.quant;
-  const params = initParams(ODD, 5);
+  const spec = c.spec ?? ODD;
+  const params = initParams(spec, 5);
   const outlier = (v: number, i: number) => (i % 7 === 3 ? v * (c.outlier ?? 1) : v);
   for (const l of [...params.bottom, ...params.top]) {
     l.weight.forEach((w, i) => l.weight[i] = outlier(w * (c.gain ?? 1), i));
   }
   for (const e of params.embeddings) e.forEach((v, i) => e[i] = outlier(v, i));
-  const base = { spec: ODD, maxBatch, params, quantization };
+  const base = { spec, maxBatch, params, quantization };
   const cpu = await createCpuEngine({ ...base, threads: 1 });
-  const extra = c.split ? { arenaBytes: 60, arenasPerGroup: 2 } : {};
+  const extra = c.split ? { arenaBytes: c.arenaBytes ?? 60, arenasPerGroup: 2 } : {};
   const gpu = await createGpuEngine({ ...base, ...extra });
   return [cpu, gpu];
 }
@@ -102,11 +166,12 @@ for (const c of CASES) {
     ignore,
     sanitizeResources: false,
     fn: async () => {
-      const batch = 11;
+      const batch = c.batch ?? 11;
+      const spec = c.spec ?? ODD;
       const [cpu, gpu] = await pair(c, batch);
       try {
         for (let step = 0; step < 4; step++) {
-          const chunk = randomChunk(ODD, batch, batch, 200 + step, c.multiHot);
+          const chunk = randomChunk(spec, batch, batch, 200 + step, c.multiHot);
           const want = await cpu.traceStep(chunk, { learningRate: 0.1 });
           const got = await gpu.traceStep(chunk, { learningRate: 0.1 });
           assertClose(`step ${step} probabilities`, got.probabilities, want.probabilities, STEP);
@@ -125,7 +190,7 @@ for (const c of CASES) {
             STEP,
           );
         }
-        const chunk = randomChunk(ODD, batch, 5 * batch, 9, c.multiHot);
+        const chunk = randomChunk(spec, batch, 5 * batch, 9, c.multiHot);
         const want = await cpu.trainChunk(chunk, { learningRate: 0.05 });
         const got = await gpu.trainChunk(chunk, { learningRate: 0.05 });
         assert.equal(got.iterations, 5);
@@ -137,7 +202,7 @@ for (const c of CASES) {
           await cpu.embeddingScales(),
           CHUNK,
         );
-        const test = randomChunk(ODD, 5, 13, 8, c.multiHot);
+        const test = randomChunk(spec, 5, 13, 8, c.multiHot);
         assertClose("predict", await gpu.predict(test), await cpu.predict(test), STEP);
       } finally {
         await cpu.dispose();

@@ -101,6 +101,8 @@ export class CriteoData {
   readonly validationSamples: number;
   /** The splits read: the manifest's, or every sample in one (`options.use`). */
   readonly splits: SplitRanges;
+  /** The options it was opened with (to open the same data again, in a Worker). */
+  readonly options: Readonly<CriteoDataOptions>;
   #chunkStarts: Float64Array;
   #shuffle: boolean;
   #seed: number;
@@ -116,6 +118,7 @@ export class CriteoData {
   private constructor(dir: string, manifest: CacheManifest, options: CriteoDataOptions) {
     this.dir = dir;
     this.manifest = manifest;
+    this.options = { ...options };
     this.tableRows = [...manifest.tableRows];
     this.splits = splitsOf(manifest, options.use);
     this.trainSamples = this.splits.train.samples;

@@ -23,6 +23,7 @@ import type { SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, splitRange } from "./layout.ts";
 import type { PactState } from "./cpu_engine.ts";
 import type { TablePlan, TableSlot } from "./table_store.ts";
+import { SparseSgd } from "./sparse_sgd.ts";
 import { TableMax } from "./table_max.ts";
 import type { Kernels } from "./wasm.ts";
 import { type MatrixKernels, wasmMatrixKernels } from "./blas.ts";
@@ -124,6 +125,8 @@ export class CpuProgram {
   readonly #scaleTables: number[];
   /** DoReFa: block maxima of this thread's scale tables. */
   readonly #tableMax: (TableMax | undefined)[] = [];
+  /** Scratch of the tables' sparse SGD (pairwise-tree row sums). */
+  readonly #sparseSgd: SparseSgd;
 
   constructor(options: {
     kernels: Kernels;
@@ -159,6 +162,7 @@ export class CpuProgram {
     this.#tableKernels = options.tableKernels;
     this.#slots = options.tablePlan.slots;
     this.#pact = options.pact ?? null;
+    this.#sparseSgd = new SparseSgd(options.spec.embeddingDim);
     this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
     const shares = ({ units }: MatrixKernels) =>
@@ -739,7 +743,6 @@ export class CpuProgram {
     if (!tables) return;
     const f32 = this.f32;
     const L = this.#layout;
-    const d = this.#spec.embeddingDim;
     const dtBase = L.dt / 4;
     const lsqBits = q?.embeddingBits && q.quantizer === "lsq" ? q.embeddingBits : 0;
     for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
@@ -750,13 +753,8 @@ export class CpuProgram {
         this.#updateLsqTable(t, chunk, s0, rows, lr, levels(lsqBits));
         continue;
       }
-      for (let r = 0; r < rows; r++) {
-        const g = dtBase + r * L.ldt + (t + 1) * L.dimP;
-        for (let j = off[s0 + r], e = off[s0 + r + 1]; j < e; j++) {
-          const dst = idx[j] * d;
-          for (let q = 0; q < d; q++) table[dst + q] -= lr * f32[g + q];
-        }
-      }
+      const grads = { grads: f32, base: dtBase + (t + 1) * L.dimP, ld: L.ldt };
+      this.#sparseSgd.apply(table, idx, off, s0, rows, grads, lr);
     }
   }
 }

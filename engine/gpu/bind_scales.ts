@@ -17,6 +17,7 @@ import {
 import { FAKE_QUANTIZE_BLOCK, tableFakeQuantizeKernel } from "./kernels/table_fake_quantize.ts";
 import { TABLE_SCALE, TABLE_SCALE_DOREFA } from "./kernels/table_scale.ts";
 import { COPY_QUANTIZE_BLOCK, tableCopyQuantizeKernel } from "./kernels/table_copy_quantize.ts";
+import { tableCopyQuantizeVec4Kernel } from "./kernels/table_copy_quantize_vec4.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import type { GpuState } from "./state.ts";
 
@@ -45,7 +46,13 @@ export interface QatBitsKernels extends BitsKernels {
   /** DoReFa's per-table maximum (from the same maxima). */
   dorefaScale: BoundKernel;
   /** HAWQ's copy quantization, one per arena group (empty without copies). */
-  copy: BoundKernel[];
+  copy: GridDispatch[];
+}
+
+/** One arena group's vec4 work list: (segment, first float) of each block. */
+interface WorkList {
+  items: GPUBuffer;
+  count: number;
 }
 
 /** The table scale kernels of one engine, bound on first use and kept. */
@@ -56,7 +63,9 @@ export class ScaleKernels {
   #blocks = 0;
   readonly #byBits = new Map<number, BitsKernels>();
   #dorefaScale: BoundKernel | null = null;
-  readonly #copies = new Map<number, BoundKernel[]>();
+  readonly #copies = new Map<number, GridDispatch[]>();
+  /** Per arena group, when every segment is on 4-float boundaries (else null). */
+  #workLists: WorkList[] | null = null;
   readonly #qatByBits = new Map<number, QatBitsKernels>();
 
   constructor(state: GpuState) {
@@ -130,26 +139,51 @@ export class ScaleKernels {
     if (copies && !this.#copies.has(bits)) {
       const plan = state.plan;
       const k = plan.arenasPerGroup;
+      const d = state.spec.embeddingDim;
+      const lists = this.#workLists;
       this.#copies.set(
         bits,
-        Array.from({ length: plan.groups }, (_, g) =>
-          binder.bind(tableCopyQuantizeKernel(k), [
-            binder.uniform("copy quantize", [
-              plan.segments.length,
-              state.spec.embeddingDim,
+        Array.from({ length: plan.groups }, (_, g): GridDispatch => {
+          const arenas = [
+            ...state.groupArenas(g),
+            ...state.groupArenas(g, copies, state.qat.copyDummy!),
+          ];
+          const tables = [state.segments, state.segmentTables, state.tableScales];
+          if (!lists) {
+            const kernel = binder.bind(tableCopyQuantizeKernel(k), [
+              binder.uniform("copy quantize", [
+                plan.segments.length,
+                d,
+                g * k,
+                k,
+                levels(bits),
+                base.block,
+                0,
+                0,
+              ], new Set([4])),
+              ...tables,
+              ...arenas,
+            ]);
+            return { kernel, x: base.blocks, y: plan.segments.length };
+          }
+          const { items, count } = lists[g];
+          const kernel = binder.bind(tableCopyQuantizeVec4Kernel(k), [
+            binder.uniform("copy quantize vec4", [
+              count,
+              d,
               g * k,
               k,
               levels(bits),
-              base.block,
+              MAX_ABS_VEC4_BLOCK,
               0,
               0,
             ], new Set([4])),
-            state.segments,
-            state.segmentTables,
-            state.tableScales,
-            ...state.groupArenas(g),
-            ...state.groupArenas(g, copies, state.qat.copyDummy!),
-          ])),
+            ...tables,
+            items,
+            ...arenas,
+          ]);
+          return { kernel, ...workGrid(count) };
+        }),
       );
     }
     kernels = { ...base, dorefaScale: this.#dorefaScale, copy: this.#copies.get(bits) ?? [] };
@@ -183,15 +217,8 @@ export class ScaleKernels {
         ]);
         return { kernel, x: blocks, y: plan.segments.length };
       }
-      const work: number[] = [];
-      plan.segments.forEach((seg, i) => {
-        if (seg.arena < g * k || seg.arena >= g * k + k) return;
-        const floats = (seg.rowEnd - seg.rowStart) * d;
-        for (let at = 0; at < floats; at += MAX_ABS_VEC4_BLOCK) work.push(i, at);
-      });
-      const items = state.buffers.create("max abs work list", Math.max(16, work.length * 4));
-      if (work.length) writeTo(state.device.queue, items, 0, Uint32Array.from(work));
-      const count = work.length / 2;
+      const lists = this.#workLists ??= this.#buildWorkLists();
+      const { items, count } = lists[g];
       const kernel = binder.bind(tableMaxAbsVec4Kernel(k), [
         binder.uniform("max abs", [count, d, g * k, k, MAX_ABS_VEC4_BLOCK, 0, 0, 0]),
         state.segments,
@@ -200,8 +227,31 @@ export class ScaleKernels {
         items,
         ...arenas,
       ]);
-      const x = Math.min(count, MAX_ABS_VEC4_ROW);
-      return { kernel, x, y: Math.ceil(count / MAX_ABS_VEC4_ROW) };
+      return { kernel, ...workGrid(count) };
     });
   }
+
+  /** Each arena group's blocks of `MAX_ABS_VEC4_BLOCK` floats, segment by segment. */
+  #buildWorkLists(): WorkList[] {
+    const state = this.#state;
+    const plan = state.plan;
+    const k = plan.arenasPerGroup;
+    const d = state.spec.embeddingDim;
+    return Array.from({ length: plan.groups }, (_, g) => {
+      const work: number[] = [];
+      plan.segments.forEach((seg, i) => {
+        if (seg.arena < g * k || seg.arena >= g * k + k) return;
+        const floats = (seg.rowEnd - seg.rowStart) * d;
+        for (let at = 0; at < floats; at += MAX_ABS_VEC4_BLOCK) work.push(i, at);
+      });
+      const items = state.buffers.create("table work list", Math.max(16, work.length * 4));
+      if (work.length) writeTo(state.device.queue, items, 0, Uint32Array.from(work));
+      return { items, count: work.length / 2 };
+    });
+  }
+}
+
+/** The grid of a work list: rows of `MAX_ABS_VEC4_ROW` workgroups. */
+function workGrid(count: number): { x: number; y: number } {
+  return { x: Math.min(count, MAX_ABS_VEC4_ROW), y: Math.ceil(count / MAX_ABS_VEC4_ROW) };
 }

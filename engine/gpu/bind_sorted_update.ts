@@ -1,24 +1,37 @@
 /**
  * The sorted embedding update's kernels (see `sort_plan.ts`): the bitonic sort of the batch's
- * keys by row, then the update of each arena group from the sorted keys. Bound when first
- * recorded, once per key segment size, with the training kernels they belong to.
+ * keys by row, then the tree update (each key's run start, the passes that sum each row's run in
+ * the pairwise-tree order, the update of each arena group from the sums), or, where the row sums
+ * would not fit a binding, the update of each arena group that sums each row in one lane. Bound
+ * when first recorded, once per key segment size, with the training kernels they belong to.
  *
  * @module
  */
 import type { TrainingKernels } from "./bind_training.ts";
+import type { GemmBinder } from "./binder.ts";
 import { EMBEDDING_SORT_LOCAL } from "./kernels/embedding_sort_local.ts";
 import { EMBEDDING_SORT_STEP } from "./kernels/embedding_sort_step.ts";
 import {
   EMBEDDING_UPDATE_SORTED_WORKGROUP,
   embeddingUpdateSortedKernel,
 } from "./kernels/embedding_update_sorted.ts";
+import {
+  EMBEDDING_RUN_START,
+  EMBEDDING_RUN_START_WORKGROUP,
+} from "./kernels/embedding_run_start.ts";
+import { embeddingTreeApplyKernel } from "./kernels/embedding_tree_apply.ts";
+import {
+  EMBEDDING_TREE_FAN,
+  EMBEDDING_TREE_WORKGROUP,
+  embeddingTreePassKernel,
+} from "./kernels/embedding_tree_pass.ts";
 import type { BoundKernel } from "./pipelines.ts";
-import { sortDispatches, sortSegment } from "./sort_plan.ts";
+import { sortDispatches, sortSegment, treeSpans } from "./sort_plan.ts";
 import type { GpuState } from "./state.ts";
 
 /**
  * Dispatches (kernel, x, y) of the sorted embedding update of batches of at most `entries`
- * indices per table: the sort of the keys, then the update per arena group. Bound once per key
+ * indices per table: the sort of the keys, then the row sums and the update per arena group. Bound once per key
  * segment size, into `kernels`.
  */
 export function sortedUpdate(
@@ -34,46 +47,121 @@ export function sortedUpdate(
   return list;
 }
 
+/** The buffers and shape the sorted update binds (the engine's, or a kernel harness's). */
+export interface SortedUpdateBuffers {
+  tables: number;
+  /** Embedding width and dT's row stride (floats). */
+  d: number;
+  ldt: number;
+  tableDirectory: GPUBuffer;
+  indices: GPUBuffer;
+  offsets: GPUBuffer;
+  segments: GPUBuffer;
+  dt: GPUBuffer;
+  keys: GPUBuffer;
+  /** The tree update's buffers, or null to sum each row in one lane. */
+  tree: { runStart: GPUBuffer; sums: GPUBuffer } | null;
+  /** Children a lane sums per tree pass (default {@linkcode EMBEDDING_TREE_FAN}). */
+  fan?: number;
+  /** The arenas of each group, `arenasPerGroup` each. */
+  groups: GPUBuffer[][];
+  arenasPerGroup: number;
+}
+
 function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, number][] {
-  const L = state.layout;
-  const binder = state.binder;
-  const tables = state.spec.tableRows.length;
   const input = state.input;
-  const keys = state.sortKeys!;
+  return bindSortedUpdateKernels(state.binder, {
+    tables: state.spec.tableRows.length,
+    d: state.spec.embeddingDim,
+    ldt: state.layout.ldt,
+    tableDirectory: input.tableDirectory,
+    indices: input.indices,
+    offsets: input.offsets,
+    segments: state.segments,
+    dt: state.interactionInputGrad,
+    keys: state.sortKeys!,
+    tree: state.sortTree,
+    groups: Array.from({ length: state.plan.groups }, (_, g) => state.groupArenas(g)),
+    arenasPerGroup: state.plan.arenasPerGroup,
+  }, p);
+}
+
+/**
+ * Binds the sorted update of `p`-key segments over `b`: its dispatches (kernel, x, y), the sort,
+ * then the tree's passes and the update of each arena group (or the one-lane update of each).
+ */
+export function bindSortedUpdateKernels(
+  binder: GemmBinder,
+  b: SortedUpdateBuffers,
+  p: number,
+): [BoundKernel, number, number][] {
+  const { tables, d, ldt, keys, tree } = b;
   const list: [BoundKernel, number, number][] = [];
   for (const s of sortDispatches(tables, p)) {
     const u = binder.uniform("sort", s.words);
     list.push([
       s.kind === "local"
-        ? binder.bind(EMBEDDING_SORT_LOCAL, [
-          u,
-          input.tableDirectory,
-          input.indices,
-          input.offsets,
-          keys,
-        ])
+        ? binder.bind(EMBEDDING_SORT_LOCAL, [u, b.tableDirectory, b.indices, b.offsets, keys])
         : binder.bind(EMBEDDING_SORT_STEP, [u, keys]),
       s.x,
       1,
     ]);
   }
-  const d = state.spec.embeddingDim;
   const x = Math.min(65535, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
-  const k = state.plan.arenasPerGroup;
-  for (let g = 0; g < state.plan.groups; g++) {
+  const k = b.arenasPerGroup;
+  if (tree) {
     list.push([
-      binder.bind(embeddingUpdateSortedKernel(k), [
-        binder.uniform("sorted update", [tables, d, L.ldt, p, g * k, k, 0, 0]),
-        input.tableDirectory,
-        state.segments,
-        input.offsets,
+      binder.bind(EMBEDDING_RUN_START, [
+        binder.uniform("run start", [tables, p, 0, 0]),
+        b.tableDirectory,
+        b.offsets,
         keys,
-        state.interactionInputGrad,
-        ...state.groupArenas(g),
+        tree.runStart,
       ]),
+      Math.min(65535, Math.ceil(p / EMBEDDING_RUN_START_WORKGROUP)),
+      tables,
+    ]);
+    const fan = b.fan ?? EMBEDDING_TREE_FAN;
+    for (const span of treeSpans(p, fan)) {
+      list.push([
+        binder.bind(embeddingTreePassKernel(fan), [
+          binder.uniform("tree pass", [tables, d, ldt, p, span, span === 1 ? 1 : 0, 0, 0]),
+          b.tableDirectory,
+          b.offsets,
+          keys,
+          tree.runStart,
+          b.dt,
+          tree.sums,
+        ]),
+        Math.min(65535, Math.ceil((p * d) / EMBEDDING_TREE_WORKGROUP)),
+        tables,
+      ]);
+    }
+  }
+  b.groups.forEach((arenas, g) => {
+    list.push([
+      tree
+        ? binder.bind(embeddingTreeApplyKernel(k), [
+          binder.uniform("tree apply", [tables, d, ldt, p, g * k, k, 0, 0]),
+          b.tableDirectory,
+          b.segments,
+          b.offsets,
+          keys,
+          tree.sums,
+          ...arenas,
+        ])
+        : binder.bind(embeddingUpdateSortedKernel(k), [
+          binder.uniform("sorted update", [tables, d, ldt, p, g * k, k, 0, 0]),
+          b.tableDirectory,
+          b.segments,
+          b.offsets,
+          keys,
+          b.dt,
+          ...arenas,
+        ]),
       x,
       tables,
     ]);
-  }
+  });
   return list;
 }

@@ -26,7 +26,7 @@ import {
 } from "./kernels/gemm.ts";
 import { INTERACTION_BACKWARD } from "./kernels/interaction_backward.ts";
 import { INTERACTION_FORWARD } from "./kernels/interaction_forward.ts";
-import { LOSS } from "./kernels/loss.ts";
+import { LOSS, LOSS_SUM } from "./kernels/loss.ts";
 import { lsqEmbeddingUpdateKernel } from "./kernels/lsq_embedding_update.ts";
 import { LSQ_ROW_STEP } from "./kernels/lsq_row_step.ts";
 import { LSQ_ROWS } from "./kernels/lsq_rows.ts";
@@ -37,10 +37,11 @@ import { PACT_BACKWARD } from "./kernels/pact_backward.ts";
 import { PACT_FORWARD } from "./kernels/pact_forward.ts";
 import { ROW_MAX_ABS } from "./kernels/row_max_abs.ts";
 import {
-  ROW_QUANTIZE,
   ROW_QUANTIZE_BIAS,
   ROW_QUANTIZE_LEARNED,
   ROW_QUANTIZE_MATRIX,
+  rowQuantizeKernel,
+  rowQuantizeSetup,
 } from "./kernels/row_quantize.ts";
 import { SGD } from "./kernels/sgd.ts";
 import type { PackedLinear } from "./layout.ts";
@@ -57,7 +58,6 @@ export interface LayerKernels {
   biasGrad: GemmOp;
   inputGrad: GemmOp | null;
   inputGradQuantized: GemmOp | null;
-  quantize: BoundKernel;
   /** Row maxima before `quantize` (matrix-wise minmax) or DoReFa's quantizer, or null. */
   rowMax: BoundKernel | null;
   dorefa: BoundKernel | null;
@@ -77,13 +77,17 @@ export interface TrainingKernels {
   lsqUpdate: BoundKernel[] | null;
   lsqTableStep: BoundKernel | null;
   pactAlpha: BoundKernel | null;
+  /** Every layer's weights fake-quantized by minmax or LSQ steps: one dispatch over all rows. */
+  quantize: { kernel: BoundKernel; x: number; y: number };
   /** Layers bottom then top, and each MLP's. */
   layers: LayerKernels[];
   bottom: LayerKernels[];
   top: LayerKernels[];
   interactForward: BoundKernel;
   interactBackward: BoundKernel;
+  /** The loss terms per workgroup, then their sum (`kernels/loss.ts`). */
   loss: BoundKernel;
+  lossSum: BoundKernel;
   sgd: BoundKernel;
   /** One per arena group: the plain gather, and the gather of the QAT method. */
   gather: BoundKernel[];
@@ -112,12 +116,31 @@ function bindTrainingNow(state: GpuState, uniforms: GPUBuffer[]): TrainingKernel
   }
   return {
     uniforms,
+    quantize: bindQuantize(state, all),
     ...bindTableKernels(state),
     layers: all.map((l) => layerKernels.get(l)!),
     bottom: L.bottom.map((l) => layerKernels.get(l)!),
     top: L.top.map((l) => layerKernels.get(l)!),
     sortedUpdates: new Map(),
   };
+}
+
+/** The fake quantization of every layer's weights (minmax or LSQ's steps), one dispatch. */
+function bindQuantize(state: GpuState, all: PackedLinear[]): TrainingKernels["quantize"] {
+  const quant = state.quant;
+  const lsq = quant?.quantizer === "lsq";
+  const flags = (quant?.quantizeBias ? ROW_QUANTIZE_BIAS : 0) |
+    (lsq ? ROW_QUANTIZE_LEARNED : quant?.mlpGranularity === "matrix" ? ROW_QUANTIZE_MATRIX : 0);
+  const setup = rowQuantizeSetup(all, levels(quant?.mlpBits ?? 8), flags);
+  const binder = state.binder;
+  const kernel = binder.bind(rowQuantizeKernel(all.length), [
+    binder.uniform("row quantize", setup.words, setup.floats),
+    state.mlp,
+    state.mlpQuantized,
+    lsq && state.qat.rowSteps ? state.qat.rowSteps : state.rowScales,
+    state.qat.rowMax,
+  ]);
+  return { kernel, x: setup.grid[0], y: setup.grid[1] };
 }
 
 /** The kernels of one layer of MLP `part`, fed by `below` (null: the MLP's input). */
@@ -130,7 +153,6 @@ function bindLayer(
   all: PackedLinear[],
 ): LayerKernels {
   const L = state.layout;
-  const binder = state.binder;
   const quant = state.quant;
   const input = state.input;
   const gemm = (fields: GemmFields, buffers: Binding[]) => gemmOp(fields, buffers, state.maxBatch);
@@ -148,7 +170,8 @@ function bindLayer(
     ? null
     : state.interactionOutputGrad;
   const fromChunk = part === "bottom" && !below;
-  const ldx = layer.inputs;
+  // X's row stride: R's (padded to 4 floats) for the Top MLP's first layer, else its width.
+  const ldx = !prev && part === "top" ? L.ldr : layer.inputs;
   // Output: T's vector 0 (bottom), the logits (top), or a hidden activation.
   const h = state.hidden.get(layer);
   const y = h ? h.output : part === "bottom" ? state.interactionInput : state.logits;
@@ -215,8 +238,8 @@ function bindLayer(
       aCol: 1,
       bRow: layer.inputs,
       bCol: 1,
-      cRow: layer.inputs,
-      maskRow: layer.inputs,
+      cRow: ldx,
+      maskRow: ldx,
     };
     inputGrad = gemm(fields, [dy, weights(mlp), dx, dummy, x]);
     // PACT masks by the unclipped ReLU output of the layer below (quantized layers only).
@@ -225,24 +248,6 @@ function bindLayer(
       ? gemm(fields, [dy, weights(mlpQuantized), dx, dummy, mask])
       : inputGrad;
   }
-  const lsq = quant?.quantizer === "lsq";
-  const quantize = binder.bind(ROW_QUANTIZE, [
-    binder.uniform("row quantize", [
-      layer.outputs,
-      layer.inputs,
-      layer.weightOffset,
-      layer.biasOffset,
-      levels(quantBits ?? 8),
-      (quant?.quantizeBias ? ROW_QUANTIZE_BIAS : 0) |
-      (lsq ? ROW_QUANTIZE_LEARNED : quant?.mlpGranularity === "matrix" ? ROW_QUANTIZE_MATRIX : 0),
-      layer.scaleOffset,
-      0,
-    ], new Set([4])),
-    mlp,
-    mlpQuantized,
-    lsq && state.qat.rowSteps ? state.qat.rowSteps : state.rowScales,
-    state.qat.rowMax,
-  ]);
   return {
     forward,
     forwardQuantized,
@@ -250,7 +255,6 @@ function bindLayer(
     biasGrad,
     inputGrad,
     inputGradQuantized,
-    quantize,
     ...bindQatLayer(state, layer, all.indexOf(layer), below, dx, y),
     layer,
   };
@@ -356,6 +360,7 @@ function bindTableKernels(state: GpuState): Pick<
   | "interactForward"
   | "interactBackward"
   | "loss"
+  | "lossSum"
   | "sgd"
   | "gather"
   | "gatherQuantized"
@@ -388,8 +393,9 @@ function bindTableKernels(state: GpuState): Pick<
     input.labels,
     state.logitGrads,
     input.probabilities,
-    input.losses,
+    state.lossPartials,
   ]);
+  const lossSum = binder.bind(LOSS_SUM, [state.lossPartials, input.losses]);
   const sgd = binder.bind(SGD, [binder.uniform("sgd", [L.floats]), state.mlp, state.mlpGrad]);
   const k = state.plan.arenasPerGroup;
   const groups = Array.from({ length: state.plan.groups }, (_, g) => g);
@@ -477,6 +483,7 @@ function bindTableKernels(state: GpuState): Pick<
     interactForward,
     interactBackward,
     loss,
+    lossSum,
     sgd,
     gather,
     gatherQuantized,

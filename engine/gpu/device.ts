@@ -85,6 +85,8 @@ export async function requestGpuDevice(): Promise<GpuDevice> {
     maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
     maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    // Larger GEMM tiles (gemm_candidates.ts) need more than the default 16 KiB.
+    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     maxComputeInvocationsPerWorkgroup: Math.min(l.maxComputeInvocationsPerWorkgroup, 256),
     maxComputeWorkgroupSizeX: Math.min(l.maxComputeWorkgroupSizeX, 256),
     maxComputeWorkgroupSizeY: Math.min(l.maxComputeWorkgroupSizeY, 256),

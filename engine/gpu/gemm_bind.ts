@@ -11,10 +11,19 @@ import {
   gemmLoadOrder,
   type GemmPlan,
   gemmPlanKernel,
+  gemmPlanTile,
   gemmReduceDispatch,
   planGemm,
 } from "./gemm_plan.ts";
-import { GEMM_FIELDS, GEMM_K_ROWS, GEMM_M_ROWS } from "./kernels/gemm.ts";
+import {
+  GEMM_A_AT_S0,
+  GEMM_B_AT_S0,
+  GEMM_FIELDS,
+  GEMM_K_ROWS,
+  GEMM_M_ROWS,
+  gemmTileProblem,
+  type GemmVec4,
+} from "./kernels/gemm.ts";
 import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
 import type { Binding, BoundKernel } from "./pipelines.ts";
 
@@ -24,6 +33,36 @@ export type GemmFields = Partial<Record<typeof GEMM_FIELDS[number], number>>;
 /** The uniform words of `fields`, in the kernel's order. */
 function gemmWords(fields: GemmFields): number[] {
   return GEMM_FIELDS.map((name) => fields[name] ?? 0);
+}
+
+/**
+ * The operands that `plan` loads as vec4s: with `plan.vec4`, each operand whose layout allows it
+ * (contiguous along the dimension it is loaded along, its base and other stride, and its row
+ * stride when it starts at the batch's first sample, multiples of 4) and whose tile loads split
+ * evenly into vec4s. Either way each output sums the same products in the same order.
+ */
+export function gemmVec4(
+  plan: GemmPlan,
+  fields: GemmFields,
+  aKFast: boolean,
+  bKFast: boolean,
+): GemmVec4 {
+  const tile = gemmPlanTile(plan);
+  if (!plan.vec4 || !tile) return { a: false, b: false };
+  const f = (name: typeof GEMM_FIELDS[number]) => fields[name] ?? 0;
+  const flags = f("flags");
+  const aligned = (base: number, along: number, other: number, s0Row: number, atS0: boolean) =>
+    along === 1 && base % 4 === 0 && other % 4 === 0 && (!atS0 || s0Row % 4 === 0);
+  const a = aKFast
+    ? aligned(f("aBase"), f("aCol"), f("aRow"), f("aRow"), (flags & GEMM_A_AT_S0) !== 0)
+    : aligned(f("aBase"), f("aRow"), f("aCol"), f("aRow"), (flags & GEMM_A_AT_S0) !== 0);
+  const b = bKFast
+    ? aligned(f("bBase"), f("bRow"), f("bCol"), f("bRow"), (flags & GEMM_B_AT_S0) !== 0)
+    : aligned(f("bBase"), f("bCol"), f("bRow"), f("bRow"), (flags & GEMM_B_AT_S0) !== 0);
+  return {
+    a: a && !gemmTileProblem(tile, { a: true, b: false }),
+    b: b && !gemmTileProblem(tile, { a: false, b: true }),
+  };
 }
 
 /**
@@ -40,13 +79,11 @@ export function bindGemm(
   splitStride = 0,
 ): BoundKernel[] {
   const [a, b, c, bias, mask] = buffers;
-  const { aKFast, bKFast } = gemmLoadOrder({
-    aRow: fields.aRow ?? 0,
-    aCol: fields.aCol ?? 0,
-    bRow: fields.bRow ?? 0,
-    bCol: fields.bCol ?? 0,
-  });
-  const source = gemmPlanKernel(plan, aKFast, bKFast);
+  const { aKFast, bKFast } = gemmLoadOrder(fields);
+  const aligned = gemmVec4(plan, fields, aKFast, bKFast);
+  // A binding of a size not a multiple of 16 bytes hides its last floats from vec4 reads.
+  const vec4 = { a: aligned.a && a.size % 16 === 0, b: aligned.b && b.size % 16 === 0 };
+  const source = gemmPlanKernel(plan, aKFast, bKFast, vec4);
   if (plan.splits === 1) {
     return [binder.bind(source, [binder.uniform("gemm", gemmWords(fields)), a, b, c, bias, mask])];
   }
@@ -113,10 +150,11 @@ export function planGemmOp(
   const k = f.flags! & GEMM_K_ROWS ? rows : f.k!;
   const n = f.n!;
   if (m === 0 || n === 0) return { kernels: [], main: [0, 0, 0], reduce: [0, 0] };
-  let plan: GemmPlan = planGemm(m, n, k);
+  const layout = gemmLoadOrder(f);
+  let plan: GemmPlan = planGemm(m, n, k, { layout });
   const room = Math.floor(scratch.size / 4 / op.splitStride);
-  if (plan.splits > room) plan = { tile: plan.tile, splits: Math.max(1, room) };
-  const key = `${plan.tile}/${plan.splits}`;
+  if (plan.splits > room) plan = { ...plan, splits: Math.max(1, room) };
+  const key = `${plan.tile}/${plan.splits}/${plan.vec4 ? 4 : 1}`;
   let kernels = op.bound.get(key);
   if (!kernels) {
     kernels = binder.collecting(

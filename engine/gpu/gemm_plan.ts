@@ -5,18 +5,33 @@
  *
  * @module
  */
-import { GEMM_TILES, gemmKernel, type GemmTileName, gemmWorkgroup } from "./kernels/gemm.ts";
+import { gemmTileByName } from "./gemm_candidates.ts";
+import { GEMM_TUNED, gemmTunedKey, type TunedGemm } from "./gemm_tuned.ts";
+import {
+  gemmKernel,
+  type GemmTile,
+  type GemmTileName,
+  type GemmVec4,
+  gemmWorkgroup,
+} from "./kernels/gemm.ts";
 import { GEMM_NAIVE16 } from "./kernels/gemm_naive.ts";
 import { GEMM_SPLIT_REDUCE_WORKGROUP } from "./kernels/gemm_split_reduce.ts";
 import type { KernelSource } from "./pipelines.ts";
 
-/** A GEMM kernel: a register-tiled shape, or the one-output-per-invocation 16 x 16 kernel. */
-export type GemmKernelName = GemmTileName | "naive16";
+/**
+ * A GEMM kernel: a register-tiled shape (an engine shape such as "128x64", or any
+ * `BMxBN_TMxTN_kBK` name, see gemm_candidates.ts), or the one-output-per-invocation 16 x 16 kernel.
+ */
+export type GemmKernelName = string;
 
-/** A product's kernel and K splits (1: no split, no reduction pass; naive16 never splits). */
+/**
+ * A product's kernel and K splits (1: no split, no reduction pass; naive16 never splits), and
+ * whether to load operands as vec4s where their layout allows (same results as scalar loads).
+ */
 export interface GemmPlan {
   tile: GemmKernelName;
   splits: number;
+  vec4?: boolean;
 }
 
 /** Knobs of {@linkcode planGemm}. */
@@ -32,24 +47,41 @@ export interface GemmPlanOptions {
    * kernel, whose four times more workgroups win there (H200: 1.3-2x at batch 128).
    */
   naiveBelow?: number;
+  /** The operands' layout ({@linkcode gemmLoadOrder}): with it, a tuned plan is looked up. */
+  layout?: { aKFast: boolean; bKFast: boolean };
+  /** Tuned plans by `gemmTunedKey` (default: `GEMM_TUNED`). */
+  tuned?: Readonly<Record<string, TunedGemm>>;
 }
 
 /** Tile shapes from the largest down. */
 const ORDER: readonly GemmTileName[] = ["128x128", "128x64", "64x64", "32x32"];
 
+/** The C block of a workgroup of `tile`. */
+function blockOf(tile: GemmKernelName): { bm: number; bn: number } {
+  return tile === "naive16" ? { bm: 16, bn: 16 } : gemmTileByName(tile);
+}
+
 /** Workgroups of one split of an `m x n` product with `tile`. */
 export function gemmTiles(tile: GemmKernelName, m: number, n: number): number {
-  const t = tile === "naive16" ? { bm: 16, bn: 16 } : GEMM_TILES[tile];
+  const t = blockOf(tile);
   return Math.ceil(m / t.bm) * Math.ceil(n / t.bn);
 }
 
 /**
- * The plan of an `m x n` product over `k`: the largest tile whose workgroups (times the K splits
- * that `k` allows) reach the target; failing that, the smallest tile with as many splits as
- * allowed. The splits never decrease as `k` grows (so a buffer sized for the largest `k` holds
- * every partial).
+ * The plan of an `m x n` product over `k`: its tuned plan when `options.layout` is given and the
+ * tuned table has one for the shape; else by rule, the largest tile whose workgroups (times the K
+ * splits that `k` allows) reach the target; failing that, the smallest tile with as many splits as
+ * allowed. The rule's splits never decrease as `k` grows (so a buffer sized for the largest `k`
+ * holds every partial; see {@linkcode gemmMostSplits} for tuned plans).
  */
 export function planGemm(m: number, n: number, k: number, options: GemmPlanOptions = {}): GemmPlan {
+  if (options.layout) {
+    const { aKFast, bKFast } = options.layout;
+    const tuned = (options.tuned ?? GEMM_TUNED)[gemmTunedKey(m, n, k, aKFast, bKFast)];
+    if (tuned) {
+      return { tile: tuned.tile, splits: tuned.splits, ...(tuned.vec4 ? { vec4: true } : {}) };
+    }
+  }
   const target = options.target ?? 256;
   const maxSplits = options.maxSplits ?? 64;
   const minSplitK = options.minSplitK ?? 128;
@@ -73,14 +105,48 @@ export function planGemm(m: number, n: number, k: number, options: GemmPlanOptio
   return plan;
 }
 
-/** The kernel source of `plan`, its global loads laid out per {@linkcode gemmLoadOrder}. */
-export function gemmPlanKernel(plan: GemmPlan, aKFast: boolean, bKFast: boolean): KernelSource {
-  return plan.tile === "naive16" ? GEMM_NAIVE16 : gemmKernel(GEMM_TILES[plan.tile], aKFast, bKFast);
+/**
+ * The most K splits any plan of an `m x n` product over `k` (the batch rows at most) may have:
+ * the rule's at `k`, and every tuned plan of the same `m x n` over `k` or fewer, in any layout.
+ * What a split-K scratch buffer must hold room for.
+ */
+export function gemmMostSplits(
+  m: number,
+  n: number,
+  k: number,
+  tuned: Readonly<Record<string, TunedGemm>> = GEMM_TUNED,
+): number {
+  let most = planGemm(m, n, k).splits;
+  for (const [key, plan] of Object.entries(tuned)) {
+    const [tm, tn, tk] = key.split("/")[0].split("x").map(Number);
+    if (tm === m && tn === n && tk <= k) most = Math.max(most, plan.splits);
+  }
+  return most;
+}
+
+/**
+ * The kernel source of `plan`, its global loads laid out per {@linkcode gemmLoadOrder}, vec4
+ * loads for the operands `vec4` names (the caller checks their alignment).
+ */
+export function gemmPlanKernel(
+  plan: GemmPlan,
+  aKFast: boolean,
+  bKFast: boolean,
+  vec4?: GemmVec4,
+): KernelSource {
+  return plan.tile === "naive16"
+    ? GEMM_NAIVE16
+    : gemmKernel(gemmTileByName(plan.tile), aKFast, bKFast, vec4);
+}
+
+/** The register tile of `plan`, or null for the naive16 kernel. */
+export function gemmPlanTile(plan: GemmPlan): GemmTile | null {
+  return plan.tile === "naive16" ? null : gemmTileByName(plan.tile);
 }
 
 /** Workgroup counts (x, y, z) of the GEMM dispatch of an `m x n` product under `plan`. */
 export function gemmDispatch(plan: GemmPlan, m: number, n: number): [number, number, number] {
-  const t = plan.tile === "naive16" ? { bm: 16, bn: 16 } : GEMM_TILES[plan.tile];
+  const t = blockOf(plan.tile);
   return [Math.ceil(n / t.bn), Math.ceil(m / t.bm), plan.splits];
 }
 
@@ -92,10 +158,11 @@ export function gemmReduceDispatch(m: number, n: number): [number, number] {
 
 /**
  * The operand layouts to compile for, from the strides: A is loaded along k when its k stride is
- * 1 (or its m stride is not), B along k when its k stride is 1 (or its n stride is not).
+ * 1 (or its m stride is not), B along k when its k stride is 1 (or its n stride is not). An absent
+ * stride is 0.
  */
 export function gemmLoadOrder(
-  s: { aRow: number; aCol: number; bRow: number; bCol: number },
+  s: { aRow?: number; aCol?: number; bRow?: number; bCol?: number },
 ): { aKFast: boolean; bKFast: boolean } {
   return {
     aKFast: s.aCol === 1 || s.aRow !== 1,
@@ -106,6 +173,6 @@ export function gemmLoadOrder(
 /** Invocations per workgroup of a tile (for reports). */
 export function gemmThreads(tile: GemmKernelName): number {
   if (tile === "naive16") return 256;
-  const [x, y] = gemmWorkgroup(GEMM_TILES[tile]);
+  const [x, y] = gemmWorkgroup(gemmTileByName(tile));
   return x * y;
 }

@@ -49,6 +49,7 @@ import {
 } from "./params_io.ts";
 import { encodeQuantizeInPlace } from "./post_training.ts";
 import { type Recording, recordPhase } from "./record.ts";
+import { KernelProfiler, type KernelTime } from "./kernel_profile.ts";
 import { GpuState, wholeTableCopies } from "./state.ts";
 import { nextTask, readStaged, stage, SubmitQueue, type SubmitTurn } from "./submit.ts";
 import { planTables } from "./table_plan.ts";
@@ -77,12 +78,12 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
       ) / 4,
     ) * 4;
     // The table kernels bind at most 7 other storage buffers.
-    // HAWQ's copy kernel binds each arena twice (source and copy) beside 3 other buffers.
+    // HAWQ's copy kernel binds each arena twice (source and copy) beside 4 other buffers.
     const perGroup = Math.min(
       options.arenasPerGroup ?? Infinity,
       limits.maxStorageBuffersPerShaderStage - 7,
       wholeTableCopies(quant)
-        ? Math.floor((limits.maxStorageBuffersPerShaderStage - 3) / 2)
+        ? Math.floor((limits.maxStorageBuffersPerShaderStage - 4) / 2)
         : Infinity,
     );
     const plan = planTables(spec.tableRows, spec.embeddingDim, arenaBytes, perGroup);
@@ -97,6 +98,23 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
 }
 
 type Kind = "train" | "predict" | "trace";
+
+/**
+ * One training step of a GPU engine with every kernel timed on its own (see
+ * `GpuEngine.profileStep`); null when the adapter has no timestamp queries.
+ */
+export async function profileGpuStep(
+  engine: Engine,
+  chunk: BatchChunk,
+  options: TrainOptions,
+): Promise<KernelTime[] | null> {
+  if (!(engine instanceof GpuEngine)) {
+    throw new Error(
+      `Expected an engine made by createGpuEngine but found the ${engine.info.name} engine`,
+    );
+  }
+  return await engine.profileStep(chunk, options);
+}
 
 class GpuEngine implements Engine {
   readonly spec: ModelSpec;
@@ -162,6 +180,22 @@ class GpuEngine implements Engine {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Uploads a training chunk and its iteration blocks; what recording its steps needs. */
+  #prepareTraining(chunk: BatchChunk, options: TrainOptions): Recording {
+    const state = this.#state;
+    const iterations = batchCount(chunk);
+    const batch = chunk.batchSize;
+    const samples = iterations * batch;
+    this.#rebindIf(uploadChunk(state, chunk, samples));
+    this.#rebindIf(ensureLsqParts(state, chunk, batch, samples));
+    this.#rebindIf(ensureSortKeys(state, chunk, batch, iterations, this.#sortedUpdateFrom));
+    this.#rebindIf(
+      writeIterations(state, iterations, batch, samples, MODE_GRADIENT, options.learningRate),
+    );
+    this.#rebindIf(ensureInput(state, "losses", iterations * 4));
+    return this.#recording();
+  }
 
   /** The training kernels, bound again if a buffer they use was replaced. */
   #bound(): TrainingKernels {
@@ -300,15 +334,7 @@ class GpuEngine implements Engine {
     const state = this.#state;
     const iterations = batchCount(chunk);
     const batch = chunk.batchSize;
-    const samples = iterations * batch;
-    this.#rebindIf(uploadChunk(state, chunk, samples));
-    this.#rebindIf(ensureLsqParts(state, chunk, batch, samples));
-    this.#rebindIf(ensureSortKeys(state, chunk, batch, iterations, this.#sortedUpdateFrom));
-    this.#rebindIf(
-      writeIterations(state, iterations, batch, samples, MODE_GRADIENT, options.learningRate),
-    );
-    this.#rebindIf(ensureInput(state, "losses", iterations * 4));
-    const recording = this.#recording();
+    const recording = this.#prepareTraining(chunk, options);
     const quant = this.#active();
     const encoder = this.#device.createCommandEncoder();
     // Passes: sampled iterations get one per phase, the stretches between them one each.
@@ -334,14 +360,19 @@ class GpuEngine implements Engine {
     const scales = this.#stageScales(encoder, quant);
     this.#step += iterations;
     await turn.submit(encoder.finish());
-    // Deno's mapAsync blocks the thread until the GPU is idle. Mapping on a later task lets a
-    // caller that keeps one chunk in flight record the next chunk while this one trains.
+    // Deno's mapAsync call blocks the thread until the GPU is idle. Mapping once the call
+    // before has returned its results, on a later task, lets a caller that keeps one chunk in
+    // flight take them and record the next chunk while this one trains; the next chunk then
+    // submits as this one maps (`mapping`) and trains during mapAsync's 10 ms sleep.
+    await turn.earlierDone();
     await nextTask();
-    const [lossData, stampData] = await Promise.all([
+    const reading = Promise.all([
       readStaged(losses),
       stamps ? readStaged(stamps) : Promise.resolve(null),
       scales?.(),
     ]);
+    turn.mapping();
+    const [lossData, stampData] = await reading;
     loss.set(new Float32Array(lossData, 0, iterations));
     const wallMs = performance.now() - start;
     if (stampData) attributePhases(phases, passes, new BigUint64Array(stampData));
@@ -350,6 +381,56 @@ class GpuEngine implements Engine {
       if (!Number.isFinite(loss[i])) throw new NonFiniteLossError(i, loss[i]);
     }
     return { iterations, loss, phases, wallMs };
+  }
+
+  /**
+   * Trains one step (a chunk of one batch) with every dispatch in a timestamped pass of its own,
+   * and returns each dispatch's GPU time (see `kernel_profile.ts`); null when the adapter has no
+   * timestamp queries. The step trains as in {@linkcode trainChunk}.
+   */
+  async profileStep(chunk: BatchChunk, options: TrainOptions): Promise<KernelTime[] | null> {
+    if (batchCount(chunk) !== 1) {
+      throw new Error(`Expected a chunk of one batch to profile but found ${batchCount(chunk)}`);
+    }
+    this.#check(chunk, chunk.samples, chunk.batchSize, "train", 0);
+    if (!this.#gpu.timestamps) return null;
+    const preparing = this.#prepareQat();
+    if (preparing) await preparing;
+    return this.#inTurn(async (turn) => {
+      const earlier = turn.earlierSubmitted();
+      if (earlier) await earlier;
+      const recording = this.#prepareTraining(chunk, options);
+      const quant = this.#active();
+      const refresh = this.#refreshAt(this.#step);
+      const encoder = this.#device.createCommandEncoder();
+      const querySet = this.#device.createQuerySet({ type: "timestamp", count: 4096 });
+      try {
+        const profiler = new KernelProfiler(encoder, querySet);
+        for (const phase of PASS_PHASES) {
+          const pass = profiler.pass(phase);
+          recordPhase(recording, pass, phase, 0, chunk.batchSize, chunk, 0, quant, refresh);
+        }
+        const bytes = profiler.dispatches * 16;
+        const resolved = this.#state.buffers.create(
+          "profile timestamps",
+          bytes,
+          GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+        );
+        encoder.resolveQuerySet(querySet, 0, profiler.dispatches * 2, resolved, 0);
+        const stamps = stage(this.#device, encoder, resolved, 0, bytes);
+        const scales = this.#stageScales(encoder, quant);
+        this.#step += 1;
+        await turn.submit(encoder.finish());
+        await turn.earlierDone();
+        const reading = Promise.all([readStaged(stamps), scales?.()]);
+        turn.mapping();
+        const [data] = await reading;
+        this.#state.buffers.destroy(resolved);
+        return profiler.times(new BigUint64Array(data));
+      } finally {
+        querySet.destroy();
+      }
+    });
   }
 
   async predict(chunk: BatchChunk): Promise<Float32Array> {
@@ -394,7 +475,9 @@ class GpuEngine implements Engine {
     const probs = stage(this.#device, encoder, state.input.probabilities, 0, samples * 4);
     const scales = this.#stageScales(encoder, quant);
     await turn.submit(encoder.finish());
-    const [data] = await Promise.all([readStaged(probs), scales?.()]);
+    const reading = Promise.all([readStaged(probs), scales?.()]);
+    turn.mapping();
+    const [data] = await reading;
     probabilities.set(new Float32Array(data, 0, samples));
     return probabilities;
   }

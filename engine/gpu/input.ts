@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { BatchChunk } from "../batch.ts";
+import { type BatchChunk, contiguousIndices } from "../batch.ts";
 import { STORAGE, writeTo } from "./buffers.ts";
 import { ITER_STRIDE } from "./pipelines.ts";
 import { sortSegment } from "./sort_plan.ts";
@@ -30,7 +30,15 @@ export function ensureInput(
   return true;
 }
 
-/** Uploads samples [0, samples) of the chunk: one writeBuffer per array. True if regrown. */
+/**
+ * Uploads samples [0, samples) of the chunk: one writeBuffer per array. True if regrown.
+ *
+ * The indices of every table go up as one array. A chunk whose index arrays already are one
+ * (`contiguousIndices`, as `allocateOneHotChunk` lays them out) is written as it is, table `t`
+ * from `t * stride`, without a gathering copy on the host, unless that would upload more than
+ * twice the indices in use (a short view of a long chunk); otherwise the tables' indices are
+ * copied back to back first.
+ */
 export function uploadChunk(state: GpuState, chunk: BatchChunk, samples: number): boolean {
   const queue = state.device.queue;
   const plan = state.plan;
@@ -39,15 +47,15 @@ export function uploadChunk(state: GpuState, chunk: BatchChunk, samples: number)
   let grown = false;
   grown = ensureInput(state, "dense", samples * nd * 4) || grown;
   grown = ensureInput(state, "labels", samples * 4) || grown;
-  // Indices of every table back to back; offsets arrays once each (one-hot tables share one).
-  let indexCount = 0;
+  // Offsets arrays once each (one-hot tables share one).
+  let indexCount = 0, lastCount = 0;
   const unique = new Map<Int32Array, number>();
   const directory = new Uint32Array(tables * 4);
   let offsetCount = 0;
   for (let t = 0; t < tables; t++) {
     const off = chunk.offsets[t];
     directory[4 * t] = indexCount;
-    indexCount += off[samples];
+    indexCount += lastCount = off[samples];
     let at = unique.get(off);
     if (at === undefined) {
       unique.set(off, at = offsetCount);
@@ -57,9 +65,17 @@ export function uploadChunk(state: GpuState, chunk: BatchChunk, samples: number)
     directory[4 * t + 2] = plan.firstSegment[t];
     directory[4 * t + 3] = plan.segmentCount[t];
   }
-  const indices = new Int32Array(Math.max(4, indexCount));
-  for (let t = 0; t < tables; t++) {
-    indices.set(chunk.indices[t].subarray(0, chunk.offsets[t][samples]), directory[4 * t]);
+  const contiguous = contiguousIndices(chunk);
+  let indices: Int32Array;
+  const spanned = contiguous ? (tables - 1) * contiguous.stride + lastCount : Infinity;
+  if (contiguous && spanned <= 2 * indexCount && spanned >= 4) {
+    for (let t = 0; t < tables; t++) directory[4 * t] = t * contiguous.stride;
+    indices = contiguous.all.subarray(0, spanned);
+  } else {
+    indices = new Int32Array(Math.max(4, indexCount));
+    for (let t = 0; t < tables; t++) {
+      indices.set(chunk.indices[t].subarray(0, chunk.offsets[t][samples]), directory[4 * t]);
+    }
   }
   const offsets = new Int32Array(Math.max(4, offsetCount));
   for (const [off, at] of unique) offsets.set(off.subarray(0, samples + 1), at);
@@ -120,8 +136,8 @@ export function iterationsBindGroup(state: GpuState): GPUBindGroup {
 }
 
 /**
- * Sizes the sort keys for the chunk's batches that take the sorted update (before binding).
- * True if they were replaced.
+ * Sizes the sort keys (and the tree update's run starts and row sums) for the chunk's batches
+ * that take the sorted update (before binding). True if they were replaced.
  */
 export function ensureSortKeys(
   state: GpuState,
@@ -139,6 +155,19 @@ export function ensureSortKeys(
   if (bytes <= (state.sortKeys?.size ?? 0)) return false;
   if (state.sortKeys) state.buffers.destroy(state.sortKeys);
   state.sortKeys = state.buffers.create("embedding sort keys", bytes);
+  if (state.sortTree) {
+    state.buffers.destroy(state.sortTree.runStart);
+    state.buffers.destroy(state.sortTree.sums);
+  }
+  // The tree update's row sums: a float per sorted key and column.
+  const sums = (bytes / 8) * state.spec.embeddingDim * 4;
+  const limits = state.device.limits;
+  state.sortTree = sums > Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
+    ? null
+    : {
+      runStart: state.buffers.create("embedding run starts", bytes / 2),
+      sums: state.buffers.create("embedding row sums", sums),
+    };
   return true;
 }
 

@@ -42,20 +42,28 @@ export class KernelHarness {
   readonly timestamps: boolean;
   /** The adapter, in words. */
   readonly description: string;
+  /** The adapter's name when it is a software one (timings say nothing about a GPU). */
+  readonly software?: string;
   readonly #buffers: GPUBuffer[] = [];
   #iterations: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
 
-  private constructor(device: GPUDevice, timestamps: boolean, description: string) {
+  private constructor(
+    device: GPUDevice,
+    timestamps: boolean,
+    description: string,
+    software?: string,
+  ) {
     this.device = device;
     this.cache = new PipelineCache(device);
     this.timestamps = timestamps;
     this.description = description;
+    this.software = software;
   }
 
   /** A harness over a new device (throws when there is no adapter). */
   static async create(): Promise<KernelHarness> {
     const gpu = await requestGpuDevice();
-    return new KernelHarness(gpu.device, gpu.timestamps, gpu.description);
+    return new KernelHarness(gpu.device, gpu.timestamps, gpu.description, gpu.software);
   }
 
   /** A storage buffer holding `data` (u32 or f32 words), or `floats` zeroed floats. */

@@ -34,7 +34,10 @@ export interface GpuLayout {
   /** Vectors in the interaction (tables + 1); T's and dT's row length (vectors * d). */
   vectors: number;
   ldt: number;
-  /** The interaction's output width (R's row length). */
+  /**
+   * R's (and dR's) row stride: the interaction's output width rounded up to a multiple of 4, so
+   * that the Top MLP's first GEMMs may load R with vec4s (the pad columns are never read).
+   */
   ldr: number;
 }
 
@@ -70,6 +73,6 @@ export function planGpuLayout(spec: ModelSpec): GpuLayout {
     rows,
     vectors,
     ldt: vectors * spec.embeddingDim,
-    ldr: interactionWidth(spec),
+    ldr: Math.ceil(interactionWidth(spec) / 4) * 4,
   };
 }

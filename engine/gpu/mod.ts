@@ -3,7 +3,8 @@
  *
  * @module
  */
-export { createGpuEngine, type GpuEngineOptions } from "./gpu_engine.ts";
+export { createGpuEngine, type GpuEngineOptions, profileGpuStep } from "./gpu_engine.ts";
+export type { KernelTime } from "./kernel_profile.ts";
 export {
   findAdapter,
   NoGpuAdapterError,

@@ -37,8 +37,8 @@ export interface GpuEngineOptions {
   timingEvery?: number;
   /**
    * Batches whose largest table gets at least this many indices update the embeddings through a
-   * GPU sort of the indices by row (O(B log² B)) instead of the pairwise scan (O(B²)); both
-   * apply the same subtractions in the same order. Default {@linkcode SORTED_UPDATE_FROM}; 0
+   * GPU sort of the indices by row (O(B log² B)) and the tree update instead of the pairwise
+   * scan (O(B²)); both sum each row's gradients in the same order. Default {@linkcode SORTED_UPDATE_FROM}; 0
    * always sorts, Infinity never does.
    */
   sortedUpdateFrom?: number;

@@ -8,7 +8,7 @@ import type { QuantConfig } from "../quant.ts";
 import { levels } from "../quant.ts";
 import type { ScaleKernels } from "./bind_scales.ts";
 import { iterationsBindGroup } from "./input.ts";
-import { ROW_QUANTIZE, ROW_QUANTIZE_BIAS } from "./kernels/row_quantize.ts";
+import { ROW_QUANTIZE_BIAS, rowQuantizeKernel, rowQuantizeSetup } from "./kernels/row_quantize.ts";
 import { dispatch } from "./record.ts";
 import type { GpuState } from "./state.ts";
 
@@ -44,25 +44,16 @@ export function encodeQuantizeInPlace(
   pass.setBindGroup(1, iterations, [0]);
   const temporary: GPUBuffer[] = [scratch];
   binder.collecting(temporary, () => {
-    for (const l of [...L.bottom, ...L.top]) {
-      const k = binder.bind(ROW_QUANTIZE, [
-        binder.uniform("row quantize", [
-          l.outputs,
-          l.inputs,
-          l.weightOffset,
-          l.biasOffset,
-          levels(bits),
-          config.quantizeBias ? ROW_QUANTIZE_BIAS : 0,
-          l.scaleOffset,
-          0,
-        ], new Set([4])),
-        state.mlp,
-        scratch,
-        state.rowScales,
-        state.qat.rowMax,
-      ]);
-      dispatch(pass, k, l.outputs);
-    }
+    const all = [...L.bottom, ...L.top];
+    const setup = rowQuantizeSetup(all, levels(bits), config.quantizeBias ? ROW_QUANTIZE_BIAS : 0);
+    const k = binder.bind(rowQuantizeKernel(all.length), [
+      binder.uniform("row quantize", setup.words, setup.floats),
+      state.mlp,
+      scratch,
+      state.rowScales,
+      state.qat.rowMax,
+    ]);
+    dispatch(pass, k, ...setup.grid);
   });
   pass.end();
   encoder.copyBufferToBuffer(scratch, 0, state.mlp, 0, L.floats * 4);

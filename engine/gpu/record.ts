@@ -14,6 +14,7 @@ import { sortedUpdate } from "./bind_sorted_update.ts";
 import type { LayerKernels, TrainingKernels } from "./bind_training.ts";
 import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
 import { batchEntries, sortKeyBytes } from "./input.ts";
+import { lossWorkgroups } from "./kernels/loss.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
 import type { GpuState } from "./state.ts";
@@ -102,18 +103,19 @@ export function recordPhase(
         dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
       }
     }
-    dispatch(pass, kernels.loss, 1);
+    dispatch(pass, kernels.loss, lossWorkgroups(rows));
+    dispatch(pass, kernels.lossSum, 1);
     return;
   }
   if (phase === "backward") {
     const back = (l: LayerKernels) => {
       recordGemm(recording, pass, l.weightGrad, rows);
-      if (quantizedMlp && l.lsqRows) dispatch(pass, l.lsqRows, Math.ceil(l.layer.outputs / 64));
+      if (quantizedMlp && l.lsqRows) dispatch(pass, l.lsqRows, l.layer.outputs);
       recordGemm(recording, pass, l.biasGrad, rows);
       const inputGrad = quantizedMlp ? l.inputGradQuantized : l.inputGrad;
       if (inputGrad) recordGemm(recording, pass, inputGrad, rows);
       if (pact && l.pactBackward) {
-        dispatch(pass, l.pactBackward, Math.ceil(l.layer.inputs / PACT_UNIT / 64));
+        dispatch(pass, l.pactBackward, Math.ceil(l.layer.inputs / PACT_UNIT));
       }
     };
     for (let l = kernels.top.length - 1; l >= 0; l--) back(kernels.top[l]);
@@ -178,7 +180,6 @@ function recordScale(
   const bits = quant.embeddingBits;
   if (bits !== null) {
     const tableKernels = recording.scaleKernels.forQat(bits);
-    const segments = state.plan.segments.length;
     const tableBlocks = Math.ceil(state.spec.tableRows.length / 64);
     if (quant.quantizer === "dorefa" || (quant.quantizer === "minmax" && refresh)) {
       for (const m of tableKernels.maxAbs) dispatch(pass, m.kernel, m.x, m.y);
@@ -188,9 +189,14 @@ function recordScale(
         tableBlocks,
       );
     }
-    for (const k of tableKernels.copy) dispatch(pass, k, tableKernels.blocks, segments);
+    for (const c of tableKernels.copy) dispatch(pass, c.kernel, c.x, c.y);
   }
   if (quant.mlpBits === null) return;
   for (const l of recording.kernels.layers) if (l.rowMax) dispatch(pass, l.rowMax, l.layer.outputs);
-  for (const l of recording.kernels.layers) dispatch(pass, l.dorefa ?? l.quantize, l.layer.outputs);
+  if (quant.quantizer === "dorefa") {
+    for (const l of recording.kernels.layers) dispatch(pass, l.dorefa!, l.layer.outputs);
+    return;
+  }
+  const q = recording.kernels.quantize;
+  dispatch(pass, q.kernel, q.x, q.y);
 }

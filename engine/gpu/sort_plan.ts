@@ -2,11 +2,13 @@
  * The dispatches of the bitonic sort of the batch's embedding keys: per table a segment of `p`
  * keys (a power of two). Blocks of {@linkcode EMBEDDING_SORT_BLOCK} keys are sorted in workgroup
  * memory; each stage k beyond a block takes global steps for the distances j >= block / 2, then a
- * local pass for the rest.
+ * local pass for the rest. After the sort, the tree update sums each row's run in
+ * {@linkcode treeSpans} passes.
  *
  * @module
  */
 import { EMBEDDING_SORT_BLOCK } from "./kernels/embedding_sort_local.ts";
+import { EMBEDDING_TREE_FAN } from "./kernels/embedding_tree_pass.ts";
 
 /** One dispatch of the sort: uniform words and workgroup count. */
 export type SortDispatch =
@@ -38,4 +40,18 @@ export function sortDispatches(tables: number, p: number): SortDispatch[] {
     list.push({ kind: "local", words: [tables, p, k, k, 0, 0, 0, 0], x: blocks });
   }
   return list;
+}
+
+/**
+ * The spans (keys under each child: 1, fan, fan^2, ...) of the passes of the tree update that
+ * sum the rows of `p`-key segments: enough that one group of `fan` children covers `p` keys.
+ */
+export function treeSpans(p: number, fan = EMBEDDING_TREE_FAN): number[] {
+  const spans = [];
+  let span = 1;
+  do {
+    spans.push(span);
+    span *= fan;
+  } while (span < p);
+  return spans;
 }

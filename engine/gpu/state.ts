@@ -8,7 +8,8 @@ import { pactActive, type QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import { KernelBinder } from "./binder.ts";
 import { BufferManager, STORAGE, writeTo } from "./buffers.ts";
-import { planGemm } from "./gemm_plan.ts";
+import { gemmMostSplits } from "./gemm_plan.ts";
+import { lossWorkgroups } from "./kernels/loss.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type GpuLayout, type PackedLinear, planGpuLayout } from "./layout.ts";
 import { ITER_STRIDE } from "./pipelines.ts";
@@ -100,6 +101,8 @@ export class GpuState {
   readonly hidden: Map<PackedLinear, Activation>;
   readonly logits: GPUBuffer;
   readonly logitGrads: GPUBuffer;
+  /** The loss's partial sums, one per workgroup of its first pass (`kernels/loss.ts`). */
+  readonly lossPartials: GPUBuffer;
   /** Fills bindings a kernel does not use. */
   readonly dummy: GPUBuffer;
   /** maxBatch ones: B of the bias gradient GEMM. */
@@ -111,6 +114,11 @@ export class GpuState {
   readonly input: InputBuffers;
   /** Sort keys of the sorted embedding update (tables x a power of two), sized per chunk. */
   sortKeys: GPUBuffer | null = null;
+  /**
+   * The tree update's run starts and row sums, sized with the sort keys; null where the sums
+   * would not fit one binding (the sorted update then sums each row in one lane).
+   */
+  sortTree: { runStart: GPUBuffer; sums: GPUBuffer } | null = null;
   /** The bind group of the iteration blocks, over the current `input.iterations`. */
   iterationsGroup: { buffer: GPUBuffer; group: GPUBindGroup } | null = null;
 
@@ -159,6 +167,7 @@ export class GpuState {
     }
     this.logits = buffers.create("logits", B * 4);
     this.logitGrads = buffers.create("logit gradients", B * 4);
+    this.lossPartials = buffers.create("loss partial sums", lossWorkgroups(B) * 4);
     this.dummy = buffers.create("dummy", 16);
     this.ones = buffers.create("ones", B * 4);
     writeTo(device.queue, this.ones, 0, new Float32Array(B).fill(1));
@@ -171,8 +180,8 @@ export class GpuState {
         [l.outputs, 1, B],
       ].map(
         ([m, n, k]) => {
-          const p = planGemm(m, n, k);
-          return p.splits > 1 ? p.splits * m * n : 0;
+          const splits = gemmMostSplits(m, n, k);
+          return splits > 1 ? splits * m * n : 0;
         },
       )
     );

@@ -11,8 +11,14 @@ export interface SubmitTurn {
   earlierSubmitted(): Promise<void> | null;
   /** Settles once every earlier call has read its work back (or failed). */
   earlierDone(): Promise<void>;
-  /** Submits once every earlier call has read its work back. */
+  /** Submits once every earlier call has started its readbacks (see {@linkcode SubmitTurn.mapping}). */
   submit(commands: GPUCommandBuffer): Promise<void>;
+  /**
+   * Says that this call has made all its `mapAsync` calls. Deno's `mapAsync` call returns only
+   * once the queue is idle, then sleeps 10 ms before it resolves: a later call submits now, so
+   * that the GPU works during that sleep (its staging buffers are its own).
+   */
+  mapping(): void;
   /** Ends the turn (after the readback, or on failure). */
   end(): void;
 }
@@ -25,6 +31,9 @@ interface TurnState {
   done: Promise<void>;
   /** Settles when it has submitted (or ended without). */
   sent: Promise<void>;
+  mapped: boolean;
+  /** Settles when it has made its mapAsync calls (or ended). */
+  readbacks: Promise<void>;
 }
 
 /** The order in which one engine's calls submit to its queue. */
@@ -46,20 +55,23 @@ export class SubmitQueue {
   /**
    * The next turn to submit, taken when a call starts (so turns follow call order). Recording
    * may start once every earlier call has submitted (its commands may use buffers that recording
-   * grows); `submit` waits until every earlier call has read its work back, then submits: Deno's
-   * mapAsync blocks until the queue is idle, so a readback while a later chunk is queued would
-   * wait for that chunk too and leave the GPU idle while the host records the one after. So a
-   * chunk is recorded while the one before trains, and submitted the moment it is read back.
-   * Both happen at once (synchronously) when no earlier call is in their way.
+   * grows); `submit` waits until the call before has made its mapAsync calls (`mapping`, else
+   * its end), then submits: Deno's mapAsync call blocks until the queue is idle, so a readback
+   * while a later chunk is queued would wait for that chunk too, and it then sleeps 10 ms before
+   * it resolves. So a chunk is recorded while the one before trains, and submitted the moment
+   * the one before is done on the GPU, to train during that sleep. Both happen at once
+   * (synchronously) when no earlier call is in their way.
    */
   turn(): SubmitTurn {
     const previous = this.#lastTurn;
-    let ended!: () => void, submitted!: () => void;
+    let ended!: () => void, submitted!: () => void, mapped!: () => void;
     const state: TurnState = {
       ended: false,
       submitted: false,
+      mapped: false,
       done: new Promise<void>((r) => (ended = r)),
       sent: new Promise<void>((r) => (submitted = r)),
+      readbacks: new Promise<void>((r) => (mapped = r)),
     };
     this.#lastTurn = state;
     this.#inFlight++;
@@ -73,17 +85,23 @@ export class SubmitQueue {
         !previous || previous.submitted || previous.ended ? null : previous.sent,
       earlierDone: () => (!previous || previous.ended ? Promise.resolve() : previous.done),
       submit: (commands) => {
-        if (!previous || previous.ended) {
+        if (!previous || previous.mapped) {
           submitNow(commands);
           return Promise.resolve();
         }
-        return previous.done.then(() => submitNow(commands));
+        return previous.readbacks.then(() => submitNow(commands));
+      },
+      mapping: () => {
+        state.mapped = true;
+        mapped();
       },
       end: () => {
         if (state.ended) return;
         state.ended = true;
+        state.mapped = true;
         this.#inFlight--;
         submitted();
+        mapped();
         ended();
       },
     };

@@ -7,10 +7,11 @@
  * block of it held in vec4 registers (the invocation's rows and columns are contiguous, so its
  * operands come out of workgroup memory as vec4 loads). K advances `bk` at a time through
  * workgroup memory (rows padded by 4 floats against bank conflicts), the next K-step's global
- * values being loaded into registers while the current one is multiplied. Global loads are
- * scalar with generic strides; the kernel is compiled for the operand layouts it is used with, so
- * that consecutive invocations load consecutive addresses (`aKFast`: A's contiguous dimension is
- * k, else m; `bKFast`: B's is k, else n).
+ * values being loaded into registers while the current one is multiplied. Global loads use
+ * generic strides, scalar or (where an operand's layout is aligned) vec4 along its contiguous
+ * dimension; the kernel is compiled for the operand layouts it is used with, so that consecutive
+ * invocations load consecutive addresses (`aKFast`: A's contiguous dimension is k, else m;
+ * `bKFast`: B's is k, else n).
  *
  * Split-K (`splits` > 1): workgroup z sums k in [z * chunk, (z + 1) * chunk) and writes its raw
  * partial sum to `c[cBase + z * splitStride + row * cRow + col]`; the epilogue (bias, ReLU, mask)
@@ -79,6 +80,19 @@ export interface GemmTile {
   tm: number;
   tn: number;
   bk: number;
+  /**
+   * How an invocation's outputs lie in the block: false (default), `tm` consecutive rows and `tn`
+   * consecutive columns; true, groups of 4 rows (and of 4 columns) one workgroup width apart, so
+   * that neighbouring invocations read neighbouring vec4s of workgroup memory (no bank
+   * conflicts) and write neighbouring columns of C. Each output sums the same products in the
+   * same order either way.
+   */
+  strided?: boolean;
+  /**
+   * Two workgroup-memory buffers per operand: the next K-step is stored into one while the other
+   * is multiplied, so a step needs one barrier instead of two (twice the workgroup memory).
+   */
+  double?: boolean;
 }
 
 /**
@@ -100,64 +114,137 @@ export function gemmWorkgroup(tile: GemmTile): [number, number] {
   return [tile.bn / tile.tn, tile.bm / tile.tm];
 }
 
+/** Which operands the kernel loads from global memory as vec4s (see {@linkcode gemmKernel}). */
+export interface GemmVec4 {
+  a: boolean;
+  b: boolean;
+}
+
+/**
+ * One operand's global loads and workgroup-memory stores of a K-step, in WGSL lines.
+ * `x`: the operand (a or b), `o`: its other dimension (m or n), `bo`: the tile's extent along it,
+ * `kFast`: its contiguous dimension is k, `vec4`: loaded as vec4s along the contiguous dimension
+ * (the values and where they land are those of the scalar loads: only the load width changes).
+ */
+function operandLoads(
+  x: "a" | "b",
+  o: "m" | "n",
+  bo: number,
+  bk: number,
+  threads: number,
+  kFast: boolean,
+  vec4: boolean,
+  double: boolean,
+): { regs: string[]; load: string[]; store: string[] } {
+  const O = o.toUpperCase(), s4 = (bo + 4) / 4;
+  // With two buffers, stores go to buffer `pw` of the operand's array.
+  const sx = double ? `s${x}[pw * ${bk * s4}u + ` : `s${x}[`;
+  // Strides of the operand along its other dimension and along k.
+  const [oStride, kStride] = x === "a" ? ["g.aRow", "g.aCol"] : ["g.bCol", "g.bRow"];
+  const base = `${x}Base`, regs: string[] = [], load: string[] = [], store: string[] = [];
+  if (!vec4) {
+    for (let r = 0; r < (bo * bk) / threads; r++) {
+      const e = `(li + ${r * threads}u)`;
+      const [kk, oo] = kFast
+        ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
+        : [`${e} / ${bo}u`, `${e} % ${bo}u`];
+      regs.push(`var r${x}${r} = 0.0;`);
+      load.push(
+        `{ let kk = ${kk}; let oo = ${oo}; let go = ${o}0 + oo; let gk = kl + kk;`,
+        `  r${x}${r} = select(0.0, ${x}[${base} + min(go, ${O} - 1u) * ${oStride} + min(gk, K - 1u) * ${kStride}], go < ${O} && gk < kEnd); }`,
+      );
+      store.push(
+        `{ let kk = ${kk}; let oo = ${oo}; ${sx}kk * ${s4}u + oo / 4u][oo % 4u] = r${x}${r}; }`,
+      );
+    }
+    return { regs, load, store };
+  }
+  // vec4 loads: 4 consecutive k (kFast) or 4 consecutive m / n of one element's neighbours; the
+  // clamped index stays inside the operand, out-of-range lanes are zeroed as the scalar loads do.
+  for (let r = 0; r < (bo * bk) / 4 / threads; r++) {
+    const e = `(li + ${r * threads}u)`;
+    regs.push(`var r${x}${r} = vec4f(0.0);`);
+    if (kFast) {
+      const kk = `(${e} % ${bk / 4}u) * 4u`, oo = `${e} / ${bk / 4}u`;
+      load.push(
+        `{ let kk = ${kk}; let oo = ${oo}; let go = ${o}0 + oo; let gk = kl + kk;`,
+        `  let v = ${x}[(${base} + min(go, ${O} - 1u) * ${oStride}) / 4u + min(gk, K - 1u) / 4u];`,
+        `  r${x}${r} = select(vec4f(0.0), v, vec4<bool>(go < ${O}) & (vec4u(gk) + vec4u(0u, 1u, 2u, 3u) < vec4u(kEnd))); }`,
+      );
+      store.push(
+        `{ let kk = ${kk}; let oo = ${oo};`,
+        ...[0, 1, 2, 3].map((q) =>
+          `  ${sx}(kk + ${q}u) * ${s4}u + oo / 4u][oo % 4u] = r${x}${r}[${q}];`
+        ),
+        `}`,
+      );
+    } else {
+      const oo = `(${e} % ${bo / 4}u) * 4u`, kk = `${e} / ${bo / 4}u`;
+      load.push(
+        `{ let kk = ${kk}; let oo = ${oo}; let go = ${o}0 + oo; let gk = kl + kk;`,
+        `  let v = ${x}[(${base} + min(gk, K - 1u) * ${kStride}) / 4u + min(go, ${O} - 1u) / 4u];`,
+        `  r${x}${r} = select(vec4f(0.0), v, (vec4u(go) + vec4u(0u, 1u, 2u, 3u) < vec4u(${O})) & vec4<bool>(gk < kEnd)); }`,
+      );
+      store.push(`{ let kk = ${kk}; let oo = ${oo}; ${sx}kk * ${s4}u + oo / 4u] = r${x}${r}; }`);
+    }
+  }
+  return { regs, load, store };
+}
+
+/** Why `tile` cannot be compiled (with vec4 loads where `vec4` says), or "" when it can. */
+export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: false }): string {
+  const { bm, bn, tm, tn, bk } = tile;
+  if (tm % 4 || tn % 4 || bm % tm || bn % tn || bk % 4) {
+    return "tm, tn and bk must be multiples of 4 dividing bm, bn";
+  }
+  const [tx, ty] = gemmWorkgroup(tile);
+  const threads = tx * ty;
+  const perA = vec4.a ? 4 * threads : threads, perB = vec4.b ? 4 * threads : threads;
+  if ((bm * bk) % perA || (bk * bn) % perB) {
+    return `the ${threads} invocations must load the bm x bk and bk x bn tiles evenly`;
+  }
+  return "";
+}
+
+/** Bytes of workgroup memory `tile` uses (both operand tiles, rows padded by 4, per buffer). */
+export function gemmTileWorkgroupBytes(tile: GemmTile): number {
+  return tile.bk * (tile.bm + 4 + tile.bn + 4) * 4 * (tile.double ? 2 : 1);
+}
+
 /**
  * The kernel for `tile`, with global loads laid out for A contiguous in k (`aKFast`) or m, and B
- * contiguous in k (`bKFast`) or n. Bindings: uniform, A, B, C, bias, mask.
+ * contiguous in k (`bKFast`) or n; `vec4` loads an operand 4 floats at a time along its
+ * contiguous dimension, which needs its base and other stride (and the row stride of a *_AT_S0
+ * operand) to be multiples of 4 (checked by the binder: {@linkcode GemmVec4}). Each output is
+ * summed in the same order either way, so vec4 and scalar loads give identical results.
+ * Bindings: uniform, A, B, C, bias, mask.
  */
-export function gemmKernel(tile: GemmTile, aKFast: boolean, bKFast: boolean): KernelSource {
+export function gemmKernel(
+  tile: GemmTile,
+  aKFast: boolean,
+  bKFast: boolean,
+  vec4: GemmVec4 = { a: false, b: false },
+): KernelSource {
   const { bm, bn, tm, tn, bk } = tile;
   const [tx, ty] = gemmWorkgroup(tile);
   const threads = tx * ty;
-  if (tm % 4 || tn % 4 || bm % tm || bn % tn || (bm * bk) % threads || (bk * bn) % threads) {
-    throw new RangeError(`Unsupported GEMM tile ${JSON.stringify(tile)}`);
-  }
-  const la = (bm * bk) / threads, lb = (bk * bn) / threads;
+  const problem = gemmTileProblem(tile, vec4);
+  if (problem) throw new RangeError(`Unsupported GEMM tile ${JSON.stringify(tile)}: ${problem}`);
   const as4 = (bm + 4) / 4, bs4 = (bn + 4) / 4; // padded rows, in vec4s
   const lines: string[] = [];
-  // Global loads of one K-step into registers ra*, rb*.
-  const load: string[] = [];
-  for (let r = 0; r < la; r++) {
-    const e = `(li + ${r * threads}u)`;
-    const [kk, mm] = aKFast
-      ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
-      : [`${e} / ${bm}u`, `${e} % ${bm}u`];
-    load.push(
-      `{ let kk = ${kk}; let mm = ${mm}; let gm = m0 + mm; let gk = kl + kk;`,
-      `  ra${r} = select(0.0, a[aBase + min(gm, M - 1u) * g.aRow + min(gk, K - 1u) * g.aCol], gm < M && gk < kEnd); }`,
-    );
-  }
-  for (let r = 0; r < lb; r++) {
-    const e = `(li + ${r * threads}u)`;
-    const [kk, nn] = bKFast
-      ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
-      : [`${e} / ${bn}u`, `${e} % ${bn}u`];
-    load.push(
-      `{ let kk = ${kk}; let nn = ${nn}; let gn = n0 + nn; let gk = kl + kk;`,
-      `  rb${r} = select(0.0, b[bBase + min(gk, K - 1u) * g.bRow + min(gn, N - 1u) * g.bCol], gn < N && gk < kEnd); }`,
-    );
-  }
-  const store: string[] = [];
-  for (let r = 0; r < la; r++) {
-    const e = `(li + ${r * threads}u)`;
-    const [kk, mm] = aKFast
-      ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
-      : [`${e} / ${bm}u`, `${e} % ${bm}u`];
-    store.push(`{ let kk = ${kk}; let mm = ${mm}; sa[kk * ${as4}u + mm / 4u][mm % 4u] = ra${r}; }`);
-  }
-  for (let r = 0; r < lb; r++) {
-    const e = `(li + ${r * threads}u)`;
-    const [kk, nn] = bKFast
-      ? [`${e} % ${bk}u`, `${e} / ${bk}u`]
-      : [`${e} / ${bn}u`, `${e} % ${bn}u`];
-    store.push(`{ let kk = ${kk}; let nn = ${nn}; sb[kk * ${bs4}u + nn / 4u][nn % 4u] = rb${r}; }`);
-  }
+  const double = tile.double ?? false;
+  const opA = operandLoads("a", "m", bm, bk, threads, aKFast, vec4.a, double);
+  const opB = operandLoads("b", "n", bn, bk, threads, bKFast, vec4.b, double);
+  const load = [...opA.load, ...opB.load], store = [...opA.store, ...opB.store];
   // One k of the register block: acc[i][j] += a[i] * b[j], vec4 over columns.
   const step: string[] = [];
   for (let i = 0; i < tm / 4; i++) {
-    step.push(`let a${i} = sa[kk * ${as4}u + l.y * ${tm / 4}u + ${i}u];`);
+    const row4 = tile.strided ? `${i * ty}u + l.y` : `l.y * ${tm / 4}u + ${i}u`;
+    step.push(`let a${i} = sa[${double ? `pr * ${bk * as4}u + ` : ""}kk * ${as4}u + ${row4}];`);
   }
   for (let j = 0; j < tn / 4; j++) {
-    step.push(`let b${j} = sb[kk * ${bs4}u + l.x * ${tn / 4}u + ${j}u];`);
+    const col4 = tile.strided ? `${j * tx}u + l.x` : `l.x * ${tn / 4}u + ${j}u`;
+    step.push(`let b${j} = sb[${double ? `pr * ${bk * bs4}u + ` : ""}kk * ${bs4}u + ${col4}];`);
   }
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn / 4; j++) {
@@ -169,7 +256,11 @@ export function gemmKernel(tile: GemmTile, aKFast: boolean, bKFast: boolean): Ke
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn / 4; j++) {
       out.push(
-        `put(m0 + l.y * ${tm}u + ${i}u, n0 + l.x * ${tn}u + ${j * 4}u, c${i}_${j}, M, N, z);`,
+        tile.strided
+          ? `put(m0 + (${(i >> 2) * ty}u + l.y) * 4u + ${i & 3}u, n0 + (${
+            j * tx
+          }u + l.x) * 4u, c${i}_${j}, M, N, z);`
+          : `put(m0 + l.y * ${tm}u + ${i}u, n0 + l.x * ${tn}u + ${j * 4}u, c${i}_${j}, M, N, z);`,
       );
     }
   }
@@ -177,21 +268,53 @@ export function gemmKernel(tile: GemmTile, aKFast: boolean, bKFast: boolean): Ke
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn / 4; j++) accs.push(`var c${i}_${j} = vec4f(0.0);`);
   }
-  const regs = [
-    ...Array.from({ length: la }, (_, r) => `var ra${r} = 0.0;`),
-    ...Array.from({ length: lb }, (_, r) => `var rb${r} = 0.0;`),
-  ];
+  const regs = [...opA.regs, ...opB.regs];
+  // One K-step per round: store the loaded step, load the next, multiply.
+  const mainLoop = `for (; k0 < kEnd; k0 += ${bk}u) {
+    ${store.join("\n    ")}
+    workgroupBarrier();
+    kl = k0 + ${bk}u;
+    if (kl < kEnd) {
+      ${load.join("\n      ")}
+    }
+    for (var kk = 0u; kk < ${bk}u; kk++) {
+      ${step.join("\n      ")}
+    }
+    workgroupBarrier();
+  }`;
+  // Two buffers: multiply buffer pr while the next step goes into the other one.
+  const mainLoopDouble = `var pr = 0u;
+  var pw = 0u;
+  if (k0 < kEnd) {
+    ${store.join("\n    ")}
+  }
+  workgroupBarrier();
+  for (; k0 < kEnd; k0 += ${bk}u) {
+    kl = k0 + ${bk}u;
+    if (kl < kEnd) {
+      ${load.join("\n      ")}
+    }
+    for (var kk = 0u; kk < ${bk}u; kk++) {
+      ${step.join("\n      ")}
+    }
+    pw = 1u - pr;
+    if (kl < kEnd) {
+      ${store.join("\n      ")}
+    }
+    workgroupBarrier();
+    pr = pw;
+  }`;
   lines.push(/* wgsl */ `
 ${ITER_WGSL}
 ${GEMM_UNIFORM_WGSL}
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<${vec4.a ? "vec4f" : "f32"}>;
+@group(0) @binding(2) var<storage, read> b: array<${vec4.b ? "vec4f" : "f32"}>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<f32>;
 
-var<workgroup> sa: array<vec4f, ${bk * as4}>;
-var<workgroup> sb: array<vec4f, ${bk * bs4}>;
+var<workgroup> sa: array<vec4f, ${(double ? 2 : 1) * bk * as4}>;
+var<workgroup> sb: array<vec4f, ${(double ? 2 : 1) * bk * bs4}>;
 
 // Writes 4 columns of one output row (those inside C).
 fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
@@ -236,22 +359,14 @@ fn main(
   var k0 = kBegin;
   var kl = kBegin;
   ${load.join("\n  ")}
-  for (; k0 < kEnd; k0 += ${bk}u) {
-    ${store.join("\n    ")}
-    workgroupBarrier();
-    kl = k0 + ${bk}u;
-    if (kl < kEnd) {
-      ${load.join("\n      ")}
-    }
-    for (var kk = 0u; kk < ${bk}u; kk++) {
-      ${step.join("\n      ")}
-    }
-    workgroupBarrier();
-  }
+  ${double ? mainLoopDouble : mainLoop}
   ${out.join("\n  ")}
 }
 `);
-  const name = `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}_${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}`;
+  const name =
+    `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}_` +
+    `${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
+    `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}`;
   return {
     name,
     bindings: ["uniform", "read", "read", "rw", "read", "read"],

@@ -22,7 +22,8 @@ struct G { f: u32, d: u32, ldt: u32, ldr: u32 }
 fn main(@builtin(global_invocation_id) id: vec3u) {
   let c = id.x;
   let s = id.y;
-  if (c >= g.ldr || s >= it.rows) { return; }
+  // R's row is ldr floats, the output width rounded up to 4: the pad is left alone.
+  if (c >= g.d + g.f * (g.f - 1u) / 2u || s >= it.rows) { return; }
   let tr = s * g.ldt;
   if (c < g.d) {
     r[s * g.ldr + c] = t[tr + c];

@@ -23,8 +23,13 @@ struct Iter {
   mode: u32,  // 1: loss gradient, 2: write probabilities
   lr: f32,    // learning rate
   out: u32,   // first probability slot of the batch
-  pad0: u32,
+  zero: u32,  // never written, so 0: see unfused()
   pad1: u32,
 }
 @group(1) @binding(0) var<uniform> it: Iter;
+
+// p as the f32 it was rounded to, opaque to the compiler: NVIDIA's driver fuses w - a * b into one
+// FMA (one rounding), where the CPU engine rounds a * b first; or-ing the bits with a 0 it
+// cannot see keeps the two roundings, and the engines equal bit for bit.
+fn unfused(p: f32) -> f32 { return bitcast<f32>(bitcast<u32>(p) | it.zero); }
 `;

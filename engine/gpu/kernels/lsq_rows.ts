@@ -12,7 +12,14 @@
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
 
-/** One invocation per output row of one layer. */
+/** Columns of a row staged in workgroup memory at a time. */
+const TILE = 256;
+
+/**
+ * One workgroup per output row of one layer: its 64 lanes find a tile's products G t and mask G
+ * in parallel (coalesced loads), then four lanes add the products into the four partial sums
+ * in column order, so the sums stay the CPU engine's while the loads no longer wait in turn.
+ */
 export const LSQ_ROWS: KernelSource = {
   name: "lsq_rows",
   bindings: ["uniform", "read", "rw", "read", "rw"],
@@ -25,28 +32,49 @@ struct G { outputs: u32, inputs: u32, wBase: u32, sBase: u32, levels: f32, pad0:
 @group(0) @binding(3) var<storage, read> steps: array<f32>;
 @group(0) @binding(4) var<storage, read_write> stepGrads: array<f32>;
 
+const TILE = ${TILE}u;
+var<workgroup> products: array<f32, ${TILE}>;
+
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let row = id.x;
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l: u32) {
+  let row = wg.x;
   if (row >= g.outputs) { return; }
   let s = steps[g.sBase + row];
   let n = g.levels;
   let base = g.wBase + row * g.inputs;
-  var acc = vec4f(0.0);
-  for (var c = 0u; c < g.inputs; c++) {
-    let v = w[base + c] / s;
-    let gv = grad[base + c];
-    var t = round(v) - v;
-    if (v < -n - 1.0) {
-      t = -n - 1.0;
-      grad[base + c] = 0.0;
-    } else if (v > n) {
-      t = n;
-      grad[base + c] = 0.0;
+  // Lane l < 4 owns the partial sum of the columns c = l (mod 4).
+  var acc = 0.0;
+  for (var c0 = 0u; c0 < g.inputs; c0 += TILE) {
+    for (var k = 0u; k < TILE; k += 64u) {
+      let c = c0 + k + l;
+      // A column past the row adds +0, which leaves every partial sum as it was.
+      var p = 0.0;
+      if (c < g.inputs) {
+        let v = w[base + c] / s;
+        let gv = grad[base + c];
+        var t = round(v) - v;
+        if (v < -n - 1.0) {
+          t = -n - 1.0;
+          grad[base + c] = 0.0;
+        } else if (v > n) {
+          t = n;
+          grad[base + c] = 0.0;
+        }
+        p = gv * t;
+      }
+      products[k + l] = p;
     }
-    acc[c % 4u] += gv * t;
+    workgroupBarrier();
+    if (l < 4u) {
+      for (var j = l; j < TILE; j += 4u) { acc += products[j]; }
+    }
+    workgroupBarrier();
   }
-  stepGrads[g.sBase + row] = (acc.x + acc.z) + (acc.y + acc.w);
+  if (l < 4u) { products[l] = acc; }
+  workgroupBarrier();
+  if (l == 0u) {
+    stepGrads[g.sBase + row] = (products[0] + products[2]) + (products[1] + products[3]);
+  }
 }
 `,
 };

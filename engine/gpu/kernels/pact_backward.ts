@@ -3,7 +3,7 @@
  * pre > 0): entries whose unclipped value reached the clip a are zeroed (a clipped value passes no
  * gradient) and summed into a's gradient, one part per 8-column unit, in the CPU engine's order
  * (per unit, four partial sums by column modulo 4 over rows in order, combined as
- * (p0 + p2) + (p1 + p3)), so both engines find the same parts. One invocation per unit.
+ * (p0 + p2) + (p1 + p3)), so both engines find the same parts.
  *
  * @module
  */
@@ -13,7 +13,15 @@ import { ITER_WGSL } from "./iter.ts";
 /** Columns per unit of a's gradient. */
 export const PACT_UNIT = 8;
 
-/** One invocation per 8-column unit of one layer. */
+/** Rows of a unit staged in workgroup memory at a time. */
+const TILE_ROWS = 256;
+
+/**
+ * One workgroup per 8-column unit of one layer. The workgroup stages a tile of rows (every lane
+ * loading and zeroing 8 entries, so the loads are parallel and coalesced per 32-byte sector), then
+ * four lanes add the tile's entries into the four partial sums in the CPU engine's order: each
+ * sum is a chain of dependent adds, so the order stays exact while the loads no longer wait.
+ */
 export const PACT_BACKWARD: KernelSource = {
   name: "pact_backward",
   bindings: ["uniform", "read", "rw", "read", "rw"],
@@ -26,23 +34,47 @@ struct G { width: u32, layer: u32, partBase: u32, pad0: u32 }
 @group(0) @binding(3) var<storage, read> pre: array<f32>;
 @group(0) @binding(4) var<storage, read_write> parts: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let u = id.x;
+const TILE_ROWS = ${TILE_ROWS}u;
+var<workgroup> tile: array<f32, ${TILE_ROWS * 8}>;
+
+@compute @workgroup_size(${TILE_ROWS})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let u = wg.x;
   let c0 = u * 8u;
   if (c0 >= g.width) { return; }
+  let cols = min(8u, g.width - c0);
   let a = alphas[g.layer];
-  var acc = vec4f(0.0);
-  for (var r = 0u; r < it.rows; r++) {
-    for (var c = c0; c < min(c0 + 8u, g.width); c++) {
-      let i = r * g.width + c;
-      if (pre[i] >= a) {
-        acc[c % 4u] += grad[i];
-        grad[i] = 0.0;
+  // Lane t < 4 owns the partial sum of columns c0 + t and c0 + t + 4.
+  var acc = 0.0;
+  for (var r0 = 0u; r0 < it.rows; r0 += TILE_ROWS) {
+    for (var k = 0u; k < 8u; k++) {
+      let e = k * TILE_ROWS + t;
+      let r = r0 + e / 8u;
+      let c = e % 8u;
+      // An unclipped entry adds +0, which leaves every partial sum as it was.
+      var v = 0.0;
+      if (r < it.rows && c < cols) {
+        let i = r * g.width + c0 + c;
+        if (pre[i] >= a) {
+          v = grad[i];
+          grad[i] = 0.0;
+        }
+      }
+      tile[e] = v;
+    }
+    workgroupBarrier();
+    if (t < 4u) {
+      let n = min(TILE_ROWS, it.rows - r0);
+      for (var rr = 0u; rr < n; rr++) {
+        acc += tile[rr * 8u + t];
+        acc += tile[rr * 8u + t + 4u];
       }
     }
+    workgroupBarrier();
   }
-  parts[g.partBase + u] = (acc.x + acc.z) + (acc.y + acc.w);
+  if (t < 4u) { tile[t] = acc; }
+  workgroupBarrier();
+  if (t == 0u) { parts[g.partBase + u] = (tile[0] + tile[2]) + (tile[1] + tile[3]); }
 }
 `,
 };

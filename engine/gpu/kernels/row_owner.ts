@@ -3,7 +3,10 @@
  * their input bindings, and the opening of `main`, which finds the invocation's index of the
  * batch and returns unless the invocation owns that row (the row's first occurrence in the batch)
  * and the row's segment lies in the bound arena group. Not a kernel: the kernels include these
- * (they declare the uniform `g` with `tables`, `d`, `arena0` and `arenas`, and the arenas).
+ * (they declare the uniform `g` with `tables`, `d`, `arena0` and `arenas`, and the arenas). The
+ * same for the kernels that update from the sorted keys (`embedding_update_sorted`,
+ * `embedding_tree_apply`): {@linkcode SORTED_UPDATE_INPUTS_WGSL} and
+ * {@linkcode sortedRowOwnerWgsl}.
  *
  * @module
  */
@@ -42,3 +45,40 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   if (seg.z < g.arena0 || seg.z >= g.arena0 + g.arenas) { return; }
   let local = seg.z - g.arena0;
   let p = seg.w + (row - seg.x) * g.d + q;`;
+
+/** The sorted updates' uniform (words tables, d, ldt, p, arena0, arenas) and bindings 1 to 4. */
+export const SORTED_UPDATE_INPUTS_WGSL = /* wgsl */ `struct G {
+  tables: u32, d: u32, ldt: u32, p: u32, arena0: u32, arenas: u32, pad0: u32, pad1: u32,
+}
+@group(0) @binding(0) var<uniform> g: G;
+@group(0) @binding(1) var<storage, read> dir: array<vec4u>;
+@group(0) @binding(2) var<storage, read> segs: array<vec4u>;
+@group(0) @binding(3) var<storage, read> offsets: array<u32>;
+@group(0) @binding(4) var<storage, read> keys: array<vec2u>;`;
+
+/**
+ * `main`'s opening over x = (sorted key, column), y = table, `workgroup` invocations a
+ * workgroup, lanes striding over the table's keys: a loop whose body continues unless the lane
+ * is its row's first key and the row's segment lies in the bound arena group. Leaves `t`, `i`
+ * (the key), `q`, `base` (the table's first key), `n`, `row`, `local` and `p` (as in
+ * {@linkcode ROW_OWNER_MAIN_WGSL}); the kernel closes the loop and `main` (`  }\n}`).
+ */
+export function sortedRowOwnerWgsl(workgroup: number): string {
+  return /* wgsl */ `@compute @workgroup_size(${workgroup})
+fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let t = id.y;
+  if (t >= g.tables) { return; }
+  let info = dir[t];
+  let ob = info.y + it.s0;
+  let n = offsets[ob + it.rows] - offsets[ob];
+  let base = t * g.p;
+  for (var x = id.x; x < n * g.d; x += nw.x * ${workgroup}u) {
+    let i = x / g.d;
+    let q = x % g.d;
+    let row = keys[base + i].x;
+    if (i > 0u && keys[base + i - 1u].x == row) { continue; }
+    let seg = segmentOf(info.z, info.w, row);
+    if (seg.z < g.arena0 || seg.z >= g.arena0 + g.arenas) { continue; }
+    let local = seg.z - g.arena0;
+    let p = seg.w + (row - seg.x) * g.d + q;`;
+}

@@ -1,15 +1,18 @@
 /**
- * Fake quantization of one MLP weight matrix, one workgroup per output row:
- * q = clamp(round(w / s), -n - 1, n) s (round is half to even in WGSL), the bias too when flag 1
- * is set. The row's scale s is, by flag:
+ * Fake quantization of every MLP weight matrix in one dispatch, one workgroup per output row of
+ * any layer (the rows of the layers in order): q = clamp(round(w / s), -n - 1, n) s (round is
+ * half to even in WGSL), the bias too when flag 1 is set. The row's scale s is, by flag:
  * - none (channel-wise minmax): s = max(max|w_row|, 1e-8) / n, reduced in workgroup memory and
  *   written to `scales`;
  * - `ROW_QUANTIZE_MATRIX` (matrix-wise minmax): s = max(max_r rowMax[r], 1e-8) / n over the
  *   layer's rows, from the maxima `row_max_abs` left (also written to `scales`);
  * - `ROW_QUANTIZE_LEARNED` (LSQ): s = scales[row], the learned step, read and left as it is.
+ * One dispatch for all layers, not one per layer: the layers are independent, and each dispatch
+ * of a pass waits for the one before it.
  *
  * @module
  */
+import type { PackedLinear } from "../layout.ts";
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
 
@@ -20,16 +23,18 @@ export const ROW_QUANTIZE_MATRIX = 2;
 /** Flag: the scale is the learned step in `scales` (LSQ). */
 export const ROW_QUANTIZE_LEARNED = 4;
 
-/** One workgroup per output row of one layer. */
-export const ROW_QUANTIZE: KernelSource = {
-  name: "row_quantize",
-  bindings: ["uniform", "read", "rw", "rw", "read"],
-  code: /* wgsl */ `
+/** Workgroups per row of the dispatch grid. */
+const GRID_ROW = 65535;
+
+/** The kernel over `layers` layers (their shapes and offsets in its uniform). */
+export function rowQuantizeKernel(layers: number): KernelSource {
+  return {
+    name: `row_quantize_${layers}`,
+    bindings: ["uniform", "read", "rw", "rw", "read"],
+    code: /* wgsl */ `
 ${ITER_WGSL}
-struct G {
-  outputs: u32, inputs: u32, wBase: u32, bBase: u32,
-  levels: f32, flags: u32, sBase: u32, pad: u32,
-}
+struct Layer { outputs: u32, inputs: u32, wBase: u32, bBase: u32, sBase: u32, first: u32, p0: u32, p1: u32 }
+struct G { layers: u32, flags: u32, levels: f32, rows: u32, layer: array<Layer, ${layers}> }
 @group(0) @binding(0) var<uniform> g: G;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;
@@ -50,32 +55,62 @@ fn reduceMax(l: u32, m: f32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let row = wg.x;
-  if (row >= g.outputs) { return; }
-  let base = g.wBase + row * g.inputs;
+  let all = wg.y * ${GRID_ROW}u + wg.x;
+  if (all >= g.rows) { return; }
+  var li = 0u;
+  for (; li + 1u < g.layers; li++) {
+    if (all < g.layer[li + 1u].first) { break; }
+  }
+  let y = g.layer[li];
+  let row = all - y.first;
+  let base = y.wBase + row * y.inputs;
   let n = g.levels;
   let learned = (g.flags & 4u) != 0u;
   var s = 0.0;
   if (learned) {
-    s = scales[g.sBase + row];
+    s = scales[y.sBase + row];
   } else if ((g.flags & 2u) != 0u) {
     var m = 0.0;
-    for (var r = l.x; r < g.outputs; r += 64u) { m = max(m, rowMax[g.sBase + r]); }
+    for (var r = l.x; r < y.outputs; r += 64u) { m = max(m, rowMax[y.sBase + r]); }
     s = max(reduceMax(l.x, m), 1e-8) / n;
   } else {
     var m = 0.0;
-    for (var c = l.x; c < g.inputs; c += 64u) { m = max(m, abs(w[base + c])); }
+    for (var c = l.x; c < y.inputs; c += 64u) { m = max(m, abs(w[base + c])); }
     s = max(reduceMax(l.x, m), 1e-8) / n;
   }
-  for (var c = l.x; c < g.inputs; c += 64u) {
+  for (var c = l.x; c < y.inputs; c += 64u) {
     q[base + c] = clamp(round(w[base + c] / s), -n - 1.0, n) * s;
   }
   if (l.x == 0u) {
-    if (!learned) { scales[g.sBase + row] = s; }
+    if (!learned) { scales[y.sBase + row] = s; }
     if ((g.flags & 1u) != 0u) {
-      q[g.bBase + row] = clamp(round(w[g.bBase + row] / s), -n - 1.0, n) * s;
+      q[y.bBase + row] = clamp(round(w[y.bBase + row] / s), -n - 1.0, n) * s;
     }
   }
 }
 `,
-};
+  };
+}
+
+/**
+ * The uniform words of {@linkcode rowQuantizeKernel} over `layers` (with the index of its one
+ * float word) and its dispatch grid.
+ */
+export function rowQuantizeSetup(
+  layers: readonly PackedLinear[],
+  levels: number,
+  flags: number,
+): { words: number[]; floats: Set<number>; grid: [number, number] } {
+  const words = [layers.length, flags, levels, 0];
+  let first = 0;
+  for (const l of layers) {
+    words.push(l.outputs, l.inputs, l.weightOffset, l.biasOffset, l.scaleOffset, first, 0, 0);
+    first += l.outputs;
+  }
+  words[3] = first;
+  return {
+    words,
+    floats: new Set([2]),
+    grid: [Math.min(first, GRID_ROW), Math.ceil(first / GRID_ROW)],
+  };
+}

@@ -1,0 +1,365 @@
+/**
+ * GPU timing for `cli/bench_gpu_kernels.ts`: passes timed by timestamp queries, many per submit
+ * ({@linkcode timePasses}); the adapter's measured FMA peak ({@linkcode measureFmaPeak}); and the
+ * GEMM sweep ({@linkcode sweepGemm}): for each large product, every candidate tile
+ * (gemm_candidates.ts) with scalar and vec4 loads and each K split worth trying, checked on the
+ * GPU against the rule's plan and timed; the best becomes a `GEMM_TUNED` line.
+ *
+ * @module
+ */
+import { gemmVec4 } from "../engine/gpu/gemm_bind.ts";
+import {
+  gemmCandidateTiles,
+  gemmSplitChoices,
+  gemmTileByName,
+} from "../engine/gpu/gemm_candidates.ts";
+import { gemmLoadOrder, type GemmPlan, gemmPlanTile, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { gemmTunedKey, type TunedGemm } from "../engine/gpu/gemm_tuned.ts";
+import { type GemmFields, type KernelHarness } from "../engine/gpu/kernel_harness.ts";
+import {
+  FMA_PEAK,
+  FMA_PEAK_WORKGROUP,
+  fmaPeakFlopsPerInvocation,
+} from "../engine/gpu/kernels/fma_peak.ts";
+import { MAX_ABS_DIFF } from "../engine/gpu/kernels/max_abs_diff.ts";
+
+/** One timed pass: `record` repeated `reps` times; `prepare` before it, `check` after it. */
+export interface PassJob {
+  reps: number;
+  record(pass: GPUComputePassEncoder): void;
+  /** Commands before the timed pass (e.g. clearing the output). */
+  prepare?(encoder: GPUCommandEncoder): void;
+  /** Dispatches of an untimed pass after it (e.g. checking the output). */
+  check?(pass: GPUComputePassEncoder): void;
+}
+
+/**
+ * Runs `jobs` in one submit, each timed pass bracketed by its own timestamp queries where the
+ * device has them: µs per repetition of each. Without timestamp queries each job is a submit of
+ * its own timed by the wall clock (which includes the submit's own cost).
+ */
+export async function timePasses(h: KernelHarness, jobs: readonly PassJob[]): Promise<number[]> {
+  if (!h.timestamps) {
+    const out: number[] = [];
+    for (const job of jobs) {
+      const encoder = h.device.createCommandEncoder();
+      job.prepare?.(encoder);
+      const pass = encoder.beginComputePass();
+      h.useIteration(pass, 0);
+      for (let r = 0; r < job.reps; r++) job.record(pass);
+      pass.end();
+      const t0 = performance.now();
+      h.device.queue.submit([encoder.finish()]);
+      await h.device.queue.onSubmittedWorkDone();
+      out.push(((performance.now() - t0) * 1000) / job.reps);
+      if (job.check) {
+        const checkEncoder = h.device.createCommandEncoder();
+        const checkPass = checkEncoder.beginComputePass();
+        h.useIteration(checkPass, 0);
+        job.check(checkPass);
+        checkPass.end();
+        h.device.queue.submit([checkEncoder.finish()]);
+      }
+    }
+    return out;
+  }
+  const count = 2 * jobs.length;
+  const query = h.device.createQuerySet({ type: "timestamp", count });
+  const resolve = h.device.createBuffer({
+    size: count * 8,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
+  const staging = h.device.createBuffer({
+    size: count * 8,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  h.device.pushErrorScope("validation");
+  const encoder = h.device.createCommandEncoder();
+  jobs.forEach((job, i) => {
+    job.prepare?.(encoder);
+    const pass = encoder.beginComputePass({
+      timestampWrites: {
+        querySet: query,
+        beginningOfPassWriteIndex: 2 * i,
+        endOfPassWriteIndex: 2 * i + 1,
+      },
+    });
+    h.useIteration(pass, 0);
+    for (let r = 0; r < job.reps; r++) job.record(pass);
+    pass.end();
+    if (job.check) {
+      const checkPass = encoder.beginComputePass();
+      h.useIteration(checkPass, 0);
+      job.check(checkPass);
+      checkPass.end();
+    }
+  });
+  encoder.resolveQuerySet(query, 0, count, resolve, 0);
+  encoder.copyBufferToBuffer(resolve, 0, staging, 0, count * 8);
+  h.device.queue.submit([encoder.finish()]);
+  const error = await h.device.popErrorScope();
+  if (error) throw new Error(`Expected valid timed passes, found: ${error.message}`);
+  await staging.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  resolve.destroy();
+  query.destroy();
+  return jobs.map((job, i) => Number(t[2 * i + 1] - t[2 * i]) / 1000 / job.reps);
+}
+
+/** The adapter's measured FP32 FMA rate. */
+export interface FmaPeak {
+  tflops: number;
+  /** GPU µs of the measuring dispatch. */
+  us: number;
+  workgroups: number;
+  loops: number;
+}
+
+/**
+ * Measures the FMA peak: {@linkcode FMA_PEAK} over `workgroups` workgroups, its rounds grown until
+ * one dispatch takes at least `minUs` (or `maxLoops` rounds), best of three.
+ */
+export async function measureFmaPeak(
+  h: KernelHarness,
+  { workgroups = 8192, minUs = 20000, maxLoops = 1 << 16 } = {},
+): Promise<FmaPeak> {
+  const out = h.storage(workgroups * FMA_PEAK_WORKGROUP);
+  let loops = 8, us = 0;
+  const timeLoops = async (n: number, times: number) => {
+    const words = new Uint32Array(4);
+    words[0] = n;
+    new Float32Array(words.buffer).set([0.99999, 1e-6], 1);
+    const kernel = h.bind(FMA_PEAK, [h.uniform(Array.from(words)), out]);
+    const job = {
+      reps: 1,
+      record: (p: GPUComputePassEncoder) => h.dispatch(p, kernel, workgroups),
+    };
+    return Math.min(...await timePasses(h, Array(times).fill(job)));
+  };
+  for (;;) {
+    us = await timeLoops(loops, 1);
+    if (us >= minUs || loops >= maxLoops) break;
+    loops = Math.min(maxLoops, loops * Math.max(2, Math.ceil(minUs / Math.max(us, 1))));
+  }
+  us = await timeLoops(loops, 3);
+  const flops = fmaPeakFlopsPerInvocation(loops) * workgroups * FMA_PEAK_WORKGROUP;
+  return { tflops: flops / us / 1e6, us, workgroups, loops };
+}
+
+/** A product to sweep: its shape, uniform fields and what it is (for the report). */
+export interface SweepProduct {
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+  fields: GemmFields;
+}
+
+/** Operand and output buffers of the sweep, each large enough for every product. */
+export interface SweepBuffers {
+  a: GPUBuffer;
+  b: GPUBuffer;
+  bias: GPUBuffer;
+  mask: GPUBuffer;
+  /** The rule plan's output (the reference). */
+  reference: GPUBuffer;
+  /** A candidate's output. */
+  candidate: GPUBuffer;
+  scratch: GPUBuffer;
+}
+
+/** One candidate plan of a product, timed and checked. */
+export interface SweepCandidate {
+  tile: string;
+  splits: number;
+  vec4: boolean;
+  us: number;
+  /** Largest |candidate - reference| over the output, and largest |reference|. */
+  maxAbsDiff: number;
+  maxAbsReference: number;
+  /** Whether it keeps the reference's summation order (then it must be identical). */
+  sameOrder: boolean;
+  ok: boolean;
+  /** Why the device refused it (compiling, binding or running), if it did. */
+  error?: string;
+}
+
+/** A product's sweep: the rule's plan, the engine's current plan, the best candidate. */
+export interface SweepResult {
+  key: string;
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+  gflop: number;
+  rule: GemmPlan & { us: number };
+  current: GemmPlan & { us: number };
+  best: SweepCandidate | null;
+  rejected: number;
+  candidates: SweepCandidate[];
+}
+
+/** Knobs of {@linkcode sweepGemm}. */
+export interface SweepOptions {
+  reps: number;
+  /** Tile names to try (default: every candidate the device fits). */
+  tiles?: readonly string[];
+  /** Relative tolerance (to the largest |reference|) for a candidate that reorders the sums. */
+  tolerance?: number;
+  /**
+   * Also try K splits (of at least 64 of k) on products the rule keeps unsplit, in the CPU
+   * engine's summation order: a split changes their sums within `tolerance`.
+   */
+  splitAll?: boolean;
+}
+
+/** First float of each K split's chunk for `tile`'s K step (the kernel's own split rule). */
+function chunkOf(k: number, splits: number, bk: number): number {
+  return Math.ceil(Math.ceil(k / splits) / bk) * bk;
+}
+
+/** Sweeps one product (see the module doc). */
+export async function sweepGemm(
+  h: KernelHarness,
+  buffers: SweepBuffers,
+  p: SweepProduct,
+  options: SweepOptions,
+): Promise<SweepResult> {
+  const { m, n, k, fields } = p;
+  const reps = options.reps, tolerance = options.tolerance ?? 1e-4;
+  const layout = gemmLoadOrder(fields);
+  const key = gemmTunedKey(m, n, k, layout.aKFast, layout.bKFast);
+  const room = Math.floor(buffers.scratch.size / 4 / (m * n));
+  // Floats from C's start to past its last output (rows may be padded: the pad is compared too,
+  // so both outputs are cleared first).
+  const extent = (fields.cBase ?? 0) + (m - 1) * (fields.cRow ?? n) + n;
+  const { a, b, bias, mask, reference, candidate, scratch } = buffers;
+  const bind = (plan: GemmPlan, c: GPUBuffer) =>
+    h.bindGemm(plan, fields, [a, b, c, bias, mask], scratch, m * n);
+  const rule = planGemm(m, n, k);
+  const current = planGemm(m, n, k, { layout });
+  const ruleGemm = bind(rule, reference), currentGemm = bind(current, candidate);
+  const [ruleUs, currentUs] = await timePasses(h, [
+    {
+      reps,
+      prepare: (encoder) => encoder.clearBuffer(reference, 0, extent * 4),
+      record: (pass) => ruleGemm.record(pass, m, n),
+    },
+    { reps, record: (pass) => currentGemm.record(pass, m, n) },
+  ]);
+  const ruleBk = gemmPlanTile(rule)?.bk ?? 1;
+  const limits = h.device.limits;
+  const tiles = options.tiles ??
+    gemmCandidateTiles(
+      limits.maxComputeWorkgroupStorageSize,
+      limits.maxComputeInvocationsPerWorkgroup,
+    );
+  // Every candidate: tile, loads (vec4 only where it changes the kernel), K splits.
+  const byTile = tiles.map((name) => {
+    const out: GemmPlan[] = [];
+    for (const vec4 of [false, true]) {
+      const loads = gemmVec4({ tile: name, splits: 1, vec4 }, fields, layout.aKFast, layout.bKFast);
+      if (vec4 && !loads.a && !loads.b) continue; // the same kernel as scalar loads
+      const choices = gemmSplitChoices(
+        gemmTileByName(name),
+        m,
+        n,
+        k,
+        rule.splits,
+        options.splitAll ? { anySplit: true, minSplitK: 64 } : {},
+      );
+      for (const splits of choices) {
+        if (splits <= room || splits === 1) {
+          out.push({ tile: name, splits, ...(vec4 ? { vec4 } : {}) });
+        }
+      }
+    }
+    return out;
+  });
+  const plans = byTile.flat();
+  const diffs = h.storage(2 * plans.length);
+  const times: number[] = [];
+  let slot = 0;
+  // One submit per tile: its candidates' timed passes, each followed by its check. A tile the
+  // device refuses (compiling, binding or running) fails its candidates, not the sweep.
+  const errors: string[] = [];
+  for (const group of byTile) {
+    h.device.pushErrorScope("validation");
+    h.device.pushErrorScope("internal");
+    const jobs = group.map((plan): PassJob => {
+      const gemm = bind(plan, candidate);
+      const diff = h.bind(MAX_ABS_DIFF, [h.uniform([extent, slot++]), candidate, reference, diffs]);
+      return {
+        reps,
+        prepare: (encoder) => encoder.clearBuffer(candidate, 0, extent * 4),
+        record: (pass) => gemm.record(pass, m, n),
+        check: (pass) => h.dispatch(pass, diff, 256),
+      };
+    });
+    const internal = await h.device.popErrorScope(), invalid = await h.device.popErrorScope();
+    const refused = internal ?? invalid;
+    let error = refused?.message ?? "";
+    let got: number[] = [];
+    if (!error) {
+      try {
+        got = await timePasses(h, jobs);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+    }
+    times.push(...(error ? group.map(() => NaN) : got));
+    errors.push(...group.map(() => error));
+  }
+  const bits = new Uint32Array((await h.read(diffs, 2 * plans.length)).buffer);
+  const asFloat = new Float32Array(bits.buffer);
+  const candidates = plans.map((plan, i): SweepCandidate => {
+    const bk = gemmTileByName(plan.tile).bk;
+    const sameOrder = plan.splits === rule.splits &&
+      (plan.splits === 1 || chunkOf(k, plan.splits, bk) === chunkOf(k, rule.splits, ruleBk));
+    const maxAbsDiff = asFloat[2 * i], maxAbsReference = asFloat[2 * i + 1];
+    // A zero time is no measurement (a pass that did not run): never the best.
+    const ok = times[i] > 0 &&
+      (sameOrder
+        ? maxAbsDiff === 0
+        : maxAbsDiff <= tolerance * maxAbsReference && Number.isFinite(maxAbsDiff));
+    return {
+      tile: plan.tile,
+      splits: plan.splits,
+      vec4: plan.vec4 ?? false,
+      us: times[i],
+      maxAbsDiff,
+      maxAbsReference,
+      sameOrder,
+      ok,
+      ...(errors[i] ? { error: errors[i] } : {}),
+    };
+  });
+  const passing = candidates.filter((c) => c.ok).sort((x, y) => x.us - y.us);
+  return {
+    key,
+    label: p.label,
+    m,
+    n,
+    k,
+    gflop: (2 * m * n * k) / 1e9,
+    rule: { ...rule, us: ruleUs },
+    current: { ...current, us: currentUs },
+    best: passing[0] ?? null,
+    rejected: candidates.length - passing.length,
+    candidates,
+  };
+}
+
+/**
+ * The `GEMM_TUNED` line of a sweep whose best candidate beats the rule's plan by at least
+ * `minGain` (0.03: 3 %), or null: `  "KEY": { tile, splits, vec4 }, // label, µs, × rule`.
+ */
+export function tunedLine(r: SweepResult, minGain = 0.03): string | null {
+  if (!r.best || r.best.us * (1 + minGain) > r.rule.us) return null;
+  const entry: TunedGemm = { tile: r.best.tile, splits: r.best.splits, vec4: r.best.vec4 };
+  return `  "${r.key}": { tile: "${entry.tile}", splits: ${entry.splits}, vec4: ${entry.vec4} }, // ${r.label}: ${
+    r.best.us.toFixed(1)
+  } µs, ${(r.rule.us / r.best.us).toFixed(2)}x the rule`;
+}
