@@ -65,14 +65,20 @@ const VECTOR_FLAGS = [
   "amx_int8",
 ];
 
-/** This CPU's vector extensions among {@linkcode VECTOR_FLAGS}, or "unknown" off Linux. */
-export function cpuVectorExtensions(): string {
+/** This CPU's feature flags from /proc/cpuinfo, or null where it cannot be read. */
+export function cpuFlags(): Set<string> | null {
   try {
     const info = Deno.readTextFileSync("/proc/cpuinfo");
-    const flags = new Set(info.match(/^flags\s*:\s*(.+)$/m)?.[1].trim().split(/\s+/) ?? []);
-    const found = VECTOR_FLAGS.filter((f) => flags.has(f));
-    return found.length > 0 ? found.join(" ") : "none of " + VECTOR_FLAGS.join(" ");
+    return new Set(info.match(/^flags\s*:\s*(.+)$/m)?.[1].trim().split(/\s+/) ?? []);
   } catch {
-    return "unknown";
+    return null;
   }
+}
+
+/** This CPU's vector extensions among {@linkcode VECTOR_FLAGS}, or "unknown" off Linux. */
+export function cpuVectorExtensions(): string {
+  const flags = cpuFlags();
+  if (!flags) return "unknown";
+  const found = VECTOR_FLAGS.filter((f) => flags.has(f));
+  return found.length > 0 ? found.join(" ") : "none of " + VECTOR_FLAGS.join(" ");
 }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { BLAS_BLOCK, BLAS_ROW_TILE, blasAvailable, openBlas } from "../engine/cpu/blas.ts";
+import {
+  BLAS_BLOCK,
+  BLAS_ROW_TILE,
+  blasAvailable,
+  openBlas,
+  openBlasCoreType,
+} from "../engine/cpu/blas.ts";
+import { cpuFlags } from "../engine/environment.ts";
 import { initParams, type Params } from "../engine/params.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
@@ -119,6 +126,36 @@ Deno.test("kernels: blas names the library it could not open; auto falls back to
   } finally {
     await engine.dispose();
   }
+});
+
+Deno.test("OpenBLAS is asked for AVX-512 kernels where the CPU has them, unless the user chose", () => {
+  const sapphireRapids = new Set([
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512dq",
+    "amx_tile",
+  ]);
+  assert.equal(openBlasCoreType(sapphireRapids, undefined), "SKYLAKEX");
+  assert.equal(openBlasCoreType(sapphireRapids, "Haswell"), null);
+  assert.equal(openBlasCoreType(new Set(["avx2", "fma"]), undefined), null);
+  assert.equal(openBlasCoreType(new Set(["avx512f"]), undefined), null);
+  assert.equal(openBlasCoreType(null, undefined), null);
+});
+
+Deno.test({
+  name: `OpenBLAS loads AVX-512 kernels on an AVX-512 CPU and leaves no core setting behind${SKIP}`,
+  ignore: !BLAS || !openBlasCoreType(cpuFlags(), Deno.env.get("OPENBLAS_CORETYPE")),
+  fn: () => {
+    const blas = openBlas();
+    try {
+      assert.match(blas.description, /SkylakeX|Cooperlake|SapphireRapids/i);
+      assert.equal(Deno.env.get("OPENBLAS_CORETYPE"), undefined);
+    } finally {
+      blas.close();
+    }
+  },
 });
 
 Deno.test({
