@@ -28,6 +28,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import {
+  BLAS_LIBRARY_ENV,
+  CPU_KERNEL_CHOICES,
+  type CpuKernelChoice,
+  DEFAULT_BLAS_LIBRARY,
+} from "../engine/cpu/blas.ts";
 
 /** A usage error: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -82,6 +88,18 @@ export const FLAGS = {
   },
   compression: { type: "string", arg: "PRESET", help: "gradient compression preset" },
   out: { type: "string", arg: "FILE", help: "also write the figures as JSON" },
+  "cpu-kernels": {
+    type: "string",
+    arg: "wasm|blas|auto",
+    help: "CPU engine's matrix products: WebAssembly SIMD, native BLAS GEMM through FFI, or " +
+      "BLAS when its library opens",
+  },
+  "blas-lib": {
+    type: "string",
+    arg: "FILE",
+    help:
+      `BLAS library for --cpu-kernels blas|auto (default $${BLAS_LIBRARY_ENV}, else ${DEFAULT_BLAS_LIBRARY})`,
+  },
   quiet: { type: "boolean", help: "no progress lines" },
   // Preprocessing real Criteo data (preprocess, bench --data): cli/criteo_flags.ts reads them.
   index: {
@@ -384,6 +402,19 @@ export function suiteArg<T extends string>(
   }
   return name as T;
 }
+/**
+ * The CPU engine's kernels from `--cpu-kernels` (`fallback` when absent). `--blas-lib FILE` sets
+ * `DQRM_BLAS_LIB` for this process, so that every CPU engine it creates (Workers, replicas,
+ * suites) opens that file.
+ */
+export function cpuKernelsFlag(
+  values: { "cpu-kernels"?: string; "blas-lib"?: string },
+  fallback: CpuKernelChoice,
+): CpuKernelChoice {
+  if (values["blas-lib"] !== undefined) Deno.env.set(BLAS_LIBRARY_ENV, values["blas-lib"]);
+  return choiceFlag("cpu-kernels", values["cpu-kernels"], CPU_KERNEL_CHOICES) ?? fallback;
+}
+
 /** Parses an integer flag value (undefined stays undefined). */
 export function intFlag(
   name: string,

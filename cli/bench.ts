@@ -27,6 +27,7 @@ import {
 } from "../suites/mod.ts";
 import {
   choiceFlag,
+  cpuKernelsFlag,
   defineCli,
   FLAGS,
   intFlag,
@@ -86,6 +87,11 @@ finishes and report.html into an output folder.`,
     engine: FLAGS.engine,
     "gpu-index": FLAGS["gpu-index"],
     threads: { ...FLAGS.threads, default: "every core" },
+    "cpu-kernels": {
+      ...FLAGS["cpu-kernels"],
+      default: "wasm: bit for bit the same results on every machine",
+    },
+    "blas-lib": FLAGS["blas-lib"],
     "data-workers": { ...FLAGS["data-workers"], default: "the cores but one, at most 15" },
     workers: {
       ...FLAGS.workers,
@@ -182,6 +188,9 @@ async function main(): Promise<number> {
   suite = withOverrides(suite, {
     engine: choiceFlag("engine", values.engine, ["cpu", "gpu"] as const),
     threads: intFlag("threads", values.threads),
+    cpuKernels: values["cpu-kernels"] === undefined && values["blas-lib"] === undefined
+      ? undefined
+      : cpuKernelsFlag(values, "wasm"),
     epochs: intFlag("epochs", values.epochs),
     batchSize,
     trainSamples: iterations === undefined ? undefined : iterations * effectiveBatch,

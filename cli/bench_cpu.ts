@@ -3,18 +3,29 @@
  * same machine, in the same run. Kaggle architecture, one index per bag, FP32. Our engine and
  * PyTorch (`cli/pytorch_dlrm.py`, when a python3 with torch is found) are measured in
  * alternating rounds so that background load hits both alike; it prints the medians and the
- * ratio ours / PyTorch at each thread count.
+ * ratio ours / PyTorch at each thread count. `--cpu-kernels wasm,blas` times both of our kernel
+ * paths in the same rounds (ours / ours-wasm). It says what it compares: the CPU model and its
+ * vector extensions, our BLAS library and kernel set, PyTorch's version, BLAS and CPU capability.
  *
  * @module
  */
 import { allocateOneHotChunk } from "../engine/batch.ts";
-import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { describeEnvironment } from "../engine/environment.ts";
+import { cpuModel, cpuVectorExtensions, createCpuEngine } from "../engine/cpu/mod.ts";
+import type { Engine } from "../engine/engine.ts";
 import { median, summarize } from "../record/stats.ts";
 import { Rng } from "../engine/rng.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import { defineCli, FLAGS, intFlag, parseCli, runMain, suiteArg, UsageError } from "./args.ts";
+import {
+  cpuKernelsFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  parseCli,
+  runMain,
+  suiteArg,
+  UsageError,
+} from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:cpu [SUITE] [options]",
@@ -45,6 +56,13 @@ SUITE picks the architecture: kaggle (default) or terabyte.`,
       default: "the first of python3, /usr/bin/python3 that imports torch",
     },
     "no-pytorch": { type: "boolean", help: "time only our engine" },
+    "cpu-kernels": {
+      ...FLAGS["cpu-kernels"],
+      arg: "LIST",
+      help: "our matrix kernels to compare, comma-separated: wasm, blas, auto",
+      default: "wasm,auto",
+    },
+    "blas-lib": FLAGS["blas-lib"],
     out: FLAGS.out,
   },
 });
@@ -63,6 +81,9 @@ async function main(): Promise<number> {
     if (n === undefined) throw new UsageError(`--threads expects a list like 1,2`);
     return n;
   });
+  const kernelList = (values["cpu-kernels"] ?? "wasm,auto").split(",").map((k) =>
+    cpuKernelsFlag({ "cpu-kernels": k.trim(), "blas-lib": values["blas-lib"] }, "auto")
+  );
   const base = arch === "kaggle" ? kaggleSpec() : terabyteSpec();
   const spec: ModelSpec = {
     ...base,
@@ -83,51 +104,91 @@ async function main(): Promise<number> {
     for (let s = 0; s < chunk.samples; s++) chunk.indices[t][s] = rng.int(n);
   });
 
-  const ours = new Map<number, number[]>();
+  const pytorch = python ? await pytorchBuild(python) : undefined;
+  const engines: { kernels: string; name: string; threads: number; engine: Engine }[] = [];
+  const ours = new Map<string, number[]>();
   const torch = new Map<number, number[]>();
-  let device = "";
   for (const threads of threadList) {
-    const engine = await createCpuEngine({ spec, maxBatch: batch, seed: 1, threads });
-    device = describeEnvironment(engine.info).cpu;
-    try {
-      for (let round = 0; round < rounds; round++) {
-        const r = await engine.trainChunk(chunk, { learningRate: 0.01 });
-        const perIter = Array.from(
-          { length: iters },
-          (_, i) =>
-            r.phases.forward[warmup + i] + r.phases.backward[warmup + i] +
-            r.phases.update[warmup + i],
-        );
-        push(ours, threads, summarize(perIter).median);
-        if (python) {
-          push(torch, threads, await runPytorch(python, arch, batch, iters, warmup, threads, spec));
-        }
-        console.error(
-          `round ${round + 1}/${rounds}, ${threads} thread(s): ours ${
-            last(ours, threads).toFixed(3)
-          } ms/it` +
-            (python ? `, PyTorch ${last(torch, threads).toFixed(3)} ms/it` : ""),
-        );
+    for (const asked of kernelList) {
+      const engine = await createCpuEngine({
+        spec,
+        maxBatch: batch,
+        seed: 1,
+        threads,
+        kernels: asked,
+      });
+      const kernels = String(engine.info.details.cpuKernels);
+      if (engines.some((e) => e.threads === threads && e.kernels === kernels)) {
+        console.error(`bench:cpu: --cpu-kernels ${asked} runs ${kernels}, already measured`);
+        await engine.dispose();
+        continue;
       }
-    } finally {
-      await engine.dispose();
+      engines.push({ kernels, name: String(engine.info.details.kernels), threads, engine });
     }
   }
+  console.error(`CPU: ${cpuModel()}; vector extensions: ${cpuVectorExtensions()}`);
+  for (const e of engines.filter((e, i) => engines.findIndex((f) => f.name === e.name) === i)) {
+    console.error(`ours (${e.kernels}): ${e.name}`);
+  }
+  if (pytorch) console.error(`PyTorch: ${pytorch.summary}`);
+  try {
+    for (const threads of threadList) {
+      for (let round = 0; round < rounds; round++) {
+        const line: string[] = [];
+        for (const e of engines.filter((e) => e.threads === threads)) {
+          const r = await e.engine.trainChunk(chunk, { learningRate: 0.01 });
+          const perIter = Array.from(
+            { length: iters },
+            (_, i) =>
+              r.phases.forward[warmup + i] + r.phases.backward[warmup + i] +
+              r.phases.update[warmup + i],
+          );
+          push(ours, `${e.kernels}/${threads}`, summarize(perIter).median);
+          line.push(`ours ${e.kernels} ${last(ours, `${e.kernels}/${threads}`).toFixed(3)}`);
+        }
+        if (python) {
+          push(torch, threads, await runPytorch(python, arch, batch, iters, warmup, threads, spec));
+          line.push(`PyTorch ${last(torch, threads).toFixed(3)}`);
+        }
+        console.error(
+          `round ${round + 1}/${rounds}, ${threads} thread(s): ${line.join(", ")} ms/it`,
+        );
+      }
+    }
+  } finally {
+    for (const e of engines) await e.engine.dispose();
+  }
 
-  console.log(`\nCPU: ${device}; ${arch}, batch ${batch}, tables capped at ${maxRows || "full"}`);
-  console.log("threads  ours ms/it  PyTorch ms/it  ours/PyTorch");
-  const rows = threadList.map((t) => {
-    const o = median(ours.get(t)!);
+  const device = cpuModel();
+  console.log(`\nCPU: ${device}; vector extensions: ${cpuVectorExtensions()}`);
+  console.log(`${arch}, batch ${batch}, tables capped at ${maxRows || "full"}`);
+  for (const e of engines.filter((e, i) => engines.findIndex((f) => f.name === e.name) === i)) {
+    console.log(`ours, ${e.kernels}: ${e.name}`);
+  }
+  console.log(`PyTorch: ${pytorch ? pytorch.summary : "not measured (no python3 with torch)"}`);
+  console.log("threads  kernels  ours ms/it  PyTorch ms/it  ours/PyTorch  ours/ours-wasm");
+  const fmt = (v: number, w: number) => (Number.isNaN(v) ? "–" : v.toFixed(3)).padStart(w);
+  const rows = engines.map(({ kernels, name, threads: t }) => {
+    const o = median(ours.get(`${kernels}/${t}`)!);
     const p = torch.has(t) ? median(torch.get(t)!) : NaN;
+    const w = ours.has(`wasm/${t}`) ? median(ours.get(`wasm/${t}`)!) : NaN;
     console.log(
-      `${String(t).padStart(7)}  ${o.toFixed(3).padStart(10)}  ${
-        (Number.isNaN(p) ? "–" : p.toFixed(3)).padStart(13)
-      }  ${Number.isNaN(p) ? "–" : (o / p).toFixed(3).padStart(12)}`,
+      `${String(t).padStart(7)}  ${kernels.padStart(7)}  ${fmt(o, 10)}  ${fmt(p, 13)}  ${
+        fmt(o / p, 12)
+      }  ${fmt(o / w, 14)}`,
     );
-    return { threads: t, oursMsPerIteration: o, pytorchMsPerIteration: p, ratio: o / p };
+    return {
+      threads: t,
+      kernels,
+      kernelsDetail: name,
+      oursMsPerIteration: o,
+      pytorchMsPerIteration: p,
+      ratio: o / p,
+      ratioToWasm: o / w,
+    };
   });
   if (torch.size > 0) {
-    const best = Math.min(...threadList.map((t) => median(ours.get(t)!)));
+    const best = Math.min(...rows.map((r) => r.oursMsPerIteration));
     const torchBest = Math.min(...[...torch.values()].map(median));
     console.log(
       `best of each: ours ${best.toFixed(3)} ms/it, PyTorch ${torchBest.toFixed(3)} ms/it, ratio ${
@@ -136,18 +197,26 @@ async function main(): Promise<number> {
     );
   }
   if (values.out) {
-    await writeFileAtomic(
-      values.out,
-      JSON.stringify({ device, arch, batch, iters, rounds, maxRows, rows }, null, 1) + "\n",
-    );
+    const out = {
+      device,
+      vectorExtensions: cpuVectorExtensions(),
+      pytorch: pytorch ?? null,
+      arch,
+      batch,
+      iters,
+      rounds,
+      maxRows,
+      rows,
+    };
+    await writeFileAtomic(values.out, JSON.stringify(out, null, 1) + "\n");
   }
   return 0;
 }
 
-function push(m: Map<number, number[]>, k: number, v: number) {
+function push<K>(m: Map<K, number[]>, k: K, v: number) {
   m.set(k, [...(m.get(k) ?? []), v]);
 }
-function last(m: Map<number, number[]>, k: number): number {
+function last<K>(m: Map<K, number[]>, k: K): number {
   return m.get(k)!.at(-1)!;
 }
 
@@ -163,6 +232,48 @@ async function findTorchPython(given?: string): Promise<string | undefined> {
     if (given) throw new UsageError(`--python ${given} cannot import torch`);
   }
   return undefined;
+}
+
+/** What the PyTorch peer is built with: version, BLAS, CPU capability (`torch.__config__`). */
+interface PytorchBuild {
+  version: string;
+  blas: string;
+  capability: string;
+  /** One line for the printout. */
+  summary: string;
+}
+
+const PYTORCH_BUILD_SCRIPT = `
+import json, torch
+try:
+    capability = torch.backends.cpu.get_cpu_capability()
+except Exception:
+    capability = ""
+print(json.dumps({"version": torch.__version__, "config": torch.__config__.show(),
+                  "capability": capability}))
+`;
+
+async function pytorchBuild(python: string): Promise<PytorchBuild> {
+  const out = await new Deno.Command(python, {
+    args: ["-c", PYTORCH_BUILD_SCRIPT],
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    throw new Error(`torch.__config__ failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+  const { version, config, capability } = JSON.parse(new TextDecoder().decode(out.stdout));
+  const blasInfo = config.match(/BLAS_INFO=(\w+)/)?.[1] ?? "unknown";
+  const mkl = config.match(/Math Kernel Library Version [^\n]+/)?.[0];
+  const onednn = config.match(/oneDNN[^\n]*?v[\d.]+/)?.[0];
+  const blas = [blasInfo, mkl, onednn].filter(Boolean).join("; ");
+  const cap = capability || config.match(/CPU capability usage: (\w+)/)?.[1] || "unknown";
+  return {
+    version,
+    blas,
+    capability: cap,
+    summary: `torch ${version}, BLAS ${blas}, CPU capability ${cap}`,
+  };
 }
 
 async function runPytorch(

@@ -15,7 +15,15 @@ import type { QuantConfig } from "../engine/quant.ts";
 import { kaggleSpec, parameterCounts } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm, hawq } from "../suites/experiments.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
+import {
+  cpuKernelsFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  numberFlag,
+  parseCli,
+  runMain,
+} from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:qat [options]",
@@ -31,6 +39,8 @@ then the bandwidth of scale finding over every table against a plain copy's.`,
       default: "400; HAWQ runs a tenth",
     },
     threads: { ...FLAGS.threads, default: "every core" },
+    "cpu-kernels": { ...FLAGS["cpu-kernels"], default: "auto" },
+    "blas-lib": FLAGS["blas-lib"],
   },
   positionals: false,
 });
@@ -42,6 +52,7 @@ async function main(): Promise<number> {
   const spec = kaggleSpec(numberFlag("scale", values.scale, 0, 1) ?? 1);
   const iters = intFlag("iterations", values.iterations) ?? 400;
   const threads = intFlag("threads", values.threads);
+  const kernels = cpuKernelsFlag(values, "auto");
   const batch = 128;
   const data = new SyntheticCriteo(spec, { seed: 1 });
   const methods: [string, QuantConfig | null, number][] = [
@@ -63,7 +74,14 @@ async function main(): Promise<number> {
     const warm = Math.min(50, n);
     const chunk = allocateOneHotChunk(spec, batch, batch * (n + warm), true);
     data.fill(chunk, "train", 0);
-    const engine = await createCpuEngine({ spec, maxBatch: batch, seed: 1, threads, quantization });
+    const engine = await createCpuEngine({
+      spec,
+      maxBatch: batch,
+      seed: 1,
+      threads,
+      quantization,
+      kernels,
+    });
     try {
       const r = await engine.trainChunk(chunk, { learningRate: 0.1 });
       const med = (p: typeof PHASES[number]) => summarize(r.phases[p].subarray(warm)).median;

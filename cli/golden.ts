@@ -13,7 +13,16 @@ import {
   softwareAdapterWarning,
 } from "../engine/gpu/mod.ts";
 import { GOLDEN_TOLERANCE, parseFixture, runGolden } from "../engine/golden.ts";
-import { choiceFlag, defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } from "./args.ts";
+import {
+  choiceFlag,
+  cpuKernelsFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  parseCli,
+  runMain,
+  UsageError,
+} from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task golden FILE... [options]",
@@ -24,6 +33,8 @@ ${GOLDEN_TOLERANCE.atol} + ${GOLDEN_TOLERANCE.rtol} * |expected|.`,
   options: {
     engine: { ...FLAGS.engine, help: "engine to check" },
     threads: { ...FLAGS.threads, default: "every core; ignored by gpu" },
+    "cpu-kernels": { ...FLAGS["cpu-kernels"], default: "auto" },
+    "blas-lib": FLAGS["blas-lib"],
     verbose: {
       type: "boolean",
       help: "also print the parameters after each step (failures always print)",
@@ -47,6 +58,7 @@ async function main(): Promise<number> {
     if (software) console.error(`golden: ${softwareAdapterWarning(software)}`);
   }
   const threads = intFlag("threads", values.threads);
+  const kernels = cpuKernelsFlag(values, "auto");
   let failures = 0;
   for (const file of positionals) {
     let text: string;
@@ -56,6 +68,7 @@ async function main(): Promise<number> {
       throw new Error(`cannot read fixture ${file}: ${(e as Error).message}`);
     }
     let fixture, rows;
+    let ran: string = engine;
     try {
       fixture = parseFixture(text);
       rows = await runGolden(
@@ -63,13 +76,18 @@ async function main(): Promise<number> {
         (spec, params, maxBatch, quantization) =>
           engine === "gpu"
             ? createGpuEngine({ spec, params, maxBatch, quantization })
-            : createCpuEngine({ spec, params, maxBatch, threads, quantization }),
+            : createCpuEngine({ spec, params, maxBatch, threads, quantization, kernels }).then(
+              (e) => {
+                ran = `cpu, ${e.info.details.kernels}`;
+                return e;
+              },
+            ),
       );
     } catch (e) {
       throw new Error(`fixture ${file}: ${(e as Error).message.split("\n")[0]}`);
     }
     const failed = rows.filter((r) => !r.pass);
-    console.log(`${file} (${fixture.name}, engine ${engine}): ${failed.length ? "FAIL" : "pass"}`);
+    console.log(`${file} (${fixture.name}, engine ${ran}): ${failed.length ? "FAIL" : "pass"}`);
     for (const r of rows) {
       if (!values.verbose && r.tensor.startsWith("paramsAfterStep") && r.pass) continue;
       console.log(

@@ -27,7 +27,15 @@ import {
   type PreprocessProgress,
   resolveInput,
 } from "../data/criteo/mod.ts";
-import { defineCli, FLAGS, intFlag, parseCli, runMain, UsageError } from "./args.ts";
+import {
+  cpuKernelsFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  parseCli,
+  runMain,
+  UsageError,
+} from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task infer MODEL [--data FILE [--out preds.csv]] [options]",
@@ -54,6 +62,8 @@ bench --data --save-models writes); a value its training data never held gets ro
     "batch-size": { ...FLAGS["batch-size"], help: "batch size", default: "16384" },
     seed: { ...FLAGS.seed, help: "seed of the synthetic data", default: "1" },
     threads: { ...FLAGS.threads, default: "every core" },
+    "cpu-kernels": { ...FLAGS["cpu-kernels"], default: "auto" },
+    "blas-lib": FLAGS["blas-lib"],
     quiet: FLAGS.quiet,
   },
 });
@@ -102,6 +112,7 @@ async function main(): Promise<number> {
     params,
     maxBatch: indexing ? batch : Math.min(batch, samples),
     threads: intFlag("threads", values.threads),
+    kernels: cpuKernelsFlag(values, "auto"),
   });
   try {
     if (!indexing) {

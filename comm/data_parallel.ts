@@ -7,6 +7,7 @@
  * @module
  */
 import type { BatchChunk } from "../engine/batch.ts";
+import type { CpuKernelChoice } from "../engine/cpu/mod.ts";
 import type { TrainChunkResult, TrainOptions } from "../engine/engine.ts";
 import type { Params } from "../engine/params.ts";
 import { PHASES } from "../engine/phases.ts";
@@ -36,6 +37,8 @@ export interface DataParallelOptions {
   compression?: Partial<Compression>;
   /** Bytes each worker may send per collective (default 8 MiB; more go in pieces). */
   slotBytes?: number;
+  /** Every replica's matrix kernels (default `wasm`; see `engine/cpu/blas.ts`). */
+  kernels?: CpuKernelChoice;
 }
 
 /** What a data-parallel chunk returns. */
@@ -62,6 +65,8 @@ export class DataParallelTrainer {
   memoryBytes = 0;
   /** Replica 0's embedding tables (shared memory: read in place, never written). */
   tables: readonly Float32Array[] = [];
+  /** What the replicas' matrix products ran on (their engines' `info.details`). */
+  kernels = { kernels: "", cpuKernels: "" };
   readonly #replicas: Replica[];
   #broken = false;
   /** Acknowledgements of posted commands not awaited yet (see {@linkcode #command}). */
@@ -121,6 +126,7 @@ export class DataParallelTrainer {
         params: options.params,
         quantization,
         compression,
+        kernels: options.kernels,
       };
       worker.postMessage(setup);
     }
@@ -129,6 +135,10 @@ export class DataParallelTrainer {
       const ready = await trainer.#collect("ready");
       trainer.memoryBytes = ready.reduce((a, r) => a + (r.memoryBytes as number), 0);
       trainer.tables = ready[0].tables as Float32Array[];
+      trainer.kernels = {
+        kernels: String(ready[0].kernels),
+        cpuKernels: String(ready[0].cpuKernels),
+      };
     } catch (error) {
       trainer.dispose();
       throw error;

@@ -48,6 +48,7 @@ export class DataParallelEngine implements Engine {
         dataParallelWorkers: trainer.workers,
         threadsPerWorker: 1,
         communicator: "shared memory (Workers)",
+        ...trainer.kernels,
       },
     };
   }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { BatchChunk } from "../engine/batch.ts";
-import { cpuDataParallelHooks, createCpuEngine } from "../engine/cpu/mod.ts";
+import { cpuDataParallelHooks, type CpuKernelChoice, createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine, TrainChunkResult } from "../engine/engine.ts";
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
@@ -34,6 +34,8 @@ export interface ReplicaOptions {
   params?: Params;
   quantization: QuantConfig | null;
   compression: Compression;
+  /** The engine's matrix kernels (default `wasm`; see `engine/cpu/blas.ts`). */
+  kernels?: CpuKernelChoice;
 }
 
 /** What one replica's training of a chunk returns. */
@@ -70,6 +72,7 @@ export class DataParallelReplica {
       params: options.params,
       threads: 1,
       quantization: options.quantization,
+      kernels: options.kernels,
     });
     try {
       // Fails early (before any collective) on an engine data parallelism cannot drive.

@@ -7,7 +7,7 @@
  */
 /// <reference lib="deno.worker" />
 import type { BatchChunk } from "../engine/batch.ts";
-import { cpuDataParallelHooks } from "../engine/cpu/mod.ts";
+import { cpuDataParallelHooks, type CpuKernelChoice } from "../engine/cpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
@@ -29,6 +29,7 @@ export type ReplicaRequest =
     params?: Params;
     quantization: QuantConfig | null;
     compression: Compression;
+    kernels?: CpuKernelChoice;
   }
   | { type: "train"; chunk: BatchChunk; learningRate: number }
   | { type: "predict"; chunk: BatchChunk }
@@ -52,7 +53,13 @@ self.onmessage = async (event: MessageEvent<ReplicaRequest>) => {
       const engine = replica.engine;
       // The tables live in shared memory: rank 0's are read in place by the coordinator.
       const tables = msg.rank === 0 ? cpuDataParallelHooks(engine).access.tables : [];
-      self.postMessage({ type: "ready", memoryBytes: engine.memoryBytes(), tables });
+      self.postMessage({
+        type: "ready",
+        memoryBytes: engine.memoryBytes(),
+        tables,
+        kernels: engine.info.details.kernels,
+        cpuKernels: engine.info.details.cpuKernels,
+      });
     } else if (msg.type === "train") {
       const r = await replica!.trainChunk(msg.chunk, msg.learningRate);
       self.postMessage({ type: "trained", ...r, scales: await replica!.engine.embeddingScales() });

@@ -50,3 +50,35 @@ export function cpuModel(): string {
   }
   return `${Deno.build.arch} ${Deno.build.os} (${navigator.hardwareConcurrency} cores)`;
 }
+
+/** The vector extensions that decide matrix-product speed, as /proc/cpuinfo names them. */
+const VECTOR_FLAGS = [
+  "sse4_2",
+  "avx",
+  "fma",
+  "avx2",
+  "avx512f",
+  "avx512_vnni",
+  "avx512_bf16",
+  "amx_tile",
+  "amx_bf16",
+  "amx_int8",
+];
+
+/** This CPU's feature flags from /proc/cpuinfo, or null where it cannot be read. */
+export function cpuFlags(): Set<string> | null {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    return new Set(info.match(/^flags\s*:\s*(.+)$/m)?.[1].trim().split(/\s+/) ?? []);
+  } catch {
+    return null;
+  }
+}
+
+/** This CPU's vector extensions among {@linkcode VECTOR_FLAGS}, or "unknown" off Linux. */
+export function cpuVectorExtensions(): string {
+  const flags = cpuFlags();
+  if (!flags) return "unknown";
+  const found = VECTOR_FLAGS.filter((f) => flags.has(f));
+  return found.length > 0 ? found.join(" ") : "none of " + VECTOR_FLAGS.join(" ");
+}

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { pactActive, QuantConfigSchema } from "../engine/quant.ts";
 import { ModelSpecSchema } from "../engine/spec.ts";
+import { CPU_KERNEL_CHOICES } from "../engine/cpu/blas.ts";
 import { CriteoRunDataSchema } from "../data/criteo/run_data.ts";
 import { COMPRESSION_PRESET_NAMES, COMPRESSION_PRESETS } from "./presets.ts";
 import { ResultExtrasShape } from "./schema_extra.ts";
@@ -100,6 +101,12 @@ export const RunConfigSchema = z.object({
   engine: z.enum(["cpu", "gpu"]),
   /** CPU threads (main thread included); 0 = every core. */
   threads: z.number().int().nonnegative(),
+  /**
+   * The CPU engine's matrix kernels as asked for: `wasm`, `blas` (native GEMM through FFI) or
+   * `auto` (BLAS when its library opens); the kernels that ran are in the environment's engine
+   * details (`cpuKernels`). Results from before the BLAS path ran `wasm`.
+   */
+  cpuKernels: z.enum(CPU_KERNEL_CHOICES).default("wasm"),
   batchSize: z.number().int().positive(),
   testBatchSize: z.number().int().positive(),
   learningRate: z.number().positive(),

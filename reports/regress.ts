@@ -78,6 +78,9 @@ export type Baseline = z.infer<typeof BaselineSchema>;
 /** Config fields that do not change what a run computes, ignored when matching configs. */
 const CONFIG_IGNORED = new Set(["experiments", "budget.seconds", "budget.memoryBytes"]);
 
+/** Values of config fields added after some baselines were made: what those runs used. */
+const CONFIG_DEFAULTS: Record<string, unknown> = { cpuKernels: "wasm" };
+
 /** Deterministic figures of a run, by name. */
 export function deterministicFigures(run: ReportRun): Record<string, number> {
   const out: Record<string, number> = { iterations: run.iterations };
@@ -243,7 +246,8 @@ export function compareWithBaseline(baseline: Baseline, runs: readonly ReportRun
     checked.config++;
     const keys = new Set([...Object.keys(cfg), ...Object.keys(base.config)]);
     const diffs = [...keys].filter((k) =>
-      JSON.stringify(cfg[k]) !== JSON.stringify(base.config[k])
+      JSON.stringify(cfg[k] ?? CONFIG_DEFAULTS[k]) !==
+        JSON.stringify(base.config[k] ?? CONFIG_DEFAULTS[k])
     );
     if (diffs.length) {
       add({

@@ -49,6 +49,7 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
         // Simulated data parallelism exchanges gradients between steps on one thread.
         threads: config.dataParallel ? 1 : config.threads === 0 ? undefined : config.threads,
         quantization: config.quantization,
+        kernels: config.cpuKernels,
       }),
     planned: plannedCpu,
   },
@@ -79,6 +80,7 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
         seed: config.seed,
         quantization: config.quantization,
         compression: COMPRESSION_PRESETS[dp.compression],
+        kernels: config.cpuKernels,
       });
     },
     // Data-parallel replicas are single-threaded CPU engines (the schema requires engine cpu).

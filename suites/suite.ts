@@ -75,6 +75,7 @@ export type RunOverrides = Partial<
     RunConfig,
     | "engine"
     | "threads"
+    | "cpuKernels"
     | "batchSize"
     | "testBatchSize"
     | "learningRate"

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { blasAvailable } from "../engine/cpu/blas.ts";
 import { parseFixture, runGolden } from "../engine/golden.ts";
+
+const BLAS = blasAvailable();
 
 const FIXTURES = [
   "dlrm-fp32-onehot.json",
@@ -11,23 +14,32 @@ const FIXTURES = [
 ];
 
 for (const file of FIXTURES) {
-  for (const threads of [1, 2]) {
-    Deno.test(`CPU engine (${threads} thread(s)) matches golden fixture ${file}`, async () => {
-      const fixture = parseFixture(
-        await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url)),
-      );
-      const rows = await runGolden(
-        fixture,
-        (spec, params, maxBatch, quantization) =>
-          createCpuEngine({ spec, params, maxBatch, threads, quantization }),
-      );
-      assert.ok(rows.length > 10);
-      const failed = rows.filter((r) => !r.pass);
-      assert.deepEqual(
-        failed.map((r) => `step ${r.step} ${r.tensor}: max error ${r.maxAbsError}`),
-        [],
-      );
-    });
+  for (const kernels of ["wasm", "blas"] as const) {
+    for (const threads of [1, 2]) {
+      const skip = kernels === "blas" && !BLAS;
+      Deno.test({
+        name: `CPU engine (${kernels}, ${threads} thread(s)) matches golden fixture ${file}${
+          skip ? " (skipped: no BLAS library could be opened)" : ""
+        }`,
+        ignore: skip,
+        fn: async () => {
+          const fixture = parseFixture(
+            await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url)),
+          );
+          const rows = await runGolden(
+            fixture,
+            (spec, params, maxBatch, quantization) =>
+              createCpuEngine({ spec, params, maxBatch, threads, quantization, kernels }),
+          );
+          assert.ok(rows.length > 10);
+          const failed = rows.filter((r) => !r.pass);
+          assert.deepEqual(
+            failed.map((r) => `step ${r.step} ${r.tensor}: max error ${r.maxAbsError}`),
+            [],
+          );
+        },
+      });
+    }
   }
 }
 

@@ -41,6 +41,13 @@ import { type CpuLayout, type LinearLayout, planLayout } from "./layout.ts";
 import { balanceTables, CpuProgram, type RunKind, type RunOutputs } from "./program.ts";
 import { allocateTableMemories, planTables, type TablePlan, tableViews } from "./table_store.ts";
 import { compileKernels, instantiateKernels, type Kernels } from "./wasm.ts";
+import {
+  type BlasLibrary,
+  blasMatrixKernels,
+  type CpuKernelChoice,
+  resolveBlas,
+  wasmMatrixKernels,
+} from "./blas.ts";
 import type { WorkerRequest } from "./worker.ts";
 
 /** Options of {@linkcode createCpuEngine}. */
@@ -57,6 +64,13 @@ export interface CpuEngineOptions {
   threads?: number;
   /** Quantization-aware training; absent or null trains in FP32. */
   quantization?: QuantConfig | null;
+  /**
+   * Matrix kernels: `wasm` (the default), `blas` (native GEMM, see `blas.ts`; fails when the
+   * library cannot be opened) or `auto` (BLAS when the library opens, WebAssembly otherwise).
+   */
+  kernels?: CpuKernelChoice;
+  /** The BLAS library file (default: `DQRM_BLAS_LIB`, else `libopenblas.so.0`). */
+  blasLibrary?: string;
 }
 
 /**
@@ -169,6 +183,8 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
   });
   const module = await compileKernels();
   const kernels = await instantiateKernels(module, memory);
+  const blas = resolveBlas(options.kernels ?? "wasm", options.blasLibrary);
+  const matrix = blas ? blasMatrixKernels(blas, memory, kernels) : wasmMatrixKernels(kernels);
   const scales = new Float32Array(new SharedArrayBuffer(spec.tableRows.length * 4));
   // Tables in memories of their own; HAWQ's whole-table fake-quantized copies beside them (the
   // memory cost DQRM avoids).
@@ -196,6 +212,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     tableKernels,
     tablePlan,
     pact,
+    matrix,
   });
   const helpers: Helper[] = [];
   for (let thread = 1; thread < threads; thread++) {
@@ -233,6 +250,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
       tableMemories,
       tablePlan,
       pact,
+      blasLibrary: blas?.path ?? null,
     };
     worker.postMessage(setup);
   }
@@ -242,6 +260,8 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     tableMemories,
     tableKernels,
     tablePlan,
+    matrixName: matrix.name,
+    blas,
   });
   try {
     for (const h of helpers) await expectReady(h);
@@ -274,6 +294,7 @@ class CpuEngine implements Engine {
   readonly #tableMemories: WebAssembly.Memory[];
   readonly #tableKernels: Kernels[];
   readonly #tablePlan: TablePlan;
+  readonly #blas: BlasLibrary | null;
   /** Training steps taken: the clock of the scale period. */
   #step = 0;
   #quantActive = true;
@@ -294,6 +315,10 @@ class CpuEngine implements Engine {
       tableMemories: WebAssembly.Memory[];
       tableKernels: Kernels[];
       tablePlan: TablePlan;
+      /** What runs the matrix products (recorded in `info`). */
+      matrixName: string;
+      /** The BLAS library the main thread opened, or null on the WebAssembly path. */
+      blas: BlasLibrary | null;
     },
   ) {
     this.spec = spec;
@@ -308,11 +333,16 @@ class CpuEngine implements Engine {
     this.#tableMemories = q.tableMemories;
     this.#tableKernels = q.tableKernels;
     this.#tablePlan = q.tablePlan;
+    this.#blas = q.blas;
     this.info = {
       name: "cpu",
       device: cpuModel(),
       threads,
-      details: { kernels: "wasm-simd128+relaxed-simd", maxBatch: layout.maxBatch },
+      details: {
+        kernels: q.matrixName,
+        cpuKernels: q.blas ? "blas" : "wasm",
+        maxBatch: layout.maxBatch,
+      },
     };
   }
 
@@ -475,6 +505,7 @@ class CpuEngine implements Engine {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const h of this.#helpers) h.worker.terminate();
+    this.#blas?.close();
     await Promise.resolve();
   }
 

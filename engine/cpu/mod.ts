@@ -10,5 +10,12 @@ export {
   type CpuGradientAccess,
   createCpuEngine,
 } from "./cpu_engine.ts";
-export { cpuModel } from "../environment.ts";
+export { cpuModel, cpuVectorExtensions } from "../environment.ts";
+export {
+  BLAS_LIBRARY_ENV,
+  blasAvailable,
+  CPU_KERNEL_CHOICES,
+  type CpuKernelChoice,
+  DEFAULT_BLAS_LIBRARY,
+} from "./blas.ts";
 export { NonFiniteLossError } from "../engine.ts";

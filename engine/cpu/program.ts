@@ -26,6 +26,7 @@ import type { TablePlan, TableSlot } from "./table_store.ts";
 import { SparseSgd } from "./sparse_sgd.ts";
 import { TableMax } from "./table_max.ts";
 import type { Kernels } from "./wasm.ts";
+import { type MatrixKernels, wasmMatrixKernels } from "./blas.ts";
 
 /** What the run of a chunk does with each batch. */
 export type RunKind = "train" | "predict" | "trace";
@@ -96,6 +97,8 @@ interface LayerShare {
 export class CpuProgram {
   readonly f32: Float32Array;
   readonly #k: Kernels;
+  /** The matrix products: the WebAssembly kernels' or native BLAS calls. */
+  readonly #mm: MatrixKernels;
   readonly #layout: CpuLayout;
   readonly #spec: ModelSpec;
   readonly #tables: Float32Array[];
@@ -104,6 +107,8 @@ export class CpuProgram {
   readonly #threads: number;
   readonly #layers: LinearLayout[];
   readonly #shares: Map<LinearLayout, LayerShare>;
+  /** Shares of the products of large batches (`MatrixKernels.large`), or null. */
+  readonly #largeShares: Map<LinearLayout, LayerShare> | null;
   readonly #quant: QuantConfig | null;
   /** The quantization of the current run: #quant, or null while QAT is paused (FP32 warm-up). */
   #active: QuantConfig | null = null;
@@ -138,8 +143,11 @@ export class CpuProgram {
     tableKernels: Kernels[];
     tablePlan: TablePlan;
     pact?: PactState | null;
+    /** The matrix products; the WebAssembly kernels' when absent. */
+    matrix?: MatrixKernels;
   }) {
     this.#k = options.kernels;
+    const mm = this.#mm = options.matrix ?? wasmMatrixKernels(options.kernels);
     this.f32 = new Float32Array(options.memory.buffer);
     this.#layout = options.layout;
     this.#spec = options.spec;
@@ -157,14 +165,29 @@ export class CpuProgram {
     this.#sparseSgd = new SparseSgd(options.spec.embeddingDim);
     this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
-    this.#shares = new Map(this.#layers.map((l) => [l, {
-      outCols: share(l.outP, 4),
-      gradRows: share(l.outP, 6),
-      biasCols: share(l.outP, 4),
-      inCols: share(l.inP, 8),
-      weights: share(l.outP * l.inP, 4),
-      biases: share(l.outP, 4),
-    }]));
+    const shares = ({ units }: MatrixKernels) =>
+      new Map(this.#layers.map((l) => [l, {
+        outCols: share(l.outP, units.outCols),
+        gradRows: share(l.outP, units.gradRows),
+        biasCols: share(l.outP, 4),
+        inCols: share(l.inP, units.inCols),
+        weights: share(l.outP * l.inP, 4),
+        biases: share(l.outP, 4),
+      }]));
+    this.#shares = shares(mm);
+    this.#largeShares = mm.large ? shares(mm.large.kernels) : null;
+  }
+
+  /** How a batch of `rows` rows runs its products when it is large, or null. */
+  #large(rows: number): MatrixKernels["large"] | null {
+    const large = this.#mm.large;
+    return large && rows >= large.minRows ? large : null;
+  }
+
+  /** This thread's rows [r0, r1) of a batch shared by whole tiles of `tile` rows. */
+  #tileRows(rows: number, tile: number): [number, number] {
+    const [t0, t1] = splitRange(Math.ceil(rows / tile), 1, this.#thread, this.#threads);
+    return [t0 * tile, Math.min(t1 * tile, rows)];
   }
 
   /**
@@ -459,16 +482,28 @@ export class CpuProgram {
   }
 
   #forward(layer: LinearLayout, rows: number, whole = false): void {
-    const cols = this.#shares.get(layer)!.outCols;
-    const n0 = whole ? 0 : cols[0], n1 = whole ? layer.outP : cols[1];
-    if (n0 >= n1) return;
-    this.#linear(layer, rows, n0, n1);
+    const large = whole ? null : this.#large(rows);
+    let r0 = 0, r1 = rows, n0 = 0, n1 = layer.outP;
+    if (large) {
+      // Whole row tiles per thread, each one product over every column.
+      [r0, r1] = this.#tileRows(rows, large.rowTile);
+      if (r0 >= r1) return;
+      for (let r = r0; r < r1; r += large.rowTile) {
+        const end = Math.min(r + large.rowTile, r1);
+        this.#linear(layer, r, end, 0, layer.outP, large.tileForward);
+      }
+    } else {
+      if (!whole) [n0, n1] = this.#shares.get(layer)!.outCols;
+      if (n0 >= n1) return;
+      this.#linear(layer, 0, rows, n0, n1, this.#mm.linearForward);
+    }
     const pact = this.#pactOn() ? this.#pact! : null;
     if (pact && layer.pre) {
-      // PACT: clip this thread's columns to the layer's learned a and quantize them.
+      // PACT: clip this thread's part to the layer's learned a and quantize it.
       const a = pact.alphas[this.#layers.indexOf(layer)];
       const k = 2 ** this.#active!.mlpBits! - 1;
-      this.#k.pactForward(layer.y, layer.pre, layer.ldy, rows, n0, n1, a, k);
+      const at = r0 * layer.ldy * 4;
+      this.#k.pactForward(layer.y + at, layer.pre + at, layer.ldy, r1 - r0, n0, n1, a, k);
     }
   }
 
@@ -477,17 +512,25 @@ export class CpuProgram {
     return this.#pact !== null && pactActive(this.#active);
   }
 
-  #linear(layer: LinearLayout, rows: number, n0: number, n1: number): void {
+  /** Rows [r0, r1) and columns [n0, n1) of a layer's output, by `product`. */
+  #linear(
+    layer: LinearLayout,
+    r0: number,
+    r1: number,
+    n0: number,
+    n1: number,
+    product: MatrixKernels["linearForward"],
+  ): void {
     const q = this.#active;
-    this.#k.linearForward(
-      layer.x,
+    product(
+      layer.x + r0 * layer.ldx * 4,
       layer.ldx,
       q?.mlpBits ? layer.wq : layer.w,
       layer.inP,
       q?.mlpBits && q.quantizeBias ? layer.bq : layer.b,
-      layer.y,
+      layer.y + r0 * layer.ldy * 4,
       layer.ldy,
-      rows,
+      r1 - r0,
       n0,
       n1,
       layer.inP,
@@ -559,11 +602,13 @@ export class CpuProgram {
   /** dW, db (split by output rows) and dX (split by input columns) of one layer. */
   #backward(layer: LinearLayout, rows: number): void {
     const k = this.#k;
-    const share = this.#shares.get(layer)!;
+    const large = this.#large(rows);
+    const mm = large ? large.kernels : this.#mm;
+    const share = (large ? this.#largeShares! : this.#shares).get(layer)!;
     const [m0, m1] = share.gradRows;
     const [c0, c1] = share.biasCols;
     if (m0 < m1) {
-      k.gemmBroadcast(
+      mm.gemmBroadcast(
         layer.dy,
         1,
         layer.lddy,
@@ -597,14 +642,38 @@ export class CpuProgram {
     }
     if (c0 < c1) k.columnSum(layer.dy, layer.lddy, rows, c0, c1, layer.gb);
     if (layer.dx === 0) return;
+    const pact = this.#pactOn() && layer.maskPre !== 0;
+    const w = this.#active?.mlpBits ? layer.wq : layer.w;
+    if (large && !pact) {
+      // Whole row tiles per thread (PACT's clip gradient sums columns: it keeps column shares).
+      const [r0, r1] = this.#tileRows(rows, large.rowTile);
+      for (let r = r0; r < r1; r += large.rowTile) {
+        large.tileInputGradient(
+          layer.dy + r * layer.lddy * 4,
+          layer.lddy,
+          1,
+          w,
+          layer.inP,
+          layer.dx + r * layer.lddx * 4,
+          layer.lddx,
+          0,
+          Math.min(large.rowTile, r1 - r),
+          0,
+          layer.inP,
+          layer.outP,
+          layer.mask && layer.mask + r * layer.ldx * 4,
+          layer.ldx,
+        );
+      }
+      return;
+    }
     const [n0, n1] = share.inCols;
     if (n0 >= n1) return;
-    const pact = this.#pactOn() && layer.maskPre !== 0;
-    k.gemmBroadcast(
+    mm.gemmBroadcast(
       layer.dy,
       layer.lddy,
       1,
-      this.#active?.mlpBits ? layer.wq : layer.w,
+      w,
       layer.inP,
       layer.dx,
       layer.lddx,

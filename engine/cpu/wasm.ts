@@ -38,6 +38,24 @@ export interface Kernels {
     ldm: number,
   ): void;
   columnSum(a: number, lda: number, rows: number, n0: number, n1: number, out: number): void;
+  biasActivate(
+    y: number,
+    ldy: number,
+    rows: number,
+    n0: number,
+    n1: number,
+    bias: number,
+    relu: number,
+  ): void;
+  maskRows(
+    c: number,
+    ldc: number,
+    rows: number,
+    n0: number,
+    n1: number,
+    mask: number,
+    ldm: number,
+  ): void;
   sgd(w: number, g: number, i0: number, i1: number, lr: number): void;
   interactForward(
     t: number,

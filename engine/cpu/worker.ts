@@ -14,6 +14,7 @@ import { planLayout } from "./layout.ts";
 import { type TablePlan, tableViews } from "./table_store.ts";
 import { CpuProgram, type RunOutputs, type RunRequest } from "./program.ts";
 import { instantiateKernels } from "./wasm.ts";
+import { blasMatrixKernels, openBlas } from "./blas.ts";
 
 /** Messages the main thread sends. */
 export type WorkerRequest =
@@ -31,6 +32,8 @@ export type WorkerRequest =
     tableMemories: WebAssembly.Memory[];
     tablePlan: TablePlan;
     pact: PactState | null;
+    /** The BLAS library to open for the matrix products, or null for the WebAssembly kernels. */
+    blasLibrary: string | null;
   }
   | { type: "initTables"; seed: number; tables: number[] }
   // The request itself: the helper runs it as it came, with nothing copied.
@@ -70,6 +73,9 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
         tableKernels,
         tablePlan: msg.tablePlan,
         pact: msg.pact,
+        matrix: msg.blasLibrary === null
+          ? undefined
+          : blasMatrixKernels(openBlas(msg.blasLibrary), msg.memory, kernels),
       });
       self.postMessage({ type: "ready" });
     } else if (msg.type === "initTables") {

@@ -27,6 +27,8 @@ export const kaggleSuite = defineSuite({
       tableScale: 1,
       engine: "cpu",
       threads: 0,
+      // Bit-for-bit reproducible on every machine (BLAS results depend on its CPU kernels).
+      cpuKernels: "wasm",
       batchSize: 128,
       testBatchSize: 4096,
       learningRate: 0.1,

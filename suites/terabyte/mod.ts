@@ -27,6 +27,8 @@ export const terabyteSuite = defineSuite({
       tableScale: paper ? 1 : 0.1,
       engine: "cpu",
       threads: 0,
+      // Bit-for-bit reproducible on every machine (BLAS results depend on its CPU kernels).
+      cpuKernels: "wasm",
       batchSize: 2048,
       testBatchSize: 2048,
       learningRate: 0.1,

@@ -9,3 +9,4 @@ export { maxAbsFlat, fakeQuantizeFlat } from "./table";
 export { lsqRows, lsqInitRows } from "./lsq";
 export { dorefaRows } from "./dorefa";
 export { pactForward, pactBackward } from "./pact";
+export { biasActivate, maskRows } from "./epilogue";

@@ -1,0 +1,10 @@
+# Sourced from the project root on a machine that got .carry/blas.tar.xz (ci/blas_carry.sh):
+# unpacks OpenBLAS into /tmp/dqrm-blas and points the CPU engine (DQRM_BLAS_LIB) and the dynamic
+# loader (its Fortran runtime) at it. Falls back to python3's tarfile where tar cannot read xz.
+mkdir -p /tmp/dqrm-blas
+tar -xJf .carry/blas.tar.xz -C /tmp/dqrm-blas 2>/dev/null ||
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+    .carry/blas.tar.xz /tmp/dqrm-blas
+export LD_LIBRARY_PATH=/tmp/dqrm-blas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export DQRM_BLAS_LIB=/tmp/dqrm-blas/libopenblas.so.0
+ls /tmp/dqrm-blas
