@@ -2,8 +2,8 @@
  * One GPU rank of data parallelism in a Worker: its own GPU engine (on GPU `gpuIndex` of this
  * host, or the default adapter), the group's shared-memory communicator, and its contiguous
  * slice of every global batch it is sent (`sliceChunk`). Messages: `setup`, `train`, `params`,
- * `dispose`; every answer is `{ type, ... }`, or `{ type: "error", message }` (the group is
- * aborted then, so that no rank stays blocked in a collective).
+ * `quantize`, `dispose`; every answer is `{ type, ... }`, or `{ type: "error", message }` (the
+ * group is aborted then, so that no rank stays blocked in a collective).
  *
  * @module
  */
@@ -18,6 +18,7 @@ import { sliceChunk } from "./chunk.ts";
 import { type SharedGroup, SharedMemoryCommunicator } from "./communicator.ts";
 import type { Compression } from "./compression.ts";
 import { GpuRankExchange } from "./gpu_replica.ts";
+import { paramsChecksum } from "./replicas.ts";
 
 /** Messages a GPU rank accepts. */
 export type GpuRankRequest =
@@ -34,8 +35,18 @@ export type GpuRankRequest =
     gpuIndex?: number;
     readback?: GpuReadback;
   }
-  | { type: "train"; chunk: BatchChunk; learningRate: number }
+  | {
+    type: "train";
+    chunk: BatchChunk;
+    learningRate: number;
+    /** Also answer the parameters' checksum after the chunk (`replicas.ts`). */
+    checksum?: boolean;
+  }
   | { type: "params" }
+  | {
+    type: "quantize";
+    config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">;
+  }
   | { type: "dispose" };
 
 let comm: SharedMemoryCommunicator | undefined;
@@ -59,9 +70,14 @@ self.onmessage = async (event: MessageEvent<GpuRankRequest>) => {
     } else if (msg.type === "train") {
       const local = sliceChunk(msg.chunk, comm!.rank, comm!.size);
       const r = await exchange!.trainChunk(engine!, local, msg.learningRate);
-      self.postMessage({ type: "trained", ...r });
+      // After the timed chunk, so its wall time does not include the readback.
+      const checksum = msg.checksum ? paramsChecksum(await engine!.readParams()) : undefined;
+      self.postMessage({ type: "trained", ...r, checksum });
     } else if (msg.type === "params") {
       self.postMessage({ type: "params", params: await engine!.readParams() });
+    } else if (msg.type === "quantize") {
+      engine!.quantizeInPlace(msg.config);
+      self.postMessage({ type: "quantized" });
     } else if (msg.type === "dispose") {
       exchange?.destroy();
       await engine?.dispose();

@@ -13,6 +13,7 @@ import { createSharedGroup } from "./communicator.ts";
 import type { Compression } from "./compression.ts";
 import type { GpuRankRequest } from "./gpu_rank_worker.ts";
 import type { GpuRankChunkResult } from "./gpu_replica.ts";
+import { ReplicaDivergenceError } from "./replicas.ts";
 
 /** Options of {@linkcode GpuRanks.create}. */
 export interface GpuRanksOptions {
@@ -29,6 +30,11 @@ export interface GpuRanksOptions {
   slotBytes?: number;
   /** How ranks read their results back (`GpuGradientExchange`'s option; default `map`). */
   readback?: GpuReadback;
+  /**
+   * Compare every rank's parameter checksum after every chunk (default true), as the MPI runner
+   * does at its end: a diverged replica fails the chunk.
+   */
+  checkReplicas?: boolean;
 }
 
 /** N GPU ranks in Workers. */
@@ -36,10 +42,14 @@ export class GpuRanks {
   readonly #workers: Worker[];
   /** The adapter of each rank, in words. */
   readonly devices: string[];
+  readonly #checkReplicas: boolean;
+  /** Chunks trained so far (named when replicas diverge). */
+  #chunks = 0;
 
-  private constructor(workers: Worker[], devices: string[]) {
+  private constructor(workers: Worker[], devices: string[], checkReplicas: boolean) {
     this.#workers = workers;
     this.devices = devices;
+    this.#checkReplicas = checkReplicas;
   }
 
   /** Starts the ranks and their engines. */
@@ -53,7 +63,7 @@ export class GpuRanks {
     const group = createSharedGroup(o.ranks, o.slotBytes ?? 16 << 20);
     const url = new URL("./gpu_rank_worker.ts", import.meta.url).href;
     const workers = Array.from({ length: o.ranks }, () => new Worker(url, { type: "module" }));
-    const ranks = new GpuRanks(workers, []);
+    const ranks = new GpuRanks(workers, [], o.checkReplicas ?? true);
     // A GPU is chosen through process-wide environment variables read when a Worker first asks
     // for an adapter: ranks choosing GPUs start one after another.
     const one = o.gpuIndex !== undefined;
@@ -73,13 +83,46 @@ export class GpuRanks {
     return ranks;
   }
 
-  /** Trains every rank on its slice of every global batch of `chunk`; rank 0's result first. */
+  /**
+   * Trains every rank on its slice of every global batch of `chunk`; rank 0's result first.
+   * Unless made with `checkReplicas: false`, then compares the ranks' parameter checksums and
+   * throws {@linkcode ReplicaDivergenceError} naming the chunk and the ranks that differ from
+   * rank 0.
+   */
   async trainChunk(chunk: BatchChunk, learningRate: number): Promise<GpuRankChunkResult[]> {
-    return (await this.#all(() => ({
-      type: "train",
-      chunk,
-      learningRate,
-    }))) as unknown as GpuRankChunkResult[];
+    const checksum = this.#checkReplicas;
+    const results = await this.#all(() => ({ type: "train", chunk, learningRate, checksum }));
+    const chunkIndex = this.#chunks++;
+    if (checksum) {
+      const sums = results.map((r) => String(r.checksum));
+      const differ = sums.flatMap((s, rank) => s === sums[0] ? [] : [rank]);
+      if (differ.length) {
+        throw new ReplicaDivergenceError(
+          sums,
+          `after chunk ${chunkIndex} (ranks ${differ.join(", ")} differ from rank 0)`,
+        );
+      }
+    }
+    return results as unknown as GpuRankChunkResult[];
+  }
+
+  /**
+   * Post-training quantization of the parameters in place (the engine's `quantizeInPlace`), on
+   * every rank or only on rank `only`.
+   */
+  async quantizeInPlace(
+    config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">,
+    only?: number,
+  ): Promise<void> {
+    if (only === undefined) {
+      await this.#all(() => ({ type: "quantize", config }));
+      return;
+    }
+    const w = this.#workers[only];
+    if (!w) {
+      throw new RangeError(`Expected a rank in [0, ${this.#workers.length}) but found ${only}`);
+    }
+    await this.#ask(w, only, { type: "quantize", config });
   }
 
   /** Every rank's parameters (equal, bit for bit, unless a replica diverged). */
@@ -104,17 +147,21 @@ export class GpuRanks {
     request: (rank: number) => GpuRankRequest,
     inTurn = false,
   ): Promise<Record<string, unknown>[]> {
-    const ask = (w: Worker, rank: number) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        w.onmessage = (e) => {
-          if (e.data.type === "error") reject(new Error(`GPU rank ${rank}: ${e.data.message}`));
-          else resolve(e.data);
-        };
-        w.postMessage(request(rank));
-      });
+    const ask = (w: Worker, rank: number) => this.#ask(w, rank, request(rank));
     if (!inTurn) return await Promise.all(this.#workers.map(ask));
     const out = [];
     for (const [rank, w] of this.#workers.entries()) out.push(await ask(w, rank));
     return out;
+  }
+
+  /** Sends rank `rank` its request and waits for its answer (an error answer throws). */
+  #ask(w: Worker, rank: number, request: GpuRankRequest): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      w.onmessage = (e) => {
+        if (e.data.type === "error") reject(new Error(`GPU rank ${rank}: ${e.data.message}`));
+        else resolve(e.data);
+      };
+      w.postMessage(request);
+    });
   }
 }

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { SimulatedGpuDataParallel } from "../comm/gpu_replica.ts";
 import { GpuRanks } from "../comm/gpu_ranks.ts";
+import { ReplicaDivergenceError } from "../comm/replicas.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
@@ -92,6 +93,34 @@ Deno.test({
     onGpu.destroy();
     await gpu.dispose();
     await cpu.dispose();
+  },
+});
+
+Deno.test({
+  name: "GPU ranks compare checksums after every chunk: a corrupted replica fails the next one",
+  ignore,
+  fn: async () => {
+    const compression = COMPRESSION_PRESETS.sparse as Compression;
+    const ranks = await GpuRanks.create({ ranks: K, spec, batchSize: B, seed, compression });
+    try {
+      // Equal replicas pass the check.
+      await ranks.trainChunk(chunks[0], learningRate);
+      // Rank 1 alone rounds its parameters to INT4: its replica no longer equals rank 0's.
+      await ranks.quantizeInPlace({ embeddingBits: 4, mlpBits: 4, quantizeBias: false }, 1);
+      await assert.rejects(
+        () => ranks.trainChunk(chunks[1], learningRate),
+        (e: Error) => {
+          assert.ok(e instanceof ReplicaDivergenceError, String(e));
+          assert.match(
+            e.message,
+            /^Data-parallel replicas diverged after chunk 1 \(ranks 1 differ from rank 0\): expected equal parameter checksums but found [0-9a-f]{16}, [0-9a-f]{16} \(by rank\)$/,
+          );
+          return true;
+        },
+      );
+    } finally {
+      await ranks.dispose();
+    }
   },
 });
 
