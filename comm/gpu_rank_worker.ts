@@ -2,7 +2,7 @@
  * One GPU rank of data parallelism in a Worker: its own GPU engine (on GPU `gpuIndex` of this
  * host, or the default adapter), the group's shared-memory communicator, and its contiguous
  * slice of every global batch it is sent (`sliceChunk`). Messages: `setup`, `train`, `params`,
- * `quantize`, `dispose`; every answer is `{ type, ... }`, or `{ type: "error", message }` (the
+ * `quantize`, `predict`, `table`, `quantActive`, `scales`, `checksum`, `dispose`; every answer is `{ type, ... }`, or `{ type: "error", message }` (the
  * group is aborted then, so that no rank stays blocked in a collective).
  *
  * @module
@@ -29,6 +29,8 @@ export type GpuRankRequest =
     spec: ModelSpec;
     /** This rank's batch (the global batch / ranks). */
     localBatch: number;
+    /** The largest batch it predicts (default `localBatch`). */
+    predictBatch?: number;
     seed: number;
     quantization?: QuantConfig | null;
     compression: Compression;
@@ -47,6 +49,11 @@ export type GpuRankRequest =
     type: "quantize";
     config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">;
   }
+  | { type: "predict"; chunk: BatchChunk }
+  | { type: "table"; table: number }
+  | { type: "quantActive"; active: boolean }
+  | { type: "scales" }
+  | { type: "checksum" }
   | { type: "dispose" };
 
 let comm: SharedMemoryCommunicator | undefined;
@@ -60,13 +67,17 @@ self.onmessage = async (event: MessageEvent<GpuRankRequest>) => {
       comm = new SharedMemoryCommunicator(msg.group, msg.rank);
       engine = await createGpuEngine({
         spec: msg.spec,
-        maxBatch: msg.localBatch,
+        maxBatch: Math.max(msg.localBatch, msg.predictBatch ?? 0),
         seed: msg.seed,
         quantization: msg.quantization ?? null,
         gpuIndex: msg.gpuIndex,
       });
       exchange = new GpuRankExchange(comm, msg.compression, msg.readback);
-      self.postMessage({ type: "ready", device: engine.info.device });
+      self.postMessage({
+        type: "ready",
+        device: engine.info.device,
+        memoryBytes: engine.memoryBytes(),
+      });
     } else if (msg.type === "train") {
       const local = sliceChunk(msg.chunk, comm!.rank, comm!.size);
       const r = await exchange!.trainChunk(engine!, local, msg.learningRate);
@@ -78,6 +89,17 @@ self.onmessage = async (event: MessageEvent<GpuRankRequest>) => {
     } else if (msg.type === "quantize") {
       engine!.quantizeInPlace(msg.config);
       self.postMessage({ type: "quantized" });
+    } else if (msg.type === "predict") {
+      self.postMessage({ type: "predicted", probabilities: await engine!.predict(msg.chunk) });
+    } else if (msg.type === "table") {
+      self.postMessage({ type: "table", values: await engine!.readTable(msg.table) });
+    } else if (msg.type === "quantActive") {
+      engine!.setQuantizationActive(msg.active);
+      self.postMessage({ type: "quantActive" });
+    } else if (msg.type === "scales") {
+      self.postMessage({ type: "scales", scales: await engine!.embeddingScales() });
+    } else if (msg.type === "checksum") {
+      self.postMessage({ type: "checksum", checksum: paramsChecksum(await engine!.readParams()) });
     } else if (msg.type === "dispose") {
       exchange?.destroy();
       await engine?.dispose();

@@ -26,6 +26,8 @@ export interface GpuRanksOptions {
   compression: Compression;
   /** GPU of each rank (default: every rank on the default adapter). */
   gpuIndex?: (rank: number) => number | undefined;
+  /** The largest batch rank 0 predicts (default the local batch). */
+  predictBatch?: number;
   /** Bytes of a rank's slot in shared memory (the largest message it gathers). */
   slotBytes?: number;
   /** How ranks read their results back (`GpuGradientExchange`'s option; default `map`). */
@@ -42,7 +44,11 @@ export class GpuRanks {
   readonly #workers: Worker[];
   /** The adapter of each rank, in words. */
   readonly devices: string[];
+  /** Bytes the ranks' engines hold, together. */
+  memoryBytes = 0;
   readonly #checkReplicas: boolean;
+  /** Requests go one at a time (each Worker answers its last request). */
+  #queue: Promise<unknown> = Promise.resolve();
   /** Chunks trained so far (named when replicas diverge). */
   #chunks = 0;
 
@@ -73,6 +79,7 @@ export class GpuRanks {
       rank,
       spec: o.spec,
       localBatch: o.batchSize / o.ranks,
+      predictBatch: o.predictBatch,
       seed: o.seed,
       quantization: o.quantization ?? null,
       compression: o.compression,
@@ -80,6 +87,7 @@ export class GpuRanks {
       readback: o.readback,
     }), one);
     ranks.devices.push(...ready.map((r) => String(r.device)));
+    ranks.memoryBytes = ready.reduce((a, r) => a + (r.memoryBytes as number), 0);
     return ranks;
   }
 
@@ -114,20 +122,44 @@ export class GpuRanks {
     config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">,
     only?: number,
   ): Promise<void> {
-    if (only === undefined) {
-      await this.#all(() => ({ type: "quantize", config }));
-      return;
-    }
-    const w = this.#workers[only];
-    if (!w) {
-      throw new RangeError(`Expected a rank in [0, ${this.#workers.length}) but found ${only}`);
-    }
-    await this.#ask(w, only, { type: "quantize", config });
+    if (only === undefined) await this.#all(() => ({ type: "quantize", config }));
+    else await this.#one(only, { type: "quantize", config });
   }
 
   /** Every rank's parameters (equal, bit for bit, unless a replica diverged). */
   async params(): Promise<Params[]> {
     return (await this.#all(() => ({ type: "params" }))).map((r) => r.params as Params);
+  }
+
+  /** The parameters of rank `rank`'s replica. */
+  async rankParams(rank: number): Promise<Params> {
+    return (await this.#one(rank, { type: "params" })).params as Params;
+  }
+
+  /** Click probabilities of `chunk`, from rank 0's replica. */
+  async predict(chunk: BatchChunk): Promise<Float32Array> {
+    const r = await this.#one(0, { type: "predict", chunk });
+    return r.probabilities as Float32Array;
+  }
+
+  /** Table `table` of rank 0's replica. */
+  async readTable(table: number): Promise<Float32Array> {
+    return (await this.#one(0, { type: "table", table })).values as Float32Array;
+  }
+
+  /** Switches QAT on or off on every rank. */
+  async setQuantizationActive(active: boolean): Promise<void> {
+    await this.#all(() => ({ type: "quantActive", active }));
+  }
+
+  /** Rank 0's embedding scales. */
+  async embeddingScales(): Promise<Float32Array> {
+    return (await this.#one(0, { type: "scales" })).scales as Float32Array;
+  }
+
+  /** Every rank's parameter checksum (`replicas.ts`), by rank. */
+  async checksums(): Promise<string[]> {
+    return (await this.#all(() => ({ type: "checksum" }))).map((r) => String(r.checksum));
   }
 
   /** Frees the engines and ends the Workers. */
@@ -143,15 +175,33 @@ export class GpuRanks {
    * Sends each rank its request and waits for every answer (the first error throws); with
    * `inTurn`, each rank's request only after the previous rank answered.
    */
-  async #all(
+  #all(
     request: (rank: number) => GpuRankRequest,
     inTurn = false,
   ): Promise<Record<string, unknown>[]> {
     const ask = (w: Worker, rank: number) => this.#ask(w, rank, request(rank));
-    if (!inTurn) return await Promise.all(this.#workers.map(ask));
-    const out = [];
-    for (const [rank, w] of this.#workers.entries()) out.push(await ask(w, rank));
-    return out;
+    return this.#inQueue(async () => {
+      if (!inTurn) return await Promise.all(this.#workers.map(ask));
+      const out = [];
+      for (const [rank, w] of this.#workers.entries()) out.push(await ask(w, rank));
+      return out;
+    });
+  }
+
+  /** Sends rank `rank` alone its request, in turn with every other request. */
+  #one(rank: number, request: GpuRankRequest): Promise<Record<string, unknown>> {
+    const w = this.#workers[rank];
+    if (!w) {
+      throw new RangeError(`Expected a rank in [0, ${this.#workers.length}) but found ${rank}`);
+    }
+    return this.#inQueue(() => this.#ask(w, rank, request));
+  }
+
+  /** Runs `task` after every request sent before it settled. */
+  #inQueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
   }
 
   /** Sends rank `rank` its request and waits for its answer (an error answer throws). */

@@ -16,6 +16,7 @@ import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import { kaggleSuite, withDataParallel } from "../suites/mod.ts";
+import { engineKindOf } from "../suites/engines.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
 import { assertParamsClose, randomChunk, tinySpec } from "./test_models.ts";
 
@@ -138,8 +139,11 @@ Deno.test("GPU runs train data-parallel as simulated workers, sparse, without le
     () => withDataParallel(gpu, { workers: 2, mode: "simulated", compression: "uncompressed" }),
     /Expected sparse embedding gradients for data parallelism on the GPU but found uncompressed/,
   );
+  // GPU ranks (mode workers) take the same presets as simulated GPU workers.
+  const ranks = withDataParallel(gpu, { workers: 2, mode: "workers" }).suite;
+  assert.equal(engineKindOf(ranks.runs.find((r) => r.name === "fp32")!), "gpu-ranks");
   assert.throws(
-    () => withDataParallel(gpu, { workers: 2, mode: "workers" }),
-    /Expected engine cpu for data-parallel training but found gpu \(on the GPU, workers are simulated/,
+    () => withDataParallel(gpu, { workers: 2, mode: "workers", compression: "uncompressed" }),
+    /Expected sparse embedding gradients for data parallelism on the GPU but found uncompressed/,
   );
 });
