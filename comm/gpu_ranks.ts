@@ -136,10 +136,15 @@ export class GpuRanks {
     return (await this.#one(rank, { type: "params" })).params as Params;
   }
 
-  /** Click probabilities of `chunk`, from rank 0's replica. */
+  /**
+   * Click probabilities of `chunk`, from rank 0's replica. Every rank predicts: a GPU engine's
+   * prediction under QAT leaves state that later training reads (the model of one engine trained
+   * with evaluations differs from one trained without), so the ranks must all take it to stay
+   * the model of workers simulated on one engine.
+   */
   async predict(chunk: BatchChunk): Promise<Float32Array> {
-    const r = await this.#one(0, { type: "predict", chunk });
-    return r.probabilities as Float32Array;
+    const all = await this.#all(() => ({ type: "predict", chunk }));
+    return all[0].probabilities as Float32Array;
   }
 
   /** Table `table` of rank 0's replica. */
