@@ -20,6 +20,7 @@ import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { meanBytesPerIteration } from "./accounting.ts";
+import { meanWorkerLoss } from "./chunk.ts";
 import { GpuRanks, type GpuRanksOptions } from "./gpu_ranks.ts";
 
 /** N GPU ranks trained data-parallel, behind the engine interface. */
@@ -73,12 +74,7 @@ export class GpuRanksEngine implements Engine {
     const start = performance.now();
     const results = await this.ranks.trainChunk(chunk, options.learningRate);
     const iterations = results[0].iterations;
-    const loss = new Float32Array(iterations);
-    for (let i = 0; i < iterations; i++) {
-      let sum = 0;
-      for (const r of results) sum += r.loss[i];
-      loss[i] = sum / results.length;
-    }
+    const loss = meanWorkerLoss(results.map((r) => r.loss), iterations);
     const bytes = results.map((r) => {
       const b = { ...r.bytesPerIteration };
       for (const k of ["embedding", "mlp", "scales", "total"] as const) b[k] *= iterations;
