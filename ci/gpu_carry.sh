@@ -64,9 +64,14 @@ for f in .carry/vklayer/lib/*.so.*; do
   ldconfig -p | grep -q "^\s*$(basename "$f") " || cp "$f" /usr/lib/x86_64-linux-gnu/
 done
 ldconfig
-export VK_ADD_LAYER_PATH=$PWD/.carry/vklayer${VK_ADD_LAYER_PATH:+:$VK_ADD_LAYER_PATH}
-export VK_LAYER_PATH=${VK_LAYER_PATH:-$PWD/.carry/vklayer}
-export VK_INSTANCE_LAYERS=VK_LAYER_MESA_device_select${VK_INSTANCE_LAYERS:+:$VK_INSTANCE_LAYERS}
+# An enabled layer that cannot load fails every Vulkan instance: enable it only when it links.
+if ldd .carry/vklayer/libVkLayer_MESA_device_select.so | grep -q "not found"; then
+  echo "gpu-env: the device-select layer does not link here; only GPU index 0 will open" >&2
+else
+  export VK_ADD_LAYER_PATH=$PWD/.carry/vklayer${VK_ADD_LAYER_PATH:+:$VK_ADD_LAYER_PATH}
+  export VK_LAYER_PATH=${VK_LAYER_PATH:-$PWD/.carry/vklayer}
+  export VK_INSTANCE_LAYERS=VK_LAYER_MESA_device_select${VK_INSTANCE_LAYERS:+:$VK_INSTANCE_LAYERS}
+fi
 ENV
 rm -rf .carry/deno_dir/{gen,v8_code_cache_v2*,dep_analysis_cache_v2*,node_analysis_cache_v2*,check_cache_v2*}
 du -sh .carry
