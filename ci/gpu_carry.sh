@@ -26,5 +26,52 @@ for pkg in "$npm_dir"/@*/* "$npm_dir"/*; do
   name=${pkg#"$npm_dir"/}
   [ -f "$pkg/registry.json" ] || curl -fsS "$registry${name/\//%2f}" -o "$pkg/registry.json"
 done
+# Mesa's Vulkan device-select layer, so that --gpu-index N > 0 can open GPU N there
+# (engine/gpu/adapter_select.ts): the layer and the shared libraries it links, taken from the
+# Debian packages (not from this machine's files), with a manifest that names the library beside
+# it. The carried Vulkan loader (1.3.239) reads implicit layers only from system folders, so
+# gpu-env.sh finds it through VK_ADD_LAYER_PATH (VK_LAYER_PATH unless set) and enables it with VK_INSTANCE_LAYERS.
+layer_dir=.carry/vklayer
+if [ ! -f "$layer_dir/libVkLayer_MESA_device_select.so" ]; then
+  debs=$(mktemp -d)
+  chmod a+rwx "$debs" # apt-get download writes as its own user
+  mkdir -p /tmp/amd64-lists/partial
+  o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64-lists)
+  [ -n "$(ls /tmp/amd64-lists/*Packages* 2>/dev/null)" ] || apt-get "${o[@]}" update >/dev/null 2>&1
+  # The layer links libxcb-dri3, libwayland-client, libdrm, libxcb and, through them, libXau,
+  # libXdmcp, libbsd, libmd and libffi: about 1 MB in all.
+  (cd "$debs" && apt-get "${o[@]}" download mesa-vulkan-drivers libxcb-dri3-0 libwayland-client0 \
+    libdrm2 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0 libffi8 >/dev/null)
+  for f in "$debs"/*.deb; do dpkg -x "$f" "$debs/root"; done
+  mkdir -p "$layer_dir/lib"
+  cp "$debs"/root/usr/lib/x86_64-linux-gnu/libVkLayer_MESA_device_select.so "$layer_dir/"
+  for so in libxcb-dri3.so.0 libwayland-client.so.0 libdrm.so.2 libxcb.so.1 libXau.so.6 \
+    libXdmcp.so.6 libbsd.so.0 libmd.so.0 libffi.so.8; do
+    cp -L "$(find "$debs/root" -name "$so" | head -1)" "$layer_dir/lib/$so"
+  done
+  # A library_path with a "/" is relative to the manifest; a bare name would go to dlopen's search.
+  sed 's|"library_path": *"libVkLayer|"library_path": "./libVkLayer|' \
+    "$debs"/root/usr/share/vulkan/implicit_layer.d/VkLayer_MESA_device_select.json \
+    >"$layer_dir/VkLayer_MESA_device_select.json"
+  grep -q '"./libVkLayer_MESA_device_select.so"' "$layer_dir/VkLayer_MESA_device_select.json"
+  rm -rf "$debs"
+fi
+# gpu-prepare.sh wrote the shared gpu-env.sh: add the layer's environment to it.
+cat >>.carry/gpu-env.sh <<'ENV'
+# Mesa's device-select layer (ci/gpu_carry.sh): its libraries go where the system has none of
+# that name (never over a system library), the loader finds its manifest in .carry/vklayer.
+for f in .carry/vklayer/lib/*.so.*; do
+  ldconfig -p | grep -q "^\s*$(basename "$f") " || cp "$f" /usr/lib/x86_64-linux-gnu/
+done
+ldconfig
+# An enabled layer that cannot load fails every Vulkan instance: enable it only when it links.
+if ldd .carry/vklayer/libVkLayer_MESA_device_select.so | grep -q "not found"; then
+  echo "gpu-env: the device-select layer does not link here; only GPU index 0 will open" >&2
+else
+  export VK_ADD_LAYER_PATH=$PWD/.carry/vklayer${VK_ADD_LAYER_PATH:+:$VK_ADD_LAYER_PATH}
+  export VK_LAYER_PATH=${VK_LAYER_PATH:-$PWD/.carry/vklayer}
+  export VK_INSTANCE_LAYERS=VK_LAYER_MESA_device_select${VK_INSTANCE_LAYERS:+:$VK_INSTANCE_LAYERS}
+fi
+ENV
 rm -rf .carry/deno_dir/{gen,v8_code_cache_v2*,dep_analysis_cache_v2*,node_analysis_cache_v2*,check_cache_v2*}
 du -sh .carry

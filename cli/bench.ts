@@ -52,6 +52,7 @@ import { COMPRESSION_PRESET_NAMES } from "../record/presets.ts";
 import { withDataParallel } from "../suites/suite.ts";
 import { conflictMessage, deleteResults, planResume } from "./resume.ts";
 import { runSummaryLine, warmupWarning } from "./run_lines.ts";
+import { intList } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench SUITE [options]",
@@ -98,7 +99,8 @@ finishes and report.html into an output folder.`,
       help: "train every single-engine run data-parallel on N >= 2 workers: real replicas, one " +
         "single-threaded CPU engine per Worker, exchanging gradients through shared memory " +
         "every iteration (the global batch is split among them; replicas are checked identical " +
-        "at the end). Runs that declare their own workers (tables 4 and 6) keep them",
+        "at the end); with --engine gpu, GPU ranks (one GPU engine per Worker). Runs that " +
+        "declare their own workers (tables 4 and 6) keep them",
     },
     compression: {
       ...FLAGS.compression,
@@ -111,6 +113,13 @@ finishes and report.html into an output folder.`,
       help: "how data-parallel runs train: workers (real replicas) or simulated (the paper's " +
         "Algorithm 1 on one engine; same model bit for bit)",
       default: "workers for --workers, each run's own for tables 6 (simulated)",
+    },
+    "rank-gpus": {
+      type: "string",
+      arg: "LIST",
+      help: "with --engine gpu, the GPU index of each GPU rank of --dp-mode workers runs, " +
+        "comma-separated (a shorter list repeats its last)",
+      default: "every rank on the bench's GPU",
     },
     iterations: {
       ...FLAGS.iterations,
@@ -261,6 +270,14 @@ async function main(): Promise<number> {
     );
   }
   const gpuIndex = intFlag("gpu-index", values["gpu-index"], 0);
+  const rankGpus = values["rank-gpus"] === undefined
+    ? undefined
+    : intList("rank-gpus", values["rank-gpus"], 0);
+  if (
+    rankGpus && !suite.runs.some((r) => r.engine === "gpu" && r.dataParallel?.mode === "workers")
+  ) {
+    throw new UsageError("--rank-gpus applies only with --engine gpu and data-parallel workers");
+  }
   if (gpuIndex !== undefined && !suite.runs.some((r) => r.engine === "gpu")) {
     throw new UsageError("--gpu-index applies only with --engine gpu");
   }
@@ -319,6 +336,7 @@ async function main(): Promise<number> {
       onProgress: progress,
       saveModelTo: values["save-models"] ? model : undefined,
       dataWorkers,
+      rankGpus,
     });
     if (inputLines) result.inputLines = inputLines;
     const path = await writeResult(out, result);

@@ -51,3 +51,17 @@ export function sliceChunk(chunk: BatchChunk, rank: number, size: number): Batch
   });
   return { batchSize: b, samples: n, dense, labels, indices, offsets };
 }
+
+/**
+ * The loss of each iteration of a data-parallel chunk: the mean of the workers' local losses,
+ * summed in rank order.
+ */
+export function meanWorkerLoss(losses: readonly ArrayLike<number>[], iterations: number) {
+  const loss = new Float32Array(iterations);
+  for (let i = 0; i < iterations; i++) {
+    let sum = 0;
+    for (const l of losses) sum += l[i];
+    loss[i] = sum / losses.length;
+  }
+  return loss;
+}

@@ -15,6 +15,7 @@ import { type QuantConfig, QuantConfigSchema } from "../engine/quant.ts";
 import { type ModelSpec, validateSpec } from "../engine/spec.ts";
 import { shareChunk } from "../engine/batch.ts";
 import { meanBytesPerIteration } from "./accounting.ts";
+import { meanWorkerLoss } from "./chunk.ts";
 import { createSharedGroup } from "./communicator.ts";
 import { type ByteCount, type Compression, CompressionSchema } from "./compression.ts";
 import type { ReplicaRequest } from "./replica_worker.ts";
@@ -210,12 +211,7 @@ export class DataParallelTrainer {
     const replies = await this.#collect("trained");
     const results = replies.map((r) => r.result as TrainChunkResult);
     const iterations = results[0].iterations;
-    const loss = new Float32Array(iterations);
-    for (let i = 0; i < iterations; i++) {
-      let sum = 0;
-      for (const r of results) sum += r.loss[i];
-      loss[i] = sum / results.length;
-    }
+    const loss = meanWorkerLoss(results.map((r) => r.loss), iterations);
     const bytes = meanBytesPerIteration(replies.map((r) => r.bytes as ByteCount), iterations);
     const phases = Object.fromEntries(
       PHASES.map((p) => [p, results[0].phases[p]]),

@@ -13,6 +13,7 @@ import { createSharedGroup } from "./communicator.ts";
 import type { Compression } from "./compression.ts";
 import type { GpuRankRequest } from "./gpu_rank_worker.ts";
 import type { GpuRankChunkResult } from "./gpu_replica.ts";
+import { ReplicaDivergenceError } from "./replicas.ts";
 
 /** Options of {@linkcode GpuRanks.create}. */
 export interface GpuRanksOptions {
@@ -25,10 +26,17 @@ export interface GpuRanksOptions {
   compression: Compression;
   /** GPU of each rank (default: every rank on the default adapter). */
   gpuIndex?: (rank: number) => number | undefined;
+  /** The largest batch rank 0 predicts (default the local batch). */
+  predictBatch?: number;
   /** Bytes of a rank's slot in shared memory (the largest message it gathers). */
   slotBytes?: number;
   /** How ranks read their results back (`GpuGradientExchange`'s option; default `map`). */
   readback?: GpuReadback;
+  /**
+   * Compare every rank's parameter checksum after every chunk (default true), as the MPI runner
+   * does at its end: a diverged replica fails the chunk.
+   */
+  checkReplicas?: boolean;
 }
 
 /** N GPU ranks in Workers. */
@@ -36,10 +44,18 @@ export class GpuRanks {
   readonly #workers: Worker[];
   /** The adapter of each rank, in words. */
   readonly devices: string[];
+  /** Bytes the ranks' engines hold, together. */
+  memoryBytes = 0;
+  readonly #checkReplicas: boolean;
+  /** Requests go one at a time (each Worker answers its last request). */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Chunks trained so far (named when replicas diverge). */
+  #chunks = 0;
 
-  private constructor(workers: Worker[], devices: string[]) {
+  private constructor(workers: Worker[], devices: string[], checkReplicas: boolean) {
     this.#workers = workers;
     this.devices = devices;
+    this.#checkReplicas = checkReplicas;
   }
 
   /** Starts the ranks and their engines. */
@@ -53,7 +69,7 @@ export class GpuRanks {
     const group = createSharedGroup(o.ranks, o.slotBytes ?? 16 << 20);
     const url = new URL("./gpu_rank_worker.ts", import.meta.url).href;
     const workers = Array.from({ length: o.ranks }, () => new Worker(url, { type: "module" }));
-    const ranks = new GpuRanks(workers, []);
+    const ranks = new GpuRanks(workers, [], o.checkReplicas ?? true);
     // A GPU is chosen through process-wide environment variables read when a Worker first asks
     // for an adapter: ranks choosing GPUs start one after another.
     const one = o.gpuIndex !== undefined;
@@ -63,6 +79,7 @@ export class GpuRanks {
       rank,
       spec: o.spec,
       localBatch: o.batchSize / o.ranks,
+      predictBatch: o.predictBatch,
       seed: o.seed,
       quantization: o.quantization ?? null,
       compression: o.compression,
@@ -70,21 +87,84 @@ export class GpuRanks {
       readback: o.readback,
     }), one);
     ranks.devices.push(...ready.map((r) => String(r.device)));
+    ranks.memoryBytes = ready.reduce((a, r) => a + (r.memoryBytes as number), 0);
     return ranks;
   }
 
-  /** Trains every rank on its slice of every global batch of `chunk`; rank 0's result first. */
+  /**
+   * Trains every rank on its slice of every global batch of `chunk`; rank 0's result first.
+   * Unless made with `checkReplicas: false`, then compares the ranks' parameter checksums and
+   * throws {@linkcode ReplicaDivergenceError} naming the chunk and the ranks that differ from
+   * rank 0.
+   */
   async trainChunk(chunk: BatchChunk, learningRate: number): Promise<GpuRankChunkResult[]> {
-    return (await this.#all(() => ({
-      type: "train",
-      chunk,
-      learningRate,
-    }))) as unknown as GpuRankChunkResult[];
+    const checksum = this.#checkReplicas;
+    const results = await this.#all(() => ({ type: "train", chunk, learningRate, checksum }));
+    const chunkIndex = this.#chunks++;
+    if (checksum) {
+      const sums = results.map((r) => String(r.checksum));
+      const differ = sums.flatMap((s, rank) => s === sums[0] ? [] : [rank]);
+      if (differ.length) {
+        throw new ReplicaDivergenceError(
+          sums,
+          `after chunk ${chunkIndex} (ranks ${differ.join(", ")} differ from rank 0)`,
+        );
+      }
+    }
+    return results as unknown as GpuRankChunkResult[];
+  }
+
+  /**
+   * Post-training quantization of the parameters in place (the engine's `quantizeInPlace`), on
+   * every rank or only on rank `only`.
+   */
+  async quantizeInPlace(
+    config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">,
+    only?: number,
+  ): Promise<void> {
+    if (only === undefined) await this.#all(() => ({ type: "quantize", config }));
+    else await this.#one(only, { type: "quantize", config });
   }
 
   /** Every rank's parameters (equal, bit for bit, unless a replica diverged). */
   async params(): Promise<Params[]> {
     return (await this.#all(() => ({ type: "params" }))).map((r) => r.params as Params);
+  }
+
+  /** The parameters of rank `rank`'s replica. */
+  async rankParams(rank: number): Promise<Params> {
+    return (await this.#one(rank, { type: "params" })).params as Params;
+  }
+
+  /**
+   * Click probabilities of `chunk`, from rank 0's replica. Every rank predicts: a GPU engine's
+   * prediction under QAT leaves state that later training reads (the model of one engine trained
+   * with evaluations differs from one trained without), so the ranks must all take it to stay
+   * the model of workers simulated on one engine.
+   */
+  async predict(chunk: BatchChunk): Promise<Float32Array> {
+    const all = await this.#all(() => ({ type: "predict", chunk }));
+    return all[0].probabilities as Float32Array;
+  }
+
+  /** Table `table` of rank 0's replica. */
+  async readTable(table: number): Promise<Float32Array> {
+    return (await this.#one(0, { type: "table", table })).values as Float32Array;
+  }
+
+  /** Switches QAT on or off on every rank. */
+  async setQuantizationActive(active: boolean): Promise<void> {
+    await this.#all(() => ({ type: "quantActive", active }));
+  }
+
+  /** Rank 0's embedding scales. */
+  async embeddingScales(): Promise<Float32Array> {
+    return (await this.#one(0, { type: "scales" })).scales as Float32Array;
+  }
+
+  /** Every rank's parameter checksum (`replicas.ts`), by rank. */
+  async checksums(): Promise<string[]> {
+    return (await this.#all(() => ({ type: "checksum" }))).map((r) => String(r.checksum));
   }
 
   /** Frees the engines and ends the Workers. */
@@ -100,21 +180,43 @@ export class GpuRanks {
    * Sends each rank its request and waits for every answer (the first error throws); with
    * `inTurn`, each rank's request only after the previous rank answered.
    */
-  async #all(
+  #all(
     request: (rank: number) => GpuRankRequest,
     inTurn = false,
   ): Promise<Record<string, unknown>[]> {
-    const ask = (w: Worker, rank: number) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        w.onmessage = (e) => {
-          if (e.data.type === "error") reject(new Error(`GPU rank ${rank}: ${e.data.message}`));
-          else resolve(e.data);
-        };
-        w.postMessage(request(rank));
-      });
-    if (!inTurn) return await Promise.all(this.#workers.map(ask));
-    const out = [];
-    for (const [rank, w] of this.#workers.entries()) out.push(await ask(w, rank));
-    return out;
+    const ask = (w: Worker, rank: number) => this.#ask(w, rank, request(rank));
+    return this.#inQueue(async () => {
+      if (!inTurn) return await Promise.all(this.#workers.map(ask));
+      const out = [];
+      for (const [rank, w] of this.#workers.entries()) out.push(await ask(w, rank));
+      return out;
+    });
+  }
+
+  /** Sends rank `rank` alone its request, in turn with every other request. */
+  #one(rank: number, request: GpuRankRequest): Promise<Record<string, unknown>> {
+    const w = this.#workers[rank];
+    if (!w) {
+      throw new RangeError(`Expected a rank in [0, ${this.#workers.length}) but found ${rank}`);
+    }
+    return this.#inQueue(() => this.#ask(w, rank, request));
+  }
+
+  /** Runs `task` after every request sent before it settled. */
+  #inQueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Sends rank `rank` its request and waits for its answer (an error answer throws). */
+  #ask(w: Worker, rank: number, request: GpuRankRequest): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      w.onmessage = (e) => {
+        if (e.data.type === "error") reject(new Error(`GPU rank ${rank}: ${e.data.message}`));
+        else resolve(e.data);
+      };
+      w.postMessage(request);
+    });
   }
 }

@@ -8,8 +8,12 @@ import type { Params } from "../engine/params.ts";
 
 /** Raised when the replicas of a data-parallel run differ. */
 export class ReplicaDivergenceError extends Error {
-  constructor(checksums: readonly string[]) {
-    super(`Data-parallel replicas diverged: parameter checksums ${checksums.join(", ")}`);
+  /** `checksums` by rank; `where` says when it was found (e.g. "after chunk 3"). */
+  constructor(checksums: readonly string[], where?: string) {
+    super(
+      `Data-parallel replicas diverged${where ? ` ${where}` : ""}: expected equal parameter ` +
+        `checksums but found ${checksums.join(", ")} (by rank)`,
+    );
     this.name = "ReplicaDivergenceError";
   }
 }

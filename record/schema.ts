@@ -80,7 +80,8 @@ export const RunConfigSchema = z.object({
    * Data-parallel training: the global batch split over `workers`, their gradients exchanged
    * under a compression preset (`record/presets.ts`). `mode`: `simulated` on one
    * single-threaded engine (the paper's Algorithm 1, the default), `workers` as real replicas
-   * (one single-threaded CPU engine per Worker), or `accounting`: the bytes each worker would
+   * (one single-threaded CPU engine per Worker, or with engine gpu one GPU engine per Worker:
+   * GPU ranks), or `accounting`: the bytes each worker would
    * send, counted on the run's batches, nothing trained (Table 4). Absent: one worker.
    */
   dataParallel: z.object({
@@ -137,14 +138,8 @@ export const RunConfigSchema = z.object({
       `Expected the batch size ${c.batchSize} to be a multiple of the ${dp.workers} data-parallel workers`,
     );
   }
-  if (dp.mode === "workers" && c.engine !== "cpu") {
-    issue(
-      "mode",
-      `Expected engine cpu for data-parallel training but found ${c.engine} (on the GPU, ` +
-        `workers are simulated on one engine: mode simulated)`,
-    );
-  }
-  if (dp.mode === "simulated" && c.engine === "gpu") {
+  // On the GPU, workers are simulated on one engine or are GPU ranks (one engine per Worker).
+  if (dp.mode !== "accounting" && c.engine === "gpu") {
     if (!COMPRESSION_PRESETS[dp.compression].sparseEmbeddings) {
       issue(
         "compression",

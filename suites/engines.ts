@@ -13,17 +13,27 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelEngine } from "../comm/dp_engine.ts";
+import { GpuRanksEngine } from "../comm/gpu_ranks_engine.ts";
 import { SimulatedGpuDataParallel } from "../comm/gpu_replica.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
 import type { RunConfig } from "../record/schema.ts";
 
-/** The kinds of engine a run trains on: its `engine`, or real data-parallel replicas. */
-export type EngineKind = RunConfig["engine"] | "data-parallel";
+/**
+ * The kinds of engine a run trains on: its `engine`, or real data-parallel replicas (CPU
+ * engines, or GPU ranks).
+ */
+export type EngineKind = RunConfig["engine"] | "data-parallel" | "gpu-ranks";
+
+/** Where an engine runs, beyond its configuration. */
+export interface EnginePlacement {
+  /** GPU index of each GPU rank (a shorter list repeats its last; default: the default adapter). */
+  rankGpus?: readonly number[];
+}
 
 /** How one kind of engine is built. */
 interface EngineBuilder {
   /** Builds the engine of `config` for `spec`. */
-  create(config: RunConfig, spec: ModelSpec): Promise<Engine>;
+  create(config: RunConfig, spec: ModelSpec, placement: EnginePlacement): Promise<Engine>;
   /** The engine a run records when it never got one (over its memory budget, no device). */
   planned(config: RunConfig): EngineInfo;
 }
@@ -33,6 +43,16 @@ function plannedCpu(config: RunConfig): EngineInfo {
   return {
     name: "cpu",
     device: cpuModel(),
+    threads: config.threads || navigator.hardwareConcurrency,
+    details: {},
+  };
+}
+
+/** A GPU run that was not built: the adapter is only known once the engine is built. */
+function plannedGpu(config: RunConfig): EngineInfo {
+  return {
+    name: "gpu",
+    device: "WebGPU",
     threads: config.threads || navigator.hardwareConcurrency,
     details: {},
   };
@@ -61,13 +81,7 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
         seed: config.seed,
         quantization: config.quantization,
       }),
-    // The adapter is only known once the engine is built.
-    planned: (config) => ({
-      name: "gpu",
-      device: "WebGPU",
-      threads: config.threads || navigator.hardwareConcurrency,
-      details: {},
-    }),
+    planned: plannedGpu,
   },
   "data-parallel": {
     create: (config, spec) => {
@@ -83,22 +97,44 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
         kernels: config.cpuKernels,
       });
     },
-    // Data-parallel replicas are single-threaded CPU engines (the schema requires engine cpu).
     planned: plannedCpu,
+  },
+  "gpu-ranks": {
+    create: (config, spec, placement) => {
+      const dp = config.dataParallel!;
+      const gpus = placement.rankGpus;
+      return GpuRanksEngine.create({
+        ranks: dp.workers,
+        spec,
+        batchSize: config.batchSize,
+        predictBatch: config.testBatchSize,
+        seed: config.seed,
+        quantization: config.quantization,
+        compression: COMPRESSION_PRESETS[dp.compression],
+        gpuIndex: gpus?.length ? (r) => gpus[Math.min(r, gpus.length - 1)] : undefined,
+      });
+    },
+    planned: plannedGpu,
   },
 };
 
 /**
- * The kind of engine `config` trains on: real replicas are an engine of their own, while
- * simulated data parallelism trains on one CPU or GPU engine (see {@linkcode chunkTrainerOf}).
+ * The kind of engine `config` trains on: real replicas (CPU) and GPU ranks are engines of
+ * their own, while simulated data parallelism trains on one CPU or GPU engine (see
+ * {@linkcode chunkTrainerOf}).
  */
 export function engineKindOf(config: RunConfig): EngineKind {
-  return config.dataParallel?.mode === "workers" ? "data-parallel" : config.engine;
+  if (config.dataParallel?.mode !== "workers") return config.engine;
+  return config.engine === "gpu" ? "gpu-ranks" : "data-parallel";
 }
 
 /** Builds the engine a run trains on; rejects when it cannot (no GPU, unsupported method). */
-export function createRunEngine(config: RunConfig, spec: ModelSpec): Promise<Engine> {
-  return ENGINE_BUILDERS[engineKindOf(config)].create(config, spec);
+export function createRunEngine(
+  config: RunConfig,
+  spec: ModelSpec,
+  placement: EnginePlacement = {},
+): Promise<Engine> {
+  return ENGINE_BUILDERS[engineKindOf(config)].create(config, spec, placement);
 }
 
 /** The engine a run records as its device when it never got one. */

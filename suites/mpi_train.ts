@@ -15,6 +15,7 @@ import { SyntheticCriteo } from "../data/synthetic.ts";
 import type { CompressionPresetName } from "../record/presets.ts";
 import { upperMedian } from "../record/stats.ts";
 import { meanBytesPerIteration } from "../comm/accounting.ts";
+import { meanWorkerLoss } from "../comm/chunk.ts";
 import { type ByteCount, type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { gatherJson, type MpiCommunicator } from "../comm/mpi/communicator.ts";
 import { GpuReplica } from "../comm/gpu_replica.ts";
@@ -121,12 +122,7 @@ export async function trainOnMpiRanks(
     if (comm.rank !== 0) return undefined;
     const iterations = r.result.iterations;
     // The mean of the ranks' losses, as DataParallelTrainer takes it.
-    const loss = new Float32Array(iterations);
-    for (let i = 0; i < iterations; i++) {
-      let sum = 0;
-      for (const a of all) sum += a.loss[i];
-      loss[i] = sum / all.length;
-    }
+    const loss = meanWorkerLoss(all.map((a) => a.loss), iterations);
     const bytes = meanBytesPerIteration(all.map((a) => a.bytes), iterations);
     const checksums = all.map((a) => a.checksum);
     return {

@@ -18,7 +18,12 @@ import { SyntheticCriteo } from "../data/synthetic.ts";
 import { openCriteoRunData } from "../data/criteo/prepare.ts";
 import { FillPool, type FillSourceSpec } from "../data/fill_pool.ts";
 import type { RunConfig, RunResult } from "../record/schema.ts";
-import { chunkTrainerOf, createRunEngine, plannedEngineInfo } from "./engines.ts";
+import {
+  chunkTrainerOf,
+  createRunEngine,
+  type EnginePlacement,
+  plannedEngineInfo,
+} from "./engines.ts";
 import { WeightHistograms } from "./histograms.ts";
 import { buildRunResult, modelQuantization } from "./result.ts";
 import { type RunProgress, trainChunks, type TrainData, TrainingTally } from "./training_loop.ts";
@@ -27,7 +32,7 @@ export type { RunProgress } from "./training_loop.ts";
 export { modelQuantization } from "./result.ts";
 
 /** Options of {@linkcode runTraining}. */
-export interface RunOptions {
+export interface RunOptions extends EnginePlacement {
   /** Suite name recorded in the result. */
   suite: string;
   /** Called with progress after each chunk. */
@@ -144,7 +149,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   let engine: Engine;
   let pool: FillPool | undefined;
   try {
-    engine = await createRunEngine(config, spec);
+    engine = await createRunEngine(config, spec, options);
   } catch (e) {
     starting?.then((p) => p.close(), () => {});
     // An engine that cannot run this method (or no GPU) fails this run; the suite goes on.

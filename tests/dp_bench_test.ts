@@ -97,9 +97,10 @@ Deno.test("data-parallel settings: errors name what was expected and what was fo
     /dataParallel\.workers: Expected the batch size 30 to be a multiple of the 4 data-parallel workers/,
   );
   const gpu = { ...suite, runs: [{ ...tiny(), engine: "gpu" as const }] };
+  // GPU ranks exchange sparse embedding gradients only (dense ones are the accounting baseline).
   assert.throws(
-    () => withDataParallel(gpu, { workers: 2 }),
-    /Expected engine cpu for data-parallel training but found gpu/,
+    () => withDataParallel(gpu, { workers: 2, compression: "uncompressed" }),
+    /Expected sparse embedding gradients for data parallelism on the GPU but found uncompressed/,
   );
   // LSQ runs stay on one engine and are named; Table 6 runs keep their own workers.
   const t3 = kaggleSuite({ experiments: ["table3", "table6"] });

@@ -117,9 +117,11 @@ Deno.test({
       /^error GpuIndexError: Expected (a GPU index in \[0, \d+\)|GPU index 0) but found 1:/,
     );
     assert.ok(one.includes(`[0] ${name}`), one);
-    // The layer disabled: only the default adapter, named in the error.
-    assert.equal(await openInChild(0, { NODEVICE_SELECT: "1" }), `opened ${name}`);
-    const off = await openInChild(2, { NODEVICE_SELECT: "1" });
+    // The layer disabled (as an implicit layer, and not enabled as the explicit one the GPU
+    // carry's gpu-env.sh names): only the default adapter, named in the error.
+    const disabled = { NODEVICE_SELECT: "1", VK_INSTANCE_LAYERS: "" };
+    assert.equal(await openInChild(0, disabled), `opened ${name}`);
+    const off = await openInChild(2, disabled);
     assert.match(off, /^error GpuIndexError: Expected GPU index 0 but found 2/);
     assert.ok(off.includes(`[0] ${name}`), off);
   },

@@ -10,11 +10,13 @@ import assert from "node:assert/strict";
 import { type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { SimulatedGpuDataParallel } from "../comm/gpu_replica.ts";
 import { GpuRanks } from "../comm/gpu_ranks.ts";
+import { ReplicaDivergenceError } from "../comm/replicas.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import { kaggleSuite, withDataParallel } from "../suites/mod.ts";
+import { engineKindOf } from "../suites/engines.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
 import { assertParamsClose, randomChunk, tinySpec } from "./test_models.ts";
 
@@ -95,6 +97,34 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "GPU ranks compare checksums after every chunk: a corrupted replica fails the next one",
+  ignore,
+  fn: async () => {
+    const compression = COMPRESSION_PRESETS.sparse as Compression;
+    const ranks = await GpuRanks.create({ ranks: K, spec, batchSize: B, seed, compression });
+    try {
+      // Equal replicas pass the check.
+      await ranks.trainChunk(chunks[0], learningRate);
+      // Rank 1 alone rounds its parameters to INT4: its replica no longer equals rank 0's.
+      await ranks.quantizeInPlace({ embeddingBits: 4, mlpBits: 4, quantizeBias: false }, 1);
+      await assert.rejects(
+        () => ranks.trainChunk(chunks[1], learningRate),
+        (e: Error) => {
+          assert.ok(e instanceof ReplicaDivergenceError, String(e));
+          assert.match(
+            e.message,
+            /^Data-parallel replicas diverged after chunk 1 \(ranks 1 differ from rank 0\): expected equal parameter checksums but found [0-9a-f]{16}, [0-9a-f]{16} \(by rank\)$/,
+          );
+          return true;
+        },
+      );
+    } finally {
+      await ranks.dispose();
+    }
+  },
+});
+
 Deno.test("GPU runs train data-parallel as simulated workers, sparse, without learned clips", () => {
   const t3 = kaggleSuite({ experiments: ["table3"] });
   const gpu = { ...t3, runs: t3.runs.map((r) => ({ ...r, engine: "gpu" as const })) };
@@ -109,8 +139,11 @@ Deno.test("GPU runs train data-parallel as simulated workers, sparse, without le
     () => withDataParallel(gpu, { workers: 2, mode: "simulated", compression: "uncompressed" }),
     /Expected sparse embedding gradients for data parallelism on the GPU but found uncompressed/,
   );
+  // GPU ranks (mode workers) take the same presets as simulated GPU workers.
+  const ranks = withDataParallel(gpu, { workers: 2, mode: "workers" }).suite;
+  assert.equal(engineKindOf(ranks.runs.find((r) => r.name === "fp32")!), "gpu-ranks");
   assert.throws(
-    () => withDataParallel(gpu, { workers: 2, mode: "workers" }),
-    /Expected engine cpu for data-parallel training but found gpu \(on the GPU, workers are simulated/,
+    () => withDataParallel(gpu, { workers: 2, mode: "workers", compression: "uncompressed" }),
+    /Expected sparse embedding gradients for data parallelism on the GPU but found uncompressed/,
   );
 });
