@@ -146,6 +146,7 @@ export async function trainChunkExchanging(
         pass.setBindGroup(1, group, [i * ITER_STRIDE]);
         recordMlpUpdate(recording, pass, quantizedMlp, pactActive(quant));
         step.recordTables(pass);
+        state.blockMaxima.stale = true; // rows written outside the update phase
         pass.end();
         device.queue.submit([encoder.finish()]);
       }

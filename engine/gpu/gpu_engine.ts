@@ -94,6 +94,7 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
     );
     const plan = planTables(spec.tableRows, spec.embeddingDim, arenaBytes, perGroup);
     const state = new GpuState(spec, gpu.device, plan, quant, options.maxBatch);
+    state.blockMaxima.incremental = options.incrementalTableMaxima ?? true;
     const engine = new GpuEngine(state, options, gpu);
     uploadParams(state, options.params, options.seed ?? 0);
     return engine;

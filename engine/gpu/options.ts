@@ -47,6 +47,12 @@ export interface GpuEngineOptions {
    * the Open MPI local rank's, else the default adapter.
    */
   gpuIndex?: number;
+  /**
+   * Whether scale finding keeps per-block table maxima current after each step's update and
+   * reads those (O(rows touched)) instead of every table (default true; false: the full read,
+   * to compare against; both give the same bits).
+   */
+  incrementalTableMaxima?: boolean;
 }
 
 /**

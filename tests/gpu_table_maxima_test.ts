@@ -1,0 +1,188 @@
+/**
+ * The WebGPU engine's incremental table maxima (per-block maxima kept current after each step's
+ * update, `engine/gpu/kernels/block_max_*.ts`) against its full read of every table: the table
+ * scales must be the same bits after every step, through an FP32 warm-up, QAT, post-training
+ * quantization and training after it, with hot rows (the tables' largest values sit in rows the
+ * batches update), multi-hot bags, split tables and the sorted update. Needs a WebGPU adapter
+ * (in CI: lavapipe, `DENO_WEBGPU_BACKEND=vulkan`); without one every test is reported as ignored.
+ */
+import assert from "node:assert/strict";
+import type { BatchChunk } from "../engine/batch.ts";
+import type { Engine } from "../engine/engine.ts";
+import { createGpuEngine, type GpuEngineOptions } from "../engine/gpu/mod.ts";
+import { initParams } from "../engine/params.ts";
+import type { QuantConfig } from "../engine/quant.ts";
+import { Rng } from "../engine/rng.ts";
+import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
+import { dqrm, hawq, pact } from "../suites/experiments.ts";
+import { findTestAdapter } from "./gpu_setup.ts";
+import { ODD } from "./test_models.ts";
+
+const found = await findTestAdapter();
+const ignore = found.adapter === null;
+if (ignore) console.warn(`SKIPPING the WebGPU table maxima tests: ${found.reason}.`);
+
+/**
+ * Embedding width 8 and a table of 9000 rows (72,000 floats: 71 blocks of maxima, the last one
+ * short), so updated rows fall in many different blocks.
+ */
+const WIDE_TABLE: ModelSpec = (() => {
+  const tableRows = [9000, 3, 29, 12, 5];
+  const embeddingDim = 8;
+  return {
+    denseFeatures: 13,
+    tableRows,
+    embeddingDim,
+    bottomMlp: [13, 9, 7, 8],
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+  };
+})();
+
+/** Every table's hot rows: its first, its last and one in the middle. */
+function hotRows(rows: number): number[] {
+  return [0, rows - 1, Math.floor(rows / 2)];
+}
+
+/**
+ * A batch where half the indices are hot rows (the rows holding each table's largest values),
+ * the rest uniform; multi-hot bags of 0 to 3 indices when `multiHot`.
+ */
+function hotChunk(spec: ModelSpec, batch: number, seed: number, multiHot: boolean): BatchChunk {
+  const rng = new Rng(seed, 7);
+  const indices: Int32Array[] = [];
+  const offsets: Int32Array[] = [];
+  for (const n of spec.tableRows) {
+    const hot = hotRows(n);
+    const off = new Int32Array(batch + 1);
+    const idx: number[] = [];
+    for (let s = 0; s < batch; s++) {
+      const bag = multiHot ? rng.int(4) : 1;
+      for (let j = 0; j < bag; j++) idx.push(rng.next() < 0.5 ? hot[rng.int(3)] : rng.int(n));
+      off[s + 1] = idx.length;
+    }
+    indices.push(Int32Array.from(idx));
+    offsets.push(off);
+  }
+  const dense = Float32Array.from({ length: batch * spec.denseFeatures }, () => rng.next() * 3);
+  const labels = Float32Array.from({ length: batch }, () => (rng.next() < 0.4 ? 1 : 0));
+  return { batchSize: batch, samples: batch, dense, labels, indices, offsets };
+}
+
+interface Case {
+  name: string;
+  quant: QuantConfig;
+  spec: ModelSpec;
+  multiHot: boolean;
+  /** Engine options beyond the model (split arenas, the sorted update). */
+  extra?: Partial<GpuEngineOptions>;
+}
+
+const SPLIT = { arenaBytes: 60, arenasPerGroup: 2 };
+const CASES: Case[] = [
+  { name: "DQRM P=1", quant: dqrm(4, 4, 1), spec: ODD, multiHot: false },
+  {
+    name: "DQRM P=1, multi-hot, split tables",
+    quant: dqrm(4, 4, 1),
+    spec: ODD,
+    multiHot: true,
+    extra: SPLIT,
+  },
+  {
+    name: "DQRM P=3, width 8, a table of 71 blocks",
+    quant: dqrm(4, null, 3),
+    spec: WIDE_TABLE,
+    multiHot: true,
+  },
+  { name: "PACT", quant: pact(4, 4), spec: ODD, multiHot: true },
+  {
+    name: "PACT, width 8, sorted update",
+    quant: pact(4, null),
+    spec: WIDE_TABLE,
+    multiHot: false,
+    extra: { sortedUpdateFrom: 0 },
+  },
+  { name: "HAWQ", quant: hawq(4, 4), spec: ODD, multiHot: false },
+  {
+    name: "HAWQ, multi-hot, split tables",
+    quant: hawq(4, null),
+    spec: ODD,
+    multiHot: true,
+    extra: SPLIT,
+  },
+  {
+    name: "HAWQ, width 8, split tables",
+    quant: hawq(4, null),
+    spec: WIDE_TABLE,
+    multiHot: true,
+    extra: { arenaBytes: 40_000, arenasPerGroup: 2 },
+  },
+];
+
+/** Asserts both engines' table scales are the same bits. */
+async function assertSameScales(what: string, full: Engine, incremental: Engine): Promise<void> {
+  const want = new Uint32Array((await full.embeddingScales()).buffer);
+  const got = new Uint32Array((await incremental.embeddingScales()).buffer);
+  assert.ok(want.some((b) => b !== 0), `expected scales found at ${what} but found none`);
+  for (let t = 0; t < want.length; t++) {
+    assert.equal(
+      got[t],
+      want[t],
+      `${what}: expected table ${t}'s scale bits ${want[t].toString(16)} (full read) but found ` +
+        `${got[t].toString(16)} (incremental maxima)`,
+    );
+  }
+}
+
+for (const c of CASES) {
+  Deno.test({
+    name: `GPU incremental table maxima give the full read's scales, bit for bit (${c.name})`,
+    ignore,
+    sanitizeResources: false,
+    fn: async () => {
+      const batch = 9;
+      const params = initParams(c.spec, 11);
+      // The hot rows hold each table's largest values, so updates move the maxima.
+      params.embeddings.forEach((e, t) => {
+        for (const r of hotRows(c.spec.tableRows[t])) {
+          for (let q = 0; q < c.spec.embeddingDim; q++) e[r * c.spec.embeddingDim + q] *= 4;
+        }
+      });
+      const base = { spec: c.spec, maxBatch: batch, params, quantization: c.quant, ...c.extra };
+      const full = await createGpuEngine({ ...base, incrementalTableMaxima: false });
+      const incremental = await createGpuEngine(base);
+      const both = [full, incremental];
+      let seed = 100;
+      const step = async (what: string, lr: number) => {
+        const chunk = hotChunk(c.spec, batch, seed++, c.multiHot);
+        for (const e of both) await e.trainChunk(chunk, { learningRate: lr });
+        await assertSameScales(what, full, incremental);
+      };
+      try {
+        // FP32 warm-up: the tables change while no maxima are kept.
+        for (const e of both) e.setQuantizationActive(false);
+        for (let i = 0; i < 2; i++) {
+          const chunk = hotChunk(c.spec, batch, seed++, c.multiHot);
+          for (const e of both) await e.trainChunk(chunk, { learningRate: 0.5 });
+        }
+        for (const e of both) e.setQuantizationActive(true);
+        for (let i = 0; i < 6; i++) await step(`QAT step ${i}`, 0.5);
+        for (const e of both) {
+          e.quantizeInPlace({ embeddingBits: 4, mlpBits: null, quantizeBias: false });
+        }
+        await assertSameScales("after quantizeInPlace", full, incremental);
+        for (let i = 0; i < 4; i++) await step(`step ${i} after quantizeInPlace`, 0.5);
+        // A chunk of several steps: the maxima follow each step's update.
+        const chunk = hotChunk(c.spec, batch, seed++, c.multiHot);
+        const many: BatchChunk = { ...chunk, batchSize: 3 };
+        for (const e of both) await e.trainChunk(many, { learningRate: 0.5 });
+        await assertSameScales("after a chunk of 3 steps", full, incremental);
+        const [a, b] = await Promise.all(both.map((e) => e.readParams()));
+        a.embeddings.forEach((e, t) =>
+          assert.deepEqual(b.embeddings[t], e, `expected table ${t} equal in both engines`)
+        );
+      } finally {
+        for (const e of both) await e.dispose();
+      }
+    },
+  });
+}
