@@ -26,21 +26,30 @@ if (ignore) console.warn(`SKIPPING the WebGPU table maxima tests: ${found.reason
  * Embedding width 8 and a table of 9000 rows (72,000 floats: 71 blocks of maxima, the last one
  * short), so updated rows fall in many different blocks.
  */
-const WIDE_TABLE: ModelSpec = (() => {
-  const tableRows = [9000, 3, 29, 12, 5];
-  const embeddingDim = 8;
+const WIDE_TABLE: ModelSpec = wideSpec(9000, 8);
+
+/** Embedding width 12 (vec4 reads): row 85 of the 3000-row table straddles two blocks. */
+const STRADDLE: ModelSpec = wideSpec(3000, 12);
+
+function wideSpec(rows: number, embeddingDim: number): ModelSpec {
+  const tableRows = [rows, 3, 29, 12, 5];
   return {
     denseFeatures: 13,
     tableRows,
     embeddingDim,
-    bottomMlp: [13, 9, 7, 8],
+    bottomMlp: [13, 9, 7, embeddingDim],
     topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
   };
-})();
+}
 
-/** Every table's hot rows: its first, its last and one in the middle. */
-function hotRows(rows: number): number[] {
-  return [0, rows - 1, Math.floor(rows / 2)];
+/**
+ * A table's hot rows: its first, last and middle rows, and the row holding float 1024 (which
+ * straddles two blocks of maxima unless the width divides 1024) where the table has it.
+ */
+function hotRows(rows: number, dim: number): number[] {
+  const hot = [0, rows - 1, Math.floor(rows / 2)];
+  const straddle = Math.floor(1024 / dim);
+  return straddle < rows && !hot.includes(straddle) ? [straddle, ...hot] : hot;
 }
 
 /**
@@ -52,12 +61,14 @@ function hotChunk(spec: ModelSpec, batch: number, seed: number, multiHot: boolea
   const indices: Int32Array[] = [];
   const offsets: Int32Array[] = [];
   for (const n of spec.tableRows) {
-    const hot = hotRows(n);
+    const hot = hotRows(n, spec.embeddingDim);
     const off = new Int32Array(batch + 1);
     const idx: number[] = [];
     for (let s = 0; s < batch; s++) {
       const bag = multiHot ? rng.int(4) : 1;
-      for (let j = 0; j < bag; j++) idx.push(rng.next() < 0.5 ? hot[rng.int(3)] : rng.int(n));
+      for (let j = 0; j < bag; j++) {
+        idx.push(rng.next() < 0.5 ? hot[rng.int(hot.length)] : rng.int(n));
+      }
       off[s + 1] = idx.length;
     }
     indices.push(Int32Array.from(idx));
@@ -73,12 +84,22 @@ interface Case {
   quant: QuantConfig;
   spec: ModelSpec;
   multiHot: boolean;
+  /** Samples per step (9 unless said). */
+  batch?: number;
   /** Engine options beyond the model (split arenas, the sorted update). */
   extra?: Partial<GpuEngineOptions>;
 }
 
 const SPLIT = { arenaBytes: 60, arenasPerGroup: 2 };
 const CASES: Case[] = [
+  // One index per table and step: a missed entry is never covered by a duplicate.
+  {
+    name: "DQRM P=1, one sample a step",
+    quant: dqrm(4, 4, 1),
+    spec: ODD,
+    multiHot: false,
+    batch: 1,
+  },
   { name: "DQRM P=1", quant: dqrm(4, 4, 1), spec: ODD, multiHot: false },
   {
     name: "DQRM P=1, multi-hot, split tables",
@@ -110,6 +131,13 @@ const CASES: Case[] = [
     extra: SPLIT,
   },
   {
+    name: "DQRM P=1, width 12, rows straddling blocks, split tables",
+    quant: dqrm(4, null, 1),
+    spec: STRADDLE,
+    multiHot: true,
+    extra: { arenaBytes: 20_000, arenasPerGroup: 2 },
+  },
+  {
     name: "HAWQ, width 8, split tables",
     quant: hawq(4, null),
     spec: WIDE_TABLE,
@@ -139,13 +167,17 @@ for (const c of CASES) {
     ignore,
     sanitizeResources: false,
     fn: async () => {
-      const batch = 9;
+      const batch = c.batch ?? 9;
       const params = initParams(c.spec, 11);
-      // The hot rows hold each table's largest values, so updates move the maxima.
+      // The hot rows hold each table's largest values, so updates move the maxima; one of them
+      // (a different one table by table, the straddling row in the first table) holds the max.
       params.embeddings.forEach((e, t) => {
-        for (const r of hotRows(c.spec.tableRows[t])) {
-          for (let q = 0; q < c.spec.embeddingDim; q++) e[r * c.spec.embeddingDim + q] *= 4;
-        }
+        const d = c.spec.embeddingDim;
+        const hot = hotRows(c.spec.tableRows[t], d);
+        hot.forEach((r, k) => {
+          const gain = k === t % hot.length ? 6 : 4;
+          for (let q = 0; q < d; q++) e[r * d + q] *= gain;
+        });
       });
       const base = { spec: c.spec, maxBatch: batch, params, quantization: c.quant, ...c.extra };
       const full = await createGpuEngine({ ...base, incrementalTableMaxima: false });
@@ -158,22 +190,25 @@ for (const c of CASES) {
         await assertSameScales(what, full, incremental);
       };
       try {
-        // FP32 warm-up: the tables change while no maxima are kept.
+        // QAT from the uploaded parameters, then FP32 steps (the tables change while no maxima
+        // are kept), then QAT again.
+        for (let i = 0; i < 3; i++) await step(`QAT step ${i}`, 0.5);
         for (const e of both) e.setQuantizationActive(false);
         for (let i = 0; i < 2; i++) {
           const chunk = hotChunk(c.spec, batch, seed++, c.multiHot);
           for (const e of both) await e.trainChunk(chunk, { learningRate: 0.5 });
         }
         for (const e of both) e.setQuantizationActive(true);
-        for (let i = 0; i < 6; i++) await step(`QAT step ${i}`, 0.5);
+        for (let i = 0; i < 4; i++) await step(`QAT step ${i} after FP32 steps`, 0.5);
+        // Two bits (one level): every value at least half its table's max becomes the max and
+        // the rest 0, so most blocks' maxima change (the tables' maxima only by rounding).
         for (const e of both) {
-          e.quantizeInPlace({ embeddingBits: 4, mlpBits: null, quantizeBias: false });
+          e.quantizeInPlace({ embeddingBits: 2, mlpBits: null, quantizeBias: false });
         }
         await assertSameScales("after quantizeInPlace", full, incremental);
         for (let i = 0; i < 4; i++) await step(`step ${i} after quantizeInPlace`, 0.5);
         // A chunk of several steps: the maxima follow each step's update.
-        const chunk = hotChunk(c.spec, batch, seed++, c.multiHot);
-        const many: BatchChunk = { ...chunk, batchSize: 3 };
+        const many = { ...hotChunk(c.spec, 3 * batch, seed++, c.multiHot), batchSize: batch };
         for (const e of both) await e.trainChunk(many, { learningRate: 0.5 });
         await assertSameScales("after a chunk of 3 steps", full, incremental);
         const [a, b] = await Promise.all(both.map((e) => e.readParams()));
