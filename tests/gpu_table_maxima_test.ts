@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import type { BatchChunk } from "../engine/batch.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createGpuEngine, type GpuEngineOptions } from "../engine/gpu/mod.ts";
+import { BLOCK_MAX_FLOATS } from "../engine/gpu/kernels/block_max.ts";
 import { initParams } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { Rng } from "../engine/rng.ts";
@@ -23,12 +24,12 @@ const ignore = found.adapter === null;
 if (ignore) console.warn(`SKIPPING the WebGPU table maxima tests: ${found.reason}.`);
 
 /**
- * Embedding width 8 and a table of 9000 rows (72,000 floats: 71 blocks of maxima, the last one
+ * Embedding width 8 and a table of 9000 rows (72,000 floats: 282 blocks of maxima, the last one
  * short), so updated rows fall in many different blocks.
  */
 const WIDE_TABLE: ModelSpec = wideSpec(9000, 8);
 
-/** Embedding width 12 (vec4 reads): row 85 of the 3000-row table straddles two blocks. */
+/** Embedding width 12 (vec4 reads): rows of the 3000-row table straddle blocks of maxima. */
 const STRADDLE: ModelSpec = wideSpec(3000, 12);
 
 function wideSpec(rows: number, embeddingDim: number): ModelSpec {
@@ -43,12 +44,12 @@ function wideSpec(rows: number, embeddingDim: number): ModelSpec {
 }
 
 /**
- * A table's hot rows: its first, last and middle rows, and the row holding float 1024 (which
- * straddles two blocks of maxima unless the width divides 1024) where the table has it.
+ * A table's hot rows: its first, last and middle rows, and the row holding the first float of
+ * the second block of maxima (it straddles two blocks unless the width divides the block).
  */
 function hotRows(rows: number, dim: number): number[] {
   const hot = [0, rows - 1, Math.floor(rows / 2)];
-  const straddle = Math.floor(1024 / dim);
+  const straddle = Math.floor(BLOCK_MAX_FLOATS / dim);
   return straddle < rows && !hot.includes(straddle) ? [straddle, ...hot] : hot;
 }
 
@@ -84,6 +85,11 @@ interface Case {
   quant: QuantConfig;
   spec: ModelSpec;
   multiHot: boolean;
+  /**
+   * False: the engine's default, which marks the maxima stale when a step would reread more than
+   * half the tables (these small tables, most steps); else it always rereads.
+   */
+  rereadAny?: boolean;
   /** Samples per step (9 unless said). */
   batch?: number;
   /** Engine options beyond the model (split arenas, the sorted update). */
@@ -109,7 +115,7 @@ const CASES: Case[] = [
     extra: SPLIT,
   },
   {
-    name: "DQRM P=3, width 8, a table of 71 blocks",
+    name: "DQRM P=3, width 8, a table of 282 blocks",
     quant: dqrm(4, null, 3),
     spec: WIDE_TABLE,
     multiHot: true,
@@ -136,6 +142,13 @@ const CASES: Case[] = [
     spec: STRADDLE,
     multiHot: true,
     extra: { arenaBytes: 20_000, arenasPerGroup: 2 },
+  },
+  {
+    name: "DQRM P=1, width 8, incremental only when cheaper",
+    quant: dqrm(4, 4, 1),
+    spec: WIDE_TABLE,
+    multiHot: true,
+    rereadAny: false,
   },
   {
     name: "HAWQ, width 8, split tables",
@@ -181,7 +194,10 @@ for (const c of CASES) {
       });
       const base = { spec: c.spec, maxBatch: batch, params, quantization: c.quant, ...c.extra };
       const full = await createGpuEngine({ ...base, incrementalTableMaxima: false });
-      const incremental = await createGpuEngine(base);
+      const incremental = await createGpuEngine({
+        ...base,
+        incrementalTableMaxima: c.rereadAny === false ? true : "always",
+      });
       const both = [full, incremental];
       let seed = 100;
       const step = async (what: string, lr: number) => {

@@ -14,6 +14,7 @@ import { sortedUpdate } from "./bind_sorted_update.ts";
 import type { LayerKernels, TrainingKernels } from "./bind_training.ts";
 import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
 import { batchEntries, sortKeyBytes } from "./input.ts";
+import { BLOCK_MAX_FLOATS } from "./kernels/block_max.ts";
 import { lossWorkgroups } from "./kernels/loss.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
@@ -162,7 +163,8 @@ function recordUpdate(
 
 /**
  * After a table update: the block maxima of the batch's rows, while the active QAT finds table
- * maxima every step and they are current; otherwise they are marked stale.
+ * maxima every step, they are current and rereading the rows' blocks costs less than a full
+ * pass; otherwise they are marked stale.
  */
 function recordBlockMaxRows(
   recording: Recording,
@@ -172,12 +174,14 @@ function recordBlockMaxRows(
 ): void {
   const maxima = recording.state.blockMaxima;
   const rows = recording.kernels.blockMaxRows;
-  if (!rows || !stepTableMaxima(quant)) {
+  const tables = recording.state.spec.tableRows.length;
+  if (
+    !rows || !stepTableMaxima(quant) || entries * tables * BLOCK_MAX_FLOATS > maxima.rereadLimit
+  ) {
     maxima.stale = true;
     return;
   }
   if (maxima.stale || !maxima.incremental) return; // a full pass comes before they are read
-  const tables = recording.state.spec.tableRows.length;
   for (const k of rows) dispatch(pass, k, Math.min(entries, 65535), tables);
 }
 

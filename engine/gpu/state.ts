@@ -40,6 +40,12 @@ export interface BlockMaxima {
   /** False: scale finding reads every table (today's full pass), for comparisons. */
   incremental: boolean;
   /**
+   * Floats a step may reread to keep the block maxima current (a block per index); a larger
+   * batch marks them stale instead, as the next full pass costs less (half the tables' floats;
+   * Infinity: always incremental).
+   */
+  rereadLimit: number;
+  /**
    * Whether the block maxima may not match the tables (something wrote them without the
    * incremental pass): the next scale finding recomputes every block first.
    */
@@ -244,6 +250,7 @@ export class GpuState {
       tableBlocks: upload("table blocks", directory.tableBlocks),
       directory,
       incremental: true,
+      rereadLimit: (directory.total * BLOCK_MAX_FLOATS) / 2,
       stale: true,
     };
   }
