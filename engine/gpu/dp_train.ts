@@ -146,7 +146,9 @@ export async function trainChunkExchanging(
         pass.setBindGroup(1, group, [i * ITER_STRIDE]);
         recordMlpUpdate(recording, pass, quantizedMlp, pactActive(quant));
         step.recordTables(pass);
-        state.blockMaxima.stale = true; // rows written outside the update phase
+        // Rows written outside the update phase, every step: scale finding reads the tables.
+        state.blockMaxima.stale = true;
+        state.blockMaxima.fallback = true;
         pass.end();
         device.queue.submit([encoder.finish()]);
       }

@@ -175,9 +175,12 @@ function recordBlockMaxRows(
   const maxima = recording.state.blockMaxima;
   const rows = recording.kernels.blockMaxRows;
   const tables = recording.state.spec.tableRows.length;
-  if (
-    !rows || !stepTableMaxima(quant) || entries * tables * BLOCK_MAX_FLOATS > maxima.rereadLimit
-  ) {
+  if (!rows || !stepTableMaxima(quant)) {
+    maxima.stale = true;
+    return;
+  }
+  maxima.fallback = entries * tables * BLOCK_MAX_FLOATS > maxima.rereadLimit;
+  if (maxima.fallback) {
     maxima.stale = true;
     return;
   }
@@ -208,7 +211,7 @@ export function recordMlpUpdate(
 
 /**
  * The tables' max |w| bits into `tableMaxBits`: from the block maxima (recomputed first when
- * stale), or by reading every table (`maxAbs`) when the incremental path is off.
+ * stale), or by reading every table (`maxAbs`) when the incremental path is off or falls back.
  */
 function recordTableMaxima(
   recording: Recording,
@@ -216,7 +219,7 @@ function recordTableMaxima(
   maxAbs: GridDispatch[],
 ): void {
   const maxima = recording.state.blockMaxima;
-  if (!maxima.incremental) {
+  if (!maxima.incremental || (maxima.stale && maxima.fallback)) {
     for (const m of maxAbs) dispatch(pass, m.kernel, m.x, m.y);
     return;
   }

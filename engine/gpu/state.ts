@@ -50,6 +50,12 @@ export interface BlockMaxima {
    * incremental pass): the next scale finding recomputes every block first.
    */
   stale: boolean;
+  /**
+   * Whether the last table update was one that leaves them stale every step (a batch over
+   * `rereadLimit`, a data-parallel update): scale finding then reads every table with the
+   * streaming kernel, as before, and leaves the blocks stale.
+   */
+  fallback: boolean;
 }
 
 /** GPU state of the QAT methods beyond DQRM (absent parts are null). */
@@ -252,6 +258,7 @@ export class GpuState {
       incremental: true,
       rereadLimit: (directory.total * BLOCK_MAX_FLOATS) / 2,
       stale: true,
+      fallback: false,
     };
   }
 
