@@ -25,7 +25,7 @@ import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm } from "../suites/experiments.ts";
-import { batchSizesFlag, GPU_METHODS as METHODS, methodsFlag } from "./gpu_methods.ts";
+import { batchSizesFlag, GPU_METHODS as METHODS, methodsFlag, tablePasses } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
 import { defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
@@ -64,6 +64,10 @@ terabyte.`,
       ...FLAGS["data-workers"],
       help: "Workers that fill each chunk in the +generator columns (0: the main thread)",
       default: "the cores but one, at most 15",
+    },
+    "full-table-maxima": {
+      type: "boolean",
+      help: "find the tables' maxima by reading every table (not from incremental block maxima)",
     },
     pytorch: {
       type: "string",
@@ -104,6 +108,7 @@ async function main(): Promise<number> {
   const methods = methodsFlag(values.methods, "fp32,dqrm");
   const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
   const tableBytes = parameterCounts(spec).embedding * 4;
+  const fullMaxima = values["full-table-maxima"] === true;
 
   // FP32 and DQRM share one engine (DQRM switched off for FP32); every other method has its own.
   const t0 = performance.now();
@@ -118,6 +123,7 @@ async function main(): Promise<number> {
         seed: 1,
         quantization: METHODS[key].quant,
         timingEvery: 64,
+        incrementalTableMaxima: !fullMaxima,
       });
       engines.set(key, engine);
     }
@@ -213,7 +219,8 @@ async function main(): Promise<number> {
     for (const engine of engines.values()) await engine.dispose();
   }
 
-  const scaleMs = await scaleFindingMs(spec);
+  const scaleMs = await scaleFindingMs(spec, false);
+  const blockScaleMs = await scaleFindingMs(spec, true);
   const stream = await streamCopy();
   const scaleGBs = tableBytes / 1e6 / scaleMs;
   console.log(
@@ -221,11 +228,15 @@ async function main(): Promise<number> {
       `${scaleGBs.toFixed(0)} GB/s read`,
   );
   console.log(
+    `scale phase from incremental block maxima (every step): ${blockScaleMs.toFixed(3)} ms ` +
+      `(full read / block maxima: ${(scaleMs / blockScaleMs).toFixed(2)}x)`,
+  );
+  console.log(
     `streaming copy (${stream.mib} MiB in + out, vec4): ${stream.ms.toFixed(3)} ms = ` +
       `${stream.gbs.toFixed(0)} GB/s moved`,
   );
   console.log(`scale finding / streaming copy: ${(scaleGBs / stream.gbs).toFixed(2)}`);
-  const floors = trafficFloors(rows, tableBytes, stream.gbs);
+  const floors = trafficFloors(rows, tableBytes, stream.gbs, !fullMaxima);
 
   const pytorch = values.pytorch
     ? await runPytorch(values.pytorch, suite, spec.tableRows, batches, rows)
@@ -243,7 +254,8 @@ async function main(): Promise<number> {
           tableBytes,
           dataWorkers,
           rows,
-          scaleFinding: { ms: scaleMs, gbPerS: scaleGBs },
+          scaleFinding: { ms: scaleMs, gbPerS: scaleGBs, blockMaximaMs: blockScaleMs },
+          incrementalTableMaxima: !fullMaxima,
           streamCopy: stream,
           scaleOverStream: scaleGBs / stream.gbs,
           pytorch: pytorch.runs,
@@ -272,13 +284,18 @@ interface TrafficFloor {
  * Each method's memory-traffic floor: the FP32 step (same batch, same run) plus its whole-table
  * passes (`METHODS`) moved at the streaming copy's bandwidth. Printed and returned.
  */
-function trafficFloors(rows: Row[], tableBytes: number, streamGBs: number): TrafficFloor[] {
+function trafficFloors(
+  rows: Row[],
+  tableBytes: number,
+  streamGBs: number,
+  incrementalMaxima: boolean,
+): TrafficFloor[] {
   const floors: TrafficFloor[] = [];
   for (const row of rows) {
     const f = rows.find((r) => r.batch === row.batch && r.method === "fp32");
     if (!f || row.method === "fp32") continue;
     const floorMs = f.gpuMsPerIt.total +
-      (METHODS[row.method].tablePasses * tableBytes) / 1e6 / streamGBs;
+      (tablePasses(METHODS[row.method], incrementalMaxima) * tableBytes) / 1e6 / streamGBs;
     floors.push({
       batch: row.batch,
       method: row.method,
@@ -347,14 +364,18 @@ export async function timeChunks(
   return { wallMs, encodeMs, gpu };
 }
 
-/** GPU ms of the scale phase per step, DQRM INT4 with a new scale every step (batch 128). */
-async function scaleFindingMs(spec: ModelSpec): Promise<number> {
+/**
+ * GPU ms of the scale phase per step, DQRM INT4 with a new scale every step (batch 128): reading
+ * every table, or (`incremental`) the block maxima.
+ */
+async function scaleFindingMs(spec: ModelSpec, incremental: boolean): Promise<number> {
   const engine = await createGpuEngine({
     spec,
     maxBatch: 128,
     seed: 1,
     quantization: dqrm(4, 4, 1),
     timingEvery: 1,
+    incrementalTableMaxima: incremental,
   });
   try {
     const chunk = allocateOneHotChunk(spec, 128, 128 * 40, true);

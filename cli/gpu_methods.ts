@@ -7,27 +7,43 @@
  */
 import type { QuantConfig } from "../engine/quant.ts";
 import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
+import { BLOCK_MAX_FLOATS } from "../engine/gpu/kernels/block_max.ts";
 import { UsageError } from "./args.ts";
 
-/** A method's quantization (null: FP32) and its whole-table passes per iteration. */
+/**
+ * A method's quantization (null: FP32), how often it finds every table's max |w| (per step), and
+ * the other whole-table passes it makes per step (reads or writes of every table's bytes).
+ */
 export interface GpuMethod {
   quant: QuantConfig | null;
-  tablePasses: number;
+  maximaPerStep: number;
+  otherPasses: number;
 }
 
 /** The methods by name. */
 export const GPU_METHODS: Readonly<Record<string, GpuMethod>> = {
-  fp32: { quant: null, tablePasses: 0 },
-  // a max-|w| read of every table every 200 steps
-  dqrm: { quant: dqrm(4, 4, 200), tablePasses: 1 / 200 },
-  "dqrm-p1": { quant: dqrm(4, 4, 1), tablePasses: 1 },
-  // the max-|w| read, then the quantized copy's read and write, every step
-  hawq: { quant: hawq(4, 4), tablePasses: 3 },
+  fp32: { quant: null, maximaPerStep: 0, otherPasses: 0 },
+  // the maxima every 200 steps
+  dqrm: { quant: dqrm(4, 4, 200), maximaPerStep: 1 / 200, otherPasses: 0 },
+  "dqrm-p1": { quant: dqrm(4, 4, 1), maximaPerStep: 1, otherPasses: 0 },
+  // the maxima, then the quantized copy's read and write, every step
+  hawq: { quant: hawq(4, 4), maximaPerStep: 1, otherPasses: 2 },
   // DoReFa's per-table maximum every step
-  pact: { quant: pact(4, 4), tablePasses: 1 },
+  pact: { quant: pact(4, 4), maximaPerStep: 1, otherPasses: 0 },
   // learned steps: only gathered rows
-  lsq: { quant: lsq(4, 4), tablePasses: 0 },
+  lsq: { quant: lsq(4, 4), maximaPerStep: 0, otherPasses: 0 },
 };
+
+/**
+ * A method's whole-table passes per step, its memory-traffic floor. With incremental maxima
+ * (the engine's default) finding the maxima reads the block maxima, a u32 per
+ * `BLOCK_MAX_FLOATS` floats, kept current after each update by rereading only the touched rows'
+ * blocks (a few KiB a row, not counted); without, it reads every table.
+ */
+export function tablePasses(method: GpuMethod, incrementalMaxima: boolean): number {
+  const maximaPass = incrementalMaxima ? 1 / BLOCK_MAX_FLOATS : 1;
+  return method.maximaPerStep * maximaPass + method.otherPasses;
+}
 
 /** The names of a `--methods` list, checked against {@linkcode GPU_METHODS}. */
 export function methodsFlag(value: string | undefined, fallback: string): string[] {

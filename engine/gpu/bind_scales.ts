@@ -18,8 +18,12 @@ import { FAKE_QUANTIZE_BLOCK, tableFakeQuantizeKernel } from "./kernels/table_fa
 import { TABLE_SCALE, TABLE_SCALE_DOREFA } from "./kernels/table_scale.ts";
 import { COPY_QUANTIZE_BLOCK, tableCopyQuantizeKernel } from "./kernels/table_copy_quantize.ts";
 import { tableCopyQuantizeVec4Kernel } from "./kernels/table_copy_quantize_vec4.ts";
+import { BLOCK_MAX_FLOATS } from "./kernels/block_max.ts";
+import { blockMaxFullKernel } from "./kernels/block_max_full.ts";
+import { BLOCK_MAX_REDUCE, BLOCK_MAX_REDUCE_PER_LANE } from "./kernels/block_max_reduce.ts";
+import { blockMaxRowsKernel } from "./kernels/block_max_rows.ts";
 import type { BoundKernel } from "./pipelines.ts";
-import type { GpuState } from "./state.ts";
+import { type GpuState, stepTableMaxima } from "./state.ts";
 
 /** A bound kernel and its workgroup grid. */
 export interface GridDispatch {
@@ -49,6 +53,46 @@ export interface QatBitsKernels extends BitsKernels {
   copy: GridDispatch[];
 }
 
+/** The block-maxima kernels that read no chunk input (see `GpuState.blockMaxima`). */
+export interface BlockMaxKernels {
+  /** Every block's maximum recomputed, one dispatch per arena group. */
+  full: GridDispatch[];
+  /** The tables' max |w| bits from their blocks (where `maxAbs` leaves them). */
+  reduce: GridDispatch;
+}
+
+/**
+ * The incremental block-maxima kernel over the chunk input (bound with the training kernels),
+ * one per arena group; null unless the configured QAT finds table maxima every step.
+ */
+export function bindBlockMaxRows(state: GpuState): BoundKernel[] | null {
+  if (!stepTableMaxima(state.quant)) return null;
+  const binder = state.binder;
+  const plan = state.plan;
+  const k = plan.arenasPerGroup;
+  const m = state.blockMaxima;
+  return Array.from({ length: plan.groups }, (_, g) =>
+    binder.bind(blockMaxRowsKernel(k), [
+      binder.uniform("block max rows", [
+        state.spec.tableRows.length,
+        state.spec.embeddingDim,
+        g * k,
+        k,
+        BLOCK_MAX_FLOATS,
+        0,
+        0,
+        0,
+      ]),
+      state.input.tableDirectory,
+      state.segments,
+      state.input.indices,
+      state.input.offsets,
+      m.segmentBlocks,
+      m.bits,
+      ...state.groupArenas(g),
+    ]));
+}
+
 /** One arena group's vec4 work list: (segment, first float) of each block. */
 interface WorkList {
   items: GPUBuffer;
@@ -67,6 +111,7 @@ export class ScaleKernels {
   /** Per arena group, when every segment is on 4-float boundaries (else null). */
   #workLists: WorkList[] | null = null;
   readonly #qatByBits = new Map<number, QatBitsKernels>();
+  #blockMax: BlockMaxKernels | null = null;
 
   constructor(state: GpuState) {
     this.#state = state;
@@ -189,6 +234,49 @@ export class ScaleKernels {
     kernels = { ...base, dorefaScale: this.#dorefaScale, copy: this.#copies.get(bits) ?? [] };
     this.#qatByBits.set(bits, kernels);
     return kernels;
+  }
+
+  /** The block-maxima kernels (the configured QAT must find table maxima every step). */
+  blockMax(): BlockMaxKernels {
+    if (this.#blockMax) return this.#blockMax;
+    const state = this.#state;
+    const binder = state.binder;
+    const plan = state.plan;
+    const k = plan.arenasPerGroup;
+    const m = state.blockMaxima;
+    const tables = state.spec.tableRows.length;
+    const full = Array.from({ length: plan.groups }, (_, g): GridDispatch => ({
+      kernel: binder.bind(blockMaxFullKernel(k), [
+        binder.uniform("block max full", [
+          plan.segments.length,
+          state.spec.embeddingDim,
+          g * k,
+          k,
+          BLOCK_MAX_FLOATS,
+          0,
+          0,
+          0,
+        ]),
+        state.segments,
+        m.segmentBlocks,
+        m.bits,
+        ...state.groupArenas(g),
+      ]),
+      x: Math.min(m.directory.mostPerSegment, 65535),
+      y: plan.segments.length,
+    }));
+    const perWorkgroup = 256 * BLOCK_MAX_REDUCE_PER_LANE;
+    const reduce: GridDispatch = {
+      kernel: binder.bind(BLOCK_MAX_REDUCE, [
+        binder.uniform("block max reduce", [tables, 0, 0, 0]),
+        m.tableBlocks,
+        m.bits,
+        state.tableMaxBits,
+      ]),
+      x: Math.min(Math.ceil(m.directory.mostPerTable / perWorkgroup), 65535),
+      y: tables,
+    };
+    return this.#blockMax = { full, reduce };
   }
 
   /** The max-|w| dispatches, one per arena group (and the block sizes of the scalar kernels). */

@@ -8,6 +8,7 @@
 import { levels } from "../quant.ts";
 import { floatRange } from "./binder.ts";
 import { type GemmFields, type GemmOp, gemmOp } from "./gemm_bind.ts";
+import { bindBlockMaxRows } from "./bind_scales.ts";
 import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
 import {
   GATHER_ACCUMULATE,
@@ -94,6 +95,8 @@ export interface TrainingKernels {
   gatherQuantized: BoundKernel[];
   /** The pairwise-scan embedding update, one per arena group. */
   update: BoundKernel[];
+  /** The block maxima of the batch's rows after the update, one per arena group, or null. */
+  blockMaxRows: BoundKernel[] | null;
   /** Sorted-update dispatches (kernel, x, y) by key segment size (bound when first recorded). */
   sortedUpdates: Map<number, [BoundKernel, number, number][]>;
 }
@@ -121,6 +124,7 @@ function bindTrainingNow(state: GpuState, uniforms: GPUBuffer[]): TrainingKernel
     layers: all.map((l) => layerKernels.get(l)!),
     bottom: L.bottom.map((l) => layerKernels.get(l)!),
     top: L.top.map((l) => layerKernels.get(l)!),
+    blockMaxRows: bindBlockMaxRows(state),
     sortedUpdates: new Map(),
   };
 }

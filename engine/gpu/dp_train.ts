@@ -146,6 +146,9 @@ export async function trainChunkExchanging(
         pass.setBindGroup(1, group, [i * ITER_STRIDE]);
         recordMlpUpdate(recording, pass, quantizedMlp, pactActive(quant));
         step.recordTables(pass);
+        // Rows written outside the update phase, every step: scale finding reads the tables.
+        state.blockMaxima.stale = true;
+        state.blockMaxima.fallback = true;
         pass.end();
         device.queue.submit([encoder.finish()]);
       }

@@ -94,6 +94,9 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
     );
     const plan = planTables(spec.tableRows, spec.embeddingDim, arenaBytes, perGroup);
     const state = new GpuState(spec, gpu.device, plan, quant, options.maxBatch);
+    const incremental = options.incrementalTableMaxima ?? true;
+    state.blockMaxima.incremental = incremental !== false;
+    if (incremental === "always") state.blockMaxima.rereadLimit = Infinity;
     const engine = new GpuEngine(state, options, gpu);
     uploadParams(state, options.params, options.seed ?? 0);
     return engine;

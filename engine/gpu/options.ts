@@ -47,6 +47,13 @@ export interface GpuEngineOptions {
    * the Open MPI local rank's, else the default adapter.
    */
   gpuIndex?: number;
+  /**
+   * Whether scale finding keeps per-block table maxima current after each step's update and
+   * reads those (O(rows touched)) instead of every table: true (default) where a step's rereads
+   * cost less than a full pass (else the next scale finding recomputes every block), "always",
+   * or false (the full read every time, to compare against). All give the same bits.
+   */
+  incrementalTableMaxima?: boolean | "always";
 }
 
 /**

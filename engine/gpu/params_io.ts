@@ -75,6 +75,7 @@ function forEachTablePiece(
 function writeTableRange(state: GpuState, t: number, floatStart: number, data: Float32Array): void {
   const d = state.spec.embeddingDim;
   const p = state.plan;
+  state.blockMaxima.stale = true;
   for (let s = p.firstSegment[t]; s < p.firstSegment[t] + p.segmentCount[t]; s++) {
     const seg = p.segments[s];
     const lo = Math.max(seg.rowStart * d, floatStart);

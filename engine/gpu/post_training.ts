@@ -31,6 +31,7 @@ export function encodeQuantizeInPlace(
     for (const m of kernels.maxAbs) dispatch(pass, m.kernel, m.x, m.y);
     dispatch(pass, kernels.scale, Math.ceil(state.spec.tableRows.length / 64));
     for (const k of kernels.fakeQuantize) dispatch(pass, k, kernels.blocks, segments);
+    state.blockMaxima.stale = true;
     pass.end();
   }
   const bits = config.mlpBits;

@@ -9,15 +9,16 @@
 import type { BatchChunk } from "../batch.ts";
 import type { Phase } from "../phases.ts";
 import type { QuantConfig } from "../quant.ts";
-import type { ScaleKernels } from "./bind_scales.ts";
+import type { GridDispatch, ScaleKernels } from "./bind_scales.ts";
 import { sortedUpdate } from "./bind_sorted_update.ts";
 import type { LayerKernels, TrainingKernels } from "./bind_training.ts";
 import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
 import { batchEntries, sortKeyBytes } from "./input.ts";
+import { BLOCK_MAX_FLOATS } from "./kernels/block_max.ts";
 import { lossWorkgroups } from "./kernels/loss.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
-import type { GpuState } from "./state.ts";
+import { type GpuState, stepTableMaxima } from "./state.ts";
 import { pactActive } from "../quant.ts";
 
 /** What recording a call's iterations needs, gathered once per call. */
@@ -146,6 +147,7 @@ function recordUpdate(
   if (quant?.embeddingBits != null && kernels.lsqUpdate && kernels.lsqTableStep) {
     for (const k of kernels.lsqUpdate) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
     dispatch(pass, kernels.lsqTableStep, tables);
+    state.blockMaxima.stale = true;
     return;
   }
   const keyBytes = sortKeyBytes(state, entries);
@@ -153,9 +155,37 @@ function recordUpdate(
     entries >= recording.sortedUpdateFrom && entries > 0 && keyBytes <= (state.sortKeys?.size ?? 0)
   ) {
     for (const [k, x, y] of sortedUpdate(state, kernels, entries)) dispatch(pass, k, x, y);
+  } else {
+    for (const k of kernels.update) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
+  }
+  recordBlockMaxRows(recording, pass, entries, quant);
+}
+
+/**
+ * After a table update: the block maxima of the batch's rows, while the active QAT finds table
+ * maxima every step, they are current and rereading the rows' blocks costs less than a full
+ * pass; otherwise they are marked stale.
+ */
+function recordBlockMaxRows(
+  recording: Recording,
+  pass: GPUComputePassEncoder,
+  entries: number,
+  quant: QuantConfig | null,
+): void {
+  const maxima = recording.state.blockMaxima;
+  const rows = recording.kernels.blockMaxRows;
+  const tables = recording.state.spec.tableRows.length;
+  if (!rows || !stepTableMaxima(quant)) {
+    maxima.stale = true;
     return;
   }
-  for (const k of kernels.update) dispatch(pass, k, Math.ceil((entries * d) / 64), tables);
+  maxima.fallback = entries * tables * BLOCK_MAX_FLOATS > maxima.rereadLimit;
+  if (maxima.fallback) {
+    maxima.stale = true;
+    return;
+  }
+  if (maxima.stale || !maxima.incremental) return; // a full pass comes before they are read
+  for (const k of rows) dispatch(pass, k, Math.min(entries, 65535), tables);
 }
 
 /**
@@ -180,6 +210,28 @@ export function recordMlpUpdate(
 }
 
 /**
+ * The tables' max |w| bits into `tableMaxBits`: from the block maxima (recomputed first when
+ * stale), or by reading every table (`maxAbs`) when the incremental path is off or falls back.
+ */
+function recordTableMaxima(
+  recording: Recording,
+  pass: GPUComputePassEncoder,
+  maxAbs: GridDispatch[],
+): void {
+  const maxima = recording.state.blockMaxima;
+  if (!maxima.incremental || (maxima.stale && maxima.fallback)) {
+    for (const m of maxAbs) dispatch(pass, m.kernel, m.x, m.y);
+    return;
+  }
+  const kernels = recording.scaleKernels.blockMax();
+  if (maxima.stale) {
+    for (const m of kernels.full) dispatch(pass, m.kernel, m.x, m.y);
+    maxima.stale = false;
+  }
+  dispatch(pass, kernels.reduce.kernel, kernels.reduce.x, kernels.reduce.y);
+}
+
+/**
  * The scale phase of QAT: table scales (minmax when `refresh`, DoReFa's every step; LSQ's are
  * learned), HAWQ's whole-table copies, then every MLP matrix fake-quantized.
  */
@@ -195,7 +247,7 @@ function recordScale(
     const tableKernels = recording.scaleKernels.forQat(bits);
     const tableBlocks = Math.ceil(state.spec.tableRows.length / 64);
     if (quant.quantizer === "dorefa" || (quant.quantizer === "minmax" && refresh)) {
-      for (const m of tableKernels.maxAbs) dispatch(pass, m.kernel, m.x, m.y);
+      recordTableMaxima(recording, pass, tableKernels.maxAbs);
       dispatch(
         pass,
         quant.quantizer === "dorefa" ? tableKernels.dorefaScale : tableKernels.scale,

@@ -13,11 +13,49 @@ import { lossWorkgroups } from "./kernels/loss.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type GpuLayout, type PackedLinear, planGpuLayout } from "./layout.ts";
 import { ITER_STRIDE } from "./pipelines.ts";
-import { segmentWords, type TablePlan } from "./table_plan.ts";
+import { BLOCK_MAX_FLOATS } from "./kernels/block_max.ts";
+import { type BlockDirectory, blockDirectory, segmentWords, type TablePlan } from "./table_plan.ts";
 
 /** Whether `q` trains on whole-table fake-quantized copies (HAWQ). */
 export function wholeTableCopies(q: QuantConfig | null): boolean {
   return q !== null && q.embeddingBits !== null && !q.gatheredRowsOnly;
+}
+
+/** Whether `q` finds table maxima every step it is active (DQRM, PACT, HAWQ; not LSQ). */
+export function stepTableMaxima(q: QuantConfig | null): boolean {
+  return q !== null && q.embeddingBits !== null && q.quantizer !== "lsq";
+}
+
+/**
+ * Per-block table maxima (`kernels/block_max.ts`): exact max |w| bits of every block, kept
+ * current after each QAT step's update so scale finding reads only the blocks, not the tables.
+ */
+export interface BlockMaxima {
+  /** Block maxima as u32 bits (16 bytes when the configured QAT finds no maxima). */
+  bits: GPUBuffer;
+  /** First block of each segment (and the total), and each table's [first, end) blocks. */
+  segmentBlocks: GPUBuffer;
+  tableBlocks: GPUBuffer;
+  directory: BlockDirectory;
+  /** False: scale finding reads every table (today's full pass), for comparisons. */
+  incremental: boolean;
+  /**
+   * Floats a step may reread to keep the block maxima current (a block per index); a larger
+   * batch marks them stale instead, as the next full pass costs less (half the tables' floats;
+   * Infinity: always incremental).
+   */
+  rereadLimit: number;
+  /**
+   * Whether the block maxima may not match the tables (something wrote them without the
+   * incremental pass): the next scale finding recomputes every block first.
+   */
+  stale: boolean;
+  /**
+   * Whether the last table update was one that leaves them stale every step (a batch over
+   * `rereadLimit`, a data-parallel update): scale finding then reads every table with the
+   * streaming kernel, as before, and leaves the blocks stale.
+   */
+  fallback: boolean;
 }
 
 /** GPU state of the QAT methods beyond DQRM (absent parts are null). */
@@ -110,6 +148,7 @@ export class GpuState {
   /** Split-K partial sums, sized for every product's plan at maxBatch. */
   readonly splitScratch: GPUBuffer;
   readonly qat: QatBuffers;
+  readonly blockMaxima: BlockMaxima;
   /** Chunk input (grown per chunk). */
   readonly input: InputBuffers;
   /** Sort keys of the sorted embedding update (tables x a power of two), sized per chunk. */
@@ -205,6 +244,22 @@ export class GpuState {
       capacity: { iterations: ITER_STRIDE },
     };
     this.qat = this.#createQatBuffers();
+    const directory = blockDirectory(plan, spec.embeddingDim, BLOCK_MAX_FLOATS);
+    const upload = (name: string, words: Uint32Array) => {
+      const buffer = buffers.create(name, Math.max(16, words.byteLength));
+      if (words.length) writeTo(device.queue, buffer, 0, words);
+      return buffer;
+    };
+    this.blockMaxima = {
+      bits: buffers.create("block maxima", stepTableMaxima(quant) ? directory.total * 4 + 16 : 16),
+      segmentBlocks: upload("segment blocks", directory.segmentBlocks),
+      tableBlocks: upload("table blocks", directory.tableBlocks),
+      directory,
+      incremental: true,
+      rereadLimit: (directory.total * BLOCK_MAX_FLOATS) / 2,
+      stale: true,
+      fallback: false,
+    };
   }
 
   /** The buffers of the configured QAT method (see {@linkcode QatBuffers}). */

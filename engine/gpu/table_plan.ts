@@ -103,3 +103,37 @@ export function segmentWords(plan: TablePlan): Uint32Array {
   plan.segments.forEach((s, i) => out.set([s.rowStart, s.rowEnd, s.arena, s.offset], 4 * i));
   return out;
 }
+
+/** Where each segment's and table's blocks of maxima lie (see {@linkcode blockDirectory}). */
+export interface BlockDirectory {
+  /** First block of each segment, and the total block count after the last. */
+  segmentBlocks: Uint32Array;
+  /** [first block, end block) of each table (its segments' blocks are contiguous). */
+  tableBlocks: Uint32Array;
+  /** Blocks in all, of the longest segment, and of the largest table. */
+  total: number;
+  mostPerSegment: number;
+  mostPerTable: number;
+}
+
+/** Numbers blocks of `block` floats segment by segment (each segment starts a new block). */
+export function blockDirectory(plan: TablePlan, dim: number, block: number): BlockDirectory {
+  const segmentBlocks = new Uint32Array(plan.segments.length + 1);
+  let total = 0;
+  let mostPerSegment = 0;
+  plan.segments.forEach((s, i) => {
+    segmentBlocks[i] = total;
+    const blocks = Math.ceil(((s.rowEnd - s.rowStart) * dim) / block);
+    mostPerSegment = Math.max(mostPerSegment, blocks);
+    total += blocks;
+  });
+  segmentBlocks[plan.segments.length] = total;
+  const tableBlocks = new Uint32Array(plan.firstSegment.length * 2);
+  let mostPerTable = 0;
+  plan.firstSegment.forEach((f, t) => {
+    tableBlocks[2 * t] = segmentBlocks[f];
+    tableBlocks[2 * t + 1] = segmentBlocks[f + plan.segmentCount[t]];
+    mostPerTable = Math.max(mostPerTable, tableBlocks[2 * t + 1] - tableBlocks[2 * t]);
+  });
+  return { segmentBlocks, tableBlocks, total, mostPerSegment, mostPerTable };
+}
