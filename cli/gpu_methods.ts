@@ -7,6 +7,7 @@
  */
 import type { QuantConfig } from "../engine/quant.ts";
 import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
+import { stepTableMaxima } from "../engine/gpu/state.ts";
 import { BLOCK_MAX_FLOATS } from "../engine/gpu/kernels/block_max.ts";
 import { UsageError } from "./args.ts";
 
@@ -41,7 +42,9 @@ export const GPU_METHODS: Readonly<Record<string, GpuMethod>> = {
  * blocks (a few KiB a row, not counted); without, it reads every table.
  */
 export function tablePasses(method: GpuMethod, incrementalMaxima: boolean): number {
-  const maximaPass = incrementalMaxima ? 1 / BLOCK_MAX_FLOATS : 1;
+  // Block maxima are kept only for methods finding maxima often (`stepTableMaxima`).
+  const kept = incrementalMaxima && stepTableMaxima(method.quant);
+  const maximaPass = kept ? 1 / BLOCK_MAX_FLOATS : 1;
   return method.maximaPerStep * maximaPass + method.otherPasses;
 }
 

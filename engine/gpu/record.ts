@@ -217,9 +217,12 @@ function recordTableMaxima(
   recording: Recording,
   pass: GPUComputePassEncoder,
   maxAbs: GridDispatch[],
+  quant: QuantConfig,
 ): void {
   const maxima = recording.state.blockMaxima;
-  if (!maxima.incremental || (maxima.stale && maxima.fallback)) {
+  // Stale blocks that no step keeps current: the streaming read costs less than a full rebuild.
+  const kept = stepTableMaxima(quant);
+  if (!maxima.incremental || (maxima.stale && (maxima.fallback || !kept))) {
     for (const m of maxAbs) dispatch(pass, m.kernel, m.x, m.y);
     return;
   }
@@ -247,7 +250,7 @@ function recordScale(
     const tableKernels = recording.scaleKernels.forQat(bits);
     const tableBlocks = Math.ceil(state.spec.tableRows.length / 64);
     if (quant.quantizer === "dorefa" || (quant.quantizer === "minmax" && refresh)) {
-      recordTableMaxima(recording, pass, tableKernels.maxAbs);
+      recordTableMaxima(recording, pass, tableKernels.maxAbs, quant);
       dispatch(
         pass,
         quant.quantizer === "dorefa" ? tableKernels.dorefaScale : tableKernels.scale,

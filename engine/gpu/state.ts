@@ -21,9 +21,20 @@ export function wholeTableCopies(q: QuantConfig | null): boolean {
   return q !== null && q.embeddingBits !== null && !q.gatheredRowsOnly;
 }
 
-/** Whether `q` finds table maxima every step it is active (DQRM, PACT, HAWQ; not LSQ). */
+/**
+ * Scale periods up to this keep the block maxima current after every step; a longer period (DQRM's
+ * 200) reads the tables once per period, which costs less than rereading the rows' blocks every
+ * step.
+ */
+export const INCREMENTAL_MAXIMA_PERIOD = 16;
+
+/**
+ * Whether `q` finds table maxima often enough to keep block maxima current: every step (PACT's
+ * DoReFa, HAWQ, DQRM with P = 1) or every few; not LSQ (learned steps).
+ */
 export function stepTableMaxima(q: QuantConfig | null): boolean {
-  return q !== null && q.embeddingBits !== null && q.quantizer !== "lsq";
+  return q !== null && q.embeddingBits !== null && q.quantizer !== "lsq" &&
+    (q.quantizer === "dorefa" || q.scalePeriod <= INCREMENTAL_MAXIMA_PERIOD);
 }
 
 /**
