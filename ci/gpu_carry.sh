@@ -61,11 +61,15 @@ cat >>.carry/gpu-env.sh <<'ENV'
 # Mesa's device-select layer (ci/gpu_carry.sh): its libraries go where the system has none of
 # that name (never over a system library), the loader finds its manifest in .carry/vklayer.
 for f in .carry/vklayer/lib/*.so.*; do
+  [ -e "$f" ] || continue
   ldconfig -p | grep -q "^\s*$(basename "$f") " || cp "$f" /usr/lib/x86_64-linux-gnu/
 done
 ldconfig
-# An enabled layer that cannot load fails every Vulkan instance: enable it only when it links.
-if ldd .carry/vklayer/libVkLayer_MESA_device_select.so | grep -q "not found"; then
+# An enabled layer that cannot load fails every Vulkan instance: enable it only when it is here
+# and links (DQRM_NO_DEVICE_SELECT=1 leaves it off: only GPU index 0 opens then).
+if [ -n "${DQRM_NO_DEVICE_SELECT:-}" ] || [ ! -f .carry/vklayer/libVkLayer_MESA_device_select.so ]; then
+  :
+elif ldd .carry/vklayer/libVkLayer_MESA_device_select.so | grep -q "not found"; then
   echo "gpu-env: the device-select layer does not link here; only GPU index 0 will open" >&2
 else
   export VK_ADD_LAYER_PATH=$PWD/.carry/vklayer${VK_ADD_LAYER_PATH:+:$VK_ADD_LAYER_PATH}
