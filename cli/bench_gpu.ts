@@ -158,10 +158,7 @@ async function main(): Promise<number> {
     for (const batch of batches) {
       // Chunks of ~262k samples: far longer than mapAsync's 10 ms sleep, which the next chunk
       // trains through (engine/gpu/README.md, "The readback floor").
-      const chunkIterations = Math.max(
-        1,
-        Math.min(500, Math.round(262144 / batch), Math.floor(samples / batch / 3)),
-      );
+      const chunkIterations = chunkIterationsFor(batch, samples);
       const chunks = Math.max(3, Math.ceil(samples / batch / chunkIterations));
       const buffers = [0, 1].map(() =>
         allocateOneHotChunk(spec, batch, batch * chunkIterations, true)
@@ -312,6 +309,14 @@ function trafficFloors(
     );
   }
   return floors;
+}
+
+/**
+ * Iterations per chunk for `samples` samples at `batch`: ~262k samples a chunk, at most 500
+ * iterations, and at least three chunks.
+ */
+export function chunkIterationsFor(batch: number, samples: number): number {
+  return Math.max(1, Math.min(500, Math.round(262144 / batch), Math.floor(samples / batch / 3)));
 }
 
 /**

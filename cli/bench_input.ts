@@ -15,7 +15,7 @@ import { SyntheticCriteo } from "../data/synthetic.ts";
 import { CriteoData, preprocessCriteo, readManifest, writeRawTsv } from "../data/criteo/mod.ts";
 import { defaultDataWorkers, FillPool, type FillSourceSpec } from "../data/fill_pool.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import { timeChunks } from "./bench_gpu.ts";
+import { chunkIterationsFor, timeChunks } from "./bench_gpu.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";
 
 const CLI = defineCli({
@@ -210,10 +210,7 @@ async function timeEndToEnd(
   try {
     for (const batch of batches) {
       // Chunks as bench:gpu sizes them (~262k samples: a readback leaves the GPU idle ~10 ms).
-      const chunkIterations = Math.max(
-        1,
-        Math.min(500, Math.round(262144 / batch), Math.floor(samples / batch / 3)),
-      );
+      const chunkIterations = chunkIterationsFor(batch, samples);
       const n = batch * chunkIterations;
       const chunks = Math.max(3, Math.ceil(samples / n));
       const buffers = [0, 1].map(() => allocateOneHotChunk(source.spec, batch, n, true));
