@@ -143,6 +143,15 @@ export const FLAGS = {
   },
 } as const satisfies Record<string, FlagSpec>;
 
+/**
+ * `--cpu-kernels` (default auto) and `--blas-lib`, for the tools that read them with
+ * `cpuKernelsFlag(values, "auto")`.
+ */
+export const CPU_KERNEL_FLAGS = {
+  "cpu-kernels": { ...FLAGS["cpu-kernels"], default: "auto" },
+  "blas-lib": FLAGS["blas-lib"],
+} as const satisfies Record<string, FlagSpec>;
+
 /** A tool's command line: its usage line, description and flags (`--help` is added). */
 export interface CliSpec<O extends Record<string, FlagSpec> = Record<string, FlagSpec>> {
   /** The usage line without `Usage: `, e.g. `deno task bench SUITE [options]`. */

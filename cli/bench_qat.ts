@@ -16,6 +16,7 @@ import { kaggleSpec, parameterCounts } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm, hawq } from "../suites/experiments.ts";
 import {
+  CPU_KERNEL_FLAGS,
   cpuKernelsFlag,
   defineCli,
   FLAGS,
@@ -39,8 +40,7 @@ then the bandwidth of scale finding over every table against a plain copy's.`,
       default: "400; HAWQ runs a tenth",
     },
     threads: { ...FLAGS.threads, default: "every core" },
-    "cpu-kernels": { ...FLAGS["cpu-kernels"], default: "auto" },
-    "blas-lib": FLAGS["blas-lib"],
+    ...CPU_KERNEL_FLAGS,
   },
   positionals: false,
 });

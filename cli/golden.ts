@@ -15,6 +15,7 @@ import {
 import { GOLDEN_TOLERANCE, parseFixture, runGolden } from "../engine/golden.ts";
 import {
   choiceFlag,
+  CPU_KERNEL_FLAGS,
   cpuKernelsFlag,
   defineCli,
   FLAGS,
@@ -33,8 +34,7 @@ ${GOLDEN_TOLERANCE.atol} + ${GOLDEN_TOLERANCE.rtol} * |expected|.`,
   options: {
     engine: { ...FLAGS.engine, help: "engine to check" },
     threads: { ...FLAGS.threads, default: "every core; ignored by gpu" },
-    "cpu-kernels": { ...FLAGS["cpu-kernels"], default: "auto" },
-    "blas-lib": FLAGS["blas-lib"],
+    ...CPU_KERNEL_FLAGS,
     verbose: {
       type: "boolean",
       help: "also print the parameters after each step (failures always print)",

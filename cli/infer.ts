@@ -28,6 +28,7 @@ import {
   resolveInput,
 } from "../data/criteo/mod.ts";
 import {
+  CPU_KERNEL_FLAGS,
   cpuKernelsFlag,
   defineCli,
   FLAGS,
@@ -62,8 +63,7 @@ bench --data --save-models writes); a value its training data never held gets ro
     "batch-size": { ...FLAGS["batch-size"], help: "batch size", default: "16384" },
     seed: { ...FLAGS.seed, help: "seed of the synthetic data", default: "1" },
     threads: { ...FLAGS.threads, default: "every core" },
-    "cpu-kernels": { ...FLAGS["cpu-kernels"], default: "auto" },
-    "blas-lib": FLAGS["blas-lib"],
+    ...CPU_KERNEL_FLAGS,
     quiet: FLAGS.quiet,
   },
 });
