@@ -126,8 +126,12 @@ async function main(): Promise<number> {
       engines.push({ kernels, name: String(engine.info.details.kernels), threads, engine });
     }
   }
-  console.error(`CPU: ${cpuModel()}; vector extensions: ${cpuVectorExtensions()}`);
-  for (const e of engines.filter((e, i) => engines.findIndex((f) => f.name === e.name) === i)) {
+  const device = cpuModel();
+  const vectorExtensions = cpuVectorExtensions();
+  // one line per kernel set (the same set at each thread count)
+  const kernelSets = engines.filter((e, i) => engines.findIndex((f) => f.name === e.name) === i);
+  console.error(`CPU: ${device}; vector extensions: ${vectorExtensions}`);
+  for (const e of kernelSets) {
     console.error(`ours (${e.kernels}): ${e.name}`);
   }
   if (pytorch) console.error(`PyTorch: ${pytorch.summary}`);
@@ -159,10 +163,9 @@ async function main(): Promise<number> {
     for (const e of engines) await e.engine.dispose();
   }
 
-  const device = cpuModel();
-  console.log(`\nCPU: ${device}; vector extensions: ${cpuVectorExtensions()}`);
+  console.log(`\nCPU: ${device}; vector extensions: ${vectorExtensions}`);
   console.log(`${arch}, batch ${batch}, tables capped at ${maxRows || "full"}`);
-  for (const e of engines.filter((e, i) => engines.findIndex((f) => f.name === e.name) === i)) {
+  for (const e of kernelSets) {
     console.log(`ours, ${e.kernels}: ${e.name}`);
   }
   console.log(`PyTorch: ${pytorch ? pytorch.summary : "not measured (no python3 with torch)"}`);
@@ -199,7 +202,7 @@ async function main(): Promise<number> {
   if (values.out) {
     const out = {
       device,
-      vectorExtensions: cpuVectorExtensions(),
+      vectorExtensions,
       pytorch: pytorch ?? null,
       arch,
       batch,
