@@ -425,6 +425,8 @@ export function cpuKernelsFlag(
 }
 
 /** Parses an integer flag value (undefined stays undefined). */
+export function intFlag(name: string, value: string, min?: number): number;
+export function intFlag(name: string, value: string | undefined, min?: number): number | undefined;
 export function intFlag(
   name: string,
   value: string | undefined,

@@ -76,11 +76,7 @@ async function main(): Promise<number> {
   const iters = intFlag("iterations", values.iterations) ?? 200;
   const rounds = intFlag("rounds", values.rounds) ?? 3;
   const maxRows = intFlag("max-rows", values["max-rows"], 0) ?? 100_000;
-  const threadList = (values.threads ?? "1,2").split(",").map((t) => {
-    const n = intFlag("threads", t.trim());
-    if (n === undefined) throw new UsageError(`--threads expects a list like 1,2`);
-    return n;
-  });
+  const threadList = (values.threads ?? "1,2").split(",").map((t) => intFlag("threads", t.trim()));
   const kernelList = (values["cpu-kernels"] ?? "wasm,auto").split(",").map((k) =>
     cpuKernelsFlag({ "cpu-kernels": k.trim(), "blas-lib": values["blas-lib"] }, "auto")
   );

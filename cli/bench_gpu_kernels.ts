@@ -521,7 +521,7 @@ async function main(): Promise<number> {
   const { values } = parsed;
   const batches = (values["batch-size"] ?? "128,2048,16384").split(",").map((s) => {
     const n = intFlag("batch-size", s);
-    if (n === undefined || n > 65535) throw new UsageError(`--batch-size: bad size '${s}'`);
+    if (n > 65535) throw new UsageError(`--batch-size: bad size '${s}'`);
     return n;
   });
   const reps = intFlag("reps", values.reps) ?? 50;

@@ -171,14 +171,14 @@ async function main(): Promise<number> {
   const { values } = parsed;
   const batches = (values["batch-size"] ?? "128,2048,16384").split(",").map((s) => {
     const n = intFlag("batch-size", s);
-    if (n === undefined || n > 65535) throw new UsageError(`--batch-size: bad size '${s}'`);
+    if (n > 65535) throw new UsageError(`--batch-size: bad size '${s}'`);
     return n;
   });
   const reps = intFlag("reps", values.reps) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const fans = (values.fans ?? "2,8").split(",").filter((f) => f !== "").map((f) => {
     const n = intFlag("fans", f);
-    if (n === undefined || n < 2 || (n & (n - 1)) !== 0) {
+    if (n < 2 || (n & (n - 1)) !== 0) {
       throw new UsageError(`--fans: expected powers of two from 2 but found '${f}'`);
     }
     return n;

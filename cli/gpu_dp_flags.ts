@@ -40,11 +40,7 @@ export const GPU_DP_FLAGS = {
 
 /** The integers of a comma-separated `--flag` value (each at least `min`). */
 export function intList(flag: string, value: string, min = 1): number[] {
-  return value.split(",").map((s) => {
-    const n = intFlag(flag, s.trim(), min);
-    if (n === undefined) throw new UsageError(`--${flag}: bad value '${s}'`);
-    return n;
-  });
+  return value.split(",").map((s) => intFlag(flag, s.trim(), min));
 }
 
 /** The presets of a `--compression LIST` value. */
