@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../record/files.ts";
 import { type Compression, COMPRESSION_PRESETS, WorkerGradients } from "../comm/compression.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import {
@@ -176,7 +177,7 @@ async function main(): Promise<number> {
       iterations,
       rows,
     };
-    await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
+    await writeFileAtomic(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`wrote ${values.out}`);
   }
   return rows.every((r) => r.identical) ? 0 : 1;

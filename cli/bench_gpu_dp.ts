@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../record/files.ts";
 import { type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { GpuRanks } from "../comm/gpu_ranks.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
@@ -138,7 +139,7 @@ async function main(): Promise<number> {
   console.log(`devices: ${devices.join("; ")}; readback ${readback}`);
   if (values.out) {
     const json = { devices, scale, iterations, learningRate, readback, rows };
-    await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
+    await writeFileAtomic(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`wrote ${values.out}`);
   }
   return 0;

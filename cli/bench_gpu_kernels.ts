@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../record/files.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { gemmLoadOrder, type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
@@ -626,7 +627,7 @@ async function main(): Promise<number> {
       tuned,
       update,
     };
-    await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
+    await writeFileAtomic(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`\nwrote ${values.out}`);
   }
   return 0;

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../record/files.ts";
 import { CanvasReader, hasOffscreenCanvas } from "../engine/gpu/canvas_readback.ts";
 import { requestGpuDevice } from "../engine/gpu/device.ts";
 import { summarize } from "../record/stats.ts";
@@ -557,7 +558,7 @@ async function main(): Promise<number> {
       streams,
       notes,
     };
-    await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
+    await writeFileAtomic(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`\nwrote ${values.out}`);
   }
   return 0;

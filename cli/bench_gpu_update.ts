@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../record/files.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { EMBEDDING_TREE_FAN } from "../engine/gpu/kernels/embedding_tree_pass.ts";
@@ -215,7 +216,7 @@ async function main(): Promise<number> {
       fans,
       update: rows,
     };
-    await Deno.writeTextFile(values.out, JSON.stringify(json, null, 2) + "\n");
+    await writeFileAtomic(values.out, JSON.stringify(json, null, 2) + "\n");
     console.log(`\nwrote ${values.out}`);
   }
   return 0;
