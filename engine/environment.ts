@@ -39,15 +39,23 @@ export function describeEnvironment(engine: EngineInfo): Environment {
   };
 }
 
+/** The text of /proc/cpuinfo, read once per thread; null where it cannot be read. */
+let cpuinfo: string | null | undefined;
+function readCpuinfo(): string | null {
+  if (cpuinfo === undefined) {
+    try {
+      cpuinfo = Deno.readTextFileSync("/proc/cpuinfo");
+    } catch {
+      cpuinfo = null; // not Linux, or not readable
+    }
+  }
+  return cpuinfo;
+}
+
 /** The CPU model name, from /proc/cpuinfo where readable. */
 export function cpuModel(): string {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    const m = info.match(/^model name\s*:\s*(.+)$/m);
-    if (m) return `${m[1].trim()} (${navigator.hardwareConcurrency} cores)`;
-  } catch {
-    // not Linux, or not readable
-  }
+  const m = readCpuinfo()?.match(/^model name\s*:\s*(.+)$/m);
+  if (m) return `${m[1].trim()} (${navigator.hardwareConcurrency} cores)`;
   return `${Deno.build.arch} ${Deno.build.os} (${navigator.hardwareConcurrency} cores)`;
 }
 
@@ -67,12 +75,9 @@ const VECTOR_FLAGS = [
 
 /** This CPU's feature flags from /proc/cpuinfo, or null where it cannot be read. */
 export function cpuFlags(): Set<string> | null {
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    return new Set(info.match(/^flags\s*:\s*(.+)$/m)?.[1].trim().split(/\s+/) ?? []);
-  } catch {
-    return null;
-  }
+  const info = readCpuinfo();
+  if (info === null) return null;
+  return new Set(info.match(/^flags\s*:\s*(.+)$/m)?.[1].trim().split(/\s+/) ?? []);
 }
 
 /** This CPU's vector extensions among {@linkcode VECTOR_FLAGS}, or "unknown" off Linux. */

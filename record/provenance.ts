@@ -10,6 +10,9 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 
+/** A full or abbreviated commit hash. */
+const COMMIT_HASH = /^[0-9a-f]{7,40}$/;
+
 /** The machine a result was measured on. */
 export const MachineSchema = z.object({
   /** 12 hex digits of a SHA-256 over the hardware fields (see {@linkcode machineOf}). */
@@ -24,7 +27,7 @@ export type Machine = z.infer<typeof MachineSchema>;
 /** Commit, dirty flag and machine of a result. */
 export const ProvenanceSchema = z.object({
   /** Full commit hash of the checkout that ran, or null where unknown (no git, older result). */
-  commit: z.string().regex(/^[0-9a-f]{7,40}$/, "a hex commit hash").nullable(),
+  commit: z.string().regex(COMMIT_HASH, "a hex commit hash").nullable(),
   /** The checkout had uncommitted changes to tracked or new files; null where unknown. */
   dirty: z.boolean().nullable(),
   machine: MachineSchema,
@@ -90,7 +93,7 @@ export function checkoutState(): Pick<Provenance, "commit" | "dirty"> {
     }
   };
   const commitVar = env(PROVENANCE_ENV.commit), dirtyVar = env(PROVENANCE_ENV.dirty);
-  if (commitVar !== undefined && !/^[0-9a-f]{7,40}$/.test(commitVar)) {
+  if (commitVar !== undefined && !COMMIT_HASH.test(commitVar)) {
     throw new TypeError(
       `Expected ${PROVENANCE_ENV.commit} to be a hex commit hash but found '${commitVar}'`,
     );
@@ -106,7 +109,7 @@ export function checkoutState(): Pick<Provenance, "commit" | "dirty"> {
     const status = git(root, ["status", "--porcelain"]);
     dirty = status === undefined ? null : status.trim().length > 0;
   }
-  cachedCheckout = { commit: commit && /^[0-9a-f]{7,40}$/.test(commit) ? commit : null, dirty };
+  cachedCheckout = { commit: commit && COMMIT_HASH.test(commit) ? commit : null, dirty };
   return cachedCheckout;
 }
 

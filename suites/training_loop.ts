@@ -167,6 +167,12 @@ export async function trainChunks(
       : config.chunkIterations;
     return Math.min(limit, itersPerEpoch - epochIteration, toEval, budgetIterations);
   };
+  // The chunk after one of `n` iterations from epoch iteration `it` (global iteration `global`):
+  // where it starts in the epoch (every epoch restarts at sample 0) and its length (0: none).
+  const following = (global: number, it: number, n: number): { it: number; n: number } => {
+    const next = it + n < itersPerEpoch ? it + n : 0;
+    return { it: next, n: global + n < totalIterations ? chunkLength(global + n, next) : 0 };
+  };
   const budgetMs = config.budget.seconds * 1000;
   let overBudget: string | undefined;
   // An engine that copies a chunk's input when it records it (the GPU engine) lets the next chunk
@@ -220,10 +226,7 @@ export async function trainChunks(
       }
       // Fill the next chunk into the next buffer while the engine works (a GPU engine is busy
       // until its promise settles; the CPU engine has finished by the time it returns one).
-      const nextIt: number = it + n < itersPerEpoch ? it + n : 0; // every epoch restarts at sample 0
-      const nextN: number = tally.iteration + n < totalIterations
-        ? chunkLength(tally.iteration + n, nextIt)
-        : 0;
+      const { it: nextIt, n: nextN } = following(tally.iteration, it, n);
       if (nextN > 0) {
         const nextSlot = (current + 1) % buffers.length;
         // An asynchronous source fills while the engine records, submits and trains `pending`.
@@ -249,11 +252,8 @@ export async function trainChunks(
           // The chunk after next goes into the buffer of the chunk before this one (settled last
           // turn) while the engine trains this one and the next (or evaluates); a length the
           // time budget cuts later is filled again.
-          const afterIt = nextIt + nextN < itersPerEpoch ? nextIt + nextN : 0;
-          const afterN = tally.iteration + n + nextN < totalIterations
-            ? chunkLength(tally.iteration + n + nextN, afterIt)
-            : 0;
-          if (afterN > 0) startFill((current + 2) % buffers.length, afterIt, afterN);
+          const after = following(tally.iteration + n, nextIt, nextN);
+          if (after.n > 0) startFill((current + 2) % buffers.length, after.it, after.n);
         }
       }
       const r = await pending;

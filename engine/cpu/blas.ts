@@ -254,7 +254,6 @@ export function blasMatrixKernels(
   const whole = blasProducts(blas.sgemm, base, k, Infinity);
   return {
     ...blasProducts(blas.sgemm, base, k, BLAS_BLOCK),
-    units: { outCols: BLAS_BLOCK, gradRows: BLAS_BLOCK, inCols: BLAS_BLOCK },
     name,
     large: {
       minRows: 2 * BLAS_ROW_TILE,
@@ -263,31 +262,44 @@ export function blasMatrixKernels(
       tileInputGradient: whole.gemmBroadcast,
       kernels: {
         ...blasProducts(blas.sgemm, base, k, BLAS_LARGE_BLOCK),
-        units: { outCols: BLAS_LARGE_BLOCK, gradRows: BLAS_LARGE_BLOCK, inCols: BLAS_LARGE_BLOCK },
         name,
       },
     },
   };
 }
 
-/** `linearForward` and `gemmBroadcast` as GEMM calls over blocks of `block` (Infinity: one). */
+/**
+ * Calls `each(at, size)` for the blocks of `block` from `lo` (which must start a block) to `hi`,
+ * the last one cut at `hi`.
+ */
+function forBlocks(
+  lo: number,
+  hi: number,
+  block: number,
+  what: string,
+  each: (at: number, size: number) => void,
+): void {
+  if (lo % block !== 0) {
+    throw new RangeError(`Expected ${what} at a multiple of ${block} but found ${lo}`);
+  }
+  for (let at = lo; at < hi; at += block) each(at, Math.min(block, hi - at));
+}
+
+/**
+ * `linearForward` and `gemmBroadcast` as GEMM calls over blocks of `block` (Infinity: one), and
+ * the units they are shared in.
+ */
 function blasProducts(
   sgemm: Sgemm,
   base: number,
   k: Kernels,
   block: number,
-): Pick<MatrixKernels, "linearForward" | "gemmBroadcast"> {
-  const startsBlock = (at: number, what: string) => {
-    if (at % block !== 0) {
-      throw new RangeError(`Expected ${what} at a multiple of ${block} but found ${at}`);
-    }
-  };
+): Pick<MatrixKernels, "linearForward" | "gemmBroadcast" | "units"> {
   return {
+    units: { outCols: block, gradRows: block, inCols: block },
     // Y[:, n0:n1] = act(X W[n0:n1]^T + b), one call per block of output columns.
     linearForward(x, ldx, w, ldw, bias, y, ldy, rows, n0, n1, kk, relu) {
-      startsBlock(n0, "a forward block");
-      for (let n = n0; n < n1; n += block) {
-        const nb = Math.min(block, n1 - n);
+      forBlocks(n0, n1, block, "a forward block", (n, nb) =>
         sgemm(
           ROW_MAJOR,
           NO_TRANS,
@@ -303,17 +315,14 @@ function blasProducts(
           0,
           base + y + n * 4,
           ldy,
-        );
-      }
+        ));
       k.biasActivate(y, ldy, rows, n0, n1, bias, relu);
     },
     // C = A B with A(m, p) at a + 4 (m sam + p sak). A read transposed (sam = 1) is the weight
     // gradient dY^T X, shared by rows of C; otherwise it is dX = dY W, shared by columns.
     gemmBroadcast(a, sam, sak, b, ldb, c, ldc, m0, m1, n0, n1, kk, mask, ldm) {
       if (sam === 1) {
-        startsBlock(m0, "a weight-gradient block");
-        for (let m = m0; m < m1; m += block) {
-          const mb = Math.min(block, m1 - m);
+        forBlocks(m0, m1, block, "a weight-gradient block", (m, mb) =>
           sgemm(
             ROW_MAJOR,
             TRANS,
@@ -329,12 +338,9 @@ function blasProducts(
             0,
             base + c + (m * ldc + n0) * 4,
             ldc,
-          );
-        }
+          ));
       } else if (sak === 1) {
-        startsBlock(n0, "an input-gradient block");
-        for (let n = n0; n < n1; n += block) {
-          const nb = Math.min(block, n1 - n);
+        forBlocks(n0, n1, block, "an input-gradient block", (n, nb) =>
           sgemm(
             ROW_MAJOR,
             NO_TRANS,
@@ -350,8 +356,7 @@ function blasProducts(
             0,
             base + c + (m0 * ldc + n) * 4,
             ldc,
-          );
-        }
+          ));
       } else {
         throw new RangeError(
           `Expected A read by rows or by columns (a stride of 1) but found strides ${sam} and ${sak}`,
