@@ -9,33 +9,33 @@ import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { Rng } from "../engine/rng.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 
-/** Odd widths everywhere: nothing is a multiple of 4, so every padding path runs. */
-export const ODD: ModelSpec = (() => {
-  const tableRows = [11, 3, 29, 7, 5];
-  const embeddingDim = 5;
+/**
+ * A DLRM of 13 dense features: `topMlp` is the interaction width followed by `topHidden`.
+ */
+export function testSpec(
+  tableRows: number[],
+  embeddingDim: number,
+  bottomMlp: number[],
+  topHidden: number[],
+): ModelSpec {
   return {
     denseFeatures: 13,
     tableRows,
     embeddingDim,
-    bottomMlp: [13, 9, 7, 5],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+    bottomMlp,
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), ...topHidden],
   };
-})();
+}
+
+/** Odd widths everywhere: nothing is a multiple of 4, so every padding path runs. */
+export const ODD: ModelSpec = testSpec([11, 3, 29, 7, 5], 5, [13, 9, 7, 5], [10, 6, 1]);
 
 /**
  * A small DLRM with odd widths and small tables (rows shared between data-parallel workers and
  * ranks): the data-parallel and MPI tests' model.
  */
 export function tinySpec(): ModelSpec {
-  const tableRows = [11, 3, 29, 7, 50];
-  const embeddingDim = 5;
-  return {
-    denseFeatures: 13,
-    tableRows,
-    embeddingDim,
-    bottomMlp: [13, 9, 7, 5],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
-  };
+  return testSpec([11, 3, 29, 7, 50], 5, [13, 9, 7, 5], [10, 6, 1]);
 }
 
 /** Seeded random batches of `spec` (multi-hot bags of 0-3 rows, empty ones included). */
