@@ -3,7 +3,7 @@
  * seeded random one-hot or multi-hot batches.
  */
 import assert from "node:assert/strict";
-import { GOLDEN_TOLERANCE } from "../engine/golden.ts";
+import { GOLDEN_TOLERANCE, type GoldenFixture, parseFixture, runGolden } from "../engine/golden.ts";
 import type { Params } from "../engine/params.ts";
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { Rng } from "../engine/rng.ts";
@@ -112,4 +112,32 @@ export function assertParamsClose(
       assertClose(`${prefix} ${part}[${l}].bias`, got[part][l].bias, w.bias, tol);
     });
   }
+}
+
+/** The golden fixtures under tests/fixtures/ that both engines replay. */
+export const GOLDEN_FIXTURES = [
+  "dlrm-fp32-onehot.json",
+  "dlrm-fp32-multihot.json",
+  "dlrm-int4-embeddings.json",
+  "dlrm-int4-all.json",
+  "dlrm-int8-all.json",
+];
+
+/** Reads and parses the golden fixture `file` of tests/fixtures/. */
+export async function loadFixture(file: string): Promise<GoldenFixture> {
+  return parseFixture(await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url)));
+}
+
+/** Replays the golden fixture `file` on `makeEngine`'s engine and asserts every step passes. */
+export async function assertMatchesGolden(
+  file: string,
+  makeEngine: Parameters<typeof runGolden>[1],
+) {
+  const rows = await runGolden(await loadFixture(file), makeEngine);
+  assert.ok(rows.length > 10);
+  const failed = rows.filter((r) => !r.pass);
+  assert.deepEqual(
+    failed.map((r) => `step ${r.step} ${r.tensor}: max error ${r.maxAbsError}`),
+    [],
+  );
 }
