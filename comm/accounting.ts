@@ -67,6 +67,16 @@ export function meanBytesPerIteration(
   return bytes;
 }
 
+/** `b` with every part multiplied by `factor` (per-iteration bytes to a chunk's totals). */
+export function bytesTimes(b: ByteCount, factor: number): ByteCount {
+  return {
+    embedding: b.embedding * factor,
+    mlp: b.mlp * factor,
+    scales: b.scales * factor,
+    total: b.total * factor,
+  };
+}
+
 /** The most rows a local batch of `localBatch` one-hot samples can touch: `min(b, n_t)`. */
 export function maxUniqueRows(spec: ModelSpec, localBatch: number, bag = 1): number[] {
   return spec.tableRows.map((n) => Math.min(n, localBatch * bag));

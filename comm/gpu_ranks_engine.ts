@@ -19,7 +19,7 @@ import type {
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
-import { meanBytesPerIteration } from "./accounting.ts";
+import { bytesTimes, meanBytesPerIteration } from "./accounting.ts";
 import { meanWorkerLoss } from "./chunk.ts";
 import { GpuRanks, type GpuRanksOptions } from "./gpu_ranks.ts";
 
@@ -75,11 +75,7 @@ export class GpuRanksEngine implements Engine {
     const results = await this.ranks.trainChunk(chunk, options.learningRate);
     const iterations = results[0].iterations;
     const loss = meanWorkerLoss(results.map((r) => r.loss), iterations);
-    const bytes = results.map((r) => {
-      const b = { ...r.bytesPerIteration };
-      for (const k of ["embedding", "mlp", "scales", "total"] as const) b[k] *= iterations;
-      return b;
-    });
+    const bytes = results.map((r) => bytesTimes(r.bytesPerIteration, iterations));
     return {
       iterations,
       loss,

@@ -31,7 +31,7 @@ import {
   type GpuTableStep,
 } from "../engine/gpu/mod.ts";
 import type { ModelSpec } from "../engine/spec.ts";
-import { meanBytesPerIteration } from "./accounting.ts";
+import { bytesTimes, meanBytesPerIteration } from "./accounting.ts";
 import { sliceChunk } from "./chunk.ts";
 import { type Communicator, sumInOrder } from "./communicator.ts";
 import {
@@ -397,10 +397,7 @@ export class GpuReplica {
     const comm = this.#exchange.comm, sent0 = comm.bytesSent;
     const local = sliceChunk(chunk, comm.rank, comm.size);
     const result = await this.#exchange.trainChunk(this.engine, local, learningRate);
-    const bytes = { ...result.bytesPerIteration };
-    for (const k of ["embedding", "mlp", "scales", "total"] as const) {
-      bytes[k] *= result.iterations;
-    }
+    const bytes = bytesTimes(result.bytesPerIteration, result.iterations);
     return { result, bytes, bytesSent: comm.bytesSent - sent0 };
   }
 

@@ -194,12 +194,14 @@ interface Member {
 export function buildHistory(folders: readonly FolderRuns[]): Series[] {
   const bySeries = new Map<string, { series: Omit<Series, "points">; members: Member[] }>();
   for (const { folder, runs } of folders) {
-    for (const run of runs) {
+    // Once per run: the FP32 search below compares every pair of runs' machines.
+    const provenances = runs.map(provenanceOf);
+    for (const [i, run] of runs.entries()) {
       const suite = run.suite ?? folder.suites[0] ?? "unknown";
-      const p = provenanceOf(run);
-      const fp32 = runs.find((r) =>
+      const p = provenances[i];
+      const fp32 = runs.find((r, j) =>
         r.config.method === "fp32" && (r.suite ?? suite) === suite &&
-        provenanceOf(r).machine.fingerprint === p.machine.fingerprint && r.status === "ok"
+        provenances[j].machine.fingerprint === p.machine.fingerprint && r.status === "ok"
       );
       const fp32Total = fp32 ? timingStats(fp32, TOTAL)?.median : undefined;
       const id = seriesId(suite, run.config.name, p.machine);

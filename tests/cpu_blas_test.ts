@@ -9,11 +9,11 @@ import {
 } from "../engine/cpu/blas.ts";
 import { cpuFlags } from "../engine/environment.ts";
 import { initParams, type Params } from "../engine/params.ts";
-import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
+import type { ModelSpec } from "../engine/spec.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
 import { referenceStep } from "./reference_dlrm.ts";
-import { assertClose, assertParamsClose, randomChunk } from "./test_models.ts";
+import { assertClose, assertParamsClose, randomChunk, testSpec } from "./test_models.ts";
 
 const BLAS = blasAvailable();
 const SKIP = BLAS ? "" : " (skipped: no BLAS library could be opened)";
@@ -22,17 +22,11 @@ const SKIP = BLAS ? "" : " (skipped: no BLAS library could be opened)";
  * Layers wider than one BLAS block, none a multiple of it (nor of 4), so that threads share
  * whole blocks and a short last block of every product.
  */
-const WIDE: ModelSpec = (() => {
-  const tableRows = [17, 5, 40];
-  const embeddingDim = 7;
-  return {
-    denseFeatures: 13,
-    tableRows,
-    embeddingDim,
-    bottomMlp: [13, 2 * BLAS_BLOCK + 9, BLAS_BLOCK + 3, 7],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 3 * BLAS_BLOCK + 5, 11, 1],
-  };
-})();
+const WIDE: ModelSpec = testSpec([17, 5, 40], 7, [13, 2 * BLAS_BLOCK + 9, BLAS_BLOCK + 3, 7], [
+  3 * BLAS_BLOCK + 5,
+  11,
+  1,
+]);
 
 /** A batch whose forward products are shared by row tiles, the last one short. */
 const LARGE = 2 * BLAS_ROW_TILE + 37;

@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { blasAvailable } from "../engine/cpu/blas.ts";
-import { parseFixture, runGolden } from "../engine/golden.ts";
+import { runGolden } from "../engine/golden.ts";
+import { assertMatchesGolden, GOLDEN_FIXTURES, loadFixture } from "./test_models.ts";
 
 const BLAS = blasAvailable();
 
-const FIXTURES = [
-  "dlrm-fp32-onehot.json",
-  "dlrm-fp32-multihot.json",
-  "dlrm-int4-embeddings.json",
-  "dlrm-int4-all.json",
-  "dlrm-int8-all.json",
-];
-
-for (const file of FIXTURES) {
+for (const file of GOLDEN_FIXTURES) {
   for (const kernels of ["wasm", "blas"] as const) {
     for (const threads of [1, 2]) {
       const skip = kernels === "blas" && !BLAS;
@@ -22,31 +15,19 @@ for (const file of FIXTURES) {
           skip ? " (skipped: no BLAS library could be opened)" : ""
         }`,
         ignore: skip,
-        fn: async () => {
-          const fixture = parseFixture(
-            await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url)),
-          );
-          const rows = await runGolden(
-            fixture,
+        fn: () =>
+          assertMatchesGolden(
+            file,
             (spec, params, maxBatch, quantization) =>
               createCpuEngine({ spec, params, maxBatch, threads, quantization, kernels }),
-          );
-          assert.ok(rows.length > 10);
-          const failed = rows.filter((r) => !r.pass);
-          assert.deepEqual(
-            failed.map((r) => `step ${r.step} ${r.tensor}: max error ${r.maxAbsError}`),
-            [],
-          );
-        },
+          ),
       });
     }
   }
 }
 
 Deno.test("golden check fails on a perturbed parameter", async () => {
-  const fixture = parseFixture(
-    await Deno.readTextFile(new URL("./fixtures/dlrm-fp32-onehot.json", import.meta.url)),
-  );
+  const fixture = await loadFixture("dlrm-fp32-onehot.json");
   fixture.initialParams.top[0].weight[3] += 0.05;
   const rows = await runGolden(
     fixture,

@@ -17,21 +17,12 @@ import { EMBEDDING_SORT_LOCAL } from "../engine/gpu/kernels/embedding_sort_local
 import { EMBEDDING_SORT_STEP } from "../engine/gpu/kernels/embedding_sort_step.ts";
 import { sortDispatches, sortSegment } from "../engine/gpu/sort_plan.ts";
 import { Rng } from "../engine/rng.ts";
-import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
+import type { ModelSpec } from "../engine/spec.ts";
+import { testSpec } from "./test_models.ts";
 
 const ignore = (await findTestAdapter()).adapter === null;
 
-const SPEC: ModelSpec = (() => {
-  const tableRows = [3, 1000, 7, 40];
-  const embeddingDim = 5;
-  return {
-    denseFeatures: 13,
-    tableRows,
-    embeddingDim,
-    bottomMlp: [13, 9, 5],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 6, 1],
-  };
-})();
+const SPEC: ModelSpec = testSpec([3, 1000, 7, 40], 5, [13, 9, 5], [6, 1]);
 
 /** Batches with bags of 0 to `maxBag` rows (1: one-hot), table 1 skewed towards row 0. */
 function duplicateChunk(batch: number, samples: number, seed: number, maxBag: number): BatchChunk {

@@ -6,12 +6,18 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
-import { parseFixture, runGolden } from "../engine/golden.ts";
 import { createGpuEngine, planTables } from "../engine/gpu/mod.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
-import { assertClose, assertParamsClose, ODD, randomChunk } from "./test_models.ts";
+import {
+  assertClose,
+  assertMatchesGolden,
+  assertParamsClose,
+  GOLDEN_FIXTURES,
+  ODD,
+  randomChunk,
+} from "./test_models.ts";
 
 const found = await findTestAdapter();
 const ignore = found.adapter === null;
@@ -22,18 +28,10 @@ if (ignore) {
   );
 }
 
-const FIXTURES = [
-  "dlrm-fp32-onehot.json",
-  "dlrm-fp32-multihot.json",
-  "dlrm-int4-embeddings.json",
-  "dlrm-int4-all.json",
-  "dlrm-int8-all.json",
-];
-
 /** Tables forced into 64-byte arenas (4 rows of d = 4), at most 2 bound per dispatch. */
 const SPLIT = { arenaBytes: 64, arenasPerGroup: 2 };
 
-for (const file of FIXTURES) {
+for (const file of GOLDEN_FIXTURES) {
   for (const split of [false, true]) {
     Deno.test({
       name: `GPU engine matches golden fixture ${file}${
@@ -41,22 +39,12 @@ for (const file of FIXTURES) {
       }`,
       ignore,
       sanitizeResources: false,
-      fn: async () => {
-        const fixture = parseFixture(
-          await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url)),
-        );
-        const rows = await runGolden(
-          fixture,
+      fn: () =>
+        assertMatchesGolden(
+          file,
           (spec, params, maxBatch, quantization) =>
             createGpuEngine({ spec, params, maxBatch, quantization, ...(split ? SPLIT : {}) }),
-        );
-        assert.ok(rows.length > 10);
-        const failed = rows.filter((r) => !r.pass);
-        assert.deepEqual(
-          failed.map((r) => `step ${r.step} ${r.tensor}: max error ${r.maxAbsError}`),
-          [],
-        );
-      },
+        ),
     });
   }
 }

@@ -12,9 +12,16 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
 import { initParams } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
-import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
+import type { ModelSpec } from "../engine/spec.ts";
 import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
-import { assertClose, assertParamsClose, ODD, randomChunk, type Tolerance } from "./test_models.ts";
+import {
+  assertClose,
+  assertParamsClose,
+  ODD,
+  randomChunk,
+  testSpec,
+  type Tolerance,
+} from "./test_models.ts";
 
 const found = await findTestAdapter();
 const ignore = found.adapter === null;
@@ -58,30 +65,10 @@ interface Case {
  * Embedding width 8 (whole-table kernels read vec4s) and a table of 9000 rows, over 65,536
  * floats: its work list has two blocks, the second one short.
  */
-const VEC4: ModelSpec = (() => {
-  const tableRows = [9000, 3, 29, 12, 5];
-  const embeddingDim = 8;
-  return {
-    denseFeatures: 13,
-    tableRows,
-    embeddingDim,
-    bottomMlp: [13, 9, 7, 8],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
-  };
-})();
+const VEC4: ModelSpec = testSpec([9000, 3, 29, 12, 5], 8, [13, 9, 7, 8], [10, 6, 1]);
 
 /** A hidden layer of 300 inputs: LSQ's row backward stages a row's columns in two tiles. */
-const WIDE: ModelSpec = (() => {
-  const tableRows = [11, 3, 29, 7, 5];
-  const embeddingDim = 8;
-  return {
-    denseFeatures: 13,
-    tableRows,
-    embeddingDim,
-    bottomMlp: [13, 300, 8],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
-  };
-})();
+const WIDE: ModelSpec = testSpec([11, 3, 29, 7, 5], 8, [13, 300, 8], [10, 6, 1]);
 
 const CASES: Case[] = [
   { name: "LSQ INT4", quant: lsq(4, 4), multiHot: false },

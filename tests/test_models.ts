@@ -3,39 +3,39 @@
  * seeded random one-hot or multi-hot batches.
  */
 import assert from "node:assert/strict";
-import { GOLDEN_TOLERANCE } from "../engine/golden.ts";
+import { GOLDEN_TOLERANCE, type GoldenFixture, parseFixture, runGolden } from "../engine/golden.ts";
 import type { Params } from "../engine/params.ts";
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { Rng } from "../engine/rng.ts";
 import { interactionWidth, type ModelSpec } from "../engine/spec.ts";
 
-/** Odd widths everywhere: nothing is a multiple of 4, so every padding path runs. */
-export const ODD: ModelSpec = (() => {
-  const tableRows = [11, 3, 29, 7, 5];
-  const embeddingDim = 5;
+/**
+ * A DLRM of 13 dense features: `topMlp` is the interaction width followed by `topHidden`.
+ */
+export function testSpec(
+  tableRows: number[],
+  embeddingDim: number,
+  bottomMlp: number[],
+  topHidden: number[],
+): ModelSpec {
   return {
     denseFeatures: 13,
     tableRows,
     embeddingDim,
-    bottomMlp: [13, 9, 7, 5],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
+    bottomMlp,
+    topMlp: [interactionWidth({ tableRows, embeddingDim }), ...topHidden],
   };
-})();
+}
+
+/** Odd widths everywhere: nothing is a multiple of 4, so every padding path runs. */
+export const ODD: ModelSpec = testSpec([11, 3, 29, 7, 5], 5, [13, 9, 7, 5], [10, 6, 1]);
 
 /**
  * A small DLRM with odd widths and small tables (rows shared between data-parallel workers and
  * ranks): the data-parallel and MPI tests' model.
  */
 export function tinySpec(): ModelSpec {
-  const tableRows = [11, 3, 29, 7, 50];
-  const embeddingDim = 5;
-  return {
-    denseFeatures: 13,
-    tableRows,
-    embeddingDim,
-    bottomMlp: [13, 9, 7, 5],
-    topMlp: [interactionWidth({ tableRows, embeddingDim }), 10, 6, 1],
-  };
+  return testSpec([11, 3, 29, 7, 50], 5, [13, 9, 7, 5], [10, 6, 1]);
 }
 
 /** Seeded random batches of `spec` (multi-hot bags of 0-3 rows, empty ones included). */
@@ -112,4 +112,32 @@ export function assertParamsClose(
       assertClose(`${prefix} ${part}[${l}].bias`, got[part][l].bias, w.bias, tol);
     });
   }
+}
+
+/** The golden fixtures under tests/fixtures/ that both engines replay. */
+export const GOLDEN_FIXTURES = [
+  "dlrm-fp32-onehot.json",
+  "dlrm-fp32-multihot.json",
+  "dlrm-int4-embeddings.json",
+  "dlrm-int4-all.json",
+  "dlrm-int8-all.json",
+];
+
+/** Reads and parses the golden fixture `file` of tests/fixtures/. */
+export async function loadFixture(file: string): Promise<GoldenFixture> {
+  return parseFixture(await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url)));
+}
+
+/** Replays the golden fixture `file` on `makeEngine`'s engine and asserts every step passes. */
+export async function assertMatchesGolden(
+  file: string,
+  makeEngine: Parameters<typeof runGolden>[1],
+) {
+  const rows = await runGolden(await loadFixture(file), makeEngine);
+  assert.ok(rows.length > 10);
+  const failed = rows.filter((r) => !r.pass);
+  assert.deepEqual(
+    failed.map((r) => `step ${r.step} ${r.tensor}: max error ${r.maxAbsError}`),
+    [],
+  );
 }
