@@ -127,6 +127,7 @@ export async function trainChunkExchanging(
   }, entries);
   const phases = allocatePhaseSamples(iterations);
   const quantizedMlp = quant?.mlpBits ? quant : null;
+  const pact = pactActive(quant);
   try {
     for (let i = 0; i < iterations; i++) {
       const t0 = performance.now();
@@ -144,7 +145,7 @@ export async function trainChunkExchanging(
         encoder = device.createCommandEncoder();
         pass = encoder.beginComputePass();
         pass.setBindGroup(1, group, [i * ITER_STRIDE]);
-        recordMlpUpdate(recording, pass, quantizedMlp, pactActive(quant));
+        recordMlpUpdate(recording, pass, quantizedMlp, pact);
         step.recordTables(pass);
         // Rows written outside the update phase, every step: scale finding reads the tables.
         state.blockMaxima.stale = true;
