@@ -73,16 +73,7 @@ export function bindBlockMaxRows(state: GpuState): BoundKernel[] | null {
   const m = state.blockMaxima;
   return Array.from({ length: plan.groups }, (_, g) =>
     binder.bind(blockMaxRowsKernel(k), [
-      binder.uniform("block max rows", [
-        state.spec.tableRows.length,
-        state.spec.embeddingDim,
-        g * k,
-        k,
-        BLOCK_MAX_FLOATS,
-        0,
-        0,
-        0,
-      ]),
+      blockMaxUniform(state, "block max rows", state.spec.tableRows.length, g),
       state.input.tableDirectory,
       state.segments,
       state.input.indices,
@@ -91,6 +82,21 @@ export function bindBlockMaxRows(state: GpuState): BoundKernel[] | null {
       m.bits,
       ...state.groupArenas(g),
     ]));
+}
+
+/** The block-maxima kernels' uniform for arena group `g`, over `count` tables or segments. */
+function blockMaxUniform(state: GpuState, label: string, count: number, g: number): GPUBuffer {
+  const k = state.plan.arenasPerGroup;
+  return state.binder.uniform(label, [
+    count,
+    state.spec.embeddingDim,
+    g * k,
+    k,
+    BLOCK_MAX_FLOATS,
+    0,
+    0,
+    0,
+  ]);
 }
 
 /** One arena group's vec4 work list: (segment, first float) of each block. */
@@ -247,16 +253,7 @@ export class ScaleKernels {
     const tables = state.spec.tableRows.length;
     const full = Array.from({ length: plan.groups }, (_, g): GridDispatch => ({
       kernel: binder.bind(blockMaxFullKernel(k), [
-        binder.uniform("block max full", [
-          plan.segments.length,
-          state.spec.embeddingDim,
-          g * k,
-          k,
-          BLOCK_MAX_FLOATS,
-          0,
-          0,
-          0,
-        ]),
+        blockMaxUniform(state, "block max full", plan.segments.length, g),
         state.segments,
         m.segmentBlocks,
         m.bits,
@@ -332,7 +329,7 @@ export class ScaleKernels {
         const floats = (seg.rowEnd - seg.rowStart) * d;
         for (let at = 0; at < floats; at += MAX_ABS_VEC4_BLOCK) work.push(i, at);
       });
-      const items = state.buffers.create("table work list", Math.max(16, work.length * 4));
+      const items = state.buffers.create("table work list", work.length * 4);
       if (work.length) writeTo(state.device.queue, items, 0, Uint32Array.from(work));
       return { items, count: work.length / 2 };
     });

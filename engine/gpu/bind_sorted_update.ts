@@ -10,6 +10,7 @@
 import type { TrainingKernels } from "./bind_training.ts";
 import type { GemmBinder } from "./binder.ts";
 import { EMBEDDING_SORT_LOCAL } from "./kernels/embedding_sort_local.ts";
+import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
 import { EMBEDDING_SORT_STEP } from "./kernels/embedding_sort_step.ts";
 import {
   EMBEDDING_UPDATE_SORTED_WORKGROUP,
@@ -68,9 +69,13 @@ export interface SortedUpdateBuffers {
   arenasPerGroup: number;
 }
 
-function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, number][] {
+/** The buffers of the pairwise update (no sort keys): the sorted update's less its own. */
+export type UpdateBuffers = Omit<SortedUpdateBuffers, "keys" | "tree" | "fan">;
+
+/** The engine's update buffers (`state.input` as currently bound). */
+export function engineUpdateBuffers(state: GpuState): UpdateBuffers {
   const input = state.input;
-  return bindSortedUpdateKernels(state.binder, {
+  return {
     tables: state.spec.tableRows.length,
     d: state.spec.embeddingDim,
     ldt: state.layout.ldt,
@@ -79,10 +84,32 @@ function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, num
     offsets: input.offsets,
     segments: state.segments,
     dt: state.interactionInputGrad,
-    keys: state.sortKeys!,
-    tree: state.sortTree,
     groups: Array.from({ length: state.plan.groups }, (_, g) => state.groupArenas(g)),
     arenasPerGroup: state.plan.arenasPerGroup,
+  };
+}
+
+/** The pairwise-scan update (no sort), one kernel per arena group. */
+export function bindPairwiseUpdate(binder: GemmBinder, b: UpdateBuffers): BoundKernel[] {
+  const k = b.arenasPerGroup;
+  return b.groups.map((arenas, g) =>
+    binder.bind(embeddingUpdateKernel(k), [
+      binder.uniform("embedding update", [b.tables, b.d, b.ldt, 0, g * k, k, 0, 0]),
+      b.tableDirectory,
+      b.segments,
+      b.indices,
+      b.offsets,
+      b.dt,
+      ...arenas,
+    ])
+  );
+}
+
+function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, number][] {
+  return bindSortedUpdateKernels(state.binder, {
+    ...engineUpdateBuffers(state),
+    keys: state.sortKeys!,
+    tree: state.sortTree,
   }, p);
 }
 

@@ -9,7 +9,7 @@ import { levels } from "../quant.ts";
 import { floatRange } from "./binder.ts";
 import { type GemmFields, type GemmOp, gemmOp } from "./gemm_bind.ts";
 import { bindBlockMaxRows } from "./bind_scales.ts";
-import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
+import { bindPairwiseUpdate, engineUpdateBuffers } from "./bind_sorted_update.ts";
 import {
   GATHER_ACCUMULATE,
   GATHER_DOREFA,
@@ -472,17 +472,7 @@ function bindTableKernels(state: GpuState): Pick<
       qat.clipUnits!,
     ])
     : null;
-  const update = groups.map((g) =>
-    binder.bind(embeddingUpdateKernel(k), [
-      binder.uniform("embedding update", [tables, d, L.ldt, 0, g * k, k, 0, 0]),
-      input.tableDirectory,
-      state.segments,
-      input.indices,
-      input.offsets,
-      state.interactionInputGrad,
-      ...state.groupArenas(g),
-    ])
-  );
+  const update = bindPairwiseUpdate(binder, engineUpdateBuffers(state));
   return {
     interactForward,
     interactBackward,

@@ -10,6 +10,7 @@ import type { GemmBinder } from "./binder.ts";
 import { gradApplyRowsKernel } from "./kernels/grad_apply_rows.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import type { TablePlan } from "./table_plan.ts";
+import { dispatch } from "./record.ts";
 
 /** Options of {@linkcode GpuRowApply}. */
 export interface GpuRowApplyOptions {
@@ -81,11 +82,7 @@ export class GpuRowApply {
   record(pass: GPUComputePassEncoder): void {
     if (this.#rows === 0) return;
     const x = Math.min(65535, Math.ceil((this.#rows * this.#o.embeddingDim) / 256));
-    for (const k of this.#kernels) {
-      pass.setPipeline(k.kernel.pipeline);
-      pass.setBindGroup(0, k.group);
-      pass.dispatchWorkgroups(x);
-    }
+    for (const k of this.#kernels) dispatch(pass, k, x);
   }
 
   /** Frees the update's buffers. */

@@ -20,6 +20,7 @@ import type { GemmBinder } from "./binder.ts";
 import { GpuMlpCompression, planGradientTensors } from "./grad_compress.ts";
 import { GpuRowCompression, rowMessageBytes } from "./grad_compress_rows.ts";
 import { CanvasReader } from "./canvas_readback.ts";
+import { batchEntries } from "./input.ts";
 import type { GpuLayout } from "./layout.ts";
 
 /** The compression settings (`comm/compression.ts`'s `Compression`). */
@@ -119,10 +120,8 @@ export function packChunkInput(chunk: BatchChunk): {
 /** The most indices a table has in one batch of `rows` samples of `chunk`. */
 export function largestBag(chunk: BatchChunk, rows: number): number {
   let most = 0;
-  for (const off of chunk.offsets) {
-    for (let s = 0; s + rows <= chunk.samples; s += rows) {
-      most = Math.max(most, off[s + rows] - off[s]);
-    }
+  for (let s = 0; s + rows <= chunk.samples; s += rows) {
+    most = Math.max(most, batchEntries(chunk, s, rows));
   }
   return most;
 }

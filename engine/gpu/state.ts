@@ -257,7 +257,7 @@ export class GpuState {
     this.qat = this.#createQatBuffers();
     const directory = blockDirectory(plan, spec.embeddingDim, BLOCK_MAX_FLOATS);
     const upload = (name: string, words: Uint32Array) => {
-      const buffer = buffers.create(name, Math.max(16, words.byteLength));
+      const buffer = buffers.create(name, words.byteLength);
       if (words.length) writeTo(device.queue, buffer, 0, words);
       return buffer;
     };

@@ -6,9 +6,8 @@
  *
  * @module
  */
-import { bindSortedUpdateKernels } from "./bind_sorted_update.ts";
+import { bindPairwiseUpdate, bindSortedUpdateKernels } from "./bind_sorted_update.ts";
 import type { KernelHarness } from "./kernel_harness.ts";
-import { embeddingUpdateKernel } from "./kernels/embedding_update.ts";
 import type { BoundKernel, KernelSource } from "./pipelines.ts";
 import { sortSegment } from "./sort_plan.ts";
 import { planTables, segmentWords, type TablePlan } from "./table_plan.ts";
@@ -127,22 +126,9 @@ export class UpdateHarness {
       uniform: (_label: string, words: ArrayLike<number>) => h.uniform(Array.from(words)),
     };
     const tree = { runStart: storage(nTables * p), sums: storage(nTables * p * d) };
-    const kp = plan.arenasPerGroup;
     const x = Math.ceil((entries * d) / 64);
     const paths: Record<UpdatePath, [BoundKernel, number, number][]> = {
-      pairwise: groups.map((arenas, g) => [
-        h.bind(embeddingUpdateKernel(kp), [
-          h.uniform([nTables, d, ldt, 0, g * kp, kp, 0, 0]),
-          buffers.tableDirectory,
-          buffers.segments,
-          buffers.indices,
-          buffers.offsets,
-          buffers.dt,
-          ...arenas,
-        ]),
-        x,
-        nTables,
-      ]),
+      pairwise: bindPairwiseUpdate(binder, buffers).map((k) => [k, x, nTables]),
       lane: bindSortedUpdateKernels(binder, { ...buffers, tree: null }, p),
       tree: bindSortedUpdateKernels(binder, { ...buffers, tree }, p),
     };

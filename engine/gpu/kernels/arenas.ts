@@ -35,14 +35,18 @@ ${writes}
 }`
       : ""
   }
-// Segment of row 'row' of a table whose segments are [first, first + count): vec4(rowStart,
-// rowEnd, arena, offset). Rows ascend, so the first segment ending after the row holds it.
-fn segmentOf(first: u32, count: u32, row: u32) -> vec4u {
+// Index in segs of the segment of row 'row' of a table whose segments are [first, first +
+// count). Rows ascend, so the first segment ending after the row holds it.
+fn segmentIndexOf(first: u32, count: u32, row: u32) -> u32 {
   var s = first;
   for (; s + 1u < first + count; s++) {
     if (row < segs[s].y) { break; }
   }
-  return segs[s];
+  return s;
+}
+// That segment: vec4(rowStart, rowEnd, arena, offset).
+fn segmentOf(first: u32, count: u32, row: u32) -> vec4u {
+  return segs[segmentIndexOf(first, count, row)];
 }
 `;
 }

@@ -45,11 +45,7 @@ fn main(
   let end = offsets[ob + it.rows];
   for (var j = offsets[ob] + w.x; j < end; j += nw.x) {
     let row = indices[info.x + j];
-    // The row's segment: the first of the table's segments that ends after it.
-    var s = info.z;
-    for (; s + 1u < info.z + info.w; s++) {
-      if (row < segs[s].y) { break; }
-    }
+    let s = segmentIndexOf(info.z, info.w, row);
     let seg = segs[s];
     if (seg.z >= g.arena0 && seg.z < g.arena0 + g.arenas) {
       let count = (seg.y - seg.x) * g.d;
