@@ -39,7 +39,7 @@ import {
   GEMM_TILES,
   type GemmTileName,
 } from "../engine/gpu/kernels/gemm.ts";
-import { GEMM_NAIVE16 } from "../engine/gpu/kernels/gemm_naive.ts";
+import { GEMM_NAIVE16, gemmNaiveKernel } from "../engine/gpu/kernels/gemm_naive.ts";
 import { PHASES } from "../engine/phases.ts";
 import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
@@ -330,6 +330,21 @@ async function benchGemm(
       vec4: false,
       ...rates(naiveUs),
       speedup: 1,
+    });
+    // The small-product kernel with 16 k a step (its K loop waits on each load): the baseline
+    // of its deeper steps.
+    const shallow = h.bind(gemmNaiveKernel(16), [h.uniform(words), a, b, c, bias, mask]);
+    const shallowUs = await timePass(h, reps, (pass) => {
+      h.dispatch(pass, shallow, Math.ceil(n / 16), Math.ceil(m / 16));
+    });
+    rows.push({
+      ...base,
+      kernel: "naive16_k16",
+      tile: "16x16",
+      splits: 1,
+      vec4: false,
+      ...rates(shallowUs),
+      speedup: naiveUs / shallowUs,
     });
     const layout = gemmLoadOrder(fields);
     const plan = planGemm(m, n, k, { layout });

@@ -7,7 +7,7 @@
  */
 import { levels } from "../quant.ts";
 import { floatRange } from "./binder.ts";
-import { type GemmFields, type GemmOp, gemmOp } from "./gemm_bind.ts";
+import { type FusedBiasGrad, type GemmFields, type GemmOp, gemmOp } from "./gemm_bind.ts";
 import { bindBlockMaxRows } from "./bind_scales.ts";
 import { bindPairwiseUpdate, engineUpdateBuffers } from "./bind_sorted_update.ts";
 import {
@@ -159,7 +159,8 @@ function bindLayer(
   const L = state.layout;
   const quant = state.quant;
   const input = state.input;
-  const gemm = (fields: GemmFields, buffers: Binding[]) => gemmOp(fields, buffers, state.maxBatch);
+  const gemm = (fields: GemmFields, buffers: Binding[], biasGrad?: FusedBiasGrad) =>
+    gemmOp(fields, buffers, state.maxBatch, biasGrad);
   const quantBits = quant?.mlpBits ?? null;
   // Input: dense chunk input, R, or the previous layer's output.
   const prev = below ? state.hidden.get(below)! : null;
@@ -216,6 +217,16 @@ function bindLayer(
       cRow: layer.inputs,
     },
     [dy, x, weights(mlpGrad), dummy, dummy],
+    // The bias gradient beside the weight gradient: biases follow the weights (layout.ts).
+    {
+      c: floatRange(
+        mlpGrad,
+        layer.weightOffset,
+        layer.biasOffset + layer.outputs - layer.weightOffset,
+      ),
+      cBase: 0,
+      biasBase: layer.biasOffset - layer.weightOffset,
+    },
   );
   const biasGrad = gemm(
     {

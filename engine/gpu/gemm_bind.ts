@@ -18,6 +18,7 @@ import {
 import {
   GEMM_A_AT_S0,
   GEMM_B_AT_S0,
+  GEMM_BIAS_GRAD,
   GEMM_FIELDS,
   GEMM_K_ROWS,
   GEMM_M_ROWS,
@@ -106,6 +107,18 @@ export interface PlannedGemm {
   kernels: BoundKernel[];
   main: [number, number, number];
   reduce: [number, number];
+  /** Whether the kernel writes the bias gradient too ({@linkcode GemmOp.biasGrad}). */
+  withBiasGrad: boolean;
+}
+
+/**
+ * A weight gradient's bias gradient, written by the small-product kernel beside it (flag
+ * `GEMM_BIAS_GRAD`): C's binding widened to cover both, and where each starts in it (floats).
+ */
+export interface FusedBiasGrad {
+  c: Binding;
+  cBase: number;
+  biasBase: number;
 }
 
 /**
@@ -121,16 +134,27 @@ export interface GemmOp {
   bound: Map<string, BoundKernel[]>;
   /** The plan, kernels and workgroup counts per batch rows (planned once per batch size). */
   byRows: Map<number, PlannedGemm>;
+  /**
+   * A weight gradient's bias gradient, computed in the same dispatch where the plan is the
+   * small-product kernel (one dispatch fewer; the same sums as the bias product's).
+   */
+  biasGrad?: FusedBiasGrad;
 }
 
 /** A product whose M or K is the batch rows (flag `GEMM_M_ROWS` or `GEMM_K_ROWS`). */
-export function gemmOp(fields: GemmFields, buffers: Binding[], maxBatch: number): GemmOp {
+export function gemmOp(
+  fields: GemmFields,
+  buffers: Binding[],
+  maxBatch: number,
+  biasGrad?: FusedBiasGrad,
+): GemmOp {
   return {
     fields,
     buffers,
     splitStride: (fields.flags! & GEMM_M_ROWS ? maxBatch : fields.m!) * fields.n!,
     bound: new Map(),
     byRows: new Map(),
+    ...(biasGrad ? { biasGrad } : {}),
   };
 }
 
@@ -149,19 +173,29 @@ export function planGemmOp(
   const m = f.flags! & GEMM_M_ROWS ? rows : f.m!;
   const k = f.flags! & GEMM_K_ROWS ? rows : f.k!;
   const n = f.n!;
-  if (m === 0 || n === 0) return { kernels: [], main: [0, 0, 0], reduce: [0, 0] };
+  if (m === 0 || n === 0) {
+    return { kernels: [], main: [0, 0, 0], reduce: [0, 0], withBiasGrad: false };
+  }
   const layout = gemmLoadOrder(f);
   let plan: GemmPlan = planGemm(m, n, k, { layout });
   const room = Math.floor(scratch.size / 4 / op.splitStride);
   if (plan.splits > room) plan = { ...plan, splits: Math.max(1, room) };
+  const fused = op.biasGrad && plan.tile === "naive16" ? op.biasGrad : null;
   const key = `${plan.tile}/${plan.splits}/${plan.vec4 ? 4 : 1}`;
   let kernels = op.bound.get(key);
   if (!kernels) {
+    const [a, b, , bias, mask] = op.buffers;
+    const fields = fused
+      ? { ...f, flags: f.flags! | GEMM_BIAS_GRAD, cBase: fused.cBase, biasBase: fused.biasBase }
+      : f;
+    const buffers = fused ? [a, b, fused.c, bias, mask] : op.buffers;
     kernels = binder.collecting(
       uniforms,
-      () => bindGemm(binder, plan, f, op.buffers, scratch, op.splitStride),
+      () => bindGemm(binder, plan, fields, buffers, scratch, op.splitStride),
     );
     op.bound.set(key, kernels);
   }
-  return { kernels, main: gemmDispatch(plan, m, n), reduce: gemmReduceDispatch(m, n) };
+  // The bias gradient is C's column n.
+  const main = gemmDispatch(plan, m, fused ? n + 1 : n);
+  return { kernels, main, reduce: gemmReduceDispatch(m, n), withBiasGrad: fused !== null };
 }

@@ -46,22 +46,26 @@ export function dispatch(
   pass.dispatchWorkgroups(x, y, z);
 }
 
-/** Records one matrix product of a batch of `rows`: its GEMM (and split-K reduction). */
+/**
+ * Records one matrix product of a batch of `rows`: its GEMM (and split-K reduction). Returns
+ * whether it wrote its bias gradient too ({@linkcode GemmOp.biasGrad}).
+ */
 function recordGemm(
   recording: Recording,
   pass: GPUComputePassEncoder,
   op: GemmOp,
   rows: number,
-): void {
+): boolean {
   let planned = op.byRows.get(rows);
   if (!planned) {
     const state = recording.state;
     planned = planGemmOp(state.binder, recording.kernels.uniforms, state.splitScratch, op, rows);
     op.byRows.set(rows, planned);
   }
-  if (planned.kernels.length === 0) return;
+  if (planned.kernels.length === 0) return false;
   dispatch(pass, planned.kernels[0], ...planned.main);
   if (planned.kernels[1]) dispatch(pass, planned.kernels[1], ...planned.reduce);
+  return planned.withBiasGrad;
 }
 
 /** Records one phase of iteration `i` (batch of `rows` samples starting at `s0`). */
@@ -110,9 +114,9 @@ export function recordPhase(
   }
   if (phase === "backward") {
     const back = (l: LayerKernels) => {
-      recordGemm(recording, pass, l.weightGrad, rows);
+      const withBiasGrad = recordGemm(recording, pass, l.weightGrad, rows);
       if (quantizedMlp && l.lsqRows) dispatch(pass, l.lsqRows, l.layer.outputs);
-      recordGemm(recording, pass, l.biasGrad, rows);
+      if (!withBiasGrad) recordGemm(recording, pass, l.biasGrad, rows);
       const inputGrad = quantizedMlp ? l.inputGradQuantized : l.inputGrad;
       if (inputGrad) recordGemm(recording, pass, inputGrad, rows);
       if (pact && l.pactBackward) {

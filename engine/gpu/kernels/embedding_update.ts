@@ -36,8 +36,8 @@ ${arenaWgsl(k, 6, true)}
 ${ROW_OWNER_MAIN_WGSL}
   var tree: Tree;
   for (var jj = j; jj < b; jj++) {
-    if (indices[info.x + jj] != row) { continue; }
-    let lo = bagOf(ob, jj);
+    if (entryRow(jj) != row) { continue; }
+    let lo = entryBag(jj);
     treePush(&tree, dt[lo * g.ldt + (tb + 1u) * g.d + q]);
   }
   arenaWrite(local, p, arenaRead(local, p) - unfused(it.lr * treeSum(&tree)));

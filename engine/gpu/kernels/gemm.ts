@@ -38,10 +38,16 @@ export const GEMM_RELU = 16;
 export const GEMM_MASK = 32;
 /** Flag: B starts at sample s0 (B is the chunk's dense input): base += s0 * bRow. */
 export const GEMM_B_AT_S0 = 64;
+/**
+ * Flag (the small-product kernel only, `gemm_naive.ts`): column n is a column of ones whose
+ * outputs go to `c[biasBase + row]`, the bias gradient beside the weight gradient.
+ */
+export const GEMM_BIAS_GRAD = 128;
 
 /**
  * Words of the kernel's uniform block, in order. `splits` (0 or 1: no split) and `splitStride`
- * (floats between the partial sums of consecutive splits) serve split-K.
+ * (floats between the partial sums of consecutive splits) serve split-K; `biasBase`,
+ * {@linkcode GEMM_BIAS_GRAD}; the pads fill the block to a multiple of 16 bytes.
  */
 export const GEMM_FIELDS = [
   "m",
@@ -60,6 +66,10 @@ export const GEMM_FIELDS = [
   "maskBase",
   "splits",
   "splitStride",
+  "biasBase",
+  "pad0",
+  "pad1",
+  "pad2",
 ] as const;
 
 /** WGSL of the uniform block (shared with the split-K reduction). */
@@ -69,6 +79,7 @@ struct G {
   aRow: u32, aCol: u32, bRow: u32, bCol: u32,
   cRow: u32, maskRow: u32, aBase: u32, bBase: u32,
   cBase: u32, maskBase: u32, splits: u32, splitStride: u32,
+  biasBase: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 @group(0) @binding(0) var<uniform> g: G;
 `;

@@ -4,17 +4,33 @@
  * smallest register-tiled shape keep more SMs busy and beat it (measured on an H200 by
  * `cli/bench_gpu_kernels.ts`); the same uniform block and bindings as `gemm.ts`'s kernels.
  *
+ * Such products are latency-bound: with about one workgroup per SM, each K step costs a global
+ * load's latency (~1 µs on an H200, measured: 12 µs at K = 128 and 36 µs at K = 512 with 16 k a
+ * step). So a step takes `bk` k (each invocation loads `bk / 16` values of A and of B at once),
+ * and the next step's values are loaded into registers while this step's are multiplied. The
+ * sums are the same whatever `bk`: each output adds its products one by one, k ascending.
+ *
+ * {@linkcode GEMM_BIAS_GRAD}: the weight gradient dW = dYᵀ X with the bias gradient dB = dYᵀ 1
+ * as one more column, whose B values are ones and whose outputs go to `c[biasBase + row]`: one
+ * dispatch instead of two, each sum as the separate product would add it.
+ *
  * @module
  */
 import type { KernelSource } from "../pipelines.ts";
-import { GEMM_UNIFORM_WGSL } from "./gemm.ts";
+import { GEMM_BIAS_GRAD, GEMM_UNIFORM_WGSL } from "./gemm.ts";
 import { ITER_WGSL } from "./iter.ts";
 
-/** The small-product GEMM: bindings and uniform block as {@linkcode gemmKernel}'s, no K splits. */
-export const GEMM_NAIVE16: KernelSource = {
-  name: "gemm_naive16",
-  bindings: ["uniform", "read", "read", "rw", "read", "read"],
-  code: /* wgsl */ `
+/** K per step of the engine's small-product kernel. */
+export const GEMM_NAIVE_BK = 64;
+
+/** The small-product GEMM with `bk` k a step (16, 32 or 64): no K splits. */
+export function gemmNaiveKernel(bk: 16 | 32 | 64 = GEMM_NAIVE_BK): KernelSource {
+  const r = bk / 16;
+  const loads = Array.from({ length: r }, (_, i) => i);
+  return {
+    name: bk === GEMM_NAIVE_BK ? "gemm_naive16" : `gemm_naive16_k${bk}`,
+    bindings: ["uniform", "read", "read", "rw", "read", "read"],
+    code: /* wgsl */ `
 ${ITER_WGSL}
 ${GEMM_UNIFORM_WGSL}
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -23,39 +39,69 @@ ${GEMM_UNIFORM_WGSL}
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<f32>;
 
-var<workgroup> ta: array<array<f32, 16>, 16>;
-var<workgroup> tb: array<array<f32, 16>, 16>;
+// A's 16 rows x ${bk} k and B's ${bk} k x 16 columns of the current step.
+var<workgroup> ta: array<array<f32, ${bk}>, 16>;
+var<workgroup> tb: array<array<f32, 16>, ${bk}>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u) {
   let M = select(g.m, it.rows, (g.flags & 1u) != 0u);
   let K = select(g.k, it.rows, (g.flags & 2u) != 0u);
   let N = g.n;
+  let biasGrad = (g.flags & ${GEMM_BIAS_GRAD}u) != 0u;
   let aBase = g.aBase + select(0u, it.s0 * g.aRow, (g.flags & 4u) != 0u);
   let bBase = g.bBase + select(0u, it.s0 * g.bRow, (g.flags & 64u) != 0u);
   let row = w.y * 16u + l.y;
   let col = w.x * 16u + l.x;
   if (w.y * 16u >= M) { return; }
+  let aRow = row < M;
+  let bCol = col < N;
+  let onesCol = biasGrad && col == N;
+  var ra: array<f32, ${r}>;
+  var rb: array<f32, ${r}>;
+  // The values of step k0 into ra, rb (zeros outside A and B; ones in the bias column).
+  ${
+      loads.map((i) =>
+        `let ak${i} = ${i * 16}u + l.x;
+  let bk${i} = ${i * 16}u + l.y;`
+      ).join("\n  ")
+    }
+  ${loads.map((i) => load(i, "0u")).join("\n  ")}
   var acc = 0.0;
-  for (var k0 = 0u; k0 < K; k0 += 16u) {
-    let ak = k0 + l.x;
-    var va = 0.0;
-    if (row < M && ak < K) { va = a[aBase + row * g.aRow + ak * g.aCol]; }
-    ta[l.y][l.x] = va;
-    let bk = k0 + l.y;
-    var vb = 0.0;
-    if (bk < K && col < N) { vb = b[bBase + bk * g.bRow + col * g.bCol]; }
-    tb[l.y][l.x] = vb;
+  for (var k0 = 0u; k0 < K; k0 += ${bk}u) {
+    ${
+      loads.map((i) => `ta[l.y][ak${i}] = ra[${i}];\n    tb[bk${i}][l.x] = rb[${i}];`).join(
+        "\n    ",
+      )
+    }
     workgroupBarrier();
-    let kn = min(16u, K - k0);
+    let kn = min(${bk}u, K - k0);
+    ${loads.map((i) => load(i, `k0 + ${bk}u`)).join("\n    ")}
     for (var kk = 0u; kk < kn; kk++) { acc += ta[l.y][kk] * tb[kk][l.x]; }
     workgroupBarrier();
   }
-  if (row >= M || col >= N) { return; }
+  if (onesCol && aRow) {
+    c[g.biasBase + row] = acc;
+    return;
+  }
+  if (!aRow || !bCol) { return; }
   if ((g.flags & 8u) != 0u) { acc += bias[col]; }
   if ((g.flags & 16u) != 0u) { acc = max(acc, 0.0); }
   if ((g.flags & 32u) != 0u && !(mask[g.maskBase + row * g.maskRow + col] > 0.0)) { acc = 0.0; }
   c[g.cBase + row * g.cRow + col] = acc;
 }
 `,
-};
+  };
+}
+
+/** WGSL putting load `i` of the step that starts at k = `start` into registers. */
+function load(i: number, start: string): string {
+  const ak = `${start} + ak${i}`, bk = `${start} + bk${i}`;
+  return `ra[${i}] = 0.0;
+  if (aRow && ${ak} < K) { ra[${i}] = a[aBase + row * g.aRow + (${ak}) * g.aCol]; }
+  rb[${i}] = select(0.0, 1.0, onesCol && ${bk} < K);
+  if (bCol && ${bk} < K) { rb[${i}] = b[bBase + (${bk}) * g.bRow + col * g.bCol]; }`;
+}
+
+/** The engine's small-product GEMM. */
+export const GEMM_NAIVE16: KernelSource = gemmNaiveKernel();

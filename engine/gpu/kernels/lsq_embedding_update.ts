@@ -51,8 +51,8 @@ ${ROW_OWNER_MAIN_WGSL}
   let n = g.levels;
   var v = arenaRead(local, p);
   for (var jj = j; jj < b; jj++) {
-    if (indices[info.x + jj] != row) { continue; }
-    let lo = bagOf(ob, jj);
+    if (entryRow(jj) != row) { continue; }
+    let lo = entryBag(jj);
     let grad = dt[lo * g.ldt + (tb + 1u) * g.d + q];
     let x = v / s;
     var t = 0.0;
