@@ -331,21 +331,24 @@ async function benchGemm(
       ...rates(naiveUs),
       speedup: 1,
     });
-    // The small-product kernel with 16 k a step (its K loop waits on each load): the baseline
-    // of its deeper steps.
-    const shallow = h.bind(gemmNaiveKernel(16), [h.uniform(words), a, b, c, bias, mask]);
-    const shallowUs = await timePass(h, reps, (pass) => {
-      h.dispatch(pass, shallow, Math.ceil(n / 16), Math.ceil(m / 16));
-    });
-    rows.push({
-      ...base,
-      kernel: "naive16_k16",
-      tile: "16x16",
-      splits: 1,
-      vec4: false,
-      ...rates(shallowUs),
-      speedup: naiveUs / shallowUs,
-    });
+    // The small-product kernel's other steps: 16 k with a loop to K (the kernel before), and
+    // 128 k written out.
+    for (const [bk, unroll] of [[16, false], [128, true]] as const) {
+      const variant = gemmNaiveKernel(bk, unroll);
+      const bound = h.bind(variant, [h.uniform(words), a, b, c, bias, mask]);
+      const us = await timePass(h, reps, (pass) => {
+        h.dispatch(pass, bound, Math.ceil(n / 16), Math.ceil(m / 16));
+      });
+      rows.push({
+        ...base,
+        kernel: variant.name.replace("gemm_", ""),
+        tile: "16x16",
+        splits: 1,
+        vec4: false,
+        ...rates(us),
+        speedup: naiveUs / us,
+      });
+    }
     const layout = gemmLoadOrder(fields);
     const plan = planGemm(m, n, k, { layout });
     const plans: [string, GemmPlan][] = [["plan", plan]];

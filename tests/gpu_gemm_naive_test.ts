@@ -85,14 +85,14 @@ Deno.test({
             };
             const cFloats = biasBase + m + 4;
             const grid: [number, number] = [Math.ceil(n / 16), Math.ceil(m / 16)];
-            const shallow = await run(h, gemmNaiveKernel(16), fields, a, b, cFloats, grid);
-            const deep = await run(h, gemmNaiveKernel(64), fields, a, b, cFloats, grid);
+            const shallow = await run(h, gemmNaiveKernel(16, false), fields, a, b, cFloats, grid);
+            const deep = await run(h, gemmNaiveKernel(), fields, a, b, cFloats, grid);
             assert.deepEqual(deep, shallow, `${what}: 64 k a step differs from 16`);
             // The separate bias product: dYᵀ times a column of ones, into C at biasBase.
             const ones = new Float32Array(k + 4).fill(1);
             const bias = await run(
               h,
-              gemmNaiveKernel(16),
+              gemmNaiveKernel(16, false),
               {
                 ...fields,
                 n: 1,
@@ -108,7 +108,7 @@ Deno.test({
             );
             const fused = await run(
               h,
-              gemmNaiveKernel(64),
+              gemmNaiveKernel(),
               {
                 ...fields,
                 flags: fields.flags! | GEMM_BIAS_GRAD,

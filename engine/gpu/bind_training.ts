@@ -160,7 +160,7 @@ function bindLayer(
   const quant = state.quant;
   const input = state.input;
   const gemm = (fields: GemmFields, buffers: Binding[], biasGrad?: FusedBiasGrad) =>
-    gemmOp(fields, buffers, state.maxBatch, biasGrad);
+    gemmOp(fields, buffers, biasGrad);
   const quantBits = quant?.mlpBits ?? null;
   // Input: dense chunk input, R, or the previous layer's output.
   const prev = below ? state.hidden.get(below)! : null;

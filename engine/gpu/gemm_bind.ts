@@ -128,9 +128,7 @@ export interface FusedBiasGrad {
 export interface GemmOp {
   fields: GemmFields;
   buffers: Binding[];
-  /** Floats between the partial sums of two K splits: the most rows of C times its columns. */
-  splitStride: number;
-  /** Bound kernels by plan (`tile/splits`). */
+  /** Bound kernels by plan (`tile/splits/vec4`, and the partials' stride when split). */
   bound: Map<string, BoundKernel[]>;
   /** The plan, kernels and workgroup counts per batch rows (planned once per batch size). */
   byRows: Map<number, PlannedGemm>;
@@ -142,16 +140,10 @@ export interface GemmOp {
 }
 
 /** A product whose M or K is the batch rows (flag `GEMM_M_ROWS` or `GEMM_K_ROWS`). */
-export function gemmOp(
-  fields: GemmFields,
-  buffers: Binding[],
-  maxBatch: number,
-  biasGrad?: FusedBiasGrad,
-): GemmOp {
+export function gemmOp(fields: GemmFields, buffers: Binding[], biasGrad?: FusedBiasGrad): GemmOp {
   return {
     fields,
     buffers,
-    splitStride: (fields.flags! & GEMM_M_ROWS ? maxBatch : fields.m!) * fields.n!,
     bound: new Map(),
     byRows: new Map(),
     ...(biasGrad ? { biasGrad } : {}),
@@ -178,10 +170,14 @@ export function planGemmOp(
   }
   const layout = gemmLoadOrder(f);
   let plan: GemmPlan = planGemm(m, n, k, { layout });
-  const room = Math.floor(scratch.size / 4 / op.splitStride);
+  // The partials of two K splits lie C's size apart (at this batch size, so that a small
+  // batch's split plan is not refused for want of room a larger batch would need).
+  const splitStride = m * n;
+  const room = Math.floor(scratch.size / 4 / splitStride);
   if (plan.splits > room) plan = { ...plan, splits: Math.max(1, room) };
   const fused = op.biasGrad && plan.tile === "naive16" ? op.biasGrad : null;
-  const key = `${plan.tile}/${plan.splits}/${plan.vec4 ? 4 : 1}`;
+  const key = `${plan.tile}/${plan.splits}/${plan.vec4 ? 4 : 1}` +
+    (plan.splits > 1 ? `/${splitStride}` : "");
   let kernels = op.bound.get(key);
   if (!kernels) {
     const [a, b, , bias, mask] = op.buffers;
@@ -191,7 +187,7 @@ export function planGemmOp(
     const buffers = fused ? [a, b, fused.c, bias, mask] : op.buffers;
     kernels = binder.collecting(
       uniforms,
-      () => bindGemm(binder, plan, fields, buffers, scratch, op.splitStride),
+      () => bindGemm(binder, plan, fields, buffers, scratch, splitStride),
     );
     op.bound.set(key, kernels);
   }

@@ -23,12 +23,30 @@ import { ITER_WGSL } from "./iter.ts";
 /** K per step of the engine's small-product kernel. */
 export const GEMM_NAIVE_BK = 64;
 
-/** The small-product GEMM with `bk` k a step (16, 32 or 64): no K splits. */
-export function gemmNaiveKernel(bk: 16 | 32 | 64 = GEMM_NAIVE_BK): KernelSource {
+/**
+ * The small-product GEMM with `bk` k a step (a multiple of 16 up to 256): no K splits. `unroll`
+ * (default) writes out each step's `bk` multiply-adds, and a step past K adds the zeros its
+ * loads found there, which leaves every sum as it is (a sum that starts at +0 never becomes -0,
+ * and x + 0 = x); else a loop runs to K (the kernel before, `bench_gpu_kernels`' baseline).
+ */
+export function gemmNaiveKernel(bk = GEMM_NAIVE_BK, unroll = true): KernelSource {
+  if (bk % 16 !== 0 || bk < 16 || bk > 256) {
+    throw new Error(
+      `Expected the naive GEMM's k per step to be a multiple of 16 in [16, 256], found ${bk}`,
+    );
+  }
   const r = bk / 16;
   const loads = Array.from({ length: r }, (_, i) => i);
+  const multiplyAdds = unroll
+    ? Array.from({ length: bk }, (_, kk) => `acc += ta[l.y][${kk}] * tb[${kk}][l.x];`).join(
+      "\n    ",
+    )
+    : `let kn = min(${bk}u, K - k0);
+    for (var kk = 0u; kk < kn; kk++) { acc += ta[l.y][kk] * tb[kk][l.x]; }`;
   return {
-    name: bk === GEMM_NAIVE_BK ? "gemm_naive16" : `gemm_naive16_k${bk}`,
+    name: bk === GEMM_NAIVE_BK && unroll
+      ? "gemm_naive16"
+      : `gemm_naive16_k${bk}${unroll ? "" : "_loop"}`,
     bindings: ["uniform", "read", "read", "rw", "read", "read"],
     code: /* wgsl */ `
 ${ITER_WGSL}
@@ -75,9 +93,8 @@ fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u)
       )
     }
     workgroupBarrier();
-    let kn = min(${bk}u, K - k0);
     ${loads.map((i) => load(i, `k0 + ${bk}u`)).join("\n    ")}
-    for (var kk = 0u; kk < kn; kk++) { acc += ta[l.y][kk] * tb[kk][l.x]; }
+    ${multiplyAdds}
     workgroupBarrier();
   }
   if (onesCol && aRow) {
