@@ -25,8 +25,8 @@ import {
   GEMM_MASK,
   GEMM_RELU,
 } from "./kernels/gemm.ts";
-import { INTERACTION_BACKWARD } from "./kernels/interaction_backward.ts";
-import { INTERACTION_FORWARD } from "./kernels/interaction_forward.ts";
+import { interactionBackwardKernel } from "./kernels/interaction_backward.ts";
+import { interactionForwardKernel, interactionStages } from "./kernels/interaction_forward.ts";
 import { LOSS, LOSS_SUM } from "./kernels/loss.ts";
 import { lsqEmbeddingUpdateKernel } from "./kernels/lsq_embedding_update.ts";
 import { LSQ_ROW_STEP } from "./kernels/lsq_row_step.ts";
@@ -84,8 +84,9 @@ export interface TrainingKernels {
   layers: LayerKernels[];
   bottom: LayerKernels[];
   top: LayerKernels[];
-  interactForward: BoundKernel;
-  interactBackward: BoundKernel;
+  /** The interaction and its gradient, each dispatched x by the batch's rows workgroups. */
+  interactForward: { kernel: BoundKernel; x: number };
+  interactBackward: { kernel: BoundKernel; x: number };
   /** The loss terms per workgroup, then their sum (`kernels/loss.ts`). */
   loss: BoundKernel;
   lossSum: BoundKernel;
@@ -392,17 +393,25 @@ function bindTableKernels(state: GpuState): Pick<
   const tables = state.spec.tableRows.length;
   const all = [...L.bottom, ...L.top];
   const interaction = binder.uniform("interaction", [L.vectors, d, L.ldt, L.ldr]);
-  const interactForward = binder.bind(INTERACTION_FORWARD, [
-    interaction,
-    state.interactionInput,
-    state.interactionOutput,
-  ]);
-  const interactBackward = binder.bind(INTERACTION_BACKWARD, [
-    interaction,
-    state.interactionInput,
-    state.interactionOutputGrad,
-    state.interactionInputGrad,
-  ]);
+  // Staged kernels: one workgroup a sample; else one invocation a value (workgroups of 64).
+  const staged = interactionStages(L.vectors, d) !== null;
+  const interactForward = {
+    kernel: binder.bind(interactionForwardKernel(L.vectors, d), [
+      interaction,
+      state.interactionInput,
+      state.interactionOutput,
+    ]),
+    x: staged ? 1 : Math.ceil(L.ldr / 64),
+  };
+  const interactBackward = {
+    kernel: binder.bind(interactionBackwardKernel(L.vectors, d), [
+      interaction,
+      state.interactionInput,
+      state.interactionOutputGrad,
+      state.interactionInputGrad,
+    ]),
+    x: staged ? 1 : Math.ceil((L.vectors * d) / 64),
+  };
   const loss = binder.bind(LOSS, [
     state.logits,
     input.labels,

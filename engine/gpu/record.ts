@@ -101,7 +101,7 @@ export function recordPhase(
         dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
       }
     }
-    dispatch(pass, kernels.interactForward, Math.ceil(L.ldr / 64), rows);
+    dispatch(pass, kernels.interactForward.kernel, kernels.interactForward.x, rows);
     for (const l of kernels.top) {
       recordGemm(recording, pass, quantizedMlp ? l.forwardQuantized : l.forward, rows);
       if (pact && l.pactForward) {
@@ -124,7 +124,7 @@ export function recordPhase(
       }
     };
     for (let l = kernels.top.length - 1; l >= 0; l--) back(kernels.top[l]);
-    dispatch(pass, kernels.interactBackward, Math.ceil((L.vectors * d) / 64), rows);
+    dispatch(pass, kernels.interactBackward.kernel, kernels.interactBackward.x, rows);
     for (let l = kernels.bottom.length - 1; l >= 0; l--) back(kernels.bottom[l]);
     return;
   }
