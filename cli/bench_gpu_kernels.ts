@@ -352,6 +352,8 @@ async function benchGemm(
     const layout = gemmLoadOrder(fields);
     const plan = planGemm(m, n, k, { layout });
     const plans: [string, GemmPlan][] = [["plan", plan]];
+    // The plan with its k loop rolled: the register-tiled kernel before it was written out.
+    if (plan.tile !== "naive16") plans.push(["plan_loop", { ...plan, loop: true }]);
     if (allTiles) {
       for (const tile of Object.keys(GEMM_TILES) as GemmTileName[]) {
         if (tile !== plan.tile) plans.push([`tile`, { tile, splits: plan.splits }]);

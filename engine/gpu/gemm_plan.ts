@@ -32,6 +32,8 @@ export interface GemmPlan {
   tile: GemmKernelName;
   splits: number;
   vec4?: boolean;
+  /** Keep the register-tiled kernel's k loop rolled (the kernel before; for comparisons). */
+  loop?: boolean;
 }
 
 /** Knobs of {@linkcode planGemm}. */
@@ -136,7 +138,7 @@ export function gemmPlanKernel(
 ): KernelSource {
   return plan.tile === "naive16"
     ? GEMM_NAIVE16
-    : gemmKernel(gemmTileByName(plan.tile), aKFast, bKFast, vec4);
+    : gemmKernel(gemmTileByName(plan.tile), aKFast, bKFast, vec4, !plan.loop);
 }
 
 /** The register tile of `plan`, or null for the naive16 kernel. */

@@ -239,6 +239,7 @@ export function gemmKernel(
   aKFast: boolean,
   bKFast: boolean,
   vec4: GemmVec4 = { a: false, b: false },
+  unroll = true,
 ): KernelSource {
   const { bm, bn, tm, tn, bk } = tile;
   const [tx, ty] = gemmWorkgroup(tile);
@@ -284,6 +285,17 @@ export function gemmKernel(
     for (let j = 0; j < tn / 4; j++) accs.push(`var c${i}_${j} = vec4f(0.0);`);
   }
   const regs = [...opA.regs, ...opB.regs];
+  // A step's bk rounds written out, each with its k a constant (the compiler left the loop
+  // rolled, each round waiting on its workgroup loads: the small-product kernel ran 2-3x faster
+  // written out, gemm_naive.ts); or the loop (`unroll` false, for comparison). The same sums.
+  const body = step.join("\n      ");
+  const multiply = unroll
+    ? Array.from({ length: bk }, (_, kk) => `{ let kk = ${kk}u;\n      ${body}\n    }`).join(
+      "\n    ",
+    )
+    : `for (var kk = 0u; kk < ${bk}u; kk++) {
+      ${body}
+    }`;
   // One K-step per round: store the loaded step, load the next, multiply.
   const mainLoop = `for (; k0 < kEnd; k0 += ${bk}u) {
     ${store.join("\n    ")}
@@ -292,9 +304,7 @@ export function gemmKernel(
     if (kl < kEnd) {
       ${load.join("\n      ")}
     }
-    for (var kk = 0u; kk < ${bk}u; kk++) {
-      ${step.join("\n      ")}
-    }
+    ${multiply}
     workgroupBarrier();
   }`;
   // Two buffers: multiply buffer pr while the next step goes into the other one.
@@ -309,9 +319,7 @@ export function gemmKernel(
     if (kl < kEnd) {
       ${load.join("\n      ")}
     }
-    for (var kk = 0u; kk < ${bk}u; kk++) {
-      ${step.join("\n      ")}
-    }
+    ${multiply}
     pw = 1u - pr;
     if (kl < kEnd) {
       ${store.join("\n      ")}
@@ -381,7 +389,7 @@ fn main(
   const name =
     `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}_` +
     `${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
-    `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}`;
+    `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}${unroll ? "" : "_loop"}`;
   return {
     name,
     bindings: ["uniform", "read", "read", "rw", "read", "read"],
