@@ -216,6 +216,27 @@ for (const split of [false, true]) {
 }
 
 Deno.test({
+  name:
+    "GPU engine's gradients at batch 2048 (split-K products, column-sum bias gradients) match the CPU's",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const batch = 2048;
+    const [cpu, gpu] = await pair(ODD, batch, null, {});
+    try {
+      const chunk = randomChunk(ODD, batch, batch, 31, false);
+      const want = await cpu.traceStep(chunk, { learningRate: 0.1 });
+      const got = await gpu.traceStep(chunk, { learningRate: 0.1 });
+      assertClose("loss", [got.loss], [want.loss]);
+      assertParamsClose("gradients", got.gradients, want.gradients);
+    } finally {
+      await cpu.dispose();
+      await gpu.dispose();
+    }
+  },
+});
+
+Deno.test({
   name: "GPU engine: calls in flight together give exactly what awaiting each one gives",
   ignore,
   sanitizeResources: false,

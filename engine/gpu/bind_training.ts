@@ -160,8 +160,11 @@ function bindLayer(
   const L = state.layout;
   const quant = state.quant;
   const input = state.input;
-  const gemm = (fields: GemmFields, buffers: Binding[], biasGrad?: FusedBiasGrad) =>
-    gemmOp(fields, buffers, biasGrad);
+  const gemm = (
+    fields: GemmFields,
+    buffers: Binding[],
+    options?: { biasGrad?: FusedBiasGrad; columnSum?: boolean },
+  ) => gemmOp(fields, buffers, options);
   const quantBits = quant?.mlpBits ?? null;
   // Input: dense chunk input, R, or the previous layer's output.
   const prev = below ? state.hidden.get(below)! : null;
@@ -220,13 +223,15 @@ function bindLayer(
     [dy, x, weights(mlpGrad), dummy, dummy],
     // The bias gradient beside the weight gradient: biases follow the weights (layout.ts).
     {
-      c: floatRange(
-        mlpGrad,
-        layer.weightOffset,
-        layer.biasOffset + layer.outputs - layer.weightOffset,
-      ),
-      cBase: 0,
-      biasBase: layer.biasOffset - layer.weightOffset,
+      biasGrad: {
+        c: floatRange(
+          mlpGrad,
+          layer.weightOffset,
+          layer.biasOffset + layer.outputs - layer.weightOffset,
+        ),
+        cBase: 0,
+        biasBase: layer.biasOffset - layer.weightOffset,
+      },
     },
   );
   const biasGrad = gemm(
@@ -242,6 +247,7 @@ function bindLayer(
       cRow: 1,
     },
     [dy, state.ones, biases(mlpGrad), dummy, dummy],
+    { columnSum: true },
   );
   let inputGrad: GemmOp | null = null, inputGradQuantized: GemmOp | null = null;
   if (dx) {

@@ -13,6 +13,7 @@ import {
   gemmPlanKernel,
   gemmPlanTile,
   gemmReduceDispatch,
+  planBiasGrad,
   planGemm,
 } from "./gemm_plan.ts";
 import {
@@ -137,17 +138,17 @@ export interface GemmOp {
    * small-product kernel (one dispatch fewer; the same sums as the bias product's).
    */
   biasGrad?: FusedBiasGrad;
+  /** A bias gradient itself (B a column of ones): planned by `planBiasGrad`. */
+  columnSum?: boolean;
 }
 
 /** A product whose M or K is the batch rows (flag `GEMM_M_ROWS` or `GEMM_K_ROWS`). */
-export function gemmOp(fields: GemmFields, buffers: Binding[], biasGrad?: FusedBiasGrad): GemmOp {
-  return {
-    fields,
-    buffers,
-    bound: new Map(),
-    byRows: new Map(),
-    ...(biasGrad ? { biasGrad } : {}),
-  };
+export function gemmOp(
+  fields: GemmFields,
+  buffers: Binding[],
+  options: { biasGrad?: FusedBiasGrad; columnSum?: boolean } = {},
+): GemmOp {
+  return { fields, buffers, bound: new Map(), byRows: new Map(), ...options };
 }
 
 /**
@@ -169,7 +170,9 @@ export function planGemmOp(
     return { kernels: [], main: [0, 0, 0], reduce: [0, 0], withBiasGrad: false };
   }
   const layout = gemmLoadOrder(f);
-  let plan: GemmPlan = planGemm(m, n, k, { layout });
+  let plan: GemmPlan = f.flags! & GEMM_K_ROWS && op.columnSum
+    ? planBiasGrad(m, k)
+    : planGemm(m, n, k, { layout });
   // The partials of two K splits lie C's size apart (at this batch size, so that a small
   // batch's split plan is not refused for want of room a larger batch would need).
   const splitStride = m * n;

@@ -15,6 +15,7 @@ import {
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
 import { GEMM_NAIVE16 } from "./kernels/gemm_naive.ts";
+import { BIAS_GRAD, BIAS_GRAD_ROWS, BIAS_GRAD_WORKGROUP } from "./kernels/bias_grad.ts";
 import { GEMM_SPLIT_REDUCE_WORKGROUP } from "./kernels/gemm_split_reduce.ts";
 import type { KernelSource } from "./pipelines.ts";
 
@@ -60,7 +61,20 @@ const ORDER: readonly GemmTileName[] = ["128x128", "128x64", "64x64", "32x32"];
 
 /** The C block of a workgroup of `tile`. */
 function blockOf(tile: GemmKernelName): { bm: number; bn: number } {
+  if (tile === "bias_grad") return { bm: BIAS_GRAD_WORKGROUP[0], bn: 1 };
   return tile === "naive16" ? { bm: 16, bn: 16 } : gemmTileByName(tile);
+}
+
+/**
+ * The plan of a bias gradient (an `m x 1` product over `k` batch rows with a column of ones):
+ * the column-sum kernel past the small-product kernel's sizes ({@linkcode planGemm} still plans
+ * the batches where that kernel wins), with a K split per `BIAS_GRAD_ROWS` rows.
+ */
+export function planBiasGrad(m: number, k: number): GemmPlan {
+  const plan = planGemm(m, 1, k);
+  return plan.tile === "naive16"
+    ? plan
+    : { tile: "bias_grad", splits: Math.max(1, Math.ceil(k / BIAS_GRAD_ROWS)) };
 }
 
 /** Workgroups of one split of an `m x n` product with `tile`. */
@@ -136,14 +150,15 @@ export function gemmPlanKernel(
   bKFast: boolean,
   vec4?: GemmVec4,
 ): KernelSource {
+  if (plan.tile === "bias_grad") return BIAS_GRAD;
   return plan.tile === "naive16"
     ? GEMM_NAIVE16
     : gemmKernel(gemmTileByName(plan.tile), aKFast, bKFast, vec4, !plan.loop);
 }
 
-/** The register tile of `plan`, or null for the naive16 kernel. */
+/** The register tile of `plan`, or null for the naive16 and bias_grad kernels. */
 export function gemmPlanTile(plan: GemmPlan): GemmTile | null {
-  return plan.tile === "naive16" ? null : gemmTileByName(plan.tile);
+  return plan.tile === "naive16" || plan.tile === "bias_grad" ? null : gemmTileByName(plan.tile);
 }
 
 /** Workgroup counts (x, y, z) of the GEMM dispatch of an `m x n` product under `plan`. */
@@ -174,7 +189,7 @@ export function gemmLoadOrder(
 
 /** Invocations per workgroup of a tile (for reports). */
 export function gemmThreads(tile: GemmKernelName): number {
-  if (tile === "naive16") return 256;
+  if (tile === "naive16" || tile === "bias_grad") return 256;
   const [x, y] = gemmWorkgroup(gemmTileByName(tile));
   return x * y;
 }
