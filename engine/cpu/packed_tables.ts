@@ -6,8 +6,8 @@
  * Every value is `fround(level * scale)`, the float32 that `readModelFile` expands the table
  * to, and bags are summed in the order of the FP32 gather (`program.ts`: a one-row bag is
  * copied, a longer one summed from 0 in float32 in index order), so the sums are bit for bit
- * those of the expanded tables. Levels of up to 8 bits go through a per-table lookup table of
- * their `2^bits` values.
+ * those of the expanded tables. Levels of up to 8 bits are read through a per-table lookup of
+ * the values every byte holds.
  *
  * @module
  */
@@ -20,8 +20,13 @@ export class PackedGather {
   readonly #bits: number;
   readonly #dim: number;
   readonly #rows: readonly number[];
-  /** Per table: the value of every code (bits <= 8), indexed by its unsigned bits. */
-  readonly #values: Float32Array[];
+  /**
+   * Per table (bits <= 8): the values of the `8 / bits` fields of every byte, low bits first,
+   * at `byte * 8 / bits + field`.
+   */
+  readonly #byteValues: Float32Array[];
+  /** Bytes a row when rows are whole bytes (and bits <= 8), else 0. */
+  readonly #rowBytes: number;
 
   /** Checks that every table holds `rows * dim` codes and builds the lookup tables. */
   constructor(tables: PackedEmbeddings, tableRows: readonly number[], dim: number) {
@@ -49,12 +54,15 @@ export class PackedGather {
     this.#bits = bits;
     this.#dim = dim;
     this.#rows = tableRows.slice();
-    const shift = 32 - bits;
-    this.#values = bits > 8 ? [] : Array.from(scales, (s) =>
-      Float32Array.from(
-        { length: 1 << bits },
-        (_, code) => Math.fround(((code << shift) >> shift) * s),
-      ));
+    const shift = 32 - bits, per = 8 / bits, mask = (1 << bits) - 1;
+    this.#rowBytes = bits <= 8 && (dim * bits) % 8 === 0 ? (dim * bits) / 8 : 0;
+    this.#byteValues = bits > 8
+      ? []
+      : Array.from(scales, (s) =>
+        Float32Array.from({ length: 256 * per }, (_, i) => {
+          const level = (((Math.floor(i / per) >> ((i % per) * bits)) & mask) << shift) >> shift;
+          return Math.fround(level * s);
+        }));
   }
 
   /** Bits per value. */
@@ -105,35 +113,40 @@ export class PackedGather {
   /** Writes (or adds, when `add`) row `row` of table `t` at `out[dst ..]`. */
   #row(t: number, row: number, out: Float32Array, dst: number, add: boolean): void {
     const d = this.#dim, bits = this.#bits, codes = this.#codes[t];
-    // Bit position of the row's first value: beyond 32 bits for large tables, so a float.
-    const first = row * d * bits;
-    const byte0 = Math.floor(first / 8), bit0 = first - byte0 * 8;
     if (bits === 16) {
       const s = this.#scales[t];
-      for (let q = 0; q < d; q++) {
-        const at = byte0 + 2 * q;
+      for (let q = 0, at = row * d * 2; q < d; q++, at += 2) {
         const v = Math.fround((((codes[at] | (codes[at + 1] << 8)) << 16) >> 16) * s);
         out[dst + q] = add ? out[dst + q] + v : v;
       }
       return;
     }
-    const values = this.#values[t], mask = (1 << bits) - 1;
-    if (bits === 4 && bit0 === 0 && (d & 1) === 0) {
-      // The common case (INT4, even width): two values a byte, the row byte-aligned.
-      for (let q = 0; q < d; q += 2) {
-        const b = codes[byte0 + (q >> 1)];
-        if (add) {
-          out[dst + q] += values[b & 15];
-          out[dst + q + 1] += values[b >> 4];
-        } else {
-          out[dst + q] = values[b & 15];
-          out[dst + q + 1] = values[b >> 4];
+    const lut = this.#byteValues[t], per = 8 / bits;
+    if (this.#rowBytes > 0) {
+      // Rows of whole bytes: each byte's `per` values are read from the lookup at once.
+      const start = row * this.#rowBytes, end = start + this.#rowBytes;
+      if (per === 2 && !add) {
+        for (let at = start, o = dst; at < end; at++, o += 2) {
+          const v = codes[at] << 1;
+          out[o] = lut[v];
+          out[o + 1] = lut[v + 1];
+        }
+      } else if (add) {
+        for (let at = start, o = dst; at < end; at++, o += per) {
+          for (let k = 0, v = codes[at] * per; k < per; k++) out[o + k] += lut[v + k];
+        }
+      } else {
+        for (let at = start, o = dst; at < end; at++, o += per) {
+          for (let k = 0, v = codes[at] * per; k < per; k++) out[o + k] = lut[v + k];
         }
       }
       return;
     }
-    for (let q = 0, bit = bit0; q < d; q++, bit += bits) {
-      const v = values[(codes[byte0 + (bit >> 3)] >> (bit & 7)) & mask];
+    // Bit position of the row's first value: beyond 32 bits for large tables, so a float.
+    const first = row * d * bits;
+    const byte0 = Math.floor(first / 8);
+    for (let q = 0, bit = first - byte0 * 8; q < d; q++, bit += bits) {
+      const v = lut[codes[byte0 + (bit >> 3)] * per + (bit & 7) / bits];
       out[dst + q] = add ? out[dst + q] + v : v;
     }
   }
