@@ -452,7 +452,7 @@ export class CpuProgram {
     const useDorefa = this.#active?.quantizer === "dorefa";
     const n = bits === null ? 0 : levels(bits);
     for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
-      const [idx, off] = [chunk.indices[t], chunk.offsets[t]];
+      const idx = chunk.indices[t], off = chunk.offsets[t];
       if (this.#packed) {
         this.#packed.gather(t, f32, tBase + (t + 1) * L.dimP, L.ldt, idx, off, s0, rows);
         continue;
