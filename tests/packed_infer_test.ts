@@ -114,3 +114,76 @@ Deno.test("an engine on packed tables only predicts, and rejects FP32 tables bes
     /Expected 4 packed tables and scales but found 3 and 4/,
   );
 });
+
+/** Runs a tool of `cli/` and returns its exit status and output. */
+async function runTool(tool: string, args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(`../cli/${tool}`, import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("infer scores the same with tables packed and expanded, and says which and its memory", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".model" });
+  try {
+    await Deno.writeFile(path, sharedModelFile(EVEN, 4));
+    const metrics =
+      /(\d+ samples: accuracy [\d.]+, AUC [\d.]+, log loss [\d.]+); (\d+) samples\/s on .*, 2 thread\(s\), \w+ kernels; peak RSS \d+ MB/;
+    const lines = [];
+    for (const tables of ["packed", "fp32"]) {
+      const r = await runTool("infer.ts", [
+        path,
+        "--samples",
+        "500",
+        "--batch-size",
+        "64",
+        "--threads",
+        "2",
+        "--tables",
+        tables,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        new RegExp(`tables ${tables === "packed" ? "kept packed" : "in FP32"}`),
+      );
+      lines.push(r.stdout.match(metrics)?.[1]);
+    }
+    assert.ok(lines[0], "infer prints metrics, samples/s and peak RSS");
+    assert.equal(lines[0], lines[1]);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("bench:infer prints samples/s for every thread count, batch and table kind", async () => {
+  const r = await runTool("bench_infer.ts", [
+    "--max-rows",
+    "50",
+    "--samples",
+    "256",
+    "--batch-size",
+    "16,64",
+    "--threads",
+    "1,2",
+    "--rounds",
+    "1",
+    "--tables",
+    "packed,fp32",
+    "--no-pytorch",
+    "--cpu-kernels",
+    "wasm",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /PyTorch: not measured/);
+  for (const threads of [1, 2]) {
+    for (const batch of [16, 64]) {
+      for (const tables of ["packed", "fp32"]) {
+        assert.match(r.stdout, new RegExp(`^ +${threads} +${batch} +${tables} +\\d+ +– +–$`, "m"));
+      }
+    }
+  }
+});
