@@ -9,23 +9,13 @@
  *
  * @module
  */
-import { allocateOneHotChunk } from "../engine/batch.ts";
 import { cpuModel, cpuVectorExtensions, createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { median, summarize } from "../record/stats.ts";
-import { Rng } from "../engine/rng.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import {
-  cpuKernelsFlag,
-  defineCli,
-  FLAGS,
-  intFlag,
-  parseCli,
-  runMain,
-  suiteArg,
-  UsageError,
-} from "./args.ts";
+import { findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
+import { cpuKernelsFlag, defineCli, FLAGS, intFlag, parseCli, runMain, suiteArg } from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:cpu [SUITE] [options]",
@@ -90,15 +80,8 @@ async function main(): Promise<number> {
     console.error("bench:cpu: no python3 with torch found; timing only our engine");
   }
 
-  // Random one-hot batches, as the PyTorch script uses: timing does not depend on the values.
   const warmup = Math.max(10, Math.floor(iters / 10));
-  const chunk = allocateOneHotChunk(spec, batch, batch * (iters + warmup), true);
-  const rng = new Rng(1, 99);
-  for (let i = 0; i < chunk.dense.length; i++) chunk.dense[i] = Math.log1p(rng.int(1000));
-  for (let i = 0; i < chunk.samples; i++) chunk.labels[i] = rng.next() < 0.25 ? 1 : 0;
-  spec.tableRows.forEach((n, t) => {
-    for (let s = 0; s < chunk.samples; s++) chunk.indices[t][s] = rng.int(n);
-  });
+  const chunk = uniformOneHotChunk(spec, batch, batch * (iters + warmup));
 
   const pytorch = python ? await pytorchBuild(python) : undefined;
   const engines: { kernels: string; name: string; threads: number; engine: Engine }[] = [];
@@ -217,62 +200,6 @@ function push<K>(m: Map<K, number[]>, k: K, v: number) {
 }
 function last<K>(m: Map<K, number[]>, k: K): number {
   return m.get(k)!.at(-1)!;
-}
-
-async function findTorchPython(given?: string): Promise<string | undefined> {
-  for (const py of given ? [given] : ["python3", "/usr/bin/python3"]) {
-    try {
-      const out = await new Deno.Command(py, { args: ["-c", "import torch"], stderr: "null" })
-        .output();
-      if (out.success) return py;
-    } catch {
-      // not installed
-    }
-    if (given) throw new UsageError(`--python ${given} cannot import torch`);
-  }
-  return undefined;
-}
-
-/** What the PyTorch peer is built with: version, BLAS, CPU capability (`torch.__config__`). */
-interface PytorchBuild {
-  version: string;
-  blas: string;
-  capability: string;
-  /** One line for the printout. */
-  summary: string;
-}
-
-const PYTORCH_BUILD_SCRIPT = `
-import json, torch
-try:
-    capability = torch.backends.cpu.get_cpu_capability()
-except Exception:
-    capability = ""
-print(json.dumps({"version": torch.__version__, "config": torch.__config__.show(),
-                  "capability": capability}))
-`;
-
-async function pytorchBuild(python: string): Promise<PytorchBuild> {
-  const out = await new Deno.Command(python, {
-    args: ["-c", PYTORCH_BUILD_SCRIPT],
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) {
-    throw new Error(`torch.__config__ failed: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  const { version, config, capability } = JSON.parse(new TextDecoder().decode(out.stdout));
-  const blasInfo = config.match(/BLAS_INFO=(\w+)/)?.[1] ?? "unknown";
-  const mkl = config.match(/Math Kernel Library Version [^\n]+/)?.[0];
-  const onednn = config.match(/oneDNN[^\n]*?v[\d.]+/)?.[0];
-  const blas = [blasInfo, mkl, onednn].filter(Boolean).join("; ");
-  const cap = capability || config.match(/CPU capability usage: (\w+)/)?.[1] || "unknown";
-  return {
-    version,
-    blas,
-    capability: cap,
-    summary: `torch ${version}, BLAS ${blas}, CPU capability ${cap}`,
-  };
 }
 
 async function runPytorch(

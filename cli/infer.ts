@@ -3,16 +3,25 @@
  * file (`bench --save-models` writes them), verifies its checksum, and scores either synthetic
  * Criteo-shaped test data or, with `--data`, a real Criteo file read with the model's own
  * indexing (the modulo and dictionaries of its training data, from its `.indexing` sidecar),
- * reporting accuracy, AUC, log loss and samples/s.
+ * reporting accuracy, AUC, log loss, samples/s and peak memory. Integer tables stay packed as
+ * the file stores them (`--tables packed`, the default): each batch dequantizes only the rows it
+ * names (`engine/cpu/packed_tables.ts`), with the predictions of the tables expanded to FP32
+ * (`--tables fp32`) bit for bit.
  *
  * @module
  */
 import { stringify } from "csv-stringify/sync";
 import { allocateOneHotChunk } from "../engine/batch.ts";
-import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
+import { cpuModel, createCpuEngine, peakRssBytes } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { clickMetrics } from "../engine/metrics.ts";
-import { type ModelFileHeader, readModelFile } from "../engine/model_file.ts";
+import {
+  type LoadedPackedModel,
+  type ModelFileHeader,
+  readModelFile,
+  readModelFilePacked,
+} from "../engine/model_file.ts";
+import type { Params } from "../engine/params.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import {
@@ -28,6 +37,7 @@ import {
   resolveInput,
 } from "../data/criteo/mod.ts";
 import {
+  choiceFlag,
   CPU_KERNEL_FLAGS,
   cpuKernelsFlag,
   defineCli,
@@ -63,6 +73,13 @@ bench --data --save-models writes); a value its training data never held gets ro
     "batch-size": { ...FLAGS["batch-size"], help: "batch size", default: "16384" },
     seed: { ...FLAGS.seed, help: "seed of the synthetic data", default: "1" },
     threads: { ...FLAGS.threads, default: "every core" },
+    tables: {
+      type: "string",
+      arg: "HOW",
+      help: "integer tables: packed (each batch dequantizes the rows it needs) or fp32 " +
+        "(expanded whole first; same predictions, 8x the memory at INT4)",
+      default: "packed",
+    },
     ...CPU_KERNEL_FLAGS,
     quiet: FLAGS.quiet,
   },
@@ -81,26 +98,31 @@ async function main(): Promise<number> {
   } else if (values.samples !== undefined || values.seed !== undefined) {
     throw new UsageError("--samples and --seed apply to synthetic data, not with --data");
   }
+  const tables = choiceFlag("tables", values.tables, ["packed", "fp32"] as const) ?? "packed";
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await readFileShared(path);
   } catch (e) {
     throw new Error(`cannot read model file ${path}: ${(e as Error).message}`);
   }
-  let model: ReturnType<typeof readModelFile>;
+  let model: LoadedPackedModel | ReturnType<typeof readModelFile>;
   try {
-    model = readModelFile(bytes);
+    model = tables === "packed" ? readModelFilePacked(bytes) : readModelFile(bytes);
+    // FP32 tables are as the file stores them: nothing to keep packed.
+    if ("embeddings" in model && model.embeddings === null) model = readModelFile(bytes);
   } catch (e) {
     throw new Error(`model file ${path}: ${(e as Error).message}`);
   }
-  const { header, params, warnings } = model;
+  const { header, warnings } = model;
+  const packed = "embeddings" in model ? model.embeddings! : undefined;
+  const params: Params = "params" in model ? model.params : { embeddings: [], ...model.mlps };
   for (const w of warnings) console.error(`infer: warning: ${path}: ${w}`);
   const spec = header.spec;
   const batch = intFlag("batch-size", values["batch-size"]) ?? 16_384;
   console.log(
     `${path}: ${(bytes.length / 1e6).toFixed(2)} MB, ${describeModel(header)}${
       warnings.length ? " (payload only)" : ""
-    }`,
+    }; tables ${packed ? "kept packed" : "in FP32"}`,
   );
   // With --data, check the indexing before starting an engine.
   const indexing = values.data === undefined
@@ -110,6 +132,7 @@ async function main(): Promise<number> {
   const engine = await createCpuEngine({
     spec,
     params,
+    packedTables: packed,
     maxBatch: indexing ? batch : Math.min(batch, samples),
     threads: intFlag("threads", values.threads),
     kernels: cpuKernelsFlag(values, "auto"),
@@ -172,8 +195,38 @@ async function scoreSynthetic(
   console.log(
     `${samples} samples: accuracy ${m.accuracy.toFixed(4)}, AUC ${m.auc.toFixed(4)}, log loss ${
       m.logLoss.toFixed(4)
-    }; ${(samples / seconds).toFixed(0)} samples/s on ${cpuModel()}`,
+    }; ${rateLine(engine, samples / seconds)}`,
   );
+}
+
+/** Samples/s, where (CPU, threads, kernels) and the peak memory of the process. */
+function rateLine(engine: Engine, rate: number): string {
+  const { threads, details } = engine.info;
+  return `${
+    rate.toFixed(0)
+  } samples/s on ${cpuModel()}, ${threads} thread(s), ${details.cpuKernels} kernels; peak RSS ${
+    (peakRssBytes() / 1e6).toFixed(0)
+  } MB`;
+}
+
+/**
+ * Reads a file into a `SharedArrayBuffer`, so that packed tables viewed in it are shared with
+ * the engine's Workers rather than copied to each.
+ */
+export async function readFileShared(path: string): Promise<Uint8Array> {
+  const file = await Deno.open(path);
+  try {
+    const { size } = await file.stat();
+    const bytes = new Uint8Array(new SharedArrayBuffer(size));
+    for (let got = 0; got < size;) {
+      const r = await file.read(bytes.subarray(got));
+      if (r === null) throw new RangeError(`Expected ${size} bytes in ${path} but found ${got}`);
+      got += r;
+    }
+    return bytes;
+  } finally {
+    file.close();
+  }
 }
 
 /** Scores every sample of a mapped cache in file order, a batch at a time. */
@@ -200,7 +253,7 @@ async function scoreMapped(
     labels.set(chunk.labels.subarray(0, view.samples), first);
   }
   data.close();
-  const rate = `${(n / seconds).toFixed(0)} samples/s on ${cpuModel()}`;
+  const rate = rateLine(engine, n / seconds);
   const m = clickMetrics(labels, probabilities);
   console.log(
     `${n} samples: accuracy ${m.accuracy.toFixed(4)}, AUC ${m.auc.toFixed(4)}, log loss ${

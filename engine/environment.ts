@@ -87,3 +87,17 @@ export function cpuVectorExtensions(): string {
   const found = VECTOR_FLAGS.filter((f) => flags.has(f));
   return found.length > 0 ? found.join(" ") : "none of " + VECTOR_FLAGS.join(" ");
 }
+
+/**
+ * The process's peak resident memory in bytes (`VmHWM` of /proc/self/status), or its current
+ * RSS where that cannot be read (off Linux).
+ */
+export function peakRssBytes(): number {
+  try {
+    const kb = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s*(\d+)\s*kB/m)?.[1];
+    if (kb) return Number(kb) * 1024;
+  } catch {
+    // not Linux
+  }
+  return Deno.memoryUsage().rss;
+}

@@ -288,13 +288,21 @@ function crcDigitsAt(file: Uint8Array, from: number, to: number): number | undef
   return undefined;
 }
 
-/**
- * Parses and verifies a model file, returning dequantized parameters. Throws a `SyntaxError`
- * naming what is wrong (magic, version, header, truncation, checksum) in one line. A version 1
- * file (its CRC covers the payload only) is read with a warning in `warnings`.
- */
-export function readModelFile(file: Uint8Array): LoadedModel {
-  if (file.length < 12 || new TextDecoder().decode(file.subarray(0, 4)) !== MAGIC) {
+/** A verified model file: its header, spec, warnings and readers of its sections. */
+interface OpenedModelFile {
+  header: ModelFileHeader;
+  spec: ModelSpec;
+  warnings: string[];
+  /** A section's bytes (a view into the file, nothing copied). */
+  bytes(name: string): Uint8Array;
+  /** An FP32 section's values (copied out). */
+  f32(name: string): Float32Array;
+}
+
+/** Checks magic, version, header, size and checksum; throws a one-line `SyntaxError`. */
+function openModelFile(file: Uint8Array): OpenedModelFile {
+  // Copies of the few bytes decoded as text: TextDecoder refuses views of a SharedArrayBuffer.
+  if (file.length < 12 || new TextDecoder().decode(file.slice(0, 4)) !== MAGIC) {
     throw new SyntaxError(`Expected a model file starting with "${MAGIC}" but found other bytes`);
   }
   const fv = new DataView(file.buffer, file.byteOffset, file.byteLength);
@@ -312,7 +320,7 @@ export function readModelFile(file: Uint8Array): LoadedModel {
   }
   let header: ModelFileHeader;
   try {
-    header = JSON.parse(new TextDecoder().decode(file.subarray(12, 12 + headerLength)));
+    header = JSON.parse(new TextDecoder().decode(file.slice(12, 12 + headerLength)));
   } catch (e) {
     throw new SyntaxError(`Expected a JSON model file header but found: ${(e as Error).message}`);
   }
@@ -352,53 +360,123 @@ export function readModelFile(file: Uint8Array): LoadedModel {
   }
   const spec = validateSpec(header.spec);
   const byName = new Map(header.sections.map((s) => [s.name, s]));
-  const pv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const f32 = (name: string) => {
+  const section = (name: string) => {
     const s = byName.get(name);
     if (!s) throw new SyntaxError(`Expected a section "${name}" in the model file but found none`);
-    const out = new Float32Array(s.count);
-    for (let i = 0; i < s.count; i++) out[i] = pv.getFloat32(s.offset + 4 * i, true);
-    return out;
+    return s;
   };
-  const ints = (name: string, scaleOf: (i: number) => number) => {
-    const s = byName.get(name)!;
-    const out = new Float32Array(s.count);
-    unpack(payload.subarray(s.offset, s.offset + s.bytes), s.count, s.bits, out);
-    for (let i = 0; i < s.count; i++) out[i] = Math.fround(out[i] * scaleOf(i));
-    return out;
+  const pv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  return {
+    header,
+    spec,
+    warnings,
+    bytes: (name) => {
+      const s = section(name);
+      return payload.subarray(s.offset, s.offset + s.bytes);
+    },
+    f32: (name) => {
+      const s = section(name);
+      const out = new Float32Array(s.count);
+      for (let i = 0; i < s.count; i++) out[i] = pv.getFloat32(s.offset + 4 * i, true);
+      return out;
+    },
   };
+}
+
+/** The MLPs of an opened model file, dequantized (level times scale, float32). */
+function readMlps(opened: OpenedModelFile): Pick<Params, "bottom" | "top"> {
+  const { spec, header } = opened;
   const q = header.quantization;
-  const embeddings = spec.tableRows.map((_, t) => {
-    if (q.embeddingBits === null) return f32(`embeddings.${t}`);
-    const s = f32(`embeddings.${t}.scale`)[0];
-    return ints(`embeddings.${t}`, () => s);
-  });
   const layers = (part: "bottom" | "top", widths: number[]) =>
     widths.slice(1).map((outputs, l) => {
       const name = `${part}.${l}`;
       const cols = widths[l];
       let weight: Float32Array;
-      if (q.mlpBits === null) weight = f32(`${name}.weight`);
+      if (q.mlpBits === null) weight = opened.f32(`${name}.weight`);
       else {
-        const scales = f32(`${name}.scales`);
-        weight = ints(`${name}.weight`, (i) =>
+        const scales = opened.f32(`${name}.scales`);
+        weight = dequantizeSection(opened, `${name}.weight`, (i) =>
           scales[scales.length === 1 ? 0 : Math.floor(i / cols)]);
       }
-      const bias = f32(`${name}.bias`);
+      const bias = opened.f32(`${name}.bias`);
       if (bias.length !== outputs) {
         throw new SyntaxError(`Expected ${outputs} biases in ${name}`);
       }
       return { weight, bias };
     });
-  return {
-    header,
-    warnings,
-    params: {
-      embeddings,
-      bottom: layers("bottom", spec.bottomMlp),
-      top: layers("top", spec.topMlp),
-    },
+  return { bottom: layers("bottom", spec.bottomMlp), top: layers("top", spec.topMlp) };
+}
+
+/** An integer section's values times their scales, each rounded to float32. */
+function dequantizeSection(
+  opened: OpenedModelFile,
+  name: string,
+  scaleOf: (i: number) => number,
+): Float32Array {
+  const s = opened.header.sections.find((x) => x.name === name)!;
+  const out = new Float32Array(s.count);
+  unpack(opened.bytes(name), s.count, s.bits, out);
+  for (let i = 0; i < s.count; i++) out[i] = Math.fround(out[i] * scaleOf(i));
+  return out;
+}
+
+/**
+ * Parses and verifies a model file, returning dequantized parameters. Throws a `SyntaxError`
+ * naming what is wrong (magic, version, header, truncation, checksum) in one line. A version 1
+ * file (its CRC covers the payload only) is read with a warning in `warnings`.
+ */
+export function readModelFile(file: Uint8Array): LoadedModel {
+  const opened = openModelFile(file);
+  const { header, spec, warnings } = opened;
+  const q = header.quantization;
+  const embeddings = spec.tableRows.map((_, t) => {
+    if (q.embeddingBits === null) return opened.f32(`embeddings.${t}`);
+    const s = opened.f32(`embeddings.${t}.scale`)[0];
+    return dequantizeSection(opened, `embeddings.${t}`, () => s);
+  });
+  return { header, warnings, params: { embeddings, ...readMlps(opened) } };
+}
+
+/**
+ * Integer embedding tables as the model file stores them: table `t`'s value `i` (row-major,
+ * `embeddingDim` a row) is the `bits`-wide two's-complement field at bit `i * bits` of
+ * `codes[t]`, low bits first; its value is `fround(level * scales[t])`.
+ */
+export interface PackedEmbeddings {
+  bits: 2 | 4 | 8 | 16;
+  /** Each table's packed levels: views into the model file's bytes. */
+  codes: Uint8Array[];
+  /** Per-table scales. */
+  scales: Float32Array;
+}
+
+/** A model whose embedding tables stay packed (see {@linkcode readModelFilePacked}). */
+export interface LoadedPackedModel {
+  header: ModelFileHeader;
+  /** The MLPs, dequantized as {@linkcode readModelFile} does. */
+  mlps: Pick<Params, "bottom" | "top">;
+  /** The packed tables, or null when the file stores FP32 tables. */
+  embeddings: PackedEmbeddings | null;
+  warnings: string[];
+}
+
+/**
+ * {@linkcode readModelFile} without expanding the embedding tables: they stay views into
+ * `file`'s bytes (keep `file` alive and unchanged; read it into a `SharedArrayBuffer` to share
+ * the views with Workers). Verifies the file as {@linkcode readModelFile} does.
+ */
+export function readModelFilePacked(file: Uint8Array): LoadedPackedModel {
+  const opened = openModelFile(file);
+  const { header, spec, warnings } = opened;
+  const bits = header.quantization.embeddingBits;
+  const embeddings = bits === null ? null : {
+    bits,
+    codes: spec.tableRows.map((_, t) => opened.bytes(`embeddings.${t}`)),
+    scales: Float32Array.from(
+      spec.tableRows.map((_, t) => opened.f32(`embeddings.${t}.scale`)[0]),
+    ),
   };
+  return { header, warnings, mlps: readMlps(opened), embeddings };
 }
 
 const CRC_TABLE = (() => {

@@ -12,6 +12,7 @@ const CLI = new URL("../cli/", import.meta.url).pathname;
 const TOOLS: Record<string, string[]> = {
   "bench.ts": ["--batch-size", "--iterations", "--scale", "--threads", "--workers", "--seed"],
   "bench_cpu.ts": ["--batch-size", "--iterations", "--threads", "--out"],
+  "bench_infer.ts": ["--batch-size", "--threads", "--out"],
   "bench_dp.ts": ["--batch-size", "--iterations", "--scale", "--workers", "--compression"],
   "bench_gpu.ts": ["--batch-size", "--scale", "--out"],
   "bench_gpu_kernels.ts": ["--batch-size", "--iterations", "--scale", "--out"],

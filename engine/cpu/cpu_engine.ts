@@ -49,6 +49,8 @@ import {
   wasmMatrixKernels,
 } from "./blas.ts";
 import type { WorkerRequest } from "./worker.ts";
+import type { PackedEmbeddings } from "../model_file.ts";
+import { PackedGather } from "./packed_tables.ts";
 
 /** Options of {@linkcode createCpuEngine}. */
 export interface CpuEngineOptions {
@@ -71,6 +73,12 @@ export interface CpuEngineOptions {
   kernels?: CpuKernelChoice;
   /** The BLAS library file (default: `DQRM_BLAS_LIB`, else `libopenblas.so.0`). */
   blasLibrary?: string;
+  /**
+   * Integer tables kept packed (a model file's, `readModelFilePacked`): bags are dequantized as
+   * they are gathered and no FP32 table is allocated. Such an engine only predicts; `params`
+   * then gives the MLPs and no tables (`embeddings: []`).
+   */
+  packedTables?: PackedEmbeddings;
 }
 
 /**
@@ -174,6 +182,14 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     );
   }
   const quant = options.quantization ? QuantConfigSchema.parse(options.quantization) : null;
+  const packed = options.packedTables
+    ? new PackedGather(options.packedTables, spec.tableRows, spec.embeddingDim)
+    : null;
+  if (packed && (quant || !options.params || options.params.embeddings.length > 0)) {
+    throw new RangeError(
+      "Expected packed tables with the MLPs' params, no FP32 tables and no quantization-aware training",
+    );
+  }
   const layout = planLayout(spec, options.maxBatch, pactActive(quant));
   const pact = pactActive(quant) ? createPactState(layout) : null;
   const memory = new WebAssembly.Memory({
@@ -189,7 +205,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
   // Tables in memories of their own; HAWQ's whole-table fake-quantized copies beside them (the
   // memory cost DQRM avoids).
   const tablePlan = planTables(
-    spec.tableRows.map((rows) => rows * spec.embeddingDim),
+    spec.tableRows.map((rows) => (packed ? 0 : rows * spec.embeddingDim)),
     Boolean(quant?.embeddingBits && !quant.gatheredRowsOnly),
   );
   const tableMemories = allocateTableMemories(tablePlan);
@@ -213,6 +229,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     tablePlan,
     pact,
     matrix,
+    packed,
   });
   const helpers: Helper[] = [];
   for (let thread = 1; thread < threads; thread++) {
@@ -251,6 +268,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
       tablePlan,
       pact,
       blasLibrary: blas?.path ?? null,
+      packed: options.packedTables ?? null,
     };
     worker.postMessage(setup);
   }
@@ -262,6 +280,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     tablePlan,
     matrixName: matrix.name,
     blas,
+    packed,
   });
   try {
     for (const h of helpers) await expectReady(h);
@@ -295,6 +314,7 @@ class CpuEngine implements Engine {
   readonly #tableKernels: Kernels[];
   readonly #tablePlan: TablePlan;
   readonly #blas: BlasLibrary | null;
+  readonly #packed: PackedGather | null;
   /** Training steps taken: the clock of the scale period. */
   #step = 0;
   #quantActive = true;
@@ -319,6 +339,8 @@ class CpuEngine implements Engine {
       matrixName: string;
       /** The BLAS library the main thread opened, or null on the WebAssembly path. */
       blas: BlasLibrary | null;
+      /** Packed tables read in place of FP32 ones, or null. */
+      packed: PackedGather | null;
     },
   ) {
     this.spec = spec;
@@ -334,6 +356,7 @@ class CpuEngine implements Engine {
     this.#tableKernels = q.tableKernels;
     this.#tablePlan = q.tablePlan;
     this.#blas = q.blas;
+    this.#packed = q.packed;
     this.info = {
       name: "cpu",
       device: cpuModel(),
@@ -342,6 +365,7 @@ class CpuEngine implements Engine {
         kernels: q.matrixName,
         cpuKernels: q.blas ? "blas" : "wasm",
         maxBatch: layout.maxBatch,
+        tables: q.packed ? `packed INT${q.packed.bits}` : "fp32",
       },
     };
   }
@@ -445,7 +469,7 @@ class CpuEngine implements Engine {
     const read = (layers: LinearLayout[], w: "w" | "gw", b: "b" | "gb") =>
       layers.map((l) => unpadLinear(f32, l, l[w], l[b]));
     return Promise.resolve({
-      embeddings: this.#tables.map((t) => t.slice()),
+      embeddings: this.#tables.map((t, i) => this.#packed?.dequantize(i) ?? t.slice()),
       bottom: read(this.#layout.bottom, "w", "b"),
       top: read(this.#layout.top, "w", "b"),
     });
@@ -457,7 +481,7 @@ class CpuEngine implements Engine {
         new RangeError(`Expected a table in [0, ${this.#tables.length}) but found ${table}`),
       );
     }
-    return Promise.resolve(this.#tables[table].slice());
+    return Promise.resolve(this.#packed?.dequantize(table) ?? this.#tables[table].slice());
   }
 
   embeddingScales(): Promise<Float32Array> {
@@ -473,6 +497,9 @@ class CpuEngine implements Engine {
   }
 
   quantizeInPlace(config: Pick<QuantConfig, "embeddingBits" | "mlpBits" | "quantizeBias">): void {
+    if (this.#packed) {
+      throw new RangeError("Expected FP32 tables to quantize but found packed ones");
+    }
     const f32 = this.#program.f32;
     if (config.embeddingBits !== null) {
       const n = levels(config.embeddingBits);
@@ -497,7 +524,7 @@ class CpuEngine implements Engine {
   memoryBytes(): number {
     return this.#tableMemories.reduce(
       (bytes, m) => bytes + m.buffer.byteLength,
-      this.#memory.buffer.byteLength,
+      this.#memory.buffer.byteLength + (this.#packed?.bytes ?? 0),
     );
   }
 
@@ -518,6 +545,9 @@ class CpuEngine implements Engine {
     out: RunOutputs,
   ): Promise<void> {
     if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
+    if (this.#packed && kind !== "predict") {
+      throw new RangeError(`Expected to predict with packed tables but was asked to ${kind}`);
+    }
     validateChunk(chunk, this.spec);
     if (batch > this.#layout.maxBatch) {
       throw new RangeError(

@@ -10,7 +10,7 @@ export {
   type CpuGradientAccess,
   createCpuEngine,
 } from "./cpu_engine.ts";
-export { cpuModel, cpuVectorExtensions } from "../environment.ts";
+export { cpuModel, cpuVectorExtensions, peakRssBytes } from "../environment.ts";
 export {
   BLAS_LIBRARY_ENV,
   blasAvailable,

@@ -27,6 +27,7 @@ import { SparseSgd } from "./sparse_sgd.ts";
 import { TableMax } from "./table_max.ts";
 import type { Kernels } from "./wasm.ts";
 import { type MatrixKernels, wasmMatrixKernels } from "./blas.ts";
+import type { PackedGather } from "./packed_tables.ts";
 
 /** What the run of a chunk does with each batch. */
 export type RunKind = "train" | "predict" | "trace";
@@ -127,6 +128,8 @@ export class CpuProgram {
   readonly #tableMax: (TableMax | undefined)[] = [];
   /** Scratch of the tables' sparse SGD (pairwise-tree row sums). */
   readonly #sparseSgd: SparseSgd;
+  /** Packed integer tables read in place of `tables` (inference only), or null. */
+  readonly #packed: PackedGather | null;
 
   constructor(options: {
     kernels: Kernels;
@@ -145,6 +148,7 @@ export class CpuProgram {
     pact?: PactState | null;
     /** The matrix products; the WebAssembly kernels' when absent. */
     matrix?: MatrixKernels;
+    packed?: PackedGather | null;
   }) {
     this.#k = options.kernels;
     const mm = this.#mm = options.matrix ?? wasmMatrixKernels(options.kernels);
@@ -163,6 +167,7 @@ export class CpuProgram {
     this.#slots = options.tablePlan.slots;
     this.#pact = options.pact ?? null;
     this.#sparseSgd = new SparseSgd(options.spec.embeddingDim);
+    this.#packed = options.packed ?? null;
     this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
     const shares = ({ units }: MatrixKernels) =>
@@ -447,10 +452,13 @@ export class CpuProgram {
     const useDorefa = this.#active?.quantizer === "dorefa";
     const n = bits === null ? 0 : levels(bits);
     for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
+      const idx = chunk.indices[t], off = chunk.offsets[t];
+      if (this.#packed) {
+        this.#packed.gather(t, f32, tBase + (t + 1) * L.dimP, L.ldt, idx, off, s0, rows);
+        continue;
+      }
       // HAWQ reads its fake-quantized whole-table copy; DQRM quantizes the gathered rows.
       const table = bits !== null && !perRow ? this.#quantTables![t] : this.#tables[t];
-      const idx = chunk.indices[t];
-      const off = chunk.offsets[t];
       const scale = this.#scales[t];
       for (let r = 0; r < rows; r++) {
         const dst = tBase + r * L.ldt + (t + 1) * L.dimP;

@@ -15,6 +15,8 @@ import { type TablePlan, tableViews } from "./table_store.ts";
 import { CpuProgram, type RunOutputs, type RunRequest } from "./program.ts";
 import { instantiateKernels } from "./wasm.ts";
 import { blasMatrixKernels, openBlas } from "./blas.ts";
+import type { PackedEmbeddings } from "../model_file.ts";
+import { PackedGather } from "./packed_tables.ts";
 
 /** Messages the main thread sends. */
 export type WorkerRequest =
@@ -34,6 +36,8 @@ export type WorkerRequest =
     pact: PactState | null;
     /** The BLAS library to open for the matrix products, or null for the WebAssembly kernels. */
     blasLibrary: string | null;
+    /** Packed tables read in place of FP32 ones (inference only), or null. */
+    packed: PackedEmbeddings | null;
   }
   | { type: "initTables"; seed: number; tables: number[] }
   // The request itself: the helper runs it as it came, with nothing copied.
@@ -76,6 +80,8 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
         matrix: msg.blasLibrary === null
           ? undefined
           : blasMatrixKernels(openBlas(msg.blasLibrary), msg.memory, kernels),
+        packed: msg.packed &&
+          new PackedGather(msg.packed, msg.spec.tableRows, msg.spec.embeddingDim),
       });
       self.postMessage({ type: "ready" });
     } else if (msg.type === "initTables") {
