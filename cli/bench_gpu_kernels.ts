@@ -24,7 +24,7 @@
 import { writeFileAtomic } from "../record/files.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
-import { gemmLoadOrder, type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { gemmLoadOrder, type GemmPlan, planBiasGrad, planGemm } from "../engine/gpu/gemm_plan.ts";
 import { gemmTileByName } from "../engine/gpu/gemm_candidates.ts";
 import { gemmTunedKey } from "../engine/gpu/gemm_tuned.ts";
 import { planGpuLayout } from "../engine/gpu/layout.ts";
@@ -350,10 +350,14 @@ async function benchGemm(
       });
     }
     const layout = gemmLoadOrder(fields);
-    const plan = planGemm(m, n, k, { layout });
+    // The engine plans bias gradients by planBiasGrad (the column-sum kernel past batch 128).
+    const plan = p.op === "dB" ? planBiasGrad(m, k) : planGemm(m, n, k, { layout });
     const plans: [string, GemmPlan][] = [["plan", plan]];
-    // The plan with its k loop rolled: the register-tiled kernel before it was written out.
-    if (plan.tile !== "naive16") plans.push(["plan_loop", { ...plan, loop: true }]);
+    // The plan with its k loop rolled: the register-tiled kernel before it was written out; for
+    // bias gradients, the register-tiled plan they had before.
+    if (p.op === "dB" && plan.tile === "bias_grad") {
+      plans.push(["plan_gemm", planGemm(m, n, k, { layout })]);
+    } else if (plan.tile !== "naive16") plans.push(["plan_loop", { ...plan, loop: true }]);
     if (allTiles) {
       for (const tile of Object.keys(GEMM_TILES) as GemmTileName[]) {
         if (tile !== plan.tile) plans.push([`tile`, { tile, splits: plan.splits }]);
