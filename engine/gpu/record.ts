@@ -83,7 +83,6 @@ export function recordPhase(
   const kernels = recording.kernels;
   pass.setBindGroup(1, recording.iterations, [i * ITER_STRIDE]);
   const state = recording.state;
-  const L = state.layout;
   const d = state.spec.embeddingDim;
   const quantizedMlp = quant?.mlpBits ? quant : null;
   const pact = pactActive(quant);

@@ -12,7 +12,7 @@
  * @module
  */
 import type { KernelSource } from "../pipelines.ts";
-import { GEMM_UNIFORM_WGSL } from "./gemm.ts";
+import { GEMM_SCALAR_BINDINGS_WGSL, GEMM_UNIFORM_WGSL } from "./gemm.ts";
 import { ITER_WGSL } from "./iter.ts";
 
 /** Outputs (x) and row groups (y) of a workgroup. */
@@ -33,12 +33,7 @@ export const BIAS_GRAD: KernelSource = {
   code: /* wgsl */ `
 ${ITER_WGSL}
 ${GEMM_UNIFORM_WGSL}
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> mask: array<f32>;
-
+${GEMM_SCALAR_BINDINGS_WGSL}
 var<workgroup> parts: array<array<f32, 16>, 16>;
 
 @compute @workgroup_size(16, 16)

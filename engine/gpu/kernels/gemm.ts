@@ -84,6 +84,18 @@ struct G {
 @group(0) @binding(0) var<uniform> g: G;
 `;
 
+/**
+ * WGSL of the GEMM's bindings with scalar operands (the small-product and column-sum kernels,
+ * which bind as the GEMM does): A, B, C, bias, mask.
+ */
+export const GEMM_SCALAR_BINDINGS_WGSL = /* wgsl */ `
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> mask: array<f32>;
+`;
+
 /** A tile shape: C tile `bm x bn`, `tm x tn` outputs per invocation, `bk` k per step. */
 export interface GemmTile {
   bm: number;

@@ -17,7 +17,7 @@
  * @module
  */
 import type { KernelSource } from "../pipelines.ts";
-import { GEMM_BIAS_GRAD, GEMM_UNIFORM_WGSL } from "./gemm.ts";
+import { GEMM_BIAS_GRAD, GEMM_SCALAR_BINDINGS_WGSL, GEMM_UNIFORM_WGSL } from "./gemm.ts";
 import { ITER_WGSL } from "./iter.ts";
 
 /** K per step of the engine's small-product kernel. */
@@ -51,12 +51,7 @@ export function gemmNaiveKernel(bk = GEMM_NAIVE_BK, unroll = true): KernelSource
     code: /* wgsl */ `
 ${ITER_WGSL}
 ${GEMM_UNIFORM_WGSL}
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> mask: array<f32>;
-
+${GEMM_SCALAR_BINDINGS_WGSL}
 // A's 16 rows x ${bk} k and B's ${bk} k x 16 columns of the current step.
 var<workgroup> ta: array<array<f32, ${bk}>, 16>;
 var<workgroup> tb: array<array<f32, 16>, ${bk}>;

@@ -11,8 +11,12 @@
  * @module
  */
 import type { KernelSource } from "../pipelines.ts";
-import { ITER_WGSL } from "./iter.ts";
-import { INTERACTION_LANES, interactionStages, stageTWgsl } from "./interaction_forward.ts";
+import {
+  INTERACTION_LANES,
+  INTERACTION_UNIFORM_WGSL,
+  interactionStages,
+  stageTWgsl,
+} from "./interaction_forward.ts";
 
 /**
  * The interaction's backward kernel for `f` vectors of `d` floats: staged where it fits
@@ -24,10 +28,7 @@ export function interactionBackwardKernel(
   staged = interactionStages(f, d) !== null,
 ): KernelSource {
   const stages = staged ? interactionStages(f, d) : null;
-  const head = /* wgsl */ `
-${ITER_WGSL}
-struct G { f: u32, d: u32, ldt: u32, ldr: u32 }
-@group(0) @binding(0) var<uniform> g: G;
+  const head = /* wgsl */ `${INTERACTION_UNIFORM_WGSL}
 @group(0) @binding(1) var<storage, read> t: array<f32>;
 @group(0) @binding(2) var<storage, read> dr: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dt: array<f32>;`;

@@ -25,6 +25,12 @@ export function interactionStages(f: number, d: number): { t: number; r: number 
   return t + r <= STAGE_LIMIT ? { t, r } : null;
 }
 
+/** WGSL: the interaction kernels' uniform block (vectors, width, T's and R's row strides). */
+export const INTERACTION_UNIFORM_WGSL = /* wgsl */ `
+${ITER_WGSL}
+struct G { f: u32, d: u32, ldt: u32, ldr: u32 }
+@group(0) @binding(0) var<uniform> g: G;`;
+
 /** WGSL: pair p's vectors i > j (p = i (i - 1) / 2 + j). */
 export const PAIR_OF_WGSL = /* wgsl */ `
 fn pairOf(p: u32) -> vec2u {
@@ -60,10 +66,7 @@ export function interactionForwardKernel(
   staged = interactionStages(f, d) !== null,
 ): KernelSource {
   const stages = staged ? interactionStages(f, d) : null;
-  const head = /* wgsl */ `
-${ITER_WGSL}
-struct G { f: u32, d: u32, ldt: u32, ldr: u32 }
-@group(0) @binding(0) var<uniform> g: G;
+  const head = /* wgsl */ `${INTERACTION_UNIFORM_WGSL}
 @group(0) @binding(1) var<storage, read> t: array<f32>;
 @group(0) @binding(2) var<storage, read_write> r: array<f32>;
 ${PAIR_OF_WGSL}`;
