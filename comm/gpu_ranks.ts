@@ -137,14 +137,12 @@ export class GpuRanks {
   }
 
   /**
-   * Click probabilities of `chunk`, from rank 0's replica. Every rank predicts: a GPU engine's
-   * prediction under QAT leaves state that later training reads (the model of one engine trained
-   * with evaluations differs from one trained without), so the ranks must all take it to stay
-   * the model of workers simulated on one engine.
+   * Click probabilities of `chunk`, from rank 0's replica alone: a prediction leaves no state
+   * that training reads (`tests/gpu_eval_state_test.ts`), and a rank it set apart would fail the
+   * next chunk's checksum comparison.
    */
   async predict(chunk: BatchChunk): Promise<Float32Array> {
-    const all = await this.#all(() => ({ type: "predict", chunk }));
-    return all[0].probabilities as Float32Array;
+    return (await this.#one(0, { type: "predict", chunk })).probabilities as Float32Array;
   }
 
   /** Table `table` of rank 0's replica. */
