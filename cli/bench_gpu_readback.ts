@@ -23,6 +23,11 @@ import { requestGpuDevice } from "../engine/gpu/device.ts";
 import { summarize } from "../record/stats.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
 import type { ReadReply } from "./bench_gpu_readback_worker.ts";
+import {
+  workerThreads,
+  workerThreadsExited,
+  workerThreadsSince,
+} from "../engine/gpu/worker_threads.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:readback [options]",
@@ -289,9 +294,11 @@ function canvasOnce(b: Bench, reader: CanvasReader, bytes: number, busy: Busy | 
 
 /** A readback by a Worker with a device of its own: the main thread's round trip. */
 async function workerSamples(reps: number): Promise<Samples | string> {
+  const before = workerThreads();
   const worker = new Worker(new URL("./bench_gpu_readback_worker.ts", import.meta.url).href, {
     type: "module",
   });
+  const threads = workerThreadsSince(before);
   let reply: (r: ReadReply & { ready?: true }) => void = () => {};
   worker.onmessage = (e) => reply(e.data);
   const next = () => new Promise<ReadReply & { ready?: true }>((r) => (reply = r));
@@ -316,6 +323,8 @@ async function workerSamples(reps: number): Promise<Samples | string> {
     return s;
   } finally {
     worker.terminate();
+    // Exiting while its thread drops its WebGPU device crashes NVIDIA's driver.
+    await workerThreadsExited(threads);
   }
 }
 

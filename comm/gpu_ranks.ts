@@ -9,6 +9,12 @@ import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { GpuReadback } from "../engine/gpu/grad_exchange.ts";
 import type { ModelSpec } from "../engine/spec.ts";
+import {
+  type WorkerThreads,
+  workerThreads,
+  workerThreadsExited,
+  workerThreadsSince,
+} from "../engine/gpu/worker_threads.ts";
 import { createSharedGroup } from "./communicator.ts";
 import type { Compression } from "./compression.ts";
 import type { GpuRankRequest } from "./gpu_rank_worker.ts";
@@ -46,14 +52,25 @@ export class GpuRanks {
   readonly devices: string[];
   /** Bytes the ranks' engines hold, together. */
   memoryBytes = 0;
+  /**
+   * The ranks' Worker threads by id (`engine/gpu/worker_threads.ts`), or null where
+   * threads cannot be listed: {@linkcode dispose} waits until they have ended.
+   */
+  readonly threads: WorkerThreads | null;
   readonly #checkReplicas: boolean;
   /** Requests go one at a time (each Worker answers its last request). */
   #queue: Promise<unknown> = Promise.resolve();
   /** Chunks trained so far (named when replicas diverge). */
   #chunks = 0;
 
-  private constructor(workers: Worker[], devices: string[], checkReplicas: boolean) {
+  private constructor(
+    workers: Worker[],
+    devices: string[],
+    checkReplicas: boolean,
+    threads: WorkerThreads | null,
+  ) {
     this.#workers = workers;
+    this.threads = threads;
     this.devices = devices;
     this.#checkReplicas = checkReplicas;
   }
@@ -68,8 +85,10 @@ export class GpuRanks {
     }
     const group = createSharedGroup(o.ranks, o.slotBytes ?? 16 << 20);
     const url = new URL("./gpu_rank_worker.ts", import.meta.url).href;
+    const before = workerThreads();
     const workers = Array.from({ length: o.ranks }, () => new Worker(url, { type: "module" }));
-    const ranks = new GpuRanks(workers, [], o.checkReplicas ?? true);
+    const threads = workerThreadsSince(before);
+    const ranks = new GpuRanks(workers, [], o.checkReplicas ?? true, threads);
     // A GPU is chosen through process-wide environment variables read when a Worker first asks
     // for an adapter: ranks choosing GPUs start one after another.
     const one = o.gpuIndex !== undefined;
@@ -137,14 +156,12 @@ export class GpuRanks {
   }
 
   /**
-   * Click probabilities of `chunk`, from rank 0's replica. Every rank predicts: a GPU engine's
-   * prediction under QAT leaves state that later training reads (the model of one engine trained
-   * with evaluations differs from one trained without), so the ranks must all take it to stay
-   * the model of workers simulated on one engine.
+   * Click probabilities of `chunk`, from rank 0's replica alone: a prediction leaves no state
+   * that training reads (`tests/gpu_eval_state_test.ts`), and a rank it set apart would fail the
+   * next chunk's checksum comparison.
    */
   async predict(chunk: BatchChunk): Promise<Float32Array> {
-    const all = await this.#all(() => ({ type: "predict", chunk }));
-    return all[0].probabilities as Float32Array;
+    return (await this.#one(0, { type: "predict", chunk })).probabilities as Float32Array;
   }
 
   /** Table `table` of rank 0's replica. */
@@ -167,12 +184,23 @@ export class GpuRanks {
     return (await this.#all(() => ({ type: "checksum" }))).map((r) => String(r.checksum));
   }
 
-  /** Frees the engines and ends the Workers. */
+  /**
+   * Frees the engines, ends the Workers and waits until their threads have ended: a thread still
+   * dropping its WebGPU instance when the process exits crashes NVIDIA's Vulkan driver.
+   */
   async dispose(): Promise<void> {
     try {
       await this.#all(() => ({ type: "dispose" }));
     } finally {
       for (const w of this.#workers) w.terminate();
+      if (!await workerThreadsExited(this.threads)) {
+        console.warn(
+          `warning: the GPU ranks' Worker threads (${
+            [...this.threads!.values()].join(", ")
+          }) were still ` +
+            `running 5 s after they were ended; exiting now may crash in the GPU driver`,
+        );
+      }
     }
   }
 

@@ -51,9 +51,44 @@ function bytesOf(scales: number, m: GpuMessages): ByteCount {
 }
 
 /**
+ * The error-compensation residuals of an exchange's workers (one per simulated worker, or the
+ * rank's one): training state kept for the whole run, apart from the {@linkcode GpuReplicaParts}
+ * that are rebuilt whenever the engine replaces an input buffer (a longer chunk, or a prediction
+ * over a larger test chunk). Residuals made with the parts would restart at zero then, and an
+ * evaluation would change the model trained.
+ */
+class GpuResiduals {
+  readonly #config: Compression;
+  readonly #buffers: GPUBuffer[] = [];
+
+  constructor(config: Compression) {
+    this.#config = config;
+  }
+
+  /** The residuals of `workers` workers on the engine of `buffers` (none without compensation). */
+  of(buffers: GpuReplicaBuffers, workers: number): readonly GPUBuffer[] {
+    if (!this.#config.errorCompensation || this.#config.mlpBits === null) return [];
+    while (this.#buffers.length < workers) {
+      this.#buffers.push(buffers.device.createBuffer({
+        label: "mlp residual",
+        size: Math.max(16, buffers.layout.floats * 4),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      }));
+    }
+    return this.#buffers;
+  }
+
+  destroy(): void {
+    for (const b of this.#buffers) b.destroy();
+    this.#buffers.length = 0;
+  }
+}
+
+/**
  * What a GPU replica's exchange builds over the engine's buffers: `own` compressions (one per
  * simulated worker, each with its own copy of the MLP gradients; or one over the engine's
- * gradients), the table update and the host copy of the global MLP gradient.
+ * gradients) keeping their error-compensation residuals in `residuals`, the table update and
+ * the host copy of the global MLP gradient.
  */
 class GpuReplicaParts {
   readonly buffers: GpuReplicaBuffers;
@@ -71,6 +106,7 @@ class GpuReplicaParts {
     workers: number,
     own: number | null,
     readback: GpuReadback,
+    residuals: readonly GPUBuffer[],
   ) {
     this.buffers = buffers;
     this.entries = entries;
@@ -85,7 +121,7 @@ class GpuReplicaParts {
       this.#grads.push(g);
       return g;
     };
-    this.exchanges = Array.from({ length: own ?? 1 }, () =>
+    this.exchanges = Array.from({ length: own ?? 1 }, (_, j) =>
       new GpuGradientExchange({
         device: b.device,
         binder: b.binder,
@@ -97,6 +133,7 @@ class GpuReplicaParts {
         dT: b.dT,
         grad: own === null ? b.mlpGrad : grad(),
         readback,
+        residual: residuals[j],
       }));
     this.apply = new GpuRowApply({
       device: b.device,
@@ -176,6 +213,7 @@ export class GpuRankExchange implements GpuExchange {
   #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
   #mlpSum: { f32: Float32Array; i32: Int32Array } | null = null;
   #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
+  readonly #residuals: GpuResiduals;
 
   readonly #readback: GpuReadback;
 
@@ -188,6 +226,7 @@ export class GpuRankExchange implements GpuExchange {
     this.#readback = readback;
     this.comm = comm;
     this.config = CompressionSchema.parse(compression);
+    this.#residuals = new GpuResiduals(this.config);
   }
 
   /** Trains `chunk` on `engine` (a GPU engine), exchanging after every backward pass. */
@@ -217,6 +256,7 @@ export class GpuRankExchange implements GpuExchange {
       this.comm.size,
       null,
       this.#readback,
+      this.#residuals.of(buffers, 1),
     );
     const n = this.#parts.exchanges[0].mlpValues;
     this.#mlpSum = { f32: new Float32Array(n), i32: new Int32Array(n) };
@@ -262,6 +302,7 @@ export class GpuRankExchange implements GpuExchange {
   destroy(): void {
     this.#parts?.destroy();
     this.#parts = null;
+    this.#residuals.destroy();
   }
 }
 
@@ -273,6 +314,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   #learningRate = 0;
   #parts: GpuReplicaParts | null = null;
   #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  readonly #residuals: GpuResiduals;
 
   readonly #readback: GpuReadback;
 
@@ -290,6 +332,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     this.#engine = engine;
     this.workers = workers;
     this.config = CompressionSchema.parse(compression);
+    this.#residuals = new GpuResiduals(this.config);
   }
 
   /**
@@ -316,7 +359,15 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     if (this.#parts?.fits(buffers, entries)) return;
     this.#parts?.destroy();
     const K = this.workers;
-    this.#parts = new GpuReplicaParts(buffers, this.config, entries, K, K, this.#readback);
+    this.#parts = new GpuReplicaParts(
+      buffers,
+      this.config,
+      entries,
+      K,
+      K,
+      this.#readback,
+      this.#residuals.of(buffers, K),
+    );
   }
 
   async step(i: number): Promise<GpuTableStep | null> {
@@ -357,6 +408,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   destroy(): void {
     this.#parts?.destroy();
     this.#parts = null;
+    this.#residuals.destroy();
   }
 }
 

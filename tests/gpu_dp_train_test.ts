@@ -14,6 +14,7 @@ import { ReplicaDivergenceError } from "../comm/replicas.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { workerThreads } from "../engine/gpu/worker_threads.ts";
 import type { Params } from "../engine/params.ts";
 import { kaggleSuite, withDataParallel } from "../suites/mod.ts";
 import { engineKindOf } from "../suites/engines.ts";
@@ -122,6 +123,22 @@ Deno.test({
     } finally {
       await ranks.dispose();
     }
+  },
+});
+
+Deno.test({
+  name: "GPU ranks' dispose returns once their Worker threads have ended (exiting earlier " +
+    "crashes NVIDIA's driver)",
+  ignore: ignore || Deno.build.os !== "linux",
+  fn: async () => {
+    const compression = COMPRESSION_PRESETS.sparse as Compression;
+    const ranks = await GpuRanks.create({ ranks: K, spec, batchSize: B, seed, compression });
+    const threads = ranks.threads!;
+    assert.equal(threads.size, K, `one thread per rank: ${[...threads.values()]}`);
+    await ranks.trainChunk(chunks[0], learningRate);
+    await ranks.dispose();
+    const left = workerThreads()!;
+    assert.deepEqual([...threads.keys()].filter((tid) => left.has(tid)), [], "threads left");
   },
 });
 

@@ -67,6 +67,11 @@ export interface GpuMlpCompressionOptions {
   maxBits: GPUBuffer;
   /** The scale vector, laid out as `WorkerGradients.scales`. */
   scales: GPUBuffer;
+  /**
+   * Under error compensation, the residual to keep (`layout.floats` floats, zero at the start of
+   * training), owned by the caller so that it outlives this object; default: one of its own.
+   */
+  residual?: GPUBuffer;
 }
 
 const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -102,7 +107,14 @@ export class GpuMlpCompression {
     const table = buffer("gradient tensors", plan.table.byteLength);
     o.device.queue.writeBuffer(table, 0, plan.table);
     this.message = buffer("mlp message", this.#words * 4);
-    this.residual = o.errorCompensation ? buffer("mlp residual", o.layout.floats * 4) : null;
+    if (o.residual && o.residual.size < o.layout.floats * 4) {
+      throw new RangeError(
+        `Expected a residual of at least ${o.layout.floats * 4} bytes but found ${o.residual.size}`,
+      );
+    }
+    this.residual = o.errorCompensation
+      ? o.residual ?? buffer("mlp residual", o.layout.floats * 4)
+      : null;
     const residual = this.residual ?? buffer("no residual", 16);
     const n = 2 ** (o.bits - 1) - 1;
     const { threshold, tiny } = scaleConstants(n);

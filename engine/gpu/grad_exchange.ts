@@ -52,6 +52,11 @@ export interface GpuGradientExchangeOptions {
    * the scales only (`canvas-scales`) or for the scales and the messages (`canvas`).
    */
   readback?: GpuReadback;
+  /**
+   * Under error compensation, the MLP residual to keep (`GpuMlpCompressionOptions.residual`):
+   * training state that must outlive an exchange rebuilt for new input buffers.
+   */
+  residual?: GPUBuffer;
 }
 
 /** How {@linkcode GpuGradientExchange} reads its results back. */
@@ -178,6 +183,7 @@ export class GpuGradientExchange {
         firstScale: c.embeddingBits ? T : 0,
         maxBits: this.#maxBits,
         scales: this.#scales,
+        residual: o.residual,
       })
       : null;
     this.#rows = new GpuRowCompression({
