@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { batchSizesFlag } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
@@ -54,7 +55,7 @@ import {
   timePasses,
   tunedLine,
 } from "./gemm_sweep.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";
+import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno run -A cli/bench_gpu_kernels.ts [options]",
@@ -544,11 +545,7 @@ async function main(): Promise<number> {
   const parsed = parseCli(CLI);
   if (!parsed) return 0;
   const { values } = parsed;
-  const batches = (values["batch-size"] ?? "128,2048,16384").split(",").map((s) => {
-    const n = intFlag("batch-size", s);
-    if (n > 65535) throw new UsageError(`--batch-size: bad size '${s}'`);
-    return n;
-  });
+  const batches = batchSizesFlag(values["batch-size"], "128,2048,16384");
   const reps = intFlag("reps", values.reps) ?? 50;
   const iters = intFlag("iterations", values.iterations) ?? 10;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 0.05;

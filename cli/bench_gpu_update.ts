@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { batchSizesFlag } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
@@ -170,11 +171,7 @@ async function main(): Promise<number> {
   const parsed = parseCli(CLI);
   if (!parsed) return 0;
   const { values } = parsed;
-  const batches = (values["batch-size"] ?? "128,2048,16384").split(",").map((s) => {
-    const n = intFlag("batch-size", s);
-    if (n > 65535) throw new UsageError(`--batch-size: bad size '${s}'`);
-    return n;
-  });
+  const batches = batchSizesFlag(values["batch-size"], "128,2048,16384");
   const reps = intFlag("reps", values.reps) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const fans = (values.fans ?? "2,8").split(",").filter((f) => f !== "").map((f) => {
