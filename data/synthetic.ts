@@ -28,7 +28,7 @@ import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { type ClickMetrics, clickMetrics } from "../engine/metrics.ts";
 import { hash32, Rng, STREAM } from "../engine/rng.ts";
 import type { ModelSpec } from "../engine/spec.ts";
-import { generateRun, type World } from "./synthetic_draw.ts";
+import { allocateRunScratch, generateRun, type RunScratch, type World } from "./synthetic_draw.ts";
 
 /**
  * Samples per generator block: sample `i` of a stream is drawn from the generator of block
@@ -205,6 +205,7 @@ export class SyntheticCriteo {
   readonly drawsPerSample: number;
 
   #world: World;
+  #scratch: RunScratch;
 
   /**
    * Builds the generator: derives the data shape and the teacher from the seed, then draws a
@@ -254,7 +255,6 @@ export class SyntheticCriteo {
       denseMu: f64(d),
       denseSigma: f64(d),
       denseMissing: f64(d),
-      normals: f64(d + 1),
       rows: f64(tables),
       invRows: f64(tables),
       exponent: f64(tables),
@@ -277,6 +277,7 @@ export class SyntheticCriteo {
       signal: 0,
     };
     this.#world = w;
+    this.#scratch = allocateRunScratch(SYNTHETIC_BLOCK, this.drawsPerSample);
 
     // Dense shapes: Criteo's columns, cycled.
     for (let j = 0; j < d; j++) {
@@ -532,7 +533,18 @@ export class SyntheticCriteo {
       const count = Math.min(SYNTHETIC_BLOCK - within, n - pos);
       const state = new Rng(...path, block).stateWords();
       const skip = within * this.drawsPerSample;
-      generateRun(this.#world, state, skip, chunk, pos, pos + count, bias, probabilities, logits);
+      generateRun(
+        this.#world,
+        this.#scratch,
+        state,
+        skip,
+        chunk,
+        pos,
+        pos + count,
+        bias,
+        probabilities,
+        logits,
+      );
       pos += count;
     }
   }

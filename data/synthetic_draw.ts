@@ -36,8 +36,6 @@ export interface World {
   denseMu: Float64Array;
   denseSigma: Float64Array;
   denseMissing: Float64Array;
-  /** Scratch: the normals of one sample, `d + 1` (the last one is the shared factor). */
-  normals: Float64Array;
   /** Rows of each table. */
   rows: Float64Array;
   invRows: Float64Array;
@@ -116,18 +114,75 @@ export function expApprox(x: number): number {
   const n = Math.round(x * Math.LOG2E);
   const r = x - n * Math.LN2;
   const p = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 +
-    r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (1 / 362880)))))))));
+                        r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (1 / 362880)))))))));
   return POW2[n + 128] * p;
 }
 
 /**
- * Draws samples into chunk positions `[pos, end)` from the generator of state `state` (from
- * `Rng.stateWords`), first skipping `skip` draws: dense features, one id per table, the teacher's
- * logit and the label. Writes the teacher's probability to `probabilities` and its logit without
- * bias to `logits` when given.
+ * Scratch of {@linkcode generateRun} for up to `block` samples: the block's draws and each
+ * sample's partial sums of the teacher, one column per sample.
+ */
+export interface RunScratch {
+  /** Samples the scratch holds (the stride of `draws`). */
+  block: number;
+  /** Draw `k` of sample `s` at `k * block + s`. */
+  draws: Uint32Array;
+  /** The samples whose draw of the current table fell in the tail. */
+  tailList: Int32Array;
+  /** The shared activity factor times `DENSE_SHARED`. */
+  shared: Float64Array;
+  /** The teacher's partial sums: linear, the rank-4 projection, effect, |v|², Σ v. */
+  linear: Float64Array;
+  q0: Float64Array;
+  q1: Float64Array;
+  q2: Float64Array;
+  q3: Float64Array;
+  effect: Float64Array;
+  squares: Float64Array;
+  s0: Float64Array;
+  s1: Float64Array;
+  s2: Float64Array;
+  s3: Float64Array;
+}
+
+/** Scratch for runs of up to `block` samples of `drawsPerSample` draws each. */
+export function allocateRunScratch(block: number, drawsPerSample: number): RunScratch {
+  const f64 = () => new Float64Array(block);
+  return {
+    block,
+    draws: new Uint32Array(block * drawsPerSample),
+    tailList: new Int32Array(block),
+    shared: f64(),
+    linear: f64(),
+    q0: f64(),
+    q1: f64(),
+    q2: f64(),
+    q3: f64(),
+    effect: f64(),
+    squares: f64(),
+    s0: f64(),
+    s1: f64(),
+    s2: f64(),
+    s3: f64(),
+  };
+}
+
+/**
+ * Draws samples into chunk positions `[pos, end)` (at most `scratch.block` of them) from the
+ * generator of state `state` (from `Rng.stateWords`), first skipping `skip` draws: dense
+ * features, one id per table, the teacher's logit and the label. Writes the teacher's
+ * probability to `probabilities` and its logit without bias to `logits` when given.
+ *
+ * A sample's draws are, in order: `d + 1` normals (the last the shared factor), `d` uniforms
+ * (missing or not), one uniform per table, one for the label. They are drawn for the whole run
+ * first, then consumed a feature (a table) at a time across the samples, so each loop has its
+ * constants in registers, a table's alias head stays in cache and the samples' long dependency
+ * chains overlap. Each sample's sums still add their terms in feature (table) order, so every
+ * value is the same as drawing sample by sample.
  */
 export function generateRun(
   w: World,
+  scratch: RunScratch,
   state: Int32Array,
   skip: number,
   chunk: BatchChunk,
@@ -137,41 +192,66 @@ export function generateRun(
   probabilities: Float32Array | undefined,
   logits: Float64Array | undefined,
 ): void {
-  const { d, tables, normals, denseMu, denseSigma, denseMissing } = w;
+  const { d, tables, denseMu, denseSigma, denseMissing } = w;
   const { rows, invRows, zipfC, zipfInv, mulA, addC } = w;
   const { headStart, headSize, headMass, headKeep, headId, headAlias } = w;
   const { keys, effectScale, vectorScale, denseWeight, denseCross, denseMean, signal } = w;
+  const {
+    block,
+    draws,
+    tailList,
+    shared,
+    linear,
+    q0,
+    q1,
+    q2,
+    q3,
+    effect,
+    squares,
+    s0,
+    s1,
+    s2,
+    s3,
+  } = scratch;
+  const n = end - pos;
+  if (n > block) throw new RangeError(`Expected at most ${block} samples but found ${n}`);
+  const perSample = 2 * d + tables + 2;
   const dense = chunk.dense;
   const labels = chunk.labels;
-  const indices = chunk.indices;
-  const d2 = 2 * d, d3 = 3 * d;
-  const own = Math.sqrt(1 - DENSE_SHARED * DENSE_SHARED);
-  // xoshiro128** as Rng.nextU32: each draw is `r`, then the state advances.
+
+  // The draws, as Rng.nextU32 (xoshiro128**) gives them, sample by sample.
   let a = state[0], b = state[1], c = state[2], e = state[3];
-  let r = 0, t9 = 0;
   for (let k = skip; k > 0; k--) {
-    t9 = b << 9;
+    const t9 = b << 9;
     c ^= a, e ^= b, b ^= c, a ^= e, c ^= t9, e = (e << 11) | (e >>> 21);
   }
-  for (; pos < end; pos++) {
-    // Normals by inverse CDF; u in (0, 1). normals[d] is the sample's shared activity factor.
-    for (let k = 0; k <= d; k++) {
-      r = Math.imul(b, 5), r = Math.imul((r << 7) | (r >>> 25), 9) >>> 0;
-      t9 = b << 9;
+  for (let s = 0; s < n; s++) {
+    for (let k = s; k < perSample * block; k += block) {
+      const r = Math.imul(b, 5);
+      draws[k] = Math.imul((r << 7) | (r >>> 25), 9);
+      const t9 = b << 9;
       c ^= a, e ^= b, b ^= c, a ^= e, c ^= t9, e = (e << 11) | (e >>> 21);
-      normals[k] = normalQuantile((r + 0.5) * INV_U32);
     }
-    const shared = DENSE_SHARED * normals[d];
-    let linear = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-    const base = pos * d;
-    for (let j = 0; j < d; j++) {
-      r = Math.imul(b, 5), r = Math.imul((r << 7) | (r >>> 25), 9) >>> 0;
-      t9 = b << 9;
-      c ^= a, e ^= b, b ^= c, a ^= e, c ^= t9, e = (e << 11) | (e >>> 21);
+  }
+  for (const sum of [linear, q0, q1, q2, q3, effect, squares, s0, s1, s2, s3]) sum.fill(0, 0, n);
+
+  // Normals by inverse CDF, u in (0, 1); draw d is the sample's shared activity factor.
+  for (let s = 0, k = d * block; s < n; s++, k++) {
+    shared[s] = DENSE_SHARED * normalQuantile((draws[k] + 0.5) * INV_U32);
+  }
+  const own = Math.sqrt(1 - DENSE_SHARED * DENSE_SHARED);
+  for (let j = 0; j < d; j++) {
+    const mu = denseMu[j], sigma = denseSigma[j], missing = denseMissing[j];
+    const mean = denseMean[j], weight = denseWeight[j];
+    const c0 = denseCross[j], c1 = denseCross[d + j];
+    const c2 = denseCross[2 * d + j], c3 = denseCross[3 * d + j];
+    const normalAt = j * block, missingAt = (d + 1 + j) * block;
+    for (let s = 0; s < n; s++) {
+      const normal = normalQuantile((draws[normalAt + s] + 0.5) * INV_U32);
       // x + 1 = round(exp(...)) for a present count x >= 0, 1 for a missing one.
       let x1 = 1;
-      if (r * INV_U32 >= denseMissing[j]) {
-        const arg = denseMu[j] + denseSigma[j] * (shared + own * normals[j]);
+      if (draws[missingAt + s] * INV_U32 >= missing) {
+        const arg = mu + sigma * (shared[s] + own * normal);
         if (arg > -EXP_APPROX_LIMIT && arg < EXP_APPROX_LIMIT) {
           const y = expApprox(arg);
           x1 = Math.round(y * EXP_BELOW);
@@ -180,78 +260,93 @@ export function generateRun(
         if (x1 < 1) x1 = 1;
       }
       const value = x1 < LOG_TABLE.length ? LOG_TABLE[x1] : Math.log(x1);
-      dense[base + j] = value;
+      dense[(pos + s) * d + j] = value;
       // Teacher: linear term and the rank-4 projection of the centred dense features.
-      const cv = value - denseMean[j];
-      linear += denseWeight[j] * cv;
-      q0 += denseCross[j] * cv;
-      q1 += denseCross[d + j] * cv;
-      q2 += denseCross[d2 + j] * cv;
-      q3 += denseCross[d3 + j] * cv;
+      const cv = value - mean;
+      linear[s] += weight * cv;
+      q0[s] += c0 * cv;
+      q1[s] += c1 * cv;
+      q2[s] += c2 * cv;
+      q3[s] += c3 * cv;
     }
-    let effect = 0, squares = 0;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let t = 0; t < tables; t++) {
-      r = Math.imul(b, 5), r = Math.imul((r << 7) | (r >>> 25), 9) >>> 0;
-      t9 = b << 9;
-      c ^= a, e ^= b, b ^= c, a ^= e, c ^= t9, e = (e << 11) | (e >>> 21);
-      const u = r * INV_U32;
-      let id: number;
-      if (u < headMass[t]) {
-        // Head: alias method on u rescaled to [0, headSize).
-        const y = u / headMass[t] * headSize[t];
-        const k = Math.floor(y);
-        const at = headStart[t] + k;
-        id = y - k < headKeep[at] ? headId[at] : headAlias[at];
-      } else {
-        // Tail: inverse CDF of the power law, then the rank-to-id bijection.
-        const size = rows[t];
-        let rank = Math.floor(Math.exp(Math.log(1 - u * zipfC[t]) * zipfInv[t])) - 1;
-        if (rank >= size) rank = size - 1;
-        else if (rank < headSize[t]) rank = headSize[t];
-        const x = rank * mulA[t] + addC[t];
-        id = x - Math.floor(x * invRows[t]) * size;
-        if (id < 0) id += size;
-        else if (id >= size) id -= size;
-      }
-      indices[t][pos] = id;
-      // Teacher: the id's effect and vector, hashed from (seed, table, id).
-      const h0 = fmix32(Math.imul(id, 0x9e3779b1) ^ keys[t]);
+  }
+
+  for (let t = 0; t < tables; t++) {
+    const mass = headMass[t], size = headSize[t], start = headStart[t], last = size - 1;
+    const idx = chunk.indices[t];
+    const drawAt = (2 * d + 1 + t) * block;
+    // Every sample as a head draw, without branches (whether a draw is in the head is as hard
+    // to predict as a coin): the alias method on u rescaled to [0, headSize). A tail draw reads
+    // the last entry and is listed, to be drawn again below.
+    let tails = 0;
+    for (let s = 0; s < n; s++) {
+      const u = draws[drawAt + s] * INV_U32;
+      const y = u / mass * size;
+      const k = Math.min(Math.floor(y), last);
+      const at = start + k;
+      // floor((y - k) - keep) is -1 to keep rank k, 0 for its alias: a difference of doubles is
+      // 0 only when they are equal, so its sign is exact. Likewise u - mass for a tail draw.
+      const keep = Math.floor(y - k - headKeep[at]);
+      const alias = headAlias[at];
+      idx[pos + s] = alias ^ ((headId[at] ^ alias) & keep);
+      tailList[tails] = s;
+      tails += 1 + Math.floor(u - mass);
+    }
+    // The tail draws: inverse CDF of the power law, then the rank-to-id bijection.
+    const tableRows = rows[t], inv = invRows[t], zc = zipfC[t], zi = zipfInv[t];
+    const mul = mulA[t], add = addC[t];
+    for (let m = 0; m < tails; m++) {
+      const s = tailList[m];
+      const u = draws[drawAt + s] * INV_U32;
+      let rank = Math.floor(Math.exp(Math.log(1 - u * zc) * zi)) - 1;
+      if (rank >= tableRows) rank = tableRows - 1;
+      else if (rank < size) rank = size;
+      const x = rank * mul + add;
+      let id = x - Math.floor(x * inv) * tableRows;
+      if (id < 0) id += tableRows;
+      else if (id >= tableRows) id -= tableRows;
+      idx[pos + s] = id;
+    }
+    // Teacher: each id's effect and vector, hashed from (seed, table, id).
+    const key = keys[t], effectAt = effectScale[t], scale = vectorScale[t];
+    for (let s = 0; s < n; s++) {
+      const h0 = fmix32(Math.imul(idx[pos + s], 0x9e3779b1) ^ key);
       // Sum of the two 16-bit halves: triangular on [-1, 1) after scaling, std 0.41.
-      effect += effectScale[t] * ((h0 & 0xffff) + (h0 >>> 16) - 65535);
+      effect[s] += effectAt * ((h0 & 0xffff) + (h0 >>> 16) - 65535);
       // The 4 signed bytes of a second hash: uniform on [-1, 1] after scaling, std 0.58.
       const h1 = fmix32(h0 ^ 0x68e31da4);
-      const scale = vectorScale[t];
       const v0 = (((h1 << 24) >> 24) + 0.5) * scale;
       const v1 = (((h1 << 16) >> 24) + 0.5) * scale;
       const v2 = (((h1 << 8) >> 24) + 0.5) * scale;
       const v3 = ((h1 >> 24) + 0.5) * scale;
-      s0 += v0;
-      s1 += v1;
-      s2 += v2;
-      s3 += v3;
-      squares += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3;
+      s0[s] += v0;
+      s1[s] += v1;
+      s2[s] += v2;
+      s3[s] += v3;
+      squares[s] += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3;
     }
+  }
+
+  const labelAt = (perSample - 1) * block;
+  for (let s = 0; s < n; s++) {
     // Σ_{a<b} <v_a, v_b> = (|Σ v|² - Σ |v|²) / 2, and the dense × categorical <q, Σ v>.
-    const pairs = 0.5 * (s0 * s0 + s1 * s1 + s2 * s2 + s3 * s3 - squares);
-    const cross = q0 * s0 + q1 * s1 + q2 * s2 + q3 * s3;
-    const raw = signal * (linear + effect + pairs + cross);
-    if (logits !== undefined) logits[pos] = raw;
-    r = Math.imul(b, 5), r = Math.imul((r << 7) | (r >>> 25), 9) >>> 0;
-    t9 = b << 9;
-    c ^= a, e ^= b, b ^= c, a ^= e, c ^= t9, e = (e << 11) | (e >>> 21);
-    const u = r * INV_U32;
+    const v0 = s0[s], v1 = s1[s], v2 = s2[s], v3 = s3[s];
+    const pairs = 0.5 * (v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 - squares[s]);
+    const cross = q0[s] * v0 + q1[s] * v1 + q2[s] * v2 + q3[s] * v3;
+    const raw = signal * (linear[s] + effect[s] + pairs + cross);
+    if (logits !== undefined) logits[pos + s] = raw;
+    const u = draws[labelAt + s] * INV_U32;
     const z = -(bias + raw);
     if (probabilities === undefined && z > -EXP_APPROX_LIMIT && z < EXP_APPROX_LIMIT) {
       // The label is u < 1 / (1 + Math.exp(z)); decided from the bracket where it can be.
       const y = expApprox(z);
-      if (u < 1 / (1 + y * EXP_ABOVE)) labels[pos] = 1;
-      else if (u >= 1 / (1 + y * EXP_BELOW)) labels[pos] = 0;
-      else labels[pos] = u < 1 / (1 + Math.exp(z)) ? 1 : 0;
+      if (u < 1 / (1 + y * EXP_ABOVE)) labels[pos + s] = 1;
+      else if (u >= 1 / (1 + y * EXP_BELOW)) labels[pos + s] = 0;
+      else labels[pos + s] = u < 1 / (1 + Math.exp(z)) ? 1 : 0;
     } else {
       const p = 1 / (1 + Math.exp(z));
-      labels[pos] = u < p ? 1 : 0;
-      if (probabilities !== undefined) probabilities[pos] = p;
+      labels[pos + s] = u < p ? 1 : 0;
+      if (probabilities !== undefined) probabilities[pos + s] = p;
     }
   }
 }
