@@ -277,7 +277,7 @@ export class SyntheticCriteo {
       signal: 0,
     };
     this.#world = w;
-    this.#scratch = allocateRunScratch(SYNTHETIC_BLOCK, this.drawsPerSample);
+    this.#scratch = allocateRunScratch(SYNTHETIC_BLOCK, this.drawsPerSample, tables);
 
     // Dense shapes: Criteo's columns, cycled.
     for (let j = 0; j < d; j++) {

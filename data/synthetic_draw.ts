@@ -131,39 +131,34 @@ export interface RunScratch {
   tailList: Int32Array;
   /** The shared activity factor times `DENSE_SHARED`. */
   shared: Float64Array;
-  /** The teacher's partial sums: linear, the rank-4 projection, effect, |v|², Σ v. */
+  /** Id of table `t` of sample `s` at `t * block + s`. */
+  ids: Int32Array;
+  /** The teacher's partial sums over the dense features: linear, the rank-4 projection. */
   linear: Float64Array;
   q0: Float64Array;
   q1: Float64Array;
   q2: Float64Array;
   q3: Float64Array;
-  effect: Float64Array;
-  squares: Float64Array;
-  s0: Float64Array;
-  s1: Float64Array;
-  s2: Float64Array;
-  s3: Float64Array;
 }
 
 /** Scratch for runs of up to `block` samples of `drawsPerSample` draws each. */
-export function allocateRunScratch(block: number, drawsPerSample: number): RunScratch {
+export function allocateRunScratch(
+  block: number,
+  drawsPerSample: number,
+  tables: number,
+): RunScratch {
   const f64 = () => new Float64Array(block);
   return {
     block,
     draws: new Uint32Array(block * drawsPerSample),
     tailList: new Int32Array(block),
+    ids: new Int32Array(block * tables),
     shared: f64(),
     linear: f64(),
     q0: f64(),
     q1: f64(),
     q2: f64(),
     q3: f64(),
-    effect: f64(),
-    squares: f64(),
-    s0: f64(),
-    s1: f64(),
-    s2: f64(),
-    s3: f64(),
   };
 }
 
@@ -196,23 +191,7 @@ export function generateRun(
   const { rows, invRows, zipfC, zipfInv, mulA, addC } = w;
   const { headStart, headSize, headMass, headKeep, headId, headAlias } = w;
   const { keys, effectScale, vectorScale, denseWeight, denseCross, denseMean, signal } = w;
-  const {
-    block,
-    draws,
-    tailList,
-    shared,
-    linear,
-    q0,
-    q1,
-    q2,
-    q3,
-    effect,
-    squares,
-    s0,
-    s1,
-    s2,
-    s3,
-  } = scratch;
+  const { block, draws, tailList, ids, shared, linear, q0, q1, q2, q3 } = scratch;
   const n = end - pos;
   if (n > block) throw new RangeError(`Expected at most ${block} samples but found ${n}`);
   const perSample = 2 * d + tables + 2;
@@ -233,7 +212,7 @@ export function generateRun(
       c ^= a, e ^= b, b ^= c, a ^= e, c ^= t9, e = (e << 11) | (e >>> 21);
     }
   }
-  for (const sum of [linear, q0, q1, q2, q3, effect, squares, s0, s1, s2, s3]) sum.fill(0, 0, n);
+  for (const sum of [linear, q0, q1, q2, q3]) sum.fill(0, 0, n);
 
   // Normals by inverse CDF, u in (0, 1); draw d is the sample's shared activity factor.
   for (let s = 0, k = d * block; s < n; s++, k++) {
@@ -274,7 +253,7 @@ export function generateRun(
   for (let t = 0; t < tables; t++) {
     const mass = headMass[t], size = headSize[t], start = headStart[t], last = size - 1;
     const idx = chunk.indices[t];
-    const drawAt = (2 * d + 1 + t) * block;
+    const drawAt = (2 * d + 1 + t) * block, idsAt = t * block;
     // Every sample as a head draw, without branches (whether a draw is in the head is as hard
     // to predict as a coin): the alias method on u rescaled to [0, headSize). A tail draw reads
     // the last entry and is listed, to be drawn again below.
@@ -288,7 +267,7 @@ export function generateRun(
       // 0 only when they are equal, so its sign is exact. Likewise u - mass for a tail draw.
       const keep = Math.floor(y - k - headKeep[at]);
       const alias = headAlias[at];
-      idx[pos + s] = alias ^ ((headId[at] ^ alias) & keep);
+      ids[idsAt + s] = alias ^ ((headId[at] ^ alias) & keep);
       tailList[tails] = s;
       tails += 1 + Math.floor(u - mass);
     }
@@ -305,35 +284,36 @@ export function generateRun(
       let id = x - Math.floor(x * inv) * tableRows;
       if (id < 0) id += tableRows;
       else if (id >= tableRows) id -= tableRows;
-      idx[pos + s] = id;
+      ids[idsAt + s] = id;
     }
-    // Teacher: each id's effect and vector, hashed from (seed, table, id).
-    const key = keys[t], effectAt = effectScale[t], scale = vectorScale[t];
-    for (let s = 0; s < n; s++) {
-      const h0 = fmix32(Math.imul(idx[pos + s], 0x9e3779b1) ^ key);
-      // Sum of the two 16-bit halves: triangular on [-1, 1) after scaling, std 0.41.
-      effect[s] += effectAt * ((h0 & 0xffff) + (h0 >>> 16) - 65535);
-      // The 4 signed bytes of a second hash: uniform on [-1, 1] after scaling, std 0.58.
-      const h1 = fmix32(h0 ^ 0x68e31da4);
-      const v0 = (((h1 << 24) >> 24) + 0.5) * scale;
-      const v1 = (((h1 << 16) >> 24) + 0.5) * scale;
-      const v2 = (((h1 << 8) >> 24) + 0.5) * scale;
-      const v3 = ((h1 >> 24) + 0.5) * scale;
-      s0[s] += v0;
-      s1[s] += v1;
-      s2[s] += v2;
-      s3[s] += v3;
-      squares[s] += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3;
-    }
+    for (let s = 0; s < n; s++) idx[pos + s] = ids[idsAt + s];
   }
 
   const labelAt = (perSample - 1) * block;
   for (let s = 0; s < n; s++) {
+    // Teacher: each id's effect and vector, hashed from (seed, table, id).
+    let effect = 0, squares = 0, v0 = 0, v1 = 0, v2 = 0, v3 = 0;
+    for (let t = 0, k = s; t < tables; t++, k += block) {
+      const h0 = fmix32(Math.imul(ids[k], 0x9e3779b1) ^ keys[t]);
+      // Sum of the two 16-bit halves: triangular on [-1, 1) after scaling, std 0.41.
+      effect += effectScale[t] * ((h0 & 0xffff) + (h0 >>> 16) - 65535);
+      // The 4 signed bytes of a second hash: uniform on [-1, 1] after scaling, std 0.58.
+      const h1 = fmix32(h0 ^ 0x68e31da4);
+      const scale = vectorScale[t];
+      const w0 = (((h1 << 24) >> 24) + 0.5) * scale;
+      const w1 = (((h1 << 16) >> 24) + 0.5) * scale;
+      const w2 = (((h1 << 8) >> 24) + 0.5) * scale;
+      const w3 = ((h1 >> 24) + 0.5) * scale;
+      v0 += w0;
+      v1 += w1;
+      v2 += w2;
+      v3 += w3;
+      squares += w0 * w0 + w1 * w1 + w2 * w2 + w3 * w3;
+    }
     // Σ_{a<b} <v_a, v_b> = (|Σ v|² - Σ |v|²) / 2, and the dense × categorical <q, Σ v>.
-    const v0 = s0[s], v1 = s1[s], v2 = s2[s], v3 = s3[s];
-    const pairs = 0.5 * (v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 - squares[s]);
+    const pairs = 0.5 * (v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3 - squares);
     const cross = q0[s] * v0 + q1[s] * v1 + q2[s] * v2 + q3[s] * v3;
-    const raw = signal * (linear[s] + effect[s] + pairs + cross);
+    const raw = signal * (linear[s] + effect + pairs + cross);
     if (logits !== undefined) logits[pos + s] = raw;
     const u = draws[labelAt + s] * INV_U32;
     const z = -(bias + raw);
