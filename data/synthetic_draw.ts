@@ -187,18 +187,26 @@ export function generateRun(
   probabilities: Float32Array | undefined,
   logits: Float64Array | undefined,
 ): void {
-  const { d, tables, denseMu, denseSigma, denseMissing } = w;
-  const { rows, invRows, zipfC, zipfInv, mulA, addC } = w;
-  const { headStart, headSize, headMass, headKeep, headId, headAlias } = w;
-  const { keys, effectScale, vectorScale, denseWeight, denseCross, denseMean, signal } = w;
-  const { block, draws, tailList, ids, shared, linear, q0, q1, q2, q3 } = scratch;
   const n = end - pos;
-  if (n > block) throw new RangeError(`Expected at most ${block} samples but found ${n}`);
-  const perSample = 2 * d + tables + 2;
-  const dense = chunk.dense;
-  const labels = chunk.labels;
+  if (n > scratch.block) {
+    throw new RangeError(`Expected at most ${scratch.block} samples but found ${n}`);
+  }
+  // Separate functions, so that each loop is compiled with the registers to itself.
+  drawColumns(state, skip, scratch, n, 2 * w.d + w.tables + 2);
+  denseColumns(w, scratch, chunk.dense, pos, n);
+  tableColumns(w, scratch, chunk.indices, pos, n);
+  teacherLabels(w, scratch, chunk.labels, pos, n, bias, probabilities, logits);
+}
 
-  // The draws, as Rng.nextU32 (xoshiro128**) gives them, sample by sample.
+/** The run's draws, as Rng.nextU32 (xoshiro128**) gives them, sample by sample. */
+function drawColumns(
+  state: Int32Array,
+  skip: number,
+  scratch: RunScratch,
+  n: number,
+  perSample: number,
+): void {
+  const { block, draws } = scratch;
   let a = state[0], b = state[1], c = state[2], e = state[3];
   for (let k = skip; k > 0; k--) {
     const t9 = b << 9;
@@ -212,8 +220,19 @@ export function generateRun(
       c ^= a, e ^= b, b ^= c, a ^= e, c ^= t9, e = (e << 11) | (e >>> 21);
     }
   }
-  for (const sum of [linear, q0, q1, q2, q3]) sum.fill(0, 0, n);
+}
 
+/** The dense features and the teacher's sums over them. */
+function denseColumns(
+  w: World,
+  scratch: RunScratch,
+  dense: Float32Array,
+  pos: number,
+  n: number,
+): void {
+  const { d, denseMu, denseSigma, denseMissing, denseWeight, denseCross, denseMean } = w;
+  const { block, draws, shared, linear, q0, q1, q2, q3 } = scratch;
+  for (const sum of [linear, q0, q1, q2, q3]) sum.fill(0, 0, n);
   // Normals by inverse CDF, u in (0, 1); draw d is the sample's shared activity factor.
   for (let s = 0, k = d * block; s < n; s++, k++) {
     shared[s] = DENSE_SHARED * normalQuantile((draws[k] + 0.5) * INV_U32);
@@ -249,10 +268,22 @@ export function generateRun(
       q3[s] += c3 * cv;
     }
   }
+}
 
+/** One id per table. */
+function tableColumns(
+  w: World,
+  scratch: RunScratch,
+  indices: Int32Array[],
+  pos: number,
+  n: number,
+): void {
+  const { d, tables, rows, invRows, zipfC, zipfInv, mulA, addC } = w;
+  const { headStart, headSize, headMass, headKeep, headId, headAlias } = w;
+  const { block, draws, tailList, ids } = scratch;
   for (let t = 0; t < tables; t++) {
     const mass = headMass[t], size = headSize[t], start = headStart[t], last = size - 1;
-    const idx = chunk.indices[t];
+    const idx = indices[t];
     const drawAt = (2 * d + 1 + t) * block, idsAt = t * block;
     // Every sample as a head draw, without branches (whether a draw is in the head is as hard
     // to predict as a coin): the alias method on u rescaled to [0, headSize). A tail draw reads
@@ -288,7 +319,22 @@ export function generateRun(
     }
     for (let s = 0; s < n; s++) idx[pos + s] = ids[idsAt + s];
   }
+}
 
+/** The teacher's logit of each sample and its label. */
+function teacherLabels(
+  w: World,
+  scratch: RunScratch,
+  labels: Float32Array,
+  pos: number,
+  n: number,
+  bias: number,
+  probabilities: Float32Array | undefined,
+  logits: Float64Array | undefined,
+): void {
+  const { d, tables, keys, effectScale, vectorScale, signal } = w;
+  const { block, draws, ids, linear, q0, q1, q2, q3 } = scratch;
+  const perSample = 2 * d + tables + 2;
   const labelAt = (perSample - 1) * block;
   for (let s = 0; s < n; s++) {
     // Teacher: each id's effect and vector, hashed from (seed, table, id).
