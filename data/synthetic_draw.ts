@@ -197,6 +197,7 @@ export function generateRun(
   }
   // Separate functions, so that each loop is compiled with the registers to itself.
   drawColumns(state, skip, scratch, n, 2 * w.d + w.tables + 2);
+  sharedColumn(w.d, scratch, n);
   denseColumns(w, scratch, chunk.dense, pos, n);
   tableColumns(w, scratch, chunk.indices, pos, n);
   teacherLabels(w, scratch, chunk.labels, pos, n, bias, probabilities, logits);
@@ -226,7 +227,18 @@ function drawColumns(
   }
 }
 
-/** The dense features and the teacher's sums over them. */
+/**
+ * Each sample's shared activity factor, a normal by inverse CDF of draw `d` (u in (0, 1)), times
+ * `DENSE_SHARED`.
+ */
+function sharedColumn(d: number, scratch: RunScratch, n: number): void {
+  const { block, draws, shared } = scratch;
+  for (let s = 0, k = d * block; s < n; s++, k++) {
+    shared[s] = DENSE_SHARED * normalQuantile((draws[k] + 0.5) * INV_U32);
+  }
+}
+
+/** The dense features (normals by inverse CDF) and the teacher's sums over them. */
 function denseColumns(
   w: World,
   scratch: RunScratch,
@@ -237,10 +249,6 @@ function denseColumns(
   const { d, denseMu, denseSigma, denseMissing, denseWeight, denseCross, denseMean } = w;
   const { block, draws, shared, linear, q0, q1, q2, q3 } = scratch;
   for (const sum of [linear, q0, q1, q2, q3]) sum.fill(0, 0, n);
-  // Normals by inverse CDF, u in (0, 1); draw d is the sample's shared activity factor.
-  for (let s = 0, k = d * block; s < n; s++, k++) {
-    shared[s] = DENSE_SHARED * normalQuantile((draws[k] + 0.5) * INV_U32);
-  }
   const own = Math.sqrt(1 - DENSE_SHARED * DENSE_SHARED);
   for (let j = 0; j < d; j++) {
     const mu = denseMu[j], sigma = denseSigma[j], missing = denseMissing[j];
