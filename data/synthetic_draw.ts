@@ -295,7 +295,7 @@ function tableColumns(
   const { headStart, headSize, headMass, headKeep, headId, headAlias } = w;
   const { block, draws, tailList, ids } = scratch;
   for (let t = 0; t < tables; t++) {
-    const mass = headMass[t], size = headSize[t], start = headStart[t], last = size - 1;
+    const mass = headMass[t], size = headSize[t], start = headStart[t] | 0, last = (size | 0) - 1;
     const idx = indices[t];
     const drawAt = (2 * d + 1 + t) * block, idsAt = t * block;
     // Every sample as a head draw, without branches (whether a draw is in the head is as hard
@@ -305,15 +305,16 @@ function tableColumns(
     for (let s = 0; s < n; s++) {
       const u = draws[drawAt + s] * INV_U32;
       const y = u / mass * size;
-      const k = Math.min(Math.floor(y), last);
-      const at = start + k;
+      // y >= 0, so truncation is floor; int32 index arithmetic.
+      const k = Math.min(y | 0, last);
+      const at = (start + k) | 0;
       // floor((y - k) - keep) is -1 to keep rank k, 0 for its alias: a difference of doubles is
       // 0 only when they are equal, so its sign is exact. Likewise u - mass for a tail draw.
       const keep = Math.floor(y - k - headKeep[at]);
       const alias = headAlias[at];
       ids[idsAt + s] = alias ^ ((headId[at] ^ alias) & keep);
       tailList[tails] = s;
-      tails += 1 + Math.floor(u - mass);
+      tails = (tails + 1 + Math.floor(u - mass)) | 0;
     }
     // The tail draws: inverse CDF of the power law, then the rank-to-id bijection.
     const tableRows = rows[t], inv = invRows[t], zc = zipfC[t], zi = zipfInv[t];
