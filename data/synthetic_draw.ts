@@ -115,7 +115,7 @@ const POW2_EIGHTHS = Float64Array.from({ length: 8 }, (_, k) => 2 ** (k / 8));
  * 1e-11). Not equal to `Math.exp` in every bit; the hot loop uses it only to bracket `Math.exp`.
  */
 export function expApprox(x: number): number {
-  const m = Math.round(x * (8 * Math.LOG2E)) | 0;
+  const m = Math.floor(x * (8 * Math.LOG2E) + 0.5) | 0;
   const r = x - m * (Math.LN2 / 8);
   const r2 = r * r;
   const p = 1 + r + r2 * (1 / 2 + r * (1 / 6)) + r2 * r2 * (1 / 24 + r * (1 / 120));
@@ -265,8 +265,10 @@ function denseColumns(
         const arg = mu + sigma * (shared[s] + own * normal);
         if (arg > -EXP_APPROX_LIMIT && arg < EXP_APPROX_LIMIT) {
           const y = expApprox(arg);
-          x1 = Math.round(y * EXP_BELOW);
-          if (x1 !== Math.round(y * EXP_ABOVE)) x1 = Math.round(Math.exp(arg));
+          // floor(v + 0.5) is Math.round(v) unless v is within an ulp of a half-integer, and
+          // then the bracket straddles it and Math.round(Math.exp(arg)) decides.
+          x1 = Math.floor(y * EXP_BELOW + 0.5);
+          if (x1 !== Math.floor(y * EXP_ABOVE + 0.5)) x1 = Math.round(Math.exp(arg));
         } else x1 = Math.round(Math.exp(arg));
         if (x1 < 1) x1 = 1;
       }
