@@ -333,7 +333,7 @@ function tableColumns(
       else if (id >= tableRows) id -= tableRows;
       ids[idsAt + s] = id;
     }
-    for (let s = 0; s < n; s++) idx[pos + s] = ids[idsAt + s];
+    idx.set(ids.subarray(idsAt, idsAt + n), pos);
   }
 }
 
