@@ -123,6 +123,41 @@ export function expApprox(x: number): number {
 }
 
 /**
+ * Bound on `|logApprox(x) - ln(x)|` for a normal `x > 0`: the series' rest is below 1e-15, the
+ * rest is rounding, a few ulps of `|ln(x)| <= 745`.
+ */
+export const LOG_APPROX_ERROR = 1e-12;
+
+/** The smallest normal double. */
+const MIN_NORMAL = 2 ** -1022;
+
+/** A double's bits, to read its exponent and leading mantissa bits. */
+const BITS_F64 = new Float64Array(1);
+const BITS_HI = new Int32Array(BITS_F64.buffer, 4, 1);
+
+/** `ln(c_k)` and `1 / c_k` for the centres `c_k = 1 + (k + 0.5) / 128` of `[1, 2)`. */
+const LOG_CENTRE = Float64Array.from({ length: 128 }, (_, k) => Math.log(1 + (k + 0.5) / 128));
+const INV_CENTRE = Float64Array.from({ length: 128 }, (_, k) => 1 / (1 + (k + 0.5) / 128));
+
+/**
+ * `ln(x)` within {@linkcode LOG_APPROX_ERROR} for a normal positive `x` (not for subnormals,
+ * infinities or NaN), without a call out of the compiled loop: `x = 2^e m` with `m` in `[1, 2)`
+ * read from its bits, `m = c (1 + t)` with `c` the centre of `m`'s 1/128 and `|t| < 1/256`,
+ * `ln(x) = e ln 2 + ln(c) + ln(1 + t)` by its series to `t^5`. Brackets `Math.log` like
+ * {@linkcode expApprox}.
+ */
+export function logApprox(x: number): number {
+  BITS_F64[0] = x;
+  const hi = BITS_HI[0];
+  const e = (hi >>> 20) - 1023;
+  const k = (hi >>> 13) & 127;
+  const t = x * POW2[128 - e] * INV_CENTRE[k] - 1;
+  const t2 = t * t;
+  const series = t - t2 * (1 / 2 - t * (1 / 3)) + t2 * t2 * (-1 / 4 + t * (1 / 5));
+  return e * Math.LN2 + LOG_CENTRE[k] + series;
+}
+
+/**
  * Scratch of {@linkcode generateRun} for up to `block` samples: the block's draws and each
  * sample's partial sums of the teacher, one column per sample.
  */
@@ -321,10 +356,21 @@ function tableColumns(
     // The tail draws: inverse CDF of the power law, then the rank-to-id bijection.
     const tableRows = rows[t], inv = invRows[t], zc = zipfC[t], zi = zipfInv[t];
     const mul = mulA[t], add = addC[t];
+    const fastTail = zi > -100 && zi < 100;
     for (let m = 0; m < tails; m++) {
       const s = tailList[m];
       const u = draws[drawAt + s] * INV_U32;
-      let rank = Math.floor(Math.exp(Math.log(1 - u * zc) * zi)) - 1;
+      // floor(Math.exp(Math.log(v) * zi)), bracketed as the dense counts are: with |zi| < 100,
+      // logApprox moves exp's argument by below 1e-10, well within the margin.
+      const v = 1 - u * zc;
+      const arg = logApprox(v) * zi;
+      let rank: number;
+      if (fastTail && v >= MIN_NORMAL && arg > -EXP_APPROX_LIMIT && arg < EXP_APPROX_LIMIT) {
+        const y = expApprox(arg);
+        rank = Math.floor(y * EXP_BELOW);
+        if (rank !== Math.floor(y * EXP_ABOVE)) rank = Math.floor(Math.exp(Math.log(v) * zi));
+      } else rank = Math.floor(Math.exp(Math.log(v) * zi));
+      rank -= 1;
       if (rank >= tableRows) rank = tableRows - 1;
       else if (rank < size) rank = size;
       const x = rank * mul + add;
