@@ -339,19 +339,31 @@ function tableColumns(
     // to predict as a coin): the alias method on u rescaled to [0, headSize). A tail draw reads
     // the last entry and is listed, to be drawn again below.
     let tails = 0;
-    for (let s = 0; s < n; s++) {
-      const u = draws[drawAt + s] * INV_U32;
-      const y = u / mass * size;
-      // y >= 0, so truncation is floor; int32 index arithmetic.
-      const k = Math.min(y | 0, last);
-      const at = (start + k) | 0;
-      // floor((y - k) - keep) is -1 to keep rank k, 0 for its alias: a difference of doubles is
-      // 0 only when they are equal, so its sign is exact. Likewise u - mass for a tail draw.
-      const keep = Math.floor(y - k - headKeep[at]);
-      const alias = headAlias[at];
-      ids[idsAt + s] = alias ^ ((headId[at] ^ alias) & keep);
-      tailList[tails] = s;
-      tails = (tails + 1 + Math.floor(u - mass)) | 0;
+    if (mass === 1) {
+      // The whole table is the head (u / 1 is u): no tail draws.
+      for (let s = 0; s < n; s++) {
+        const y = draws[drawAt + s] * INV_U32 * size;
+        const k = Math.min(y | 0, last);
+        const at = (start + k) | 0;
+        const keep = Math.floor(y - k - headKeep[at]);
+        const alias = headAlias[at];
+        ids[idsAt + s] = alias ^ ((headId[at] ^ alias) & keep);
+      }
+    } else {
+      for (let s = 0; s < n; s++) {
+        const u = draws[drawAt + s] * INV_U32;
+        const y = u / mass * size;
+        // y >= 0, so truncation is floor; int32 index arithmetic.
+        const k = Math.min(y | 0, last);
+        const at = (start + k) | 0;
+        // floor((y - k) - keep) is -1 to keep rank k, 0 for its alias: a difference of doubles
+        // is 0 only when they are equal, so its sign is exact. Likewise u - mass for a tail draw.
+        const keep = Math.floor(y - k - headKeep[at]);
+        const alias = headAlias[at];
+        ids[idsAt + s] = alias ^ ((headId[at] ^ alias) & keep);
+        tailList[tails] = s;
+        tails = (tails + 1 + Math.floor(u - mass)) | 0;
+      }
     }
     // The tail draws: inverse CDF of the power law, then the rank-to-id bijection.
     const tableRows = rows[t], inv = invRows[t], zc = zipfC[t], zi = zipfInv[t];
