@@ -123,28 +123,25 @@ export function expApprox(x: number): number {
 }
 
 /**
- * Bound on `|logApprox(x) - ln(x)|` for a normal `x > 0`: the series' rest is below 1e-15, the
- * rest is rounding, a few ulps of `|ln(x)| <= 745`.
+ * Bound on `|logApprox(x) - ln(x)|`: the series' rest is below 1e-15, the rest is rounding, a few
+ * ulps of `|ln(x)| < 90`.
  */
-export const LOG_APPROX_ERROR = 1e-12;
+export const LOG_APPROX_ERROR = 1e-13;
 
-/** The smallest normal double. */
-const MIN_NORMAL = 2 ** -1022;
-
-/** A double's bits, to read its exponent and leading mantissa bits. */
+/** A double's bits, to read its exponent and leading mantissa bits (the high word). */
 const BITS_F64 = new Float64Array(1);
-const BITS_HI = new Int32Array(BITS_F64.buffer, 4, 1);
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const BITS_HI = new Int32Array(BITS_F64.buffer, LITTLE_ENDIAN ? 4 : 0, 1);
 
 /** `ln(c_k)` and `1 / c_k` for the centres `c_k = 1 + (k + 0.5) / 128` of `[1, 2)`. */
 const LOG_CENTRE = Float64Array.from({ length: 128 }, (_, k) => Math.log(1 + (k + 0.5) / 128));
 const INV_CENTRE = Float64Array.from({ length: 128 }, (_, k) => 1 / (1 + (k + 0.5) / 128));
 
 /**
- * `ln(x)` within {@linkcode LOG_APPROX_ERROR} for a normal positive `x` (not for subnormals,
- * infinities or NaN), without a call out of the compiled loop: `x = 2^e m` with `m` in `[1, 2)`
- * read from its bits, `m = c (1 + t)` with `c` the centre of `m`'s 1/128 and `|t| < 1/256`,
- * `ln(x) = e ln 2 + ln(c) + ln(1 + t)` by its series to `t^5`. Brackets `Math.log` like
- * {@linkcode expApprox}.
+ * `ln(x)` within {@linkcode LOG_APPROX_ERROR} for `x` in `[2^-128, 2^129)` (NaN for any other
+ * `x`), without a call out of the compiled loop: `x = 2^e m` with `m` in `[1, 2)` read from its
+ * bits, `m = c (1 + t)` with `c` the centre of `m`'s 1/128 and `|t| < 1/256`, `ln(x) = e ln 2 +
+ * ln(c) + ln(1 + t)` by its series to `t^5`. Brackets `Math.log` like {@linkcode expApprox}.
  */
 export function logApprox(x: number): number {
   BITS_F64[0] = x;
@@ -155,6 +152,47 @@ export function logApprox(x: number): number {
   const t2 = t * t;
   const series = t - t2 * (1 / 2 - t * (1 / 3)) + t2 * t2 * (-1 / 4 + t * (1 / 5));
   return e * Math.LN2 + LOG_CENTRE[k] + series;
+}
+
+/**
+ * `Math.round(Math.exp(x))`, from the bracket `expApprox(x) (1 ± EXP_MARGIN)` where both ends
+ * round alike (`floor(v + 0.5)` is `Math.round(v)` unless `v` is within an ulp of a half-integer,
+ * and then the bracket straddles it), else from `Math.exp`.
+ */
+export function roundedExp(x: number): number {
+  if (x > -EXP_APPROX_LIMIT && x < EXP_APPROX_LIMIT) {
+    const y = expApprox(x);
+    const low = Math.floor(y * EXP_BELOW + 0.5);
+    if (low === Math.floor(y * EXP_ABOVE + 0.5)) return low;
+  }
+  return Math.round(Math.exp(x));
+}
+
+/**
+ * `Math.floor(Math.exp(Math.log(v) * power))` for `|power| < 100`, bracketed as
+ * {@linkcode roundedExp} is: `logApprox` moves the exponent by below 1e-11.
+ */
+export function flooredPower(v: number, power: number): number {
+  const x = logApprox(v) * power;
+  if (x > -EXP_APPROX_LIMIT && x < EXP_APPROX_LIMIT) {
+    const y = expApprox(x);
+    const low = Math.floor(y * EXP_BELOW);
+    if (low === Math.floor(y * EXP_ABOVE)) return low;
+  }
+  return Math.floor(Math.exp(Math.log(v) * power));
+}
+
+/**
+ * `u < 1 / (1 + Math.exp(z))` as 1 or 0, from the bracket of that probability where `u` is
+ * outside it (`1 / (1 + y)` falls as `y` grows), else from `Math.exp`.
+ */
+export function clickOf(u: number, z: number): number {
+  if (z > -EXP_APPROX_LIMIT && z < EXP_APPROX_LIMIT) {
+    const y = expApprox(z);
+    if (u < 1 / (1 + y * EXP_ABOVE)) return 1;
+    if (u >= 1 / (1 + y * EXP_BELOW)) return 0;
+  }
+  return u < 1 / (1 + Math.exp(z)) ? 1 : 0;
 }
 
 /**
@@ -297,14 +335,7 @@ function denseColumns(
       let x1 = 1;
       if (draws[missingAt + s] * INV_U32 >= missing) {
         const normal = normalQuantile((draws[normalAt + s] + 0.5) * INV_U32);
-        const arg = mu + sigma * (shared[s] + own * normal);
-        if (arg > -EXP_APPROX_LIMIT && arg < EXP_APPROX_LIMIT) {
-          const y = expApprox(arg);
-          // floor(v + 0.5) is Math.round(v) unless v is within an ulp of a half-integer, and
-          // then the bracket straddles it and Math.round(Math.exp(arg)) decides.
-          x1 = Math.floor(y * EXP_BELOW + 0.5);
-          if (x1 !== Math.floor(y * EXP_ABOVE + 0.5)) x1 = Math.round(Math.exp(arg));
-        } else x1 = Math.round(Math.exp(arg));
+        x1 = roundedExp(mu + sigma * (shared[s] + own * normal));
         if (x1 < 1) x1 = 1;
       }
       const value = x1 < LOG_TABLE.length ? LOG_TABLE[x1] : Math.log(x1);
@@ -372,17 +403,8 @@ function tableColumns(
     for (let m = 0; m < tails; m++) {
       const s = tailList[m];
       const u = draws[drawAt + s] * INV_U32;
-      // floor(Math.exp(Math.log(v) * zi)), bracketed as the dense counts are: with |zi| < 100,
-      // logApprox moves exp's argument by below 1e-10, well within the margin.
       const v = 1 - u * zc;
-      const arg = logApprox(v) * zi;
-      let rank: number;
-      if (fastTail && v >= MIN_NORMAL && arg > -EXP_APPROX_LIMIT && arg < EXP_APPROX_LIMIT) {
-        const y = expApprox(arg);
-        rank = Math.floor(y * EXP_BELOW);
-        if (rank !== Math.floor(y * EXP_ABOVE)) rank = Math.floor(Math.exp(Math.log(v) * zi));
-      } else rank = Math.floor(Math.exp(Math.log(v) * zi));
-      rank -= 1;
+      let rank = (fastTail ? flooredPower(v, zi) : Math.floor(Math.exp(Math.log(v) * zi))) - 1;
       if (rank >= tableRows) rank = tableRows - 1;
       else if (rank < size) rank = size;
       const x = rank * mul + add;
@@ -437,16 +459,11 @@ function teacherLabels(
     if (logits !== undefined) logits[pos + s] = raw;
     const u = draws[labelAt + s] * INV_U32;
     const z = -(bias + raw);
-    if (probabilities === undefined && z > -EXP_APPROX_LIMIT && z < EXP_APPROX_LIMIT) {
-      // The label is u < 1 / (1 + Math.exp(z)); decided from the bracket where it can be.
-      const y = expApprox(z);
-      if (u < 1 / (1 + y * EXP_ABOVE)) labels[pos + s] = 1;
-      else if (u >= 1 / (1 + y * EXP_BELOW)) labels[pos + s] = 0;
-      else labels[pos + s] = u < 1 / (1 + Math.exp(z)) ? 1 : 0;
-    } else {
+    if (probabilities === undefined) labels[pos + s] = clickOf(u, z);
+    else {
       const p = 1 / (1 + Math.exp(z));
       labels[pos + s] = u < p ? 1 : 0;
-      if (probabilities !== undefined) probabilities[pos + s] = p;
+      probabilities[pos + s] = p;
     }
   }
 }
