@@ -211,13 +211,18 @@ export function clickOf(u: number, z: number): number {
 export interface RunScratch {
   /** Samples the scratch holds (the stride of `draws`). */
   block: number;
-  /** Draw `k` of sample `s` at `k * block + s`. */
+  /**
+   * Distance between columns: `block` and 16 more, so that a column starts 17 cache lines after
+   * the one before and the columns of one sample do not all fall in the same few cache sets.
+   */
+  stride: number;
+  /** Draw `k` of sample `s` at `k * stride + s`. */
   draws: Uint32Array;
   /** The samples whose draw of the current table fell in the tail. */
   tailList: Int32Array;
   /** The shared activity factor times `DENSE_SHARED`. */
   shared: Float64Array;
-  /** Id of table `t` of sample `s` at `t * block + s`. */
+  /** Id of table `t` of sample `s` at `t * stride + s`. */
   ids: Int32Array;
   /** The teacher's partial sums over the dense features: linear, the rank-4 projection. */
   linear: Float64Array;
@@ -234,11 +239,13 @@ export function allocateRunScratch(
   tables: number,
 ): RunScratch {
   const f64 = () => new Float64Array(block);
+  const stride = block + 16;
   return {
     block,
-    draws: new Uint32Array(block * drawsPerSample),
+    stride,
+    draws: new Uint32Array(stride * drawsPerSample),
     tailList: new Int32Array(block),
-    ids: new Int32Array(block * tables),
+    ids: new Int32Array(stride * tables),
     shared: f64(),
     linear: f64(),
     q0: f64(),
@@ -293,14 +300,14 @@ function drawColumns(
   n: number,
   perSample: number,
 ): void {
-  const { block, draws } = scratch;
+  const { stride, draws } = scratch;
   let a = state[0], b = state[1], c = state[2], e = state[3];
   for (let k = skip; k > 0; k--) {
     const t9 = b << 9;
     c ^= a, e ^= b, b ^= c, a ^= e, c ^= t9, e = (e << 11) | (e >>> 21);
   }
   for (let s = 0; s < n; s++) {
-    for (let k = s; k < perSample * block; k += block) {
+    for (let k = s; k < perSample * stride; k += stride) {
       const r = Math.imul(b, 5);
       draws[k] = Math.imul((r << 7) | (r >>> 25), 9);
       const t9 = b << 9;
@@ -314,8 +321,8 @@ function drawColumns(
  * `DENSE_SHARED`.
  */
 function sharedColumn(d: number, scratch: RunScratch, n: number): void {
-  const { block, draws, shared } = scratch;
-  for (let s = 0, k = d * block; s < n; s++, k++) {
+  const { stride, draws, shared } = scratch;
+  for (let s = 0, k = d * stride; s < n; s++, k++) {
     shared[s] = DENSE_SHARED * normalQuantile((draws[k] + 0.5) * INV_U32);
   }
 }
@@ -329,7 +336,7 @@ function denseColumns(
   n: number,
 ): void {
   const { d, denseMu, denseSigma, denseMissing, denseWeight, denseCross, denseMean } = w;
-  const { block, draws, shared, linear, q0, q1, q2, q3 } = scratch;
+  const { stride, draws, shared, linear, q0, q1, q2, q3 } = scratch;
   for (const sum of [linear, q0, q1, q2, q3]) sum.fill(0, 0, n);
   const own = Math.sqrt(1 - DENSE_SHARED * DENSE_SHARED);
   for (let j = 0; j < d; j++) {
@@ -337,7 +344,7 @@ function denseColumns(
     const mean = denseMean[j], weight = denseWeight[j];
     const c0 = denseCross[j], c1 = denseCross[d + j];
     const c2 = denseCross[2 * d + j], c3 = denseCross[3 * d + j];
-    const normalAt = j * block, missingAt = (d + 1 + j) * block;
+    const normalAt = j * stride, missingAt = (d + 1 + j) * stride;
     for (let s = 0; s < n; s++) {
       // x + 1 = round(exp(...)) for a present count x >= 0, 1 for a missing one (whose normal,
       // drawn all the same, is not needed).
@@ -370,11 +377,11 @@ function tableColumns(
 ): void {
   const { d, tables, rows, invRows, zipfC, zipfInv, mulA, addC } = w;
   const { headStart, headSize, headMass, headKeep, headId, headAlias } = w;
-  const { block, draws, tailList, ids } = scratch;
+  const { stride, draws, tailList, ids } = scratch;
   for (let t = 0; t < tables; t++) {
     const mass = headMass[t], size = headSize[t], start = headStart[t] | 0, last = (size | 0) - 1;
     const idx = indices[t];
-    const drawAt = (2 * d + 1 + t) * block, idsAt = t * block;
+    const drawAt = (2 * d + 1 + t) * stride, idsAt = t * stride;
     // Every sample as a head draw, without branches (whether a draw is in the head is as hard
     // to predict as a coin): the alias method on u rescaled to [0, headSize). A tail draw reads
     // the last entry and is listed, to be drawn again below.
@@ -438,13 +445,13 @@ function teacherLabels(
   logits: Float64Array | undefined,
 ): void {
   const { d, tables, keys, effectScale, vectorScale, signal } = w;
-  const { block, draws, ids, linear, q0, q1, q2, q3 } = scratch;
+  const { stride, draws, ids, linear, q0, q1, q2, q3 } = scratch;
   const perSample = 2 * d + tables + 2;
-  const labelAt = (perSample - 1) * block;
+  const labelAt = (perSample - 1) * stride;
   for (let s = 0; s < n; s++) {
     // Teacher: each id's effect and vector, hashed from (seed, table, id).
     let effect = 0, squares = 0, v0 = 0, v1 = 0, v2 = 0, v3 = 0;
-    for (let t = 0, k = s; t < tables; t++, k += block) {
+    for (let t = 0, k = s; t < tables; t++, k += stride) {
       const h0 = fmix32(Math.imul(ids[k], 0x9e3779b1) ^ keys[t]);
       // Sum of the two 16-bit halves: triangular on [-1, 1) after scaling, std 0.41.
       effect += effectScale[t] * ((h0 & 0xffff) + (h0 >>> 16) - 65535);
