@@ -198,8 +198,11 @@ export function flooredPower(v: number, power: number): number {
 export function clickOf(u: number, z: number): number {
   if (z > -EXP_APPROX_LIMIT && z < EXP_APPROX_LIMIT) {
     const y = expApprox(z);
-    if (u < 1 / (1 + y * EXP_ABOVE)) return 1;
-    if (u >= 1 / (1 + y * EXP_BELOW)) return 0;
+    // 1 / (1 + y) is within a relative 2.1e-11 of the exact expression's value (a relative
+    // error in y moves 1 / (1 + y) by at most as much), so the margin brackets that value.
+    const p = 1 / (1 + y);
+    if (u < p * EXP_BELOW) return 1;
+    if (u >= p * EXP_ABOVE) return 0;
   }
   return u < 1 / (1 + Math.exp(z)) ? 1 : 0;
 }
@@ -340,7 +343,8 @@ function denseColumns(
   for (const sum of [linear, q0, q1, q2, q3]) sum.fill(0, 0, n);
   const own = Math.sqrt(1 - DENSE_SHARED * DENSE_SHARED);
   for (let j = 0; j < d; j++) {
-    const mu = denseMu[j], sigma = denseSigma[j], missing = denseMissing[j];
+    // u >= missing is draw >= missing * 2^32 (u is the draw times 2^-32, exactly).
+    const mu = denseMu[j], sigma = denseSigma[j], missing = denseMissing[j] * 4294967296;
     const mean = denseMean[j], weight = denseWeight[j];
     const c0 = denseCross[j], c1 = denseCross[d + j];
     const c2 = denseCross[2 * d + j], c3 = denseCross[3 * d + j];
@@ -349,7 +353,7 @@ function denseColumns(
       // x + 1 = round(exp(...)) for a present count x >= 0, 1 for a missing one (whose normal,
       // drawn all the same, is not needed).
       let x1 = 1;
-      if (draws[missingAt + s] * INV_U32 >= missing) {
+      if (draws[missingAt + s] >= missing) {
         const normal = normalQuantile((draws[normalAt + s] + 0.5) * INV_U32);
         x1 = roundedExp(mu + sigma * (shared[s] + own * normal));
         if (x1 < 1) x1 = 1;
