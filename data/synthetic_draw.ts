@@ -221,10 +221,12 @@ export interface RunScratch {
   stride: number;
   /** Draw `k` of sample `s` at `k * stride + s`. */
   draws: Uint32Array;
-  /** The samples whose draw of the current table fell in the tail. */
-  tailList: Int32Array;
+  /** Samples listed by a pass: a dense feature's present values, a table's tail draws. */
+  listed: Int32Array;
   /** The shared activity factor times `DENSE_SHARED`. */
   shared: Float64Array;
+  /** The current dense feature's values. */
+  values: Float64Array;
   /** Id of table `t` of sample `s` at `t * stride + s`. */
   ids: Int32Array;
   /** The teacher's partial sums over the dense features: linear, the rank-4 projection. */
@@ -247,9 +249,10 @@ export function allocateRunScratch(
     block,
     stride,
     draws: new Uint32Array(stride * drawsPerSample),
-    tailList: new Int32Array(block),
+    listed: new Int32Array(block),
     ids: new Int32Array(stride * tables),
     shared: f64(),
+    values: f64(),
     linear: f64(),
     q0: f64(),
     q1: f64(),
@@ -339,7 +342,7 @@ function denseColumns(
   n: number,
 ): void {
   const { d, denseMu, denseSigma, denseMissing, denseWeight, denseCross, denseMean } = w;
-  const { stride, draws, shared, linear, q0, q1, q2, q3 } = scratch;
+  const { stride, draws, shared, values, listed: presentList, linear, q0, q1, q2, q3 } = scratch;
   for (const sum of [linear, q0, q1, q2, q3]) sum.fill(0, 0, n);
   const own = Math.sqrt(1 - DENSE_SHARED * DENSE_SHARED);
   for (let j = 0; j < d; j++) {
@@ -349,16 +352,26 @@ function denseColumns(
     const c0 = denseCross[j], c1 = denseCross[d + j];
     const c2 = denseCross[2 * d + j], c3 = denseCross[3 * d + j];
     const normalAt = j * stride, missingAt = (d + 1 + j) * stride;
+    // The present values, listed without a branch (missing or not is as hard to predict as a
+    // coin): 1 + floor((draw - missing) / 2^32) is 1 when present (the sign of a difference of
+    // doubles is exact). A missing value is log(1) = 0; its normal, drawn all the same, is not
+    // needed.
+    let present = 0;
     for (let s = 0; s < n; s++) {
-      // x + 1 = round(exp(...)) for a present count x >= 0, 1 for a missing one (whose normal,
-      // drawn all the same, is not needed).
-      let x1 = 1;
-      if (draws[missingAt + s] >= missing) {
-        const normal = normalQuantile((draws[normalAt + s] + 0.5) * INV_U32);
-        x1 = roundedExp(mu + sigma * (shared[s] + own * normal));
-        if (x1 < 1) x1 = 1;
-      }
-      const value = x1 < LOG_TABLE.length ? LOG_TABLE[x1] : Math.log(x1);
+      values[s] = 0;
+      presentList[present] = s;
+      present = (present + 1 + Math.floor((draws[missingAt + s] - missing) * INV_U32)) | 0;
+    }
+    for (let m = 0; m < present; m++) {
+      const s = presentList[m];
+      // x + 1 = round(exp(...)) for a present count x >= 0.
+      const normal = normalQuantile((draws[normalAt + s] + 0.5) * INV_U32);
+      let x1 = roundedExp(mu + sigma * (shared[s] + own * normal));
+      if (x1 < 1) x1 = 1;
+      values[s] = x1 < LOG_TABLE.length ? LOG_TABLE[x1] : Math.log(x1);
+    }
+    for (let s = 0; s < n; s++) {
+      const value = values[s];
       dense[(pos + s) * d + j] = value;
       // Teacher: linear term and the rank-4 projection of the centred dense features.
       const cv = value - mean;
@@ -381,7 +394,7 @@ function tableColumns(
 ): void {
   const { d, tables, rows, invRows, zipfC, zipfInv, mulA, addC } = w;
   const { headStart, headSize, headMass, headKeep, headId, headAlias } = w;
-  const { stride, draws, tailList, ids } = scratch;
+  const { stride, draws, listed: tailList, ids } = scratch;
   for (let t = 0; t < tables; t++) {
     const mass = headMass[t], size = headSize[t], start = headStart[t] | 0, last = (size | 0) - 1;
     const idx = indices[t];
