@@ -7,8 +7,9 @@
  * - The stream's xoshiro128** generator runs inline on local variables (the step of
  *   `Rng.nextU32`), and a run's draws are made first, then consumed a feature or a table at a
  *   time across the samples (loop constants in registers, one table's alias head in cache).
- * - No unpredictable branch where a coin decides: an alias draw and whether a draw is in a table's
- *   head are taken with `floor` of a difference; tail draws are listed and drawn after.
+ * - No unpredictable branch where a coin decides: an alias draw, whether a draw is in a table's
+ *   head and whether a dense value is present are taken with `floor` of a difference (its sign
+ *   is exact); tail draws and present values are listed and drawn after.
  * - `Math.exp`/`Math.log` only where a cheap bracket cannot decide: a dense count
  *   `round(exp(·))`, a tail rank `floor(exp(log(·) · power))` and a label `u < 1 / (1 + exp(·))`
  *   come from polynomial `exp`/`log` with proven error bounds, widened by a relative 1e-9; when
