@@ -202,8 +202,10 @@ export function clickOf(u: number, z: number): number {
     // 1 / (1 + y) is within a relative 2.1e-11 of the exact expression's value (a relative
     // error in y moves 1 / (1 + y) by at most as much), so the margin brackets that value.
     const p = 1 / (1 + y);
-    if (u < p * EXP_BELOW) return 1;
-    if (u >= p * EXP_ABOVE) return 0;
+    const low = p * EXP_BELOW, high = p * EXP_ABOVE;
+    // Without a branch on the coin: outside [low, high] the product is positive, and then
+    // 0 - floor(u - low) is 1 below low, 0 above high (0 <= u < 1 and low <= 1).
+    if ((u - low) * (u - high) > 0) return 0 - Math.floor(u - low);
   }
   return u < 1 / (1 + Math.exp(z)) ? 1 : 0;
 }
