@@ -30,8 +30,12 @@ export const DENSE_SHARED = 0.6;
 
 const INV_U32 = 1 / 4294967296;
 
-/** `Math.log(k)` for small `k`, so most dense values cost no logarithm. */
-const LOG_TABLE = Float64Array.from({ length: 4096 }, (_, k) => Math.log(k));
+/**
+ * `Math.log(max(k, 1))` for small `k`, so most dense values cost no logarithm, and a count that
+ * rounds to 0 gets log(1) without a branch (the clamp to 1 is as hard to predict as a coin for
+ * the features with a small median).
+ */
+const LOG_TABLE = Float64Array.from({ length: 4096 }, (_, k) => Math.log(Math.max(k, 1)));
 
 /**
  * Everything a sample is drawn from: the data shape and the teacher. No array is proportional to
@@ -369,8 +373,7 @@ function denseColumns(
       const s = presentList[m];
       // x + 1 = round(exp(...)) for a present count x >= 0.
       const normal = normalQuantile((draws[normalAt + s] + 0.5) * INV_U32);
-      let x1 = roundedExp(mu + sigma * (shared[s] + own * normal));
-      if (x1 < 1) x1 = 1;
+      const x1 = roundedExp(mu + sigma * (shared[s] + own * normal));
       values[s] = x1 < LOG_TABLE.length ? LOG_TABLE[x1] : Math.log(x1);
     }
     for (let s = 0; s < n; s++) {
