@@ -26,8 +26,9 @@
  */
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { type ClickMetrics, clickMetrics } from "../engine/metrics.ts";
-import { hash32, normalQuantile, Rng, STREAM } from "../engine/rng.ts";
+import { hash32, Rng, STREAM } from "../engine/rng.ts";
 import type { ModelSpec } from "../engine/spec.ts";
+import { allocateRunScratch, generateRun, type RunScratch, type World } from "./synthetic_draw.ts";
 
 /**
  * Samples per generator block: sample `i` of a stream is drawn from the generator of block
@@ -92,9 +93,6 @@ const CRITEO_DENSE: readonly { mu: number; sigma: number; missing: number }[] = 
   { mu: 1.6, sigma: 1.0, missing: 0.22 },
 ];
 
-/** Loading of every dense feature's normal on the sample's shared activity factor. */
-const DENSE_SHARED = 0.6;
-
 /** Sub-streams of `[seed, STREAM.teacher, part]`. */
 const TEACHER_PART = { tables: 1, dense: 2, calibration: 3 } as const;
 
@@ -117,76 +115,8 @@ const TEACHER_LOGIT_STD = 1.4;
 /** Samples drawn at construction to standardise the dense features and calibrate the bias. */
 const CALIBRATION_SAMPLES = 32768;
 
-const INV_U32 = 1 / 4294967296;
-
 /** Ranks per table sampled by the alias method (the rest by the power law's inverse CDF). */
 const ZIPF_HEAD = 2048;
-
-/** `Math.log(k)` for small `k`, so most dense values cost no logarithm. */
-const LOG_TABLE = Float64Array.from({ length: 4096 }, (_, k) => Math.log(k));
-
-/**
- * Everything a sample is drawn from: the data shape and the teacher. No array is proportional to
- * a table's rows. A plain object of typed arrays, so the hot loop sees one stable shape.
- */
-interface World {
-  /** Dense features. */
-  d: number;
-  /** Tables. */
-  tables: number;
-  /** Dense shapes: `x = round(exp(mu + sigma * z)) - 1`, missing with probability `missing`. */
-  denseMu: Float64Array;
-  denseSigma: Float64Array;
-  denseMissing: Float64Array;
-  /** Scratch: the normals of one sample, `d + 1` (the last one is the shared factor). */
-  normals: Float64Array;
-  /** Rows of each table. */
-  rows: Float64Array;
-  invRows: Float64Array;
-  /** Power-law exponent of each table. */
-  exponent: Float64Array;
-  /** Inverse CDF of each table: `rank = floor(exp(log(1 - u * zipfC) * zipfInv)) - 1`. */
-  zipfC: Float64Array;
-  zipfInv: Float64Array;
-  /** Bijection of each table: `id = (rank * mulA + addC) mod rows`. */
-  mulA: Float64Array;
-  addC: Float64Array;
-  /**
-   * Head of each table's power law (ranks below `min(rows, ZIPF_HEAD)`), sampled by Walker's
-   * alias method: entry `k` of table `t` lives at `headStart[t] + k` and holds the id of rank `k`,
-   * its alias id and the probability of keeping `k`. `headMass[t]` is the head's probability.
-   */
-  headStart: Float64Array;
-  headSize: Float64Array;
-  headMass: Float64Array;
-  headKeep: Float32Array;
-  headId: Int32Array;
-  headAlias: Int32Array;
-  /** Teacher: per-table hash keys of the id effects and vectors. */
-  keys: Int32Array;
-  /** Teacher: per-table scale of the id effect (folds in the hash's 1/65536). */
-  effectScale: Float64Array;
-  /** Teacher: per-table scale of the id vectors (folds in the hash's 1/128). */
-  vectorScale: Float64Array;
-  /** Teacher: linear weights of the centred dense features. */
-  denseWeight: Float64Array;
-  /** Teacher: dense-to-rank-4 projection, `TEACHER_RANK * d`, row-major. */
-  denseCross: Float64Array;
-  /** Teacher: centre of each dense feature. */
-  denseMean: Float64Array;
-  /** Teacher: multiplier of every term (normalises the logit's spread, times `signal`). */
-  signal: number;
-}
-
-/** murmur3's 32-bit finaliser: a bijection with full avalanche. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
-}
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
@@ -238,105 +168,6 @@ function buildHead(w: World, t: number): void {
 }
 
 /**
- * Draws samples into chunk positions `[pos, end)` from `rng` (already at the first of them):
- * dense features, one id per table, the teacher's logit and the label. Writes the teacher's
- * probability to `probabilities` and its logit without bias to `logits` when given.
- */
-function generateRun(
-  w: World,
-  rng: Rng,
-  chunk: BatchChunk,
-  pos: number,
-  end: number,
-  bias: number,
-  probabilities: Float32Array | undefined,
-  logits: Float64Array | undefined,
-): void {
-  const { d, tables, normals, denseMu, denseSigma, denseMissing } = w;
-  const { rows, invRows, zipfC, zipfInv, mulA, addC } = w;
-  const { headStart, headSize, headMass, headKeep, headId, headAlias } = w;
-  const { keys, effectScale, vectorScale, denseWeight, denseCross, denseMean, signal } = w;
-  const dense = chunk.dense;
-  const labels = chunk.labels;
-  const indices = chunk.indices;
-  const d2 = 2 * d, d3 = 3 * d;
-  const own = Math.sqrt(1 - DENSE_SHARED * DENSE_SHARED);
-  for (; pos < end; pos++) {
-    // Normals by inverse CDF; u in (0, 1). normals[d] is the sample's shared activity factor.
-    for (let k = 0; k <= d; k++) normals[k] = normalQuantile((rng.nextU32() + 0.5) * INV_U32);
-    const shared = DENSE_SHARED * normals[d];
-    let linear = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-    const base = pos * d;
-    for (let j = 0; j < d; j++) {
-      const u = rng.nextU32() * INV_U32;
-      // x + 1 = round(exp(...)) for a present count x >= 0, 1 for a missing one.
-      let x1 = 1;
-      if (u >= denseMissing[j]) {
-        x1 = Math.round(Math.exp(denseMu[j] + denseSigma[j] * (shared + own * normals[j])));
-        if (x1 < 1) x1 = 1;
-      }
-      const value = x1 < LOG_TABLE.length ? LOG_TABLE[x1] : Math.log(x1);
-      dense[base + j] = value;
-      // Teacher: linear term and the rank-4 projection of the centred dense features.
-      const c = value - denseMean[j];
-      linear += denseWeight[j] * c;
-      q0 += denseCross[j] * c;
-      q1 += denseCross[d + j] * c;
-      q2 += denseCross[d2 + j] * c;
-      q3 += denseCross[d3 + j] * c;
-    }
-    let effect = 0, squares = 0;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let t = 0; t < tables; t++) {
-      const u = rng.nextU32() * INV_U32;
-      let id: number;
-      if (u < headMass[t]) {
-        // Head: alias method on u rescaled to [0, headSize).
-        const y = u / headMass[t] * headSize[t];
-        const k = Math.floor(y);
-        const e = headStart[t] + k;
-        id = y - k < headKeep[e] ? headId[e] : headAlias[e];
-      } else {
-        // Tail: inverse CDF of the power law, then the rank-to-id bijection.
-        const size = rows[t];
-        let rank = Math.floor(Math.exp(Math.log(1 - u * zipfC[t]) * zipfInv[t])) - 1;
-        if (rank >= size) rank = size - 1;
-        else if (rank < headSize[t]) rank = headSize[t];
-        const x = rank * mulA[t] + addC[t];
-        id = x - Math.floor(x * invRows[t]) * size;
-        if (id < 0) id += size;
-        else if (id >= size) id -= size;
-      }
-      indices[t][pos] = id;
-      // Teacher: the id's effect and vector, hashed from (seed, table, id).
-      const h0 = fmix32(Math.imul(id, 0x9e3779b1) ^ keys[t]);
-      // Sum of the two 16-bit halves: triangular on [-1, 1) after scaling, std 0.41.
-      effect += effectScale[t] * ((h0 & 0xffff) + (h0 >>> 16) - 65535);
-      // The 4 signed bytes of a second hash: uniform on [-1, 1] after scaling, std 0.58.
-      const h1 = fmix32(h0 ^ 0x68e31da4);
-      const scale = vectorScale[t];
-      const v0 = (((h1 << 24) >> 24) + 0.5) * scale;
-      const v1 = (((h1 << 16) >> 24) + 0.5) * scale;
-      const v2 = (((h1 << 8) >> 24) + 0.5) * scale;
-      const v3 = ((h1 >> 24) + 0.5) * scale;
-      s0 += v0;
-      s1 += v1;
-      s2 += v2;
-      s3 += v3;
-      squares += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3;
-    }
-    // Σ_{a<b} <v_a, v_b> = (|Σ v|² - Σ |v|²) / 2, and the dense × categorical <q, Σ v>.
-    const pairs = 0.5 * (s0 * s0 + s1 * s1 + s2 * s2 + s3 * s3 - squares);
-    const cross = q0 * s0 + q1 * s1 + q2 * s2 + q3 * s3;
-    const raw = signal * (linear + effect + pairs + cross);
-    if (logits !== undefined) logits[pos] = raw;
-    const p = 1 / (1 + Math.exp(-(bias + raw)));
-    labels[pos] = rng.nextU32() * INV_U32 < p ? 1 : 0;
-    if (probabilities !== undefined) probabilities[pos] = p;
-  }
-}
-
-/**
  * Generator of synthetic Criteo-shaped click data with a known teacher.
  *
  * Holds only per-table and per-feature constants, whatever the table sizes (the full Kaggle and
@@ -374,6 +205,7 @@ export class SyntheticCriteo {
   readonly drawsPerSample: number;
 
   #world: World;
+  #scratch: RunScratch;
 
   /**
    * Builds the generator: derives the data shape and the teacher from the seed, then draws a
@@ -423,7 +255,6 @@ export class SyntheticCriteo {
       denseMu: f64(d),
       denseSigma: f64(d),
       denseMissing: f64(d),
-      normals: f64(d + 1),
       rows: f64(tables),
       invRows: f64(tables),
       exponent: f64(tables),
@@ -446,6 +277,7 @@ export class SyntheticCriteo {
       signal: 0,
     };
     this.#world = w;
+    this.#scratch = allocateRunScratch(SYNTHETIC_BLOCK, this.drawsPerSample, tables);
 
     // Dense shapes: Criteo's columns, cycled.
     for (let j = 0; j < d; j++) {
@@ -699,9 +531,20 @@ export class SyntheticCriteo {
       const block = Math.floor(i / SYNTHETIC_BLOCK);
       const within = i - block * SYNTHETIC_BLOCK;
       const count = Math.min(SYNTHETIC_BLOCK - within, n - pos);
-      const rng = new Rng(...path, block);
-      for (let k = within * this.drawsPerSample; k > 0; k--) rng.nextU32();
-      generateRun(this.#world, rng, chunk, pos, pos + count, bias, probabilities, logits);
+      const state = new Rng(...path, block).stateWords();
+      const skip = within * this.drawsPerSample;
+      generateRun(
+        this.#world,
+        this.#scratch,
+        state,
+        skip,
+        chunk,
+        pos,
+        pos + count,
+        bias,
+        probabilities,
+        logits,
+      );
       pos += count;
     }
   }

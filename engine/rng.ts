@@ -50,6 +50,14 @@ export class Rng {
     this.#d = hash32(...path, 4) | 1;
   }
 
+  /**
+   * The generator's state as four int32 words `[a, b, c, d]`, for a hot loop that runs the same
+   * step inline on local variables (as `fillUniform` does) and so draws the same values.
+   */
+  stateWords(): Int32Array {
+    return Int32Array.of(this.#a, this.#b, this.#c, this.#d);
+  }
+
   /** Next 32-bit unsigned integer. */
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.#b, 5), 7), 9) >>> 0;
