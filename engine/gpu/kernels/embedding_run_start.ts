@@ -8,6 +8,7 @@
  */
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { SORTED_KEYS_WGSL, TABLE_KEYS_WGSL } from "./row_owner.ts";
 
 /** Invocations per workgroup. */
 export const EMBEDDING_RUN_START_WORKGROUP = 256;
@@ -23,18 +24,14 @@ export const EMBEDDING_RUN_START: KernelSource = {
 ${ITER_WGSL}
 struct G { tables: u32, p: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> g: G;
-@group(0) @binding(1) var<storage, read> dir: array<vec4u>;
-@group(0) @binding(2) var<storage, read> offsets: array<u32>;
-@group(0) @binding(3) var<storage, read> keys: array<vec2u>;
+${SORTED_KEYS_WGSL}
 @group(0) @binding(4) var<storage, read_write> runStart: array<u32>;
 
 @compute @workgroup_size(${EMBEDDING_RUN_START_WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let t = id.y;
   if (t >= g.tables) { return; }
-  let ob = dir[t].y + it.s0;
-  let n = offsets[ob + it.rows] - offsets[ob];
-  let base = t * g.p;
+  ${TABLE_KEYS_WGSL}
   for (var i = id.x; i < n; i += nw.x * ${EMBEDDING_RUN_START_WORKGROUP}u) {
     let row = keys[base + i].x;
     var lo = 0u;

@@ -15,6 +15,7 @@
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
 import { pairwiseTreeWgsl } from "./pairwise_tree.ts";
+import { SORTED_KEYS_WGSL, TABLE_KEYS_WGSL } from "./row_owner.ts";
 
 /** Invocations per workgroup. */
 export const EMBEDDING_TREE_WORKGROUP = 256;
@@ -36,9 +37,7 @@ ${ITER_WGSL}
 ${pairwiseTreeWgsl(Math.log2(fan) + 1)}
 struct G { tables: u32, d: u32, ldt: u32, p: u32, span: u32, leaves: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> g: G;
-@group(0) @binding(1) var<storage, read> dir: array<vec4u>;
-@group(0) @binding(2) var<storage, read> offsets: array<u32>;
-@group(0) @binding(3) var<storage, read> keys: array<vec2u>;
+${SORTED_KEYS_WGSL}
 @group(0) @binding(4) var<storage, read> runStart: array<u32>;
 @group(0) @binding(5) var<storage, read> dt: array<f32>;
 @group(0) @binding(6) var<storage, read_write> sums: array<f32>;
@@ -47,9 +46,7 @@ struct G { tables: u32, d: u32, ldt: u32, p: u32, span: u32, leaves: u32, pad0: 
 fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let t = id.y;
   if (t >= g.tables) { return; }
-  let ob = dir[t].y + it.s0;
-  let n = offsets[ob + it.rows] - offsets[ob];
-  let base = t * g.p;
+  ${TABLE_KEYS_WGSL}
   let column = (t + 1u) * g.d;
   for (var x = id.x; x < n * g.d; x += nw.x * ${EMBEDDING_TREE_WORKGROUP}u) {
     let i = x / g.d;

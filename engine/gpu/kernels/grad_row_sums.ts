@@ -11,6 +11,7 @@
 import type { KernelSource } from "../pipelines.ts";
 import { EXACT_F32_WGSL } from "./exact_f32.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { SORTED_KEYS_WGSL, TABLE_KEYS_WGSL } from "./row_owner.ts";
 
 /**
  * Uniform words: tables, p, d, ldt. Bindings: uniform, dir, offsets, keys, unique, counts, dT,
@@ -24,9 +25,7 @@ ${ITER_WGSL}
 ${EXACT_F32_WGSL}
 struct G { tables: u32, p: u32, d: u32, ldt: u32 }
 @group(0) @binding(0) var<uniform> g: G;
-@group(0) @binding(1) var<storage, read> dir: array<vec4u>;
-@group(0) @binding(2) var<storage, read> offsets: array<u32>;
-@group(0) @binding(3) var<storage, read> keys: array<vec2u>;
+${SORTED_KEYS_WGSL}
 @group(0) @binding(4) var<storage, read> unique: array<u32>;
 @group(0) @binding(5) var<storage, read> counts: array<u32>;
 @group(0) @binding(6) var<storage, read> dt: array<f32>;
@@ -38,9 +37,7 @@ struct G { tables: u32, p: u32, d: u32, ldt: u32 }
 fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let t = id.y;
   if (t >= g.tables) { return; }
-  let ob = dir[t].y + it.s0;
-  let n = offsets[ob + it.rows] - offsets[ob];
-  let base = t * g.p;
+  ${TABLE_KEYS_WGSL}
   var first = 0u;
   for (var k = 0u; k < t; k++) { first += counts[k]; }
   for (var x = id.x; x < n * g.d; x += nw.x * 256u) {

@@ -9,6 +9,7 @@
  */
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { SORTED_KEYS_WGSL, TABLE_KEYS_WGSL } from "./row_owner.ts";
 
 /** Uniform words: tables, p. Bindings: uniform, dir, offsets, keys, unique, counts. */
 export const GRAD_UNIQUE_ROWS: KernelSource = {
@@ -18,9 +19,7 @@ export const GRAD_UNIQUE_ROWS: KernelSource = {
 ${ITER_WGSL}
 struct G { tables: u32, p: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> g: G;
-@group(0) @binding(1) var<storage, read> dir: array<vec4u>;
-@group(0) @binding(2) var<storage, read> offsets: array<u32>;
-@group(0) @binding(3) var<storage, read> keys: array<vec2u>;
+${SORTED_KEYS_WGSL}
 @group(0) @binding(4) var<storage, read_write> unique: array<u32>;
 @group(0) @binding(5) var<storage, read_write> counts: array<u32>;
 
@@ -29,9 +28,7 @@ var<workgroup> scan: array<u32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w: vec3u) {
   let t = w.x;
-  let ob = dir[t].y + it.s0;
-  let n = offsets[ob + it.rows] - offsets[ob];
-  let base = t * g.p;
+  ${TABLE_KEYS_WGSL}
   var carry = 0u;
   for (var c = 0u; c < n; c += 256u) {
     let i = c + l;

@@ -126,3 +126,20 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: v
     let local = seg.z - g.arena0;
     let p = seg.w + (row - seg.x) * g.d + q;`;
 }
+
+/**
+ * Bindings 1 to 3 of the kernels over a batch's sorted keys (run starts, tree passes, the sparse
+ * gradient's unique rows and row sums): table directory, offsets, keys (row, entry) per table.
+ */
+export const SORTED_KEYS_WGSL =
+  /* wgsl */ `@group(0) @binding(1) var<storage, read> dir: array<vec4u>;
+@group(0) @binding(2) var<storage, read> offsets: array<u32>;
+@group(0) @binding(3) var<storage, read> keys: array<vec2u>;`;
+
+/**
+ * WGSL: table `t`'s first offset of the batch (`ob`), its keys' count (`n`) and where they start
+ * (`base`, tables `g.p` keys apart).
+ */
+export const TABLE_KEYS_WGSL = /* wgsl */ `let ob = dir[t].y + it.s0;
+  let n = offsets[ob + it.rows] - offsets[ob];
+  let base = t * g.p;`;
