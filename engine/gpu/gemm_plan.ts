@@ -95,7 +95,12 @@ export function planGemm(m: number, n: number, k: number, options: GemmPlanOptio
     const { aKFast, bKFast } = options.layout;
     const tuned = (options.tuned ?? GEMM_TUNED)[gemmTunedKey(m, n, k, aKFast, bKFast)];
     if (tuned) {
-      return { tile: tuned.tile, splits: tuned.splits, ...(tuned.vec4 ? { vec4: true } : {}) };
+      return {
+        tile: tuned.tile,
+        splits: tuned.splits,
+        ...(tuned.vec4 ? { vec4: true } : {}),
+        ...(tuned.loop ? { loop: true } : {}),
+      };
     }
   }
   const target = options.target ?? 256;
