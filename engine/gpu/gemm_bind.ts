@@ -129,7 +129,7 @@ export interface FusedBiasGrad {
 export interface GemmOp {
   fields: GemmFields;
   buffers: Binding[];
-  /** Bound kernels by plan (`tile/splits/vec4`, and the partials' stride when split). */
+  /** Bound kernels by plan (`tile/splits/vec4[/loop]`, and the partials' stride when split). */
   bound: Map<string, BoundKernel[]>;
   /** The plan, kernels and workgroup counts per batch rows (planned once per batch size). */
   byRows: Map<number, PlannedGemm>;
@@ -179,7 +179,7 @@ export function planGemmOp(
   const room = Math.floor(scratch.size / 4 / splitStride);
   if (plan.splits > room) plan = { ...plan, splits: Math.max(1, room) };
   const fused = op.biasGrad && plan.tile === "naive16" ? op.biasGrad : null;
-  const key = `${plan.tile}/${plan.splits}/${plan.vec4 ? 4 : 1}` +
+  const key = `${plan.tile}/${plan.splits}/${plan.vec4 ? 4 : 1}${plan.loop ? "/loop" : ""}` +
     (plan.splits > 1 ? `/${splitStride}` : "");
   let kernels = op.bound.get(key);
   if (!kernels) {
