@@ -60,7 +60,7 @@ export interface MpiTrainResult {
   compression: Compression;
   /**
    * Rank 0's machine and engine; on the CPU its engine details say which matrix kernels ran
-   * (`cpuKernels`: the same on every rank, or the run fails before training).
+   * (`cpuKernels`, `kernels`: the same on every rank, or the run fails before training).
    */
   environment: Environment;
   /** Training loss of each iteration: the mean of the ranks' local losses. */
@@ -173,16 +173,17 @@ export async function trainOnMpiRanks(
 
 /**
  * Throws on every rank (before any training collective) unless every rank's engine runs the same
- * matrix kernels: with `auto`, a rank without the BLAS library would take the WebAssembly path and
- * its replica would drift from the others.
+ * matrix kernels (`details.kernels`: the path, and for BLAS the library and its kernel set): with
+ * `auto` a rank without the library takes the WebAssembly path, and OpenBLAS picks its kernels per
+ * CPU family; either way that rank's sums, and so its replica, would drift from the others.
  */
 function checkSameKernels(comm: MpiCommunicator, details: Record<string, unknown>): void {
-  const all = gatherJson(comm, String(details.cpuKernels));
+  const all = gatherJson(comm, String(details.kernels));
   if (all.some((k) => k !== all[0])) {
     throw new Error(
       `Expected every rank to run the same matrix kernels but found ${
         all.map((k, r) => `rank ${r}: ${k}`).join("; ")
-      }`,
+      } (--cpu-kernels wasm runs the same kernels on every machine)`,
     );
   }
 }

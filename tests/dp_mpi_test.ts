@@ -185,3 +185,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "2 MPI ranks whose kernels differ (auto, BLAS on rank 0 only) stop before training" +
+    (BLAS ? "" : " (skipped: libopenblas.so.0 cannot be opened)"),
+  ignore: missing !== null || !BLAS,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const specFile = `${dir}/spec.json`;
+      await Deno.writeTextFile(specFile, JSON.stringify(tinySpec()));
+      await assert.rejects(
+        mpirun("./dp_mpi_kernels_rank.ts", [
+          ...["--spec", specFile, "--batch-size", "8", "--iterations", "1"],
+          ...["--cpu-kernels", "auto"],
+        ]),
+        /Expected every rank to run the same matrix kernels but found rank 0: blas: .*; rank 1: wasm/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
