@@ -15,9 +15,7 @@ import { missing, mpirun, mpiTrainTiny } from "./mpi_helpers.ts";
 import { assertParamsClose, tinySpec } from "./test_models.ts";
 
 const BLAS = blasAvailable();
-if (!BLAS) {
-  console.log("skipping the MPI BLAS tests: libopenblas.so.0 (or DQRM_BLAS_LIB) cannot be opened");
-}
+const SKIP_BLAS = BLAS ? "" : " (skipped: libopenblas.so.0 (or DQRM_BLAS_LIB) cannot be opened)";
 
 Deno.test({
   name: "MPI communicator: in-rank-order float sums, exact integer sums, gathers, bytes",
@@ -145,7 +143,7 @@ Deno.test({
 
 Deno.test({
   name: "2 MPI ranks, --cpu-kernels blas: replicas agree, within the golden tolerance of wasm" +
-    (BLAS ? "" : " (skipped: libopenblas.so.0 cannot be opened)"),
+    SKIP_BLAS,
   ignore: missing !== null || !BLAS,
   async fn() {
     const blas = await checkAgainstInProcess("sparse", "blas");
@@ -164,7 +162,7 @@ Deno.test({
 
 Deno.test({
   name: "bench:mpi --cpu-kernels blas: the exchange trains on BLAS and records it" +
-    (BLAS ? "" : " (skipped: libopenblas.so.0 cannot be opened)"),
+    SKIP_BLAS,
   ignore: missing !== null || !BLAS,
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -188,7 +186,7 @@ Deno.test({
 
 Deno.test({
   name: "2 MPI ranks whose kernels differ (auto, BLAS on rank 0 only) stop before training" +
-    (BLAS ? "" : " (skipped: libopenblas.so.0 cannot be opened)"),
+    SKIP_BLAS,
   ignore: missing !== null || !BLAS,
   async fn() {
     const dir = await Deno.makeTempDir();
