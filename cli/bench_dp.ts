@@ -17,6 +17,8 @@ import { DataParallelTrainer } from "../comm/data_parallel.ts";
 import { upperMedian } from "../record/stats.ts";
 import {
   choiceFlag,
+  CPU_KERNEL_FLAGS,
+  cpuKernelsFlag,
   defineCli,
   FLAGS,
   intFlag,
@@ -31,7 +33,8 @@ const CLI = defineCli({
   description:
     `Samples/s of one single-threaded engine vs N single-threaded data-parallel workers at the same
 global batch (Kaggle MLPs, tables scaled, synthetic data), alternating rounds; prints JSON
-lines and the ratio per compression preset.`,
+lines and the ratio per compression preset. The one engine and every worker run the matrix
+kernels --cpu-kernels picks; each line's cpuKernels says which ran.`,
   options: {
     workers: { ...FLAGS.workers, default: "2" },
     "batch-size": {
@@ -53,6 +56,7 @@ lines and the ratio per compression preset.`,
       help: `compression presets, comma-separated: ${PRESETS.join(", ")}`,
       default: "uncompressed,sparse-int8",
     },
+    ...CPU_KERNEL_FLAGS,
   },
   positionals: false,
 });
@@ -69,6 +73,7 @@ async function main(): Promise<number> {
   const presets = (values.compression ?? "uncompressed,sparse-int8").split(",").map((p) =>
     choiceFlag("compression", p.trim(), PRESETS)!
   );
+  const kernels = cpuKernelsFlag(values, "auto");
   if (batch % workers !== 0) {
     throw new UsageError(`--batch-size ${batch} expects a multiple of --workers ${workers}`);
   }
@@ -77,7 +82,7 @@ async function main(): Promise<number> {
   const chunk = allocateOneHotChunk(spec, batch, batch * iterations, true);
   data.fill(chunk, "train", 0);
   const options = { learningRate: 0.01 };
-  const one = await createCpuEngine({ spec, maxBatch: batch, seed: 1, threads: 1 });
+  const one = await createCpuEngine({ spec, maxBatch: batch, seed: 1, threads: 1, kernels });
   try {
     for (const preset of presets) {
       const dp = await DataParallelTrainer.create({
@@ -86,8 +91,16 @@ async function main(): Promise<number> {
         maxBatch: batch,
         seed: 1,
         compression: COMPRESSION_PRESETS[preset],
+        kernels,
       });
       try {
+        // With auto, both open the same library in this process; a mismatch is a bug.
+        if (dp.kernels.cpuKernels !== one.info.details.cpuKernels) {
+          throw new Error(
+            `Expected the workers to run the one engine's ${one.info.details.kernels} kernels ` +
+              `but found ${dp.kernels.kernels}`,
+          );
+        }
         const single: number[] = [], parallel: number[] = [], comm: number[] = [];
         for (let r = 0; r <= rounds; r++) {
           let t = performance.now();
@@ -110,6 +123,8 @@ async function main(): Promise<number> {
           iterations,
           rounds,
           scale,
+          cpuKernels: dp.kernels.cpuKernels,
+          kernels: dp.kernels.kernels,
           oneWorkerSamplesPerS: Math.round(s),
           dataParallelSamplesPerS: Math.round(p),
           ratio: +(p / s).toFixed(3),

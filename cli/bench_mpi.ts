@@ -17,7 +17,17 @@ import { gatherJson, MpiCommunicator } from "../comm/mpi/communicator.ts";
 import { COMPRESSION_PRESET_NAMES as PRESETS } from "../record/presets.ts";
 import { trainOnMpiRanks } from "../suites/mpi_train.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, UsageError } from "./args.ts";
+import {
+  choiceFlag,
+  CPU_KERNEL_FLAGS,
+  cpuKernelsFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  numberFlag,
+  parseCli,
+  UsageError,
+} from "./args.ts";
 
 const CLI = defineCli({
   usage: "mpirun [--allow-run-as-root] -np 2 npx -y deno@2.9.6 run -A cli/bench_mpi.ts [options]",
@@ -25,7 +35,8 @@ const CLI = defineCli({
     `Bandwidth of MPI ping-pong (Send/Recv, one way), Open MPI's MPI_Allreduce (float) and our MPI
 communicator's allReduceSum (float: gather + in-rank-order sum) and allReduceSumWiden (int8 →
 int32), per message size, in alternating repetitions; then one real compressed gradient
-exchange per iteration of data-parallel training across the ranks. Rank 0 prints the figures.`,
+exchange per iteration of data-parallel training across the ranks (every rank's CPU engine on the
+matrix kernels --cpu-kernels picks; the figures say which ran). Rank 0 prints the figures.`,
   options: {
     sizes: {
       type: "string",
@@ -45,6 +56,7 @@ exchange per iteration of data-parallel training across the ranks. Rank 0 prints
       help: "Kaggle table scale of the exchange, in (0, 1]",
       default: "0.01",
     },
+    ...CPU_KERNEL_FLAGS,
     out: { ...FLAGS.out, help: "also write the figures as JSON (atomically)" },
   },
   positionals: false,
@@ -79,6 +91,7 @@ async function main(comm: MpiCommunicator, args: string[]): Promise<number> {
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const preset = choiceFlag("compression", values.compression, PRESETS) ?? "sparse-int8";
   const tableScale = numberFlag("scale", values.scale, 0, 1) ?? 0.01;
+  const cpuKernels = cpuKernelsFlag(values, "auto");
 
   const rows = sizes.map((bytes) => measureBandwidth(comm, bytes));
   if (comm.rank === 0) {
@@ -93,6 +106,7 @@ async function main(comm: MpiCommunicator, args: string[]): Promise<number> {
     preset,
     seed: 1,
     learningRate: 0.01,
+    cpuKernels,
   };
   const trained = await trainOnMpiRanks(comm, config);
   // Rank 0 knows the message size; every rank measures the transports at it.
@@ -105,6 +119,7 @@ async function main(comm: MpiCommunicator, args: string[]): Promise<number> {
   );
   if (comm.rank !== 0) return 0;
   const t = trained!;
+  const ran = t.environment.engine.details;
   const exchange = {
     config,
     bytesPerIteration: t.bytesPerIteration,
@@ -113,12 +128,15 @@ async function main(comm: MpiCommunicator, args: string[]): Promise<number> {
     medianPhaseMs: t.medianPhaseMs,
     samplesPerS: t.samplesPerS,
     replicasAgree: t.replicasAgree,
+    cpuKernels: ran.cpuKernels,
     collectivesOnly: collectives,
     transportsAtExchangeSize: atExchange,
   };
   console.log(
     `\nCompressed gradient exchange (Kaggle, table scale ${tableScale}, global batch ${batch}, ` +
-      `${preset}, ${comm.size} ranks): ${t.bytesPerIteration.total.toFixed(0)} bytes per rank ` +
+      `${preset}, ${comm.size} ranks, ${ran.kernels}): ${
+        t.bytesPerIteration.total.toFixed(0)
+      } bytes per rank ` +
       `per iteration, median ${exchange.medianExchangeMs.toFixed(3)} ms per iteration ` +
       `(collect, scales, quantize, collectives, apply) = ${
         mib(exchange.achievedBytesPerS).trim()
@@ -137,6 +155,7 @@ async function main(comm: MpiCommunicator, args: string[]): Promise<number> {
       host: Deno.hostname(),
       cpus: navigator.hardwareConcurrency,
       mpiLibrary: comm.mpi.path,
+      engine: t.environment.engine,
     };
     await writeFileAtomic(
       values.out,

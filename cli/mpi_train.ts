@@ -12,6 +12,8 @@ import { writeFileAtomic } from "../record/files.ts";
 import { MPI_ARCHS, type MpiTrainConfig, trainOnMpiRanks } from "../suites/mpi_train.ts";
 import {
   choiceFlag,
+  CPU_KERNEL_FLAGS,
+  cpuKernelsFlag,
   defineCli,
   FLAGS,
   helpText,
@@ -28,8 +30,11 @@ const CLI = defineCli({
   description:
     `Data-parallel training across MPI ranks (one process per rank, a single-threaded CPU engine
 replica each, or a GPU engine with --engine gpu) on synthetic data; every global batch is split
-across the ranks as the in-process data-parallel trainer splits it. Rank 0 prints the result as
-JSON. SUITE picks the architecture: ${MPI_ARCHS.join(", ")} (default kaggle), or --spec FILE
+across the ranks as the in-process data-parallel trainer splits it. Every rank's CPU engine runs
+the matrix kernels --cpu-kernels picks (the same on every rank, or the run stops before training).
+Rank 0 prints the result as JSON; its environment.engine.details.cpuKernels says which ran. SUITE picks the architecture: ${
+      MPI_ARCHS.join(", ")
+    } (default kaggle), or --spec FILE
 trains the model spec in FILE (JSON).
 The MPI library is libmpi.so.40 (Open MPI 4.x) unless DQRM_MPI_LIB names another.`,
   options: {
@@ -56,6 +61,7 @@ The MPI library is libmpi.so.40 (Open MPI 4.x) unless DQRM_MPI_LIB names another
       ...FLAGS["gpu-index"],
       help: "with --engine gpu: every rank's GPU (default: each rank its Open MPI local rank)",
     },
+    ...CPU_KERNEL_FLAGS,
     params: { type: "boolean", help: "include rank 0's parameters in the result" },
     out: { ...FLAGS.out, help: "write the result JSON to FILE (atomically)" },
   },
@@ -65,6 +71,10 @@ function parse(): { config: MpiTrainConfig; out?: string; params: boolean } | un
   const parsed = parseCli(CLI, Deno.args, false);
   if (!parsed) return undefined;
   const { values, positionals } = parsed;
+  const engine = choiceFlag("engine", values.engine, ["cpu", "gpu"] as const) ?? "cpu";
+  if (engine === "gpu" && (values["cpu-kernels"] ?? values["blas-lib"]) !== undefined) {
+    throw new UsageError("--cpu-kernels and --blas-lib expect --engine cpu but found --engine gpu");
+  }
   return {
     config: {
       arch: suiteArg(positionals, MPI_ARCHS, "kaggle"),
@@ -74,8 +84,9 @@ function parse(): { config: MpiTrainConfig; out?: string; params: boolean } | un
       preset: choiceFlag("compression", values.compression, PRESETS) ?? "sparse",
       seed: intFlag("seed", values.seed, 0) ?? 1,
       learningRate: numberFlag("lr", values.lr, 0) ?? 0.1,
-      engine: choiceFlag("engine", values.engine, ["cpu", "gpu"] as const) ?? "cpu",
+      engine,
       gpuIndex: intFlag("gpu-index", values["gpu-index"], 0),
+      ...(engine === "cpu" ? { cpuKernels: cpuKernelsFlag(values, "auto") } : {}),
       ...(values.spec
         ? { spec: validateSpec(JSON.parse(Deno.readTextFileSync(values.spec))) }
         : {}),

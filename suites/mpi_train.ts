@@ -8,6 +8,8 @@
  * @module
  */
 import { allocateOneHotChunk } from "../engine/batch.ts";
+import type { CpuKernelChoice } from "../engine/cpu/mod.ts";
+import { describeEnvironment, type Environment } from "../engine/environment.ts";
 import type { Params } from "../engine/params.ts";
 import { PHASES } from "../engine/phases.ts";
 import { archSpec, type ModelSpec } from "../engine/spec.ts";
@@ -42,6 +44,11 @@ export interface MpiTrainConfig {
   engine?: "cpu" | "gpu";
   /** With engine gpu: this rank's GPU (default: its Open MPI local rank). */
   gpuIndex?: number;
+  /**
+   * With engine cpu: every rank's matrix kernels as asked for (default `wasm`; see
+   * `engine/cpu/blas.ts`); the kernels that ran are in the result's environment.
+   */
+  cpuKernels?: CpuKernelChoice;
 }
 
 /** What rank 0 reports. */
@@ -51,6 +58,11 @@ export interface MpiTrainResult {
   config: MpiTrainConfig;
   spec: ModelSpec;
   compression: Compression;
+  /**
+   * Rank 0's machine and engine; on the CPU its engine details say which matrix kernels ran
+   * (`cpuKernels`, `kernels`: the same on every rank, or the run fails before training).
+   */
+  environment: Environment;
   /** Training loss of each iteration: the mean of the ranks' local losses. */
   losses: number[];
   /** Rank 0's parameter checksum. */
@@ -104,8 +116,13 @@ export async function trainOnMpiRanks(
   const options = { spec, localBatch: config.batch / comm.size, seed: config.seed, compression };
   const replica = config.engine === "gpu"
     ? await GpuReplica.create(comm, { ...options, gpuIndex: config.gpuIndex })
-    : await DataParallelReplica.create(comm, { ...options, quantization: null });
+    : await DataParallelReplica.create(comm, {
+      ...options,
+      quantization: null,
+      kernels: config.cpuKernels,
+    });
   try {
+    if (config.engine !== "gpu") checkSameKernels(comm, replica.engine.info.details);
     comm.barrier();
     const t0 = performance.now();
     const r = await replica.trainChunk(chunk, config.learningRate);
@@ -131,6 +148,7 @@ export async function trainOnMpiRanks(
       config,
       spec,
       compression,
+      environment: describeEnvironment(replica.engine.info),
       losses: Array.from(loss),
       checksum: checksums[0],
       replicaChecksums: checksums,
@@ -150,5 +168,22 @@ export async function trainOnMpiRanks(
     };
   } finally {
     await replica.dispose();
+  }
+}
+
+/**
+ * Throws on every rank (before any training collective) unless every rank's engine runs the same
+ * matrix kernels (`details.kernels`: the path, and for BLAS the library and its kernel set): with
+ * `auto` a rank without the library takes the WebAssembly path, and OpenBLAS picks its kernels per
+ * CPU family; either way that rank's sums, and so its replica, would drift from the others.
+ */
+function checkSameKernels(comm: MpiCommunicator, details: Record<string, unknown>): void {
+  const all = gatherJson(comm, String(details.kernels));
+  if (all.some((k) => k !== all[0])) {
+    throw new Error(
+      `Expected every rank to run the same matrix kernels but found ${
+        all.map((k, r) => `rank ${r}: ${k}`).join("; ")
+      } (--cpu-kernels wasm runs the same kernels on every machine)`,
+    );
   }
 }

@@ -8,22 +8,48 @@ import assert from "node:assert/strict";
 
 const CLI = new URL("../cli/", import.meta.url).pathname;
 
+/** The CPU engine's kernel flags: every tool that runs CPU engines, data-parallel ones included. */
+const CPU_KERNELS = ["--cpu-kernels", "--blas-lib"];
+
 /** Each tool (bench_mpi needs an MPI library before it parses, so it is left to dp_mpi_test). */
 const TOOLS: Record<string, string[]> = {
-  "bench.ts": ["--batch-size", "--iterations", "--scale", "--threads", "--workers", "--seed"],
-  "bench_cpu.ts": ["--batch-size", "--iterations", "--threads", "--out"],
-  "bench_infer.ts": ["--batch-size", "--threads", "--out"],
-  "bench_dp.ts": ["--batch-size", "--iterations", "--scale", "--workers", "--compression"],
+  "bench.ts": [
+    "--batch-size",
+    "--iterations",
+    "--scale",
+    "--threads",
+    "--workers",
+    "--seed",
+    ...CPU_KERNELS,
+  ],
+  "bench_cpu.ts": ["--batch-size", "--iterations", "--threads", "--out", ...CPU_KERNELS],
+  "bench_infer.ts": ["--batch-size", "--threads", "--out", ...CPU_KERNELS],
+  "bench_dp.ts": [
+    "--batch-size",
+    "--iterations",
+    "--scale",
+    "--workers",
+    "--compression",
+    ...CPU_KERNELS,
+  ],
   "bench_gpu.ts": ["--batch-size", "--scale", "--out"],
   "bench_gpu_kernels.ts": ["--batch-size", "--iterations", "--scale", "--out"],
   "bench_gpu_compress.ts": ["--batch-size", "--iterations", "--scale", "--compression", "--out"],
   "bench_gpu_dp.ts": ["--batch-size", "--iterations", "--scale", "--compression", "--out"],
   "bench_gpu_update.ts": ["--batch-size", "--scale", "--out"],
   "bench_preprocess.ts": ["--workers", "--out"],
-  "bench_qat.ts": ["--iterations", "--scale", "--threads"],
-  "golden.ts": ["--engine", "--threads"],
-  "infer.ts": ["--batch-size", "--seed", "--threads"],
-  "mpi_train.ts": ["--batch-size", "--iterations", "--scale", "--compression", "--seed", "--lr"],
+  "bench_qat.ts": ["--iterations", "--scale", "--threads", ...CPU_KERNELS],
+  "golden.ts": ["--engine", "--threads", ...CPU_KERNELS],
+  "infer.ts": ["--batch-size", "--seed", "--threads", ...CPU_KERNELS],
+  "mpi_train.ts": [
+    "--batch-size",
+    "--iterations",
+    "--scale",
+    "--compression",
+    "--seed",
+    "--lr",
+    ...CPU_KERNELS,
+  ],
   "preprocess.ts": ["--out", "--seed", "--workers", "--quiet"],
   "regress.ts": ["--baseline", "--quiet"],
   "report.ts": ["--out"],

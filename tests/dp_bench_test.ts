@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
 import { table4Bytes } from "../comm/accounting.ts";
 import type { BatchChunk } from "../engine/batch.ts";
+import { blasAvailable } from "../engine/cpu/blas.ts";
 import { readModelFile } from "../engine/model_file.ts";
 import type { Params } from "../engine/params.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { accountBatches } from "../suites/accounting_run.ts";
 import { kaggleSuite, runTraining, withDataParallel } from "../suites/mod.ts";
 import type { RunConfig } from "../record/schema.ts";
+import { assertParamsClose } from "./test_models.ts";
+
+const BLAS = blasAvailable();
+const SKIP_BLAS = BLAS ? "" : " (skipped: libopenblas.so.0 (or DQRM_BLAS_LIB) cannot be opened)";
 
 /** A tiny FP32 Kaggle run: 16 iterations of batch 32 on tables × 0.0005. */
 function tiny(): RunConfig {
@@ -56,6 +61,58 @@ Deno.test("bench run on 2 real workers (no compression loss) trains the single-w
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: `bench run on 2 real workers with cpuKernels blas: recorded, within the golden tolerance ` +
+    `of wasm${SKIP_BLAS}`,
+  ignore: !BLAS,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const models: Record<string, Params> = {};
+      for (const cpuKernels of ["wasm", "blas"] as const) {
+        const config: RunConfig = {
+          ...tiny(),
+          cpuKernels,
+          dataParallel: { workers: 2, compression: "sparse", mode: "workers" },
+        };
+        const file = `${dir}/${cpuKernels}.model`;
+        const r = await runTraining(config, { suite: "t", saveModelTo: file });
+        assert.equal(r.status, "ok", r.error);
+        assert.equal(r.environment.engine.details.cpuKernels, cpuKernels);
+        assert.equal(r.environment.engine.details.dataParallelWorkers, 2);
+        assert.equal(r.communication?.replicasIdentical, true);
+        models[cpuKernels] = readModelFile(await Deno.readFile(file)).params;
+      }
+      assertParamsClose("blas vs wasm", models.blas, models.wasm);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    `bench:dp --cpu-kernels blas: the one engine and the workers run BLAS and say so${SKIP_BLAS}`,
+  ignore: !BLAS,
+  fn: async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        ...["run", "-A", new URL("../cli/bench_dp.ts", import.meta.url).pathname],
+        ...["--workers", "2", "--batch-size", "64", "--iterations", "2", "--rounds", "1"],
+        ...["--scale", "0.0005", "--compression", "sparse", "--cpu-kernels", "blas"],
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const line = JSON.parse(text.trim().split("\n").at(-1)!);
+    assert.equal(line.preset, "sparse");
+    assert.equal(line.cpuKernels, "blas");
+    assert.match(line.kernels, /^blas: /);
+  },
 });
 
 Deno.test("Table 4 accounting, Kaggle, 4 workers, global batch 128: equals table4Bytes", () => {
