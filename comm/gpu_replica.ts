@@ -351,7 +351,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
     const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
     const hooks = gpuDataParallelHooks(this.#engine);
-    const r = perGlobalBatch(await hooks.trainChunk(micro, options, this), K);
+    const r = perGlobalBatch(await hooks.trainChunk(micro, options, this, K), K);
     return { ...r, bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations) };
   }
 

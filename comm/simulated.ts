@@ -125,7 +125,7 @@ export class SimulatedDataParallel {
       }
     };
     const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
-    const r = perGlobalBatch(await this.#hooks.trainChunk(micro, options, exchange), K);
+    const r = perGlobalBatch(await this.#hooks.trainChunk(micro, options, exchange, K), K);
     return { ...r, bytesPerIteration: meanBytesPerIteration([bytes], r.iterations) };
   }
 }
