@@ -306,7 +306,10 @@ export class GpuRankExchange implements GpuExchange {
   }
 }
 
-/** K workers simulated on one GPU engine: the model of K GPU ranks, bit for bit. */
+/**
+ * K workers simulated on one GPU engine: the model of K GPU ranks, bit for bit (QAT's scale
+ * period counts global steps, as on the ranks; see `simulated.ts`).
+ */
 export class SimulatedGpuDataParallel implements GpuExchange {
   readonly workers: number;
   readonly config: Compression;

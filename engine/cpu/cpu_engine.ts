@@ -320,7 +320,7 @@ class CpuEngine implements Engine {
   readonly #tablePlan: TablePlan;
   readonly #blas: BlasLibrary | null;
   readonly #packed: PackedGather | null;
-  /** Training steps taken: the clock of the scale period. */
+  /** Global steps taken (K simulated workers' batches count once): the scale period's clock. */
   #step = 0;
   #quantActive = true;
   #disposed = false;

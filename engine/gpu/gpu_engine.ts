@@ -142,7 +142,7 @@ class GpuEngine implements Engine {
   readonly #sortedUpdateFrom: number;
   /** The training kernels over the current buffers (null: bind again before recording). */
   #kernels: TrainingKernels | null = null;
-  /** Training steps taken (the scale period's clock). */
+  /** Global steps taken (K simulated workers' batches count once): the scale period's clock. */
   #step = 0;
   #quantActive = true;
   #scalesFound = false;
