@@ -306,7 +306,10 @@ export class GpuRankExchange implements GpuExchange {
   }
 }
 
-/** K workers simulated on one GPU engine: the model of K GPU ranks, bit for bit. */
+/**
+ * K workers simulated on one GPU engine: the model of K GPU ranks, bit for bit (QAT's scale
+ * period counts global steps, as on the ranks; see `simulated.ts`).
+ */
 export class SimulatedGpuDataParallel implements GpuExchange {
   readonly workers: number;
   readonly config: Compression;
@@ -351,7 +354,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
     const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
     const hooks = gpuDataParallelHooks(this.#engine);
-    const r = perGlobalBatch(await hooks.trainChunk(micro, options, this), K);
+    const r = perGlobalBatch(await hooks.trainChunk(micro, options, this, K), K);
     return { ...r, bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations) };
   }
 

@@ -11,7 +11,10 @@
  *   each micro-batch as it comes); this needs the K FP32 gradients kept until the K-th;
  * - error compensation keeps one residual per simulated worker, as real workers do;
  * - the first update comes after K micro-batches (the public code updates after the first);
- * - the integers are summed in Int32, exactly.
+ * - the integers are summed in Int32, exactly;
+ * - QAT's scale period counts global steps, as on real workers: table scales are found on a
+ *   step's first micro-batch every `scalePeriod` global steps, and the other workers' shares of
+ *   the step, on the same weights, use them.
  * The result is the same model, bit for bit, as K real single-threaded workers.
  *
  * @module
@@ -125,7 +128,7 @@ export class SimulatedDataParallel {
       }
     };
     const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
-    const r = perGlobalBatch(await this.#hooks.trainChunk(micro, options, exchange), K);
+    const r = perGlobalBatch(await this.#hooks.trainChunk(micro, options, exchange, K), K);
     return { ...r, bytesPerIteration: meanBytesPerIteration([bytes], r.iterations) };
   }
 }

@@ -9,6 +9,7 @@ import { createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import { Rng } from "../engine/rng.ts";
 import type { ModelSpec } from "../engine/spec.ts";
+import { dqrm } from "../suites/experiments.ts";
 import { tinySpec } from "./test_models.ts";
 
 /** Odd widths (padding everywhere) and small tables (rows shared between workers). */
@@ -122,6 +123,47 @@ Deno.test("simulated data parallelism equals real workers bit for bit (INT8 + EC
     await engine.dispose();
   }
 });
+
+Deno.test(
+  "simulated data parallelism refreshes QAT scales every period global steps, as real workers do",
+  async () => {
+    // Scales found every 4 global steps, trained over 3 + 4 steps: real workers find them at
+    // steps 0 and 4 (the second chunk's second); counting a worker's share as a step would find
+    // them at 0, 2, 4 and 6.
+    const quantization = dqrm(4, 4, 4);
+    const config = COMPRESSION_PRESETS["sparse-int8-ec"];
+    const chunks = [3, 4].map((steps, i) => chunkOf(GLOBAL, GLOBAL * steps, 14 + i));
+    const engine = await createCpuEngine({
+      spec: SPEC,
+      maxBatch: GLOBAL,
+      seed: SEED,
+      threads: 1,
+      quantization,
+    });
+    const dp = await DataParallelTrainer.create({
+      spec: SPEC,
+      workers: 2,
+      maxBatch: GLOBAL,
+      seed: SEED,
+      compression: config,
+      quantization,
+    });
+    try {
+      const sim = new SimulatedDataParallel(engine, 2, config);
+      for (const chunk of chunks) {
+        const a = await sim.trainChunk(chunk, { learningRate: LR });
+        const b = await dp.trainChunk(chunk, { learningRate: LR });
+        assert.deepEqual(Array.from(a.loss), Array.from(b.loss));
+        assert.deepEqual(await engine.embeddingScales(), b.embeddingScales);
+      }
+      assert.equal(maxDiff(await engine.readParams(), await dp.readParams()), 0);
+      await dp.checkReplicas();
+    } finally {
+      dp.dispose();
+      await engine.dispose();
+    }
+  },
+);
 
 Deno.test("simulated data parallelism without compression equals one worker", async () => {
   const chunk = chunkOf(GLOBAL, GLOBAL * ITERS, 13);

@@ -16,6 +16,8 @@ import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { workerThreads } from "../engine/gpu/worker_threads.ts";
 import type { Params } from "../engine/params.ts";
+import type { QuantConfig } from "../engine/quant.ts";
+import { dqrm } from "../suites/experiments.ts";
 import { kaggleSuite, withDataParallel } from "../suites/mod.ts";
 import { engineKindOf } from "../suites/engines.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
@@ -37,8 +39,15 @@ function assertTrained(initial: Params, trained: Params) {
 }
 
 /** Two GPU ranks in Workers; their parameters (equal on every rank) and losses. */
-async function trainRanks(compression: Compression) {
-  const ranks = await GpuRanks.create({ ranks: K, spec, batchSize: B, seed, compression });
+async function trainRanks(compression: Compression, quantization: QuantConfig | null = null) {
+  const ranks = await GpuRanks.create({
+    ranks: K,
+    spec,
+    batchSize: B,
+    seed,
+    compression,
+    quantization,
+  });
   try {
     const losses: Float32Array[] = [];
     for (const c of chunks) losses.push((await ranks.trainChunk(c, learningRate))[0].loss);
@@ -72,6 +81,27 @@ for (const preset of ["sparse", "sparse-int8-ec"] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "two workers simulated on one GPU engine find QAT scales every period global steps, " +
+    "as two GPU ranks do",
+  ignore,
+  fn: async () => {
+    // INT4 DQRM, scales found every 4 global steps over two chunks of 3: the ranks find them at
+    // steps 0 and 4 (the second chunk's second); counting a worker's share as a step would find
+    // them at 0, 2 and 4.
+    const quantization = dqrm(4, 4, 4);
+    const compression = COMPRESSION_PRESETS.sparse as Compression;
+    const engine = await createGpuEngine({ spec, maxBatch: B / K, seed, quantization });
+    const simulated = new SimulatedGpuDataParallel(engine, K, compression);
+    for (const c of chunks) await simulated.trainChunk(c, { learningRate });
+    const params = await engine.readParams();
+    simulated.destroy();
+    await engine.dispose();
+    const ranks = await trainRanks(compression, quantization);
+    assert.deepEqual(ranks.params, params);
+  },
+});
 
 Deno.test({
   name: "two workers simulated on a GPU engine agree with two on a CPU engine (sparse FP32)",

@@ -114,11 +114,15 @@ export interface CpuDataParallelHooks {
    * `trainChunk` with `exchange` called after every backward pass: it may rewrite the MLP
    * gradients in place (the engine's SGD applies them) and must update the embedding tables
    * itself (the engine skips its own table update). Its time is the `communication` phase.
+   * `batchesPerStep` batches of `chunk` make one global step (default 1; K for K simulated
+   * workers, whose shares of a step see the same weights): QAT's scale period counts global
+   * steps, as it does on K real workers, and table scales are found on a step's first batch.
    */
   trainChunk(
     chunk: BatchChunk,
     options: TrainOptions,
     exchange: (rows: number, firstSample: number) => void,
+    batchesPerStep?: number,
   ): Promise<TrainChunkResult>;
 }
 
@@ -141,7 +145,8 @@ export function cpuDataParallelHooks(engine: Engine): CpuDataParallelHooks {
   }
   return {
     access: engine.gradientAccess(),
-    trainChunk: (chunk, options, exchange) => engine.trainChunkExchanging(chunk, options, exchange),
+    trainChunk: (chunk, options, exchange, batchesPerStep) =>
+      engine.trainChunkExchanging(chunk, options, exchange, batchesPerStep),
   };
 }
 
@@ -315,7 +320,7 @@ class CpuEngine implements Engine {
   readonly #tablePlan: TablePlan;
   readonly #blas: BlasLibrary | null;
   readonly #packed: PackedGather | null;
-  /** Training steps taken: the clock of the scale period. */
+  /** Global steps taken (K simulated workers' batches count once): the scale period's clock. */
   #step = 0;
   #quantActive = true;
   #disposed = false;
@@ -399,24 +404,39 @@ class CpuEngine implements Engine {
     return this.trainChunkExchanging(chunk, options);
   }
 
-  /** `trainChunk`, with an optional data-parallel `exchange` (see {@linkcode CpuDataParallelHooks}). */
+  /**
+   * `trainChunk`, with an optional data-parallel `exchange` and `batchesPerStep` batches per
+   * global step (see {@linkcode CpuDataParallelHooks}).
+   */
   async trainChunkExchanging(
     chunk: BatchChunk,
     options: TrainOptions,
     exchange?: (rows: number, firstSample: number) => void,
+    batchesPerStep = 1,
   ): Promise<TrainChunkResult> {
     const iterations = batchCount(chunk);
+    if (!Number.isInteger(batchesPerStep) || batchesPerStep < 1) {
+      throw new RangeError(
+        `Expected a positive integer of batches per step but found ${batchesPerStep}`,
+      );
+    }
+    if (iterations % batchesPerStep !== 0) {
+      throw new RangeError(
+        `Expected whole steps of ${batchesPerStep} batches but found ${iterations} batches`,
+      );
+    }
     const phases = allocatePhaseSamples(iterations);
     const loss = new Float32Array(iterations);
     const start = performance.now();
-    await this.#run("train", chunk, iterations * chunk.batchSize, chunk.batchSize, options, {
+    const count = iterations * chunk.batchSize;
+    await this.#run("train", chunk, count, chunk.batchSize, options, {
       loss,
       scaleMs: phases.scale,
       forwardMs: phases.forward,
       backwardMs: phases.backward,
       updateMs: phases.update,
       ...(exchange ? { exchange, communicationMs: phases.communication } : {}),
-    });
+    }, batchesPerStep);
     return { iterations, loss, phases, wallMs: performance.now() - start };
   }
 
@@ -543,6 +563,7 @@ class CpuEngine implements Engine {
     batch: number,
     options: TrainOptions,
     out: RunOutputs,
+    batchesPerStep = 1,
   ): Promise<void> {
     if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
     if (this.#packed && kind !== "predict") {
@@ -572,12 +593,13 @@ class CpuEngine implements Engine {
       batch,
       learningRate: options.learningRate,
       firstStep: this.#step,
+      batchesPerStep,
       quantize: this.#quantActive,
     };
     for (const h of this.#helpers) h.worker.postMessage(request);
     try {
       this.#program.run(request, out);
-      if (kind !== "predict") this.#step += Math.floor(count / batch);
+      if (kind !== "predict") this.#step += Math.floor(count / batch / batchesPerStep);
     } catch (error) {
       this.#barrier.abort();
       // Collect every helper's report so that the next run starts clean.

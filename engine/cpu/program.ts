@@ -51,6 +51,8 @@ export interface RunRequest {
   learningRate: number;
   /** Global step of the first batch: table scales are refreshed every `scalePeriod` steps. */
   firstStep: number;
+  /** Batches per global step (K simulated workers' shares; 1 otherwise): see `firstStep`. */
+  batchesPerStep: number;
   /** Whether quantization-aware training (or quantized prediction) is active. */
   quantize: boolean;
 }
@@ -202,6 +204,7 @@ export class CpuProgram {
    */
   run(request: RunRequest, out: RunOutputs): void {
     const { kind, chunk, first, count, batch, learningRate, firstStep, quantize } = request;
+    const perStep = request.batchesPerStep;
     const lead = this.#thread === 0;
     const barrier = this.#barrier;
     const quant = this.#active = quantize ? this.#quant : null;
@@ -216,7 +219,9 @@ export class CpuProgram {
       if (quant && kind !== "predict") {
         // The rows the previous step updated, when this run updated them (not an exchange).
         const touched = it > 0 && !out.exchange ? { chunk, s0: s0 - batch, rows: batch } : null;
-        this.#quantizeWeights((firstStep + it) % quant.scalePeriod === 0, touched);
+        // Scales found on a global step's first batch; its other shares see the same weights.
+        const step = firstStep + it / perStep;
+        this.#quantizeWeights(it % perStep === 0 && step % quant.scalePeriod === 0, touched);
         barrier.wait();
       }
       const t0 = lead ? performance.now() : 0;

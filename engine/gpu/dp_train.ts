@@ -62,11 +62,17 @@ export interface GpuExchange {
 /** Data-parallel training's hooks of a GPU engine (`gpuDataParallelHooks`). */
 export interface GpuDataParallelHooks {
   spec: ModelSpec;
-  /** Trains every full batch of `chunk`, calling `exchange` after each backward pass. */
+  /**
+   * Trains every full batch of `chunk`, calling `exchange` after each backward pass.
+   * `batchesPerStep` batches make one global step (default 1; K for K simulated workers, whose
+   * shares of a step see the same weights): QAT's scale period counts global steps, as it does
+   * on K GPU ranks, and table scales are found on a step's first batch.
+   */
   trainChunk(
     chunk: BatchChunk,
     options: { learningRate: number },
     exchange: GpuExchange,
+    batchesPerStep?: number,
   ): Promise<TrainChunkResult>;
 }
 

@@ -142,7 +142,7 @@ class GpuEngine implements Engine {
   readonly #sortedUpdateFrom: number;
   /** The training kernels over the current buffers (null: bind again before recording). */
   #kernels: TrainingKernels | null = null;
-  /** Training steps taken (the scale period's clock). */
+  /** Global steps taken (K simulated workers' batches count once): the scale period's clock. */
   #step = 0;
   #quantActive = true;
   #scalesFound = false;
@@ -626,12 +626,12 @@ class GpuEngine implements Engine {
     checkDataParallelQuant(this.#quant);
     return {
       spec: this.spec,
-      trainChunk: (chunk, options, exchange) =>
+      trainChunk: (chunk, options, exchange, batchesPerStep = 1) =>
         this.#inTurn(async (turn) => {
           const earlier = turn.earlierSubmitted();
           if (earlier) await earlier;
           await turn.earlierDone();
-          return await this.#trainExchanging(chunk, options.learningRate, exchange);
+          return await this.#trainExchanging(chunk, options.learningRate, exchange, batchesPerStep);
         }),
     };
   }
@@ -640,16 +640,28 @@ class GpuEngine implements Engine {
     chunk: BatchChunk,
     learningRate: number,
     exchange: GpuExchange,
+    batchesPerStep: number,
   ): Promise<TrainChunkResult> {
     const iterations = batchCount(chunk);
     const batch = chunk.batchSize;
     const samples = iterations * batch;
     this.#check(chunk, samples, batch, "train", learningRate);
+    const perStep = batchesPerStep;
+    if (!Number.isInteger(perStep) || perStep < 1 || iterations % perStep !== 0) {
+      throw new RangeError(
+        `Expected whole steps of a positive integer of batches but found ${iterations} batches ` +
+          `in steps of ${perStep}`,
+      );
+    }
     const state = this.#state;
     this.#rebindIf(uploadChunk(state, chunk, samples));
     this.#rebindIf(writeIterations(state, iterations, batch, samples, MODE_GRADIENT, learningRate));
     this.#rebindIf(ensureInput(state, "losses", Math.max(1, iterations) * 4));
-    const refreshes = Array.from({ length: iterations }, (_, i) => this.#refreshAt(this.#step + i));
+    // Scales found on a global step's first batch; its other shares see the same weights.
+    const refreshes = Array.from(
+      { length: iterations },
+      (_, i) => i % perStep === 0 && this.#refreshAt(this.#step + i / perStep),
+    );
     const recording = this.#recording();
     const quant = this.#active();
     const r = await trainChunkExchanging(
@@ -659,7 +671,7 @@ class GpuEngine implements Engine {
       batch,
       exchange,
     );
-    this.#step += iterations;
+    this.#step += iterations / perStep;
     for (let i = 0; i < iterations; i++) {
       if (!Number.isFinite(r.loss[i])) throw new NonFiniteLossError(i, r.loss[i]);
     }
