@@ -7,8 +7,10 @@
  * Such products are latency-bound: with about one workgroup per SM, each K step costs a global
  * load's latency (~1 µs on an H200, measured: 12 µs at K = 128 and 36 µs at K = 512 with 16 k a
  * step). So a step takes `bk` k (each invocation loads `bk / 16` values of A and of B at once),
- * and the next step's values are loaded into registers while this step's are multiplied. The
- * sums are the same whatever `bk`: each output adds its products one by one, k ascending.
+ * and the next step's values are loaded into registers while this step's are multiplied, with the
+ * step's multiply-adds written out (a loop to K left each round waiting on workgroup memory). With
+ * 64 k a step, 2-3x faster on the H200 than 16 k in a loop (128x256x512: 30.8 -> 9.0 µs, 50 in a
+ * pass). The sums are the same whatever `bk`: each output adds its products one by one, k ascending.
  *
  * {@linkcode GEMM_BIAS_GRAD}: the weight gradient dW = dYᵀ X with the bias gradient dB = dYᵀ 1
  * as one more column, whose B values are ones and whose outputs go to `c[biasBase + row]`: one
