@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The GPU-at-scale figures in one device call: each step under its own time limit (a step that
+# runs out leaves what it wrote), every output into one folder and one .tgz (the device machine
+# returns few files). Run from the repository root on the GPU machine, after
+# `source .carry/gpu-env.sh` (and `source ci/blas-env.sh` for the CPU inference step):
+#
+#   ci/gpu_measure.sh OUT [STEP...]
+#
+# Steps (default: kaggle terabyte kernels methods):
+#   kaggle    bench:gpu kaggle, every batch size, FP32 and DQRM, against PyTorch (eager, CUDA graph)
+#   terabyte  the same for the Terabyte model (b2048 and b16384)
+#   kernels   bench_gpu_kernels at b128, b2048 and b16384: each product's plan, rolled and the
+#             small-product kernel's variants, TFLOP/s and % of the FMA peak
+#   methods   bench:gpu kaggle at b128 for every QAT method, against its memory-traffic floor
+#   profile   profile:gpu kaggle at b128 and b2048 (each kernel in a timed pass of its own)
+#   infer     bench:infer on two distinct CPU cores (taskset) against PyTorch on the CPU
+#   dp        bench:gpu-dp with 2 ranks on GPU 0 (Table 4's exchanges, time by part)
+# Settings (environment): LIMIT (seconds a step may take, default 280), PYTHON (default python3).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:?usage: ci/gpu_measure.sh OUT [STEP...]}"
+shift
+STEPS=("$@")
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(kaggle terabyte kernels methods)
+LIMIT="${LIMIT:-280}"
+PY="${PYTHON:-python3}"
+R=(deno run --no-lock --cached-only -A --v8-flags=--expose-gc)
+mkdir -p "$OUT"
+{ nvidia-smi -L 2>&1; deno --version | head -1; git rev-parse HEAD 2>/dev/null || echo "${DQRM_COMMIT:-unknown}"; } \
+  >"$OUT/machine.txt"
+# Two cores with no SMT sibling between them: cpu0 and the first cpu outside cpu0's siblings.
+second_core() {
+  local sib c
+  sib=$(cat /sys/devices/system/cpu/cpu0/topology/thread_siblings_list 2>/dev/null || echo 0)
+  for c in $(seq 1 "$(($(nproc) - 1))"); do
+    case ",$sib," in *",$c,"*) ;; *) echo "$c"; return ;; esac
+  done
+  echo 1
+}
+for step in "${STEPS[@]}"; do
+  log="$OUT/$step.txt"
+  case "$step" in
+  kaggle) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --samples 1000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
+  terabyte) cmd=("${R[@]}" cli/bench_gpu.ts terabyte --batch-size 2048,16384 --samples 600000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
+  kernels) cmd=("${R[@]}" cli/bench_gpu_kernels.ts --batch-size 128,2048,16384 --skip-update --out "$OUT/$step.json") ;;
+  methods) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --batch-size 128 --samples 400000 --methods fp32,dqrm,dqrm-p1,hawq,pact,lsq --out "$OUT/$step.json") ;;
+  profile) cmd=("${R[@]}" cli/profile_gpu.ts kaggle --batch-size 128,2048 --methods fp32 --reps 5 --top 30 --out "$OUT/$step.json") ;;
+  infer) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_infer.ts --threads 1,2 --rounds 3 --python "$PY" --out "$OUT/$step.json") ;;
+  dp) cmd=("${R[@]}" cli/bench_gpu_dp.ts --ranks 2 --readback canvas --out "$OUT/$step.json") ;;
+  *)
+    echo "gpu_measure: unknown step '$step' (expected kaggle, terabyte, kernels, methods, profile, infer or dp)" >&2
+    exit 2
+    ;;
+  esac
+  echo "== $step: ${cmd[*]}" | tee "$log"
+  start=$(date +%s)
+  timeout "$LIMIT" "${cmd[@]}" >>"$log" 2>&1
+  rc=$?
+  echo "== $step: exit $rc after $(($(date +%s) - start)) s" | tee -a "$log"
+done
+tar czf "$OUT.tgz" -C "$(dirname "$OUT")" "$(basename "$OUT")"
+echo "gpu_measure: $OUT.tgz"
