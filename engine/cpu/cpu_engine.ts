@@ -38,7 +38,8 @@ import {
 } from "../quant.ts";
 import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, planLayout } from "./layout.ts";
-import { balanceTables, CpuProgram, type RunKind, type RunOutputs } from "./program.ts";
+import { balanceTables, CpuProgram } from "./program.ts";
+import type { RunKind, RunOutputs } from "./run_request.ts";
 import { allocateTableMemories, planTables, type TablePlan, tableViews } from "./table_store.ts";
 import { compileKernels, instantiateKernels, type Kernels } from "./wasm.ts";
 import {

@@ -28,58 +28,7 @@ import { TableMax } from "./table_max.ts";
 import type { Kernels } from "./wasm.ts";
 import { type MatrixKernels, wasmMatrixKernels } from "./blas.ts";
 import type { PackedGather } from "./packed_tables.ts";
-
-/** What the run of a chunk does with each batch. */
-export type RunKind = "train" | "predict" | "trace";
-
-/**
- * What one run of a chunk does; every thread receives the same request (the main thread
- * posts it to the helpers as their `run` message, so it holds only cloneable data).
- */
-export interface RunRequest {
-  /** What is done with each batch. */
-  kind: RunKind;
-  /** The chunk whose batches are run. */
-  chunk: BatchChunk;
-  /** First sample of the chunk to run. */
-  first: number;
-  /** Samples to run from `first`. */
-  count: number;
-  /** Samples per batch (the last batch may be shorter for predict). */
-  batch: number;
-  /** SGD learning rate (ignored by predict). */
-  learningRate: number;
-  /** Global step of the first batch: table scales are refreshed every `scalePeriod` steps. */
-  firstStep: number;
-  /** Batches per global step (K simulated workers' shares; 1 otherwise): see `firstStep`. */
-  batchesPerStep: number;
-  /** Whether quantization-aware training (or quantized prediction) is active. */
-  quantize: boolean;
-}
-
-/** Per-iteration outputs that thread 0 fills while running a chunk. */
-export interface RunOutputs {
-  /** Mean loss per iteration (train, trace). */
-  loss?: Float32Array;
-  /** Probabilities per sample (predict, trace). */
-  probabilities?: Float32Array;
-  /** Per-iteration phase milliseconds (train). */
-  scaleMs?: Float64Array;
-  forwardMs?: Float64Array;
-  backwardMs?: Float64Array;
-  updateMs?: Float64Array;
-  /** Per-iteration milliseconds of `exchange` (train with an exchange). */
-  communicationMs?: Float64Array;
-  /** Called by thread 0 after the backward pass, before the update (trace). */
-  onGradients?: (rows: number, firstSample: number) => void;
-  /**
-   * Data-parallel gradient exchange (single-threaded engines only): called after the backward
-   * pass with the local gradients in memory. It may rewrite the MLP gradients in place (the SGD
-   * update then applies them) and must update the embedding tables itself: when it is set, the
-   * engine's own table update is skipped.
-   */
-  exchange?: (rows: number, firstSample: number) => void;
-}
+import type { RunOutputs, RunRequest } from "./run_request.ts";
 
 /** This thread's share of one layer's work, computed once (nothing is allocated per step). */
 interface LayerShare {
