@@ -160,17 +160,18 @@ async function main(): Promise<number> {
       // trains through (engine/gpu/README.md, "The readback floor").
       const chunkIterations = chunkIterationsFor(batch, samples);
       const chunks = Math.max(3, Math.ceil(samples / batch / chunkIterations));
-      const buffers = [0, 1].map(() =>
-        allocateOneHotChunk(spec, batch, batch * chunkIterations, true)
-      );
-      data.fill(buffers[0], "train", 0);
-      data.fill(buffers[1], "train", batch * chunkIterations);
+      // Three buffers, as the training loop keeps (see timeChunks).
+      const buffers = [0, 1, 2].map((b) => {
+        const chunk = allocateOneHotChunk(spec, batch, batch * chunkIterations, true);
+        data.fill(chunk, "train", b * batch * chunkIterations);
+        return chunk;
+      });
       for (const method of methods) {
         const engine = await engineFor(method);
         await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
         const pre = await timeChunks(engine, buffers, chunks, null);
         const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
-          const from = ((k + 2) * batch * chunkIterations) % 2 ** 30;
+          const from = ((k + 3) * batch * chunkIterations) % 2 ** 30;
           return pool ? pool.fill(chunk, "train", from) : data.fill(chunk, "train", from);
         });
         const iterations = chunks * chunkIterations;
@@ -320,12 +321,16 @@ export function chunkIterationsFor(batch: number, samples: number): number {
 }
 
 /**
- * Trains `chunks` chunks with one in flight while the next is encoded, alternating the two
- * buffers; `refill` (if given) fills each buffer again before it is trained on. The fill of chunk
- * `k + 1` starts as soon as chunk `k` is recorded (the GPU engine copies a chunk's input as it
- * records it, so the buffer of chunk `k - 1` is free): a data worker pool fills while the device
- * trains chunks `k - 1` and `k`, and the main thread waits for it only after chunk `k - 1`. Give it
- * an engine already warmed up by a call that settled (a first LSQ call reads its chunk late).
+ * Trains `chunks` chunks with one in flight while the next is encoded, taking the buffers in turn;
+ * `refill` (if given) fills each buffer again before it is trained on. With N buffers the fill of
+ * chunk `k + N - 1` starts as soon as chunk `k` is recorded (the GPU engine copies a chunk's input
+ * as it records it, so the buffer of chunk `k - 1` is free): with three, as the training loop does
+ * (`suites/training_loop.ts`), a data worker pool fills the chunk after next while the device
+ * trains this one and the next, so its fill has settled by the time the main thread waits for it.
+ * (With two, a fill that settles after the chunk before returned lets that chunk's `mapAsync`
+ * run first, which blocks the main thread until the GPU is idle: the next chunk is then recorded
+ * while the GPU waits.) Give it an engine already warmed up by a call that settled (a first LSQ
+ * call reads its chunk late).
  */
 export async function timeChunks(
   engine: Engine,
@@ -337,19 +342,21 @@ export async function timeChunks(
   let encodeMs = 0;
   let inFlight: Promise<TrainChunkResult> | null = null;
   const start = performance.now();
-  const fill = (k: number): Promise<void> | undefined => {
-    if (!refill || k >= chunks) return undefined;
-    const filling = Promise.resolve(refill(buffers[k % 2], k));
+  const n = buffers.length;
+  const fills: (Promise<void> | undefined)[] = [];
+  const fill = (k: number) => {
+    if (!refill || k >= chunks) return;
+    const filling = Promise.resolve(refill(buffers[k % n], k));
     filling.catch(() => {}); // awaited before chunk k is recorded; rejects there
-    return filling;
+    fills[k] = filling;
   };
-  let filling = fill(0);
+  for (let k = 0; k < n - 1; k++) fill(k);
   for (let k = 0; k < chunks; k++) {
-    await filling;
+    await fills[k];
     const e0 = performance.now();
-    const next = engine.trainChunk(buffers[k % 2], { learningRate: 0.01 });
+    const next = engine.trainChunk(buffers[k % n], { learningRate: 0.01 });
     encodeMs += performance.now() - e0;
-    filling = fill(k + 1);
+    fill(k + n - 1);
     if (inFlight) results.push(await inFlight);
     inFlight = next;
   }

@@ -213,19 +213,22 @@ async function timeEndToEnd(
       const chunkIterations = chunkIterationsFor(batch, samples);
       const n = batch * chunkIterations;
       const chunks = Math.max(3, Math.ceil(samples / n));
-      const buffers = [0, 1].map(() => allocateOneHotChunk(source.spec, batch, n, true));
-      source.fill(buffers[0], source.firstOf(0, n));
-      source.fill(buffers[1], source.firstOf(1, n));
+      // Three buffers, as the training loop keeps (see timeChunks).
+      const buffers = [0, 1, 2].map((b) => {
+        const chunk = allocateOneHotChunk(source.spec, batch, n, true);
+        source.fill(chunk, source.firstOf(b, n));
+        return chunk;
+      });
       await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up
       const own = await timeChunks(engine, buffers, chunks, null);
       const main = await timeChunks(engine, buffers, chunks, (chunk, k) => {
-        source.fill(chunk, source.firstOf(k + 2, n));
+        source.fill(chunk, source.firstOf(k + 3, n));
       });
       const pooled = await timeChunks(
         engine,
         buffers,
         chunks,
-        (chunk, k) => pool.fill(chunk, "train", source.firstOf(k + 2, n)),
+        (chunk, k) => pool.fill(chunk, "train", source.firstOf(k + 3, n)),
       );
       const iterations = chunks * chunkIterations;
       const row: EndToEndRow = {
