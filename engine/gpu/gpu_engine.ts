@@ -190,19 +190,28 @@ class GpuEngine implements Engine {
 
   // ---------------------------------------------------------------- helpers
 
-  /** Uploads a training chunk and its iteration blocks; what recording its steps needs. */
-  #prepareTraining(chunk: BatchChunk, options: TrainOptions): Recording {
+  /** Uploads a training chunk, its iteration blocks and room for its losses. */
+  #uploadTraining(chunk: BatchChunk, learningRate: number): void {
     const state = this.#state;
     const iterations = batchCount(chunk);
     const batch = chunk.batchSize;
     const samples = iterations * batch;
     this.#rebindIf(uploadChunk(state, chunk, samples));
-    this.#rebindIf(ensureLsqParts(state, chunk, batch, samples));
+    this.#rebindIf(writeIterations(state, iterations, batch, samples, MODE_GRADIENT, learningRate));
+    this.#rebindIf(ensureInput(state, "losses", Math.max(1, iterations) * 4));
+  }
+
+  /**
+   * {@linkcode #uploadTraining}, and the table update's buffers (LSQ's parts, the sort keys);
+   * what recording the chunk's steps needs.
+   */
+  #prepareTraining(chunk: BatchChunk, options: TrainOptions): Recording {
+    this.#uploadTraining(chunk, options.learningRate);
+    const iterations = batchCount(chunk);
+    const batch = chunk.batchSize;
+    const state = this.#state;
+    this.#rebindIf(ensureLsqParts(state, chunk, batch, iterations * batch));
     this.#rebindIf(ensureSortKeys(state, chunk, batch, iterations, this.#sortedUpdateFrom));
-    this.#rebindIf(
-      writeIterations(state, iterations, batch, samples, MODE_GRADIENT, options.learningRate),
-    );
-    this.#rebindIf(ensureInput(state, "losses", iterations * 4));
     return this.#recording();
   }
 
@@ -654,9 +663,8 @@ class GpuEngine implements Engine {
       );
     }
     const state = this.#state;
-    this.#rebindIf(uploadChunk(state, chunk, samples));
-    this.#rebindIf(writeIterations(state, iterations, batch, samples, MODE_GRADIENT, learningRate));
-    this.#rebindIf(ensureInput(state, "losses", Math.max(1, iterations) * 4));
+    // The exchange updates the tables itself: no sort keys or LSQ parts (LSQ is refused).
+    this.#uploadTraining(chunk, learningRate);
     // Scales found on a global step's first batch; its other shares see the same weights.
     const refreshes = Array.from(
       { length: iterations },
