@@ -18,6 +18,7 @@ import type { GpuLayout } from "./layout.ts";
 import { ITER_STRIDE } from "./pipelines.ts";
 import { type Recording, recordMlpUpdate, recordPhase } from "./record.ts";
 import type { GpuState } from "./state.ts";
+import { largestBag } from "./input.ts";
 import { readStaged, stage } from "./submit.ts";
 import type { TablePlan } from "./table_plan.ts";
 
@@ -107,12 +108,6 @@ export async function trainChunkExchanging(
   const { state, recording, quant } = o;
   const device = state.device;
   const group = recording.iterations;
-  let entries = 0;
-  for (const off of chunk.offsets) {
-    for (let i = 0; i < iterations; i++) {
-      entries = Math.max(entries, off[(i + 1) * batch] - off[i * batch]);
-    }
-  }
   exchange.prepare({
     device,
     binder: state.binder,
@@ -130,7 +125,7 @@ export async function trainChunkExchanging(
     segments: state.segments,
     groupArenas: (g) => state.groupArenas(g),
     bindIteration: (pass, i) => pass.setBindGroup(1, group, [i * ITER_STRIDE]),
-  }, entries);
+  }, largestBag(chunk, batch));
   const phases = allocatePhaseSamples(iterations);
   const quantizedMlp = quant?.mlpBits ? quant : null;
   const pact = pactActive(quant);

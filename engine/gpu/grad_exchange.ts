@@ -20,7 +20,6 @@ import type { GemmBinder } from "./binder.ts";
 import { GpuMlpCompression, planGradientTensors } from "./grad_compress.ts";
 import { GpuRowCompression, rowMessageBytes } from "./grad_compress_rows.ts";
 import { CanvasReader } from "./canvas_readback.ts";
-import { batchEntries } from "./input.ts";
 import type { GpuLayout } from "./layout.ts";
 
 /** The compression settings (`comm/compression.ts`'s `Compression`). */
@@ -122,14 +121,7 @@ export function packChunkInput(chunk: BatchChunk): {
   return { directory, indices, offsets };
 }
 
-/** The most indices a table has in one batch of `rows` samples of `chunk`. */
-export function largestBag(chunk: BatchChunk, rows: number): number {
-  let most = 0;
-  for (let s = 0; s + rows <= chunk.samples; s += rows) {
-    most = Math.max(most, batchEntries(chunk, s, rows));
-  }
-  return most;
-}
+export { largestBag } from "./input.ts";
 
 /** The GPU side of one worker's gradient exchange. */
 export class GpuGradientExchange {

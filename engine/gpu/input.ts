@@ -195,6 +195,15 @@ export function batchEntries(chunk: BatchChunk, s0: number, rows: number): numbe
   return entries;
 }
 
+/** The most indices a table has in one full batch of `rows` samples of `chunk`. */
+export function largestBag(chunk: BatchChunk, rows: number): number {
+  let most = 0;
+  for (let s = 0; s + rows <= chunk.samples; s += rows) {
+    most = Math.max(most, batchEntries(chunk, s, rows));
+  }
+  return most;
+}
+
 /** Bytes of the sort keys of every table for a batch of `entries` indices per table. */
 export function sortKeyBytes(state: GpuState, entries: number): number {
   return state.spec.tableRows.length * sortSegment(entries) * 8;
