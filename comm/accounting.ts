@@ -61,10 +61,13 @@ export function meanBytesPerIteration(
 ): ByteCount {
   const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
   const per = totals.length * Math.max(iterations, 1);
-  for (const b of totals) {
-    for (const k of ["embedding", "mlp", "scales", "total"] as const) bytes[k] += b[k] / per;
-  }
+  for (const b of totals) addBytesDivided(bytes, b, per);
   return bytes;
+}
+
+/** Adds `b / divisor` to every part of `sum` (one term of a mean over `divisor`). */
+export function addBytesDivided(sum: ByteCount, b: ByteCount, divisor: number): void {
+  for (const k of ["embedding", "mlp", "scales", "total"] as const) sum[k] += b[k] / divisor;
 }
 
 /** `b` with every part multiplied by `factor` (per-iteration bytes to a chunk's totals). */

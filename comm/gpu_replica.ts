@@ -31,7 +31,7 @@ import {
   type GpuTableStep,
 } from "../engine/gpu/mod.ts";
 import type { ModelSpec } from "../engine/spec.ts";
-import { bytesTimes, meanBytesPerIteration } from "./accounting.ts";
+import { addBytesDivided, bytesTimes, meanBytesPerIteration } from "./accounting.ts";
 import { sliceChunk } from "./chunk.ts";
 import { type Communicator, sumInOrder } from "./communicator.ts";
 import {
@@ -42,7 +42,7 @@ import {
   writeGlobalMlpGradient,
 } from "./compression.ts";
 import { paramsChecksum } from "./replicas.ts";
-import { perGlobalBatch, type SimulatedChunkResult } from "./simulated.ts";
+import { microBatchChunk, perGlobalBatch, type SimulatedChunkResult } from "./simulated.ts";
 
 /** A worker's bytes for one iteration, as `WorkerGradients.bytes` counts them. */
 function bytesOf(scales: number, m: GpuMessages): ByteCount {
@@ -346,13 +346,9 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     chunk: BatchChunk,
     options: { learningRate: number },
   ): Promise<SimulatedChunkResult> {
-    const K = this.workers, B = chunk.batchSize;
-    if (B % K !== 0) {
-      throw new RangeError(`Expected the global batch ${B} to be a multiple of ${K} workers`);
-    }
+    const K = this.workers, micro = microBatchChunk(chunk, K);
     this.#learningRate = options.learningRate;
     this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
-    const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
     const hooks = gpuDataParallelHooks(this.#engine);
     const r = perGlobalBatch(await hooks.trainChunk(micro, options, this, K), K);
     return { ...r, bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations) };
@@ -395,12 +391,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
       ? new Float32Array(first.length)
       : new Int32Array(first.length);
     sumInOrder(sent.map((m) => m.mlp) as (Float32Array | Int8Array | Int16Array)[], mlpSum);
-    for (const m of sent) {
-      const b = bytesOf(scales.length, m);
-      for (const key of ["embedding", "mlp", "scales", "total"] as const) {
-        this.#bytes[key] += b[key] / K;
-      }
-    }
+    for (const m of sent) addBytesDivided(this.#bytes, bytesOf(scales.length, m), K);
     const messages = sent.map((m) => m.embedding);
     return parts.globalStep(K, this.#learningRate, scales, mlpSum, messages);
   }

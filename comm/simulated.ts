@@ -22,7 +22,7 @@
 import type { BatchChunk } from "../engine/batch.ts";
 import { type CpuDataParallelHooks, cpuDataParallelHooks } from "../engine/cpu/mod.ts";
 import type { Engine, TrainChunkResult, TrainOptions } from "../engine/engine.ts";
-import { meanBytesPerIteration } from "./accounting.ts";
+import { addBytesDivided, meanBytesPerIteration } from "./accounting.ts";
 import { sumInOrder } from "./communicator.ts";
 import {
   applyGlobalGradients,
@@ -73,10 +73,7 @@ export class SimulatedDataParallel {
    * mean of the workers'); phases are summed over the K micro-batches.
    */
   async trainChunk(chunk: BatchChunk, options: TrainOptions): Promise<SimulatedChunkResult> {
-    const K = this.workers, B = chunk.batchSize;
-    if (B % K !== 0) {
-      throw new RangeError(`Expected the global batch ${B} to be a multiple of ${K} workers`);
-    }
+    const K = this.workers, micro = microBatchChunk(chunk, K);
     const access = this.#hooks.access;
     let j = 0;
     const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
@@ -119,18 +116,24 @@ export class SimulatedDataParallel {
         messages,
         this.#dense,
       );
-      for (const s of this.#states) {
-        const b = s.bytes();
-        bytes.embedding += b.embedding / K;
-        bytes.mlp += b.mlp / K;
-        bytes.scales += b.scales / K;
-        bytes.total += b.total / K;
-      }
+      for (const s of this.#states) addBytesDivided(bytes, s.bytes(), K);
     };
-    const micro = { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
     const r = perGlobalBatch(await this.#hooks.trainChunk(micro, options, exchange, K), K);
     return { ...r, bytesPerIteration: meanBytesPerIteration([bytes], r.iterations) };
   }
+}
+
+/**
+ * The view of `chunk` that K simulated workers train on: its full global batches (`batchSize`,
+ * a multiple of `workers`) as micro-batches of `batchSize / workers`, worker k's share of a
+ * global batch the k-th of its micro-batches.
+ */
+export function microBatchChunk(chunk: BatchChunk, workers: number): BatchChunk {
+  const K = workers, B = chunk.batchSize;
+  if (B % K !== 0) {
+    throw new RangeError(`Expected the global batch ${B} to be a multiple of ${K} workers`);
+  }
+  return { ...chunk, batchSize: B / K, samples: Math.floor(chunk.samples / B) * B };
 }
 
 /**

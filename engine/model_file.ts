@@ -293,6 +293,8 @@ interface OpenedModelFile {
   header: ModelFileHeader;
   spec: ModelSpec;
   warnings: string[];
+  /** A section's entry in the header; throws a `SyntaxError` when the file has none. */
+  section(name: string): Section;
   /** A section's bytes (a view into the file, nothing copied). */
   bytes(name: string): Uint8Array;
   /** An FP32 section's values (copied out). */
@@ -370,6 +372,7 @@ function openModelFile(file: Uint8Array): OpenedModelFile {
     header,
     spec,
     warnings,
+    section,
     bytes: (name) => {
       const s = section(name);
       return payload.subarray(s.offset, s.offset + s.bytes);
@@ -413,7 +416,7 @@ function dequantizeSection(
   name: string,
   scaleOf: (i: number) => number,
 ): Float32Array {
-  const s = opened.header.sections.find((x) => x.name === name)!;
+  const s = opened.section(name);
   const out = new Float32Array(s.count);
   unpack(opened.bytes(name), s.count, s.bits, out);
   for (let i = 0; i < s.count; i++) out[i] = Math.fround(out[i] * scaleOf(i));

@@ -120,9 +120,9 @@ export interface DataParallelOverrides {
  * Applies data-parallel overrides: with `workers`, every run without data parallelism gets
  * `workers` workers, except LSQ runs (their learned steps have no gradient exchange) and PACT
  * runs on the GPU (nor have its learned clips), which stay single-engine and are named in
- * `skipped`; with `mode`, every training data-parallel run
- * trains that way. Validates the result as {@linkcode withOverrides} does (batch size a
- * multiple of the workers, CPU engine).
+ * `skipped`; with `mode`, every training data-parallel run trains that way. Validates the
+ * result as {@linkcode withOverrides} does (batch size a multiple of the workers; on the GPU,
+ * sparse embedding gradients).
  */
 export function withDataParallel(
   suite: Suite,

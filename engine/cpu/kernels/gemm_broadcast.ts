@@ -79,7 +79,6 @@ function gemmPanel(
   ldm: i32,
 ): void {
   const dm = <usize> sam * 4, dk = <usize> sak * 4, db = <usize> ldb * 4;
-  const zero = f32x4.splat(0);
   let m = m0;
   // 6 rows x 8 columns: 12 accumulators, 2 vectors of B and one broadcast fill 15 of the 16
   // vector registers V8 has on x64; wider blocks spill (measured: 47 vs 38 GFLOP/s for 4 x 8).
