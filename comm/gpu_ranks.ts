@@ -244,6 +244,11 @@ export class GpuRanks {
         if (e.data.type === "error") reject(new Error(`GPU rank ${rank}: ${e.data.message}`));
         else resolve(e.data);
       };
+      // A failure outside the rank's handler (its module failing to load): an error, not a hang.
+      w.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`GPU rank ${rank}: ${e.message}`));
+      };
       w.postMessage(request);
     });
   }
