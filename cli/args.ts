@@ -440,6 +440,11 @@ export function intFlag(
   return n;
 }
 
+/** The integers of a comma-separated `--flag` value (each at least `min`). */
+export function intList(flag: string, value: string, min = 1): number[] {
+  return value.split(",").map((s) => intFlag(flag, s.trim(), min));
+}
+
 /** Parses a number flag value in `(min, max]`. */
 export function numberFlag(
   name: string,

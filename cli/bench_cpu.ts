@@ -15,7 +15,16 @@ import { median, summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
-import { cpuKernelsFlag, defineCli, FLAGS, intFlag, parseCli, runMain, suiteArg } from "./args.ts";
+import {
+  cpuKernelsFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  intList,
+  parseCli,
+  runMain,
+  suiteArg,
+} from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:cpu [SUITE] [options]",
@@ -66,7 +75,7 @@ async function main(): Promise<number> {
   const iters = intFlag("iterations", values.iterations) ?? 200;
   const rounds = intFlag("rounds", values.rounds) ?? 3;
   const maxRows = intFlag("max-rows", values["max-rows"], 0) ?? 100_000;
-  const threadList = (values.threads ?? "1,2").split(",").map((t) => intFlag("threads", t.trim()));
+  const threadList = intList("threads", values.threads ?? "1,2");
   const kernelList = (values["cpu-kernels"] ?? "wasm,auto").split(",").map((k) =>
     cpuKernelsFlag({ "cpu-kernels": k.trim(), "blas-lib": values["blas-lib"] }, "auto")
   );

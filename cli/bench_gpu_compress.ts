@@ -26,8 +26,17 @@ import { Rng } from "../engine/rng.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { upperMedian } from "../record/stats.ts";
-import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
-import { GPU_DP_FLAGS, intList, presetList, READBACKS } from "./gpu_dp_flags.ts";
+import {
+  choiceFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  intList,
+  numberFlag,
+  parseCli,
+  runMain,
+} from "./args.ts";
+import { GPU_DP_FLAGS, presetList, READBACKS } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu-compress [options]",

@@ -18,8 +18,17 @@ import { SyntheticCriteo } from "../data/synthetic.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { kaggleSpec } from "../engine/spec.ts";
-import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
-import { GPU_DP_FLAGS, intList, presetList, READBACKS } from "./gpu_dp_flags.ts";
+import {
+  choiceFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  intList,
+  numberFlag,
+  parseCli,
+  runMain,
+} from "./args.ts";
+import { GPU_DP_FLAGS, presetList, READBACKS } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu-dp [options]",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { FLAGS, intFlag, UsageError } from "./args.ts";
+import { FLAGS, UsageError } from "./args.ts";
 
 /** The compression presets a GPU worker builds (dense gradients are the accounting baseline). */
 export const GPU_PRESETS = ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const;
@@ -37,11 +37,6 @@ export const GPU_DP_FLAGS = {
     default: "map",
   },
 } as const;
-
-/** The integers of a comma-separated `--flag` value (each at least `min`). */
-export function intList(flag: string, value: string, min = 1): number[] {
-  return value.split(",").map((s) => intFlag(flag, s.trim(), min));
-}
 
 /** The presets of a `--compression LIST` value. */
 export function presetList(value: string): GpuPreset[] {
