@@ -14,7 +14,7 @@ import type { Engine } from "../engine/engine.ts";
 import { median, summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import { findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
+import { cappedTables, findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
 import {
   cpuKernelsFlag,
   defineCli,
@@ -79,11 +79,7 @@ async function main(): Promise<number> {
   const kernelList = (values["cpu-kernels"] ?? "wasm,auto").split(",").map((k) =>
     cpuKernelsFlag({ "cpu-kernels": k.trim(), "blas-lib": values["blas-lib"] }, "auto")
   );
-  const base = arch === "kaggle" ? kaggleSpec() : terabyteSpec();
-  const spec: ModelSpec = {
-    ...base,
-    tableRows: base.tableRows.map((n) => (maxRows > 0 ? Math.min(n, maxRows) : n)),
-  };
+  const spec = cappedTables(arch === "kaggle" ? kaggleSpec() : terabyteSpec(), maxRows);
   const python = values["no-pytorch"] ? undefined : await findTorchPython(values.python);
   if (!values["no-pytorch"] && !python) {
     console.error("bench:cpu: no python3 with torch found; timing only our engine");

@@ -33,7 +33,7 @@ import {
   runMain,
   UsageError,
 } from "./args.ts";
-import { findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
+import { cappedTables, findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
 import { readFileShared } from "./infer.ts";
 
 const CLI = defineCli({
@@ -238,11 +238,7 @@ async function main(): Promise<number> {
 function inMemoryModel(maxRowsFlag: string | undefined, bitsFlag: string | undefined) {
   const maxRows = intFlag("max-rows", maxRowsFlag, 0) ?? 100_000;
   const bits = choiceFlag("bits", bitsFlag, ["2", "4", "8"] as const) ?? "4";
-  const base = kaggleSpec();
-  const spec: ModelSpec = {
-    ...base,
-    tableRows: base.tableRows.map((n) => (maxRows > 0 ? Math.min(n, maxRows) : n)),
-  };
+  const spec = cappedTables(kaggleSpec(), maxRows);
   const b = Number(bits) as 2 | 4 | 8;
   const q: ModelFileQuantization = { embeddingBits: b, mlpBits: b, mlpGranularity: "channel" };
   const file = writeModelFile(spec, initParams(spec, 1), q);
