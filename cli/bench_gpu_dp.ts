@@ -28,7 +28,7 @@ import {
   parseCli,
   runMain,
 } from "./args.ts";
-import { GPU_DP_FLAGS, presetList, READBACKS } from "./gpu_dp_flags.ts";
+import { GPU_DP_FLAGS, gpuDpLists, READBACKS } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu-dp [options]",
@@ -76,8 +76,7 @@ async function main(): Promise<number> {
   if (!parsed) return 0;
   const { values } = parsed;
   const ranks = intFlag("ranks", values.ranks, 1) ?? 2;
-  const batches = intList("batch-size", values["batch-size"] ?? "128,2048,16384");
-  const presets = presetList(values.compression ?? "sparse,sparse-int8");
+  const { batches, presets } = gpuDpLists(values);
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const gpus = values.gpus === undefined ? null : intList("gpus", values.gpus, 0);
