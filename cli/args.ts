@@ -411,6 +411,7 @@ export function suiteArg<T extends string>(
   }
   return name as T;
 }
+
 /**
  * The CPU engine's kernels from `--cpu-kernels` (`fallback` when absent). `--blas-lib FILE` sets
  * `DQRM_BLAS_LIB` for this process, so that every CPU engine it creates (Workers, replicas,
