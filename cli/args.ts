@@ -411,6 +411,7 @@ export function suiteArg<T extends string>(
   }
   return name as T;
 }
+
 /**
  * The CPU engine's kernels from `--cpu-kernels` (`fallback` when absent). `--blas-lib FILE` sets
  * `DQRM_BLAS_LIB` for this process, so that every CPU engine it creates (Workers, replicas,
@@ -438,6 +439,11 @@ export function intFlag(
     throw new UsageError(`--${name} expects an integer >= ${min} but found '${value}'`);
   }
   return n;
+}
+
+/** The integers of a comma-separated `--flag` value (each at least `min`). */
+export function intList(flag: string, value: string, min = 1): number[] {
+  return value.split(",").map((s) => intFlag(flag, s.trim(), min));
 }
 
 /** Parses a number flag value in `(min, max]`. */

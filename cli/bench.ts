@@ -31,6 +31,7 @@ import {
   defineCli,
   FLAGS,
   intFlag,
+  intList,
   numberFlag,
   parseCli,
   runMain,
@@ -52,7 +53,6 @@ import { COMPRESSION_PRESET_NAMES } from "../record/presets.ts";
 import { withDataParallel } from "../suites/suite.ts";
 import { conflictMessage, deleteResults, planResume } from "./resume.ts";
 import { runSummaryLine, warmupWarning } from "./run_lines.ts";
-import { intList } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench SUITE [options]",

@@ -14,8 +14,17 @@ import type { Engine } from "../engine/engine.ts";
 import { median, summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import { findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
-import { cpuKernelsFlag, defineCli, FLAGS, intFlag, parseCli, runMain, suiteArg } from "./args.ts";
+import { cappedTables, findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
+import {
+  cpuKernelsFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  intList,
+  parseCli,
+  runMain,
+  suiteArg,
+} from "./args.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:cpu [SUITE] [options]",
@@ -66,15 +75,11 @@ async function main(): Promise<number> {
   const iters = intFlag("iterations", values.iterations) ?? 200;
   const rounds = intFlag("rounds", values.rounds) ?? 3;
   const maxRows = intFlag("max-rows", values["max-rows"], 0) ?? 100_000;
-  const threadList = (values.threads ?? "1,2").split(",").map((t) => intFlag("threads", t.trim()));
+  const threadList = intList("threads", values.threads ?? "1,2");
   const kernelList = (values["cpu-kernels"] ?? "wasm,auto").split(",").map((k) =>
     cpuKernelsFlag({ "cpu-kernels": k.trim(), "blas-lib": values["blas-lib"] }, "auto")
   );
-  const base = arch === "kaggle" ? kaggleSpec() : terabyteSpec();
-  const spec: ModelSpec = {
-    ...base,
-    tableRows: base.tableRows.map((n) => (maxRows > 0 ? Math.min(n, maxRows) : n)),
-  };
+  const spec = cappedTables(arch === "kaggle" ? kaggleSpec() : terabyteSpec(), maxRows);
   const python = values["no-pytorch"] ? undefined : await findTorchPython(values.python);
   if (!values["no-pytorch"] && !python) {
     console.error("bench:cpu: no python3 with torch found; timing only our engine");

@@ -27,7 +27,7 @@ import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { upperMedian } from "../record/stats.ts";
 import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
-import { GPU_DP_FLAGS, intList, presetList, READBACKS } from "./gpu_dp_flags.ts";
+import { GPU_DP_FLAGS, gpuDpLists, READBACKS } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu-compress [options]",
@@ -72,8 +72,7 @@ async function main(): Promise<number> {
   const parsed = parseCli(CLI, Deno.args);
   if (!parsed) return 0;
   const { values } = parsed;
-  const batches = intList("batch-size", values["batch-size"] ?? "128,2048,16384");
-  const presets = presetList(values.compression ?? "sparse,sparse-int8");
+  const { batches, presets } = gpuDpLists(values);
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const readback = choiceFlag("readback", values.readback, READBACKS) ?? "map";

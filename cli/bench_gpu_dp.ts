@@ -18,8 +18,17 @@ import { SyntheticCriteo } from "../data/synthetic.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { kaggleSpec } from "../engine/spec.ts";
-import { choiceFlag, defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
-import { GPU_DP_FLAGS, intList, presetList, READBACKS } from "./gpu_dp_flags.ts";
+import {
+  choiceFlag,
+  defineCli,
+  FLAGS,
+  intFlag,
+  intList,
+  numberFlag,
+  parseCli,
+  runMain,
+} from "./args.ts";
+import { GPU_DP_FLAGS, gpuDpLists, READBACKS } from "./gpu_dp_flags.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu-dp [options]",
@@ -67,8 +76,7 @@ async function main(): Promise<number> {
   if (!parsed) return 0;
   const { values } = parsed;
   const ranks = intFlag("ranks", values.ranks, 1) ?? 2;
-  const batches = intList("batch-size", values["batch-size"] ?? "128,2048,16384");
-  const presets = presetList(values.compression ?? "sparse,sparse-int8");
+  const { batches, presets } = gpuDpLists(values);
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
   const gpus = values.gpus === undefined ? null : intList("gpus", values.gpus, 0);

@@ -5,9 +5,8 @@
  * GEMM: every product of the Kaggle and Terabyte MLPs (forward Y = X Wᵀ + b with ReLU, input
  * gradient dX = dY W masked, weight gradient dW = dYᵀ X, bias gradient dB = dYᵀ 1) at each
  * batch, timed for the previous kernel (16 x 16 tiles, one output per invocation; kept here
- * only, for the comparison) and for
- * the engine's plan (tuned, else register-blocked tile and split-K chosen per shape), optionally
- * every engine tile. Each timing is one compute pass of `--reps` identical dispatches, measured by
+ * only, for the comparison) and for the engine's plan (tuned, else register-blocked tile and
+ * split-K chosen per shape), optionally every engine tile. Each timing is one compute pass of `--reps` identical dispatches, measured by
  * timestamp queries where the device has them (else by the wall time of the submit), reported as
  * µs per product, TFLOP/s and % of the adapter's FMA peak (measured first, `gemm_sweep.ts`), with
  * totals per model and batch. `--sweep` then tries every candidate tile on each large product

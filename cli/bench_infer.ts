@@ -23,15 +23,17 @@ import { median } from "../record/stats.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import {
   choiceFlag,
+  CPU_KERNEL_FLAGS,
   cpuKernelsFlag,
   defineCli,
   FLAGS,
   intFlag,
+  intList,
   parseCli,
   runMain,
   UsageError,
 } from "./args.ts";
-import { findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
+import { cappedTables, findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
 import { readFileShared } from "./infer.ts";
 
 const CLI = defineCli({
@@ -77,8 +79,7 @@ at --max-rows rows is made in memory.`,
       default: "the first of python3, /usr/bin/python3 that imports torch",
     },
     "no-pytorch": { type: "boolean", help: "time only our engine" },
-    "cpu-kernels": { ...FLAGS["cpu-kernels"], default: "auto" },
-    "blas-lib": FLAGS["blas-lib"],
+    ...CPU_KERNEL_FLAGS,
     out: FLAGS.out,
   },
 });
@@ -95,9 +96,8 @@ async function main(): Promise<number> {
   if (!parsed) return 0;
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new UsageError("expected at most one MODEL file");
-  const list = (name: string, v: string) => v.split(",").map((x) => intFlag(name, x.trim(), 1));
-  const batches = list("batch-size", values["batch-size"] ?? "128,16384");
-  const threadList = list("threads", values.threads ?? "1,2");
+  const batches = intList("batch-size", values["batch-size"] ?? "128,16384");
+  const threadList = intList("threads", values.threads ?? "1,2");
   const samples = intFlag("samples", values.samples, 1) ?? 65_536;
   const rounds = intFlag("rounds", values.rounds, 1) ?? 3;
   const tableKinds = (values.tables ?? "packed").split(",").map((k) =>
@@ -238,11 +238,7 @@ async function main(): Promise<number> {
 function inMemoryModel(maxRowsFlag: string | undefined, bitsFlag: string | undefined) {
   const maxRows = intFlag("max-rows", maxRowsFlag, 0) ?? 100_000;
   const bits = choiceFlag("bits", bitsFlag, ["2", "4", "8"] as const) ?? "4";
-  const base = kaggleSpec();
-  const spec: ModelSpec = {
-    ...base,
-    tableRows: base.tableRows.map((n) => (maxRows > 0 ? Math.min(n, maxRows) : n)),
-  };
+  const spec = cappedTables(kaggleSpec(), maxRows);
   const b = Number(bits) as 2 | 4 | 8;
   const q: ModelFileQuantization = { embeddingBits: b, mlpBits: b, mlpGranularity: "channel" };
   const file = writeModelFile(spec, initParams(spec, 1), q);

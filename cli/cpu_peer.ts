@@ -1,7 +1,7 @@
 /**
  * What `bench:cpu` and `bench:infer` share: finding a python3 with torch, what that PyTorch is
- * built with (`torch.__config__`), and the uniform random one-hot batches that feed ours and
- * the PyTorch scripts alike.
+ * built with (`torch.__config__`), the tables capped as `--max-rows` caps them, and the uniform
+ * random one-hot batches that feed ours and the PyTorch scripts alike.
  *
  * @module
  */
@@ -23,6 +23,14 @@ export function uniformOneHotChunk(spec: ModelSpec, batch: number, samples: numb
     for (let s = 0; s < chunk.samples; s++) chunk.indices[t][s] = rng.int(n);
   });
   return chunk;
+}
+
+/** `spec` with every table capped at `maxRows` rows (0: the full tables), as the peers' --max-rows. */
+export function cappedTables(spec: ModelSpec, maxRows: number): ModelSpec {
+  return {
+    ...spec,
+    tableRows: spec.tableRows.map((n) => (maxRows > 0 ? Math.min(n, maxRows) : n)),
+  };
 }
 
 /**

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { FLAGS, intFlag, UsageError } from "./args.ts";
+import { FLAGS, intList, UsageError } from "./args.ts";
 
 /** The compression presets a GPU worker builds (dense gradients are the accounting baseline). */
 export const GPU_PRESETS = ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8-ec"] as const;
@@ -38,13 +38,18 @@ export const GPU_DP_FLAGS = {
   },
 } as const;
 
-/** The integers of a comma-separated `--flag` value (each at least `min`). */
-export function intList(flag: string, value: string, min = 1): number[] {
-  return value.split(",").map((s) => intFlag(flag, s.trim(), min));
+/** The per-rank batch sizes and presets of `--batch-size LIST` and `--compression LIST`. */
+export function gpuDpLists(
+  values: { "batch-size"?: string; compression?: string },
+): { batches: number[]; presets: GpuPreset[] } {
+  return {
+    batches: intList("batch-size", values["batch-size"] ?? GPU_DP_FLAGS["batch-size"].default),
+    presets: presetList(values.compression ?? GPU_DP_FLAGS.compression.default),
+  };
 }
 
 /** The presets of a `--compression LIST` value. */
-export function presetList(value: string): GpuPreset[] {
+function presetList(value: string): GpuPreset[] {
   return value.split(",").map((s) => {
     const name = s.trim() as GpuPreset;
     if (!GPU_PRESETS.includes(name)) {

@@ -153,13 +153,25 @@ def warn_if_slow_blas():
               " BLAS (install OpenBLAS for a fair baseline)", file=sys.stderr)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def add_model_args(p):
+    """The architecture and its table rows: SUITE, --table-rows, --max-rows (see table_rows)."""
     p.add_argument("suite", nargs="?", choices=sorted(ARCHS), default="kaggle",
                    help="architecture (default kaggle)")
     p.add_argument("--table-rows", help="comma-separated rows per table (overrides --max-rows)")
     p.add_argument("--max-rows", type=int, default=100000,
                    help="cap each table at N rows; 0 = full size (default 100000)")
+
+
+def table_rows(arch, a):
+    """Rows per table: --table-rows as given, else the architecture's capped at --max-rows."""
+    if a.table_rows:
+        return [int(s) for s in a.table_rows.split(",")]
+    return [min(n, a.max_rows) if a.max_rows else n for n in arch["rows"]]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_model_args(p)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--iterations", type=int, default=200, help="timed iterations")
     p.add_argument("--warmup", type=int, default=20, help="untimed iterations first")
@@ -186,10 +198,7 @@ def main():
         p.error("--verify N needs N >= 0 and --mode cudagraph")
 
     arch = ARCHS[a.suite]
-    if a.table_rows:
-        rows = [int(s) for s in a.table_rows.split(",")]
-    else:
-        rows = [min(n, a.max_rows) if a.max_rows else n for n in arch["rows"]]
+    rows = table_rows(arch, a)
     d = arch["dim"]
     f = len(rows) + 1
     if arch["bottom"][-1] != d or arch["top"][0] != d + f * (f - 1) // 2 or min(rows) < 1:

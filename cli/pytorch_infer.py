@@ -26,16 +26,13 @@ except ImportError as err:
     print(f"pytorch_infer: torch is not importable from {sys.executable}: {err}", file=sys.stderr)
     sys.exit(2)
 
-from pytorch_dlrm import ARCHS, DLRM, warn_if_slow_blas  # next to this script
+# next to this script
+from pytorch_dlrm import ARCHS, DLRM, add_model_args, table_rows, warn_if_slow_blas
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("suite", nargs="?", choices=sorted(ARCHS), default="kaggle",
-                   help="architecture (default kaggle)")
-    p.add_argument("--table-rows", help="comma-separated rows per table (overrides --max-rows)")
-    p.add_argument("--max-rows", type=int, default=100000,
-                   help="cap each table at N rows; 0 = full size (default 100000)")
+    add_model_args(p)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--samples", type=int, default=131072, help="samples scored per round")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds")
@@ -48,10 +45,7 @@ def main():
                 " --max-rows and --warmup >= 0")
 
     arch = ARCHS[a.suite]
-    if a.table_rows:
-        rows = [int(s) for s in a.table_rows.split(",")]
-    else:
-        rows = [min(n, a.max_rows) if a.max_rows else n for n in arch["rows"]]
+    rows = table_rows(arch, a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     warn_if_slow_blas()

@@ -10,6 +10,7 @@ import { readModelFile, readModelFilePacked, writeModelFile } from "../engine/mo
 import { initParams } from "../engine/params.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { ODD, randomChunk, testSpec } from "./test_models.ts";
+import { type CliRun, runScript } from "./run_cli.ts";
 
 /** Even embedding width: INT4 rows start on a byte (the lookup's two-a-byte path). */
 const EVEN: ModelSpec = testSpec([13, 4, 31, 9], 8, [13, 9, 8], [10, 6, 1]);
@@ -116,14 +117,8 @@ Deno.test("an engine on packed tables only predicts, and rejects FP32 tables bes
 });
 
 /** Runs a tool of `cli/` and returns its exit status and output. */
-async function runTool(tool: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`../cli/${tool}`, import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function runTool(tool: string, args: string[]): Promise<CliRun> {
+  return runScript(new URL(`../cli/${tool}`, import.meta.url).pathname, args);
 }
 
 Deno.test("infer scores the same with tables packed and expanded, and says which and its memory", async () => {
