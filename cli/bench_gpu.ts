@@ -30,6 +30,7 @@ import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
 import { defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
+import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:gpu [SUITE] [options]",
@@ -160,8 +161,8 @@ async function main(): Promise<number> {
       // trains through (engine/gpu/README.md, "The readback floor").
       const chunkIterations = chunkIterationsFor(batch, samples);
       const chunks = Math.max(3, Math.ceil(samples / batch / chunkIterations));
-      // Three buffers, as the training loop keeps (see timeChunks).
-      const buffers = [0, 1, 2].map((b) => {
+      // As many buffers as the training loop keeps (see timeChunks).
+      const buffers = Array.from({ length: LOOKAHEAD_CHUNK_BUFFERS }, (_, b) => {
         const chunk = allocateOneHotChunk(spec, batch, batch * chunkIterations, true);
         data.fill(chunk, "train", b * batch * chunkIterations);
         return chunk;

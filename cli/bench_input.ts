@@ -17,6 +17,7 @@ import { defaultDataWorkers, FillPool, type FillSourceSpec } from "../data/fill_
 import { writeFileAtomic } from "../record/files.ts";
 import { chunkIterationsFor, timeChunks } from "./bench_gpu.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";
+import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:input [options]",
@@ -213,8 +214,8 @@ async function timeEndToEnd(
       const chunkIterations = chunkIterationsFor(batch, samples);
       const n = batch * chunkIterations;
       const chunks = Math.max(3, Math.ceil(samples / n));
-      // Three buffers, as the training loop keeps (see timeChunks).
-      const buffers = [0, 1, 2].map((b) => {
+      // As many buffers as the training loop keeps (see timeChunks).
+      const buffers = Array.from({ length: LOOKAHEAD_CHUNK_BUFFERS }, (_, b) => {
         const chunk = allocateOneHotChunk(source.spec, batch, n, true);
         source.fill(chunk, source.firstOf(b, n));
         return chunk;

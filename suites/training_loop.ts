@@ -15,6 +15,12 @@ import type { ModelSpec } from "../engine/spec.ts";
 import type { RunConfig } from "../record/schema.ts";
 import type { ChunkTrainer } from "./engines.ts";
 
+/**
+ * Chunk buffers of an engine that records ahead: the one training, the next (submitted) and the
+ * chunk after next (being filled). The benches that time chunks keep as many (`timeChunks`).
+ */
+export const LOOKAHEAD_CHUNK_BUFFERS = 3;
+
 /** Progress of a run, reported after every chunk and evaluation. */
 export interface RunProgress {
   run: string;
@@ -185,7 +191,7 @@ export async function trainChunks(
   // that records ahead, a third takes the chunk after next, filled while the engine trains both.
   const chunkSamples = config.chunkIterations * config.batchSize;
   const buffers = Array.from(
-    { length: lookahead ? 3 : 2 },
+    { length: lookahead ? LOOKAHEAD_CHUNK_BUFFERS : 2 },
     () => allocateOneHotChunk(spec, config.batchSize, chunkSamples, true),
   );
   const viewOf = (buffer: BatchChunk, n: number) =>
