@@ -46,6 +46,7 @@ import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import {
   type FmaPeak,
+  fmaWarmUp,
   measureFmaPeak,
   type SweepBuffers,
   sweepGemm,
@@ -53,6 +54,7 @@ import {
   type SweepResult,
   timePasses,
   tunedLine,
+  type WarmUp,
 } from "./gemm_sweep.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
 
@@ -233,13 +235,14 @@ function products(inputs: number, outputs: number, rows: number, ldx = inputs) {
   ];
 }
 
-/** Times `record` repeated `reps` times in one pass: µs per repetition. */
+/** Times `record` repeated `reps` times in one pass (after `warmUp`): µs per repetition. */
 async function timePass(
   h: KernelHarness,
   reps: number,
   record: (pass: GPUComputePassEncoder) => void,
+  warmUp?: WarmUp,
 ): Promise<number> {
-  return (await timePasses(h, [{ reps, record }]))[0];
+  return (await timePasses(h, [{ reps, record }], warmUp))[0];
 }
 
 /** A product with its GEMM uniform fields. */
@@ -302,6 +305,7 @@ async function benchGemm(
   reps: number,
   allTiles: boolean,
   peakTflops: number,
+  warmUp?: WarmUp,
 ): Promise<GemmRow[]> {
   const rows: GemmRow[] = [];
   const { a, b, bias, mask, candidate: c, scratch } = buffers;
@@ -321,7 +325,7 @@ async function benchGemm(
     const naive = h.bind(GEMM_NAIVE16, [h.uniform(words), a, b, c, bias, mask]);
     const naiveUs = await timePass(h, reps, (pass) => {
       h.dispatch(pass, naive, Math.ceil(n / 16), Math.ceil(m / 16));
-    });
+    }, warmUp);
     rows.push({
       ...base,
       kernel: "naive16",
@@ -338,7 +342,7 @@ async function benchGemm(
       const bound = h.bind(variant, [h.uniform(words), a, b, c, bias, mask]);
       const us = await timePass(h, reps, (pass) => {
         h.dispatch(pass, bound, Math.ceil(n / 16), Math.ceil(m / 16));
-      });
+      }, warmUp);
       rows.push({
         ...base,
         kernel: variant.name.replace("gemm_", ""),
@@ -365,7 +369,7 @@ async function benchGemm(
     }
     for (const [kernel, pl] of plans) {
       const g = h.bindGemm(pl, fields, [a, b, c, bias, mask], scratch, m * n);
-      const us = await timePass(h, reps, (pass) => g.record(pass, m, n));
+      const us = await timePass(h, reps, (pass) => g.record(pass, m, n), warmUp);
       rows.push({
         ...base,
         kernel,
@@ -566,7 +570,17 @@ async function main(): Promise<number> {
           `${peak.loops} rounds, ${peak.us.toFixed(0)} µs)`,
       );
       const buffers = benchBuffers(h, batches);
-      gemm = await benchGemm(h, buffers, batches, reps, values.tiles ?? false, peak.tflops);
+      // A GPU idle between timings runs the next pass at a lower clock (see WarmUp).
+      const warmUp = h.software ? undefined : fmaWarmUp(h, peak);
+      gemm = await benchGemm(
+        h,
+        buffers,
+        batches,
+        reps,
+        values.tiles ?? false,
+        peak.tflops,
+        warmUp,
+      );
       console.log(
         `\nGEMM (µs per product, ${reps} per pass; % of the FMA peak)\n` +
           "model     batch  op       layer                    m      n      k  kernel   tile          " +
@@ -598,6 +612,7 @@ async function main(): Promise<number> {
           seconds,
           tiles,
           splitAll: values["sweep-split-all"] ?? false,
+          warmUp,
         });
         for (const r of sweep) {
           const line = tunedLine(r);

@@ -141,7 +141,8 @@ Deno.test({
       }
       assert.ok(r.best);
       // The line pastes into the tuned table, and planGemm then takes it.
-      const line = tunedLine({ ...r, rule: { ...r.rule, us: 2 * r.best.us } });
+      const slow = { ...r, rule: { ...r.rule, us: 2 * r.best.us } };
+      const line = tunedLine({ ...slow, current: { ...r.current, us: 2 * r.best.us } });
       assert.ok(line);
       const entry = line.split(" //")[0].trim().replace(/,$/, "").replace(/(\w+):/g, '"$1":');
       const tuned = JSON.parse(`{${entry}}`) as Record<string, TunedGemm>;
@@ -152,8 +153,18 @@ Deno.test({
         ...(r.best.vec4 ? { vec4: true } : {}),
       };
       assert.deepEqual(planGemm(m, n, k, { layout, tuned }), want);
-      // No line when the best is not 3 % faster than the rule.
-      assert.equal(tunedLine({ ...r, rule: { ...r.rule, us: r.best.us } }), null);
+      // No line when the best is not 3 % faster than the rule (and the current plan is the rule's).
+      const current = { ...r.current, us: r.best.us };
+      assert.equal(tunedLine({ ...r, rule: { ...r.rule, us: r.best.us }, current }), null);
+      // A current tuned plan (rolled loop) that the best does not beat by 3 % stays, loop and all.
+      const kept = tunedLine({
+        ...slow,
+        current: { tile: "64x64_8x4_k16", splits: 1, vec4: true, loop: true, us: r.best.us },
+      });
+      assert.ok(
+        kept?.includes(`{ tile: "64x64_8x4_k16", splits: 1, vec4: true, loop: true }`),
+        kept ?? "",
+      );
     } finally {
       h.destroy();
     }
