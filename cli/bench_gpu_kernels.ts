@@ -355,7 +355,10 @@ async function benchGemm(
     }
     const layout = gemmLoadOrder(fields);
     // The engine plans bias gradients by planBiasGrad (the column-sum kernel past batch 128).
-    const plan = p.op === "dB" ? planBiasGrad(m, k) : planGemm(m, n, k, { layout });
+    const maxWorkgroupBytes = h.device.limits.maxComputeWorkgroupStorageSize;
+    const plan = p.op === "dB"
+      ? planBiasGrad(m, k)
+      : planGemm(m, n, k, { layout, maxWorkgroupBytes });
     const plans: [string, GemmPlan][] = [["plan", plan]];
     // The plan with its k loop rolled: the register-tiled kernel before it was written out; for
     // bias gradients, the register-tiled plan they had before.

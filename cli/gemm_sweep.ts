@@ -270,7 +270,10 @@ export async function sweepGemm(
   const bind = (plan: GemmPlan, c: GPUBuffer) =>
     h.bindGemm(plan, fields, [a, b, c, bias, mask], scratch, m * n);
   const rule = planGemm(m, n, k);
-  const current = planGemm(m, n, k, { layout });
+  const current = planGemm(m, n, k, {
+    layout,
+    maxWorkgroupBytes: h.device.limits.maxComputeWorkgroupStorageSize,
+  });
   const ruleGemm = bind(rule, reference), currentGemm = bind(current, candidate);
   const [ruleUs, currentUs] = await timePasses(h, [
     {

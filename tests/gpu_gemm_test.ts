@@ -326,6 +326,14 @@ Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plan
     planGemm(16384, 512, 367, { layout: { aKFast: false, bKFast: true }, tuned }),
     rule,
   );
+  // A tuned tile needing more workgroup memory than the device has gives way to the rule:
+  // 64x128 at bk 16 uses 16 * (68 + 132) * 4 = 12,800 bytes.
+  assert.deepEqual(planGemm(16384, 512, 367, { layout, tuned, maxWorkgroupBytes: 12800 }), {
+    tile: "64x128_8x8_k16",
+    splits: 1,
+    vec4: true,
+  });
+  assert.deepEqual(planGemm(16384, 512, 367, { layout, tuned, maxWorkgroupBytes: 12799 }), rule);
   // Scratch sizing takes the most splits of any layout's tuned plan.
   const dw = gemmTunedKey(512, 256, 16384, false, false);
   assert.equal(

@@ -32,9 +32,12 @@ export class KernelBinder implements GemmBinder {
    * that use them); null: they live as long as the engine.
    */
   collect: GPUBuffer[] | null = null;
+  /** The device's workgroup memory in bytes (what a GEMM tile may use). */
+  readonly maxWorkgroupBytes: number;
 
   constructor(device: GPUDevice, buffers: BufferManager) {
     this.#device = device;
+    this.maxWorkgroupBytes = device.limits.maxComputeWorkgroupStorageSize;
     this.#buffers = buffers;
     this.cache = new PipelineCache(device);
   }

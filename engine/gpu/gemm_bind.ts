@@ -172,7 +172,7 @@ export function planGemmOp(
   const layout = gemmLoadOrder(f);
   let plan: GemmPlan = f.flags! & GEMM_K_ROWS && op.columnSum
     ? planBiasGrad(m, k)
-    : planGemm(m, n, k, { layout });
+    : planGemm(m, n, k, { layout, maxWorkgroupBytes: binder.maxWorkgroupBytes });
   // The partials of two K splits lie C's size apart (at this batch size, so that a small
   // batch's split plan is not refused for want of room a larger batch would need).
   const splitStride = m * n;

@@ -11,6 +11,7 @@ import {
   gemmKernel,
   type GemmTile,
   type GemmTileName,
+  gemmTileWorkgroupBytes,
   type GemmVec4,
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
@@ -54,6 +55,11 @@ export interface GemmPlanOptions {
   layout?: { aKFast: boolean; bKFast: boolean };
   /** Tuned plans by `gemmTunedKey` (default: `GEMM_TUNED`). */
   tuned?: Readonly<Record<string, TunedGemm>>;
+  /**
+   * The device's workgroup memory in bytes: a tuned plan whose tile needs more (a tile tuned on
+   * a GPU with 48 KiB, run on one with 16) gives way to the rule's plan.
+   */
+  maxWorkgroupBytes?: number;
 }
 
 /** Tile shapes from the largest down. */
@@ -94,7 +100,10 @@ export function planGemm(m: number, n: number, k: number, options: GemmPlanOptio
   if (options.layout) {
     const { aKFast, bKFast } = options.layout;
     const tuned = (options.tuned ?? GEMM_TUNED)[gemmTunedKey(m, n, k, aKFast, bKFast)];
-    if (tuned) {
+    const fits = (tile: string) =>
+      options.maxWorkgroupBytes === undefined || tile === "naive16" ||
+      gemmTileWorkgroupBytes(gemmTileByName(tile)) <= options.maxWorkgroupBytes;
+    if (tuned && fits(tuned.tile)) {
       return {
         tile: tuned.tile,
         splits: tuned.splits,
