@@ -40,8 +40,8 @@ second_core() {
 for step in "${STEPS[@]}"; do
   log="$OUT/$step.txt"
   case "$step" in
-  kaggle) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --samples 1000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
-  terabyte) cmd=("${R[@]}" cli/bench_gpu.ts terabyte --batch-size 2048,16384 --samples 600000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
+  kaggle) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --samples 4000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
+  terabyte) cmd=("${R[@]}" cli/bench_gpu.ts terabyte --batch-size 2048,16384 --samples 2000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
   kernels) cmd=("${R[@]}" cli/bench_gpu_kernels.ts --batch-size 128,2048,16384 --skip-update --out "$OUT/$step.json") ;;
   methods) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --batch-size 128 --samples 400000 --methods fp32,dqrm,dqrm-p1,hawq,pact,lsq --out "$OUT/$step.json") ;;
   profile) cmd=("${R[@]}" cli/profile_gpu.ts kaggle --batch-size 128,2048 --methods fp32 --reps 5 --top 30 --out "$OUT/$step.json") ;;

@@ -38,7 +38,8 @@ const CLI = defineCli({
     `Times the WebGPU engine on synthetic data, one index per bag: per batch size and method (fp32,
 dqrm = DQRM INT4, period 200) the GPU ms/it by phase, host encode ms/it, and wall ms/it and
 samples/s with pre-generated input and with the generator filling each chunk (in --data-workers
-Workers, while the chunk before trains); then scale finding over all tables (a new scale every
+Workers, while the chunk before trains; also the wait for the first chunk's fill, when nothing
+trains yet, and the rate after it); then scale finding over all tables (a new scale every
 step) against a streaming copy's bandwidth. SUITE picks the architecture: kaggle (default) or
 terabyte.`,
   options: {
@@ -91,6 +92,10 @@ interface Row {
   samplesPerSecond: number;
   wallMsPerItGenerated: number;
   samplesPerSecondGenerated: number;
+  /** The wait for the first chunk's fill (nothing trains yet), in the +generator wall time. */
+  firstFillMsGenerated: number;
+  /** +generator wall ms/it after that wait: the pipeline's steady rate. */
+  wallMsPerItGeneratedAfterFirstFill: number;
   engineGB: number;
 }
 
@@ -154,7 +159,7 @@ async function main(): Promise<number> {
     );
     console.log(
       "batch method  its   GPU ms/it: scale forward backward update  total | encode | " +
-        "wall ms/it  samples/s | +generator ms/it samples/s",
+        "wall ms/it  samples/s | +generator ms/it samples/s | first fill ms, then ms/it",
     );
     for (const batch of batches) {
       // Chunks of ~262k samples: far longer than mapAsync's 10 ms sleep, which the next chunk
@@ -187,6 +192,8 @@ async function main(): Promise<number> {
           samplesPerSecond: (iterations * batch) / (pre.wallMs / 1e3),
           wallMsPerItGenerated: gen.wallMs / iterations,
           samplesPerSecondGenerated: (iterations * batch) / (gen.wallMs / 1e3),
+          firstFillMsGenerated: gen.firstFillMs,
+          wallMsPerItGeneratedAfterFirstFill: (gen.wallMs - gen.firstFillMs) / iterations,
           engineGB: engine.memoryBytes() / 1e9,
         };
         rows.push(row);
@@ -196,7 +203,8 @@ async function main(): Promise<number> {
             `${fix(g.scale, 9)} ${fix(g.forward, 7)} ${fix(g.backward, 8)} ${fix(g.update, 6)} ` +
             `${fix(g.total, 6)} | ${fix(row.encodeMsPerIt, 6)} | ${fix(row.wallMsPerIt, 10)} ` +
             `${fmtRate(row.samplesPerSecond)} | ${fix(row.wallMsPerItGenerated, 16)} ` +
-            `${fmtRate(row.samplesPerSecondGenerated)}`,
+            `${fmtRate(row.samplesPerSecondGenerated)} | ${fix(row.firstFillMsGenerated, 10)} ` +
+            `${fix(row.wallMsPerItGeneratedAfterFirstFill, 10)}`,
         );
       }
       const f = rows.find((r) => r.batch === batch && r.method === "fp32");
@@ -338,9 +346,14 @@ export async function timeChunks(
   buffers: BatchChunk[],
   chunks: number,
   refill: ((chunk: BatchChunk, k: number) => void | Promise<void>) | null,
-): Promise<{ wallMs: number; encodeMs: number; gpu: Record<Phase | "total", number> }> {
+): Promise<{
+  wallMs: number;
+  encodeMs: number;
+  firstFillMs: number;
+  gpu: Record<Phase | "total", number>;
+}> {
   const results: TrainChunkResult[] = [];
-  let encodeMs = 0;
+  let encodeMs = 0, firstFillMs = 0;
   let inFlight: Promise<TrainChunkResult> | null = null;
   const start = performance.now();
   const n = buffers.length;
@@ -354,6 +367,7 @@ export async function timeChunks(
   for (let k = 0; k < n - 1; k++) fill(k);
   for (let k = 0; k < chunks; k++) {
     await fills[k];
+    if (k === 0) firstFillMs = performance.now() - start;
     const e0 = performance.now();
     const next = engine.trainChunk(buffers[k % n], { learningRate: 0.01 });
     encodeMs += performance.now() - e0;
@@ -374,7 +388,7 @@ export async function timeChunks(
     gpu[p] /= iterations;
     gpu.total += gpu[p];
   }
-  return { wallMs, encodeMs, gpu };
+  return { wallMs, encodeMs, firstFillMs, gpu };
 }
 
 /**
