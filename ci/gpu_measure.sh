@@ -15,6 +15,9 @@
 #   profile   profile:gpu kaggle at b128 and b2048 (each kernel in a timed pass of its own)
 #   infer     bench:infer on two distinct CPU cores (taskset) against PyTorch on the CPU
 #   dp        bench:gpu-dp with 2 ranks on GPU 0 (Table 4's exchanges, time by part)
+#   cpu-tb    bench:cpu terabyte, full tables, batch 2048, 2 threads on two distinct cores, our
+#             BLAS path against PyTorch on the same cores
+#   qat       bench:qat on two distinct cores, BLAS path: DQRM / FP32 and scale finding vs a copy
 # Settings (environment): LIMIT (seconds a step may take, default 280), PYTHON (default python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,9 +49,11 @@ for step in "${STEPS[@]}"; do
   methods) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --batch-size 128 --samples 400000 --methods fp32,dqrm,dqrm-p1,hawq,pact,lsq --out "$OUT/$step.json") ;;
   profile) cmd=("${R[@]}" cli/profile_gpu.ts kaggle --batch-size 128,2048 --methods fp32 --reps 5 --top 30 --out "$OUT/$step.json") ;;
   infer) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_infer.ts --threads 1,2 --rounds 3 --python "$PY" --out "$OUT/$step.json") ;;
+  cpu-tb) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_cpu.ts terabyte --batch-size 2048 --max-rows 0 --iterations 10 --rounds 2 --threads 2 --cpu-kernels blas --python "$PY" --out "$OUT/$step.json") ;;
+  qat) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_qat.ts --threads 2 --cpu-kernels blas --iterations 200) ;;
   dp) cmd=("${R[@]}" cli/bench_gpu_dp.ts --ranks 2 --readback canvas --out "$OUT/$step.json") ;;
   *)
-    echo "gpu_measure: unknown step '$step' (expected kaggle, terabyte, kernels, methods, profile, infer or dp)" >&2
+    echo "gpu_measure: unknown step '$step' (expected kaggle, terabyte, kernels, methods, profile, infer, dp, cpu-tb or qat)" >&2
     exit 2
     ;;
   esac
