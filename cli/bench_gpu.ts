@@ -96,6 +96,8 @@ interface Row {
   firstFillMsGenerated: number;
   /** +generator wall ms/it after that wait: the pipeline's steady rate. */
   wallMsPerItGeneratedAfterFirstFill: number;
+  /** Where the main thread's wall time went, ms/it: pre-generated, then +generator. */
+  mainThread: { encode: number; fillWait: number; resultWait: number }[];
   engineGB: number;
 }
 
@@ -194,6 +196,11 @@ async function main(): Promise<number> {
           samplesPerSecondGenerated: (iterations * batch) / (gen.wallMs / 1e3),
           firstFillMsGenerated: gen.firstFillMs,
           wallMsPerItGeneratedAfterFirstFill: (gen.wallMs - gen.firstFillMs) / iterations,
+          mainThread: [pre, gen].map((t) => ({
+            encode: t.encodeMs / iterations,
+            fillWait: t.fillWaitMs / iterations,
+            resultWait: t.resultWaitMs / iterations,
+          })),
           engineGB: engine.memoryBytes() / 1e9,
         };
         rows.push(row);
@@ -205,6 +212,12 @@ async function main(): Promise<number> {
             `${fmtRate(row.samplesPerSecond)} | ${fix(row.wallMsPerItGenerated, 16)} ` +
             `${fmtRate(row.samplesPerSecondGenerated)} | ${fix(row.firstFillMsGenerated, 10)} ` +
             `${fix(row.wallMsPerItGeneratedAfterFirstFill, 10)}`,
+        );
+        const [p, q] = row.mainThread;
+        console.log(
+          `      main thread ms/it (encode, waiting for fills, for results): pre-generated ` +
+            `${fix(p.encode, 0)} ${fix(p.fillWait, 0)} ${fix(p.resultWait, 0)}; +generator ` +
+            `${fix(q.encode, 0)} ${fix(q.fillWait, 0)} ${fix(q.resultWait, 0)}`,
         );
       }
       const f = rows.find((r) => r.batch === batch && r.method === "fp32");
@@ -350,10 +363,14 @@ export async function timeChunks(
   wallMs: number;
   encodeMs: number;
   firstFillMs: number;
+  /** Waits for fills after the first (a pool that keeps up leaves none). */
+  fillWaitMs: number;
+  /** Waits for each chunk's results while the next one trains. */
+  resultWaitMs: number;
   gpu: Record<Phase | "total", number>;
 }> {
   const results: TrainChunkResult[] = [];
-  let encodeMs = 0, firstFillMs = 0;
+  let encodeMs = 0, firstFillMs = 0, fillWaitMs = 0, resultWaitMs = 0;
   let inFlight: Promise<TrainChunkResult> | null = null;
   const start = performance.now();
   const n = buffers.length;
@@ -366,13 +383,17 @@ export async function timeChunks(
   };
   for (let k = 0; k < n - 1; k++) fill(k);
   for (let k = 0; k < chunks; k++) {
+    const f0 = performance.now();
     await fills[k];
     if (k === 0) firstFillMs = performance.now() - start;
+    else fillWaitMs += performance.now() - f0;
     const e0 = performance.now();
     const next = engine.trainChunk(buffers[k % n], { learningRate: 0.01 });
     encodeMs += performance.now() - e0;
     fill(k + n - 1);
+    const r0 = performance.now();
     if (inFlight) results.push(await inFlight);
+    resultWaitMs += performance.now() - r0;
     inFlight = next;
   }
   results.push(await inFlight!);
@@ -388,7 +409,7 @@ export async function timeChunks(
     gpu[p] /= iterations;
     gpu.total += gpu[p];
   }
-  return { wallMs, encodeMs, firstFillMs, gpu };
+  return { wallMs, encodeMs, firstFillMs, fillWaitMs, resultWaitMs, gpu };
 }
 
 /**
