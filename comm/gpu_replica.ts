@@ -317,6 +317,8 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   #learningRate = 0;
   #parts: GpuReplicaParts | null = null;
   #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  /** The shared scales and the MLP message sum of a step, reused (the sum is ~2 MB). */
+  #sums: { scales: Float32Array; mlp: Float32Array | Int32Array } | null = null;
   readonly #residuals: GpuResiduals;
 
   readonly #readback: GpuReadback;
@@ -367,6 +369,15 @@ export class SimulatedGpuDataParallel implements GpuExchange {
       this.#readback,
       this.#residuals.of(buffers, K),
     );
+    // The sizes depend on the model only, so rebuilt parts keep the sums already made.
+    const e = this.#parts.exchanges[0], n = e.mlpValues;
+    if (this.#sums?.scales.length !== e.scaleCount || this.#sums.mlp.length !== n) {
+      this.#sums = {
+        scales: new Float32Array(e.scaleCount),
+        // The MLP messages are FP32 without quantization, else INT8/INT16 summed in INT32.
+        mlp: this.config.mlpBits === null ? new Float32Array(n) : new Int32Array(n),
+      };
+    }
   }
 
   async step(i: number): Promise<GpuTableStep | null> {
@@ -377,7 +388,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     if (k < K - 1) return null;
     const local: Float32Array[] = [];
     for (const e of parts.exchanges) local.push(await e.readLocalScales());
-    const scales = new Float32Array(parts.exchanges[0].scaleCount);
+    const { scales, mlp: mlpSum } = this.#sums!;
     if (scales.length) {
       sumInOrder(local, scales);
       for (let j = 0; j < scales.length; j++) scales[j] /= K;
@@ -386,10 +397,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     for (const [j, e] of parts.exchanges.entries()) {
       sent.push(await e.messages(scales, bind(i - (K - 1) + j)));
     }
-    const first = sent[0].mlp;
-    const mlpSum = first instanceof Float32Array
-      ? new Float32Array(first.length)
-      : new Int32Array(first.length);
+    // sumInOrder overwrites every element, so the reused sum needs no clearing.
     sumInOrder(sent.map((m) => m.mlp) as (Float32Array | Int8Array | Int16Array)[], mlpSum);
     for (const m of sent) addBytesDivided(this.#bytes, bytesOf(scales.length, m), K);
     const messages = sent.map((m) => m.embedding);
