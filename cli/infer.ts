@@ -36,6 +36,7 @@ import {
   type PreprocessProgress,
   resolveInput,
 } from "../data/criteo/mod.ts";
+import { readFileShared } from "../record/files.ts";
 import {
   choiceFlag,
   CPU_KERNEL_FLAGS,
@@ -207,26 +208,6 @@ function rateLine(engine: Engine, rate: number): string {
   } samples/s on ${cpuModel()}, ${threads} thread(s), ${details.cpuKernels} kernels; peak RSS ${
     (peakRssBytes() / 1e6).toFixed(0)
   } MB`;
-}
-
-/**
- * Reads a file into a `SharedArrayBuffer`, so that packed tables viewed in it are shared with
- * the engine's Workers rather than copied to each.
- */
-export async function readFileShared(path: string): Promise<Uint8Array> {
-  const file = await Deno.open(path);
-  try {
-    const { size } = await file.stat();
-    const bytes = new Uint8Array(new SharedArrayBuffer(size));
-    for (let got = 0; got < size;) {
-      const r = await file.read(bytes.subarray(got));
-      if (r === null) throw new RangeError(`Expected ${size} bytes in ${path} but found ${got}`);
-      got += r;
-    }
-    return bytes;
-  } finally {
-    file.close();
-  }
 }
 
 /** Scores every sample of a mapped cache in file order, a batch at a time. */
