@@ -13,7 +13,7 @@
  */
 import { writeFileAtomic } from "../record/files.ts";
 import { type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
-import { GpuRanks } from "../comm/gpu_ranks.ts";
+import { GpuRanks, rankGpuIndex } from "../comm/gpu_ranks.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
@@ -79,8 +79,9 @@ async function main(): Promise<number> {
   const { batches, presets } = gpuDpLists(values);
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
-  const gpus = values.gpus === undefined ? null : intList("gpus", values.gpus, 0);
-  const gpuIndex = gpus ? (r: number) => gpus[Math.min(r, gpus.length - 1)] : undefined;
+  const gpuIndex = rankGpuIndex(
+    values.gpus === undefined ? null : intList("gpus", values.gpus, 0),
+  );
   const readback = choiceFlag("readback", values.readback, READBACKS) ?? "map";
   const spec = kaggleSpec(scale);
   const data = new SyntheticCriteo(spec, { seed: 1 });
