@@ -99,9 +99,14 @@ async function main(): Promise<number> {
     const timed = allocateOneHotChunk(spec, global, global * iterations);
     data.fill(timed, "train", global * 2);
     const one = await createGpuEngine({ spec, maxBatch: global, seed: 1, gpuIndex: gpuIndex?.(0) });
-    await one.trainChunk(warm, { learningRate });
-    const base = await one.trainChunk(timed, { learningRate });
-    await one.dispose();
+    let base;
+    try {
+      await one.trainChunk(warm, { learningRate });
+      base = await one.trainChunk(timed, { learningRate });
+    } finally {
+      // Disposed before the ranks start, so that they do not share the GPU with it.
+      await one.dispose();
+    }
     const oneEngineMs = base.wallMs / base.iterations;
     for (const name of presets) {
       const compression = COMPRESSION_PRESETS[name] as Compression;
