@@ -16,10 +16,11 @@ import { cpuModel, createCpuEngine, peakRssBytes } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { clickMetrics } from "../engine/metrics.ts";
 import {
+  type LoadedModel,
   type LoadedPackedModel,
   type ModelFileHeader,
   readModelFile,
-  readModelFilePacked,
+  readModelFilePackedIfInteger,
 } from "../engine/model_file.ts";
 import type { Params } from "../engine/params.ts";
 import type { ModelSpec } from "../engine/spec.ts";
@@ -106,11 +107,9 @@ async function main(): Promise<number> {
   } catch (e) {
     throw new Error(`cannot read model file ${path}: ${(e as Error).message}`);
   }
-  let model: LoadedPackedModel | ReturnType<typeof readModelFile>;
+  let model: LoadedPackedModel | LoadedModel;
   try {
-    model = tables === "packed" ? readModelFilePacked(bytes) : readModelFile(bytes);
-    // FP32 tables are as the file stores them: nothing to keep packed.
-    if ("embeddings" in model && model.embeddings === null) model = readModelFile(bytes);
+    model = tables === "packed" ? readModelFilePackedIfInteger(bytes) : readModelFile(bytes);
   } catch (e) {
     throw new Error(`model file ${path}: ${(e as Error).message}`);
   }
