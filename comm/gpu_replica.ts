@@ -36,6 +36,7 @@ import { sliceChunk } from "./chunk.ts";
 import { type Communicator, sumInOrder } from "./communicator.ts";
 import {
   type ByteCount,
+  byteCount,
   type Compression,
   CompressionSchema,
   globalRowDeltas,
@@ -46,8 +47,7 @@ import { microBatchChunk, perGlobalBatch, type SimulatedChunkResult } from "./si
 
 /** A worker's bytes for one iteration, as `WorkerGradients.bytes` counts them. */
 function bytesOf(scales: number, m: GpuMessages): ByteCount {
-  const embedding = m.embedding.byteLength, mlp = m.mlp.byteLength, s = 4 * scales;
-  return { embedding, mlp, scales: s, total: embedding + mlp + s };
+  return byteCount(m.embedding.byteLength, m.mlp.byteLength, 4 * scales);
 }
 
 /**
@@ -210,7 +210,7 @@ export class GpuRankExchange implements GpuExchange {
   readonly config: Compression;
   #learningRate = 0;
   #parts: GpuReplicaParts | null = null;
-  #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  #bytes: ByteCount = byteCount(0, 0, 0);
   #mlpSum: { f32: Float32Array; i32: Int32Array } | null = null;
   #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
   readonly #residuals: GpuResiduals;
@@ -236,7 +236,7 @@ export class GpuRankExchange implements GpuExchange {
     learningRate: number,
   ): Promise<GpuRankChunkResult> {
     this.#learningRate = learningRate;
-    this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    this.#bytes = byteCount(0, 0, 0);
     this.#timing = { gpu: 0, exchange: 0, apply: 0 };
     const r = await gpuDataParallelHooks(engine).trainChunk(chunk, { learningRate }, this);
     return {
@@ -316,7 +316,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   readonly #engine: Engine;
   #learningRate = 0;
   #parts: GpuReplicaParts | null = null;
-  #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  #bytes: ByteCount = byteCount(0, 0, 0);
   /** The shared scales and the MLP message sum of a step, reused (the sum is ~2 MB). */
   #sums: { scales: Float32Array; mlp: Float32Array | Int32Array } | null = null;
   readonly #residuals: GpuResiduals;
@@ -350,7 +350,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   ): Promise<SimulatedChunkResult> {
     const K = this.workers, micro = microBatchChunk(chunk, K);
     this.#learningRate = options.learningRate;
-    this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    this.#bytes = byteCount(0, 0, 0);
     const hooks = gpuDataParallelHooks(this.#engine);
     const r = perGlobalBatch(await hooks.trainChunk(micro, options, this, K), K);
     return { ...r, bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations) };
