@@ -89,41 +89,42 @@ async function main(): Promise<number> {
   const chunk = uniformOneHotChunk(spec, batch, batch * (iters + warmup));
 
   const pytorch = python ? await pytorchBuild(python) : undefined;
-  const engines: { kernels: string; name: string; threads: number; engine: Engine }[] = [];
+  /** Each engine measured, at each thread count (its kernels as built, not as asked). */
+  const measured: { kernels: string; name: string; threads: number }[] = [];
   const ours = new Map<string, number[]>();
   const torch = new Map<number, number[]>();
-  for (const threads of threadList) {
-    for (const asked of kernelList) {
-      const engine = await createCpuEngine({
-        spec,
-        maxBatch: batch,
-        seed: 1,
-        threads,
-        kernels: asked,
-      });
-      const kernels = String(engine.info.details.cpuKernels);
-      if (engines.some((e) => e.threads === threads && e.kernels === kernels)) {
-        console.error(`bench:cpu: --cpu-kernels ${asked} runs ${kernels}, already measured`);
-        await engine.dispose();
-        continue;
-      }
-      engines.push({ kernels, name: String(engine.info.details.kernels), threads, engine });
-    }
-  }
   const device = cpuModel();
   const vectorExtensions = cpuVectorExtensions();
-  // one line per kernel set (the same set at each thread count)
-  const kernelSets = engines.filter((e, i) => engines.findIndex((f) => f.name === e.name) === i);
   console.error(`CPU: ${device}; vector extensions: ${vectorExtensions}`);
-  for (const e of kernelSets) {
-    console.error(`ours (${e.kernels}): ${e.name}`);
-  }
   if (pytorch) console.error(`PyTorch: ${pytorch.summary}`);
-  try {
-    for (const threads of threadList) {
+  for (const threads of threadList) {
+    // Only one thread count's engines live at a time: each is disposed after its rounds, so
+    // its tables and Workers are gone before the next thread count is timed.
+    const engines: { kernels: string; engine: Engine }[] = [];
+    try {
+      for (const asked of kernelList) {
+        const engine = await createCpuEngine({
+          spec,
+          maxBatch: batch,
+          seed: 1,
+          threads,
+          kernels: asked,
+        });
+        const kernels = String(engine.info.details.cpuKernels);
+        if (engines.some((e) => e.kernels === kernels)) {
+          console.error(`bench:cpu: --cpu-kernels ${asked} runs ${kernels}, already measured`);
+          await engine.dispose();
+          continue;
+        }
+        engines.push({ kernels, engine });
+        const name = String(engine.info.details.kernels);
+        // one line per kernel set (the same set at each thread count)
+        if (!measured.some((m) => m.name === name)) console.error(`ours (${kernels}): ${name}`);
+        measured.push({ kernels, name, threads });
+      }
       for (let round = 0; round < rounds; round++) {
         const line: string[] = [];
-        for (const e of engines.filter((e) => e.threads === threads)) {
+        for (const e of engines) {
           const r = await e.engine.trainChunk(chunk, { learningRate: 0.01 });
           const perIter = Array.from(
             { length: iters },
@@ -142,10 +143,11 @@ async function main(): Promise<number> {
           `round ${round + 1}/${rounds}, ${threads} thread(s): ${line.join(", ")} ms/it`,
         );
       }
+    } finally {
+      for (const e of engines) await e.engine.dispose();
     }
-  } finally {
-    for (const e of engines) await e.engine.dispose();
   }
+  const kernelSets = measured.filter((e, i) => measured.findIndex((f) => f.name === e.name) === i);
 
   console.log(`\nCPU: ${device}; vector extensions: ${vectorExtensions}`);
   console.log(`${arch}, batch ${batch}, tables capped at ${maxRows || "full"}`);
@@ -155,7 +157,7 @@ async function main(): Promise<number> {
   console.log(`PyTorch: ${pytorch ? pytorch.summary : "not measured (no python3 with torch)"}`);
   console.log("threads  kernels  ours ms/it  PyTorch ms/it  ours/PyTorch  ours/ours-wasm");
   const fmt = (v: number, w: number) => (Number.isNaN(v) ? "–" : v.toFixed(3)).padStart(w);
-  const rows = engines.map(({ kernels, name, threads: t }) => {
+  const rows = measured.map(({ kernels, name, threads: t }) => {
     const o = median(ours.get(`${kernels}/${t}`)!);
     const p = torch.has(t) ? median(torch.get(t)!) : NaN;
     const w = ours.has(`wasm/${t}`) ? median(ours.get(`wasm/${t}`)!) : NaN;

@@ -13,7 +13,7 @@
  */
 import { writeFileAtomic } from "../record/files.ts";
 import { type Compression, COMPRESSION_PRESETS } from "../comm/compression.ts";
-import { GpuRanks } from "../comm/gpu_ranks.ts";
+import { GpuRanks, rankGpuIndex } from "../comm/gpu_ranks.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
@@ -79,8 +79,9 @@ async function main(): Promise<number> {
   const { batches, presets } = gpuDpLists(values);
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
-  const gpus = values.gpus === undefined ? null : intList("gpus", values.gpus, 0);
-  const gpuIndex = gpus ? (r: number) => gpus[Math.min(r, gpus.length - 1)] : undefined;
+  const gpuIndex = rankGpuIndex(
+    values.gpus === undefined ? null : intList("gpus", values.gpus, 0),
+  );
   const readback = choiceFlag("readback", values.readback, READBACKS) ?? "map";
   const spec = kaggleSpec(scale);
   const data = new SyntheticCriteo(spec, { seed: 1 });
@@ -98,9 +99,14 @@ async function main(): Promise<number> {
     const timed = allocateOneHotChunk(spec, global, global * iterations);
     data.fill(timed, "train", global * 2);
     const one = await createGpuEngine({ spec, maxBatch: global, seed: 1, gpuIndex: gpuIndex?.(0) });
-    await one.trainChunk(warm, { learningRate });
-    const base = await one.trainChunk(timed, { learningRate });
-    await one.dispose();
+    let base;
+    try {
+      await one.trainChunk(warm, { learningRate });
+      base = await one.trainChunk(timed, { learningRate });
+    } finally {
+      // Disposed before the ranks start, so that they do not share the GPU with it.
+      await one.dispose();
+    }
     const oneEngineMs = base.wallMs / base.iterations;
     for (const name of presets) {
       const compression = COMPRESSION_PRESETS[name] as Compression;

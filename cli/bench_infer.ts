@@ -20,7 +20,7 @@ import {
 import { initParams, type Params } from "../engine/params.ts";
 import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
 import { median } from "../record/stats.ts";
-import { writeFileAtomic } from "../record/files.ts";
+import { readFileShared, writeFileAtomic } from "../record/files.ts";
 import {
   choiceFlag,
   CPU_KERNEL_FLAGS,
@@ -34,7 +34,6 @@ import {
   UsageError,
 } from "./args.ts";
 import { cappedTables, findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
-import { readFileShared } from "./infer.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:infer [MODEL] [options]",

@@ -16,10 +16,11 @@ import { cpuModel, createCpuEngine, peakRssBytes } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { clickMetrics } from "../engine/metrics.ts";
 import {
+  type LoadedModel,
   type LoadedPackedModel,
   type ModelFileHeader,
   readModelFile,
-  readModelFilePacked,
+  readModelFilePackedIfInteger,
 } from "../engine/model_file.ts";
 import type { Params } from "../engine/params.ts";
 import type { ModelSpec } from "../engine/spec.ts";
@@ -36,6 +37,7 @@ import {
   type PreprocessProgress,
   resolveInput,
 } from "../data/criteo/mod.ts";
+import { readFileShared } from "../record/files.ts";
 import {
   choiceFlag,
   CPU_KERNEL_FLAGS,
@@ -105,11 +107,9 @@ async function main(): Promise<number> {
   } catch (e) {
     throw new Error(`cannot read model file ${path}: ${(e as Error).message}`);
   }
-  let model: LoadedPackedModel | ReturnType<typeof readModelFile>;
+  let model: LoadedPackedModel | LoadedModel;
   try {
-    model = tables === "packed" ? readModelFilePacked(bytes) : readModelFile(bytes);
-    // FP32 tables are as the file stores them: nothing to keep packed.
-    if ("embeddings" in model && model.embeddings === null) model = readModelFile(bytes);
+    model = tables === "packed" ? readModelFilePackedIfInteger(bytes) : readModelFile(bytes);
   } catch (e) {
     throw new Error(`model file ${path}: ${(e as Error).message}`);
   }
@@ -207,26 +207,6 @@ function rateLine(engine: Engine, rate: number): string {
   } samples/s on ${cpuModel()}, ${threads} thread(s), ${details.cpuKernels} kernels; peak RSS ${
     (peakRssBytes() / 1e6).toFixed(0)
   } MB`;
-}
-
-/**
- * Reads a file into a `SharedArrayBuffer`, so that packed tables viewed in it are shared with
- * the engine's Workers rather than copied to each.
- */
-export async function readFileShared(path: string): Promise<Uint8Array> {
-  const file = await Deno.open(path);
-  try {
-    const { size } = await file.stat();
-    const bytes = new Uint8Array(new SharedArrayBuffer(size));
-    for (let got = 0; got < size;) {
-      const r = await file.read(bytes.subarray(got));
-      if (r === null) throw new RangeError(`Expected ${size} bytes in ${path} but found ${got}`);
-      got += r;
-    }
-    return bytes;
-  } finally {
-    file.close();
-  }
 }
 
 /** Scores every sample of a mapped cache in file order, a batch at a time. */

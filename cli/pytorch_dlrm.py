@@ -169,6 +169,26 @@ def table_rows(arch, a):
     return [min(n, a.max_rows) if a.max_rows else n for n in arch["rows"]]
 
 
+def check_arch(p, suite, arch, rows):
+    """Exits with a usage error (what was expected, what was found) unless the model of `arch`
+    with `rows` rows per table is the one `suite` names: its table count, >= 1 row per table,
+    a bottom MLP ending at the embedding dim, and a top MLP taking the bottom MLP's output and
+    one dot product per pair of the bottom MLP's and the tables' vectors."""
+    d, tables = arch["dim"], len(arch["rows"])
+    if len(rows) != tables or min(rows, default=0) < 1:
+        smallest = f", the smallest of {min(rows)} rows" if rows else ""
+        p.error(f"{suite} expects {tables} tables of >= 1 row but found {len(rows)} tables"
+                f"{smallest}")
+    if arch["bottom"][-1] != d:
+        p.error(f"{suite} expects a bottom MLP ending at the embedding dim {d} but found"
+                f" {arch['bottom']}")
+    f = tables + 1
+    top_inputs = d + f * (f - 1) // 2
+    if arch["top"][0] != top_inputs:
+        p.error(f"{suite} expects a top MLP taking {top_inputs} inputs (dim {d} + the"
+                f" {f * (f - 1) // 2} dot products of {f} vectors) but found {arch['top']}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     add_model_args(p)
@@ -199,10 +219,8 @@ def main():
 
     arch = ARCHS[a.suite]
     rows = table_rows(arch, a)
+    check_arch(p, a.suite, arch, rows)
     d = arch["dim"]
-    f = len(rows) + 1
-    if arch["bottom"][-1] != d or arch["top"][0] != d + f * (f - 1) // 2 or min(rows) < 1:
-        p.error(f"{a.suite} needs 26 tables of >= 1 row (got {len(rows)})")
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)

@@ -27,7 +27,7 @@ except ImportError as err:
     sys.exit(2)
 
 # next to this script
-from pytorch_dlrm import ARCHS, DLRM, add_model_args, table_rows, warn_if_slow_blas
+from pytorch_dlrm import ARCHS, DLRM, add_model_args, check_arch, table_rows, warn_if_slow_blas
 
 
 def main():
@@ -46,6 +46,8 @@ def main():
 
     arch = ARCHS[a.suite]
     rows = table_rows(arch, a)
+    # A wrong table count would otherwise fail deep in the forward pass, as a shape mismatch.
+    check_arch(p, a.suite, arch, rows)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     warn_if_slow_blas()

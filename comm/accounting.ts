@@ -15,6 +15,7 @@
 import type { ModelSpec } from "../engine/spec.ts";
 import {
   type ByteCount,
+  byteCount,
   type Compression,
   CompressionSchema,
   planMlpTensors,
@@ -37,8 +38,7 @@ export function messageBytes(
     : 4 * spec.tableRows.reduce((a, n) => a + n * d, 0);
   const p = planMlpTensors(spec).reduce((a, t) => a + t.length, 0);
   const mlp = p * (c.mlpBits ? c.mlpBits / 8 : 4);
-  const scales = 4 * scaleCount(spec, c);
-  return { embedding, mlp, scales, total: embedding + mlp + scales };
+  return byteCount(embedding, mlp, 4 * scaleCount(spec, c));
 }
 
 /**
@@ -59,7 +59,7 @@ export function meanBytesPerIteration(
   totals: readonly ByteCount[],
   iterations: number,
 ): ByteCount {
-  const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  const bytes = byteCount(0, 0, 0);
   const per = totals.length * Math.max(iterations, 1);
   for (const b of totals) addBytesDivided(bytes, b, per);
   return bytes;

@@ -26,6 +26,11 @@ import { COMPRESSION_PRESETS, type CompressionPresetName } from "../record/prese
 import type { Communicator } from "./communicator.ts";
 
 export type { ByteCount };
+
+/** A message's bytes by part, with their total (the one place `total` is summed). */
+export function byteCount(embedding: number, mlp: number, scales: number): ByteCount {
+  return { embedding, mlp, scales, total: embedding + mlp + scales };
+}
 /** The compression presets by name (from `record/presets.ts`). */
 export { COMPRESSION_PRESETS };
 
@@ -304,8 +309,7 @@ export class WorkerGradients {
   bytes(): ByteCount {
     const embedding = this.dense ? this.dense.byteLength : this.#messageBytes;
     const mlp = this.mlpQ ? this.mlpQ.byteLength : this.mlp.byteLength;
-    const scales = this.scales.byteLength;
-    return { embedding, mlp, scales, total: embedding + mlp + scales };
+    return byteCount(embedding, mlp, this.scales.byteLength);
   }
 }
 

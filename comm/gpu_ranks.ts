@@ -45,6 +45,18 @@ export interface GpuRanksOptions {
   checkReplicas?: boolean;
 }
 
+/**
+ * The {@linkcode GpuRanksOptions.gpuIndex} of a list of GPU indices, one per rank: a list shorter
+ * than the ranks repeats its last index (so one index puts every rank on that GPU). No list, or
+ * an empty one, leaves every rank on the default adapter.
+ */
+export function rankGpuIndex(
+  gpus: readonly number[] | null | undefined,
+): ((rank: number) => number) | undefined {
+  if (!gpus?.length) return undefined;
+  return (rank) => gpus[Math.min(rank, gpus.length - 1)];
+}
+
 /** N GPU ranks in Workers. */
 export class GpuRanks {
   readonly #workers: Worker[];

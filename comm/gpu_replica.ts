@@ -36,6 +36,7 @@ import { sliceChunk } from "./chunk.ts";
 import { type Communicator, sumInOrder } from "./communicator.ts";
 import {
   type ByteCount,
+  byteCount,
   type Compression,
   CompressionSchema,
   globalRowDeltas,
@@ -46,8 +47,7 @@ import { microBatchChunk, perGlobalBatch, type SimulatedChunkResult } from "./si
 
 /** A worker's bytes for one iteration, as `WorkerGradients.bytes` counts them. */
 function bytesOf(scales: number, m: GpuMessages): ByteCount {
-  const embedding = m.embedding.byteLength, mlp = m.mlp.byteLength, s = 4 * scales;
-  return { embedding, mlp, scales: s, total: embedding + mlp + s };
+  return byteCount(m.embedding.byteLength, m.mlp.byteLength, 4 * scales);
 }
 
 /**
@@ -210,7 +210,7 @@ export class GpuRankExchange implements GpuExchange {
   readonly config: Compression;
   #learningRate = 0;
   #parts: GpuReplicaParts | null = null;
-  #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  #bytes: ByteCount = byteCount(0, 0, 0);
   #mlpSum: { f32: Float32Array; i32: Int32Array } | null = null;
   #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
   readonly #residuals: GpuResiduals;
@@ -236,7 +236,7 @@ export class GpuRankExchange implements GpuExchange {
     learningRate: number,
   ): Promise<GpuRankChunkResult> {
     this.#learningRate = learningRate;
-    this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    this.#bytes = byteCount(0, 0, 0);
     this.#timing = { gpu: 0, exchange: 0, apply: 0 };
     const r = await gpuDataParallelHooks(engine).trainChunk(chunk, { learningRate }, this);
     return {
@@ -316,7 +316,9 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   readonly #engine: Engine;
   #learningRate = 0;
   #parts: GpuReplicaParts | null = null;
-  #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  #bytes: ByteCount = byteCount(0, 0, 0);
+  /** The shared scales and the MLP message sum of a step, reused (the sum is ~2 MB). */
+  #sums: { scales: Float32Array; mlp: Float32Array | Int32Array } | null = null;
   readonly #residuals: GpuResiduals;
 
   readonly #readback: GpuReadback;
@@ -348,7 +350,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
   ): Promise<SimulatedChunkResult> {
     const K = this.workers, micro = microBatchChunk(chunk, K);
     this.#learningRate = options.learningRate;
-    this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    this.#bytes = byteCount(0, 0, 0);
     const hooks = gpuDataParallelHooks(this.#engine);
     const r = perGlobalBatch(await hooks.trainChunk(micro, options, this, K), K);
     return { ...r, bytesPerIteration: meanBytesPerIteration([this.#bytes], r.iterations) };
@@ -367,6 +369,15 @@ export class SimulatedGpuDataParallel implements GpuExchange {
       this.#readback,
       this.#residuals.of(buffers, K),
     );
+    // The sizes depend on the model only, so rebuilt parts keep the sums already made.
+    const e = this.#parts.exchanges[0], n = e.mlpValues;
+    if (this.#sums?.scales.length !== e.scaleCount || this.#sums.mlp.length !== n) {
+      this.#sums = {
+        scales: new Float32Array(e.scaleCount),
+        // The MLP messages are FP32 without quantization, else INT8/INT16 summed in INT32.
+        mlp: this.config.mlpBits === null ? new Float32Array(n) : new Int32Array(n),
+      };
+    }
   }
 
   async step(i: number): Promise<GpuTableStep | null> {
@@ -377,7 +388,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     if (k < K - 1) return null;
     const local: Float32Array[] = [];
     for (const e of parts.exchanges) local.push(await e.readLocalScales());
-    const scales = new Float32Array(parts.exchanges[0].scaleCount);
+    const { scales, mlp: mlpSum } = this.#sums!;
     if (scales.length) {
       sumInOrder(local, scales);
       for (let j = 0; j < scales.length; j++) scales[j] /= K;
@@ -386,10 +397,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     for (const [j, e] of parts.exchanges.entries()) {
       sent.push(await e.messages(scales, bind(i - (K - 1) + j)));
     }
-    const first = sent[0].mlp;
-    const mlpSum = first instanceof Float32Array
-      ? new Float32Array(first.length)
-      : new Int32Array(first.length);
+    // sumInOrder overwrites every element, so the reused sum needs no clearing.
     sumInOrder(sent.map((m) => m.mlp) as (Float32Array | Int8Array | Int16Array)[], mlpSum);
     for (const m of sent) addBytesDivided(this.#bytes, bytesOf(scales.length, m), K);
     const messages = sent.map((m) => m.embedding);

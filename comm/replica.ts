@@ -15,6 +15,7 @@ import { sliceChunk } from "./chunk.ts";
 import type { Communicator } from "./communicator.ts";
 import {
   type ByteCount,
+  byteCount,
   type Compression,
   exchangeWithCommunicator,
   WorkerGradients,
@@ -97,7 +98,7 @@ export class DataParallelReplica {
     const hooks = cpuDataParallelHooks(this.engine);
     const local = sliceChunk(chunk, comm.rank, comm.size);
     const sent0 = comm.bytesSent;
-    const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    const bytes = byteCount(0, 0, 0);
     const result = await hooks.trainChunk(local, { learningRate }, (rows, s0) => {
       exchangeWithCommunicator(
         comm,

@@ -27,6 +27,7 @@ import { sumInOrder } from "./communicator.ts";
 import {
   applyGlobalGradients,
   type ByteCount,
+  byteCount,
   type Compression,
   CompressionSchema,
   WorkerGradients,
@@ -76,7 +77,7 @@ export class SimulatedDataParallel {
     const K = this.workers, micro = microBatchChunk(chunk, K);
     const access = this.#hooks.access;
     let j = 0;
-    const bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+    const bytes = byteCount(0, 0, 0);
     const exchange = (rows: number, s0: number) => {
       const w = this.#states[j];
       w.collect(access, chunk, s0, rows);

@@ -429,7 +429,11 @@ function dequantizeSection(
  * file (its CRC covers the payload only) is read with a warning in `warnings`.
  */
 export function readModelFile(file: Uint8Array): LoadedModel {
-  const opened = openModelFile(file);
+  return loadModel(openModelFile(file));
+}
+
+/** The dequantized parameters of an opened (verified) model file. */
+function loadModel(opened: OpenedModelFile): LoadedModel {
   const { header, spec, warnings } = opened;
   const q = header.quantization;
   const embeddings = spec.tableRows.map((_, t) => {
@@ -469,7 +473,25 @@ export interface LoadedPackedModel {
  * the views with Workers). Verifies the file as {@linkcode readModelFile} does.
  */
 export function readModelFilePacked(file: Uint8Array): LoadedPackedModel {
+  return loadPackedModel(openModelFile(file));
+}
+
+/**
+ * {@linkcode readModelFilePacked} where the file stores integer tables (its `embeddings` then
+ * not null), else {@linkcode readModelFile}: FP32 tables have nothing to keep packed. The file
+ * is verified once, where trying the packed reader first and then the other would do it twice.
+ */
+export function readModelFilePackedIfInteger(
+  file: Uint8Array,
+): LoadedPackedModel | LoadedModel {
   const opened = openModelFile(file);
+  return opened.header.quantization.embeddingBits === null
+    ? loadModel(opened)
+    : loadPackedModel(opened);
+}
+
+/** The MLPs and the packed integer tables (or null) of an opened (verified) model file. */
+function loadPackedModel(opened: OpenedModelFile): LoadedPackedModel {
   const { header, spec, warnings } = opened;
   const bits = header.quantization.embeddingBits;
   const embeddings = bits === null ? null : {

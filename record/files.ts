@@ -1,6 +1,7 @@
 /**
  * Result files: written atomically (a temporary file renamed into place), so an interrupted
- * suite never leaves a half-written result, and read back for resuming and reporting.
+ * suite never leaves a half-written result, and read back for resuming and reporting; and
+ * {@linkcode readFileShared}, which reads a file (a model file) into shared memory.
  *
  * @module
  */
@@ -50,4 +51,24 @@ export async function readResults(dir: string): Promise<RunResult[]> {
     if (r) results.push(r);
   }
   return results.sort((a, b) => a.config.name.localeCompare(b.config.name));
+}
+
+/**
+ * Reads a file into a `SharedArrayBuffer`, so that packed tables viewed in it are shared with
+ * the engine's Workers rather than copied to each.
+ */
+export async function readFileShared(path: string): Promise<Uint8Array> {
+  const file = await Deno.open(path);
+  try {
+    const { size } = await file.stat();
+    const bytes = new Uint8Array(new SharedArrayBuffer(size));
+    for (let got = 0; got < size;) {
+      const r = await file.read(bytes.subarray(got));
+      if (r === null) throw new RangeError(`Expected ${size} bytes in ${path} but found ${got}`);
+      got += r;
+    }
+    return bytes;
+  } finally {
+    file.close();
+  }
 }

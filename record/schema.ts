@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { pactActive, QuantConfigSchema } from "../engine/quant.ts";
+import { pactActive, type QuantConfig, QuantConfigSchema } from "../engine/quant.ts";
 import { ModelSpecSchema } from "../engine/spec.ts";
 import { CPU_KERNEL_CHOICES } from "../engine/cpu/blas.ts";
 import { CriteoRunDataSchema } from "../data/criteo/run_data.ts";
@@ -147,17 +147,30 @@ export const RunConfigSchema = z.object({
           `${dp.compression} (dense gradients are the accounting baseline only)`,
       );
     }
-    if (pactActive(c.quantization ?? null)) {
-      issue(
-        "mode",
-        "Expected QAT without learned clips (not PACT) for data parallelism on the GPU",
-      );
-    }
   }
-  if (dp.mode !== "accounting" && c.quantization?.quantizer === "lsq") {
-    issue("mode", "Expected a quantizer other than lsq for data-parallel training");
+  if (dp.mode !== "accounting") {
+    for (const message of dataParallelTrainingIssues(c)) issue("mode", message);
   }
 });
+
+/**
+ * Why a run of `engine` with `quantization` cannot train data-parallel, one message each, or
+ * none when it can: learned quantization parameters have no gradient exchange (LSQ's steps on
+ * either engine, PACT's learned clips on the GPU). The rule {@linkcode RunConfigSchema} enforces
+ * for data-parallel training, and that `withDataParallel` (`suites/suite.ts`) skips runs by.
+ */
+export function dataParallelTrainingIssues(
+  c: { engine: "cpu" | "gpu"; quantization: QuantConfig | null },
+): string[] {
+  const issues: string[] = [];
+  if (c.engine === "gpu" && pactActive(c.quantization)) {
+    issues.push("Expected QAT without learned clips (not PACT) for data parallelism on the GPU");
+  }
+  if (c.quantization?.quantizer === "lsq") {
+    issues.push("Expected a quantizer other than lsq for data-parallel training");
+  }
+  return issues;
+}
 
 /** Configuration of one run. */
 export type RunConfig = z.infer<typeof RunConfigSchema>;

@@ -13,6 +13,7 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelEngine } from "../comm/dp_engine.ts";
+import { rankGpuIndex } from "../comm/gpu_ranks.ts";
 import { GpuRanksEngine } from "../comm/gpu_ranks_engine.ts";
 import { SimulatedGpuDataParallel } from "../comm/gpu_replica.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
@@ -26,7 +27,10 @@ export type EngineKind = RunConfig["engine"] | "data-parallel" | "gpu-ranks";
 
 /** Where an engine runs, beyond its configuration. */
 export interface EnginePlacement {
-  /** GPU index of each GPU rank (a shorter list repeats its last; default: the default adapter). */
+  /**
+   * GPU index of each GPU rank (`rankGpuIndex`: a shorter list repeats its last; default: the
+   * default adapter).
+   */
   rankGpus?: readonly number[];
 }
 
@@ -102,7 +106,6 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
   "gpu-ranks": {
     create: (config, spec, placement) => {
       const dp = config.dataParallel!;
-      const gpus = placement.rankGpus;
       return GpuRanksEngine.create({
         ranks: dp.workers,
         spec,
@@ -111,7 +114,7 @@ const ENGINE_BUILDERS: Record<EngineKind, EngineBuilder> = {
         seed: config.seed,
         quantization: config.quantization,
         compression: COMPRESSION_PRESETS[dp.compression],
-        gpuIndex: gpus?.length ? (r) => gpus[Math.min(r, gpus.length - 1)] : undefined,
+        gpuIndex: rankGpuIndex(placement.rankGpus),
       });
     },
     planned: plannedGpu,

@@ -4,8 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { pactActive } from "../engine/quant.ts";
-import { type RunConfig, RunConfigSchema } from "../record/schema.ts";
+import { dataParallelTrainingIssues, type RunConfig, RunConfigSchema } from "../record/schema.ts";
 import {
   type BaseRun,
   type Experiment,
@@ -131,9 +130,8 @@ export function withDataParallel(
   const skipped: string[] = [];
   if (o.workers === undefined && o.mode === undefined) return { suite, skipped };
   const runs = suite.runs.map((r): RunConfig => {
-    // LSQ's learned steps (and, on the GPU, PACT's learned clips) have no exchange.
-    const learned = r.quantization?.quantizer === "lsq" ||
-      (r.engine === "gpu" && pactActive(r.quantization ?? null));
+    // The schema's rule: learned quantization parameters have no gradient exchange.
+    const learned = dataParallelTrainingIssues(r).length > 0;
     if (!r.dataParallel && o.workers !== undefined && learned) {
       skipped.push(r.name);
       return r;

@@ -11,6 +11,7 @@ import type { ByteCount, Engine, TrainChunkResult } from "../engine/engine.ts";
 import { type Phase, PHASES } from "../engine/phases.ts";
 import { quantileSorted } from "../record/stats.ts";
 import { meanBytesPerIteration } from "../comm/accounting.ts";
+import { byteCount } from "../comm/compression.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import type { RunConfig } from "../record/schema.ts";
 import type { ChunkTrainer } from "./engines.ts";
@@ -84,7 +85,7 @@ export class TrainingTally {
   /** Sum of the phases of every warmed-up iteration. */
   readonly total: number[] = [];
   /** Bytes sent, summed over iterations (data-parallel trainers only). */
-  readonly #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
+  readonly #bytes: ByteCount = byteCount(0, 0, 0);
   #lossSum = 0;
   #lossCount = 0;
 

@@ -6,7 +6,7 @@ import { readModelFile } from "../engine/model_file.ts";
 import type { Params } from "../engine/params.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { accountBatches } from "../suites/accounting_run.ts";
-import { kaggleSuite, runTraining, withDataParallel } from "../suites/mod.ts";
+import { kaggleSuite, runTraining, withDataParallel, withOverrides } from "../suites/mod.ts";
 import type { RunConfig } from "../record/schema.ts";
 import { assertParamsClose } from "./test_models.ts";
 
@@ -166,4 +166,11 @@ Deno.test("data-parallel settings: errors name what was expected and what was fo
   assert.equal(out.runs.find((r) => r.name === "fp32")!.dataParallel?.workers, 2);
   assert.equal(out.runs.find((r) => r.name === "t6-dp8-sparse")!.dataParallel?.workers, 8);
   assert.equal(out.runs.find((r) => r.name === "t6-dp8-sparse")!.dataParallel?.mode, "workers");
+  // On the GPU, PACT's learned clips have no exchange either (pact-emb4 learns none).
+  const gpuT3 = withOverrides(kaggleSuite({ experiments: ["table3"] }), { engine: "gpu" });
+  assert.deepEqual(withDataParallel(gpuT3, { workers: 2 }).skipped, [
+    "lsq-int4",
+    "lsq-emb4",
+    "pact-int4",
+  ]);
 });

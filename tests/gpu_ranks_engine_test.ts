@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { rankGpuIndex } from "../comm/gpu_ranks.ts";
 import type { RunConfig } from "../record/schema.ts";
 import { kaggleSuite, runTraining } from "../suites/mod.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
@@ -71,3 +72,12 @@ for (const preset of ["sparse", "sparse-int8-ec"] as const) {
     },
   });
 }
+
+Deno.test("a list of rank GPUs shorter than the ranks repeats its last; none is the default", () => {
+  const gpuIndex = rankGpuIndex([2, 0])!;
+  assert.deepEqual([0, 1, 2, 3].map(gpuIndex), [2, 0, 0, 0]);
+  assert.deepEqual([0, 5].map(rankGpuIndex([1])!), [1, 1]);
+  assert.equal(rankGpuIndex(undefined), undefined);
+  assert.equal(rankGpuIndex(null), undefined);
+  assert.equal(rankGpuIndex([]), undefined);
+});

@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { PackedGather } from "../engine/cpu/packed_tables.ts";
-import { readModelFile, readModelFilePacked, writeModelFile } from "../engine/model_file.ts";
+import {
+  readModelFile,
+  readModelFilePacked,
+  readModelFilePackedIfInteger,
+  writeModelFile,
+} from "../engine/model_file.ts";
 import { initParams } from "../engine/params.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { ODD, randomChunk, testSpec } from "./test_models.ts";
@@ -109,6 +114,12 @@ Deno.test("an engine on packed tables only predicts, and rejects FP32 tables bes
     mlpGranularity: "channel",
   });
   assert.equal(readModelFilePacked(fp32).embeddings, null, "FP32 tables are not packed");
+  const either = readModelFilePackedIfInteger(fp32);
+  assert.ok("params" in either, "FP32 tables are read as readModelFile reads them");
+  assert.deepEqual(either.params, readModelFile(fp32).params);
+  const integer = readModelFilePackedIfInteger(file);
+  assert.ok("embeddings" in integer && integer.embeddings, "integer tables stay packed");
+  assert.deepEqual(integer, packed);
   const wrong = { ...packed.embeddings!, codes: packed.embeddings!.codes.slice(1) };
   assert.throws(
     () => new PackedGather(wrong, EVEN.tableRows, EVEN.embeddingDim),
