@@ -80,6 +80,12 @@ export interface CpuEngineOptions {
    * then gives the MLPs and no tables (`embeddings: []`).
    */
   packedTables?: PackedEmbeddings;
+  /**
+   * Min-max table scales (DQRM, HAWQ) from block maxima kept across steps, re-reading only the
+   * blocks updated since the last scale (the default, true), or from a read of every table at
+   * each refresh (false, to compare against). Both give the same bits (`table_max.ts`).
+   */
+  incrementalTableMaxima?: boolean;
 }
 
 /**
@@ -287,6 +293,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     matrixName: matrix.name,
     blas,
     packed,
+    incrementalTableMaxima: options.incrementalTableMaxima ?? true,
   });
   try {
     for (const h of helpers) await expectReady(h);
@@ -325,6 +332,14 @@ class CpuEngine implements Engine {
   #step = 0;
   #quantActive = true;
   #disposed = false;
+  /**
+   * Whether the tables may have been written outside a run since the last one (set, quantized,
+   * handed out): the threads then re-read their block maxima (`RunRequest.tableMaximaValid`).
+   * Once {@linkcode CpuEngine.gradientAccess} has handed the tables out, always.
+   */
+  #tablesWritten = true;
+  #tablesHandedOut = false;
+  readonly #incrementalTableMaxima: boolean;
 
   constructor(
     spec: ModelSpec,
@@ -347,6 +362,8 @@ class CpuEngine implements Engine {
       blas: BlasLibrary | null;
       /** Packed tables read in place of FP32 ones, or null. */
       packed: PackedGather | null;
+      /** See `CpuEngineOptions.incrementalTableMaxima`. */
+      incrementalTableMaxima: boolean;
     },
   ) {
     this.spec = spec;
@@ -363,6 +380,7 @@ class CpuEngine implements Engine {
     this.#tablePlan = q.tablePlan;
     this.#blas = q.blas;
     this.#packed = q.packed;
+    this.#incrementalTableMaxima = q.incrementalTableMaxima;
     this.info = {
       name: "cpu",
       device: cpuModel(),
@@ -378,6 +396,7 @@ class CpuEngine implements Engine {
 
   /** Copies given parameters in, or runs DLRM's seeded initialisation on every thread. */
   async initialize(params: Params | undefined, seed: number): Promise<void> {
+    this.#tablesWritten = true;
     const mlps = params ?? initMlps(this.spec, seed);
     this.#writeLinear(this.#layout.bottom, mlps.bottom);
     this.#writeLinear(this.#layout.top, mlps.top);
@@ -443,6 +462,7 @@ class CpuEngine implements Engine {
 
   /** See {@linkcode CpuGradientAccess}. */
   gradientAccess(): CpuGradientAccess {
+    this.#tablesHandedOut = true;
     const L = this.#layout;
     return {
       memory: this.#program.f32,
@@ -523,6 +543,7 @@ class CpuEngine implements Engine {
     }
     const f32 = this.#program.f32;
     if (config.embeddingBits !== null) {
+      this.#tablesWritten = true;
       const n = levels(config.embeddingBits);
       this.#tablePlan.slots.forEach((slot, t) => {
         const k = this.#tableKernels[slot.memory];
@@ -596,10 +617,15 @@ class CpuEngine implements Engine {
       firstStep: this.#step,
       batchesPerStep,
       quantize: this.#quantActive,
+      tableMaximaValid: !this.#tablesWritten && !this.#tablesHandedOut,
+      incrementalTableMaxima: this.#incrementalTableMaxima,
     };
+    // Until a run completes, its tables are not known to be as the threads' maxima say.
+    this.#tablesWritten = true;
     for (const h of this.#helpers) h.worker.postMessage(request);
     try {
       this.#program.run(request, out);
+      this.#tablesWritten = false;
       if (kind !== "predict") this.#step += Math.floor(count / batch / batchesPerStep);
     } catch (error) {
       this.#barrier.abort();

@@ -75,8 +75,13 @@ export class CpuProgram {
   readonly #pact: PactState | null;
   /** Tables whose scales (and copies) this thread finds: balanced by rows. */
   readonly #scaleTables: number[];
-  /** DoReFa: block maxima of this thread's scale tables. */
+  /**
+   * Block maxima of this thread's scale tables: DoReFa's (re-read as each step starts), or
+   * min-max scales' (marked as each step's update writes, re-read at a refresh).
+   */
   readonly #tableMax: (TableMax | undefined)[] = [];
+  /** Whether this run marks its table updates in the min-max block maxima (no exchange). */
+  #markingUpdates = false;
   /** Scratch of the tables' sparse SGD (pairwise-tree row sums). */
   readonly #sparseSgd: SparseSgd;
   /** Packed integer tables read in place of `tables` (inference only), or null. */
@@ -157,6 +162,12 @@ export class CpuProgram {
     const lead = this.#thread === 0;
     const barrier = this.#barrier;
     const quant = this.#active = quantize ? this.#quant : null;
+    // Min-max block maxima stay valid across runs only while nothing else wrote the tables: an
+    // exchange writes them itself, the engine says when it did (parameters set, quantized).
+    const marking = this.#markingUpdates = !out.exchange && request.incrementalTableMaxima;
+    if (!request.tableMaximaValid || !marking) {
+      for (const tm of this.#tableMax) tm?.invalidate();
+    }
     if (quant && kind === "predict") {
       // Weights do not change while predicting: quantize once, with the cached table scales.
       this.#quantizeWeights(false);
@@ -224,6 +235,7 @@ export class CpuProgram {
       const tc = lead ? performance.now() : 0;
       this.#update(chunk, s0, rows, learningRate, !out.exchange);
       barrier.wait();
+      if (marking) this.#markUpdated(chunk, s0, rows);
       if (lead) {
         const t3 = performance.now();
         if (out.scaleMs) out.scaleMs[it] = t0 - ts;
@@ -271,7 +283,11 @@ export class CpuProgram {
           // Learned step: initialised once, then trained in the update phase.
           if (this.#scales[t] === 0) this.#scales[t] = lsqInitialStep(this.#tables[t], n);
         } else if (refreshTables || this.#scales[t] === 0) {
-          this.#scales[t] = scaleOf(k.maxAbsFlat(slot.offset, slot.length), q.embeddingBits);
+          // The whole table's max |w|, re-reading only the blocks updated since the last refresh.
+          const tm = this.#tableMax[t] ??= new TableMax(slot.offset, slot.length);
+          // Unmarked writes (an exchange's), or maxima not kept: read the whole table.
+          if (!this.#markingUpdates) tm.invalidate();
+          this.#scales[t] = scaleOf(tm.refresh(k), q.embeddingBits);
         }
         if (!q.gatheredRowsOnly) {
           k.fakeQuantizeFlat(slot.offset, slot.copyOffset, slot.length, this.#scales[t], n);
@@ -665,6 +681,23 @@ export class CpuProgram {
           a,
         );
       }
+    }
+  }
+
+  /**
+   * Marks the rows a step updated in the min-max block maxima of this thread's scale tables
+   * (DoReFa's re-read the step's rows as the next step starts). Each thread marks only its own.
+   */
+  #markUpdated(chunk: BatchChunk, s0: number, rows: number): void {
+    if (this.#quant?.quantizer !== "minmax") return;
+    for (const t of this.#scaleTables) {
+      this.#tableMax[t]?.mark(
+        chunk.indices[t],
+        chunk.offsets[t],
+        s0,
+        rows,
+        this.#spec.embeddingDim,
+      );
     }
   }
 

@@ -33,6 +33,13 @@ export interface RunRequest {
   batchesPerStep: number;
   /** Whether quantization-aware training (or quantized prediction) is active. */
   quantize: boolean;
+  /**
+   * Whether the tables are as the last run left them (nothing else wrote them since): the
+   * threads' block maxima of the tables stay valid (`table_max.ts`), else they are read again.
+   */
+  tableMaximaValid: boolean;
+  /** Whether min-max table scales use kept block maxima at all (else every table is read). */
+  incrementalTableMaxima: boolean;
 }
 
 /** Per-iteration outputs that thread 0 fills while running a chunk. */

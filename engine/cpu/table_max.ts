@@ -7,6 +7,11 @@
  * A maximum does not depend on the order it is taken in (and a NaN anywhere gives NaN either
  * way), so the result is the whole-table pass's, bit for bit.
  *
+ * Min-max scales refreshed every P steps (DQRM, HAWQ) use the same blocks the other way round:
+ * each step marks the blocks its update wrote ({@linkcode TableMax.mark}), and a refresh re-reads
+ * only those ({@linkcode TableMax.refresh}) — while the maxima stay valid: anything that writes
+ * the table outside the marked updates must {@linkcode TableMax.invalidate} them.
+ *
  * @module
  */
 import type { Kernels } from "./wasm.ts";
@@ -19,6 +24,11 @@ export class TableMax {
   readonly #blocks: Float32Array;
   readonly #stamps: Int32Array;
   #step = 0;
+  /** Blocks written since the last refresh (ids, a flag per block), and whether any are kept. */
+  readonly #dirty: Int32Array;
+  readonly #isDirty: Uint8Array;
+  #dirtyCount = 0;
+  #valid = false;
   readonly #offset: number;
   readonly #length: number;
 
@@ -29,6 +39,63 @@ export class TableMax {
     const n = Math.ceil(length / TABLE_MAX_BLOCK);
     this.#blocks = new Float32Array(n);
     this.#stamps = new Int32Array(n).fill(-1);
+    this.#dirty = new Int32Array(n);
+    this.#isDirty = new Uint8Array(n);
+  }
+
+  /** Whether the block maxima are kept (a {@linkcode TableMax.refresh} re-reads marked blocks). */
+  get valid(): boolean {
+    return this.#valid;
+  }
+
+  /** Forgets the block maxima: the next {@linkcode TableMax.refresh} reads the whole table. */
+  invalidate(): void {
+    this.#valid = false;
+    for (let i = 0; i < this.#dirtyCount; i++) this.#isDirty[this.#dirty[i]] = 0;
+    this.#dirtyCount = 0;
+  }
+
+  /**
+   * Marks the blocks of the rows `indices[offsets[s0]] … indices[offsets[s0 + rows] - 1]` (of
+   * `dim` floats each) as written: the next refresh re-reads them. A no-op while not valid.
+   */
+  mark(
+    indices: ArrayLike<number>,
+    offsets: ArrayLike<number>,
+    s0: number,
+    rows: number,
+    dim: number,
+  ): void {
+    if (!this.#valid) return;
+    const isDirty = this.#isDirty, dirty = this.#dirty;
+    for (let j = offsets[s0], e = offsets[s0 + rows]; j < e; j++) {
+      const first = indices[j] * dim;
+      const last = first + dim - 1;
+      for (let b = Math.floor(first / TABLE_MAX_BLOCK); b * TABLE_MAX_BLOCK <= last; b++) {
+        if (isDirty[b]) continue;
+        isDirty[b] = 1;
+        dirty[this.#dirtyCount++] = b;
+      }
+    }
+  }
+
+  /**
+   * The table's largest |w|: the marked blocks re-read when the maxima are valid, else every
+   * block (after which they are valid).
+   */
+  refresh(k: Kernels): number {
+    if (!this.#valid) {
+      const m = this.full(k);
+      this.#valid = true;
+      return m;
+    }
+    for (let i = 0; i < this.#dirtyCount; i++) {
+      const b = this.#dirty[i];
+      this.#isDirty[b] = 0;
+      this.#readBlock(k, b);
+    }
+    this.#dirtyCount = 0;
+    return this.#max();
   }
 
   #readBlock(k: Kernels, b: number): void {
