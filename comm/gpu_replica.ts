@@ -38,9 +38,9 @@ import {
   type ByteCount,
   type Compression,
   CompressionSchema,
-  globalRowDeltas,
   writeGlobalMlpGradient,
 } from "./compression.ts";
+import { GlobalRowDeltas } from "./row_deltas.ts";
 import { paramsChecksum } from "./replicas.ts";
 import { microBatchChunk, perGlobalBatch, type SimulatedChunkResult } from "./simulated.ts";
 
@@ -98,6 +98,7 @@ class GpuReplicaParts {
   readonly #host: Float32Array;
   readonly #grads: GPUBuffer[] = [];
   readonly #config: Compression;
+  readonly #rowDeltas: GlobalRowDeltas;
 
   constructor(
     buffers: GpuReplicaBuffers,
@@ -146,6 +147,7 @@ class GpuReplicaParts {
       maxRows: workers * b.spec.tableRows.length * Math.max(1, entries),
     });
     this.#host = new Float32Array(layout.floats);
+    this.#rowDeltas = new GlobalRowDeltas(b.spec, config);
   }
 
   /** Whether these parts serve `buffers` for batches of `entries` indices per table. */
@@ -176,7 +178,8 @@ class GpuReplicaParts {
       mlpSum,
     );
     b.device.queue.writeBuffer(b.mlpGrad, 0, this.#host as Float32Array<ArrayBuffer>);
-    this.apply.upload(globalRowDeltas(c, workers, learningRate, scales, messages));
+    // globalRowDeltas of compression.ts, bit for bit (tests/row_deltas_test.ts).
+    this.apply.upload(this.#rowDeltas.compute(workers, learningRate, scales, messages));
     return { recordTables: (pass) => this.apply.record(pass) };
   }
 
