@@ -214,7 +214,7 @@ export class GpuRankExchange implements GpuExchange {
   #learningRate = 0;
   #parts: GpuReplicaParts | null = null;
   #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
-  #mlpSum: { f32: Float32Array; i32: Int32Array } | null = null;
+  #mlpSum: Int32Array | null = null;
   #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
   readonly #residuals: GpuResiduals;
 
@@ -262,7 +262,7 @@ export class GpuRankExchange implements GpuExchange {
       this.#residuals.of(buffers, 1),
     );
     const n = this.#parts.exchanges[0].mlpValues;
-    this.#mlpSum = { f32: new Float32Array(n), i32: new Int32Array(n) };
+    this.#mlpSum = new Int32Array(n);
   }
 
   async step(i: number): Promise<GpuTableStep> {
@@ -282,12 +282,12 @@ export class GpuRankExchange implements GpuExchange {
     const sums = this.#mlpSum!;
     let mlpSum: Float32Array | Int32Array;
     if (m.mlp instanceof Float32Array) {
-      sums.f32.set(m.mlp);
-      comm.allReduceSum(sums.f32);
-      mlpSum = sums.f32;
+      // The FP32 message is this iteration's own array: summed in place, not copied first.
+      comm.allReduceSum(m.mlp);
+      mlpSum = m.mlp;
     } else {
-      comm.allReduceSumWiden(m.mlp, sums.i32);
-      mlpSum = sums.i32;
+      comm.allReduceSumWiden(m.mlp, sums);
+      mlpSum = sums;
     }
     const messages = comm.allGather(m.embedding);
     t0 = performance.now();
