@@ -12,6 +12,7 @@ import {
   canvasShape,
   hasOffscreenCanvas,
   texelsOfBmp,
+  unswizzleRows,
 } from "../engine/gpu/canvas_readback.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { readStaged, stage, SubmitQueue } from "../engine/gpu/submit.ts";
@@ -114,6 +115,21 @@ Deno.test("texelsOfBmp decodes every channel order, row order and partial last r
     () => texelsOfBmp(bmp, { width: 4, height: 2, fullRows: 2, lastRow: 0 }, 16),
     /Expected a 4 x 2 BMP of 32-bit texels but found 4 x 1/,
   );
+});
+
+Deno.test("unswizzleRows undoes the GPU's swizzle and reversed rows, partial last row too", () => {
+  const [width, height] = [64, 5];
+  for (const bytes of [4, 4 * 63, 4 * 64, 4 * 65, 4 * (64 * 4 + 13), 4 * 64 * 5]) {
+    const want = randomBytes(bytes, 400 + bytes);
+    // What the texture holds: row j of the bytes in row height - 1 - j, bytes 0 and 2 swapped.
+    const texels = new Uint8Array(width * height * 4).fill(0xa5);
+    for (let i = 0; i < bytes / 4; i++) {
+      const j = Math.floor(i / width), at = 4 * ((height - 1 - j) * width + (i % width));
+      texels.set([want[4 * i + 2], want[4 * i + 1], want[4 * i], want[4 * i + 3]], at);
+    }
+    const got = new Uint8Array(unswizzleRows(texels.buffer, width, height, bytes));
+    assert.deepEqual(got, want, `${bytes} bytes`);
+  }
 });
 
 Deno.test("canvasBucket: few canvas sizes, each at most a fifth larger than the bytes read", () => {

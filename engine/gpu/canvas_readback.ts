@@ -103,7 +103,27 @@ interface Canvas {
   context: GPUCanvasContext;
   shape: CanvasShape;
   copied: number;
+  /**
+   * For a canvas of several rows: the buffer its bytes are swizzled in on the GPU before they
+   * go to the texture in reversed row order (see {@linkcode SWIZZLE_WGSL}), and its bind group.
+   */
+  swizzle: { buffer: GPUBuffer; group: GPUBindGroup } | null;
 }
+
+/**
+ * Swaps bytes 0 and 2 of every word (RGBA to BGRA) in place. A canvas of several rows gets its
+ * bytes swizzled so and copied into the texture's rows bottom up: Deno's BMP (BGRA texels, rows
+ * bottom up) then holds them in order from its pixel offset, and a read is one `blob.slice`.
+ */
+const SWIZZLE_WGSL = `
+@group(0) @binding(0) var<storage, read_write> data: array<u32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
+  let i = id.x + id.y * n.x * 256u;
+  if (i >= arrayLength(&data)) { return; }
+  let v = data[i];
+  data[i] = (v & 0xff00ff00u) | ((v >> 16u) & 0xffu) | ((v & 0xffu) << 16u);
+}`;
 
 /**
  * Reads buffers back through `OffscreenCanvas` webgpu contexts, one canvas per
@@ -114,6 +134,7 @@ interface Canvas {
 export class CanvasReader {
   readonly #device: GPUDevice;
   readonly #canvases = new Map<number, Canvas>();
+  #pipeline: GPUComputePipeline | null = null;
 
   /** A reader for `device`'s buffers. */
   constructor(device: GPUDevice) {
@@ -151,7 +172,27 @@ export class CanvasReader {
       // Deno copies the texels as they are; "premultiplied" only says how a display would blend.
       alphaMode: "premultiplied",
     });
-    c = { canvas, context, shape, copied: 0 };
+    c = { canvas, context, shape, copied: 0, swizzle: null };
+    if (shape.height > 1) {
+      this.#pipeline ??= this.#device.createComputePipeline({
+        label: "canvas readback swizzle",
+        layout: "auto",
+        compute: {
+          module: this.#device.createShaderModule({ code: SWIZZLE_WGSL }),
+          entryPoint: "main",
+        },
+      });
+      const buffer = this.#device.createBuffer({
+        label: "canvas readback swizzle",
+        size: bucket,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+      const group = this.#device.createBindGroup({
+        layout: this.#pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer } }],
+      });
+      c.swizzle = { buffer, group };
+    }
     this.#canvases.set(bucket, c);
     return c;
   }
@@ -168,24 +209,23 @@ export class CanvasReader {
     const c = this.#canvas(bytes);
     const texture = c.context.getCurrentTexture();
     const width = c.shape.width, texels = bytes / 4;
-    const fullRows = c.shape.height === 1 ? 1 : Math.floor(texels / width);
-    const lastRow = c.shape.height === 1 ? 0 : texels - fullRows * width;
-    // bytesPerRow must be a multiple of 256 when given; a one-row canvas needs none.
-    const layout = c.shape.height > 1 ? { bytesPerRow: width * 4 } : {};
-    if (fullRows > 0) {
-      encoder.copyBufferToTexture(
-        { buffer: src, offset, ...layout },
-        { texture },
-        [c.shape.height === 1 ? texels : width, fullRows],
-      );
-    }
-    if (lastRow > 0) {
-      encoder.copyBufferToTexture(
-        { buffer: src, offset: offset + fullRows * width * 4 },
-        { texture, origin: [0, fullRows] },
-        [lastRow, 1],
-      );
-    }
+    if (c.swizzle) {
+      // Swizzled on the GPU, then row j of the bytes to texture row height - 1 - j.
+      encoder.copyBufferToBuffer(src, offset, c.swizzle.buffer, 0, bytes);
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(this.#pipeline!);
+      pass.setBindGroup(0, c.swizzle.group);
+      const groups = Math.ceil(texels / 256), x = Math.min(groups, 65535);
+      pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+      pass.end();
+      for (let j = 0; j * width < texels; j++) {
+        encoder.copyBufferToTexture(
+          { buffer: c.swizzle.buffer, offset: j * width * 4 },
+          { texture, origin: [0, c.shape.height - 1 - j] },
+          [Math.min(width, texels - j * width), 1],
+        );
+      }
+    } else encoder.copyBufferToTexture({ buffer: src, offset }, { texture }, [texels, 1]);
     c.copied = bytes;
   }
 
@@ -193,7 +233,8 @@ export class CanvasReader {
    * The `bytes` last copied into the canvas of that size by a submitted
    * {@linkcode CanvasReader.copy}. Blocks the thread until the GPU has done every submission
    * so far (Deno reads the texture back synchronously); no fixed sleep follows. Only the rows
-   * holding the bytes are taken out of the BMP and decoded.
+   * holding the bytes are taken out of the BMP and decoded (a canvas of several rows needs no
+   * decoding: its bytes were swizzled on the GPU and lie in order in Deno's BMP).
    */
   async read(bytes: number): Promise<ArrayBuffer> {
     const c = this.#canvases.get(this.#bucket(bytes));
@@ -203,13 +244,28 @@ export class CanvasReader {
     const blob = await c.canvas.convertToBlob({ type: "image/bmp" });
     const header = bmpHeader(new Uint8Array(await blob.slice(0, BMP_HEADER_BYTES).arrayBuffer()));
     checkBmp(header, c.shape);
-    const { from, to } = bmpRowsOf(header, bytes);
-    return texelsOfBmpRows(await blob.slice(from, to).arrayBuffer(), header, bytes);
+    if (!c.swizzle) {
+      const { from, to } = bmpRowsOf(header, bytes);
+      return texelsOfBmpRows(await blob.slice(from, to).arrayBuffer(), header, bytes);
+    }
+    const [r, g, b, a] = header.channels;
+    if (header.bottomUp && r === 2 && g === 1 && b === 0 && a === 3) {
+      // Deno's BMP: the bytes lie in order from the pixel offset.
+      return await blob.slice(header.pixels, header.pixels + bytes).arrayBuffer();
+    }
+    // Another encoder's BMP: its texels in texture order, then the GPU's order undone.
+    const all = c.shape.width * c.shape.height * 4;
+    const { from, to } = bmpRowsOf(header, all);
+    const texels = texelsOfBmpRows(await blob.slice(from, to).arrayBuffer(), header, all);
+    return unswizzleRows(texels, c.shape.width, c.shape.height, bytes);
   }
 
-  /** Forgets the canvases (their textures go with them). */
+  /** Forgets the canvases (their textures and swizzle buffers go with them). */
   dispose(): void {
-    for (const c of this.#canvases.values()) c.context.unconfigure();
+    for (const c of this.#canvases.values()) {
+      c.context.unconfigure();
+      c.swizzle?.buffer.destroy();
+    }
     this.#canvases.clear();
   }
 }
@@ -317,6 +373,25 @@ export function texelsOfBmpRows(rows: ArrayBuffer, h: BmpHeader, bytes: number):
         dstBytes[t + 3] = srcBytes[f + a];
       }
     }
+  }
+  return out;
+}
+
+/**
+ * The first `bytes` of the bytes a canvas of several rows was given, from its texels in texture
+ * order (`width` x `height`): row j of the bytes is texture row `height - 1 - j`, each word with
+ * bytes 0 and 2 swapped (what {@linkcode CanvasReader.copy} does on the GPU), undone.
+ */
+export function unswizzleRows(
+  texels: ArrayBuffer,
+  width: number,
+  height: number,
+  bytes: number,
+): ArrayBuffer {
+  const out = new ArrayBuffer(bytes), n = bytes / 4;
+  const src = new Int32Array(texels), dst = new Int32Array(out);
+  for (let j = 0; j * width < n; j++) {
+    swapRedBlue(src, (height - 1 - j) * width, dst, j * width, Math.min(width, n - j * width));
   }
   return out;
 }
