@@ -194,12 +194,15 @@ class GpuReplicaParts {
  * Where a GPU rank's exchange spends its time, ms summed over a chunk: `gpu` waits for the
  * GPU (the iteration's forward and backward passes, the compression kernels and the two
  * readbacks), `exchange` in the communicator's collectives (waiting for the other ranks
- * included), `apply` computes the global gradient on the host and uploads it.
+ * included), `apply` computes the global gradient on the host and uploads it; `wait` is the part
+ * of `exchange` spent waiting for the other ranks at the communicator's barriers (0 where the
+ * communicator cannot tell).
  */
 export interface GpuExchangeTiming {
   gpu: number;
   exchange: number;
   apply: number;
+  wait: number;
 }
 
 /** What a GPU rank's chunk returns: {@linkcode SimulatedChunkResult} and its timing. */
@@ -215,7 +218,7 @@ export class GpuRankExchange implements GpuExchange {
   #parts: GpuReplicaParts | null = null;
   #bytes: ByteCount = { embedding: 0, mlp: 0, scales: 0, total: 0 };
   #mlpSum: Int32Array | null = null;
-  #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
+  #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0, wait: 0 };
   readonly #residuals: GpuResiduals;
 
   readonly #readback: GpuReadback;
@@ -240,7 +243,7 @@ export class GpuRankExchange implements GpuExchange {
   ): Promise<GpuRankChunkResult> {
     this.#learningRate = learningRate;
     this.#bytes = { embedding: 0, mlp: 0, scales: 0, total: 0 };
-    this.#timing = { gpu: 0, exchange: 0, apply: 0 };
+    this.#timing = { gpu: 0, exchange: 0, apply: 0, wait: 0 };
     const r = await gpuDataParallelHooks(engine).trainChunk(chunk, { learningRate }, this);
     return {
       ...r,
@@ -268,6 +271,7 @@ export class GpuRankExchange implements GpuExchange {
   async step(i: number): Promise<GpuTableStep> {
     const parts = this.#parts!, gpu = parts.exchanges[0], comm = this.comm, t = this.#timing;
     const bind = (p: GPUComputePassEncoder) => parts.buffers.bindIteration(p, i);
+    const wait0 = comm.waitMs ?? 0;
     let t0 = performance.now();
     gpu.collect(bind);
     const scales = gpu.scaleCount ? await gpu.readLocalScales() : new Float32Array(0);
@@ -292,6 +296,7 @@ export class GpuRankExchange implements GpuExchange {
     const messages = comm.allGather(m.embedding);
     t0 = performance.now();
     t.exchange += t0 - t1;
+    t.wait += (comm.waitMs ?? 0) - wait0;
     const b = bytesOf(scales.length, m);
     for (const k of ["embedding", "mlp", "scales", "total"] as const) this.#bytes[k] += b[k];
     const step = parts.globalStep(comm.size, this.#learningRate, scales, mlpSum, messages);
