@@ -5,9 +5,10 @@
  * engine training the same global batch in the same run (the baseline of the ratio). Kaggle
  * model, synthetic Criteo data; per per-rank batch and compression preset: ms per iteration,
  * where a rank's time goes (GPU wait: forward, backward, compression and readbacks; the
- * collectives; the host's global gradient and its upload), and the bytes each worker sends per
- * iteration beside the paper's (Table 4: 2.161 GB uncompressed, 2.010 MB sparse, 0.509 MB
- * sparse + INT8 per iteration at batch 128; 61 and 110 ms/it on 4 × A5000).
+ * collectives, and of them the wait for the other ranks at barriers; the host's global gradient
+ * and its upload), and the bytes each worker sends per iteration beside the paper's (Table 4:
+ * 2.161 GB uncompressed, 2.010 MB sparse, 0.509 MB sparse + INT8 per iteration at batch 128; 61
+ * and 110 ms/it on 4 × A5000).
  *
  * @module
  */
@@ -66,6 +67,8 @@ interface Row {
   /** Rank 0's ms per iteration by part. */
   gpuWaitMs: number;
   exchangeMs: number;
+  /** Of `exchangeMs`, waiting for the other ranks at the communicator's barriers. */
+  waitMs: number;
   applyMs: number;
   /** Bytes a worker sends per iteration. */
   bytesPerWorker: number;
@@ -89,7 +92,7 @@ async function main(): Promise<number> {
   const learningRate = 0.01;
   console.log(
     "ranks  batch/rank  compression     1 engine ms  ranks ms  ×samples/s  gpu wait  exchange" +
-      "  apply  bytes/worker",
+      " (of it waiting)  apply  bytes/worker",
   );
   let devices: string[] = [];
   for (const batch of batches) {
@@ -133,6 +136,7 @@ async function main(): Promise<number> {
           speedup: oneEngineMs / per(r.wallMs),
           gpuWaitMs: per(r.timing.gpu),
           exchangeMs: per(r.timing.exchange),
+          waitMs: per(r.timing.wait),
           applyMs: per(r.timing.apply),
           bytesPerWorker: r.bytesPerIteration.total,
         };
@@ -143,7 +147,9 @@ async function main(): Promise<number> {
             f(oneEngineMs, 12)
           } ${f(row.ranksMs, 9)} ${f(row.speedup, 11)} ${f(row.gpuWaitMs, 9)} ${
             f(row.exchangeMs, 9)
-          } ${f(row.applyMs, 6)}  ${String(Math.round(row.bytesPerWorker)).padStart(12)}`,
+          } ${f(row.waitMs, 16)} ${f(row.applyMs, 6)}  ${
+            String(Math.round(row.bytesPerWorker)).padStart(12)
+          }`,
         );
       } finally {
         await group.dispose();

@@ -43,6 +43,11 @@ export interface Communicator {
   abort(): void;
   /** Payload bytes this rank has sent (written for the others) so far. */
   readonly bytesSent: number;
+  /**
+   * Ms this rank has spent waiting for the others inside collectives so far, where the
+   * communicator can tell (the shared-memory one: its barriers); undefined elsewhere.
+   */
+  readonly waitMs?: number;
 }
 
 /** Element-wise float32 sum of `parts` in order into `out` over `[from, to)`. */
@@ -134,6 +139,7 @@ export class SharedMemoryCommunicator implements Communicator {
   readonly #barrier: SpinBarrier;
   readonly #lengths: Int32Array;
   #bytesSent = 0;
+  #waitMs = 0;
 
   /** Joins `group` as `rank` (every rank constructs one over the same group). */
   constructor(group: SharedGroup, rank: number) {
@@ -151,8 +157,22 @@ export class SharedMemoryCommunicator implements Communicator {
     return this.#bytesSent;
   }
 
+  get waitMs(): number {
+    return this.#waitMs;
+  }
+
   barrier(): void {
-    this.#barrier.wait();
+    this.#wait();
+  }
+
+  /** The barrier, timed. */
+  #wait(): void {
+    const t0 = performance.now();
+    try {
+      this.#barrier.wait();
+    } finally {
+      this.#waitMs += performance.now() - t0;
+    }
   }
 
   abort(): void {
@@ -170,10 +190,10 @@ export class SharedMemoryCommunicator implements Communicator {
     for (let at = 0; at < data.length; at += piece) {
       const n = Math.min(piece, data.length - at);
       const chunk = data.subarray(at, at + n);
-      this.#barrier.wait();
+      this.#wait();
       this.#slot(ctor, this.rank, n).set(chunk);
       this.#bytesSent += n * 4;
-      this.#barrier.wait();
+      this.#wait();
       const parts = Array.from({ length: this.size }, (_, k) => this.#slot(ctor, k, n));
       sumInOrder(parts, chunk);
     }
@@ -187,10 +207,10 @@ export class SharedMemoryCommunicator implements Communicator {
     const piece = this.#group.slotBytes / input.BYTES_PER_ELEMENT;
     for (let at = 0; at < input.length; at += piece) {
       const n = Math.min(piece, input.length - at);
-      this.#barrier.wait();
+      this.#wait();
       this.#slot(ctor, this.rank, n).set(input.subarray(at, at + n));
       this.#bytesSent += n * input.BYTES_PER_ELEMENT;
-      this.#barrier.wait();
+      this.#wait();
       const parts = Array.from({ length: this.size }, (_, k) => this.#slot(ctor, k, n));
       sumInOrder(parts, out.subarray(at, at + n));
     }
@@ -208,11 +228,11 @@ export class SharedMemoryCommunicator implements Communicator {
       );
     }
     const ctor = data.constructor as Ctor<T>;
-    this.#barrier.wait();
+    this.#wait();
     this.#slot(ctor, this.rank, data.length).set(data as never);
     Atomics.store(this.#lengths, this.rank, data.length);
     this.#bytesSent += data.byteLength;
-    this.#barrier.wait();
+    this.#wait();
     return Array.from(
       { length: this.size },
       (_, k) => this.#slot(ctor, k, Atomics.load(this.#lengths, k)),

@@ -467,36 +467,34 @@ export function forEachGlobalRow(
       : new Int8Array(m.buffer, vAt, u * d);
     return { counts, rows, values, next: 0 };
   });
-  // Per table: every worker's (row, rank) as one key, sorted; a worker's rows are sorted and
-  // unique, so its entries come in its own order and a cursor per worker finds them.
-  let keys = new Float64Array(0);
+  // Per table: a merge of the workers' rows (each worker's are sorted and unique), the lowest
+  // row next, summed over the workers that sent it in rank order.
   const acc = c.embeddingBits ? new Int32Array(d) : new Float32Array(d);
   const size = messages.length;
-  const cursor = new Int32Array(size);
+  const cursor = new Int32Array(size), end = new Int32Array(size);
   for (let t = 0; t < tables; t++) {
-    let n = 0;
-    for (const v of views) n += v.counts[t];
-    if (keys.length < n) keys = new Float64Array(n);
-    const k = keys.subarray(0, n);
-    let i = 0;
-    views.forEach((v, rank) => {
-      for (let j = 0; j < v.counts[t]; j++) k[i++] = v.rows[v.next + j] * size + rank;
-      cursor[rank] = v.next;
-    });
-    k.sort();
+    for (let rank = 0; rank < size; rank++) {
+      cursor[rank] = views[rank].next;
+      end[rank] = views[rank].next + views[rank].counts[t];
+    }
     const s = c.embeddingBits ? scales[t] : 1;
-    for (let a = 0; a < n;) {
-      const row = Math.floor(k[a] / size);
+    for (;;) {
+      let row = -1;
+      for (let rank = 0; rank < size; rank++) {
+        if (cursor[rank] < end[rank]) {
+          const r = views[rank].rows[cursor[rank]];
+          if (row < 0 || r < row) row = r;
+        }
+      }
+      if (row < 0) break;
       acc.fill(0);
-      let b = a;
-      for (; b < n && Math.floor(k[b] / size) === row; b++) {
-        const rank = k[b] - row * size;
+      for (let rank = 0; rank < size; rank++) {
         const v = views[rank];
+        if (cursor[rank] >= end[rank] || v.rows[cursor[rank]] !== row) continue;
         const src = cursor[rank]++ * d;
         for (let q = 0; q < d; q++) acc[q] += v.values[src + q];
       }
       visit(t, row, acc, s);
-      a = b;
     }
     for (const v of views) v.next += v.counts[t];
   }

@@ -39,9 +39,9 @@ import {
   byteCount,
   type Compression,
   CompressionSchema,
-  globalRowDeltas,
   writeGlobalMlpGradient,
 } from "./compression.ts";
+import { GlobalRowDeltas } from "./row_deltas.ts";
 import { paramsChecksum } from "./replicas.ts";
 import { microBatchChunk, perGlobalBatch, type SimulatedChunkResult } from "./simulated.ts";
 
@@ -98,6 +98,7 @@ class GpuReplicaParts {
   readonly #host: Float32Array;
   readonly #grads: GPUBuffer[] = [];
   readonly #config: Compression;
+  readonly #rowDeltas: GlobalRowDeltas;
 
   constructor(
     buffers: GpuReplicaBuffers,
@@ -146,6 +147,7 @@ class GpuReplicaParts {
       maxRows: workers * b.spec.tableRows.length * Math.max(1, entries),
     });
     this.#host = new Float32Array(layout.floats);
+    this.#rowDeltas = new GlobalRowDeltas(b.spec, config);
   }
 
   /** Whether these parts serve `buffers` for batches of `entries` indices per table. */
@@ -176,7 +178,8 @@ class GpuReplicaParts {
       mlpSum,
     );
     b.device.queue.writeBuffer(b.mlpGrad, 0, this.#host as Float32Array<ArrayBuffer>);
-    this.apply.upload(globalRowDeltas(c, workers, learningRate, scales, messages));
+    // globalRowDeltas of compression.ts, bit for bit (tests/row_deltas_test.ts).
+    this.apply.upload(this.#rowDeltas.compute(workers, learningRate, scales, messages));
     return { recordTables: (pass) => this.apply.record(pass) };
   }
 
@@ -191,12 +194,15 @@ class GpuReplicaParts {
  * Where a GPU rank's exchange spends its time, ms summed over a chunk: `gpu` waits for the
  * GPU (the iteration's forward and backward passes, the compression kernels and the two
  * readbacks), `exchange` in the communicator's collectives (waiting for the other ranks
- * included), `apply` computes the global gradient on the host and uploads it.
+ * included), `apply` computes the global gradient on the host and uploads it; `wait` is the part
+ * of `exchange` spent waiting for the other ranks at the communicator's barriers (0 where the
+ * communicator cannot tell).
  */
 export interface GpuExchangeTiming {
   gpu: number;
   exchange: number;
   apply: number;
+  wait: number;
 }
 
 /** What a GPU rank's chunk returns: {@linkcode SimulatedChunkResult} and its timing. */
@@ -211,8 +217,8 @@ export class GpuRankExchange implements GpuExchange {
   #learningRate = 0;
   #parts: GpuReplicaParts | null = null;
   #bytes: ByteCount = byteCount(0, 0, 0);
-  #mlpSum: { f32: Float32Array; i32: Int32Array } | null = null;
-  #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0 };
+  #mlpSum: Int32Array | null = null;
+  #timing: GpuExchangeTiming = { gpu: 0, exchange: 0, apply: 0, wait: 0 };
   readonly #residuals: GpuResiduals;
 
   readonly #readback: GpuReadback;
@@ -237,7 +243,7 @@ export class GpuRankExchange implements GpuExchange {
   ): Promise<GpuRankChunkResult> {
     this.#learningRate = learningRate;
     this.#bytes = byteCount(0, 0, 0);
-    this.#timing = { gpu: 0, exchange: 0, apply: 0 };
+    this.#timing = { gpu: 0, exchange: 0, apply: 0, wait: 0 };
     const r = await gpuDataParallelHooks(engine).trainChunk(chunk, { learningRate }, this);
     return {
       ...r,
@@ -259,12 +265,13 @@ export class GpuRankExchange implements GpuExchange {
       this.#residuals.of(buffers, 1),
     );
     const n = this.#parts.exchanges[0].mlpValues;
-    this.#mlpSum = { f32: new Float32Array(n), i32: new Int32Array(n) };
+    this.#mlpSum = new Int32Array(n);
   }
 
   async step(i: number): Promise<GpuTableStep> {
     const parts = this.#parts!, gpu = parts.exchanges[0], comm = this.comm, t = this.#timing;
     const bind = (p: GPUComputePassEncoder) => parts.buffers.bindIteration(p, i);
+    const wait0 = comm.waitMs ?? 0;
     let t0 = performance.now();
     gpu.collect(bind);
     const scales = gpu.scaleCount ? await gpu.readLocalScales() : new Float32Array(0);
@@ -279,16 +286,17 @@ export class GpuRankExchange implements GpuExchange {
     const sums = this.#mlpSum!;
     let mlpSum: Float32Array | Int32Array;
     if (m.mlp instanceof Float32Array) {
-      sums.f32.set(m.mlp);
-      comm.allReduceSum(sums.f32);
-      mlpSum = sums.f32;
+      // The FP32 message is this iteration's own array: summed in place, not copied first.
+      comm.allReduceSum(m.mlp);
+      mlpSum = m.mlp;
     } else {
-      comm.allReduceSumWiden(m.mlp, sums.i32);
-      mlpSum = sums.i32;
+      comm.allReduceSumWiden(m.mlp, sums);
+      mlpSum = sums;
     }
     const messages = comm.allGather(m.embedding);
     t0 = performance.now();
     t.exchange += t0 - t1;
+    t.wait += (comm.waitMs ?? 0) - wait0;
     const b = bytesOf(scales.length, m);
     for (const k of ["embedding", "mlp", "scales", "total"] as const) this.#bytes[k] += b[k];
     const step = parts.globalStep(comm.size, this.#learningRate, scales, mlpSum, messages);

@@ -438,6 +438,14 @@ for (const [preset, readback] of EXCHANGE_CASES) {
             assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
             const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
             assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
+            if (readback !== "map" || w.gpu.scaleCount) {
+              // The counts read first: only the message's bytes used come back.
+              const four = (n: number) => Math.ceil(n / 4) * 4;
+              const small = 4 * (w.gpu.scaleCount + spec.tableRows.length);
+              const mlpRead = c.mlpBits ? four(got.mlp.byteLength) : layout.floats * 4;
+              const want = small + mlpRead + four(got.embedding.byteLength);
+              assert.equal(w.gpu.readbackBytes, want, `step ${step} worker ${k} bytes read`);
+            }
           }
         }
       } finally {

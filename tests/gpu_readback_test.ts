@@ -6,7 +6,14 @@
  * one the GPU tests are reported as ignored.
  */
 import assert from "node:assert/strict";
-import { CanvasReader, canvasShape, hasOffscreenCanvas } from "../engine/gpu/canvas_readback.ts";
+import {
+  canvasBucket,
+  CanvasReader,
+  canvasShape,
+  hasOffscreenCanvas,
+  texelsOfBmp,
+  unswizzleRows,
+} from "../engine/gpu/canvas_readback.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { readStaged, stage, SubmitQueue } from "../engine/gpu/submit.ts";
 import type { QuantConfig } from "../engine/quant.ts";
@@ -44,6 +51,137 @@ Deno.test("canvasShape keeps rows 256-byte aligned and covers every byte", () =>
   }
   assert.throws(() => canvasShape(6, 8192), /multiple of 4 bytes to read but found 6/);
   assert.throws(() => canvasShape(4 * 8192 * 8193, 8192), /at most/);
+});
+
+/**
+ * A 32-bit BITFIELDS BMP of `texels` (texture order, `width` a row, RGBA bytes) as an encoder
+ * writing the channels at bytes `channels` (R, G, B, A) would write it; rows bottom up unless
+ * `topDown`; `pad` extra header bytes move the pixels to an unaligned offset.
+ */
+function encodeBmp(
+  texels: Uint8Array,
+  width: number,
+  height: number,
+  channels: number[],
+  topDown: boolean,
+  pad: number,
+): Uint8Array {
+  const pixels = 70 + pad, rowBytes = width * 4;
+  const bmp = new Uint8Array(pixels + height * rowBytes);
+  const view = new DataView(bmp.buffer);
+  view.setUint16(0, 0x424d);
+  view.setUint32(2, bmp.length, true);
+  view.setUint32(10, pixels, true);
+  view.setUint32(14, 56 + pad, true);
+  view.setInt32(18, width, true);
+  view.setInt32(22, topDown ? -height : height, true);
+  view.setUint16(26, 1, true);
+  view.setUint16(28, 32, true);
+  view.setUint32(30, 3, true);
+  channels.forEach((byte, c) => view.setUint32(54 + 4 * c, (0xff << (8 * byte)) >>> 0, true));
+  for (let row = 0; row < height; row++) {
+    const at = pixels + (topDown ? row : height - 1 - row) * rowBytes;
+    for (let i = 0; i < width && (row * width + i) * 4 < texels.length; i++) {
+      for (let c = 0; c < 4; c++) bmp[at + 4 * i + channels[c]] = texels[(row * width + i) * 4 + c];
+    }
+  }
+  return bmp;
+}
+
+Deno.test("texelsOfBmp decodes every channel order, row order and partial last row exactly", () => {
+  const orders = [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0], [1, 0, 3, 2]];
+  // One texel, an odd single row, one full row plus one texel, several rows and a part.
+  const shapes = [[1, 1, 4], [37, 1, 148], [64, 2, 4 * 65], [128, 5, 4 * (128 * 4 + 77)]];
+  let n = 0;
+  for (const [width, height, bytes] of shapes) {
+    const shape = { width, height, fullRows: 0, lastRow: 0 };
+    const want = randomBytes(width * height * 4, 200 + n++);
+    for (const channels of orders) {
+      for (const topDown of [false, true]) {
+        for (const pad of [0, 52, 54]) {
+          const bmp = encodeBmp(want, width, height, channels, topDown, pad);
+          for (const read of [bytes, 4, width * 4]) {
+            if (read > bytes) continue;
+            const got = new Uint8Array(texelsOfBmp(bmp, shape, read));
+            const what = `${read} of ${width} x ${height}, masks ${channels}, top down ${topDown}`;
+            assert.deepEqual(got, want.subarray(0, read), what);
+          }
+        }
+      }
+    }
+  }
+  const bmp = encodeBmp(randomBytes(16, 1), 4, 1, [2, 1, 0, 3], false, 0);
+  assert.throws(
+    () => texelsOfBmp(bmp, { width: 4, height: 2, fullRows: 2, lastRow: 0 }, 16),
+    /Expected a 4 x 2 BMP of 32-bit texels but found 4 x 1/,
+  );
+});
+
+Deno.test("unswizzleRows undoes the GPU's swizzle and reversed rows, partial last row too", () => {
+  const [width, height] = [64, 5];
+  for (const bytes of [4, 4 * 63, 4 * 64, 4 * 65, 4 * (64 * 4 + 13), 4 * 64 * 5]) {
+    const want = randomBytes(bytes, 400 + bytes);
+    // What the texture holds: row j of the bytes in row height - 1 - j, bytes 0 and 2 swapped.
+    const texels = new Uint8Array(width * height * 4).fill(0xa5);
+    for (let i = 0; i < bytes / 4; i++) {
+      const j = Math.floor(i / width), at = 4 * ((height - 1 - j) * width + (i % width));
+      texels.set([want[4 * i + 2], want[4 * i + 1], want[4 * i], want[4 * i + 3]], at);
+    }
+    const got = new Uint8Array(unswizzleRows(texels.buffer, width, height, bytes));
+    assert.deepEqual(got, want, `${bytes} bytes`);
+  }
+});
+
+Deno.test("canvasBucket: few canvas sizes, each at most a fifth larger than the bytes read", () => {
+  const buckets = new Set<number>();
+  for (let bytes = 4; bytes <= 32 << 20; bytes = Math.ceil((bytes * 1.013) / 4) * 4 + 4) {
+    const b = canvasBucket(bytes);
+    assert.ok(b >= bytes && b % 4 === 0, `bucket ${b} of ${bytes}`);
+    if (bytes > 4096) {
+      assert.ok(b <= bytes * 1.2 + 256 && b % 256 === 0, `bucket ${b} of ${bytes}`);
+      buckets.add(b);
+    } else assert.equal(b, bytes);
+  }
+  assert.ok(buckets.size <= 53, `${buckets.size} buckets from 4 KiB to 32 MiB`);
+});
+
+Deno.test({
+  name: "canvas readback: sizes sharing one canvas each read back exactly, newest copy first",
+  ignore,
+  async fn() {
+    const device = await found.adapter!.requestDevice();
+    const reader = new CanvasReader(device);
+    // One bucket of several rows (8192 texels a row on lavapipe): 4 full rows, then 3 full rows
+    // and partial last rows of 3100, 3911 and 8000 texels.
+    const base = 4 * 8192 * 3;
+    const sizes = [base + 4 * 8192, base + 4 * 3100, base + 4 * 3911, base + 4 * 8000];
+    assert.equal(new Set(sizes.map(canvasBucket)).size, 1, "the sizes share a bucket");
+    const data = randomBytes(sizes[0] + 64, 300);
+    const src = device.createBuffer({
+      size: data.length,
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(src, 0, data);
+    try {
+      for (const [round, bytes] of sizes.entries()) {
+        const offset = 4 * round;
+        device.pushErrorScope("validation");
+        const encoder = device.createCommandEncoder();
+        reader.copy(encoder, src, offset, bytes);
+        device.queue.submit([encoder.finish()]);
+        assert.equal((await device.popErrorScope())?.message, undefined, `copy of ${bytes}`);
+        const got = new Uint8Array(await reader.read(bytes));
+        assert.deepEqual(got, data.subarray(offset, offset + bytes), `${bytes} from ${offset}`);
+        const other = sizes[(round + 1) % sizes.length];
+        await assert.rejects(() => reader.read(other), /Expected a copy of \d+ bytes recorded/);
+      }
+      assert.equal(reader.canvases, 1);
+    } finally {
+      src.destroy();
+      reader.dispose();
+      device.destroy();
+    }
+  },
 });
 
 Deno.test({

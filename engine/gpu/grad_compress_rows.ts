@@ -62,6 +62,8 @@ export class GpuRowCompression {
   readonly message: GPUBuffer;
   /** Bytes of {@linkcode message}: the largest message a batch can make. */
   readonly capacityBytes: number;
+  /** The unique rows per table (`tables` u32), final once the sums are recorded. */
+  readonly counts: GPUBuffer;
   readonly #o: GpuRowCompressionOptions;
   readonly #sums: [BoundKernel, number, number][] = [];
   readonly #scales: BoundKernel | null;
@@ -85,6 +87,7 @@ export class GpuRowCompression {
     const keys = buffer("gradient sort keys", T * p * 8);
     const unique = buffer("unique row places", T * p * 4);
     const counts = buffer("unique row counts", T * 4);
+    this.counts = counts;
     const values = buffer("row sums", rows * d * 4);
     const input = o.input;
     for (const s of sortDispatches(T, p)) {

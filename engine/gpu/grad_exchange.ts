@@ -4,10 +4,12 @@
  * results cross to the host. Per iteration:
  *
  * 1. {@linkcode GpuGradientExchange.collect}: the unique rows and their sums, the local scales;
- *    under INT8/INT16 one readback of the scale vector (a few floats), which the host averages
- *    over the workers (`Communicator.allReduceMean`).
+ *    under INT8/INT16 one readback of the scale vector (a few floats) and of the unique rows per
+ *    table; the host averages the scales over the workers (`Communicator.allReduceMean`).
  * 2. {@linkcode GpuGradientExchange.messages}: the shared scales uploaded, the INT8/INT16 MLP
- *    message (or the FP32 MLP gradient) and the embedding message built; one readback of both.
+ *    message (or the FP32 MLP gradient) and the embedding message built; one readback of both,
+ *    of the bytes used (the unique rows per table, read with the scales or, through a canvas,
+ *    first on their own, say how many) rather than of the largest message a batch can make.
  *
  * Dense (uncompressed) embedding gradients are the accounting baseline only: not built here.
  *
@@ -135,9 +137,20 @@ export class GpuGradientExchange {
   readonly #mlpBytes: number;
   readonly #staging: GPUBuffer;
   readonly #scaleStaging: GPUBuffer;
-  /** The canvas reader and the buffer both messages are gathered in for it, or null. */
-  readonly #canvas: { reader: CanvasReader; gather: GPUBuffer | null } | null;
+  /**
+   * The canvas reader, the buffer both messages are gathered in for it (`canvas`) and the one
+   * the scales and the counts are (the scales at 0, the counts after them), or null.
+   */
+  readonly #canvas: {
+    reader: CanvasReader;
+    gather: GPUBuffer | null;
+    small: GPUBuffer;
+  } | null;
   readonly #own: GPUBuffer[] = [];
+  /** The unique rows per table of the last {@linkcode collect}, once read back. */
+  #counts: Uint32Array | null = null;
+  /** Bytes the last iteration's readbacks copied to the host. */
+  #copied = 0;
 
   constructor(o: GpuGradientExchangeOptions) {
     const c = o.compression;
@@ -195,11 +208,13 @@ export class GpuGradientExchange {
     this.#mlpBytes = this.#mlp ? this.#mlp.messageBytes : o.layout.floats * 4;
     const mlpPadded = Math.ceil(this.#mlpBytes / 4) * 4;
     this.#staging = buffer("exchange readback", mlpPadded + this.#rows.capacityBytes, MAP_READ);
-    this.#scaleStaging = buffer("scale readback", 4 * Math.max(1, this.scaleCount), MAP_READ);
+    const smallBytes = 4 * (this.scaleCount + T);
+    this.#scaleStaging = buffer("scale and count readback", smallBytes, MAP_READ);
     const mode = o.readback ?? "map";
     this.#canvas = mode === "map" ? null : {
       reader: new CanvasReader(o.device),
       gather: mode === "canvas" ? buffer("exchange gather", this.#staging.size) : null,
+      small: buffer("scale and count gather", smallBytes),
     };
   }
 
@@ -208,9 +223,13 @@ export class GpuGradientExchange {
     return planGradientTensors(this.#o.layout, 0).elements;
   }
 
-  /** Bytes copied to the host per iteration (both readbacks, at their buffers' sizes). */
+  /**
+   * Bytes the last iteration's readbacks copied to the host: the scales and counts, the MLP
+   * message and the embedding message's bytes used (its whole buffer when the counts were not
+   * read first: `map` readback without scales).
+   */
   get readbackBytes(): number {
-    return this.#staging.size + (this.scaleCount ? 4 * this.scaleCount : 0);
+    return this.#copied;
   }
 
   /**
@@ -222,6 +241,8 @@ export class GpuGradientExchange {
     bindIteration: (p: GPUComputePassEncoder) => void,
     copyMlp?: GPUBuffer,
   ): void {
+    this.#counts = null;
+    this.#copied = 0;
     const encoder = this.#o.device.createCommandEncoder();
     if (copyMlp) encoder.copyBufferToBuffer(copyMlp, 0, this.#o.grad, 0, this.#o.layout.floats * 4);
     encoder.clearBuffer(this.#maxBits);
@@ -232,22 +253,39 @@ export class GpuGradientExchange {
     this.#o.device.queue.submit([encoder.finish()]);
   }
 
-  /** The local scales of the last {@linkcode collect} (as `WorkerGradients.scales`), read back. */
+  /**
+   * The local scales of the last {@linkcode collect} (as `WorkerGradients.scales`), read back
+   * with the unique rows per table (which size the message readback).
+   */
   async readLocalScales(): Promise<Float32Array> {
     if (this.scaleCount === 0) return new Float32Array(0);
-    const encoder = this.#o.device.createCommandEncoder();
+    return new Float32Array(await this.#readSmall(true), 0, this.scaleCount);
+  }
+
+  /**
+   * Reads the counts of the last {@linkcode collect} back (into `#counts`), after the scales
+   * when `withScales`: one readback of `[scales, counts]`.
+   */
+  async #readSmall(withScales: boolean): Promise<ArrayBuffer> {
+    const device = this.#o.device, S = this.scaleCount, T = this.#o.spec.tableRows.length;
+    const from = withScales ? 0 : 4 * S, bytes = 4 * (S + T) - from;
+    const encoder = device.createCommandEncoder();
+    const target = this.#canvas?.small ?? this.#scaleStaging;
+    if (withScales) encoder.copyBufferToBuffer(this.#scales, 0, target, 0, 4 * S);
+    encoder.copyBufferToBuffer(this.#rows.counts, 0, target, 4 * S, 4 * T);
+    let out: ArrayBuffer;
     if (this.#canvas) {
-      this.#canvas.reader.copy(encoder, this.#scales, 0, 4 * this.scaleCount);
-      this.#o.device.queue.submit([encoder.finish()]);
-      return new Float32Array(await this.#canvas.reader.read(4 * this.scaleCount));
+      this.#canvas.reader.copy(encoder, target, from, bytes);
+      device.queue.submit([encoder.finish()]);
+      out = await this.#canvas.reader.read(bytes);
+    } else {
+      device.queue.submit([encoder.finish()]);
+      await this.#scaleStaging.mapAsync(GPUMapMode.READ, 0, from + bytes);
+      out = this.#scaleStaging.getMappedRange(0, from + bytes).slice(from);
+      this.#scaleStaging.unmap();
     }
-    encoder.copyBufferToBuffer(this.#scales, 0, this.#scaleStaging, 0, 4 * this.scaleCount);
-    this.#o.device.queue.submit([encoder.finish()]);
-    await this.#scaleStaging.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(
-      this.#scaleStaging.getMappedRange(0, 4 * this.scaleCount).slice(0),
-    );
-    this.#scaleStaging.unmap();
+    this.#counts = new Uint32Array(out.slice(bytes - 4 * T));
+    this.#copied += bytes;
     return out;
   }
 
@@ -274,6 +312,11 @@ export class GpuGradientExchange {
       }
       device.queue.writeBuffer(this.#scales, 0, scales as Float32Array<ArrayBuffer>);
     }
+    const gather = this.#canvas?.gather ?? this.#staging;
+    // The counts say how many bytes the embedding message uses: read first (a canvas readback
+    // of a few words costs far less than the unused rest of the buffer), unless read with the
+    // scales; a map readback without scales would pay a second sleep, so it copies the buffer.
+    if (gather !== this.#staging && this.#counts === null) await this.#readSmall(false);
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     this.#rows.recordMessage(pass, bindIteration);
@@ -281,23 +324,35 @@ export class GpuGradientExchange {
     if (this.#mlp) this.#mlp.recordQuantize(encoder, bindIteration);
     const mlpPadded = Math.ceil(this.#mlpBytes / 4) * 4;
     const source = this.#mlp ? this.#mlp.message : this.#o.grad;
-    const gather = this.#canvas?.gather ?? this.#staging;
+    const known = this.#counts;
+    this.#counts = null;
+    const d = this.#o.spec.embeddingDim, c = this.#o.compression;
+    const rowBytes = known
+      ? Math.ceil(rowMessageBytes(known, d, c.embeddingBits) / 4) * 4
+      : this.#rows.capacityBytes;
+    const total = mlpPadded + rowBytes;
     encoder.copyBufferToBuffer(source, 0, gather, 0, mlpPadded);
-    encoder.copyBufferToBuffer(this.#rows.message, 0, gather, mlpPadded, this.#rows.capacityBytes);
+    encoder.copyBufferToBuffer(this.#rows.message, 0, gather, mlpPadded, rowBytes);
     let all: ArrayBuffer;
     if (gather !== this.#staging) {
-      this.#canvas!.reader.copy(encoder, gather, 0, gather.size);
+      this.#canvas!.reader.copy(encoder, gather, 0, total);
       device.queue.submit([encoder.finish()]);
-      all = await this.#canvas!.reader.read(gather.size);
+      all = await this.#canvas!.reader.read(total);
     } else {
       device.queue.submit([encoder.finish()]);
-      await this.#staging.mapAsync(GPUMapMode.READ);
-      all = this.#staging.getMappedRange();
+      await this.#staging.mapAsync(GPUMapMode.READ, 0, total);
+      all = this.#staging.getMappedRange(0, total);
     }
+    this.#copied += total;
     const T = this.#o.spec.tableRows.length;
     const counts = new Uint32Array(all, mlpPadded, T);
-    const c = this.#o.compression;
-    const bytes = rowMessageBytes(counts, this.#o.spec.embeddingDim, c.embeddingBits);
+    if (known && counts.some((n, t) => n !== known[t])) {
+      throw new Error(
+        `Expected the message's unique rows per table to be the ${known.join(",")} read ` +
+          `before it but found ${counts.join(",")}`,
+      );
+    }
+    const bytes = rowMessageBytes(counts, d, c.embeddingBits);
     const embedding = new Int8Array(all.slice(mlpPadded, mlpPadded + bytes));
     let mlp: Int8Array | Int16Array | Float32Array;
     if (c.mlpBits === 8) mlp = new Int8Array(all.slice(0, this.#mlpBytes));
