@@ -33,7 +33,22 @@ export interface RunRequest {
   batchesPerStep: number;
   /** Whether quantization-aware training (or quantized prediction) is active. */
   quantize: boolean;
+  /**
+   * Predict with helper threads: the probabilities of the run's samples, over shared memory,
+   * which every thread writes for the row tiles it runs.
+   */
+  probabilities?: Float32Array;
 }
+
+/** The phases of a predict run that `RunOutputs.predictMs` times, in order. */
+export const PREDICT_PHASES = [
+  "gather",
+  "bottom",
+  "interaction",
+  "top",
+  "output",
+  "wait",
+] as const;
 
 /** Per-iteration outputs that thread 0 fills while running a chunk. */
 export interface RunOutputs {
@@ -46,6 +61,12 @@ export interface RunOutputs {
   forwardMs?: Float64Array;
   backwardMs?: Float64Array;
   updateMs?: Float64Array;
+  /**
+   * Predict: milliseconds thread 0 spends in each phase of {@linkcode PREDICT_PHASES}, added
+   * over the run's batches (the last entry, `wait`, is its time at barriers: the other threads'
+   * lag and the hand-off itself).
+   */
+  predictMs?: Float64Array;
   /** Per-iteration milliseconds of `exchange` (train with an exchange). */
   communicationMs?: Float64Array;
   /** Called by thread 0 after the backward pass, before the update (trace). */

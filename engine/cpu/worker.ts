@@ -8,7 +8,7 @@
 import { initTable } from "../params.ts";
 import type { QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
-import { BarrierAbortedError, SpinBarrier } from "./barrier.ts";
+import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import type { PactState } from "./cpu_engine.ts";
 import { planLayout } from "./layout.ts";
 import { type TablePlan, tableViews } from "./table_store.ts";
@@ -59,7 +59,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       const tableKernels = await Promise.all(
         msg.tableMemories.map((m) => instantiateKernels(msg.module, m)),
       );
-      barrier = new SpinBarrier(new Int32Array(msg.control), msg.threads);
+      barrier = new SpinBarrier(new Int32Array(msg.control, 0, BARRIER_WORDS), msg.threads);
       const views = tableViews(msg.tablePlan, msg.tableMemories);
       tables = views.tables;
       spec = msg.spec;
@@ -70,6 +70,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
         spec: msg.spec,
         tables,
         barrier,
+        tickets: new Int32Array(msg.control, BARRIER_WORDS * 4, 1),
         thread: msg.thread,
         threads: msg.threads,
         quant: msg.quant,
