@@ -25,7 +25,7 @@ export function interactForward(
     for (let i = 1; i < f; i++) {
       const ti = tr + <usize> i * vb;
       let j = 0;
-      // Eight or four dot products at once: independent accumulators, one horizontal sum of the four
+      // Eight or four dot products at once: independent accumulators, one horizontal sum per four
       // (hsum4 adds each vector's lanes as hsum1 does, so every product is the same).
       for (; j + 8 <= i; j += 8) {
         const t0 = tr + <usize> j * vb, t1 = t0 + vb, t2 = t1 + vb, t3 = t2 + vb;
