@@ -39,6 +39,7 @@ import {
 import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, planLayout } from "./layout.ts";
 import { CpuProgram } from "./program.ts";
+import { TILE_QUEUE_WORDS, TileQueue } from "./tile_queue.ts";
 import { PREDICT_PHASES, type RunKind, type RunOutputs } from "./run_request.ts";
 import {
   allocateTableMemories,
@@ -247,10 +248,10 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
   const tableMemories = allocateTableMemories(tablePlan);
   const { tables, copies: quantTables } = tableViews(tablePlan, tableMemories);
   const tableKernels = await Promise.all(tableMemories.map((m) => instantiateKernels(module, m)));
-  // The barrier's words, then predict's row-tile ticket counter.
-  const control = new SharedArrayBuffer((BARRIER_WORDS + 1) * 4);
+  // The barrier's words, then those of predict's tile queue.
+  const control = new SharedArrayBuffer((BARRIER_WORDS + TILE_QUEUE_WORDS) * 4);
   const barrier = new SpinBarrier(new Int32Array(control, 0, BARRIER_WORDS), threads);
-  const tickets = new Int32Array(control, BARRIER_WORDS * 4, 1);
+  const tiles = new Int32Array(control, BARRIER_WORDS * 4, TILE_QUEUE_WORDS);
   const program = new CpuProgram({
     kernels,
     memory,
@@ -258,7 +259,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     spec,
     tables,
     barrier,
-    tickets,
+    tiles,
     thread: 0,
     threads,
     quant,
@@ -312,7 +313,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     worker.postMessage(setup);
   }
   const engine = new CpuEngine(spec, layout, program, memory, tables, barrier, helpers, threads, {
-    tickets,
+    tiles: new TileQueue(tiles, barrier),
     quant,
     scales,
     tableMemories,
@@ -355,8 +356,8 @@ class CpuEngine implements Engine {
   readonly #tablePlan: TablePlan;
   readonly #blas: BlasLibrary | null;
   readonly #packed: PackedGather | null;
-  /** Predict's row-tile ticket counter (shared with the helpers). */
-  readonly #tickets: Int32Array;
+  /** Predict's tile queue (shared with the helpers). */
+  readonly #tiles: TileQueue;
   /** Global steps taken (K simulated workers' batches count once): the scale period's clock. */
   #step = 0;
   #quantActive = true;
@@ -372,7 +373,7 @@ class CpuEngine implements Engine {
     helpers: Helper[],
     threads: number,
     q: {
-      tickets: Int32Array;
+      tiles: TileQueue;
       quant: QuantConfig | null;
       scales: Float32Array;
       tableMemories: WebAssembly.Memory[];
@@ -400,7 +401,7 @@ class CpuEngine implements Engine {
     this.#tablePlan = q.tablePlan;
     this.#blas = q.blas;
     this.#packed = q.packed;
-    this.#tickets = q.tickets;
+    this.#tiles = q.tiles;
     this.info = {
       name: "cpu",
       device: cpuModel(),
@@ -663,7 +664,7 @@ class CpuEngine implements Engine {
       quantize: this.#quantActive,
       ...(probabilities ? { probabilities } : {}),
     };
-    Atomics.store(this.#tickets, 0, 0);
+    this.#tiles.reset();
     for (const h of this.#helpers) h.worker.postMessage(request);
     try {
       this.#program.run(request, out);

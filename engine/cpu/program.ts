@@ -27,6 +27,7 @@ import type { Kernels } from "./wasm.ts";
 import { type MatrixKernels, wasmMatrixKernels } from "./blas.ts";
 import type { PackedGather } from "./packed_tables.ts";
 import { RowGather } from "./gather.ts";
+import { TileQueue } from "./tile_queue.ts";
 import { PREDICT_PHASES, type RunOutputs, type RunRequest } from "./run_request.ts";
 
 /** Index of the barrier-wait entry of `RunOutputs.predictMs`. */
@@ -92,8 +93,8 @@ export class CpuProgram {
   readonly #sparseSgd: SparseSgd;
   /** The gather of dense features and embedding bags. */
   readonly #rowGather: RowGather;
-  /** The shared ticket counter that hands out predict's row tiles (reset before each run). */
-  readonly #tickets: Int32Array;
+  /** The queue of predict's row tiles (reset before each run). */
+  readonly #tiles: TileQueue;
 
   constructor(options: {
     kernels: Kernels;
@@ -102,8 +103,8 @@ export class CpuProgram {
     spec: ModelSpec;
     tables: Float32Array[];
     barrier: SpinBarrier;
-    /** One shared word: predict's row-tile tickets. */
-    tickets: Int32Array;
+    /** The shared words of predict's tile queue. */
+    tiles: Int32Array;
     thread: number;
     threads: number;
     quant: QuantConfig | null;
@@ -123,7 +124,7 @@ export class CpuProgram {
     this.#spec = options.spec;
     this.#tables = options.tables;
     this.#barrier = options.barrier;
-    this.#tickets = options.tickets;
+    this.#tiles = new TileQueue(options.tiles, options.barrier);
     this.#thread = options.thread;
     this.#threads = options.threads;
     this.#layers = [...options.layout.bottom, ...options.layout.top];
@@ -248,11 +249,12 @@ export class CpuProgram {
   }
 
   /**
-   * The forward passes of a predict run, by row tiles (`predictTileRows`): each tile runs
-   * through every layer on the thread that claims it (a shared ticket counter hands tiles out),
-   * with no barrier between layers, and one at the end of every batch. A tile's results do not
-   * depend on the thread running it. Probabilities go to `request.probabilities` (shared, when
-   * there are helper threads) or `out.probabilities`; `out.predictMs` times thread 0's phases.
+   * The forward passes of a predict run, by row tiles (`predictTileRows`) handed out by the
+   * tile queue (`tile_queue.ts`): each tile runs through every layer on the thread that draws
+   * it, with no barrier between layers, once every tile of the batches before it is done; the
+   * threads meet once, at the end. A tile's results do not depend on the thread running it.
+   * Probabilities go to `request.probabilities` (shared, when there are helper threads) or
+   * `out.probabilities`; `out.predictMs` times thread 0's phases.
    */
   #predict(request: RunRequest, out: RunOutputs): void {
     const { chunk, first, count, batch } = request;
@@ -273,24 +275,25 @@ export class CpuProgram {
       barrier.wait();
     }
     const tile = predictTileRows(batch);
-    const tickets = this.#tickets;
-    // Every thread draws one ticket past a batch's tiles before its barrier.
-    for (let s0 = first, base = 0; s0 < first + count; s0 += batch) {
-      const rows = Math.min(batch, first + count - s0);
-      const tiles = Math.ceil(rows / tile);
-      for (
-        let i = Atomics.add(tickets, 0, 1) - base;
-        i < tiles;
-        i = Atomics.add(tickets, 0, 1) - base
-      ) {
-        const r0 = i * tile, r1 = Math.min(r0 + tile, rows);
-        this.#predictRows(chunk, s0, r0, r1, probabilities, s0 - first, lap);
+    const perBatch = Math.ceil(batch / tile);
+    const tickets = Math.ceil(count / batch) * perBatch;
+    const queue = this.#tiles;
+    for (let ticket = queue.draw(); ticket < tickets; ticket = queue.draw()) {
+      const b = Math.floor(ticket / perBatch);
+      const s0 = first + b * batch, rows = Math.min(batch, first + count - s0);
+      const r0 = (ticket - b * perBatch) * tile;
+      lap?.(PHASE_WAIT);
+      queue.waitDone(b * perBatch);
+      lap?.(PHASE_WAIT);
+      // The last batch may be short: its tickets past its rows have no rows.
+      if (r0 < rows) {
+        this.#predictRows(chunk, s0, r0, Math.min(r0 + tile, rows), probabilities, s0 - first, lap);
       }
-      base += tiles + this.#threads;
-      lap?.(PHASE_WAIT);
-      barrier.wait();
-      lap?.(PHASE_WAIT);
+      queue.done();
     }
+    lap?.(PHASE_WAIT);
+    barrier.wait();
+    lap?.(PHASE_WAIT);
   }
 
   /** Batch rows [r0, r1) through every layer, and their probabilities at `probs[at + r]`. */

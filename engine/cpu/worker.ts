@@ -18,6 +18,7 @@ import { instantiateKernels } from "./wasm.ts";
 import { blasMatrixKernels, openBlas } from "./blas.ts";
 import type { PackedEmbeddings } from "../model_file.ts";
 import { PackedGather } from "./packed_tables.ts";
+import { TILE_QUEUE_WORDS } from "./tile_queue.ts";
 
 /** Messages the main thread sends. */
 export type WorkerRequest =
@@ -70,7 +71,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
         spec: msg.spec,
         tables,
         barrier,
-        tickets: new Int32Array(msg.control, BARRIER_WORDS * 4, 1),
+        tiles: new Int32Array(msg.control, BARRIER_WORDS * 4, TILE_QUEUE_WORDS),
         thread: msg.thread,
         threads: msg.threads,
         quant: msg.quant,
