@@ -11,6 +11,8 @@ import type { CpuKernelChoice } from "../engine/cpu/blas.ts";
 import type { BatchChunk } from "../engine/batch.ts";
 import { initParams } from "../engine/params.ts";
 import { PREDICT_PHASES } from "../engine/cpu/run_request.ts";
+import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "../engine/cpu/barrier.ts";
+import { TILE_QUEUE_WORDS, TileQueue } from "../engine/cpu/tile_queue.ts";
 import { assertClose, ODD, randomChunk, testSpec } from "./test_models.ts";
 
 const BLAS = blasAvailable();
@@ -116,4 +118,22 @@ Deno.test("cpuPredictPhases times every phase and scores as predict does", async
       await engine.dispose();
     }
   }
+});
+
+Deno.test("the tile queue hands out each ticket once, counts tiles done, and stops on an abort", () => {
+  const words = new Int32Array(new SharedArrayBuffer((BARRIER_WORDS + TILE_QUEUE_WORDS) * 4));
+  const barrier = new SpinBarrier(words.subarray(0, BARRIER_WORDS), 2);
+  const queue = new TileQueue(words.subarray(BARRIER_WORDS), barrier);
+  assert.deepEqual([queue.draw(), queue.draw(), queue.draw()], [0, 1, 2]);
+  queue.done();
+  queue.done();
+  queue.waitDone(2); // returns at once
+  barrier.abort();
+  assert.throws(() => queue.waitDone(3), BarrierAbortedError);
+  queue.reset();
+  assert.equal(queue.draw(), 0);
+  assert.throws(
+    () => new TileQueue(new Int32Array(new SharedArrayBuffer(4)), barrier),
+    /Expected 2 shared words but found 1/,
+  );
 });
