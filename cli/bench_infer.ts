@@ -9,7 +9,13 @@
  *
  * @module
  */
-import { cpuModel, cpuVectorExtensions, createCpuEngine } from "../engine/cpu/mod.ts";
+import {
+  cpuModel,
+  cpuPredictPhases,
+  cpuVectorExtensions,
+  createCpuEngine,
+  type PredictPhaseMs,
+} from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import {
   type ModelFileQuantization,
@@ -78,6 +84,11 @@ at --max-rows rows is made in memory.`,
       default: "the first of python3, /usr/bin/python3 that imports torch",
     },
     "no-pytorch": { type: "boolean", help: "time only our engine" },
+    phases: {
+      type: "boolean",
+      help: "also time a round of ours by phase (gather, bottom MLP, interaction, top MLP, " +
+        "output layer, barrier waits, other) and print where the time goes",
+    },
     ...CPU_KERNEL_FLAGS,
     out: FLAGS.out,
   },
@@ -147,6 +158,7 @@ async function main(): Promise<number> {
   console.error(`CPU: ${device}; vector extensions: ${vectorExtensions}`);
   console.error(`ours: ${oursKernels}; INT${bits} tables`);
   if (pytorch) console.error(`PyTorch: ${pytorch.summary}`);
+  const phaseRows: PhaseRow[] = [];
   const oursRates = new Map<string, number[]>();
   const torchRates = new Map<string, number[]>();
   try {
@@ -177,6 +189,14 @@ async function main(): Promise<number> {
               line.join(", ")
             } samples/s`,
           );
+        }
+      }
+    }
+    if (values.phases) {
+      for (const e of ours) {
+        for (const [b, chunk] of chunks) {
+          const { phases } = await cpuPredictPhases(e.engine, chunk);
+          phaseRows.push({ threads: e.threads, batch: b, tables: e.tables, phases });
         }
       }
     }
@@ -215,6 +235,7 @@ async function main(): Promise<number> {
       };
     })
   );
+  if (phaseRows.length > 0) printPhases(phaseRows, samples);
   if (values.out) {
     const out = {
       device,
@@ -227,10 +248,39 @@ async function main(): Promise<number> {
       samples,
       rounds,
       rows,
+      ...(phaseRows.length > 0 ? { phases: phaseRows } : {}),
     };
     await writeFileAtomic(values.out, JSON.stringify(out, null, 1) + "\n");
   }
   return 0;
+}
+
+/** One engine's and batch size's predict round, timed by phase. */
+interface PhaseRow {
+  threads: number;
+  batch: number;
+  tables: string;
+  phases: PredictPhaseMs;
+}
+
+/** Prints microseconds per 1000 samples of each phase, and its share of the round. */
+function printPhases(rows: PhaseRow[], samples: number): void {
+  const names = Object.keys(rows[0].phases) as (keyof PredictPhaseMs)[];
+  console.log(`\nours by phase (one round; ms per ${samples} samples, and % of the round):`);
+  console.log(
+    `threads  batch  tables  ${names.map((n) => n.padStart(16)).join("")}`,
+  );
+  for (const { threads, batch, tables, phases } of rows) {
+    const total = names.reduce((a, n) => a + phases[n], 0);
+    const cells = names.map((n) =>
+      `${phases[n].toFixed(1)} (${(100 * phases[n] / total).toFixed(0)}%)`.padStart(16)
+    );
+    console.log(
+      `${String(threads).padStart(7)}  ${String(batch).padStart(5)}  ${tables.padStart(6)}  ${
+        cells.join("")
+      }`,
+    );
+  }
 }
 
 /** A Kaggle model file with seeded parameters, `bits` tables and MLPs, tables capped. */

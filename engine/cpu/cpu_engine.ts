@@ -38,9 +38,16 @@ import {
 } from "../quant.ts";
 import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, planLayout } from "./layout.ts";
-import { balanceTables, CpuProgram } from "./program.ts";
-import type { RunKind, RunOutputs } from "./run_request.ts";
-import { allocateTableMemories, planTables, type TablePlan, tableViews } from "./table_store.ts";
+import { CpuProgram } from "./program.ts";
+import { TILE_QUEUE_WORDS, TileQueue } from "./tile_queue.ts";
+import { PREDICT_PHASES, type RunKind, type RunOutputs } from "./run_request.ts";
+import {
+  allocateTableMemories,
+  balanceTables,
+  planTables,
+  type TablePlan,
+  tableViews,
+} from "./table_store.ts";
 import { compileKernels, instantiateKernels, type Kernels } from "./wasm.ts";
 import {
   type BlasLibrary,
@@ -157,6 +164,30 @@ export function cpuDataParallelHooks(engine: Engine): CpuDataParallelHooks {
   };
 }
 
+/** Where a CPU engine's predict time went: milliseconds per phase, summed over its batches. */
+export type PredictPhaseMs = Record<(typeof PREDICT_PHASES)[number] | "other", number>;
+
+/**
+ * Predicts `chunk` with a CPU engine and times it by phase, on the main thread's clock: `gather`
+ * (dense copy, embedding bags dequantized from packed rows), `bottom` and `top` (the MLPs but
+ * the last layer), `interaction`, `output` (the last layer and the sigmoid, on the main thread
+ * alone), `wait` (barriers: other threads' lag and the hand-off) and `other` (the run's
+ * request to the helper threads and the checks around it).
+ */
+export async function cpuPredictPhases(
+  engine: Engine,
+  chunk: BatchChunk,
+): Promise<{ probabilities: Float32Array; wallMs: number; phases: PredictPhaseMs }> {
+  if (!(engine instanceof CpuEngine)) {
+    throw new TypeError(`Expected a CPU engine to time by phase but found ${engine.info.name}`);
+  }
+  const ms = new Float64Array(PREDICT_PHASES.length);
+  const { probabilities, wallMs } = await engine.predictTimed(chunk, ms);
+  const phases = Object.fromEntries(PREDICT_PHASES.map((p, i) => [p, ms[i]])) as PredictPhaseMs;
+  phases.other = Math.max(0, wallMs - ms.reduce((a, b) => a + b, 0));
+  return { probabilities, wallMs, phases };
+}
+
 interface Helper {
   worker: Worker;
   /** Resolves with the next message of the helper. */
@@ -223,8 +254,10 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
   const tableMemories = allocateTableMemories(tablePlan);
   const { tables, copies: quantTables } = tableViews(tablePlan, tableMemories);
   const tableKernels = await Promise.all(tableMemories.map((m) => instantiateKernels(module, m)));
-  const control = new SharedArrayBuffer(BARRIER_WORDS * 4);
-  const barrier = new SpinBarrier(new Int32Array(control), threads);
+  // The barrier's words, then those of predict's tile queue.
+  const control = new SharedArrayBuffer((BARRIER_WORDS + TILE_QUEUE_WORDS) * 4);
+  const barrier = new SpinBarrier(new Int32Array(control, 0, BARRIER_WORDS), threads);
+  const tiles = new Int32Array(control, BARRIER_WORDS * 4, TILE_QUEUE_WORDS);
   const program = new CpuProgram({
     kernels,
     memory,
@@ -232,6 +265,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     spec,
     tables,
     barrier,
+    tiles,
     thread: 0,
     threads,
     quant,
@@ -285,6 +319,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     worker.postMessage(setup);
   }
   const engine = new CpuEngine(spec, layout, program, memory, tables, barrier, helpers, threads, {
+    tiles: new TileQueue(tiles, barrier),
     quant,
     scales,
     tableMemories,
@@ -328,6 +363,8 @@ class CpuEngine implements Engine {
   readonly #tablePlan: TablePlan;
   readonly #blas: BlasLibrary | null;
   readonly #packed: PackedGather | null;
+  /** Predict's tile queue (shared with the helpers). */
+  readonly #tiles: TileQueue;
   /** Global steps taken (K simulated workers' batches count once): the scale period's clock. */
   #step = 0;
   #quantActive = true;
@@ -351,6 +388,7 @@ class CpuEngine implements Engine {
     helpers: Helper[],
     threads: number,
     q: {
+      tiles: TileQueue;
       quant: QuantConfig | null;
       scales: Float32Array;
       tableMemories: WebAssembly.Memory[];
@@ -381,6 +419,7 @@ class CpuEngine implements Engine {
     this.#blas = q.blas;
     this.#packed = q.packed;
     this.#incrementalTableMaxima = q.incrementalTableMaxima;
+    this.#tiles = q.tiles;
     this.info = {
       name: "cpu",
       device: cpuModel(),
@@ -483,12 +522,38 @@ class CpuEngine implements Engine {
   }
 
   async predict(chunk: BatchChunk): Promise<Float32Array> {
-    const probabilities = new Float32Array(chunk.samples);
+    return (await this.predictTimed(chunk, null)).probabilities;
+  }
+
+  /** `predict`, timed by phase when `predictMs` is given (see {@linkcode cpuPredictPhases}). */
+  async predictTimed(
+    chunk: BatchChunk,
+    predictMs: Float64Array | null,
+  ): Promise<{ probabilities: Float32Array; wallMs: number }> {
+    const start = performance.now();
+    // Helper threads write the probabilities of their row tiles: shared memory then.
+    const shared = this.#helpers.length > 0
+      ? new Float32Array(new SharedArrayBuffer(chunk.samples * 4))
+      : undefined;
+    const probabilities = shared ?? new Float32Array(chunk.samples);
     const batch = Math.min(chunk.batchSize, this.#layout.maxBatch);
-    await this.#run("predict", chunk, chunk.samples, batch, { learningRate: 0 }, {
-      probabilities,
-    });
-    return probabilities;
+    await this.#run(
+      "predict",
+      chunk,
+      chunk.samples,
+      batch,
+      { learningRate: 0 },
+      {
+        probabilities,
+        ...(predictMs ? { predictMs } : {}),
+      },
+      1,
+      shared,
+    );
+    return {
+      probabilities: shared ? shared.slice() : probabilities,
+      wallMs: performance.now() - start,
+    };
   }
 
   async traceStep(chunk: BatchChunk, options: TrainOptions): Promise<StepTrace> {
@@ -586,6 +651,7 @@ class CpuEngine implements Engine {
     options: TrainOptions,
     out: RunOutputs,
     batchesPerStep = 1,
+    probabilities?: Float32Array,
   ): Promise<void> {
     if (this.#disposed) throw new Error("Expected a live engine but it was disposed");
     if (this.#packed && kind !== "predict") {
@@ -619,7 +685,9 @@ class CpuEngine implements Engine {
       quantize: this.#quantActive,
       tableMaximaValid: !this.#tablesWritten && !this.#tablesHandedOut,
       incrementalTableMaxima: this.#incrementalTableMaxima,
+      ...(probabilities ? { probabilities } : {}),
     };
+    this.#tiles.reset();
     // Until a run completes, its tables are not known to be as the threads' maxima say.
     this.#tablesWritten = true;
     for (const h of this.#helpers) h.worker.postMessage(request);

@@ -8,7 +8,9 @@ export {
   cpuDataParallelHooks,
   type CpuEngineOptions,
   type CpuGradientAccess,
+  cpuPredictPhases,
   createCpuEngine,
+  type PredictPhaseMs,
 } from "./cpu_engine.ts";
 export { cpuModel, cpuVectorExtensions, peakRssBytes } from "../environment.ts";
 export {

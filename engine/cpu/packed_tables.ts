@@ -27,6 +27,18 @@ export class PackedGather {
   readonly #byteValues: Float32Array[];
   /** Bytes a row when rows are whole bytes (and bits <= 8), else 0. */
   readonly #rowBytes: number;
+  /**
+   * INT4: `#byteValues` viewed as one float64 per byte, the bits of its two float32 values
+   * (the low one first), so that a byte is one load and one store. No float64 made so is a NaN
+   * (its exponent bits would be those of a float32 infinity or NaN, and every value is finite),
+   * so it is copied bit for bit.
+   */
+  readonly #bytePairs: Float64Array[];
+  /** The float64 view of the last output gathered into, and the output it views. */
+  #out64: Float64Array | null = null;
+  #outOf: Float32Array | null = null;
+  /** Where `#touch` leaves its sum, so that its reads are not dropped. */
+  #touched = 0;
 
   /** Checks that every table holds `rows * dim` codes and builds the lookup tables. */
   constructor(tables: PackedEmbeddings, tableRows: readonly number[], dim: number) {
@@ -63,6 +75,7 @@ export class PackedGather {
           const level = (((Math.floor(i / per) >> ((i % per) * bits)) & mask) << shift) >> shift;
           return Math.fround(level * s);
         }));
+    this.#bytePairs = bits === 4 ? this.#byteValues.map((v) => new Float64Array(v.buffer)) : [];
   }
 
   /** Bits per value. */
@@ -80,6 +93,78 @@ export class PackedGather {
    * batch chunk) into `out[base + r * ld + q]`, `q < dim`.
    */
   gather(
+    t: number,
+    out: Float32Array,
+    base: number,
+    ld: number,
+    indices: Int32Array,
+    offsets: Int32Array,
+    s0: number,
+    rows: number,
+  ): void {
+    if (this.#rowBytes > 0) this.#touch(t, indices, offsets[s0], offsets[s0 + rows]);
+    if (this.#bits === 4 && this.#rowBytes > 0 && base % 2 === 0 && ld % 2 === 0) {
+      if (this.#outOf !== out) {
+        if (out.byteOffset % 8 !== 0) {
+          return this.#gatherRows(t, out, base, ld, indices, offsets, s0, rows);
+        }
+        this.#out64 = new Float64Array(out.buffer, out.byteOffset, out.length >> 1);
+        this.#outOf = out;
+      }
+      return this.#gatherInt4(t, base, ld, indices, offsets, s0, rows);
+    }
+    this.#gatherRows(t, out, base, ld, indices, offsets, s0, rows);
+  }
+
+  /**
+   * Reads the first and last byte of every row that `indices[j0 .. j1 - 1]` name, before their
+   * values are, so that the rows' cache misses overlap rather than come one row at a time.
+   */
+  #touch(t: number, indices: Int32Array, j0: number, j1: number): void {
+    const codes = this.#codes[t], rb = this.#rowBytes;
+    let sum = 0;
+    for (let j = j0; j < j1; j++) {
+      const at = indices[j] * rb;
+      sum += codes[at] + codes[at + rb - 1];
+    }
+    this.#touched = sum;
+  }
+
+  /** `gather` of INT4 rows of whole bytes, a byte (two values) per float64 load and store. */
+  #gatherInt4(
+    t: number,
+    base: number,
+    ld: number,
+    indices: Int32Array,
+    offsets: Int32Array,
+    s0: number,
+    rows: number,
+  ): void {
+    const out = this.#out64!, pairs = this.#bytePairs[t], codes = this.#codes[t];
+    const rb = this.#rowBytes, d = this.#dim;
+    const out32 = this.#outOf!, lut = this.#byteValues[t];
+    for (let r = 0; r < rows; r++) {
+      const dst = base + r * ld;
+      const a = offsets[s0 + r], e = offsets[s0 + r + 1];
+      if (e - a === 1) {
+        const start = indices[a] * rb;
+        for (let k = 0, o = dst >> 1; k < rb; k++) out[o + k] = pairs[codes[start + k]];
+        continue;
+      }
+      for (let q = 0; q < d; q++) out32[dst + q] = 0;
+      for (let j = a; j < e; j++) {
+        const start = indices[j] * rb;
+        for (let k = 0, o = dst; k < rb; k++, o += 2) {
+          const v = codes[start + k] << 1;
+          out32[o] += lut[v];
+          out32[o + 1] += lut[v + 1];
+        }
+      }
+    }
+  }
+
+  /** `gather`, a row at a time (any width and bits). */
+  #gatherRows(
     t: number,
     out: Float32Array,
     base: number,

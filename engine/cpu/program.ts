@@ -8,27 +8,33 @@
  */
 import type { BatchChunk } from "../batch.ts";
 import { NonFiniteLossError } from "../engine.ts";
-import {
-  dorefa,
-  fakeQuantize,
-  levels,
-  pactActive,
-  type QuantConfig,
-  quantizeLevel,
-  roundHalfEven,
-  scaleOf,
-} from "../quant.ts";
+import { levels, pactActive, type QuantConfig, quantizeLevel, scaleOf } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import type { SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, splitRange } from "./layout.ts";
 import type { PactState } from "./cpu_engine.ts";
-import type { TablePlan, TableSlot } from "./table_store.ts";
+import { balanceTables, type TablePlan, type TableSlot } from "./table_store.ts";
 import { SparseSgd } from "./sparse_sgd.ts";
+import { lsqInitialStep, lsqTableUpdate } from "./lsq_table.ts";
 import { TableMax } from "./table_max.ts";
 import type { Kernels } from "./wasm.ts";
 import { type MatrixKernels, wasmMatrixKernels } from "./blas.ts";
 import type { PackedGather } from "./packed_tables.ts";
-import type { RunOutputs, RunRequest } from "./run_request.ts";
+import { RowGather } from "./gather.ts";
+import { TileQueue } from "./tile_queue.ts";
+import { PREDICT_PHASES, type RunOutputs, type RunRequest } from "./run_request.ts";
+
+/** Index of the barrier-wait entry of `RunOutputs.predictMs`. */
+const PHASE_WAIT = PREDICT_PHASES.indexOf("wait");
+
+/**
+ * Rows of a predict run's row tiles at batch size `batch`: about half a batch (so that two
+ * threads share even a small batch), 16 to 256 rows. A function of the batch size only, so
+ * that tiles, and every result, are the same at any thread count.
+ */
+export function predictTileRows(batch: number): number {
+  return Math.min(256, Math.max(16, Math.ceil(batch / 32) * 16));
+}
 
 /** This thread's share of one layer's work, computed once (nothing is allocated per step). */
 interface LayerShare {
@@ -84,8 +90,10 @@ export class CpuProgram {
   #markingUpdates = false;
   /** Scratch of the tables' sparse SGD (pairwise-tree row sums). */
   readonly #sparseSgd: SparseSgd;
-  /** Packed integer tables read in place of `tables` (inference only), or null. */
-  readonly #packed: PackedGather | null;
+  /** The gather of dense features and embedding bags. */
+  readonly #rowGather: RowGather;
+  /** The queue of predict's row tiles (reset before each run). */
+  readonly #tiles: TileQueue;
 
   constructor(options: {
     kernels: Kernels;
@@ -94,6 +102,8 @@ export class CpuProgram {
     spec: ModelSpec;
     tables: Float32Array[];
     barrier: SpinBarrier;
+    /** The shared words of predict's tile queue. */
+    tiles: Int32Array;
     thread: number;
     threads: number;
     quant: QuantConfig | null;
@@ -113,6 +123,7 @@ export class CpuProgram {
     this.#spec = options.spec;
     this.#tables = options.tables;
     this.#barrier = options.barrier;
+    this.#tiles = new TileQueue(options.tiles, options.barrier);
     this.#thread = options.thread;
     this.#threads = options.threads;
     this.#layers = [...options.layout.bottom, ...options.layout.top];
@@ -123,7 +134,15 @@ export class CpuProgram {
     this.#slots = options.tablePlan.slots;
     this.#pact = options.pact ?? null;
     this.#sparseSgd = new SparseSgd(options.spec.embeddingDim);
-    this.#packed = options.packed ?? null;
+    this.#rowGather = new RowGather({
+      f32: this.f32,
+      layout: options.layout,
+      spec: options.spec,
+      tables: options.tables,
+      quantTables: options.quantTables,
+      scales: options.scales,
+      packed: options.packed ?? null,
+    });
     this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
     const shares = ({ units }: MatrixKernels) =>
@@ -168,15 +187,11 @@ export class CpuProgram {
     if (!request.tableMaximaValid || !marking) {
       for (const tm of this.#tableMax) tm?.invalidate();
     }
-    if (quant && kind === "predict") {
-      // Weights do not change while predicting: quantize once, with the cached table scales.
-      this.#quantizeWeights(false);
-      barrier.wait();
-    }
+    if (kind === "predict") return this.#predict(request, out);
     for (let it = 0, s0 = first; s0 < first + count; it++, s0 += batch) {
       const rows = Math.min(batch, first + count - s0);
       const ts = lead ? performance.now() : 0;
-      if (quant && kind !== "predict") {
+      if (quant) {
         // The rows the previous step updated, when this run updated them (not an exchange).
         const touched = it > 0 && !out.exchange ? { chunk, s0: s0 - batch, rows: batch } : null;
         // Scales found on a global step's first batch; its other shares see the same weights.
@@ -201,22 +216,14 @@ export class CpuProgram {
       if (lead) {
         // The last layer (one output) is tiny: thread 0 runs it and the loss without a barrier.
         this.#forward(top[top.length - 1], rows, true);
-        const loss = this.#loss(
-          chunk.labels,
-          s0,
-          rows,
-          kind !== "predict",
-          out.probabilities,
-          s0 - first,
-        );
+        const loss = this.#loss(chunk.labels, s0, rows, true, out.probabilities, s0 - first);
         if (out.loss) out.loss[it] = loss;
-        if (kind !== "predict" && !Number.isFinite(loss)) {
+        if (!Number.isFinite(loss)) {
           barrier.abort();
           throw new NonFiniteLossError(it, loss);
         }
       }
       barrier.wait();
-      if (kind === "predict") continue;
       const t1 = lead ? performance.now() : 0;
       for (let l = top.length - 1; l >= 0; l--) {
         this.#backward(top[l], rows);
@@ -244,6 +251,100 @@ export class CpuProgram {
         if (out.communicationMs) out.communicationMs[it] = tc - t2;
         if (out.updateMs) out.updateMs[it] = t3 - tc;
       }
+    }
+  }
+
+  /**
+   * The forward passes of a predict run, by row tiles (`predictTileRows`) handed out by the
+   * tile queue (`tile_queue.ts`): each tile runs through every layer on the thread that draws
+   * it, with no barrier between layers, once every tile of the batches before it is done; the
+   * threads meet once, at the end. A tile's results do not depend on the thread running it.
+   * Probabilities go to `request.probabilities` (shared, when there are helper threads) or
+   * `out.probabilities`; `out.predictMs` times thread 0's phases.
+   */
+  #predict(request: RunRequest, out: RunOutputs): void {
+    const { chunk, first, count, batch } = request;
+    const barrier = this.#barrier;
+    const probabilities = request.probabilities ?? out.probabilities!;
+    const ms = this.#thread === 0 ? out.predictMs : undefined;
+    let clock = ms ? performance.now() : 0;
+    const lap = ms
+      ? (phase: number) => {
+        const now = performance.now();
+        ms[phase] += now - clock;
+        clock = now;
+      }
+      : undefined;
+    if (this.#active) {
+      // Weights do not change while predicting: quantize once, with the cached table scales.
+      this.#quantizeWeights(false);
+      barrier.wait();
+    }
+    const tile = predictTileRows(batch);
+    const perBatch = Math.ceil(batch / tile);
+    const tickets = Math.ceil(count / batch) * perBatch;
+    const queue = this.#tiles;
+    for (let ticket = queue.draw(); ticket < tickets; ticket = queue.draw()) {
+      const b = Math.floor(ticket / perBatch);
+      const s0 = first + b * batch, rows = Math.min(batch, first + count - s0);
+      const r0 = (ticket - b * perBatch) * tile;
+      lap?.(PHASE_WAIT);
+      queue.waitDone(b * perBatch);
+      lap?.(PHASE_WAIT);
+      // The last batch may be short: its tickets past its rows have no rows.
+      if (r0 < rows) {
+        this.#predictRows(chunk, s0, r0, Math.min(r0 + tile, rows), probabilities, s0 - first, lap);
+      }
+      queue.done();
+    }
+    lap?.(PHASE_WAIT);
+    barrier.wait();
+    lap?.(PHASE_WAIT);
+  }
+
+  /** Batch rows [r0, r1) through every layer, and their probabilities at `probs[at + r]`. */
+  #predictRows(
+    chunk: BatchChunk,
+    s0: number,
+    r0: number,
+    r1: number,
+    probs: Float32Array,
+    at: number,
+    lap: ((phase: number) => void) | undefined,
+  ): void {
+    const { bottom, top } = this.#layout;
+    const g = this.#rowGather;
+    g.dense(chunk, s0, r0, r1);
+    for (let t = 0; t < this.#spec.tableRows.length; t++) {
+      g.table(t, chunk, s0, r0, r1, this.#active);
+    }
+    lap?.(0);
+    for (const layer of bottom) this.#forwardRows(layer, r0, r1);
+    lap?.(1);
+    const L = this.#layout;
+    const d = this.#spec.embeddingDim;
+    this.#k.interactForward(L.t, L.ldt, L.vectors, L.dimP, d, r0, r1, L.r, L.ldr);
+    lap?.(2);
+    for (let l = 0; l < top.length - 1; l++) this.#forwardRows(top[l], r0, r1);
+    lap?.(3);
+    const last = top[top.length - 1];
+    this.#forwardRows(last, r0, r1);
+    const f32 = this.f32, z = last.y / 4, ldz = last.ldy;
+    for (let r = r0; r < r1; r++) {
+      probs[at + r] = Math.fround(1 / (1 + Math.exp(-f32[z + r * ldz])));
+    }
+    lap?.(4);
+  }
+
+  /** Rows [r0, r1) of a layer's output, every column: one product (PACT's clip after it). */
+  #forwardRows(layer: LinearLayout, r0: number, r1: number): void {
+    const product = this.#mm.large?.tileForward ?? this.#mm.linearForward;
+    this.#linear(layer, r0, r1, 0, layer.outP, product);
+    if (this.#pactOn() && layer.pre) {
+      const a = this.#pact!.alphas[this.#layers.indexOf(layer)];
+      const k = 2 ** this.#active!.mlpBits! - 1;
+      const at = r0 * layer.ldy * 4;
+      this.#k.pactForward(layer.y + at, layer.pre + at, layer.ldy, r1 - r0, 0, layer.outP, a, k);
     }
   }
 
@@ -334,40 +435,6 @@ export class CpuProgram {
     }
   }
 
-  /**
-   * LSQ's sparse update of one table: every gathered value moves by its gradient where it lies
-   * inside the clipping range (the mask of LSQ's straight-through estimator), and the table's
-   * learned step moves by its own gradient, scaled by 1 / sqrt(Qp * values quantized).
-   */
-  #updateLsqTable(t: number, chunk: BatchChunk, s0: number, rows: number, lr: number, n: number) {
-    const f32 = this.f32;
-    const L = this.#layout;
-    const d = this.#spec.embeddingDim;
-    const table = this.#tables[t];
-    const idx = chunk.indices[t], off = chunk.offsets[t];
-    const s = this.#scales[t];
-    let ds = 0;
-    let count = 0;
-    for (let r = 0; r < rows; r++) {
-      const g = L.dt / 4 + r * L.ldt + (t + 1) * L.dimP;
-      for (let j = off[s0 + r], e = off[s0 + r + 1]; j < e; j++) {
-        const row = idx[j] * d;
-        for (let q = 0; q < d; q++) {
-          const v = Math.fround(table[row + q] / s);
-          const grad = f32[g + q];
-          if (v < -n - 1) ds += grad * (-n - 1);
-          else if (v > n) ds += grad * n;
-          else {
-            ds += grad * (roundHalfEven(v) - v);
-            table[row + q] -= lr * grad;
-          }
-        }
-        count += d;
-      }
-    }
-    if (count > 0) this.#scales[t] = Math.max(s - (lr * ds) / Math.sqrt(n * count), 1e-8);
-  }
-
   /** DoReFa of every MLP weight matrix, over its whole-matrix max |tanh(w)|. */
   #dorefaMlp(bits: number): void {
     const f32 = this.f32;
@@ -404,58 +471,9 @@ export class CpuProgram {
 
   /** Copies dense features and sums embedding bags into T; tables are split across threads. */
   #gather(chunk: BatchChunk, s0: number, rows: number): void {
-    const f32 = this.f32;
-    const L = this.#layout;
-    const d = this.#spec.embeddingDim;
-    const nDense = this.#spec.denseFeatures;
-    const ld0 = L.bottom[0].ldx;
-    const r0 = this.#rowStart(rows), r1 = this.#rowStart(rows, 1);
-    const dense = chunk.dense;
-    for (let r = r0; r < r1; r++) {
-      const src = (s0 + r) * nDense;
-      const dst = L.dense / 4 + r * ld0;
-      for (let q = 0; q < nDense; q++) f32[dst + q] = dense[src + q];
-    }
-    const tBase = L.t / 4;
-    const bits = this.#active?.embeddingBits ?? null;
-    const perRow = bits !== null && this.#active!.gatheredRowsOnly;
-    const useDorefa = this.#active?.quantizer === "dorefa";
-    const n = bits === null ? 0 : levels(bits);
+    this.#rowGather.dense(chunk, s0, this.#rowStart(rows), this.#rowStart(rows, 1));
     for (let t = this.#thread; t < this.#tables.length; t += this.#threads) {
-      const idx = chunk.indices[t], off = chunk.offsets[t];
-      if (this.#packed) {
-        this.#packed.gather(t, f32, tBase + (t + 1) * L.dimP, L.ldt, idx, off, s0, rows);
-        continue;
-      }
-      // HAWQ reads its fake-quantized whole-table copy; DQRM quantizes the gathered rows.
-      const table = bits !== null && !perRow ? this.#quantTables![t] : this.#tables[t];
-      const scale = this.#scales[t];
-      for (let r = 0; r < rows; r++) {
-        const dst = tBase + r * L.ldt + (t + 1) * L.dimP;
-        const a = off[s0 + r], e = off[s0 + r + 1];
-        if (perRow && useDorefa) {
-          for (let q = 0; q < d; q++) f32[dst + q] = 0;
-          for (let j = a; j < e; j++) {
-            const src = idx[j] * d;
-            for (let q = 0; q < d; q++) f32[dst + q] += dorefa(table[src + q], scale, bits!);
-          }
-        } else if (perRow) {
-          for (let q = 0; q < d; q++) f32[dst + q] = 0;
-          for (let j = a; j < e; j++) {
-            const src = idx[j] * d;
-            for (let q = 0; q < d; q++) f32[dst + q] += fakeQuantize(table[src + q], scale, n);
-          }
-        } else if (e - a === 1) {
-          const src = idx[a] * d;
-          for (let q = 0; q < d; q++) f32[dst + q] = table[src + q];
-        } else {
-          for (let q = 0; q < d; q++) f32[dst + q] = 0;
-          for (let j = a; j < e; j++) {
-            const src = idx[j] * d;
-            for (let q = 0; q < d; q++) f32[dst + q] += table[src + q];
-          }
-        }
-      }
+      this.#rowGather.table(t, chunk, s0, 0, rows, this.#active);
     }
   }
 
@@ -744,32 +762,14 @@ export class CpuProgram {
       const table = this.#tables[t];
       const idx = chunk.indices[t];
       const off = chunk.offsets[t];
+      const grads = { grads: f32, base: dtBase + (t + 1) * L.dimP, ld: L.ldt };
       if (lsqBits) {
-        this.#updateLsqTable(t, chunk, s0, rows, lr, levels(lsqBits));
+        const n = levels(lsqBits), d = this.#spec.embeddingDim;
+        const step = this.#scales[t];
+        this.#scales[t] = lsqTableUpdate(table, step, idx, off, s0, rows, d, grads, lr, n);
         continue;
       }
-      const grads = { grads: f32, base: dtBase + (t + 1) * L.dimP, ld: L.ldt };
       this.#sparseSgd.apply(table, idx, off, s0, rows, grads, lr);
     }
   }
-}
-
-/** Assigns tables to threads, largest first, each to the thread with the fewest rows so far. */
-export function balanceTables(tableRows: readonly number[], threads: number): number[][] {
-  const load = new Array(threads).fill(0);
-  const assigned: number[][] = Array.from({ length: threads }, () => []);
-  const order = tableRows.map((_, t) => t).sort((a, b) => tableRows[b] - tableRows[a] || a - b);
-  for (const t of order) {
-    const i = load.indexOf(Math.min(...load));
-    load[i] += tableRows[t];
-    assigned[i].push(t);
-  }
-  return assigned;
-}
-
-/** LSQ's initial step of a table: `2 mean|x| / sqrt(Qp)`. */
-function lsqInitialStep(table: Float32Array, n: number): number {
-  let sum = 0;
-  for (let i = 0; i < table.length; i++) sum += Math.abs(table[i]);
-  return Math.max((2 * sum) / table.length / Math.sqrt(n), 1e-8);
 }

@@ -34,6 +34,11 @@ export interface RunRequest {
   /** Whether quantization-aware training (or quantized prediction) is active. */
   quantize: boolean;
   /**
+   * Predict with helper threads: the probabilities of the run's samples, over shared memory,
+   * which every thread writes for the row tiles it runs.
+   */
+  probabilities?: Float32Array;
+  /**
    * Whether the tables are as the last run left them (nothing else wrote them since): the
    * threads' block maxima of the tables stay valid (`table_max.ts`), else they are read again.
    */
@@ -41,6 +46,16 @@ export interface RunRequest {
   /** Whether min-max table scales use kept block maxima at all (else every table is read). */
   incrementalTableMaxima: boolean;
 }
+
+/** The phases of a predict run that `RunOutputs.predictMs` times, in order. */
+export const PREDICT_PHASES = [
+  "gather",
+  "bottom",
+  "interaction",
+  "top",
+  "output",
+  "wait",
+] as const;
 
 /** Per-iteration outputs that thread 0 fills while running a chunk. */
 export interface RunOutputs {
@@ -53,6 +68,12 @@ export interface RunOutputs {
   forwardMs?: Float64Array;
   backwardMs?: Float64Array;
   updateMs?: Float64Array;
+  /**
+   * Predict: milliseconds thread 0 spends in each phase of {@linkcode PREDICT_PHASES}, added
+   * over the run's batches (the last entry, `wait`, is its time at barriers: the other threads'
+   * lag and the hand-off itself).
+   */
+  predictMs?: Float64Array;
   /** Per-iteration milliseconds of `exchange` (train with an exchange). */
   communicationMs?: Float64Array;
   /** Called by thread 0 after the backward pass, before the update (trace). */

@@ -76,3 +76,16 @@ export function tableViews(
     : null;
   return { tables, copies };
 }
+
+/** Assigns tables to threads, largest first, each to the thread with the fewest rows so far. */
+export function balanceTables(tableRows: readonly number[], threads: number): number[][] {
+  const load = new Array(threads).fill(0);
+  const assigned: number[][] = Array.from({ length: threads }, () => []);
+  const order = tableRows.map((_, t) => t).sort((a, b) => tableRows[b] - tableRows[a] || a - b);
+  for (const t of order) {
+    const i = load.indexOf(Math.min(...load));
+    load[i] += tableRows[t];
+    assigned[i].push(t);
+  }
+  return assigned;
+}

@@ -8,7 +8,7 @@
 import { initTable } from "../params.ts";
 import type { QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
-import { BarrierAbortedError, SpinBarrier } from "./barrier.ts";
+import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "./barrier.ts";
 import type { PactState } from "./cpu_engine.ts";
 import { planLayout } from "./layout.ts";
 import { type TablePlan, tableViews } from "./table_store.ts";
@@ -18,6 +18,7 @@ import { instantiateKernels } from "./wasm.ts";
 import { blasMatrixKernels, openBlas } from "./blas.ts";
 import type { PackedEmbeddings } from "../model_file.ts";
 import { PackedGather } from "./packed_tables.ts";
+import { TILE_QUEUE_WORDS } from "./tile_queue.ts";
 
 /** Messages the main thread sends. */
 export type WorkerRequest =
@@ -59,7 +60,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       const tableKernels = await Promise.all(
         msg.tableMemories.map((m) => instantiateKernels(msg.module, m)),
       );
-      barrier = new SpinBarrier(new Int32Array(msg.control), msg.threads);
+      barrier = new SpinBarrier(new Int32Array(msg.control, 0, BARRIER_WORDS), msg.threads);
       const views = tableViews(msg.tablePlan, msg.tableMemories);
       tables = views.tables;
       spec = msg.spec;
@@ -70,6 +71,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
         spec: msg.spec,
         tables,
         barrier,
+        tiles: new Int32Array(msg.control, BARRIER_WORDS * 4, TILE_QUEUE_WORDS),
         thread: msg.thread,
         threads: msg.threads,
         quant: msg.quant,

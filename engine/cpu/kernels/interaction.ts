@@ -1,5 +1,5 @@
 // DLRM's dot interaction without self-interaction, forward and backward.
-import { fma, hsum1, maskPositive } from "./simd";
+import { fma, hsum1, hsum4, maskPositive } from "./simd";
 
 /**
  * For each sample r in [r0, r1): T[r] holds f vectors of dp floats (dp a multiple of 4, zero
@@ -24,7 +24,42 @@ export function interactForward(
     o += <usize> d * 4;
     for (let i = 1; i < f; i++) {
       const ti = tr + <usize> i * vb;
-      for (let j = 0; j < i; j++) {
+      let j = 0;
+      // Eight or four dot products at once: independent accumulators, one horizontal sum per four
+      // (hsum4 adds each vector's lanes as hsum1 does, so every product is the same).
+      for (; j + 8 <= i; j += 8) {
+        const t0 = tr + <usize> j * vb, t1 = t0 + vb, t2 = t1 + vb, t3 = t2 + vb;
+        const t4 = t3 + vb, t5 = t4 + vb, t6 = t5 + vb, t7 = t6 + vb;
+        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (let p: usize = 0; p < vb; p += 16) {
+          const x = v128.load(ti + p);
+          a0 = fma(x, v128.load(t0 + p), a0);
+          a1 = fma(x, v128.load(t1 + p), a1);
+          a2 = fma(x, v128.load(t2 + p), a2);
+          a3 = fma(x, v128.load(t3 + p), a3);
+          a4 = fma(x, v128.load(t4 + p), a4);
+          a5 = fma(x, v128.load(t5 + p), a5);
+          a6 = fma(x, v128.load(t6 + p), a6);
+          a7 = fma(x, v128.load(t7 + p), a7);
+        }
+        v128.store(o, hsum4(a0, a1, a2, a3));
+        v128.store(o + 16, hsum4(a4, a5, a6, a7));
+        o += 32;
+      }
+      for (; j + 4 <= i; j += 4) {
+        const t0 = tr + <usize> j * vb, t1 = t0 + vb, t2 = t1 + vb, t3 = t2 + vb;
+        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+        for (let p: usize = 0; p < vb; p += 16) {
+          const x = v128.load(ti + p);
+          a0 = fma(x, v128.load(t0 + p), a0);
+          a1 = fma(x, v128.load(t1 + p), a1);
+          a2 = fma(x, v128.load(t2 + p), a2);
+          a3 = fma(x, v128.load(t3 + p), a3);
+        }
+        v128.store(o, hsum4(a0, a1, a2, a3));
+        o += 16;
+      }
+      for (; j < i; j++) {
         const tj = tr + <usize> j * vb;
         let acc = f32x4.splat(0);
         for (let p: usize = 0; p < vb; p += 16) {
