@@ -88,7 +88,7 @@ export interface CpuEngineOptions {
    */
   packedTables?: PackedEmbeddings;
   /**
-   * Min-max table scales (DQRM, HAWQ) from block maxima kept across steps, re-reading only the
+   * Table scales (DQRM, HAWQ, DoReFa) from block maxima kept across steps, re-reading only the
    * blocks updated since the last scale (the default, true), or from a read of every table at
    * each refresh (false, to compare against). Both give the same bits (`table_max.ts`).
    */

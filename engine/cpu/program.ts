@@ -81,12 +81,9 @@ export class CpuProgram {
   readonly #pact: PactState | null;
   /** Tables whose scales (and copies) this thread finds: balanced by rows. */
   readonly #scaleTables: number[];
-  /**
-   * Block maxima of this thread's scale tables: DoReFa's (re-read as each step starts), or
-   * min-max scales' (marked as each step's update writes, re-read at a refresh).
-   */
+  /** Block maxima of this thread's scale tables (DoReFa's and min-max scales'). */
   readonly #tableMax: (TableMax | undefined)[] = [];
-  /** Whether this run marks its table updates in the min-max block maxima (no exchange). */
+  /** Whether this run marks its table updates in the block maxima (no exchange). */
   #markingUpdates = false;
   /** Scratch of the tables' sparse SGD (pairwise-tree row sums). */
   readonly #sparseSgd: SparseSgd;
@@ -181,7 +178,7 @@ export class CpuProgram {
     const lead = this.#thread === 0;
     const barrier = this.#barrier;
     const quant = this.#active = quantize ? this.#quant : null;
-    // Min-max block maxima stay valid across runs only while nothing else wrote the tables: an
+    // Table block maxima stay valid across runs only while nothing else wrote the tables: an
     // exchange writes them itself, the engine says when it did (parameters set, quantized).
     const marking = this.#markingUpdates = !out.exchange && request.incrementalTableMaxima;
     if (!request.tableMaximaValid || !marking) {
@@ -192,11 +189,9 @@ export class CpuProgram {
       const rows = Math.min(batch, first + count - s0);
       const ts = lead ? performance.now() : 0;
       if (quant) {
-        // The rows the previous step updated, when this run updated them (not an exchange).
-        const touched = it > 0 && !out.exchange ? { chunk, s0: s0 - batch, rows: batch } : null;
         // Scales found on a global step's first batch; its other shares see the same weights.
         const step = firstStep + it / perStep;
-        this.#quantizeWeights(it % perStep === 0 && step % quant.scalePeriod === 0, touched);
+        this.#quantizeWeights(it % perStep === 0 && step % quant.scalePeriod === 0);
         barrier.wait();
       }
       const t0 = lead ? performance.now() : 0;
@@ -353,10 +348,7 @@ export class CpuProgram {
    * never found), refreshes whole-table copies (HAWQ), and fake-quantizes this thread's rows of
    * every MLP weight matrix. Callers wait at the barrier afterwards.
    */
-  #quantizeWeights(
-    refreshTables: boolean,
-    touched: { chunk: BatchChunk; s0: number; rows: number } | null = null,
-  ): void {
+  #quantizeWeights(refreshTables: boolean): void {
     const q = this.#active!;
     if (q.embeddingBits !== null) {
       const n = levels(q.embeddingBits);
@@ -364,31 +356,15 @@ export class CpuProgram {
         const slot = this.#slots[t];
         const k = this.#tableKernels[slot.memory];
         if (q.quantizer === "dorefa") {
-          // DoReFa needs max |tanh(w)| = tanh(max |w|) of the whole table every step: kept
-          // from block maxima, re-reading only the blocks the last step updated (table_max.ts).
-          const tm = this.#tableMax[t] ??= new TableMax(slot.offset, slot.length);
-          const m = touched
-            ? tm.touched(
-              k,
-              touched.chunk.indices[t],
-              touched.chunk.offsets[t],
-              touched.s0,
-              touched.rows,
-              this.#spec.embeddingDim,
-            )
-            : tm.full(k);
-          this.#scales[t] = Math.max(Math.tanh(m), 1e-8);
+          // DoReFa needs max |tanh(w)| = tanh(max |w|) of the whole table every step.
+          this.#scales[t] = Math.max(Math.tanh(this.#tableMaxOf(t, k)), 1e-8);
           continue;
         }
         if (q.quantizer === "lsq") {
           // Learned step: initialised once, then trained in the update phase.
           if (this.#scales[t] === 0) this.#scales[t] = lsqInitialStep(this.#tables[t], n);
         } else if (refreshTables || this.#scales[t] === 0) {
-          // The whole table's max |w|, re-reading only the blocks updated since the last refresh.
-          const tm = this.#tableMax[t] ??= new TableMax(slot.offset, slot.length);
-          // Unmarked writes (an exchange's), or maxima not kept: read the whole table.
-          if (!this.#markingUpdates) tm.invalidate();
-          this.#scales[t] = scaleOf(tm.refresh(k), q.embeddingBits);
+          this.#scales[t] = scaleOf(this.#tableMaxOf(t, k), q.embeddingBits);
         }
         if (!q.gatheredRowsOnly) {
           k.fakeQuantizeFlat(slot.offset, slot.copyOffset, slot.length, this.#scales[t], n);
@@ -703,11 +679,18 @@ export class CpuProgram {
   }
 
   /**
-   * Marks the rows a step updated in the min-max block maxima of this thread's scale tables
-   * (DoReFa's re-read the step's rows as the next step starts). Each thread marks only its own.
+   * Table `t`'s largest |w| from its block maxima, re-reading only the blocks updated since the
+   * last time (the whole table after unmarked writes — an exchange's — or without kept maxima).
    */
+  #tableMaxOf(t: number, k: Kernels): number {
+    const slot = this.#slots[t];
+    const tm = this.#tableMax[t] ??= new TableMax(slot.offset, slot.length);
+    if (!this.#markingUpdates) tm.invalidate();
+    return tm.refresh(k);
+  }
+
+  /** Marks the rows a step updated in this thread's scale tables' block maxima (its own only). */
   #markUpdated(chunk: BatchChunk, s0: number, rows: number): void {
-    if (this.#quant?.quantizer !== "minmax") return;
     for (const t of this.#scaleTables) {
       this.#tableMax[t]?.mark(
         chunk.indices[t],

@@ -43,7 +43,7 @@ export interface RunRequest {
    * threads' block maxima of the tables stay valid (`table_max.ts`), else they are read again.
    */
   tableMaximaValid: boolean;
-  /** Whether min-max table scales use kept block maxima at all (else every table is read). */
+  /** Whether table scales use kept block maxima at all (else every table is read). */
   incrementalTableMaxima: boolean;
 }
 

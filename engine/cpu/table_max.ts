@@ -1,16 +1,13 @@
 /**
  * The largest |w| of a whole embedding table, kept up to date without reading the whole table
- * every step: DoReFa ("PACT") needs max |tanh(w)| = tanh(max |w|) of every table at every step,
- * but SGD only changes the rows a batch touched. The table is cut into blocks of
- * {@linkcode TABLE_MAX_BLOCK} floats whose maxima are kept; a step re-reads only the blocks
- * holding the rows the previous step updated, then takes the maximum of the blocks' maxima.
- * A maximum does not depend on the order it is taken in (and a NaN anywhere gives NaN either
- * way), so the result is the whole-table pass's, bit for bit.
- *
- * Min-max scales refreshed every P steps (DQRM, HAWQ) use the same blocks the other way round:
- * each step marks the blocks its update wrote ({@linkcode TableMax.mark}), and a refresh re-reads
- * only those ({@linkcode TableMax.refresh}) — while the maxima stay valid: anything that writes
- * the table outside the marked updates must {@linkcode TableMax.invalidate} them.
+ * each time: DoReFa ("PACT") needs max |tanh(w)| = tanh(max |w|) of every table at every step,
+ * min-max scales (DQRM, HAWQ) every P steps, but SGD only changes the rows a batch touched. The
+ * table is cut into blocks of {@linkcode TABLE_MAX_BLOCK} floats whose maxima are kept; each
+ * step marks the blocks its update wrote ({@linkcode TableMax.mark}), and a refresh re-reads only
+ * those ({@linkcode TableMax.refresh}), then takes the maximum of the blocks' maxima. A maximum
+ * does not depend on the order it is taken in (and a NaN anywhere gives NaN either way), so the
+ * result is the whole-table pass's, bit for bit — while the maxima stay valid: anything that
+ * writes the table outside the marked updates must {@linkcode TableMax.invalidate} them.
  *
  * @module
  */
@@ -22,8 +19,6 @@ export const TABLE_MAX_BLOCK = 1024;
 /** Block maxima of one table, for the thread that finds its scale. */
 export class TableMax {
   readonly #blocks: Float32Array;
-  readonly #stamps: Int32Array;
-  #step = 0;
   /** Blocks written since the last refresh (ids, a flag per block), and whether any are kept. */
   readonly #dirty: Int32Array;
   readonly #isDirty: Uint8Array;
@@ -38,7 +33,6 @@ export class TableMax {
     this.#length = length;
     const n = Math.ceil(length / TABLE_MAX_BLOCK);
     this.#blocks = new Float32Array(n);
-    this.#stamps = new Int32Array(n).fill(-1);
     this.#dirty = new Int32Array(n);
     this.#isDirty = new Uint8Array(n);
   }
@@ -84,11 +78,7 @@ export class TableMax {
    * block (after which they are valid).
    */
   refresh(k: Kernels): number {
-    if (!this.#valid) {
-      const m = this.full(k);
-      this.#valid = true;
-      return m;
-    }
+    if (!this.#valid) return this.full(k);
     for (let i = 0; i < this.#dirtyCount; i++) {
       const b = this.#dirty[i];
       this.#isDirty[b] = 0;
@@ -104,35 +94,11 @@ export class TableMax {
     this.#blocks[b] = k.maxAbsFlat(this.#offset + start * 4, count);
   }
 
-  /** Reads every block: the table's largest |w|. */
+  /** Reads every block: the table's largest |w| (the maxima are valid from then on). */
   full(k: Kernels): number {
+    this.invalidate();
     for (let b = 0; b < this.#blocks.length; b++) this.#readBlock(k, b);
-    return this.#max();
-  }
-
-  /**
-   * Re-reads the blocks of the rows `indices[offsets[s0]] … indices[offsets[s0 + rows] - 1]` (of
-   * `dim` floats each), the only ones written since the last call: the table's largest |w|.
-   */
-  touched(
-    k: Kernels,
-    indices: ArrayLike<number>,
-    offsets: ArrayLike<number>,
-    s0: number,
-    rows: number,
-    dim: number,
-  ): number {
-    const step = ++this.#step;
-    const stamps = this.#stamps;
-    for (let j = offsets[s0], e = offsets[s0 + rows]; j < e; j++) {
-      const first = indices[j] * dim;
-      const last = first + dim - 1;
-      for (let b = Math.floor(first / TABLE_MAX_BLOCK); b * TABLE_MAX_BLOCK <= last; b++) {
-        if (stamps[b] === step) continue;
-        stamps[b] = step;
-        this.#readBlock(k, b);
-      }
-    }
+    this.#valid = true;
     return this.#max();
   }
 
