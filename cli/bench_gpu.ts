@@ -179,7 +179,7 @@ async function main(): Promise<number> {
         await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
         const pre = await timeChunks(engine, buffers, chunks, null);
         const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
-          const from = ((k + 3) * batch * chunkIterations) % 2 ** 30;
+          const from = ((k + LOOKAHEAD_CHUNK_BUFFERS) * batch * chunkIterations) % 2 ** 30;
           return pool ? pool.fill(chunk, "train", from) : data.fill(chunk, "train", from);
         });
         const iterations = chunks * chunkIterations;

@@ -223,13 +223,13 @@ async function timeEndToEnd(
       await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up
       const own = await timeChunks(engine, buffers, chunks, null);
       const main = await timeChunks(engine, buffers, chunks, (chunk, k) => {
-        source.fill(chunk, source.firstOf(k + 3, n));
+        source.fill(chunk, source.firstOf(k + LOOKAHEAD_CHUNK_BUFFERS, n));
       });
       const pooled = await timeChunks(
         engine,
         buffers,
         chunks,
-        (chunk, k) => pool.fill(chunk, "train", source.firstOf(k + 3, n)),
+        (chunk, k) => pool.fill(chunk, "train", source.firstOf(k + LOOKAHEAD_CHUNK_BUFFERS, n)),
       );
       const iterations = chunks * chunkIterations;
       const row: EndToEndRow = {

@@ -297,8 +297,7 @@ export class GpuRankExchange implements GpuExchange {
     t0 = performance.now();
     t.exchange += t0 - t1;
     t.wait += (comm.waitMs ?? 0) - wait0;
-    const b = bytesOf(scales.length, m);
-    for (const k of ["embedding", "mlp", "scales", "total"] as const) this.#bytes[k] += b[k];
+    addBytesDivided(this.#bytes, bytesOf(scales.length, m), 1);
     const step = parts.globalStep(comm.size, this.#learningRate, scales, mlpSum, messages);
     t.apply += performance.now() - t0;
     return step;

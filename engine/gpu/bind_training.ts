@@ -7,7 +7,7 @@
  */
 import { levels } from "../quant.ts";
 import { floatRange } from "./binder.ts";
-import { type FusedBiasGrad, type GemmFields, type GemmOp, gemmOp } from "./gemm_bind.ts";
+import { type GemmFields, type GemmOp, gemmOp } from "./gemm_bind.ts";
 import { bindBlockMaxRows } from "./bind_scales.ts";
 import { bindPairwiseUpdate, engineUpdateBuffers } from "./bind_sorted_update.ts";
 import {
@@ -46,7 +46,7 @@ import {
 } from "./kernels/row_quantize.ts";
 import { SGD } from "./kernels/sgd.ts";
 import type { PackedLinear } from "./layout.ts";
-import type { Binding, BoundKernel } from "./pipelines.ts";
+import type { BoundKernel } from "./pipelines.ts";
 import type { GpuState } from "./state.ts";
 
 /** Bound kernels of one layer. */
@@ -160,11 +160,6 @@ function bindLayer(
   const L = state.layout;
   const quant = state.quant;
   const input = state.input;
-  const gemm = (
-    fields: GemmFields,
-    buffers: Binding[],
-    options?: { biasGrad?: FusedBiasGrad; columnSum?: boolean },
-  ) => gemmOp(fields, buffers, options);
   const quantBits = quant?.mlpBits ?? null;
   // Input: dense chunk input, R, or the previous layer's output.
   const prev = below ? state.hidden.get(below)! : null;
@@ -204,11 +199,11 @@ function bindLayer(
   const dummy = state.dummy;
   const mlp = state.mlp, mlpQuantized = state.mlpQuantized, mlpGrad = state.mlpGrad;
   const quantizedBiases = quant?.quantizeBias ? mlpQuantized : mlp;
-  const forward = gemm(forwardFields, [x, weights(mlp), y, biases(mlp), dummy]);
+  const forward = gemmOp(forwardFields, [x, weights(mlp), y, biases(mlp), dummy]);
   const forwardQuantized = quantBits
-    ? gemm(forwardFields, [x, weights(mlpQuantized), y, biases(quantizedBiases), dummy])
+    ? gemmOp(forwardFields, [x, weights(mlpQuantized), y, biases(quantizedBiases), dummy])
     : forward;
-  const weightGrad = gemm(
+  const weightGrad = gemmOp(
     {
       m: layer.outputs,
       n: layer.inputs,
@@ -234,7 +229,7 @@ function bindLayer(
       },
     },
   );
-  const biasGrad = gemm(
+  const biasGrad = gemmOp(
     {
       m: layer.outputs,
       n: 1,
@@ -263,11 +258,11 @@ function bindLayer(
       cRow: ldx,
       maskRow: ldx,
     };
-    inputGrad = gemm(fields, [dy, weights(mlp), dx, dummy, x]);
+    inputGrad = gemmOp(fields, [dy, weights(mlp), dx, dummy, x]);
     // PACT masks by the unclipped ReLU output of the layer below (quantized layers only).
     const mask = (below && state.qat.unclipped.get(below)) ?? x;
     inputGradQuantized = quantBits
-      ? gemm(fields, [dy, weights(mlpQuantized), dx, dummy, mask])
+      ? gemmOp(fields, [dy, weights(mlpQuantized), dx, dummy, mask])
       : inputGrad;
   }
   return {
