@@ -16,9 +16,9 @@ import { allocateOneHotChunk } from "../engine/batch.ts";
 import {
   GpuGradientExchange,
   gpuLayoutAccess,
-  largestBag,
   packChunkInput,
 } from "../engine/gpu/grad_exchange.ts";
+import { largestBag } from "../engine/gpu/input.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { planGpuLayout } from "../engine/gpu/layout.ts";
 import { gpuIndexSetting, selectGpu } from "../engine/gpu/mod.ts";

@@ -26,7 +26,7 @@ import { normalQuantile } from "../engine/rng.ts";
 import type { BatchChunk } from "../engine/batch.ts";
 
 /** Loading of every dense feature's normal on the sample's shared activity factor. */
-export const DENSE_SHARED = 0.6;
+const DENSE_SHARED = 0.6;
 
 const INV_U32 = 1 / 4294967296;
 
@@ -226,6 +226,8 @@ export interface RunScratch {
    * the one before and the columns of one sample do not all fall in the same few cache sets.
    */
   stride: number;
+  /** Draws per sample (the generator's `drawsPerSample`). */
+  perSample: number;
   /** Draw `k` of sample `s` at `k * stride + s`. */
   draws: Uint32Array;
   /** Samples listed by a pass: a dense feature's present values, a table's tail draws. */
@@ -255,6 +257,7 @@ export function allocateRunScratch(
   return {
     block,
     stride,
+    perSample: drawsPerSample,
     draws: new Uint32Array(stride * drawsPerSample),
     listed: new Int32Array(block),
     ids: new Int32Array(stride * tables),
@@ -298,7 +301,7 @@ export function generateRun(
     throw new RangeError(`Expected at most ${scratch.block} samples but found ${n}`);
   }
   // Separate functions, so that each loop is compiled with the registers to itself.
-  drawColumns(state, skip, scratch, n, 2 * w.d + w.tables + 2);
+  drawColumns(state, skip, scratch, n);
   sharedColumn(w.d, scratch, n);
   denseColumns(w, scratch, chunk.dense, pos, n);
   tableColumns(w, scratch, chunk.indices, pos, n);
@@ -311,9 +314,8 @@ function drawColumns(
   skip: number,
   scratch: RunScratch,
   n: number,
-  perSample: number,
 ): void {
-  const { stride, draws } = scratch;
+  const { stride, draws, perSample } = scratch;
   let a = state[0], b = state[1], c = state[2], e = state[3];
   for (let k = skip; k > 0; k--) {
     const t9 = b << 9;
@@ -467,9 +469,8 @@ function teacherLabels(
   probabilities: Float32Array | undefined,
   logits: Float64Array | undefined,
 ): void {
-  const { d, tables, keys, effectScale, vectorScale, signal } = w;
-  const { stride, draws, ids, linear, q0, q1, q2, q3 } = scratch;
-  const perSample = 2 * d + tables + 2;
+  const { tables, keys, effectScale, vectorScale, signal } = w;
+  const { stride, draws, ids, linear, q0, q1, q2, q3, perSample } = scratch;
   const labelAt = (perSample - 1) * stride;
   for (let s = 0; s < n; s++) {
     // Teacher: each id's effect and vector, hashed from (seed, table, id).

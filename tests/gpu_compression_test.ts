@@ -16,9 +16,9 @@ import {
   GpuGradientExchange,
   gpuLayoutAccess,
   type GpuReadback,
-  largestBag,
   packChunkInput,
 } from "../engine/gpu/grad_exchange.ts";
+import { largestBag } from "../engine/gpu/input.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { type GpuLayout, planGpuLayout } from "../engine/gpu/layout.ts";
 import { Rng } from "../engine/rng.ts";

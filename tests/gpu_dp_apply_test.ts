@@ -15,7 +15,8 @@ import {
 } from "../comm/compression.ts";
 import { sumInOrder } from "../comm/communicator.ts";
 import { GpuRowApply } from "../engine/gpu/grad_apply.ts";
-import { gpuLayoutAccess, largestBag } from "../engine/gpu/grad_exchange.ts";
+import { gpuLayoutAccess } from "../engine/gpu/grad_exchange.ts";
+import { largestBag } from "../engine/gpu/input.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { planGpuLayout } from "../engine/gpu/layout.ts";
 import { planTables, segmentWords } from "../engine/gpu/table_plan.ts";

@@ -211,7 +211,7 @@ export class CpuProgram {
       if (lead) {
         // The last layer (one output) is tiny: thread 0 runs it and the loss without a barrier.
         this.#forward(top[top.length - 1], rows, true);
-        const loss = this.#loss(chunk.labels, s0, rows, true, out.probabilities, s0 - first);
+        const loss = this.#loss(chunk.labels, s0, rows, out.probabilities, s0 - first);
         if (out.loss) out.loss[it] = loss;
         if (!Number.isFinite(loss)) {
           barrier.abort();
@@ -553,7 +553,6 @@ export class CpuProgram {
     labels: Float32Array,
     s0: number,
     rows: number,
-    withGradient: boolean,
     probabilities: Float32Array | undefined,
     outAt: number,
   ): number {
@@ -565,7 +564,7 @@ export class CpuProgram {
       const p = Math.fround(1 / (1 + Math.exp(-f32[z + r * ldz])));
       const y = labels[s0 + r];
       sum -= y * Math.max(Math.log(p), -100) + (1 - y) * Math.max(Math.log(1 - p), -100);
-      if (withGradient) f32[g + r * ldz] = (p - y) / rows;
+      f32[g + r * ldz] = (p - y) / rows;
       if (probabilities) probabilities[outAt + r] = p;
     }
     return sum / rows;
@@ -685,8 +684,7 @@ export class CpuProgram {
   #tableMaxOf(t: number, k: Kernels): number {
     const slot = this.#slots[t];
     const tm = this.#tableMax[t] ??= new TableMax(slot.offset, slot.length);
-    if (!this.#markingUpdates) tm.invalidate();
-    return tm.refresh(k);
+    return this.#markingUpdates ? tm.refresh(k) : tm.full(k);
   }
 
   /** Marks the rows a step updated in this thread's scale tables' block maxima (its own only). */

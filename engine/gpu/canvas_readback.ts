@@ -274,7 +274,7 @@ export class CanvasReader {
 const BMP_HEADER_BYTES = 70;
 
 /** What {@linkcode texelsOfBmp} needs of a 32-bit BMP's headers. */
-export interface BmpHeader {
+interface BmpHeader {
   /** Where the pixel rows start in the file. */
   pixels: number;
   width: number;
@@ -295,7 +295,7 @@ function maskByte(mask: number, what: string): number {
 }
 
 /** The headers of a 32-bit BMP with channel masks (BI_BITFIELDS or ALPHABITFIELDS). */
-export function bmpHeader(bmp: Uint8Array): BmpHeader {
+function bmpHeader(bmp: Uint8Array): BmpHeader {
   const view = new DataView(bmp.buffer, bmp.byteOffset, bmp.byteLength);
   if (bmp.length < 54 || view.getUint16(0) !== 0x424d) {
     throw new Error(`Expected a BMP file but found ${bmp.length} bytes without its 'BM' mark`);
@@ -335,7 +335,7 @@ function checkBmp(h: BmpHeader, shape: CanvasShape): void {
 }
 
 /** The file's byte range `[from, to)` of the rows that hold the first `bytes` of the texels. */
-export function bmpRowsOf(h: BmpHeader, bytes: number): { from: number; to: number } {
+function bmpRowsOf(h: BmpHeader, bytes: number): { from: number; to: number } {
   const rowBytes = h.width * 4, rows = Math.ceil(bytes / rowBytes);
   const first = h.bottomUp ? h.height - rows : 0;
   return { from: h.pixels + first * rowBytes, to: h.pixels + (first + rows) * rowBytes };
@@ -346,7 +346,7 @@ export function bmpRowsOf(h: BmpHeader, bytes: number): { from: number; to: numb
  * BMP that hold them (`rows`: the file's bytes {@linkcode bmpRowsOf} names, in file order). BGRA
  * texels (Deno's masks) are swapped back a 32-bit word at a time; RGBA rows are copied whole.
  */
-export function texelsOfBmpRows(rows: ArrayBuffer, h: BmpHeader, bytes: number): ArrayBuffer {
+function texelsOfBmpRows(rows: ArrayBuffer, h: BmpHeader, bytes: number): ArrayBuffer {
   const width = h.width, texels = bytes / 4, n = Math.ceil(texels / width);
   if (rows.byteLength !== n * width * 4) {
     throw new RangeError(

@@ -123,8 +123,6 @@ export function packChunkInput(chunk: BatchChunk): {
   return { directory, indices, offsets };
 }
 
-export { largestBag } from "./input.ts";
-
 /** The GPU side of one worker's gradient exchange. */
 export class GpuGradientExchange {
   /** Scales per iteration (embedding tables, then MLP tensors, when quantized). */
