@@ -12,7 +12,7 @@
 import { cpuModel, cpuVectorExtensions, createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { median, summarize } from "../record/stats.ts";
-import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
+import { archSpec, type ModelSpec } from "../engine/spec.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { cappedTables, findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
 import {
@@ -79,7 +79,7 @@ async function main(): Promise<number> {
   const kernelList = (values["cpu-kernels"] ?? "wasm,auto").split(",").map((k) =>
     cpuKernelsFlag({ "cpu-kernels": k.trim(), "blas-lib": values["blas-lib"] }, "auto")
   );
-  const spec = cappedTables(arch === "kaggle" ? kaggleSpec() : terabyteSpec(), maxRows);
+  const spec = cappedTables(archSpec(arch), maxRows);
   const python = values["no-pytorch"] ? undefined : await findTorchPython(values.python);
   if (!values["no-pytorch"] && !python) {
     console.error("bench:cpu: no python3 with torch found; timing only our engine");

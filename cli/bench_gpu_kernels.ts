@@ -24,7 +24,7 @@ import { batchSizesFlag } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
-import { gemmLoadOrder, type GemmPlan, planBiasGrad, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { enginePlan, gemmLoadOrder, type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
 import { gemmTileByName } from "../engine/gpu/gemm_candidates.ts";
 import { gemmTunedKey } from "../engine/gpu/gemm_tuned.ts";
 import { planGpuLayout } from "../engine/gpu/layout.ts";
@@ -354,11 +354,8 @@ async function benchGemm(
       });
     }
     const layout = gemmLoadOrder(fields);
-    // The engine plans bias gradients by planBiasGrad (the column-sum kernel past batch 128).
     const maxWorkgroupBytes = h.device.limits.maxComputeWorkgroupStorageSize;
-    const plan = p.op === "dB"
-      ? planBiasGrad(m, k)
-      : planGemm(m, n, k, { layout, maxWorkgroupBytes });
+    const plan = enginePlan(m, n, k, { layout, maxWorkgroupBytes, columnSum: p.op === "dB" });
     const plans: [string, GemmPlan][] = [["plan", plan]];
     // The plan with its k loop rolled: the register-tiled kernel before it was written out; for
     // bias gradients, the register-tiled plan they had before.

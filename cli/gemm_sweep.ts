@@ -13,7 +13,13 @@ import {
   gemmSplitChoices,
   gemmTileByName,
 } from "../engine/gpu/gemm_candidates.ts";
-import { gemmLoadOrder, type GemmPlan, gemmPlanTile, planGemm } from "../engine/gpu/gemm_plan.ts";
+import {
+  enginePlan,
+  gemmLoadOrder,
+  type GemmPlan,
+  gemmPlanTile,
+  planGemm,
+} from "../engine/gpu/gemm_plan.ts";
 import { gemmTunedKey, type TunedGemm } from "../engine/gpu/gemm_tuned.ts";
 import { type GemmFields, type KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import {
@@ -270,10 +276,8 @@ export async function sweepGemm(
   const bind = (plan: GemmPlan, c: GPUBuffer) =>
     h.bindGemm(plan, fields, [a, b, c, bias, mask], scratch, m * n);
   const rule = planGemm(m, n, k);
-  const current = planGemm(m, n, k, {
-    layout,
-    maxWorkgroupBytes: h.device.limits.maxComputeWorkgroupStorageSize,
-  });
+  const maxWorkgroupBytes = h.device.limits.maxComputeWorkgroupStorageSize;
+  const current = enginePlan(m, n, k, { layout, maxWorkgroupBytes });
   const ruleGemm = bind(rule, reference), currentGemm = bind(current, candidate);
   const [ruleUs, currentUs] = await timePasses(h, [
     {

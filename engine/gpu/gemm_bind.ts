@@ -7,14 +7,13 @@
  */
 import type { GemmBinder, KernelBinder } from "./binder.ts";
 import {
+  enginePlan,
   gemmDispatch,
   gemmLoadOrder,
   type GemmPlan,
   gemmPlanKernel,
   gemmPlanTile,
   gemmReduceDispatch,
-  planBiasGrad,
-  planGemm,
 } from "./gemm_plan.ts";
 import {
   GEMM_A_AT_S0,
@@ -170,9 +169,11 @@ export function planGemmOp(
     return { kernels: [], main: [0, 0, 0], reduce: [0, 0], withBiasGrad: false };
   }
   const layout = gemmLoadOrder(f);
-  let plan: GemmPlan = f.flags! & GEMM_K_ROWS && op.columnSum
-    ? planBiasGrad(m, k)
-    : planGemm(m, n, k, { layout, maxWorkgroupBytes: binder.maxWorkgroupBytes });
+  let plan = enginePlan(m, n, k, {
+    layout,
+    maxWorkgroupBytes: binder.maxWorkgroupBytes,
+    columnSum: (f.flags! & GEMM_K_ROWS) !== 0 && op.columnSum,
+  });
   // The partials of two K splits lie C's size apart (at this batch size, so that a small
   // batch's split plan is not refused for want of room a larger batch would need).
   const splitStride = m * n;

@@ -83,6 +83,25 @@ export function planBiasGrad(m: number, k: number): GemmPlan {
     : { tile: "bias_grad", splits: Math.max(1, Math.ceil(k / BIAS_GRAD_ROWS)) };
 }
 
+/**
+ * The engine's plan of a product, as it binds it: a bias gradient (`columnSum`) by
+ * {@linkcode planBiasGrad}, else {@linkcode planGemm} with the product's tuned entry where the
+ * device's workgroup memory fits it. The benches time this plan.
+ */
+export function enginePlan(
+  m: number,
+  n: number,
+  k: number,
+  options: {
+    layout: { aKFast: boolean; bKFast: boolean };
+    maxWorkgroupBytes: number;
+    columnSum?: boolean;
+  },
+): GemmPlan {
+  const { layout, maxWorkgroupBytes } = options;
+  return options.columnSum ? planBiasGrad(m, k) : planGemm(m, n, k, { layout, maxWorkgroupBytes });
+}
+
 /** Workgroups of one split of an `m x n` product with `tile`. */
 export function gemmTiles(tile: GemmKernelName, m: number, n: number): number {
   const t = blockOf(tile);
