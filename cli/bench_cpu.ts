@@ -14,7 +14,14 @@ import type { Engine } from "../engine/engine.ts";
 import { median, summarize } from "../record/stats.ts";
 import { archSpec, type ModelSpec } from "../engine/spec.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import { cappedTables, findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
+import {
+  cappedTables,
+  findTorchPython,
+  pushSample,
+  pytorchBuild,
+  runPeerScript,
+  uniformOneHotChunk,
+} from "./cpu_peer.ts";
 import {
   cpuKernelsFlag,
   defineCli,
@@ -132,11 +139,15 @@ async function main(): Promise<number> {
               r.phases.forward[warmup + i] + r.phases.backward[warmup + i] +
               r.phases.update[warmup + i],
           );
-          push(ours, `${e.kernels}/${threads}`, summarize(perIter).median);
+          pushSample(ours, `${e.kernels}/${threads}`, summarize(perIter).median);
           line.push(`ours ${e.kernels} ${last(ours, `${e.kernels}/${threads}`).toFixed(3)}`);
         }
         if (python) {
-          push(torch, threads, await runPytorch(python, arch, batch, iters, warmup, threads, spec));
+          pushSample(
+            torch,
+            threads,
+            await runPytorch(python, arch, batch, iters, warmup, threads, spec),
+          );
           line.push(`PyTorch ${last(torch, threads).toFixed(3)}`);
         }
         console.error(
@@ -202,9 +213,6 @@ async function main(): Promise<number> {
   return 0;
 }
 
-function push<K>(m: Map<K, number[]>, k: K, v: number) {
-  m.set(k, [...(m.get(k) ?? []), v]);
-}
 function last<K>(m: Map<K, number[]>, k: K): number {
   return m.get(k)!.at(-1)!;
 }
@@ -218,29 +226,11 @@ async function runPytorch(
   threads: number,
   spec: ModelSpec,
 ): Promise<number> {
-  const script = new URL("./pytorch_dlrm.py", import.meta.url).pathname;
-  const out = await new Deno.Command(python, {
-    args: [
-      script,
-      arch,
-      "--table-rows",
-      spec.tableRows.join(","),
-      "--batch-size",
-      String(batch),
-      "--iterations",
-      String(iters),
-      "--warmup",
-      String(warmup),
-      "--threads",
-      String(threads),
-    ],
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(`PyTorch benchmark failed: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]).msPerIter.median;
+  const args = [arch, "--table-rows", spec.tableRows.join(","), "--batch-size", String(batch)];
+  args.push("--iterations", String(iters), "--warmup", String(warmup));
+  args.push("--threads", String(threads));
+  const r = await runPeerScript(python, "pytorch_dlrm.py", args, "PyTorch benchmark");
+  return (r.msPerIter as { median: number }).median;
 }
 
 if (import.meta.main) await runMain("bench:cpu", main);

@@ -39,7 +39,14 @@ import {
   runMain,
   UsageError,
 } from "./args.ts";
-import { cappedTables, findTorchPython, pytorchBuild, uniformOneHotChunk } from "./cpu_peer.ts";
+import {
+  cappedTables,
+  findTorchPython,
+  pushSample,
+  pytorchBuild,
+  runPeerScript,
+  uniformOneHotChunk,
+} from "./cpu_peer.ts";
 
 const CLI = defineCli({
   usage: "deno task bench:infer [MODEL] [options]",
@@ -176,12 +183,12 @@ async function main(): Promise<number> {
             const t0 = performance.now();
             await e.engine.predict(chunk);
             const rate = samples / ((performance.now() - t0) / 1000);
-            push(oursRates, `${e.tables}/${threads}/${b}`, rate);
+            pushSample(oursRates, `${e.tables}/${threads}/${b}`, rate);
             line.push(`ours ${e.tables} ${rate.toFixed(0)}`);
           }
           if (pytorch) {
             const rate = await runPytorch(python!, arch!, spec, b, samples, threads);
-            push(torchRates, `${threads}/${b}`, rate);
+            pushSample(torchRates, `${threads}/${b}`, rate);
             line.push(`PyTorch ${rate.toFixed(0)}`);
           }
           console.error(
@@ -313,10 +320,6 @@ function describeRows(spec: ModelSpec): string {
   return `${total.toLocaleString("en-US")} rows, largest ${max.toLocaleString("en-US")}`;
 }
 
-function push<K>(m: Map<K, number[]>, k: K, v: number) {
-  m.set(k, [...(m.get(k) ?? []), v]);
-}
-
 /** One round of cli/pytorch_infer.py (a warm-up batch first): its samples/s. */
 async function runPytorch(
   python: string,
@@ -326,16 +329,10 @@ async function runPytorch(
   samples: number,
   threads: number,
 ): Promise<number> {
-  const script = new URL("./pytorch_infer.py", import.meta.url).pathname;
-  const args = [script, arch, "--table-rows", spec.tableRows.join(","), "--batch-size"];
-  args.push(String(batch), "--samples", String(samples), "--rounds", "1");
-  args.push("--threads", String(threads));
-  const out = await new Deno.Command(python, { args, stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`PyTorch inference failed: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]).samplesPerSecond.median;
+  const args = [arch, "--table-rows", spec.tableRows.join(","), "--batch-size", String(batch)];
+  args.push("--samples", String(samples), "--rounds", "1", "--threads", String(threads));
+  const r = await runPeerScript(python, "pytorch_infer.py", args, "PyTorch inference");
+  return (r.samplesPerSecond as { median: number }).median;
 }
 
 if (import.meta.main) await runMain("bench:infer", main);

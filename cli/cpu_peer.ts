@@ -93,3 +93,27 @@ export async function pytorchBuild(python: string): Promise<PytorchBuild> {
     summary: `torch ${version}, BLAS ${blas}, CPU capability ${cap}`,
   };
 }
+
+/**
+ * Runs the peer script `script` (a file beside this module) with `python` and `args`: the JSON
+ * object of its last stdout line. A failure throws `what` failed, with the script's stderr.
+ */
+export async function runPeerScript(
+  python: string,
+  script: string,
+  args: string[],
+  what: string,
+): Promise<Record<string, unknown>> {
+  const path = new URL(`./${script}`, import.meta.url).pathname;
+  const out = await new Deno.Command(python, { args: [path, ...args], stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${what} failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+/** Appends `v` to the samples of `k` in `m`. */
+export function pushSample<K>(m: Map<K, number[]>, k: K, v: number): void {
+  m.set(k, [...(m.get(k) ?? []), v]);
+}
