@@ -335,12 +335,16 @@ export class CpuProgram {
   #forwardRows(layer: LinearLayout, r0: number, r1: number): void {
     const product = this.#mm.large?.tileForward ?? this.#mm.linearForward;
     this.#linear(layer, r0, r1, 0, layer.outP, product);
-    if (this.#pactOn() && layer.pre) {
-      const a = this.#pact!.alphas[this.#layers.indexOf(layer)];
-      const k = 2 ** this.#active!.mlpBits! - 1;
-      const at = r0 * layer.ldy * 4;
-      this.#k.pactForward(layer.y + at, layer.pre + at, layer.ldy, r1 - r0, 0, layer.outP, a, k);
-    }
+    this.#pactClip(layer, r0, r1, 0, layer.outP);
+  }
+
+  /** PACT: clips rows [r0, r1), columns [n0, n1) of a hidden layer's output and quantizes them. */
+  #pactClip(layer: LinearLayout, r0: number, r1: number, n0: number, n1: number): void {
+    if (!this.#pactOn() || !layer.pre) return;
+    const a = this.#pact!.alphas[this.#layers.indexOf(layer)];
+    const k = 2 ** this.#active!.mlpBits! - 1;
+    const at = r0 * layer.ldy * 4;
+    this.#k.pactForward(layer.y + at, layer.pre + at, layer.ldy, r1 - r0, n0, n1, a, k);
   }
 
   /**
@@ -469,14 +473,7 @@ export class CpuProgram {
       if (n0 >= n1) return;
       this.#linear(layer, 0, rows, n0, n1, this.#mm.linearForward);
     }
-    const pact = this.#pactOn() ? this.#pact! : null;
-    if (pact && layer.pre) {
-      // PACT: clip this thread's part to the layer's learned a and quantize it.
-      const a = pact.alphas[this.#layers.indexOf(layer)];
-      const k = 2 ** this.#active!.mlpBits! - 1;
-      const at = r0 * layer.ldy * 4;
-      this.#k.pactForward(layer.y + at, layer.pre + at, layer.ldy, r1 - r0, n0, n1, a, k);
-    }
+    this.#pactClip(layer, r0, r1, n0, n1); // this thread's part
   }
 
   /** Whether PACT's activation clipping runs in the current run. */
