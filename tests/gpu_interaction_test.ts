@@ -8,11 +8,9 @@
 import assert from "node:assert/strict";
 import { findTestAdapter } from "./gpu_setup.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
-import { interactionBackwardKernel } from "../engine/gpu/kernels/interaction_backward.ts";
-import {
-  interactionForwardKernel,
-  interactionStages,
-} from "../engine/gpu/kernels/interaction_forward.ts";
+import { interactionStages } from "../engine/gpu/kernels/interaction_forward.ts";
+import { type InteractionMode, planInteraction } from "../engine/gpu/interaction_plan.ts";
+import { interactionTiling } from "../engine/gpu/kernels/interaction_tiled.ts";
 import { Rng } from "../engine/rng.ts";
 
 const ignore = (await findTestAdapter()).adapter === null;
@@ -20,7 +18,7 @@ const ignore = (await findTestAdapter()).adapter === null;
 /** Runs one interaction kernel over `rows` samples; returns its output buffer as read. */
 async function run(
   h: KernelHarness,
-  staged: boolean,
+  mode: InteractionMode,
   shape: { f: number; d: number; ldt: number; ldr: number; rows: number },
   t: Float32Array,
   dr: Float32Array | null,
@@ -29,29 +27,32 @@ async function run(
   const uniform = h.uniform([f, d, ldt, ldr]);
   const outFloats = dr ? rows * ldt : rows * ldr;
   const out = h.storage(new Float32Array(outFloats).fill(123));
+  const plan = planInteraction(f, d, ldr, mode);
   const kernel = dr
-    ? h.bind(interactionBackwardKernel(f, d, staged), [uniform, h.storage(t), h.storage(dr), out])
-    : h.bind(interactionForwardKernel(f, d, staged), [uniform, h.storage(t), out]);
+    ? h.bind(plan.backward, [uniform, h.storage(t), h.storage(dr), out])
+    : h.bind(plan.forward, [uniform, h.storage(t), out]);
   const encoder = h.device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   h.useIteration(pass, 0);
-  const x = staged ? 1 : Math.ceil((dr ? f * d : ldr) / 64);
-  h.dispatch(pass, kernel, x, rows);
+  const [x, samples] = dr
+    ? [plan.backwardX, plan.backwardSamples]
+    : [plan.forwardX, plan.forwardSamples];
+  h.dispatch(pass, kernel, x, Math.ceil(rows / samples));
   pass.end();
   h.device.queue.submit([encoder.finish()]);
   return await h.read(out, outFloats);
 }
 
 Deno.test({
-  name: "interaction kernels: staged in workgroup memory equal the global-memory ones",
+  name: "interaction kernels: tiled and staged equal the global-memory ones",
   ignore,
   sanitizeResources: false,
   fn: async () => {
     const h = await KernelHarness.create();
     const rng = new Rng(41, 2);
     try {
-      for (const [f, d] of [[27, 16], [4, 3], [27, 64], [9, 33]]) {
-        assert.ok(interactionStages(f, d), `${f} x ${d} should fit workgroup memory`);
+      const shapes = [[27, 16], [4, 3], [27, 64], [9, 33], [13, 8], [2, 4], [40, 12], [60, 64]];
+      for (const [f, d] of shapes) {
         const rows = 37;
         const pairs = (f * (f - 1)) / 2;
         const ldt = f * d, ldr = Math.ceil((d + pairs) / 4) * 4;
@@ -60,10 +61,16 @@ Deno.test({
         const t = Float32Array.from({ length: rows * ldt }, () => rng.next() * 2 - 1);
         const dr = Float32Array.from({ length: rows * ldr }, () => rng.next() * 2 - 1);
         const what = `f ${f}, d ${d}`;
-        const r = await run(h, true, shape, t, null);
-        assert.deepEqual(r, await run(h, false, shape, t, null), `${what}: R`);
-        const dt = await run(h, true, shape, t, dr);
-        assert.deepEqual(dt, await run(h, false, shape, t, dr), `${what}: dT`);
+        const modes: InteractionMode[] = [];
+        if (interactionStages(f, d)) modes.push("staged");
+        if (interactionTiling(f, d)) modes.push("tiled");
+        assert.equal(modes.includes("tiled"), d % 4 === 0, `${what}: tiled where d % 4 = 0`);
+        const r = await run(h, "global", shape, t, null);
+        const dt = await run(h, "global", shape, t, dr);
+        for (const mode of modes) {
+          assert.deepEqual(await run(h, mode, shape, t, null), r, `${what}: ${mode} R`);
+          assert.deepEqual(await run(h, mode, shape, t, dr), dt, `${what}: ${mode} dT`);
+        }
         for (let s = 0; s < rows; s++) {
           const T = (v: number, q: number) => t[s * ldt + v * d + q];
           for (let q = 0; q < d; q++) assert.equal(r[s * ldr + q], T(0, q), `${what}: R copy`);

@@ -25,8 +25,6 @@ import {
   GEMM_MASK,
   GEMM_RELU,
 } from "./kernels/gemm.ts";
-import { interactionBackwardKernel } from "./kernels/interaction_backward.ts";
-import { interactionForwardKernel, interactionStages } from "./kernels/interaction_forward.ts";
 import { LOSS, LOSS_SUM } from "./kernels/loss.ts";
 import { lsqEmbeddingUpdateKernel } from "./kernels/lsq_embedding_update.ts";
 import { LSQ_ROW_STEP } from "./kernels/lsq_row_step.ts";
@@ -45,6 +43,7 @@ import {
   rowQuantizeSetup,
 } from "./kernels/row_quantize.ts";
 import { SGD } from "./kernels/sgd.ts";
+import { planInteraction } from "./interaction_plan.ts";
 import type { PackedLinear } from "./layout.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import type { GpuState } from "./state.ts";
@@ -71,6 +70,13 @@ export interface LayerKernels {
   layer: PackedLinear;
 }
 
+/** An interaction kernel: x workgroups by one workgroup per `samples` of the batch's rows. */
+export interface InteractionDispatch {
+  kernel: BoundKernel;
+  x: number;
+  samples: number;
+}
+
 /** Every bound kernel of a training iteration (see {@linkcode bindTraining}). */
 export interface TrainingKernels {
   /** Uniform buffers of these bind groups (freed when they are bound again). */
@@ -84,9 +90,9 @@ export interface TrainingKernels {
   layers: LayerKernels[];
   bottom: LayerKernels[];
   top: LayerKernels[];
-  /** The interaction and its gradient, each dispatched x by the batch's rows workgroups. */
-  interactForward: { kernel: BoundKernel; x: number };
-  interactBackward: { kernel: BoundKernel; x: number };
+  /** The interaction and its gradient (`interaction_plan.ts`). */
+  interactForward: InteractionDispatch;
+  interactBackward: InteractionDispatch;
   /** The loss terms per workgroup, then their sum (`kernels/loss.ts`). */
   loss: BoundKernel;
   lossSum: BoundKernel;
@@ -394,24 +400,25 @@ function bindTableKernels(state: GpuState): Pick<
   const tables = state.spec.tableRows.length;
   const all = [...L.bottom, ...L.top];
   const interaction = binder.uniform("interaction", [L.vectors, d, L.ldt, L.ldr]);
-  // Staged kernels: one workgroup a sample; else one invocation a value (workgroups of 64).
-  const staged = interactionStages(L.vectors, d) !== null;
+  const plan = planInteraction(L.vectors, d, L.ldr);
   const interactForward = {
-    kernel: binder.bind(interactionForwardKernel(L.vectors, d), [
+    kernel: binder.bind(plan.forward, [
       interaction,
       state.interactionInput,
       state.interactionOutput,
     ]),
-    x: staged ? 1 : Math.ceil(L.ldr / 64),
+    x: plan.forwardX,
+    samples: plan.forwardSamples,
   };
   const interactBackward = {
-    kernel: binder.bind(interactionBackwardKernel(L.vectors, d), [
+    kernel: binder.bind(plan.backward, [
       interaction,
       state.interactionInput,
       state.interactionOutputGrad,
       state.interactionInputGrad,
     ]),
-    x: staged ? 1 : Math.ceil((L.vectors * d) / 64),
+    x: plan.backwardX,
+    samples: plan.backwardSamples,
   };
   const loss = binder.bind(LOSS, [
     state.logits,

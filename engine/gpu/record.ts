@@ -11,7 +11,7 @@ import type { Phase } from "../phases.ts";
 import type { QuantConfig } from "../quant.ts";
 import type { GridDispatch, ScaleKernels } from "./bind_scales.ts";
 import { sortedUpdate } from "./bind_sorted_update.ts";
-import type { LayerKernels, TrainingKernels } from "./bind_training.ts";
+import type { InteractionDispatch, LayerKernels, TrainingKernels } from "./bind_training.ts";
 import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
 import { batchEntries, sortKeyBytes } from "./input.ts";
 import { BLOCK_MAX_FLOATS } from "./kernels/block_max.ts";
@@ -44,6 +44,15 @@ export function dispatch(
   pass.setPipeline(k.kernel.pipeline);
   pass.setBindGroup(0, k.group);
   pass.dispatchWorkgroups(x, y, z);
+}
+
+/** Records an interaction kernel over a batch of `rows`. */
+function dispatchInteraction(
+  pass: GPUComputePassEncoder,
+  k: InteractionDispatch,
+  rows: number,
+): void {
+  dispatch(pass, k.kernel, k.x, Math.ceil(rows / k.samples));
 }
 
 /**
@@ -100,7 +109,7 @@ export function recordPhase(
         dispatch(pass, l.pactForward, Math.ceil(l.layer.outputs / 64), rows);
       }
     }
-    dispatch(pass, kernels.interactForward.kernel, kernels.interactForward.x, rows);
+    dispatchInteraction(pass, kernels.interactForward, rows);
     for (const l of kernels.top) {
       recordGemm(recording, pass, quantizedMlp ? l.forwardQuantized : l.forward, rows);
       if (pact && l.pactForward) {
@@ -123,7 +132,7 @@ export function recordPhase(
       }
     };
     for (let l = kernels.top.length - 1; l >= 0; l--) back(kernels.top[l]);
-    dispatch(pass, kernels.interactBackward.kernel, kernels.interactBackward.x, rows);
+    dispatchInteraction(pass, kernels.interactBackward, rows);
     for (let l = kernels.bottom.length - 1; l >= 0; l--) back(kernels.bottom[l]);
     return;
   }
