@@ -62,6 +62,12 @@ terabyte.`,
       help: `comma-separated methods: ${Object.keys(METHODS).join(", ")}`,
       default: "fp32,dqrm",
     },
+    "chunk-samples": {
+      type: "string",
+      arg: "N",
+      help: "samples per chunk (one submit and one readback each)",
+      default: "262,144",
+    },
     "data-workers": {
       ...FLAGS["data-workers"],
       help: "Workers that fill each chunk in the +generator columns (0: the main thread)",
@@ -113,6 +119,7 @@ async function main(): Promise<number> {
     suite === "kaggle" ? "128,2048,16384" : "2048",
   );
   const samples = numberFlag("samples", values.samples, 1, 1e10) ?? 2_000_000;
+  const chunkSamples = numberFlag("chunk-samples", values["chunk-samples"], 1, 1e9) ?? 262144;
   const methods = methodsFlag(values.methods, "fp32,dqrm");
   const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
   const tableBytes = parameterCounts(spec).embedding * 4;
@@ -166,7 +173,7 @@ async function main(): Promise<number> {
     for (const batch of batches) {
       // Chunks of ~262k samples: far longer than mapAsync's 10 ms sleep, which the next chunk
       // trains through (engine/gpu/README.md, "The readback floor").
-      const chunkIterations = chunkIterationsFor(batch, samples);
+      const chunkIterations = chunkIterationsFor(batch, samples, chunkSamples);
       const chunks = Math.max(3, Math.ceil(samples / batch / chunkIterations));
       // As many buffers as the training loop keeps (see timeChunks).
       const buffers = Array.from({ length: LOOKAHEAD_CHUNK_BUFFERS }, (_, b) => {
@@ -335,11 +342,12 @@ function trafficFloors(
 }
 
 /**
- * Iterations per chunk for `samples` samples at `batch`: ~262k samples a chunk, at most 500
- * iterations, and at least three chunks.
+ * Iterations per chunk for `samples` samples at `batch`: ~`chunkSamples` samples a chunk, at
+ * most 500 iterations, and at least three chunks.
  */
-export function chunkIterationsFor(batch: number, samples: number): number {
-  return Math.max(1, Math.min(500, Math.round(262144 / batch), Math.floor(samples / batch / 3)));
+export function chunkIterationsFor(batch: number, samples: number, chunkSamples = 262144): number {
+  const most = Math.min(500, Math.round(chunkSamples / batch), Math.floor(samples / batch / 3));
+  return Math.max(1, most);
 }
 
 /**
