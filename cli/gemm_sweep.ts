@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { gemmVec4 } from "../engine/gpu/gemm_bind.ts";
+import { gemmStoresVec4, gemmVec4 } from "../engine/gpu/gemm_bind.ts";
 import {
   gemmCandidateTiles,
   gemmSplitChoices,
@@ -298,8 +298,10 @@ export async function sweepGemm(
   const byTile = tiles.map((name) => {
     const out: GemmPlan[] = [];
     for (const vec4 of [false, true]) {
-      const loads = gemmVec4({ tile: name, splits: 1, vec4 }, fields, layout.aKFast, layout.bKFast);
-      if (vec4 && !loads.a && !loads.b) continue; // the same kernel as scalar loads
+      const plan = { tile: name, splits: 1, vec4 };
+      const loads = gemmVec4(plan, fields, layout.aKFast, layout.bKFast);
+      // The same kernel as scalar loads and stores.
+      if (vec4 && !loads.a && !loads.b && !gemmStoresVec4(plan, fields)) continue;
       const choices = gemmSplitChoices(
         gemmTileByName(name),
         m,

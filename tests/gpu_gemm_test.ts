@@ -102,7 +102,9 @@ async function check(
     const aRow = c.aT ? 1 : pad(k), aCol = c.aT ? pad(m) : 1;
     const bRow = c.bT ? 1 : pad(n), bCol = c.bT ? pad(k) : 1;
     const [aBase, bBase] = c.aligned ? [8, 4] : [5, 2];
-    const cBase = 7, cRow = n + 2, maskBase = 1, maskRow = n + 1;
+    // C aligned too where its width allows, so that a vec4 plan stores vec4s.
+    const [cBase, cRow] = c.aligned && n % 4 === 0 ? [8, n + 4] : [7, n + 2];
+    const maskBase = 1, maskRow = n + 1;
     const aShift = extraA * aRow, bShift = extraB * bRow;
     const aData = rand(aBase + aShift + (m + 1) * Math.max(aRow, 1) + (k + 1) * aCol + 8);
     const bData = rand(bBase + bShift + (k + 1) * bRow + (n + 1) * bCol + 8);
@@ -229,7 +231,7 @@ Deno.test({
       for (const tile of ["64x128_8x4_k32s"]) {
         const cases: Case[] = [];
         let f = 0;
-        for (const [m, n, k] of [[37, 53, 29], [67, 129, 300]]) {
+        for (const [m, n, k] of [[37, 53, 29], [67, 129, 300], [45, 64, 40], [70, 128, 300]]) {
           for (const aT of [false, true]) {
             for (const bT of [false, true]) {
               const flags = FLAG_SETS[f++ % FLAG_SETS.length];
@@ -245,7 +247,7 @@ Deno.test({
         );
       }
       // Double-buffered: one barrier a K-step, the same results as the float64 reference.
-      const cases = [[37, 53, 29], [67, 129, 300]].flatMap(([m, n, k], i) =>
+      const cases = [[37, 53, 29], [67, 129, 300], [45, 64, 40]].flatMap(([m, n, k], i) =>
         [false, true].map((aT): Case => ({
           m,
           n,
@@ -258,19 +260,20 @@ Deno.test({
         }))
       );
       await check(h, "64x64_8x8_k16sd", cases, true);
-      // A binding whose size is not a multiple of 16 bytes is loaded by scalars.
+      // A binding whose size is not a multiple of 16 bytes is loaded (or stored) by scalars.
       const buffer = h.storage(64);
       const fields = { m: 4, n: 4, k: 5, aRow: 8, aCol: 1, bRow: 1, bCol: 8, cRow: 4 };
-      const names = [20, 32].map((size) =>
+      const names = [[20, 32], [32, 20], [32, 32]].map(([size, cSize]) =>
         h.bindGemm({ tile: "64x128_8x4_k32s", splits: 1, vec4: true }, fields, [
           { buffer, offset: 0, size },
           buffer,
-          h.storage(16),
+          { buffer: h.storage(64), offset: 0, size: cSize },
           buffer,
           buffer,
         ]).kernels[0].kernel.source.name
       );
-      assert.deepEqual(names.map((name) => name.endsWith("_a4_b4")), [false, true]);
+      assert.deepEqual(names.map((name) => name.includes("_a4_b4")), [false, true, true]);
+      assert.deepEqual(names.map((name) => name.endsWith("_c4")), [true, false, true]);
     } finally {
       h.destroy();
     }

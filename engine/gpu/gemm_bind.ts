@@ -67,6 +67,15 @@ export function gemmVec4(
 }
 
 /**
+ * Whether `plan` stores C as vec4s: with `plan.vec4`, on a register-tiled kernel, where N, C's
+ * base and row stride are multiples of 4 (then so are the split partials' rows and stride).
+ */
+export function gemmStoresVec4(plan: GemmPlan, fields: GemmFields): boolean {
+  if (!plan.vec4 || !gemmPlanTile(plan)) return false;
+  return [fields.n ?? 0, fields.cBase ?? 0, fields.cRow ?? 0].every((x) => x % 4 === 0);
+}
+
+/**
  * Binds the kernels of `plan` over `buffers` (A, B, C, bias, mask): the GEMM alone, or with K
  * splits the GEMM writing partial sums into `scratch` (`splitStride` floats apart, rows n floats
  * apart) and the reduction summing them into C.
@@ -84,7 +93,9 @@ export function bindGemm(
   const aligned = gemmVec4(plan, fields, aKFast, bKFast);
   // A binding of a size not a multiple of 16 bytes hides its last floats from vec4 reads.
   const vec4 = { a: aligned.a && a.size % 16 === 0, b: aligned.b && b.size % 16 === 0 };
-  const source = gemmPlanKernel(plan, aKFast, bKFast, vec4);
+  const stores = gemmStoresVec4(plan, fields) && c.size % 16 === 0 &&
+    (plan.splits === 1 || (scratch !== undefined && scratch.size % 16 === 0));
+  const source = gemmPlanKernel(plan, aKFast, bKFast, { ...vec4, c: stores });
   if (plan.splits === 1) {
     return [binder.bind(source, [binder.uniform("gemm", gemmWords(fields)), a, b, c, bias, mask])];
   }

@@ -141,10 +141,14 @@ export function gemmWorkgroup(tile: GemmTile): [number, number] {
   return [tile.bn / tile.tn, tile.bm / tile.tm];
 }
 
-/** Which operands the kernel loads from global memory as vec4s (see {@linkcode gemmKernel}). */
+/**
+ * Which operands the kernel loads from global memory as vec4s, and whether it stores C (or its
+ * split partials) as vec4s (see {@linkcode gemmKernel}).
+ */
 export interface GemmVec4 {
   a: boolean;
   b: boolean;
+  c?: boolean;
 }
 
 /**
@@ -218,6 +222,48 @@ function operandLoads(
   return { regs, load, store };
 }
 
+/** WGSL: the epilogue writing 4 columns of one output row (those inside C), a value at a time. */
+const PUT_SCALAR_WGSL = /* wgsl */ `
+fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
+  if (row >= M) { return; }
+  let split = g.splits > 1u;
+  for (var q = 0u; q < 4u; q++) {
+    let n = col + q;
+    if (n >= N) { return; }
+    var acc = v[q];
+    if (split) {
+      c[g.cBase + z * g.splitStride + row * g.cRow + n] = acc;
+      continue;
+    }
+    if ((g.flags & 8u) != 0u) { acc += bias[n]; }
+    if ((g.flags & 16u) != 0u) { acc = max(acc, 0.0); }
+    if ((g.flags & 32u) != 0u && !(mask[g.maskBase + row * g.maskRow + n] > 0.0)) { acc = 0.0; }
+    c[g.cBase + row * g.cRow + n] = acc;
+  }
+}`;
+
+/**
+ * WGSL: the same epilogue storing the 4 columns as one vec4 (N, C's base, row and split strides
+ * multiples of 4, so a group of 4 columns is inside C whole or not at all).
+ */
+const PUT_VEC4_WGSL = /* wgsl */ `
+fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
+  if (row >= M || col >= N) { return; }
+  var acc = v;
+  if (g.splits > 1u) {
+    c[(g.cBase + z * g.splitStride + row * g.cRow + col) / 4u] = acc;
+    return;
+  }
+  if ((g.flags & 8u) != 0u) { acc += vec4f(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]); }
+  if ((g.flags & 16u) != 0u) { acc = max(acc, vec4f(0.0)); }
+  if ((g.flags & 32u) != 0u) {
+    let at = g.maskBase + row * g.maskRow + col;
+    let m = vec4f(mask[at], mask[at + 1u], mask[at + 2u], mask[at + 3u]);
+    acc = select(vec4f(0.0), acc, m > vec4f(0.0));
+  }
+  c[(g.cBase + row * g.cRow + col) / 4u] = acc;
+}`;
+
 /** Why `tile` cannot be compiled (with vec4 loads where `vec4` says), or "" when it can. */
 export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: false }): string {
   const { bm, bn, tm, tn, bk } = tile;
@@ -244,6 +290,8 @@ export function gemmTileWorkgroupBytes(tile: GemmTile): number {
  * contiguous dimension, which needs its base and other stride (and the row stride of a *_AT_S0
  * operand) to be multiples of 4 (checked by the binder: {@linkcode GemmVec4}). Each output is
  * summed in the same order either way, so vec4 and scalar loads give identical results.
+ * `vec4.c` stores 4 columns of C at once, which needs N, C's base and row stride (and under
+ * splits the partials' stride) to be multiples of 4; the epilogue is the same per value.
  * Bindings: uniform, A, B, C, bias, mask.
  */
 export function gemmKernel(
@@ -344,31 +392,14 @@ ${ITER_WGSL}
 ${GEMM_UNIFORM_WGSL}
 @group(0) @binding(1) var<storage, read> a: array<${vec4.a ? "vec4f" : "f32"}>;
 @group(0) @binding(2) var<storage, read> b: array<${vec4.b ? "vec4f" : "f32"}>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<${vec4.c ? "vec4f" : "f32"}>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<f32>;
 
 var<workgroup> sa: array<vec4f, ${(double ? 2 : 1) * bk * as4}>;
 var<workgroup> sb: array<vec4f, ${(double ? 2 : 1) * bk * bs4}>;
 
-// Writes 4 columns of one output row (those inside C).
-fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
-  if (row >= M) { return; }
-  let split = g.splits > 1u;
-  for (var q = 0u; q < 4u; q++) {
-    let n = col + q;
-    if (n >= N) { return; }
-    var acc = v[q];
-    if (split) {
-      c[g.cBase + z * g.splitStride + row * g.cRow + n] = acc;
-      continue;
-    }
-    if ((g.flags & 8u) != 0u) { acc += bias[n]; }
-    if ((g.flags & 16u) != 0u) { acc = max(acc, 0.0); }
-    if ((g.flags & 32u) != 0u && !(mask[g.maskBase + row * g.maskRow + n] > 0.0)) { acc = 0.0; }
-    c[g.cBase + row * g.cRow + n] = acc;
-  }
-}
+${vec4.c ? PUT_VEC4_WGSL : PUT_SCALAR_WGSL}
 
 @compute @workgroup_size(${tx}, ${ty})
 fn main(
@@ -401,7 +432,7 @@ fn main(
   const name =
     `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}_` +
     `${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
-    `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}${unroll ? "" : "_loop"}`;
+    `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}${vec4.c ? "_c4" : ""}${unroll ? "" : "_loop"}`;
   return {
     name,
     bindings: ["uniform", "read", "read", "rw", "read", "read"],
