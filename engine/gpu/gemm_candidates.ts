@@ -55,7 +55,7 @@ export function gemmTileByName(name: string): GemmTile {
 }
 
 /**
- * The sweep's candidates: register blocks of 4x4 to 8x8 in 64 to 256 invocations, K steps of 8
+ * The sweep's candidates: register blocks of 4x4 to 8x16 in 64 to 256 invocations, K steps of 8
  * to 32, every one loadable with vec4s (so each is tried with scalar and vec4 loads); the larger
  * register blocks also strided, and some of those double-buffered.
  */
@@ -108,6 +108,11 @@ export const GEMM_CANDIDATES: readonly string[] = [
   "64x128_8x8_k16sd",
   "64x64_8x8_k16sd",
   "128x64_8x4_k16sd",
+  // Register blocks of 8 x 16: 32 FMAs per vec4 loaded from workgroup memory instead of 16.
+  "128x128_8x16_k8s",
+  "128x128_16x8_k8s",
+  "256x128_16x8_k8s",
+  "128x256_8x16_k8s",
 ];
 
 /** The candidates that fit `maxWorkgroupBytes` of workgroup memory and `maxThreads` invocations. */
