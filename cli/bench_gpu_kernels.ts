@@ -48,6 +48,7 @@ import {
   type FmaPeak,
   fmaWarmUp,
   measureFmaPeak,
+  settleClock,
   type SweepBuffers,
   sweepGemm,
   type SweepOptions,
@@ -613,6 +614,7 @@ async function main(): Promise<number> {
           tiles,
           splitAll: values["sweep-split-all"] ?? false,
           warmUp,
+          ...(warmUp ? { settle: () => settleClock(h, warmUp) } : {}),
         });
         for (const r of sweep) {
           const line = tunedLine(r);

@@ -58,6 +58,20 @@ export function fmaWarmUp(h: KernelHarness, peak: FmaPeak, us = 5000): WarmUp {
 }
 
 /**
+ * Runs `warmUp` `times` times in one submit and waits for it: ~200 ms of the FMA-peak kernel at
+ * the default, what an H200 idle for seconds (compiling) needs to return to its clock.
+ */
+export async function settleClock(h: KernelHarness, warmUp: WarmUp, times = 40): Promise<void> {
+  const encoder = h.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  h.useIteration(pass, 0);
+  for (let i = 0; i < times; i++) warmUp(pass);
+  pass.end();
+  h.device.queue.submit([encoder.finish()]);
+  await h.device.queue.onSubmittedWorkDone();
+}
+
+/**
  * Runs `jobs` in one submit, each timed pass bracketed by its own timestamp queries where the
  * device has them: µs per repetition of each. Without timestamp queries each job is a submit of
  * its own timed by the wall clock (which includes the submit's own cost). `warmUp`, when given,
@@ -250,6 +264,8 @@ export interface SweepOptions {
   splitAll?: boolean;
   /** Recorded before each submit of timed passes (see {@linkcode WarmUp}). */
   warmUp?: WarmUp;
+  /** Brings the GPU back to speed after a product's compiles (see {@linkcode settleClock}). */
+  settle?: () => Promise<void>;
 }
 
 /** First float of each K split's chunk for `tile`'s K step (the kernel's own split rule). */
@@ -279,14 +295,6 @@ export async function sweepGemm(
   const maxWorkgroupBytes = h.device.limits.maxComputeWorkgroupStorageSize;
   const current = enginePlan(m, n, k, { layout, maxWorkgroupBytes });
   const ruleGemm = bind(rule, reference), currentGemm = bind(current, candidate);
-  const [ruleUs, currentUs] = await timePasses(h, [
-    {
-      reps,
-      prepare: (encoder) => encoder.clearBuffer(reference, 0, extent * 4),
-      record: (pass) => ruleGemm.record(pass, m, n),
-    },
-    { reps, record: (pass) => currentGemm.record(pass, m, n) },
-  ], options.warmUp);
   const ruleBk = gemmPlanTile(rule)?.bk ?? 1;
   const limits = h.device.limits;
   const tiles = options.tiles ??
@@ -320,11 +328,12 @@ export async function sweepGemm(
   });
   const plans = byTile.flat();
   const diffs = h.storage(2 * plans.length);
-  const times: number[] = [];
   let slot = 0;
-  // One submit per tile: its candidates' timed passes, each followed by its check. A tile the
-  // device refuses (compiling, binding or running) fails its candidates, not the sweep.
-  const errors: string[] = [];
+  // Every candidate compiled first, then all timed back to back: compiling a product's
+  // candidates takes seconds, in which the idle GPU drops its clock further than a warm-up of a
+  // few ms brings back (the first products of a sweep timed 3-5x slower than the kernel table).
+  // A tile the device refuses (compiling, binding or running) fails its candidates, not the sweep.
+  const groups: { jobs: PassJob[]; error: string }[] = [];
   for (const group of byTile) {
     h.device.pushErrorScope("validation");
     h.device.pushErrorScope("internal");
@@ -339,8 +348,22 @@ export async function sweepGemm(
       };
     });
     const internal = await h.device.popErrorScope(), invalid = await h.device.popErrorScope();
-    const refused = internal ?? invalid;
-    let error = refused?.message ?? "";
+    groups.push({ jobs, error: (internal ?? invalid)?.message ?? "" });
+  }
+  await options.settle?.();
+  // One submit per tile: its candidates' timed passes, each followed by its check.
+  const [ruleUs, currentUs] = await timePasses(h, [
+    {
+      reps,
+      prepare: (encoder) => encoder.clearBuffer(reference, 0, extent * 4),
+      record: (pass) => ruleGemm.record(pass, m, n),
+    },
+    { reps, record: (pass) => currentGemm.record(pass, m, n) },
+  ], options.warmUp);
+  const times: number[] = [];
+  const errors: string[] = [];
+  for (const { jobs, error: refused } of groups) {
+    let error = refused;
     let got: number[] = [];
     if (!error) {
       try {
@@ -349,8 +372,8 @@ export async function sweepGemm(
         error = (e as Error).message;
       }
     }
-    times.push(...(error ? group.map(() => NaN) : got));
-    errors.push(...group.map(() => error));
+    times.push(...(error ? jobs.map(() => NaN) : got));
+    errors.push(...jobs.map(() => error));
   }
   const bits = new Uint32Array((await h.read(diffs, 2 * plans.length)).buffer);
   const asFloat = new Float32Array(bits.buffer);

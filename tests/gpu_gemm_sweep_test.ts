@@ -122,7 +122,11 @@ Deno.test({
       };
       const product = { label: "test dW", m, n, k, fields };
       const tiles = ["32x32_4x4_k16", "64x64_8x8_k32"];
-      const r = await sweepGemm(h, buffers, product, { reps: 1, tiles });
+      // The clock is settled once, after every candidate compiled, before any timing.
+      let settled = 0;
+      const settle = () => (settled++, Promise.resolve());
+      const r = await sweepGemm(h, buffers, product, { reps: 1, tiles, settle });
+      assert.equal(settled, 1);
       // Both tiles, scalar and vec4 loads, the rule's 8 splits (fewer would leave under 64
       // workgroups, more would leave a split under 128 of k).
       assert.equal(rule.splits, 8);
