@@ -144,6 +144,13 @@ export function interactionBackwardTiledKernel(f: number, d: number): KernelSour
   const writes = FOUR.map((a) =>
     `if (v0 + ${a}u < g.f) { dt[tr + (v0 + ${a}u) * d4 + bq] = a${a}; }`
   ).join("\n    ");
+  // S[u][v0 + c] = dR's pair (max, min) of u and v0 + c; 0 on the diagonal and past F.
+  const stageS = FOUR.map((c) =>
+    `if (v0 + ${c}u < g.f && v0 + ${c}u != u) {
+        let i = max(u, v0 + ${c}u);
+        row[${c}] = dr[pairs + i * (i - 1u) / 2u + min(u, v0 + ${c}u)];
+      }`
+  ).join("\n      ");
   return {
     name: "interaction_backward_tiled",
     bindings: ["uniform", "read", "read", "rw"],
@@ -156,17 +163,19 @@ var<workgroup> ss: array<vec4f, ${samples * padded * blocks}>;
 
 @compute @workgroup_size(${INTERACTION_TILED_LANES})
 fn main(@builtin(workgroup_id) w: vec3u, @builtin(local_invocation_index) li: u32) {
-  for (var x = li; x < ${samples * padded * padded}u; x += ${INTERACTION_TILED_LANES}u) {
-    let sl = x / ${padded * padded}u;
-    let u = (x / ${padded}u) % ${padded}u;
-    let v = x % ${padded}u;
+  // A vec4 of S a lane at a time (a store of a vector's component by a computed index was the
+  // costliest part of the kernel at d = 16).
+  for (var x = li; x < ${samples * padded * blocks}u; x += ${INTERACTION_TILED_LANES}u) {
+    let sl = x / ${padded * blocks}u;
+    let u = (x / ${blocks}u) % ${padded}u;
+    let v0 = 4u * (x % ${blocks}u);
     let s = w.y * ${samples}u + sl;
-    var value = 0.0;
-    if (s < it.rows && u < g.f && v < g.f && u != v) {
-      let i = max(u, v);
-      value = dr[s * g.ldr + g.d + i * (i - 1u) / 2u + min(u, v)];
+    var row = vec4f(0.0);
+    if (s < it.rows && u < g.f) {
+      let pairs = s * g.ldr + g.d;
+      ${stageS}
     }
-    ss[(sl * ${padded}u + u) * ${blocks}u + v / 4u][v % 4u] = value;
+    ss[x] = row;
   }
   workgroupBarrier();
   let sl = li / ${stride}u;
