@@ -23,7 +23,7 @@ export const BIAS_GRAD_WORKGROUP: [number, number] = [16, 16];
 /** Most batch rows one workgroup sums (more take K splits). */
 export const BIAS_GRAD_ROWS = 2048;
 
-/** Loads each lane keeps in flight: a lane's 128 rows at batch 2048 in two rounds. */
+/** Loads each lane keeps in flight (fewer at the end of its rows): 128 rows in two rounds. */
 const UNROLL = 64;
 
 const loads = Array.from({ length: UNROLL }, (_, i) => i);
@@ -51,12 +51,13 @@ fn columnSum(lx: u32, ly: u32, row: u32, z: u32, splits: u32) -> f32 {
   var acc = 0.0;
   if (row < M) {
     let at = aBase + row * g.aRow;
-    var k = k1;
-    for (; k + ${UNROLL}u <= k2; k += ${UNROLL}u) {
-      ${loads.map((i) => `let v${i} = a[at + (k + ${i}u) * g.aCol];`).join("\n      ")}
-      ${loads.map((i) => `acc += v${i};`).join("\n      ")}
+    for (var k = k1; k < k2; k += ${UNROLL}u) {
+      ${loads.map((i) => `var v${i} = 0.0;`).join("\n      ")}
+      ${
+  loads.map((i) => `if (k + ${i}u < k2) { v${i} = a[at + (k + ${i}u) * g.aCol]; }`).join("\n      ")
+}
+      ${loads.map((i) => `if (k + ${i}u < k2) { acc += v${i}; }`).join("\n      ")}
     }
-    for (; k < k2; k++) { acc += a[at + k * g.aCol]; }
   }
   parts[ly][lx] = acc;
   workgroupBarrier();

@@ -4,8 +4,8 @@
  * the product's epilogue (bias, ReLU, ReLU-derivative mask). Reads the same uniform block as
  * the GEMM kernel: `cRow`, `cBase` and the flags describe the final C, `splits` and
  * `splitStride` the partials, whose rows are `n` floats apart. Each invocation loads its partials
- * {@linkcode SPLIT_REDUCE_LOADS} at a time before adding them, so that a sum of 16 splits waits
- * for memory once rather than once per split (the adds keep their z order).
+ * up to {@linkcode SPLIT_REDUCE_LOADS} at a time before adding them, so that a sum of 4 to 16
+ * splits waits for memory once rather than once per split (the adds keep their z order).
  *
  * With the bias gradient folded in (a weight gradient dW = dYᵀ X whose A is dY, bound at binding
  * 5), workgroups past the reduction's sum dY's columns as the unsplit column-sum kernel does
@@ -76,12 +76,14 @@ fn main(
   let at = row * N + col;
   let stride = g.splitStride;
   var acc = 0.0;
-  var z = 0u;
-  for (; z + ${SPLIT_REDUCE_LOADS}u <= g.splits; z += ${SPLIT_REDUCE_LOADS}u) {
-    ${loads.map((i) => `let p${i} = partials[(z + ${i}u) * stride + at];`).join("\n    ")}
-    ${loads.map((i) => `acc += p${i};`).join("\n    ")}
+  for (var z = 0u; z < g.splits; z += ${SPLIT_REDUCE_LOADS}u) {
+    ${loads.map((i) => `var p${i} = 0.0;`).join("\n    ")}
+    ${
+      loads.map((i) => `if (z + ${i}u < g.splits) { p${i} = partials[(z + ${i}u) * stride + at]; }`)
+        .join("\n    ")
+    }
+    ${loads.map((i) => `if (z + ${i}u < g.splits) { acc += p${i}; }`).join("\n    ")}
   }
-  for (; z < g.splits; z++) { acc += partials[z * stride + at]; }
   if ((g.flags & 8u) != 0u) { acc += bias[col]; }
   if ((g.flags & 16u) != 0u) { acc = max(acc, 0.0); }
   if ((g.flags & 32u) != 0u && !(mask[g.maskBase + row * g.maskRow + col] > 0.0)) { acc = 0.0; }
