@@ -6,7 +6,8 @@
  * gradient dX = dY W masked, weight gradient dW = dYᵀ X, bias gradient dB = dYᵀ 1) at each
  * batch, timed for the previous kernel (16 x 16 tiles, one output per invocation; kept here
  * only, for the comparison) and for the engine's plan (tuned, else register-blocked tile and
- * split-K chosen per shape), optionally every engine tile. Each timing is one compute pass of `--reps` identical dispatches, measured by
+ * split-K chosen per shape), optionally every engine tile; a split weight gradient whose bias
+ * gradient the engine sums in its reduction is timed that way too (`plan_with_dB`). Each timing is one compute pass of `--reps` identical dispatches, measured by
  * timestamp queries where the device has them (else by the wall time of the submit), reported as
  * µs per product, TFLOP/s and % of the adapter's FMA peak (measured first, `gemm_sweep.ts`), with
  * totals per model and batch. `--sweep` then tries every candidate tile on each large product
@@ -24,7 +25,13 @@ import { batchSizesFlag } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
-import { enginePlan, gemmLoadOrder, type GemmPlan, planGemm } from "../engine/gpu/gemm_plan.ts";
+import {
+  biasGradInReduce,
+  enginePlan,
+  gemmLoadOrder,
+  type GemmPlan,
+  planGemm,
+} from "../engine/gpu/gemm_plan.ts";
 import { gemmTileByName } from "../engine/gpu/gemm_candidates.ts";
 import { gemmTunedKey } from "../engine/gpu/gemm_tuned.ts";
 import { planGpuLayout } from "../engine/gpu/layout.ts";
@@ -368,8 +375,22 @@ async function benchGemm(
         if (tile !== plan.tile) plans.push([`tile`, { tile, splits: plan.splits }]);
       }
     }
+    // A split weight gradient as the engine runs it: its bias gradient's column sums in the
+    // reduction's dispatch (beside C, at m n).
+    const withBias = op === "dW" && plan.splits > 1 && biasGradInReduce(m, k);
+    if (withBias) plans.push(["plan_with_dB", plan]);
     for (const [kernel, pl] of plans) {
-      const g = h.bindGemm(pl, fields, [a, b, c, bias, mask], scratch, m * n);
+      const folded = kernel === "plan_with_dB";
+      const g = folded
+        ? h.bindGemm(
+          pl,
+          { ...fields, biasBase: m * n },
+          [a, b, c, bias, mask],
+          scratch,
+          m * n,
+          true,
+        )
+        : h.bindGemm(pl, fields, [a, b, c, bias, mask], scratch, m * n);
       const us = await timePass(h, reps, (pass) => g.record(pass, m, n), warmUp);
       rows.push({
         ...base,

@@ -15,6 +15,7 @@ import {
   GATHER_DOREFA,
   GATHER_QUANTIZE,
   gatherKernel,
+  gatherWidth,
 } from "./kernels/gather.ts";
 import {
   GEMM_A_AT_S0,
@@ -437,7 +438,7 @@ function bindTableKernels(state: GpuState): Pick<
   const copies = state.qat.copies;
   const gatherFor = (quantize: boolean) =>
     groups.map((g) =>
-      binder.bind(gatherKernel(k), [
+      binder.bind(gatherKernel(k, gatherWidth(d)), [
         binder.uniform("gather", [
           tables,
           d,

@@ -7,6 +7,7 @@
  */
 import type { GemmBinder, KernelBinder } from "./binder.ts";
 import {
+  biasGradInReduce,
   enginePlan,
   gemmDispatch,
   gemmLoadOrder,
@@ -25,7 +26,7 @@ import {
   gemmTileProblem,
   type GemmVec4,
 } from "./kernels/gemm.ts";
-import { GEMM_SPLIT_REDUCE } from "./kernels/gemm_split_reduce.ts";
+import { GEMM_SPLIT_REDUCE, GEMM_SPLIT_REDUCE_BIAS_GRAD } from "./kernels/gemm_split_reduce.ts";
 import type { Binding, BoundKernel } from "./pipelines.ts";
 
 /** GEMM uniform fields by name (absent: 0). */
@@ -78,7 +79,8 @@ export function gemmStoresVec4(plan: GemmPlan, fields: GemmFields): boolean {
 /**
  * Binds the kernels of `plan` over `buffers` (A, B, C, bias, mask): the GEMM alone, or with K
  * splits the GEMM writing partial sums into `scratch` (`splitStride` floats apart, rows n floats
- * apart) and the reduction summing them into C.
+ * apart) and the reduction summing them into C. With `biasGrad` (a split weight gradient whose A is
+ * dY), the reduction also writes A's column sums to `c[biasBase + row]`.
  */
 export function bindGemm(
   binder: GemmBinder,
@@ -87,6 +89,7 @@ export function bindGemm(
   buffers: Binding[],
   scratch?: GPUBuffer,
   splitStride = 0,
+  biasGrad = false,
 ): BoundKernel[] {
   const [a, b, c, bias, mask] = buffers;
   const { aKFast, bKFast } = gemmLoadOrder(fields);
@@ -109,7 +112,9 @@ export function bindGemm(
   );
   return [
     binder.bind(source, [partUniform, a, b, scratch, bias, mask]),
-    binder.bind(GEMM_SPLIT_REDUCE, [reduceUniform, scratch, c, bias, mask]),
+    biasGrad
+      ? binder.bind(GEMM_SPLIT_REDUCE_BIAS_GRAD, [reduceUniform, scratch, c, bias, mask, a])
+      : binder.bind(GEMM_SPLIT_REDUCE, [reduceUniform, scratch, c, bias, mask]),
   ];
 }
 
@@ -145,7 +150,8 @@ export interface GemmOp {
   byRows: Map<number, PlannedGemm>;
   /**
    * A weight gradient's bias gradient, computed in the same dispatch where the plan is the
-   * small-product kernel (one dispatch fewer; the same sums as the bias product's).
+   * small-product kernel, or in its split-K reduction where the bias product's plan is the
+   * unsplit column-sum kernel (one dispatch fewer; the same sums as the bias product's).
    */
   biasGrad?: FusedBiasGrad;
   /** A bias gradient itself (B a column of ones): planned by `planBiasGrad`. */
@@ -190,23 +196,27 @@ export function planGemmOp(
   const splitStride = m * n;
   const room = Math.floor(scratch.size / 4 / splitStride);
   if (plan.splits > room) plan = { ...plan, splits: Math.max(1, room) };
-  const fused = op.biasGrad && plan.tile === "naive16" ? op.biasGrad : null;
+  const inNaive = plan.tile === "naive16";
+  const inReduce = plan.splits > 1 && (f.flags! & GEMM_K_ROWS) !== 0 && biasGradInReduce(m, k);
+  const fused = op.biasGrad && (inNaive || inReduce) ? op.biasGrad : null;
   const key = `${plan.tile}/${plan.splits}/${plan.vec4 ? 4 : 1}${plan.loop ? "/loop" : ""}` +
-    (plan.splits > 1 ? `/${splitStride}` : "");
+    (plan.splits > 1 ? `/${splitStride}` : "") + (fused ? "/bias" : "");
   let kernels = op.bound.get(key);
   if (!kernels) {
     const [a, b, , bias, mask] = op.buffers;
-    const fields = fused
-      ? { ...f, flags: f.flags! | GEMM_BIAS_GRAD, cBase: fused.cBase, biasBase: fused.biasBase }
-      : f;
+    // The small-product kernel's flag; the reduction's column sums need only `biasBase`.
+    const flags = f.flags! | (inNaive ? GEMM_BIAS_GRAD : 0);
+    const fields = fused ? { ...f, flags, cBase: fused.cBase, biasBase: fused.biasBase } : f;
     const buffers = fused ? [a, b, fused.c, bias, mask] : op.buffers;
     kernels = binder.collecting(
       uniforms,
-      () => bindGemm(binder, plan, fields, buffers, scratch, splitStride),
+      () =>
+        bindGemm(binder, plan, fields, buffers, scratch, splitStride, fused !== null && !inNaive),
     );
     op.bound.set(key, kernels);
   }
-  // The bias gradient is C's column n.
-  const main = gemmDispatch(plan, m, fused ? n + 1 : n);
-  return { kernels, main, reduce: gemmReduceDispatch(m, n), withBiasGrad: fused !== null };
+  // In the small-product kernel, the bias gradient is C's column n.
+  const main = gemmDispatch(plan, m, fused && inNaive ? n + 1 : n);
+  const reduce = gemmReduceDispatch(m, n, fused !== null && !inNaive);
+  return { kernels, main, reduce, withBiasGrad: fused !== null };
 }

@@ -17,7 +17,7 @@ import {
 } from "./kernels/gemm.ts";
 import { GEMM_NAIVE16 } from "./kernels/gemm_naive.ts";
 import { BIAS_GRAD, BIAS_GRAD_ROWS, BIAS_GRAD_WORKGROUP } from "./kernels/bias_grad.ts";
-import { GEMM_SPLIT_REDUCE_WORKGROUP } from "./kernels/gemm_split_reduce.ts";
+import { splitReduceGrid } from "./kernels/gemm_split_reduce.ts";
 import type { KernelSource } from "./pipelines.ts";
 
 /**
@@ -81,6 +81,16 @@ export function planBiasGrad(m: number, k: number): GemmPlan {
   return plan.tile === "naive16"
     ? plan
     : { tile: "bias_grad", splits: Math.max(1, Math.ceil(k / BIAS_GRAD_ROWS)) };
+}
+
+/**
+ * Whether a split weight gradient of `m` outputs over `k` batch rows sums its bias gradient in its
+ * split-K reduction's dispatch: where the bias gradient's own plan is the unsplit column-sum
+ * kernel, whose order (and so bits) the folded sums keep.
+ */
+export function biasGradInReduce(m: number, k: number): boolean {
+  const plan = planBiasGrad(m, k);
+  return plan.tile === "bias_grad" && plan.splits === 1;
 }
 
 /**
@@ -200,10 +210,12 @@ export function gemmDispatch(plan: GemmPlan, m: number, n: number): [number, num
   return [Math.ceil(n / t.bn), Math.ceil(m / t.bm), plan.splits];
 }
 
-/** Workgroup counts (x, y) of the split-K reduction of an `m x n` product. */
-export function gemmReduceDispatch(m: number, n: number): [number, number] {
-  const [x, y] = GEMM_SPLIT_REDUCE_WORKGROUP;
-  return [Math.ceil(n / x), Math.ceil(m / y)];
+/**
+ * Workgroup counts (x, y) of the split-K reduction of an `m x n` product (with `biasGrad`, with
+ * the bias gradient's column sums folded in: {@linkcode biasGradInReduce}).
+ */
+export function gemmReduceDispatch(m: number, n: number, biasGrad = false): [number, number] {
+  return splitReduceGrid(m, n, biasGrad);
 }
 
 /**

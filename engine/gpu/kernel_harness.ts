@@ -140,7 +140,8 @@ export class KernelHarness {
 
   /**
    * Binds a GEMM with the engine's own binding (`bindGemm`): `buffers` are A, B, C, bias, mask;
-   * with splits, `scratch` holds the partials, `splitStride` floats apart.
+   * with splits, `scratch` holds the partials, `splitStride` floats apart; `biasGrad` folds A's
+   * column sums (to `c[biasBase + row]`) into the reduction.
    */
   bindGemm(
     plan: GemmPlan,
@@ -148,19 +149,20 @@ export class KernelHarness {
     buffers: Binding[],
     scratch?: GPUBuffer,
     splitStride = 0,
+    biasGrad = false,
   ): BoundGemm {
     const binder = {
       bind: (source: KernelSource, bound: Binding[]) => this.bind(source, bound),
       uniform: (_label: string, words: ArrayLike<number>, floats?: ReadonlySet<number>) =>
         this.uniform(Array.from(words), floats),
     };
-    const kernels = bindGemm(binder, plan, fields, buffers, scratch, splitStride);
+    const kernels = bindGemm(binder, plan, fields, buffers, scratch, splitStride, biasGrad);
     return {
       plan,
       kernels,
       record: (pass, m, n) => {
         this.dispatch(pass, kernels[0], ...gemmDispatch(plan, m, n));
-        if (kernels[1]) this.dispatch(pass, kernels[1], ...gemmReduceDispatch(m, n));
+        if (kernels[1]) this.dispatch(pass, kernels[1], ...gemmReduceDispatch(m, n, biasGrad));
       },
     };
   }

@@ -15,6 +15,7 @@ import type { InteractionDispatch, LayerKernels, TrainingKernels } from "./bind_
 import { type GemmOp, planGemmOp } from "./gemm_bind.ts";
 import { batchEntries, sortKeyBytes } from "./input.ts";
 import { BLOCK_MAX_FLOATS } from "./kernels/block_max.ts";
+import { gatherGrid } from "./kernels/gather.ts";
 import { lossWorkgroups } from "./kernels/loss.ts";
 import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
@@ -102,7 +103,7 @@ export function recordPhase(
   if (phase === "forward") {
     const gather = quant?.embeddingBits != null ? kernels.gatherQuantized : kernels.gather;
     const tables = state.spec.tableRows.length;
-    for (const k of gather) dispatch(pass, k, Math.ceil((tables * d) / 64), rows);
+    for (const k of gather) dispatch(pass, k, ...gatherGrid(tables, d, rows));
     for (const l of kernels.bottom) {
       recordGemm(recording, pass, quantizedMlp ? l.forwardQuantized : l.forward, rows);
       if (pact && l.pactForward) {

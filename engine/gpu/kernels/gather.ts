@@ -7,6 +7,13 @@
  * `levels` = k and m = `scales[t]` (the table's max |tanh(w)|). With several arena groups, the
  * first group's dispatch writes and later ones add the rows that live in their arenas.
  *
+ * An invocation owns one column group of one table (a vec4 where the width is a multiple of 4,
+ * else one float) for {@linkcode GATHER_SAMPLES} consecutive samples: it reads its table's
+ * directory entry once, then walks the samples' bags side by side, so that their offset, index and
+ * row loads are in flight together, and looks up each gathered row's segment once per column
+ * group (not per float). Each sum still adds a bag's values in index order, each value quantized
+ * by the same expression, so the vec4 and scalar kernels give the same bits.
+ *
  * @module
  */
 import type { BindingKind, KernelSource } from "../pipelines.ts";
@@ -20,12 +27,38 @@ export const GATHER_ACCUMULATE = 2;
 /** Flag: DoReFa-quantize gathered values (`levels` is k = 2^bits - 1, `scales[t]` the tanh max). */
 export const GATHER_DOREFA = 4;
 
-/** The gather kernel over `k` bound arenas. */
-export function gatherKernel(k: number): KernelSource {
+/** Consecutive samples an invocation gathers (their loads in flight together). */
+export const GATHER_SAMPLES = 4;
+
+/** Invocations of a workgroup. */
+const WORKGROUP = 64;
+
+/** Largest workgroup count of one grid dimension (WebGPU's default limit). */
+const MOST_PER_DIMENSION = 65535;
+
+/** Floats an invocation gathers per row: 4 (vec4 loads) when `d` is a multiple of 4, else 1. */
+export function gatherWidth(d: number): 1 | 4 {
+  return d % 4 === 0 ? 4 : 1;
+}
+
+/** Workgroups (x, y) of a gather of `rows` samples over `tables` tables of width `d`. */
+export function gatherGrid(tables: number, d: number, rows: number): [number, number] {
+  const lanes = Math.ceil(rows / GATHER_SAMPLES) * tables * (d / gatherWidth(d));
+  const groups = Math.ceil(lanes / WORKGROUP);
+  const x = Math.min(groups, MOST_PER_DIMENSION);
+  return [x, x === 0 ? 0 : Math.ceil(groups / x)];
+}
+
+/** The gather kernel over `k` bound arenas, reading `width` floats at a time (d % width == 0). */
+export function gatherKernel(k: number, width: 1 | 4): KernelSource {
   const bindings: BindingKind[] = ["uniform", "read", "read", "read", "read", "read", "rw"];
   for (let i = 0; i < k; i++) bindings.push("read");
+  const v = width === 4 ? "vec4f" : "f32";
+  const inV = width === 4 ? " / 4u" : "";
+  const samples = Array.from({ length: GATHER_SAMPLES }, (_, i) => i);
+  const each = (line: (i: number) => string) => samples.map(line).join("\n    ");
   return {
-    name: `gather_${k}`,
+    name: width === 4 ? `gather_vec4_${k}` : `gather_${k}`,
     bindings,
     code: /* wgsl */ `
 ${ITER_WGSL}
@@ -37,35 +70,76 @@ struct G { tables: u32, d: u32, ldt: u32, flags: u32, arena0: u32, arenas: u32, 
 @group(0) @binding(3) var<storage, read> indices: array<u32>;
 @group(0) @binding(4) var<storage, read> offsets: array<u32>;
 @group(0) @binding(5) var<storage, read> scales: array<f32>;
-@group(0) @binding(6) var<storage, read_write> t: array<f32>;
-${arenaWgsl(k, 7, false)}
+@group(0) @binding(6) var<storage, read_write> t: array<${v}>;
+${arenaWgsl(k, 7, false, v)}
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let tb = id.x / g.d;
-  let q = id.x % g.d;
-  let s = id.y;
-  if (tb >= g.tables || s >= it.rows) { return; }
+// A gathered value as it enters the sum: DQRM's fake quantization, then DoReFa's mapping.
+fn quantized(x: ${v}, scale: f32, n: f32, inv: f32) -> ${v} {
+  var v = x;
+  if ((g.flags & 1u) != 0u) { v = clamp(round(v / scale), ${v}(-n - 1.0), ${v}(n)) * scale; }
+  if ((g.flags & 4u) != 0u) {
+    v = (2.0 * round(n * (tanh(clamp(v, ${v}(-10.0), ${v}(10.0))) * inv + 0.5))) / n - 1.0;
+  }
+  return v;
+}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) groups: vec3u,
+  @builtin(local_invocation_index) li: u32,
+) {
+  // Invocation -> (samples, table, column group): column groups of one sample block are adjacent.
+  let lane = (wg.y * groups.x + wg.x) * ${WORKGROUP}u + li;
+  let cols = g.d${inV};
+  let perBlock = g.tables * cols;
+  let tb = (lane % perBlock) / cols;
+  let q = lane % cols;
+  let s = (lane / perBlock) * ${GATHER_SAMPLES}u;
+  if (s >= it.rows) { return; }
   let info = dir[tb];
-  let a = offsets[info.y + it.s0 + s];
-  let e = offsets[info.y + it.s0 + s + 1u];
-  let quantize = (g.flags & 1u) != 0u;
   let scale = scales[tb];
   let n = g.levels;
-  let dorefa = (g.flags & 4u) != 0u;
   let inv = 1.0 / (2.0 * scale);
-  var acc = 0.0;
-  for (var j = a; j < e; j++) {
-    let row = indices[info.x + j];
-    let seg = segmentOf(info.z, info.w, row);
-    if (seg.z < g.arena0 || seg.z >= g.arena0 + g.arenas) { continue; }
-    var v = arenaRead(seg.z - g.arena0, seg.w + (row - seg.x) * g.d + q);
-    if (quantize) { v = clamp(round(v / scale), -n - 1.0, n) * scale; }
-    if (dorefa) { v = (2.0 * round(n * (tanh(clamp(v, -10.0, 10.0)) * inv + 0.5))) / n - 1.0; }
-    acc += v;
+  // A table of one segment (most) needs no per-row lookup.
+  let oneSegment = info.w == 1u;
+  let first = segs[info.z];
+  ${each((i) => `var j${i} = 0u;`)}
+  ${each((i) => `var e${i} = 0u;`)}
+  ${
+      each((i) =>
+        `if (s + ${i}u < it.rows) { j${i} = offsets[info.y + it.s0 + s + ${i}u]; e${i} = offsets[info.y + it.s0 + s + ${i}u + 1u]; }`
+      )
+    }
+  ${each((i) => `var acc${i} = ${v}(0.0);`)}
+  loop {
+    ${each((i) => `let go${i} = j${i} < e${i};`)}
+    if (!(${samples.map((i) => `go${i}`).join(" || ")})) { break; }
+    ${each((i) => `var row${i} = 0u;`)}
+    ${each((i) => `if (go${i}) { row${i} = indices[info.x + j${i}]; }`)}
+    ${each((i) => `var seg${i} = first;`)}
+    ${each((i) => `if (go${i} && !oneSegment) { seg${i} = segmentOf(info.z, info.w, row${i}); }`)}
+    ${
+      each((i) =>
+        `let in${i} = go${i} && seg${i}.z >= g.arena0 && seg${i}.z < g.arena0 + g.arenas;`
+      )
+    }
+    ${each((i) => `var v${i} = ${v}(0.0);`)}
+    ${
+      each((i) =>
+        `if (in${i}) { v${i} = arenaRead(seg${i}.z - g.arena0, (seg${i}.w + (row${i} - seg${i}.x) * g.d)${inV} + q); }`
+      )
+    }
+    ${each((i) => `if (in${i}) { acc${i} += quantized(v${i}, scale, n, inv); }`)}
+    ${each((i) => `j${i}++;`)}
   }
-  let dst = s * g.ldt + (tb + 1u) * g.d + q;
-  if ((g.flags & 2u) != 0u) { t[dst] += acc; } else { t[dst] = acc; }
+  let column = ((tb + 1u) * g.d)${inV} + q;
+  let ld = g.ldt${inV};
+  ${
+      each((i) =>
+        `if (s + ${i}u < it.rows) { let dst = (s + ${i}u) * ld + column; if ((g.flags & 2u) != 0u) { t[dst] += acc${i}; } else { t[dst] = acc${i}; } }`
+      )
+    }
 }
 `,
   };
