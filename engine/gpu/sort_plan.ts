@@ -2,8 +2,8 @@
  * The dispatches of the bitonic sort of the batch's embedding keys: per table a segment of `p`
  * keys (a power of two). Blocks of {@linkcode EMBEDDING_SORT_BLOCK} keys are sorted in workgroup
  * memory; each stage k beyond a block takes global steps for the distances j >= block / 2, then a
- * local pass for the rest. After the sort, the tree update sums each row's run in
- * {@linkcode treeSpans} passes.
+ * local pass for the rest. After the sort, the tree update sums each row's run longer than its
+ * fan in {@linkcode treeSpans} passes.
  *
  * @module
  */
@@ -44,14 +44,12 @@ export function sortDispatches(tables: number, p: number): SortDispatch[] {
 
 /**
  * The spans (keys under each child: 1, fan, fan^2, ...) of the passes of the tree update that
- * sum the rows of `p`-key segments: enough that one group of `fan` children covers `p` keys.
+ * sum the runs longer than `fan` keys of `p`-key segments: enough that one group of `fan`
+ * children covers `p` keys. None where `p <= fan`: the apply then sums every run itself.
  */
 export function treeSpans(p: number, fan = EMBEDDING_TREE_FAN): number[] {
-  const spans = [];
-  let span = 1;
-  do {
-    spans.push(span);
-    span *= fan;
-  } while (span < p);
+  const spans: number[] = [];
+  if (p <= fan) return spans;
+  for (let span = 1; span < p; span *= fan) spans.push(span);
   return spans;
 }

@@ -6,12 +6,22 @@
  * @module
  */
 
-/** Declarations and accessors of `k` arenas bound at `first`, `first + 1`, ... */
-export function arenaWgsl(k: number, first: number, writable: boolean): string {
+/**
+ * Declarations and accessors of `k` arenas bound at `first`, `first + 1`, ..., as arrays of
+ * `element`: `f32`, or `vec4f` where every row starts on a 4-float boundary (`i` then counts
+ * vectors).
+ */
+export function arenaWgsl(
+  k: number,
+  first: number,
+  writable: boolean,
+  element: "f32" | "vec4f" = "f32",
+): string {
   const access = writable ? "read_write" : "read";
   const decls = Array.from(
     { length: k },
-    (_, i) => `@group(0) @binding(${first + i}) var<storage, ${access}> arena${i}: array<f32>;`,
+    (_, i) =>
+      `@group(0) @binding(${first + i}) var<storage, ${access}> arena${i}: array<${element}>;`,
   ).join("\n");
   const reads = Array.from({ length: k }, (_, i) => `    case ${i}u: { return arena${i}[i]; }`)
     .join("\n");
@@ -19,15 +29,15 @@ export function arenaWgsl(k: number, first: number, writable: boolean): string {
     .join("\n");
   return /* wgsl */ `
 ${decls}
-fn arenaRead(a: u32, i: u32) -> f32 {
+fn arenaRead(a: u32, i: u32) -> ${element} {
   switch a {
 ${reads}
-    default: { return 0.0; }
+    default: { return ${element}(); }
   }
 }
 ${
     writable
-      ? `fn arenaWrite(a: u32, i: u32, v: f32) {
+      ? `fn arenaWrite(a: u32, i: u32, v: ${element}) {
   switch a {
 ${writes}
     default: {}
