@@ -35,6 +35,8 @@ struct G { tables: u32, p: u32, kFirst: u32, kLast: u32, build: u32, pad0: u32, 
 @group(0) @binding(4) var<storage, read_write> keys: array<vec2u>;
 
 const BLOCK = ${EMBEDDING_SORT_BLOCK}u;
+// Compare-exchanges a lane does per step.
+const PAIRS = BLOCK / 512u;
 var<workgroup> s: array<vec2u, ${EMBEDDING_SORT_BLOCK}>;
 
 fn greater(x: vec2u, y: vec2u) -> bool {
@@ -86,16 +88,23 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w: vec3
   workgroupBarrier();
   for (var k = g.kFirst; k <= g.kLast; k = k << 1u) {
     for (var j = min(k >> 1u, BLOCK >> 1u); j > 0u; j = j >> 1u) {
-      for (var r = 0u; r < BLOCK / 512u; r++) {
+      // A lane's pairs of a step are disjoint: all their loads first, so that they are in flight
+      // together rather than each waiting behind the previous pair's stores.
+      var at: array<u32, PAIRS>;
+      var x: array<vec2u, PAIRS>;
+      var y: array<vec2u, PAIRS>;
+      for (var r = 0u; r < PAIRS; r++) {
         let q = r * 256u + li;
-        let lo = ((q & ~(j - 1u)) << 1u) | (q & (j - 1u));
-        let hi = lo + j;
+        at[r] = ((q & ~(j - 1u)) << 1u) | (q & (j - 1u));
+        x[r] = s[at[r]];
+        y[r] = s[at[r] + j];
+      }
+      for (var r = 0u; r < PAIRS; r++) {
+        let lo = at[r];
         let up = (((base + lo) & (g.p - 1u)) & k) == 0u;
-        let x = s[lo];
-        let y = s[hi];
-        if (greater(x, y) == up) {
-          s[lo] = y;
-          s[hi] = x;
+        if (greater(x[r], y[r]) == up) {
+          s[lo] = y[r];
+          s[lo + j] = x[r];
         }
       }
       workgroupBarrier();
