@@ -60,7 +60,8 @@ ${
         width,
         fields: /* wgsl */ `var<workgroup> listKey: array<u32, TREE_KEYS>;
 var<workgroup> listArena: array<u32, TREE_KEYS>;
-var<workgroup> listPlace: array<u32, TREE_KEYS>;`,
+var<workgroup> listPlace: array<u32, TREE_KEYS>;
+var<workgroup> listChildren: array<u32, TREE_KEYS>;`,
         check: /* wgsl */ `if (i == 0u || keys[base + i - 1u].x != row) {
         let info = dir[t];
         let seg = segmentOf(info.z, info.w, row);
@@ -70,6 +71,12 @@ var<workgroup> listPlace: array<u32, TREE_KEYS>;`,
           listKey[s] = i | select(0u, LONG, long);
           listArena[s] = seg.z - g.arena0;
           listPlace[s] = (seg.w + (row - seg.x) * g.d) / W;
+          // A short run's keys (most rows of a batch occur once: no search for them).
+          var end = i + 1u;
+          if (!long && end < n && keys[base + end].x == row) {
+            end = runEnd(base, end, min(n, i + FAN), row);
+          }
+          listChildren[s] = end - i;
         }
       }`,
         item: /* wgsl */ `let word = listKey[e];
@@ -78,13 +85,10 @@ var<workgroup> listPlace: array<u32, TREE_KEYS>;`,
       if ((word & LONG) != 0u) {
         sum = sums[(base + i) * columns + c];
       } else {
-        let row = keys[base + i].x;
         let column = (t + 1u) * columns + c;
         var tree = Tree(); // zeroed on every item (see embedding_tree_pass.ts)
-        for (var k = i; k < min(n, i + FAN); k++) {
-          let key = keys[base + k];
-          if (key.x != row) { break; }
-          treePush(&tree, dt[key.y * (g.ldt / W) + column]);
+        for (var k = i; k < i + listChildren[e]; k++) {
+          treePush(&tree, dt[keys[base + k].y * (g.ldt / W) + column]);
         }
         sum = treeSum(&tree);
       }

@@ -57,7 +57,8 @@ ${
       treeWorkListMainWgsl({
         keys: EMBEDDING_TREE_PASS_KEYS,
         width,
-        fields: "var<workgroup> listKey: array<u32, TREE_KEYS>;",
+        fields: /* wgsl */ `var<workgroup> listKey: array<u32, TREE_KEYS>;
+var<workgroup> listChildren: array<u32, TREE_KEYS>;`,
         check: /* wgsl */ `var start = i;
       if (g.leaves != 0u) {
         if (i > 0u && keys[base + i - 1u].x == row) {
@@ -80,20 +81,19 @@ ${
           (g.leaves != 0u || (second < n && keys[base + second].x == row))) {
         let s = atomicAdd(&listCount, 1u);
         listKey[s] = i;
+        let end = runEnd(base, i, min(n, i + g.span * FAN), row);
+        listChildren[s] = min(FAN, (end - i + g.span - 1u) / g.span);
       }`,
         item: /* wgsl */ `let i = listKey[e];
-      let row = keys[base + i].x;
+      let children = listChildren[e];
       let column = (t + 1u) * columns + c;
       // Zeroed on every item: a declaration without a value is not re-zeroed each time round a loop
       // by every WGSL compiler.
       var tree = Tree();
-      for (var m = 0u; m < FAN; m++) {
+      for (var m = 0u; m < children; m++) {
         let k = i + m * g.span;
-        if (k >= n) { break; }
-        let key = keys[base + k];
-        if (key.x != row) { break; }
         if (g.leaves != 0u) {
-          treePush(&tree, dt[key.y * (g.ldt / W) + column]);
+          treePush(&tree, dt[keys[base + k].y * (g.ldt / W) + column]);
         } else {
           treePush(&tree, sums[(base + k) * columns + c]);
         }

@@ -32,10 +32,24 @@ export interface TreeWorkList {
 
 /**
  * `main` over x = chunks of `keys` sorted keys (striding when the dispatch is smaller), y =
- * table. The kernel declares the uniform `g` (with `p` and `d`), `dir`, `offsets` and `keys`.
+ * table, and `runEnd(base, lo, hi, row)`, for the checks to count a listed key's children (so
+ * that the items' loads do not wait on a test of the previous child). The kernel declares the
+ * uniform `g` (with `p` and `d`), `dir`, `offsets` and `keys`.
  */
 export function treeWorkListMainWgsl(o: TreeWorkList): string {
-  return /* wgsl */ `const TREE_LANES = ${TREE_LANES}u;
+  return /* wgsl */ `// Where the run of \`row\` (sorted keys from base, row at lo) ends: the first key in (lo, hi) of
+// another row, or hi (the run may go on past it).
+fn runEnd(base: u32, lo: u32, hi: u32, row: u32) -> u32 {
+  var a = lo + 1u;
+  var b = hi;
+  while (a < b) {
+    let mid = (a + b) / 2u;
+    if (keys[base + mid].x == row) { a = mid + 1u; } else { b = mid; }
+  }
+  return a;
+}
+
+const TREE_LANES = ${TREE_LANES}u;
 const TREE_KEYS = ${o.keys}u;
 const W = ${o.width}u;
 var<workgroup> listCount: atomic<u32>;
