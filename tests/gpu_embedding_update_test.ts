@@ -185,6 +185,11 @@ for (const entries of [[0, 3, 700, 1], [1, 5000, 9000]]) {
         h.useIteration(pass, 0);
         const plan = sortDispatches(tables, p);
         if (p > 2048) assert.ok(plan.some((d) => d.kind === "step"));
+        // Both kinds of global step: two distances a dispatch, and one alone.
+        if (p >= 8192) {
+          assert.ok(plan.some((d) => d.kind === "step" && d.words[4] === 2));
+          assert.ok(plan.some((d) => d.kind === "step" && d.words[4] === 1));
+        }
         for (const d of plan) {
           const u = h.uniform(d.words);
           const k = d.kind === "local"

@@ -1,7 +1,8 @@
 /**
  * The sorted embedding update's kernels (see `sort_plan.ts`): the bitonic sort of the batch's
- * keys by row, then the tree update (each key's run start, the passes that sum each row's run in
- * the pairwise-tree order, the update of each arena group from the sums), or, where the row sums
+ * keys by row, then the tree update (the passes that sum each long run of a row in the
+ * pairwise-tree order, the update of each arena group that sums the short runs itself and
+ * takes the long ones' sums), or, where the row sums
  * would not fit a binding, the update of each arena group that sums each row in one lane. Bound
  * when first recorded, once per key segment size, with the training kernels they belong to.
  *
@@ -17,13 +18,12 @@ import {
   embeddingUpdateSortedKernel,
 } from "./kernels/embedding_update_sorted.ts";
 import {
-  EMBEDDING_RUN_START,
-  EMBEDDING_RUN_START_WORKGROUP,
-} from "./kernels/embedding_run_start.ts";
-import { embeddingTreeApplyKernel } from "./kernels/embedding_tree_apply.ts";
+  EMBEDDING_TREE_APPLY_KEYS,
+  embeddingTreeApplyKernel,
+} from "./kernels/embedding_tree_apply.ts";
 import {
   EMBEDDING_TREE_FAN,
-  EMBEDDING_TREE_WORKGROUP,
+  EMBEDDING_TREE_PASS_KEYS,
   embeddingTreePassKernel,
 } from "./kernels/embedding_tree_pass.ts";
 import type { BoundKernel } from "./pipelines.ts";
@@ -116,6 +116,7 @@ function bindSortedUpdate(state: GpuState, p: number): [BoundKernel, number, num
 /**
  * Binds the sorted update of `p`-key segments over `b`: its dispatches (kernel, x, y), the sort,
  * then the tree's passes and the update of each arena group (or the one-lane update of each).
+ * The tree's kernels take vec4s of columns where `d` and `ldt` are multiples of 4.
  */
 export function bindSortedUpdateKernels(
   binder: GemmBinder,
@@ -136,22 +137,13 @@ export function bindSortedUpdateKernels(
   }
   const x = Math.min(65535, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
   const k = b.arenasPerGroup;
+  const fan = b.fan ?? EMBEDDING_TREE_FAN;
+  // vec4 items where every row of dT, sums and the arenas starts on a 4-float boundary.
+  const width = d % 4 === 0 && ldt % 4 === 0 ? 4 : 1;
   if (tree) {
-    list.push([
-      binder.bind(EMBEDDING_RUN_START, [
-        binder.uniform("run start", [tables, p, 0, 0]),
-        b.tableDirectory,
-        b.offsets,
-        keys,
-        tree.runStart,
-      ]),
-      Math.min(65535, Math.ceil(p / EMBEDDING_RUN_START_WORKGROUP)),
-      tables,
-    ]);
-    const fan = b.fan ?? EMBEDDING_TREE_FAN;
     for (const span of treeSpans(p, fan)) {
       list.push([
-        binder.bind(embeddingTreePassKernel(fan), [
+        binder.bind(embeddingTreePassKernel(fan, width), [
           binder.uniform("tree pass", [tables, d, ldt, p, span, span === 1 ? 1 : 0, 0, 0]),
           b.tableDirectory,
           b.offsets,
@@ -160,35 +152,42 @@ export function bindSortedUpdateKernels(
           b.dt,
           tree.sums,
         ]),
-        Math.min(65535, Math.ceil((p * d) / EMBEDDING_TREE_WORKGROUP)),
+        Math.min(65535, Math.ceil(p / EMBEDDING_TREE_PASS_KEYS)),
         tables,
       ]);
     }
   }
   b.groups.forEach((arenas, g) => {
-    list.push([
+    list.push(
       tree
-        ? binder.bind(embeddingTreeApplyKernel(k), [
-          binder.uniform("tree apply", [tables, d, ldt, p, g * k, k, 0, 0]),
-          b.tableDirectory,
-          b.segments,
-          b.offsets,
-          keys,
-          tree.sums,
-          ...arenas,
-        ])
-        : binder.bind(embeddingUpdateSortedKernel(k), [
-          binder.uniform("sorted update", [tables, d, ldt, p, g * k, k, 0, 0]),
-          b.tableDirectory,
-          b.segments,
-          b.offsets,
-          keys,
-          b.dt,
-          ...arenas,
-        ]),
-      x,
-      tables,
-    ]);
+        ? [
+          binder.bind(embeddingTreeApplyKernel(k, fan, width), [
+            binder.uniform("tree apply", [tables, d, ldt, p, g * k, k, 0, 0]),
+            b.tableDirectory,
+            b.segments,
+            b.offsets,
+            keys,
+            b.dt,
+            tree.sums,
+            ...arenas,
+          ]),
+          Math.min(65535, Math.ceil(p / EMBEDDING_TREE_APPLY_KEYS)),
+          tables,
+        ]
+        : [
+          binder.bind(embeddingUpdateSortedKernel(k), [
+            binder.uniform("sorted update", [tables, d, ldt, p, g * k, k, 0, 0]),
+            b.tableDirectory,
+            b.segments,
+            b.offsets,
+            keys,
+            b.dt,
+            ...arenas,
+          ]),
+          x,
+          tables,
+        ],
+    );
   });
   return list;
 }

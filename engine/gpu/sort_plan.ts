@@ -1,9 +1,9 @@
 /**
  * The dispatches of the bitonic sort of the batch's embedding keys: per table a segment of `p`
  * keys (a power of two). Blocks of {@linkcode EMBEDDING_SORT_BLOCK} keys are sorted in workgroup
- * memory; each stage k beyond a block takes global steps for the distances j >= block / 2, then a
- * local pass for the rest. After the sort, the tree update sums each row's run in
- * {@linkcode treeSpans} passes.
+ * memory; each stage k beyond a block takes global steps for the distances j >= block / 2 (two a
+ * dispatch where it can), then a local pass for the rest. After the sort, the tree update sums
+ * each row's run longer than its fan in {@linkcode treeSpans} passes.
  *
  * @module
  */
@@ -13,7 +13,7 @@ import { EMBEDDING_TREE_FAN } from "./kernels/embedding_tree_pass.ts";
 /** One dispatch of the sort: uniform words and workgroup count. */
 export type SortDispatch =
   | { kind: "local"; words: [number, number, number, number, number, 0, 0, 0]; x: number }
-  | { kind: "step"; words: [number, number, number, number]; x: number };
+  | { kind: "step"; words: [number, number, number, number, 1 | 2, 0, 0, 0]; x: number };
 
 /** Segment size for a table of `entries` keys: the next power of two (at least 1). */
 export function sortSegment(entries: number): number {
@@ -25,6 +25,7 @@ export function sortDispatches(tables: number, p: number): SortDispatch[] {
   const total = tables * p;
   const blocks = Math.ceil(total / EMBEDDING_SORT_BLOCK);
   const pairGroups = Math.ceil(total / 2 / 256);
+  const quadGroups = Math.ceil(total / 4 / 256);
   if (blocks > 65535 || pairGroups > 65535) {
     throw new RangeError(`Expected at most ${65535 * 512} sort keys but found ${total}`);
   }
@@ -34,8 +35,13 @@ export function sortDispatches(tables: number, p: number): SortDispatch[] {
     x: blocks,
   }];
   for (let k = 2 * EMBEDDING_SORT_BLOCK; k <= p; k *= 2) {
-    for (let j = k / 2; j >= EMBEDDING_SORT_BLOCK / 2; j /= 2) {
-      list.push({ kind: "step", words: [tables, p, k, j], x: pairGroups });
+    // Two steps a dispatch while both distances are global, then the last one alone.
+    let j = k / 2;
+    for (; j >= EMBEDDING_SORT_BLOCK; j /= 4) {
+      list.push({ kind: "step", words: [tables, p, k, j, 2, 0, 0, 0], x: quadGroups });
+    }
+    if (j === EMBEDDING_SORT_BLOCK / 2) {
+      list.push({ kind: "step", words: [tables, p, k, j, 1, 0, 0, 0], x: pairGroups });
     }
     list.push({ kind: "local", words: [tables, p, k, k, 0, 0, 0, 0], x: blocks });
   }
@@ -44,14 +50,12 @@ export function sortDispatches(tables: number, p: number): SortDispatch[] {
 
 /**
  * The spans (keys under each child: 1, fan, fan^2, ...) of the passes of the tree update that
- * sum the rows of `p`-key segments: enough that one group of `fan` children covers `p` keys.
+ * sum the runs longer than `fan` keys of `p`-key segments: enough that one group of `fan`
+ * children covers `p` keys. None where `p <= fan`: the apply then sums every run itself.
  */
 export function treeSpans(p: number, fan = EMBEDDING_TREE_FAN): number[] {
-  const spans = [];
-  let span = 1;
-  do {
-    spans.push(span);
-    span *= fan;
-  } while (span < p);
+  const spans: number[] = [];
+  if (p <= fan) return spans;
+  for (let span = 1; span < p; span *= fan) spans.push(span);
   return spans;
 }

@@ -6,9 +6,10 @@
  * (a power of two; `keys[t * p + i]`), its unused tail filled with `(~0, ~0)`, which sorts last.
  *
  * With `build` set, the kernel first makes the keys from the batch's indices and offsets (the bag
- * of index j: the last sample whose bag starts at or before j) and sorts every block by the
- * stages k = kFirst .. kLast; without it, it loads the keys and finishes stage k = kFirst = kLast
- * with the steps j < block / 2 (the larger steps being {@linkcode EMBEDDING_SORT_STEP}'s).
+ * of index j: the sample whose bag holds j, each bag marking its own indices) and sorts every
+ * block by the stages k = kFirst .. kLast; without it, it loads the keys and finishes stage
+ * k = kFirst = kLast with the steps j < block / 2 (the larger steps being
+ * {@linkcode EMBEDDING_SORT_STEP}'s).
  *
  * @module
  */
@@ -34,6 +35,8 @@ struct G { tables: u32, p: u32, kFirst: u32, kLast: u32, build: u32, pad0: u32, 
 @group(0) @binding(4) var<storage, read_write> keys: array<vec2u>;
 
 const BLOCK = ${EMBEDDING_SORT_BLOCK}u;
+// Compare-exchanges a lane does per step.
+const PAIRS = BLOCK / 512u;
 var<workgroup> s: array<vec2u, ${EMBEDDING_SORT_BLOCK}>;
 
 fn greater(x: vec2u, y: vec2u) -> bool {
@@ -54,29 +57,54 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w: vec3
         let info = dir[t];
         let ob = info.y + it.s0;
         let j = offsets[ob] + e % g.p;
-        if (j < offsets[ob + it.rows]) {
-          let lo = bagOf(ob, j);
-          v = vec2u(indices[info.x + j], lo);
-        }
+        if (j < offsets[ob + it.rows]) { v = vec2u(indices[info.x + j], 0u); }
       } else {
         v = keys[e];
       }
     }
     s[i] = v;
   }
+  if (g.build != 0u) {
+    workgroupBarrier();
+    // Each key's bag: one search for the block's first bag per table, then a lane per bag marks
+    // the bag's keys (a search per key cost a chain of dependent loads per key).
+    let tEnd = min(g.tables, (base + BLOCK - 1u) / g.p + 1u);
+    for (var t = base / g.p; t < tEnd; t++) {
+      let ob = dir[t].y + it.s0;
+      let a = offsets[ob];
+      let lo = a + max(base, t * g.p) - t * g.p;
+      let to = min(offsets[ob + it.rows], a + min(base + BLOCK, (t + 1u) * g.p) - t * g.p);
+      if (lo < to) {
+        let first = bagOf(ob, lo);
+        for (var r = first + li; r < it.rows; r += 256u) {
+          let start = offsets[ob + r];
+          if (start >= to) { break; }
+          let stop = min(offsets[ob + r + 1u], to);
+          for (var j = max(start, lo); j < stop; j++) { s[t * g.p + j - a - base].y = r; }
+        }
+      }
+    }
+  }
   workgroupBarrier();
   for (var k = g.kFirst; k <= g.kLast; k = k << 1u) {
     for (var j = min(k >> 1u, BLOCK >> 1u); j > 0u; j = j >> 1u) {
-      for (var r = 0u; r < BLOCK / 512u; r++) {
+      // A lane's pairs of a step are disjoint: all their loads first, so that they are in flight
+      // together rather than each waiting behind the previous pair's stores.
+      var at: array<u32, PAIRS>;
+      var x: array<vec2u, PAIRS>;
+      var y: array<vec2u, PAIRS>;
+      for (var r = 0u; r < PAIRS; r++) {
         let q = r * 256u + li;
-        let lo = ((q & ~(j - 1u)) << 1u) | (q & (j - 1u));
-        let hi = lo + j;
+        at[r] = ((q & ~(j - 1u)) << 1u) | (q & (j - 1u));
+        x[r] = s[at[r]];
+        y[r] = s[at[r] + j];
+      }
+      for (var r = 0u; r < PAIRS; r++) {
+        let lo = at[r];
         let up = (((base + lo) & (g.p - 1u)) & k) == 0u;
-        let x = s[lo];
-        let y = s[hi];
-        if (greater(x, y) == up) {
-          s[lo] = y;
-          s[hi] = x;
+        if (greater(x[r], y[r]) == up) {
+          s[lo] = y[r];
+          s[lo + j] = x[r];
         }
       }
       workgroupBarrier();

@@ -128,7 +128,7 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: v
 }
 
 /**
- * Bindings 1 to 3 of the kernels over a batch's sorted keys (run starts, tree passes, the sparse
+ * Bindings 1 to 3 of the kernels over a batch's sorted keys (tree passes, the sparse
  * gradient's unique rows and row sums): table directory, offsets, keys (row, entry) per table.
  */
 export const SORTED_KEYS_WGSL =
