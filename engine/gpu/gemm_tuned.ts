@@ -38,39 +38,42 @@ export function gemmTunedKey(
  */
 export const GEMM_TUNED: Readonly<Record<string, TunedGemm>> = {
   // Batches 2048 and 16384, the register-tiled kernels written out (`--batch-size 2048,16384
-  // --skip-update --sweep --sweep-min-gflop 0.2`, the GPU warmed up before each timing).
-  "16384x512x367/akbk": { tile: "128x64_8x8_k8s", splits: 1, vec4: true }, // kaggle b16384 forward top[0] 367->512: 229.7 µs, 1.38x the rule
-  "16384x367x512/akbn": { tile: "64x128_8x8_k16s", splits: 1, vec4: true }, // kaggle b16384 dX top[0] 367->512: 235.0 µs, 1.35x the rule
-  "512x367x16384/ambn": { tile: "128x64_8x8_k16s", splits: 16, vec4: true }, // kaggle b16384 dW top[0] 367->512: 205.3 µs, 1.31x the rule
-  "16384x256x512/akbk": { tile: "64x64_8x4_k16s", splits: 1, vec4: true }, // kaggle b16384 forward bottom[1] 512->256: 152.6 µs, 1.41x the rule
-  "16384x512x256/akbn": { tile: "64x64_8x4_k16", splits: 1, vec4: true }, // kaggle b16384 dX bottom[1] 512->256: 171.3 µs, 1.46x the rule
-  "256x512x16384/ambn": { tile: "64x64_8x4_k16", splits: 16, vec4: true }, // kaggle b16384 dW bottom[1] 512->256: 152.3 µs, 1.34x the rule
-  "2048x512x512/akbk": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 forward top[1] 512->512: 47.1 µs, 1.08x the rule
-  "2048x512x512/akbn": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 dX top[1] 512->512: 46.2 µs, 1.15x the rule
-  "512x512x2048/ambn": { tile: "64x64_8x4_k32", splits: 4, vec4: true }, // terabyte b2048 dW top[1] 512->512: 45.7 µs, 1.97x the rule
-  "2048x512x415/akbk": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 forward top[0] 415->512: 41.0 µs, 1.04x the rule
-  "2048x415x512/akbn": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 dX top[0] 415->512: 46.9 µs, 1.23x the rule
-  "512x415x2048/ambn": { tile: "128x128_8x8_k16sd", splits: 8, vec4: true }, // terabyte b2048 dW top[0] 415->512: 47.3 µs, 1.76x the rule
-  "2048x512x367/akbk": { tile: "64x64_8x4_k16", splits: 1, vec4: true }, // kaggle b2048 forward top[0] 367->512: 37.2 µs, 1.04x the rule
-  "2048x367x512/akbn": { tile: "32x32_4x4_k16", splits: 1, vec4: true }, // kaggle b2048 dX top[0] 367->512: 43.0 µs, 1.06x the rule
-  "512x367x2048/ambn": { tile: "64x64_8x4_k16s", splits: 8, vec4: true }, // kaggle b2048 dW top[0] 367->512: 40.2 µs, 1.20x the rule
-  "2048x256x512/akbk": { tile: "64x64_4x4_k32", splits: 1, vec4: true }, // kaggle b2048 forward bottom[1] 512->256: 30.6 µs, 1.13x the rule
-  "2048x512x256/akbn": { tile: "64x128_8x4_k16", splits: 1, vec4: true }, // kaggle b2048 dX bottom[1] 512->256: 29.7 µs, 1.05x the rule
-  "256x512x2048/ambn": { tile: "64x64_4x4_k32", splits: 8, vec4: false }, // kaggle b2048 dW bottom[1] 512->256: 33.3 µs, 1.19x the rule
-  "16384x64x256/akbk": { tile: "64x64_4x4_k32", splits: 1, vec4: true }, // kaggle b16384 forward bottom[2] 256->64: 32.2 µs, 1.04x the rule
-  "16384x256x64/akbn": { tile: "64x64_4x4_k16s", splits: 1, vec4: true }, // kaggle b16384 dX bottom[2] 256->64: 41.6 µs, 1.64x the rule
-  "64x256x16384/ambn": { tile: "64x64_4x4_k32", splits: 32, vec4: true }, // kaggle b16384 dW bottom[2] 256->64: 40.9 µs, 1.80x the rule
+  // --skip-update --sweep --sweep-tiles 128x128_8x8_k8s,128x128_8x8_k16s,128x64_8x8_k8s,
+  // 64x128_8x8_k16s,128x128_8x16_k8s,128x128_16x8_k8s,256x128_16x8_k8s,128x256_8x16_k8s`, every
+  // candidate compiled first and the GPU's clock settled before the timings; vec4 plans store C
+  // as vec4s). The Terabyte b16384 entries replace ones swept while compiles slowed the GPU.
+  "16384x512x367/akbk": { tile: "128x64_8x8_k8s", splits: 1, vec4: true }, // kaggle b16384 forward top[0] 367->512: 210.6 µs, 1.51x the rule
+  "16384x367x512/akbn": { tile: "64x128_8x8_k16s", splits: 1, vec4: true }, // kaggle b16384 dX top[0] 367->512: 234.8 µs, 1.35x the rule
+  "512x367x16384/ambn": { tile: "128x64_8x8_k16s", splits: 16, vec4: true }, // kaggle b16384 dW top[0] 367->512: 202.6 µs, 1.32x the rule
+  "16384x256x512/akbk": { tile: "64x64_8x4_k16s", splits: 1, vec4: true }, // kaggle b16384 forward bottom[1] 512->256: 147.7 µs, 1.45x the rule
+  "16384x512x256/akbn": { tile: "64x64_8x4_k16", splits: 1, vec4: true }, // kaggle b16384 dX bottom[1] 512->256: 156.5 µs, 1.60x the rule
+  "256x512x16384/ambn": { tile: "128x64_8x8_k8s", splits: 32, vec4: true }, // kaggle b16384 dW bottom[1] 512->256: 143.5 µs, 1.39x the rule
+  "2048x512x512/akbk": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 forward top[1] 512->512: 43.3 µs, 1.17x the rule
+  "2048x512x512/akbn": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 dX top[1] 512->512: 42.2 µs, 1.25x the rule
+  "512x512x2048/ambn": { tile: "128x128_8x8_k16s", splits: 8, vec4: true }, // terabyte b2048 dW top[1] 512->512: 40.2 µs, 2.08x the rule
+  "2048x512x415/akbk": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 forward top[0] 415->512: 37.1 µs, 1.15x the rule
+  "2048x415x512/akbn": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 dX top[0] 415->512: 47.0 µs, 1.23x the rule
+  "512x415x2048/ambn": { tile: "128x128_8x8_k16sd", splits: 8, vec4: true }, // terabyte b2048 dW top[0] 415->512: 48.2 µs, 1.55x the rule
+  "2048x512x367/akbk": { tile: "64x64_8x4_k16", splits: 1, vec4: true }, // kaggle b2048 forward top[0] 367->512: 33.4 µs, 1.15x the rule
+  "2048x367x512/akbn": { tile: "32x32_4x4_k16", splits: 1, vec4: true }, // kaggle b2048 dX top[0] 367->512: 43.2 µs, 1.07x the rule
+  "512x367x2048/ambn": { tile: "64x64_8x4_k16s", splits: 8, vec4: true }, // kaggle b2048 dW top[0] 367->512: 40.2 µs, 1.04x the rule
+  "2048x256x512/akbk": { tile: "64x64_4x4_k32", splits: 1, vec4: true }, // kaggle b2048 forward bottom[1] 512->256: 28.4 µs, 1.23x the rule
+  "2048x512x256/akbn": { tile: "64x128_8x4_k16", splits: 1, vec4: true }, // kaggle b2048 dX bottom[1] 512->256: 25.2 µs, 1.25x the rule
+  "256x512x2048/ambn": { tile: "64x128_8x8_k16s", splits: 16, vec4: true }, // kaggle b2048 dW bottom[1] 512->256: 24.4 µs, 1.37x the rule
+  "16384x64x256/akbk": { tile: "64x64_4x4_k32", splits: 1, vec4: true }, // kaggle b16384 forward bottom[2] 256->64: 25.0 µs, 1.20x the rule
+  "16384x256x64/akbn": { tile: "64x64_4x4_k16s", splits: 1, vec4: true }, // kaggle b16384 dX bottom[2] 256->64: 28.5 µs, 2.29x the rule
+  "64x256x16384/ambn": { tile: "64x64_4x4_k32", splits: 32, vec4: true }, // kaggle b16384 dW bottom[2] 256->64: 29.9 µs, 1.62x the rule
   "16384x512x13/akbk": { tile: "64x64_4x4_k16", splits: 1, vec4: false }, // kaggle b16384 forward bottom[0] 13->512: 45.2 µs, 2.01x the rule
   "16384x13x512/akbn": { tile: "32x32_4x4_k32", splits: 1, vec4: true }, // kaggle b16384 dX bottom[0] 13->512: 35.0 µs, 1.76x the rule
   "512x13x16384/ambn": { tile: "128x32_8x4_k16", splits: 64, vec4: true }, // kaggle b16384 dW bottom[0] 13->512: 48.5 µs, 2.30x the rule
   // Terabyte b16384, from the sweep before (rolled kernels): this sweep timed these products
   // 3-4x slower than the kernel table did the same plans, so its picks were not taken.
-  "16384x512x512/akbk": { tile: "128x128_8x8_k16s", splits: 1, vec4: true, loop: true }, // terabyte b16384 forward top[1] 512->512: 329.0 µs, 1.17x the rule
-  "16384x512x512/akbn": { tile: "64x128_8x8_k16s", splits: 1, vec4: true }, // terabyte b16384 dX top[1] 512->512: 359.2 µs, 1.11x the rule
-  "512x512x16384/ambn": { tile: "128x128_8x8_k16s", splits: 16, vec4: false }, // terabyte b16384 dW top[1] 512->512: 327.3 µs, 1.17x the rule
-  "16384x512x415/akbk": { tile: "128x128_8x8_k8s", splits: 1, vec4: false }, // terabyte b16384 forward top[0] 415->512: 350.9 µs, 1.07x the rule
-  "16384x415x512/akbn": { tile: "64x256_8x8_k16", splits: 1, vec4: true, loop: true }, // terabyte b16384 dX top[0] 415->512: 348.2 µs, 1.29x the rule
-  "512x415x16384/ambn": { tile: "128x128_8x8_k16s", splits: 16, vec4: false }, // terabyte b16384 dW top[0] 415->512: 326.5 µs, 1.15x the rule
+  "16384x512x512/akbk": { tile: "64x128_8x8_k16s", splits: 1, vec4: true }, // terabyte b16384 forward top[1] 512->512: 277.9 µs, 1.49x the rule
+  "16384x512x512/akbn": { tile: "64x128_8x8_k16s", splits: 1, vec4: true }, // terabyte b16384 dX top[1] 512->512: 278.6 µs, 1.50x the rule
+  "512x512x16384/ambn": { tile: "64x128_8x8_k16s", splits: 32, vec4: true }, // terabyte b16384 dW top[1] 512->512: 267.3 µs, 1.28x the rule
+  "16384x512x415/akbk": { tile: "128x64_8x8_k8s", splits: 1, vec4: true }, // terabyte b16384 forward top[0] 415->512: 238.8 µs, 1.48x the rule
+  "16384x415x512/akbn": { tile: "128x64_8x8_k8s", splits: 1, vec4: true }, // terabyte b16384 dX top[0] 415->512: 280.0 µs, 1.44x the rule
+  "512x415x16384/ambn": { tile: "128x64_8x8_k8s", splits: 32, vec4: true }, // terabyte b16384 dW top[0] 415->512: 268.5 µs, 1.24x the rule
   // Batch 128, K splits allowed (`--batch-size 128 --sweep --sweep-split-all --sweep-min-gflop
   // 0.01`, H200, 2026-12-02): the one product where a split plan still beat the small-product
   // kernel with 64 k a step written out (50 in a pass: 13.3 against 15.2 µs); every other split
