@@ -8,7 +8,7 @@
 #
 # Steps (default: kaggle terabyte kernels methods):
 #   kaggle    bench:gpu kaggle, every batch size, FP32 and DQRM, against PyTorch (eager, CUDA graph)
-#   terabyte  the same for the Terabyte model (b2048 and b16384)
+#   terabyte  the same for the Terabyte model (b2048 and b16384, 4M samples)
 #   kernels   bench_gpu_kernels at b128, b2048 and b16384: each product's plan, rolled and the
 #             small-product kernel's variants, TFLOP/s and % of the FMA peak
 #   methods   bench:gpu kaggle at b128 for every QAT method, against its memory-traffic floor
@@ -44,7 +44,7 @@ for step in "${STEPS[@]}"; do
   log="$OUT/$step.txt"
   case "$step" in
   kaggle) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --samples 4000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
-  terabyte) cmd=("${R[@]}" cli/bench_gpu.ts terabyte --batch-size 2048,16384 --samples 2000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
+  terabyte) cmd=("${R[@]}" cli/bench_gpu.ts terabyte --batch-size 2048,16384 --samples 4000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
   kernels) cmd=("${R[@]}" cli/bench_gpu_kernels.ts --batch-size 128,2048,16384 --skip-update --out "$OUT/$step.json") ;;
   methods) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --batch-size 128 --samples 400000 --methods fp32,dqrm,dqrm-p1,hawq,pact,lsq --out "$OUT/$step.json") ;;
   profile) cmd=("${R[@]}" cli/profile_gpu.ts kaggle --batch-size 128,2048 --methods fp32 --reps 5 --top 30 --out "$OUT/$step.json") ;;
