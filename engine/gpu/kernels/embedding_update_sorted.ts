@@ -36,7 +36,7 @@ ${SORTED_UPDATE_INPUTS_WGSL}
 ${arenaWgsl(k, 6, true)}
 
 ${sortedRowOwnerWgsl(EMBEDDING_UPDATE_SORTED_WORKGROUP)}
-    var tree: Tree;
+    var tree = Tree(); // zeroed on every row (see embedding_tree_pass.ts)
     for (var ii = i; ii < n; ii++) {
       let key = keys[base + ii];
       if (key.x != row) { break; }
