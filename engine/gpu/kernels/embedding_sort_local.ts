@@ -20,6 +20,26 @@ import { ITER_WGSL } from "./iter.ts";
 /** Keys per workgroup (16 KiB of workgroup memory). */
 export const EMBEDDING_SORT_BLOCK = 2048;
 
+/** Compare-exchanges a lane does per step (256 lanes, two keys a pair). */
+const PAIRS = EMBEDDING_SORT_BLOCK / 512;
+
+/** WGSL: one step's compare-exchanges of a lane, loads first, written out per pair. */
+const PAIR_STEPS = [
+  ...Array.from({ length: PAIRS }, (_, r) =>
+    [
+      `let q${r} = ${r * 256}u + li;`,
+      `let at${r} = ((q${r} & ~(j - 1u)) << 1u) | (q${r} & (j - 1u));`,
+      `let x${r} = s[at${r}];`,
+      `let y${r} = s[at${r} + j];`,
+    ].join(" ")),
+  ...Array.from(
+    { length: PAIRS },
+    (_, r) =>
+      `if (greater(x${r}, y${r}) == ((((base + at${r}) & (g.p - 1u)) & k) == 0u)) {` +
+      ` s[at${r}] = y${r}; s[at${r} + j] = x${r}; }`,
+  ),
+].join("\n      ");
+
 /** Uniform words: tables, p, kFirst, kLast, build. Bindings: uniform, dir, indices, offsets, keys. */
 export const EMBEDDING_SORT_LOCAL: KernelSource = {
   name: "embedding_sort_local",
@@ -35,8 +55,6 @@ struct G { tables: u32, p: u32, kFirst: u32, kLast: u32, build: u32, pad0: u32, 
 @group(0) @binding(4) var<storage, read_write> keys: array<vec2u>;
 
 const BLOCK = ${EMBEDDING_SORT_BLOCK}u;
-// Compare-exchanges a lane does per step.
-const PAIRS = BLOCK / 512u;
 var<workgroup> s: array<vec2u, ${EMBEDDING_SORT_BLOCK}>;
 
 fn greater(x: vec2u, y: vec2u) -> bool {
@@ -89,24 +107,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w: vec3
   for (var k = g.kFirst; k <= g.kLast; k = k << 1u) {
     for (var j = min(k >> 1u, BLOCK >> 1u); j > 0u; j = j >> 1u) {
       // A lane's pairs of a step are disjoint: all their loads first, so that they are in flight
-      // together rather than each waiting behind the previous pair's stores.
-      var at: array<u32, PAIRS>;
-      var x: array<vec2u, PAIRS>;
-      var y: array<vec2u, PAIRS>;
-      for (var r = 0u; r < PAIRS; r++) {
-        let q = r * 256u + li;
-        at[r] = ((q & ~(j - 1u)) << 1u) | (q & (j - 1u));
-        x[r] = s[at[r]];
-        y[r] = s[at[r] + j];
-      }
-      for (var r = 0u; r < PAIRS; r++) {
-        let lo = at[r];
-        let up = (((base + lo) & (g.p - 1u)) & k) == 0u;
-        if (greater(x[r], y[r]) == up) {
-          s[lo] = y[r];
-          s[lo + j] = x[r];
-        }
-      }
+      // together rather than each waiting behind the previous pair's stores (written out: a
+      // private array indexed in a loop may live in slow local memory).
+      ${PAIR_STEPS}
       workgroupBarrier();
     }
   }
