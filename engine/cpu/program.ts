@@ -133,6 +133,7 @@ export class CpuProgram {
     this.#sparseSgd = new SparseSgd(options.spec.embeddingDim);
     this.#rowGather = new RowGather({
       f32: this.f32,
+      kernels: options.kernels,
       layout: options.layout,
       spec: options.spec,
       tables: options.tables,
