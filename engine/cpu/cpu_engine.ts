@@ -59,6 +59,7 @@ import {
 import type { WorkerRequest } from "./worker.ts";
 import type { PackedEmbeddings } from "../model_file.ts";
 import { PackedGather } from "./packed_tables.ts";
+import { adviseHugePages } from "./huge_pages.ts";
 
 /** Options of {@linkcode createCpuEngine}. */
 export interface CpuEngineOptions {
@@ -93,6 +94,12 @@ export interface CpuEngineOptions {
    * each refresh (false, to compare against). Both give the same bits (`table_max.ts`).
    */
   incrementalTableMaxima?: boolean;
+  /**
+   * Transparent huge pages behind the embedding tables where Linux and the FFI permission allow
+   * (the default, true; see `huge_pages.ts`), or the default pages (false, to compare against).
+   * The same bits either way.
+   */
+  hugePages?: boolean;
 }
 
 /**
@@ -252,6 +259,8 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     Boolean(quant?.embeddingBits && !quant.gatheredRowsOnly),
   );
   const tableMemories = allocateTableMemories(tablePlan);
+  // Before the tables' first write (their initialisation), so that it faults in huge pages.
+  if (options.hugePages ?? true) adviseHugePages(tableMemories);
   const { tables, copies: quantTables } = tableViews(tablePlan, tableMemories);
   const tableKernels = await Promise.all(tableMemories.map((m) => instantiateKernels(module, m)));
   // The barrier's words, then those of predict's tile queue.

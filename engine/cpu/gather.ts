@@ -11,6 +11,7 @@ import { dorefa, levels, type QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import type { CpuLayout } from "./layout.ts";
 import type { PackedGather } from "./packed_tables.ts";
+import type { Kernels } from "./wasm.ts";
 
 /** Gathers rows of a batch into the engine's memory; see the module documentation. */
 export class RowGather {
@@ -21,10 +22,15 @@ export class RowGather {
   readonly #quantTables: Float32Array[] | null;
   readonly #scales: Float32Array;
   readonly #packed: PackedGather | null;
+  readonly #k: Kernels;
 
-  /** Views of the engine's memory, FP32 tables (or packed ones) and table scales. */
+  /**
+   * Views of the engine's memory, FP32 tables (or packed ones) and table scales; `kernels` over
+   * the engine's memory.
+   */
   constructor(options: {
     f32: Float32Array;
+    kernels: Kernels;
     layout: CpuLayout;
     spec: ModelSpec;
     tables: Float32Array[];
@@ -39,6 +45,7 @@ export class RowGather {
     this.#quantTables = options.quantTables;
     this.#scales = options.scales;
     this.#packed = options.packed;
+    this.#k = options.kernels;
   }
 
   /** Copies the dense features of batch rows [r0, r1) (samples from `s0`) into the input. */
@@ -84,6 +91,17 @@ export class RowGather {
     // HAWQ reads its fake-quantized whole-table copy; DQRM quantizes the gathered rows.
     const table = bits !== null && !perRow ? this.#quantTables![t] : this.#tables[t];
     const scale = this.#scales[t];
+    if (perRow && !useDorefa && oneRowBags(off, s0 + r0, s0 + r1)) {
+      // Bags of one row (Criteo's): the rows copied, then fake-quantized in place by a SIMD
+      // kernel, each value as the first term of a sum from +0 as below (the same bits).
+      for (let r = r0; r < r1; r++) {
+        const dst = tBase + r * L.ldt + (t + 1) * L.dimP, src = idx[off[s0 + r]] * d;
+        for (let q = 0; q < d; q++) f32[dst + q] = table[src + q];
+      }
+      const at = (tBase + r0 * L.ldt + (t + 1) * L.dimP) * 4;
+      this.#k.fakeQuantizeTerms(at, L.ldt, d, r1 - r0, scale, n);
+      return;
+    }
     for (let r = r0; r < r1; r++) {
       const dst = tBase + r * L.ldt + (t + 1) * L.dimP;
       const a = off[s0 + r], e = off[s0 + r + 1];
@@ -111,6 +129,12 @@ export class RowGather {
       }
     }
   }
+}
+
+/** Whether every bag of samples [s0, s1) holds exactly one row. */
+function oneRowBags(offsets: ArrayLike<number>, s0: number, s1: number): boolean {
+  for (let s = s0; s < s1; s++) if (offsets[s + 1] - offsets[s] !== 1) return false;
+  return true;
 }
 
 /**

@@ -8,15 +8,15 @@
  */
 import type { BatchChunk } from "../batch.ts";
 import { NonFiniteLossError } from "../engine.ts";
-import { levels, pactActive, type QuantConfig, quantizeLevel, scaleOf } from "../quant.ts";
+import { levels, pactActive, type QuantConfig } from "../quant.ts";
 import type { ModelSpec } from "../spec.ts";
 import type { SpinBarrier } from "./barrier.ts";
 import { type CpuLayout, type LinearLayout, splitRange } from "./layout.ts";
 import type { PactState } from "./cpu_engine.ts";
-import { balanceTables, type TablePlan, type TableSlot } from "./table_store.ts";
+import { balanceTables, type TablePlan } from "./table_store.ts";
 import { SparseSgd } from "./sparse_sgd.ts";
-import { lsqInitialStep, lsqTableUpdate } from "./lsq_table.ts";
-import { TableMax } from "./table_max.ts";
+import { lsqTableUpdate } from "./lsq_table.ts";
+import { mlpQuantizedInUpdate, WeightQuantizer } from "./weight_quant.ts";
 import type { Kernels } from "./wasm.ts";
 import { type MatrixKernels, wasmMatrixKernels } from "./blas.ts";
 import type { PackedGather } from "./packed_tables.ts";
@@ -72,19 +72,10 @@ export class CpuProgram {
   #active: QuantConfig | null = null;
   /** Per-table embedding scales, shared by every thread (0 = not found yet). */
   readonly #scales: Float32Array;
-  /** Whole fake-quantized table copies (HAWQ), or null. */
-  readonly #quantTables: Float32Array[] | null;
-  /** Kernels over each table memory, and where each table lives. */
-  readonly #tableKernels: Kernels[];
-  readonly #slots: TableSlot[];
   /** PACT's learned clips and their gradient parts (shared), or null. */
   readonly #pact: PactState | null;
-  /** Tables whose scales (and copies) this thread finds: balanced by rows. */
-  readonly #scaleTables: number[];
-  /** Block maxima of this thread's scale tables (DoReFa's and min-max scales'). */
-  readonly #tableMax: (TableMax | undefined)[] = [];
-  /** Whether this run marks its table updates in the block maxima (no exchange). */
-  #markingUpdates = false;
+  /** This thread's share of QAT's weight quantization (tables balanced by rows). */
+  readonly #weights: WeightQuantizer;
   /** Scratch of the tables' sparse SGD (pairwise-tree row sums). */
   readonly #sparseSgd: SparseSgd;
   /** The gather of dense features and embedding bags. */
@@ -126,13 +117,11 @@ export class CpuProgram {
     this.#layers = [...options.layout.bottom, ...options.layout.top];
     this.#quant = options.quant;
     this.#scales = options.scales;
-    this.#quantTables = options.quantTables;
-    this.#tableKernels = options.tableKernels;
-    this.#slots = options.tablePlan.slots;
     this.#pact = options.pact ?? null;
     this.#sparseSgd = new SparseSgd(options.spec.embeddingDim);
     this.#rowGather = new RowGather({
       f32: this.f32,
+      kernels: options.kernels,
       layout: options.layout,
       spec: options.spec,
       tables: options.tables,
@@ -140,7 +129,6 @@ export class CpuProgram {
       scales: options.scales,
       packed: options.packed ?? null,
     });
-    this.#scaleTables = balanceTables(options.spec.tableRows, options.threads)[options.thread];
     const share = (n: number, unit: number) => splitRange(n, unit, options.thread, options.threads);
     const shares = ({ units }: MatrixKernels) =>
       new Map(this.#layers.map((l) => [l, {
@@ -153,6 +141,19 @@ export class CpuProgram {
       }]));
     this.#shares = shares(mm);
     this.#largeShares = mm.large ? shares(mm.large.kernels) : null;
+    this.#weights = new WeightQuantizer({
+      f32: this.f32,
+      kernels: options.kernels,
+      layers: this.#layers,
+      rows: new Map(this.#layers.map((l) => [l, this.#shares.get(l)!.outCols])),
+      barrier: options.barrier,
+      scales: options.scales,
+      tables: options.tables,
+      tableKernels: options.tableKernels,
+      slots: options.tablePlan.slots,
+      embeddingDim: options.spec.embeddingDim,
+      scaleTables: balanceTables(options.spec.tableRows, options.threads)[options.thread],
+    });
   }
 
   /** How a batch of `rows` rows runs its products when it is large, or null. */
@@ -180,10 +181,13 @@ export class CpuProgram {
     const quant = this.#active = quantize ? this.#quant : null;
     // Table block maxima stay valid across runs only while nothing else wrote the tables: an
     // exchange writes them itself, the engine says when it did (parameters set, quantized).
-    const marking = this.#markingUpdates = !out.exchange && request.incrementalTableMaxima;
-    if (!request.tableMaximaValid || !marking) {
-      for (const tm of this.#tableMax) tm?.invalidate();
-    }
+    const marking = !out.exchange && request.incrementalTableMaxima;
+    this.#weights.startRun(marking, request.tableMaximaValid);
+    // After a run's first step, the update has quantized the MLPs for the next (see
+    // weight_quant.ts) and, but on a scale refresh, min-max table scales stand: no scale phase.
+    const mlpStands = quant?.mlpBits === null || mlpQuantizedInUpdate(quant);
+    const tablesStand = quant?.embeddingBits === null ||
+      (quant?.quantizer === "minmax" && quant.gatheredRowsOnly);
     if (kind === "predict") return this.#predict(request, out);
     for (let it = 0, s0 = first; s0 < first + count; it++, s0 += batch) {
       const rows = Math.min(batch, first + count - s0);
@@ -191,8 +195,10 @@ export class CpuProgram {
       if (quant) {
         // Scales found on a global step's first batch; its other shares see the same weights.
         const step = firstStep + it / perStep;
-        this.#quantizeWeights(it % perStep === 0 && step % quant.scalePeriod === 0);
-        barrier.wait();
+        const refresh = it % perStep === 0 && step % quant.scalePeriod === 0;
+        const mlpReady = it > 0 && mlpStands;
+        this.#weights.quantize(quant, refresh, !mlpReady);
+        if (!mlpReady || !tablesStand || refresh) barrier.wait();
       }
       const t0 = lead ? performance.now() : 0;
       this.#gather(chunk, s0, rows);
@@ -237,7 +243,7 @@ export class CpuProgram {
       const tc = lead ? performance.now() : 0;
       this.#update(chunk, s0, rows, learningRate, !out.exchange);
       barrier.wait();
-      if (marking) this.#markUpdated(chunk, s0, rows);
+      if (marking) this.#weights.markUpdated(chunk, s0, rows);
       if (lead) {
         const t3 = performance.now();
         if (out.scaleMs) out.scaleMs[it] = t0 - ts;
@@ -272,7 +278,7 @@ export class CpuProgram {
       : undefined;
     if (this.#active) {
       // Weights do not change while predicting: quantize once, with the cached table scales.
-      this.#quantizeWeights(false);
+      this.#weights.quantize(this.#active, false);
       barrier.wait();
     }
     const tile = predictTileRows(batch);
@@ -345,103 +351,6 @@ export class CpuProgram {
     const k = 2 ** this.#active!.mlpBits! - 1;
     const at = r0 * layer.ldy * 4;
     this.#k.pactForward(layer.y + at, layer.pre + at, layer.ldy, r1 - r0, n0, n1, a, k);
-  }
-
-  /**
-   * The scale phase of QAT: finds this thread's tables' scales when `refreshTables` (or when
-   * never found), refreshes whole-table copies (HAWQ), and fake-quantizes this thread's rows of
-   * every MLP weight matrix. Callers wait at the barrier afterwards.
-   */
-  #quantizeWeights(refreshTables: boolean): void {
-    const q = this.#active!;
-    if (q.embeddingBits !== null) {
-      const n = levels(q.embeddingBits);
-      for (const t of this.#scaleTables) {
-        const slot = this.#slots[t];
-        const k = this.#tableKernels[slot.memory];
-        if (q.quantizer === "dorefa") {
-          // DoReFa needs max |tanh(w)| = tanh(max |w|) of the whole table every step.
-          this.#scales[t] = Math.max(Math.tanh(this.#tableMaxOf(t, k)), 1e-8);
-          continue;
-        }
-        if (q.quantizer === "lsq") {
-          // Learned step: initialised once, then trained in the update phase.
-          if (this.#scales[t] === 0) this.#scales[t] = lsqInitialStep(this.#tables[t], n);
-        } else if (refreshTables || this.#scales[t] === 0) {
-          this.#scales[t] = scaleOf(this.#tableMaxOf(t, k), q.embeddingBits);
-        }
-        if (!q.gatheredRowsOnly) {
-          k.fakeQuantizeFlat(slot.offset, slot.copyOffset, slot.length, this.#scales[t], n);
-        }
-      }
-    }
-    if (q.mlpBits === null) return;
-    if (q.quantizer === "dorefa") return this.#dorefaMlp(q.mlpBits);
-    const n = levels(q.mlpBits);
-    const f32 = this.f32;
-    for (const layer of this.#layers) {
-      const [r0, r1] = this.#shares.get(layer)!.outCols;
-      if (r0 >= r1) continue;
-      if (q.quantizer === "lsq") {
-        // Learned per-row steps: initialised on first use (0 = none yet), trained afterwards.
-        if (f32[layer.scales / 4 + r0] === 0) {
-          this.#k.lsqInitRows(layer.w, layer.inP, layer.inputs, r0, r1, layer.scales, n);
-        }
-        continue;
-      }
-      this.#k.rowMaxAbs(layer.w, layer.inP, layer.inP, r0, r1, layer.scales);
-      for (let r = r0; r < r1; r++) {
-        f32[layer.scales / 4 + r] = scaleOf(f32[layer.scales / 4 + r], q.mlpBits);
-      }
-    }
-    if (q.mlpGranularity === "matrix" && q.quantizer === "minmax") {
-      this.#barrier.wait(); // every row's maximum is needed
-    }
-    for (const layer of this.#layers) {
-      const [r0, r1] = this.#shares.get(layer)!.outCols;
-      if (r0 >= r1) continue;
-      let s = 0;
-      if (q.mlpGranularity === "matrix" && q.quantizer === "minmax") {
-        for (let r = 0; r < layer.outputs; r++) s = Math.max(s, f32[layer.scales / 4 + r]);
-      }
-      const scales = q.mlpGranularity === "channel" || q.quantizer === "lsq" ? layer.scales : 0;
-      this.#k.fakeQuantizeRows(layer.w, layer.wq, layer.inP, layer.inP, r0, r1, scales, s, n);
-      if (q.quantizeBias) {
-        for (let r = r0; r < Math.min(r1, layer.outputs); r++) {
-          const sr = scales ? f32[layer.scales / 4 + r] : s;
-          f32[layer.bq / 4 + r] = quantizeLevel(f32[layer.b / 4 + r], sr, n) * sr;
-        }
-      }
-    }
-  }
-
-  /** DoReFa of every MLP weight matrix, over its whole-matrix max |tanh(w)|. */
-  #dorefaMlp(bits: number): void {
-    const f32 = this.f32;
-    for (const layer of this.#layers) {
-      const [r0, r1] = this.#shares.get(layer)!.outCols;
-      if (r0 < r1) this.#k.rowMaxAbs(layer.w, layer.inP, layer.inP, r0, r1, layer.scales);
-    }
-    this.#barrier.wait(); // the matrix maximum needs every row's
-    for (const layer of this.#layers) {
-      const [r0, r1] = this.#shares.get(layer)!.outCols;
-      let m = 0;
-      for (let r = 0; r < layer.outputs; r++) m = Math.max(m, f32[layer.scales / 4 + r]);
-      // Only real rows and columns: DoReFa(0) is not 0, and padding must stay zero.
-      const end = Math.min(r1, layer.outputs);
-      if (r0 >= end) continue;
-      const tanhMax = Math.max(Math.tanh(m), 1e-8);
-      this.#k.dorefaRows(
-        layer.w,
-        layer.wq,
-        layer.inP,
-        layer.inputs,
-        r0,
-        end,
-        tanhMax,
-        2 ** bits - 1,
-      );
-    }
   }
 
   /** First batch row of this thread's share (`next = 1`: of the next thread's, i.e. the end). */
@@ -675,29 +584,6 @@ export class CpuProgram {
   }
 
   /**
-   * Table `t`'s largest |w| from its block maxima, re-reading only the blocks updated since the
-   * last time (the whole table after unmarked writes — an exchange's — or without kept maxima).
-   */
-  #tableMaxOf(t: number, k: Kernels): number {
-    const slot = this.#slots[t];
-    const tm = this.#tableMax[t] ??= new TableMax(slot.offset, slot.length);
-    return this.#markingUpdates ? tm.refresh(k) : tm.full(k);
-  }
-
-  /** Marks the rows a step updated in this thread's scale tables' block maxima (its own only). */
-  #markUpdated(chunk: BatchChunk, s0: number, rows: number): void {
-    for (const t of this.#scaleTables) {
-      this.#tableMax[t]?.mark(
-        chunk.indices[t],
-        chunk.offsets[t],
-        s0,
-        rows,
-        this.#spec.embeddingDim,
-      );
-    }
-  }
-
-  /**
    * SGD on this thread's share of every MLP tensor and (unless `tables` is false: a
    * data-parallel exchange updates them) on its tables' touched rows.
    */
@@ -726,8 +612,19 @@ export class CpuProgram {
         }
       }
     }
+    const mlpInUpdate = mlpQuantizedInUpdate(q);
     for (const layer of this.#layers) {
-      const { weights: [w0, w1], biases: [b0, b1] } = this.#shares.get(layer)!;
+      const share = this.#shares.get(layer)!;
+      if (mlpInUpdate) {
+        // By this thread's output rows, which it then fake-quantizes for the next step.
+        const [r0, r1] = share.outCols;
+        if (r0 >= r1) continue;
+        k.sgd(layer.w, layer.gw, r0 * layer.inP, r1 * layer.inP, lr);
+        k.sgd(layer.b, layer.gb, r0, r1, lr);
+        this.#weights.quantizeRows(q!, layer, r0, r1);
+        continue;
+      }
+      const { weights: [w0, w1], biases: [b0, b1] } = share;
       if (w0 < w1) k.sgd(layer.w, layer.gw, w0, w1, lr);
       if (b0 < b1) k.sgd(layer.b, layer.gb, b0, b1, lr);
     }

@@ -131,6 +131,7 @@ export interface Kernels {
     s: number,
     n: number,
   ): void;
+  fakeQuantizeTerms(x: number, ld: number, cols: number, rows: number, s: number, n: number): void;
   interactBackward(
     t: number,
     ldt: number,

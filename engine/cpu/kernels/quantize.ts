@@ -1,14 +1,32 @@
-// Symmetric uniform fake quantization of weight rows (QAT of the MLPs).
+// Symmetric uniform fake quantization of weight rows (QAT of the MLPs) and of gathered embedding
+// rows (DQRM).
 
-/** out[r] = max_c |W[r, c]| for rows r in [r0, r1); cols a multiple of 4 (zero padding). */
+/**
+ * out[r] = max_c |W[r, c]| for rows r in [r0, r1); cols a multiple of 4 (zero padding).
+ *
+ * The maximum is taken on the bits: an |x| is a non-negative float, and non-negative floats
+ * order as their bit patterns do, NaNs above +inf. So an integer maximum of the bits (one
+ * instruction, four independent accumulators) is the float maximum, NaN when any |x| is NaN, as
+ * `f32x4.max` gives (whose NaN-aware lowering is several instructions, in one dependency chain).
+ */
 export function rowMaxAbs(w: usize, ld: i32, cols: i32, r0: i32, r1: i32, out: usize): void {
   const rowBytes = <usize>ld * 4, colBytes = <usize>cols * 4;
+  const abs = i32x4.splat(0x7fffffff);
   for (let r = r0; r < r1; r++) {
     const p = w + <usize>r * rowBytes;
-    let m = f32x4.splat(0);
-    for (let c: usize = 0; c < colBytes; c += 16) m = f32x4.max(m, f32x4.abs(v128.load(p + c)));
-    const h = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
-    store<f32>(out + <usize>r * 4, max(f32x4.extract_lane(h, 0), f32x4.extract_lane(h, 1)));
+    let m0 = i32x4.splat(0), m1 = m0, m2 = m0, m3 = m0;
+    let c: usize = 0;
+    for (; c + 64 <= colBytes; c += 64) {
+      m0 = i32x4.max_u(m0, v128.and(v128.load(p + c), abs));
+      m1 = i32x4.max_u(m1, v128.and(v128.load(p + c, 16), abs));
+      m2 = i32x4.max_u(m2, v128.and(v128.load(p + c, 32), abs));
+      m3 = i32x4.max_u(m3, v128.and(v128.load(p + c, 48), abs));
+    }
+    for (; c < colBytes; c += 16) m0 = i32x4.max_u(m0, v128.and(v128.load(p + c), abs));
+    let m = i32x4.max_u(i32x4.max_u(m0, m1), i32x4.max_u(m2, m3));
+    m = i32x4.max_u(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
+    m = i32x4.max_u(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2));
+    store<i32>(out + <usize>r * 4, i32x4.extract_lane(m, 0));
   }
 }
 
@@ -28,7 +46,42 @@ export function fakeQuantizeRows(
     const src = w + <usize>r * rowBytes, dst = q + <usize>r * rowBytes;
     for (let c: usize = 0; c < colBytes; c += 16) {
       const x = f32x4.nearest(f32x4.div(v128.load(src + c), sv));
-      v128.store(dst + c, f32x4.mul(f32x4.min(f32x4.max(x, lo), hi), sv));
+      v128.store(dst + c, f32x4.mul(clamp(x, lo, hi), sv));
+    }
+  }
+}
+
+/**
+ * min(max(x, lo), hi) lane-wise for bounds lo < 0 < hi, as `f32x4.max` and `f32x4.min` give it,
+ * in one instruction each: `pmax(x, lo)` is `x < lo ? lo : x` and `pmin(y, hi)` is
+ * `hi < y ? hi : y`, which keep a NaN `x` (a NaN compares false) and, as the bounds are not
+ * zero, the sign of a zero `x`.
+ */
+// @ts-ignore: decorator
+@inline function clamp(x: v128, lo: v128, hi: v128): v128 {
+  return f32x4.pmin(f32x4.pmax(x, lo), hi);
+}
+
+/**
+ * In place, X[r, c] = 0 + clamp(roundHalfEven(X[r, c] / s), -n - 1, n) * s for rows r in
+ * [0, rows) and columns c in [0, cols) at x (row stride ld floats): the fake-quantized value as
+ * the first term of a sum that starts at +0 (a zero comes out +0), as DQRM's gather sums a bag
+ * of one row. x 16-byte aligned, ld a multiple of 4.
+ */
+export function fakeQuantizeTerms(x: usize, ld: i32, cols: i32, rows: i32, s: f32, n: f32): void {
+  const rowBytes = <usize>ld * 4, vecBytes = <usize>(cols & ~3) * 4, colBytes = <usize>cols * 4;
+  const sv = f32x4.splat(s), hi = f32x4.splat(n), lo = f32x4.splat(-n - 1);
+  const zero = f32x4.splat(0);
+  for (let r = 0; r < rows; r++) {
+    const p = x + <usize>r * rowBytes;
+    let c: usize = 0;
+    for (; c < vecBytes; c += 16) {
+      const v = f32x4.nearest(f32x4.div(v128.load(p + c), sv));
+      v128.store(p + c, f32x4.add(zero, f32x4.mul(clamp(v, lo, hi), sv)));
+    }
+    for (; c < colBytes; c += 4) {
+      const v = nearest<f32>(load<f32>(p + c) / s);
+      store<f32>(p + c, <f32>0 + min(max(v, -n - 1), n) * s);
     }
   }
 }
