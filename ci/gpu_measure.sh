@@ -18,7 +18,9 @@
 #   cpu-tb    bench:cpu terabyte, full tables, batch 2048, 2 threads on two distinct cores, our
 #             BLAS path against PyTorch on the same cores
 #   qat       bench:qat on two distinct cores, BLAS path: DQRM / FP32 and scale finding vs a copy
-# Settings (environment): LIMIT (seconds a step may take, default 280), PYTHON (default python3).
+# Settings (environment): LIMIT (seconds a step may take, default 280), PYTHON (default python3),
+# DQRM_COMMIT (the commit written to machine.txt; default git rev-parse HEAD, which names a stale
+# commit where the tree was copied without its current .git).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: ci/gpu_measure.sh OUT [STEP...]}"
@@ -29,7 +31,7 @@ LIMIT="${LIMIT:-280}"
 PY="${PYTHON:-python3}"
 R=(deno run --no-lock --cached-only -A --v8-flags=--expose-gc)
 mkdir -p "$OUT"
-{ nvidia-smi -L 2>&1; deno --version | head -1; git rev-parse HEAD 2>/dev/null || echo "${DQRM_COMMIT:-unknown}"; } \
+{ nvidia-smi -L 2>&1; deno --version | head -1; echo "${DQRM_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"; } \
   >"$OUT/machine.txt"
 # Two cores with no SMT sibling between them: cpu0 and the first cpu outside cpu0's siblings.
 second_core() {
