@@ -16,7 +16,16 @@ import { CriteoData, preprocessCriteo, readManifest, writeRawTsv } from "../data
 import { defaultDataWorkers, FillPool, type FillSourceSpec } from "../data/fill_pool.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { chunkIterationsFor, timeChunks } from "./bench_gpu.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, UsageError } from "./args.ts";
+import {
+  defineCli,
+  FLAGS,
+  intFlag,
+  intList,
+  numberFlag,
+  parseCli,
+  runMain,
+  UsageError,
+} from "./args.ts";
 import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
 
 const CLI = defineCli({
@@ -103,8 +112,8 @@ async function main(): Promise<number> {
   const parsed = parseCli(CLI);
   if (!parsed) return 0;
   const { values } = parsed;
-  const counts = listFlag("worker-counts", values["worker-counts"] ?? "1,2,4,8,15", 1);
-  const batches = listFlag("batch-size", values["batch-size"] ?? "128,2048,16384", 1);
+  const counts = intList("worker-counts", values["worker-counts"] ?? "1,2,4,8,15");
+  const batches = intList("batch-size", values["batch-size"] ?? "128,2048,16384");
   const chunkSamples = intFlag("chunk-samples", values["chunk-samples"]) ?? 262144;
   const fills = intFlag("fills", values.fills) ?? 6;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
@@ -326,16 +335,6 @@ async function generatedCache(lines: number): Promise<string> {
   await Deno.remove(raw);
   console.error(`  built in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   return dir;
-}
-
-function listFlag(name: string, value: string, min: number): number[] {
-  const list = value.split(",").map((s) => Number(s.trim()));
-  if (list.length === 0 || list.some((x) => !Number.isInteger(x) || x < min)) {
-    throw new UsageError(
-      `--${name} expects a comma-separated list of integers >= ${min} but found '${value}'`,
-    );
-  }
-  return list;
 }
 
 function fmtRate(x: number): string {
