@@ -54,7 +54,9 @@ import {
   type GpuExchange,
   trainChunkExchanging,
 } from "./dp_train.ts";
-import { type Recording, recordPhase } from "./record.ts";
+import { dispatch, type Recording, recordPhase } from "./record.ts";
+import { FMA_PEAK, FMA_PEAK_WORKGROUP } from "./kernels/fma_peak.ts";
+import type { BoundKernel } from "./pipelines.ts";
 import { KernelProfiler, type KernelTime } from "./kernel_profile.ts";
 import { GpuState, wholeTableCopies } from "./state.ts";
 import { nextTask, readStaged, stage, SubmitQueue, type SubmitTurn } from "./submit.ts";
@@ -108,21 +110,27 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
 
 type Kind = "train" | "predict" | "trace";
 
+/** Workgroups of the profiler's warm-up dispatch (a few per SM of a large GPU). */
+const WARM_UP_WORKGROUPS = 8192;
+
 /**
  * One training step of a GPU engine with every kernel timed on its own (see
- * `GpuEngine.profileStep`); null when the adapter has no timestamp queries.
+ * `GpuEngine.profileStep`); null when the adapter has no timestamp queries. `warmUpRounds` > 0
+ * runs that many rounds of the FMA-peak kernel untimed first, in the same submit (600: ~5 ms on
+ * an H200): a GPU idle since the last readback runs its first dispatches at a lower clock.
  */
 export async function profileGpuStep(
   engine: Engine,
   chunk: BatchChunk,
   options: TrainOptions,
+  warmUpRounds = 0,
 ): Promise<KernelTime[] | null> {
   if (!(engine instanceof GpuEngine)) {
     throw new Error(
       `Expected an engine made by createGpuEngine but found the ${engine.info.name} engine`,
     );
   }
-  return await engine.profileStep(chunk, options);
+  return await engine.profileStep(chunk, options, warmUpRounds);
 }
 
 class GpuEngine implements Engine {
@@ -153,6 +161,8 @@ class GpuEngine implements Engine {
   /** LSQ's steps have been initialised from the weights (at the first quantized call). */
   #lsqReady = false;
   #qatPreparing: Promise<void> | null = null;
+  /** The profiler's warm-up kernel, bound for its rounds. */
+  #warmUp: { rounds: number; kernel: BoundKernel } | null = null;
   #disposed = false;
 
   constructor(state: GpuState, options: GpuEngineOptions, gpu: GpuDevice) {
@@ -406,7 +416,11 @@ class GpuEngine implements Engine {
    * and returns each dispatch's GPU time (see `kernel_profile.ts`); null when the adapter has no
    * timestamp queries. The step trains as in {@linkcode trainChunk}.
    */
-  async profileStep(chunk: BatchChunk, options: TrainOptions): Promise<KernelTime[] | null> {
+  async profileStep(
+    chunk: BatchChunk,
+    options: TrainOptions,
+    warmUpRounds = 0,
+  ): Promise<KernelTime[] | null> {
     if (batchCount(chunk) !== 1) {
       throw new Error(`Expected a chunk of one batch to profile but found ${batchCount(chunk)}`);
     }
@@ -421,6 +435,14 @@ class GpuEngine implements Engine {
       const quant = this.#active();
       const refresh = this.#refreshAt(this.#step);
       const encoder = this.#device.createCommandEncoder();
+      if (warmUpRounds > 0) {
+        const pass = encoder.beginComputePass();
+        // Every pipeline's layout has the iteration block at group 1: unset, the dispatch (and
+        // with it the whole command buffer) would be invalid.
+        pass.setBindGroup(1, recording.iterations, [0]);
+        dispatch(pass, this.#warmUpKernel(warmUpRounds), WARM_UP_WORKGROUPS);
+        pass.end();
+      }
       const querySet = this.#device.createQuerySet({ type: "timestamp", count: 4096 });
       try {
         const profiler = new KernelProfiler(encoder, querySet);
@@ -449,6 +471,24 @@ class GpuEngine implements Engine {
         querySet.destroy();
       }
     });
+  }
+
+  /** The FMA-peak kernel bound for `rounds` rounds (see {@linkcode profileGpuStep}). */
+  #warmUpKernel(rounds: number): BoundKernel {
+    if (this.#warmUp?.rounds !== rounds) {
+      const binder = this.#state.binder;
+      const words = new Uint32Array(4);
+      words[0] = rounds;
+      new Float32Array(words.buffer).set([0.99999, 1e-6], 1);
+      const out = this.#state.buffers.create(
+        "warm-up",
+        WARM_UP_WORKGROUPS * FMA_PEAK_WORKGROUP * 4,
+        GPUBufferUsage.STORAGE,
+      );
+      const kernel = binder.bind(FMA_PEAK, [binder.uniform("warm-up", Array.from(words)), out]);
+      this.#warmUp = { rounds, kernel };
+    }
+    return this.#warmUp.kernel;
   }
 
   async predict(chunk: BatchChunk): Promise<Float32Array> {
