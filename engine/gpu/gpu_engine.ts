@@ -161,6 +161,8 @@ class GpuEngine implements Engine {
   /** LSQ's steps have been initialised from the weights (at the first quantized call). */
   #lsqReady = false;
   #qatPreparing: Promise<void> | null = null;
+  /** The first error the device reported outside an error scope, not yet thrown. */
+  #gpuError: string | null = null;
   /** The profiler's warm-up kernel, bound for its rounds. */
   #warmUp: { rounds: number; kernel: BoundKernel } | null = null;
   #disposed = false;
@@ -178,6 +180,9 @@ class GpuEngine implements Engine {
     this.#submits = new SubmitQueue(gpu.device.queue);
     this.#timestamps = new TimestampQueries(gpu.device, state.buffers);
     this.#hostScales = new Float32Array(state.spec.tableRows.length);
+    gpu.device.addEventListener("uncapturederror", (event) => {
+      this.#gpuError ??= (event as GPUUncapturedErrorEvent).error.message;
+    });
     const lim = gpu.device.limits;
     this.info = {
       name: "gpu",
@@ -327,10 +332,27 @@ class GpuEngine implements Engine {
   async #inTurn<T>(body: (turn: SubmitTurn) => Promise<T>): Promise<T> {
     const turn = this.#submits.turn();
     try {
-      return await body(turn);
+      const result = await body(turn);
+      this.#throwIfGpuError();
+      return result;
     } finally {
       turn.end();
     }
+  }
+
+  /**
+   * Throws the first error the device reported outside an error scope since the last call: a
+   * validation error makes a whole command buffer invalid, so nothing it held ran, and the
+   * results read back are not those of the call.
+   */
+  #throwIfGpuError(): void {
+    const message = this.#gpuError;
+    if (message === null) return;
+    this.#gpuError = null;
+    throw new Error(
+      `Expected the GPU to run this call's commands but it reported an error: ${message} ` +
+        "(nothing of the failed submission ran; its results are not valid)",
+    );
   }
 
   // ---------------------------------------------------------------- Engine
