@@ -37,9 +37,10 @@ terabyte.`,
     "warm-up-rounds": {
       type: "string",
       arg: "N",
-      help: "rounds of the FMA-peak kernel run untimed before each profiled step (~5 ms on an " +
-        "H200 at 600: a GPU idle since the readback runs slow), 0 on a software adapter",
-      default: "600",
+      help: "rounds of the FMA-peak kernel run untimed before each profiled step (~0.5 s on an " +
+        "H200 at 60000: a GPU idle since the readback runs at its idle clock until it has been " +
+        "busy for a while), 0 on a software adapter",
+      default: "60000",
     },
     top: { type: "string", arg: "N", help: "kernels listed by total cost", default: "12" },
     out: FLAGS.out,
@@ -66,7 +67,7 @@ async function main(): Promise<number> {
   const methods = methodsFlag(values.methods, "fp32");
   const reps = intFlag("reps", values.reps) ?? 10;
   const top = intFlag("top", values.top) ?? 12;
-  const warmUpRounds = intFlag("warm-up-rounds", values["warm-up-rounds"], 0) ?? 600;
+  const warmUpRounds = intFlag("warm-up-rounds", values["warm-up-rounds"], 0) ?? 60000;
   const data = new SyntheticCriteo(spec, { seed: 1 });
   const results: { batch: number; method: string; kernels: ProfiledKernel[] }[] = [];
   for (const method of methods) {

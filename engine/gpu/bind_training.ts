@@ -31,11 +31,11 @@ import { lsqEmbeddingUpdateKernel } from "./kernels/lsq_embedding_update.ts";
 import { LSQ_ROW_STEP } from "./kernels/lsq_row_step.ts";
 import { LSQ_ROWS } from "./kernels/lsq_rows.ts";
 import { LSQ_TABLE_STEP } from "./kernels/lsq_table_step.ts";
-import { DOREFA_QUANTIZE } from "./kernels/dorefa_quantize.ts";
+import { dorefaQuantizeKernel } from "./kernels/dorefa_quantize.ts";
 import { PACT_ALPHA } from "./kernels/pact_alpha.ts";
 import { PACT_BACKWARD } from "./kernels/pact_backward.ts";
 import { PACT_FORWARD } from "./kernels/pact_forward.ts";
-import { ROW_MAX_ABS } from "./kernels/row_max_abs.ts";
+import { rowMaxAbsKernel } from "./kernels/row_max_abs.ts";
 import {
   ROW_QUANTIZE_BIAS,
   ROW_QUANTIZE_LEARNED,
@@ -59,9 +59,6 @@ export interface LayerKernels {
   biasGrad: GemmOp;
   inputGrad: GemmOp | null;
   inputGradQuantized: GemmOp | null;
-  /** Row maxima before `quantize` (matrix-wise minmax) or DoReFa's quantizer, or null. */
-  rowMax: BoundKernel | null;
-  dorefa: BoundKernel | null;
   /** LSQ: gradient masking with the steps' gradient (backward), step update, or null. */
   lsqRows: BoundKernel | null;
   lsqStep: BoundKernel | null;
@@ -69,6 +66,13 @@ export interface LayerKernels {
   pactForward: BoundKernel | null;
   pactBackward: BoundKernel | null;
   layer: PackedLinear;
+}
+
+/** A kernel over every layer's rows and its grid (`rowQuantizeSetup`). */
+export interface RowsDispatch {
+  kernel: BoundKernel;
+  x: number;
+  y: number;
 }
 
 /** An interaction kernel: x workgroups by one workgroup per `samples` of the batch's rows. */
@@ -86,7 +90,13 @@ export interface TrainingKernels {
   lsqTableStep: BoundKernel | null;
   pactAlpha: BoundKernel | null;
   /** Every layer's weights fake-quantized by minmax or LSQ steps: one dispatch over all rows. */
-  quantize: { kernel: BoundKernel; x: number; y: number };
+  quantize: RowsDispatch;
+  /**
+   * Every layer's row maxima before `quantize` (matrix-wise minmax) or DoReFa's quantizer, and
+   * DoReFa's fake quantization of every layer; null where the method has none.
+   */
+  rowMax: RowsDispatch | null;
+  dorefa: RowsDispatch | null;
   /** Layers bottom then top, and each MLP's. */
   layers: LayerKernels[];
   bottom: LayerKernels[];
@@ -128,6 +138,7 @@ function bindTrainingNow(state: GpuState, uniforms: GPUBuffer[]): TrainingKernel
   return {
     uniforms,
     quantize: bindQuantize(state, all),
+    ...bindWholeMatrix(state, all),
     ...bindTableKernels(state),
     layers: all.map((l) => layerKernels.get(l)!),
     bottom: L.bottom.map((l) => layerKernels.get(l)!),
@@ -153,6 +164,47 @@ function bindQuantize(state: GpuState, all: PackedLinear[]): TrainingKernels["qu
     state.qat.rowMax,
   ]);
   return { kernel, x: setup.grid[0], y: setup.grid[1] };
+}
+
+/**
+ * The row maxima of every layer (matrix-wise minmax, DoReFa) and DoReFa's fake quantization of
+ * every layer, one dispatch each, or null where the method needs none.
+ */
+function bindWholeMatrix(
+  state: GpuState,
+  all: PackedLinear[],
+): Pick<TrainingKernels, "rowMax" | "dorefa"> {
+  const q = state.quant;
+  const bits = q?.mlpBits ?? null;
+  if (!q || bits === null) return { rowMax: null, dorefa: null };
+  const dorefa = q.quantizer === "dorefa";
+  const needsMax = dorefa || (q.quantizer === "minmax" && q.mlpGranularity === "matrix");
+  const binder = state.binder;
+  // DoReFa's k = 2^bits - 1 rides in the setup's levels word.
+  const setup = rowQuantizeSetup(all, 2 ** bits - 1, 0);
+  const uniform = binder.uniform("row layers", setup.words, setup.floats);
+  const [x, y] = setup.grid;
+  return {
+    rowMax: needsMax
+      ? {
+        kernel: binder.bind(rowMaxAbsKernel(all.length), [uniform, state.mlp, state.qat.rowMax]),
+        x,
+        y,
+      }
+      : null,
+    dorefa: dorefa
+      ? {
+        kernel: binder.bind(dorefaQuantizeKernel(all.length), [
+          uniform,
+          state.mlp,
+          state.mlpQuantized,
+          state.qat.rowMax,
+        ]),
+        x,
+        y,
+      }
+      : null,
+  };
 }
 
 /** The kernels of one layer of MLP `part`, fed by `below` (null: the MLP's input). */
@@ -297,7 +349,7 @@ function bindQatLayer(
   y: GPUBuffer,
 ): Pick<
   LayerKernels,
-  "rowMax" | "dorefa" | "lsqRows" | "lsqStep" | "pactForward" | "pactBackward"
+  "lsqRows" | "lsqStep" | "pactForward" | "pactBackward"
 > {
   const q = state.quant;
   const qat = state.qat;
@@ -305,8 +357,6 @@ function bindQatLayer(
   const bits = q?.mlpBits ?? null;
   if (!q || bits === null) {
     return {
-      rowMax: null,
-      dorefa: null,
       lsqRows: null,
       lsqStep: null,
       pactForward: null,
@@ -314,24 +364,11 @@ function bindQatLayer(
     };
   }
   const shape = [layer.outputs, layer.inputs, layer.weightOffset, layer.scaleOffset];
-  const dorefa = q.quantizer === "dorefa";
-  const needsMax = dorefa || (q.quantizer === "minmax" && q.mlpGranularity === "matrix");
   const k = 2 ** bits - 1;
   const lsq = q.quantizer === "lsq";
   const unclippedBelow = below ? qat.unclipped.get(below) : undefined;
   const unclipped = qat.unclipped.get(layer);
   return {
-    rowMax: needsMax
-      ? binder.bind(ROW_MAX_ABS, [binder.uniform("row max", shape), state.mlp, qat.rowMax])
-      : null,
-    dorefa: dorefa
-      ? binder.bind(DOREFA_QUANTIZE, [
-        binder.uniform("dorefa", [...shape, k, 0, 0, 0], new Set([4])),
-        state.mlp,
-        state.mlpQuantized,
-        qat.rowMax,
-      ])
-      : null,
     lsqRows: lsq
       ? binder.bind(LSQ_ROWS, [
         binder.uniform("lsq rows", [...shape, levels(bits), 0, 0, 0], new Set([4])),

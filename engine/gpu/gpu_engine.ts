@@ -116,8 +116,9 @@ const WARM_UP_WORKGROUPS = 8192;
 /**
  * One training step of a GPU engine with every kernel timed on its own (see
  * `GpuEngine.profileStep`); null when the adapter has no timestamp queries. `warmUpRounds` > 0
- * runs that many rounds of the FMA-peak kernel untimed first, in the same submit (600: ~5 ms on
- * an H200): a GPU idle since the last readback runs its first dispatches at a lower clock.
+ * runs that many rounds of the FMA-peak kernel untimed first, in the same submit (60000: ~0.5 s on
+ * an H200): a GPU idle since the last readback runs at its idle clock (an H200: 345 against 1980
+ * MHz) until it has been busy for a while; 600 rounds (~5 ms) were not enough.
  */
 export async function profileGpuStep(
   engine: Engine,

@@ -273,9 +273,10 @@ function recordScale(
     for (const c of tableKernels.copy) dispatch(pass, c.kernel, c.x, c.y);
   }
   if (quant.mlpBits === null) return;
-  for (const l of recording.kernels.layers) if (l.rowMax) dispatch(pass, l.rowMax, l.layer.outputs);
-  if (quant.quantizer === "dorefa") {
-    for (const l of recording.kernels.layers) dispatch(pass, l.dorefa!, l.layer.outputs);
+  const { rowMax, dorefa } = recording.kernels;
+  if (rowMax) dispatch(pass, rowMax.kernel, rowMax.x, rowMax.y);
+  if (dorefa) {
+    dispatch(pass, dorefa.kernel, dorefa.x, dorefa.y);
     return;
   }
   const q = recording.kernels.quantize;

@@ -1,21 +1,23 @@
 /**
- * The largest |w| of every output row of one MLP weight matrix, into `rowMax[sBase + row]`: the
+ * The largest |w| of every output row of every MLP weight matrix, into `rowMax[sBase + row]`: the
  * first step of the whole-matrix scales (matrix-wise minmax, DoReFa's max |tanh(w)|). One
- * workgroup per row, reduced in workgroup memory.
+ * workgroup per output row of any layer, reduced in workgroup memory; one dispatch for all
+ * layers (they are independent, and each dispatch of a pass waits for the one before it).
  *
  * @module
  */
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { GRID_ROW, rowLayersWgsl } from "./row_quantize.ts";
 
-/** One workgroup per output row of one layer. */
-export const ROW_MAX_ABS: KernelSource = {
-  name: "row_max_abs",
-  bindings: ["uniform", "read", "rw"],
-  code: /* wgsl */ `
+/** The kernel over `layers` layers, bound with `rowQuantizeSetup`'s uniform and grid. */
+export function rowMaxAbsKernel(layers: number): KernelSource {
+  return {
+    name: `row_max_abs_${layers}`,
+    bindings: ["uniform", "read", "rw"],
+    code: /* wgsl */ `
 ${ITER_WGSL}
-struct G { outputs: u32, inputs: u32, wBase: u32, sBase: u32 }
-@group(0) @binding(0) var<uniform> g: G;
+${rowLayersWgsl(layers)}
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> rowMax: array<f32>;
 
@@ -23,18 +25,21 @@ var<workgroup> part: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let row = wg.x;
-  if (row >= g.outputs) { return; }
-  let base = g.wBase + row * g.inputs;
+  let all = wg.y * ${GRID_ROW}u + wg.x;
+  if (all >= g.rows) { return; }
+  let y = g.layer[layerOf(all)];
+  let row = all - y.first;
+  let base = y.wBase + row * y.inputs;
   var m = 0.0;
-  for (var c = l.x; c < g.inputs; c += 64u) { m = max(m, abs(w[base + c])); }
+  for (var c = l.x; c < y.inputs; c += 64u) { m = max(m, abs(w[base + c])); }
   part[l.x] = m;
   workgroupBarrier();
   for (var h = 32u; h > 0u; h >>= 1u) {
     if (l.x < h) { part[l.x] = max(part[l.x], part[l.x + h]); }
     workgroupBarrier();
   }
-  if (l.x == 0u) { rowMax[g.sBase + row] = part[0]; }
+  if (l.x == 0u) { rowMax[y.sBase + row] = part[0]; }
 }
 `,
-};
+  };
+}

@@ -23,8 +23,28 @@ export const ROW_QUANTIZE_MATRIX = 2;
 /** Flag: the scale is the learned step in `scales` (LSQ). */
 export const ROW_QUANTIZE_LEARNED = 4;
 
-/** Workgroups per row of the dispatch grid. */
-const GRID_ROW = 65535;
+/** Workgroups per row of the dispatch grid of the kernels over every layer's rows. */
+export const GRID_ROW = 65535;
+
+/**
+ * The uniform of a kernel with one workgroup per output row of any of `layers` layers, as
+ * {@linkcode rowQuantizeSetup} writes it (at binding 0 of group 0), and `layerOf(row)`: the
+ * layer that the row (counted over all layers in order) belongs to.
+ */
+export function rowLayersWgsl(layers: number): string {
+  return /* wgsl */ `
+struct Layer { outputs: u32, inputs: u32, wBase: u32, bBase: u32, sBase: u32, first: u32, p0: u32, p1: u32 }
+struct G { layers: u32, flags: u32, levels: f32, rows: u32, layer: array<Layer, ${layers}> }
+@group(0) @binding(0) var<uniform> g: G;
+
+fn layerOf(all: u32) -> u32 {
+  var li = 0u;
+  for (; li + 1u < g.layers; li++) {
+    if (all < g.layer[li + 1u].first) { break; }
+  }
+  return li;
+}`;
+}
 
 /** The kernel over `layers` layers (their shapes and offsets in its uniform). */
 export function rowQuantizeKernel(layers: number): KernelSource {
@@ -33,9 +53,7 @@ export function rowQuantizeKernel(layers: number): KernelSource {
     bindings: ["uniform", "read", "rw", "rw", "read"],
     code: /* wgsl */ `
 ${ITER_WGSL}
-struct Layer { outputs: u32, inputs: u32, wBase: u32, bBase: u32, sBase: u32, first: u32, p0: u32, p1: u32 }
-struct G { layers: u32, flags: u32, levels: f32, rows: u32, layer: array<Layer, ${layers}> }
-@group(0) @binding(0) var<uniform> g: G;
+${rowLayersWgsl(layers)}
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;
@@ -57,11 +75,7 @@ fn reduceMax(l: u32, m: f32) -> f32 {
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
   let all = wg.y * ${GRID_ROW}u + wg.x;
   if (all >= g.rows) { return; }
-  var li = 0u;
-  for (; li + 1u < g.layers; li++) {
-    if (all < g.layer[li + 1u].first) { break; }
-  }
-  let y = g.layer[li];
+  let y = g.layer[layerOf(all)];
   let row = all - y.first;
   let base = y.wBase + row * y.inputs;
   let n = g.levels;
