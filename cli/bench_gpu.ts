@@ -38,8 +38,8 @@ const CLI = defineCli({
     `Times the WebGPU engine on synthetic data, one index per bag: per batch size and method (fp32,
 dqrm = DQRM INT4, period 200) the GPU ms/it by phase, host encode ms/it, and wall ms/it and
 samples/s with pre-generated input and with the generator filling each chunk (in --data-workers
-Workers, while the chunk before trains, from short chunks doubling to full ones as a training run
-starts; also the wait for the first chunk's fill, when nothing trains yet, and the rate after it); then scale finding over all tables (a new scale every
+Workers, while the chunk before trains; also the wait for the first chunk's fill, when nothing
+trains yet, and the rate after it); then scale finding over all tables (a new scale every
 step) against a streaming copy's bandwidth. SUITE picks the architecture: kaggle (default) or
 terabyte.`,
   options: {
@@ -181,29 +181,18 @@ async function main(): Promise<number> {
         data.fill(chunk, "train", b * batch * chunkIterations);
         return chunk;
       });
-      // The pool's warm-up, as the engine gets one: its first fill (Workers compiling the
-      // generator) took 10x a warm one on the H200 host. Buffer 0 gets the samples it holds.
+      // The pool's warm-up, as the engine gets one (Workers compiling the generator). Buffer 0
+      // gets the samples it holds.
       if (pool) await pool.fill(buffers[0], "train", 0);
       for (const method of methods) {
         const engine = await engineFor(method);
         await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
         const pre = await timeChunks(engine, buffers, chunks, null);
-        // The generator's run starts with short chunks, as the training loop's does: the first
-        // fill is what the device waits for before it trains.
-        const ramp = rampedChunkLengths(chunkIterations, chunks * chunkIterations);
-        const starts = ramp.map((_, k) => ramp.slice(0, k).reduce((a, b) => a + b, 0));
-        const gen = await timeChunks(engine, buffers, ramp.length, (chunk, k) => {
-          const it = LOOKAHEAD_CHUNK_BUFFERS * chunkIterations + starts[k];
-          const from = (it * batch) % 2 ** 30;
+        const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
+          const from = ((k + LOOKAHEAD_CHUNK_BUFFERS) * batch * chunkIterations) % 2 ** 30;
           return pool ? pool.fill(chunk, "train", from) : data.fill(chunk, "train", from);
-        }, ramp);
+        });
         const iterations = chunks * chunkIterations;
-        if (gen.iterations !== iterations || pre.iterations !== iterations) {
-          throw new Error(
-            `Expected ${iterations} iterations in both timings but found ${pre.iterations} and ` +
-              `${gen.iterations}`,
-          );
-        }
         const row: Row = {
           batch,
           method,
@@ -365,23 +354,6 @@ export function chunkIterationsFor(batch: number, samples: number, chunkSamples 
 }
 
 /**
- * Chunk lengths (iterations) for `total` iterations in chunks of at most `full`, starting short
- * and doubling (full/16, full/8, full/4, full/2, then full; the last cut to what is left), as a
- * data pipeline starts: the first chunk's fill is all the wait before the device trains, and
- * each fill then has the chunk before's training time, twice as many samples' worth.
- */
-export function rampedChunkLengths(full: number, total: number): number[] {
-  const lengths: number[] = [];
-  let left = total;
-  for (let step = 16; left > 0; step = Math.max(1, step / 2)) {
-    const n = Math.min(left, Math.max(1, Math.round(full / step)));
-    lengths.push(n);
-    left -= n;
-  }
-  return lengths;
-}
-
-/**
  * Trains `chunks` chunks with one in flight while the next is encoded, taking the buffers in turn;
  * `refill` (if given) fills each buffer again before it is trained on. With N buffers the fill of
  * chunk `k + N - 1` starts as soon as chunk `k` is recorded (the GPU engine copies a chunk's input
@@ -391,18 +363,14 @@ export function rampedChunkLengths(full: number, total: number): number[] {
  * (With two, a fill that settles after the chunk before returned lets that chunk's `mapAsync`
  * run first, which blocks the main thread until the GPU is idle: the next chunk is then recorded
  * while the GPU waits.) Give it an engine already warmed up by a call that settled (a first LSQ
- * call reads its chunk late). `lengths` (iterations of each chunk, at most a buffer's) trains
- * chunk k on the first `lengths[k]` batches of its buffer, and refills only those.
+ * call reads its chunk late).
  */
 export async function timeChunks(
   engine: Engine,
   buffers: BatchChunk[],
   chunks: number,
   refill: ((chunk: BatchChunk, k: number) => void | Promise<void>) | null,
-  lengths?: readonly number[],
 ): Promise<{
-  /** Iterations trained (every chunk's). */
-  iterations: number;
   wallMs: number;
   encodeMs: number;
   firstFillMs: number;
@@ -418,19 +386,9 @@ export async function timeChunks(
   const start = performance.now();
   const n = buffers.length;
   const fills: (Promise<void> | undefined)[] = [];
-  const views: BatchChunk[] = Array.from({ length: chunks }, (_, k) => {
-    const buffer = buffers[k % n];
-    const samples = lengths ? lengths[k] * buffer.batchSize : buffer.samples;
-    if (samples > buffer.samples || samples <= 0) {
-      throw new RangeError(
-        `Expected chunk ${k} to fit its buffer of ${buffer.samples} samples but found ${samples}`,
-      );
-    }
-    return samples === buffer.samples ? buffer : { ...buffer, samples };
-  });
   const fill = (k: number) => {
     if (!refill || k >= chunks) return;
-    const filling = Promise.resolve(refill(views[k], k));
+    const filling = Promise.resolve(refill(buffers[k % n], k));
     filling.catch(() => {}); // awaited before chunk k is recorded; rejects there
     fills[k] = filling;
   };
@@ -441,7 +399,7 @@ export async function timeChunks(
     if (k === 0) firstFillMs = performance.now() - start;
     else fillWaitMs += performance.now() - f0;
     const e0 = performance.now();
-    const next = engine.trainChunk(views[k], { learningRate: 0.01 });
+    const next = engine.trainChunk(buffers[k % n], { learningRate: 0.01 });
     encodeMs += performance.now() - e0;
     fill(k + n - 1);
     const r0 = performance.now();
@@ -462,7 +420,7 @@ export async function timeChunks(
     gpu[p] /= iterations;
     gpu.total += gpu[p];
   }
-  return { iterations, wallMs, encodeMs, firstFillMs, fillWaitMs, resultWaitMs, gpu };
+  return { wallMs, encodeMs, firstFillMs, fillWaitMs, resultWaitMs, gpu };
 }
 
 /**

@@ -15,7 +15,7 @@ import { SyntheticCriteo } from "../data/synthetic.ts";
 import { CriteoData, preprocessCriteo, readManifest, writeRawTsv } from "../data/criteo/mod.ts";
 import { defaultDataWorkers, FillPool, type FillSourceSpec } from "../data/fill_pool.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import { chunkIterationsFor, rampedChunkLengths, timeChunks } from "./bench_gpu.ts";
+import { chunkIterationsFor, timeChunks } from "./bench_gpu.ts";
 import {
   defineCli,
   FLAGS,
@@ -231,17 +231,14 @@ async function timeEndToEnd(
       });
       await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up
       const own = await timeChunks(engine, buffers, chunks, null);
-      // Filled runs start with short chunks, as a training run does (bench:gpu's ramp).
-      const ramp = rampedChunkLengths(chunkIterations, chunks * chunkIterations);
-      const main = await timeChunks(engine, buffers, ramp.length, (chunk, k) => {
+      const main = await timeChunks(engine, buffers, chunks, (chunk, k) => {
         source.fill(chunk, source.firstOf(k + LOOKAHEAD_CHUNK_BUFFERS, n));
-      }, ramp);
+      });
       const pooled = await timeChunks(
         engine,
         buffers,
-        ramp.length,
+        chunks,
         (chunk, k) => pool.fill(chunk, "train", source.firstOf(k + LOOKAHEAD_CHUNK_BUFFERS, n)),
-        ramp,
       );
       const iterations = chunks * chunkIterations;
       const row: EndToEndRow = {

@@ -6,7 +6,7 @@
  * records what it was given; no GPU is needed.
  */
 import assert from "node:assert/strict";
-import { rampedChunkLengths, timeChunks } from "../cli/bench_gpu.ts";
+import { timeChunks } from "../cli/bench_gpu.ts";
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import type { Engine, TrainChunkResult } from "../engine/engine.ts";
 import { allocatePhaseSamples } from "../engine/phases.ts";
@@ -56,34 +56,3 @@ for (const buffers of [2, 3]) {
     }
   });
 }
-
-Deno.test("timeChunks with lengths trains each chunk on its first batches, filled alone", async () => {
-  const spec = kaggleSpec(0.0001);
-  const chunks = Array.from({ length: 3 }, () => allocateOneHotChunk(spec, 4, 32, true));
-  const trained: number[] = [];
-  const filled: number[] = [];
-  const engine = {
-    trainChunk(chunk: BatchChunk): Promise<TrainChunkResult> {
-      const iterations = chunk.samples / chunk.batchSize;
-      trained.push(iterations);
-      return Promise.resolve({
-        iterations,
-        loss: new Float32Array(iterations),
-        phases: allocatePhaseSamples(iterations),
-        wallMs: 1,
-      } as unknown as TrainChunkResult);
-    },
-  } as unknown as Engine;
-  const lengths = rampedChunkLengths(8, 21);
-  assert.deepEqual(lengths, [1, 1, 2, 4, 8, 5]);
-  const t = await timeChunks(engine, chunks, lengths.length, (chunk) => {
-    filled.push(chunk.samples);
-  }, lengths);
-  assert.deepEqual(trained, lengths);
-  assert.deepEqual(filled, lengths.map((n) => n * 4));
-  assert.equal(t.iterations, 21);
-  await assert.rejects(
-    () => timeChunks(engine, chunks, 1, null, [9]),
-    /Expected chunk 0 to fit its buffer of 32 samples but found 36/,
-  );
-});

@@ -117,33 +117,8 @@ fn main(
     if (!(${samples.map((i) => `go${i}`).join(" || ")})) { break; }
     ${each((i) => `var row${i} = 0u;`)}
     ${each((i) => `if (go${i}) { row${i} = indices[info.x + j${i}]; }`)}
-    if (oneSegment) {
-      // The table lives in one arena, the same for all the samples: one switch around all their
-      // row loads keeps them in flight together (a switch per load waited for each in turn).
-      if (first.z >= g.arena0 && first.z < g.arena0 + g.arenas) {
-        ${
-      each((i) =>
-        `let x${i} = select(0u, ((first.w + (row${i} - first.x) * g.d)${inV} + q), go${i});`
-      )
-    }
-        ${each((i) => `var v${i} = ${v}(0.0);`)}
-        switch first.z - g.arena0 {
-${
-      Array.from(
-        { length: k },
-        (_, a) =>
-          `          case ${a}u: { ${samples.map((i) => `v${i} = arena${a}[x${i}];`).join(" ")} }`,
-      ).join("\n")
-    }
-          default: {}
-        }
-        ${each((i) => `if (go${i}) { acc${i} += quantized(v${i}, scale, n, inv); }`)}
-      }
-      ${each((i) => `j${i}++;`)}
-      continue;
-    }
     ${each((i) => `var seg${i} = first;`)}
-    ${each((i) => `if (go${i}) { seg${i} = segmentOf(info.z, info.w, row${i}); }`)}
+    ${each((i) => `if (go${i} && !oneSegment) { seg${i} = segmentOf(info.z, info.w, row${i}); }`)}
     ${
       each((i) =>
         `let in${i} = go${i} && seg${i}.z >= g.arena0 && seg${i}.z < g.arena0 + g.arenas;`
