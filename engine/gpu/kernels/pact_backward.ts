@@ -65,7 +65,28 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     workgroupBarrier();
     if (t < 4u) {
       let n = min(TILE_ROWS, it.rows - r0);
-      for (var rr = 0u; rr < n; rr++) {
+      var rr = 0u;
+      // Eight loads, then their adds in the same order: the chain waits on adds, not loads.
+      for (; rr + 4u <= n; rr += 4u) {
+        let e = rr * 8u + t;
+        let v0 = tile[e];
+        let v1 = tile[e + 4u];
+        let v2 = tile[e + 8u];
+        let v3 = tile[e + 12u];
+        let v4 = tile[e + 16u];
+        let v5 = tile[e + 20u];
+        let v6 = tile[e + 24u];
+        let v7 = tile[e + 28u];
+        acc += v0;
+        acc += v1;
+        acc += v2;
+        acc += v3;
+        acc += v4;
+        acc += v5;
+        acc += v6;
+        acc += v7;
+      }
+      for (; rr < n; rr++) {
         acc += tile[rr * 8u + t];
         acc += tile[rr * 8u + t + 4u];
       }
