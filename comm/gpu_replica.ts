@@ -16,7 +16,7 @@
  */
 import type { BatchChunk } from "../engine/batch.ts";
 import type { Engine } from "../engine/engine.ts";
-import { GpuRowApply } from "../engine/gpu/grad_apply.ts";
+import { GpuMlpGradient, GpuRowApply } from "../engine/gpu/grad_apply.ts";
 import {
   GpuGradientExchange,
   gpuLayoutAccess,
@@ -95,6 +95,9 @@ class GpuReplicaParts {
   readonly entries: number;
   readonly exchanges: GpuGradientExchange[];
   readonly apply: GpuRowApply;
+  /** The global MLP gradient written on the GPU, where it gives the host's bits; else null. */
+  readonly #mlpGradient: GpuMlpGradient | null;
+  readonly #workers: number;
   readonly #host: Float32Array;
   readonly #grads: GPUBuffer[] = [];
   readonly #config: Compression;
@@ -146,6 +149,18 @@ class GpuReplicaParts {
       groupArenas: b.groupArenas,
       maxRows: workers * b.spec.tableRows.length * Math.max(1, entries),
     });
+    this.#workers = workers;
+    this.#mlpGradient = GpuMlpGradient.supports(workers, config.mlpBits)
+      ? new GpuMlpGradient({
+        device: b.device,
+        binder: b.binder,
+        layout,
+        mlpGrad: b.mlpGrad,
+        workers,
+        mlpBits: config.mlpBits,
+        scaleBase: config.embeddingBits ? b.spec.tableRows.length : 0,
+      })
+      : null;
     this.#host = new Float32Array(layout.floats);
     this.#rowDeltas = new GlobalRowDeltas(b.spec, config);
   }
@@ -170,22 +185,32 @@ class GpuReplicaParts {
     messages: readonly Int8Array[],
   ): GpuTableStep {
     const b = this.buffers, c = { spec: b.spec, config: this.#config };
-    writeGlobalMlpGradient(
-      gpuLayoutAccess(b.spec, b.layout, this.#host),
-      c,
-      workers,
-      scales,
-      mlpSum,
-    );
-    b.device.queue.writeBuffer(b.mlpGrad, 0, this.#host as Float32Array<ArrayBuffer>);
+    const onGpu = workers === this.#workers ? this.#mlpGradient : null;
+    if (onGpu) {
+      // Only the sums go up; the step's first dispatch writes the gradient (same bits).
+      onGpu.upload(mlpSum, scales);
+    } else {
+      writeGlobalMlpGradient(
+        gpuLayoutAccess(b.spec, b.layout, this.#host),
+        c,
+        workers,
+        scales,
+        mlpSum,
+      );
+      b.device.queue.writeBuffer(b.mlpGrad, 0, this.#host as Float32Array<ArrayBuffer>);
+    }
     // globalRowDeltas of compression.ts, bit for bit (tests/row_deltas_test.ts).
     this.apply.upload(this.#rowDeltas.compute(workers, learningRate, scales, messages));
-    return { recordTables: (pass) => this.apply.record(pass) };
+    return {
+      recordMlpGradient: onGpu ? (pass) => onGpu.record(pass) : undefined,
+      recordTables: (pass) => this.apply.record(pass),
+    };
   }
 
   destroy(): void {
     for (const e of this.exchanges) e.destroy();
     this.apply.destroy();
+    this.#mlpGradient?.destroy();
     for (const g of this.#grads) g.destroy();
   }
 }

@@ -44,6 +44,8 @@ export interface GpuReplicaBuffers {
 
 /** One update step's table part, recorded after the MLP's SGD. */
 export interface GpuTableStep {
+  /** Writes the global MLP gradient into the engine's (where the host has not uploaded it). */
+  recordMlpGradient?: (pass: GPUComputePassEncoder) => void;
   recordTables(pass: GPUComputePassEncoder): void;
 }
 
@@ -146,6 +148,7 @@ export async function trainChunkExchanging(
         encoder = device.createCommandEncoder();
         pass = encoder.beginComputePass();
         pass.setBindGroup(1, group, [i * ITER_STRIDE]);
+        step.recordMlpGradient?.(pass);
         recordMlpUpdate(recording, pass, quantizedMlp, pact);
         step.recordTables(pass);
         // Rows written outside the update phase, every step: scale finding reads the tables.

@@ -2,12 +2,19 @@
  * Data-parallel training on the GPU: the global embedding update, computed by the host from every
  * worker's message (`globalRowDeltas` of `comm/compression.ts`: the rows and the float64 amounts
  * to subtract), uploaded and applied to the tables in their arenas with JavaScript's rounding
- * (`kernels/grad_apply_rows.ts`), so that a GPU replica's tables equal a CPU replica's.
+ * (`kernels/grad_apply_rows.ts`), so that a GPU replica's tables equal a CPU replica's; and the
+ * global MLP gradient written from the uploaded message sums (`kernels/mlp_grad_dequant.ts`).
  *
  * @module
  */
 import type { GemmBinder } from "./binder.ts";
 import { gradApplyRowsKernel } from "./kernels/grad_apply_rows.ts";
+import {
+  isPowerOfTwo,
+  mlpGradDequantKernel,
+  mlpGradDequantSetup,
+} from "./kernels/mlp_grad_dequant.ts";
+import type { GpuLayout } from "./layout.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import type { TablePlan } from "./table_plan.ts";
 import { dispatch } from "./record.ts";
@@ -89,5 +96,100 @@ export class GpuRowApply {
   destroy(): void {
     this.#entries.destroy();
     this.#deltas.destroy();
+  }
+}
+
+/** Options of {@linkcode GpuMlpGradient}. */
+export interface GpuMlpGradientOptions {
+  device: GPUDevice;
+  binder: GemmBinder;
+  layout: GpuLayout;
+  /** The engine's MLP gradient buffer, written by each step's dispatch. */
+  mlpGrad: GPUBuffer;
+  workers: number;
+  /** Bits of the MLP messages (int32 sums), or null (float32 sums, no scales). */
+  mlpBits: number | null;
+  /** Index of the first MLP tensor's scale in the shared scales (the tables' come first). */
+  scaleBase: number;
+}
+
+/**
+ * The global MLP gradient of data-parallel training written on the GPU from the uploaded message
+ * sums (`kernels/mlp_grad_dequant.ts`), the same bits as `writeGlobalMlpGradient` on the host,
+ * where that is guaranteed: {@linkcode GpuMlpGradient.supports}.
+ */
+export class GpuMlpGradient {
+  readonly #o: GpuMlpGradientOptions;
+  readonly #sums: GPUBuffer;
+  readonly #scales: GPUBuffer;
+  readonly #kernel: BoundKernel;
+  readonly #grid: [number, number];
+  readonly #values: number;
+
+  /**
+   * Whether the GPU gives the host's bits: a power-of-two worker count, and integer sums exact
+   * in float32 (every worker's level below 2^(bits - 1), summed under 2^24).
+   */
+  static supports(workers: number, mlpBits: number | null): boolean {
+    return isPowerOfTwo(workers) && (mlpBits === null || workers * 2 ** (mlpBits - 1) <= 2 ** 24);
+  }
+
+  constructor(o: GpuMlpGradientOptions) {
+    if (!GpuMlpGradient.supports(o.workers, o.mlpBits)) {
+      throw new RangeError(
+        `Expected a power of two for the workers, summing ${o.mlpBits}-bit levels exactly in ` +
+          `float32, but found ${o.workers} workers`,
+      );
+    }
+    this.#o = o;
+    const layers = [...o.layout.bottom, ...o.layout.top];
+    const quantized = o.mlpBits !== null;
+    const setup = mlpGradDequantSetup(layers, o.workers, quantized ? o.scaleBase : null, quantized);
+    this.#values = setup.words[1];
+    this.#grid = setup.grid;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+    this.#sums = o.device.createBuffer({
+      label: "mlp message sums",
+      size: 4 * Math.max(4, this.#values),
+      usage,
+    });
+    this.#scales = o.device.createBuffer({
+      label: "mlp message scales",
+      size: 4 * Math.max(4, o.scaleBase + 2 * layers.length),
+      usage,
+    });
+    this.#kernel = o.binder.bind(mlpGradDequantKernel(layers.length), [
+      o.binder.uniform("mlp gradient", setup.words, setup.floats),
+      this.#sums,
+      this.#scales,
+      o.mlpGrad,
+    ]);
+  }
+
+  /** Uploads one step's sums (in message order) and the shared scales. */
+  upload(mlpSum: Float32Array | Int32Array, scales: Float32Array): void {
+    const intSums = mlpSum instanceof Int32Array;
+    if (mlpSum.length !== this.#values || intSums !== (this.#o.mlpBits !== null)) {
+      throw new RangeError(
+        `Expected ${this.#values} ${this.#o.mlpBits === null ? "float32" : "int32"} MLP sums ` +
+          `but found ${mlpSum.length} ${intSums ? "int32" : "float32"}`,
+      );
+    }
+    const q = this.#o.device.queue;
+    q.writeBuffer(this.#sums, 0, mlpSum as Int32Array<ArrayBuffer>);
+    if (this.#o.mlpBits !== null && scales.length > 0) {
+      q.writeBuffer(this.#scales, 0, scales as Float32Array<ArrayBuffer>);
+    }
+  }
+
+  /** Records the write of the last upload's gradient into `pass`. */
+  record(pass: GPUComputePassEncoder): void {
+    dispatch(pass, this.#kernel, ...this.#grid);
+  }
+
+  /** Frees the step's buffers. */
+  destroy(): void {
+    this.#sums.destroy();
+    this.#scales.destroy();
   }
 }

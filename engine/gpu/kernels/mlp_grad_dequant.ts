@@ -1,0 +1,107 @@
+/**
+ * Data-parallel training: the global MLP gradient from the all-reduced message sums, written into
+ * the engine's gradient buffer as `writeGlobalMlpGradient` of `comm/compression.ts` writes it on
+ * the host: per value, `fround((s * sum) / workers)` with the tensor's shared scale s (1 unquantized).
+ * Here it is `(s * sum) * (1 / workers)` in float32, which is the same number when `workers` is a
+ * power of two (so that the division only moves the exponent) and the sum is exact in float32
+ * (integer sums below 2^24): the host's float64 product is exact, and rounding it to float32 once
+ * equals float32's correctly rounded product. The caller keeps other worker counts on the host.
+ * One invocation per value; values in message order (per layer its weights, row-major, then its
+ * bias), written to their places in the GPU layout.
+ *
+ * @module
+ */
+import type { KernelSource } from "../pipelines.ts";
+import { ITER_WGSL } from "./iter.ts";
+
+/** Invocations of a workgroup. */
+export const MLP_GRAD_WORKGROUP = 256;
+
+/** Workgroups per row of the dispatch grid. */
+export const MLP_GRAD_GRID_ROW = 65535;
+
+/** Flag: the sums are int32 (quantized messages), else float32. */
+export const MLP_GRAD_INT_SUMS = 1;
+
+/** Scale index meaning "no scale" (1: unquantized messages). */
+export const MLP_GRAD_NO_SCALE = 0xffffffff;
+
+/** The kernel over `layers` layers (uniform: see {@linkcode mlpGradDequantSetup}). */
+export function mlpGradDequantKernel(layers: number): KernelSource {
+  return {
+    name: `mlp_grad_dequant_${layers}`,
+    bindings: ["uniform", "read", "read", "rw"],
+    code: /* wgsl */ `
+${ITER_WGSL}
+struct Layer { at: u32, weights: u32, count: u32, wOff: u32, bOff: u32, sw: u32, sb: u32, p0: u32 }
+struct G { layers: u32, values: u32, inv: f32, flags: u32, layer: array<Layer, ${layers}> }
+@group(0) @binding(0) var<uniform> g: G;
+@group(0) @binding(1) var<storage, read> sums: array<u32>;
+@group(0) @binding(2) var<storage, read> scales: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
+
+@compute @workgroup_size(${MLP_GRAD_WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let j = (wg.y * ${MLP_GRAD_GRID_ROW}u + wg.x) * ${MLP_GRAD_WORKGROUP}u + li;
+  if (j >= g.values) { return; }
+  var l = 0u;
+  for (; l + 1u < g.layers; l++) {
+    if (j < g.layer[l + 1u].at) { break; }
+  }
+  let y = g.layer[l];
+  let k = j - y.at;
+  let isWeight = k < y.weights;
+  let dst = select(y.bOff + (k - y.weights), y.wOff + k, isWeight);
+  let si = select(y.sb, y.sw, isWeight);
+  var s = 1.0;
+  if (si != ${MLP_GRAD_NO_SCALE}u) { s = scales[si]; }
+  var sum = bitcast<f32>(sums[j]);
+  if ((g.flags & ${MLP_GRAD_INT_SUMS}u) != 0u) { sum = f32(bitcast<i32>(sums[j])); }
+  grad[dst] = (s * sum) * g.inv;
+}
+`,
+  };
+}
+
+/** One layer of the GPU layout: its shape and where its weights and bias live. */
+export interface MlpGradLayer {
+  inputs: number;
+  outputs: number;
+  weightOffset: number;
+  biasOffset: number;
+}
+
+/**
+ * The uniform words (with the index of its one float word) and dispatch grid of
+ * {@linkcode mlpGradDequantKernel} over `layers`: `scaleBase` is the index of the first layer's
+ * weight scale in the scales (each layer's weight then bias scale follow), or null for
+ * unquantized messages; `workers` a power of two.
+ */
+export function mlpGradDequantSetup(
+  layers: readonly MlpGradLayer[],
+  workers: number,
+  scaleBase: number | null,
+  intSums: boolean,
+): { words: number[]; floats: Set<number>; grid: [number, number] } {
+  if (!isPowerOfTwo(workers)) {
+    throw new RangeError(`Expected a power of two for the workers but found ${workers}`);
+  }
+  const words = [layers.length, 0, 1 / workers, intSums ? MLP_GRAD_INT_SUMS : 0];
+  let at = 0;
+  layers.forEach((l, i) => {
+    const weights = l.inputs * l.outputs;
+    const sw = scaleBase === null ? MLP_GRAD_NO_SCALE : scaleBase + 2 * i;
+    const sb = scaleBase === null ? MLP_GRAD_NO_SCALE : scaleBase + 2 * i + 1;
+    words.push(at, weights, weights + l.outputs, l.weightOffset, l.biasOffset, sw, sb, 0);
+    at += weights + l.outputs;
+  });
+  words[1] = at;
+  const groups = Math.ceil(at / MLP_GRAD_WORKGROUP);
+  const x = Math.min(groups, MLP_GRAD_GRID_ROW);
+  return { words, floats: new Set([2]), grid: [x, Math.ceil(groups / x)] };
+}
+
+/** Whether `n` is a positive power of two. */
+export function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
