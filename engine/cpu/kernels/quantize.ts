@@ -85,3 +85,57 @@ export function fakeQuantizeTerms(x: usize, ld: i32, cols: i32, rows: i32, s: f3
     }
   }
 }
+
+/**
+ * DQRM's MLP update of rows r in [r0, r1) of W (row stride and width ld floats, a multiple of
+ * 4): W[r] -= lr * G[r] as `sgd` does it, then the row's per-channel min-max fake quantization
+ * into Q as `rowMaxAbs`, quant.ts's `scaleOf` (into scales[r]) and `fakeQuantizeRows` do it, so
+ * the same bits. The row's max |w| is taken while the update writes it and the quantization
+ * reads the row back from L1, instead of three passes over every row of the share.
+ * n = 2^(bits-1) - 1.
+ */
+export function sgdQuantizeRows(
+  w: usize, g: usize, q: usize, ld: i32, r0: i32, r1: i32, lr: f32, scales: usize, n: f32,
+): void {
+  const rowBytes = <usize>ld * 4;
+  const l = f32x4.splat(lr), abs = i32x4.splat(0x7fffffff);
+  const hi = f32x4.splat(n), lo = f32x4.splat(-n - 1);
+  for (let r = r0; r < r1; r++) {
+    const pw = w + <usize>r * rowBytes, pg = g + <usize>r * rowBytes;
+    const pq = q + <usize>r * rowBytes;
+    // The update, and the maximum of |w|'s bits in four chains (see rowMaxAbs).
+    let m0 = i32x4.splat(0), m1 = m0, m2 = m0, m3 = m0;
+    let c: usize = 0;
+    for (; c + 64 <= rowBytes; c += 64) {
+      const x0 = f32x4.sub(v128.load(pw + c), f32x4.mul(l, v128.load(pg + c)));
+      const x1 = f32x4.sub(v128.load(pw + c, 16), f32x4.mul(l, v128.load(pg + c, 16)));
+      const x2 = f32x4.sub(v128.load(pw + c, 32), f32x4.mul(l, v128.load(pg + c, 32)));
+      const x3 = f32x4.sub(v128.load(pw + c, 48), f32x4.mul(l, v128.load(pg + c, 48)));
+      v128.store(pw + c, x0);
+      v128.store(pw + c, x1, 16);
+      v128.store(pw + c, x2, 32);
+      v128.store(pw + c, x3, 48);
+      m0 = i32x4.max_u(m0, v128.and(x0, abs));
+      m1 = i32x4.max_u(m1, v128.and(x1, abs));
+      m2 = i32x4.max_u(m2, v128.and(x2, abs));
+      m3 = i32x4.max_u(m3, v128.and(x3, abs));
+    }
+    for (; c < rowBytes; c += 16) {
+      const x = f32x4.sub(v128.load(pw + c), f32x4.mul(l, v128.load(pg + c)));
+      v128.store(pw + c, x);
+      m0 = i32x4.max_u(m0, v128.and(x, abs));
+    }
+    let m = i32x4.max_u(i32x4.max_u(m0, m1), i32x4.max_u(m2, m3));
+    m = i32x4.max_u(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
+    m = i32x4.max_u(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2));
+    // scaleOf: fround(max(maxAbs, 1e-8) / n), the maximum and the division in float64.
+    const maxAbs = reinterpret<f32>(i32x4.extract_lane(m, 0));
+    const s = <f32>(max<f64>(<f64>maxAbs, 1e-8) / <f64>n);
+    store<f32>(scales + <usize>r * 4, s);
+    const sv = f32x4.splat(s);
+    for (c = 0; c < rowBytes; c += 16) {
+      const x = f32x4.nearest(f32x4.div(v128.load(pw + c), sv));
+      v128.store(pq + c, f32x4.mul(clamp(x, lo, hi), sv));
+    }
+  }
+}
