@@ -201,7 +201,6 @@ export class CpuProgram {
     if (inBackward && (out.exchange || out.onGradients)) {
       throw new Error("Expected no exchange or gradient hook with the MLP update in backward");
     }
-    const lr = learningRate;
     for (let it = 0, s0 = first; s0 < first + count; it++, s0 += batch) {
       const rows = Math.min(batch, first + count - s0);
       const ts = lead ? performance.now() : 0;
@@ -244,7 +243,7 @@ export class CpuProgram {
       for (let l = top.length - 1; l >= 0; l--) {
         this.#backward(top[l], rows);
         barrier.wait();
-        if (inBackward) updateInBackwardMs += this.#updateLayerTimed(top[l], lr, lead);
+        if (inBackward) updateInBackwardMs += this.#updateLayerTimed(top[l], learningRate, lead);
       }
       this.#interactBackward(rows);
       barrier.wait();
@@ -252,13 +251,14 @@ export class CpuProgram {
       for (let l = bottom.length - 1; l >= 0; l--) {
         this.#backward(bottom[l], rows);
         barrier.wait();
-        if (inBackward) updateInBackwardMs += this.#updateLayerTimed(bottom[l], lr, lead);
+        if (inBackward) updateInBackwardMs += this.#updateLayerTimed(bottom[l], learningRate, lead);
       }
       const t2 = lead ? performance.now() : 0;
       if (lead && out.onGradients) out.onGradients(rows, s0);
       if (out.exchange) out.exchange(rows, s0);
       const tc = lead ? performance.now() : 0;
-      this.#update(chunk, s0, rows, lr, !out.exchange, !inBackward, request.fusedMlpUpdate);
+      const fused = request.fusedMlpUpdate;
+      this.#update(chunk, s0, rows, learningRate, !out.exchange, !inBackward, fused);
       barrier.wait();
       if (marking) this.#weights.markUpdated(chunk, s0, rows);
       if (lead) {

@@ -4,7 +4,8 @@
  * `wq` (and `bq`).
  *
  * Per-channel min-max MLP quantization (DQRM's) can also run inside the SGD update
- * ({@linkcode WeightQuantizer.quantizeRows}): a thread that has just updated rows of a layer
+ * ({@linkcode WeightQuantizer.quantizeRows}; fused with the step, a row at a time, by
+ * {@linkcode WeightQuantizer.updateRows}): a thread that has just updated rows of a layer
  * fake-quantizes the same rows while they are in its cache, which is what the next step's scale
  * phase would do with the same weights (the same bits), without a pass over the weights and a
  * barrier of its own.
