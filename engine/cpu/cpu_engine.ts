@@ -100,6 +100,13 @@ export interface CpuEngineOptions {
    * The same bits either way.
    */
   hugePages?: boolean;
+  /**
+   * Per-channel min-max MLP quantization (DQRM, HAWQ): each layer's SGD step and fake
+   * quantization as one fused kernel, run right after the layer's backward where nothing needs
+   * every gradient first (the default, true), or as three kernels after the whole backward
+   * (false, to compare against). The same bits either way (`tests/mlp_update_test.ts`).
+   */
+  fusedMlpUpdate?: boolean;
 }
 
 /**
@@ -338,6 +345,7 @@ export async function createCpuEngine(options: CpuEngineOptions): Promise<Engine
     blas,
     packed,
     incrementalTableMaxima: options.incrementalTableMaxima ?? true,
+    fusedMlpUpdate: options.fusedMlpUpdate ?? true,
   });
   try {
     for (const h of helpers) await expectReady(h);
@@ -386,6 +394,7 @@ class CpuEngine implements Engine {
   #tablesWritten = true;
   #tablesHandedOut = false;
   readonly #incrementalTableMaxima: boolean;
+  readonly #fusedMlpUpdate: boolean;
 
   constructor(
     spec: ModelSpec,
@@ -411,6 +420,8 @@ class CpuEngine implements Engine {
       packed: PackedGather | null;
       /** See `CpuEngineOptions.incrementalTableMaxima`. */
       incrementalTableMaxima: boolean;
+      /** See `CpuEngineOptions.fusedMlpUpdate`. */
+      fusedMlpUpdate: boolean;
     },
   ) {
     this.spec = spec;
@@ -428,6 +439,7 @@ class CpuEngine implements Engine {
     this.#blas = q.blas;
     this.#packed = q.packed;
     this.#incrementalTableMaxima = q.incrementalTableMaxima;
+    this.#fusedMlpUpdate = q.fusedMlpUpdate;
     this.#tiles = q.tiles;
     this.info = {
       name: "cpu",
@@ -694,6 +706,9 @@ class CpuEngine implements Engine {
       quantize: this.#quantActive,
       tableMaximaValid: !this.#tablesWritten && !this.#tablesHandedOut,
       incrementalTableMaxima: this.#incrementalTableMaxima,
+      fusedMlpUpdate: this.#fusedMlpUpdate,
+      // An exchange or a gradient hook needs every gradient before any weight moves.
+      mlpUpdateInBackward: this.#fusedMlpUpdate && !out.exchange && !out.onGradients,
       ...(probabilities ? { probabilities } : {}),
     };
     this.#tiles.reset();

@@ -49,6 +49,11 @@ interface LayerShare {
   /** Weight and bias elements this thread updates. */
   weights: readonly [number, number];
   biases: readonly [number, number];
+  /**
+   * Output rows this thread updates and fake-quantizes when the update quantizes the MLPs
+   * (`mlpQuantizedInUpdate`): an even split by 4 rows, as every row costs the same.
+   */
+  updateRows: readonly [number, number];
 }
 
 /** One thread's view of the engine: kernels, layout, tables and its thread id. */
@@ -138,6 +143,7 @@ export class CpuProgram {
         inCols: share(l.inP, units.inCols),
         weights: share(l.outP * l.inP, 4),
         biases: share(l.outP, 4),
+        updateRows: share(l.outP, 4),
       }]));
     this.#shares = shares(mm);
     this.#largeShares = mm.large ? shares(mm.large.kernels) : null;
@@ -189,6 +195,12 @@ export class CpuProgram {
     const tablesStand = quant?.embeddingBits === null ||
       (quant?.quantizer === "minmax" && quant.gatheredRowsOnly);
     if (kind === "predict") return this.#predict(request, out);
+    // DQRM's MLP update in the backward pass: layer L's right after its backward, whose dX was
+    // made from L's old weights before the barrier; the layers below it read none of L's.
+    const inBackward = request.mlpUpdateInBackward && mlpQuantizedInUpdate(quant);
+    if (inBackward && (out.exchange || out.onGradients)) {
+      throw new Error("Expected no exchange or gradient hook with the MLP update in backward");
+    }
     for (let it = 0, s0 = first; s0 < first + count; it++, s0 += batch) {
       const rows = Math.min(batch, first + count - s0);
       const ts = lead ? performance.now() : 0;
@@ -226,9 +238,12 @@ export class CpuProgram {
       }
       barrier.wait();
       const t1 = lead ? performance.now() : 0;
+      // Thread 0's milliseconds in the update inside the backward pass (counted as update).
+      let updateInBackwardMs = 0;
       for (let l = top.length - 1; l >= 0; l--) {
         this.#backward(top[l], rows);
         barrier.wait();
+        if (inBackward) updateInBackwardMs += this.#updateLayerTimed(top[l], learningRate, lead);
       }
       this.#interactBackward(rows);
       barrier.wait();
@@ -236,21 +251,23 @@ export class CpuProgram {
       for (let l = bottom.length - 1; l >= 0; l--) {
         this.#backward(bottom[l], rows);
         barrier.wait();
+        if (inBackward) updateInBackwardMs += this.#updateLayerTimed(bottom[l], learningRate, lead);
       }
       const t2 = lead ? performance.now() : 0;
       if (lead && out.onGradients) out.onGradients(rows, s0);
       if (out.exchange) out.exchange(rows, s0);
       const tc = lead ? performance.now() : 0;
-      this.#update(chunk, s0, rows, learningRate, !out.exchange);
+      const fused = request.fusedMlpUpdate;
+      this.#update(chunk, s0, rows, learningRate, !out.exchange, !inBackward, fused);
       barrier.wait();
       if (marking) this.#weights.markUpdated(chunk, s0, rows);
       if (lead) {
         const t3 = performance.now();
         if (out.scaleMs) out.scaleMs[it] = t0 - ts;
         if (out.forwardMs) out.forwardMs[it] = t1 - t0;
-        if (out.backwardMs) out.backwardMs[it] = t2 - t1;
+        if (out.backwardMs) out.backwardMs[it] = t2 - t1 - updateInBackwardMs;
         if (out.communicationMs) out.communicationMs[it] = tc - t2;
-        if (out.updateMs) out.updateMs[it] = t3 - tc;
+        if (out.updateMs) out.updateMs[it] = t3 - tc + updateInBackwardMs;
       }
     }
   }
@@ -584,11 +601,19 @@ export class CpuProgram {
   }
 
   /**
-   * SGD on this thread's share of every MLP tensor and (unless `tables` is false: a
-   * data-parallel exchange updates them) on its tables' touched rows.
+   * SGD on this thread's share of every MLP tensor (unless `mlp` is false: the backward pass
+   * updated them) and (unless `tables` is false: a data-parallel exchange updates them) on its
+   * tables' touched rows. `fused`: see `RunRequest.fusedMlpUpdate`.
    */
-  #update(chunk: BatchChunk, s0: number, rows: number, lr: number, tables = true): void {
-    const k = this.#k;
+  #update(
+    chunk: BatchChunk,
+    s0: number,
+    rows: number,
+    lr: number,
+    tables: boolean,
+    mlp: boolean,
+    fused: boolean,
+  ): void {
     const q = this.#active;
     if (this.#pactOn() && this.#thread === 0) {
       const pact = this.#pact!;
@@ -612,22 +637,7 @@ export class CpuProgram {
         }
       }
     }
-    const mlpInUpdate = mlpQuantizedInUpdate(q);
-    for (const layer of this.#layers) {
-      const share = this.#shares.get(layer)!;
-      if (mlpInUpdate) {
-        // By this thread's output rows, which it then fake-quantizes for the next step.
-        const [r0, r1] = share.outCols;
-        if (r0 >= r1) continue;
-        k.sgd(layer.w, layer.gw, r0 * layer.inP, r1 * layer.inP, lr);
-        k.sgd(layer.b, layer.gb, r0, r1, lr);
-        this.#weights.quantizeRows(q!, layer, r0, r1);
-        continue;
-      }
-      const { weights: [w0, w1], biases: [b0, b1] } = share;
-      if (w0 < w1) k.sgd(layer.w, layer.gw, w0, w1, lr);
-      if (b0 < b1) k.sgd(layer.b, layer.gb, b0, b1, lr);
-    }
+    if (mlp) { for (const layer of this.#layers) this.#updateLayer(layer, lr, fused); }
     if (!tables) return;
     const f32 = this.f32;
     const L = this.#layout;
@@ -646,5 +656,34 @@ export class CpuProgram {
       }
       this.#sparseSgd.apply(table, idx, off, s0, rows, grads, lr);
     }
+  }
+
+  /**
+   * SGD on this thread's share of one MLP layer. When the update quantizes the MLPs, by its
+   * output rows, which it then fake-quantizes for the next step (`fused`: in one kernel).
+   */
+  #updateLayer(layer: LinearLayout, lr: number, fused: boolean): void {
+    const k = this.#k;
+    const q = this.#active;
+    const share = this.#shares.get(layer)!;
+    if (mlpQuantizedInUpdate(q)) {
+      const [r0, r1] = share.updateRows;
+      if (r0 >= r1) return;
+      if (fused) return this.#weights.updateRows(q!, layer, r0, r1, lr);
+      k.sgd(layer.w, layer.gw, r0 * layer.inP, r1 * layer.inP, lr);
+      k.sgd(layer.b, layer.gb, r0, r1, lr);
+      this.#weights.quantizeRows(q!, layer, r0, r1);
+      return;
+    }
+    const { weights: [w0, w1], biases: [b0, b1] } = share;
+    if (w0 < w1) k.sgd(layer.w, layer.gw, w0, w1, lr);
+    if (b0 < b1) k.sgd(layer.b, layer.gb, b0, b1, lr);
+  }
+
+  /** `#updateLayer` (fused) in the backward pass; its milliseconds when `timed`, else 0. */
+  #updateLayerTimed(layer: LinearLayout, lr: number, timed: boolean): number {
+    const t = timed ? performance.now() : 0;
+    this.#updateLayer(layer, lr, true);
+    return timed ? performance.now() - t : 0;
   }
 }

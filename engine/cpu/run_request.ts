@@ -45,6 +45,18 @@ export interface RunRequest {
   tableMaximaValid: boolean;
   /** Whether table scales use kept block maxima at all (else every table is read). */
   incrementalTableMaxima: boolean;
+  /**
+   * Per-channel min-max MLP quantization (`mlpQuantizedInUpdate`): whether each thread's share
+   * of a layer's SGD step and fake quantization runs as one kernel (`sgdQuantizeRows`), or as
+   * `sgd`, `rowMaxAbs` and `fakeQuantizeRows` in turn (to compare against). The same bits.
+   */
+  fusedMlpUpdate: boolean;
+  /**
+   * Whether those MLP updates run in the backward pass, each layer's right after its backward
+   * (the gradient still in cache), rather than after the whole backward: only where nothing
+   * needs every gradient first (no exchange, no `onGradients`). The same bits.
+   */
+  mlpUpdateInBackward: boolean;
 }
 
 /** The phases of a predict run that `RunOutputs.predictMs` times, in order. */

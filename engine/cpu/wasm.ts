@@ -132,6 +132,17 @@ export interface Kernels {
     n: number,
   ): void;
   fakeQuantizeTerms(x: number, ld: number, cols: number, rows: number, s: number, n: number): void;
+  sgdQuantizeRows(
+    w: number,
+    g: number,
+    q: number,
+    ld: number,
+    r0: number,
+    r1: number,
+    lr: number,
+    scales: number,
+    n: number,
+  ): void;
   interactBackward(
     t: number,
     ldt: number,

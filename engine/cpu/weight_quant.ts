@@ -4,7 +4,8 @@
  * `wq` (and `bq`).
  *
  * Per-channel min-max MLP quantization (DQRM's) can also run inside the SGD update
- * ({@linkcode WeightQuantizer.quantizeRows}): a thread that has just updated rows of a layer
+ * ({@linkcode WeightQuantizer.quantizeRows}; fused with the step, a row at a time, by
+ * {@linkcode WeightQuantizer.updateRows}): a thread that has just updated rows of a layer
  * fake-quantizes the same rows while they are in its cache, which is what the next step's scale
  * phase would do with the same weights (the same bits), without a pass over the weights and a
  * barrier of its own.
@@ -141,6 +142,19 @@ export class WeightQuantizer {
     this.#fakeQuantize(q, layer, r0, r1, layer.scales, 0, levels(q.mlpBits!));
   }
 
+  /**
+   * DQRM's update of rows [r0, r1) of `layer` (multiples of 4): the SGD step of their weights
+   * and biases at `lr`, then {@linkcode WeightQuantizer.quantizeRows}, the weights' part in one
+   * kernel (`sgdQuantizeRows`) that quantizes each row right after updating it. The same bits
+   * as `sgd` and then `quantizeRows`.
+   */
+  updateRows(q: QuantConfig, layer: LinearLayout, r0: number, r1: number, lr: number): void {
+    const n = levels(q.mlpBits!);
+    this.#k.sgdQuantizeRows(layer.w, layer.gw, layer.wq, layer.inP, r0, r1, lr, layer.scales, n);
+    this.#k.sgd(layer.b, layer.gb, r0, r1, lr);
+    this.#quantizeBias(q, layer, r0, r1, layer.scales, 0, n);
+  }
+
   /** Rows [r0, r1)'s min-max scales, into `layer.scales`. */
   #rowScales(layer: LinearLayout, r0: number, r1: number, bits: number): void {
     const f32 = this.#f32;
@@ -160,9 +174,22 @@ export class WeightQuantizer {
     s: number,
     n: number,
   ): void {
-    const f32 = this.#f32;
     this.#k.fakeQuantizeRows(layer.w, layer.wq, layer.inP, layer.inP, r0, r1, scales, s, n);
+    this.#quantizeBias(q, layer, r0, r1, scales, s, n);
+  }
+
+  /** Rows [r0, r1) of `bq` when `q.quantizeBias`, at the scales of `#fakeQuantize`. */
+  #quantizeBias(
+    q: QuantConfig,
+    layer: LinearLayout,
+    r0: number,
+    r1: number,
+    scales: number,
+    s: number,
+    n: number,
+  ): void {
     if (!q.quantizeBias) return;
+    const f32 = this.#f32;
     for (let r = r0; r < Math.min(r1, layer.outputs); r++) {
       const sr = scales ? f32[scales / 4 + r] : s;
       f32[layer.bq / 4 + r] = quantizeLevel(f32[layer.b / 4 + r], sr, n) * sr;

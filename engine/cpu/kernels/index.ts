@@ -4,7 +4,7 @@ export { gemmBroadcast } from "./gemm_broadcast";
 export { columnSum } from "./column_sum";
 export { sgd } from "./sgd";
 export { interactBackward, interactForward } from "./interaction";
-export { rowMaxAbs, fakeQuantizeRows, fakeQuantizeTerms } from "./quantize";
+export { rowMaxAbs, fakeQuantizeRows, fakeQuantizeTerms, sgdQuantizeRows } from "./quantize";
 export { maxAbsFlat, fakeQuantizeFlat } from "./table";
 export { lsqRows, lsqInitRows } from "./lsq";
 export { dorefaRows } from "./dorefa";

@@ -85,3 +85,95 @@ export function fakeQuantizeTerms(x: usize, ld: i32, cols: i32, rows: i32, s: f3
     }
   }
 }
+
+/**
+ * DQRM's MLP update of rows r in [r0, r1) of W (row stride and width ld floats, a multiple of
+ * 4): W[r] -= lr * G[r] as `sgd` does it, then the row's per-channel min-max fake quantization
+ * into Q as `rowMaxAbs`, quant.ts's `scaleOf` (into scales[r]) and `fakeQuantizeRows` do it, so
+ * the same bits. The row's max |w| is taken while the update writes it, and its quantization
+ * reads it back from L1 in the same loop as the next row's update (which keeps the memory busy
+ * while the divisions run), instead of three passes over every row of the share.
+ * n = 2^(bits-1) - 1.
+ */
+export function sgdQuantizeRows(
+  w: usize, g: usize, q: usize, ld: i32, r0: i32, r1: i32, lr: f32, scales: usize, n: f32,
+): void {
+  if (r0 >= r1) return;
+  const rowBytes = <usize>ld * 4;
+  const l = f32x4.splat(lr), abs = i32x4.splat(0x7fffffff);
+  const hi = f32x4.splat(n), lo = f32x4.splat(-n - 1);
+  // Row r0's update alone; then each row's quantization beside the next one's update.
+  let s = rowScale(sgdRow(w + <usize>r0 * rowBytes, g + <usize>r0 * rowBytes, rowBytes, l), n);
+  for (let r = r0; r < r1; r++) {
+    store<f32>(scales + <usize>r * 4, s);
+    const sv = f32x4.splat(s);
+    const pw = w + <usize>r * rowBytes, pq = q + <usize>r * rowBytes;
+    let c: usize = 0;
+    if (r + 1 < r1) {
+      const nw = pw + rowBytes, ng = g + <usize>(r + 1) * rowBytes;
+      let m0 = i32x4.splat(0), m1 = m0;
+      for (; c + 32 <= rowBytes; c += 32) {
+        const x0 = f32x4.sub(v128.load(nw + c), f32x4.mul(l, v128.load(ng + c)));
+        const x1 = f32x4.sub(v128.load(nw + c, 16), f32x4.mul(l, v128.load(ng + c, 16)));
+        v128.store(nw + c, x0);
+        v128.store(nw + c, x1, 16);
+        m0 = i32x4.max_u(m0, v128.and(x0, abs));
+        m1 = i32x4.max_u(m1, v128.and(x1, abs));
+        const y0 = f32x4.nearest(f32x4.div(v128.load(pw + c), sv));
+        const y1 = f32x4.nearest(f32x4.div(v128.load(pw + c, 16), sv));
+        v128.store(pq + c, f32x4.mul(clamp(y0, lo, hi), sv));
+        v128.store(pq + c, f32x4.mul(clamp(y1, lo, hi), sv), 16);
+      }
+      for (; c < rowBytes; c += 16) {
+        const x = f32x4.sub(v128.load(nw + c), f32x4.mul(l, v128.load(ng + c)));
+        v128.store(nw + c, x);
+        m0 = i32x4.max_u(m0, v128.and(x, abs));
+        const y = f32x4.nearest(f32x4.div(v128.load(pw + c), sv));
+        v128.store(pq + c, f32x4.mul(clamp(y, lo, hi), sv));
+      }
+      s = rowScale(i32x4.max_u(m0, m1), n);
+      continue;
+    }
+    for (; c < rowBytes; c += 16) {
+      const y = f32x4.nearest(f32x4.div(v128.load(pw + c), sv));
+      v128.store(pq + c, f32x4.mul(clamp(y, lo, hi), sv));
+    }
+  }
+}
+
+/**
+ * One row's SGD step, W -= l * G over `bytes` (a multiple of 16), and the lane-wise maxima of
+ * |w|'s bits (see rowMaxAbs).
+ */
+// @ts-ignore: decorator
+@inline function sgdRow(pw: usize, pg: usize, bytes: usize, l: v128): v128 {
+  const abs = i32x4.splat(0x7fffffff);
+  let m0 = i32x4.splat(0), m1 = m0;
+  let c: usize = 0;
+  for (; c + 32 <= bytes; c += 32) {
+    const x0 = f32x4.sub(v128.load(pw + c), f32x4.mul(l, v128.load(pg + c)));
+    const x1 = f32x4.sub(v128.load(pw + c, 16), f32x4.mul(l, v128.load(pg + c, 16)));
+    v128.store(pw + c, x0);
+    v128.store(pw + c, x1, 16);
+    m0 = i32x4.max_u(m0, v128.and(x0, abs));
+    m1 = i32x4.max_u(m1, v128.and(x1, abs));
+  }
+  for (; c < bytes; c += 16) {
+    const x = f32x4.sub(v128.load(pw + c), f32x4.mul(l, v128.load(pg + c)));
+    v128.store(pw + c, x);
+    m0 = i32x4.max_u(m0, v128.and(x, abs));
+  }
+  return i32x4.max_u(m0, m1);
+}
+
+/**
+ * quant.ts's `scaleOf` of the largest of the lane maxima `m` of |w|'s bits:
+ * fround(max(maxAbs, 1e-8) / n), the maximum and the division in float64 as JavaScript has them.
+ */
+// @ts-ignore: decorator
+@inline function rowScale(m: v128, n: f32): f32 {
+  m = i32x4.max_u(m, v128.shuffle<i32>(m, m, 2, 3, 0, 1));
+  m = i32x4.max_u(m, v128.shuffle<i32>(m, m, 1, 0, 3, 2));
+  const maxAbs = reinterpret<f32>(i32x4.extract_lane(m, 0));
+  return <f32>(max<f64>(<f64>maxAbs, 1e-8) / <f64>n);
+}
