@@ -174,18 +174,17 @@ class GpuReplicaParts {
   }
 
   /**
-   * Writes the global gradient of `workers` workers: the MLP's into the engine's gradient
+   * Writes the global gradient of the parts' workers: the MLP's into the engine's gradient
    * buffer, the tables' into the update that the step records.
    */
   globalStep(
-    workers: number,
     learningRate: number,
     scales: Float32Array,
     mlpSum: Float32Array | Int32Array,
     messages: readonly Int8Array[],
   ): GpuTableStep {
     const b = this.buffers, c = { spec: b.spec, config: this.#config };
-    const onGpu = workers === this.#workers ? this.#mlpGradient : null;
+    const workers = this.#workers, onGpu = this.#mlpGradient;
     if (onGpu) {
       // Only the sums go up; the step's first dispatch writes the gradient (same bits).
       onGpu.upload(mlpSum, scales);
@@ -323,7 +322,7 @@ export class GpuRankExchange implements GpuExchange {
     t.exchange += t0 - t1;
     t.wait += (comm.waitMs ?? 0) - wait0;
     addBytesDivided(this.#bytes, bytesOf(scales.length, m), 1);
-    const step = parts.globalStep(comm.size, this.#learningRate, scales, mlpSum, messages);
+    const step = parts.globalStep(this.#learningRate, scales, mlpSum, messages);
     t.apply += performance.now() - t0;
     return step;
   }
@@ -433,7 +432,7 @@ export class SimulatedGpuDataParallel implements GpuExchange {
     sumInOrder(sent.map((m) => m.mlp) as (Float32Array | Int8Array | Int16Array)[], mlpSum);
     for (const m of sent) addBytesDivided(this.#bytes, bytesOf(scales.length, m), K);
     const messages = sent.map((m) => m.embedding);
-    return parts.globalStep(K, this.#learningRate, scales, mlpSum, messages);
+    return parts.globalStep(this.#learningRate, scales, mlpSum, messages);
   }
 
   finish(): void {}

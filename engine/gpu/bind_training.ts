@@ -179,19 +179,18 @@ function bindWholeMatrix(
   if (!q || bits === null) return { rowMax: null, dorefa: null };
   const dorefa = q.quantizer === "dorefa";
   const needsMax = dorefa || (q.quantizer === "minmax" && q.mlpGranularity === "matrix");
+  if (!needsMax) return { rowMax: null, dorefa: null };
   const binder = state.binder;
   // DoReFa's k = 2^bits - 1 rides in the setup's levels word.
   const setup = rowQuantizeSetup(all, 2 ** bits - 1, 0);
   const uniform = binder.uniform("row layers", setup.words, setup.floats);
   const [x, y] = setup.grid;
   return {
-    rowMax: needsMax
-      ? {
-        kernel: binder.bind(rowMaxAbsKernel(all.length), [uniform, state.mlp, state.qat.rowMax]),
-        x,
-        y,
-      }
-      : null,
+    rowMax: {
+      kernel: binder.bind(rowMaxAbsKernel(all.length), [uniform, state.mlp, state.qat.rowMax]),
+      x,
+      y,
+    },
     dorefa: dorefa
       ? {
         kernel: binder.bind(dorefaQuantizeKernel(all.length), [

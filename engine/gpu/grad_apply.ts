@@ -145,7 +145,7 @@ export class GpuMlpGradient {
     const layers = [...o.layout.bottom, ...o.layout.top];
     const quantized = o.mlpBits !== null;
     const setup = mlpGradDequantSetup(layers, o.workers, quantized ? o.scaleBase : null, quantized);
-    this.#values = setup.words[1];
+    this.#values = setup.values;
     this.#grid = setup.grid;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
     this.#sums = o.device.createBuffer({

@@ -27,8 +27,6 @@ ${rowLayersWgsl(layers)}
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;
 @group(0) @binding(3) var<storage, read> rowMax: array<f32>;
 
-var<workgroup> part: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
   let all = wg.y * ${GRID_ROW}u + wg.x;
@@ -37,13 +35,7 @@ fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u
   let row = all - y.first;
   var m = 0.0;
   for (var r = l.x; r < y.outputs; r += 64u) { m = max(m, rowMax[y.sBase + r]); }
-  part[l.x] = m;
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h >>= 1u) {
-    if (l.x < h) { part[l.x] = max(part[l.x], part[l.x + h]); }
-    workgroupBarrier();
-  }
-  let tanhMax = max(tanh(min(part[0], 10.0)), 1e-8);
+  let tanhMax = max(tanh(min(reduceMax(l.x, m), 10.0)), 1e-8);
   let inv = 1.0 / (2.0 * tanhMax);
   let k = g.levels;
   let base = y.wBase + row * y.inputs;

@@ -73,19 +73,17 @@ export interface MlpGradLayer {
 
 /**
  * The uniform words (with the index of its one float word) and dispatch grid of
- * {@linkcode mlpGradDequantKernel} over `layers`: `scaleBase` is the index of the first layer's
- * weight scale in the scales (each layer's weight then bias scale follow), or null for
- * unquantized messages; `workers` a power of two.
+ * {@linkcode mlpGradDequantKernel} over `layers`, and the values of a message: `scaleBase` is
+ * the index of the first layer's weight scale in the scales (each layer's weight then bias scale
+ * follow), or null for unquantized messages; `workers` a power of two (`GpuMlpGradient.supports`
+ * says where the kernel gives the host's bits).
  */
 export function mlpGradDequantSetup(
   layers: readonly MlpGradLayer[],
   workers: number,
   scaleBase: number | null,
   intSums: boolean,
-): { words: number[]; floats: Set<number>; grid: [number, number] } {
-  if (!isPowerOfTwo(workers)) {
-    throw new RangeError(`Expected a power of two for the workers but found ${workers}`);
-  }
+): { words: number[]; floats: Set<number>; grid: [number, number]; values: number } {
   const words = [layers.length, 0, 1 / workers, intSums ? MLP_GRAD_INT_SUMS : 0];
   let at = 0;
   layers.forEach((l, i) => {
@@ -98,7 +96,7 @@ export function mlpGradDequantSetup(
   words[1] = at;
   const groups = Math.ceil(at / MLP_GRAD_WORKGROUP);
   const x = Math.min(groups, MLP_GRAD_GRID_ROW);
-  return { words, floats: new Set([2]), grid: [x, Math.ceil(groups / x)] };
+  return { words, floats: new Set([2]), grid: [x, Math.ceil(groups / x)], values: at };
 }
 
 /** Whether `n` is a positive power of two. */

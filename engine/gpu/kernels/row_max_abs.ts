@@ -21,8 +21,6 @@ ${rowLayersWgsl(layers)}
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> rowMax: array<f32>;
 
-var<workgroup> part: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
   let all = wg.y * ${GRID_ROW}u + wg.x;
@@ -32,13 +30,8 @@ fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u
   let base = y.wBase + row * y.inputs;
   var m = 0.0;
   for (var c = l.x; c < y.inputs; c += 64u) { m = max(m, abs(w[base + c])); }
-  part[l.x] = m;
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h >>= 1u) {
-    if (l.x < h) { part[l.x] = max(part[l.x], part[l.x + h]); }
-    workgroupBarrier();
-  }
-  if (l.x == 0u) { rowMax[y.sBase + row] = part[0]; }
+  let most = reduceMax(l.x, m);
+  if (l.x == 0u) { rowMax[y.sBase + row] = most; }
 }
 `,
   };

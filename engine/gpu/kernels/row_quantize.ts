@@ -27,9 +27,10 @@ export const ROW_QUANTIZE_LEARNED = 4;
 export const GRID_ROW = 65535;
 
 /**
- * The uniform of a kernel with one workgroup per output row of any of `layers` layers, as
- * {@linkcode rowQuantizeSetup} writes it (at binding 0 of group 0), and `layerOf(row)`: the
- * layer that the row (counted over all layers in order) belongs to.
+ * The uniform of a kernel with one workgroup (of 64 lanes) per output row of any of `layers`
+ * layers, as {@linkcode rowQuantizeSetup} writes it (at binding 0 of group 0); `layerOf(row)`: the
+ * layer that the row (counted over all layers in order) belongs to; and `reduceMax(lane, m)`: the
+ * largest `m` of the workgroup's lanes.
  */
 export function rowLayersWgsl(layers: number): string {
   return /* wgsl */ `
@@ -43,6 +44,18 @@ fn layerOf(all: u32) -> u32 {
     if (all < g.layer[li + 1u].first) { break; }
   }
   return li;
+}
+
+var<workgroup> part: array<f32, 64>;
+
+fn reduceMax(l: u32, m: f32) -> f32 {
+  part[l] = m;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h >>= 1u) {
+    if (l < h) { part[l] = max(part[l], part[l + h]); }
+    workgroupBarrier();
+  }
+  return part[0];
 }`;
 }
 
@@ -58,18 +71,6 @@ ${rowLayersWgsl(layers)}
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;
 @group(0) @binding(4) var<storage, read> rowMax: array<f32>;
-
-var<workgroup> part: array<f32, 64>;
-
-fn reduceMax(l: u32, m: f32) -> f32 {
-  part[l] = m;
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h >>= 1u) {
-    if (l < h) { part[l] = max(part[l], part[l + h]); }
-    workgroupBarrier();
-  }
-  return part[0];
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
