@@ -9,11 +9,7 @@
 import { levels } from "../quant.ts";
 import { writeTo } from "./buffers.ts";
 import { MAX_ABS_BLOCK, tableMaxAbsKernel } from "./kernels/table_max_abs.ts";
-import {
-  MAX_ABS_VEC4_BLOCK,
-  MAX_ABS_VEC4_ROW,
-  tableMaxAbsVec4Kernel,
-} from "./kernels/table_max_abs_vec4.ts";
+import { MAX_ABS_VEC4_BLOCK, tableMaxAbsVec4Kernel } from "./kernels/table_max_abs_vec4.ts";
 import { FAKE_QUANTIZE_BLOCK, tableFakeQuantizeKernel } from "./kernels/table_fake_quantize.ts";
 import { TABLE_SCALE, TABLE_SCALE_DOREFA } from "./kernels/table_scale.ts";
 import { COPY_QUANTIZE_BLOCK, tableCopyQuantizeKernel } from "./kernels/table_copy_quantize.ts";
@@ -24,6 +20,7 @@ import { BLOCK_MAX_REDUCE, BLOCK_MAX_REDUCE_PER_LANE } from "./kernels/block_max
 import { blockMaxRowsKernel } from "./kernels/block_max_rows.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import { type GpuState, stepTableMaxima } from "./state.ts";
+import { gridOf, MOST_PER_DIMENSION } from "./kernels/grid.ts";
 
 /** A bound kernel and its workgroup grid. */
 export interface GridDispatch {
@@ -259,7 +256,7 @@ export class ScaleKernels {
         m.bits,
         ...state.groupArenas(g),
       ]),
-      x: Math.min(m.directory.mostPerSegment, 65535),
+      x: Math.min(m.directory.mostPerSegment, MOST_PER_DIMENSION),
       y: plan.segments.length,
     }));
     const perWorkgroup = 256 * BLOCK_MAX_REDUCE_PER_LANE;
@@ -270,7 +267,7 @@ export class ScaleKernels {
         m.bits,
         state.tableMaxBits,
       ]),
-      x: Math.min(Math.ceil(m.directory.mostPerTable / perWorkgroup), 65535),
+      x: Math.min(Math.ceil(m.directory.mostPerTable / perWorkgroup), MOST_PER_DIMENSION),
       y: tables,
     };
     return this.#blockMax = { full, reduce };
@@ -285,7 +282,7 @@ export class ScaleKernels {
     const d = state.spec.embeddingDim;
     const maxSeg = Math.max(1, ...plan.segments.map((s) => (s.rowEnd - s.rowStart) * d));
     const least = Math.max(MAX_ABS_BLOCK, FAKE_QUANTIZE_BLOCK, COPY_QUANTIZE_BLOCK);
-    const block = this.#block = Math.max(least, Math.ceil(maxSeg / 65535 / 256) * 256);
+    const block = this.#block = Math.max(least, Math.ceil(maxSeg / MOST_PER_DIMENSION / 256) * 256);
     const blocks = this.#blocks = Math.ceil(maxSeg / block);
     // Segments on 4-float boundaries (any embedding width that is a multiple of 4) are read
     // as vec4s from a work list; others by the scalar kernel over a (block, segment) grid.
@@ -336,7 +333,8 @@ export class ScaleKernels {
   }
 }
 
-/** The grid of a work list: rows of `MAX_ABS_VEC4_ROW` workgroups. */
+/** The grid of a work list: rows of `MOST_PER_DIMENSION` workgroups. */
 function workGrid(count: number): { x: number; y: number } {
-  return { x: Math.min(count, MAX_ABS_VEC4_ROW), y: Math.ceil(count / MAX_ABS_VEC4_ROW) };
+  const [x, y] = gridOf(count);
+  return { x, y };
 }

@@ -29,6 +29,7 @@ import {
 import type { BoundKernel } from "./pipelines.ts";
 import { sortDispatches, sortSegment, treeSpans } from "./sort_plan.ts";
 import type { GpuState } from "./state.ts";
+import { MOST_PER_DIMENSION } from "./kernels/grid.ts";
 
 /**
  * Dispatches (kernel, x, y) of the sorted embedding update of batches of at most `entries`
@@ -135,7 +136,7 @@ export function bindSortedUpdateKernels(
       1,
     ]);
   }
-  const x = Math.min(65535, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
+  const x = Math.min(MOST_PER_DIMENSION, Math.ceil((p * d) / EMBEDDING_UPDATE_SORTED_WORKGROUP));
   const k = b.arenasPerGroup;
   const fan = b.fan ?? EMBEDDING_TREE_FAN;
   // vec4 items where every row of dT, sums and the arenas starts on a 4-float boundary.
@@ -152,7 +153,7 @@ export function bindSortedUpdateKernels(
           b.dt,
           tree.sums,
         ]),
-        Math.min(65535, Math.ceil(p / EMBEDDING_TREE_PASS_KEYS)),
+        Math.min(MOST_PER_DIMENSION, Math.ceil(p / EMBEDDING_TREE_PASS_KEYS)),
         tables,
       ]);
     }
@@ -171,7 +172,7 @@ export function bindSortedUpdateKernels(
             tree.sums,
             ...arenas,
           ]),
-          Math.min(65535, Math.ceil(p / EMBEDDING_TREE_APPLY_KEYS)),
+          Math.min(MOST_PER_DIMENSION, Math.ceil(p / EMBEDDING_TREE_APPLY_KEYS)),
           tables,
         ]
         : [

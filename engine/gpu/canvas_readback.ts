@@ -23,6 +23,8 @@
  * @module
  */
 
+import { gridOf } from "./kernels/grid.ts";
+
 /** Whether this runtime has `OffscreenCanvas` (Deno has it; a `webgpu` context may still fail). */
 export function hasOffscreenCanvas(): boolean {
   return typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === "function";
@@ -215,8 +217,7 @@ export class CanvasReader {
       const pass = encoder.beginComputePass();
       pass.setPipeline(this.#pipeline!);
       pass.setBindGroup(0, c.swizzle.group);
-      const groups = Math.ceil(texels / 256), x = Math.min(groups, 65535);
-      pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+      pass.dispatchWorkgroups(...gridOf(Math.ceil(texels / 256)));
       pass.end();
       for (let j = 0; j * width < texels; j++) {
         encoder.copyBufferToTexture(

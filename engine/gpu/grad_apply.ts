@@ -18,6 +18,7 @@ import type { GpuLayout } from "./layout.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import type { TablePlan } from "./table_plan.ts";
 import { dispatch } from "./record.ts";
+import { MOST_PER_DIMENSION } from "./kernels/grid.ts";
 
 /** Options of {@linkcode GpuRowApply}. */
 export interface GpuRowApplyOptions {
@@ -88,7 +89,7 @@ export class GpuRowApply {
   /** Records the update of the last upload into `pass` (one dispatch per arena group). */
   record(pass: GPUComputePassEncoder): void {
     if (this.#rows === 0) return;
-    const x = Math.min(65535, Math.ceil((this.#rows * this.#o.embeddingDim) / 256));
+    const x = Math.min(MOST_PER_DIMENSION, Math.ceil((this.#rows * this.#o.embeddingDim) / 256));
     for (const k of this.#kernels) dispatch(pass, k, x);
   }
 

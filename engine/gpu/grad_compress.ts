@@ -16,6 +16,7 @@ import { GRAD_QUANTIZE } from "./kernels/grad_quantize.ts";
 import { GRAD_SCALES } from "./kernels/grad_scales.ts";
 import type { GpuLayout } from "./layout.ts";
 import type { BoundKernel } from "./pipelines.ts";
+import { gridOf } from "./kernels/grid.ts";
 
 /** The MLP tensors as (gradient offset, message offset, length, scale index) and their total. */
 export function planGradientTensors(
@@ -167,9 +168,7 @@ export class GpuMlpCompression {
   recordQuantize(encoder: GPUCommandEncoder, bindIteration: (p: GPUComputePassEncoder) => void) {
     const pass = encoder.beginComputePass();
     bindIteration(pass);
-    const groups = Math.ceil(this.#words / 256);
-    const x = Math.min(groups, 65535);
-    this.#dispatch(pass, this.#kernels.quantize, x, Math.ceil(groups / x));
+    this.#dispatch(pass, this.#kernels.quantize, ...gridOf(Math.ceil(this.#words / 256)));
     pass.end();
   }
 

@@ -20,6 +20,7 @@ import { GRAD_UNIQUE_ROWS } from "./kernels/grad_unique_rows.ts";
 import { scaleConstants } from "./grad_compress.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import { sortDispatches, sortSegment } from "./sort_plan.ts";
+import { gridOf, MOST_PER_DIMENSION } from "./kernels/grid.ts";
 
 /** Options of {@linkcode GpuRowCompression}. */
 export interface GpuRowCompressionOptions {
@@ -131,7 +132,7 @@ export class GpuRowCompression {
         this.message,
         o.maxBits,
       ]),
-      Math.min(65535, Math.ceil((o.entries * d) / 256)),
+      Math.min(MOST_PER_DIMENSION, Math.ceil((o.entries * d) / 256)),
       T,
     ]);
     const n = o.bits ? 2 ** (o.bits - 1) - 1 : 0;
@@ -169,8 +170,7 @@ export class GpuRowCompression {
   /** Records the counts and values of the message, with the shared scales when quantized. */
   recordMessage(pass: GPUComputePassEncoder, bindIteration: (p: GPUComputePassEncoder) => void) {
     bindIteration(pass);
-    const x = Math.min(this.#messageGroups, 65535);
-    this.#dispatch(pass, this.#message, x, Math.ceil(this.#messageGroups / x));
+    this.#dispatch(pass, this.#message, ...gridOf(this.#messageGroups));
   }
 
   /** Frees the buffers this object made. */

@@ -21,6 +21,7 @@ import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type BoundKernel, ITER_STRIDE } from "./pipelines.ts";
 import { type GpuState, stepTableMaxima } from "./state.ts";
 import { pactActive } from "../quant.ts";
+import { gridOf, MOST_PER_DIMENSION } from "./kernels/grid.ts";
 
 /** What recording a call's iterations needs, gathered once per call. */
 export interface Recording {
@@ -198,7 +199,7 @@ function recordBlockMaxRows(
     return;
   }
   if (maxima.stale || !maxima.incremental) return; // a full pass comes before they are read
-  for (const k of rows) dispatch(pass, k, Math.min(entries, 65535), tables);
+  for (const k of rows) dispatch(pass, k, Math.min(entries, MOST_PER_DIMENSION), tables);
 }
 
 /**
@@ -218,8 +219,7 @@ export function recordMlpUpdate(
       if (l.lsqStep) dispatch(pass, l.lsqStep, Math.ceil(l.layer.outputs / 64));
     }
   }
-  const n = Math.ceil(recording.state.layout.floats / 256);
-  dispatch(pass, kernels.sgd, Math.min(n, 65535), Math.ceil(n / 65535));
+  dispatch(pass, kernels.sgd, ...gridOf(Math.ceil(recording.state.layout.floats / 256)));
 }
 
 /**

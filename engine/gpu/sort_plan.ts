@@ -9,6 +9,7 @@
  */
 import { EMBEDDING_SORT_BLOCK } from "./kernels/embedding_sort_local.ts";
 import { EMBEDDING_TREE_FAN } from "./kernels/embedding_tree_pass.ts";
+import { MOST_PER_DIMENSION } from "./kernels/grid.ts";
 
 /** One dispatch of the sort: uniform words and workgroup count. */
 export type SortDispatch =
@@ -26,8 +27,10 @@ export function sortDispatches(tables: number, p: number): SortDispatch[] {
   const blocks = Math.ceil(total / EMBEDDING_SORT_BLOCK);
   const pairGroups = Math.ceil(total / 2 / 256);
   const quadGroups = Math.ceil(total / 4 / 256);
-  if (blocks > 65535 || pairGroups > 65535) {
-    throw new RangeError(`Expected at most ${65535 * 512} sort keys but found ${total}`);
+  if (blocks > MOST_PER_DIMENSION || pairGroups > MOST_PER_DIMENSION) {
+    throw new RangeError(
+      `Expected at most ${MOST_PER_DIMENSION * 512} sort keys but found ${total}`,
+    );
   }
   const list: SortDispatch[] = [{
     kind: "local",

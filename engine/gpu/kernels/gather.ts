@@ -19,6 +19,7 @@
 import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { arenaWgsl } from "./arenas.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { gridOf } from "./grid.ts";
 
 /** Flag: fake-quantize gathered values with `scales[t]`. */
 export const GATHER_QUANTIZE = 1;
@@ -33,9 +34,6 @@ export const GATHER_SAMPLES = 4;
 /** Invocations of a workgroup. */
 const WORKGROUP = 64;
 
-/** Largest workgroup count of one grid dimension (WebGPU's default limit). */
-const MOST_PER_DIMENSION = 65535;
-
 /** Floats an invocation gathers per row: 4 (vec4 loads) when `d` is a multiple of 4, else 1. */
 export function gatherWidth(d: number): 1 | 4 {
   return d % 4 === 0 ? 4 : 1;
@@ -45,8 +43,7 @@ export function gatherWidth(d: number): 1 | 4 {
 export function gatherGrid(tables: number, d: number, rows: number): [number, number] {
   const lanes = Math.ceil(rows / GATHER_SAMPLES) * tables * (d / gatherWidth(d));
   const groups = Math.ceil(lanes / WORKGROUP);
-  const x = Math.min(groups, MOST_PER_DIMENSION);
-  return [x, x === 0 ? 0 : Math.ceil(groups / x)];
+  return gridOf(groups);
 }
 
 /** The gather kernel over `k` bound arenas, reading `width` floats at a time (d % width == 0). */

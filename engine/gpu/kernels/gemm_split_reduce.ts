@@ -18,15 +18,13 @@ import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { COLUMN_SUM_WGSL } from "./bias_grad.ts";
 import { GEMM_UNIFORM_WGSL } from "./gemm.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { gridOf } from "./grid.ts";
 
 /** Partials an invocation loads before adding them. */
 export const SPLIT_REDUCE_LOADS = 16;
 
 /** Invocations of a workgroup: 64 columns of 4 rows (the reduction), 16 x 16 (column sums). */
 const WORKGROUP = 256;
-
-/** Largest workgroup count of one grid dimension (WebGPU's default limit). */
-const MOST_PER_DIMENSION = 65535;
 
 const loads = Array.from({ length: SPLIT_REDUCE_LOADS }, (_, i) => i);
 
@@ -108,6 +106,5 @@ export const GEMM_SPLIT_REDUCE_BIAS_GRAD: KernelSource = splitReduceKernel(true)
  */
 export function splitReduceGrid(m: number, n: number, biasGrad = false): [number, number] {
   const groups = Math.ceil(n / 64) * Math.ceil(m / 4) + (biasGrad ? Math.ceil(m / 16) : 0);
-  const x = Math.min(groups, MOST_PER_DIMENSION);
-  return [x, x === 0 ? 0 : Math.ceil(groups / x)];
+  return gridOf(groups);
 }

@@ -13,12 +13,10 @@
  */
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { gridOf, MOST_PER_DIMENSION } from "./grid.ts";
 
 /** Invocations of a workgroup. */
 export const MLP_GRAD_WORKGROUP = 256;
-
-/** Workgroups per row of the dispatch grid. */
-export const MLP_GRAD_GRID_ROW = 65535;
 
 /** Flag: the sums are int32 (quantized messages), else float32. */
 export const MLP_GRAD_INT_SUMS = 1;
@@ -42,7 +40,7 @@ struct G { layers: u32, values: u32, inv: f32, flags: u32, layer: array<Layer, $
 
 @compute @workgroup_size(${MLP_GRAD_WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let j = (wg.y * ${MLP_GRAD_GRID_ROW}u + wg.x) * ${MLP_GRAD_WORKGROUP}u + li;
+  let j = (wg.y * ${MOST_PER_DIMENSION}u + wg.x) * ${MLP_GRAD_WORKGROUP}u + li;
   if (j >= g.values) { return; }
   var l = 0u;
   for (; l + 1u < g.layers; l++) {
@@ -95,8 +93,7 @@ export function mlpGradDequantSetup(
   });
   words[1] = at;
   const groups = Math.ceil(at / MLP_GRAD_WORKGROUP);
-  const x = Math.min(groups, MLP_GRAD_GRID_ROW);
-  return { words, floats: new Set([2]), grid: [x, Math.ceil(groups / x)], values: at };
+  return { words, floats: new Set([2]), grid: gridOf(groups), values: at };
 }
 
 /** Whether `n` is a positive power of two. */

@@ -8,7 +8,8 @@
  */
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
-import { GRID_ROW, rowLayersWgsl } from "./row_quantize.ts";
+import { rowLayersWgsl } from "./row_quantize.ts";
+import { MOST_PER_DIMENSION } from "./grid.ts";
 
 /** The kernel over `layers` layers, bound with `rowQuantizeSetup`'s uniform and grid. */
 export function rowMaxAbsKernel(layers: number): KernelSource {
@@ -23,7 +24,7 @@ ${rowLayersWgsl(layers)}
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let all = wg.y * ${GRID_ROW}u + wg.x;
+  let all = wg.y * ${MOST_PER_DIMENSION}u + wg.x;
   if (all >= g.rows) { return; }
   let y = g.layer[layerOf(all)];
   let row = all - y.first;

@@ -15,6 +15,7 @@
 import type { PackedLinear } from "../layout.ts";
 import type { KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
+import { gridOf, MOST_PER_DIMENSION } from "./grid.ts";
 
 /** Flag: quantize the bias with its row's scale. */
 export const ROW_QUANTIZE_BIAS = 1;
@@ -22,9 +23,6 @@ export const ROW_QUANTIZE_BIAS = 1;
 export const ROW_QUANTIZE_MATRIX = 2;
 /** Flag: the scale is the learned step in `scales` (LSQ). */
 export const ROW_QUANTIZE_LEARNED = 4;
-
-/** Workgroups per row of the dispatch grid of the kernels over every layer's rows. */
-export const GRID_ROW = 65535;
 
 /**
  * The uniform of a kernel with one workgroup (of 64 lanes) per output row of any of `layers`
@@ -74,7 +72,7 @@ ${rowLayersWgsl(layers)}
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let all = wg.y * ${GRID_ROW}u + wg.x;
+  let all = wg.y * ${MOST_PER_DIMENSION}u + wg.x;
   if (all >= g.rows) { return; }
   let y = g.layer[layerOf(all)];
   let row = all - y.first;
@@ -126,6 +124,6 @@ export function rowQuantizeSetup(
   return {
     words,
     floats: new Set([2]),
-    grid: [Math.min(first, GRID_ROW), Math.ceil(first / GRID_ROW)],
+    grid: gridOf(first),
   };
 }

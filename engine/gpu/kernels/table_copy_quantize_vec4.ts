@@ -10,7 +10,7 @@
 import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
 import { SEGMENT_BINDINGS_WGSL } from "./segment_blocks.ts";
-import { MAX_ABS_VEC4_ROW } from "./table_max_abs_vec4.ts";
+import { MOST_PER_DIMENSION } from "./grid.ts";
 
 /** The copy quantizer over `k` bound source arenas and their `k` copies, as vec4s. */
 export function tableCopyQuantizeVec4Kernel(k: number): KernelSource {
@@ -55,7 +55,7 @@ ${writes}
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u) {
-  let item = w.y * ${MAX_ABS_VEC4_ROW}u + w.x;
+  let item = w.y * ${MOST_PER_DIMENSION}u + w.x;
   if (item >= g.items) { return; }
   let work = items[item];
   let seg = segs[work.x];

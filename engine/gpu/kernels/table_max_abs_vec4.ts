@@ -10,12 +10,10 @@
 import type { BindingKind, KernelSource } from "../pipelines.ts";
 import { ITER_WGSL } from "./iter.ts";
 import { SEGMENT_BINDINGS_WGSL } from "./segment_blocks.ts";
+import { MOST_PER_DIMENSION } from "./grid.ts";
 
 /** Floats one work item covers (the last block of a segment may be shorter). */
 export const MAX_ABS_VEC4_BLOCK = 65536;
-
-/** Workgroups per row of the dispatch grid (items beyond it go to further rows). */
-export const MAX_ABS_VEC4_ROW = 65535;
 
 /** The kernel over `k` bound arenas (read as vec4s). */
 export function tableMaxAbsVec4Kernel(k: number): KernelSource {
@@ -54,7 +52,7 @@ var<workgroup> part: array<u32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u) {
-  let item = w.y * ${MAX_ABS_VEC4_ROW}u + w.x;
+  let item = w.y * ${MOST_PER_DIMENSION}u + w.x;
   if (item >= g.items) { return; } // uniform per workgroup
   let work = items[item];
   let seg = segs[work.x];
