@@ -166,10 +166,13 @@ function operandLoads(
   kFast: boolean,
   vec4: boolean,
   double: boolean,
+  inner: number,
 ): { regs: string[]; load: string[]; store: string[] } {
-  const O = o.toUpperCase(), s4 = (bo + 4) / 4;
-  // With two buffers, stores go to buffer `pw` of the operand's array.
-  const sx = double ? `s${x}[pw * ${bk * s4}u + ` : `s${x}[`;
+  const O = o.toUpperCase();
+  // The vec4 of workgroup memory at k-row `kk`, vec4 `r4` of the row (see `tileRowsWgsl`); with
+  // two buffers, stores go to buffer `pw`.
+  const at = (kk: string, r4: string) =>
+    `s${x}${double ? "[pw]" : ""}[${kk}].v[(${r4}) / ${inner}u][(${r4}) % ${inner}u]`;
   // Strides of the operand along its other dimension and along k.
   const [oStride, kStride] = x === "a" ? ["g.aRow", "g.aCol"] : ["g.bCol", "g.bRow"];
   const base = `${x}Base`, regs: string[] = [], load: string[] = [], store: string[] = [];
@@ -185,7 +188,7 @@ function operandLoads(
         `  r${x}${r} = select(0.0, ${x}[${base} + min(go, ${O} - 1u) * ${oStride} + min(gk, K - 1u) * ${kStride}], go < ${O} && gk < kEnd); }`,
       );
       store.push(
-        `{ let kk = ${kk}; let oo = ${oo}; ${sx}kk * ${s4}u + oo / 4u][oo % 4u] = r${x}${r}; }`,
+        `{ let kk = ${kk}; let oo = ${oo}; ${at("kk", "oo / 4u")}[oo % 4u] = r${x}${r}; }`,
       );
     }
     return { regs, load, store };
@@ -204,9 +207,7 @@ function operandLoads(
       );
       store.push(
         `{ let kk = ${kk}; let oo = ${oo};`,
-        ...[0, 1, 2, 3].map((q) =>
-          `  ${sx}(kk + ${q}u) * ${s4}u + oo / 4u][oo % 4u] = r${x}${r}[${q}];`
-        ),
+        ...[0, 1, 2, 3].map((q) => `  ${at(`kk + ${q}u`, "oo / 4u")}[oo % 4u] = r${x}${r}[${q}];`),
         `}`,
       );
     } else {
@@ -216,7 +217,7 @@ function operandLoads(
         `  let v = ${x}[(${base} + min(gk, K - 1u) * ${kStride}) / 4u + min(go, ${O} - 1u) / 4u];`,
         `  r${x}${r} = select(vec4f(0.0), v, (vec4u(go) + vec4u(0u, 1u, 2u, 3u) < vec4u(${O})) & vec4<bool>(gk < kEnd)); }`,
       );
-      store.push(`{ let kk = ${kk}; let oo = ${oo}; ${sx}kk * ${s4}u + oo / 4u] = r${x}${r}; }`);
+      store.push(`{ let kk = ${kk}; let oo = ${oo}; ${at("kk", "oo / 4u")} = r${x}${r}; }`);
     }
   }
   return { regs, load, store };
@@ -264,6 +265,21 @@ fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
   c[(g.cBase + row * g.cRow + col) / 4u] = acc;
 }`;
 
+/**
+ * WGSL of one operand's workgroup memory: `bk` k-rows (two sets of them when double-buffered),
+ * each `outer x inner` vec4s plus one of padding (against bank conflicts of the transposing
+ * stores), the vec4 at `r4` of a row being `v[r4 / inner][r4 % inner]`. The multiply's reads name
+ * the k-row and the invocation's group by constants and only its own lane (`l.x` or `l.y`) by a
+ * variable: each dynamic index of a workgroup array is clamped to the array (WGSL's bounds rule,
+ * as naga compiles it), and one clamp of the lane serves every read of the K-step, where a
+ * flat index would need one per read.
+ */
+function tileRowsWgsl(x: "a" | "b", outer: number, inner: number, bk: number, double: boolean) {
+  const R = `Rows${x.toUpperCase()}`;
+  return `struct ${R} { v: array<array<vec4f, ${inner}>, ${outer}>, pad: vec4f }
+var<workgroup> s${x}: ${double ? `array<array<${R}, ${bk}>, 2>` : `array<${R}, ${bk}>`};`;
+}
+
 /** Why `tile` cannot be compiled (with vec4 loads where `vec4` says), or "" when it can. */
 export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: false }): string {
   const { bm, bn, tm, tn, bk } = tile;
@@ -306,21 +322,22 @@ export function gemmKernel(
   const threads = tx * ty;
   const problem = gemmTileProblem(tile, vec4);
   if (problem) throw new RangeError(`Unsupported GEMM tile ${JSON.stringify(tile)}: ${problem}`);
-  const as4 = (bm + 4) / 4, bs4 = (bn + 4) / 4; // padded rows, in vec4s
   const lines: string[] = [];
   const double = tile.double ?? false;
-  const opA = operandLoads("a", "m", bm, bk, threads, aKFast, vec4.a, double);
-  const opB = operandLoads("b", "n", bn, bk, threads, bKFast, vec4.b, double);
+  // Vec4s of an invocation's group along a k-row of workgroup memory (see `tileRowsWgsl`).
+  const innerA = tile.strided ? ty : tm / 4, innerB = tile.strided ? tx : tn / 4;
+  const opA = operandLoads("a", "m", bm, bk, threads, aKFast, vec4.a, double, innerA);
+  const opB = operandLoads("b", "n", bn, bk, threads, bKFast, vec4.b, double, innerB);
   const load = [...opA.load, ...opB.load], store = [...opA.store, ...opB.store];
   // One k of the register block: acc[i][j] += a[i] * b[j], vec4 over columns.
   const step: string[] = [];
   for (let i = 0; i < tm / 4; i++) {
-    const row4 = tile.strided ? `${i * ty}u + l.y` : `l.y * ${tm / 4}u + ${i}u`;
-    step.push(`let a${i} = sa[${double ? `pr * ${bk * as4}u + ` : ""}kk * ${as4}u + ${row4}];`);
+    const at = tile.strided ? `[${i}u][l.y]` : `[l.y][${i}u]`;
+    step.push(`let a${i} = sa${double ? "[pr]" : ""}[kk].v${at};`);
   }
   for (let j = 0; j < tn / 4; j++) {
-    const col4 = tile.strided ? `${j * tx}u + l.x` : `l.x * ${tn / 4}u + ${j}u`;
-    step.push(`let b${j} = sb[${double ? `pr * ${bk * bs4}u + ` : ""}kk * ${bs4}u + ${col4}];`);
+    const at = tile.strided ? `[${j}u][l.x]` : `[l.x][${j}u]`;
+    step.push(`let b${j} = sb${double ? "[pr]" : ""}[kk].v${at};`);
   }
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn / 4; j++) {
@@ -350,7 +367,7 @@ export function gemmKernel(
   // written out, gemm_naive.ts); or the loop (`unroll` false, for comparison). The same sums.
   const body = step.join("\n      ");
   const multiply = unroll
-    ? Array.from({ length: bk }, (_, kk) => `{ let kk = ${kk}u;\n      ${body}\n    }`).join(
+    ? Array.from({ length: bk }, (_, kk) => `{ const kk = ${kk}u;\n      ${body}\n    }`).join(
       "\n    ",
     )
     : `for (var kk = 0u; kk < ${bk}u; kk++) {
@@ -396,8 +413,8 @@ ${GEMM_UNIFORM_WGSL}
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<f32>;
 
-var<workgroup> sa: array<vec4f, ${(double ? 2 : 1) * bk * as4}>;
-var<workgroup> sb: array<vec4f, ${(double ? 2 : 1) * bk * bs4}>;
+${tileRowsWgsl("a", bm / 4 / innerA, innerA, bk, double)}
+${tileRowsWgsl("b", bn / 4 / innerB, innerB, bk, double)}
 
 ${vec4.c ? PUT_VEC4_WGSL : PUT_SCALAR_WGSL}
 
