@@ -379,6 +379,8 @@ const EXCHANGE_CASES: [GpuPresetName, GpuReadback][] = [
   ["sparse", "canvas"],
   ["sparse-int8-ec", "canvas-scales"],
   ["sparse-int8", "canvas"],
+  ["sparse", "split"],
+  ["sparse-int8-ec", "split"],
 ];
 type GpuPresetName = "sparse" | "sparse-emb8" | "sparse-int8" | "sparse-int8-ec";
 
@@ -434,9 +436,19 @@ for (const [preset, readback] of EXCHANGE_CASES) {
           for (const [k, w] of side.entries()) {
             w.cpu.quantize(shared);
             const iteration = step * workers + k;
-            const got = await w.gpu.messages(shared, (p) => h.useIteration(p, iteration));
-            assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
+            const bind = (p: GPUComputePassEncoder) => h.useIteration(p, iteration);
             const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
+            let got;
+            if (readback === "split") {
+              // The head is all there before the tail's map resolves; the rest after it.
+              const split = await w.gpu.splitMessages(shared, bind);
+              const head = split.headValues;
+              assert.ok(head > 0 && head < mlp.length, `head ${head} of ${mlp.length}`);
+              assert.deepEqual(split.mlp.subarray(0, head), mlp.subarray(0, head), "head");
+              await split.rest;
+              got = split;
+            } else got = await w.gpu.messages(shared, bind);
+            assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
             assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
             if (readback !== "map" || w.gpu.scaleCount) {
               // The counts read first: only the message's bytes used come back.
