@@ -371,7 +371,8 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
   });
 }
 
-const EXCHANGE_CASES: [GpuPresetName, GpuReadback][] = [
+/** A preset, a readback and (under `split`) the canvas's share of the MLP message. */
+const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
   ["sparse", "map"],
   ["sparse-emb8", "map"],
   ["sparse-int8", "map"],
@@ -381,13 +382,15 @@ const EXCHANGE_CASES: [GpuPresetName, GpuReadback][] = [
   ["sparse-int8", "canvas"],
   ["sparse", "split"],
   ["sparse-int8-ec", "split"],
+  ["sparse", "split", 1],
+  ["sparse-int8", "split", 0],
 ];
 type GpuPresetName = "sparse" | "sparse-emb8" | "sparse-int8" | "sparse-int8-ec";
 
-for (const [preset, readback] of EXCHANGE_CASES) {
+for (const [preset, readback, splitCanvasShare] of EXCHANGE_CASES) {
   Deno.test({
     name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps, ` +
-      `readback ${readback}`,
+      `readback ${readback}${splitCanvasShare === undefined ? "" : ` (${splitCanvasShare})`}`,
     ignore: ignore || (readback !== "map" && !hasOffscreenCanvas()),
     fn: async () => {
       const spec = tinySpec();
@@ -411,7 +414,7 @@ for (const [preset, readback] of EXCHANGE_CASES) {
           grad,
           dT,
           cpu: new WorkerGradients(spec, c),
-          gpu: new GpuGradientExchange({ ...options, input, dT, grad, readback }),
+          gpu: new GpuGradientExchange({ ...options, input, dT, grad, readback, splitCanvasShare }),
         };
       });
       try {
@@ -443,7 +446,11 @@ for (const [preset, readback] of EXCHANGE_CASES) {
               // The head is all there before the tail's map resolves; the rest after it.
               const split = await w.gpu.splitMessages(shared, bind);
               const head = split.headValues;
-              assert.ok(head > 0 && head < mlp.length, `head ${head} of ${mlp.length}`);
+              const whole = splitCanvasShare === 1, none = splitCanvasShare === 0;
+              assert.ok(
+                none ? head === 0 : whole ? head >= mlp.length - 1 : head > 0 && head < mlp.length,
+                `head ${head} of ${mlp.length}`,
+              );
               assert.deepEqual(split.mlp.subarray(0, head), mlp.subarray(0, head), "head");
               await split.rest;
               got = split;

@@ -492,7 +492,8 @@ export class GpuGradientExchange {
    * message's bytes go in order; the FP32 gradient's tensors are in plan order, padding dropped).
    */
   #mlpPart(part: Uint8Array, from: number, mlp: Int8Array | Int16Array | Float32Array): number {
-    const end = Math.min(from + part.byteLength, this.#mlpBytes);
+    // The part may reach into the padding past the message (or lie there whole).
+    const end = Math.max(from, Math.min(from + part.byteLength, this.#mlpBytes));
     if (!(mlp instanceof Float32Array)) {
       const size = mlp.BYTES_PER_ELEMENT;
       new Uint8Array(mlp.buffer).set(part.subarray(0, end - from), from);
