@@ -183,18 +183,6 @@ class GpuReplicaParts {
     mlpSum: Float32Array | Int32Array,
     messages: readonly Int8Array[],
   ): GpuTableStep {
-    this.globalRows(learningRate, scales, messages);
-    return this.globalMlp(scales, mlpSum);
-  }
-
-  /** The tables' part of {@linkcode globalStep}: the row update the step records. */
-  globalRows(learningRate: number, scales: Float32Array, messages: readonly Int8Array[]): void {
-    // globalRowDeltas of compression.ts, bit for bit (tests/row_deltas_test.ts).
-    this.apply.upload(this.#rowDeltas.compute(this.#workers, learningRate, scales, messages));
-  }
-
-  /** The MLP's part of {@linkcode globalStep} (after {@linkcode globalRows}): the step. */
-  globalMlp(scales: Float32Array, mlpSum: Float32Array | Int32Array): GpuTableStep {
     const b = this.buffers, c = { spec: b.spec, config: this.#config };
     const workers = this.#workers, onGpu = this.#mlpGradient;
     if (onGpu) {
@@ -210,6 +198,8 @@ class GpuReplicaParts {
       );
       b.device.queue.writeBuffer(b.mlpGrad, 0, this.#host as Float32Array<ArrayBuffer>);
     }
+    // globalRowDeltas of compression.ts, bit for bit (tests/row_deltas_test.ts).
+    this.apply.upload(this.#rowDeltas.compute(workers, learningRate, scales, messages));
     return {
       recordMlpGradient: onGpu ? (pass) => onGpu.record(pass) : undefined,
       recordTables: (pass) => this.apply.record(pass),
@@ -314,11 +304,19 @@ export class GpuRankExchange implements GpuExchange {
     if (scales.length) comm.allReduceMean(scales);
     t0 = performance.now();
     t.exchange += t0 - t1;
-    if (gpu.splitReadback) return this.#splitStep(scales, bind, wait0);
     const m = await gpu.messages(scales, bind);
     t1 = performance.now();
     t.gpu += t1 - t0;
-    const mlpSum = this.#reduceMlp(m.mlp, 0, m.mlp.length);
+    const sums = this.#mlpSum!;
+    let mlpSum: Float32Array | Int32Array;
+    if (m.mlp instanceof Float32Array) {
+      // The FP32 message is this iteration's own array: summed in place, not copied first.
+      comm.allReduceSum(m.mlp);
+      mlpSum = m.mlp;
+    } else {
+      comm.allReduceSumWiden(m.mlp, sums);
+      mlpSum = sums;
+    }
     const messages = comm.allGather(m.embedding);
     t0 = performance.now();
     t.exchange += t0 - t1;
@@ -327,59 +325,6 @@ export class GpuRankExchange implements GpuExchange {
     const step = parts.globalStep(this.#learningRate, scales, mlpSum, messages);
     t.apply += performance.now() - t0;
     return step;
-  }
-
-  /**
-   * {@linkcode step}'s exchange under `split` readback: while the MLP message's tail is mapped
-   * (Deno's 10 ms sleep), the embedding message is gathered, the row update computed and
-   * uploaded, and the MLP head summed; then the tail is. The same collectives on every rank, and
-   * the same sums (element-wise) as the one-piece exchange.
-   */
-  async #splitStep(
-    scales: Float32Array,
-    bind: (p: GPUComputePassEncoder) => void,
-    wait0: number,
-  ): Promise<GpuTableStep> {
-    const parts = this.#parts!, comm = this.comm, t = this.#timing;
-    let t0 = performance.now();
-    const m = await parts.exchanges[0].splitMessages(scales, bind);
-    let t1 = performance.now();
-    t.gpu += t1 - t0;
-    const messages = comm.allGather(m.embedding);
-    t0 = performance.now();
-    t.exchange += t0 - t1;
-    parts.globalRows(this.#learningRate, scales, messages);
-    t1 = performance.now();
-    t.apply += t1 - t0;
-    this.#reduceMlp(m.mlp, 0, m.headValues);
-    t0 = performance.now();
-    t.exchange += t0 - t1;
-    await m.rest;
-    t1 = performance.now();
-    t.gpu += t1 - t0;
-    const mlpSum = this.#reduceMlp(m.mlp, m.headValues, m.mlp.length);
-    t0 = performance.now();
-    t.exchange += t0 - t1;
-    t.wait += (comm.waitMs ?? 0) - wait0;
-    addBytesDivided(this.#bytes, bytesOf(scales.length, m), 1);
-    const step = parts.globalMlp(scales, mlpSum);
-    t.apply += performance.now() - t0;
-    return step;
-  }
-
-  /**
-   * Sums values `[from, to)` of every rank's MLP message: the FP32 gradient in place (this
-   * iteration's own array, not copied first), INT8/INT16 levels into the int32 sums. Returns
-   * the array of sums.
-   */
-  #reduceMlp(mlp: Int8Array | Int16Array | Float32Array, from: number, to: number) {
-    if (mlp instanceof Float32Array) {
-      if (to > from) this.comm.allReduceSum(mlp.subarray(from, to));
-      return mlp;
-    }
-    const sums = this.#mlpSum!;
-    if (to > from) this.comm.allReduceSumWiden(mlp.subarray(from, to), sums.subarray(from, to));
-    return sums;
   }
 
   finish(): void {}

@@ -371,8 +371,7 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
   });
 }
 
-/** A preset, a readback and (under `split`) the canvas's share of the MLP message. */
-const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
+const EXCHANGE_CASES: [GpuPresetName, GpuReadback][] = [
   ["sparse", "map"],
   ["sparse-emb8", "map"],
   ["sparse-int8", "map"],
@@ -380,17 +379,13 @@ const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
   ["sparse", "canvas"],
   ["sparse-int8-ec", "canvas-scales"],
   ["sparse-int8", "canvas"],
-  ["sparse", "split"],
-  ["sparse-int8-ec", "split"],
-  ["sparse", "split", 1],
-  ["sparse-int8", "split", 0],
 ];
 type GpuPresetName = "sparse" | "sparse-emb8" | "sparse-int8" | "sparse-int8-ec";
 
-for (const [preset, readback, splitCanvasShare] of EXCHANGE_CASES) {
+for (const [preset, readback] of EXCHANGE_CASES) {
   Deno.test({
     name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps, ` +
-      `readback ${readback}${splitCanvasShare === undefined ? "" : ` (${splitCanvasShare})`}`,
+      `readback ${readback}`,
     ignore: ignore || (readback !== "map" && !hasOffscreenCanvas()),
     fn: async () => {
       const spec = tinySpec();
@@ -414,7 +409,7 @@ for (const [preset, readback, splitCanvasShare] of EXCHANGE_CASES) {
           grad,
           dT,
           cpu: new WorkerGradients(spec, c),
-          gpu: new GpuGradientExchange({ ...options, input, dT, grad, readback, splitCanvasShare }),
+          gpu: new GpuGradientExchange({ ...options, input, dT, grad, readback }),
         };
       });
       try {
@@ -439,23 +434,9 @@ for (const [preset, readback, splitCanvasShare] of EXCHANGE_CASES) {
           for (const [k, w] of side.entries()) {
             w.cpu.quantize(shared);
             const iteration = step * workers + k;
-            const bind = (p: GPUComputePassEncoder) => h.useIteration(p, iteration);
-            const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
-            let got;
-            if (readback === "split") {
-              // The head is all there before the tail's map resolves; the rest after it.
-              const split = await w.gpu.splitMessages(shared, bind);
-              const head = split.headValues;
-              const whole = splitCanvasShare === 1, none = splitCanvasShare === 0;
-              assert.ok(
-                none ? head === 0 : whole ? head >= mlp.length - 1 : head > 0 && head < mlp.length,
-                `head ${head} of ${mlp.length}`,
-              );
-              assert.deepEqual(split.mlp.subarray(0, head), mlp.subarray(0, head), "head");
-              await split.rest;
-              got = split;
-            } else got = await w.gpu.messages(shared, bind);
+            const got = await w.gpu.messages(shared, (p) => h.useIteration(p, iteration));
             assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
+            const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
             assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
             if (readback !== "map" || w.gpu.scaleCount) {
               // The counts read first: only the message's bytes used come back.

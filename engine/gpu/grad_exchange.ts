@@ -50,17 +50,9 @@ export interface GpuGradientExchangeOptions {
   /**
    * How results come back (default `map`): `mapAsync` (Deno sleeps 10 ms after each), or the
    * `OffscreenCanvas` path of `canvas_readback.ts` (no sleep, but BMP encoding of the bytes) for
-   * the scales only (`canvas-scales`) or for the scales and the messages (`canvas`); or `split`:
-   * the scales, the embedding message and the head of the MLP message through the canvas while
-   * the MLP message's tail is mapped, so that the canvas's encoding (and what the caller does
-   * with the head: {@linkcode GpuGradientExchange.splitMessages}) fills the map's sleep.
+   * the scales only (`canvas-scales`) or for the scales and the messages (`canvas`).
    */
   readback?: GpuReadback;
-  /**
-   * Under `split` readback, the share of the MLP message's bytes read through the canvas (the
-   * rest is mapped); default {@linkcode SPLIT_CANVAS_SHARE}.
-   */
-  splitCanvasShare?: number;
   /**
    * Under error compensation, the MLP residual to keep (`GpuMlpCompressionOptions.residual`):
    * training state that must outlive an exchange rebuilt for new input buffers.
@@ -69,15 +61,7 @@ export interface GpuGradientExchangeOptions {
 }
 
 /** How {@linkcode GpuGradientExchange} reads its results back. */
-export type GpuReadback = "map" | "canvas-scales" | "canvas" | "split";
-
-/**
- * The MLP message's share read through the canvas under `split` readback. On an H200 host a
- * canvas read costs ~5.7 ms per MB (BMP encoding) and a map 11.2 ms of sleep plus ~0.85 ms per
- * MB: Kaggle's 2 MB FP32 message, 60 % through the canvas, leaves time in the sleep for the
- * embedding message and the exchange of the head.
- */
-export const SPLIT_CANVAS_SHARE = 0.6;
+export type GpuReadback = "map" | "canvas-scales" | "canvas";
 
 /** What one worker sends for one iteration, as `WorkerGradients` holds it. */
 export interface GpuMessages {
@@ -85,15 +69,6 @@ export interface GpuMessages {
   mlp: Int8Array | Int16Array | Float32Array;
   /** The embedding message: counts, row ids, values. */
   embedding: Int8Array;
-}
-
-/**
- * {@linkcode GpuMessages} whose MLP message arrives in two parts: `mlp[0, headValues)` is read
- * when it is returned, the rest once `rest` resolves.
- */
-export interface GpuSplitMessages extends GpuMessages {
-  headValues: number;
-  rest: Promise<void>;
 }
 
 const MAP_READ = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
@@ -174,8 +149,6 @@ export class GpuGradientExchange {
   #counts: Uint32Array | null = null;
   /** Bytes the last iteration's readbacks copied to the host. */
   #copied = 0;
-  /** Under `split` readback, the MLP message's bytes read through the canvas; else null. */
-  readonly #splitBytes: number | null;
 
   constructor(o: GpuGradientExchangeOptions) {
     const c = o.compression;
@@ -238,21 +211,9 @@ export class GpuGradientExchange {
     const mode = o.readback ?? "map";
     this.#canvas = mode === "map" ? null : {
       reader: new CanvasReader(o.device),
-      gather: mode === "canvas" || mode === "split"
-        ? buffer("exchange gather", this.#staging.size)
-        : null,
+      gather: mode === "canvas" ? buffer("exchange gather", this.#staging.size) : null,
       small: buffer("scale and count gather", smallBytes),
     };
-    const share = o.splitCanvasShare ?? SPLIT_CANVAS_SHARE;
-    if (!(share >= 0 && share <= 1)) {
-      throw new RangeError(`Expected splitCanvasShare in [0, 1] but found ${share}`);
-    }
-    this.#splitBytes = mode === "split" ? Math.floor((mlpPadded * share) / 8) * 8 : null;
-  }
-
-  /** Whether the messages come back in two parts ({@linkcode splitMessages}). */
-  get splitReadback(): boolean {
-    return this.#splitBytes !== null;
   }
 
   /** Values of the MLP message (every weight and bias, `planMlpTensors`'s packing). */
@@ -334,25 +295,40 @@ export class GpuGradientExchange {
 
   /**
    * Step 2, after {@linkcode collect}: the messages with the shared `scales` (the mean of the
-   * workers' local scales; ignored without INT8/INT16), read back in one copy (under `split`
-   * readback, in two: {@linkcode splitMessages}, both parts awaited).
+   * workers' local scales; ignored without INT8/INT16), read back in one copy.
    */
   async messages(
     scales: Float32Array,
     bindIteration: (p: GPUComputePassEncoder) => void,
   ): Promise<GpuMessages> {
-    if (this.#splitBytes !== null) {
-      const m = await this.splitMessages(scales, bindIteration);
-      await m.rest;
-      return { mlp: m.mlp, embedding: m.embedding };
+    const device = this.#o.device;
+    if (this.scaleCount > 0) {
+      if (scales.length !== this.scaleCount) {
+        throw new RangeError(
+          `Expected ${this.scaleCount} shared scales but found ${scales.length}`,
+        );
+      }
+      device.queue.writeBuffer(this.#scales, 0, scales as Float32Array<ArrayBuffer>);
     }
-    const { encoder, mlpPadded, rowBytes, known } = await this.#recordMessages(
-      scales,
-      bindIteration,
-    );
-    const device = this.#o.device, gather = this.#canvas?.gather ?? this.#staging;
-    const total = mlpPadded + rowBytes;
+    const gather = this.#canvas?.gather ?? this.#staging;
+    // The counts say how many bytes the embedding message uses: read first (a canvas readback
+    // of a few words costs far less than the unused rest of the buffer), unless read with the
+    // scales; a map readback without scales would pay a second sleep, so it copies the buffer.
+    if (gather !== this.#staging && this.#counts === null) await this.#readSmall(false);
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    this.#rows.recordMessage(pass, bindIteration);
+    pass.end();
+    if (this.#mlp) this.#mlp.recordQuantize(encoder, bindIteration);
+    const mlpPadded = Math.ceil(this.#mlpBytes / 4) * 4;
     const source = this.#mlp ? this.#mlp.message : this.#o.grad;
+    const known = this.#counts;
+    this.#counts = null;
+    const d = this.#o.spec.embeddingDim, c = this.#o.compression;
+    const rowBytes = known
+      ? Math.ceil(rowMessageBytes(known, d, c.embeddingBits) / 4) * 4
+      : this.#rows.capacityBytes;
+    const total = mlpPadded + rowBytes;
     encoder.copyBufferToBuffer(source, 0, gather, 0, mlpPadded);
     encoder.copyBufferToBuffer(this.#rows.message, 0, gather, mlpPadded, rowBytes);
     let all: ArrayBuffer;
@@ -366,152 +342,22 @@ export class GpuGradientExchange {
       all = this.#staging.getMappedRange(0, total);
     }
     this.#copied += total;
-    const embedding = this.#embedding(all, mlpPadded, known);
-    const mlp = this.#mlpArray();
-    this.#mlpPart(new Uint8Array(all, 0, mlpPadded), 0, mlp);
-    if (gather === this.#staging) this.#staging.unmap();
-    return { mlp, embedding };
-  }
-
-  /**
-   * {@linkcode messages} under `split` readback: the MLP message's tail is mapped while the
-   * embedding message and the head come through the canvas, so the map's 10 ms sleep passes
-   * while the canvas encodes and while the caller exchanges what it has. Returns once the head
-   * is read; `rest` fills the tail (the same values as {@linkcode messages} in the end).
-   */
-  async splitMessages(
-    scales: Float32Array,
-    bindIteration: (p: GPUComputePassEncoder) => void,
-  ): Promise<GpuSplitMessages> {
-    const head = this.#splitBytes;
-    if (head === null) {
-      throw new Error(`Expected an exchange with split readback but found ${this.#o.readback}`);
-    }
-    const { encoder, mlpPadded, rowBytes, known } = await this.#recordMessages(
-      scales,
-      bindIteration,
-    );
-    const device = this.#o.device, gather = this.#canvas!.gather!;
-    const source = this.#mlp ? this.#mlp.message : this.#o.grad;
-    const tail = mlpPadded - head, front = head + rowBytes;
-    if (head > 0) encoder.copyBufferToBuffer(source, 0, gather, 0, head);
-    encoder.copyBufferToBuffer(this.#rows.message, 0, gather, head, rowBytes);
-    if (tail > 0) encoder.copyBufferToBuffer(source, head, this.#staging, 0, tail);
-    this.#canvas!.reader.copy(encoder, gather, 0, front);
-    device.queue.submit([encoder.finish()]);
-    // The map first: its call waits for the queue, then its promise sleeps while we read.
-    const mapped = tail > 0 ? this.#staging.mapAsync(GPUMapMode.READ, 0, tail) : null;
-    let all: ArrayBuffer;
-    try {
-      all = await this.#canvas!.reader.read(front);
-    } catch (e) {
-      // Settle the map before giving up, so the staging buffer is not left mapping.
-      await mapped?.then(() => this.#staging.unmap(), () => {});
-      throw e;
-    }
-    this.#copied += front + tail;
-    const embedding = this.#embedding(all, head, known);
-    const mlp = this.#mlpArray();
-    const headValues = this.#mlpPart(new Uint8Array(all, 0, head), 0, mlp);
-    const rest = mapped === null ? Promise.resolve() : mapped.then(() => {
-      this.#mlpPart(new Uint8Array(this.#staging.getMappedRange(0, tail)), head, mlp);
-      this.#staging.unmap();
-    });
-    return { mlp, embedding, headValues, rest };
-  }
-
-  /**
-   * Uploads the shared scales, reads the counts first where they size the readback, and
-   * records the messages into a new encoder (the caller adds the copies and submits).
-   */
-  async #recordMessages(
-    scales: Float32Array,
-    bindIteration: (p: GPUComputePassEncoder) => void,
-  ): Promise<{
-    encoder: GPUCommandEncoder;
-    mlpPadded: number;
-    rowBytes: number;
-    known: Uint32Array | null;
-  }> {
-    const device = this.#o.device;
-    if (this.scaleCount > 0) {
-      if (scales.length !== this.scaleCount) {
-        throw new RangeError(
-          `Expected ${this.scaleCount} shared scales but found ${scales.length}`,
-        );
-      }
-      device.queue.writeBuffer(this.#scales, 0, scales as Float32Array<ArrayBuffer>);
-    }
-    // The counts say how many bytes the embedding message uses: read first (a canvas readback
-    // of a few words costs far less than the unused rest of the buffer), unless read with the
-    // scales; a map readback without scales would pay a second sleep, so it copies the buffer.
-    if (this.#canvas?.gather && this.#counts === null) await this.#readSmall(false);
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    this.#rows.recordMessage(pass, bindIteration);
-    pass.end();
-    if (this.#mlp) this.#mlp.recordQuantize(encoder, bindIteration);
-    const known = this.#counts;
-    this.#counts = null;
-    const d = this.#o.spec.embeddingDim, c = this.#o.compression;
-    const rowBytes = known
-      ? Math.ceil(rowMessageBytes(known, d, c.embeddingBits) / 4) * 4
-      : this.#rows.capacityBytes;
-    return { encoder, mlpPadded: Math.ceil(this.#mlpBytes / 4) * 4, rowBytes, known };
-  }
-
-  /** The embedding message at `at` of `all`, checked against the counts read before it. */
-  #embedding(all: ArrayBuffer, at: number, known: Uint32Array | null): Int8Array {
     const T = this.#o.spec.tableRows.length;
-    const counts = new Uint32Array(all, at, T);
+    const counts = new Uint32Array(all, mlpPadded, T);
     if (known && counts.some((n, t) => n !== known[t])) {
       throw new Error(
         `Expected the message's unique rows per table to be the ${known.join(",")} read ` +
           `before it but found ${counts.join(",")}`,
       );
     }
-    const bytes = rowMessageBytes(
-      counts,
-      this.#o.spec.embeddingDim,
-      this.#o.compression.embeddingBits,
-    );
-    return new Int8Array(all.slice(at, at + bytes));
-  }
-
-  /** A new MLP message array: the INT8/INT16 levels, or the FP32 gradient in plan order. */
-  #mlpArray(): Int8Array | Int16Array | Float32Array {
-    const bits = this.#o.compression.mlpBits;
-    if (bits === 8) return new Int8Array(this.#mlpBytes);
-    if (bits === 16) return new Int16Array(this.#mlpBytes / 2);
-    return new Float32Array(this.mlpValues);
-  }
-
-  /**
-   * Writes the message bytes `part`, which start at byte `from` of the message as the GPU
-   * holds it, into `mlp`; returns how many of `mlp`'s values are then known from its start (the
-   * message's bytes go in order; the FP32 gradient's tensors are in plan order, padding dropped).
-   */
-  #mlpPart(part: Uint8Array, from: number, mlp: Int8Array | Int16Array | Float32Array): number {
-    // The part may reach into the padding past the message (or lie there whole).
-    const end = Math.max(from, Math.min(from + part.byteLength, this.#mlpBytes));
-    if (!(mlp instanceof Float32Array)) {
-      const size = mlp.BYTES_PER_ELEMENT;
-      new Uint8Array(mlp.buffer).set(part.subarray(0, end - from), from);
-      return end / size;
-    }
-    const plan = planGradientTensors(this.#o.layout, 0);
-    const f0 = from / 4, f1 = end / 4;
-    const packed = new Float32Array(part.buffer, part.byteOffset, (end - from) / 4);
-    let known = 0;
-    for (let t = 0; t < plan.tensors; t++) {
-      const [src, at, n] = plan.table.subarray(4 * t, 4 * t + 3);
-      const lo = Math.max(src, f0), hi = Math.min(src + n, f1);
-      if (lo < hi) mlp.set(packed.subarray(lo - f0, hi - f0), at + (lo - src));
-      // Tensors lie in plan order in the packed layout: values up to here are known.
-      if (src + n <= f1) known = at + n;
-      else if (src < f1) known = at + (f1 - src);
-    }
-    return known;
+    const bytes = rowMessageBytes(counts, d, c.embeddingBits);
+    const embedding = new Int8Array(all.slice(mlpPadded, mlpPadded + bytes));
+    let mlp: Int8Array | Int16Array | Float32Array;
+    if (c.mlpBits === 8) mlp = new Int8Array(all.slice(0, this.#mlpBytes));
+    else if (c.mlpBits === 16) mlp = new Int16Array(all.slice(0, this.#mlpBytes));
+    else mlp = this.#compactMlp(new Float32Array(all, 0, this.#o.layout.floats));
+    if (gather === this.#staging) this.#staging.unmap();
+    return { mlp, embedding };
   }
 
   /** Frees every buffer this exchange made. */
@@ -520,5 +366,16 @@ export class GpuGradientExchange {
     this.#mlp?.destroy();
     this.#rows.destroy();
     for (const b of this.#own) b.destroy();
+  }
+
+  /** The packed FP32 MLP gradient in `planMlpTensors` order (alignment padding dropped). */
+  #compactMlp(packed: Float32Array): Float32Array {
+    const plan = planGradientTensors(this.#o.layout, 0);
+    const out = new Float32Array(plan.elements);
+    for (let t = 0; t < plan.tensors; t++) {
+      const [src, at, n] = plan.table.subarray(4 * t, 4 * t + 3);
+      out.set(packed.subarray(src, src + n), at);
+    }
+    return out;
   }
 }
