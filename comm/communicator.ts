@@ -186,16 +186,26 @@ export class SharedMemoryCommunicator implements Communicator {
 
   allReduceSum(data: Float32Array | Int32Array): void {
     const ctor = data.constructor as Ctor<Float32Array | Int32Array>;
-    const piece = this.#group.slotBytes / 4;
+    const piece = this.#group.slotBytes / 4, size = this.size, rank = this.rank;
     for (let at = 0; at < data.length; at += piece) {
       const n = Math.min(piece, data.length - at);
       const chunk = data.subarray(at, at + n);
       this.#wait();
-      this.#slot(ctor, this.rank, n).set(chunk);
+      this.#slot(ctor, rank, n).set(chunk);
       this.#bytesSent += n * 4;
       this.#wait();
-      const parts = Array.from({ length: this.size }, (_, k) => this.#slot(ctor, k, n));
-      sumInOrder(parts, chunk);
+      // Reduce-scatter, then gather: each rank sums its share of the elements (every rank's
+      // values in rank order, as a whole sum would) and leaves it in its own slot, where no other
+      // rank reads that share; after the barrier every rank copies the other shares.
+      const parts = Array.from({ length: size }, (_, k) => this.#slot(ctor, k, n));
+      const share = (k: number) => Math.floor((n * k) / size);
+      const from = share(rank), to = share(rank + 1);
+      sumInOrder(parts, chunk, from, to);
+      parts[rank].set(chunk.subarray(from, to), from);
+      this.#wait();
+      for (let k = 0; k < size; k++) {
+        if (k !== rank) chunk.set(parts[k].subarray(share(k), share(k + 1)), share(k));
+      }
     }
   }
 
