@@ -9,11 +9,8 @@
  */
 import type { GemmBinder } from "./binder.ts";
 import { gradApplyRowsKernel } from "./kernels/grad_apply_rows.ts";
-import {
-  isPowerOfTwo,
-  mlpGradDequantKernel,
-  mlpGradDequantSetup,
-} from "./kernels/mlp_grad_dequant.ts";
+import { planGradientTensors } from "./grad_compress.ts";
+import { mlpGradDequantKernel, mlpGradDequantSetup } from "./kernels/mlp_grad_dequant.ts";
 import type { GpuLayout } from "./layout.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import type { TablePlan } from "./table_plan.ts";
@@ -143,9 +140,9 @@ export class GpuMlpGradient {
       );
     }
     this.#o = o;
-    const layers = [...o.layout.bottom, ...o.layout.top];
-    const quantized = o.mlpBits !== null;
-    const setup = mlpGradDequantSetup(layers, o.workers, quantized ? o.scaleBase : null, quantized);
+    const layers = o.layout.bottom.length + o.layout.top.length;
+    const plan = planGradientTensors(o.layout, o.scaleBase);
+    const setup = mlpGradDequantSetup(plan, o.workers, o.mlpBits !== null);
     this.#values = setup.values;
     this.#grid = setup.grid;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
@@ -156,10 +153,10 @@ export class GpuMlpGradient {
     });
     this.#scales = o.device.createBuffer({
       label: "mlp message scales",
-      size: 4 * Math.max(4, o.scaleBase + 2 * layers.length),
+      size: 4 * Math.max(4, o.scaleBase + 2 * layers),
       usage,
     });
-    this.#kernel = o.binder.bind(mlpGradDequantKernel(layers.length), [
+    this.#kernel = o.binder.bind(mlpGradDequantKernel(layers), [
       o.binder.uniform("mlp gradient", setup.words, setup.floats),
       this.#sums,
       this.#scales,
@@ -193,4 +190,9 @@ export class GpuMlpGradient {
     this.#sums.destroy();
     this.#scales.destroy();
   }
+}
+
+/** Whether `n` is a positive power of two. */
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }

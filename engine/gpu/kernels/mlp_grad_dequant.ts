@@ -61,42 +61,27 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   };
 }
 
-/** One layer of the GPU layout: its shape and where its weights and bias live. */
-export interface MlpGradLayer {
-  inputs: number;
-  outputs: number;
-  weightOffset: number;
-  biasOffset: number;
-}
-
 /**
  * The uniform words (with the index of its one float word) and dispatch grid of
- * {@linkcode mlpGradDequantKernel} over `layers`, and the values of a message: `scaleBase` is
- * the index of the first layer's weight scale in the scales (each layer's weight then bias scale
- * follow), or null for unquantized messages; `workers` a power of two (`GpuMlpGradient.supports`
- * says where the kernel gives the host's bits).
+ * {@linkcode mlpGradDequantKernel}, and the values of a message, from the message's tensors
+ * (`planGradientTensors` of `grad_compress.ts`: per tensor its offset in the GPU layout, place in
+ * the message, length and scale index; each layer's weights, then its bias). `scaled`: quantized
+ * messages, int32 sums with the tensors' scales; else float32 sums, no scales. `workers` a power
+ * of two (`GpuMlpGradient.supports` says where the kernel gives the host's bits).
  */
 export function mlpGradDequantSetup(
-  layers: readonly MlpGradLayer[],
+  plan: { table: Uint32Array; elements: number; tensors: number },
   workers: number,
-  scaleBase: number | null,
-  intSums: boolean,
+  scaled: boolean,
 ): { words: number[]; floats: Set<number>; grid: [number, number]; values: number } {
-  const words = [layers.length, 0, 1 / workers, intSums ? MLP_GRAD_INT_SUMS : 0];
-  let at = 0;
-  layers.forEach((l, i) => {
-    const weights = l.inputs * l.outputs;
-    const sw = scaleBase === null ? MLP_GRAD_NO_SCALE : scaleBase + 2 * i;
-    const sb = scaleBase === null ? MLP_GRAD_NO_SCALE : scaleBase + 2 * i + 1;
-    words.push(at, weights, weights + l.outputs, l.weightOffset, l.biasOffset, sw, sb, 0);
-    at += weights + l.outputs;
-  });
-  words[1] = at;
-  const groups = Math.ceil(at / MLP_GRAD_WORKGROUP);
-  return { words, floats: new Set([2]), grid: gridOf(groups), values: at };
-}
-
-/** Whether `n` is a positive power of two. */
-export function isPowerOfTwo(n: number): boolean {
-  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+  const layers = plan.tensors / 2;
+  const words = [layers, plan.elements, 1 / workers, scaled ? MLP_GRAD_INT_SUMS : 0];
+  for (let i = 0; i < layers; i++) {
+    const [wOff, at, weights, sw] = plan.table.subarray(8 * i, 8 * i + 4);
+    const [bOff, , bias, sb] = plan.table.subarray(8 * i + 4, 8 * i + 8);
+    const none = MLP_GRAD_NO_SCALE;
+    words.push(at, weights, weights + bias, wOff, bOff, scaled ? sw : none, scaled ? sb : none, 0);
+  }
+  const groups = Math.ceil(plan.elements / MLP_GRAD_WORKGROUP);
+  return { words, floats: new Set([2]), grid: gridOf(groups), values: plan.elements };
 }
