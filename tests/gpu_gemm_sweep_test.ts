@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { measureFmaPeak, sweepGemm, timePasses, tunedLine } from "../cli/gemm_sweep.ts";
-import { gemmLoadOrder, planGemm } from "../engine/gpu/gemm_plan.ts";
+import { gemmLoadOrder, gemmPlanKernel, planGemm } from "../engine/gpu/gemm_plan.ts";
 import type { TunedGemm } from "../engine/gpu/gemm_tuned.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { GEMM_BIAS, GEMM_K_ROWS, gemmKernel } from "../engine/gpu/kernels/gemm.ts";
@@ -20,18 +20,18 @@ import { findTestAdapter } from "./gpu_setup.ts";
 const ignore = (await findTestAdapter()).adapter === null;
 
 Deno.test({
-  name: "every sweep candidate's WGSL validates (each layout, scalar and vec4 loads)",
+  name: "every sweep candidate's WGSL validates (each layout, scalar and vec4 loads, k-major)",
   ignore,
   sanitizeResources: false,
   fn: async () => {
     const h = await KernelHarness.create();
     try {
       for (const name of GEMM_CANDIDATES) {
-        const tile = gemmTileByName(name);
         for (
           const [ak, bk, vec4] of [[true, true, false], [true, false, true], [false, false, true]]
         ) {
-          const source = gemmKernel(tile, ak, bk, { a: vec4, b: vec4 });
+          const plan = { tile: name, splits: 1 };
+          const source = gemmPlanKernel(plan, ak, bk, { a: vec4, b: vec4 });
           // Parsing and validation only: no pipeline, so no driver compile.
           const module = h.device.createShaderModule({ code: source.code });
           const errors = (await module.getCompilationInfo()).messages.filter((m) =>

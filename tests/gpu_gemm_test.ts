@@ -280,6 +280,57 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "GEMM k-major tiles equal the transposing kernel bit for bit (forward and dX layouts)",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const h = await KernelHarness.create();
+    try {
+      // A contiguous in k (aT false), B contiguous in k (bT true: the forward pass) or in n (dX);
+      // awkward shapes, every flag set, split-K, and C not a multiple of 4 wide (scalar stores).
+      const cases: Case[] = [];
+      let f = 0;
+      for (const [m, n, k] of [[37, 53, 29], [67, 129, 300], [45, 64, 40], [70, 128, 300]]) {
+        for (const bT of [true, false]) {
+          const flags = FLAG_SETS[f++ % FLAG_SETS.length];
+          const kk = flags & GEMM_M_ROWS && flags & GEMM_K_ROWS ? m : k;
+          cases.push({ m, n, k: kk, aT: false, bT, flags, splits: k > 100 ? 3 : 1, aligned: true });
+        }
+      }
+      for (
+        const [kMajor, plain] of [["64x64_8x8_k16m", "64x64_8x8_k16"], [
+          "64x64_4x4_k32m",
+          "64x64_4x4_k32",
+        ]]
+      ) {
+        const want = await check(h, plain as GemmKernelName, cases, true);
+        const got = await check(h, kMajor as GemmKernelName, cases, true);
+        cases.forEach((c, i) =>
+          assert.deepEqual(got[i], want[i], `${kMajor} ${JSON.stringify(c)}: != ${plain}`)
+        );
+      }
+      // The k-major kernel where A is contiguous in k and loaded as vec4s; the transposing one
+      // (same tile, same sums) elsewhere.
+      const buffer = h.storage(1024);
+      const name = (fields: GemmFields, vec4: boolean) =>
+        h.bindGemm({ tile: "64x64_8x8_k16m", splits: 1, vec4 }, fields, Array(5).fill(buffer))
+          .kernels[0].kernel.source.name;
+      const forward = { n: 4, k: 8, aRow: 8, aCol: 1, bRow: 1, bCol: 8, cRow: 4 };
+      const dW = { m: 4, n: 4, aRow: 1, aCol: 4, bRow: 4, bCol: 1, cRow: 4 };
+      assert.equal(name(forward, true), "gemm_64x64_8x8_k16m_akbk_a4_b4_c4");
+      assert.equal(
+        name({ ...forward, bRow: 4, bCol: 1 }, true),
+        "gemm_64x64_8x8_k16m_akbn_a4_b4_c4",
+      );
+      assert.equal(name(forward, false), "gemm_64x64_8x8_k16_akbk");
+      assert.equal(name(dW, true), "gemm_64x64_8x8_k16_ambn_a4_b4_c4");
+    } finally {
+      h.destroy();
+    }
+  },
+});
+
 Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plans override the rule", () => {
   assert.deepEqual(gemmTileByName("128x64_8x4_k16"), { bm: 128, bn: 64, tm: 8, tn: 4, bk: 16 });
   assert.deepEqual(gemmTileByName("64x64"), GEMM_TILES["64x64"]);

@@ -2,7 +2,9 @@
  * The tile shapes a GEMM sweep tries (`cli/bench_gpu_kernels.ts --sweep`), named
  * `BMxBN_TMxTN_kBK`: a `BM x BN` block of C per workgroup, a `TM x TN` register block per
  * invocation, K advancing BK at a time; a trailing `s` names the strided placement of the
- * register block (`GemmTile.strided`), a `d` two workgroup-memory buffers (`GemmTile.double`). A name resolves to its tile wherever a plan names one
+ * register block (`GemmTile.strided`), a `d` two workgroup-memory buffers (`GemmTile.double`), an
+ * `m` k-contiguous operands kept so in workgroup memory (`GemmTile.kMajor`). A name resolves to
+ * its tile wherever a plan names one
  * ({@linkcode gemmTileByName}); the engine's own four shapes keep their short names.
  *
  * @module
@@ -15,13 +17,16 @@ import {
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
 
-const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)(d?)$/;
+const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)(d?)(m?)$/;
 
-/** The name of `tile`: `BMxBN_TMxTN_kBK`, then `s` when strided, `d` when double-buffered. */
+/**
+ * The name of `tile`: `BMxBN_TMxTN_kBK`, then `s` when strided, `d` when double-buffered, `m`
+ * when k-major.
+ */
 export function gemmTileName(tile: GemmTile): string {
   return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}${tile.strided ? "s" : ""}${
     tile.double ? "d" : ""
-  }`;
+  }${tile.kMajor ? "m" : ""}`;
 }
 
 /**
@@ -48,6 +53,7 @@ export function gemmTileByName(name: string): GemmTile {
     bk,
     ...(match[6] ? { strided: true } : {}),
     ...(match[7] ? { double: true } : {}),
+    ...(match[8] ? { kMajor: true } : {}),
   };
   const problem = gemmTileProblem(tile);
   if (problem) throw new RangeError(`GEMM tile "${name}" cannot be compiled: ${problem}`);
@@ -57,7 +63,7 @@ export function gemmTileByName(name: string): GemmTile {
 /**
  * The sweep's candidates: register blocks of 4x4 to 8x16 in 64 to 256 invocations, K steps of 8
  * to 32, every one loadable with vec4s (so each is tried with scalar and vec4 loads); the larger
- * register blocks also strided, and some of those double-buffered.
+ * register blocks also strided, and some of those double-buffered; k-major tiles of 4x4 to 16x8.
  */
 export const GEMM_CANDIDATES: readonly string[] = [
   "128x128_8x8_k8",
@@ -113,6 +119,21 @@ export const GEMM_CANDIDATES: readonly string[] = [
   "128x128_16x8_k8s",
   "256x128_16x8_k8s",
   "128x256_8x16_k8s",
+  // K-major (products whose A is contiguous in k, loaded as vec4s; `gemm_kmajor.ts`).
+  "128x128_8x8_k8m",
+  "128x128_8x8_k16m",
+  "128x64_8x8_k16m",
+  "64x128_8x8_k16m",
+  "64x128_8x8_k32m",
+  "64x64_8x8_k16m",
+  "64x64_8x8_k32m",
+  "64x64_8x4_k16m",
+  "64x64_8x4_k32m",
+  "64x128_8x4_k16m",
+  "128x64_8x4_k16m",
+  "64x64_4x4_k32m",
+  "128x128_8x16_k16m",
+  "128x128_16x8_k16m",
 ];
 
 /** The candidates that fit `maxWorkgroupBytes` of workgroup memory and `maxThreads` invocations. */

@@ -16,6 +16,7 @@ import {
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
 import { GEMM_NAIVE16 } from "./kernels/gemm_naive.ts";
+import { gemmKMajorFits, gemmKMajorKernel } from "./kernels/gemm_kmajor.ts";
 import { BIAS_GRAD, BIAS_GRAD_ROWS, BIAS_GRAD_WORKGROUP } from "./kernels/bias_grad.ts";
 import { splitReduceGrid } from "./kernels/gemm_split_reduce.ts";
 import type { KernelSource } from "./pipelines.ts";
@@ -185,7 +186,8 @@ export function gemmMostSplits(
 
 /**
  * The kernel source of `plan`, its global loads laid out per {@linkcode gemmLoadOrder}, vec4
- * loads for the operands `vec4` names (the caller checks their alignment).
+ * loads for the operands `vec4` names (the caller checks their alignment); a k-major tile runs
+ * `gemm_kmajor.ts` where its layout and loads allow.
  */
 export function gemmPlanKernel(
   plan: GemmPlan,
@@ -194,9 +196,11 @@ export function gemmPlanKernel(
   vec4?: GemmVec4,
 ): KernelSource {
   if (plan.tile === "bias_grad") return BIAS_GRAD;
-  return plan.tile === "naive16"
-    ? GEMM_NAIVE16
-    : gemmKernel(gemmTileByName(plan.tile), aKFast, bKFast, vec4, !plan.loop);
+  if (plan.tile === "naive16") return GEMM_NAIVE16;
+  const tile = gemmTileByName(plan.tile);
+  return tile.kMajor && vec4 && gemmKMajorFits(tile, aKFast, vec4)
+    ? gemmKMajorKernel(tile, aKFast, bKFast, vec4)
+    : gemmKernel(tile, aKFast, bKFast, vec4, !plan.loop);
 }
 
 /** The register tile of `plan`, or null for the naive16 and bias_grad kernels. */

@@ -116,6 +116,11 @@ export interface GemmTile {
    * is multiplied, so a step needs one barrier instead of two (twice the workgroup memory).
    */
   double?: boolean;
+  /**
+   * Operands contiguous in k stay so in workgroup memory (`gemm_kmajor.ts`), where the layout
+   * and loads allow it (A contiguous in k, vec4 loads); elsewhere the tile runs this kernel.
+   */
+  kMajor?: boolean;
 }
 
 /**
@@ -224,7 +229,7 @@ function operandLoads(
 }
 
 /** WGSL: the epilogue writing 4 columns of one output row (those inside C), a value at a time. */
-const PUT_SCALAR_WGSL = /* wgsl */ `
+export const PUT_SCALAR_WGSL = /* wgsl */ `
 fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
   if (row >= M) { return; }
   let split = g.splits > 1u;
@@ -247,7 +252,7 @@ fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
  * WGSL: the same epilogue storing the 4 columns as one vec4 (N, C's base, row and split strides
  * multiples of 4, so a group of 4 columns is inside C whole or not at all).
  */
-const PUT_VEC4_WGSL = /* wgsl */ `
+export const PUT_VEC4_WGSL = /* wgsl */ `
 fn put(row: u32, col: u32, v: vec4f, M: u32, N: u32, z: u32) {
   if (row >= M || col >= N) { return; }
   var acc = v;
@@ -280,12 +285,47 @@ function tileRowsWgsl(x: "a" | "b", outer: number, inner: number, bk: number, do
 var<workgroup> s${x}: ${double ? `array<array<${R}, ${bk}>, 2>` : `array<${R}, ${bk}>`};`;
 }
 
+/**
+ * WGSL of the register-tiled kernels' bindings: the uniform block, then A, B and C as vec4s or
+ * floats as `vec4` says, bias and mask.
+ */
+export function gemmBindingsWgsl(vec4: GemmVec4): string {
+  return `${GEMM_UNIFORM_WGSL}
+@group(0) @binding(1) var<storage, read> a: array<${vec4.a ? "vec4f" : "f32"}>;
+@group(0) @binding(2) var<storage, read> b: array<${vec4.b ? "vec4f" : "f32"}>;
+@group(0) @binding(3) var<storage, read_write> c: array<${vec4.c ? "vec4f" : "f32"}>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> mask: array<f32>;`;
+}
+
+/**
+ * WGSL opening a register-tiled kernel's main: the product's M, K, N and operand bases for this
+ * iteration, the workgroup's block (`m0`, `n0`) and K split (`z`, k in [`kBegin`, `kEnd`));
+ * workgroups past M return.
+ */
+export function gemmPrologueWgsl(bm: number, bn: number, bk: number): string {
+  return `let M = select(g.m, it.rows, (g.flags & 1u) != 0u);
+  let K = select(g.k, it.rows, (g.flags & 2u) != 0u);
+  let N = g.n;
+  let aBase = g.aBase + select(0u, it.s0 * g.aRow, (g.flags & 4u) != 0u);
+  let bBase = g.bBase + select(0u, it.s0 * g.bRow, (g.flags & 64u) != 0u);
+  let m0 = w.y * ${bm}u;
+  let n0 = w.x * ${bn}u;
+  let z = w.z;
+  if (m0 >= M || K == 0u) { return; } // uniform per workgroup
+  let splits = max(g.splits, 1u);
+  let chunk = ((K + splits - 1u) / splits + ${bk - 1}u) / ${bk}u * ${bk}u;
+  let kBegin = min(K, z * chunk);
+  let kEnd = min(K, kBegin + chunk);`;
+}
+
 /** Why `tile` cannot be compiled (with vec4 loads where `vec4` says), or "" when it can. */
 export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: false }): string {
   const { bm, bn, tm, tn, bk } = tile;
   if (tm % 4 || tn % 4 || bm % tm || bn % tn || bk % 4) {
     return "tm, tn and bk must be multiples of 4 dividing bm, bn";
   }
+  if (tile.kMajor && tile.double) return "a k-major tile has one workgroup-memory buffer";
   const [tx, ty] = gemmWorkgroup(tile);
   const threads = tx * ty;
   const perA = vec4.a ? 4 * threads : threads, perB = vec4.b ? 4 * threads : threads;
@@ -295,9 +335,13 @@ export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: 
   return "";
 }
 
-/** Bytes of workgroup memory `tile` uses (both operand tiles, rows padded by 4, per buffer). */
+/**
+ * Bytes of workgroup memory `tile` uses (both operand tiles, rows padded by 4, per buffer; a
+ * k-major tile's rows of k padded by 4, or the other layout's where that is larger).
+ */
 export function gemmTileWorkgroupBytes(tile: GemmTile): number {
-  return tile.bk * (tile.bm + 4 + tile.bn + 4) * 4 * (tile.double ? 2 : 1);
+  const rows = tile.bk * (tile.bm + 4 + tile.bn + 4) * 4 * (tile.double ? 2 : 1);
+  return tile.kMajor ? Math.max(rows, (tile.bm + tile.bn) * (tile.bk + 4) * 4) : rows;
 }
 
 /**
@@ -406,12 +450,7 @@ export function gemmKernel(
   }`;
   lines.push(/* wgsl */ `
 ${ITER_WGSL}
-${GEMM_UNIFORM_WGSL}
-@group(0) @binding(1) var<storage, read> a: array<${vec4.a ? "vec4f" : "f32"}>;
-@group(0) @binding(2) var<storage, read> b: array<${vec4.b ? "vec4f" : "f32"}>;
-@group(0) @binding(3) var<storage, read_write> c: array<${vec4.c ? "vec4f" : "f32"}>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> mask: array<f32>;
+${gemmBindingsWgsl(vec4)}
 
 ${tileRowsWgsl("a", bm / 4 / innerA, innerA, bk, double)}
 ${tileRowsWgsl("b", bn / 4 / innerB, innerB, bk, double)}
@@ -424,19 +463,7 @@ fn main(
   @builtin(local_invocation_index) li: u32,
   @builtin(workgroup_id) w: vec3u,
 ) {
-  let M = select(g.m, it.rows, (g.flags & 1u) != 0u);
-  let K = select(g.k, it.rows, (g.flags & 2u) != 0u);
-  let N = g.n;
-  let aBase = g.aBase + select(0u, it.s0 * g.aRow, (g.flags & 4u) != 0u);
-  let bBase = g.bBase + select(0u, it.s0 * g.bRow, (g.flags & 64u) != 0u);
-  let m0 = w.y * ${bm}u;
-  let n0 = w.x * ${bn}u;
-  let z = w.z;
-  if (m0 >= M || K == 0u) { return; } // uniform per workgroup
-  let splits = max(g.splits, 1u);
-  let chunk = ((K + splits - 1u) / splits + ${bk - 1}u) / ${bk}u * ${bk}u;
-  let kBegin = min(K, z * chunk);
-  let kEnd = min(K, kBegin + chunk);
+  ${gemmPrologueWgsl(bm, bn, bk)}
   ${accs.join("\n  ")}
   ${regs.join("\n  ")}
   var k0 = kBegin;
@@ -446,6 +473,7 @@ fn main(
   ${out.join("\n  ")}
 }
 `);
+  // A k-major tile's fallback is this kernel: the same name as its tile without the flag.
   const name =
     `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}_` +
     `${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
