@@ -11,8 +11,8 @@ import { measureFmaPeak, sweepGemm, timePasses, tunedLine } from "../cli/gemm_sw
 import { gemmLoadOrder, gemmPlanKernel, planGemm } from "../engine/gpu/gemm_plan.ts";
 import type { TunedGemm } from "../engine/gpu/gemm_tuned.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
-import { GEMM_BIAS, GEMM_K_ROWS, gemmKernel } from "../engine/gpu/kernels/gemm.ts";
-import { GEMM_CANDIDATES, gemmTileByName } from "../engine/gpu/gemm_candidates.ts";
+import { GEMM_BIAS, GEMM_K_ROWS } from "../engine/gpu/kernels/gemm.ts";
+import { GEMM_CANDIDATES } from "../engine/gpu/gemm_candidates.ts";
 import { MAX_ABS_DIFF } from "../engine/gpu/kernels/max_abs_diff.ts";
 import { Rng } from "../engine/rng.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
