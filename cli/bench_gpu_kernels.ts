@@ -62,6 +62,7 @@ import {
   type SweepResult,
   timePasses,
   tunedLine,
+  tunedPick,
   type WarmUp,
 } from "./gemm_sweep.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
@@ -502,7 +503,7 @@ function summarizeSweep(
   const gflop = results.reduce((s, r) => s + r.gflop, 0);
   const rule = results.reduce((s, r) => s + r.rule.us, 0);
   // What the engine would run once the GEMM_TUNED lines are pasted.
-  const tunedUs = results.reduce((s, r) => s + (tunedLine(r) ? r.best!.us : r.rule.us), 0);
+  const tunedUs = results.reduce((s, r) => s + (tunedPick(r)?.us ?? r.rule.us), 0);
   const out = [
     totals(`${results.length} swept products, rule`, gflop, rule, peakTflops),
     totals(`${results.length} swept products, tuned`, gflop, tunedUs, peakTflops),

@@ -426,18 +426,26 @@ export async function sweepGemm(
  * `  "KEY": { tile, splits, vec4[, loop] }, // label, µs, × rule`.
  */
 export function tunedLine(r: SweepResult, minGain = 0.03): string | null {
-  // The engine's current plan (a tuned entry, perhaps with its loop rolled, which the sweep's
-  // candidates are not) stays unless a candidate beats it too.
-  const bestWins = r.best !== null &&
-    r.best.us * (1 + minGain) <= Math.min(r.rule.us, r.current.us);
-  const pick: (TunedGemm & { us: number }) | null = bestWins && r.best
-    ? { tile: r.best.tile, splits: r.best.splits, vec4: r.best.vec4, us: r.best.us }
-    : r.current.us * (1 + minGain) <= r.rule.us
-    ? { vec4: false, ...r.current }
-    : null;
+  const pick = tunedPick(r, minGain);
   if (!pick) return null;
   const loop = pick.loop ? ", loop: true" : "";
   return `  "${r.key}": { tile: "${pick.tile}", splits: ${pick.splits}, vec4: ${pick.vec4}${loop} }, // ${r.label}: ${
     pick.us.toFixed(1)
   } µs, ${(r.rule.us / pick.us).toFixed(2)}x the rule`;
+}
+
+/**
+ * The plan {@linkcode tunedLine} writes for a swept product, with its time: the best candidate,
+ * or the engine's current plan (a product none of whose candidates ran keeps it), or null.
+ */
+export function tunedPick(r: SweepResult, minGain = 0.03): (TunedGemm & { us: number }) | null {
+  // The engine's current plan (a tuned entry, perhaps with its loop rolled, which the sweep's
+  // candidates are not) stays unless a candidate beats it too.
+  const bestWins = r.best !== null &&
+    r.best.us * (1 + minGain) <= Math.min(r.rule.us, r.current.us);
+  return bestWins && r.best
+    ? { tile: r.best.tile, splits: r.best.splits, vec4: r.best.vec4, us: r.best.us }
+    : r.current.us * (1 + minGain) <= r.rule.us
+    ? { vec4: false, ...r.current }
+    : null;
 }

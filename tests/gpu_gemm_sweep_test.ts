@@ -7,7 +7,14 @@
  * reported as ignored.
  */
 import assert from "node:assert/strict";
-import { measureFmaPeak, sweepGemm, timePasses, tunedLine } from "../cli/gemm_sweep.ts";
+import {
+  measureFmaPeak,
+  sweepGemm,
+  type SweepResult,
+  timePasses,
+  tunedLine,
+  tunedPick,
+} from "../cli/gemm_sweep.ts";
 import { gemmLoadOrder, gemmPlanKernel, planGemm } from "../engine/gpu/gemm_plan.ts";
 import type { TunedGemm } from "../engine/gpu/gemm_tuned.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
@@ -173,4 +180,23 @@ Deno.test({
       h.destroy();
     }
   },
+});
+
+Deno.test("a swept product none of whose candidates ran keeps the engine's plan in the tuned lines", () => {
+  const r: SweepResult = {
+    key: "16384x512x367/akbk",
+    label: "kaggle b16384 forward top[0] 367->512",
+    m: 16384,
+    n: 512,
+    k: 367,
+    gflop: 6.16,
+    rule: { tile: "128x128", splits: 1, us: 282 },
+    current: { tile: "128x64_8x8_k8s", splits: 1, vec4: true, us: 206 },
+    best: null,
+    rejected: 0,
+    candidates: [],
+  };
+  assert.deepEqual(tunedPick(r), { tile: "128x64_8x8_k8s", splits: 1, vec4: true, us: 206 });
+  assert.match(tunedLine(r)!, /"16384x512x367\/akbk": \{ tile: "128x64_8x8_k8s", splits: 1/);
+  assert.equal(tunedPick({ ...r, current: { ...r.current, us: 280 } }), null);
 });
