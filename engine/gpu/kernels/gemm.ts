@@ -319,6 +319,56 @@ export function gemmPrologueWgsl(bm: number, bn: number, bk: number): string {
   let kEnd = min(K, kBegin + chunk);`;
 }
 
+/**
+ * WGSL of a register-tiled kernel's K loop with one workgroup-memory buffer: store the step
+ * loaded, load the next into registers, multiply (`multiply`, WGSL), one barrier either side.
+ */
+export function gemmStepLoopWgsl(
+  bk: number,
+  store: string[],
+  load: string[],
+  multiply: string,
+): string {
+  return `for (; k0 < kEnd; k0 += ${bk}u) {
+    ${store.join("\n    ")}
+    workgroupBarrier();
+    kl = k0 + ${bk}u;
+    if (kl < kEnd) {
+      ${load.join("\n      ")}
+    }
+    ${multiply}
+    workgroupBarrier();
+  }`;
+}
+
+/**
+ * WGSL of a register-tiled kernel's entry point: the prologue, `vars` (accumulators, load
+ * registers), the first K-step's `load`, the K `loop` and the epilogue `out`.
+ */
+export function gemmMainWgsl(
+  tile: GemmTile,
+  vars: string[],
+  load: string[],
+  loop: string,
+  out: string[],
+): string {
+  const [tx, ty] = gemmWorkgroup(tile);
+  return `@compute @workgroup_size(${tx}, ${ty})
+fn main(
+  @builtin(local_invocation_id) l: vec3u,
+  @builtin(local_invocation_index) li: u32,
+  @builtin(workgroup_id) w: vec3u,
+) {
+  ${gemmPrologueWgsl(tile.bm, tile.bn, tile.bk)}
+  ${vars.join("\n  ")}
+  var k0 = kBegin;
+  var kl = kBegin;
+  ${load.join("\n  ")}
+  ${loop}
+  ${out.join("\n  ")}
+}`;
+}
+
 /** Why `tile` cannot be compiled (with vec4 loads where `vec4` says), or "" when it can. */
 export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: false }): string {
   const { bm, bn, tm, tn, bk } = tile;
@@ -418,16 +468,7 @@ export function gemmKernel(
       ${body}
     }`;
   // One K-step per round: store the loaded step, load the next, multiply.
-  const mainLoop = `for (; k0 < kEnd; k0 += ${bk}u) {
-    ${store.join("\n    ")}
-    workgroupBarrier();
-    kl = k0 + ${bk}u;
-    if (kl < kEnd) {
-      ${load.join("\n      ")}
-    }
-    ${multiply}
-    workgroupBarrier();
-  }`;
+  const mainLoop = gemmStepLoopWgsl(bk, store, load, multiply);
   // Two buffers: multiply buffer pr while the next step goes into the other one.
   const mainLoopDouble = `var pr = 0u;
   var pw = 0u;
@@ -457,21 +498,7 @@ ${tileRowsWgsl("b", bn / 4 / innerB, innerB, bk, double)}
 
 ${vec4.c ? PUT_VEC4_WGSL : PUT_SCALAR_WGSL}
 
-@compute @workgroup_size(${tx}, ${ty})
-fn main(
-  @builtin(local_invocation_id) l: vec3u,
-  @builtin(local_invocation_index) li: u32,
-  @builtin(workgroup_id) w: vec3u,
-) {
-  ${gemmPrologueWgsl(bm, bn, bk)}
-  ${accs.join("\n  ")}
-  ${regs.join("\n  ")}
-  var k0 = kBegin;
-  var kl = kBegin;
-  ${load.join("\n  ")}
-  ${double ? mainLoopDouble : mainLoop}
-  ${out.join("\n  ")}
-}
+${gemmMainWgsl(tile, [...accs, ...regs], load, double ? mainLoopDouble : mainLoop, out)}
 `);
   // A k-major tile's fallback is this kernel: the same name as its tile without the flag.
   const name =

@@ -19,7 +19,8 @@
 import type { KernelSource } from "../pipelines.ts";
 import {
   gemmBindingsWgsl,
-  gemmPrologueWgsl,
+  gemmMainWgsl,
+  gemmStepLoopWgsl,
   type GemmTile,
   type GemmVec4,
   gemmWorkgroup,
@@ -145,30 +146,15 @@ var<workgroup> sa: array<array<${row}, ${ty}>, ${tm}>;
 var<workgroup> sb: ${sb};
 ${vec4.c ? PUT_VEC4_WGSL : PUT_SCALAR_WGSL}
 
-@compute @workgroup_size(${tx}, ${ty})
-fn main(
-  @builtin(local_invocation_id) l: vec3u,
-  @builtin(local_invocation_index) li: u32,
-  @builtin(workgroup_id) w: vec3u,
-) {
-  ${gemmPrologueWgsl(bm, bn, bk)}
-  ${accs.join("\n  ")}
-  ${regs.join("\n  ")}
-  var k0 = kBegin;
-  var kl = kBegin;
-  ${load.join("\n  ")}
-  for (; k0 < kEnd; k0 += ${bk}u) {
-    ${store.join("\n    ")}
-    workgroupBarrier();
-    kl = k0 + ${bk}u;
-    if (kl < kEnd) {
-      ${load.join("\n      ")}
-    }
-    ${multiply.join("\n    ")}
-    workgroupBarrier();
+${
+    gemmMainWgsl(
+      tile,
+      [...accs, ...regs],
+      load,
+      gemmStepLoopWgsl(bk, store, load, multiply.join("\n    ")),
+      out,
+    )
   }
-  ${out.join("\n  ")}
-}
 `;
   return {
     name: `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}m_ak${bKFast ? "bk" : "bn"}_a4_b4${
