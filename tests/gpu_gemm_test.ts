@@ -184,6 +184,23 @@ async function check(
   return out;
 }
 
+/**
+ * Aligned cases (vec4 loads possible) over four awkward shapes, each in the operand layouts
+ * `layouts` ([aT, bT]), the flag sets taken in turn, K split 3 ways past 100.
+ */
+function alignedCases(layouts: [boolean, boolean][]): Case[] {
+  const cases: Case[] = [];
+  let f = 0;
+  for (const [m, n, k] of [[37, 53, 29], [67, 129, 300], [45, 64, 40], [70, 128, 300]]) {
+    for (const [aT, bT] of layouts) {
+      const flags = FLAG_SETS[f++ % FLAG_SETS.length];
+      const kk = flags & GEMM_M_ROWS && flags & GEMM_K_ROWS ? m : k;
+      cases.push({ m, n, k: kk, aT, bT, flags, splits: k > 100 ? 3 : 1, aligned: true });
+    }
+  }
+  return cases;
+}
+
 for (const tile of [...Object.keys(GEMM_TILES), "naive16"] as GemmKernelName[]) {
   Deno.test({
     name: `GEMM ${tile} matches a float64 reference (awkward shapes, views, flags, split-K)`,
@@ -229,17 +246,7 @@ Deno.test({
       // A strided tile of several vec4 loads per invocation and K-step, loading along m / n (a
       // transposed operand) as well as along k.
       for (const tile of ["64x128_8x4_k32s"]) {
-        const cases: Case[] = [];
-        let f = 0;
-        for (const [m, n, k] of [[37, 53, 29], [67, 129, 300], [45, 64, 40], [70, 128, 300]]) {
-          for (const aT of [false, true]) {
-            for (const bT of [false, true]) {
-              const flags = FLAG_SETS[f++ % FLAG_SETS.length];
-              const kk = flags & GEMM_M_ROWS && flags & GEMM_K_ROWS ? m : k;
-              cases.push({ m, n, k: kk, aT, bT, flags, splits: k > 100 ? 3 : 1, aligned: true });
-            }
-          }
-        }
+        const cases = alignedCases([[false, false], [false, true], [true, false], [true, true]]);
         const scalar = await check(h, tile, cases);
         const vec4 = await check(h, tile, cases, true);
         cases.forEach((c, i) =>
@@ -289,15 +296,7 @@ Deno.test({
     try {
       // A contiguous in k (aT false), B contiguous in k (bT true: the forward pass) or in n (dX);
       // awkward shapes, every flag set, split-K, and C not a multiple of 4 wide (scalar stores).
-      const cases: Case[] = [];
-      let f = 0;
-      for (const [m, n, k] of [[37, 53, 29], [67, 129, 300], [45, 64, 40], [70, 128, 300]]) {
-        for (const bT of [true, false]) {
-          const flags = FLAG_SETS[f++ % FLAG_SETS.length];
-          const kk = flags & GEMM_M_ROWS && flags & GEMM_K_ROWS ? m : k;
-          cases.push({ m, n, k: kk, aT: false, bT, flags, splits: k > 100 ? 3 : 1, aligned: true });
-        }
-      }
+      const cases = alignedCases([[false, true], [false, false]]);
       for (
         const [kMajor, plain] of [["64x64_8x8_k16m", "64x64_8x8_k16"], [
           "64x64_4x4_k32m",
