@@ -75,7 +75,7 @@ async function main(): Promise<number> {
   const { batches, presets } = gpuDpLists(values);
   const iterations = intFlag("iterations", values.iterations) ?? 20;
   const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
-  const readback = choiceFlag("readback", values.readback, READBACKS) ?? "map";
+  const readback = choiceFlag("readback", values.readback, READBACKS) ?? "auto";
   const gpuIndex = gpuIndexSetting(intFlag("gpu-index", values["gpu-index"], 0));
   if (gpuIndex !== undefined) await selectGpu(gpuIndex);
   const h = await KernelHarness.create();

@@ -85,7 +85,7 @@ async function main(): Promise<number> {
   const gpuIndex = rankGpuIndex(
     values.gpus === undefined ? null : intList("gpus", values.gpus, 0),
   );
-  const readback = choiceFlag("readback", values.readback, READBACKS) ?? "map";
+  const readback = choiceFlag("readback", values.readback, READBACKS) ?? "auto";
   const spec = kaggleSpec(scale);
   const data = new SyntheticCriteo(spec, { seed: 1 });
   const rows: Row[] = [];

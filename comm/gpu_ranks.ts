@@ -36,7 +36,7 @@ export interface GpuRanksOptions {
   predictBatch?: number;
   /** Bytes of a rank's slot in shared memory (the largest message it gathers). */
   slotBytes?: number;
-  /** How ranks read their results back (`GpuGradientExchange`'s option; default `map`). */
+  /** How ranks read their results back (`GpuGradientExchange`'s option and default). */
   readback?: GpuReadback;
   /**
    * Compare every rank's parameter checksum after every chunk (default true), as the MPI runner

@@ -17,6 +17,7 @@ import type {
   TrainOptions,
 } from "../engine/engine.ts";
 import type { Params } from "../engine/params.ts";
+import { DEFAULT_GPU_READBACK } from "../engine/gpu/grad_exchange.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";
 import { bytesTimes, meanBytesPerIteration } from "./accounting.ts";
@@ -48,7 +49,7 @@ export class GpuRanksEngine implements Engine {
         dataParallelRanks: o.ranks,
         rankDevices: ranks.devices.join("; "),
         communicator: "shared memory (Workers)",
-        readback: o.readback ?? "map",
+        readback: o.readback ?? DEFAULT_GPU_READBACK,
       },
     };
   }

@@ -18,6 +18,7 @@ import type { BatchChunk } from "../engine/batch.ts";
 import type { Engine } from "../engine/engine.ts";
 import { GpuMlpGradient, GpuRowApply } from "../engine/gpu/grad_apply.ts";
 import {
+  DEFAULT_GPU_READBACK,
   GpuGradientExchange,
   gpuLayoutAccess,
   type GpuMessages,
@@ -247,11 +248,11 @@ export class GpuRankExchange implements GpuExchange {
 
   readonly #readback: GpuReadback;
 
-  /** A rank's exchange; `readback` as `GpuGradientExchange`'s (default `map`). */
+  /** A rank's exchange; `readback` as `GpuGradientExchange`'s. */
   constructor(
     comm: Communicator,
     compression: Partial<Compression>,
-    readback: GpuReadback = "map",
+    readback: GpuReadback = DEFAULT_GPU_READBACK,
   ) {
     this.#readback = readback;
     this.comm = comm;
@@ -354,12 +355,12 @@ export class SimulatedGpuDataParallel implements GpuExchange {
 
   readonly #readback: GpuReadback;
 
-  /** K workers on `engine`; `readback` as `GpuGradientExchange`'s (default `map`). */
+  /** K workers on `engine`; `readback` as `GpuGradientExchange`'s. */
   constructor(
     engine: Engine,
     workers: number,
     compression: Partial<Compression> = {},
-    readback: GpuReadback = "map",
+    readback: GpuReadback = DEFAULT_GPU_READBACK,
   ) {
     this.#readback = readback;
     if (!Number.isInteger(workers) || workers < 1) {

@@ -371,21 +371,29 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
   });
 }
 
-const EXCHANGE_CASES: [GpuPresetName, GpuReadback][] = [
+// The third entry: `canvasMaxBytes` under `auto` (0: the counts through the canvas, then every
+// message mapped; the default: these small messages through the canvas).
+const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
   ["sparse", "map"],
   ["sparse-emb8", "map"],
   ["sparse-int8", "map"],
   ["sparse-int8-ec", "map"],
   ["sparse", "canvas"],
   ["sparse-int8-ec", "canvas-scales"],
+  ["sparse", "canvas-scales"],
   ["sparse-int8", "canvas"],
+  ["sparse", "auto"],
+  ["sparse", "auto", 0],
+  ["sparse-int8", "auto", 0],
 ];
 type GpuPresetName = "sparse" | "sparse-emb8" | "sparse-int8" | "sparse-int8-ec";
 
-for (const [preset, readback] of EXCHANGE_CASES) {
+for (const [preset, readback, canvasMaxBytes] of EXCHANGE_CASES) {
   Deno.test({
     name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps, ` +
-      `readback ${readback}`,
+      `readback ${readback}${
+        canvasMaxBytes === undefined ? "" : ` (canvas to ${canvasMaxBytes} B)`
+      }`,
     ignore: ignore || (readback !== "map" && !hasOffscreenCanvas()),
     fn: async () => {
       const spec = tinySpec();
@@ -409,7 +417,14 @@ for (const [preset, readback] of EXCHANGE_CASES) {
           grad,
           dT,
           cpu: new WorkerGradients(spec, c),
-          gpu: new GpuGradientExchange({ ...options, input, dT, grad, readback }),
+          gpu: new GpuGradientExchange({
+            ...options,
+            input,
+            dT,
+            grad,
+            readback,
+            canvasMaxBytes,
+          }),
         };
       });
       try {
@@ -438,6 +453,10 @@ for (const [preset, readback] of EXCHANGE_CASES) {
             assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
             const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
             assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
+            const via = readback === "canvas" || (readback === "auto" && canvasMaxBytes !== 0)
+              ? "canvas"
+              : "map";
+            assert.equal(w.gpu.messagesVia, via, `step ${step} worker ${k} messages read via`);
             if (readback !== "map" || w.gpu.scaleCount) {
               // The counts read first: only the message's bytes used come back.
               const four = (n: number) => Math.ceil(n / 4) * 4;

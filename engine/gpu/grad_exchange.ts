@@ -21,7 +21,7 @@ import type { ModelSpec } from "../spec.ts";
 import type { GemmBinder } from "./binder.ts";
 import { GpuMlpCompression, planGradientTensors } from "./grad_compress.ts";
 import { GpuRowCompression, rowMessageBytes } from "./grad_compress_rows.ts";
-import { CanvasReader } from "./canvas_readback.ts";
+import { CanvasReader, hasOffscreenCanvas } from "./canvas_readback.ts";
 import type { GpuLayout } from "./layout.ts";
 
 /** The compression settings (`comm/compression.ts`'s `Compression`). */
@@ -48,11 +48,18 @@ export interface GpuGradientExchangeOptions {
   /** The packed MLP gradients (`layout.ts`). */
   grad: GPUBuffer;
   /**
-   * How results come back (default `map`): `mapAsync` (Deno sleeps 10 ms after each), or the
+   * How results come back (default {@linkcode DEFAULT_GPU_READBACK}): `mapAsync` (Deno sleeps 10 ms after each), or the
    * `OffscreenCanvas` path of `canvas_readback.ts` (no sleep, but BMP encoding of the bytes) for
-   * the scales only (`canvas-scales`) or for the scales and the messages (`canvas`).
+   * the scales only (`canvas-scales`), for the scales and the messages (`canvas`), or for the
+   * scales and the messages of at most `canvasMaxBytes`, larger ones mapped (`auto`; `map` where
+   * Deno has no `OffscreenCanvas`).
    */
   readback?: GpuReadback;
+  /**
+   * Under `auto`, the largest message read through the canvas (default
+   * {@linkcode AUTO_CANVAS_MAX_BYTES}).
+   */
+  canvasMaxBytes?: number;
   /**
    * Under error compensation, the MLP residual to keep (`GpuMlpCompressionOptions.residual`):
    * training state that must outlive an exchange rebuilt for new input buffers.
@@ -61,7 +68,17 @@ export interface GpuGradientExchangeOptions {
 }
 
 /** How {@linkcode GpuGradientExchange} reads its results back. */
-export type GpuReadback = "map" | "canvas-scales" | "canvas";
+export type GpuReadback = "map" | "canvas-scales" | "canvas" | "auto";
+
+/**
+ * The largest message `auto` reads through the canvas: where its BMP encoding (~5.7 ms per MB on
+ * an H200's host, ~9 on lavapipe here) comes to a map's fixed 11 ms sleep plus its copy (~0.8 and
+ * ~2.8 ms per MB): 2.3 MB and 1.8 MB by `bench:readback` (`engine/gpu/README.md`).
+ */
+export const AUTO_CANVAS_MAX_BYTES = 2 * 1024 * 1024;
+
+/** The readback GPU ranks and the benches use unless told: `auto`. */
+export const DEFAULT_GPU_READBACK: GpuReadback = "auto";
 
 /** What one worker sends for one iteration, as `WorkerGradients` holds it. */
 export interface GpuMessages {
@@ -144,11 +161,14 @@ export class GpuGradientExchange {
     gather: GPUBuffer | null;
     small: GPUBuffer;
   } | null;
+  /** The largest message read through the canvas (0: none, every one mapped). */
+  readonly #canvasMaxBytes: number;
   readonly #own: GPUBuffer[] = [];
   /** The unique rows per table of the last {@linkcode collect}, once read back. */
   #counts: Uint32Array | null = null;
   /** Bytes the last iteration's readbacks copied to the host. */
   #copied = 0;
+  #messagesVia: "canvas" | "map" | null = null;
 
   constructor(o: GpuGradientExchangeOptions) {
     const c = o.compression;
@@ -208,10 +228,16 @@ export class GpuGradientExchange {
     this.#staging = buffer("exchange readback", mlpPadded + this.#rows.capacityBytes, MAP_READ);
     const smallBytes = 4 * (this.scaleCount + T);
     this.#scaleStaging = buffer("scale and count readback", smallBytes, MAP_READ);
-    const mode = o.readback ?? "map";
+    const asked = o.readback ?? DEFAULT_GPU_READBACK;
+    const mode = asked === "auto" && !hasOffscreenCanvas() ? "map" : asked;
+    this.#canvasMaxBytes = mode === "canvas"
+      ? Infinity
+      : mode === "auto"
+      ? o.canvasMaxBytes ?? AUTO_CANVAS_MAX_BYTES
+      : 0;
     this.#canvas = mode === "map" ? null : {
       reader: new CanvasReader(o.device),
-      gather: mode === "canvas" ? buffer("exchange gather", this.#staging.size) : null,
+      gather: this.#canvasMaxBytes > 0 ? buffer("exchange gather", this.#staging.size) : null,
       small: buffer("scale and count gather", smallBytes),
     };
   }
@@ -228,6 +254,11 @@ export class GpuGradientExchange {
    */
   get readbackBytes(): number {
     return this.#copied;
+  }
+
+  /** How the last {@linkcode messages} came back (null before the first). */
+  get messagesVia(): "canvas" | "map" | null {
+    return this.#messagesVia;
   }
 
   /**
@@ -310,11 +341,10 @@ export class GpuGradientExchange {
       }
       device.queue.writeBuffer(this.#scales, 0, scales as Float32Array<ArrayBuffer>);
     }
-    const gather = this.#canvas?.gather ?? this.#staging;
     // The counts say how many bytes the embedding message uses: read first (a canvas readback
     // of a few words costs far less than the unused rest of the buffer), unless read with the
     // scales; a map readback without scales would pay a second sleep, so it copies the buffer.
-    if (gather !== this.#staging && this.#counts === null) await this.#readSmall(false);
+    if (this.#canvas && this.#counts === null) await this.#readSmall(false);
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     this.#rows.recordMessage(pass, bindIteration);
@@ -329,13 +359,16 @@ export class GpuGradientExchange {
       ? Math.ceil(rowMessageBytes(known, d, c.embeddingBits) / 4) * 4
       : this.#rows.capacityBytes;
     const total = mlpPadded + rowBytes;
+    const viaCanvas = this.#canvas?.gather && total <= this.#canvasMaxBytes ? this.#canvas : null;
+    const gather = viaCanvas?.gather ?? this.#staging;
+    this.#messagesVia = viaCanvas ? "canvas" : "map";
     encoder.copyBufferToBuffer(source, 0, gather, 0, mlpPadded);
     encoder.copyBufferToBuffer(this.#rows.message, 0, gather, mlpPadded, rowBytes);
     let all: ArrayBuffer;
-    if (gather !== this.#staging) {
-      this.#canvas!.reader.copy(encoder, gather, 0, total);
+    if (viaCanvas) {
+      viaCanvas.reader.copy(encoder, gather, 0, total);
       device.queue.submit([encoder.finish()]);
-      all = await this.#canvas!.reader.read(total);
+      all = await viaCanvas.reader.read(total);
     } else {
       device.queue.submit([encoder.finish()]);
       await this.#staging.mapAsync(GPUMapMode.READ, 0, total);
@@ -356,7 +389,7 @@ export class GpuGradientExchange {
     if (c.mlpBits === 8) mlp = new Int8Array(all.slice(0, this.#mlpBytes));
     else if (c.mlpBits === 16) mlp = new Int16Array(all.slice(0, this.#mlpBytes));
     else mlp = this.#compactMlp(new Float32Array(all, 0, this.#o.layout.floats));
-    if (gather === this.#staging) this.#staging.unmap();
+    if (!viaCanvas) this.#staging.unmap();
     return { mlp, embedding };
   }
 
