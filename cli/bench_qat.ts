@@ -41,6 +41,13 @@ engine memory, then the bandwidth of that whole-table read against a plain copy'
       default: "400; HAWQ runs a tenth",
     },
     threads: { ...FLAGS.threads, default: "every core" },
+    rounds: {
+      type: "string",
+      arg: "N",
+      help: "rounds over the methods (each a fresh engine per method); medians over all rounds' " +
+        "iterations, so drifting background load hits every method alike",
+      default: "1",
+    },
     ...CPU_KERNEL_FLAGS,
   },
   positionals: false,
@@ -53,6 +60,7 @@ async function main(): Promise<number> {
   const spec = kaggleSpec(numberFlag("scale", values.scale, 0, 1) ?? 1);
   const iters = intFlag("iterations", values.iterations) ?? 400;
   const threads = intFlag("threads", values.threads);
+  const rounds = intFlag("rounds", values.rounds, 1) ?? 1;
   const kernels = cpuKernelsFlag(values, "auto");
   const batch = 128;
   const data = new SyntheticCriteo(spec, { seed: 1 });
@@ -73,43 +81,48 @@ async function main(): Promise<number> {
   console.log(
     "method               total ms/it  ×FP32   scale  forward backward  update  engine GB",
   );
+  // Per method, each timed iteration's phases over every round, and the engine's memory.
+  const samples = methods.map(() => ({ phases: PHASES.map((): number[] => []), bytes: 0 }));
+  for (let round = 0; round < rounds; round++) {
+    for (const [m, [, quantization, n, incrementalTableMaxima]] of methods.entries()) {
+      const warm = Math.min(50, n);
+      const chunk = allocateOneHotChunk(spec, batch, batch * (n + warm), true);
+      data.fill(chunk, "train", 0);
+      const engine = await createCpuEngine({
+        spec,
+        maxBatch: batch,
+        seed: 1,
+        threads,
+        quantization,
+        kernels,
+        incrementalTableMaxima,
+      });
+      try {
+        const r = await engine.trainChunk(chunk, { learningRate: 0.1 });
+        for (const [k, p] of PHASES.entries()) {
+          samples[m].phases[k].push(...r.phases[p].subarray(warm));
+        }
+        samples[m].bytes = engine.memoryBytes();
+      } finally {
+        await engine.dispose();
+      }
+    }
+  }
   let fp32Total = 0;
   let scaleGBs = 0;
-  for (const [name, quantization, n, incrementalTableMaxima] of methods) {
-    const warm = Math.min(50, n);
-    const chunk = allocateOneHotChunk(spec, batch, batch * (n + warm), true);
-    data.fill(chunk, "train", 0);
-    const engine = await createCpuEngine({
-      spec,
-      maxBatch: batch,
-      seed: 1,
-      threads,
-      quantization,
-      kernels,
-      incrementalTableMaxima,
-    });
-    try {
-      const r = await engine.trainChunk(chunk, { learningRate: 0.1 });
-      const med = (p: typeof PHASES[number]) => summarize(r.phases[p].subarray(warm)).median;
-      const total = summarize(
-        r.phases.scale.subarray(warm).map((_, i) =>
-          PHASES.reduce((s, p) => s + r.phases[p][warm + i], 0)
-        ),
-      ).median;
-      if (name === "fp32") fp32Total = total;
-      if (!incrementalTableMaxima) scaleGBs = tableBytes / 1e6 / med("scale");
-      console.log(
-        `${name.padEnd(20)} ${total.toFixed(3).padStart(11)}  ${
-          (total / fp32Total).toFixed(2).padStart(5)
-        }  ${med("scale").toFixed(3).padStart(6)}  ${med("forward").toFixed(3).padStart(7)} ${
-          med("backward").toFixed(3).padStart(8)
-        }  ${med("update").toFixed(3).padStart(6)}  ${
-          (engine.memoryBytes() / 1e9).toFixed(3).padStart(9)
-        }`,
-      );
-    } finally {
-      await engine.dispose();
-    }
+  for (const [m, [name, , , incrementalTableMaxima]] of methods.entries()) {
+    const { phases, bytes } = samples[m];
+    const med = (p: typeof PHASES[number]) => summarize(phases[PHASES.indexOf(p)]).median;
+    const total = summarize(phases[0].map((_, i) => phases.reduce((s, q) => s + q[i], 0))).median;
+    if (name === "fp32") fp32Total = total;
+    if (!incrementalTableMaxima) scaleGBs = tableBytes / 1e6 / med("scale");
+    console.log(
+      `${name.padEnd(20)} ${total.toFixed(3).padStart(11)}  ${
+        (total / fp32Total).toFixed(2).padStart(5)
+      }  ${med("scale").toFixed(3).padStart(6)}  ${med("forward").toFixed(3).padStart(7)} ${
+        med("backward").toFixed(3).padStart(8)
+      }  ${med("update").toFixed(3).padStart(6)}  ${(bytes / 1e9).toFixed(3).padStart(9)}`,
+    );
   }
   // A plain copy on one thread (memcpy) and on every thread, over 512 MB.
   const n = 128 * 2 ** 20;
