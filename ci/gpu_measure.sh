@@ -53,7 +53,7 @@ for step in "${STEPS[@]}"; do
   infer) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_infer.ts --threads 1,2 --rounds 3 --python "$PY" --out "$OUT/$step.json") ;;
   cpu-tb) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_cpu.ts terabyte --batch-size 2048 --max-rows 0 --iterations 10 --rounds 2 --threads 2 --cpu-kernels blas --python "$PY" --out "$OUT/$step.json") ;;
   qat) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_qat.ts --threads 2 --cpu-kernels blas --iterations 200 --rounds 3) ;;
-  dp) cmd=("${R[@]}" cli/bench_gpu_dp.ts --ranks 2 --readback canvas --out "$OUT/$step.json") ;;
+  dp) cmd=("${R[@]}" cli/bench_gpu_dp.ts --ranks 2 --out "$OUT/$step.json") ;;
   *)
     echo "gpu_measure: unknown step '$step' (expected kaggle, terabyte, kernels, methods, profile, infer, dp, cpu-tb or qat)" >&2
     exit 2
