@@ -59,11 +59,13 @@ Deno.test({
         const shape = { f, d, ldt, ldr, rows };
         h.setIterations([{ s0: 0, rows }]);
         const t = Float32Array.from({ length: rows * ldt }, () => rng.next() * 2 - 1);
+        // Exact zeros and negative zeros, as ReLU leaves them (the mask, and sums of zeros).
+        for (let i = 0; i < t.length; i += 7) t[i] = i % 2 ? 0 : -0;
         const dr = Float32Array.from({ length: rows * ldr }, () => rng.next() * 2 - 1);
         const what = `f ${f}, d ${d}`;
         const modes: InteractionMode[] = [];
         if (interactionStages(f, d)) modes.push("staged");
-        if (interactionTiling(f, d)) modes.push("tiled");
+        if (interactionTiling(f, d, ldr)) modes.push("tiled");
         assert.equal(modes.includes("tiled"), d % 4 === 0, `${what}: tiled where d % 4 = 0`);
         const r = await run(h, "global", shape, t, null);
         const dt = await run(h, "global", shape, t, dr);

@@ -31,9 +31,9 @@ export interface InteractionPlan {
   backwardSamples: number;
 }
 
-/** The fastest variant that applies to `f` vectors of `d` floats. */
-export function interactionMode(f: number, d: number): InteractionMode {
-  if (interactionTiling(f, d)) return "tiled";
+/** The fastest variant that applies to `f` vectors of `d` floats, R's rows `ldr` floats apart. */
+export function interactionMode(f: number, d: number, ldr?: number): InteractionMode {
+  if (interactionTiling(f, d, ldr)) return "tiled";
   return interactionStages(f, d) ? "staged" : "global";
 }
 
@@ -45,10 +45,10 @@ export function planInteraction(
   f: number,
   d: number,
   ldr: number,
-  mode: InteractionMode = interactionMode(f, d),
+  mode: InteractionMode = interactionMode(f, d, ldr),
 ): InteractionPlan {
   if (mode === "tiled") {
-    const tiling = interactionTiling(f, d);
+    const tiling = interactionTiling(f, d, ldr);
     if (!tiling) throw new RangeError(`interaction: ${f} vectors of ${d} floats cannot be tiled`);
     return {
       mode,
