@@ -20,6 +20,10 @@ host=${hostport%%:*}
 path=${rest#*/}
 npm_dir=".carry/deno_dir/npm/$host${path:+/${path%/}}"
 rm -rf "$npm_dir"/{assemblyscript,binaryen,long,playwright-core,@action-validator}
+# What `deno run` never loads (source maps, CommonJS type declarations, zod's TypeScript sources)
+# and a code cache of runs here: without them the carry stays under the limit.
+find "$npm_dir" \( -name '*.map' -o -name '*.d.cts' \) -delete
+rm -rf "$npm_dir"/zod/*/src .carry/deno_dir/v8_code_cache_v2*
 for pkg in "$npm_dir"/@*/* "$npm_dir"/*; do
   [ -d "$pkg" ] || continue
   case "$pkg" in "$npm_dir"/@*) [ "$(dirname "$pkg")" = "$npm_dir" ] && continue ;; esac
