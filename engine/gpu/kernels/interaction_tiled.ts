@@ -197,6 +197,10 @@ export function interactionBackwardTiledKernel(f: number, d: number): KernelSour
   // One sample a workgroup: its lanes stride over the blocks; else perSample lanes each.
   const stride = samples === 1 ? INTERACTION_TILED_LANES : perSample;
   const rv = interactionRowVec4s(f, d), rf = 4 * rv;
+  // One sample a workgroup (wide vectors): its T staged too where it fits beside dR's row (on an
+  // H200 at Terabyte b16384 218 -> 185 µs; with several samples a workgroup, Kaggle's, slower).
+  const stageT = samples === 1 && 4 * rf + 16 * f * d4 <= STAGE_BYTES;
+  const tu = stageT ? `ts[u * ${d4}u + bq]` : `t[tr + u * ${d4}u + bq]`;
   const diagonal = FOUR.map((a) =>
     `{
         let v = min(v0 + ${a}u, ${f - 1}u);
@@ -213,6 +217,7 @@ export function interactionBackwardTiledKernel(f: number, d: number): KernelSour
 @group(0) @binding(3) var<storage, read_write> dt: array<vec4f>;
 // The workgroup's rows of dR: T0's gradient, then the pairs' (S off the diagonal).
 var<workgroup> ps: array<f32, ${samples * rf}>;
+${stageT ? `var<workgroup> ts: array<vec4f, ${f * d4}>;` : ""}
 
 @compute @workgroup_size(${INTERACTION_TILED_LANES})
 fn main(@builtin(workgroup_id) w: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -223,6 +228,13 @@ fn main(@builtin(workgroup_id) w: vec3u, @builtin(local_invocation_index) li: u3
       ${FOUR.map((c) => `ps[4u * x + ${c}u] = v[${c}];`).join("\n      ")}
     }
   }
+  ${
+      stageT
+        ? `for (var x = li; x < ${f * d4}u; x += ${INTERACTION_TILED_LANES}u) {
+    if (w.y < it.rows) { ts[x] = t[w.y * (g.ldt / 4u) + x]; }
+  }`
+        : ""
+    }
   workgroupBarrier();
   let sl = li / ${stride}u;
   let s = w.y * ${samples}u + sl;
@@ -246,16 +258,16 @@ fn main(@builtin(workgroup_id) w: vec3u, @builtin(local_invocation_index) li: u3
     // pairs; their sums are not written.
     ${FOUR.map((a) => `let r${a} = p + ${tri(`min(v0 + ${a}u, ${f - 1}u)`)};`).join("\n    ")}
     for (var u = 0u; u < v0; u++) {
-      let tu = t[tr + u * ${d4}u + bq];
+      let tu = ${tu};
       ${FOUR.map((a) => `a${a} = a${a} + ps[r${a} + u] * tu;`).join("\n      ")}
     }
     for (var u = v0; u < min(v0 + 4u, ${f}u); u++) {
-      let tu = t[tr + u * ${d4}u + bq];
+      let tu = ${tu};
       ${diagonal}
     }
     // u > v0 + 3: S[v0 + a][u] is pair (u, v0 + a).
     for (var u = v0 + 4u; u < ${f}u; u++) {
-      let tu = t[tr + u * ${d4}u + bq];
+      let tu = ${tu};
       let q = p + ${tri("u")} + v0;
       ${FOUR.map((a) => `a${a} = a${a} + ps[q + ${a}u] * tu;`).join("\n      ")}
     }
