@@ -51,18 +51,30 @@ Deno.test({
     const h = await KernelHarness.create();
     const rng = new Rng(41, 2);
     try {
-      const shapes = [[27, 16], [4, 3], [27, 64], [9, 33], [13, 8], [2, 4], [40, 12], [60, 64]];
-      for (const [f, d] of shapes) {
+      // [F, d, floats of R's row past its width rounded up to 4] (the pad must keep its value).
+      const shapes = [
+        [27, 16, 0],
+        [4, 3, 0],
+        [27, 64, 0],
+        [9, 33, 0],
+        [13, 8, 0],
+        [2, 4, 0],
+        [40, 12, 0],
+        [60, 64, 0],
+        [27, 16, 8],
+        [5, 8, 4],
+      ];
+      for (const [f, d, pad] of shapes) {
         const rows = 37;
         const pairs = (f * (f - 1)) / 2;
-        const ldt = f * d, ldr = Math.ceil((d + pairs) / 4) * 4;
+        const ldt = f * d, ldr = Math.ceil((d + pairs) / 4) * 4 + pad;
         const shape = { f, d, ldt, ldr, rows };
         h.setIterations([{ s0: 0, rows }]);
         const t = Float32Array.from({ length: rows * ldt }, () => rng.next() * 2 - 1);
         // Exact zeros and negative zeros, as ReLU leaves them (the mask, and sums of zeros).
         for (let i = 0; i < t.length; i += 7) t[i] = i % 2 ? 0 : -0;
         const dr = Float32Array.from({ length: rows * ldr }, () => rng.next() * 2 - 1);
-        const what = `f ${f}, d ${d}`;
+        const what = `f ${f}, d ${d}, R pad ${pad}`;
         const modes: InteractionMode[] = [];
         if (interactionStages(f, d)) modes.push("staged");
         if (interactionTiling(f, d, ldr)) modes.push("tiled");
