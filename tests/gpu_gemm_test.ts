@@ -330,6 +330,38 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "GEMM prefetching tiles equal the same tiles without prefetch bit for bit",
+  ignore,
+  sanitizeResources: false,
+  fn: async () => {
+    const h = await KernelHarness.create();
+    try {
+      // Every operand layout, awkward shapes, every flag set, split-K; one buffer and two.
+      const cases = alignedCases([[false, false], [false, true], [true, false], [true, true]]);
+      for (const plain of ["64x64_8x4_k16s", "64x64_8x8_k16sd"]) {
+        const want = await check(h, plain as GemmKernelName, cases, true);
+        const got = await check(h, `${plain}p` as GemmKernelName, cases, true);
+        cases.forEach((c, i) =>
+          assert.deepEqual(got[i], want[i], `${plain}p ${JSON.stringify(c)}: != ${plain}`)
+        );
+      }
+      assert.deepEqual(gemmTileByName("64x64_8x4_k16sp"), {
+        bm: 64,
+        bn: 64,
+        tm: 8,
+        tn: 4,
+        bk: 16,
+        strided: true,
+        prefetch: true,
+      });
+      assert.throws(() => gemmTileByName("64x64_8x8_k16mp"), /no prefetch/);
+    } finally {
+      h.destroy();
+    }
+  },
+});
+
 Deno.test("GEMM tile names resolve; sweep candidates are valid tiles; tuned plans override the rule", () => {
   assert.deepEqual(gemmTileByName("128x64_8x4_k16"), { bm: 128, bn: 64, tm: 8, tn: 4, bk: 16 });
   assert.deepEqual(gemmTileByName("64x64"), GEMM_TILES["64x64"]);

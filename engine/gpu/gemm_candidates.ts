@@ -3,7 +3,8 @@
  * `BMxBN_TMxTN_kBK`: a `BM x BN` block of C per workgroup, a `TM x TN` register block per
  * invocation, K advancing BK at a time; a trailing `s` names the strided placement of the
  * register block (`GemmTile.strided`), a `d` two workgroup-memory buffers (`GemmTile.double`), an
- * `m` k-contiguous operands kept so in workgroup memory (`GemmTile.kMajor`). A name resolves to
+ * `m` k-contiguous operands kept so in workgroup memory (`GemmTile.kMajor`), a `p` each round's
+ * values read before the round before multiplies (`GemmTile.prefetch`). A name resolves to
  * its tile wherever a plan names one
  * ({@linkcode gemmTileByName}); the engine's own four shapes keep their short names.
  *
@@ -17,16 +18,16 @@ import {
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
 
-const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)(d?)(m?)$/;
+const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)(d?)(m?)(p?)$/;
 
 /**
  * The name of `tile`: `BMxBN_TMxTN_kBK`, then `s` when strided, `d` when double-buffered, `m`
- * when k-major.
+ * when k-major, `p` when prefetching.
  */
 export function gemmTileName(tile: GemmTile): string {
   return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}${tile.strided ? "s" : ""}${
     tile.double ? "d" : ""
-  }${tile.kMajor ? "m" : ""}`;
+  }${tile.kMajor ? "m" : ""}${tile.prefetch ? "p" : ""}`;
 }
 
 /**
@@ -54,6 +55,7 @@ export function gemmTileByName(name: string): GemmTile {
     ...(match[6] ? { strided: true } : {}),
     ...(match[7] ? { double: true } : {}),
     ...(match[8] ? { kMajor: true } : {}),
+    ...(match[9] ? { prefetch: true } : {}),
   };
   const problem = gemmTileProblem(tile);
   if (problem) throw new RangeError(`GEMM tile "${name}" cannot be compiled: ${problem}`);
@@ -63,7 +65,8 @@ export function gemmTileByName(name: string): GemmTile {
 /**
  * The sweep's candidates: register blocks of 4x4 to 8x16 in 64 to 256 invocations, K steps of 8
  * to 32, every one loadable with vec4s (so each is tried with scalar and vec4 loads); the larger
- * register blocks also strided, and some of those double-buffered; k-major tiles of 4x4 to 16x8.
+ * register blocks also strided, and some of those double-buffered; k-major tiles of 4x4 to 16x8;
+ * the engine's strided 8x8 and 8x4 tiles with their workgroup-memory reads a round ahead.
  */
 export const GEMM_CANDIDATES: readonly string[] = [
   "128x128_8x8_k8",
@@ -134,6 +137,13 @@ export const GEMM_CANDIDATES: readonly string[] = [
   "64x64_4x4_k32m",
   "128x128_8x16_k16m",
   "128x128_16x8_k16m",
+  // Round kk + 1's workgroup-memory reads issued before round kk's multiply-adds.
+  "64x128_8x8_k16sp",
+  "128x64_8x8_k16sp",
+  "128x64_8x8_k8sp",
+  "128x128_8x8_k8sp",
+  "64x64_8x4_k16sp",
+  "128x128_8x8_k16sdp",
 ];
 
 /** The candidates that fit `maxWorkgroupBytes` of workgroup memory and `maxThreads` invocations. */

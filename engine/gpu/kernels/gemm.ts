@@ -121,6 +121,12 @@ export interface GemmTile {
    * and loads allow it (A contiguous in k, vec4 loads); elsewhere the tile runs this kernel.
    */
   kMajor?: boolean;
+  /**
+   * The multiply reads round kk + 1's values of A and B from workgroup memory before it issues
+   * round kk's multiply-adds (registers for two rounds), instead of each round reading its own
+   * first: an order for the driver's scheduler to keep or not. The same sums in the same order.
+   */
+  prefetch?: boolean;
 }
 
 /**
@@ -376,6 +382,7 @@ export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: 
     return "tm, tn and bk must be multiples of 4 dividing bm, bn";
   }
   if (tile.kMajor && tile.double) return "a k-major tile has one workgroup-memory buffer";
+  if (tile.kMajor && tile.prefetch) return "a k-major tile has its own multiply (no prefetch)";
   const [tx, ty] = gemmWorkgroup(tile);
   const threads = tx * ty;
   const perA = vec4.a ? 4 * threads : threads, perB = vec4.b ? 4 * threads : threads;
@@ -423,21 +430,30 @@ export function gemmKernel(
   const opA = operandLoads("a", "m", bm, bk, threads, aKFast, vec4.a, double, innerA);
   const opB = operandLoads("b", "n", bn, bk, threads, bKFast, vec4.b, double, innerB);
   const load = [...opA.load, ...opB.load], store = [...opA.store, ...opB.store];
-  // One k of the register block: acc[i][j] += a[i] * b[j], vec4 over columns.
-  const step: string[] = [];
-  for (let i = 0; i < tm / 4; i++) {
-    const at = tile.strided ? `[${i}u][l.y]` : `[l.y][${i}u]`;
-    step.push(`let a${i} = sa${double ? "[pr]" : ""}[kk].v${at};`);
-  }
-  for (let j = 0; j < tn / 4; j++) {
-    const at = tile.strided ? `[${j}u][l.x]` : `[l.x][${j}u]`;
-    step.push(`let b${j} = sb${double ? "[pr]" : ""}[kk].v${at};`);
-  }
-  for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn / 4; j++) {
-      step.push(`c${i}_${j} += a${i >> 2}[${i & 3}] * b${j};`);
+  // One k of the register block: acc[i][j] += a[i] * b[j], vec4 over columns; `r` names the
+  // round's registers (prefetch: the next round's are read before this round's multiply-adds).
+  const reads = (kk: string, r: string): string[] => {
+    const out: string[] = [];
+    for (let i = 0; i < tm / 4; i++) {
+      const at = tile.strided ? `[${i}u][l.y]` : `[l.y][${i}u]`;
+      out.push(`let a${i}${r} = sa${double ? "[pr]" : ""}[${kk}].v${at};`);
     }
-  }
+    for (let j = 0; j < tn / 4; j++) {
+      const at = tile.strided ? `[${j}u][l.x]` : `[l.x][${j}u]`;
+      out.push(`let b${j}${r} = sb${double ? "[pr]" : ""}[${kk}].v${at};`);
+    }
+    return out;
+  };
+  const fmas = (r: string): string[] => {
+    const out: string[] = [];
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn / 4; j++) {
+        out.push(`c${i}_${j} += a${i >> 2}${r}[${i & 3}] * b${j}${r};`);
+      }
+    }
+    return out;
+  };
+  const step = [...reads("kk", ""), ...fmas("")];
   // Epilogue.
   const out: string[] = [];
   for (let i = 0; i < tm; i++) {
@@ -460,7 +476,17 @@ export function gemmKernel(
   // rolled, each round waiting on its workgroup loads: the small-product kernel ran 2-3x faster
   // written out, gemm_naive.ts); or the loop (`unroll` false, for comparison). The same sums.
   const body = step.join("\n      ");
-  const multiply = unroll
+  const multiply = tile.prefetch && unroll
+    ? Array.from(
+      { length: bk },
+      (_, kk) =>
+        [
+          ...(kk === 0 ? reads("0u", "_0") : []),
+          ...(kk + 1 < bk ? reads(`${kk + 1}u`, `_${kk + 1}`) : []),
+          ...fmas(`_${kk}`),
+        ].join("\n    "),
+    ).join("\n    ")
+    : unroll
     ? Array.from({ length: bk }, (_, kk) => `{ const kk = ${kk}u;\n      ${body}\n    }`).join(
       "\n    ",
     )
@@ -502,7 +528,9 @@ ${gemmMainWgsl(tile, [...accs, ...regs], load, double ? mainLoopDouble : mainLoo
 `);
   // A k-major tile's fallback is this kernel: the same name as its tile without the flag.
   const name =
-    `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}_` +
+    `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}${
+      tile.prefetch ? "p" : ""
+    }_` +
     `${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
     `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}${vec4.c ? "_c4" : ""}${unroll ? "" : "_loop"}`;
   return {
