@@ -13,6 +13,11 @@ import { writeFileAtomic } from "../record/files.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { type InteractionMode, planInteraction } from "../engine/gpu/interaction_plan.ts";
 import { interactionStages } from "../engine/gpu/kernels/interaction_forward.ts";
+import {
+  interactionForwardStagedSamples,
+  interactionForwardTiledKernel,
+} from "../engine/gpu/kernels/interaction_tiled.ts";
+import type { KernelSource } from "../engine/gpu/pipelines.ts";
 import { Rng } from "../engine/rng.ts";
 import { fmaWarmUp, measureFmaPeak, settleClock, timePasses, type WarmUp } from "./gemm_sweep.ts";
 import {
@@ -27,7 +32,7 @@ const CLI = defineCli({
   usage: "deno task bench:interaction [options]",
   description:
     `Times the WebGPU engine's interaction kernels (forward and backward; tiled, staged and
-global) for the Kaggle and Terabyte shapes at each batch size, checks that every variant's output
+global; and the tiled forward with T staged, tiled+T) for the Kaggle and Terabyte shapes at each batch size, checks that every variant's output
 equals the tiled kernels' word for word, and prints each beside its memory floor. Writes JSON with
 --out.`,
   options: {
@@ -45,7 +50,8 @@ interface Row {
   width: number;
   batch: number;
   direction: "forward" | "backward";
-  mode: InteractionMode;
+  /** The plan's mode, or `tiled+T`: the tiled forward with T staged (not the engine's yet). */
+  mode: InteractionMode | "tiled+T";
   us: number;
   floorUs: number;
   /** Whether its output equals the tiled kernel's word for word. */
@@ -72,7 +78,7 @@ async function main(): Promise<number> {
       : fmaWarmUp(h, await measureFmaPeak(h));
     const copyGBs = await streamingCopyGBs(h, warmUp);
     console.log(`GPU: ${h.description}; streaming copy ${copyGBs.toFixed(0)} GB/s moved`);
-    console.log("model     batch  kernel    mode         µs  floor µs  × floor  output");
+    console.log("model     batch  kernel    mode          µs  floor µs  × floor  output");
     const rng = new Rng(7, 1);
     for (const { model, f, d } of SHAPES) {
       for (const batch of batches) {
@@ -92,15 +98,27 @@ async function main(): Promise<number> {
           const floats = backward ? batch * ldt : batch * ldr;
           const moved = 4 * batch * (backward ? 2 * ldt + ldr : ldt + ldr);
           let reference: Uint32Array | null = null;
-          for (const mode of modes) {
+          const variants: {
+            mode: Row["mode"];
+            source: KernelSource;
+            x: number;
+            samples: number;
+          }[] = modes.map((mode) => {
             const plan = planInteraction(f, d, ldr, mode);
+            return backward
+              ? { mode, source: plan.backward, x: plan.backwardX, samples: plan.backwardSamples }
+              : { mode, source: plan.forward, x: plan.forwardX, samples: plan.forwardSamples };
+          });
+          const staged = interactionForwardStagedSamples(f, d);
+          if (!backward && staged) {
+            const source = interactionForwardTiledKernel(f, d, true);
+            variants.splice(1, 0, { mode: "tiled+T", source, x: 1, samples: staged });
+          }
+          for (const { mode, source, x, samples } of variants) {
             const out = h.storage(new Float32Array(floats).fill(123));
             const kernel = backward
-              ? h.bind(plan.backward, [uniform, tBuffer, drBuffer, out])
-              : h.bind(plan.forward, [uniform, tBuffer, out]);
-            const [x, samples] = backward
-              ? [plan.backwardX, plan.backwardSamples]
-              : [plan.forwardX, plan.forwardSamples];
+              ? h.bind(source, [uniform, tBuffer, drBuffer, out])
+              : h.bind(source, [uniform, tBuffer, out]);
             const record = (pass: GPUComputePassEncoder) =>
               h.dispatch(pass, kernel, x, Math.ceil(batch / samples));
             const got = new Uint32Array((await timeAndRead(h, record, out, floats)).buffer);
@@ -127,7 +145,7 @@ async function main(): Promise<number> {
             });
             console.log(
               `${model.padEnd(8)} ${String(batch).padStart(6)}  ${direction.padEnd(8)}  ${
-                mode.padEnd(6)
+                mode.padEnd(7)
               } ${us.toFixed(1).padStart(9)} ${floorUs.toFixed(1).padStart(9)} ${
                 (us / floorUs).toFixed(1).padStart(8)
               }  ${identical ? "identical" : "DIFFERS"}`,
