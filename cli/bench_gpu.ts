@@ -32,6 +32,9 @@ import { defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
 import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
 
+/** Least wall time the warm-up chunks before each batch size and method's timing take. */
+const WARM_UP_MS = 500;
+
 const CLI = defineCli({
   usage: "deno task bench:gpu [SUITE] [options]",
   description:
@@ -186,7 +189,13 @@ async function main(): Promise<number> {
       if (pool) await pool.fill(buffers[0], "train", 0);
       for (const method of methods) {
         const engine = await engineFor(method);
-        await engine.trainChunk(buffers[0], { learningRate: 0.01 }); // warm-up: pipelines, caches
+        // Warm-up: pipelines and caches on the first chunk, then chunks until the GPU has been
+        // busy for WARM_UP_MS: idle while the host built this batch size's buffers, an H200
+        // clocks down and takes about half a second of work to come back (see profile:gpu).
+        const warmFrom = performance.now();
+        do {
+          await engine.trainChunk(buffers[0], { learningRate: 0.01 });
+        } while (performance.now() - warmFrom < WARM_UP_MS);
         const pre = await timeChunks(engine, buffers, chunks, null);
         const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
           const from = ((k + LOOKAHEAD_CHUNK_BUFFERS) * batch * chunkIterations) % 2 ** 30;
