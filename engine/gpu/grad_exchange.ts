@@ -48,11 +48,12 @@ export interface GpuGradientExchangeOptions {
   /** The packed MLP gradients (`layout.ts`). */
   grad: GPUBuffer;
   /**
-   * How results come back (default {@linkcode DEFAULT_GPU_READBACK}): `mapAsync` (Deno sleeps 10 ms after each), or the
-   * `OffscreenCanvas` path of `canvas_readback.ts` (no sleep, but BMP encoding of the bytes) for
-   * the scales only (`canvas-scales`), for the scales and the messages (`canvas`), or for the
-   * scales and the messages of at most `canvasMaxBytes`, larger ones mapped (`auto`; `map` where
-   * Deno has no `OffscreenCanvas`).
+   * How results come back (default {@linkcode DEFAULT_GPU_READBACK}): `mapAsync` (Deno sleeps
+   * 10 ms after each), or the `OffscreenCanvas` path of `canvas_readback.ts` (no sleep, but BMP
+   * encoding of the bytes) for the scales only (`canvas-scales`), for the scales and the messages
+   * (`canvas`), or for the scales, the counts and the messages of at most `canvasMaxBytes`,
+   * larger ones mapped (`auto`; `map` where Deno has no `OffscreenCanvas`). Every mode but `map`
+   * reads the unique rows per table first, so that only the bytes used come back.
    */
   readback?: GpuReadback;
   /**
