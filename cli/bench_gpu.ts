@@ -13,13 +13,8 @@
  */
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import type { Engine, TrainChunkResult } from "../engine/engine.ts";
-import { requestGpuDevice } from "../engine/gpu/device.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
-import {
-  STREAM_COPY_PER_INVOCATION,
-  STREAM_COPY_WGSL,
-  STREAM_COPY_WORKGROUP,
-} from "../engine/gpu/kernels/stream_copy.ts";
+import { measureStreamCopy } from "./stream_copy.ts";
 import { type Phase, PHASES } from "../engine/phases.ts";
 import { summarize } from "../record/stats.ts";
 import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
@@ -260,7 +255,7 @@ async function main(): Promise<number> {
 
   const scaleMs = await scaleFindingMs(spec, false);
   const blockScaleMs = await scaleFindingMs(spec, true);
-  const stream = await streamCopy();
+  const stream = await measureStreamCopy();
   const scaleGBs = tableBytes / 1e6 / scaleMs;
   console.log(
     `\nscale finding over all tables (every step): ${scaleMs.toFixed(3)} ms = ` +
@@ -453,74 +448,6 @@ async function scaleFindingMs(spec: ModelSpec, incremental: boolean): Promise<nu
     return summarize(r.phases.scale).median;
   } finally {
     await engine.dispose();
-  }
-}
-
-/** Median GPU time of a vec4 streaming copy of 512 MiB (or what the device binds) into another. */
-async function streamCopy(): Promise<{ mib: number; ms: number; gbs: number }> {
-  const gpu = await requestGpuDevice();
-  const device = gpu.device;
-  try {
-    if (!gpu.timestamps) throw new Error("Expected the adapter to have timestamp-query");
-    const bytes = Math.min(
-      512 * 2 ** 20,
-      Math.floor(device.limits.maxStorageBufferBindingSize / 16) * 16,
-    );
-    const usage = GPUBufferUsage.STORAGE;
-    const src = device.createBuffer({ size: bytes, usage });
-    const dst = device.createBuffer({ size: bytes, usage });
-    const module = device.createShaderModule({ code: STREAM_COPY_WGSL });
-    const pipeline = device.createComputePipeline({
-      layout: "auto",
-      compute: { module, entryPoint: "main" },
-    });
-    const group = device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [{ binding: 0, resource: { buffer: src } }, {
-        binding: 1,
-        resource: { buffer: dst },
-      }],
-    });
-    const repeats = 20;
-    const querySet = device.createQuerySet({ type: "timestamp", count: repeats * 2 });
-    const resolve = device.createBuffer({
-      size: repeats * 16,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    });
-    const read = device.createBuffer({
-      size: repeats * 16,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const groups = Math.min(
-      65535,
-      Math.ceil(bytes / 16 / STREAM_COPY_WORKGROUP / STREAM_COPY_PER_INVOCATION),
-    );
-    const encoder = device.createCommandEncoder();
-    for (let i = 0; i < repeats; i++) {
-      const pass = encoder.beginComputePass({
-        timestampWrites: {
-          querySet,
-          beginningOfPassWriteIndex: 2 * i,
-          endOfPassWriteIndex: 2 * i + 1,
-        },
-      });
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(groups);
-      pass.end();
-    }
-    encoder.resolveQuerySet(querySet, 0, repeats * 2, resolve, 0);
-    encoder.copyBufferToBuffer(resolve, 0, read, 0, repeats * 16);
-    device.queue.submit([encoder.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const stamps = new BigUint64Array(read.getMappedRange().slice(0));
-    read.unmap();
-    const ms: number[] = [];
-    for (let i = 2; i < repeats; i++) ms.push(Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6);
-    const median = summarize(ms).median;
-    return { mib: bytes / 2 ** 20, ms: median, gbs: (2 * bytes) / 1e6 / median };
-  } finally {
-    device.destroy();
   }
 }
 

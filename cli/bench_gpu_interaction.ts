@@ -20,11 +20,8 @@ import {
 import type { KernelSource } from "../engine/gpu/pipelines.ts";
 import { Rng } from "../engine/rng.ts";
 import { fmaWarmUp, measureFmaPeak, settleClock, timePasses, type WarmUp } from "./gemm_sweep.ts";
-import {
-  STREAM_COPY_PER_INVOCATION,
-  STREAM_COPY_WGSL,
-  STREAM_COPY_WORKGROUP,
-} from "../engine/gpu/kernels/stream_copy.ts";
+import { summarize } from "../record/stats.ts";
+import { measureStreamCopy } from "./stream_copy.ts";
 import { batchSizesFlag } from "./gpu_methods.ts";
 import { defineCli, FLAGS, intFlag, parseCli, runMain } from "./args.ts";
 
@@ -76,7 +73,7 @@ async function main(): Promise<number> {
     const warmUp: WarmUp | undefined = h.software
       ? undefined
       : fmaWarmUp(h, await measureFmaPeak(h));
-    const copyGBs = await streamingCopyGBs(h, warmUp);
+    const copyGBs = (await measureStreamCopy()).gbs;
     console.log(`GPU: ${h.description}; streaming copy ${copyGBs.toFixed(0)} GB/s moved`);
     console.log("model     batch  kernel    mode          µs  floor µs  × floor  output");
     const rng = new Rng(7, 1);
@@ -121,7 +118,7 @@ async function main(): Promise<number> {
               : h.bind(source, [uniform, tBuffer, out]);
             const record = (pass: GPUComputePassEncoder) =>
               h.dispatch(pass, kernel, x, Math.ceil(batch / samples));
-            const got = new Uint32Array((await timeAndRead(h, record, out, floats)).buffer);
+            const got = new Uint32Array((await runAndRead(h, record, out, floats)).buffer);
             reference ??= got;
             const identical = got.every((w, i) => w === reference![i]);
             if (warmUp) await settleClock(h, warmUp, 20);
@@ -129,7 +126,7 @@ async function main(): Promise<number> {
             for (let r = 0; r < 3; r++) {
               times.push((await timePasses(h, [{ reps, record }], warmUp))[0]);
             }
-            const us = times.sort((a, b) => a - b)[1];
+            const us = summarize(times).median;
             const floorUs = moved / (copyGBs * 1e3);
             const direction = backward ? "backward" : "forward";
             rows.push({
@@ -166,38 +163,8 @@ async function main(): Promise<number> {
   return rows.every((r) => r.identical) ? 0 : 1;
 }
 
-/**
- * GB/s a vec4 streaming copy of 256 MiB (or what the device binds) moves, read + written, median
- * of 3 passes.
- */
-async function streamingCopyGBs(h: KernelHarness, warmUp?: WarmUp): Promise<number> {
-  const most = Math.floor(h.device.limits.maxStorageBufferBindingSize / 16) * 16;
-  const bytes = Math.min(256 * 2 ** 20, most);
-  const src = h.storage(bytes / 4), dst = h.storage(bytes / 4);
-  const copy = h.bind({ name: "stream_copy", bindings: ["read", "rw"], code: STREAM_COPY_WGSL }, [
-    src,
-    dst,
-  ]);
-  const groups = Math.min(
-    65535,
-    Math.ceil(bytes / 16 / STREAM_COPY_WORKGROUP / STREAM_COPY_PER_INVOCATION),
-  );
-  const times: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    const [us] = await timePasses(
-      h,
-      [{ reps: 5, record: (p) => h.dispatch(p, copy, groups) }],
-      warmUp,
-    );
-    times.push(us);
-  }
-  src.destroy();
-  dst.destroy();
-  return (2 * bytes) / (times.sort((a, b) => a - b)[1] * 1e3);
-}
-
 /** Runs `record` once and reads its output back. */
-async function timeAndRead(
+async function runAndRead(
   h: KernelHarness,
   record: (pass: GPUComputePassEncoder) => void,
   out: GPUBuffer,

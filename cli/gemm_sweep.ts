@@ -27,7 +27,7 @@ import {
   FMA_PEAK_WORKGROUP,
   fmaPeakFlopsPerInvocation,
 } from "../engine/gpu/kernels/fma_peak.ts";
-import { gemmKMajorFits } from "../engine/gpu/kernels/gemm_kmajor.ts";
+import { gemmRunsKMajor } from "../engine/gpu/kernels/gemm_kmajor.ts";
 import { MAX_ABS_DIFF } from "../engine/gpu/kernels/max_abs_diff.ts";
 
 /** One timed pass: `record` repeated `reps` times; `prepare` before it, `check` after it. */
@@ -313,7 +313,7 @@ export async function sweepGemm(
       if (vec4 && !loads.a && !loads.b && !gemmStoresVec4(plan, fields)) continue;
       // A k-major tile where it would run the transposing kernel: a plain tile's candidate.
       const tile = gemmTileByName(name);
-      if (tile.kMajor && !(vec4 && gemmKMajorFits(tile, layout.aKFast, loads))) continue;
+      if (tile.kMajor && !gemmRunsKMajor(tile, layout.aKFast, loads)) continue;
       const choices = gemmSplitChoices(
         tile,
         m,

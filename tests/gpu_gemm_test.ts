@@ -201,6 +201,24 @@ function alignedCases(layouts: [boolean, boolean][]): Case[] {
   return cases;
 }
 
+/**
+ * Asserts that each `[variant, plain]` tile pair gives the same outputs bit for bit over `cases`
+ * (vec4 loads where aligned).
+ */
+async function assertTilesEqual(
+  h: KernelHarness,
+  cases: Case[],
+  pairs: [string, string][],
+): Promise<void> {
+  for (const [variant, plain] of pairs) {
+    const want = await check(h, plain as GemmKernelName, cases, true);
+    const got = await check(h, variant as GemmKernelName, cases, true);
+    cases.forEach((c, i) =>
+      assert.deepEqual(got[i], want[i], `${variant} ${JSON.stringify(c)}: != ${plain}`)
+    );
+  }
+}
+
 for (const tile of [...Object.keys(GEMM_TILES), "naive16"] as GemmKernelName[]) {
   Deno.test({
     name: `GEMM ${tile} matches a float64 reference (awkward shapes, views, flags, split-K)`,
@@ -297,18 +315,10 @@ Deno.test({
       // A contiguous in k (aT false), B contiguous in k (bT true: the forward pass) or in n (dX);
       // awkward shapes, every flag set, split-K, and C not a multiple of 4 wide (scalar stores).
       const cases = alignedCases([[false, true], [false, false]]);
-      for (
-        const [kMajor, plain] of [["64x64_8x8_k16m", "64x64_8x8_k16"], [
-          "64x64_4x4_k32m",
-          "64x64_4x4_k32",
-        ]]
-      ) {
-        const want = await check(h, plain as GemmKernelName, cases, true);
-        const got = await check(h, kMajor as GemmKernelName, cases, true);
-        cases.forEach((c, i) =>
-          assert.deepEqual(got[i], want[i], `${kMajor} ${JSON.stringify(c)}: != ${plain}`)
-        );
-      }
+      await assertTilesEqual(h, cases, [
+        ["64x64_8x8_k16m", "64x64_8x8_k16"],
+        ["64x64_4x4_k32m", "64x64_4x4_k32"],
+      ]);
       // The k-major kernel where A is contiguous in k and loaded as vec4s; the transposing one
       // (same tile, same sums) elsewhere.
       const buffer = h.storage(1024);
@@ -339,13 +349,10 @@ Deno.test({
     try {
       // Every operand layout, awkward shapes, every flag set, split-K; one buffer and two.
       const cases = alignedCases([[false, false], [false, true], [true, false], [true, true]]);
-      for (const plain of ["64x64_8x4_k16s", "64x64_8x8_k16sd"]) {
-        const want = await check(h, plain as GemmKernelName, cases, true);
-        const got = await check(h, `${plain}p` as GemmKernelName, cases, true);
-        cases.forEach((c, i) =>
-          assert.deepEqual(got[i], want[i], `${plain}p ${JSON.stringify(c)}: != ${plain}`)
-        );
-      }
+      await assertTilesEqual(h, cases, [
+        ["64x64_8x4_k16sp", "64x64_8x4_k16s"],
+        ["64x64_8x8_k16sdp", "64x64_8x8_k16sd"],
+      ]);
       assert.deepEqual(gemmTileByName("64x64_8x4_k16sp"), {
         bm: 64,
         bn: 64,

@@ -3,16 +3,17 @@
  * `BMxBN_TMxTN_kBK`: a `BM x BN` block of C per workgroup, a `TM x TN` register block per
  * invocation, K advancing BK at a time; a trailing `s` names the strided placement of the
  * register block (`GemmTile.strided`), a `d` two workgroup-memory buffers (`GemmTile.double`), an
- * `m` k-contiguous operands kept so in workgroup memory (`GemmTile.kMajor`), a `p` each round's
- * values read before the round before multiplies (`GemmTile.prefetch`). A name resolves to
- * its tile wherever a plan names one
- * ({@linkcode gemmTileByName}); the engine's own four shapes keep their short names.
+ * `m` k-contiguous operands kept so in workgroup memory (`GemmTile.kMajor`), a `p` the multiply's
+ * workgroup-memory reads issued a round ahead (`GemmTile.prefetch`). A name resolves to its tile
+ * wherever a plan names one ({@linkcode gemmTileByName}); the engine's own four shapes keep their
+ * short names.
  *
  * @module
  */
 import {
   GEMM_TILES,
   type GemmTile,
+  gemmTileName,
   gemmTileProblem,
   gemmTileWorkgroupBytes,
   gemmWorkgroup,
@@ -20,15 +21,8 @@ import {
 
 const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)(d?)(m?)(p?)$/;
 
-/**
- * The name of `tile`: `BMxBN_TMxTN_kBK`, then `s` when strided, `d` when double-buffered, `m`
- * when k-major, `p` when prefetching.
- */
-export function gemmTileName(tile: GemmTile): string {
-  return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}${tile.strided ? "s" : ""}${
-    tile.double ? "d" : ""
-  }${tile.kMajor ? "m" : ""}${tile.prefetch ? "p" : ""}`;
-}
+/** The name of a tile ({@linkcode gemmTileByName} reads it back). */
+export { gemmTileName };
 
 /**
  * The tile a name stands for: one of the engine's shapes (`GEMM_TILES`, e.g. "128x64") or a

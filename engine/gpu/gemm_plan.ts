@@ -16,7 +16,7 @@ import {
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
 import { GEMM_NAIVE16 } from "./kernels/gemm_naive.ts";
-import { gemmKMajorFits, gemmKMajorKernel } from "./kernels/gemm_kmajor.ts";
+import { gemmKMajorKernel, gemmRunsKMajor } from "./kernels/gemm_kmajor.ts";
 import { BIAS_GRAD, BIAS_GRAD_ROWS, BIAS_GRAD_WORKGROUP } from "./kernels/bias_grad.ts";
 import { splitReduceGrid } from "./kernels/gemm_split_reduce.ts";
 import type { KernelSource } from "./pipelines.ts";
@@ -198,8 +198,8 @@ export function gemmPlanKernel(
   if (plan.tile === "bias_grad") return BIAS_GRAD;
   if (plan.tile === "naive16") return GEMM_NAIVE16;
   const tile = gemmTileByName(plan.tile);
-  return tile.kMajor && vec4 && gemmKMajorFits(tile, aKFast, vec4)
-    ? gemmKMajorKernel(tile, aKFast, bKFast, vec4)
+  return gemmRunsKMajor(tile, aKFast, vec4)
+    ? gemmKMajorKernel(tile, aKFast, bKFast, vec4!)
     : gemmKernel(tile, aKFast, bKFast, vec4, !plan.loop);
 }
 

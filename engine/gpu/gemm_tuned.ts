@@ -35,8 +35,9 @@ export function gemmTunedKey(
  * Tuned plans by {@linkcode gemmTunedKey}: swept on an NVIDIA H200 (Vulkan, Deno 2.9.6,
  * 2026-12-02), each 3 % or more faster there than the rule's plan. The four k-major entries
  * (2026-12-03, a sweep of the k-major tiles alone) each beat the plan they replace by 3 % or more
- * in that sweep; each replaces an unsplit plan, so the outputs are the same bits. Checked end to end: Kaggle
- * FP32 wall ms/it b2048 0.815 -> 0.799, b16384 3.387 -> 3.131 against the table before (same run).
+ * in that sweep; each replaces an unsplit plan, so the outputs are the same bits. Checked end to
+ * end: Kaggle FP32 wall ms/it b2048 0.815 -> 0.799, b16384 3.387 -> 3.131 against the table
+ * before (same run).
  */
 export const GEMM_TUNED: Readonly<Record<string, TunedGemm>> = {
   // Batches 2048 and 16384, the register-tiled kernels written out (`--batch-size 2048,16384

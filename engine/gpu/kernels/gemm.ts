@@ -124,9 +124,20 @@ export interface GemmTile {
   /**
    * The multiply reads round kk + 1's values of A and B from workgroup memory before it issues
    * round kk's multiply-adds (registers for two rounds), instead of each round reading its own
-   * first: an order for the driver's scheduler to keep or not. The same sums in the same order.
+   * first: an order for the driver's scheduler to keep or not (a rolled multiply, `unroll`
+   * false, reads each round's own). The same sums in the same order.
    */
   prefetch?: boolean;
+}
+
+/**
+ * The name of `tile`: `BMxBN_TMxTN_kBK`, then `s` when strided, `d` when double-buffered, `m`
+ * when k-major, `p` when prefetching (`gemm_candidates.ts` reads such names back).
+ */
+export function gemmTileName(tile: GemmTile): string {
+  return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}${tile.strided ? "s" : ""}${
+    tile.double ? "d" : ""
+  }${tile.kMajor ? "m" : ""}${tile.prefetch ? "p" : ""}`;
 }
 
 /**
@@ -309,7 +320,7 @@ export function gemmBindingsWgsl(vec4: GemmVec4): string {
  * iteration, the workgroup's block (`m0`, `n0`) and K split (`z`, k in [`kBegin`, `kEnd`));
  * workgroups past M return.
  */
-export function gemmPrologueWgsl(bm: number, bn: number, bk: number): string {
+function gemmPrologueWgsl(bm: number, bn: number, bk: number): string {
   return `let M = select(g.m, it.rows, (g.flags & 1u) != 0u);
   let K = select(g.k, it.rows, (g.flags & 2u) != 0u);
   let N = g.n;
@@ -527,10 +538,7 @@ ${vec4.c ? PUT_VEC4_WGSL : PUT_SCALAR_WGSL}
 ${gemmMainWgsl(tile, [...accs, ...regs], load, double ? mainLoopDouble : mainLoop, out)}
 `);
   // A k-major tile's fallback is this kernel: the same name as its tile without the flag.
-  const name =
-    `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}${tile.strided ? "s" : ""}${double ? "d" : ""}${
-      tile.prefetch ? "p" : ""
-    }_` +
+  const name = `gemm_${gemmTileName({ ...tile, kMajor: false })}_` +
     `${aKFast ? "ak" : "am"}${bKFast ? "bk" : "bn"}` +
     `${vec4.a ? "_a4" : ""}${vec4.b ? "_b4" : ""}${vec4.c ? "_c4" : ""}${unroll ? "" : "_loop"}`;
   return {

@@ -22,6 +22,7 @@ import {
   gemmMainWgsl,
   gemmStepLoopWgsl,
   type GemmTile,
+  gemmTileName,
   type GemmVec4,
   gemmWorkgroup,
   PUT_SCALAR_WGSL,
@@ -38,6 +39,14 @@ export function gemmKMajorFits(tile: GemmTile, aKFast: boolean, vec4: GemmVec4):
   const threads = tx * ty;
   return aKFast && vec4.a && vec4.b && tile.bk % 4 === 0 && tile.tn % 4 === 0 &&
     (tile.bm * tile.bk / 4) % threads === 0 && (tile.bn * tile.bk / 4) % threads === 0;
+}
+
+/**
+ * Whether `tile` runs the k-major kernel with these layouts and loads (`vec4` absent: scalar
+ * loads): a k-major tile it fits; anything else runs the kernel of `gemm.ts`.
+ */
+export function gemmRunsKMajor(tile: GemmTile, aKFast: boolean, vec4?: GemmVec4): boolean {
+  return tile.kMajor === true && vec4 !== undefined && gemmKMajorFits(tile, aKFast, vec4);
 }
 
 /**
@@ -61,16 +70,27 @@ export function gemmKMajorKernel(
   const threads = tx * ty;
   const quads = bk / 4; // vec4s of k per row
   const regs: string[] = [], load: string[] = [], store: string[] = [];
+  // Register `reg` from vec4 `e` of a k-contiguous operand's tile: row `origin + e / quads` (of
+  // `extent`, `stride` floats apart from `base`), 4 k from `kl + (e % quads) * 4`; zeros outside.
+  const kFastLoad = (
+    reg: string,
+    e: string,
+    x: "a" | "b",
+    origin: string,
+    extent: string,
+    base: string,
+    stride: string,
+  ) => [
+    `{ let kk = (${e} % ${quads}u) * 4u; let oo = ${e} / ${quads}u; let go = ${origin} + oo; let gk = kl + kk;`,
+    `  let v = ${x}[(${base} + min(go, ${extent} - 1u) * ${stride}) / 4u + min(gk, K - 1u) / 4u];`,
+    `  ${reg} = select(vec4f(0.0), v, vec4<bool>(go < ${extent}) & (vec4u(gk) + vec4u(0u, 1u, 2u, 3u) < vec4u(kEnd))); }`,
+  ];
   // A's row `oo` of the block lands at sa[oo / ty][oo % ty]: the rows of the invocations with
   // l.y = 0, 1, ... side by side.
   for (let r = 0; r < (bm * bk) / 4 / threads; r++) {
     const e = `(li + ${r * threads}u)`;
     regs.push(`var ra${r} = vec4f(0.0);`);
-    load.push(
-      `{ let kk = (${e} % ${quads}u) * 4u; let oo = ${e} / ${quads}u; let go = m0 + oo; let gk = kl + kk;`,
-      `  let v = a[(aBase + min(go, M - 1u) * g.aRow) / 4u + min(gk, K - 1u) / 4u];`,
-      `  ra${r} = select(vec4f(0.0), v, vec4<bool>(go < M) & (vec4u(gk) + vec4u(0u, 1u, 2u, 3u) < vec4u(kEnd))); }`,
-    );
+    load.push(...kFastLoad(`ra${r}`, e, "a", "m0", "M", "aBase", "g.aRow"));
     store.push(
       `{ let oo = ${e} / ${quads}u; sa[oo / ${ty}u][oo % ${ty}u][${e} % ${quads}u] = ra${r}; }`,
     );
@@ -81,11 +101,7 @@ export function gemmKMajorKernel(
     if (bKFast) {
       // B's column `oo` = (j * tx + x) * 4 + q lands at sb[q][j][x]: an invocation's four
       // columns of a group in four arrays, so that neighbours read neighbouring rows.
-      load.push(
-        `{ let kk = (${e} % ${quads}u) * 4u; let oo = ${e} / ${quads}u; let go = n0 + oo; let gk = kl + kk;`,
-        `  let v = b[(bBase + min(go, N - 1u) * g.bCol) / 4u + min(gk, K - 1u) / 4u];`,
-        `  rb${r} = select(vec4f(0.0), v, vec4<bool>(go < N) & (vec4u(gk) + vec4u(0u, 1u, 2u, 3u) < vec4u(kEnd))); }`,
-      );
+      load.push(...kFastLoad(`rb${r}`, e, "b", "n0", "N", "bBase", "g.bCol"));
       store.push(
         `{ let oo = ${e} / ${quads}u; let q4 = oo / 4u; sb[oo % 4u][q4 / ${tx}u][q4 % ${tx}u][${e} % ${quads}u] = rb${r}; }`,
       );
@@ -157,9 +173,7 @@ ${
   }
 `;
   return {
-    name: `gemm_${bm}x${bn}_${tm}x${tn}_k${bk}m_ak${bKFast ? "bk" : "bn"}_a4_b4${
-      vec4.c ? "_c4" : ""
-    }`,
+    name: `gemm_${gemmTileName(tile)}_ak${bKFast ? "bk" : "bn"}_a4_b4${vec4.c ? "_c4" : ""}`,
     bindings: ["uniform", "read", "read", "rw", "read", "read"],
     code,
   };

@@ -59,17 +59,29 @@ export function interactionTiling(
   ldr = 4 * interactionRowVec4s(f, d),
 ): InteractionTiling | null {
   if (d % 4 !== 0 || f < 2 || ldr % 4 !== 0 || ldr < 4 * interactionRowVec4s(f, d)) return null;
-  const rowsFit = Math.floor(STAGE_BYTES / (16 * interactionRowVec4s(f, d)));
+  const rowBytes = 16 * interactionRowVec4s(f, d);
+  const rowsFit = Math.floor(STAGE_BYTES / rowBytes);
   if (rowsFit === 0) return null;
-  const forwardSamples = Math.min(INTERACTION_TILED_LANES / FORWARD_SAMPLE_LANES, rowsFit);
   // As many samples as fill the workgroup's lanes and whose rows fit its memory.
   const perSample = backwardLanes(f, d);
   const backwardSamples = Math.min(
     Math.max(1, Math.floor(INTERACTION_TILED_LANES / perSample)),
     rowsFit,
   );
-  // The forward's samples take the workgroup's lanes in equal parts: a power of two.
-  return { forwardSamples: 2 ** Math.floor(Math.log2(forwardSamples)), backwardSamples };
+  return { forwardSamples: forwardSamplesFitting(rowBytes), backwardSamples };
+}
+
+/**
+ * Samples a forward workgroup takes when each needs `bytes` of workgroup memory: as many as fit
+ * 16 KiB, at most one per 32 lanes, a power of two (they share the lanes in equal parts); 0 where
+ * one does not fit.
+ */
+function forwardSamplesFitting(bytes: number): number {
+  const fit = Math.min(
+    INTERACTION_TILED_LANES / FORWARD_SAMPLE_LANES,
+    Math.floor(STAGE_BYTES / bytes),
+  );
+  return fit === 0 ? 0 : 2 ** Math.floor(Math.log2(fit));
 }
 
 /** Blocks of 4 x 4 values of dT in one sample (a lane each). */
@@ -89,12 +101,7 @@ function tri(i: string): string {
  */
 export function interactionForwardStagedSamples(f: number, d: number): number | null {
   if (!interactionTiling(f, d)) return null;
-  const perSample = 16 * f * (d / 4 + 1) + 16 * interactionRowVec4s(f, d);
-  const fit = Math.min(
-    INTERACTION_TILED_LANES / FORWARD_SAMPLE_LANES,
-    Math.floor(STAGE_BYTES / perSample),
-  );
-  return fit === 0 ? null : 2 ** Math.floor(Math.log2(fit));
+  return forwardSamplesFitting(16 * f * (d / 4 + 1) + 16 * interactionRowVec4s(f, d)) || null;
 }
 
 /**
@@ -124,7 +131,7 @@ export function interactionForwardTiledKernel(f: number, d: number, stageT = fal
   // Vec4s of a vector of staged T, and of a sample's staged T.
   const vt = d4 + 1, st = f * vt;
   const rv = interactionRowVec4s(f, d), rf = 4 * rv;
-  // Block (i, j) of each tile as i * 256 + j, in the order the previous loop walked them.
+  // Block (i, j) of each tile as i * 256 + j, the lower triangle row by row.
   const tileBlocks: string[] = [];
   for (let bi = 0; bi < blocks; bi++) {
     for (let bj = 0; bj <= bi; bj++) tileBlocks.push(`${bi * 256 + bj}u`);
