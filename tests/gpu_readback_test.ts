@@ -16,6 +16,7 @@ import {
 } from "../engine/gpu/canvas_readback.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { readStaged, stage, SubmitQueue } from "../engine/gpu/submit.ts";
+import { earlySubmitBreaks } from "../engine/gpu/timing.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { Rng } from "../engine/rng.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
@@ -276,6 +277,27 @@ Deno.test("a turn submits once the turn before has made its mapAsync calls, or h
   assert.equal(submits.inFlight, 0);
 });
 
+Deno.test("a turn sends parts of its commands only while it may submit at once", async () => {
+  const log: string[] = [];
+  const queue = { submit: (b: string[]) => log.push(...b) } as unknown as GPUQueue;
+  const commands = (name: string) => name as unknown as GPUCommandBuffer;
+  const submits = new SubmitQueue(queue);
+  const [first, second] = [submits.turn(), submits.turn()];
+  assert.equal(first.ready(), true, "no turn before the first");
+  first.submitPart(commands("first part"));
+  await first.submit(commands("first"));
+  assert.throws(() => first.submitPart(commands("late")), /has not submitted its last commands/);
+  assert.equal(second.ready(), false, "the first has not mapped");
+  assert.throws(() => second.submitPart(commands("early")), /may submit at once/);
+  first.mapping();
+  assert.equal(second.ready(), true);
+  second.submitPart(commands("second part"));
+  await second.submit(commands("second"));
+  assert.deepEqual(log, ["first part", "first", "second part", "second"]);
+  first.end();
+  second.end();
+});
+
 const QAT: QuantConfig = {
   quantizer: "minmax",
   embeddingBits: 4,
@@ -329,8 +351,11 @@ Deno.test({
       }
       restore();
       assert.deepEqual(await ahead.readParams(), await one.readParams());
-      // Each chunk after the first went to the GPU before the maps of the one before resolved.
+      // The first chunk, recorded on an idle GPU, went in pieces as it was recorded (so did
+      // every chunk of \`one\`, awaited in turn: the same bits); each chunk after it went whole to
+      // the GPU before the maps of the one before resolved.
       assert.deepEqual(log, [
+        ...earlySubmitBreaks(4).map(() => "submit"),
         "submit",
         ...chunks.slice(1).flatMap((_, k) => ["submit", "mapped", `chunk ${k} returned`]),
         "mapped",

@@ -37,7 +37,10 @@ export function gemmTunedKey(
  * (2026-12-03, a sweep of the k-major tiles alone) each beat the plan they replace by 3 % or more
  * in that sweep; each replaces an unsplit plan, so the outputs are the same bits. Checked end to
  * end: Kaggle FP32 wall ms/it b2048 0.815 -> 0.799, b16384 3.387 -> 3.131 against the table
- * before (same run).
+ * before (same run). Seven entries marked 2026-12-03 come from a sweep of the prefetching tiles
+ * beside their plain twins (`--sweep-tiles 64x128_8x8_k16sp,64x128_8x8_k16s,...`), each 3 % or
+ * more ahead of the entry it replaced in that sweep; the splits of a weight gradient are the
+ * only change of summation order (Terabyte b16384 dW top[0]: 32 -> 16).
  */
 export const GEMM_TUNED: Readonly<Record<string, TunedGemm>> = {
   // Batches 2048 and 16384, the register-tiled kernels written out (`--batch-size 2048,16384
@@ -49,20 +52,20 @@ export const GEMM_TUNED: Readonly<Record<string, TunedGemm>> = {
   "16384x367x512/akbn": { tile: "64x128_8x8_k16s", splits: 1, vec4: true }, // kaggle b16384 dX top[0] 367->512: 234.8 µs, 1.35x the rule
   "512x367x16384/ambn": { tile: "128x64_8x8_k16s", splits: 16, vec4: true }, // kaggle b16384 dW top[0] 367->512: 202.6 µs, 1.32x the rule
   "16384x256x512/akbk": { tile: "64x64_8x4_k16s", splits: 1, vec4: true }, // kaggle b16384 forward bottom[1] 512->256: 147.7 µs, 1.45x the rule
-  "16384x512x256/akbn": { tile: "64x64_8x4_k16", splits: 1, vec4: true }, // kaggle b16384 dX bottom[1] 512->256: 156.5 µs, 1.60x the rule
-  "256x512x16384/ambn": { tile: "128x64_8x8_k8s", splits: 32, vec4: true }, // kaggle b16384 dW bottom[1] 512->256: 143.5 µs, 1.39x the rule
+  "16384x512x256/akbn": { tile: "64x64_8x4_k16s", splits: 1, vec4: true }, // kaggle b16384 dX bottom[1] 512->256: 145.7 µs, 1.55x the rule (2026-12-03; the entry before 152.4)
+  "256x512x16384/ambn": { tile: "64x64_8x4_k16s", splits: 32, vec4: true }, // kaggle b16384 dW bottom[1] 512->256: 135.3 µs, 1.43x the rule (2026-12-03; the entry before 140.2)
   "2048x512x512/akbk": { tile: "64x64_8x4_k32m", splits: 1, vec4: true }, // terabyte b2048 forward top[1] 512->512: 38.0 µs, 1.30x the rule (k-major)
   "2048x512x512/akbn": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 dX top[1] 512->512: 42.2 µs, 1.25x the rule
-  "512x512x2048/ambn": { tile: "128x128_8x8_k16s", splits: 8, vec4: true }, // terabyte b2048 dW top[1] 512->512: 40.2 µs, 2.08x the rule
+  "512x512x2048/ambn": { tile: "128x128_8x8_k16sdp", splits: 8, vec4: true }, // terabyte b2048 dW top[1] 512->512: 36.1 µs, 2.25x the rule (2026-12-03; the entry before 37.3)
   "2048x512x415/akbk": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 forward top[0] 415->512: 37.1 µs, 1.15x the rule
   "2048x415x512/akbn": { tile: "64x64_8x4_k32", splits: 1, vec4: true }, // terabyte b2048 dX top[0] 415->512: 47.0 µs, 1.23x the rule
-  "512x415x2048/ambn": { tile: "128x128_8x8_k16sd", splits: 8, vec4: true }, // terabyte b2048 dW top[0] 415->512: 48.2 µs, 1.55x the rule
+  "512x415x2048/ambn": { tile: "64x64_8x4_k16s", splits: 8, vec4: true }, // terabyte b2048 dW top[0] 415->512: 43.2 µs, 1.73x the rule (2026-12-03; the entry before 46.8)
   "2048x512x367/akbk": { tile: "64x64_8x4_k16", splits: 1, vec4: true }, // kaggle b2048 forward top[0] 367->512: 33.4 µs, 1.15x the rule
   "2048x367x512/akbn": { tile: "32x32_4x4_k16", splits: 1, vec4: true }, // kaggle b2048 dX top[0] 367->512: 43.2 µs, 1.07x the rule
   "512x367x2048/ambn": { tile: "64x64_8x4_k16s", splits: 8, vec4: true }, // kaggle b2048 dW top[0] 367->512: 40.2 µs, 1.04x the rule
   "2048x256x512/akbk": { tile: "64x64_4x4_k32m", splits: 1, vec4: true }, // kaggle b2048 forward bottom[1] 512->256: 26.0 µs, 1.22x the rule (k-major)
   "2048x512x256/akbn": { tile: "64x64_4x4_k32m", splits: 1, vec4: true }, // kaggle b2048 dX bottom[1] 512->256: 22.6 µs, 1.30x the rule (k-major)
-  "256x512x2048/ambn": { tile: "64x128_8x8_k16s", splits: 16, vec4: true }, // kaggle b2048 dW bottom[1] 512->256: 24.4 µs, 1.37x the rule
+  "256x512x2048/ambn": { tile: "128x128_8x8_k16sdp", splits: 16, vec4: true }, // kaggle b2048 dW bottom[1] 512->256: 22.6 µs, 1.42x the rule (2026-12-03; the entry before 24.3)
   "16384x64x256/akbk": { tile: "64x64_8x4_k32m", splits: 1, vec4: true }, // kaggle b16384 forward bottom[2] 256->64: 21.8 µs, 1.33x the rule (k-major)
   "16384x256x64/akbn": { tile: "64x64_4x4_k16s", splits: 1, vec4: true }, // kaggle b16384 dX bottom[2] 256->64: 28.5 µs, 2.29x the rule
   "64x256x16384/ambn": { tile: "64x64_4x4_k32", splits: 32, vec4: true }, // kaggle b16384 dW bottom[2] 256->64: 29.9 µs, 1.62x the rule
@@ -75,8 +78,8 @@ export const GEMM_TUNED: Readonly<Record<string, TunedGemm>> = {
   "16384x512x512/akbn": { tile: "64x128_8x8_k16s", splits: 1, vec4: true }, // terabyte b16384 dX top[1] 512->512: 278.6 µs, 1.50x the rule
   "512x512x16384/ambn": { tile: "64x128_8x8_k16s", splits: 32, vec4: true }, // terabyte b16384 dW top[1] 512->512: 267.3 µs, 1.28x the rule
   "16384x512x415/akbk": { tile: "128x64_8x8_k8s", splits: 1, vec4: true }, // terabyte b16384 forward top[0] 415->512: 238.8 µs, 1.48x the rule
-  "16384x415x512/akbn": { tile: "128x64_8x8_k8s", splits: 1, vec4: true }, // terabyte b16384 dX top[0] 415->512: 280.0 µs, 1.44x the rule
-  "512x415x16384/ambn": { tile: "128x64_8x8_k8s", splits: 32, vec4: true }, // terabyte b16384 dW top[0] 415->512: 268.5 µs, 1.24x the rule
+  "16384x415x512/akbn": { tile: "64x64_8x4_k16s", splits: 1, vec4: true }, // terabyte b16384 dX top[0] 415->512: 260.0 µs, 1.35x the rule (2026-12-03; the entry before 301.0)
+  "512x415x16384/ambn": { tile: "64x64_8x4_k16s", splits: 16, vec4: true }, // terabyte b16384 dW top[0] 415->512: 233.2 µs, 1.40x the rule (2026-12-03; the entry before 290.6)
   // Batch 128, K splits allowed (`--batch-size 128 --sweep --sweep-split-all --sweep-min-gflop
   // 0.01`, H200, 2026-12-02): the one product where a split plan still beat the small-product
   // kernel with 64 k a step written out (50 in a pass: 13.3 against 15.2 µs); every other split

@@ -14,6 +14,17 @@ export interface SubmitTurn {
   /** Submits once every earlier call has started its readbacks (see {@linkcode SubmitTurn.mapping}). */
   submit(commands: GPUCommandBuffer): Promise<void>;
   /**
+   * Whether {@linkcode SubmitTurn.submit} would submit at once (every earlier call has made its
+   * readbacks or ended): the GPU is idle or about to be, so the call may send what it has
+   * recorded so far ({@linkcode SubmitTurn.submitPart}) and record the rest while it runs.
+   */
+  ready(): boolean;
+  /**
+   * Submits the first commands of the call ahead of its last submit (which still ends the turn's
+   * submitting); throws unless {@linkcode SubmitTurn.ready}.
+   */
+  submitPart(commands: GPUCommandBuffer): void;
+  /**
    * Says that this call has made all its `mapAsync` calls. Deno's `mapAsync` call returns only
    * once the queue is idle, then sleeps 10 ms before it resolves: a later call submits now, so
    * that the GPU works during that sleep (its staging buffers are its own).
@@ -84,6 +95,16 @@ export class SubmitQueue {
       earlierSubmitted: () =>
         !previous || previous.submitted || previous.ended ? null : previous.sent,
       earlierDone: () => (!previous || previous.ended ? Promise.resolve() : previous.done),
+      ready: () => !previous || previous.mapped,
+      submitPart: (commands) => {
+        if (state.submitted || state.ended || (previous && !previous.mapped)) {
+          throw new Error(
+            "Expected a turn that may submit at once and has not submitted its last commands " +
+              "before submitting a part",
+          );
+        }
+        this.#queue.submit([commands]);
+      },
       submit: (commands) => {
         if (!previous || previous.mapped) {
           submitNow(commands);

@@ -21,9 +21,15 @@ export interface ChunkPass {
 
 /**
  * The passes of a chunk of `iterations`: every `every`th iteration (the first included) gets one
- * pass per phase when `timed`, the stretches between them one pass each.
+ * pass per phase when `timed`, the stretches between them one pass each; a stretch also ends at
+ * each iteration of `breaks` (where the chunk may submit what it has recorded so far).
  */
-export function planPasses(iterations: number, timed: boolean, every: number): ChunkPass[] {
+export function planPasses(
+  iterations: number,
+  timed: boolean,
+  every: number,
+  breaks: readonly number[] = [],
+): ChunkPass[] {
   const sampled = (i: number) => timed && i % every === 0;
   const passes: ChunkPass[] = [];
   for (let i = 0; i < iterations;) {
@@ -32,12 +38,25 @@ export function planPasses(iterations: number, timed: boolean, every: number): C
       i++;
       continue;
     }
-    let j = i;
-    while (j < iterations && !sampled(j)) j++;
+    let j = i + 1;
+    while (j < iterations && !sampled(j) && !breaks.includes(j)) j++;
     passes.push({ phase: null, first: i, count: j - i });
     i = j;
   }
   return passes;
+}
+
+/**
+ * Where a chunk of `iterations` that may submit at once (the GPU idle) submits what it has
+ * recorded: after 1 iteration, then after pieces twice as long (1, 3, 7, 15, ...). The GPU starts
+ * after one iteration's recording instead of the whole chunk's, and, while recording an iteration
+ * takes less than half its GPU time, each piece is recorded before the GPU finishes the one
+ * before.
+ */
+export function earlySubmitBreaks(iterations: number): number[] {
+  const out: number[] = [];
+  for (let end = 1; end < iterations; end = 2 * end + 1) out.push(end);
+  return out;
 }
 
 /** A timestamp query set and its resolve buffer, grown as needed. */
