@@ -40,7 +40,9 @@ export function gemmTunedKey(
  * before (same run). Seven entries marked 2026-12-03 come from a sweep of the prefetching tiles
  * beside their plain twins (`--sweep-tiles 64x128_8x8_k16sp,64x128_8x8_k16s,...`), each 3 % or
  * more ahead of the entry it replaced in that sweep; the splits of a weight gradient are the
- * only change of summation order (Terabyte b16384 dW top[0]: 32 -> 16).
+ * only change of summation order (Terabyte b16384 dW top[0]: 32 -> 16). Three more from a sweep of
+ * every candidate at b16384 the same day (marked "full b16384 sweep"; Kaggle dW bottom[2]'s
+ * splits 32 -> 64); the other b16384 entries stayed within 3 % of the sweep's best.
  */
 export const GEMM_TUNED: Readonly<Record<string, TunedGemm>> = {
   // Batches 2048 and 16384, the register-tiled kernels written out (`--batch-size 2048,16384
@@ -49,7 +51,7 @@ export const GEMM_TUNED: Readonly<Record<string, TunedGemm>> = {
   // candidate compiled first and the GPU's clock settled before the timings; vec4 plans store C
   // as vec4s). The Terabyte b16384 entries replace ones swept while compiles slowed the GPU.
   "16384x512x367/akbk": { tile: "128x64_8x8_k8s", splits: 1, vec4: true }, // kaggle b16384 forward top[0] 367->512: 210.6 µs, 1.51x the rule
-  "16384x367x512/akbn": { tile: "64x128_8x8_k16s", splits: 1, vec4: true }, // kaggle b16384 dX top[0] 367->512: 234.8 µs, 1.35x the rule
+  "16384x367x512/akbn": { tile: "64x64_8x4_k16s", splits: 1, vec4: true }, // kaggle b16384 dX top[0] 367->512: 225.2 µs, 1.55x the rule (2026-12-03, full b16384 sweep; the entry before 232.1)
   "512x367x16384/ambn": { tile: "128x64_8x8_k16s", splits: 16, vec4: true }, // kaggle b16384 dW top[0] 367->512: 202.6 µs, 1.32x the rule
   "16384x256x512/akbk": { tile: "64x64_8x4_k16s", splits: 1, vec4: true }, // kaggle b16384 forward bottom[1] 512->256: 147.7 µs, 1.45x the rule
   "16384x512x256/akbn": { tile: "64x64_8x4_k16s", splits: 1, vec4: true }, // kaggle b16384 dX bottom[1] 512->256: 145.7 µs, 1.55x the rule (2026-12-03; the entry before 152.4)
@@ -67,8 +69,8 @@ export const GEMM_TUNED: Readonly<Record<string, TunedGemm>> = {
   "2048x512x256/akbn": { tile: "64x64_4x4_k32m", splits: 1, vec4: true }, // kaggle b2048 dX bottom[1] 512->256: 22.6 µs, 1.30x the rule (k-major)
   "256x512x2048/ambn": { tile: "128x128_8x8_k16sdp", splits: 16, vec4: true }, // kaggle b2048 dW bottom[1] 512->256: 22.6 µs, 1.42x the rule (2026-12-03; the entry before 24.3)
   "16384x64x256/akbk": { tile: "64x64_8x4_k32m", splits: 1, vec4: true }, // kaggle b16384 forward bottom[2] 256->64: 21.8 µs, 1.33x the rule (k-major)
-  "16384x256x64/akbn": { tile: "64x64_4x4_k16s", splits: 1, vec4: true }, // kaggle b16384 dX bottom[2] 256->64: 28.5 µs, 2.29x the rule
-  "64x256x16384/ambn": { tile: "64x64_4x4_k32", splits: 32, vec4: true }, // kaggle b16384 dW bottom[2] 256->64: 29.9 µs, 1.62x the rule
+  "16384x256x64/akbn": { tile: "128x128_8x8_k8sd", splits: 1, vec4: true }, // kaggle b16384 dX bottom[2] 256->64: 26.6 µs, 2.42x the rule (2026-12-03, full b16384 sweep; the entry before 27.7)
+  "64x256x16384/ambn": { tile: "64x64_8x4_k32", splits: 64, vec4: true }, // kaggle b16384 dW bottom[2] 256->64: 25.6 µs, 1.82x the rule (2026-12-03, full b16384 sweep; the entry before 27.9)
   "16384x512x13/akbk": { tile: "64x64_4x4_k16", splits: 1, vec4: false }, // kaggle b16384 forward bottom[0] 13->512: 45.2 µs, 2.01x the rule
   "16384x13x512/akbn": { tile: "32x32_4x4_k32", splits: 1, vec4: true }, // kaggle b16384 dX bottom[0] 13->512: 35.0 µs, 1.76x the rule
   "512x13x16384/ambn": { tile: "128x32_8x4_k16", splits: 64, vec4: true }, // kaggle b16384 dW bottom[0] 13->512: 48.5 µs, 2.30x the rule
