@@ -286,9 +286,12 @@ Deno.test("a turn sends parts of its commands only while it may submit at once",
   assert.equal(first.ready(), true, "no turn before the first");
   first.submitPart(commands("first part"));
   await first.submit(commands("first"));
-  assert.throws(() => first.submitPart(commands("late")), /has not submitted its last commands/);
+  assert.throws(() => first.submitPart(commands("late")), /it has made its last submit/);
   assert.equal(second.ready(), false, "the first has not mapped");
-  assert.throws(() => second.submitPart(commands("early")), /may submit at once/);
+  assert.throws(
+    () => second.submitPart(commands("early")),
+    /earlier call has not made its readbacks/,
+  );
   first.mapping();
   assert.equal(second.ready(), true);
   second.submitPart(commands("second part"));

@@ -91,26 +91,32 @@ export class SubmitQueue {
       state.submitted = true;
       submitted();
     };
+    // Whether a submit goes at once: no earlier call, or it has made its readbacks (or ended).
+    const ready = () => !previous || previous.mapped;
     return {
       earlierSubmitted: () =>
         !previous || previous.submitted || previous.ended ? null : previous.sent,
       earlierDone: () => (!previous || previous.ended ? Promise.resolve() : previous.done),
-      ready: () => !previous || previous.mapped,
+      ready,
       submitPart: (commands) => {
-        if (state.submitted || state.ended || (previous && !previous.mapped)) {
+        if (state.submitted || state.ended || !ready()) {
+          const found = state.ended
+            ? "it has ended"
+            : state.submitted
+            ? "it has made its last submit"
+            : "an earlier call has not made its readbacks";
           throw new Error(
-            "Expected a turn that may submit at once and has not submitted its last commands " +
-              "before submitting a part",
+            `Expected a turn that may submit at once before submitting a part, but ${found}`,
           );
         }
         this.#queue.submit([commands]);
       },
       submit: (commands) => {
-        if (!previous || previous.mapped) {
+        if (ready()) {
           submitNow(commands);
           return Promise.resolve();
         }
-        return previous.readbacks.then(() => submitNow(commands));
+        return previous!.readbacks.then(() => submitNow(commands));
       },
       mapping: () => {
         state.mapped = true;
