@@ -18,7 +18,7 @@
 #   cpu-tb    bench:cpu terabyte, full tables, batch 2048, 2 threads on two distinct cores, our
 #             BLAS path against PyTorch on the same cores
 #   qat       bench:qat on two distinct cores, BLAS path: DQRM / FP32 and scale finding vs a copy
-# Settings (environment): LIMIT (seconds a step may take, default 360: terabyte took 330 once each
+# Settings (environment): LIMIT (seconds a step may take, default 360: terabyte ran past 280 once each
 # batch size and method warmed up for 0.5 s), PYTHON (default python3),
 # DQRM_COMMIT (the commit written to machine.txt; default git rev-parse HEAD, which names a stale
 # commit where the tree was copied without its current .git).
