@@ -4,7 +4,8 @@
  * iteration by phase (timestamp queries), host milliseconds spent encoding, and wall-clock ms/it
  * and samples/s with chunks submitted back to back (one in flight while the next is encoded),
  * both with input batches pre-generated and with the synthetic generator filling every chunk (a
- * pool of data Workers, `--data-workers`, while the chunk before trains).
+ * pool of data Workers, `--data-workers`, while the chunk before trains); from the device's
+ * clock, the GPU's idle time between chunks and its untimed time within them.
  * Then scale finding over every table (a new scale every step) against a plain streaming copy's
  * bandwidth, and optionally a PyTorch step of the same model on the same GPU, eager and captured
  * whole as one CUDA graph, each beside our wall ms/it (ours / theirs).
@@ -37,7 +38,8 @@ const CLI = defineCli({
 dqrm = DQRM INT4, period 200) the GPU ms/it by phase, host encode ms/it, and wall ms/it and
 samples/s with pre-generated input and with the generator filling each chunk (in --data-workers
 Workers, while the chunk before trains; also the wait for the first chunk's fill, when nothing
-trains yet, and the rate after it); then scale finding over all tables (a new scale every
+trains yet, and the rate after it; from the device's clock, its idle ms/it between chunks and
+untimed ms/it within them); then scale finding over all tables (a new scale every
 step) against a streaming copy's bandwidth. SUITE picks the architecture: kaggle (default) or
 terabyte.`,
   options: {
@@ -102,6 +104,11 @@ interface Row {
   wallMsPerItGeneratedAfterFirstFill: number;
   /** Where the main thread's wall time went, ms/it: pre-generated, then +generator. */
   mainThread: { encode: number; fillWait: number; resultWait: number }[];
+  /**
+   * The device's idle ms/it between chunks and untimed ms/it within them (device clock;
+   * pre-generated, then +generator; null without timestamps).
+   */
+  device: ({ idleBetween: number; untimedWithin: number } | null)[];
   engineGB: number;
 }
 
@@ -215,6 +222,12 @@ async function main(): Promise<number> {
             fillWait: t.fillWaitMs / iterations,
             resultWait: t.resultWaitMs / iterations,
           })),
+          device: [pre, gen].map((t) =>
+            t.device && {
+              idleBetween: t.device.idleBetweenMs / iterations,
+              untimedWithin: t.device.untimedWithinMs / iterations,
+            }
+          ),
           engineGB: engine.memoryBytes() / 1e9,
         };
         rows.push(row);
@@ -233,6 +246,14 @@ async function main(): Promise<number> {
             `${fix(p.encode, 0)} ${fix(p.fillWait, 0)} ${fix(p.resultWait, 0)}; +generator ` +
             `${fix(q.encode, 0)} ${fix(q.fillWait, 0)} ${fix(q.resultWait, 0)}`,
         );
+        const [dp, dq] = row.device;
+        if (dp && dq) {
+          console.log(
+            `      device clock ms/it (idle between chunks, untimed within them): pre-generated ` +
+              `${fix(dp.idleBetween, 0)} ${fix(dp.untimedWithin, 0)}; +generator ` +
+              `${fix(dq.idleBetween, 0)} ${fix(dq.untimedWithin, 0)}`,
+          );
+        }
       }
       const f = rows.find((r) => r.batch === batch && r.method === "fp32");
       for (const q of rows.filter((r) => r.batch === batch && r.method !== "fp32")) {
@@ -358,6 +379,26 @@ export function chunkIterationsFor(batch: number, samples: number, chunkSamples 
 }
 
 /**
+ * Where the device's time between and inside chunks went, from their device-clock spans (null
+ * unless every chunk has one): idle between one chunk's last timed pass and the next one's first,
+ * and inside each span outside the timed passes (copies, timestamp resolves, pass boundaries).
+ */
+export function deviceGaps(
+  results: TrainChunkResult[],
+): { idleBetweenMs: number; untimedWithinMs: number } | null {
+  if (results.length === 0 || results.some((r) => r.deviceClockMs === undefined)) return null;
+  let idleBetweenMs = 0, untimedWithinMs = 0;
+  results.forEach((r, k) => {
+    const { start, end } = r.deviceClockMs!;
+    if (k > 0) idleBetweenMs += start - results[k - 1].deviceClockMs!.end;
+    let timed = 0;
+    for (const p of PHASES) for (const v of r.phases[p]) timed += v;
+    untimedWithinMs += end - start - timed;
+  });
+  return { idleBetweenMs, untimedWithinMs };
+}
+
+/**
  * Trains `chunks` chunks with one in flight while the next is encoded, taking the buffers in turn;
  * `refill` (if given) fills each buffer again before it is trained on. With N buffers the fill of
  * chunk `k + N - 1` starts as soon as chunk `k` is recorded (the GPU engine copies a chunk's input
@@ -383,6 +424,11 @@ export async function timeChunks(
   /** Waits for each chunk's results while the next one trains. */
   resultWaitMs: number;
   gpu: Record<Phase | "total", number>;
+  /**
+   * From the device's clock (null without it): ms it sat idle between consecutive chunks, and
+   * ms inside the chunks' spans outside their timed passes.
+   */
+  device: { idleBetweenMs: number; untimedWithinMs: number } | null;
 }> {
   const results: TrainChunkResult[] = [];
   let encodeMs = 0, firstFillMs = 0, fillWaitMs = 0, resultWaitMs = 0;
@@ -424,7 +470,15 @@ export async function timeChunks(
     gpu[p] /= iterations;
     gpu.total += gpu[p];
   }
-  return { wallMs, encodeMs, firstFillMs, fillWaitMs, resultWaitMs, gpu };
+  return {
+    wallMs,
+    encodeMs,
+    firstFillMs,
+    fillWaitMs,
+    resultWaitMs,
+    gpu,
+    device: deviceGaps(results),
+  };
 }
 
 /**

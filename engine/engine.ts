@@ -46,6 +46,12 @@ export interface TrainChunkResult {
    * trainers only.
    */
   bytesPerIteration?: ByteCount;
+  /**
+   * The device's clock, in ms, at the start of the chunk's first timed pass and at the end of its
+   * last (engines with GPU timestamps only): the next chunk's start minus this one's end is the
+   * device's idle time between them, and this span minus the phases' times what ran untimed.
+   */
+  deviceClockMs?: { start: number; end: number };
 }
 
 /** Bytes of one iteration's messages of one worker, by part. */

@@ -6,7 +6,7 @@
  * records what it was given; no GPU is needed.
  */
 import assert from "node:assert/strict";
-import { timeChunks } from "../cli/bench_gpu.ts";
+import { deviceGaps, timeChunks } from "../cli/bench_gpu.ts";
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import type { Engine, TrainChunkResult } from "../engine/engine.ts";
 import { allocatePhaseSamples } from "../engine/phases.ts";
@@ -56,3 +56,24 @@ for (const buffers of [2, 3]) {
     }
   });
 }
+
+Deno.test("deviceGaps: idle between chunks' device-clock spans and untimed time within them", () => {
+  const chunk = (start: number, end: number, timed: number[]): TrainChunkResult => {
+    const phases = allocatePhaseSamples(timed.length);
+    timed.forEach((ms, i) => (phases.forward[i] = ms));
+    return {
+      iterations: timed.length,
+      loss: new Float32Array(timed.length),
+      phases,
+      wallMs: 0,
+      deviceClockMs: { start, end },
+    };
+  };
+  const gaps = deviceGaps([chunk(100, 110, [4, 5]), chunk(112, 130, [8, 9]), chunk(131, 140, [9])]);
+  assert.ok(gaps);
+  assert.ok(Math.abs(gaps.idleBetweenMs - 3) < 1e-9, `idle ${gaps.idleBetweenMs}`);
+  assert.ok(Math.abs(gaps.untimedWithinMs - 2) < 1e-9, `untimed ${gaps.untimedWithinMs}`);
+  const untimed = { ...chunk(0, 1, [1]), deviceClockMs: undefined };
+  assert.equal(deviceGaps([chunk(0, 1, [1]), untimed]), null, "a chunk without a span: none");
+  assert.equal(deviceGaps([]), null);
+});

@@ -371,3 +371,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "GPU engine: each chunk's device-clock span holds its timed passes and follows the last",
+  ignore: ignoreEngine || !found.adapter?.features.has("timestamp-query"),
+  sanitizeResources: false,
+  async fn() {
+    const batch = 6;
+    const engine = await createGpuEngine({ spec: ODD, maxBatch: batch, seed: 5, timingEvery: 2 });
+    try {
+      const spans: { start: number; end: number; timed: number }[] = [];
+      // Two awaited in turn, then two in flight together (the second submitted as the first maps).
+      const chunks = [0, 1, 2, 3].map((k) => randomChunk(ODD, batch, 4 * batch, 90 + k, false));
+      const results = [
+        await engine.trainChunk(chunks[0], { learningRate: 0.1 }),
+        await engine.trainChunk(chunks[1], { learningRate: 0.1 }),
+        ...(await Promise.all(
+          chunks.slice(2).map((c) => engine.trainChunk(c, { learningRate: 0.1 })),
+        )),
+      ];
+      for (const r of results) {
+        assert.ok(r.deviceClockMs, "a span from the timestamps");
+        let timed = 0;
+        for (const phase of Object.values(r.phases)) for (const v of phase) timed += v;
+        spans.push({ ...r.deviceClockMs, timed });
+      }
+      spans.forEach((s, k) => {
+        assert.ok(s.end >= s.start, `chunk ${k}: ends after it starts`);
+        // Timestamps are ns, the span's ends rounded to doubles of ms: allow a microsecond.
+        assert.ok(s.timed <= s.end - s.start + 1e-3, `chunk ${k}: passes inside the span`);
+        if (k > 0) assert.ok(s.start >= spans[k - 1].end - 1e-3, `chunk ${k} after ${k - 1}`);
+      });
+    } finally {
+      await engine.dispose();
+    }
+  },
+});

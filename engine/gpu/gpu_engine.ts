@@ -63,6 +63,7 @@ import { nextTask, readStaged, stage, SubmitQueue, type SubmitTurn } from "./sub
 import { planTables } from "./table_plan.ts";
 import {
   attributePhases,
+  deviceClockSpan,
   earlySubmitBreaks,
   PASS_PHASES,
   planPasses,
@@ -440,12 +441,15 @@ class GpuEngine implements Engine {
     const [lossData, stampData] = await reading;
     loss.set(new Float32Array(lossData, 0, iterations));
     const wallMs = performance.now() - start;
-    if (stampData) attributePhases(phases, passes, new BigUint64Array(stampData));
+    const stampWords = stampData ? new BigUint64Array(stampData) : null;
+    if (stampWords) attributePhases(phases, passes, stampWords);
     else for (let i = 0; i < iterations; i++) phases.forward[i] = wallMs / iterations;
     for (let i = 0; i < iterations; i++) {
       if (!Number.isFinite(loss[i])) throw new NonFiniteLossError(i, loss[i]);
     }
-    return { iterations, loss, phases, wallMs };
+    if (!stampWords) return { iterations, loss, phases, wallMs };
+    const deviceClockMs = deviceClockSpan(stampWords, passes.length);
+    return { iterations, loss, phases, wallMs, deviceClockMs };
   }
 
   /**

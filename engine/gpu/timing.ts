@@ -59,6 +59,17 @@ export function earlySubmitBreaks(iterations: number): number[] {
   return out;
 }
 
+/**
+ * The device-clock ms at the start of the first of `passes` timed passes and at the end of the
+ * last (`stamps`: each pass's begin and end, in ns).
+ */
+export function deviceClockSpan(
+  stamps: BigUint64Array,
+  passes: number,
+): { start: number; end: number } {
+  return { start: Number(stamps[0]) / 1e6, end: Number(stamps[2 * passes - 1]) / 1e6 };
+}
+
 /** A timestamp query set and its resolve buffer, grown as needed. */
 export class TimestampQueries {
   readonly #device: GPUDevice;
