@@ -38,6 +38,7 @@ const TOOLS: Record<string, string[]> = {
   "bench_gpu_dp.ts": ["--batch-size", "--iterations", "--scale", "--compression", "--out"],
   "bench_gpu_update.ts": ["--batch-size", "--scale", "--out"],
   "bench_gpu_interaction.ts": ["--batch-size", "--out"],
+  "probe_gpu_chunks.ts": ["--batch-size", "--scale", "--out"],
   "bench_preprocess.ts": ["--workers", "--out"],
   "bench_qat.ts": ["--iterations", "--scale", "--threads", ...CPU_KERNELS],
   "golden.ts": ["--engine", "--threads", ...CPU_KERNELS],

@@ -17,6 +17,7 @@ import {
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { readStaged, stage, SubmitQueue } from "../engine/gpu/submit.ts";
 import { earlySubmitBreaks } from "../engine/gpu/timing.ts";
+import { type ProbeEvent, wrapWebGpuCalls } from "../cli/probe_gpu_chunks.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { Rng } from "../engine/rng.ts";
 import { findTestAdapter } from "./gpu_setup.ts";
@@ -405,5 +406,41 @@ Deno.test({
     } finally {
       await engine.dispose();
     }
+  },
+});
+
+Deno.test({
+  name: "probe:gpu-chunks' wrappers log every submit and map of a chunk, then put the calls back",
+  ignore: ignoreEngine,
+  sanitizeResources: false,
+  async fn() {
+    const engine = await createGpuEngine({ spec: ODD, maxBatch: 6, seed: 5, timingEvery: 2 });
+    const originals = [
+      GPUQueue.prototype.submit,
+      GPUBuffer.prototype.mapAsync,
+      GPUQueue.prototype.writeBuffer,
+    ];
+    const events: ProbeEvent[] = [];
+    const wrapped = wrapWebGpuCalls(events, performance.now());
+    try {
+      await engine.trainChunk(randomChunk(ODD, 6, 4 * 6, 95, false), { learningRate: 0.1 });
+    } finally {
+      wrapped.restore();
+      await engine.dispose();
+    }
+    const calls = events.map((e) => e.call);
+    // The chunk went in pieces (an idle GPU), then mapped its losses and timestamps.
+    assert.equal(calls.filter((c) => c === "submit").length, earlySubmitBreaks(4).length + 1);
+    assert.ok(calls.filter((c) => c === "map-call").length >= 2, calls.join(", "));
+    assert.equal(
+      calls.filter((c) => c === "map-done").length,
+      calls.filter((c) => c === "map-call").length,
+    );
+    assert.ok(events.every((e) => e.ms >= 0 && e.at >= 0));
+    assert.ok(wrapped.writeMs() > 0, "the chunk's input was written");
+    assert.deepEqual(
+      [GPUQueue.prototype.submit, GPUBuffer.prototype.mapAsync, GPUQueue.prototype.writeBuffer],
+      originals,
+    );
   },
 });
