@@ -18,14 +18,20 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { measureStreamCopy } from "./stream_copy.ts";
 import { type Phase, PHASES } from "../engine/phases.ts";
 import { summarize } from "../record/stats.ts";
-import { kaggleSpec, type ModelSpec, parameterCounts, terabyteSpec } from "../engine/spec.ts";
+import { type ModelSpec, parameterCounts } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { dqrm } from "../suites/experiments.ts";
-import { batchSizesFlag, GPU_METHODS as METHODS, methodsFlag, tablePasses } from "./gpu_methods.ts";
+import {
+  batchSizesFlag,
+  GPU_METHODS as METHODS,
+  methodsFlag,
+  suiteSpecArgs,
+  tablePasses,
+} from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
 import { defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
+import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
 import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
 
 /** Least wall time the warm-up chunks before each batch size and method's timing take. */
@@ -116,9 +122,7 @@ async function main(): Promise<number> {
   const parsed = parseCli(CLI);
   if (!parsed) return 0;
   const { values, positionals } = parsed;
-  const suite = suiteArg(positionals, ["kaggle", "terabyte"] as const, "kaggle");
-  const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
-  const spec = suite === "kaggle" ? kaggleSpec(scale) : terabyteSpec(scale);
+  const { suite, scale, spec } = suiteSpecArgs(positionals, values.scale);
   const batches = batchSizesFlag(
     values["batch-size"],
     suite === "kaggle" ? "128,2048,16384" : "2048",

@@ -1,7 +1,8 @@
 /**
  * The training methods the GPU benches time (INT4 tables and MLP), each with the whole-table
  * passes it makes per iteration: reads or writes of every table's bytes, its memory-traffic
- * floor. Shared by `bench:gpu` and `profile:gpu`.
+ * floor; and the suite and scale the GPU tools take. Shared by `bench:gpu`, `profile:gpu` and
+ * `probe:gpu-chunks`.
  *
  * @module
  */
@@ -9,7 +10,21 @@ import type { QuantConfig } from "../engine/quant.ts";
 import { dqrm, hawq, lsq, pact } from "../suites/experiments.ts";
 import { stepTableMaxima } from "../engine/gpu/state.ts";
 import { BLOCK_MAX_FLOATS } from "../engine/gpu/kernels/block_max.ts";
-import { UsageError } from "./args.ts";
+import { kaggleSpec, type ModelSpec, terabyteSpec } from "../engine/spec.ts";
+import { numberFlag, suiteArg, UsageError } from "./args.ts";
+
+/**
+ * The GPU tools' architecture: the suite named first (kaggle by default, or terabyte), its
+ * `--scale` (default 1: full tables) and the model spec they make.
+ */
+export function suiteSpecArgs(
+  positionals: readonly string[],
+  scaleValue: string | undefined,
+): { suite: "kaggle" | "terabyte"; scale: number; spec: ModelSpec } {
+  const suite = suiteArg(positionals, ["kaggle", "terabyte"] as const, "kaggle");
+  const scale = numberFlag("scale", scaleValue, 0, 1) ?? 1;
+  return { suite, scale, spec: suite === "kaggle" ? kaggleSpec(scale) : terabyteSpec(scale) };
+}
 
 /**
  * A method's quantization (null: FP32), how often it finds every table's max |w| (per step), and

@@ -11,12 +11,12 @@
 import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import type { Engine, TrainChunkResult, TrainOptions } from "../engine/engine.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
-import { kaggleSpec, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
 import { chunkIterationsFor, deviceGaps, timeChunks } from "./bench_gpu.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
+import { defineCli, FLAGS, intFlag, parseCli, runMain } from "./args.ts";
+import { suiteSpecArgs } from "./gpu_methods.ts";
 
 const CLI = defineCli({
   usage: "deno task probe:gpu-chunks [SUITE] [options]",
@@ -107,9 +107,7 @@ async function main(): Promise<number> {
   const parsed = parseCli(CLI);
   if (!parsed) return 0;
   const { values, positionals } = parsed;
-  const suite = suiteArg(positionals, ["kaggle", "terabyte"] as const, "kaggle");
-  const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
-  const spec = suite === "kaggle" ? kaggleSpec(scale) : terabyteSpec(scale);
+  const { suite, scale, spec } = suiteSpecArgs(positionals, values.scale);
   const batch = intFlag("batch-size", values["batch-size"]) ?? 16384;
   const chunks = intFlag("chunks", values.chunks) ?? 16;
   const chunkIterations = intFlag("chunk-iterations", values["chunk-iterations"]) ??

@@ -11,12 +11,11 @@
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import type { Engine } from "../engine/engine.ts";
 import { createGpuEngine, type KernelTime, profileGpuStep } from "../engine/gpu/mod.ts";
-import { kaggleSpec, terabyteSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { summarize } from "../record/stats.ts";
 import { writeFileAtomic } from "../record/files.ts";
-import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain, suiteArg } from "./args.ts";
-import { batchSizesFlag, GPU_METHODS, methodsFlag } from "./gpu_methods.ts";
+import { defineCli, FLAGS, intFlag, parseCli, runMain } from "./args.ts";
+import { batchSizesFlag, GPU_METHODS, methodsFlag, suiteSpecArgs } from "./gpu_methods.ts";
 
 const CLI = defineCli({
   usage: "deno task profile:gpu [SUITE] [options]",
@@ -60,9 +59,7 @@ async function main(): Promise<number> {
   const parsed = parseCli(CLI);
   if (!parsed) return 0;
   const { values, positionals } = parsed;
-  const suite = suiteArg(positionals, ["kaggle", "terabyte"] as const, "kaggle");
-  const scale = numberFlag("scale", values.scale, 0, 1) ?? 1;
-  const spec = suite === "kaggle" ? kaggleSpec(scale) : terabyteSpec(scale);
+  const { suite, scale, spec } = suiteSpecArgs(positionals, values.scale);
   const batches = batchSizesFlag(values["batch-size"], "128");
   const methods = methodsFlag(values.methods, "fp32");
   const reps = intFlag("reps", values.reps) ?? 10;
