@@ -58,9 +58,8 @@ import { dispatch, type Recording, recordPhase } from "./record.ts";
 import { FMA_PEAK, FMA_PEAK_WORKGROUP } from "./kernels/fma_peak.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import { KernelProfiler, type KernelTime } from "./kernel_profile.ts";
-import { GpuState, wholeTableCopies } from "./state.ts";
+import { createGpuState, GpuState } from "./state.ts";
 import { nextTask, readStaged, stage, SubmitQueue, type SubmitTurn } from "./submit.ts";
-import { planTables } from "./table_plan.ts";
 import {
   attributePhases,
   deviceClockSpan,
@@ -84,28 +83,7 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
   if (quant) checkSupported(quant);
   const gpu = await requestGpuDevice(options.gpuIndex);
   try {
-    const limits = gpu.device.limits;
-    const arenaBytes = Math.floor(
-      Math.min(
-        options.arenaBytes ?? Infinity,
-        limits.maxStorageBufferBindingSize,
-        limits.maxBufferSize,
-      ) / 4,
-    ) * 4;
-    // The table kernels bind at most 7 other storage buffers.
-    // HAWQ's copy kernel binds each arena twice (source and copy) beside 4 other buffers.
-    const perGroup = Math.min(
-      options.arenasPerGroup ?? Infinity,
-      limits.maxStorageBuffersPerShaderStage - 7,
-      wholeTableCopies(quant)
-        ? Math.floor((limits.maxStorageBuffersPerShaderStage - 4) / 2)
-        : Infinity,
-    );
-    const plan = planTables(spec.tableRows, spec.embeddingDim, arenaBytes, perGroup);
-    const state = new GpuState(spec, gpu.device, plan, quant, options.maxBatch);
-    const incremental = options.incrementalTableMaxima ?? true;
-    state.blockMaxima.incremental = incremental !== false;
-    if (incremental === "always") state.blockMaxima.rereadLimit = Infinity;
+    const state = createGpuState(spec, gpu.device, quant, options);
     const engine = new GpuEngine(state, options, gpu);
     uploadParams(state, options.params, options.seed ?? 0);
     return engine;

@@ -14,7 +14,14 @@ import { PACT_UNIT } from "./kernels/pact_backward.ts";
 import { type GpuLayout, type PackedLinear, planGpuLayout } from "./layout.ts";
 import { ITER_STRIDE } from "./pipelines.ts";
 import { BLOCK_MAX_FLOATS } from "./kernels/block_max.ts";
-import { type BlockDirectory, blockDirectory, segmentWords, type TablePlan } from "./table_plan.ts";
+import {
+  type BlockDirectory,
+  blockDirectory,
+  planTables,
+  segmentWords,
+  type TablePlan,
+} from "./table_plan.ts";
+import type { GpuEngineOptions } from "./options.ts";
 
 /** Whether `q` trains on whole-table fake-quantized copies (HAWQ). */
 export function wholeTableCopies(q: QuantConfig | null): boolean {
@@ -321,4 +328,44 @@ export class GpuState {
     while (list.length < k) list.push(filler);
     return list;
   }
+}
+
+/**
+ * The state an engine's `options` ask for on `device`: the tables planned into arenas no larger
+ * than the device binds (nor `options.arenaBytes`), at most as many bound a dispatch as its
+ * kernels leave room for (nor `options.arenasPerGroup`), and the table maxima kept incrementally
+ * as `options.incrementalTableMaxima` says.
+ */
+export function createGpuState(
+  spec: ModelSpec,
+  device: GPUDevice,
+  quant: QuantConfig | null,
+  options: Pick<
+    GpuEngineOptions,
+    "maxBatch" | "arenaBytes" | "arenasPerGroup" | "incrementalTableMaxima"
+  >,
+): GpuState {
+  const limits = device.limits;
+  const arenaBytes = Math.floor(
+    Math.min(
+      options.arenaBytes ?? Infinity,
+      limits.maxStorageBufferBindingSize,
+      limits.maxBufferSize,
+    ) / 4,
+  ) * 4;
+  // The table kernels bind at most 7 other storage buffers.
+  // HAWQ's copy kernel binds each arena twice (source and copy) beside 4 other buffers.
+  const perGroup = Math.min(
+    options.arenasPerGroup ?? Infinity,
+    limits.maxStorageBuffersPerShaderStage - 7,
+    wholeTableCopies(quant)
+      ? Math.floor((limits.maxStorageBuffersPerShaderStage - 4) / 2)
+      : Infinity,
+  );
+  const plan = planTables(spec.tableRows, spec.embeddingDim, arenaBytes, perGroup);
+  const state = new GpuState(spec, device, plan, quant, options.maxBatch);
+  const incremental = options.incrementalTableMaxima ?? true;
+  state.blockMaxima.incremental = incremental !== false;
+  if (incremental === "always") state.blockMaxima.rereadLimit = Infinity;
+  return state;
 }
