@@ -13,10 +13,6 @@ import { writeFileAtomic } from "../record/files.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { type InteractionMode, planInteraction } from "../engine/gpu/interaction_plan.ts";
 import { interactionStages } from "../engine/gpu/kernels/interaction_forward.ts";
-import {
-  interactionForwardStagedSamples,
-  interactionForwardTiledKernel,
-} from "../engine/gpu/kernels/interaction_tiled.ts";
 import type { KernelSource } from "../engine/gpu/pipelines.ts";
 import { Rng } from "../engine/rng.ts";
 import { fmaWarmUp, measureFmaPeak, settleClock, timePasses, type WarmUp } from "./gemm_sweep.ts";
@@ -29,7 +25,7 @@ const CLI = defineCli({
   usage: "deno task bench:interaction [options]",
   description:
     `Times the WebGPU engine's interaction kernels (forward and backward; tiled, staged and
-global; and the tiled forward with T staged, tiled+T) for the Kaggle and Terabyte shapes at each batch size, checks that every variant's output
+global) for the Kaggle and Terabyte shapes at each batch size, checks that every variant's output
 equals the tiled kernels' word for word, and prints each beside its memory floor. Writes JSON with
 --out.`,
   options: {
@@ -47,8 +43,8 @@ interface Row {
   width: number;
   batch: number;
   direction: "forward" | "backward";
-  /** The plan's mode, or `tiled+T`: the tiled forward with T staged (not the engine's yet). */
-  mode: InteractionMode | "tiled+T";
+  /** The plan's mode. */
+  mode: InteractionMode;
   us: number;
   floorUs: number;
   /** Whether its output equals the tiled kernel's word for word. */
@@ -106,11 +102,6 @@ async function main(): Promise<number> {
               ? { mode, source: plan.backward, x: plan.backwardX, samples: plan.backwardSamples }
               : { mode, source: plan.forward, x: plan.forwardX, samples: plan.forwardSamples };
           });
-          const staged = interactionForwardStagedSamples(f, d);
-          if (!backward && staged) {
-            const source = interactionForwardTiledKernel(f, d, true);
-            variants.splice(1, 0, { mode: "tiled+T", source, x: 1, samples: staged });
-          }
           for (const { mode, source, x, samples } of variants) {
             const out = h.storage(new Float32Array(floats).fill(123));
             const kernel = backward

@@ -10,22 +10,15 @@ import { findTestAdapter } from "./gpu_setup.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { interactionStages } from "../engine/gpu/kernels/interaction_forward.ts";
 import { type InteractionMode, planInteraction } from "../engine/gpu/interaction_plan.ts";
-import {
-  interactionForwardStagedSamples,
-  interactionForwardTiledKernel,
-  interactionTiling,
-} from "../engine/gpu/kernels/interaction_tiled.ts";
+import { interactionTiling } from "../engine/gpu/kernels/interaction_tiled.ts";
 import { Rng } from "../engine/rng.ts";
 
 const ignore = (await findTestAdapter()).adapter === null;
 
-/**
- * Runs one interaction kernel over `rows` samples (`tiled-t`: the tiled forward with T staged);
- * returns its output buffer as read.
- */
+/** Runs one interaction kernel over `rows` samples; returns its output buffer as read. */
 async function run(
   h: KernelHarness,
-  mode: InteractionMode | "tiled-t",
+  mode: InteractionMode,
   shape: { f: number; d: number; ldt: number; ldr: number; rows: number },
   t: Float32Array,
   dr: Float32Array | null,
@@ -34,12 +27,7 @@ async function run(
   const uniform = h.uniform([f, d, ldt, ldr]);
   const outFloats = dr ? rows * ldt : rows * ldr;
   const out = h.storage(new Float32Array(outFloats).fill(123));
-  const staged = mode === "tiled-t" ? interactionForwardStagedSamples(f, d)! : 0;
-  const plan = planInteraction(f, d, ldr, staged ? "tiled" : mode as InteractionMode);
-  if (staged) {
-    plan.forward = interactionForwardTiledKernel(f, d, true);
-    plan.forwardSamples = staged;
-  }
+  const plan = planInteraction(f, d, ldr, mode);
   const kernel = dr
     ? h.bind(plan.backward, [uniform, h.storage(t), h.storage(dr), out])
     : h.bind(plan.forward, [uniform, h.storage(t), out]);
@@ -96,9 +84,6 @@ Deno.test({
         for (const mode of modes) {
           assert.deepEqual(await run(h, mode, shape, t, null), r, `${what}: ${mode} R`);
           assert.deepEqual(await run(h, mode, shape, t, dr), dt, `${what}: ${mode} dT`);
-        }
-        if (modes.includes("tiled") && interactionForwardStagedSamples(f, d)) {
-          assert.deepEqual(await run(h, "tiled-t", shape, t, null), r, `${what}: tiled-t R`);
         }
         for (let s = 0; s < rows; s++) {
           const T = (v: number, q: number) => t[s * ldt + v * d + q];

@@ -95,41 +95,22 @@ function tri(i: string): string {
 }
 
 /**
- * Samples a workgroup of the forward with T staged (`interactionForwardTiledKernel(f, d, true)`)
- * takes: 32 lanes each, as many as fit 16 KiB with their T (vectors padded by a vec4) and rows of
- * R, at most 4 (a power of two); null where one does not fit.
- */
-export function interactionForwardStagedSamples(f: number, d: number): number | null {
-  if (!interactionTiling(f, d)) return null;
-  return forwardSamplesFitting(16 * f * (d / 4 + 1) + 16 * interactionRowVec4s(f, d)) || null;
-}
-
-/**
  * The tiled forward: a sample's lanes compute the lower-triangle blocks of its F x F Gram matrix
  * (blocks of vectors 4i..4i+3 against 4j..4j+3, j <= i), a block a lane in turn, and write the
  * pairs i > j of each into the sample's row of R in workgroup memory, beside T0's copy; the
  * workgroup then writes its rows out as vec4s. Dispatch 1 x ceil(rows / forwardSamples)
- * workgroups. With `stageT`, a workgroup of 32 lanes a sample
- * ({@linkcode interactionForwardStagedSamples} samples) first copies its samples' T into
- * workgroup memory, each vector padded by a vec4 so that a warp's reads of 7 vectors fall in
- * different banks, and the blocks read T there (a warp's read of T from global memory touches
- * 7 lines).
+ * workgroups. (A variant that first copied its samples' T into workgroup memory, each vector
+ * padded against bank conflicts, ran 1.3-1.8x slower on an H200 and was removed.)
  */
-export function interactionForwardTiledKernel(f: number, d: number, stageT = false): KernelSource {
+export function interactionForwardTiledKernel(f: number, d: number): KernelSource {
   const tiling = interactionTiling(f, d);
   if (!tiling) throw new RangeError(`interaction: no tiled kernel for ${f} vectors of ${d} floats`);
   const blocks = Math.ceil(f / 4);
   const tiles = (blocks * (blocks + 1)) / 2;
-  const staged = stageT ? interactionForwardStagedSamples(f, d) : null;
-  if (stageT && !staged) {
-    throw new RangeError(`interaction: T of ${f} vectors of ${d} floats exceeds 16 KiB`);
-  }
-  const samples = staged ?? tiling.forwardSamples;
-  const lanes = staged ? FORWARD_SAMPLE_LANES : INTERACTION_TILED_LANES / samples;
+  const samples = tiling.forwardSamples;
+  const lanes = INTERACTION_TILED_LANES / samples;
   const groupLanes = samples * lanes;
   const d4 = d / 4;
-  // Vec4s of a vector of staged T, and of a sample's staged T.
-  const vt = d4 + 1, st = f * vt;
   const rv = interactionRowVec4s(f, d), rf = 4 * rv;
   // Block (i, j) of each tile as i * 256 + j, the lower triangle row by row.
   const tileBlocks: string[] = [];
@@ -137,11 +118,9 @@ export function interactionForwardTiledKernel(f: number, d: number, stageT = fal
     for (let bj = 0; bj <= bi; bj++) tileBlocks.push(`${bi * 256 + bj}u`);
   }
   const loads = (side: string) =>
-    FOUR.map((a) => `let ${side}${a} = ${staged ? "ts" : "t"}[${side}${a}Base + q4];`).join(
-      "\n        ",
-    );
-  // Where vector v of the sample starts (in vec4s) in T or in its staged copy.
-  const vectorAt = (v: string) => staged ? `sl * ${st}u + ${v} * ${vt}u` : `tr + ${v} * ${d4}u`;
+    FOUR.map((a) => `let ${side}${a} = t[${side}${a}Base + q4];`).join("\n        ");
+  // Where vector v of the sample starts in T (in vec4s).
+  const vectorAt = (v: string) => `tr + ${v} * ${d4}u`;
   const fmas = FOUR.map((qq) =>
     [
       `{ let tj = vec4f(tj0[${qq}], tj1[${qq}], tj2[${qq}], tj3[${qq}]);`,
@@ -157,14 +136,14 @@ export function interactionForwardTiledKernel(f: number, d: number, stageT = fal
     ).join("\n      ")
   ).join("\n      ");
   return {
-    name: staged ? "interaction_forward_tiled_t" : "interaction_forward_tiled",
+    name: "interaction_forward_tiled",
     bindings: ["uniform", "read", "rw"],
     code: /* wgsl */ `${INTERACTION_UNIFORM_WGSL}
 @group(0) @binding(1) var<storage, read> t: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> r: array<vec4f>;
 // The workgroup's rows of R: T0's copy, then the pairs, then the pad as read from R.
 var<workgroup> rs: array<f32, ${samples * rf}>;
-${staged ? `var<workgroup> ts: array<vec4f, ${samples * st}>;` : ""}
+
 const TILE_BLOCKS = array<u32, ${tiles}>(${tileBlocks.join(", ")});
 
 @compute @workgroup_size(${groupLanes})
@@ -174,19 +153,7 @@ fn main(@builtin(workgroup_id) w: vec3u, @builtin(local_invocation_index) li: u3
   let l = li % ${lanes}u;
   let tr = s * (g.ldt / 4u);
   let rb = sl * ${rf}u;
-  ${
-      staged
-        ? `for (var x = li; x < ${samples * f * d4}u; x += ${groupLanes}u) {
-    let xs = x / ${f * d4}u;
-    let at = x % ${f * d4}u;
-    let so = w.y * ${samples}u + xs;
-    if (so < it.rows) {
-      ts[xs * ${st}u + at / ${d4}u * ${vt}u + at % ${d4}u] = t[so * (g.ldt / 4u) + at];
-    }
-  }
-  workgroupBarrier();`
-        : ""
-    }
+  
   if (s < it.rows) {
     if (l == 0u) {
       let v = r[s * (g.ldr / 4u) + ${rv - 1}u];
