@@ -444,3 +444,51 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "GPU engine: a chunk whose recording fails after its first piece went keeps that piece's step",
+  ignore: ignoreEngine,
+  sanitizeResources: false,
+  async fn() {
+    const batch = 6;
+    // Scales refreshed every 2 steps: a step count off by one refreshes them at other steps.
+    const make = () =>
+      createGpuEngine({ spec: ODD, maxBatch: batch, seed: 5, quantization: QAT, timingEvery: 2 });
+    const chunk = randomChunk(ODD, batch, 4 * batch, 80, false);
+    const next = randomChunk(ODD, batch, 3 * batch, 81, false);
+    const lr = { learningRate: 0.3 };
+    const [failing, reference] = [await make(), await make()];
+    const dispatch = GPUComputePassEncoder.prototype.dispatchWorkgroups;
+    try {
+      // Dispatches of one iteration, counted on a one-iteration chunk of the reference's twin.
+      let count = 0;
+      GPUComputePassEncoder.prototype.dispatchWorkgroups = function (this, ...args) {
+        count++;
+        return dispatch.apply(this, args);
+      };
+      const counting = await make();
+      await counting.trainChunk({ ...chunk, samples: batch }, lr);
+      await counting.dispose();
+      const perIteration = count;
+      // The failing engine's recording throws in its second iteration, after the first went.
+      count = 0;
+      GPUComputePassEncoder.prototype.dispatchWorkgroups = function (this, ...args) {
+        if (++count > perIteration) throw new Error("recording failed");
+        return dispatch.apply(this, args);
+      };
+      await assert.rejects(() => failing.trainChunk(chunk, lr), /recording failed/);
+      GPUComputePassEncoder.prototype.dispatchWorkgroups = dispatch;
+      // The reference trains that first iteration alone, then both train the same chunk.
+      await reference.trainChunk({ ...chunk, samples: batch }, lr);
+      const got = await failing.trainChunk(next, lr);
+      const want = await reference.trainChunk(next, lr);
+      assert.deepEqual(got.loss, want.loss);
+      assert.deepEqual(await failing.readParams(), await reference.readParams());
+    } finally {
+      GPUComputePassEncoder.prototype.dispatchWorkgroups = dispatch;
+      await failing.dispose();
+      await reference.dispose();
+    }
+  },
+});

@@ -381,20 +381,28 @@ class GpuEngine implements Engine {
     const passes = planPasses(iterations, timed, this.#timingEvery, breaks);
     if (timed) this.#timestamps.ensure(passes.length * 2);
     const refreshes = Array.from({ length: iterations }, (_, i) => this.#refreshAt(this.#step + i));
-    passes.forEach((p, n) => {
-      const pass = this.#timestamps.beginPass(encoder, timed ? 2 * n : null);
-      for (let i = p.first; i < p.first + p.count; i++) {
-        for (const phase of p.phase ? [p.phase] : PASS_PHASES) {
-          recordPhase(recording, pass, phase, i, batch, chunk, i * batch, quant, refreshes[i]);
+    let sent = 0; // iterations submitted ahead of the rest
+    try {
+      passes.forEach((p, n) => {
+        const pass = this.#timestamps.beginPass(encoder, timed ? 2 * n : null);
+        for (let i = p.first; i < p.first + p.count; i++) {
+          for (const phase of p.phase ? [p.phase] : PASS_PHASES) {
+            recordPhase(recording, pass, phase, i, batch, chunk, i * batch, quant, refreshes[i]);
+          }
         }
-      }
-      pass.end();
-      const end = p.first + p.count;
-      if (breaks.includes(end) && passes[n + 1]?.first === end) {
-        turn.submitPart(encoder.finish());
-        encoder = this.#device.createCommandEncoder();
-      }
-    });
+        pass.end();
+        const end = p.first + p.count;
+        if (breaks.includes(end) && passes[n + 1]?.first === end) {
+          turn.submitPart(encoder.finish());
+          encoder = this.#device.createCommandEncoder();
+          sent = end;
+        }
+      });
+    } catch (error) {
+      // What went ahead trains: count its steps, so that later scale refreshes stay on period.
+      this.#step += sent;
+      throw error;
+    }
     let stamps: GPUBuffer | null = null;
     if (timed) {
       const resolved = this.#timestamps.resolve(encoder, passes.length * 2);
