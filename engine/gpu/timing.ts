@@ -48,10 +48,10 @@ export function planPasses(
 
 /**
  * Where a chunk of `iterations` that may submit at once (the GPU idle) submits what it has
- * recorded: after iterations 1, 3, 7, 15, ... (pieces of 1, 2, 4, 8, ... iterations). The GPU starts
- * after one iteration's recording instead of the whole chunk's, and, while recording an iteration
- * takes less than half its GPU time, each piece is recorded before the GPU finishes the one
- * before.
+ * recorded: after iterations 1, 3, 7, 15, ... (pieces of 1, 2, 4, 8, ... iterations). The GPU
+ * starts after one iteration's recording instead of the whole chunk's, and, while recording an
+ * iteration takes less than half its GPU time, each piece is recorded before the GPU finishes the
+ * one before.
  */
 export function earlySubmitBreaks(iterations: number): number[] {
   const out: number[] = [];
