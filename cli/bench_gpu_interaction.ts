@@ -13,7 +13,6 @@ import { writeFileAtomic } from "../record/files.ts";
 import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { type InteractionMode, planInteraction } from "../engine/gpu/interaction_plan.ts";
 import { interactionStages } from "../engine/gpu/kernels/interaction_forward.ts";
-import type { KernelSource } from "../engine/gpu/pipelines.ts";
 import { Rng } from "../engine/rng.ts";
 import { fmaWarmUp, measureFmaPeak, settleClock, timePasses, type WarmUp } from "./gemm_sweep.ts";
 import { summarize } from "../record/stats.ts";
@@ -91,12 +90,7 @@ async function main(): Promise<number> {
           const floats = backward ? batch * ldt : batch * ldr;
           const moved = 4 * batch * (backward ? 2 * ldt + ldr : ldt + ldr);
           let reference: Uint32Array | null = null;
-          const variants: {
-            mode: Row["mode"];
-            source: KernelSource;
-            x: number;
-            samples: number;
-          }[] = modes.map((mode) => {
+          const variants = modes.map((mode) => {
             const plan = planInteraction(f, d, ldr, mode);
             return backward
               ? { mode, source: plan.backward, x: plan.backwardX, samples: plan.backwardSamples }

@@ -9,7 +9,7 @@
  */
 import { allocateOneHotChunk } from "../engine/batch.ts";
 import { cpuModel, createCpuEngine } from "../engine/cpu/mod.ts";
-import { PHASES } from "../engine/phases.ts";
+import { type Phase, PHASES } from "../engine/phases.ts";
 import { summarize } from "../record/stats.ts";
 import type { QuantConfig } from "../engine/quant.ts";
 import { kaggleSpec, parameterCounts } from "../engine/spec.ts";
@@ -82,7 +82,10 @@ async function main(): Promise<number> {
     "method               total ms/it  ×FP32   scale  forward backward  update  engine GB",
   );
   // Per method, each timed iteration's phases over every round, and the engine's memory.
-  const samples = methods.map(() => ({ phases: PHASES.map((): number[] => []), bytes: 0 }));
+  const samples = methods.map(() => ({
+    phases: Object.fromEntries(PHASES.map((p) => [p, [] as number[]])) as Record<Phase, number[]>,
+    bytes: 0,
+  }));
   for (let round = 0; round < rounds; round++) {
     for (const [m, [, quantization, n, incrementalTableMaxima]] of methods.entries()) {
       const warm = Math.min(50, n);
@@ -99,9 +102,7 @@ async function main(): Promise<number> {
       });
       try {
         const r = await engine.trainChunk(chunk, { learningRate: 0.1 });
-        for (const [k, p] of PHASES.entries()) {
-          samples[m].phases[k].push(...r.phases[p].subarray(warm));
-        }
+        for (const p of PHASES) samples[m].phases[p].push(...r.phases[p].subarray(warm));
         samples[m].bytes = engine.memoryBytes();
       } finally {
         await engine.dispose();
@@ -112,8 +113,10 @@ async function main(): Promise<number> {
   let scaleGBs = 0;
   for (const [m, [name, , , incrementalTableMaxima]] of methods.entries()) {
     const { phases, bytes } = samples[m];
-    const med = (p: typeof PHASES[number]) => summarize(phases[PHASES.indexOf(p)]).median;
-    const total = summarize(phases[0].map((_, i) => phases.reduce((s, q) => s + q[i], 0))).median;
+    const med = (p: Phase) => summarize(phases[p]).median;
+    const total = summarize(
+      phases.scale.map((_, i) => PHASES.reduce((s, p) => s + phases[p][i], 0)),
+    ).median;
     if (name === "fp32") fp32Total = total;
     if (!incrementalTableMaxima) scaleGBs = tableBytes / 1e6 / med("scale");
     console.log(

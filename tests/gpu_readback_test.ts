@@ -312,6 +312,10 @@ const QAT: QuantConfig = {
   gatheredRowsOnly: true,
 };
 
+/** A QAT engine on the test model whose chunks map three staging buffers (timed, with scales). */
+const qatEngine = (maxBatch: number) =>
+  createGpuEngine({ spec: ODD, maxBatch, seed: 5, quantization: QAT, timingEvery: 2 });
+
 Deno.test({
   name: "GPU engine: a chunk submitted while the one before maps trains to the same bits",
   ignore: ignoreEngine,
@@ -319,8 +323,7 @@ Deno.test({
   async fn() {
     const batch = 6;
     // Timed passes and QAT scales: every chunk maps three staging buffers.
-    const make = () =>
-      createGpuEngine({ spec: ODD, maxBatch: batch, seed: 5, quantization: QAT, timingEvery: 2 });
+    const make = () => qatEngine(batch);
     const chunks = [0, 1, 2, 3].map((k) => randomChunk(ODD, batch, 4 * batch, 70 + k, k % 2 === 1));
     const lr = { learningRate: 0.3 };
     const [one, ahead] = [await make(), await make()];
@@ -453,8 +456,7 @@ Deno.test({
   async fn() {
     const batch = 6;
     // Scales refreshed every 2 steps: a step count off by one refreshes them at other steps.
-    const make = () =>
-      createGpuEngine({ spec: ODD, maxBatch: batch, seed: 5, quantization: QAT, timingEvery: 2 });
+    const make = () => qatEngine(batch);
     const chunk = randomChunk(ODD, batch, 4 * batch, 80, false);
     const next = randomChunk(ODD, batch, 3 * batch, 81, false);
     const lr = { learningRate: 0.3 };
