@@ -195,13 +195,7 @@ async function main(): Promise<number> {
       if (pool) await pool.fill(buffers[0], "train", 0);
       for (const method of methods) {
         const engine = await engineFor(method);
-        // Warm-up: pipelines and caches on the first chunk, then chunks until the GPU has been
-        // busy for WARM_UP_MS: idle while the host built this batch size's buffers, an H200
-        // clocks down and takes about half a second of work to come back (see profile:gpu).
-        const warmFrom = performance.now();
-        do {
-          await engine.trainChunk(buffers[0], { learningRate: 0.01 });
-        } while (performance.now() - warmFrom < WARM_UP_MS);
+        await warmUp(engine, buffers, WARM_UP_MS);
         const pre = await timeChunks(engine, buffers, chunks, null);
         const gen = await timeChunks(engine, buffers, chunks, (chunk, k) => {
           const from = ((k + LOOKAHEAD_CHUNK_BUFFERS) * batch * chunkIterations) % 2 ** 30;
@@ -400,6 +394,22 @@ export function deviceGaps(
     untimedWithinMs += end - start - timed;
   });
   return { idleBetweenMs, untimedWithinMs };
+}
+
+/**
+ * Warms `engine` up for timing: pipelines and caches on a first chunk that settles, then chunks
+ * with one in flight (as {@linkcode timeChunks} trains them) for at least `ms`. Idle while the
+ * host built the buffers, an H200 clocks down and needs work without gaps to come back: after
+ * a second of chunks each awaited (the GPU idle for each one's `mapAsync` sleep and the next
+ * one's recording), Kaggle b16384's first two timed chunks still ran at ~6.5 GPU ms/it, the
+ * rest at 2.4 (`probe:gpu-chunks`, 2026-12-03).
+ */
+export async function warmUp(engine: Engine, buffers: BatchChunk[], ms: number): Promise<void> {
+  const from = performance.now();
+  await engine.trainChunk(buffers[0], { learningRate: 0.01 });
+  while (performance.now() - from < ms) {
+    await timeChunks(engine, buffers, Math.max(2, buffers.length), null);
+  }
 }
 
 /**

@@ -14,7 +14,7 @@ import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
-import { chunkIterationsFor, deviceGaps, timeChunks } from "./bench_gpu.ts";
+import { chunkIterationsFor, deviceGaps, timeChunks, warmUp } from "./bench_gpu.ts";
 import { defineCli, FLAGS, intFlag, parseCli, runMain } from "./args.ts";
 import { suiteSpecArgs } from "./gpu_methods.ts";
 
@@ -35,7 +35,7 @@ where a chunk boundary's time goes. SUITE: kaggle (default) or terabyte.`,
     "warm-up-ms": {
       type: "string",
       arg: "MS",
-      help: "train chunks untimed for at least this long first (0: one chunk)",
+      help: "train chunks untimed (one in flight) for at least this long first (0: one chunk)",
       default: "1000",
     },
     out: { ...FLAGS.out, help: "write the log and the totals as JSON" },
@@ -121,10 +121,7 @@ async function main(): Promise<number> {
       data.fill(chunk, "train", b * batch * chunkIterations);
       return chunk;
     });
-    const from = performance.now();
-    do await engine.trainChunk(buffers[0], { learningRate: 0.01 }); while (
-      performance.now() - from < warmUpMs
-    );
+    await warmUp(engine, buffers, warmUpMs);
     const results: TrainChunkResult[] = [];
     // timeChunks calls only trainChunk: keep each chunk's result for its device-clock span.
     const counting = {

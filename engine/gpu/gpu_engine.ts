@@ -35,6 +35,7 @@ import {
   ensureSortKeys,
   iterationsBindGroup,
   uploadChunk,
+  uploadChunkInParts,
   writeIterations,
 } from "./input.ts";
 import { MODE_GRADIENT, MODE_PROBABILITIES } from "./kernels/iter.ts";
@@ -191,29 +192,44 @@ class GpuEngine implements Engine {
 
   // ---------------------------------------------------------------- helpers
 
-  /** Uploads a training chunk, its iteration blocks and room for its losses. */
-  #uploadTraining(chunk: BatchChunk, learningRate: number): void {
+  /**
+   * Uploads a training chunk, its iteration blocks and room for its losses: all of it, or (given
+   * `headIterations`) its first iterations' samples, the rest left to the returned function.
+   */
+  #uploadTraining(
+    chunk: BatchChunk,
+    learningRate: number,
+    headIterations?: number,
+  ): (() => void) | null {
     const state = this.#state;
     const iterations = batchCount(chunk);
     const batch = chunk.batchSize;
     const samples = iterations * batch;
-    this.#rebindIf(uploadChunk(state, chunk, samples));
+    const upload = headIterations === undefined
+      ? { grown: uploadChunk(state, chunk, samples), rest: null }
+      : uploadChunkInParts(state, chunk, samples, headIterations * batch);
+    this.#rebindIf(upload.grown);
     this.#rebindIf(writeIterations(state, iterations, batch, samples, MODE_GRADIENT, learningRate));
     this.#rebindIf(ensureInput(state, "losses", Math.max(1, iterations) * 4));
+    return upload.rest;
   }
 
   /**
    * {@linkcode #uploadTraining}, and the table update's buffers (LSQ's parts, the sort keys);
-   * what recording the chunk's steps needs.
+   * what recording the chunk's steps needs, and the upload's rest if it went in parts.
    */
-  #prepareTraining(chunk: BatchChunk, options: TrainOptions): Recording {
-    this.#uploadTraining(chunk, options.learningRate);
+  #prepareTraining(
+    chunk: BatchChunk,
+    options: TrainOptions,
+    headIterations?: number,
+  ): { recording: Recording; uploadRest: (() => void) | null } {
+    const uploadRest = this.#uploadTraining(chunk, options.learningRate, headIterations);
     const iterations = batchCount(chunk);
     const batch = chunk.batchSize;
     const state = this.#state;
     this.#rebindIf(ensureLsqParts(state, chunk, batch, iterations * batch));
     this.#rebindIf(ensureSortKeys(state, chunk, batch, iterations, this.#sortedUpdateFrom));
-    return this.#recording();
+    return { recording: this.#recording(), uploadRest };
   }
 
   /** The training kernels, bound again if a buffer they use was replaced. */
@@ -370,14 +386,15 @@ class GpuEngine implements Engine {
     const state = this.#state;
     const iterations = batchCount(chunk);
     const batch = chunk.batchSize;
-    const recording = this.#prepareTraining(chunk, options);
-    const quant = this.#active();
-    let encoder = this.#device.createCommandEncoder();
     // Passes: sampled iterations get one per phase, the stretches between them one each. With
     // the GPU idle (the first chunk of a run), the first iterations go as soon as they are
-    // recorded: Kaggle b16384 recorded 17 ms of a chunk before its GPU started.
-    const timed = this.#gpu.timestamps;
+    // recorded, their samples uploaded ahead of the rest: Kaggle b16384 recorded 17 ms of a
+    // chunk before its GPU started.
     const breaks = turn.ready() ? earlySubmitBreaks(iterations) : [];
+    const { recording, uploadRest } = this.#prepareTraining(chunk, options, breaks[0]);
+    const quant = this.#active();
+    let encoder = this.#device.createCommandEncoder();
+    const timed = this.#gpu.timestamps;
     const passes = planPasses(iterations, timed, this.#timingEvery, breaks);
     if (timed) this.#timestamps.ensure(passes.length * 2);
     const refreshes = Array.from({ length: iterations }, (_, i) => this.#refreshAt(this.#step + i));
@@ -395,6 +412,7 @@ class GpuEngine implements Engine {
         if (breaks.includes(end) && passes[n + 1]?.first === end) {
           turn.submitPart(encoder.finish());
           encoder = this.#device.createCommandEncoder();
+          if (sent === 0) uploadRest?.();
           sent = end;
         }
       });
@@ -458,7 +476,7 @@ class GpuEngine implements Engine {
     return this.#inTurn(async (turn) => {
       const earlier = turn.earlierSubmitted();
       if (earlier) await earlier;
-      const recording = this.#prepareTraining(chunk, options);
+      const { recording } = this.#prepareTraining(chunk, options);
       const quant = this.#active();
       const refresh = this.#refreshAt(this.#step);
       const encoder = this.#device.createCommandEncoder();
