@@ -1,9 +1,9 @@
 /**
  * `deno task probe:gpu-chunks`: where the wall time between a GPU chunk's end and the next one's
  * start goes. Trains pre-generated chunks back to back as `bench:gpu` does (`timeChunks`) and
- * logs, in host time, every `queue.submit` and `mapAsync` call (the first map of a chunk blocks
- * until the queue is idle) and the `writeBuffer` time, beside the device clock's idle time
- * between consecutive chunks. The WebGPU calls are timed by wrapping their prototypes for the
+ * logs, in host time, every `queue.submit`, `mapAsync` and canvas readback call (the first map
+ * of a chunk blocks until the queue is idle) and the `writeBuffer` time, beside the device
+ * clock's idle time between consecutive chunks. The WebGPU calls are timed by wrapping their prototypes for the
  * probe's duration: the engine itself is not changed.
  *
  * @module
@@ -45,13 +45,18 @@ where a chunk boundary's time goes. SUITE: kaggle (default) or terabyte.`,
 /** One timed WebGPU call, in host ms from the start of the timed chunks. */
 export interface ProbeEvent {
   at: number;
-  call: "submit" | "map-call" | "map-done";
+  /**
+   * `map-call` / `canvas-call`: the host time of the `mapAsync` / `convertToBlob` call itself
+   * (each blocks until the queue is idle); `-done`: until its promise settled.
+   */
+  call: "submit" | "map-call" | "map-done" | "canvas-call" | "canvas-done";
   ms: number;
   bytes?: number;
 }
 
 /**
- * Wraps `GPUQueue.submit`, `GPUBuffer.mapAsync` and `GPUQueue.writeBuffer` to log their host
+ * Wraps `GPUQueue.submit`, `GPUBuffer.mapAsync`, `OffscreenCanvas.convertToBlob` (the engine's
+ * readback when nothing is queued behind a call) and `GPUQueue.writeBuffer` to log their host
  * times into `events` (and writeBuffer's total into the returned counter) until `restore`.
  */
 export function wrapWebGpuCalls(
@@ -61,6 +66,7 @@ export function wrapWebGpuCalls(
   const submit = GPUQueue.prototype.submit;
   const mapAsync = GPUBuffer.prototype.mapAsync;
   const writeBuffer = GPUQueue.prototype.writeBuffer;
+  const convertToBlob = OffscreenCanvas.prototype.convertToBlob;
   let writeMs = 0;
   const log = (call: ProbeEvent["call"], start: number, bytes?: number) =>
     events.push({
@@ -84,6 +90,15 @@ export function wrapWebGpuCalls(
       return v;
     });
   };
+  OffscreenCanvas.prototype.convertToBlob = function (this: OffscreenCanvas, ...args) {
+    const start = performance.now(), bytes = this.width * this.height * 4;
+    const reading = convertToBlob.apply(this, args);
+    log("canvas-call", start, bytes);
+    return reading.then((v) => {
+      log("canvas-done", start, bytes);
+      return v;
+    });
+  };
   GPUQueue.prototype.writeBuffer = function (
     this: GPUQueue,
     ...args: Parameters<GPUQueue["writeBuffer"]>
@@ -99,6 +114,7 @@ export function wrapWebGpuCalls(
       GPUQueue.prototype.submit = submit;
       GPUBuffer.prototype.mapAsync = mapAsync;
       GPUQueue.prototype.writeBuffer = writeBuffer;
+      OffscreenCanvas.prototype.convertToBlob = convertToBlob;
     },
   };
 }

@@ -329,10 +329,12 @@ Deno.test({
     const [one, ahead] = [await make(), await make()];
     const submit = GPUQueue.prototype.submit;
     const mapAsync = GPUBuffer.prototype.mapAsync;
+    const convertToBlob = OffscreenCanvas.prototype.convertToBlob;
     const log: string[] = [];
     const restore = () => {
       GPUQueue.prototype.submit = submit;
       GPUBuffer.prototype.mapAsync = mapAsync;
+      OffscreenCanvas.prototype.convertToBlob = convertToBlob;
     };
     try {
       const want: Float32Array[] = [];
@@ -348,6 +350,10 @@ Deno.test({
           return undefined;
         });
       };
+      OffscreenCanvas.prototype.convertToBlob = function (this: OffscreenCanvas, ...args) {
+        log.push("canvas");
+        return convertToBlob.apply(this, args);
+      };
       let pending = ahead.trainChunk(chunks[0], lr);
       for (let k = 0; k < chunks.length; k++) {
         const next = k + 1 < chunks.length ? ahead.trainChunk(chunks[k + 1], lr) : null;
@@ -360,12 +366,13 @@ Deno.test({
       assert.deepEqual(await ahead.readParams(), await one.readParams());
       // The first chunk, recorded on an idle GPU, went in pieces as it was recorded (so did
       // every chunk of \`one\`, awaited in turn: the same bits); each chunk after it went whole to
-      // the GPU before the maps of the one before resolved.
+      // the GPU before the maps of the one before resolved. The last, with nothing queued
+      // behind it, read its results through the canvas (as every chunk of \`one\` did).
       assert.deepEqual(log, [
         ...earlySubmitBreaks(4).map(() => "submit"),
         "submit",
         ...chunks.slice(1).flatMap((_, k) => ["submit", "mapped", `chunk ${k} returned`]),
-        "mapped",
+        "canvas",
         `chunk ${chunks.length - 1} returned`,
       ]);
     } finally {
@@ -418,33 +425,41 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const engine = await createGpuEngine({ spec: ODD, maxBatch: 6, seed: 5, timingEvery: 2 });
-    const originals = [
+    const calls = () => [
       GPUQueue.prototype.submit,
       GPUBuffer.prototype.mapAsync,
       GPUQueue.prototype.writeBuffer,
+      OffscreenCanvas.prototype.convertToBlob,
     ];
+    const originals = calls();
     const events: ProbeEvent[] = [];
     const wrapped = wrapWebGpuCalls(events, performance.now());
     try {
-      await engine.trainChunk(randomChunk(ODD, 6, 4 * 6, 95, false), { learningRate: 0.1 });
+      // Two chunks, the second called before the first returns.
+      const lr = { learningRate: 0.1 };
+      await Promise.all(
+        [95, 96].map((s) => engine.trainChunk(randomChunk(ODD, 6, 24, s, false), lr)),
+      );
     } finally {
       wrapped.restore();
       await engine.dispose();
     }
-    const calls = events.map((e) => e.call);
-    // The chunk went in pieces (an idle GPU), then mapped its losses and timestamps.
-    assert.equal(calls.filter((c) => c === "submit").length, earlySubmitBreaks(4).length + 1);
-    assert.ok(calls.filter((c) => c === "map-call").length >= 2, calls.join(", "));
+    const count = (call: ProbeEvent["call"]) => events.filter((e) => e.call === call).length;
+    // The first chunk went in pieces (an idle GPU) and mapped its losses and timestamps while
+    // the second was queued behind it; the second, with nothing behind it, read them through
+    // the canvas.
     assert.equal(
-      calls.filter((c) => c === "map-done").length,
-      calls.filter((c) => c === "map-call").length,
+      count("submit"),
+      earlySubmitBreaks(4).length + 2,
+      events.map((e) => e.call).join(),
     );
+    assert.ok(count("map-call") >= 2, events.map((e) => e.call).join(", "));
+    assert.equal(count("map-done"), count("map-call"));
+    assert.equal(count("canvas-call"), 1);
+    assert.equal(count("canvas-done"), 1);
     assert.ok(events.every((e) => e.ms >= 0 && e.at >= 0));
     assert.ok(wrapped.writeMs() > 0, "the chunk's input was written");
-    assert.deepEqual(
-      [GPUQueue.prototype.submit, GPUBuffer.prototype.mapAsync, GPUQueue.prototype.writeBuffer],
-      originals,
-    );
+    assert.deepEqual(calls(), originals);
   },
 });
 

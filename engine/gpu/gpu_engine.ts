@@ -56,11 +56,16 @@ import {
   trainChunkExchanging,
 } from "./dp_train.ts";
 import { dispatch, type Recording, recordPhase } from "./record.ts";
-import { FMA_PEAK, FMA_PEAK_WORKGROUP } from "./kernels/fma_peak.ts";
 import type { BoundKernel } from "./pipelines.ts";
-import { KernelProfiler, type KernelTime } from "./kernel_profile.ts";
+import {
+  bindWarmUp,
+  KernelProfiler,
+  type KernelTime,
+  WARM_UP_WORKGROUPS,
+} from "./kernel_profile.ts";
 import { createGpuState, GpuState } from "./state.ts";
 import { nextTask, readStaged, stage, SubmitQueue, type SubmitTurn } from "./submit.ts";
+import { ChunkReadback, type DrainCanvas, drainCanvas } from "./chunk_readback.ts";
 import {
   attributePhases,
   deviceClockSpan,
@@ -85,7 +90,7 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
   const gpu = await requestGpuDevice(options.gpuIndex);
   try {
     const state = createGpuState(spec, gpu.device, quant, options);
-    const engine = new GpuEngine(state, options, gpu);
+    const engine = new GpuEngine(state, options, gpu, await drainCanvas(gpu.device));
     uploadParams(state, options.params, options.seed ?? 0);
     return engine;
   } catch (error) {
@@ -95,9 +100,6 @@ export async function createGpuEngine(options: GpuEngineOptions): Promise<Engine
 }
 
 type Kind = "train" | "predict" | "trace";
-
-/** Workgroups of the profiler's warm-up dispatch (a few per SM of a large GPU). */
-const WARM_UP_WORKGROUPS = 8192;
 
 /**
  * One training step of a GPU engine with every kernel timed on its own (see
@@ -152,9 +154,16 @@ class GpuEngine implements Engine {
   #gpuError: string | null = null;
   /** The profiler's warm-up kernel, bound for its rounds. */
   #warmUp: { rounds: number; kernel: BoundKernel } | null = null;
+  /** The checked canvas and the buffer a call's results are packed into for it (see ChunkReadback). */
+  readonly #drain: DrainCanvas | null;
   #disposed = false;
 
-  constructor(state: GpuState, options: GpuEngineOptions, gpu: GpuDevice) {
+  constructor(
+    state: GpuState,
+    options: GpuEngineOptions,
+    gpu: GpuDevice,
+    drain: DrainCanvas | null,
+  ) {
     this.spec = state.spec;
     this.#state = state;
     this.#gpu = gpu;
@@ -167,6 +176,7 @@ class GpuEngine implements Engine {
     this.#submits = new SubmitQueue(gpu.device.queue);
     this.#timestamps = new TimestampQueries(gpu.device, state.buffers);
     this.#hostScales = new Float32Array(state.spec.tableRows.length);
+    this.#drain = drain;
     gpu.device.addEventListener("uncapturederror", (event) => {
       this.#gpuError ??= (event as GPUUncapturedErrorEvent).error.message;
     });
@@ -271,10 +281,12 @@ class GpuEngine implements Engine {
   #stageScalesNow(encoder: GPUCommandEncoder): () => Promise<void> {
     const tables = this.spec.tableRows.length;
     const staged = stage(this.#device, encoder, this.#state.tableScales, 0, tables * 4);
-    return async () => {
-      this.#hostScales = new Float32Array(await readStaged(staged), 0, tables);
-      this.#scalesStale = false;
-    };
+    return async () => this.#setHostScales(await readStaged(staged));
+  }
+
+  #setHostScales(bytes: ArrayBuffer): void {
+    this.#hostScales = new Float32Array(bytes, 0, this.spec.tableRows.length);
+    this.#scalesStale = false;
   }
 
   #check(chunk: BatchChunk, count: number, batch: number, kind: Kind, lr: number): void {
@@ -421,13 +433,15 @@ class GpuEngine implements Engine {
       this.#step += sent;
       throw error;
     }
-    let stamps: GPUBuffer | null = null;
+    const back = new ChunkReadback(this.#device, encoder, this.#drain);
+    back.add(state.input.losses, 0, iterations * 4);
     if (timed) {
-      const resolved = this.#timestamps.resolve(encoder, passes.length * 2);
-      stamps = stage(this.#device, encoder, resolved, 0, passes.length * 16);
+      back.add(this.#timestamps.resolve(encoder, passes.length * 2), 0, passes.length * 16);
     }
-    const losses = stage(this.#device, encoder, state.input.losses, 0, iterations * 4);
-    const scales = this.#stageScales(encoder, quant);
+    if (quant?.embeddingBits != null) {
+      back.add(state.tableScales, 0, this.spec.tableRows.length * 4);
+    }
+    back.record();
     this.#step += iterations;
     await turn.submit(encoder.finish());
     // Deno's mapAsync call blocks the thread until the GPU is idle. Mapping once the call
@@ -436,13 +450,9 @@ class GpuEngine implements Engine {
     // submits as this one maps (`mapping`) and trains during mapAsync's 10 ms sleep.
     await turn.earlierDone();
     await nextTask();
-    const reading = Promise.all([
-      readStaged(losses),
-      stamps ? readStaged(stamps) : Promise.resolve(null),
-      scales?.(),
-    ]);
-    turn.mapping();
-    const [lossData, stampData] = await reading;
+    const [lossData, ...rest] = await back.read(turn);
+    const stampData = timed ? rest.shift()! : null;
+    if (rest.length) this.#setHostScales(rest[0]);
     loss.set(new Float32Array(lossData, 0, iterations));
     const wallMs = performance.now() - start;
     const stampWords = stampData ? new BigUint64Array(stampData) : null;
@@ -520,19 +530,7 @@ class GpuEngine implements Engine {
 
   /** The FMA-peak kernel bound for `rounds` rounds (see {@linkcode profileGpuStep}). */
   #warmUpKernel(rounds: number): BoundKernel {
-    if (this.#warmUp?.rounds !== rounds) {
-      const binder = this.#state.binder;
-      const words = new Uint32Array(4);
-      words[0] = rounds;
-      new Float32Array(words.buffer).set([0.99999, 1e-6], 1);
-      const out = this.#state.buffers.create(
-        "warm-up",
-        WARM_UP_WORKGROUPS * FMA_PEAK_WORKGROUP * 4,
-        GPUBufferUsage.STORAGE,
-      );
-      const kernel = binder.bind(FMA_PEAK, [binder.uniform("warm-up", Array.from(words)), out]);
-      this.#warmUp = { rounds, kernel };
-    }
+    if (this.#warmUp?.rounds !== rounds) this.#warmUp = bindWarmUp(this.#state, rounds);
     return this.#warmUp.kernel;
   }
 
@@ -778,6 +776,7 @@ class GpuEngine implements Engine {
       await this.#device.queue.onSubmittedWorkDone();
     } finally {
       this.#timestamps.destroy();
+      this.#drain?.dispose();
       this.#state.buffers.destroyAll();
       this.#device.destroy();
     }

@@ -9,6 +9,33 @@
  * @module
  */
 import type { Phase } from "../phases.ts";
+import { FMA_PEAK, FMA_PEAK_WORKGROUP } from "./kernels/fma_peak.ts";
+import type { BoundKernel } from "./pipelines.ts";
+import type { GpuState } from "./state.ts";
+
+/** Workgroups of the profiler's warm-up dispatch (a few per SM of a large GPU). */
+export const WARM_UP_WORKGROUPS = 8192;
+
+/**
+ * The FMA-peak kernel bound for `rounds` rounds over {@linkcode WARM_UP_WORKGROUPS} workgroups:
+ * untimed work before a profiled step, so that an idle GPU's clock comes up first.
+ */
+export function bindWarmUp(
+  state: GpuState,
+  rounds: number,
+): { rounds: number; kernel: BoundKernel } {
+  const binder = state.binder;
+  const words = new Uint32Array(4);
+  words[0] = rounds;
+  new Float32Array(words.buffer).set([0.99999, 1e-6], 1);
+  const out = state.buffers.create(
+    "warm-up",
+    WARM_UP_WORKGROUPS * FMA_PEAK_WORKGROUP * 4,
+    GPUBufferUsage.STORAGE,
+  );
+  const kernel = binder.bind(FMA_PEAK, [binder.uniform("warm-up", Array.from(words)), out]);
+  return { rounds, kernel };
+}
 
 /** One dispatch's GPU time in a profiled step. */
 export interface KernelTime {

@@ -32,6 +32,8 @@ export interface SubmitTurn {
   mapping(): void;
   /** Ends the turn (after the readback, or on failure). */
   end(): void;
+  /** Whether no later call has taken a turn (nothing will be queued behind this call yet). */
+  last(): boolean;
 }
 
 /** What later turns see of one. */
@@ -131,6 +133,7 @@ export class SubmitQueue {
         mapped();
         ended();
       },
+      last: () => this.#lastTurn === state,
     };
   }
 
