@@ -3,8 +3,8 @@
  * start goes. Trains pre-generated chunks back to back as `bench:gpu` does (`timeChunks`) and
  * logs, in host time, every `queue.submit`, `mapAsync` and canvas readback call (the first map
  * of a chunk blocks until the queue is idle) and the `writeBuffer` time, beside the device
- * clock's idle time between consecutive chunks. The WebGPU calls are timed by wrapping their prototypes for the
- * probe's duration: the engine itself is not changed.
+ * clock's idle time between consecutive chunks. The WebGPU calls are timed by wrapping their
+ * prototypes for the probe's duration: the engine itself is not changed.
  *
  * @module
  */

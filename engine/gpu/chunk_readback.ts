@@ -115,7 +115,7 @@ export class ChunkReadback {
    * submits and trains during `mapAsync`'s sleep).
    */
   async read(turn: SubmitTurn): Promise<ArrayBuffer[]> {
-    if (this.#canvasFits() && turn.last()) {
+    if (this.#recorded && this.#canvasFits() && turn.last()) {
       let all: ArrayBuffer;
       try {
         all = await this.#canvas!.reader.read(this.#bytes);

@@ -154,7 +154,7 @@ class GpuEngine implements Engine {
   #gpuError: string | null = null;
   /** The profiler's warm-up kernel, bound for its rounds. */
   #warmUp: { rounds: number; kernel: BoundKernel } | null = null;
-  /** The checked canvas and the buffer a call's results are packed into for it (see ChunkReadback). */
+  /** The checked canvas a call with nothing queued behind reads through (see ChunkReadback). */
   readonly #drain: DrainCanvas | null;
   #disposed = false;
 

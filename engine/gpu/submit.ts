@@ -11,7 +11,10 @@ export interface SubmitTurn {
   earlierSubmitted(): Promise<void> | null;
   /** Settles once every earlier call has read its work back (or failed). */
   earlierDone(): Promise<void>;
-  /** Submits once every earlier call has started its readbacks (see {@linkcode SubmitTurn.mapping}). */
+  /**
+   * Submits once every earlier call has started its readbacks (see
+   * {@linkcode SubmitTurn.mapping}).
+   */
   submit(commands: GPUCommandBuffer): Promise<void>;
   /**
    * Whether {@linkcode SubmitTurn.submit} would submit at once (every earlier call has made its
