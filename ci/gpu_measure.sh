@@ -21,7 +21,7 @@
 #   probe     probe:gpu-chunks kaggle at b16384: each chunk boundary's submits and maps (host
 #             time) beside the device's idle time; probe-tb the same for Terabyte at b2048
 # Settings (environment): LIMIT (seconds a step may take, default 360: terabyte ran past 280 once each
-# batch size and method warmed up for 0.5 s), PYTHON (default python3),
+# batch size and method warmed up first, 0.5 s then, 1 s now), PYTHON (default python3),
 # DQRM_COMMIT (the commit written to machine.txt; default git rev-parse HEAD, which names a stale
 # commit where the tree was copied without its current .git).
 set -uo pipefail

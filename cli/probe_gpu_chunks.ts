@@ -181,7 +181,7 @@ async function main(): Promise<number> {
     }
     for (const e of events) {
       console.log(
-        `${e.at.toFixed(3).padStart(10)} ms  ${e.call.padEnd(8)} ${
+        `${e.at.toFixed(3).padStart(10)} ms  ${e.call.padEnd(11)} ${
           e.ms.toFixed(3).padStart(9)
         } ms` +
           (e.bytes === undefined ? "" : `  (${e.bytes} B)`),

@@ -203,43 +203,43 @@ class GpuEngine implements Engine {
   // ---------------------------------------------------------------- helpers
 
   /**
-   * Uploads a training chunk, its iteration blocks and room for its losses: all of it, or (given
-   * `headIterations`) its first iterations' samples, the rest left to the returned function.
+   * Uploads a training chunk, its iteration blocks and room for its losses: its samples at once,
+   * or (`inPieces`) only when the returned function is called with how many it needs.
    */
   #uploadTraining(
     chunk: BatchChunk,
     learningRate: number,
-    headIterations?: number,
-  ): (() => void) | null {
+    inPieces = false,
+  ): ((samples: number) => void) | null {
     const state = this.#state;
     const iterations = batchCount(chunk);
     const batch = chunk.batchSize;
     const samples = iterations * batch;
-    const upload = headIterations === undefined
-      ? { grown: uploadChunk(state, chunk, samples), rest: null }
-      : uploadChunkInParts(state, chunk, samples, headIterations * batch);
+    const upload = inPieces
+      ? uploadChunkInParts(state, chunk, samples)
+      : { grown: uploadChunk(state, chunk, samples), writeUpTo: null };
     this.#rebindIf(upload.grown);
     this.#rebindIf(writeIterations(state, iterations, batch, samples, MODE_GRADIENT, learningRate));
     this.#rebindIf(ensureInput(state, "losses", Math.max(1, iterations) * 4));
-    return upload.rest;
+    return upload.writeUpTo;
   }
 
   /**
    * {@linkcode #uploadTraining}, and the table update's buffers (LSQ's parts, the sort keys);
-   * what recording the chunk's steps needs, and the upload's rest if it went in parts.
+   * what recording the chunk's steps needs, and the upload's writer if it goes in pieces.
    */
   #prepareTraining(
     chunk: BatchChunk,
     options: TrainOptions,
-    headIterations?: number,
-  ): { recording: Recording; uploadRest: (() => void) | null } {
-    const uploadRest = this.#uploadTraining(chunk, options.learningRate, headIterations);
+    inPieces = false,
+  ): { recording: Recording; writeUpTo: ((samples: number) => void) | null } {
+    const writeUpTo = this.#uploadTraining(chunk, options.learningRate, inPieces);
     const iterations = batchCount(chunk);
     const batch = chunk.batchSize;
     const state = this.#state;
     this.#rebindIf(ensureLsqParts(state, chunk, batch, iterations * batch));
     this.#rebindIf(ensureSortKeys(state, chunk, batch, iterations, this.#sortedUpdateFrom));
-    return { recording: this.#recording(), uploadRest };
+    return { recording: this.#recording(), writeUpTo };
   }
 
   /** The training kernels, bound again if a buffer they use was replaced. */
@@ -400,10 +400,10 @@ class GpuEngine implements Engine {
     const batch = chunk.batchSize;
     // Passes: sampled iterations get one per phase, the stretches between them one each. With
     // the GPU idle (the first chunk of a run), the first iterations go as soon as they are
-    // recorded, their samples uploaded ahead of the rest: Kaggle b16384 recorded 17 ms of a
+    // recorded, each piece's samples uploaded just before it: Kaggle b16384 recorded 17 ms of a
     // chunk before its GPU started.
     const breaks = turn.ready() ? earlySubmitBreaks(iterations) : [];
-    const { recording, uploadRest } = this.#prepareTraining(chunk, options, breaks[0]);
+    const { recording, writeUpTo } = this.#prepareTraining(chunk, options, breaks.length > 0);
     const quant = this.#active();
     let encoder = this.#device.createCommandEncoder();
     const timed = this.#gpu.timestamps;
@@ -422,9 +422,9 @@ class GpuEngine implements Engine {
         pass.end();
         const end = p.first + p.count;
         if (breaks.includes(end) && passes[n + 1]?.first === end) {
+          writeUpTo?.(end * batch);
           turn.submitPart(encoder.finish());
           encoder = this.#device.createCommandEncoder();
-          if (sent === 0) uploadRest?.();
           sent = end;
         }
       });
@@ -434,14 +434,15 @@ class GpuEngine implements Engine {
       throw error;
     }
     const back = new ChunkReadback(this.#device, encoder, this.#drain);
-    back.add(state.input.losses, 0, iterations * 4);
-    if (timed) {
-      back.add(this.#timestamps.resolve(encoder, passes.length * 2), 0, passes.length * 16);
-    }
-    if (quant?.embeddingBits != null) {
-      back.add(state.tableScales, 0, this.spec.tableRows.length * 4);
-    }
+    const lossesAt = back.add(state.input.losses, 0, iterations * 4);
+    const stampsAt = timed
+      ? back.add(this.#timestamps.resolve(encoder, passes.length * 2), 0, passes.length * 16)
+      : -1;
+    const scalesAt = quant?.embeddingBits != null
+      ? back.add(state.tableScales, 0, this.spec.tableRows.length * 4)
+      : -1;
     back.record();
+    writeUpTo?.(iterations * batch);
     this.#step += iterations;
     await turn.submit(encoder.finish());
     // Deno's mapAsync call blocks the thread until the GPU is idle. Mapping once the call
@@ -450,12 +451,11 @@ class GpuEngine implements Engine {
     // submits as this one maps (`mapping`) and trains during mapAsync's 10 ms sleep.
     await turn.earlierDone();
     await nextTask();
-    const [lossData, ...rest] = await back.read(turn);
-    const stampData = timed ? rest.shift()! : null;
-    if (rest.length) this.#setHostScales(rest[0]);
-    loss.set(new Float32Array(lossData, 0, iterations));
+    const results = await back.read(turn);
+    if (scalesAt >= 0) this.#setHostScales(results[scalesAt]);
+    loss.set(new Float32Array(results[lossesAt], 0, iterations));
     const wallMs = performance.now() - start;
-    const stampWords = stampData ? new BigUint64Array(stampData) : null;
+    const stampWords = stampsAt >= 0 ? new BigUint64Array(results[stampsAt]) : null;
     if (stampWords) attributePhases(phases, passes, stampWords);
     else for (let i = 0; i < iterations; i++) phases.forward[i] = wallMs / iterations;
     for (let i = 0; i < iterations; i++) {

@@ -53,23 +53,28 @@ export function uploadChunk(state: GpuState, chunk: BatchChunk, samples: number)
 }
 
 /**
- * {@linkcode uploadChunk} in two parts, for a chunk whose first iterations go to an idle GPU
- * before the rest is recorded: the buffers are sized and samples [0, head) written now (a few
- * writes per table), samples [head, samples) by `rest()`, which must be called before anything
- * that reads them is submitted (queue order then puts the writes after the head's work). The
- * buffers end up holding what {@linkcode uploadChunk} writes. Kaggle b16384's chunk is 43 MB,
- * ~5 ms of writeBuffer on the H200's host, which the GPU no longer waits for.
+ * {@linkcode uploadChunk} in pieces, for a chunk whose first iterations go to an idle GPU while
+ * the rest is recorded: the buffers are sized now, and `writeUpTo(n)` writes the samples not yet
+ * written below `n` (a few writes per table), to be called before the submit that reads them
+ * (queue order then puts the writes after the work before). Written up to `samples`, the buffers
+ * hold what {@linkcode uploadChunk} writes. Each piece's samples go just before the piece: the
+ * whole rest after the first piece (Kaggle b16384: ~5 ms of `writeBuffer` on the H200's host,
+ * 15 iterations' worth) left the GPU waiting once its first iteration was done.
  */
 export function uploadChunkInParts(
   state: GpuState,
   chunk: BatchChunk,
   samples: number,
-  head: number,
-): { grown: boolean; rest: () => void } {
+): { grown: boolean; writeUpTo: (to: number) => void } {
   const layout = chunkLayout(state, chunk, samples);
   writeTo(state.device.queue, state.input.tableDirectory, 0, layout.directory);
-  writeSamples(state, chunk, layout, 0, head);
-  return { grown: layout.grown, rest: () => writeSamples(state, chunk, layout, head, samples) };
+  let written = 0;
+  const writeUpTo = (to: number) => {
+    const end = Math.min(to, samples);
+    writeSamples(state, chunk, layout, written, end);
+    written = Math.max(written, end);
+  };
+  return { grown: layout.grown, writeUpTo };
 }
 
 /** Where a chunk's arrays go in the input buffers (sized for them), and its gathered arrays. */
