@@ -13,7 +13,7 @@ export const GPU_PRESETS = ["sparse", "sparse-emb8", "sparse-int8", "sparse-int8
 export type GpuPreset = typeof GPU_PRESETS[number];
 
 /** How a GPU worker reads its results back (`GpuGradientExchange`'s `readback`). */
-export const READBACKS = ["auto", "map", "canvas-scales", "canvas"] as const;
+export const READBACKS = ["auto", "map", "canvas-scales", "canvas", "split"] as const;
 
 /** `--batch-size LIST`, `--compression LIST` and `--readback MODE`. */
 export const GPU_DP_FLAGS = {
@@ -33,8 +33,10 @@ export const GPU_DP_FLAGS = {
     type: "string",
     arg: "MODE",
     help: "how results come back: map (mapAsync: Deno sleeps 10 ms after each), canvas-scales " +
-      "(the scales through an OffscreenCanvas: no sleep), canvas (the messages too), auto (the " +
-      "scales and messages up to 2 MiB through the canvas, larger messages mapped)",
+      "(the scales through an OffscreenCanvas: no sleep), canvas (the messages too), split (the " +
+      "MLP message mapped on its own, the embedding message through the canvas during the " +
+      "map's sleep), auto (the scales and messages up to 2 MiB through the canvas, an MLP " +
+      "message over 1.5 MiB split off, larger messages mapped)",
     default: "auto",
   },
 } as const;

@@ -184,6 +184,25 @@ class GpuReplicaParts {
     mlpSum: Float32Array | Int32Array,
     messages: readonly Int8Array[],
   ): GpuTableStep {
+    this.tableStep(learningRate, scales, messages);
+    return this.mlpStep(scales, mlpSum);
+  }
+
+  /**
+   * The tables' part of {@linkcode globalStep}: uploads the row updates of the workers'
+   * embedding messages, which the step records.
+   */
+  tableStep(learningRate: number, scales: Float32Array, messages: readonly Int8Array[]): void {
+    // globalRowDeltas of compression.ts, bit for bit (tests/row_deltas_test.ts).
+    this.apply.upload(this.#rowDeltas.compute(this.#workers, learningRate, scales, messages));
+  }
+
+  /**
+   * The MLP's part of {@linkcode globalStep}, after {@linkcode tableStep}: writes the global
+   * MLP gradient into the engine's gradient buffer (or uploads the sums its first dispatch
+   * turns into it); the step.
+   */
+  mlpStep(scales: Float32Array, mlpSum: Float32Array | Int32Array): GpuTableStep {
     const b = this.buffers, c = { spec: b.spec, config: this.#config };
     const workers = this.#workers, onGpu = this.#mlpGradient;
     if (onGpu) {
@@ -199,8 +218,6 @@ class GpuReplicaParts {
       );
       b.device.queue.writeBuffer(b.mlpGrad, 0, this.#host as Float32Array<ArrayBuffer>);
     }
-    // globalRowDeltas of compression.ts, bit for bit (tests/row_deltas_test.ts).
-    this.apply.upload(this.#rowDeltas.compute(workers, learningRate, scales, messages));
     return {
       recordMlpGradient: onGpu ? (pass) => onGpu.record(pass) : undefined,
       recordTables: (pass) => this.apply.record(pass),
@@ -305,26 +322,36 @@ export class GpuRankExchange implements GpuExchange {
     if (scales.length) comm.allReduceMean(scales);
     t0 = performance.now();
     t.exchange += t0 - t1;
-    const m = await gpu.messages(scales, bind);
+    // The embedding message first: where the MLP message is mapped on its own
+    // (`GpuGradientExchange.messageParts`), it is exchanged and applied during the map's sleep.
+    const sent = await gpu.messageParts(scales, bind);
     t1 = performance.now();
     t.gpu += t1 - t0;
-    const sums = this.#mlpSum!;
-    let mlpSum: Float32Array | Int32Array;
-    if (m.mlp instanceof Float32Array) {
-      // The FP32 message is this iteration's own array: summed in place, not copied first.
-      comm.allReduceSum(m.mlp);
-      mlpSum = m.mlp;
-    } else {
-      comm.allReduceSumWiden(m.mlp, sums);
-      mlpSum = sums;
-    }
-    const messages = comm.allGather(m.embedding);
+    const messages = comm.allGather(sent.embedding);
     t0 = performance.now();
     t.exchange += t0 - t1;
+    parts.tableStep(this.#learningRate, scales, messages);
+    t1 = performance.now();
+    t.apply += t1 - t0;
+    const mlp = await sent.mlp;
+    t0 = performance.now();
+    t.gpu += t0 - t1;
+    const sums = this.#mlpSum!;
+    let mlpSum: Float32Array | Int32Array;
+    if (mlp instanceof Float32Array) {
+      // The FP32 message is this iteration's own array: summed in place, not copied first.
+      comm.allReduceSum(mlp);
+      mlpSum = mlp;
+    } else {
+      comm.allReduceSumWiden(mlp, sums);
+      mlpSum = sums;
+    }
+    t1 = performance.now();
+    t.exchange += t1 - t0;
     t.wait += (comm.waitMs ?? 0) - wait0;
-    addBytesDivided(this.#bytes, bytesOf(scales.length, m), 1);
-    const step = parts.globalStep(this.#learningRate, scales, mlpSum, messages);
-    t.apply += performance.now() - t0;
+    addBytesDivided(this.#bytes, bytesOf(scales.length, { mlp, embedding: sent.embedding }), 1);
+    const step = parts.mlpStep(scales, mlpSum);
+    t.apply += performance.now() - t1;
     return step;
   }
 

@@ -372,8 +372,10 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
 }
 
 // The third entry: `canvasMaxBytes` under `auto` (0: the counts through the canvas, then every
-// message mapped; the default: these small messages through the canvas).
-const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
+// message mapped; the default: these small messages through the canvas); the fourth:
+// `canvasMlpMaxBytes` (0: the MLP message mapped on its own, the embedding message through the
+// canvas: "split").
+const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?, number?][] = [
   ["sparse", "map"],
   ["sparse-emb8", "map"],
   ["sparse-int8", "map"],
@@ -385,15 +387,18 @@ const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
   ["sparse", "auto"],
   ["sparse", "auto", 0],
   ["sparse-int8", "auto", 0],
+  ["sparse", "auto", undefined, 0],
+  ["sparse-int8-ec", "auto", undefined, 0],
+  ["sparse-int8", "split"],
 ];
 type GpuPresetName = "sparse" | "sparse-emb8" | "sparse-int8" | "sparse-int8-ec";
 
-for (const [preset, readback, canvasMaxBytes] of EXCHANGE_CASES) {
+for (const [preset, readback, canvasMaxBytes, canvasMlpMaxBytes] of EXCHANGE_CASES) {
   Deno.test({
     name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps, ` +
       `readback ${readback}${
         canvasMaxBytes === undefined ? "" : ` (canvas to ${canvasMaxBytes} B)`
-      }`,
+      }${canvasMlpMaxBytes === undefined ? "" : ` (MLP canvas to ${canvasMlpMaxBytes} B)`}`,
     ignore: ignore || (readback !== "map" && !hasOffscreenCanvas()),
     fn: async () => {
       const spec = tinySpec();
@@ -424,6 +429,7 @@ for (const [preset, readback, canvasMaxBytes] of EXCHANGE_CASES) {
             grad,
             readback,
             canvasMaxBytes,
+            canvasMlpMaxBytes,
           }),
         };
       });
@@ -449,11 +455,17 @@ for (const [preset, readback, canvasMaxBytes] of EXCHANGE_CASES) {
           for (const [k, w] of side.entries()) {
             w.cpu.quantize(shared);
             const iteration = step * workers + k;
-            const got = await w.gpu.messages(shared, (p) => h.useIteration(p, iteration));
+            // Both ways in turn: the parts (the embedding message first) and the whole.
+            const got = step % 2 === 0
+              ? await w.gpu.messages(shared, (p) => h.useIteration(p, iteration))
+              : await w.gpu.messageParts(shared, (p) => h.useIteration(p, iteration))
+                .then(async (m) => ({ embedding: m.embedding, mlp: await m.mlp }));
             assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
             const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
             assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
-            const via = readback === "canvas" || (readback === "auto" && canvasMaxBytes !== 0)
+            const via = readback === "split" || (readback === "auto" && canvasMlpMaxBytes === 0)
+              ? "split"
+              : readback === "canvas" || (readback === "auto" && canvasMaxBytes !== 0)
               ? "canvas"
               : "map";
             assert.equal(w.gpu.messagesVia, via, `step ${step} worker ${k} messages read via`);

@@ -14,6 +14,8 @@ import { ReplicaDivergenceError } from "../comm/replicas.ts";
 import { SimulatedDataParallel } from "../comm/simulated.ts";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
+import { hasOffscreenCanvas } from "../engine/gpu/canvas_readback.ts";
+import type { GpuReadback } from "../engine/gpu/grad_exchange.ts";
 import { workerThreads } from "../engine/gpu/worker_threads.ts";
 import type { Params } from "../engine/params.ts";
 import type { QuantConfig } from "../engine/quant.ts";
@@ -39,7 +41,11 @@ function assertTrained(initial: Params, trained: Params) {
 }
 
 /** Two GPU ranks in Workers; their parameters (equal on every rank) and losses. */
-async function trainRanks(compression: Compression, quantization: QuantConfig | null = null) {
+async function trainRanks(
+  compression: Compression,
+  quantization: QuantConfig | null = null,
+  readback?: GpuReadback,
+) {
   const ranks = await GpuRanks.create({
     ranks: K,
     spec,
@@ -47,6 +53,7 @@ async function trainRanks(compression: Compression, quantization: QuantConfig | 
     seed,
     compression,
     quantization,
+    readback,
   });
   try {
     const losses: Float32Array[] = [];
@@ -59,10 +66,20 @@ async function trainRanks(compression: Compression, quantization: QuantConfig | 
   }
 }
 
-for (const preset of ["sparse", "sparse-int8-ec"] as const) {
+// `split`: the MLP message mapped on its own, the embedding message exchanged and applied first
+// (what `auto` does with the full models' MLP messages).
+for (
+  const [preset, readback] of [
+    ["sparse", undefined],
+    ["sparse-int8-ec", undefined],
+    ["sparse", "split"],
+    ["sparse-int8-ec", "split"],
+  ] as const
+) {
   Deno.test({
-    name: `two GPU ranks equal two workers simulated on one GPU engine: ${preset}`,
-    ignore,
+    name: `two GPU ranks equal two workers simulated on one GPU engine: ${preset}` +
+      (readback ? `, readback ${readback}` : ""),
+    ignore: ignore || (readback !== undefined && !hasOffscreenCanvas()),
     fn: async () => {
       const compression = COMPRESSION_PRESETS[preset] as Compression;
       const engine = await createGpuEngine({ spec, maxBatch: B / K, seed });
@@ -73,7 +90,7 @@ for (const preset of ["sparse", "sparse-int8-ec"] as const) {
       const params = await engine.readParams();
       simulated.destroy();
       await engine.dispose();
-      const ranks = await trainRanks(compression);
+      const ranks = await trainRanks(compression, null, readback);
       assert.deepEqual(ranks.params, params);
       assertTrained(initial, params);
       // A rank's losses are its own batches'; the simulated ones are the workers' mean.

@@ -51,9 +51,12 @@ export interface GpuGradientExchangeOptions {
    * How results come back (default {@linkcode DEFAULT_GPU_READBACK}): `mapAsync` (Deno sleeps
    * 10 ms after each), or the `OffscreenCanvas` path of `canvas_readback.ts` (no sleep, but BMP
    * encoding of the bytes) for the scales only (`canvas-scales`), for the scales and the messages
-   * (`canvas`), or for the scales, the counts and the messages of at most `canvasMaxBytes`,
-   * larger ones mapped (`auto`; `map` where Deno has no `OffscreenCanvas`). Every mode but `map`
-   * reads the unique rows per table first, so that only the bytes used come back.
+   * (`canvas`), for the scales and the embedding message with the MLP message mapped on its own
+   * (`split`: the embedding message comes back during the map's sleep), or for the scales, the
+   * counts and the messages of at most `canvasMaxBytes`, larger ones mapped, and an MLP message
+   * over `canvasMlpMaxBytes` split off (`auto`; `map` where Deno has no `OffscreenCanvas`).
+   * Every mode but `map` reads the unique rows per table first, so that only the bytes used come
+   * back.
    */
   readback?: GpuReadback;
   /**
@@ -62,6 +65,11 @@ export interface GpuGradientExchangeOptions {
    */
   canvasMaxBytes?: number;
   /**
+   * Under `auto`, the largest MLP message read through the canvas (default
+   * {@linkcode AUTO_CANVAS_MLP_MAX_BYTES}); a larger one is mapped on its own.
+   */
+  canvasMlpMaxBytes?: number;
+  /**
    * Under error compensation, the MLP residual to keep (`GpuMlpCompressionOptions.residual`):
    * training state that must outlive an exchange rebuilt for new input buffers.
    */
@@ -69,7 +77,7 @@ export interface GpuGradientExchangeOptions {
 }
 
 /** How {@linkcode GpuGradientExchange} reads its results back. */
-export type GpuReadback = "map" | "canvas-scales" | "canvas" | "auto";
+export type GpuReadback = "map" | "canvas-scales" | "canvas" | "split" | "auto";
 
 /**
  * The largest message `auto` reads through the canvas: where its BMP encoding (~5.7 ms per MB on
@@ -77,6 +85,14 @@ export type GpuReadback = "map" | "canvas-scales" | "canvas" | "auto";
  * ~2.8 ms per MB): 2.3 MB and 1.8 MB by `bench:readback` (`engine/gpu/README.md`).
  */
 export const AUTO_CANVAS_MAX_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The largest MLP message `auto` reads through the canvas: a larger one is mapped on its own, the
+ * embedding message read through the canvas during the map's sleep (~11 ms), in which the caller
+ * exchanges and applies it (~2-3 ms on an H200's host): past ~1.5 MB the canvas's encoding
+ * (~5.7 ms per MB) takes longer than what is left of the sleep.
+ */
+export const AUTO_CANVAS_MLP_MAX_BYTES = 1.5 * 1024 * 1024;
 
 /** The readback GPU ranks and the benches use unless told: `auto`. */
 export const DEFAULT_GPU_READBACK: GpuReadback = "auto";
@@ -164,12 +180,14 @@ export class GpuGradientExchange {
   } | null;
   /** The largest message read through the canvas (0: none, every one mapped). */
   readonly #canvasMaxBytes: number;
+  /** The largest MLP message read through the canvas (a larger one is mapped on its own). */
+  readonly #canvasMlpMaxBytes: number;
   readonly #own: GPUBuffer[] = [];
   /** The unique rows per table of the last {@linkcode collect}, once read back. */
   #counts: Uint32Array | null = null;
   /** Bytes the last iteration's readbacks copied to the host. */
   #copied = 0;
-  #messagesVia: "canvas" | "map" | null = null;
+  #messagesVia: "canvas" | "map" | "split" | null = null;
 
   constructor(o: GpuGradientExchangeOptions) {
     const c = o.compression;
@@ -231,11 +249,16 @@ export class GpuGradientExchange {
     this.#scaleStaging = buffer("scale and count readback", smallBytes, MAP_READ);
     const asked = o.readback ?? DEFAULT_GPU_READBACK;
     const mode = asked === "auto" && !hasOffscreenCanvas() ? "map" : asked;
-    this.#canvasMaxBytes = mode === "canvas"
+    this.#canvasMaxBytes = mode === "canvas" || mode === "split"
       ? Infinity
       : mode === "auto"
       ? o.canvasMaxBytes ?? AUTO_CANVAS_MAX_BYTES
       : 0;
+    this.#canvasMlpMaxBytes = mode === "auto"
+      ? o.canvasMlpMaxBytes ?? AUTO_CANVAS_MLP_MAX_BYTES
+      : mode === "split"
+      ? -1
+      : this.#canvasMaxBytes;
     this.#canvas = mode === "map" ? null : {
       reader: new CanvasReader(o.device),
       gather: this.#canvasMaxBytes > 0 ? buffer("exchange gather", this.#staging.size) : null,
@@ -257,8 +280,11 @@ export class GpuGradientExchange {
     return this.#copied;
   }
 
-  /** How the last {@linkcode messages} came back (null before the first). */
-  get messagesVia(): "canvas" | "map" | null {
+  /**
+   * How the last {@linkcode messages} came back (null before the first): `split`, the MLP
+   * message mapped and the embedding message through the canvas.
+   */
+  get messagesVia(): "canvas" | "map" | "split" | null {
     return this.#messagesVia;
   }
 
@@ -333,6 +359,21 @@ export class GpuGradientExchange {
     scales: Float32Array,
     bindIteration: (p: GPUComputePassEncoder) => void,
   ): Promise<GpuMessages> {
+    const parts = await this.messageParts(scales, bindIteration);
+    return { embedding: parts.embedding, mlp: await parts.mlp };
+  }
+
+  /**
+   * {@linkcode messages} with the embedding message as soon as it is back: under `auto`, an MLP
+   * message larger than {@linkcode AUTO_CANVAS_MLP_MAX_BYTES} is mapped on its own and the
+   * embedding message read through the canvas while the map sleeps, so that a caller can
+   * exchange and apply the embedding message in that sleep (`mlp` settles after it). Otherwise
+   * both come back in one readback and `mlp` is already settled.
+   */
+  async messageParts(
+    scales: Float32Array,
+    bindIteration: (p: GPUComputePassEncoder) => void,
+  ): Promise<{ embedding: Int8Array; mlp: Promise<GpuMessages["mlp"]> }> {
     const device = this.#o.device;
     if (this.scaleCount > 0) {
       if (scales.length !== this.scaleCount) {
@@ -360,9 +401,32 @@ export class GpuGradientExchange {
       ? Math.ceil(rowMessageBytes(known, d, c.embeddingBits) / 4) * 4
       : this.#rows.capacityBytes;
     const total = mlpPadded + rowBytes;
-    const viaCanvas = this.#canvas?.gather && total <= this.#canvasMaxBytes ? this.#canvas : null;
+    const canvas = this.#canvas?.gather ? this.#canvas : null;
+    const split = canvas !== null && mlpPadded > this.#canvasMlpMaxBytes &&
+      rowBytes <= this.#canvasMaxBytes;
+    const viaCanvas = !split && canvas !== null && total <= this.#canvasMaxBytes ? canvas : null;
+    this.#messagesVia = split ? "split" : viaCanvas ? "canvas" : "map";
+    this.#copied += total;
+    if (split) {
+      encoder.copyBufferToBuffer(source, 0, this.#staging, 0, mlpPadded);
+      encoder.copyBufferToBuffer(this.#rows.message, 0, canvas.gather!, 0, rowBytes);
+      canvas.reader.copy(encoder, canvas.gather!, 0, rowBytes);
+      device.queue.submit([encoder.finish()]);
+      // The map is called first: the call returns once the queue is idle, and its sleep runs
+      // while the canvas reads the embedding message and the caller exchanges it.
+      const mapped = this.#staging.mapAsync(GPUMapMode.READ, 0, mlpPadded);
+      const mlp = mapped.then(() => {
+        try {
+          return this.#mlpMessage(this.#staging.getMappedRange(0, mlpPadded));
+        } finally {
+          this.#staging.unmap();
+        }
+      });
+      mlp.catch(() => {}); // the caller awaits it; a failure before that must not go unhandled
+      const rows = await canvas.reader.read(rowBytes);
+      return { embedding: this.#embeddingMessage(rows, 0, known), mlp };
+    }
     const gather = viaCanvas?.gather ?? this.#staging;
-    this.#messagesVia = viaCanvas ? "canvas" : "map";
     encoder.copyBufferToBuffer(source, 0, gather, 0, mlpPadded);
     encoder.copyBufferToBuffer(this.#rows.message, 0, gather, mlpPadded, rowBytes);
     let all: ArrayBuffer;
@@ -375,23 +439,41 @@ export class GpuGradientExchange {
       await this.#staging.mapAsync(GPUMapMode.READ, 0, total);
       all = this.#staging.getMappedRange(0, total);
     }
-    this.#copied += total;
+    try {
+      const embedding = this.#embeddingMessage(all, mlpPadded, known);
+      return { embedding, mlp: Promise.resolve(this.#mlpMessage(all)) };
+    } finally {
+      if (!viaCanvas) this.#staging.unmap();
+    }
+  }
+
+  /**
+   * The embedding message at byte `at` of `all` (a copy), checked against the unique rows per
+   * table read before it (`known`).
+   */
+  #embeddingMessage(all: ArrayBuffer, at: number, known: Uint32Array | null): Int8Array {
     const T = this.#o.spec.tableRows.length;
-    const counts = new Uint32Array(all, mlpPadded, T);
+    const counts = new Uint32Array(all, at, T);
     if (known && counts.some((n, t) => n !== known[t])) {
       throw new Error(
         `Expected the message's unique rows per table to be the ${known.join(",")} read ` +
           `before it but found ${counts.join(",")}`,
       );
     }
-    const bytes = rowMessageBytes(counts, d, c.embeddingBits);
-    const embedding = new Int8Array(all.slice(mlpPadded, mlpPadded + bytes));
-    let mlp: Int8Array | Int16Array | Float32Array;
-    if (c.mlpBits === 8) mlp = new Int8Array(all.slice(0, this.#mlpBytes));
-    else if (c.mlpBits === 16) mlp = new Int16Array(all.slice(0, this.#mlpBytes));
-    else mlp = this.#compactMlp(new Float32Array(all, 0, this.#o.layout.floats));
-    if (!viaCanvas) this.#staging.unmap();
-    return { mlp, embedding };
+    const bytes = rowMessageBytes(
+      counts,
+      this.#o.spec.embeddingDim,
+      this.#o.compression.embeddingBits,
+    );
+    return new Int8Array(all.slice(at, at + bytes));
+  }
+
+  /** The MLP message at the start of `all` (a copy). */
+  #mlpMessage(all: ArrayBuffer): GpuMessages["mlp"] {
+    const bits = this.#o.compression.mlpBits;
+    if (bits === 8) return new Int8Array(all.slice(0, this.#mlpBytes));
+    if (bits === 16) return new Int16Array(all.slice(0, this.#mlpBytes));
+    return this.#compactMlp(new Float32Array(all, 0, this.#o.layout.floats));
   }
 
   /** Frees every buffer this exchange made. */
