@@ -35,8 +35,8 @@ export const GPU_DP_FLAGS = {
     help: "how results come back: map (mapAsync: Deno sleeps 10 ms after each), canvas-scales " +
       "(the scales through an OffscreenCanvas: no sleep), canvas (the messages too), split (the " +
       "MLP message mapped on its own, the embedding message through the canvas during the " +
-      "map's sleep), auto (the scales and messages up to 2 MiB through the canvas, an MLP " +
-      "message over 1.5 MiB split off, larger messages mapped)",
+      "map's sleep), auto (the scales and messages up to 2 MiB through the canvas, else split " +
+      "where the embedding message is at most 2 MiB, else mapped)",
     default: "auto",
   },
 } as const;

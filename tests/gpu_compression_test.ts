@@ -372,10 +372,10 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
 }
 
 // The third entry: `canvasMaxBytes` under `auto` (0: the counts through the canvas, then every
-// message mapped; the default: these small messages through the canvas); the fourth:
-// `canvasMlpMaxBytes` (0: the MLP message mapped on its own, the embedding message through the
-// canvas: "split").
-const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?, number?][] = [
+// message mapped; the default: these small messages through the canvas; -1: the MLP message's
+// bytes, so that both messages are too large for the canvas but the embedding message is not,
+// and the MLP message is mapped on its own: "split").
+const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
   ["sparse", "map"],
   ["sparse-emb8", "map"],
   ["sparse-int8", "map"],
@@ -387,18 +387,22 @@ const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?, number?][] = [
   ["sparse", "auto"],
   ["sparse", "auto", 0],
   ["sparse-int8", "auto", 0],
-  ["sparse", "auto", undefined, 0],
-  ["sparse-int8-ec", "auto", undefined, 0],
+  ["sparse", "auto", -1],
+  ["sparse-int8-ec", "split"],
   ["sparse-int8", "split"],
 ];
 type GpuPresetName = "sparse" | "sparse-emb8" | "sparse-int8" | "sparse-int8-ec";
 
-for (const [preset, readback, canvasMaxBytes, canvasMlpMaxBytes] of EXCHANGE_CASES) {
+for (const [preset, readback, canvasMaxBytes] of EXCHANGE_CASES) {
   Deno.test({
     name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps, ` +
       `readback ${readback}${
-        canvasMaxBytes === undefined ? "" : ` (canvas to ${canvasMaxBytes} B)`
-      }${canvasMlpMaxBytes === undefined ? "" : ` (MLP canvas to ${canvasMlpMaxBytes} B)`}`,
+        canvasMaxBytes === undefined
+          ? ""
+          : canvasMaxBytes === -1
+          ? " (canvas to the MLP message's bytes)"
+          : ` (canvas to ${canvasMaxBytes} B)`
+      }`,
     ignore: ignore || (readback !== "map" && !hasOffscreenCanvas()),
     fn: async () => {
       const spec = tinySpec();
@@ -428,8 +432,7 @@ for (const [preset, readback, canvasMaxBytes, canvasMlpMaxBytes] of EXCHANGE_CAS
             dT,
             grad,
             readback,
-            canvasMaxBytes,
-            canvasMlpMaxBytes,
+            canvasMaxBytes: canvasMaxBytes === -1 ? layout.floats * 4 : canvasMaxBytes,
           }),
         };
       });
@@ -463,7 +466,7 @@ for (const [preset, readback, canvasMaxBytes, canvasMlpMaxBytes] of EXCHANGE_CAS
             assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
             const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
             assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
-            const via = readback === "split" || (readback === "auto" && canvasMlpMaxBytes === 0)
+            const via = readback === "split" || (readback === "auto" && canvasMaxBytes === -1)
               ? "split"
               : readback === "canvas" || (readback === "auto" && canvasMaxBytes !== 0)
               ? "canvas"

@@ -53,10 +53,10 @@ export interface GpuGradientExchangeOptions {
    * encoding of the bytes) for the scales only (`canvas-scales`), for the scales and the messages
    * (`canvas`), for the scales and the embedding message with the MLP message mapped on its own
    * (`split`: the embedding message comes back during the map's sleep), or for the scales, the
-   * counts and the messages of at most `canvasMaxBytes`, larger ones mapped, and an MLP message
-   * over `canvasMlpMaxBytes` split off (`auto`; `map` where Deno has no `OffscreenCanvas`).
-   * Every mode but `map` reads the unique rows per table first, so that only the bytes used come
-   * back.
+   * counts and both messages where they come to at most `canvasMaxBytes`, else split where the
+   * embedding message alone does, else both mapped (`auto`; `map` where Deno has no
+   * `OffscreenCanvas`). Every mode but `map` reads the unique rows per table first, so that
+   * only the bytes used come back.
    */
   readback?: GpuReadback;
   /**
@@ -64,11 +64,6 @@ export interface GpuGradientExchangeOptions {
    * {@linkcode AUTO_CANVAS_MAX_BYTES}).
    */
   canvasMaxBytes?: number;
-  /**
-   * Under `auto`, the largest MLP message read through the canvas (default
-   * {@linkcode AUTO_CANVAS_MLP_MAX_BYTES}); a larger one is mapped on its own.
-   */
-  canvasMlpMaxBytes?: number;
   /**
    * Under error compensation, the MLP residual to keep (`GpuMlpCompressionOptions.residual`):
    * training state that must outlive an exchange rebuilt for new input buffers.
@@ -85,14 +80,6 @@ export type GpuReadback = "map" | "canvas-scales" | "canvas" | "split" | "auto";
  * ~2.8 ms per MB): 2.3 MB and 1.8 MB by `bench:readback` (`engine/gpu/README.md`).
  */
 export const AUTO_CANVAS_MAX_BYTES = 2 * 1024 * 1024;
-
-/**
- * The largest MLP message `auto` reads through the canvas: a larger one is mapped on its own, the
- * embedding message read through the canvas during the map's sleep (~11 ms), in which the caller
- * exchanges and applies it (~2-3 ms on an H200's host): past ~1.5 MB the canvas's encoding
- * (~5.7 ms per MB) takes longer than what is left of the sleep.
- */
-export const AUTO_CANVAS_MLP_MAX_BYTES = 1.5 * 1024 * 1024;
 
 /** The readback GPU ranks and the benches use unless told: `auto`. */
 export const DEFAULT_GPU_READBACK: GpuReadback = "auto";
@@ -180,8 +167,8 @@ export class GpuGradientExchange {
   } | null;
   /** The largest message read through the canvas (0: none, every one mapped). */
   readonly #canvasMaxBytes: number;
-  /** The largest MLP message read through the canvas (a larger one is mapped on its own). */
-  readonly #canvasMlpMaxBytes: number;
+  /** Whether the MLP message is always mapped on its own (`split`). */
+  readonly #alwaysSplit: boolean;
   readonly #own: GPUBuffer[] = [];
   /** The unique rows per table of the last {@linkcode collect}, once read back. */
   #counts: Uint32Array | null = null;
@@ -254,11 +241,7 @@ export class GpuGradientExchange {
       : mode === "auto"
       ? o.canvasMaxBytes ?? AUTO_CANVAS_MAX_BYTES
       : 0;
-    this.#canvasMlpMaxBytes = mode === "auto"
-      ? o.canvasMlpMaxBytes ?? AUTO_CANVAS_MLP_MAX_BYTES
-      : mode === "split"
-      ? -1
-      : this.#canvasMaxBytes;
+    this.#alwaysSplit = mode === "split";
     this.#canvas = mode === "map" ? null : {
       reader: new CanvasReader(o.device),
       gather: this.#canvasMaxBytes > 0 ? buffer("exchange gather", this.#staging.size) : null,
@@ -364,11 +347,11 @@ export class GpuGradientExchange {
   }
 
   /**
-   * {@linkcode messages} with the embedding message as soon as it is back: under `auto`, an MLP
-   * message larger than {@linkcode AUTO_CANVAS_MLP_MAX_BYTES} is mapped on its own and the
-   * embedding message read through the canvas while the map sleeps, so that a caller can
-   * exchange and apply the embedding message in that sleep (`mlp` settles after it). Otherwise
-   * both come back in one readback and `mlp` is already settled.
+   * {@linkcode messages} with the embedding message as soon as it is back: where the MLP message
+   * is mapped on its own (`split`, or `auto` where both messages are too large for the canvas
+   * but the embedding message is not), the embedding message is read through the canvas while
+   * the map sleeps, so that a caller can exchange and apply it in that sleep (`mlp` settles
+   * after it). Otherwise both come back in one readback and `mlp` is already settled.
    */
   async messageParts(
     scales: Float32Array,
@@ -402,9 +385,8 @@ export class GpuGradientExchange {
       : this.#rows.capacityBytes;
     const total = mlpPadded + rowBytes;
     const canvas = this.#canvas?.gather ? this.#canvas : null;
-    const split = canvas !== null && mlpPadded > this.#canvasMlpMaxBytes &&
-      rowBytes <= this.#canvasMaxBytes;
-    const viaCanvas = !split && canvas !== null && total <= this.#canvasMaxBytes ? canvas : null;
+    const viaCanvas = canvas && !this.#alwaysSplit && total <= this.#canvasMaxBytes ? canvas : null;
+    const split = !viaCanvas && canvas !== null && rowBytes <= this.#canvasMaxBytes;
     this.#messagesVia = split ? "split" : viaCanvas ? "canvas" : "map";
     this.#copied += total;
     if (split) {
