@@ -6,7 +6,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { hasOffscreenCanvas } from "../engine/gpu/canvas_readback.ts";
+import {
+  CanvasReader,
+  checkCanvasReader,
+  hasOffscreenCanvas,
+} from "../engine/gpu/canvas_readback.ts";
 import {
   ChunkReadback,
   DRAIN_CANVAS_MAX_BYTES,
@@ -15,7 +19,7 @@ import {
 import { SubmitQueue } from "../engine/gpu/submit.ts";
 import { requestGpuDevice } from "../engine/gpu/device.ts";
 import { Rng } from "../engine/rng.ts";
-import { findTestAdapter } from "./gpu_setup.ts";
+import { findTestAdapter, withChangedCanvasBytes } from "./gpu_setup.ts";
 
 const found = await findTestAdapter();
 const ignore = found.adapter === null || !hasOffscreenCanvas();
@@ -113,6 +117,31 @@ Deno.test({
       back.add(src, 0, 16);
       back.record();
       assert.throws(() => back.add(src, 0, 4), /added before the read is recorded/);
+    } finally {
+      gpu.device.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "checkCanvasReader: a canvas that changes a byte, in a one-row or a two-row canvas, " +
+    "fails the check, and drainCanvas gives none",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const gpu = await requestGpuDevice();
+    try {
+      const exact = new CanvasReader(gpu.device);
+      assert.equal(await checkCanvasReader(exact, gpu.device), true);
+      exact.dispose();
+      for (const rows of [1, 2]) {
+        await withChangedCanvasBytes(rows, async () => {
+          const reader = new CanvasReader(gpu.device);
+          assert.equal(await checkCanvasReader(reader, gpu.device), false, `${rows} rows`);
+          reader.dispose();
+          assert.equal(await drainCanvas(gpu.device), null, `drainCanvas, ${rows} rows`);
+        });
+      }
     } finally {
       gpu.device.destroy();
     }

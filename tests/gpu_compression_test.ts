@@ -23,7 +23,7 @@ import { KernelHarness } from "../engine/gpu/kernel_harness.ts";
 import { type GpuLayout, planGpuLayout } from "../engine/gpu/layout.ts";
 import { Rng } from "../engine/rng.ts";
 import type { ModelSpec } from "../engine/spec.ts";
-import { findTestAdapter } from "./gpu_setup.ts";
+import { findTestAdapter, withChangedCanvasBytes } from "./gpu_setup.ts";
 import { randomChunk, tinySpec } from "./test_models.ts";
 
 const found = await findTestAdapter();
@@ -374,8 +374,9 @@ for (const { bits, multiHot, rows } of ROW_CASES) {
 // The third entry: `canvasMaxBytes` under `auto` (0: the counts through the canvas, then every
 // message mapped; the default: these small messages through the canvas; -1: the MLP message's
 // bytes, so that both messages are too large for the canvas but the embedding message is not,
-// and the MLP message is mapped on its own: "split").
-const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
+// and the MLP message is mapped on its own: "split"); the fourth: a canvas that changes a byte
+// (the exchange's check fails and every readback maps).
+const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?, boolean?][] = [
   ["sparse", "map"],
   ["sparse-emb8", "map"],
   ["sparse-int8", "map"],
@@ -390,10 +391,12 @@ const EXCHANGE_CASES: [GpuPresetName, GpuReadback, number?][] = [
   ["sparse", "auto", -1],
   ["sparse-int8-ec", "split"],
   ["sparse-int8", "split"],
+  ["sparse", "canvas", undefined, true],
+  ["sparse-int8", "auto", undefined, true],
 ];
 type GpuPresetName = "sparse" | "sparse-emb8" | "sparse-int8" | "sparse-int8-ec";
 
-for (const [preset, readback, canvasMaxBytes] of EXCHANGE_CASES) {
+for (const [preset, readback, canvasMaxBytes, changed = false] of EXCHANGE_CASES) {
   Deno.test({
     name: `GpuGradientExchange sends what WorkerGradients sends: ${preset}, 2 workers, 2 steps, ` +
       `readback ${readback}${
@@ -402,90 +405,96 @@ for (const [preset, readback, canvasMaxBytes] of EXCHANGE_CASES) {
           : canvasMaxBytes === -1
           ? " (canvas to the MLP message's bytes)"
           : ` (canvas to ${canvasMaxBytes} B)`
-      }`,
+      }${changed ? ", a canvas that changes a byte" : ""}`,
     ignore: ignore || (readback !== "map" && !hasOffscreenCanvas()),
-    fn: async () => {
-      const spec = tinySpec();
-      const layout = planGpuLayout(spec);
-      const c = COMPRESSION_PRESETS[preset] as Compression;
-      const rows = 29, workers = 2, steps = 2;
-      const chunk = randomChunk(spec, rows, rows * workers * steps, 23, true);
-      const entries = largestBag(chunk, rows);
-      const rng = new Rng(29, 2);
-      const h = await KernelHarness.create();
-      h.setIterations(Array.from({ length: workers * steps }, (_, k) => ({ s0: k * rows, rows })));
-      const binder = {
-        bind: h.bind.bind(h),
-        uniform: (_l: string, w: ArrayLike<number>) => h.uniform(Array.from(w)),
-      };
-      const input = uploadChunk(h, chunk);
-      const side = [0, 1].map(() => {
-        const grad = h.storage(layout.floats), dT = h.storage(rows * layout.ldt);
-        const options = { device: h.device, binder, spec, layout, compression: c, entries };
-        return {
-          grad,
+    fn: () => changed ? withChangedCanvasBytes(1, exchangeCase) : exchangeCase(),
+  });
+
+  async function exchangeCase() {
+    const spec = tinySpec();
+    const layout = planGpuLayout(spec);
+    const c = COMPRESSION_PRESETS[preset] as Compression;
+    const rows = 29, workers = 2, steps = 2;
+    const chunk = randomChunk(spec, rows, rows * workers * steps, 23, true);
+    const entries = largestBag(chunk, rows);
+    const rng = new Rng(29, 2);
+    const h = await KernelHarness.create();
+    h.setIterations(Array.from({ length: workers * steps }, (_, k) => ({ s0: k * rows, rows })));
+    const binder = {
+      bind: h.bind.bind(h),
+      uniform: (_l: string, w: ArrayLike<number>) => h.uniform(Array.from(w)),
+    };
+    const input = uploadChunk(h, chunk);
+    const side = [0, 1].map(() => {
+      const grad = h.storage(layout.floats), dT = h.storage(rows * layout.ldt);
+      const options = { device: h.device, binder, spec, layout, compression: c, entries };
+      return {
+        grad,
+        dT,
+        cpu: new WorkerGradients(spec, c),
+        gpu: new GpuGradientExchange({
+          ...options,
+          input,
           dT,
-          cpu: new WorkerGradients(spec, c),
-          gpu: new GpuGradientExchange({
-            ...options,
-            input,
-            dT,
-            grad,
-            readback,
-            canvasMaxBytes: canvasMaxBytes === -1 ? layout.floats * 4 : canvasMaxBytes,
-          }),
-        };
-      });
-      try {
-        for (let step = 0; step < steps; step++) {
-          const local: Float32Array[] = [];
-          for (const [k, w] of side.entries()) {
-            const memory = new Float32Array(layout.floats + rows * layout.ldt);
-            for (let i = 0; i < memory.length; i++) memory[i] = (rng.next() - 0.5) * 0.01;
-            const iteration = step * workers + k;
-            w.cpu.collect(gpuLayoutAccess(spec, layout, memory), chunk, iteration * rows, rows);
-            h.device.queue.writeBuffer(w.grad, 0, memory, 0, layout.floats);
-            h.device.queue.writeBuffer(w.dT, 0, memory, layout.floats);
-            const want = Float32Array.from(w.cpu.localScales());
-            w.gpu.collect((p) => h.useIteration(p, iteration));
-            if (w.gpu.scaleCount) {
-              const got = await w.gpu.readLocalScales();
-              assertSameFloats(got, want, `step ${step} worker ${k} scales`);
-            }
-            local.push(want);
+          grad,
+          readback,
+          canvasMaxBytes: canvasMaxBytes === -1 ? layout.floats * 4 : canvasMaxBytes,
+        }),
+      };
+    });
+    try {
+      for (let step = 0; step < steps; step++) {
+        const local: Float32Array[] = [];
+        for (const [k, w] of side.entries()) {
+          const memory = new Float32Array(layout.floats + rows * layout.ldt);
+          for (let i = 0; i < memory.length; i++) memory[i] = (rng.next() - 0.5) * 0.01;
+          const iteration = step * workers + k;
+          w.cpu.collect(gpuLayoutAccess(spec, layout, memory), chunk, iteration * rows, rows);
+          h.device.queue.writeBuffer(w.grad, 0, memory, 0, layout.floats);
+          h.device.queue.writeBuffer(w.dT, 0, memory, layout.floats);
+          const want = Float32Array.from(w.cpu.localScales());
+          w.gpu.collect((p) => h.useIteration(p, iteration));
+          if (w.gpu.scaleCount) {
+            const got = await w.gpu.readLocalScales();
+            assertSameFloats(got, want, `step ${step} worker ${k} scales`);
           }
-          const shared = local[0].map((s, i) => (s + local[1][i]) / 2);
-          for (const [k, w] of side.entries()) {
-            w.cpu.quantize(shared);
-            const iteration = step * workers + k;
-            // Both ways in turn: the parts (the embedding message first) and the whole.
-            const got = step % 2 === 0
-              ? await w.gpu.messages(shared, (p) => h.useIteration(p, iteration))
-              : await w.gpu.messageParts(shared, (p) => h.useIteration(p, iteration))
-                .then(async (m) => ({ embedding: m.embedding, mlp: await m.mlp }));
-            assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
-            const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
-            assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
-            const via = readback === "split" || (readback === "auto" && canvasMaxBytes === -1)
-              ? "split"
-              : readback === "canvas" || (readback === "auto" && canvasMaxBytes !== 0)
-              ? "canvas"
-              : "map";
-            assert.equal(w.gpu.messagesVia, via, `step ${step} worker ${k} messages read via`);
-            if (readback !== "map" || w.gpu.scaleCount) {
-              // The counts read first: only the message's bytes used come back.
-              const four = (n: number) => Math.ceil(n / 4) * 4;
-              const small = 4 * (w.gpu.scaleCount + spec.tableRows.length);
-              const mlpRead = c.mlpBits ? four(got.mlp.byteLength) : layout.floats * 4;
-              const want = small + mlpRead + four(got.embedding.byteLength);
-              assert.equal(w.gpu.readbackBytes, want, `step ${step} worker ${k} bytes read`);
-            }
+          local.push(want);
+        }
+        const shared = local[0].map((s, i) => (s + local[1][i]) / 2);
+        for (const [k, w] of side.entries()) {
+          w.cpu.quantize(shared);
+          const iteration = step * workers + k;
+          // Both ways in turn: the parts (the embedding message first) and the whole.
+          const got = step % 2 === 0
+            ? await w.gpu.messages(shared, (p) => h.useIteration(p, iteration))
+            : await w.gpu.messageParts(shared, (p) => h.useIteration(p, iteration))
+              .then(async (m) => ({ embedding: m.embedding, mlp: await m.mlp }));
+          assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
+          const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
+          assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
+          const mapped = readback === "map" || changed;
+          const via = mapped
+            ? "map"
+            : readback === "split" || (readback === "auto" && canvasMaxBytes === -1)
+            ? "split"
+            : readback === "canvas" || (readback === "auto" && canvasMaxBytes !== 0)
+            ? "canvas"
+            : "map";
+          assert.equal(w.gpu.canvasChecked, !mapped, `step ${step} worker ${k} canvas checked`);
+          assert.equal(w.gpu.messagesVia, via, `step ${step} worker ${k} messages read via`);
+          if (!mapped || w.gpu.scaleCount) {
+            // The counts read first: only the message's bytes used come back.
+            const four = (n: number) => Math.ceil(n / 4) * 4;
+            const small = 4 * (w.gpu.scaleCount + spec.tableRows.length);
+            const mlpRead = c.mlpBits ? four(got.mlp.byteLength) : layout.floats * 4;
+            const want = small + mlpRead + four(got.embedding.byteLength);
+            assert.equal(w.gpu.readbackBytes, want, `step ${step} worker ${k} bytes read`);
           }
         }
-      } finally {
-        for (const w of side) w.gpu.destroy();
-        h.destroy();
       }
-    },
-  });
+    } finally {
+      for (const w of side) w.gpu.destroy();
+      h.destroy();
+    }
+  }
 }

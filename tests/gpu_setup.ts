@@ -39,3 +39,27 @@ export function findTestAdapter(): ReturnType<typeof findAdapter> {
   ensureXdgRuntimeDir();
   return findAdapter();
 }
+
+/**
+ * Runs `fn` with `OffscreenCanvas.convertToBlob` giving BMPs whose first pixel byte (the first
+ * byte read, in a one-row canvas and in Deno's bottom-up BMP of a swizzled one) is changed when
+ * the canvas is `rows` texels high, as an encoder that converted colour would.
+ */
+export async function withChangedCanvasBytes<T>(
+  rows: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const convertToBlob = OffscreenCanvas.prototype.convertToBlob;
+  OffscreenCanvas.prototype.convertToBlob = async function (this: OffscreenCanvas, ...args) {
+    const blob = await convertToBlob.apply(this, args);
+    if (this.height !== rows) return blob;
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    bytes[new DataView(bytes.buffer).getUint32(10, true)] ^= 0x01;
+    return new Blob([bytes], { type: blob.type });
+  };
+  try {
+    return await fn();
+  } finally {
+    OffscreenCanvas.prototype.convertToBlob = convertToBlob;
+  }
+}

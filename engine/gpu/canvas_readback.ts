@@ -271,6 +271,36 @@ export class CanvasReader {
   }
 }
 
+/**
+ * Whether `reader` reads bytes back exactly on `device`: a one-row canvas (1028 bytes) and one of
+ * two rows (swizzled on the GPU) each read back a pattern holding every byte value in every byte
+ * of a texel, alpha 0 included, which premultiplication or colour conversion would change. The
+ * canvas path rests on image encoding that WebGPU does not specify, so a reader is used only
+ * after this holds; false also where there is no `webgpu` context or the BMP is unreadable.
+ */
+export async function checkCanvasReader(reader: CanvasReader, device: GPUDevice): Promise<boolean> {
+  const sizes = [1028, 4 * (device.limits.maxTextureDimension2D + 3)];
+  const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const check = device.createBuffer({ label: "canvas readback check", size: sizes[1], usage });
+  try {
+    for (const bytes of sizes) {
+      const want = new Uint8Array(bytes);
+      for (let i = 0; i < bytes; i++) want[i] = (i * 97 + (i >> 8)) & 0xff;
+      device.queue.writeBuffer(check, 0, want);
+      const encoder = device.createCommandEncoder();
+      reader.copy(encoder, check, 0, bytes);
+      device.queue.submit([encoder.finish()]);
+      const got = new Uint8Array(await reader.read(bytes));
+      if (got.length !== bytes || !got.every((v, i) => v === want[i])) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    check.destroy();
+  }
+}
+
 /** Bytes of a BMP file's headers with BITFIELDS masks (file header 14, BITMAPINFOHEADER 40, masks). */
 const BMP_HEADER_BYTES = 70;
 

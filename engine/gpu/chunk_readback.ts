@@ -8,18 +8,15 @@
  * the sleep is the caller's wait: there the results go through {@linkcode CanvasReader} instead
  * (~0.1 ms on the H200 after the GPU is done). Each call records both copies (a few KiB), and
  * decides which to read when its work is done. The canvas is used only after
- * {@linkcode drainCanvas} has read a known pattern back through it exactly.
+ * {@linkcode drainCanvas} has read known patterns back through it exactly.
  *
  * @module
  */
-import { CanvasReader, hasOffscreenCanvas } from "./canvas_readback.ts";
+import { CanvasReader, checkCanvasReader, hasOffscreenCanvas } from "./canvas_readback.ts";
 import { readStaged, stage, type SubmitTurn } from "./submit.ts";
 
 /** Reads through the canvas only up to this many bytes (BMP encoding grows with size). */
 export const DRAIN_CANVAS_MAX_BYTES = 64 * 1024;
-
-/** Bytes of the pattern {@linkcode drainCanvas} checks (not a multiple of 16: its own canvas). */
-const CHECK_BYTES = 1028;
 
 /** A checked canvas reader and the buffer a call's results are packed into for it. */
 export interface DrainCanvas {
@@ -30,33 +27,18 @@ export interface DrainCanvas {
 }
 
 /**
- * A canvas reader for `device` once it has read back, exactly, a pattern holding every byte
- * value in every byte of a texel (alpha 0 included, which premultiplication or colour
- * conversion would change); null where there is no `OffscreenCanvas`, no `webgpu` context or
- * the bytes came back changed (then calls read by `mapAsync` only).
+ * A canvas reader for `device` once it has read patterns back exactly
+ * (`checkCanvasReader`); null where there is no `OffscreenCanvas`, no `webgpu` context or the
+ * bytes came back changed (then calls read by `mapAsync` only).
  */
 export async function drainCanvas(device: GPUDevice): Promise<DrainCanvas | null> {
   if (!hasOffscreenCanvas()) return null;
   const reader = new CanvasReader(device);
-  const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const check = device.createBuffer({ label: "canvas readback check", size: CHECK_BYTES, usage });
-  try {
-    const want = new Uint8Array(CHECK_BYTES);
-    for (let i = 0; i < CHECK_BYTES; i++) want[i] = (i * 97 + (i >> 8)) & 0xff;
-    device.queue.writeBuffer(check, 0, want);
-    const encoder = device.createCommandEncoder();
-    reader.copy(encoder, check, 0, CHECK_BYTES);
-    device.queue.submit([encoder.finish()]);
-    const got = new Uint8Array(await reader.read(CHECK_BYTES));
-    if (got.length === CHECK_BYTES && got.every((v, i) => v === want[i])) {
-      const size = DRAIN_CANVAS_MAX_BYTES;
-      const packed = device.createBuffer({ label: "drain readback", size, usage });
-      return { reader, packed, dispose: () => (packed.destroy(), reader.dispose()) };
-    }
-  } catch {
-    // No webgpu context or an unreadable BMP: mapAsync it is.
-  } finally {
-    check.destroy();
+  if (await checkCanvasReader(reader, device)) {
+    const size = DRAIN_CANVAS_MAX_BYTES;
+    const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const packed = device.createBuffer({ label: "drain readback", size, usage });
+    return { reader, packed, dispose: () => (packed.destroy(), reader.dispose()) };
   }
   reader.dispose();
   return null;

@@ -21,7 +21,7 @@ import type { ModelSpec } from "../spec.ts";
 import type { GemmBinder } from "./binder.ts";
 import { GpuMlpCompression, planGradientTensors } from "./grad_compress.ts";
 import { GpuRowCompression, rowMessageBytes } from "./grad_compress_rows.ts";
-import { CanvasReader, hasOffscreenCanvas } from "./canvas_readback.ts";
+import { CanvasReader, checkCanvasReader, hasOffscreenCanvas } from "./canvas_readback.ts";
 import type { GpuLayout } from "./layout.ts";
 
 /** The compression settings (`comm/compression.ts`'s `Compression`). */
@@ -160,13 +160,19 @@ export class GpuGradientExchange {
    * The canvas reader, the buffer both messages are gathered in for it (`canvas`) and the one
    * the scales and the counts are (the scales at 0, the counts after them), or null.
    */
-  readonly #canvas: {
+  #canvas: {
     reader: CanvasReader;
     gather: GPUBuffer | null;
     small: GPUBuffer;
   } | null;
+  /**
+   * Whether the canvas reads bytes back exactly (`checkCanvasReader`, started when the exchange
+   * is made, awaited before the first readback; null once settled). A canvas that fails it is
+   * dropped: every readback maps.
+   */
+  #canvasCheck: Promise<boolean> | null = null;
   /** The largest message read through the canvas (0: none, every one mapped). */
-  readonly #canvasMaxBytes: number;
+  #canvasMaxBytes: number;
   /** Whether the MLP message is always mapped on its own (`split`). */
   readonly #alwaysSplit: boolean;
   readonly #own: GPUBuffer[] = [];
@@ -247,6 +253,27 @@ export class GpuGradientExchange {
       gather: this.#canvasMaxBytes > 0 ? buffer("exchange gather", this.#staging.size) : null,
       small: buffer("scale and count gather", smallBytes),
     };
+    if (this.#canvas) {
+      this.#canvasCheck = checkCanvasReader(this.#canvas.reader, o.device);
+      this.#canvasCheck.catch(() => {}); // settles false on any error; awaited before use
+    }
+  }
+
+  /** Settles the canvas check: a canvas that changed the bytes is dropped (every read maps). */
+  async #settleCanvasCheck(): Promise<void> {
+    if (this.#canvasCheck === null) return;
+    const ok = await this.#canvasCheck;
+    this.#canvasCheck = null;
+    if (!ok && this.#canvas) {
+      this.#canvas.reader.dispose();
+      this.#canvas = null;
+      this.#canvasMaxBytes = 0;
+    }
+  }
+
+  /** Whether readbacks may go through the canvas (after its check; false before it settles). */
+  get canvasChecked(): boolean {
+    return this.#canvasCheck === null && this.#canvas !== null;
   }
 
   /** Values of the MLP message (every weight and bias, `planMlpTensors`'s packing). */
@@ -306,6 +333,7 @@ export class GpuGradientExchange {
    * when `withScales`: one readback of `[scales, counts]`.
    */
   async #readSmall(withScales: boolean): Promise<ArrayBuffer> {
+    await this.#settleCanvasCheck();
     const device = this.#o.device, S = this.scaleCount, T = this.#o.spec.tableRows.length;
     const from = withScales ? 0 : 4 * S, bytes = 4 * (S + T) - from;
     const encoder = device.createCommandEncoder();
@@ -366,6 +394,7 @@ export class GpuGradientExchange {
       }
       device.queue.writeBuffer(this.#scales, 0, scales as Float32Array<ArrayBuffer>);
     }
+    await this.#settleCanvasCheck();
     // The counts say how many bytes the embedding message uses: read first (a canvas readback
     // of a few words costs far less than the unused rest of the buffer), unless read with the
     // scales; a map readback without scales would pay a second sleep, so it copies the buffer.
