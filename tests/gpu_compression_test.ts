@@ -407,94 +407,103 @@ for (const [preset, readback, canvasMaxBytes, changed = false] of EXCHANGE_CASES
           : ` (canvas to ${canvasMaxBytes} B)`
       }${changed ? ", a canvas that changes a byte" : ""}`,
     ignore: ignore || (readback !== "map" && !hasOffscreenCanvas()),
-    fn: () => changed ? withChangedCanvasBytes(1, exchangeCase) : exchangeCase(),
+    fn: () => {
+      const run = () => exchangeCase(preset, readback, canvasMaxBytes, changed);
+      return changed ? withChangedCanvasBytes(1, run) : run();
+    },
   });
+}
 
-  async function exchangeCase() {
-    const spec = tinySpec();
-    const layout = planGpuLayout(spec);
-    const c = COMPRESSION_PRESETS[preset] as Compression;
-    const rows = 29, workers = 2, steps = 2;
-    const chunk = randomChunk(spec, rows, rows * workers * steps, 23, true);
-    const entries = largestBag(chunk, rows);
-    const rng = new Rng(29, 2);
-    const h = await KernelHarness.create();
-    h.setIterations(Array.from({ length: workers * steps }, (_, k) => ({ s0: k * rows, rows })));
-    const binder = {
-      bind: h.bind.bind(h),
-      uniform: (_l: string, w: ArrayLike<number>) => h.uniform(Array.from(w)),
-    };
-    const input = uploadChunk(h, chunk);
-    const side = [0, 1].map(() => {
-      const grad = h.storage(layout.floats), dT = h.storage(rows * layout.ldt);
-      const options = { device: h.device, binder, spec, layout, compression: c, entries };
-      return {
-        grad,
+/** One case of `EXCHANGE_CASES`: two workers' messages over two steps against the CPU's. */
+async function exchangeCase(
+  preset: GpuPresetName,
+  readback: GpuReadback,
+  canvasMaxBytes: number | undefined,
+  changed: boolean,
+): Promise<void> {
+  const spec = tinySpec();
+  const layout = planGpuLayout(spec);
+  const c = COMPRESSION_PRESETS[preset] as Compression;
+  const rows = 29, workers = 2, steps = 2;
+  const chunk = randomChunk(spec, rows, rows * workers * steps, 23, true);
+  const entries = largestBag(chunk, rows);
+  const rng = new Rng(29, 2);
+  const h = await KernelHarness.create();
+  h.setIterations(Array.from({ length: workers * steps }, (_, k) => ({ s0: k * rows, rows })));
+  const binder = {
+    bind: h.bind.bind(h),
+    uniform: (_l: string, w: ArrayLike<number>) => h.uniform(Array.from(w)),
+  };
+  const input = uploadChunk(h, chunk);
+  const side = [0, 1].map(() => {
+    const grad = h.storage(layout.floats), dT = h.storage(rows * layout.ldt);
+    const options = { device: h.device, binder, spec, layout, compression: c, entries };
+    return {
+      grad,
+      dT,
+      cpu: new WorkerGradients(spec, c),
+      gpu: new GpuGradientExchange({
+        ...options,
+        input,
         dT,
-        cpu: new WorkerGradients(spec, c),
-        gpu: new GpuGradientExchange({
-          ...options,
-          input,
-          dT,
-          grad,
-          readback,
-          canvasMaxBytes: canvasMaxBytes === -1 ? layout.floats * 4 : canvasMaxBytes,
-        }),
-      };
-    });
-    try {
-      for (let step = 0; step < steps; step++) {
-        const local: Float32Array[] = [];
-        for (const [k, w] of side.entries()) {
-          const memory = new Float32Array(layout.floats + rows * layout.ldt);
-          for (let i = 0; i < memory.length; i++) memory[i] = (rng.next() - 0.5) * 0.01;
-          const iteration = step * workers + k;
-          w.cpu.collect(gpuLayoutAccess(spec, layout, memory), chunk, iteration * rows, rows);
-          h.device.queue.writeBuffer(w.grad, 0, memory, 0, layout.floats);
-          h.device.queue.writeBuffer(w.dT, 0, memory, layout.floats);
-          const want = Float32Array.from(w.cpu.localScales());
-          w.gpu.collect((p) => h.useIteration(p, iteration));
-          if (w.gpu.scaleCount) {
-            const got = await w.gpu.readLocalScales();
-            assertSameFloats(got, want, `step ${step} worker ${k} scales`);
-          }
-          local.push(want);
+        grad,
+        readback,
+        canvasMaxBytes: canvasMaxBytes === -1 ? layout.floats * 4 : canvasMaxBytes,
+      }),
+    };
+  });
+  try {
+    for (let step = 0; step < steps; step++) {
+      const local: Float32Array[] = [];
+      for (const [k, w] of side.entries()) {
+        const memory = new Float32Array(layout.floats + rows * layout.ldt);
+        for (let i = 0; i < memory.length; i++) memory[i] = (rng.next() - 0.5) * 0.01;
+        const iteration = step * workers + k;
+        w.cpu.collect(gpuLayoutAccess(spec, layout, memory), chunk, iteration * rows, rows);
+        h.device.queue.writeBuffer(w.grad, 0, memory, 0, layout.floats);
+        h.device.queue.writeBuffer(w.dT, 0, memory, layout.floats);
+        const want = Float32Array.from(w.cpu.localScales());
+        w.gpu.collect((p) => h.useIteration(p, iteration));
+        if (w.gpu.scaleCount) {
+          const got = await w.gpu.readLocalScales();
+          assertSameFloats(got, want, `step ${step} worker ${k} scales`);
         }
-        const shared = local[0].map((s, i) => (s + local[1][i]) / 2);
-        for (const [k, w] of side.entries()) {
-          w.cpu.quantize(shared);
-          const iteration = step * workers + k;
-          // Both ways in turn: the parts (the embedding message first) and the whole.
-          const got = step % 2 === 0
-            ? await w.gpu.messages(shared, (p) => h.useIteration(p, iteration))
-            : await w.gpu.messageParts(shared, (p) => h.useIteration(p, iteration))
-              .then(async (m) => ({ embedding: m.embedding, mlp: await m.mlp }));
-          assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
-          const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
-          assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
-          const mapped = readback === "map" || changed;
-          const via = mapped
-            ? "map"
-            : readback === "split" || (readback === "auto" && canvasMaxBytes === -1)
-            ? "split"
-            : readback === "canvas" || (readback === "auto" && canvasMaxBytes !== 0)
-            ? "canvas"
-            : "map";
-          assert.equal(w.gpu.canvasChecked, !mapped, `step ${step} worker ${k} canvas checked`);
-          assert.equal(w.gpu.messagesVia, via, `step ${step} worker ${k} messages read via`);
-          if (!mapped || w.gpu.scaleCount) {
-            // The counts read first: only the message's bytes used come back.
-            const four = (n: number) => Math.ceil(n / 4) * 4;
-            const small = 4 * (w.gpu.scaleCount + spec.tableRows.length);
-            const mlpRead = c.mlpBits ? four(got.mlp.byteLength) : layout.floats * 4;
-            const want = small + mlpRead + four(got.embedding.byteLength);
-            assert.equal(w.gpu.readbackBytes, want, `step ${step} worker ${k} bytes read`);
-          }
+        local.push(want);
+      }
+      const shared = local[0].map((s, i) => (s + local[1][i]) / 2);
+      for (const [k, w] of side.entries()) {
+        w.cpu.quantize(shared);
+        const iteration = step * workers + k;
+        // Both ways in turn: the parts (the embedding message first) and the whole.
+        const got = step % 2 === 0
+          ? await w.gpu.messages(shared, (p) => h.useIteration(p, iteration))
+          : await w.gpu.messageParts(shared, (p) => h.useIteration(p, iteration))
+            .then(async (m) => ({ embedding: m.embedding, mlp: await m.mlp }));
+        assert.deepEqual(got.embedding, w.cpu.message(), `step ${step} worker ${k} embedding`);
+        const mlp = w.cpu.mlpQ ?? w.cpu.mlp;
+        assert.deepEqual(got.mlp, mlp, `step ${step} worker ${k} mlp`);
+        const mapped = readback === "map" || changed;
+        const via = mapped
+          ? "map"
+          : readback === "split" || (readback === "auto" && canvasMaxBytes === -1)
+          ? "split"
+          : readback === "canvas" || (readback === "auto" && canvasMaxBytes !== 0)
+          ? "canvas"
+          : "map";
+        assert.equal(w.gpu.canvasChecked, !mapped, `step ${step} worker ${k} canvas checked`);
+        assert.equal(w.gpu.messagesVia, via, `step ${step} worker ${k} messages read via`);
+        if (!mapped || w.gpu.scaleCount) {
+          // The counts read first: only the message's bytes used come back.
+          const four = (n: number) => Math.ceil(n / 4) * 4;
+          const small = 4 * (w.gpu.scaleCount + spec.tableRows.length);
+          const mlpRead = c.mlpBits ? four(got.mlp.byteLength) : layout.floats * 4;
+          const want = small + mlpRead + four(got.embedding.byteLength);
+          assert.equal(w.gpu.readbackBytes, want, `step ${step} worker ${k} bytes read`);
         }
       }
-    } finally {
-      for (const w of side) w.gpu.destroy();
-      h.destroy();
     }
+  } finally {
+    for (const w of side) w.gpu.destroy();
+    h.destroy();
   }
 }
