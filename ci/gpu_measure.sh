@@ -12,6 +12,7 @@
 #   kernels   bench_gpu_kernels at b128, b2048 and b16384: each product's plan, rolled and the
 #             small-product kernel's variants, TFLOP/s and % of the FMA peak
 #   methods   bench:gpu kaggle at b128 for every QAT method, against its memory-traffic floor
+#             (2M samples: 16,000 iterations, so the run's start is amortized as in the others)
 #   profile   profile:gpu kaggle at b128 and b2048 (each kernel in a timed pass of its own)
 #   infer     bench:infer on two distinct CPU cores (taskset) against PyTorch on the CPU
 #   dp        bench:gpu-dp with 2 ranks on GPU 0 (Table 4's exchanges, time by part)
@@ -51,7 +52,7 @@ for step in "${STEPS[@]}"; do
   kaggle) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --samples 4000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
   terabyte) cmd=("${R[@]}" cli/bench_gpu.ts terabyte --batch-size 2048,16384 --samples 4000000 --methods fp32,dqrm --pytorch "$PY" --out "$OUT/$step.json") ;;
   kernels) cmd=("${R[@]}" cli/bench_gpu_kernels.ts --batch-size 128,2048,16384 --skip-update --out "$OUT/$step.json") ;;
-  methods) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --batch-size 128 --samples 400000 --methods fp32,dqrm,dqrm-p1,hawq,pact,lsq --out "$OUT/$step.json") ;;
+  methods) cmd=("${R[@]}" cli/bench_gpu.ts kaggle --batch-size 128 --samples 2000000 --methods fp32,dqrm,dqrm-p1,hawq,pact,lsq --out "$OUT/$step.json") ;;
   profile) cmd=("${R[@]}" cli/profile_gpu.ts kaggle --batch-size 128,2048 --methods fp32 --reps 5 --top 30 --out "$OUT/$step.json") ;;
   infer) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_infer.ts --threads 1,2 --rounds 3 --python "$PY" --out "$OUT/$step.json") ;;
   cpu-tb) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_cpu.ts terabyte --batch-size 2048 --max-rows 0 --iterations 10 --rounds 2 --threads 2 --cpu-kernels blas --python "$PY" --out "$OUT/$step.json") ;;
