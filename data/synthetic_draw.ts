@@ -236,6 +236,10 @@ export interface RunScratch {
   shared: Float64Array;
   /** The current dense feature's values. */
   values: Float64Array;
+  /** The exponents of the current dense feature's present values, in listed order. */
+  args: Float64Array;
+  /** Each sample's teacher logit without bias. */
+  logit: Float64Array;
   /** Id of table `t` of sample `s` at `t * stride + s`. */
   ids: Int32Array;
   /** The teacher's partial sums over the dense features: linear, the rank-4 projection. */
@@ -263,6 +267,8 @@ export function allocateRunScratch(
     ids: new Int32Array(stride * tables),
     shared: f64(),
     values: f64(),
+    args: f64(),
+    logit: f64(),
     linear: f64(),
     q0: f64(),
     q1: f64(),
@@ -352,6 +358,7 @@ function denseColumns(
 ): void {
   const { d, denseMu, denseSigma, denseMissing, denseWeight, denseCross, denseMean } = w;
   const { stride, draws, shared, values, listed: presentList, linear, q0, q1, q2, q3 } = scratch;
+  const args = scratch.args;
   for (const sum of [linear, q0, q1, q2, q3]) sum.fill(0, 0, n);
   const own = Math.sqrt(1 - DENSE_SHARED * DENSE_SHARED);
   for (let j = 0; j < d; j++) {
@@ -371,12 +378,17 @@ function denseColumns(
       presentList[present] = s;
       present = (present + 1 + Math.floor((draws[missingAt + s] - missing) * INV_U32)) | 0;
     }
+    // The exponents, then their rounded exponentials, in two loops: apart, the normal
+    // quantile's chain and the exponential's overlap better (~6% of a fill).
     for (let m = 0; m < present; m++) {
       const s = presentList[m];
-      // x + 1 = round(exp(...)) for a present count x >= 0.
       const normal = normalQuantile((draws[normalAt + s] + 0.5) * INV_U32);
-      const x1 = roundedExp(mu + sigma * (shared[s] + own * normal));
-      values[s] = x1 < LOG_TABLE.length ? LOG_TABLE[x1] : Math.log(x1);
+      args[m] = mu + sigma * (shared[s] + own * normal);
+    }
+    for (let m = 0; m < present; m++) {
+      // x + 1 = round(exp(...)) for a present count x >= 0.
+      const x1 = roundedExp(args[m]);
+      values[presentList[m]] = x1 < LOG_TABLE.length ? LOG_TABLE[x1] : Math.log(x1);
     }
     for (let s = 0; s < n; s++) {
       const value = values[s];
@@ -470,7 +482,7 @@ function teacherLabels(
   logits: Float64Array | undefined,
 ): void {
   const { tables, keys, effectScale, vectorScale, signal } = w;
-  const { stride, draws, ids, linear, q0, q1, q2, q3, perSample } = scratch;
+  const { stride, draws, ids, linear, q0, q1, q2, q3, logit, perSample } = scratch;
   const labelAt = (perSample - 1) * stride;
   for (let s = 0; s < n; s++) {
     // Teacher: each id's effect and vector, hashed from (seed, table, id).
@@ -497,8 +509,12 @@ function teacherLabels(
     const cross = q0[s] * v0 + q1[s] * v1 + q2[s] * v2 + q3[s] * v3;
     const raw = signal * (linear[s] + effect + pairs + cross);
     if (logits !== undefined) logits[pos + s] = raw;
+    logit[s] = raw;
+  }
+  // The labels in a loop of their own: apart, the sums' chains and the bracket's overlap better.
+  for (let s = 0; s < n; s++) {
     const u = draws[labelAt + s] * INV_U32;
-    const z = -(bias + raw);
+    const z = -(bias + logit[s]);
     if (probabilities === undefined) labels[pos + s] = clickOf(u, z);
     else {
       const p = 1 / (1 + Math.exp(z));
