@@ -379,7 +379,8 @@ export class GpuGradientExchange {
    * is mapped on its own (`split`, or `auto` where both messages are too large for the canvas
    * but the embedding message is not), the embedding message is read through the canvas while
    * the map sleeps, so that a caller can exchange and apply it in that sleep (`mlp` settles
-   * after it). Otherwise both come back in one readback and `mlp` is already settled.
+   * after it). Otherwise both come back in one readback and `mlp` is already settled. Await
+   * `mlp` before the next {@linkcode collect}: until it settles the staging buffer is mapped.
    */
   async messageParts(
     scales: Float32Array,
