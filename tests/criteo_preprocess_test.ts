@@ -411,8 +411,11 @@ Deno.test("CriteoData shuffles the training split into a seeded permutation; any
   plain.fill(a, "train", 0);
   shuffled.fill(b, "train", 0);
   validateChunk(b, spec);
+  // Every feature of a sample: a sample's ids and values must move together, whole.
   const key = (c: typeof a, s: number) =>
-    `${c.labels[s]}:${c.indices[2][s]}:${c.indices[11][s]}:${c.dense[13 * s + 4]}`;
+    `${c.labels[s]}:${c.indices.map((idx) => idx[s]).join(",")}:${
+      Array.from(c.dense.subarray(13 * s, 13 * s + 13)).join(",")
+    }`;
   const sorted = (c: typeof a) => Array.from({ length: n }, (_, s) => key(c, s)).sort();
   assert.deepEqual(sorted(b), sorted(a), "a permutation of the split");
   let moved = 0;
