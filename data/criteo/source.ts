@@ -112,6 +112,8 @@ export class CriteoData {
   #seed: number;
   #block: number;
   #window: number;
+  /** Written only so that the fill's touches are not optimized away. */
+  #touchedSink = 0;
   /** The columns of one block, read before they go row by row into a window. */
   #blockColumns: Int32Array[] | undefined;
   /** Training blocks in shuffled order. */
@@ -247,8 +249,14 @@ export class CriteoData {
       const base = i - starts[w];
       const count = Math.min(chunk.samples - pos, win.samples - base);
       const { labels, dense, categorical, order } = win;
+      // Each sample's rows are touched AHEAD samples before they are copied, so that their
+      // cache misses overlap (one at a time, the loop waits on each).
+      const ahead = Math.min(count, AHEAD);
+      let touched = 0;
+      for (let k = 0; k < ahead; k++) touched |= touch(win, order[base + k]);
       for (let k = 0; k < count; k++) {
         const s = pos + k;
+        if (k + AHEAD < count) touched |= touch(win, order[base + k + AHEAD]);
         const j = order[base + k];
         chunk.labels[s] = labels[j];
         const d = j * DENSE_FEATURES, e = s * DENSE_FEATURES;
@@ -257,6 +265,7 @@ export class CriteoData {
         for (let t = 0; t < CATEGORICAL_FEATURES; t++) indices[t][s] = categorical[c + t];
       }
       pos += count;
+      if (touched === 0x7fffffff) this.#touchedSink = touched; // keeps the touches
     }
   }
 
@@ -398,6 +407,15 @@ function checkChunkShape(chunk: BatchChunk): void {
 }
 
 /** Index of the first element of sorted `a` greater than `x`. */
+/** Samples ahead whose rows the shuffled fill touches before it copies them. */
+const AHEAD = 16;
+
+/** Reads one word of each of sample `j`'s rows in `win` (label, dense values, ids). */
+function touch(win: Window, j: number): number {
+  return win.labels[j] | win.categorical[j * CATEGORICAL_FEATURES] |
+    (win.dense[j * DENSE_FEATURES] > 0 ? 1 : 0);
+}
+
 function upperBound(a: Float64Array, x: number): number {
   let lo = 0, hi = a.length;
   while (lo < hi) {
