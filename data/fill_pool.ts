@@ -13,7 +13,12 @@
  */
 import type { BatchChunk } from "../engine/batch.ts";
 import { DENSE_FEATURES } from "./criteo/format.ts";
-import type { CriteoDataOptions } from "./criteo/source.ts";
+import {
+  allocateCriteoWindow,
+  CriteoData,
+  type CriteoDataOptions,
+  type CriteoWindow,
+} from "./criteo/source.ts";
 import { SYNTHETIC_BLOCK, type SyntheticOptions } from "./synthetic.ts";
 
 /** What each worker builds its own copy of. */
@@ -43,7 +48,10 @@ export interface SharedChunkArrays {
   offsets: Int32Array[];
 }
 
-/** A fill message: samples `[from, from + count)` of the chunk get `first + from, …`. */
+/**
+ * A fill message: samples `[from, from + count)` of the chunk get `first + from, …`; a Criteo
+ * reader fills from `windows` (loaded together beforehand, in shared memory) when given.
+ */
 export interface FillRequest {
   type: "fill";
   chunk: SharedChunkArrays;
@@ -51,7 +59,21 @@ export interface FillRequest {
   first: number;
   from: number;
   count: number;
+  windows?: CriteoWindow[];
 }
+
+/** A Criteo window load: blocks `[from, to)` of window `index` into `window` (shared). */
+export interface WindowLoadRequest {
+  type: "loadWindow";
+  window: CriteoWindow;
+  index: number;
+  from: number;
+  to: number;
+  withOrder: boolean;
+}
+
+/** Shuffle windows a Criteo pool keeps in shared memory (the one or two a chunk needs, and one). */
+const SHARED_WINDOWS = 3;
 
 /** A worker's answer to `open` or `fill`. */
 export type FillWorkerReply = { type: "done" } | { type: "error"; message: string };
@@ -95,6 +117,21 @@ export class FillPool {
   #denseFeatures: number;
   #handles: Handle[] = [];
   #failure: Error | undefined;
+  /**
+   * A Criteo pool's plan of the shuffle windows (the main thread's reader: it loads none) and
+   * the windows in shared memory, most recently used last; the workers load each window together
+   * once, then all fill from it (each loading every window its slice touches would read a 42 MB
+   * window once per worker).
+   */
+  #criteo: { plan: CriteoData; windows: CriteoWindow[] } | null = null;
+  /** The last fill of a Criteo pool: fills run one after another (they share the windows). */
+  #previous: Promise<void> = Promise.resolve();
+  #windowLoads = 0;
+
+  /** Shuffle windows a Criteo pool has loaded into shared memory so far. */
+  get windowLoads(): number {
+    return this.#windowLoads;
+  }
 
   private constructor(source: FillSourceSpec, workers: number) {
     this.source = source;
@@ -114,6 +151,9 @@ export class FillPool {
     for (let w = 0; w < workers; w++) pool.#handles.push(pool.#spawn());
     try {
       await Promise.all(pool.#handles.map((h) => pool.#call(h, { type: "open", spec: source })));
+      if (source.kind === "criteo") {
+        pool.#criteo = { plan: await CriteoData.open(source.dir, source.options), windows: [] };
+      }
     } catch (e) {
       pool.close();
       throw e;
@@ -138,6 +178,26 @@ export class FillPool {
     if (!Number.isInteger(firstSample) || firstSample < 0) {
       throw new RangeError(`Expected a non-negative integer first sample but found ${firstSample}`);
     }
+    if (this.#criteo && stream === "train") {
+      const criteo = this.#criteo;
+      const run = this.#previous.then(async () => {
+        const windows = await this.#loadWindows(criteo, firstSample, n);
+        await this.#fillSlices(arrays, stream, firstSample, n, windows);
+      });
+      this.#previous = run.catch(() => {});
+      return run;
+    }
+    return this.#fillSlices(arrays, stream, firstSample, n, undefined);
+  }
+
+  /** Every worker fills its slice of the samples `[0, n)` of the chunk. */
+  #fillSlices(
+    arrays: SharedChunkArrays,
+    stream: "train" | "test",
+    firstSample: number,
+    n: number,
+    windows: CriteoWindow[] | undefined,
+  ): Promise<void> {
     const bounds = sliceBounds(firstSample, n, this.workers);
     const calls: Promise<void>[] = [];
     for (let w = 0; w + 1 < bounds.length; w++) {
@@ -150,10 +210,61 @@ export class FillPool {
         first: firstSample,
         from,
         count,
+        ...(windows ? { windows } : {}),
       };
       calls.push(this.#call(this.#handles[w], msg));
     }
     return Promise.all(calls).then(() => {});
+  }
+
+  /**
+   * The shared windows that training samples `[first, first + n)` lie in, each loaded by the
+   * workers together (a share of its blocks each, the first worker also its order) unless held.
+   */
+  async #loadWindows(
+    criteo: { plan: CriteoData; windows: CriteoWindow[] },
+    first: number,
+    n: number,
+  ): Promise<CriteoWindow[]> {
+    const { plan, windows } = criteo;
+    const needed = plan.windowsOf(first, n);
+    const out: CriteoWindow[] = [];
+    for (const w of needed) {
+      let win = windows.find((x) => x.index === w);
+      if (!win) {
+        // The least recently used window this fill does not need, or a new one.
+        const k = windows.length < SHARED_WINDOWS
+          ? -1
+          : windows.findIndex((x) => !needed.includes(x.index));
+        win = k < 0 ? allocateCriteoWindow(plan.windowCapacity, true) : windows.splice(k, 1)[0];
+        win.index = -1;
+        const blocks = plan.windowBlocks(w);
+        const calls: Promise<void>[] = [];
+        for (let k = 0; k < this.workers; k++) {
+          const from = Math.floor((k * blocks) / this.workers);
+          const to = Math.floor(((k + 1) * blocks) / this.workers);
+          if (from === to && k > 0) continue;
+          const msg: WindowLoadRequest = {
+            type: "loadWindow",
+            window: win,
+            index: w,
+            from,
+            to,
+            withOrder: k === 0,
+          };
+          calls.push(this.#call(this.#handles[k], msg));
+        }
+        await Promise.all(calls);
+        this.#windowLoads++;
+        win.index = w;
+        win.samples = plan.windowSamples(w);
+      } else windows.splice(windows.indexOf(win), 1);
+      windows.push(win);
+      out.push(win);
+    }
+    // A fill that needed more windows than are kept made more: drop the oldest beyond that.
+    while (windows.length > Math.max(SHARED_WINDOWS, needed.length)) windows.shift();
+    return out;
   }
 
   /** Stops every worker; fills still running are rejected. */
@@ -165,6 +276,8 @@ export class FillPool {
     }
     this.#handles = [];
     this.#failure ??= closed;
+    this.#criteo?.plan.close();
+    this.#criteo = null;
   }
 
   #spawn(): Handle {
@@ -186,7 +299,10 @@ export class FillPool {
     return handle;
   }
 
-  #call(h: Handle, msg: FillRequest | { type: "open"; spec: FillSourceSpec }): Promise<void> {
+  #call(
+    h: Handle,
+    msg: FillRequest | WindowLoadRequest | { type: "open"; spec: FillSourceSpec },
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       h.pending.push({ resolve, reject });
       h.worker.postMessage(msg);

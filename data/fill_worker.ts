@@ -10,16 +10,28 @@
 /// <reference lib="deno.worker" />
 import type { BatchChunk } from "../engine/batch.ts";
 import { CriteoData } from "./criteo/source.ts";
-import type { FillRequest, FillSourceSpec, FillWorkerReply } from "./fill_pool.ts";
+import type {
+  FillRequest,
+  FillSourceSpec,
+  FillWorkerReply,
+  WindowLoadRequest,
+} from "./fill_pool.ts";
 import { SyntheticCriteo } from "./synthetic.ts";
 
 /** The source this worker fills from (set by the first message). */
 let source: { fill(chunk: BatchChunk, stream: "train" | "test", first: number): void } | undefined;
+/** The same source when it is a Criteo cache reader (it also loads shared windows). */
+let criteo: CriteoData | undefined;
 
 async function open(spec: FillSourceSpec): Promise<void> {
-  source = spec.kind === "synthetic"
-    ? new SyntheticCriteo(spec.shape, spec.options)
-    : await CriteoData.open(spec.dir, spec.options);
+  if (spec.kind === "synthetic") source = new SyntheticCriteo(spec.shape, spec.options);
+  else source = criteo = await CriteoData.open(spec.dir, spec.options);
+}
+
+/** Loads this worker's share of a shared Criteo window (see `FillPool`). */
+function loadWindow(msg: WindowLoadRequest): void {
+  if (!criteo) throw new Error("Expected a Criteo source before a window load but found none");
+  criteo.loadWindowPart(msg.index, msg.from, msg.to, msg.window, msg.withOrder);
 }
 
 /**
@@ -30,6 +42,8 @@ async function open(spec: FillSourceSpec): Promise<void> {
 function fillSlice(msg: FillRequest): void {
   if (!source) throw new Error("Expected an open source before a fill but found none");
   const { chunk, from, count, stream, first } = msg;
+  // Training samples of a Criteo cache come from the pool's shared windows, when given.
+  criteo?.useWindows(msg.windows ?? null);
   const d = chunk.denseFeatures;
   const ownOffsets = new Int32Array(count + 1);
   source.fill(
@@ -52,10 +66,13 @@ function fillSlice(msg: FillRequest): void {
   }
 }
 
-self.onmessage = async (e: MessageEvent<FillRequest | { type: "open"; spec: FillSourceSpec }>) => {
+self.onmessage = async (
+  e: MessageEvent<FillRequest | WindowLoadRequest | { type: "open"; spec: FillSourceSpec }>,
+) => {
   let reply: FillWorkerReply;
   try {
     if (e.data.type === "open") await open(e.data.spec);
+    else if (e.data.type === "loadWindow") loadWindow(e.data);
     else fillSlice(e.data);
     reply = { type: "done" };
   } catch (err) {

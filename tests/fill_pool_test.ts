@@ -7,7 +7,7 @@ import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
 import { kaggleSpec } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { FillPool, sliceBounds } from "../data/fill_pool.ts";
-import { CriteoData, preprocessCriteo } from "../data/criteo/mod.ts";
+import { CriteoData, preprocessCriteo, writeRawTsv } from "../data/criteo/mod.ts";
 import { kaggleSuite, runTraining } from "../suites/mod.ts";
 import type { RunConfig } from "../record/schema.ts";
 import { KAGGLE_SAMPLE, present, tempDir } from "./criteo_helpers.ts";
@@ -105,6 +105,47 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("a Criteo pool loads each shuffle window once, together, and fills as one thread does", async () => {
+  // Windows of 3 blocks of 100 samples: fills of 1000 samples touch 4-5 windows (more than the
+  // pool keeps), consecutive fills share windows, and a fill far back loads evicted ones again.
+  const dir = await tempDir();
+  try {
+    await writeRawTsv(`${dir}/t.tsv`, { lines: 24_000, seed: 8, tableRows: Array(26).fill(5000) });
+    await preprocessCriteo({ dataset: "kaggle", input: `${dir}/t.tsv`, out: `${dir}/c` });
+    const options = { seed: 5, shuffleBlock: 100, shuffleWindow: 3 };
+    const single = await CriteoData.open(`${dir}/c`, options);
+    const spec = { ...kaggleSpec(), tableRows: [...single.tableRows] };
+    const pool = await FillPool.start({ kind: "criteo", dir: `${dir}/c`, options }, 3);
+    try {
+      const got = allocateOneHotChunk(spec, 128, 1000, true);
+      const want = allocateOneHotChunk(spec, 128, 1000);
+      const last = single.trainSamples - 1000;
+      let loads = 0;
+      for (const first of [0, 1000, 2000, 1500, 250, last, 7777, 0]) {
+        await pool.fill(got, "train", first);
+        single.fill(want, "train", first);
+        assertSameSamples(got, want, `train from ${first}`);
+        // Each window a fill needs is loaded once, unless the last fill left it in memory.
+        const windows = single.windowsOf(first, 1000).length;
+        assert.ok(pool.windowLoads - loads <= windows, `windows loaded for ${first}`);
+        loads = pool.windowLoads;
+      }
+      assert.ok(loads > 8 && loads < 8 * 5, `windows loaded in all: ${loads}`);
+      // Two fills in flight at once (into two chunks) run one after the other.
+      const other = allocateOneHotChunk(spec, 128, 1000, true);
+      await Promise.all([pool.fill(got, "train", 3000), pool.fill(other, "train", 9000)]);
+      single.fill(want, "train", 3000);
+      assertSameSamples(got, want, "train from 3000, in flight with another");
+      single.fill(want, "train", 9000);
+      assertSameSamples(other, want, "train from 9000, in flight with another");
+    } finally {
+      pool.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 const adapter = await findTestAdapter();

@@ -44,8 +44,14 @@ export interface CriteoDataOptions {
   use?: SplitUse;
 }
 
-/** One shuffle window in memory. */
-interface Window {
+/**
+ * One shuffle window in memory: its samples' labels, dense values and categorical ids in the
+ * order of its shuffled blocks, and `order`, the position of each of its shuffled samples. In
+ * shared memory when a pool's workers load it together and all fill from it
+ * (`CriteoData.useWindows`).
+ */
+export interface CriteoWindow {
+  /** Which window it holds (-1: none yet). */
   index: number;
   samples: number;
   labels: Uint8Array;
@@ -55,8 +61,27 @@ interface Window {
    * shuffled fill reads a sample's ids from two cache lines, not one line in each of 26 columns.
    */
   categorical: Int32Array;
-  /** Position in the window of each of its shuffled samples. */
   order: Uint32Array;
+}
+
+/** A window's arrays for up to `capacity` samples, in one buffer (shared when `shared`). */
+export function allocateCriteoWindow(capacity: number, shared: boolean): CriteoWindow {
+  const bytes = capacity * (4 + 4 * DENSE_FEATURES + 4 * CATEGORICAL_FEATURES + 1);
+  const buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  let at = 0;
+  const take = (n: number) => ((at += n) - n);
+  return {
+    index: -1,
+    samples: 0,
+    order: new Uint32Array(buffer, take(4 * capacity), capacity),
+    dense: new Float32Array(buffer, take(4 * DENSE_FEATURES * capacity), DENSE_FEATURES * capacity),
+    categorical: new Int32Array(
+      buffer,
+      take(4 * CATEGORICAL_FEATURES * capacity),
+      CATEGORICAL_FEATURES * capacity,
+    ),
+    labels: new Uint8Array(buffer, take(capacity), capacity),
+  };
 }
 
 /** Part of a sample range in one chunk: `count` samples from its sample `from`. */
@@ -120,7 +145,9 @@ export class CriteoData {
   #blockOrder = new Uint32Array(0);
   /** First shuffled training sample of each window. */
   #windowStarts = new Float64Array(1);
-  #current: Window | undefined;
+  #current: CriteoWindow | undefined;
+  /** Windows loaded elsewhere (a pool's shared ones), by index; null: this reader loads its own. */
+  #given: Map<number, CriteoWindow> | null = null;
   #labels = new Uint8Array(0);
 
   private constructor(dir: string, manifest: CacheManifest, options: CriteoDataOptions) {
@@ -240,12 +267,11 @@ export class CriteoData {
     const indices = chunk.indices;
     for (let pos = 0; pos < chunk.samples;) {
       const i = first + pos;
-      let w =
-        this.#current && i >= starts[this.#current.index] && i < starts[this.#current.index + 1]
-          ? this.#current.index
-          : upperBound(starts, i) - 1;
-      const win = this.#load(w);
-      w = win.index;
+      const held = this.#current;
+      const w = held && i >= starts[held.index] && i < starts[held.index + 1]
+        ? held.index
+        : upperBound(starts, i) - 1;
+      const win = this.#windowAt(w);
       const base = i - starts[w];
       const count = Math.min(chunk.samples - pos, win.samples - base);
       const { labels, dense, categorical, order } = win;
@@ -269,22 +295,61 @@ export class CriteoData {
     }
   }
 
-  /** The shuffle window `w`, read from disk unless it is the one held. */
-  #load(w: number): Window {
-    if (this.#current?.index === w) return this.#current;
+  /** Samples a shuffle window holds at most (`shuffleWindow * shuffleBlock`). */
+  get windowCapacity(): number {
+    return this.#window * this.#block;
+  }
+
+  /**
+   * The shuffle windows that training samples `[first, first + n)` lie in, in order (none when
+   * the training split is not shuffled).
+   */
+  windowsOf(first: number, n: number): number[] {
+    if (!this.#shuffle || n <= 0) return [];
+    const starts = this.#windowStarts;
+    const windows: number[] = [];
+    for (
+      let w = upperBound(starts, first) - 1;
+      w + 1 < starts.length && starts[w] < first + n;
+      w++
+    ) {
+      windows.push(w);
+    }
+    return windows;
+  }
+
+  /** Samples of shuffle window `w`. */
+  windowSamples(w: number): number {
+    this.#checkWindow(w);
+    return this.#windowStarts[w + 1] - this.#windowStarts[w];
+  }
+
+  /** Blocks of shuffle window `w` (the last may hold fewer). */
+  windowBlocks(w: number): number {
+    this.#checkWindow(w);
+    return Math.min(this.#blockOrder.length, (w + 1) * this.#window) - w * this.#window;
+  }
+
+  /**
+   * Loads blocks `[from, to)` of shuffle window `w` into `win`, each where it lies in the window,
+   * and with `withOrder` the window's shuffled order too; sets `win.index` and `win.samples`.
+   * Threads may load disjoint block ranges of one window into one shared `win`.
+   */
+  loadWindowPart(w: number, from: number, to: number, win: CriteoWindow, withOrder: boolean): void {
+    const blocks = this.windowBlocks(w);
+    if (
+      !(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= blocks)
+    ) {
+      throw new RangeError(
+        `Expected blocks within [0, ${blocks}] of window ${w} but found [${from}, ${to})`,
+      );
+    }
     const samples = this.#windowStarts[w + 1] - this.#windowStarts[w];
-    const reuse = this.#current && this.#current.labels.length >= samples
-      ? this.#current
-      : undefined;
-    const size = reuse ? reuse.labels.length : this.#window * this.#block;
-    const win: Window = reuse ?? {
-      index: w,
-      samples,
-      labels: new Uint8Array(size),
-      dense: new Float32Array(size * DENSE_FEATURES),
-      categorical: new Int32Array(size * CATEGORICAL_FEATURES),
-      order: new Uint32Array(size),
-    };
+    if (win.order.length < samples) {
+      throw new RangeError(
+        `Expected a window of at least ${samples} samples but found ${win.order.length}`,
+      );
+    }
     win.index = w;
     win.samples = samples;
     // A block's columns go through a buffer of one block, then row by row into the window.
@@ -292,13 +357,11 @@ export class CriteoData {
       { length: CATEGORICAL_FEATURES },
       () => new Int32Array(this.#block),
     ));
+    const first = w * this.#window;
     let at = 0;
+    for (let b = first; b < first + from; b++) at += this.#blockSize(this.#blockOrder[b]);
     const trainStart = this.splits.train.start;
-    for (
-      let b = w * this.#window;
-      b < Math.min(this.#blockOrder.length, (w + 1) * this.#window);
-      b++
-    ) {
+    for (let b = first + from; b < first + to; b++) {
       const block = this.#blockOrder[b];
       const count = this.#blockSize(block);
       const target = {
@@ -317,11 +380,51 @@ export class CriteoData {
       }
       at += count;
     }
-    const order = win.order.subarray(0, samples);
-    for (let k = 0; k < samples; k++) order[k] = k;
-    shuffleInPlace(order, new Rng(this.#seed, STREAM.shuffle, 0xc7, 1, w));
-    this.#current = win;
-    return win;
+    if (withOrder) {
+      const order = win.order.subarray(0, samples);
+      for (let k = 0; k < samples; k++) order[k] = k;
+      shuffleInPlace(order, new Rng(this.#seed, STREAM.shuffle, 0xc7, 1, w));
+    }
+  }
+
+  /**
+   * Fills from `windows` (loaded elsewhere, e.g. a pool's shared windows) instead of loading its
+   * own; a fill that needs a window not among them throws. `null` goes back to loading its own.
+   */
+  useWindows(windows: readonly CriteoWindow[] | null): void {
+    this.#given = windows ? new Map(windows.map((w) => [w.index, w])) : null;
+    this.#current = undefined;
+  }
+
+  #checkWindow(w: number): void {
+    const windows = this.#windowStarts.length - 1;
+    if (!this.#shuffle || !Number.isInteger(w) || w < 0 || w >= windows) {
+      throw new RangeError(
+        `Expected a shuffle window in [0, ${this.#shuffle ? windows : 0}) but found ${w}`,
+      );
+    }
+  }
+
+  /** The shuffle window `w`: a given one, the one held, or read from disk. */
+  #windowAt(w: number): CriteoWindow {
+    if (this.#current?.index === w) return this.#current;
+    if (this.#given) {
+      const win = this.#given.get(w);
+      if (!win) {
+        throw new Error(
+          `Expected shuffle window ${w} among the windows given (${
+            [...this.#given.keys()].join(", ")
+          })`,
+        );
+      }
+      return (this.#current = win);
+    }
+    const samples = this.#windowStarts[w + 1] - this.#windowStarts[w];
+    const win = this.#current && this.#current.order.length >= samples
+      ? this.#current
+      : allocateCriteoWindow(this.windowCapacity, false);
+    this.loadWindowPart(w, 0, this.windowBlocks(w), win, true);
+    return (this.#current = win);
   }
 
   /** Reads samples `[start, start + n)` of the cache into `chunk`. */
@@ -411,7 +514,7 @@ function checkChunkShape(chunk: BatchChunk): void {
 const AHEAD = 16;
 
 /** Reads one word of each of sample `j`'s rows in `win` (label, dense values, ids). */
-function touch(win: Window, j: number): number {
+function touch(win: CriteoWindow, j: number): number {
   return win.labels[j] | win.categorical[j * CATEGORICAL_FEATURES] |
     (win.dense[j * DENSE_FEATURES] > 0 ? 1 : 0);
 }
