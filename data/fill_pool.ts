@@ -7,7 +7,9 @@
  * The result equals a fill by one thread bit for bit, whatever the number of workers: the
  * synthetic streams derive sample `i` from the generator of its block `floor(i / 256)` (see
  * `synthetic.ts`), and a Criteo cache reader fills any range on its own. Slices start on a
- * synthetic block where they can, so that no worker draws values only to skip them.
+ * synthetic block where they can, so that no worker draws values only to skip them. Shuffled
+ * Criteo training samples come from shuffle windows that the workers load into shared memory
+ * together, once, before they fill their slices from them.
  *
  * @module
  */
