@@ -385,19 +385,26 @@ export function chunkIterationsFor(batch: number, samples: number, chunkSamples 
  * unless every chunk has one): idle between one chunk's last timed pass and the next one's first,
  * and inside each span outside the timed passes (copies, timestamp resolves, pass boundaries).
  */
-export function deviceGaps(
-  results: TrainChunkResult[],
-): { idleBetweenMs: number; untimedWithinMs: number } | null {
+export function deviceGaps(results: TrainChunkResult[]): DeviceGaps | null {
   if (results.length === 0 || results.some((r) => r.deviceClockMs === undefined)) return null;
-  let idleBetweenMs = 0, untimedWithinMs = 0;
+  let untimedWithinMs = 0;
+  const betweenMs: number[] = [];
   results.forEach((r, k) => {
     const { start, end } = r.deviceClockMs!;
-    if (k > 0) idleBetweenMs += start - results[k - 1].deviceClockMs!.end;
+    if (k > 0) betweenMs.push(start - results[k - 1].deviceClockMs!.end);
     let timed = 0;
     for (const p of PHASES) for (const v of r.phases[p]) timed += v;
     untimedWithinMs += end - start - timed;
   });
-  return { idleBetweenMs, untimedWithinMs };
+  const idleBetweenMs = betweenMs.reduce((a, b) => a + b, 0);
+  return { idleBetweenMs, untimedWithinMs, betweenMs };
+}
+
+/** What {@linkcode deviceGaps} finds: the totals, and the idle ms at each chunk boundary. */
+export interface DeviceGaps {
+  idleBetweenMs: number;
+  untimedWithinMs: number;
+  betweenMs: number[];
 }
 
 /**
@@ -443,10 +450,10 @@ export async function timeChunks(
   resultWaitMs: number;
   gpu: Record<Phase | "total", number>;
   /**
-   * From the device's clock (null without it): ms it sat idle between consecutive chunks, and
-   * ms inside the chunks' spans outside their timed passes.
+   * From the device's clock (null without it): ms it sat idle between consecutive chunks (in
+   * all and at each boundary), and ms inside the chunks' spans outside their timed passes.
    */
-  device: { idleBetweenMs: number; untimedWithinMs: number } | null;
+  device: DeviceGaps | null;
 }> {
   const results: TrainChunkResult[] = [];
   let encodeMs = 0, firstFillMs = 0, fillWaitMs = 0, resultWaitMs = 0;

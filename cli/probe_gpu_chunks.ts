@@ -8,13 +8,12 @@
  *
  * @module
  */
-import { allocateOneHotChunk, type BatchChunk } from "../engine/batch.ts";
-import type { Engine, TrainChunkResult, TrainOptions } from "../engine/engine.ts";
+import { allocateOneHotChunk } from "../engine/batch.ts";
 import { createGpuEngine } from "../engine/gpu/mod.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
-import { chunkIterationsFor, deviceGaps, timeChunks, warmUp } from "./bench_gpu.ts";
+import { chunkIterationsFor, timeChunks, warmUp } from "./bench_gpu.ts";
 import { defineCli, FLAGS, intFlag, parseCli, runMain } from "./args.ts";
 import { suiteSpecArgs } from "./gpu_methods.ts";
 
@@ -138,31 +137,17 @@ async function main(): Promise<number> {
       return chunk;
     });
     await warmUp(engine, buffers, warmUpMs);
-    const results: TrainChunkResult[] = [];
-    // timeChunks calls only trainChunk: keep each chunk's result for its device-clock span.
-    const counting = {
-      trainChunk: (chunk: BatchChunk, options: TrainOptions) =>
-        engine.trainChunk(chunk, options).then((r) => {
-          results.push(r);
-          return r;
-        }),
-    } as unknown as Engine;
     const events: ProbeEvent[] = [];
     const t0 = performance.now();
     const wrapped = wrapWebGpuCalls(events, t0);
     let timed;
     try {
-      timed = await timeChunks(counting, buffers, chunks, null);
+      timed = await timeChunks(engine, buffers, chunks, null);
     } finally {
       wrapped.restore();
     }
     const iterations = chunks * chunkIterations;
-    const gaps = deviceGaps(results);
-    const between = results.slice(1).map((r, k) =>
-      r.deviceClockMs && results[k].deviceClockMs
-        ? r.deviceClockMs.start - results[k].deviceClockMs!.end
-        : NaN
-    );
+    const gaps = timed.device;
     console.log(
       `GPU: ${engine.info.device}; ${suite} b${batch}, ${chunks} chunks of ${chunkIterations}: ` +
         `wall ${timed.wallMs.toFixed(1)} ms, GPU passes ${
@@ -175,7 +160,7 @@ async function main(): Promise<number> {
     if (gaps) {
       console.log(
         `device clock: idle between chunks ${gaps.idleBetweenMs.toFixed(2)} ms ` +
-          `(${between.map((ms) => ms.toFixed(3)).join(", ")}), untimed within ` +
+          `(${gaps.betweenMs.map((ms) => ms.toFixed(3)).join(", ")}), untimed within ` +
           `${gaps.untimedWithinMs.toFixed(2)} ms`,
       );
     }
@@ -204,7 +189,7 @@ async function main(): Promise<number> {
             gpuPassesMs: timed.gpu.total * iterations,
             encodeMs: timed.encodeMs,
             writeBufferMs: wrapped.writeMs(),
-            deviceClock: gaps && { ...gaps, betweenMs: between },
+            deviceClock: gaps,
             events,
           },
           null,

@@ -235,10 +235,12 @@ export class FillPool {
       let win = windows.find((x) => x.index === w);
       if (!win) {
         // The least recently used window this fill does not need, or a new one.
-        const k = windows.length < SHARED_WINDOWS
+        const spare = windows.length < SHARED_WINDOWS
           ? -1
           : windows.findIndex((x) => !needed.includes(x.index));
-        win = k < 0 ? allocateCriteoWindow(plan.windowCapacity, true) : windows.splice(k, 1)[0];
+        win = spare < 0
+          ? allocateCriteoWindow(plan.windowCapacity, true)
+          : windows.splice(spare, 1)[0];
         win.index = -1;
         const blocks = plan.windowBlocks(w);
         const calls: Promise<void>[] = [];

@@ -344,7 +344,7 @@ export class CriteoData {
         `Expected blocks within [0, ${blocks}] of window ${w} but found [${from}, ${to})`,
       );
     }
-    const samples = this.#windowStarts[w + 1] - this.#windowStarts[w];
+    const samples = this.windowSamples(w);
     if (win.order.length < samples) {
       throw new RangeError(
         `Expected a window of at least ${samples} samples but found ${win.order.length}`,
@@ -419,7 +419,7 @@ export class CriteoData {
       }
       return (this.#current = win);
     }
-    const samples = this.#windowStarts[w + 1] - this.#windowStarts[w];
+    const samples = this.windowSamples(w);
     const win = this.#current && this.#current.order.length >= samples
       ? this.#current
       : allocateCriteoWindow(this.windowCapacity, false);
@@ -509,7 +509,6 @@ function checkChunkShape(chunk: BatchChunk): void {
   }
 }
 
-/** Index of the first element of sorted `a` greater than `x`. */
 /** Samples ahead whose rows the shuffled fill touches before it copies them. */
 const AHEAD = 16;
 
@@ -519,6 +518,7 @@ function touch(win: CriteoWindow, j: number): number {
     (win.dense[j * DENSE_FEATURES] > 0 ? 1 : 0);
 }
 
+/** Index of the first element of sorted `a` greater than `x`. */
 function upperBound(a: Float64Array, x: number): number {
   let lo = 0, hi = a.length;
   while (lo < hi) {

@@ -63,7 +63,7 @@ import {
   type KernelTime,
   WARM_UP_WORKGROUPS,
 } from "./kernel_profile.ts";
-import { createGpuState, GpuState } from "./state.ts";
+import { createGpuState, GpuState, readsTableScales } from "./state.ts";
 import { nextTask, readStaged, stage, SubmitQueue, type SubmitTurn } from "./submit.ts";
 import { ChunkReadback, type DrainCanvas, drainCanvas } from "./chunk_readback.ts";
 import {
@@ -274,8 +274,7 @@ class GpuEngine implements Engine {
     encoder: GPUCommandEncoder,
     quant: QuantConfig | null,
   ): (() => Promise<void>) | null {
-    if (quant?.embeddingBits == null) return null;
-    return this.#stageScalesNow(encoder);
+    return readsTableScales(quant) ? this.#stageScalesNow(encoder) : null;
   }
 
   #stageScalesNow(encoder: GPUCommandEncoder): () => Promise<void> {
@@ -438,7 +437,7 @@ class GpuEngine implements Engine {
     const stampsAt = timed
       ? back.add(this.#timestamps.resolve(encoder, passes.length * 2), 0, passes.length * 16)
       : -1;
-    const scalesAt = quant?.embeddingBits != null
+    const scalesAt = readsTableScales(quant)
       ? back.add(state.tableScales, 0, this.spec.tableRows.length * 4)
       : -1;
     back.record();

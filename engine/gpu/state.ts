@@ -23,6 +23,14 @@ import {
 } from "./table_plan.ts";
 import type { GpuEngineOptions } from "./options.ts";
 
+/**
+ * Whether a call under `q` reads the table scales back after its work (quantized tables: the
+ * host keeps a copy of them).
+ */
+export function readsTableScales(q: QuantConfig | null): boolean {
+  return q?.embeddingBits != null;
+}
+
 /** Whether `q` trains on whole-table fake-quantized copies (HAWQ). */
 export function wholeTableCopies(q: QuantConfig | null): boolean {
   return q !== null && q.embeddingBits !== null && !q.gatheredRowsOnly;

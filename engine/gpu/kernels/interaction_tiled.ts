@@ -143,7 +143,6 @@ export function interactionForwardTiledKernel(f: number, d: number): KernelSourc
 @group(0) @binding(2) var<storage, read_write> r: array<vec4f>;
 // The workgroup's rows of R: T0's copy, then the pairs, then the pad as read from R.
 var<workgroup> rs: array<f32, ${samples * rf}>;
-
 const TILE_BLOCKS = array<u32, ${tiles}>(${tileBlocks.join(", ")});
 
 @compute @workgroup_size(${groupLanes})
@@ -153,7 +152,6 @@ fn main(@builtin(workgroup_id) w: vec3u, @builtin(local_invocation_index) li: u3
   let l = li % ${lanes}u;
   let tr = s * (g.ldt / 4u);
   let rb = sl * ${rf}u;
-  
   if (s < it.rows) {
     if (l == 0u) {
       let v = r[s * (g.ldr / 4u) + ${rv - 1}u];
