@@ -32,8 +32,8 @@ import {
   BLAS_LIBRARY_ENV,
   CPU_KERNEL_CHOICES,
   type CpuKernelChoice,
-  DEFAULT_BLAS_LIBRARY,
-} from "../engine/cpu/blas.ts";
+  DEFAULT_BLAS_LIBRARIES,
+} from "../engine/cpu/blas_library.ts";
 
 /** A usage error: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -98,7 +98,9 @@ export const FLAGS = {
     type: "string",
     arg: "FILE",
     help:
-      `BLAS library for --cpu-kernels blas|auto (default $${BLAS_LIBRARY_ENV}, else ${DEFAULT_BLAS_LIBRARY})`,
+      `BLAS library (oneDNN or a CBLAS) for --cpu-kernels blas|auto (default $${BLAS_LIBRARY_ENV}, else the first of ${
+        DEFAULT_BLAS_LIBRARIES.join(", ")
+      } that opens)`,
   },
   quiet: { type: "boolean", help: "no progress lines" },
   // Preprocessing real Criteo data (preprocess, bench --data): cli/criteo_flags.ts reads them.

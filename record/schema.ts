@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { pactActive, type QuantConfig, QuantConfigSchema } from "../engine/quant.ts";
 import { ModelSpecSchema } from "../engine/spec.ts";
-import { CPU_KERNEL_CHOICES } from "../engine/cpu/blas.ts";
+import { CPU_KERNEL_CHOICES } from "../engine/cpu/blas_library.ts";
 import { CriteoRunDataSchema } from "../data/criteo/run_data.ts";
 import { COMPRESSION_PRESET_NAMES, COMPRESSION_PRESETS } from "./presets.ts";
 import { ResultExtrasShape } from "./schema_extra.ts";

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
+import { BLAS_BLOCK, BLAS_ROW_TILE } from "../engine/cpu/blas.ts";
 import {
-  BLAS_BLOCK,
-  BLAS_ROW_TILE,
   blasAvailable,
+  blasLibrariesToTest,
+  DEFAULT_BLAS_LIBRARIES,
   openBlas,
   openBlasCoreType,
-} from "../engine/cpu/blas.ts";
+  openDefaultBlas,
+} from "../engine/cpu/blas_library.ts";
 import { cpuFlags } from "../engine/environment.ts";
 import { initParams, type Params } from "../engine/params.ts";
 import type { ModelSpec } from "../engine/spec.ts";
@@ -17,6 +19,10 @@ import { assertClose, assertParamsClose, randomChunk, testSpec } from "./test_mo
 
 const BLAS = blasAvailable();
 const SKIP = BLAS ? "" : " (skipped: no BLAS library could be opened)";
+/** Every library the BLAS path is tested with here: a oneDNN and an OpenBLAS, those that open. */
+const LIBRARIES = blasLibrariesToTest();
+const OPENBLAS = blasAvailable("libopenblas.so.0");
+const ONEDNN = DEFAULT_BLAS_LIBRARIES.find((f) => f.startsWith("libdnnl") && blasAvailable(f));
 
 /**
  * Layers wider than one BLAS block, none a multiple of it (nor of 4), so that threads share
@@ -32,65 +38,71 @@ const WIDE: ModelSpec = testSpec([17, 5, 40], 7, [13, 2 * BLAS_BLOCK + 9, BLAS_B
 const LARGE = 2 * BLAS_ROW_TILE + 37;
 
 for (const [batch, multiHot] of [[13, false], [13, true], [LARGE, true]] as const) {
-  Deno.test({
-    name: `BLAS path matches a float64 reference on wide odd layers (batch ${batch}, ${
-      multiHot ? "multi" : "one"
-    }-hot)${SKIP}`,
-    ignore: !BLAS,
-    fn: async () => {
-      const params = initParams(WIDE, 3);
-      const chunk = randomChunk(WIDE, batch, batch, 13, multiHot);
-      const want = referenceStep(WIDE, params, chunk);
-      const engine = await createCpuEngine({
-        spec: WIDE,
-        params,
-        maxBatch: batch,
-        threads: 2,
-        kernels: "blas",
-      });
-      try {
-        assert.equal(engine.info.details.cpuKernels, "blas");
-        const got = await engine.traceStep(chunk, { learningRate: 0.1 });
-        assertClose("probabilities", got.probabilities, want.probabilities);
-        assertClose("loss", [got.loss], [want.loss]);
-        assertParamsClose("gradients", got.gradients, want.gradients);
-      } finally {
-        await engine.dispose();
-      }
-    },
-  });
-}
-
-for (const batch of [24, LARGE]) {
-  Deno.test({
-    name: `BLAS path results are bit-identical for 1, 2 and 3 threads (batch ${batch})${SKIP}`,
-    ignore: !BLAS,
-    fn: async () => {
-      const chunk = randomChunk(WIDE, batch, batch * 4, 5, true);
-      const finals: Params[] = [];
-      const losses: Float32Array[] = [];
-      for (const threads of [1, 2, 3]) {
+  for (const library of LIBRARIES) {
+    Deno.test({
+      name:
+        `BLAS path (${library}) matches a float64 reference on wide odd layers (batch ${batch}, ${
+          multiHot ? "multi" : "one"
+        }-hot)`,
+      fn: async () => {
+        const params = initParams(WIDE, 3);
+        const chunk = randomChunk(WIDE, batch, batch, 13, multiHot);
+        const want = referenceStep(WIDE, params, chunk);
         const engine = await createCpuEngine({
           spec: WIDE,
-          seed: 9,
+          params,
           maxBatch: batch,
-          threads,
+          threads: 2,
           kernels: "blas",
+          blasLibrary: library,
         });
         try {
-          const r = await engine.trainChunk(chunk, { learningRate: 0.05 });
-          losses.push(r.loss);
-          finals.push(await engine.readParams());
+          assert.equal(engine.info.details.cpuKernels, "blas");
+          const got = await engine.traceStep(chunk, { learningRate: 0.1 });
+          assertClose("probabilities", got.probabilities, want.probabilities);
+          assertClose("loss", [got.loss], [want.loss]);
+          assertParamsClose("gradients", got.gradients, want.gradients);
         } finally {
           await engine.dispose();
         }
-      }
-      for (let i = 1; i < finals.length; i++) {
-        assert.deepEqual(losses[i], losses[0]);
-        assert.deepEqual(finals[i], finals[0]);
-      }
-    },
-  });
+      },
+    });
+  }
+}
+
+for (const batch of [24, LARGE]) {
+  for (const library of LIBRARIES) {
+    Deno.test({
+      name:
+        `BLAS path (${library}) results are bit-identical for 1, 2 and 3 threads (batch ${batch})`,
+      fn: async () => {
+        const chunk = randomChunk(WIDE, batch, batch * 4, 5, true);
+        const finals: Params[] = [];
+        const losses: Float32Array[] = [];
+        for (const threads of [1, 2, 3]) {
+          const engine = await createCpuEngine({
+            spec: WIDE,
+            seed: 9,
+            maxBatch: batch,
+            threads,
+            kernels: "blas",
+            blasLibrary: library,
+          });
+          try {
+            const r = await engine.trainChunk(chunk, { learningRate: 0.05 });
+            losses.push(r.loss);
+            finals.push(await engine.readParams());
+          } finally {
+            await engine.dispose();
+          }
+        }
+        for (let i = 1; i < finals.length; i++) {
+          assert.deepEqual(losses[i], losses[0]);
+          assert.deepEqual(finals[i], finals[0]);
+        }
+      },
+    });
+  }
 }
 
 Deno.test("kernels: blas names the library it could not open; auto falls back to wasm", async () => {
@@ -104,7 +116,7 @@ Deno.test("kernels: blas names the library it could not open; auto falls back to
       kernels: "blas",
       blasLibrary: missing,
     }),
-    (e: Error) => e.message.includes(missing) && e.message.includes("cblas_sgemm"),
+    (e: Error) => e.message.includes(missing) && e.message.includes("oneDNN or a CBLAS"),
   );
   const engine = await createCpuEngine({
     spec: WIDE,
@@ -139,10 +151,12 @@ Deno.test("OpenBLAS is asked for AVX-512 kernels where the CPU has them, unless 
 });
 
 Deno.test({
-  name: `OpenBLAS loads AVX-512 kernels on an AVX-512 CPU and leaves no core setting behind${SKIP}`,
-  ignore: !BLAS || !openBlasCoreType(cpuFlags(), Deno.env.get("OPENBLAS_CORETYPE")),
+  name: `OpenBLAS loads AVX-512 kernels on an AVX-512 CPU and leaves no core setting behind${
+    OPENBLAS ? "" : " (skipped: libopenblas.so.0 cannot be opened)"
+  }`,
+  ignore: !OPENBLAS || !openBlasCoreType(cpuFlags(), Deno.env.get("OPENBLAS_CORETYPE")),
   fn: () => {
-    const blas = openBlas();
+    const blas = openBlas("libopenblas.so.0");
     try {
       assert.match(blas.description, /SkylakeX|Cooperlake|SapphireRapids/i);
       assert.equal(Deno.env.get("OPENBLAS_CORETYPE"), undefined);
@@ -172,22 +186,60 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: `opening BLAS leaves OPENBLAS_NUM_THREADS as it was (child processes inherit it)${SKIP}`,
-  ignore: !BLAS,
-  fn: () => {
-    const before = Deno.env.get("OPENBLAS_NUM_THREADS");
+for (const library of LIBRARIES) {
+  Deno.test(`opening ${library} leaves the thread-count settings as they were (child processes inherit them)`, () => {
+    const names = ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"];
+    const before = names.map((n) => Deno.env.get(n));
     try {
       for (const value of [undefined, "3"]) {
-        if (value === undefined) Deno.env.delete("OPENBLAS_NUM_THREADS");
-        else Deno.env.set("OPENBLAS_NUM_THREADS", value);
-        const blas = openBlas();
+        for (const n of names) {
+          if (value === undefined) Deno.env.delete(n);
+          else Deno.env.set(n, value);
+        }
+        const blas = openBlas(library);
         blas.close();
-        assert.equal(Deno.env.get("OPENBLAS_NUM_THREADS"), value);
+        for (const n of names) assert.equal(Deno.env.get(n), value, n);
       }
     } finally {
-      if (before === undefined) Deno.env.delete("OPENBLAS_NUM_THREADS");
-      else Deno.env.set("OPENBLAS_NUM_THREADS", before);
+      names.forEach((n, i) => {
+        if (before[i] === undefined) Deno.env.delete(n);
+        else Deno.env.set(n, before[i]);
+      });
+    }
+  });
+}
+
+/** This process's user + system CPU seconds (/proc/self/stat, in clock ticks of 1/100 s). */
+async function cpuSeconds(): Promise<number> {
+  const fields = (await Deno.readTextFile("/proc/self/stat")).split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+Deno.test({
+  name: `oneDNN is the default library where it opens, and multiplies on the calling thread only${
+    ONEDNN ? "" : " (skipped: no libdnnl.so.3 or libdnnl.so.2 opens)"
+  }`,
+  ignore: !ONEDNN || Deno.env.get("DQRM_BLAS_LIB") !== undefined,
+  fn: async () => {
+    // A thread pool would spend more CPU time than wall time on this product (OpenMP's default
+    // is every core): one thread cannot.
+    Deno.env.set("OMP_NUM_THREADS", "2");
+    const blas = openDefaultBlas();
+    Deno.env.delete("OMP_NUM_THREADS");
+    try {
+      assert.match(blas.description, /^oneDNN \d+\.\d+\.\d+ \(dnnl_sgemm/);
+      const n = 1536;
+      const a = new Float32Array(n * n).fill(0.5), c = new Float32Array(n * n);
+      const at = (x: Float32Array) => Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(x)));
+      const product = () => blas.sgemm(101, 111, 112, n, n, n, 1, at(a), n, at(a), n, 0, at(c), n);
+      product();
+      assert.equal(c[0], 0.25 * n);
+      const cpu0 = await cpuSeconds(), wall0 = performance.now();
+      for (let i = 0; i < 8; i++) product();
+      const wall = (performance.now() - wall0) / 1000, cpu = (await cpuSeconds()) - cpu0;
+      assert.ok(cpu <= 1.25 * wall + 0.03, `CPU ${cpu} s in ${wall} s of wall time`);
+    } finally {
+      blas.close();
     }
   },
 });

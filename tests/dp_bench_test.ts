@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { table4Bytes } from "../comm/accounting.ts";
 import type { BatchChunk } from "../engine/batch.ts";
-import { blasAvailable } from "../engine/cpu/blas.ts";
+import { blasAvailable } from "../engine/cpu/blas_library.ts";
 import { readModelFile } from "../engine/model_file.ts";
 import type { Params } from "../engine/params.ts";
 import { kaggleSpec } from "../engine/spec.ts";

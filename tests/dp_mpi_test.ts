@@ -5,7 +5,7 @@ import { COMPRESSION_PRESETS } from "../comm/compression.ts";
 import { DataParallelTrainer } from "../comm/data_parallel.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { allocateOneHotChunk } from "../engine/batch.ts";
-import { blasAvailable } from "../engine/cpu/blas.ts";
+import { blasAvailable } from "../engine/cpu/blas_library.ts";
 import { type CpuKernelChoice, createCpuEngine } from "../engine/cpu/mod.ts";
 import type { Params } from "../engine/params.ts";
 import type { CompressionPresetName } from "../record/presets.ts";

@@ -1,30 +1,48 @@
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { blasAvailable } from "../engine/cpu/blas.ts";
+import { blasAvailable, blasLibrariesToTest } from "../engine/cpu/blas_library.ts";
 import { runGolden } from "../engine/golden.ts";
 import { assertMatchesGolden, GOLDEN_FIXTURES, loadFixture } from "./test_models.ts";
 
-const BLAS = blasAvailable();
+/** The CPU paths: WebAssembly, and BLAS with each library that opens (oneDNN, OpenBLAS). */
+const PATHS = [
+  { kernels: "wasm" as const, library: undefined, label: "wasm" },
+  ...blasLibrariesToTest().map((library) => ({
+    kernels: "blas" as const,
+    library,
+    label: `blas: ${library}`,
+  })),
+];
 
 for (const file of GOLDEN_FIXTURES) {
-  for (const kernels of ["wasm", "blas"] as const) {
+  for (const { kernels, library, label } of PATHS) {
     for (const threads of [1, 2]) {
-      const skip = kernels === "blas" && !BLAS;
-      Deno.test({
-        name: `CPU engine (${kernels}, ${threads} thread(s)) matches golden fixture ${file}${
-          skip ? " (skipped: no BLAS library could be opened)" : ""
-        }`,
-        ignore: skip,
-        fn: () =>
+      Deno.test(
+        `CPU engine (${label}, ${threads} thread(s)) matches golden fixture ${file}`,
+        () =>
           assertMatchesGolden(
             file,
             (spec, params, maxBatch, quantization) =>
-              createCpuEngine({ spec, params, maxBatch, threads, quantization, kernels }),
+              createCpuEngine({
+                spec,
+                params,
+                maxBatch,
+                threads,
+                quantization,
+                kernels,
+                blasLibrary: library,
+              }),
           ),
-      });
+      );
     }
   }
 }
+
+Deno.test({
+  name: "the BLAS path's golden checks run (a BLAS library opens)",
+  ignore: !blasAvailable(),
+  fn: () => assert.ok(PATHS.length > 1),
+});
 
 Deno.test("golden check fails on a perturbed parameter", async () => {
   const fixture = await loadFixture("dlrm-fp32-onehot.json");

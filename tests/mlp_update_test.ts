@@ -8,7 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../engine/cpu/mod.ts";
-import { BLAS_BLOCK, BLAS_ROW_TILE, blasAvailable } from "../engine/cpu/blas.ts";
+import { BLAS_BLOCK, BLAS_ROW_TILE } from "../engine/cpu/blas.ts";
+import { blasAvailable } from "../engine/cpu/blas_library.ts";
 import { compileKernels, instantiateKernels } from "../engine/cpu/wasm.ts";
 import { levels, type QuantConfig, scaleOf } from "../engine/quant.ts";
 import type { ModelSpec } from "../engine/spec.ts";

@@ -5,9 +5,9 @@
  * forward pass; timed by phase without changing a probability.
  */
 import assert from "node:assert/strict";
-import { blasAvailable, cpuPredictPhases, createCpuEngine } from "../engine/cpu/mod.ts";
+import { cpuPredictPhases, createCpuEngine } from "../engine/cpu/mod.ts";
 import { predictTileRows } from "../engine/cpu/program.ts";
-import type { CpuKernelChoice } from "../engine/cpu/blas.ts";
+import { blasLibrariesToTest, type CpuKernelChoice } from "../engine/cpu/blas_library.ts";
 import type { BatchChunk } from "../engine/batch.ts";
 import { initParams } from "../engine/params.ts";
 import { PREDICT_PHASES } from "../engine/cpu/run_request.ts";
@@ -15,7 +15,6 @@ import { BARRIER_WORDS, BarrierAbortedError, SpinBarrier } from "../engine/cpu/b
 import { TILE_QUEUE_WORDS, TileQueue } from "../engine/cpu/tile_queue.ts";
 import { assertClose, ODD, randomChunk, testSpec } from "./test_models.ts";
 
-const BLAS = blasAvailable();
 /** Wide enough layers that BLAS runs real products; odd widths everywhere. */
 const WIDE = testSpec([11, 3, 29, 7, 5], 6, [13, 37, 6], [45, 33, 1]);
 
@@ -24,6 +23,7 @@ async function predict(
   threads: number,
   kernels: CpuKernelChoice,
   spec = ODD,
+  blasLibrary?: string,
 ): Promise<Float32Array> {
   const engine = await createCpuEngine({
     spec,
@@ -31,6 +31,7 @@ async function predict(
     maxBatch: chunk.batchSize,
     threads,
     kernels,
+    blasLibrary,
   });
   try {
     return await engine.predict(chunk);
@@ -75,23 +76,25 @@ for (const multiHot of [false, true]) {
   });
 }
 
-Deno.test({
-  name: "BLAS predict by tiles: bit for bit at 1, 2 and 3 threads, close to the wasm path",
-  ignore: !BLAS,
-  fn: async () => {
+for (const library of blasLibrariesToTest()) {
+  Deno.test(`BLAS (${library}) predict by tiles: bit for bit at 1, 2 and 3 threads, close to the wasm path`, async () => {
     for (const batch of [100, 600]) {
       const chunk = randomChunk(WIDE, batch, 1300, 4, true);
-      const want = await predict(chunk, 1, "blas", WIDE);
+      const want = await predict(chunk, 1, "blas", WIDE, library);
       for (const threads of [2, 3]) {
-        assert.deepEqual(await predict(chunk, threads, "blas", WIDE), want, `${threads} threads`);
+        assert.deepEqual(
+          await predict(chunk, threads, "blas", WIDE, library),
+          want,
+          `${threads} threads`,
+        );
       }
       assertClose(`batch ${batch}`, want, await predict(chunk, 2, "wasm", WIDE), {
         atol: 1e-6,
         rtol: 1e-5,
       });
     }
-  },
-});
+  });
+}
 
 Deno.test("cpuPredictPhases times every phase and scores as predict does", async () => {
   const chunk = randomChunk(ODD, 64, 300, 2);

@@ -1,6 +1,7 @@
 /**
- * The CPU engine's native matrix products: single-precision GEMM from a BLAS library (OpenBLAS by
- * default) through `Deno.dlopen`, over the engine's shared WebAssembly memory.
+ * The CPU engine's native matrix products: single-precision GEMM from a BLAS library (oneDNN or
+ * OpenBLAS, opened by `blas_library.ts`) through `Deno.dlopen`, over the engine's shared
+ * WebAssembly memory.
  *
  * Native code reads and writes the shared memory in place: the memory is created with its
  * maximum as its initial size (it never grows, so its backing store never moves), and
@@ -13,40 +14,10 @@
  * call whose arguments depend only on the block, and a thread runs whole blocks. A block's result
  * is the same whichever thread runs it and however many there are.
  *
- * The library is `libopenblas.so.0` unless `DQRM_BLAS_LIB` or the engine's `blasLibrary` option
- * names another file (any CBLAS with `cblas_sgemm`; OpenBLAS's own calls are used when present).
- *
  * @module
  */
 import type { Kernels } from "./wasm.ts";
-import { cpuFlags } from "../environment.ts";
-
-/** The library opened when none is named. */
-export const DEFAULT_BLAS_LIBRARY = "libopenblas.so.0";
-
-/** Environment variable naming the BLAS library file. */
-export const BLAS_LIBRARY_ENV = "DQRM_BLAS_LIB";
-
-/** OpenBLAS's thread count at load time. */
-const THREADS_ENV = "OPENBLAS_NUM_THREADS";
-/** OpenBLAS's core-type override, read as the library loads. */
-const CORETYPE_ENV = "OPENBLAS_CORETYPE";
-/** The AVX-512 subsets OpenBLAS's SkylakeX kernels need. */
-const SKYLAKEX_FLAGS = ["avx512f", "avx512bw", "avx512vl", "avx512dq"];
-
-/**
- * The core type to ask OpenBLAS for: SkylakeX (AVX-512 sgemm) when the CPU has its AVX-512
- * subsets, since a DYNAMIC_ARCH build older than the CPU may not know it and fall back to generic
- * kernels (OpenBLAS 0.3.21 takes a Sapphire Rapids Xeon for a Prescott: SSE3, a third of the
- * speed); null when the flags are unknown, lack AVX-512, or the user chose a core type.
- */
-export function openBlasCoreType(
-  flags: ReadonlySet<string> | null,
-  userChoice: string | undefined,
-): string | null {
-  if (userChoice !== undefined || !flags) return null;
-  return SKYLAKEX_FLAGS.every((f) => flags.has(f)) ? "SKYLAKEX" : null;
-}
+import { type BlasLibrary, NO_TRANS, ROW_MAJOR, type Sgemm, TRANS } from "./blas_library.ts";
 
 /** Rows or columns per GEMM call: the fixed unit threads share products in on the BLAS path. */
 export const BLAS_BLOCK = 64;
@@ -59,141 +30,6 @@ export const BLAS_ROW_TILE = 256;
  * packs the whole batch of inputs (measured at batch 2048: 80-86 GFLOP/s against 73-77).
  */
 export const BLAS_LARGE_BLOCK = 128;
-
-/** Which matrix kernels a CPU engine uses: WebAssembly SIMD, native BLAS, or BLAS when found. */
-export type CpuKernelChoice = "wasm" | "blas" | "auto";
-
-/** The choices, for command-line validation. */
-export const CPU_KERNEL_CHOICES = ["wasm", "blas", "auto"] as const;
-
-// CBLAS enumerations.
-const ROW_MAJOR = 101;
-const NO_TRANS = 111;
-const TRANS = 112;
-
-const CBLAS_SYMBOLS = {
-  // order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
-  cblas_sgemm: {
-    parameters: [
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "usize",
-      "i32",
-      "usize",
-      "i32",
-      "f32",
-      "usize",
-      "i32",
-    ],
-    result: "void",
-  },
-} as const satisfies Deno.ForeignLibraryInterface;
-
-const OPENBLAS_SYMBOLS = {
-  openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
-  openblas_get_config: { parameters: [], result: "pointer", optional: true },
-  openblas_get_corename: { parameters: [], result: "pointer", optional: true },
-} as const satisfies Deno.ForeignLibraryInterface;
-
-/**
- * `cblas_sgemm` with addresses as numbers: Deno's FFI takes a safe-integer number for `usize`
- * (its types say bigint), which spares a BigInt per address per call.
- */
-type Sgemm = (
-  order: number,
-  transA: number,
-  transB: number,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: number,
-  lda: number,
-  b: number,
-  ldb: number,
-  beta: number,
-  c: number,
-  ldc: number,
-) => void;
-
-/** An opened BLAS library. */
-export interface BlasLibrary {
-  /** The file it was opened from (as given to `dlopen`). */
-  path: string;
-  /** What the library says it is, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH ... (Cooperlake)`. */
-  description: string;
-  sgemm: Sgemm;
-  close(): void;
-}
-
-/** The library file to open: `given`, else `DQRM_BLAS_LIB`, else {@linkcode DEFAULT_BLAS_LIBRARY}. */
-export function blasLibraryPath(given?: string): string {
-  return given ?? Deno.env.get(BLAS_LIBRARY_ENV) ?? DEFAULT_BLAS_LIBRARY;
-}
-
-/**
- * Opens a BLAS library and makes it single-threaded (the engine's own threads share the work).
- * Throws when the file cannot be opened or has no `cblas_sgemm`.
- */
-export function openBlas(path: string = blasLibraryPath()): BlasLibrary {
-  // OpenBLAS starts its thread pool as it loads: ask for none, for the load only, so that child
-  // processes (bench:cpu's PyTorch) do not inherit the setting.
-  const asked = Deno.env.get(THREADS_ENV);
-  Deno.env.set(THREADS_ENV, "1");
-  const core = openBlasCoreType(cpuFlags(), Deno.env.get(CORETYPE_ENV));
-  if (core) Deno.env.set(CORETYPE_ENV, core);
-  let lib: Deno.DynamicLibrary<typeof CBLAS_SYMBOLS & typeof OPENBLAS_SYMBOLS>;
-  try {
-    lib = Deno.dlopen(path, { ...CBLAS_SYMBOLS, ...OPENBLAS_SYMBOLS });
-  } catch (error) {
-    throw new Error(
-      `Expected a BLAS library with cblas_sgemm at ${path} (set --blas-lib or ${BLAS_LIBRARY_ENV}) but opening it failed: ${
-        (error as Error).message
-      }`,
-    );
-  } finally {
-    if (asked === undefined) Deno.env.delete(THREADS_ENV);
-    else Deno.env.set(THREADS_ENV, asked);
-    if (core) Deno.env.delete(CORETYPE_ENV);
-  }
-  const s = lib.symbols;
-  s.openblas_set_num_threads?.(1);
-  const text = (p: Deno.PointerValue | undefined) =>
-    p ? new Deno.UnsafePointerView(p).getCString().trim() : "";
-  const config = text(s.openblas_get_config?.());
-  const coreName = text(s.openblas_get_corename?.());
-  return {
-    path,
-    description: config
-      ? `${config}${coreName && !config.includes(coreName) ? ` (${coreName})` : ""}`
-      : `CBLAS from ${path}`,
-    sgemm: s.cblas_sgemm as unknown as Sgemm,
-    close: () => lib.close(),
-  };
-}
-
-/** Opens the library when it can (`auto`), or returns null; `blas` throws when it cannot. */
-export function resolveBlas(choice: CpuKernelChoice, path?: string): BlasLibrary | null {
-  if (choice === "wasm") return null;
-  try {
-    return openBlas(blasLibraryPath(path));
-  } catch (error) {
-    if (choice === "blas") throw error;
-    return null;
-  }
-}
-
-/** Whether a BLAS library opens (`DQRM_BLAS_LIB` or the default); it is closed again. */
-export function blasAvailable(path?: string): boolean {
-  const blas = resolveBlas("auto", path);
-  blas?.close();
-  return blas !== null;
-}
 
 /** The products a CPU program runs, and the units it shares them between threads in. */
 export interface MatrixKernels {

@@ -49,13 +49,8 @@ import {
   tableViews,
 } from "./table_store.ts";
 import { compileKernels, instantiateKernels, type Kernels } from "./wasm.ts";
-import {
-  type BlasLibrary,
-  blasMatrixKernels,
-  type CpuKernelChoice,
-  resolveBlas,
-  wasmMatrixKernels,
-} from "./blas.ts";
+import { blasMatrixKernels, wasmMatrixKernels } from "./blas.ts";
+import { type BlasLibrary, type CpuKernelChoice, resolveBlas } from "./blas_library.ts";
 import type { WorkerRequest } from "./worker.ts";
 import type { PackedEmbeddings } from "../model_file.ts";
 import { PackedGather } from "./packed_tables.ts";
@@ -80,7 +75,10 @@ export interface CpuEngineOptions {
    * library cannot be opened) or `auto` (BLAS when the library opens, WebAssembly otherwise).
    */
   kernels?: CpuKernelChoice;
-  /** The BLAS library file (default: `DQRM_BLAS_LIB`, else `libopenblas.so.0`). */
+  /**
+   * The BLAS library file (default: `DQRM_BLAS_LIB`, else the first of `DEFAULT_BLAS_LIBRARIES`
+   * that opens: oneDNN, then OpenBLAS).
+   */
   blasLibrary?: string;
   /**
    * Integer tables kept packed (a model file's, `readModelFilePacked`): bags are dequantized as

@@ -18,6 +18,6 @@ export {
   blasAvailable,
   CPU_KERNEL_CHOICES,
   type CpuKernelChoice,
-  DEFAULT_BLAS_LIBRARY,
-} from "./blas.ts";
+  DEFAULT_BLAS_LIBRARIES,
+} from "./blas_library.ts";
 export { NonFiniteLossError } from "../engine.ts";
