@@ -128,21 +128,9 @@ export type Sgemm = (
   ldc: number,
 ) => void;
 
-/** `dnnl_sgemm` with numbers for its 64-bit arguments (see {@linkcode Sgemm}). */
+/** `dnnl_sgemm` with numbers for its 64-bit arguments: {@linkcode Sgemm} without the order. */
 type DnnlSgemm = (
-  transA: number,
-  transB: number,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: number,
-  lda: number,
-  b: number,
-  ldb: number,
-  beta: number,
-  c: number,
-  ldc: number,
+  ...args: Parameters<Sgemm> extends [number, ...infer Rest] ? Rest : never
 ) => number;
 
 /** An opened BLAS library. */
