@@ -13,7 +13,6 @@ import { runAccounting } from "./accounting_run.ts";
 import type { Engine } from "../engine/engine.ts";
 import { type ClickMetrics, clickMetrics } from "../engine/metrics.ts";
 import { writeModelFile } from "../engine/model_file.ts";
-import { BackgroundMetrics } from "./background_metrics.ts";
 import { archSpec, type ModelSpec, parameterCounts } from "../engine/spec.ts";
 import { SyntheticCriteo } from "../data/synthetic.ts";
 import { openCriteoRunData } from "../data/criteo/prepare.ts";
@@ -45,11 +44,6 @@ export interface RunOptions extends EnginePlacement {
    * on the chunk before; the data is the same bit for bit. Default 0: the main thread fills.
    */
   dataWorkers?: number;
-  /**
-   * Score the test metrics on a Worker while training goes on (`background_metrics.ts`).
-   * Default: for GPU engines only (a CPU engine's threads take every core).
-   */
-  metricsOnWorker?: boolean;
 }
 
 /** Bytes a run's engine needs for its tables (twice for HAWQ's whole-table copies). */
@@ -178,32 +172,21 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
   let engineBytes = 0;
   let partial: RunResult["partial"];
 
-  // A GPU engine's host is free while it trains: its test metrics are computed meanwhile.
-  const metrics = new BackgroundMetrics(
-    test.labels,
-    !(options.metricsOnWorker ?? engineInfo.name === "gpu"),
-  );
-  const scoring: Promise<void>[] = [];
-  let lastEvaluated = -1;
   const evaluate = async (epoch: number) => {
-    const iteration = lastEvaluated = tally.iteration;
+    const iteration = tally.iteration;
     report({ run: config.name, stage: "eval", epoch, iteration, totalIterations });
     const probabilities = await engine.predict(test);
-    const trainLoss = tally.takeMeanLoss();
-    const scored = metrics.score(probabilities).then((m) => {
-      curve.push({ iteration, epoch, ...m, trainLoss });
-      report({
-        run: config.name,
-        stage: "eval",
-        epoch,
-        iteration,
-        totalIterations,
-        accuracy: m.accuracy,
-        auc: m.auc,
-      });
+    const m = clickMetrics(test.labels, probabilities);
+    curve.push({ iteration, epoch, ...m, trainLoss: tally.takeMeanLoss() });
+    report({
+      run: config.name,
+      stage: "eval",
+      epoch,
+      iteration,
+      totalIterations,
+      accuracy: m.accuracy,
+      auc: m.auc,
     });
-    scored.catch(() => {}); // awaited with the others below
-    scoring.push(scored);
   };
 
   try {
@@ -228,7 +211,7 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       error =
         `${stoppedBecause}; stopped after ${tally.iteration} of ${totalIterations} iterations`;
       partial = { iterations: tally.iteration, of: totalIterations };
-      if (lastEvaluated !== tally.iteration) {
+      if (curve.at(-1)?.iteration !== tally.iteration) {
         await evaluate(tally.iteration / itersPerEpoch);
       }
     }
@@ -254,7 +237,6 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
       );
       await Deno.writeFile(options.saveModelTo, file);
     }
-    await Promise.all(scoring);
     // Engines holding several replicas: they must end bit-identical, or the run failed.
     replicaChecksums = await engine.replicaChecksums?.();
     if (replicaChecksums?.some((c) => c !== replicaChecksums![0])) {
@@ -267,9 +249,6 @@ export async function runTraining(config: RunConfig, options: RunOptions): Promi
     tally.sampleRss();
     engineBytes = engine.memoryBytes(); // before dispose frees it
     await engine.dispose();
-    // Scores of evaluations done before a failure still go into the curve.
-    await Promise.allSettled(scoring);
-    metrics.close();
     pool?.close();
     starting?.then((p) => p.close(), () => {});
   }

@@ -54,33 +54,3 @@ Deno.test("a run within its budget is not partial", async () => {
   assert.equal(r.partial, undefined);
   assert.equal(r.iterations, 20);
 });
-
-/** Three evaluations during training and one after PTQ's quantization. */
-const evaluated = () => ({
-  ...overBudget("ptq-int4", 300),
-  trainSamples: 120 * 64,
-  evalEvery: 40,
-  chunkIterations: 20,
-});
-
-Deno.test("test metrics scored on a Worker while training goes on give the curve scored inline", async () => {
-  const config = evaluated();
-  const inline = await runTraining(config, { suite: "t", metricsOnWorker: false });
-  const worker = await runTraining(config, { suite: "t", metricsOnWorker: true });
-  assert.equal(worker.status, "ok", worker.error);
-  assert.deepEqual(worker.curve.map((p) => p.iteration), [40, 80, 120, 120]);
-  assert.deepEqual(worker.curve, inline.curve);
-  assert.deepEqual(worker.final, inline.final);
-});
-
-Deno.test({
-  name: "a GPU run scores its evaluations (on a Worker by default), in order",
-  ignore: !(await navigator.gpu?.requestAdapter()),
-  fn: async () => {
-    const r = await runTraining({ ...evaluated(), engine: "gpu" }, { suite: "t" });
-    assert.equal(r.status, "ok", r.error);
-    assert.equal(r.environment.engine.name, "gpu");
-    assert.deepEqual(r.curve.map((p) => p.iteration), [40, 80, 120, 120]);
-    for (const p of r.curve) assert.ok(p.auc > 0.6 && p.logLoss > 0 && p.logLoss < 1, `${p.auc}`);
-  },
-});
