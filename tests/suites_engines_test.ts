@@ -10,7 +10,7 @@ import {
   engineKindOf,
   plannedEngineInfo,
 } from "../suites/engines.ts";
-import { kaggleSuite } from "../suites/mod.ts";
+import { kaggleSuite, terabyteSuite } from "../suites/mod.ts";
 import { buildRunResult } from "../suites/result.ts";
 
 function fp32(): RunConfig {
@@ -84,5 +84,21 @@ Deno.test("a run that trained nothing gets empty timings and no timing samples",
   assert.deepEqual(result.curve, []);
   for (const absent of ["timingSamples", "communication", "final", "best", "ceiling"] as const) {
     assert.equal(result[absent], undefined, absent);
+  }
+});
+
+Deno.test("at the paper's scale both suites score the test set as the paper's scripts do", () => {
+  for (
+    const [suite, testSamples, small] of [[kaggleSuite, 3_274_330, 4096], [
+      terabyteSuite,
+      10_000_000,
+      2048,
+    ]] as const
+  ) {
+    const paper = suite({ paperScale: true }).runs.find((r) => r.name === "fp32")!;
+    assert.equal(paper.testBatchSize, 16_384);
+    assert.equal(paper.testSamples, testSamples);
+    assert.equal(paper.evalEvery, 10_240);
+    assert.equal(suite().runs.find((r) => r.name === "fp32")!.testBatchSize, small);
   }
 });
