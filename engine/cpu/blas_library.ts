@@ -148,7 +148,7 @@ export function namedBlasLibrary(given?: string): string | undefined {
   return given ?? Deno.env.get(BLAS_LIBRARY_ENV);
 }
 
-/** Sets `name` to `value` while `load` runs, then puts back what was there. */
+/** Sets each variable of `settings` (null: leaves it) while `load` runs, then restores them. */
 function withEnv<T>(settings: Record<string, string | null>, load: () => T): T {
   const before = Object.keys(settings).map((name) => [name, Deno.env.get(name)] as const);
   for (const [name, value] of Object.entries(settings)) {
@@ -291,10 +291,10 @@ export function blasAvailable(path?: string): boolean {
 export function blasLibrariesToTest(): string[] {
   const named = namedBlasLibrary();
   if (named !== undefined) return blasAvailable(named) ? [named] : [];
+  const isOneDnn = (file: string) => file.startsWith("libdnnl");
   const found: string[] = [];
   for (const file of DEFAULT_BLAS_LIBRARIES) {
-    const kind = file.startsWith("libdnnl") ? "onednn" : "cblas";
-    if (found.some((f) => f.startsWith("libdnnl") === (kind === "onednn"))) continue;
+    if (found.some((f) => isOneDnn(f) === isOneDnn(file))) continue;
     if (blasAvailable(file)) found.push(file);
   }
   return found;
