@@ -112,7 +112,9 @@ Deno.test("cpuPredictPhases times every phase and scores as predict does", async
       assert.deepEqual(probabilities, want);
       assert.deepEqual(Object.keys(phases), [...PREDICT_PHASES, "other"]);
       assert.ok(Object.values(phases).every((ms) => ms >= 0), JSON.stringify(phases));
-      assert.ok(phases.bottom > 0 && phases.top > 0, JSON.stringify(phases));
+      // Phases are the main thread's: alone it runs every tile; with a helper it may draw none
+      // (a loaded machine can leave it waiting while the helper takes every tile).
+      if (threads === 1) assert.ok(phases.bottom > 0 && phases.top > 0, JSON.stringify(phases));
       // The phases are timed inside the run, and `other` is what they leave of it.
       const timed = PREDICT_PHASES.reduce((a, p) => a + phases[p], 0);
       assert.ok(timed <= wallMs + 1e-3, `${timed} ms of phases in ${wallMs} ms`);
