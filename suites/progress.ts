@@ -1,8 +1,9 @@
 /**
  * Progress of a whole suite: which run of how many is training, and an overall ETA. Each run's
- * remaining time is its projected training (capped by its time budget, which stops it) plus the
- * time finished runs spent outside training (building, evaluating); runs not started yet are
- * projected at the pace measured so far.
+ * remaining time is its projected training (capped by its time budget, which stops it) plus its
+ * evaluations still ahead, at the mean time of those measured in the current run (at the paper's
+ * scale they take as long as the training), or else the time finished runs spent outside
+ * training (building, evaluating); runs not started yet are projected at the pace measured so far.
  *
  * @module
  */
@@ -12,6 +13,20 @@ import type { RunProgress } from "./training_loop.ts";
 /** Training iterations a run plans (whole batches per epoch, every epoch). */
 export function plannedIterations(config: RunConfig): number {
   return Math.floor(config.trainSamples / config.batchSize) * config.epochs;
+}
+
+/**
+ * Test-set evaluations a run of `config` has left after `iteration` of `totalIterations`: one
+ * every `evalEvery` iterations and one at each epoch's end (fractional: an estimate for ETAs).
+ */
+export function evaluationsLeft(
+  config: RunConfig,
+  iteration: number,
+  totalIterations: number,
+): number {
+  const left = Math.max(0, totalIterations - iteration);
+  const perEpoch = totalIterations / Math.max(1, config.epochs);
+  return (config.evalEvery > 0 ? left / config.evalEvery : 0) + left / perEpoch;
 }
 
 /** Formats seconds as `42 s`, `3 min 05 s` or `1 h 02 min`. */
@@ -58,6 +73,10 @@ export class SuiteProgress {
   #finished = 0;
   /** The current run's training pace (ms/it) from its last progress. */
   #pace: number | undefined;
+  /** The current run's evaluations: when the one under way started, and those done. */
+  #evalStart: number | undefined;
+  #evalSeconds = 0;
+  #evals = 0;
 
   /** `runs`: the suite's runs in order; `now`: a clock in ms (default `performance.now`). */
   constructor(runs: readonly RunConfig[], now: () => number = () => performance.now()) {
@@ -71,6 +90,9 @@ export class SuiteProgress {
     this.#current = index;
     this.#runStart = this.#now();
     this.#pace = undefined;
+    this.#evalStart = undefined;
+    this.#evalSeconds = 0;
+    this.#evals = 0;
   }
 
   /** Run `index` was kept from an earlier invocation: it counts as done, taking no time. */
@@ -113,8 +135,17 @@ export class SuiteProgress {
       (pace * (p.totalIterations - p.iteration)) / 1000,
       Math.max(config.budget.seconds - spent, 0),
     );
-    // Building and evaluating are spread over the run: the part of the overhead still ahead.
-    return training + this.#overheadSeconds() * (1 - p.iteration / p.totalIterations);
+    // Its evaluations still ahead at its own measured time; before its first, the part of the
+    // finished runs' overhead (building and evaluating, spread over a run) still ahead.
+    const evaluating = this.#evals > 0
+      ? this.#meanEvalSeconds() * evaluationsLeft(config, p.iteration, p.totalIterations)
+      : this.#overheadSeconds() * (1 - p.iteration / p.totalIterations);
+    return training + evaluating;
+  }
+
+  /** Mean seconds of the current run's evaluations so far. */
+  #meanEvalSeconds(): number {
+    return this.#evals ? this.#evalSeconds / this.#evals : 0;
   }
 
   /** Wall-clock ms per iteration of the runs finished so far (undefined before any). */
@@ -130,8 +161,13 @@ export class SuiteProgress {
     if (pace === undefined) return undefined;
     let left = 0;
     for (const config of this.#runs.slice(this.#current + 1)) {
-      const training = Math.min((pace * plannedIterations(config)) / 1000, config.budget.seconds);
-      left += training + this.#overheadSeconds();
+      const planned = plannedIterations(config);
+      const training = Math.min((pace * planned) / 1000, config.budget.seconds);
+      // Before any run finished: its evaluations at the current run's measured time.
+      const overhead = this.#finished
+        ? this.#overheadSeconds()
+        : this.#meanEvalSeconds() * evaluationsLeft(config, 0, planned);
+      left += training + overhead;
     }
     return left;
   }
@@ -139,6 +175,13 @@ export class SuiteProgress {
   /** The progress line of `p`: run k of N, stage, iterations, loss, pace, test metrics, ETAs. */
   line(p: RunProgress): string {
     if (p.msPerIteration !== undefined) this.#pace = p.msPerIteration;
+    // An evaluation is reported as it starts, then with its metrics.
+    if (p.stage === "eval" && p.auc === undefined) this.#evalStart = this.#now();
+    else if (p.stage === "eval" && this.#evalStart !== undefined) {
+      this.#evalSeconds += (this.#now() - this.#evalStart) / 1000;
+      this.#evals++;
+      this.#evalStart = undefined;
+    }
     const parts = [
       `[${this.position} ${p.run}] ${p.stage}`,
       `it ${p.iteration}/${p.totalIterations}`,

@@ -51,6 +51,39 @@ Deno.test("SuiteProgress: run k of N, and an overall ETA capped by each run's bu
   assert.match(second, /ETA 1 min 00 s this run, 6 min 10 s all runs \(elapsed 5 min 20 s\)/);
 });
 
+Deno.test("SuiteProgress: a run's evaluations still ahead count at their measured time", () => {
+  // Two runs of 5,000 iterations in one epoch, evaluated every 1,000 and at the end.
+  const runs: RunConfig[] = kaggleSuite().runs.slice(0, 2).map((r) => ({
+    ...r,
+    budget: { seconds: 3600, memoryBytes: 0 },
+  }));
+  assert.equal(runs[0].evalEvery, 1000);
+  assert.equal(runs[0].epochs, 1);
+  let now = 0;
+  const p = new SuiteProgress(runs, () => now);
+  p.startRun(0);
+  const at = (stage: "train" | "eval", extra: object) =>
+    p.line({
+      run: "fp32",
+      stage,
+      epoch: 0.2,
+      iteration: 1000,
+      totalIterations: 5000,
+      ...extra,
+    });
+  now = 10_000;
+  // Before any evaluation: the training alone (4,000 iterations at 10 ms).
+  assert.match(at("train", { msPerIteration: 10 }), /ETA 40 s this run, 1 min 30 s all runs/);
+  at("eval", {});
+  now = 13_000;
+  // One evaluation took 3 s: 4 still ahead every 1,000 iterations and one at the end (4.8 by the
+  // estimate, 14.4 s); the next run: 50 s of training and 6 evaluations (18 s).
+  assert.match(
+    at("eval", { accuracy: 0.7, auc: 0.75 }),
+    /ETA 54 s this run, 2 min 02 s all runs \(elapsed 13 s\)/,
+  );
+});
+
 Deno.test("bench prints run k of N and the overall ETA in its progress lines", async () => {
   const dir = await Deno.makeTempDir();
   const out = await new Deno.Command(Deno.execPath(), {
