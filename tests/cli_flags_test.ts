@@ -24,6 +24,7 @@ const TOOLS: Record<string, string[]> = {
   ],
   "bench_cpu.ts": ["--batch-size", "--iterations", "--threads", "--out", ...CPU_KERNELS],
   "bench_infer.ts": ["--batch-size", "--threads", "--out", ...CPU_KERNELS],
+  "bench_blas.ts": ["--out", "--blas-lib"],
   "bench_dp.ts": [
     "--batch-size",
     "--iterations",
