@@ -19,6 +19,7 @@
 #   cpu-tb    bench:cpu terabyte, full tables, batch 2048, 2 threads on two distinct cores, our
 #             BLAS path against PyTorch on the same cores
 #   qat       bench:qat on two distinct cores, BLAS path: DQRM / FP32 and scale finding vs a copy
+#   blas      bench:blas on one core: each BLAS library's GEMM at the engine's products
 #   probe     probe:gpu-chunks kaggle at b16384: each chunk boundary's submits and maps (host
 #             time) beside the device's idle time; probe-tb the same for Terabyte at b2048
 # Settings (environment): LIMIT (seconds a step may take, default 360: terabyte ran past 280 once each
@@ -57,11 +58,12 @@ for step in "${STEPS[@]}"; do
   infer) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_infer.ts --threads 1,2 --rounds 3 --python "$PY" --out "$OUT/$step.json") ;;
   cpu-tb) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_cpu.ts terabyte --batch-size 2048 --max-rows 0 --iterations 10 --rounds 2 --threads 2 --cpu-kernels blas --python "$PY" --out "$OUT/$step.json") ;;
   qat) cmd=(taskset -c "0,$(second_core)" "${R[@]}" cli/bench_qat.ts --threads 2 --cpu-kernels blas --iterations 200 --rounds 3) ;;
+  blas) cmd=(taskset -c 0 "${R[@]}" cli/bench_blas.ts --out "$OUT/$step.json") ;;
   dp) cmd=("${R[@]}" cli/bench_gpu_dp.ts --ranks 2 --out "$OUT/$step.json") ;;
   probe) cmd=("${R[@]}" cli/probe_gpu_chunks.ts kaggle --batch-size 16384 --out "$OUT/$step.json") ;;
   probe-tb) cmd=("${R[@]}" cli/probe_gpu_chunks.ts terabyte --batch-size 2048 --out "$OUT/$step.json") ;;
   *)
-    echo "gpu_measure: unknown step '$step' (expected kaggle, terabyte, kernels, methods, profile, infer, dp, cpu-tb, qat, probe or probe-tb)" >&2
+    echo "gpu_measure: unknown step '$step' (expected kaggle, terabyte, kernels, methods, profile, infer, dp, cpu-tb, qat, blas, probe or probe-tb)" >&2
     exit 2
     ;;
   esac
