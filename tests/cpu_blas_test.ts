@@ -7,7 +7,6 @@ import {
   DEFAULT_BLAS_LIBRARIES,
   openBlas,
   openBlasCoreType,
-  openDefaultBlas,
 } from "../engine/cpu/blas_library.ts";
 import { cpuFlags } from "../engine/environment.ts";
 import { initParams, type Params } from "../engine/params.ts";
@@ -209,38 +208,26 @@ for (const library of LIBRARIES) {
   });
 }
 
-/** This process's user + system CPU seconds (/proc/self/stat, in clock ticks of 1/100 s). */
-async function cpuSeconds(): Promise<number> {
-  const fields = (await Deno.readTextFile("/proc/self/stat")).split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 Deno.test({
   name: `oneDNN is the default library where it opens, and multiplies on the calling thread only${
     ONEDNN ? "" : " (skipped: no libdnnl.so.3 or libdnnl.so.2 opens)"
   }`,
   ignore: !ONEDNN || Deno.env.get("DQRM_BLAS_LIB") !== undefined,
   fn: async () => {
-    // A thread pool would spend more CPU time than wall time on this product (OpenMP's default
-    // is every core): one thread cannot.
-    Deno.env.set("OMP_NUM_THREADS", "2");
-    const blas = openDefaultBlas();
-    Deno.env.delete("OMP_NUM_THREADS");
-    try {
-      assert.match(blas.description, /^oneDNN \d+\.\d+\.\d+ \(dnnl_sgemm/);
-      const n = 1536;
-      const a = new Float32Array(n * n).fill(0.5), c = new Float32Array(n * n);
-      const at = (x: Float32Array) => Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(x)));
-      const product = () => blas.sgemm(101, 111, 112, n, n, n, 1, at(a), n, at(a), n, 0, at(c), n);
-      product();
-      assert.equal(c[0], 0.25 * n);
-      const cpu0 = await cpuSeconds(), wall0 = performance.now();
-      for (let i = 0; i < 8; i++) product();
-      const wall = (performance.now() - wall0) / 1000, cpu = (await cpuSeconds()) - cpu0;
-      assert.ok(cpu <= 1.25 * wall + 0.03, `CPU ${cpu} s in ${wall} s of wall time`);
-    } finally {
-      blas.close();
-    }
+    // In a process of its own that inherits OMP_NUM_THREADS=2: a team of threads would spend
+    // more CPU time than wall time on its products; one thread cannot.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./blas_one_thread_child.ts", import.meta.url).pathname],
+      env: { OMP_NUM_THREADS: "2" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    const r = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.match(r.description, /^oneDNN \d+\.\d+\.\d+ \(dnnl_sgemm/);
+    assert.equal(r.value, 0.25 * 1536);
+    assert.ok(r.cpu <= 1.25 * r.wall + 0.03, `CPU ${r.cpu} s in ${r.wall} s of wall time`);
   },
 });
 
