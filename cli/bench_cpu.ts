@@ -163,9 +163,10 @@ async function main(): Promise<number> {
   console.log(`\nCPU: ${device}; vector extensions: ${vectorExtensions}`);
   console.log(`${arch}, batch ${batch}, tables capped at ${maxRows || "full"}`);
   for (const e of kernelSets) {
-    console.log(`ours, ${e.kernels}: ${e.name}`);
+    console.log(`ours: ${e.name}`);
   }
-  console.log(`PyTorch: ${pytorch ? pytorch.summary : "not measured (no python3 with torch)"}`);
+  const unmeasured = values["no-pytorch"] ? "--no-pytorch" : "no python3 with torch";
+  console.log(`PyTorch: ${pytorch ? pytorch.summary : `not measured (${unmeasured})`}`);
   console.log("threads  kernels  ours ms/it  PyTorch ms/it  ours/PyTorch  ours/ours-wasm");
   const fmt = (v: number, w: number) => (Number.isNaN(v) ? "–" : v.toFixed(3)).padStart(w);
   const rows = measured.map(({ kernels, name, threads: t }) => {
