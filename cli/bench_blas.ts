@@ -17,7 +17,7 @@ import {
   ROW_MAJOR,
   TRANS,
 } from "../engine/cpu/blas_library.ts";
-import { BLAS_LARGE_BLOCK, BLAS_ROW_TILE } from "../engine/cpu/blas.ts";
+import { BLAS_LARGE_BLOCK, BLAS_ROW_TILE, viewAddress } from "../engine/cpu/blas.ts";
 import { cpuModel, cpuVectorExtensions } from "../engine/environment.ts";
 import { archSpec } from "../engine/spec.ts";
 import { Rng } from "../engine/rng.ts";
@@ -69,51 +69,27 @@ function productsOf(arch: "kaggle" | "terabyte"): Product[] {
     mlp.slice(1).map((out, i) => ({ in: mlp[i], out }))
   );
   const products: Product[] = [];
+  const add = (
+    kind: string,
+    layer: string,
+    m: number,
+    n: number,
+    k: number,
+    tA = false,
+    tB = false,
+  ) => products.push({ arch, kind, layer, m, n, k, transA: tA, transB: tB });
   for (const { in: k, out: n } of layers) {
     if (n < 8) continue; // the last layer's single column is not worth a library call's timing
     const layer = `${k}->${n}`;
-    // Y = X W^T: rows x in, times out x in transposed.
-    for (const rows of [64, BLAS_ROW_TILE]) {
-      products.push({
-        arch,
-        kind: `forward-${rows}`,
-        layer,
-        m: rows,
-        n,
-        k,
-        transA: false,
-        transB: true,
-      });
-    }
+    // Y = X W^T (rows x in, times out x in transposed), for a predict tile and a row tile.
+    add("forward-64", layer, 64, n, k, false, true);
+    add(`forward-${BLAS_ROW_TILE}`, layer, BLAS_ROW_TILE, n, k, false, true);
     // dX = dY W: rows x out, times out x in.
-    products.push({
-      arch,
-      kind: "input-grad",
-      layer,
-      m: BLAS_ROW_TILE,
-      n: k,
-      k: n,
-      transA: false,
-      transB: false,
-    });
-    // dW block = dY^T X: 128 outputs of a 2048-sample batch.
-    products.push({
-      arch,
-      kind: "weight-grad",
-      layer,
-      m: Math.min(BLAS_LARGE_BLOCK, n),
-      n: k,
-      k: 2048,
-      transA: true,
-      transB: false,
-    });
+    add("input-grad", layer, BLAS_ROW_TILE, k, n);
+    // A dW block = dY^T X: 128 outputs of a 2048-sample batch.
+    add("weight-grad", layer, Math.min(BLAS_LARGE_BLOCK, n), k, 2048, true, false);
   }
   return products;
-}
-
-/** The address of a typed array's first element, for the library. */
-function addressOf(a: Float32Array): number {
-  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(a)));
 }
 
 /** One library's result for one product. */
@@ -166,12 +142,12 @@ async function main(): Promise<number> {
             n,
             k,
             1,
-            addressOf(a),
+            viewAddress(a),
             lda,
-            addressOf(b),
+            viewAddress(b),
             ldb,
             0,
-            addressOf(c),
+            viewAddress(c),
             n,
           );
         call();

@@ -26,6 +26,7 @@ import {
   FMA_PEAK,
   FMA_PEAK_WORKGROUP,
   fmaPeakFlopsPerInvocation,
+  fmaPeakUniform,
 } from "../engine/gpu/kernels/fma_peak.ts";
 import { gemmRunsKMajor } from "../engine/gpu/kernels/gemm_kmajor.ts";
 import { MAX_ABS_DIFF } from "../engine/gpu/kernels/max_abs_diff.ts";
@@ -51,10 +52,8 @@ export type WarmUp = (pass: GPUComputePassEncoder) => void;
 /** A {@linkcode WarmUp} of about `us` GPU µs: the FMA-peak kernel, rounds scaled from `peak`. */
 export function fmaWarmUp(h: KernelHarness, peak: FmaPeak, us = 5000): WarmUp {
   const out = h.storage(peak.workgroups * FMA_PEAK_WORKGROUP);
-  const words = new Uint32Array(4);
-  words[0] = Math.max(1, Math.round((peak.loops * us) / peak.us));
-  new Float32Array(words.buffer).set([0.99999, 1e-6], 1);
-  const kernel = h.bind(FMA_PEAK, [h.uniform(Array.from(words)), out]);
+  const loops = Math.max(1, Math.round((peak.loops * us) / peak.us));
+  const kernel = h.bind(FMA_PEAK, [h.uniform(fmaPeakUniform(loops)), out]);
   return (pass) => h.dispatch(pass, kernel, peak.workgroups);
 }
 
@@ -178,10 +177,7 @@ export async function measureFmaPeak(
   const out = h.storage(workgroups * FMA_PEAK_WORKGROUP);
   let loops = 8, us = 0;
   const timeLoops = async (n: number, times: number) => {
-    const words = new Uint32Array(4);
-    words[0] = n;
-    new Float32Array(words.buffer).set([0.99999, 1e-6], 1);
-    const kernel = h.bind(FMA_PEAK, [h.uniform(Array.from(words)), out]);
+    const kernel = h.bind(FMA_PEAK, [h.uniform(fmaPeakUniform(n)), out]);
     const job = {
       reps: 1,
       record: (p: GPUComputePassEncoder) => h.dispatch(p, kernel, workgroups),

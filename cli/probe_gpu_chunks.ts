@@ -80,23 +80,22 @@ export function wrapWebGpuCalls(
     log("submit", start);
     return result;
   };
-  GPUBuffer.prototype.mapAsync = function (this: GPUBuffer, ...args) {
+  /** Logs an asynchronous call's own host time (`-call`) and the time until it settled (`-done`). */
+  const timeAsync = <T>(kind: "map" | "canvas", bytes: number, call: () => Promise<T>) => {
     const start = performance.now();
-    const mapping = mapAsync.apply(this, args);
-    log("map-call", start, this.size);
-    return mapping.then((v) => {
-      log("map-done", start, this.size);
+    const settling = call();
+    log(`${kind}-call`, start, bytes);
+    return settling.then((v) => {
+      log(`${kind}-done`, start, bytes);
       return v;
     });
   };
+  GPUBuffer.prototype.mapAsync = function (this: GPUBuffer, ...args) {
+    return timeAsync("map", this.size, () => mapAsync.apply(this, args));
+  };
   OffscreenCanvas.prototype.convertToBlob = function (this: OffscreenCanvas, ...args) {
-    const start = performance.now(), bytes = this.width * this.height * 4;
-    const reading = convertToBlob.apply(this, args);
-    log("canvas-call", start, bytes);
-    return reading.then((v) => {
-      log("canvas-done", start, bytes);
-      return v;
-    });
+    const bytes = this.width * this.height * 4;
+    return timeAsync("canvas", bytes, () => convertToBlob.apply(this, args));
   };
   GPUQueue.prototype.writeBuffer = function (
     this: GPUQueue,

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { openDefaultBlas } from "../engine/cpu/blas_library.ts";
+import { NO_TRANS, openDefaultBlas, ROW_MAJOR, TRANS } from "../engine/cpu/blas_library.ts";
+import { viewAddress } from "../engine/cpu/blas.ts";
 
 /** This process's user + system CPU seconds (/proc/self/stat, in clock ticks of 1/100 s). */
 function cpuSeconds(): number {
@@ -17,8 +18,23 @@ function cpuSeconds(): number {
 const blas = openDefaultBlas();
 const n = 1536;
 const a = new Float32Array(n * n).fill(0.5), c = new Float32Array(n * n);
-const at = (x: Float32Array) => Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(x)));
-const product = () => blas.sgemm(101, 111, 112, n, n, n, 1, at(a), n, at(a), n, 0, at(c), n);
+const product = () =>
+  blas.sgemm(
+    ROW_MAJOR,
+    NO_TRANS,
+    TRANS,
+    n,
+    n,
+    n,
+    1,
+    viewAddress(a),
+    n,
+    viewAddress(a),
+    n,
+    0,
+    viewAddress(c),
+    n,
+  );
 product();
 const cpu0 = cpuSeconds(), wall0 = performance.now();
 for (let i = 0; i < 8; i++) product();

@@ -68,10 +68,14 @@ export function wasmMatrixKernels(k: Kernels): MatrixKernels {
 
 /** The native address of byte 0 of a shared WebAssembly memory. */
 export function memoryAddress(memory: WebAssembly.Memory): number {
-  const pointer = Deno.UnsafePointer.of(new Uint8Array(memory.buffer));
-  const address = Number(Deno.UnsafePointer.value(pointer));
+  return viewAddress(new Uint8Array(memory.buffer), "the engine's memory");
+}
+
+/** The native address of `view`'s first byte, as a number (what the GEMM calls take). */
+export function viewAddress(view: ArrayBufferView, what = "a typed array"): number {
+  const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view)));
   if (!Number.isSafeInteger(address) || address === 0) {
-    throw new RangeError(`Expected a usable address of the engine's memory but found ${address}`);
+    throw new RangeError(`Expected a usable address of ${what} but found ${address}`);
   }
   return address;
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Phase } from "../phases.ts";
-import { FMA_PEAK, FMA_PEAK_WORKGROUP } from "./kernels/fma_peak.ts";
+import { FMA_PEAK, FMA_PEAK_WORKGROUP, fmaPeakUniform } from "./kernels/fma_peak.ts";
 import type { BoundKernel } from "./pipelines.ts";
 import type { GpuState } from "./state.ts";
 
@@ -25,15 +25,12 @@ export function bindWarmUp(
   rounds: number,
 ): { rounds: number; kernel: BoundKernel } {
   const binder = state.binder;
-  const words = new Uint32Array(4);
-  words[0] = rounds;
-  new Float32Array(words.buffer).set([0.99999, 1e-6], 1);
   const out = state.buffers.create(
     "warm-up",
     WARM_UP_WORKGROUPS * FMA_PEAK_WORKGROUP * 4,
     GPUBufferUsage.STORAGE,
   );
-  const kernel = binder.bind(FMA_PEAK, [binder.uniform("warm-up", Array.from(words)), out]);
+  const kernel = binder.bind(FMA_PEAK, [binder.uniform("warm-up", fmaPeakUniform(rounds)), out]);
   return { rounds, kernel };
 }
 

@@ -23,6 +23,14 @@ export function fmaPeakFlopsPerInvocation(loops: number): number {
 const step = Array.from({ length: FMA_PEAK_CHAINS }, (_, c) => `c${c} = fma(c${c}, x, y);`)
   .join(" ");
 
+/** The uniform words of {@linkcode FMA_PEAK} for `loops` rounds (x = 0.99999, y = 1e-6). */
+export function fmaPeakUniform(loops: number): number[] {
+  const words = new Uint32Array(4);
+  words[0] = loops;
+  new Float32Array(words.buffer).set([0.99999, 1e-6], 1);
+  return Array.from(words);
+}
+
 /** Bindings: uniform (loops, x, y as f32 bits), out (one float per invocation). */
 export const FMA_PEAK: KernelSource = {
   name: "fma_peak",
