@@ -19,7 +19,7 @@ import {
   gemmWorkgroup,
 } from "./kernels/gemm.ts";
 
-const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)(d?)(m?)(p?)(w?)$/;
+const TILE_NAME = /^(\d+)x(\d+)_(\d+)x(\d+)_k(\d+)(s?)(d?)(m?)(p?)$/;
 
 /** The name of a tile ({@linkcode gemmTileByName} reads it back). */
 export { gemmTileName };
@@ -50,7 +50,6 @@ export function gemmTileByName(name: string): GemmTile {
     ...(match[7] ? { double: true } : {}),
     ...(match[8] ? { kMajor: true } : {}),
     ...(match[9] ? { prefetch: true } : {}),
-    ...(match[10] ? { warp: true } : {}),
   };
   const problem = gemmTileProblem(tile);
   if (problem) throw new RangeError(`GEMM tile "${name}" cannot be compiled: ${problem}`);
@@ -139,28 +138,6 @@ export const GEMM_CANDIDATES: readonly string[] = [
   "128x128_8x8_k8sp",
   "64x64_8x4_k16sp",
   "128x128_8x8_k16sdp",
-  // Warp-placed (32 invocations as 8 x 4 lanes): the tiles above whose rows of lanes are wider
-  // than 8, where a row-by-row warp reads twice the B vectors a round.
-  "64x128_8x8_k8sw",
-  "64x128_8x8_k16sw",
-  "64x128_8x8_k16sdw",
-  "64x128_8x8_k16spw",
-  "128x128_8x8_k8sw",
-  "128x128_8x8_k16sw",
-  "128x128_8x8_k8sdw",
-  "128x128_8x8_k16sdw",
-  "128x128_8x8_k16sdpw",
-  "128x64_8x4_k16sw",
-  "64x64_8x4_k16sw",
-  "64x64_8x4_k16sdw",
-  "64x64_8x4_k16spw",
-  "64x64_8x4_k32w",
-  "64x64_8x4_k32mw",
-  "64x64_4x4_k32mw",
-  "64x128_8x4_k16mw",
-  "128x128_8x8_k16mw",
-  "64x128_4x8_k16sw",
-  "128x256_8x16_k8sw",
 ];
 
 /** The candidates that fit `maxWorkgroupBytes` of workgroup memory and `maxThreads` invocations. */

@@ -128,26 +128,16 @@ export interface GemmTile {
    * false, reads each round's own). The same sums in the same order.
    */
   prefetch?: boolean;
-  /**
-   * Lanes placed so that every 32 consecutive invocations (an NVIDIA warp) cover 8 lanes along n
-   * by 4 along m, instead of the workgroup's rows in order (`tx` along n, then the next row): a
-   * warp's multiply then reads 4 distinct vec4s of A and 8 of B a round, where 16 x 2 lanes read
-   * 2 and 16 (two wavefronts of workgroup memory for B). Needs `tx` a multiple of 8 and `ty` of
-   * 4; where `tx` is 8 the placement is the usual one. Which invocation computes an output
-   * changes, not its sum.
-   */
-  warp?: boolean;
 }
 
 /**
  * The name of `tile`: `BMxBN_TMxTN_kBK`, then `s` when strided, `d` when double-buffered, `m`
- * when k-major, `p` when prefetching, `w` when warp-placed (`gemm_candidates.ts` reads such
- * names back).
+ * when k-major, `p` when prefetching (`gemm_candidates.ts` reads such names back).
  */
 export function gemmTileName(tile: GemmTile): string {
   return `${tile.bm}x${tile.bn}_${tile.tm}x${tile.tn}_k${tile.bk}${tile.strided ? "s" : ""}${
     tile.double ? "d" : ""
-  }${tile.kMajor ? "m" : ""}${tile.prefetch ? "p" : ""}${tile.warp ? "w" : ""}`;
+  }${tile.kMajor ? "m" : ""}${tile.prefetch ? "p" : ""}`;
 }
 
 /**
@@ -380,19 +370,12 @@ export function gemmMainWgsl(
   out: string[],
 ): string {
   const [tx, ty] = gemmWorkgroup(tile);
-  // The lanes of an invocation's block (see `GemmTile.warp`): 32 consecutive invocations as 8 x 4.
-  const lanes = tile.warp
-    ? `let l = vec3u((li / 32u) % ${tx / 8}u * 8u + li % 8u, (li / 32u) / ${
-      tx / 8
-    }u * 4u + (li % 32u) / 8u, 0u);`
-    : "let l = lid;";
   return `@compute @workgroup_size(${tx}, ${ty})
 fn main(
-  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(local_invocation_id) l: vec3u,
   @builtin(local_invocation_index) li: u32,
   @builtin(workgroup_id) w: vec3u,
 ) {
-  ${lanes}
   ${gemmPrologueWgsl(tile.bm, tile.bn, tile.bk)}
   ${vars.join("\n  ")}
   var k0 = kBegin;
@@ -412,9 +395,6 @@ export function gemmTileProblem(tile: GemmTile, vec4: GemmVec4 = { a: false, b: 
   if (tile.kMajor && tile.double) return "a k-major tile has one workgroup-memory buffer";
   if (tile.kMajor && tile.prefetch) return "a k-major tile has its own multiply (no prefetch)";
   const [tx, ty] = gemmWorkgroup(tile);
-  if (tile.warp && (tx % 8 || ty % 4)) {
-    return `a warp-placed tile needs bn / tn a multiple of 8 and bm / tm of 4 (found ${tx}, ${ty})`;
-  }
   const threads = tx * ty;
   const perA = vec4.a ? 4 * threads : threads, perB = vec4.b ? 4 * threads : threads;
   if ((bm * bk) % perA || (bk * bn) % perB) {
