@@ -194,9 +194,12 @@ async function main(): Promise<number> {
         data.fill(chunk, "train", b * batch * chunkIterations);
         return chunk;
       });
-      // The pool's warm-up, as the engine gets one (Workers compiling the generator). Buffer 0
-      // gets the samples it holds.
-      if (pool) await pool.fill(buffers[0], "train", 0);
+      // The pool's warm-up, as the engine gets one: fills for as long (a Worker's generator is
+      // compiled in tiers over its first fills). Buffer 0 gets the samples it holds.
+      if (pool) {
+        const until = performance.now() + WARM_UP_MS;
+        do await pool.fill(buffers[0], "train", 0); while (performance.now() < until);
+      }
       for (const method of methods) {
         const engine = await engineFor(method);
         await warmUp(engine, buffers, WARM_UP_MS);

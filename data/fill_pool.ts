@@ -80,6 +80,18 @@ const SHARED_WINDOWS = 3;
 /** A worker's answer to `open` or `fill`. */
 export type FillWorkerReply = { type: "done" } | { type: "error"; message: string };
 
+/** Options of {@linkcode FillPool.start}. */
+export interface FillPoolOptions {
+  /**
+   * Slices each fill is cut into per worker (default {@linkcode DEFAULT_SLICES_PER_WORKER}),
+   * taken by the workers as they become free. 1: one fixed slice per worker.
+   */
+  slicesPerWorker?: number;
+}
+
+/** Slices a fill is cut into per worker unless told: see {@linkcode FillPoolOptions}. */
+export const DEFAULT_SLICES_PER_WORKER = 4;
+
 /** Workers a pool gets by default: the cores but one (the main thread's), at most 15, at least 1. */
 export function defaultDataWorkers(): number {
   return Math.max(1, Math.min(15, (navigator.hardwareConcurrency ?? 2) - 1));
@@ -114,6 +126,8 @@ interface Handle {
 export class FillPool {
   /** Number of workers. */
   readonly workers: number;
+  /** Slices a fill is cut into per worker (see {@linkcode FillPoolOptions}). */
+  readonly slicesPerWorker: number;
   /** The source the workers fill from. */
   readonly source: FillSourceSpec;
   #denseFeatures: number;
@@ -135,9 +149,10 @@ export class FillPool {
     return this.#windowLoads;
   }
 
-  private constructor(source: FillSourceSpec, workers: number) {
+  private constructor(source: FillSourceSpec, workers: number, slicesPerWorker: number) {
     this.source = source;
     this.workers = workers;
+    this.slicesPerWorker = slicesPerWorker;
     this.#denseFeatures = source.kind === "synthetic" ? source.shape.denseFeatures : DENSE_FEATURES;
   }
 
@@ -145,11 +160,20 @@ export class FillPool {
    * Starts `workers` workers and has each build the source (a synthetic generator calibrates
    * itself, a cache reader checks its manifest); rejects with the first worker's error.
    */
-  static async start(source: FillSourceSpec, workers: number): Promise<FillPool> {
+  static async start(
+    source: FillSourceSpec,
+    workers: number,
+    { slicesPerWorker = DEFAULT_SLICES_PER_WORKER }: FillPoolOptions = {},
+  ): Promise<FillPool> {
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
       throw new RangeError(`Expected a worker count in [1, 256] but found ${workers}`);
     }
-    const pool = new FillPool(source, workers);
+    if (!Number.isInteger(slicesPerWorker) || slicesPerWorker < 1 || slicesPerWorker > 64) {
+      throw new RangeError(
+        `Expected slices per worker in [1, 64] but found ${slicesPerWorker}`,
+      );
+    }
+    const pool = new FillPool(source, workers, slicesPerWorker);
     for (let w = 0; w < workers; w++) pool.#handles.push(pool.#spawn());
     try {
       await Promise.all(pool.#handles.map((h) => pool.#call(h, { type: "open", spec: source })));
@@ -192,7 +216,11 @@ export class FillPool {
     return this.#fillSlices(arrays, stream, firstSample, n, undefined);
   }
 
-  /** Every worker fills its slice of the samples `[0, n)` of the chunk. */
+  /**
+   * The workers fill the samples `[0, n)` of the chunk in `slicesPerWorker` slices each: every
+   * worker takes one, then the next slice not yet taken whenever it finishes one, so that a
+   * worker slowed by the machine holds the fill up by a small slice, not a large one.
+   */
   #fillSlices(
     arrays: SharedChunkArrays,
     stream: "train" | "test",
@@ -200,12 +228,12 @@ export class FillPool {
     n: number,
     windows: CriteoWindow[] | undefined,
   ): Promise<void> {
-    const bounds = sliceBounds(firstSample, n, this.workers);
-    const calls: Promise<void>[] = [];
-    for (let w = 0; w + 1 < bounds.length; w++) {
-      const from = bounds[w], count = bounds[w + 1] - from;
+    const bounds = sliceBounds(firstSample, n, this.workers * this.slicesPerWorker);
+    const slices: FillRequest[] = [];
+    for (let k = 0; k + 1 < bounds.length; k++) {
+      const from = bounds[k], count = bounds[k + 1] - from;
       if (count === 0) continue;
-      const msg: FillRequest = {
+      slices.push({
         type: "fill",
         chunk: arrays,
         stream,
@@ -213,10 +241,12 @@ export class FillPool {
         from,
         count,
         ...(windows ? { windows } : {}),
-      };
-      calls.push(this.#call(this.#handles[w], msg));
+      });
     }
-    return Promise.all(calls).then(() => {});
+    let next = 0;
+    const take = (h: Handle): Promise<void> =>
+      next < slices.length ? this.#call(h, slices[next++]).then(() => take(h)) : Promise.resolve();
+    return Promise.all(this.#handles.map(take)).then(() => {});
   }
 
   /**
