@@ -51,16 +51,19 @@ export interface SharedChunkArrays {
 }
 
 /**
- * A fill message: samples `[from, from + count)` of the chunk get `first + from, …`; a Criteo
- * reader fills from `windows` (loaded together beforehand, in shared memory) when given.
+ * A fill message, sent to every worker: the chunk's samples are cut into slices at `bounds`
+ * (slice `k` is `[bounds[k], bounds[k + 1])`), and each worker takes the next slice not yet
+ * taken (`Atomics.add` on `next[0]`, shared by the fill's workers) until none is left; the
+ * samples `[from, from + count)` of a slice get `first + from, …`. A Criteo reader fills from
+ * `windows` (loaded together beforehand, in shared memory) when given.
  */
 export interface FillRequest {
   type: "fill";
   chunk: SharedChunkArrays;
   stream: "train" | "test";
   first: number;
-  from: number;
-  count: number;
+  bounds: number[];
+  next: Int32Array;
   windows?: CriteoWindow[];
 }
 
@@ -218,7 +221,8 @@ export class FillPool {
 
   /**
    * The workers fill the samples `[0, n)` of the chunk in `slicesPerWorker` slices each: every
-   * worker takes one, then the next slice not yet taken whenever it finishes one, so that a
+   * worker takes the next slice not yet taken whenever it finishes one (through a shared
+   * counter, so that no slice waits for the main thread, which blocks in a GPU readback), and a
    * worker slowed by the machine holds the fill up by a small slice, not a large one.
    */
   #fillSlices(
@@ -228,25 +232,16 @@ export class FillPool {
     n: number,
     windows: CriteoWindow[] | undefined,
   ): Promise<void> {
-    const bounds = sliceBounds(firstSample, n, this.workers * this.slicesPerWorker);
-    const slices: FillRequest[] = [];
-    for (let k = 0; k + 1 < bounds.length; k++) {
-      const from = bounds[k], count = bounds[k + 1] - from;
-      if (count === 0) continue;
-      slices.push({
-        type: "fill",
-        chunk: arrays,
-        stream,
-        first: firstSample,
-        from,
-        count,
-        ...(windows ? { windows } : {}),
-      });
-    }
-    let next = 0;
-    const take = (h: Handle): Promise<void> =>
-      next < slices.length ? this.#call(h, slices[next++]).then(() => take(h)) : Promise.resolve();
-    return Promise.all(this.#handles.map(take)).then(() => {});
+    const msg: FillRequest = {
+      type: "fill",
+      chunk: arrays,
+      stream,
+      first: firstSample,
+      bounds: sliceBounds(firstSample, n, this.workers * this.slicesPerWorker),
+      next: new Int32Array(new SharedArrayBuffer(4)),
+      ...(windows ? { windows } : {}),
+    };
+    return Promise.all(this.#handles.map((h) => this.#call(h, msg))).then(() => {});
   }
 
   /**
