@@ -30,7 +30,7 @@ import {
 } from "./gpu_methods.ts";
 import { writeFileAtomic } from "../record/files.ts";
 import { runPytorch } from "./pytorch_peer.ts";
-import { DEFAULT_SLICES_PER_WORKER, defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
+import { defaultDataWorkers, FillPool } from "../data/fill_pool.ts";
 import { defineCli, FLAGS, intFlag, numberFlag, parseCli, runMain } from "./args.ts";
 import { LOOKAHEAD_CHUNK_BUFFERS } from "../suites/training_loop.ts";
 
@@ -82,12 +82,6 @@ terabyte.`,
       ...FLAGS["data-workers"],
       help: "Workers that fill each chunk in the +generator columns (0: the main thread)",
       default: "the cores but one, at most 15",
-    },
-    "data-slices": {
-      type: "string",
-      arg: "N",
-      help: "slices each worker's share of a fill is cut into, taken by whichever worker is free",
-      default: String(DEFAULT_SLICES_PER_WORKER),
     },
     "full-table-maxima": {
       type: "boolean",
@@ -141,8 +135,6 @@ async function main(): Promise<number> {
   const chunkSamples = numberFlag("chunk-samples", values["chunk-samples"], 1, 1e9) ?? 262144;
   const methods = methodsFlag(values.methods, "fp32,dqrm");
   const dataWorkers = intFlag("data-workers", values["data-workers"], 0) ?? defaultDataWorkers();
-  const slicesPerWorker = intFlag("data-slices", values["data-slices"], 1) ??
-    DEFAULT_SLICES_PER_WORKER;
   const tableBytes = parameterCounts(spec).embedding * 4;
   const fullMaxima = values["full-table-maxima"] === true;
 
@@ -180,12 +172,11 @@ async function main(): Promise<number> {
       pool = await FillPool.start(
         { kind: "synthetic", shape: spec, options: { seed: 1 } },
         dataWorkers,
-        { slicesPerWorker },
       );
     }
     console.log(
       `+generator: each chunk filled by ${
-        pool ? `${dataWorkers} data workers (${slicesPerWorker} slices each)` : "the main thread"
+        pool ? `${dataWorkers} data workers` : "the main thread"
       } while the chunk before trains`,
     );
     console.log(

@@ -51,19 +51,16 @@ export interface SharedChunkArrays {
 }
 
 /**
- * A fill message, sent to every worker: the chunk's samples are cut into slices at `bounds`
- * (slice `k` is `[bounds[k], bounds[k + 1])`), and each worker takes the next slice not yet
- * taken (`Atomics.add` on `next[0]`, shared by the fill's workers) until none is left; the
- * samples `[from, from + count)` of a slice get `first + from, …`. A Criteo reader fills from
- * `windows` (loaded together beforehand, in shared memory) when given.
+ * A fill message: samples `[from, from + count)` of the chunk get `first + from, …`; a Criteo
+ * reader fills from `windows` (loaded together beforehand, in shared memory) when given.
  */
 export interface FillRequest {
   type: "fill";
   chunk: SharedChunkArrays;
   stream: "train" | "test";
   first: number;
-  bounds: number[];
-  next: Int32Array;
+  from: number;
+  count: number;
   windows?: CriteoWindow[];
 }
 
@@ -82,18 +79,6 @@ const SHARED_WINDOWS = 3;
 
 /** A worker's answer to `open` or `fill`. */
 export type FillWorkerReply = { type: "done" } | { type: "error"; message: string };
-
-/** Options of {@linkcode FillPool.start}. */
-export interface FillPoolOptions {
-  /**
-   * Slices each fill is cut into per worker (default {@linkcode DEFAULT_SLICES_PER_WORKER}),
-   * taken by the workers as they become free. 1: one fixed slice per worker.
-   */
-  slicesPerWorker?: number;
-}
-
-/** Slices a fill is cut into per worker unless told: see {@linkcode FillPoolOptions}. */
-export const DEFAULT_SLICES_PER_WORKER = 4;
 
 /** Workers a pool gets by default: the cores but one (the main thread's), at most 15, at least 1. */
 export function defaultDataWorkers(): number {
@@ -129,8 +114,6 @@ interface Handle {
 export class FillPool {
   /** Number of workers. */
   readonly workers: number;
-  /** Slices a fill is cut into per worker (see {@linkcode FillPoolOptions}). */
-  readonly slicesPerWorker: number;
   /** The source the workers fill from. */
   readonly source: FillSourceSpec;
   #denseFeatures: number;
@@ -152,10 +135,9 @@ export class FillPool {
     return this.#windowLoads;
   }
 
-  private constructor(source: FillSourceSpec, workers: number, slicesPerWorker: number) {
+  private constructor(source: FillSourceSpec, workers: number) {
     this.source = source;
     this.workers = workers;
-    this.slicesPerWorker = slicesPerWorker;
     this.#denseFeatures = source.kind === "synthetic" ? source.shape.denseFeatures : DENSE_FEATURES;
   }
 
@@ -163,20 +145,11 @@ export class FillPool {
    * Starts `workers` workers and has each build the source (a synthetic generator calibrates
    * itself, a cache reader checks its manifest); rejects with the first worker's error.
    */
-  static async start(
-    source: FillSourceSpec,
-    workers: number,
-    { slicesPerWorker = DEFAULT_SLICES_PER_WORKER }: FillPoolOptions = {},
-  ): Promise<FillPool> {
+  static async start(source: FillSourceSpec, workers: number): Promise<FillPool> {
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
       throw new RangeError(`Expected a worker count in [1, 256] but found ${workers}`);
     }
-    if (!Number.isInteger(slicesPerWorker) || slicesPerWorker < 1 || slicesPerWorker > 64) {
-      throw new RangeError(
-        `Expected slices per worker in [1, 64] but found ${slicesPerWorker}`,
-      );
-    }
-    const pool = new FillPool(source, workers, slicesPerWorker);
+    const pool = new FillPool(source, workers);
     for (let w = 0; w < workers; w++) pool.#handles.push(pool.#spawn());
     try {
       await Promise.all(pool.#handles.map((h) => pool.#call(h, { type: "open", spec: source })));
@@ -219,12 +192,7 @@ export class FillPool {
     return this.#fillSlices(arrays, stream, firstSample, n, undefined);
   }
 
-  /**
-   * The workers fill the samples `[0, n)` of the chunk in `slicesPerWorker` slices each: every
-   * worker takes the next slice not yet taken whenever it finishes one (through a shared
-   * counter, so that no slice waits for the main thread, which blocks in a GPU readback), and a
-   * worker slowed by the machine holds the fill up by a small slice, not a large one.
-   */
+  /** Every worker fills its slice of the samples `[0, n)` of the chunk. */
   #fillSlices(
     arrays: SharedChunkArrays,
     stream: "train" | "test",
@@ -232,16 +200,23 @@ export class FillPool {
     n: number,
     windows: CriteoWindow[] | undefined,
   ): Promise<void> {
-    const msg: FillRequest = {
-      type: "fill",
-      chunk: arrays,
-      stream,
-      first: firstSample,
-      bounds: sliceBounds(firstSample, n, this.workers * this.slicesPerWorker),
-      next: new Int32Array(new SharedArrayBuffer(4)),
-      ...(windows ? { windows } : {}),
-    };
-    return Promise.all(this.#handles.map((h) => this.#call(h, msg))).then(() => {});
+    const bounds = sliceBounds(firstSample, n, this.workers);
+    const calls: Promise<void>[] = [];
+    for (let w = 0; w + 1 < bounds.length; w++) {
+      const from = bounds[w], count = bounds[w + 1] - from;
+      if (count === 0) continue;
+      const msg: FillRequest = {
+        type: "fill",
+        chunk: arrays,
+        stream,
+        first: firstSample,
+        from,
+        count,
+        ...(windows ? { windows } : {}),
+      };
+      calls.push(this.#call(this.#handles[w], msg));
+    }
+    return Promise.all(calls).then(() => {});
   }
 
   /**

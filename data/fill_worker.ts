@@ -1,7 +1,7 @@
 /**
  * A data-filling Worker of {@linkcode FillPool} (`fill_pool.ts`): it builds its own copy of the
  * data source once (a synthetic generator, or a Criteo cache reader), then fills the sample
- * slices of each fill it takes straight into the caller's chunk, which lives in shared memory. Every source
+ * slices it is sent straight into the caller's chunk, which lives in shared memory. Every source
  * fills any range on its own with the same values, so a slice filled here equals the same slice
  * filled by one thread.
  *
@@ -18,10 +18,8 @@ import type {
 } from "./fill_pool.ts";
 import { SyntheticCriteo } from "./synthetic.ts";
 
-/** What a worker fills from. */
-type Source = { fill(chunk: BatchChunk, stream: "train" | "test", first: number): void };
 /** The source this worker fills from (set by the first message). */
-let source: Source | undefined;
+let source: { fill(chunk: BatchChunk, stream: "train" | "test", first: number): void } | undefined;
 /** The same source when it is a Criteo cache reader (it also loads shared windows). */
 let criteo: CriteoData | undefined;
 
@@ -36,28 +34,19 @@ function loadWindow(msg: WindowLoadRequest): void {
   criteo.loadWindowPart(msg.index, msg.from, msg.to, msg.window, msg.withOrder);
 }
 
-/** Fills the slices of a fill that no other worker has taken, one at a time, until none is left. */
-function fillSlices(msg: FillRequest): void {
-  if (!source) throw new Error("Expected an open source before a fill but found none");
-  // Training samples of a Criteo cache come from the pool's shared windows, when given.
-  criteo?.useWindows(msg.windows ?? null);
-  const { bounds, next } = msg;
-  for (let k = Atomics.add(next, 0, 1); k + 1 < bounds.length; k = Atomics.add(next, 0, 1)) {
-    if (bounds[k + 1] > bounds[k]) fillSlice(source, msg, bounds[k], bounds[k + 1] - bounds[k]);
-  }
-}
-
 /**
  * Fills samples `[from, from + count)` of the shared chunk with samples `first + from, …` of the
- * stream, from `into`. The source rewrites the offsets of the view it is given as `0, 1, …`, so
- * it gets a private offsets array; the slice's part of the chunk's own offsets is written here,
- * `from + s`.
+ * stream. The source rewrites the offsets of the view it is given as `0, 1, …`, so it gets a
+ * private offsets array; the slice's part of the chunk's own offsets is written here, `from + s`.
  */
-function fillSlice(into: Source, msg: FillRequest, from: number, count: number): void {
-  const { chunk, stream, first } = msg;
+function fillSlice(msg: FillRequest): void {
+  if (!source) throw new Error("Expected an open source before a fill but found none");
+  const { chunk, from, count, stream, first } = msg;
+  // Training samples of a Criteo cache come from the pool's shared windows, when given.
+  criteo?.useWindows(msg.windows ?? null);
   const d = chunk.denseFeatures;
   const ownOffsets = new Int32Array(count + 1);
-  into.fill(
+  source.fill(
     {
       batchSize: count,
       samples: count,
@@ -84,7 +73,7 @@ self.onmessage = async (
   try {
     if (e.data.type === "open") await open(e.data.spec);
     else if (e.data.type === "loadWindow") loadWindow(e.data);
-    else fillSlices(e.data);
+    else fillSlice(e.data);
     reply = { type: "done" };
   } catch (err) {
     reply = { type: "error", message: err instanceof Error ? err.message : String(err) };
